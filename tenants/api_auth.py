@@ -1,0 +1,62 @@
+"""DRF authentication by tenant API token: ``Authorization: Bearer hd_<prefix>_<secret>``."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from tenants.models import ApiToken, token_digest
+
+TOKEN_RE = re.compile(r"^hd_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,64}$")
+
+
+class ApiTokenUser:
+    """The principal of a token request: not a person, bound to one tenant and role."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    pk = None
+    id = None
+
+    def __init__(self, token: ApiToken):
+        self.token = token
+
+    def __str__(self) -> str:
+        return f"API token {self.token.prefix}"
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiTokenUser, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != self.keyword.lower():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
+        raw = parts[1]
+        match = TOKEN_RE.match(raw)
+        if not match:
+            raise exceptions.AuthenticationFailed("Malformed API token.")
+        token = ApiToken.objects.select_related("tenant", "role").filter(prefix=match.group(1)).first()
+        if token is None or not hmac.compare_digest(token.token_hash, token_digest(raw)):
+            raise exceptions.AuthenticationFailed("Invalid API token.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API token has been revoked.")
+        if not token.tenant.active:
+            raise exceptions.AuthenticationFailed("This API token's workspace is inactive.")
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return ApiTokenUser(token), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

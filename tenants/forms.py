@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import Role, Tenant
+from tenants.permissions import Perm
+
+
+class WorkspaceCreateForm(forms.Form):
+    name = forms.CharField(label=_("Workspace name"), max_length=120)
+    timezone = forms.ChoiceField(label=_("Time zone"), initial="America/Sao_Paulo")
+    locale = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES, initial="pt-br")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [(tz, tz) for tz in sorted(available_timezones())]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail address"))
+    role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, roles: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = roles
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ModelChoiceField(queryset=Role.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, roles: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = roles
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+    permissions = forms.MultipleChoiceField(
+        label=_("Permissions"), choices=Perm.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+
+class SecurityForm(forms.Form):
+    mfa_policy = forms.ChoiceField(
+        label=_("Multi-factor authentication"), choices=Tenant.MfaPolicy.choices, widget=forms.RadioSelect
+    )
+    roles = forms.ModelMultipleChoiceField(
+        label=_("Roles that must use MFA"),
+        queryset=Role.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    def __init__(self, *args: Any, roles: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["roles"].queryset = roles
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, roles: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = roles
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.TypedChoiceField(label=_("Actor"), required=False, coerce=int, empty_value=None)
+    action = forms.ChoiceField(label=_("Action"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, actors: list[tuple[int, str]], actions: list[tuple[str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["actor"].choices = [("", _("Anyone")), *actors]
+        self.fields["action"].choices = [("", _("Any action")), *actions]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
+
+
+class AcceptInvitationForm(forms.Form):
+    name = forms.CharField(label=_("Your name"), max_length=150)
+    password1 = forms.CharField(label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(
+        label=_("Password (again)"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args: Any, email: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", _("The two passwords differ."))
+        elif p1:
+            from tenants.models import User
+
+            try:
+                validate_password(p1, user=User(email=self.email, name=data.get("name", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data

@@ -1,0 +1,49 @@
+"""Resolves the tenant of every ``/t/<slug>/`` page from the caller's membership."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from tenants.access import membership_needs_mfa_enrolment
+from tenants.models import User
+from tenants.selectors import membership_for
+
+
+class TenantMiddleware:
+    """Sets ``request.tenant`` and ``request.membership`` for views that take ``tenant_slug``.
+
+    A non-member gets the same 404 as for a workspace that does not exist. A member whose
+    workspace requires MFA and who has none is sent to enrolment first. API views resolve
+    their tenant in ``tenants.api_base`` because they also accept API tokens.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        slug = view_kwargs.get("tenant_slug")
+        if slug is None or getattr(view_func, "cls", None) is not None:
+            return None
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        membership = membership_for(user=request.user, tenant_slug=slug)  # type: ignore[arg-type]
+        if membership_needs_mfa_enrolment(membership):
+            return redirect(f"{reverse('mfa_required')}?tenant={membership.tenant.slug}")
+        request.tenant = membership.tenant  # type: ignore[attr-defined]
+        request.membership = membership  # type: ignore[attr-defined]
+        user: User = request.user  # type: ignore[assignment]
+        if user.last_tenant_id != membership.tenant_id:
+            user.last_tenant = membership.tenant
+            user.save(update_fields=["last_tenant"])
+        return None

@@ -1,0 +1,271 @@
+"""Users, tenants, memberships, roles, invitations, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tenants.permissions import BUILTIN_ROLE_PERMS, BuiltinRole
+
+
+def token_digest(raw: str) -> str:
+    """SHA-256 of a high-entropy token; such tokens need no slow hash."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Logs in with an e-mail address; belongs to tenants through memberships."""
+
+    email = models.EmailField(_("e-mail address"), unique=True)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+    last_tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email.split("@")[0]
+
+
+class Tenant(models.Model):
+    """A business using the helpdesk. Everything it owns carries its id."""
+
+    class MfaPolicy(models.TextChoices):
+        OFF = "off", _("Not required")
+        ALL = "all", _("Required for every member")
+        ROLES = "roles", _("Required for chosen roles")
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(max_length=64, default="America/Sao_Paulo")
+    locale = models.CharField(max_length=10, default="pt-br")
+    active = models.BooleanField(default=True)
+    mfa_policy = models.CharField(max_length=10, choices=MfaPolicy.choices, default=MfaPolicy.OFF)
+    mfa_required_roles = models.ManyToManyField("tenants.Role", blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantOwnedModel(models.Model):
+    """Base of all tenant data: every row names its tenant; indexes start with it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Role(TenantOwnedModel):
+    """A named set of permissions. Built-in roles take their permissions from code."""
+
+    key = models.SlugField(max_length=40)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=255, blank=True)
+    builtin = models.BooleanField(default=False)
+    permissions = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="role_unique_key_per_tenant")]
+        ordering = ["-builtin", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_owner(self) -> bool:
+        return self.builtin and self.key == BuiltinRole.OWNER
+
+    @property
+    def perm_set(self) -> frozenset[str]:
+        if self.builtin:
+            return BUILTIN_ROLE_PERMS.get(self.key, frozenset())
+        return frozenset(self.permissions)
+
+
+class Membership(TenantOwnedModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
+        indexes = [models.Index(fields=["user", "active"], name="membership_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant}"
+
+    def has_perm(self, perm: str) -> bool:
+        """The single permission check of the product."""
+        return self.active and perm in self.role.perm_set
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role.is_owner
+
+
+class Invitation(TenantOwnedModel):
+    email = models.EmailField()
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "email"], name="invitation_tenant_email")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ApiToken(TenantOwnedModel):
+    """A tenant's API credential. The secret is shown once and stored as a SHA-256 digest."""
+
+    name = models.CharField(max_length=80)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    prefix = models.CharField(max_length=12, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_perm(self, perm: str) -> bool:
+        return self.active and perm in self.role.perm_set
+
+
+class AuditLogQuerySet(models.QuerySet["AuditLogEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditLogEntry(models.Model):
+    """An append-only record of a security-relevant action."""
+
+    class Action(models.TextChoices):
+        LOGIN_SUCCEEDED = "auth.login", _("Logged in")
+        LOGIN_FAILED = "auth.login_failed", _("Login failed")
+        LOGOUT = "auth.logout", _("Logged out")
+        PASSWORD_CHANGED = "auth.password_changed", _("Password changed")
+        PASSWORD_RESET = "auth.password_reset", _("Password reset")
+        MFA_ENABLED = "mfa.enabled", _("MFA method enabled")
+        MFA_DISABLED = "mfa.disabled", _("MFA method disabled")
+        MFA_RESET = "mfa.reset", _("MFA reset by an admin")
+        RECOVERY_CODE_USED = "mfa.recovery_code_used", _("Recovery code used")
+        RECOVERY_CODES_REGENERATED = "mfa.recovery_codes_regenerated", _("Recovery codes regenerated")
+        INVITATION_SENT = "invitation.sent", _("Invitation sent")
+        INVITATION_REVOKED = "invitation.revoked", _("Invitation revoked")
+        INVITATION_ACCEPTED = "invitation.accepted", _("Invitation accepted")
+        ROLE_CREATED = "role.created", _("Role created")
+        ROLE_CHANGED = "role.changed", _("Role changed")
+        ROLE_DELETED = "role.deleted", _("Role deleted")
+        MEMBER_ROLE_CHANGED = "member.role_changed", _("Member's role changed")
+        MEMBER_REMOVED = "member.removed", _("Member removed")
+        MEMBER_LEFT = "member.left", _("Member left")
+        POLICY_CHANGED = "policy.changed", _("Security policy changed")
+        TENANT_CREATED = "tenant.created", _("Workspace created")
+        TENANT_UPDATED = "tenant.updated", _("Workspace settings changed")
+        API_TOKEN_CREATED = "api_token.created", _("API token created")
+        API_TOKEN_REVOKED = "api_token.revoked", _("API token revoked")
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64, choices=Action.choices)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=254, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=False)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_created"),
+            models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action_created"),
+            models.Index(fields=["tenant", "actor", "-created_at"], name="audit_tenant_actor_created"),
+        ]
+        verbose_name_plural = "audit log entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} by {self.actor_label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise TypeError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit log is append-only.")

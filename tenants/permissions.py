@@ -1,0 +1,62 @@
+"""The permission catalogue and the built-in roles. Checked only through ``Membership.has_perm``."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Perm(models.TextChoices):
+    VIEW_ALL_CONVERSATIONS = "conversations.view_all", _("View all conversations")
+    VIEW_UNASSIGNED = "conversations.view_unassigned", _("View unassigned conversations")
+    REPLY = "conversations.reply", _("Reply to customers")
+    SEND_TEMPLATES = "conversations.send_templates", _("Send message templates")
+    MANAGE_BROADCASTS = "campaigns.manage", _("Manage broadcasts")
+    MANAGE_CONTACTS = "contacts.manage", _("Manage contacts")
+    EXPORT_CONTACTS = "contacts.export", _("Export contacts")
+    DELETE_CONTACTS = "contacts.delete", _("Delete contacts")
+    MANAGE_LABELS = "labels.manage", _("Manage labels and quick replies")
+    MANAGE_AUTOMATIONS = "automations.manage", _("Manage automations")
+    MANAGE_CHANNELS = "channels.manage", _("Manage channels")
+    MANAGE_MEMBERS = "members.manage", _("Manage members")
+    MANAGE_ROLES = "roles.manage", _("Manage roles and security")
+    MANAGE_PAYMENTS = "payments.manage", _("Manage payments and catalog")
+    VIEW_REPORTS = "reports.view", _("View reports")
+    VIEW_AUDIT_LOG = "audit.view", _("View audit log")
+
+
+ALL_PERMS: frozenset[str] = frozenset(Perm.values)
+
+
+class BuiltinRole(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    AGENT = "agent", _("Agent")
+
+
+BUILTIN_ROLE_PERMS: dict[str, frozenset[str]] = {
+    BuiltinRole.OWNER: ALL_PERMS,
+    BuiltinRole.ADMIN: ALL_PERMS,
+    BuiltinRole.SUPERVISOR: frozenset(
+        {
+            Perm.VIEW_ALL_CONVERSATIONS,
+            Perm.VIEW_UNASSIGNED,
+            Perm.REPLY,
+            Perm.SEND_TEMPLATES,
+            Perm.MANAGE_BROADCASTS,
+            Perm.MANAGE_CONTACTS,
+            Perm.EXPORT_CONTACTS,
+            Perm.MANAGE_LABELS,
+            Perm.VIEW_REPORTS,
+        }
+    ),
+    BuiltinRole.AGENT: frozenset(
+        {
+            Perm.VIEW_UNASSIGNED,
+            Perm.REPLY,
+            Perm.SEND_TEMPLATES,
+            Perm.MANAGE_CONTACTS,
+        }
+    ),
+}

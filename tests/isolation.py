@@ -1,0 +1,155 @@
+"""The tenant isolation matrix: every route under /t/<slug>/ and /api/ must hide another tenant's data.
+
+``find_isolation_leaks`` walks the URL conf, fills each route with the slug and object ids of
+tenant A, calls it as a member (or API token) of tenant B with every permission, and reports each
+route that does not answer 404 — both with A's slug and with B's own slug plus A's object ids.
+A new route whose URL takes an object id needs a sample in ``SAMPLES`` or the matrix fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants.models import Membership, Role, Tenant
+from tenants.permissions import BuiltinRole
+from tests.factories import add_member, make_user
+
+# Routes under /api/ that are not tenant data (documentation, the caller's own profile).
+GLOBAL_API_ROUTES = {"api/v1/me/", "api/schema/", "api/docs/"}
+
+
+def _sample_membership(tenant: Tenant) -> int:
+    return add_member(tenant, BuiltinRole.AGENT).pk
+
+
+def _sample_invitation(tenant: Tenant) -> int:
+    from tenants.services import invitation_create
+    from tests.factories import owner_of
+
+    invitation, _raw = invitation_create(
+        actor=owner_of(tenant), email=f"invitee-{tenant.slug}@example.com", role=_agent_role(tenant)
+    )
+    return invitation.pk
+
+
+def _agent_role(tenant: Tenant) -> Role:
+    return Role.objects.get(tenant=tenant, key=BuiltinRole.AGENT)
+
+
+def _sample_role(tenant: Tenant) -> int:
+    n = Role.objects.filter(tenant=tenant).count()
+    return Role.objects.create(tenant=tenant, key=f"custom-{n}", name=f"Custom {n}", permissions=[]).pk
+
+
+def _sample_token(tenant: Tenant) -> int:
+    from tenants.services import api_token_create
+    from tests.factories import owner_of
+
+    token, _raw = api_token_create(actor=owner_of(tenant), name="Sample", role=_agent_role(tenant))
+    return token.pk
+
+
+# URL keyword -> builds an object of the given tenant and returns the value for the URL.
+SAMPLES: dict[str, Callable[[Tenant], Any]] = {
+    "membership_id": _sample_membership,
+    "invitation_id": _sample_invitation,
+    "role_id": _sample_role,
+    "token_id": _sample_token,
+}
+
+
+@dataclass
+class Route:
+    pattern: str
+    name: str | None
+    kwargs: list[str]
+    is_api: bool
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p
+
+
+def tenant_routes(urlconf: Any = None) -> list[Route]:
+    routes = []
+    for pattern, p in _walk(get_resolver(urlconf).url_patterns):
+        converters = _kwarg_names(pattern)
+        is_tenant = pattern.startswith("t/<slug:tenant_slug>/")
+        is_api = pattern.startswith("api/")
+        if is_api and pattern not in GLOBAL_API_ROUTES and "tenant_slug" not in converters:
+            routes.append(Route(pattern, p.name, converters, is_api=True))  # an API route with no tenant: a leak
+        elif is_tenant or (is_api and "tenant_slug" in converters):
+            routes.append(Route(pattern, p.name, converters, is_api=is_api))
+    return routes
+
+
+def _kwarg_names(pattern: str) -> list[str]:
+    import re
+
+    return [m.group(2) for m in re.finditer(r"<(?:(\w+):)?(\w+)>", pattern)]
+
+
+def _fill(pattern: str, values: dict[str, Any]) -> str:
+    import re
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), pattern)
+
+
+def _fresh_client_for(membership: Membership) -> Client:
+    client = Client()
+    client.force_login(membership.user)
+    return client
+
+
+def _token_header(raw: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = None) -> list[str]:
+    """Call every tenant route with the victim's data as an all-powerful member of ``attacker``."""
+    from django.test import override_settings
+
+    from tenants.services import api_token_create
+
+    attacker_member = add_member(attacker, BuiltinRole.OWNER, user=make_user())
+    attacker_admin_role = Role.objects.get(tenant=attacker, key=BuiltinRole.ADMIN)
+    _token, raw_token = api_token_create(actor=attacker_member, name="Attacker", role=attacker_admin_role)
+    leaks: list[str] = []
+    settings_kwargs = {"ROOT_URLCONF": urlconf} if urlconf is not None else {}
+    with override_settings(**settings_kwargs):
+        for route in tenant_routes(urlconf):
+            if "tenant_slug" not in route.kwargs:
+                leaks.append(f"{route.pattern}: API route without a tenant in its URL")
+                continue
+            missing = [k for k in route.kwargs if k != "tenant_slug" and k not in SAMPLES]
+            if missing:
+                leaks.append(f"{route.pattern}: no isolation sample for {missing}; add one to tests/isolation.py")
+                continue
+            victim_values = {k: SAMPLES[k](victim) for k in route.kwargs if k != "tenant_slug"}
+            attempts = [("victim slug", {**victim_values, "tenant_slug": victim.slug})]
+            if victim_values:
+                attempts.append(("own slug, victim ids", {**victim_values, "tenant_slug": attacker.slug}))
+            for label, values in attempts:
+                url = _fill(route.pattern, values)
+                callers: list[tuple[str, Client, dict[str, str]]] = [
+                    ("session", _fresh_client_for(attacker_member), {})
+                ]
+                if route.is_api:
+                    callers.append(("token", Client(), _token_header(raw_token)))
+                for who, client, headers in callers:
+                    for method in ("get", "post"):
+                        response = getattr(client, method)(url, **headers)
+                        if response.status_code == 405:
+                            continue
+                        if response.status_code != 404:
+                            leaks.append(f"{method.upper()} {url} ({label}, {who}) -> {response.status_code}")
+    return leaks

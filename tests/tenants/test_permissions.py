@@ -1,0 +1,122 @@
+"""Each built-in role, allowed or denied, on every permission-guarded page and API."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import resolve
+
+from tenants.models import AuditLogEntry, Role
+from tenants.permissions import BUILTIN_ROLE_PERMS, Perm
+from tests.factories import add_member, make_tenant, owner_of
+from tests.isolation import SAMPLES, _fill, tenant_routes
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["owner", "admin", "supervisor", "agent"]
+EVERYONE = set(ROLES)
+ADMINS = {"owner", "admin"}
+
+# The expected matrix, written out by hand so that a change to a role's permissions shows up here.
+EXPECTED: dict[str, set[str]] = {
+    "tenant_dashboard": EVERYONE,
+    "tenant_leave": EVERYONE,
+    "member_list": ADMINS,
+    "member_invite": ADMINS,
+    "member_change_role": ADMINS,
+    "member_remove": ADMINS,
+    "member_reset_mfa": ADMINS,
+    "invitation_revoke": ADMINS,
+    "role_list": ADMINS,
+    "role_create": ADMINS,
+    "role_edit": ADMINS,
+    "role_delete": ADMINS,
+    "security_settings": ADMINS,
+    "api_token_list": ADMINS,
+    "api_token_revoke": ADMINS,
+    "audit_log": ADMINS,
+    "api_member_list": EVERYONE,
+    "api_audit_log": ADMINS,
+}
+
+EXPECTED_PERMS = {
+    "supervisor": {
+        Perm.VIEW_ALL_CONVERSATIONS, Perm.VIEW_UNASSIGNED, Perm.REPLY, Perm.SEND_TEMPLATES, Perm.MANAGE_BROADCASTS,
+        Perm.MANAGE_CONTACTS, Perm.EXPORT_CONTACTS, Perm.MANAGE_LABELS, Perm.VIEW_REPORTS,
+    },
+    "agent": {Perm.VIEW_UNASSIGNED, Perm.REPLY, Perm.SEND_TEMPLATES, Perm.MANAGE_CONTACTS},
+}  # fmt: skip
+
+
+def test_builtin_roles_hold_the_documented_permissions():
+    assert BUILTIN_ROLE_PERMS["owner"] == set(Perm.values)
+    assert BUILTIN_ROLE_PERMS["admin"] == set(Perm.values)
+    assert BUILTIN_ROLE_PERMS["supervisor"] == EXPECTED_PERMS["supervisor"]
+    assert BUILTIN_ROLE_PERMS["agent"] == EXPECTED_PERMS["agent"]
+
+
+def test_every_tenant_route_is_in_the_expected_matrix():
+    assert {r.name for r in tenant_routes()} == set(EXPECTED)
+
+
+def _required_perm(url: str) -> str | None:
+    func = resolve(url).func
+    view_cls = getattr(func, "cls", None)
+    return getattr(view_cls, "required_perm", None) if view_cls else getattr(func, "required_perm", None)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route_name", sorted(EXPECTED))
+def test_role_is_allowed_or_denied(role, route_name):
+    tenant = make_tenant("Acme", slug="acme")
+    caller = owner_of(tenant) if role == "owner" else add_member(tenant, role)
+    # A second owner, so that owner actions on "self" routes never hit the last-owner rule.
+    add_member(tenant, "owner")
+    route = next(r for r in tenant_routes() if r.name == route_name)
+    values = {k: SAMPLES[k](tenant) for k in route.kwargs if k != "tenant_slug"}
+    url = _fill(route.pattern, {**values, "tenant_slug": tenant.slug})
+    client = Client()
+    client.force_login(caller.user)
+    audit_before = AuditLogEntry.objects.filter(tenant=tenant).count()
+    roles_before = list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions"))
+
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url)
+
+    if role in EXPECTED[route_name]:
+        assert response.status_code in (200, 201, 302), (url, response.status_code)
+    else:
+        assert response.status_code == 403, (url, response.status_code)
+        assert _required_perm(url) is not None
+        # Denied means nothing happened: no audit entry, no role changed.
+        assert AuditLogEntry.objects.filter(tenant=tenant).count() == audit_before
+        assert list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions")) == roles_before
+
+
+@pytest.mark.parametrize("role", ["admin", "supervisor", "agent"])
+def test_api_token_role_governs_the_api(role):
+    from tenants.services import api_token_create, role_builtin
+
+    tenant = make_tenant("Acme", slug="acme")
+    _token, raw = api_token_create(actor=owner_of(tenant), name="ci", role=role_builtin(tenant=tenant, key=role))
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/t/acme/members/").status_code == 200
+    audit = client.get("/api/v1/t/acme/audit-log/")
+    if role == "admin":
+        assert audit.status_code == 200
+    else:
+        assert audit.status_code == 403
+        assert audit.json()["error"]["code"] == "permission_denied"
+
+
+def test_custom_role_grants_exactly_its_permissions(tenant, owner):
+    from tenants.services import role_create
+
+    auditor = role_create(actor=owner, name="Auditor", permissions=[Perm.VIEW_AUDIT_LOG])
+    member = add_member(tenant, auditor)
+    client = Client()
+    client.force_login(member.user)
+    assert client.get("/t/acme/settings/audit-log/").status_code == 200
+    assert client.get("/t/acme/settings/members/").status_code == 403
+    assert client.get("/api/v1/t/acme/audit-log/").status_code == 200
