@@ -22,6 +22,10 @@ class WorkspaceCreateForm(forms.Form):
         self.fields["timezone"].choices = [(tz, tz) for tz in sorted(available_timezones())]
 
 
+def _least_privileged(roles: Any) -> Role | None:
+    return roles.filter(builtin=True, key="agent").first()
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("E-mail address"))
     role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
@@ -29,6 +33,7 @@ class InviteForm(forms.Form):
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["role"].queryset = roles
+        self.fields["role"].initial = _least_privileged(roles)
 
 
 class MemberRoleForm(forms.Form):
@@ -70,6 +75,7 @@ class ApiTokenForm(forms.Form):
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["role"].queryset = roles
+        self.fields["role"].initial = _least_privileged(roles)
 
 
 class AuditFilterForm(forms.Form):

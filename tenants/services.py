@@ -336,7 +336,7 @@ def tenant_security_update(
 
 def _invitation_url(raw_token: str, request: HttpRequest | None) -> str:
     path = reverse("invitation_accept", kwargs={"token": raw_token})
-    return request.build_absolute_uri(path) if request is not None else path
+    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL.rstrip("/") + path
 
 
 @transaction.atomic

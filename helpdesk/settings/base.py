@@ -16,6 +16,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env("HELPDESK_SITE_NAME", default="Helpdesk")
+# The public address of the product, for links in e-mails sent outside a request.
+SITE_URL = env("HELPDESK_SITE_URL", default="http://127.0.0.1:8000")
 # Fernet keys (comma-separated, newest first) that encrypt secrets at rest.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 

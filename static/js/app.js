@@ -1,0 +1,51 @@
+// Small progressive enhancements; every page also works without JavaScript.
+(function () {
+  "use strict";
+
+  // Phone navigation: the menu button shows and hides the sidebar.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-nav-toggle]");
+    if (toggle) {
+      var panel = document.getElementById(toggle.getAttribute("aria-controls"));
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      if (panel) panel.classList.toggle("is-open", open);
+      return;
+    }
+    // Close open dropdowns when clicking elsewhere.
+    document.querySelectorAll("details.dropdown[open]").forEach(function (d) {
+      if (!d.contains(event.target)) d.removeAttribute("open");
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    document.querySelectorAll("details.dropdown[open]").forEach(function (d) {
+      d.removeAttribute("open");
+      var summary = d.querySelector("summary");
+      if (summary && d.contains(document.activeElement)) summary.focus();
+    });
+  });
+
+  // Forms with data-confirm ask before submitting (destructive actions).
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Buttons with data-copy="#selector" copy that element's text.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var label = button.textContent;
+      button.textContent = button.getAttribute("data-copied") || "✓";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+})();
