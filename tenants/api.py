@@ -18,20 +18,14 @@ from tenants.permissions import Perm
 
 
 class MeApi(APIView):
-    class TenantSerializer(serializers.Serializer):
-        slug = serializers.CharField()
-        name = serializers.CharField()
-        role = serializers.CharField()
-        permissions = serializers.ListField(child=serializers.CharField())
-
-    class OutputSerializer(serializers.Serializer):
+    class MeSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=["user", "api_token"])
         id = serializers.IntegerField(allow_null=True)
         email = serializers.EmailField(allow_null=True)
         name = serializers.CharField()
         tenants = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(operation_id="me", responses=OutputSerializer, summary="The authenticated user or token")
+    @extend_schema(operation_id="me", responses=MeSerializer, summary="The authenticated user or token")
     def get(self, request: Request) -> Response:
         if isinstance(request.user, ApiTokenUser):
             token = request.user.token
@@ -66,11 +60,11 @@ class MeApi(APIView):
                     for m in selectors.user_memberships(user=user)
                 ],
             }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.MeSerializer(data).data)
 
 
 class MemberListApi(TenantAPIView):
-    class OutputSerializer(serializers.Serializer):
+    class MemberSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         user_id = serializers.IntegerField()
         email = serializers.EmailField(source="user.email")
@@ -80,24 +74,24 @@ class MemberListApi(TenantAPIView):
         mfa_enabled = serializers.BooleanField()
         joined_at = serializers.DateTimeField(source="created_at")
 
-    @extend_schema(operation_id="members_list", responses=OutputSerializer(many=True), summary="Members of a tenant")
+    @extend_schema(operation_id="members_list", responses=MemberSerializer(many=True), summary="Members of a tenant")
     def get(self, request: Request, tenant_slug: str) -> Response:
         paginator = CursorPagination()
         paginator.ordering = "id"
         page = paginator.paginate_queryset(selectors.member_list(tenant=self.tenant).order_by("id"), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(self.MemberSerializer(page, many=True).data)
 
 
 class AuditLogListApi(TenantAPIView):
     required_perm = Perm.VIEW_AUDIT_LOG
 
-    class FilterSerializer(serializers.Serializer):
+    class AuditLogFilterSerializer(serializers.Serializer):
         actor = serializers.IntegerField(required=False, min_value=1)
         action = serializers.ChoiceField(choices=AuditLogEntry.Action.choices, required=False)
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class AuditLogEntrySerializer(serializers.Serializer):
         id = serializers.IntegerField()
         created_at = serializers.DateTimeField()
         action = serializers.CharField()
@@ -112,12 +106,12 @@ class AuditLogListApi(TenantAPIView):
 
     @extend_schema(
         operation_id="audit_log_list",
-        parameters=[FilterSerializer],
-        responses=OutputSerializer(many=True),
+        parameters=[AuditLogFilterSerializer],
+        responses=AuditLogEntrySerializer(many=True),
         summary="Audit log of a tenant, newest first",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.AuditLogFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
@@ -132,4 +126,4 @@ class AuditLogListApi(TenantAPIView):
         paginator = CursorPagination()
         paginator.ordering = ("-created_at", "-id")
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(self.AuditLogEntrySerializer(page, many=True).data)

@@ -184,10 +184,6 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiToken": {"type": "http", "scheme": "bearer", "bearerFormat": "hd_..."}}
-    },
-    "SECURITY": [{"ApiToken": []}],
 }
 
 # Celery: JSON only, bounded tasks, beat schedule in one place.
