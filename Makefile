@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FAKE_PORT ?= 8001
 export DJANGO_SETTINGS_MODULE ?= helpdesk.settings.local
 
 .PHONY: run test install lint typecheck migrate worker beat clean
@@ -23,7 +24,12 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
+	@mkdir -p var; [ -f var/fake-cloud-api.json ] || echo "[]" > var/fake-cloud-api.json
+	@echo "Serving on http://$(HOST):$(PORT)/ and the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/  (Ctrl+C to stop)"
+	@$(BIN)/python -m whatsapp.fake --host $(HOST) --port $(FAKE_PORT) --config var/fake-cloud-api.json & FAKE_PID=$$!; \
+	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py seed_demo_whatsapp --api-base-url http://$(HOST):$(FAKE_PORT) \
+		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: install

@@ -1,7 +1,12 @@
-"""The only way to push to browsers: events are published after the transaction commits."""
+"""The only way to push to browsers: events are published after the transaction commits.
+
+All events of one transaction go out together in a single round of channel-layer sends.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,15 +19,61 @@ def user_group(tenant_id: int, user_id: int) -> str:
     return f"t{tenant_id}.u{user_id}"
 
 
+class _Flush:
+    """The on-commit callback holding the events of one transaction (savepoint level)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, list[int], dict[str, Any]]] = []
+
+    def __call__(self) -> None:
+        layer = get_channel_layer()
+        if layer is None or not self.items:
+            return
+
+        async def send_all() -> None:
+            for tenant_id, user_ids, event in self.items:
+                for user_id in user_ids:
+                    await layer.group_send(user_group(tenant_id, user_id), {"type": "realtime.event", "event": event})
+
+        if _uses_own_loop(layer):
+            asyncio.run_coroutine_threadsafe(send_all(), _background_loop()).result(timeout=10)
+        else:
+            async_to_sync(send_all)()
+
+
+def _uses_own_loop(layer: Any) -> bool:
+    # Redis layers keep connections per event loop: one long-lived loop reuses them. The in-memory
+    # layer must stay on the caller's loop (async_to_sync), where its consumers live.
+    return type(layer).__module__.startswith("channels_redis")
+
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="realtime-publisher", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
 def publish_on_commit(*, tenant_id: int, user_ids: Iterable[int], event: dict[str, Any]) -> None:
     """Send ``event`` to every open WebSocket of these users in this tenant once the data is committed."""
     targets = sorted(set(user_ids))
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        for user_id in targets:
-            async_to_sync(layer.group_send)(user_group(tenant_id, user_id), {"type": "realtime.event", "event": event})
-
-    transaction.on_commit(send)
+    if not targets:
+        return
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        current = set(connection.savepoint_ids)
+        for sids, func, _robust in connection.run_on_commit:
+            # Join a flush registered at this very savepoint level, so a rollback drops both together.
+            if isinstance(func, _Flush) and sids == current:
+                func.items.append((tenant_id, targets, event))
+                return
+    flush = _Flush()
+    flush.items.append((tenant_id, targets, event))
+    transaction.on_commit(flush)

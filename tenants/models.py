@@ -233,6 +233,10 @@ class AuditLogEntry(models.Model):
         TENANT_UPDATED = "tenant.updated", _("Workspace settings changed")
         API_TOKEN_CREATED = "api_token.created", _("API token created")
         API_TOKEN_REVOKED = "api_token.revoked", _("API token revoked")
+        CHANNEL_CONNECTED = "channel.connected", _("WhatsApp number connected")
+        CHANNEL_UPDATED = "channel.updated", _("WhatsApp number settings changed")
+        CHANNEL_DISCONNECTED = "channel.disconnected", _("WhatsApp number disconnected")
+        WEBHOOK_REPROCESSED = "webhook.reprocessed", _("Webhook event reprocessed")
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(

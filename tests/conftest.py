@@ -14,6 +14,21 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_network_to_cloud_api():
+    """Tests never call out: the Cloud API is reachable only through a transport a test installs."""
+    import httpx
+
+    from whatsapp import client
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"No network in tests ({request.url.host})", request=request)
+
+    client._transport_override["transport"] = httpx.MockTransport(refuse)
+    yield
+    client._transport_override.pop("transport", None)
+
+
 @pytest.fixture
 def tenant(db):
     return make_tenant("Acme", slug="acme")

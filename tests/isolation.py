@@ -54,12 +54,69 @@ def _sample_token(tenant: Tenant) -> int:
     return token.pk
 
 
+def _sample_channel_obj(tenant: Tenant):
+    from tests.factories import owner_of
+    from whatsapp.models import WhatsAppChannel
+    from whatsapp.services import channel_create
+
+    existing = WhatsAppChannel.objects.filter(tenant=tenant).first()
+    if existing is not None:
+        return existing
+    n = 700000000000 + tenant.pk
+    return channel_create(
+        actor=owner_of(tenant),
+        name=f"Inbox {tenant.slug}",
+        display_phone_number=f"+55 11 9{tenant.pk:04d}-0000",
+        phone_number_id=str(n),
+        waba_id=str(n + 1),
+        access_token="token",
+        app_secret="secret",
+        api_base_url="http://fake-cloud-api.invalid",
+    )
+
+
+def _sample_channel(tenant: Tenant) -> int:
+    return _sample_channel_obj(tenant).pk
+
+
+def _sample_event(tenant: Tenant) -> int:
+    from whatsapp.models import WebhookEvent
+
+    channel = _sample_channel_obj(tenant)
+    n = WebhookEvent.objects.count()
+    return WebhookEvent.objects.create(
+        tenant=tenant, channel=channel, body=b"{}", body_sha256=f"{n:064d}", status=WebhookEvent.Status.FAILED
+    ).pk
+
+
+def _sample_conversation(tenant: Tenant) -> int:
+    from django.utils import timezone
+
+    from conversations.services.inbound import InboundSpec, message_receive
+
+    channel = _sample_channel_obj(tenant)
+    message, _created = message_receive(
+        inbox=channel.inbox,
+        spec=InboundSpec(
+            source_id=f"55119{tenant.pk:08d}",
+            external_id=f"wamid.sample-{tenant.slug}",
+            occurred_at=timezone.now(),
+            type="text",
+            text="sample",
+        ),
+    )
+    return message.conversation.display_id
+
+
 # URL keyword -> builds an object of the given tenant and returns the value for the URL.
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
     "role_id": _sample_role,
     "token_id": _sample_token,
+    "channel_id": _sample_channel,
+    "event_id": _sample_event,
+    "display_id": _sample_conversation,
 }
 
 

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "tenants",
+    "conversations",
+    "whatsapp",
 ]
 
 MIDDLEWARE = [
@@ -80,8 +82,24 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A connection pool per process: under ASGI, requests run on varying threads, so persistent
+    # per-thread connections (CONN_MAX_AGE) would pile up; the pool bounds and reuses them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default has concurrent writers (web requests, in-process jobs): take the write lock
+    # up front and wait for it, and let readers work alongside the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -187,15 +205,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: JSON only, bounded tasks, beat schedule in one place.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without a worker, delayed jobs (retries, pacing) run on a timer thread of the web process.
+HELPDESK_EAGER_DELAYED_TASKS = "thread"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A job whose worker died is handed out again after this many seconds (Redis broker).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = "UTC"
@@ -227,3 +249,36 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+
+# WhatsApp Cloud API
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
+WHATSAPP_DEFAULT_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
+WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=15.0)
+WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float("WHATSAPP_HTTP_CONNECT_TIMEOUT", default=5.0)
+WHATSAPP_REPLY_WINDOW_HOURS = 24
+# The throughput limit counts sends over a second plus this margin, absorbing network jitter.
+WHATSAPP_THROUGHPUT_MARGIN_MS = env.int("WHATSAPP_THROUGHPUT_MARGIN_MS", default=25)
+WHATSAPP_PAIR_INTERVAL_SECONDS = env.float("WHATSAPP_PAIR_INTERVAL_SECONDS", default=6.0)
+WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", default=45)
+WHATSAPP_MAX_SEND_ATTEMPTS = env.int("WHATSAPP_MAX_SEND_ATTEMPTS", default=8)
+# How long a send that timed out waits for Meta's status webhook before it is tried again.
+WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = env.float("WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS", default=120.0)
+# A claimed send that has not finished within this lease is looked at by the sweeper.
+WHATSAPP_SEND_LEASE_SECONDS = env.float("WHATSAPP_SEND_LEASE_SECONDS", default=60.0)
+WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS", default=60.0)
+WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS", default=30.0)
+WHATSAPP_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_SWEEP_INTERVAL_SECONDS", default=15.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "whatsapp-webhook-events-sweep": {
+            "task": "whatsapp.tasks.webhook_events_sweep",
+            "schedule": WHATSAPP_SWEEP_INTERVAL_SECONDS,
+        },
+        "whatsapp-messages-sweep": {
+            "task": "whatsapp.tasks.messages_sweep",
+            "schedule": WHATSAPP_SWEEP_INTERVAL_SECONDS,
+        },
+        "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all", "schedule": 3600.0},
+    }
+)

@@ -37,6 +37,18 @@ EXPECTED: dict[str, set[str]] = {
     "audit_log": ADMINS,
     "api_member_list": EVERYONE,
     "api_audit_log": ADMINS,
+    "channel_list": ADMINS,
+    "channel_create": ADMINS,
+    "channel_detail": ADMINS,
+    "channel_test": ADMINS,
+    "channel_sync_templates": ADMINS,
+    "webhook_event_list": ADMINS,
+    "webhook_event_detail": ADMINS,
+    "webhook_event_reprocess": ADMINS,
+    "api_conversation_list": EVERYONE,
+    # The agent belongs to the inbox and the sample conversation is unassigned, so it is visible.
+    "api_message_list": EVERYONE,
+    "api_channel_list": EVERYONE,
 }
 
 EXPECTED_PERMS = {

@@ -1,0 +1,160 @@
+"""What the benchmarks share: a fresh PostgreSQL database, real processes, and figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import VENV_BIN, ServerProcess, free_port, url_returns_ok  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create ``name``; returns its DATABASE_URL."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def process_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    env.update(extra)
+    return env
+
+
+def django_setup(env: dict[str, str]) -> None:
+    """Configure this process like the servers (same database and Redis) and set Django up."""
+    os.environ.update({k: v for k, v in env.items() if k not in ("PATH", "HOME")})
+    import django
+
+    django.setup()
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+
+
+def start(
+    stack: ExitStack,
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    log_dir: Path,
+    ready: str | Callable[[], bool],
+) -> ServerProcess:
+    proc = ServerProcess(
+        name=name, command=command, env=env, log_path=log_dir / f"{name}.log", ready=ready, startup_timeout=60
+    )
+    proc.start()
+    stack.callback(proc.stop)
+    return proc
+
+
+def start_web(stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> str:
+    port = free_port()
+    start(
+        stack,
+        "web",
+        [
+            str(VENV_BIN / "uvicorn"),
+            "helpdesk.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ],
+        env,
+        log_dir,
+        url_returns_ok(f"http://127.0.0.1:{port}/healthz/"),
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+def start_worker(
+    stack: ExitStack, env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker"
+) -> ServerProcess:
+    def ready() -> bool:
+        log = (log_dir / f"{name}.log").read_text(errors="replace") if (log_dir / f"{name}.log").exists() else ""
+        return " ready." in log
+
+    return start(
+        stack,
+        name,
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "helpdesk",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{name}@%h",
+        ],
+        env,
+        log_dir,
+        ready,
+    )
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def report(figures: dict[str, Any]) -> None:
+    """Benchmarks print their figures; the last line is one JSON object."""
+    print(json.dumps(figures, sort_keys=True))

@@ -1,0 +1,302 @@
+"""The helpdesk core: inboxes, contacts, conversations and messages (channel-agnostic)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import TenantOwnedModel
+
+
+class Inbox(TenantOwnedModel):
+    """Where conversations arrive: one per connected channel (e.g. a WhatsApp number)."""
+
+    name = models.CharField(max_length=120)
+    channel_type = models.CharField(max_length=32)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="inboxes")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["tenant", "channel_type"], name="inbox_tenant_channel")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantOwnedModel):
+    class MarketingConsent(models.TextChoices):
+        UNKNOWN = "unknown", _("Unknown")
+        OPTED_IN = "opted_in", _("Opted in")
+        OPTED_OUT = "opted_out", _("Opted out")
+
+    name = models.CharField(max_length=255, blank=True)
+    profile_name = models.CharField(max_length=255, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True)
+    wa_id = models.CharField(max_length=32, blank=True)
+    custom_attributes = models.JSONField(default=dict, blank=True)
+    marketing_consent = models.CharField(
+        max_length=12, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN
+    )
+    marketing_consent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "wa_id"], condition=~Q(wa_id=""), name="contact_unique_wa_id_per_tenant"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "phone_e164"], name="contact_tenant_phone")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.profile_name or self.phone_e164 or self.wa_id
+
+
+class ContactInbox(TenantOwnedModel):
+    """The contact as one inbox knows them (for WhatsApp: the customer's wa_id)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="contact_inboxes")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="contact_inboxes")
+    source_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["inbox", "source_id"], name="contact_inbox_unique_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} @ {self.inbox_id}"
+
+
+class ConversationCounter(models.Model):
+    """Hands out per-tenant conversation numbers (the ``display_id`` used in URLs)."""
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_display_id = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.last_display_id}"
+
+
+class Conversation(TenantOwnedModel):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending")
+        SNOOZED = "snoozed", _("Snoozed")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Priority(models.TextChoices):
+        NONE = "none", _("None")
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+        URGENT = "urgent", _("Urgent")
+
+    display_id = models.PositiveIntegerField()
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    contact_inbox = models.ForeignKey(ContactInbox, on_delete=models.CASCADE, related_name="conversations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NONE)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "display_id"], name="conversation_unique_display_id"),
+            # At most one unresolved conversation per customer and inbox: the race-safe "reuse".
+            models.UniqueConstraint(
+                fields=["tenant", "contact_inbox"],
+                condition=~Q(status="resolved"),
+                name="conversation_one_unresolved_per_contact_inbox",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-last_activity_at"], name="conv_tenant_status_activity"),
+            models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.display_id}"
+
+
+class Message(TenantOwnedModel):
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("To the customer")
+
+    class SenderType(models.TextChoices):
+        CONTACT = "contact", _("Contact")
+        AGENT = "agent", _("Agent")
+        BOT = "bot", _("Automation")
+        SYSTEM = "system", _("System")
+        API = "api", _("API")
+
+    class Type(models.TextChoices):
+        TEXT = "text", _("Text")
+        IMAGE = "image", _("Image")
+        AUDIO = "audio", _("Audio")
+        VIDEO = "video", _("Video")
+        DOCUMENT = "document", _("Document")
+        STICKER = "sticker", _("Sticker")
+        LOCATION = "location", _("Location")
+        CONTACTS = "contacts", _("Contact card")
+        INTERACTIVE = "interactive", _("Interactive")
+        BUTTON = "button", _("Button reply")
+        REACTION = "reaction", _("Reaction")
+        ORDER = "order", _("Order")
+        TEMPLATE = "template", _("Template")
+        SYSTEM = "system", _("System")
+        UNSUPPORTED = "unsupported", _("Unsupported")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        PLAYED = "played", _("Played")
+        FAILED = "failed", _("Failed")
+        RECEIVED = "received", _("Received")
+
+    # How far a status is along; a status only ever moves to a higher rank. Failed is terminal.
+    STATUS_RANK: ClassVar[dict[str, int]] = {
+        "queued": 0,
+        "sending": 1,
+        "sent": 2,
+        "delivered": 3,
+        "read": 4,
+        "played": 5,
+        "failed": 9,
+        "received": 0,
+    }
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    sender_type = models.CharField(max_length=10, choices=SenderType.choices)
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
+    text = models.TextField(blank=True)
+    content = models.JSONField(default=dict, blank=True)
+    private = models.BooleanField(default=False)
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reply_to_external_id = models.CharField(max_length=128, blank=True)
+    forwarded = models.BooleanField(default=False)
+    frequently_forwarded = models.BooleanField(default=False)
+    referral = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+    external_timestamp = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    pricing = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # The database is the dedupe: a redelivered webhook cannot create a second message.
+            models.UniqueConstraint(
+                fields=["inbox", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_unique_external_id",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "conversation", "-id"], name="message_tenant_conv_id"),
+            models.Index(fields=["status", "next_attempt_at"], name="message_status_next_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.type} {self.external_id or self.pk}"
+
+
+class Attachment(TenantOwnedModel):
+    class DownloadStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Failed")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
+    kind = models.CharField(max_length=16)
+    mime_type = models.CharField(max_length=128, blank=True)
+    filename = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=128, blank=True)
+    external_media_id = models.CharField(max_length=128, blank=True)
+    download_status = models.CharField(max_length=10, choices=DownloadStatus.choices, default=DownloadStatus.PENDING)
+    download_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.filename or self.external_media_id or str(self.pk)
+
+
+class Reaction(TenantOwnedModel):
+    """The current reaction of one person (the contact or an agent) to a message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    emoji = models.CharField(max_length=32)
+    external_id = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "contact"], condition=Q(contact__isnull=False), name="reaction_one_per_contact"
+            ),
+            models.UniqueConstraint(
+                fields=["message", "user"], condition=Q(user__isnull=False), name="reaction_one_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.emoji
+
+
+class PendingStatus(TenantOwnedModel):
+    """A delivery status that arrived before its message is known; applied when the message appears."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=10)
+    occurred_at = models.DateTimeField()
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    pricing = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inbox", "external_id", "status"], name="pending_status_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.status}"

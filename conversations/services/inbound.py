@@ -1,0 +1,213 @@
+"""Customer → business: contacts, conversations and messages from any channel, exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations.models import (
+    Attachment,
+    Contact,
+    ContactInbox,
+    Conversation,
+    ConversationCounter,
+    Inbox,
+    Message,
+    Reaction,
+)
+from conversations.selectors import conversation_audience
+from conversations.services.events import publish_conversation_updated, publish_message_event
+
+
+@dataclass(frozen=True)
+class AttachmentSpec:
+    kind: str
+    external_media_id: str
+    mime_type: str = ""
+    sha256: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class InboundSpec:
+    """A channel-neutral description of one customer message."""
+
+    source_id: str
+    external_id: str
+    occurred_at: datetime
+    type: str
+    text: str = ""
+    content: dict[str, Any] = field(default_factory=dict)
+    profile_name: str = ""
+    phone_e164: str = ""
+    reply_to_external_id: str = ""
+    forwarded: bool = False
+    frequently_forwarded: bool = False
+    referral: dict[str, Any] | None = None
+    attachments: tuple[AttachmentSpec, ...] = ()
+    errors: tuple[dict[str, Any], ...] = ()
+
+
+def contact_inbox_get_or_create(
+    *, inbox: Inbox, source_id: str, profile_name: str = "", phone_e164: str = ""
+) -> ContactInbox:
+    """The customer as this inbox knows them; creates the contact on first contact (race-safe)."""
+    existing = ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id=source_id).first()
+    if existing is not None:
+        contact = existing.contact
+        if profile_name and contact.profile_name != profile_name:
+            contact.profile_name = profile_name
+            contact.save(update_fields=["profile_name", "updated_at"])
+        return existing
+    try:
+        with transaction.atomic():
+            contact, _created = Contact.objects.get_or_create(
+                tenant_id=inbox.tenant_id,
+                wa_id=source_id,
+                defaults={"profile_name": profile_name, "phone_e164": phone_e164},
+            )
+            return ContactInbox.objects.create(
+                tenant_id=inbox.tenant_id, contact=contact, inbox=inbox, source_id=source_id
+            )
+    except IntegrityError:
+        return ContactInbox.objects.select_related("contact").get(inbox=inbox, source_id=source_id)
+
+
+def _next_display_id(tenant_id: int) -> int:
+    """The tenant's next conversation number; the counter row's lock orders concurrent openers."""
+    if connection.vendor == "postgresql":
+        table = ConversationCounter._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (tenant_id, last_display_id) VALUES (%s, 1) "  # noqa: S608 - table name is ours
+                f"ON CONFLICT (tenant_id) DO UPDATE SET last_display_id = {table}.last_display_id + 1 "
+                "RETURNING last_display_id",
+                [tenant_id],
+            )
+            return int(cursor.fetchone()[0])
+    counter, _created = ConversationCounter.objects.get_or_create(tenant_id=tenant_id)
+    ConversationCounter.objects.filter(pk=counter.pk).update(last_display_id=F("last_display_id") + 1)
+    return ConversationCounter.objects.values_list("last_display_id", flat=True).get(pk=counter.pk)
+
+
+def conversation_get_or_open(*, contact_inbox: ContactInbox) -> tuple[Conversation, bool]:
+    """The unresolved conversation of this customer in this inbox, or a new one after a resolve."""
+    current = (
+        Conversation.objects.filter(tenant_id=contact_inbox.tenant_id, contact_inbox=contact_inbox)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .first()
+    )
+    if current is not None:
+        return current, False
+    try:
+        with transaction.atomic():
+            return (
+                Conversation.objects.create(
+                    tenant_id=contact_inbox.tenant_id,
+                    display_id=_next_display_id(contact_inbox.tenant_id),
+                    inbox_id=contact_inbox.inbox_id,
+                    contact_id=contact_inbox.contact_id,
+                    contact_inbox=contact_inbox,
+                    last_activity_at=timezone.now(),
+                ),
+                True,
+            )
+    except IntegrityError:
+        current = (
+            Conversation.objects.filter(tenant_id=contact_inbox.tenant_id, contact_inbox=contact_inbox)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .get()
+        )
+        return current, False
+
+
+@transaction.atomic(savepoint=False)
+def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
+    """Store one customer message. A message already stored (same external id) is a no-op."""
+    duplicate = Message.objects.filter(inbox=inbox, external_id=spec.external_id).first()
+    if duplicate is not None:
+        return duplicate, False
+    contact_inbox = contact_inbox_get_or_create(
+        inbox=inbox, source_id=spec.source_id, profile_name=spec.profile_name, phone_e164=spec.phone_e164
+    )
+    conversation, opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    reply_to = None
+    if spec.reply_to_external_id:
+        reply_to = Message.objects.filter(inbox=inbox, external_id=spec.reply_to_external_id).first()
+    content = dict(spec.content)
+    if spec.errors:
+        content["errors"] = list(spec.errors)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                tenant_id=inbox.tenant_id,
+                conversation=conversation,
+                inbox=inbox,
+                direction=Message.Direction.INBOUND,
+                sender_type=Message.SenderType.CONTACT,
+                type=spec.type,
+                text=spec.text,
+                content=content,
+                external_id=spec.external_id,
+                reply_to=reply_to,
+                reply_to_external_id=spec.reply_to_external_id,
+                forwarded=spec.forwarded,
+                frequently_forwarded=spec.frequently_forwarded,
+                referral=spec.referral,
+                status=Message.Status.RECEIVED,
+                external_timestamp=spec.occurred_at,
+            )
+    except IntegrityError:
+        return Message.objects.get(inbox=inbox, external_id=spec.external_id), False
+    for att in spec.attachments:
+        Attachment.objects.create(
+            tenant_id=inbox.tenant_id,
+            message=message,
+            kind=att.kind,
+            external_media_id=att.external_media_id,
+            mime_type=att.mime_type,
+            sha256=att.sha256,
+            filename=att.filename,
+        )
+    now = timezone.now()
+    update = {"last_activity_at": now}
+    # The reply window counts from the customer's message as WhatsApp stamped it.
+    if conversation.last_inbound_at is None or spec.occurred_at > conversation.last_inbound_at:
+        update["last_inbound_at"] = spec.occurred_at
+    if conversation.status == Conversation.Status.SNOOZED:
+        update.update(status=Conversation.Status.OPEN, snoozed_until=None)
+    Conversation.objects.filter(pk=conversation.pk).update(**update)
+    for key, value in update.items():
+        setattr(conversation, key, value)
+    audience = conversation_audience(conversation=conversation)
+    publish_message_event("message.created", message, audience=audience)
+    if opened or "status" in update:
+        publish_conversation_updated(conversation, audience=audience)
+    return message, True
+
+
+@transaction.atomic(savepoint=False)
+def reaction_receive(
+    *, inbox: Inbox, source_id: str, profile_name: str, target_external_id: str, emoji: str, external_id: str
+) -> Reaction | None:
+    """Set or clear (empty emoji) the customer's reaction to one of the conversation's messages."""
+    target = Message.objects.select_related("conversation").filter(inbox=inbox, external_id=target_external_id).first()
+    if target is None:
+        return None
+    contact_inbox = contact_inbox_get_or_create(inbox=inbox, source_id=source_id, profile_name=profile_name)
+    if not emoji:
+        Reaction.objects.filter(message=target, contact_id=contact_inbox.contact_id).delete()
+        publish_message_event("message.updated", target)
+        return None
+    reaction, _created = Reaction.objects.update_or_create(
+        message=target,
+        contact_id=contact_inbox.contact_id,
+        defaults={"tenant_id": inbox.tenant_id, "emoji": emoji, "external_id": external_id},
+    )
+    publish_message_event("message.updated", target)
+    return reaction

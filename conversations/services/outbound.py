@@ -1,0 +1,165 @@
+"""Business → customer: validate, queue, and hand to the channel for delivery after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations import channels
+from conversations.models import Attachment, Conversation, Message
+from conversations.services.events import publish_message_event
+from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
+from tenants.models import ApiToken, Membership, User
+from tenants.permissions import Perm
+
+FREE_FORM_TYPES = {
+    Message.Type.TEXT,
+    Message.Type.IMAGE,
+    Message.Type.AUDIO,
+    Message.Type.VIDEO,
+    Message.Type.DOCUMENT,
+    Message.Type.STICKER,
+    Message.Type.LOCATION,
+    Message.Type.CONTACTS,
+    Message.Type.INTERACTIVE,
+    Message.Type.REACTION,
+}
+
+
+class ReplyWindowClosed(ApplicationError):
+    """Free-form messages are refused outside the channel's customer-service window."""
+
+    code = "reply_window_closed"
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class OutboundSpec:
+    type: str
+    text: str = ""
+    content: dict[str, Any] = field(default_factory=dict)
+    reply_to: Message | None = None
+    upload: UploadedFile | None = None
+
+
+def reply_window_closes_at(conversation: Conversation) -> Any:
+    window = channels.backend_for(conversation.inbox).reply_window(conversation.inbox)
+    if window is None:
+        return None
+    if conversation.last_inbound_at is None:
+        return timezone.now() - timedelta(seconds=1)
+    return conversation.last_inbound_at + window
+
+
+def reply_window_check(*, conversation: Conversation, message_type: str) -> None:
+    """Raise ``ReplyWindowClosed`` when free-form content would arrive after the window closed."""
+    if message_type not in FREE_FORM_TYPES:
+        return
+    closes_at = reply_window_closes_at(conversation)
+    if closes_at is not None and timezone.now() >= closes_at:
+        raise ReplyWindowClosed(
+            _(
+                "The customer's 24-hour reply window is closed. Only an approved message template can be "
+                "sent until they write again."
+            ),
+            details={"closed_at": closes_at.isoformat(), "use": "template"},
+        )
+
+
+def _principal_check(principal: Membership | ApiToken, message_type: str) -> None:
+    perm = Perm.SEND_TEMPLATES if message_type == Message.Type.TEMPLATE else Perm.REPLY
+    if not principal.has_perm(perm):
+        raise PermissionDenied(_("You do not have permission to send this message."))
+
+
+def message_send(
+    *,
+    principal: Membership | ApiToken,
+    conversation: Conversation,
+    spec: OutboundSpec,
+    idempotency_key: str | None = None,
+) -> tuple[Message, bool]:
+    """Queue a message for the customer. Returns the message and whether it was newly created.
+
+    The same ``idempotency_key`` returns the first message instead of sending again, so a double
+    click or a client retry sends once.
+    """
+    if principal.tenant_id != conversation.tenant_id:
+        raise PermissionDenied(_("You do not have permission to send this message."))
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80):
+        raise ValidationFailed(_("The idempotency key must be 1 to 80 characters long."))
+    if idempotency_key:
+        existing = Message.objects.filter(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    _principal_check(principal, spec.type)
+    reply_window_check(conversation=conversation, message_type=spec.type)
+    backend = channels.backend_for(conversation.inbox)
+    prepared = backend.prepare_outbound(conversation=conversation, spec=spec)
+    user: User | None = principal.user if isinstance(principal, Membership) else None
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                tenant_id=conversation.tenant_id,
+                conversation=conversation,
+                inbox_id=conversation.inbox_id,
+                direction=Message.Direction.OUTBOUND,
+                sender_type=Message.SenderType.AGENT if user else Message.SenderType.API,
+                sender_user=user,
+                type=spec.type,
+                text=prepared.get("text", spec.text),
+                content=prepared.get("content", spec.content),
+                reply_to=spec.reply_to,
+                reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
+                status=Message.Status.QUEUED,
+                idempotency_key=idempotency_key or None,
+            )
+            if spec.upload is not None:
+                Attachment.objects.create(
+                    tenant_id=conversation.tenant_id,
+                    message=message,
+                    kind=spec.type,
+                    file=spec.upload,
+                    mime_type=getattr(spec.upload, "content_type", "") or "",
+                    filename=spec.upload.name or "",
+                    file_size=spec.upload.size,
+                    download_status=Attachment.DownloadStatus.STORED,
+                )
+            Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+            transaction.on_commit(lambda: backend.enqueue_delivery(message))
+            publish_message_event("message.created", message)
+    except IntegrityError:
+        if idempotency_key:
+            return Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key), False
+        raise
+    return message, True
+
+
+@transaction.atomic
+def note_create(*, membership: Membership, conversation: Conversation, text: str) -> Message:
+    """A private note: visible to the team, never sent to the customer."""
+    if membership.tenant_id != conversation.tenant_id or not membership.has_perm(Perm.REPLY):
+        raise PermissionDenied(_("You do not have permission to add notes here."))
+    text = text.strip()
+    if not text:
+        raise ValidationFailed(_("A note cannot be empty."))
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.AGENT,
+        sender_user=membership.user,
+        type=Message.Type.TEXT,
+        text=text,
+        private=True,
+        status=Message.Status.SENT,
+    )
+    publish_message_event("message.created", message)
+    return message

@@ -1,0 +1,293 @@
+"""Outbound delivery against the fake Cloud API (in-process), with its status webhooks coming back
+through the real endpoint of a live server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from conversations.models import Message
+from conversations.services.inbound import InboundSpec, message_receive
+from conversations.services.outbound import OutboundSpec, message_send
+from tests.factories import make_tenant, owner_of
+from whatsapp import client as wa_client
+from whatsapp import tasks
+from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
+from whatsapp.models import MessageTemplate
+from whatsapp.sender import message_deliver, messages_sweep
+from whatsapp.services import channel_create, templates_sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PNID = "106540352242922"
+WABA = "102290129340398"
+TOKEN = "fake-token"
+SECRET = "fake-app-secret"
+CUSTOMER = "5511987650001"
+
+
+@pytest.fixture(scope="module")
+def fake_server():
+    with FakeCloudApiServer(clock=AdjustableClock()) as server:
+        yield server
+
+
+@pytest.fixture
+def setup(fake_server, live_server, settings):
+    settings.WHATSAPP_HTTP_TIMEOUT = 1.0
+    wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
+    tasks.DEFERRED.clear()
+    admin = FakeAdminClient(fake_server.base_url)
+    admin.reset()
+    admin.settings(sent_delay_s=0.01, delivered_delay_s=0.02, webhook_retry_delays_s=[0.05, 0.1, 0.2])
+    tenant = make_tenant("Acme", slug="acme")
+    channel = channel_create(
+        actor=owner_of(tenant),
+        name="Support",
+        display_phone_number="+55 11 90000-0001",
+        phone_number_id=PNID,
+        waba_id=WABA,
+        access_token=TOKEN,
+        app_secret=SECRET,
+        api_base_url=fake_server.base_url,
+    )
+    admin.register_number(
+        phone_number_id=PNID,
+        display_phone_number="5511900000001",
+        waba_id=WABA,
+        access_token=TOKEN,
+        app_secret=SECRET,
+        webhook_url=f"{live_server.url}/webhooks/whatsapp/{channel.webhook_key}/",
+        verified_name="Acme",
+        seed_templates=True,
+    )
+    yield admin, channel, tenant
+    admin.reset()  # no webhooks of this test reach the next one
+    admin.clear_faults()
+    tasks.DEFERRED.clear()
+    admin.close()
+
+
+def _customer_writes(admin, channel, text="Oi, preciso de ajuda"):
+    """The customer writes through the fake (opening the window there too); returns our conversation."""
+    admin.inbound(phone_number_id=PNID, **{"from": CUSTOMER}, name="Cliente", type="text", text=text)
+    message = wait_for(lambda: Message.objects.filter(inbox=channel.inbox, direction="in").order_by("-id").first())
+    return message.conversation
+
+
+def _send(tenant, conversation, spec):
+    message, created = message_send(principal=owner_of(tenant), conversation=conversation, spec=spec)
+    assert created
+    return message
+
+
+def _status(message, expected, timeout=5.0):
+    return wait_for(
+        lambda: Message.objects.filter(pk=message.pk, status=expected).first(),
+        timeout=timeout,
+        message=f"message {message.pk} never reached {expected}",
+    )
+
+
+def _sends(admin):
+    return [
+        r for r in admin.requests(method="POST", path_contains="/messages") if "status" not in (r.get("json") or {})
+    ]
+
+
+def test_each_type_arrives_in_metas_shape_and_becomes_delivered(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    inbound = Message.objects.get(inbox=channel.inbox, direction="in")
+    templates_sync(channel=channel)
+    specs = [
+        OutboundSpec(type="text", text="Olá! Como posso ajudar?"),
+        OutboundSpec(
+            type="image",
+            text="Seu comprovante",
+            upload=SimpleUploadedFile("comprovante.png", b"\x89PNG\r\n\x1a\nfake", content_type="image/png"),
+        ),
+        OutboundSpec(type="reaction", content={"message_id": inbound.external_id, "emoji": "👍"}),
+        OutboundSpec(
+            type="interactive",
+            content={
+                "interactive_type": "button",
+                "body": "Escolha uma opção",
+                "buttons": [{"id": "recarga", "title": "Recarga"}, {"id": "saldo", "title": "Saldo"}],
+            },
+        ),
+        OutboundSpec(
+            type="interactive",
+            content={
+                "interactive_type": "list",
+                "body": "Valores",
+                "button": "Ver valores",
+                "sections": [
+                    {"title": "Recarga", "rows": [{"id": "r10", "title": "R$ 10"}, {"id": "r20", "title": "R$ 20"}]}
+                ],
+            },
+        ),
+        OutboundSpec(
+            type="interactive",
+            content={
+                "interactive_type": "cta_url",
+                "body": "Pague aqui",
+                "display_text": "Pagar",
+                "url": "https://pay.example/x",
+            },
+        ),
+        OutboundSpec(type="location", content={"latitude": -23.55, "longitude": -46.63, "name": "Loja Centro"}),
+        OutboundSpec(type="text", text="Respondendo você", reply_to=inbound),
+    ]
+    messages = [_send(tenant, conversation, spec) for spec in specs]
+    for message in messages:
+        _status(message, "delivered")
+    bodies = [r["json"] for r in _sends(admin)]
+    assert [b["type"] for b in bodies] == [
+        "text",
+        "image",
+        "reaction",
+        "interactive",
+        "interactive",
+        "interactive",
+        "location",
+        "text",
+    ]
+    assert bodies[0] == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Olá! Como posso ajudar?", "preview_url": False},
+        "biz_opaque_callback_data": f"hd:{messages[0].pk}",
+    }
+    assert set(bodies[1]["image"]) == {"id", "caption"} and bodies[1]["image"]["caption"] == "Seu comprovante"
+    assert bodies[2]["reaction"] == {"message_id": inbound.external_id, "emoji": "👍"}
+    assert [b["interactive"]["type"] for b in bodies[3:6]] == ["button", "list", "cta_url"]
+    assert bodies[7]["context"] == {"message_id": inbound.external_id}
+    assert all(m.external_id for m in Message.objects.filter(pk__in=[m.pk for m in messages]))
+
+
+def test_a_template_sent_after_the_window_arrives_with_its_parameters(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    templates_sync(channel=channel)
+    template = MessageTemplate.objects.get(tenant=tenant, name="order_update", status="APPROVED")
+    type(conversation).objects.filter(pk=conversation.pk).update(last_inbound_at=timezone.now() - timedelta(days=2))
+    conversation.refresh_from_db()
+    admin.advance_clock(2 * 24 * 3600)  # Meta's window is closed too
+    params = {"body": ["Ana", "#4521"]}
+    message = _send(
+        tenant,
+        conversation,
+        OutboundSpec(type="template", content={"name": template.name, "language": template.language, "params": params}),
+    )
+    _status(message, "delivered")
+    body = _sends(admin)[-1]["json"]
+    assert body["template"] == {
+        "name": "order_update",
+        "language": {"code": template.language},
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "#4521"}]}
+        ],
+    }
+    assert admin.message(Message.objects.get(pk=message.pk).external_id)["status"] == "delivered"
+
+
+@pytest.mark.parametrize("fault", [{"error_next": {"130429": 1}}, {"error_next": {"131056": 1}}, {"fail_next_5xx": 1}])
+def test_transient_errors_are_retried_and_then_delivered(setup, fault):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(**fault)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Tentando de novo"))
+    message.refresh_from_db()
+    assert (message.status, message.send_attempts, message.external_id) == ("queued", 1, None)
+    assert [(call[0].name, call[1]) for call in tasks.DEFERRED] == [("whatsapp.tasks.message_deliver", message.pk)]
+    # The backoff elapses (moved instead of waited for), and the retry runs.
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert message_deliver(message_id=message.pk) == "sent"
+    _status(message, "delivered")
+    assert len(_sends(admin)) == 2
+    assert Message.objects.get(pk=message.pk).send_attempts == 2
+
+
+def test_131047_outside_metas_window_fails_once_with_the_code_shown(setup):
+    admin, channel, tenant = setup
+    # The conversation exists only in our database: for WhatsApp the customer never wrote, so the window is closed.
+    message, _created = message_receive(
+        inbox=channel.inbox,
+        spec=InboundSpec(
+            source_id=CUSTOMER, external_id="wamid.local-only", occurred_at=timezone.now(), type="text", text="Oi"
+        ),
+    )
+    sent = _send(tenant, message.conversation, OutboundSpec(type="text", text="Olá"))
+    failed = _status(sent, "failed")
+    assert failed.error_code == 131047
+    assert "24 hours" in failed.error_details or "24 hours" in failed.error_title
+    assert len(_sends(admin)) == 1
+    assert tasks.DEFERRED == []
+
+
+def test_132001_unknown_template_fails_once_without_retry(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    MessageTemplate.objects.create(
+        tenant=tenant, waba_id=WABA, name="not_at_meta", language="pt_BR", status="APPROVED", components=[]
+    )
+    message = _send(
+        tenant, conversation, OutboundSpec(type="template", content={"name": "not_at_meta", "language": "pt_BR"})
+    )
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.send_attempts) == ("failed", 132001, 1)
+    assert message.error_title
+    assert len(_sends(admin)) == 1
+    assert tasks.DEFERRED == []
+
+
+def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, settings):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
+    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(timeout_after_accept_next=1, timeout_hang_s=3)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Chegou?"))
+    # The status webhook carrying our id names the message although the response never came.
+    delivered = _status(message, "delivered")
+    assert delivered.external_id
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
+    assert len(_sends(admin)) == 1
+    assert Message.objects.get(pk=message.pk).send_attempts == 1
+
+
+def test_an_unconfirmed_timeout_is_retried_after_the_wait(setup, settings):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
+    conversation = _customer_writes(admin, channel)
+    # The request never reached Meta (simulated: refused before the fake sees it), then the wait runs out.
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Alô"))
+    _status(message, "delivered")
+    Message.objects.filter(pk=message.pk).update(status="sending", external_id=None, next_attempt_at=timezone.now())
+    assert messages_sweep()["retried"] == 1
+    _status(message, "delivered")
+    assert len(_sends(admin)) == 2
+
+
+def test_no_one_second_window_exceeds_the_configured_rate(setup):
+    admin, channel, tenant = setup
+    type(channel).objects.filter(pk=channel.pk).update(throughput_per_second=10)
+    conversations = []
+    for i in range(30):
+        admin.inbound(phone_number_id=PNID, **{"from": f"55119876{i:05d}"}, name=f"C{i}", type="text", text="oi")
+    wait_for(lambda: Message.objects.filter(inbox=channel.inbox, direction="in").count() == 30, timeout=10)
+    conversations = [m.conversation for m in Message.objects.filter(inbox=channel.inbox, direction="in")]
+    admin.clear_requests()
+    for conversation in conversations:
+        _send(tenant, conversation, OutboundSpec(type="text", text="Promoção de recarga"))
+    times = sorted(r["at"] for r in _sends(admin))
+    assert len(times) == 30
+    worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert worst <= 10
+    assert not any(r["status_code"] == 400 for r in _sends(admin))

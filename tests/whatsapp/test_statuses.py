@@ -1,0 +1,440 @@
+"""Delivery status webhooks: they move outbound messages forward only, in whatever order and however often they come."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conversations.models import Conversation, Message, PendingStatus
+from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
+from conversations.services.status import pending_statuses_apply
+from tests.whatsapp.conftest import load_fixture, make_channel, retarget
+from whatsapp.models import WebhookEvent
+from whatsapp.sender import message_record_sent
+
+pytestmark = pytest.mark.django_db
+
+_seq = itertools.count(1)
+WAMID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJBQkNERUYwMTIzNDU2Nzg5AA=="
+SENT_AT = datetime(2025, 6, 15, 23, 27, 53, tzinfo=UTC)  # 1750030073
+DELIVERED_AT = datetime(2025, 6, 15, 23, 28, 0, tzinfo=UTC)  # 1750030080
+READ_AT = datetime(2025, 6, 15, 23, 30, 0, tzinfo=UTC)  # 1750030200
+TIMESTAMPS = {"sent": "1750030073", "delivered": "1750030080", "read": "1750030200"}
+FIXTURE_FOR = {"sent": "status_sent.json", "delivered": "status_delivered.json", "read": "status_read.json"}
+PMP_MARKETING = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
+HYPOTHESIS = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None
+)
+
+
+def outbound_message(channel, *, external_id: str | None, status: str = Message.Status.SENT) -> Message:
+    """An agent's text in a fresh conversation of ``channel`` (a new customer each time)."""
+    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id=f"1650555{next(_seq):04d}")
+    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    return Message.objects.create(
+        tenant_id=channel.tenant_id,
+        conversation=conversation,
+        inbox=channel.inbox,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.AGENT,
+        type=Message.Type.TEXT,
+        text="Your order has shipped.",
+        external_id=external_id,
+        status=status,
+    )
+
+
+def status_payload(channel, fixture: str, *, wamid: str, envelope_time: int | None = None, **changes) -> dict[str, Any]:
+    payload = retarget(load_fixture(fixture), phone_number_id=channel.phone_number_id, waba_id=channel.waba_id)
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0].update(id=wamid, **changes)
+    if envelope_time is not None:
+        payload["entry"][0]["time"] = envelope_time  # the same status in another body: not deduplicated by hash
+    return payload
+
+
+def post_ok(webhook, channel, payload) -> None:
+    response = webhook.post(channel, payload)
+    assert (response.status_code, response.content) == (200, b"ok")
+    assert not WebhookEvent.objects.exclude(status=WebhookEvent.Status.PROCESSED).exists()
+
+
+DELIVERY_FIELDS = [
+    "status",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "error_code",
+    "error_title",
+    "error_details",
+    "pricing",
+    "external_id",
+]
+
+
+def delivery_state(message: Message) -> dict[str, Any]:
+    message.refresh_from_db()
+    return {name: getattr(message, name) for name in DELIVERY_FIELDS}
+
+
+def test_sent_delivered_read_move_the_message_forward(webhook, channel):
+    message = outbound_message(channel, external_id=WAMID)
+    base = {"failed_at": None, "error_code": None, "error_title": "", "error_details": "", "external_id": WAMID}
+
+    post_ok(webhook, channel, status_payload(channel, "status_sent.json", wamid=WAMID, timestamp=TIMESTAMPS["sent"]))
+    # Already "sent" from the send response: only the time is filled in (and the pricing, which nothing had yet).
+    assert delivery_state(message) == base | {
+        "status": "sent",
+        "sent_at": SENT_AT,
+        "delivered_at": None,
+        "read_at": None,
+        "pricing": PMP_MARKETING,
+    }
+
+    post_ok(webhook, channel, status_payload(channel, "status_delivered.json", wamid=WAMID, timestamp="1750030080"))
+    assert delivery_state(message) == base | {
+        "status": "delivered",
+        "sent_at": SENT_AT,
+        "delivered_at": DELIVERED_AT,
+        "read_at": None,
+        "pricing": PMP_MARKETING,
+    }
+
+    post_ok(webhook, channel, status_payload(channel, "status_read.json", wamid=WAMID, timestamp="1750030200"))
+    assert delivery_state(message) == base | {
+        "status": "read",
+        "sent_at": SENT_AT,
+        "delivered_at": DELIVERED_AT,
+        "read_at": READ_AT,
+        "pricing": PMP_MARKETING,
+    }
+    assert not PendingStatus.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fixture", "error_code", "error_title", "error_details", "failed_at"),
+    [
+        (
+            "status_failed_131047.json",
+            131047,
+            "Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this "
+            "number.",
+            datetime(2024, 2, 22, 12, 9, 6, tzinfo=UTC),
+        ),
+        (
+            "status_failed_131026.json",
+            131026,
+            "Message undeliverable",
+            "Message Undeliverable.",
+            datetime(2025, 6, 28, 20, 34, 48, tzinfo=UTC),
+        ),
+        (
+            "status_failed_131049.json",
+            131049,
+            "This message was not delivered to maintain healthy ecosystem engagement.",
+            "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+            datetime(2025, 6, 28, 20, 34, 48, tzinfo=UTC),
+        ),
+        (
+            "status_failed_130472.json",
+            130472,
+            "User's number is part of an experiment",
+            "Failed to send message because this user's phone number is part of an experiment",
+            datetime(2023, 7, 15, 0, 20, 58, tzinfo=UTC),
+        ),
+        (
+            "status_failed_131053_media.json",
+            131053,
+            "Media upload error",
+            "Downloading media from weblink failed with http code 429, status message Too Many Requests",
+            datetime(2025, 6, 28, 20, 34, 48, tzinfo=UTC),
+        ),
+    ],
+    ids=["131047", "131026", "131049", "130472", "131053"],
+)
+def test_failed_status_records_the_error_exactly(
+    webhook, channel, fixture, error_code, error_title, error_details, failed_at
+):
+    message = outbound_message(channel, external_id=WAMID)
+
+    post_ok(webhook, channel, status_payload(channel, fixture, wamid=WAMID))
+
+    assert delivery_state(message) == {
+        "status": "failed",
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": failed_at,
+        "error_code": error_code,
+        "error_title": error_title,
+        "error_details": error_details,
+        "pricing": None,
+        "external_id": WAMID,
+    }
+
+
+def test_failed_is_terminal(webhook, channel):
+    message = outbound_message(channel, external_id=WAMID)
+    post_ok(webhook, channel, status_payload(channel, "status_failed_131026.json", wamid=WAMID))
+    for status in ("sent", "delivered", "read"):
+        post_ok(
+            webhook, channel, status_payload(channel, FIXTURE_FOR[status], wamid=WAMID, timestamp=TIMESTAMPS[status])
+        )
+
+    state = delivery_state(message)
+    assert (state["status"], state["error_code"], state["delivered_at"], state["read_at"]) == (
+        "failed",
+        131026,
+        None,
+        None,
+    )
+
+
+def test_failure_after_delivery_is_ignored(webhook, channel):
+    message = outbound_message(channel, external_id=WAMID)
+    post_ok(webhook, channel, status_payload(channel, "status_delivered.json", wamid=WAMID, timestamp="1750030080"))
+
+    post_ok(webhook, channel, status_payload(channel, "status_failed_131026.json", wamid=WAMID))
+
+    state = delivery_state(message)
+    assert (state["status"], state["delivered_at"], state["failed_at"], state["error_code"], state["error_title"]) == (
+        "delivered",
+        DELIVERED_AT,
+        None,
+        None,
+        "",
+    )
+
+
+def test_late_delivered_after_read_keeps_read_but_records_its_time(webhook, channel):
+    message = outbound_message(channel, external_id=WAMID)
+    post_ok(webhook, channel, status_payload(channel, "status_read.json", wamid=WAMID, timestamp="1750030200"))
+
+    post_ok(webhook, channel, status_payload(channel, "status_delivered.json", wamid=WAMID, timestamp="1750030080"))
+
+    assert delivery_state(message) == {
+        "status": "read",
+        "sent_at": None,
+        "delivered_at": DELIVERED_AT,
+        "read_at": READ_AT,
+        "failed_at": None,
+        "error_code": None,
+        "error_title": "",
+        "error_details": "",
+        # Meta prices on one of delivered/read: the late delivered's pricing is the only one there is.
+        "pricing": PMP_MARKETING,
+        "external_id": WAMID,
+    }
+
+
+def test_played_voice_note_moves_past_read(webhook, channel):
+    message = outbound_message(channel, external_id=WAMID)
+    post_ok(webhook, channel, status_payload(channel, "status_read.json", wamid=WAMID, timestamp="1689380400"))
+
+    post_ok(webhook, channel, status_payload(channel, "status_played.json", wamid=WAMID))
+    post_ok(webhook, channel, status_payload(channel, "status_read_cbp_legacy.json", wamid=WAMID))
+
+    state = delivery_state(message)
+    assert (state["status"], state["read_at"], state["pricing"]) == (
+        "played",
+        datetime(2023, 7, 15, 0, 20, 0, tzinfo=UTC),
+        {"billable": True, "pricing_model": "CBP", "category": "service"},
+    )
+
+
+def test_statuses_for_an_unknown_wamid_wait_and_apply_when_the_send_is_recorded(webhook, channel):
+    message = outbound_message(channel, external_id=None, status=Message.Status.SENDING)
+    post_ok(webhook, channel, status_payload(channel, "status_read.json", wamid=WAMID, timestamp="1750030200"))
+    post_ok(webhook, channel, status_payload(channel, "status_delivered.json", wamid=WAMID, timestamp="1750030080"))
+
+    assert sorted(
+        PendingStatus.objects.values_list(
+            "tenant_id", "inbox_id", "external_id", "status", "occurred_at", "error_code", "pricing"
+        )
+    ) == [
+        (channel.tenant_id, channel.inbox_id, WAMID, "delivered", DELIVERED_AT, None, PMP_MARKETING),
+        (channel.tenant_id, channel.inbox_id, WAMID, "read", READ_AT, None, None),
+    ]
+    assert delivery_state(message)["status"] == "sending"
+
+    message_record_sent(message, WAMID)
+
+    state = delivery_state(message)
+    assert (state["status"], state["external_id"], state["delivered_at"], state["read_at"], state["pricing"]) == (
+        "read",
+        WAMID,
+        DELIVERED_AT,
+        READ_AT,
+        PMP_MARKETING,
+    )
+    assert state["sent_at"] is not None
+    assert not PendingStatus.objects.exists()
+
+
+def test_pending_failure_applies_to_a_message_that_appears_later(webhook, channel):
+    post_ok(webhook, channel, status_payload(channel, "status_failed_131047.json", wamid=WAMID))
+    assert PendingStatus.objects.values_list("status", "error_code", "error_title").get() == (
+        "failed",
+        131047,
+        "Re-engagement message",
+    )
+    message = outbound_message(channel, external_id=WAMID)
+
+    pending_statuses_apply(message=message)
+
+    state = delivery_state(message)
+    assert (state["status"], state["error_code"], state["error_title"], state["failed_at"]) == (
+        "failed",
+        131047,
+        "Re-engagement message",
+        datetime(2024, 2, 22, 12, 9, 6, tzinfo=UTC),
+    )
+    assert not PendingStatus.objects.exists()
+
+
+def test_callback_data_names_our_message_before_its_wamid_is_known(webhook, channel):
+    message = outbound_message(channel, external_id=None, status=Message.Status.SENDING)
+
+    post_ok(
+        webhook,
+        channel,
+        status_payload(
+            channel,
+            "status_sent_biz_opaque_callback_data.json",
+            wamid=WAMID,
+            biz_opaque_callback_data=f"hd:{message.pk}",
+        ),
+    )
+
+    assert delivery_state(message) == {
+        "status": "sent",
+        "sent_at": datetime(2023, 10, 25, 20, 49, 5, tzinfo=UTC),
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": None,
+        "error_code": None,
+        "error_title": "",
+        "error_details": "",
+        "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
+        "external_id": WAMID,
+    }
+    assert not PendingStatus.objects.exists()
+
+
+@pytest.mark.parametrize("callback", ["some data", "hd:other-channel", "hd:999999"])
+def test_callback_data_that_is_not_one_of_our_messages_waits(webhook, channel, tenant, callback):
+    mine = outbound_message(channel, external_id=None, status=Message.Status.SENDING)
+    other = outbound_message(make_channel(tenant, phone_number_id="200000000000001"), external_id=None)
+    callback = callback.replace("other-channel", str(other.pk))
+
+    post_ok(
+        webhook,
+        channel,
+        status_payload(
+            channel, "status_sent_biz_opaque_callback_data.json", wamid=WAMID, biz_opaque_callback_data=callback
+        ),
+    )
+
+    assert list(Message.objects.filter(pk__in=[mine.pk, other.pk]).values_list("external_id", flat=True)) == [
+        None,
+        None,
+    ]
+    assert PendingStatus.objects.values_list("external_id", "status").get() == (WAMID, "sent")
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_any_order_and_repetition_of_statuses_ends_read(webhook, channel, data):
+    wamid = f"wamid.property-{next(_seq)}"
+    copies = {status: data.draw(st.integers(1, 3), label=f"copies of {status}") for status in FIXTURE_FOR}
+    deliveries = data.draw(
+        st.permutations([(status, k) for status, n in copies.items() for k in range(n)]), label="arrival order"
+    )
+    known_from_start = data.draw(st.booleans(), label="wamid known from the start")
+    record_after = None if known_from_start else data.draw(st.integers(0, len(deliveries)), label="send recorded after")
+    message = outbound_message(
+        channel,
+        external_id=wamid if known_from_start else None,
+        status=Message.Status.SENT if known_from_start else Message.Status.SENDING,
+    )
+
+    for position, (status, k) in enumerate(deliveries):
+        if position == record_after:
+            message_record_sent(message, wamid)
+        # The 1st and 3rd copies are byte-identical (Meta's retry); the 2nd comes in another envelope.
+        envelope_time = 1750030000 + k if k == 1 else None
+        payload = status_payload(
+            channel, FIXTURE_FOR[status], wamid=wamid, timestamp=TIMESTAMPS[status], envelope_time=envelope_time
+        )
+        post_ok(webhook, channel, payload)
+    if record_after == len(deliveries):
+        message_record_sent(message, wamid)
+
+    assert Message.objects.filter(external_id=wamid).count() == 1
+    assert Message.objects.filter(conversation_id=message.conversation_id).count() == 1
+    state = delivery_state(message)
+    assert (state["status"], state["delivered_at"], state["read_at"]) == ("read", DELIVERED_AT, READ_AT)
+    assert state["sent_at"] is not None
+    assert not PendingStatus.objects.filter(external_id=wamid).exists()
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_repeated_inbound_message_interleaved_with_statuses_is_stored_once(webhook, channel, data):
+    n = next(_seq)
+    wa_id, inbound_wamid, outbound_wamid = f"1650777{n:04d}", f"wamid.in-{n}", f"wamid.out-{n}"
+    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id=wa_id)
+    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    reply = Message.objects.create(
+        tenant_id=channel.tenant_id,
+        conversation=conversation,
+        inbox=channel.inbox,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.AGENT,
+        text="Hello! How can we help?",
+        external_id=outbound_wamid,
+        status=Message.Status.SENT,
+    )
+    events = [("inbound", k) for k in range(data.draw(st.integers(1, 3), label="copies of the inbound message"))]
+    events += [(status, k) for status in FIXTURE_FOR for k in range(data.draw(st.integers(1, 3), label=status))]
+
+    for kind, k in data.draw(st.permutations(events), label="arrival order"):
+        envelope_time = 1750030000 + k if k == 1 else None
+        if kind == "inbound":
+            payload = retarget(load_fixture("inbound_text.json"), phone_number_id=channel.phone_number_id)
+            value = payload["entry"][0]["changes"][0]["value"]
+            value["contacts"][0]["wa_id"] = wa_id
+            value["messages"][0].update({"from": wa_id, "id": inbound_wamid})
+            if envelope_time is not None:
+                payload["entry"][0]["time"] = envelope_time
+        else:
+            payload = status_payload(
+                channel,
+                FIXTURE_FOR[kind],
+                wamid=outbound_wamid,
+                timestamp=TIMESTAMPS[kind],
+                envelope_time=envelope_time,
+            )
+        post_ok(webhook, channel, payload)
+
+    inbound = Message.objects.get(external_id=inbound_wamid)
+    assert (inbound.direction, inbound.conversation_id, inbound.text) == (
+        "in",
+        conversation.pk,
+        "Does it come in another color?",
+    )
+    assert Message.objects.filter(conversation=conversation).count() == 2
+    assert Conversation.objects.filter(contact_inbox=contact_inbox).count() == 1
+    state = delivery_state(reply)
+    assert (state["status"], state["sent_at"], state["delivered_at"], state["read_at"]) == (
+        "read",
+        SENT_AT,
+        DELIVERED_AT,
+        READ_AT,
+    )

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conversations.models import Message
+from tests.whatsapp.conftest import APP_SECRET, FIXTURES, load_fixture, make_channel, retarget
+from whatsapp.models import WebhookEvent
+from whatsapp.signature import encode_like_meta, sign
+
+pytestmark = pytest.mark.django_db
+
+
+def _text_payload(channel):
+    return retarget(load_fixture("inbound_text.json"), phone_number_id=channel.phone_number_id)
+
+
+def test_verification_handshake_echoes_the_challenge(client, channel):
+    url = f"/webhooks/whatsapp/{channel.webhook_key}/"
+    ok = client.get(
+        url, {"hub.mode": "subscribe", "hub.verify_token": channel.verify_token, "hub.challenge": "1158201444"}
+    )
+    assert (ok.status_code, ok.content, ok["Content-Type"]) == (200, b"1158201444", "text/plain")
+    wrong = client.get(url, {"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1158201444"})
+    assert wrong.status_code == 403
+    assert b"1158201444" not in wrong.content
+
+
+def test_valid_signature_is_stored_and_processed(webhook, channel):
+    response = webhook.post(channel, _text_payload(channel))
+    assert (response.status_code, response.content) == (200, b"ok")
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.tenant_id, event.summary) == ("processed", channel.tenant_id, "1 message")
+    assert Message.objects.filter(inbox=channel.inbox).count() == 1
+
+
+@pytest.mark.parametrize("case", ["tampered", "wrong_secret", "missing", "malformed"])
+def test_bad_signatures_are_401_and_store_nothing(webhook, channel, case):
+    body = encode_like_meta(_text_payload(channel))
+    headers = {"HTTP_X_HUB_SIGNATURE_256": sign(body, APP_SECRET)}
+    if case == "tampered":
+        middle = len(body) // 2
+        body = body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
+    elif case == "wrong_secret":
+        headers = {"HTTP_X_HUB_SIGNATURE_256": sign(body, "another-secret")}
+    elif case == "missing":
+        headers = {}
+    else:
+        headers = {"HTTP_X_HUB_SIGNATURE_256": "sha1=abc"}
+    response = webhook.post(channel, body, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Missing or invalid X-Hub-Signature-256."
+    assert not WebhookEvent.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_escaped_unicode_capture_verifies_with_its_test_vector(webhook, tenant):
+    vector = load_fixture("webhook_signature_test_vectors.json")["vectors"][0]
+    raw = (FIXTURES / vector["body_file"]).read_bytes()[: vector["body_length"]]
+    pnid = json.loads(raw)["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"]
+    capture_channel = make_channel(tenant, phone_number_id=pnid, app_secret=vector["app_secret"])
+    response = webhook.post(capture_channel, raw, headers={"HTTP_X_HUB_SIGNATURE_256": vector["x_hub_signature_256"]})
+    assert response.status_code == 200
+    assert bytes(WebhookEvent.objects.get(channel=capture_channel).body) == raw
+    message = Message.objects.get(inbox=capture_channel.inbox)
+    assert "caf\u00e9" in message.text
+    # The same event re-serialised without Meta's escaping has other bytes, so the header no longer fits.
+    reencoded = json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=False).encode()
+    refused = webhook.post(
+        capture_channel, reencoded, headers={"HTTP_X_HUB_SIGNATURE_256": vector["x_hub_signature_256"]}
+    )
+    assert refused.status_code == 401
+    assert WebhookEvent.objects.filter(channel=capture_channel).count() == 1
+
+
+def test_signed_but_unparseable_is_kept_failed_and_answered_200(webhook, channel, client, owner):
+    response = webhook.post(channel, b'{"object": "whatsapp_business_account", "entry": "oops"')
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.status == "failed"
+    assert event.error.startswith("Cannot parse:")
+    client.force_login(owner.user)
+    listing = client.get("/t/acme/settings/webhook-events/")
+    assert listing.status_code == 200
+    assert "Cannot parse:" in listing.content.decode()
+
+
+def test_unknown_shape_is_failed_then_reprocessed_after_the_number_is_connected(
+    webhook, channel, client, owner, tenant
+):
+    payload = retarget(load_fixture("inbound_text.json"), phone_number_id="999000999000")
+    webhook.post(channel, payload)
+    event = WebhookEvent.objects.get()
+    assert event.status == "failed"
+    assert "unknown phone number id 999000999000" in event.error
+    assert not Message.objects.exists()
+    make_channel(tenant, phone_number_id="999000999000", display_phone_number="+55 11 90000-0002")
+    client.force_login(owner.user)
+    response = client.post(f"/t/acme/settings/webhook-events/{event.pk}/reprocess/")
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert (event.status, event.error) == ("processed", "")
+    assert Message.objects.count() == 1
+
+
+def test_the_same_webhook_three_times_stores_one_event_and_one_message(webhook, channel):
+    payload = _text_payload(channel)
+    for _ in range(3):
+        assert webhook.post(channel, payload).status_code == 200
+    assert WebhookEvent.objects.count() == 1
+    assert Message.objects.count() == 1
+
+
+def test_unknown_webhook_key_is_404(client, channel):
+    response = client.post("/webhooks/whatsapp/not-a-key/", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert not WebhookEvent.objects.exists()

@@ -1,0 +1,276 @@
+"""HTTP client for Meta's WhatsApp Cloud API (Graph API), the only code that talks to it over the network.
+
+Every call has explicit timeouts and ends in a typed result or a typed error (``whatsapp.errors``).
+The access token lives only in the ``Authorization`` header of the underlying httpx client: it is never
+put in URLs, log lines, exception messages or ``repr``.
+
+``base_url`` is ``https://graph.facebook.com`` in production and the fake Cloud API's address in
+development and tests; ``api_version`` is the ``vNN.N`` path prefix.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+
+from whatsapp import outbound_payloads
+from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError, classify
+from whatsapp.types import MediaInfo, SendResult
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
+USER_AGENT = "helpdesk-whatsapp/1.0"
+
+# Raised before any byte of the request reached Meta: always safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Raised after the request (or part of it) went out: Meta may have acted on it.
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+# Our own mistakes (bad URL scheme, malformed request): retrying cannot help.
+_OUR_FAULT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+
+
+def _segment(value: str, what: str) -> str:
+    """One URL path segment from an id; refuses empty ids and escapes everything else."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} is empty.")
+    return quote(value, safe="")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+class CloudApiClient:
+    """A synchronous Cloud API client for one access token. Close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_version: str,
+        access_token: str,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not access_token:
+            raise ValueError("A Cloud API access token is required.")
+        version = api_version.strip().strip("/")
+        if not version:
+            raise ValueError("A Cloud API version such as 'v23.0' is required.")
+        self.base_url = base_url.rstrip("/")
+        self.api_version = version if version.startswith("v") else f"v{version}"
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT},
+        )
+
+    def __repr__(self) -> str:
+        return f"<CloudApiClient {self.base_url}/{self.api_version}>"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CloudApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _path(self, *segments: str) -> str:
+        return "/" + "/".join([self.api_version, *segments])
+
+    def _send(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        what = f"{method} {urlsplit(url).path}"
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except _NOT_SENT as exc:
+            raise TransientError(f"Could not reach the Cloud API for {what}: {type(exc).__name__}.") from exc
+        except _OUR_FAULT as exc:
+            raise PermanentError(f"Could not build the request {what}: {type(exc).__name__}.") from exc
+        except (*_MAYBE_SENT, httpx.RequestError) as exc:
+            if idempotent:
+                raise TransientError(f"The Cloud API did not answer {what}: {type(exc).__name__}.") from exc
+            raise AmbiguousSendError(
+                f"The request {what} was sent but no answer came back ({type(exc).__name__}); "
+                "Meta may have accepted it, so do not resend without checking."
+            ) from exc
+        if response.is_success:
+            return response
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise classify(response.status_code, body, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PermanentError(
+                f"{what}: the Cloud API answered HTTP {response.status_code} with no JSON body."
+            ) from exc
+        if not isinstance(body, dict):
+            raise PermanentError(f"{what}: the Cloud API answered with JSON that is not an object.")
+        return body
+
+    # -- messages ---------------------------------------------------------------------------------------
+
+    def send_message(self, phone_number_id: str, payload: dict[str, Any]) -> SendResult:
+        """POST a message body (see ``whatsapp.outbound_payloads``); returns the wamid Meta assigned.
+
+        Raises ``AmbiguousSendError`` when the body may have reached Meta without an answer we can read.
+        """
+        url = self._path(_segment(phone_number_id, "phone_number_id"), "messages")
+        response = self._send("POST", url, idempotent=False, json=payload)
+        try:
+            body = response.json()
+            message = body["messages"][0]
+            wamid = message["id"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise AmbiguousSendError(
+                f"The Cloud API accepted the message (HTTP {response.status_code}) but its answer has no message id."
+            ) from exc
+        contacts = body.get("contacts")
+        wa_id = (
+            contacts[0].get("wa_id")
+            if isinstance(contacts, list) and contacts and isinstance(contacts[0], dict)
+            else None
+        )
+        return SendResult(wamid=str(wamid), wa_id=wa_id, message_status=message.get("message_status"))
+
+    def mark_read(self, phone_number_id: str, wamid: str, typing_indicator: bool = False) -> None:
+        """Blue ticks for an inbound message (optionally with a typing indicator). Safe to repeat."""
+        url = self._path(_segment(phone_number_id, "phone_number_id"), "messages")
+        self._send("POST", url, idempotent=True, json=outbound_payloads.mark_read(wamid, typing=typing_indicator))
+
+    # -- media ------------------------------------------------------------------------------------------
+
+    def upload_media(self, phone_number_id: str, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file for sending (multipart: messaging_product, file, type); returns the media id."""
+        url = self._path(_segment(phone_number_id, "phone_number_id"), "media")
+        response = self._send(
+            "POST",
+            url,
+            idempotent=True,
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        body = self._json(response, "Media upload")
+        media_id = body.get("id")
+        if not media_id:
+            raise PermanentError("Media upload: the Cloud API answer has no media id.")
+        return str(media_id)
+
+    def get_media(self, media_id: str) -> MediaInfo:
+        """Short-lived (5 minutes) download URL and metadata of a media id."""
+        response = self._send("GET", self._path(_segment(media_id, "media_id")), idempotent=True)
+        body = self._json(response, "Media lookup")
+        if not body.get("url"):
+            raise PermanentError(f"Media lookup: the Cloud API answer for media {media_id} has no URL.")
+        file_size = body.get("file_size")
+        try:
+            size = int(file_size) if file_size is not None else None
+        except (TypeError, ValueError):
+            size = None
+        return MediaInfo(
+            url=str(body["url"]),
+            mime_type=str(body.get("mime_type") or ""),
+            sha256=str(body.get("sha256") or ""),
+            file_size=size,
+        )
+
+    def download_media(self, url: str) -> bytes:
+        """Download a media URL from ``get_media`` (Meta requires the bearer token here too).
+
+        An expired URL answers 404, raised as ``PermanentError``: look the media id up again.
+        """
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise PermanentError("Media download: the URL must be http(s).")
+        response = self._send("GET", url, idempotent=True, follow_redirects=True)
+        return response.content
+
+    def delete_media(self, media_id: str) -> None:
+        self._send("DELETE", self._path(_segment(media_id, "media_id")), idempotent=True)
+
+    # -- phone numbers and templates --------------------------------------------------------------------
+
+    def get_phone_number(self, phone_number_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        params = {"fields": ",".join(fields)} if fields else None
+        response = self._send(
+            "GET", self._path(_segment(phone_number_id, "phone_number_id")), idempotent=True, params=params
+        )
+        return self._json(response, "Phone number lookup")
+
+    def list_templates(self, waba_id: str, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """Every message template of a WhatsApp Business Account, following the cursor pages lazily."""
+        url = self._path(_segment(waba_id, "waba_id"), "message_templates")
+        params: dict[str, Any] = {"limit": limit}
+        seen_cursors: set[str] = set()
+        while True:
+            body = self._json(self._send("GET", url, idempotent=True, params=params), "Template list")
+            data = body.get("data") or []
+            if not isinstance(data, list):
+                raise PermanentError("Template list: 'data' is not a list.")
+            yield from (item for item in data if isinstance(item, dict))
+            paging = body.get("paging")
+            paging = paging if isinstance(paging, dict) else {}
+            next_url = paging.get("next")
+            if not next_url:
+                return
+            cursors = paging.get("cursors")
+            cursors = cursors if isinstance(cursors, dict) else {}
+            # Follow the cursor rather than the absolute "next" URL, so requests never leave base_url.
+            after = cursors.get("after") or next(iter(parse_qs(urlsplit(str(next_url)).query).get("after", [])), None)
+            if not after or after in seen_cursors:
+                raise PermanentError("Template list: the Cloud API announced a next page without a usable cursor.")
+            seen_cursors.add(after)
+            params = {"limit": limit, "after": after}
+
+    def create_template(self, waba_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit a template for review; returns ``{"id", "status", "category"}``.
+
+        A lost answer is reported as ``TransientError``: a retry at worst gets Meta's "already exists" error.
+        """
+        url = self._path(_segment(waba_id, "waba_id"), "message_templates")
+        return self._json(self._send("POST", url, idempotent=True, json=body), "Template creation")
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AmbiguousSendError",
+    "CloudApiClient",
+    "CloudApiError",
+    "PermanentError",
+    "TransientError",
+    "parse_retry_after",
+]

@@ -1,0 +1,180 @@
+"""View model of one chat for the customer-phone simulator page (``/simulator/``), polled as JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from whatsapp.fake.state import FakeState, Message
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def chat_state(state: FakeState, *, phone_number_id: str, wa_id: str, now: float) -> dict[str, Any]:
+    with state.lock:
+        numbers = [
+            {
+                "phone_number_id": n.phone_number_id,
+                "display_phone_number": n.display_phone_number,
+                "verified_name": n.verified_name,
+            }
+            for n in state.numbers.values()
+        ]
+        customer = state.customers.get((phone_number_id, wa_id))
+        chat = [
+            m
+            for m in state.messages.values()
+            if m.phone_number_id == phone_number_id and m.wa_id == wa_id and phone_number_id and wa_id
+        ]
+        reactions: dict[str, dict[str, str]] = {}
+        views = []
+        for message in chat:
+            if message.type == "reaction":
+                node = message.payload.get("reaction") or {}
+                side = "business" if message.direction == "out" else "customer"
+                reactions.setdefault(str(node.get("message_id")), {})[side] = str(node.get("emoji") or "")
+                continue
+            views.append(_view(message))
+        for view in views:
+            view["reactions"] = {k: v for k, v in reactions.get(view["wamid"], {}).items() if v}
+        window_until = None
+        if customer is not None and customer.last_inbound_at is not None:
+            window_until = int(customer.last_inbound_at + state.settings.window_s)
+        return {
+            "now": int(now),
+            "numbers": numbers,
+            "customer": {
+                "wa_id": wa_id,
+                "name": customer.name if customer else "",
+                "typing": bool(customer and customer.typing_until and customer.typing_until > now),
+                "window_open_until": window_until,
+            },
+            "messages": views,
+        }
+
+
+def _media_view(kind: str, node: dict[str, Any]) -> dict[str, Any]:
+    view = {"kind": kind, "mime_type": node.get("mime_type", "")}
+    if node.get("id"):
+        view["src"] = f"/_fake/media/{node['id']}"
+    elif node.get("link"):
+        view["src"] = str(node["link"])
+    for key in ("caption", "filename"):
+        if node.get(key):
+            view[key] = str(node[key])
+    return view
+
+
+def _interactive_view(node: dict[str, Any]) -> dict[str, Any]:
+    kind = node.get("type")
+    view: dict[str, Any] = {"type": kind, "body": (node.get("body") or {}).get("text", "")}
+    header = node.get("header") or {}
+    if header.get("type") == "text":
+        view["header"] = {"type": "text", "text": header.get("text", "")}
+    elif header.get("type"):
+        view["header"] = {
+            "type": header["type"],
+            "media": _media_view(header["type"], header.get(header["type"]) or {}),
+        }
+    view["footer"] = (node.get("footer") or {}).get("text", "")
+    action = node.get("action") or {}
+    if kind == "button":
+        view["buttons"] = [
+            {"id": (b.get("reply") or {}).get("id", ""), "title": (b.get("reply") or {}).get("title", "")}
+            for b in action.get("buttons") or []
+        ]
+    elif kind == "list":
+        view["list"] = {
+            "button": action.get("button", ""),
+            "sections": [
+                {
+                    "title": s.get("title", ""),
+                    "rows": [
+                        {"id": r.get("id", ""), "title": r.get("title", ""), "description": r.get("description", "")}
+                        for r in s.get("rows") or []
+                    ],
+                }
+                for s in action.get("sections") or []
+            ],
+        }
+    elif kind == "cta_url":
+        params = action.get("parameters") or {}
+        view["cta"] = {"display_text": params.get("display_text", ""), "url": params.get("url", "")}
+    elif kind == "flow":
+        view["cta"] = {"display_text": (action.get("parameters") or {}).get("flow_cta", ""), "url": ""}
+    elif kind in {"order_details", "order_status"}:
+        params = action.get("parameters") or {}
+        view["order"] = _order_summary(kind, params)
+    return view
+
+
+def _order_summary(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"reference_id": params.get("reference_id", "")}
+    if kind == "order_details":
+        total = params.get("total_amount") or {}
+        value, offset = total.get("value", 0), total.get("offset", 100) or 100
+        summary["total"] = f"{params.get('currency', '')} {value / offset:.2f}"
+        summary["payment_methods"] = [s.get("type", "") for s in params.get("payment_settings") or []]
+        pix = next(
+            (s.get("pix_dynamic_code") for s in params.get("payment_settings") or [] if s.get("pix_dynamic_code")), None
+        )
+        if pix:
+            summary["pix_code"] = pix.get("code", "")
+        link = next(
+            (s.get("payment_link") for s in params.get("payment_settings") or [] if s.get("payment_link")), None
+        )
+        if link:
+            summary["payment_link"] = link.get("uri", "")
+    else:
+        summary["order_status"] = (params.get("order") or {}).get("status", "")
+        summary["payment_status"] = (params.get("payment") or {}).get("status", "")
+    return summary
+
+
+def _view(message: Message) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "wamid": message.wamid,
+        "direction": message.direction,
+        "type": message.type,
+        "timestamp": int(message.created_at),
+        "status": message.status,
+        "errors": [{"code": e.get("code"), "title": e.get("title", "")} for e in message.errors],
+    }
+    payload = message.payload
+    node = payload.get(message.type)
+    context = payload.get("context") or {}
+    if context.get("message_id") or context.get("id"):
+        view["context_id"] = context.get("message_id") or context.get("id")
+    if message.type == "text":
+        view["text"] = (node or {}).get("body", "")
+    elif message.type in {"image", "audio", "video", "document", "sticker"}:
+        view["media"] = _media_view(message.type, node or {})
+    elif message.type == "location":
+        view["location"] = {k: (node or {}).get(k) for k in ("latitude", "longitude", "name", "address")}
+    elif message.type == "contacts":
+        view["contacts"] = [
+            {
+                "name": (c.get("name") or {}).get("formatted_name", ""),
+                "phones": [p.get("phone", "") for p in c.get("phones") or []],
+            }
+            for c in node or []
+        ]
+    elif message.type == "template":
+        view["template"] = message.rendered or {"name": (node or {}).get("name", ""), "body": "", "buttons": []}
+    elif message.type == "interactive" and message.direction == "out":
+        view["interactive"] = _interactive_view(node or {})
+    elif message.type == "interactive":
+        reply_type = (node or {}).get("type", "")
+        reply = (node or {}).get(reply_type) or {}
+        view["reply"] = {
+            "type": reply_type,
+            "id": reply.get("id", ""),
+            "title": reply.get("title", "") or reply.get("body", ""),
+            "description": reply.get("description", ""),
+        }
+    elif message.type == "button":
+        view["reply"] = {"type": "button", "id": (node or {}).get("payload", ""), "title": (node or {}).get("text", "")}
+    elif message.type == "order":
+        items = (node or {}).get("product_items") or []
+        view["text"] = f"Order: {len(items)} item(s). {(node or {}).get('text', '')}".strip()
+    return view

@@ -1,0 +1,221 @@
+"""In-memory state of the fake Cloud API. Everything lives in one ``FakeState`` guarded by one re-entrant lock.
+
+Handlers run on uvicorn's event loop while the scheduler, webhook workers and test threads touch the same objects;
+every read or write of shared state happens inside ``with state.lock`` and never awaits while holding it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEFAULT_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # 8 tries in all, compressed from Meta's 7 days
+
+STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+@dataclass
+class PhoneNumber:
+    phone_number_id: str
+    display_phone_number: str
+    waba_id: str
+    access_token: str
+    app_secret: str
+    webhook_url: str | None = None
+    verified_name: str = "Fake Business"
+    throughput_per_s: int = 80
+    pair_burst: int = 45
+    pair_interval_s: float = 6.0
+    auto_read: bool = False
+    quality_rating: str = "GREEN"
+    code_verification_status: str = "VERIFIED"
+    throughput_level: str = "STANDARD"
+    messaging_limit_tier: str = "TIER_2K"
+    business_profile: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Template:
+    id: str
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    components: list[dict[str, Any]]
+    status: str = "PENDING"
+    parameter_format: str | None = None
+    rejected_reason: str | None = None
+
+    def graph(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "components": self.components,
+            "language": self.language,
+            "status": self.status,
+            "category": self.category,
+        }
+        if self.parameter_format:
+            data["parameter_format"] = self.parameter_format
+        if self.status == "REJECTED":
+            data["rejected_reason"] = self.rejected_reason or "NONE"
+        data["id"] = self.id
+        return data
+
+
+@dataclass
+class Media:
+    id: str
+    phone_number_id: str
+    data: bytes
+    mime_type: str
+    sha256_hex: str
+    created_at: float
+    expires_at: float
+    filename: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class MediaUrl:
+    token: str
+    media_id: str
+    expires_at: float
+
+
+@dataclass
+class Message:
+    """A message in a chat, either direction: ``out`` = business → customer, ``in`` = customer → business."""
+
+    wamid: str
+    phone_number_id: str
+    direction: str
+    wa_id: str
+    type: str
+    payload: dict[str, Any]
+    created_at: float
+    status: str = "accepted"
+    to_input: str | None = None
+    api_version: str = "v23.0"
+    biz_opaque_callback_data: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    status_history: list[dict[str, Any]] = field(default_factory=list)
+    async_error_code: int | None = None
+    pricing_category: str = "service"
+    pricing_type: str = "free_customer_service"
+    read_requested: bool = False
+    rendered: dict[str, Any] | None = None
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("read_requested")
+        return data
+
+
+@dataclass
+class Customer:
+    phone_number_id: str
+    wa_id: str
+    name: str = ""
+    last_inbound_at: float | None = None
+    typing_until: float | None = None
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    fail_next_5xx: int = 0
+    timeout_after_accept_next: int = 0
+    timeout_hang_s: float = 30.0
+    duplicate_webhooks: bool = False
+    reorder_statuses: bool = False
+    error_next: dict[int, int] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["error_next"] = {str(code): n for code, n in self.error_next.items()}
+        return data
+
+
+@dataclass
+class Settings:
+    review_delay_s: float | None = 2.0  # None: templates stay PENDING until approved through the admin API
+    sent_delay_s: float = 0.05
+    delivered_delay_s: float = 0.15
+    webhook_retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
+    webhook_timeout_s: float = 5.0
+    public_base_url: str | None = None  # host written into media URLs of inbound webhooks
+    media_url_in_webhooks: bool = True
+    throughput_error_http_status: int = 400  # Meta's error-code table says 400; some observe 429
+    window_s: float = 24 * 3600
+    media_url_ttl_s: float = 300
+    max_recorded: int = 10_000
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["webhook_retry_delays_s"] = list(self.webhook_retry_delays_s)
+        return data
+
+
+@dataclass
+class WebhookDelivery:
+    id: int
+    phone_number_id: str
+    url: str
+    event_field: str  # the change's "field": messages, message_template_status_update, ...
+    body: bytes
+    headers: dict[str, str]
+    state: str = "pending"  # pending | delivered | failed
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "phone_number_id": self.phone_number_id,
+            "url": self.url,
+            "field": self.event_field,
+            "body": self.body.decode("ascii"),
+            "state": self.state,
+            "attempts": list(self.attempts),
+        }
+
+
+class FakeState:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.lock = threading.RLock()
+        self.settings = settings or Settings()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything except settings (the admin ``/_fake/reset``)."""
+        with self.lock:
+            self.numbers: dict[str, PhoneNumber] = {}
+            self.templates: dict[str, Template] = {}
+            self.media: dict[str, Media] = {}
+            self.media_urls: dict[str, MediaUrl] = {}
+            self.messages: dict[str, Message] = {}
+            self.customers: dict[tuple[str, str], Customer] = {}
+            self.conversations: dict[tuple[str, str, str], tuple[str, float]] = {}
+            self.throughput_log: dict[str, deque[float]] = {}
+            self.pair_buckets: dict[tuple[str, str], list[float]] = {}
+            self.requests: deque[dict[str, Any]] = deque(maxlen=self.settings.max_recorded)
+            self.webhooks: deque[WebhookDelivery] = deque(maxlen=self.settings.max_recorded)
+            self.faults = Faults()
+            self.request_seq = 0
+            self.webhook_seq = 0
+            self.hang_generation = 0
+
+    def numbers_in_waba(self, waba_id: str) -> list[PhoneNumber]:
+        with self.lock:
+            return [n for n in self.numbers.values() if n.waba_id == waba_id]
+
+    def customer(self, phone_number_id: str, wa_id: str) -> Customer:
+        with self.lock:
+            key = (phone_number_id, wa_id)
+            if key not in self.customers:
+                self.customers[key] = Customer(phone_number_id=phone_number_id, wa_id=wa_id)
+            return self.customers[key]

@@ -1,0 +1,380 @@
+// Customer-phone simulator for the fake WhatsApp Cloud API. No build step, no dependencies.
+// Every customer or business text is untrusted: it is only ever set with textContent, never parsed as HTML.
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var businessSelect = $("sim-business");
+  var phoneInput = $("sim-customer-phone");
+  var nameInput = $("sim-customer-name");
+  var autoRead = $("sim-auto-read");
+  var list = $("sim-messages");
+  var errorBox = $("sim-error");
+  var readRequested = new Set();
+  var numbersSignature = "";
+  var EMOJIS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+  var TICKS = { accepted: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
+
+  // ---------------------------------------------------------------- helpers
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "class") { node.className = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+    });
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function safeUrl(url) {
+    if (typeof url !== "string") { return null; }
+    if (url.indexOf("/_fake/") === 0) { return url; }
+    return /^https?:\/\//i.test(url) ? url : null;
+  }
+
+  function customer() { return phoneInput.value.replace(/\D/g, ""); }
+
+  function showError(message) {
+    errorBox.hidden = !message;
+    errorBox.textContent = message || "";
+  }
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) { throw new Error(data.error || response.statusText); }
+        return data;
+      });
+    });
+  }
+
+  function remember() {
+    try {
+      localStorage.setItem("sim.pnid", businessSelect.value);
+      localStorage.setItem("sim.phone", phoneInput.value);
+      localStorage.setItem("sim.name", nameInput.value);
+    } catch (e) { /* storage may be unavailable */ }
+  }
+
+  function restore() {
+    var params = new URLSearchParams(window.location.search);
+    var stored = function (key) { try { return localStorage.getItem(key); } catch (e) { return null; } };
+    phoneInput.value = params.get("customer") || stored("sim.phone") || phoneInput.value;
+    nameInput.value = params.get("name") || stored("sim.name") || nameInput.value;
+    if (params.get("autoread") === "0") { autoRead.checked = false; }
+    businessSelect.dataset.wanted = params.get("pnid") || stored("sim.pnid") || "";
+  }
+
+  // ---------------------------------------------------------------- customer actions
+
+  function sendInbound(payload) {
+    if (!businessSelect.value || !customer()) {
+      showError("Choose a business number and your phone first.");
+      return Promise.resolve();
+    }
+    payload.phone_number_id = businessSelect.value;
+    payload.from = customer();
+    payload.name = nameInput.value;
+    remember();
+    return api("POST", "/_fake/inbound", payload).then(function () {
+      showError("");
+      return refresh();
+    }).catch(function (err) { showError(err.message); });
+  }
+
+  $("sim-compose").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = $("sim-text").value;
+    if (!text.trim()) { return; }
+    $("sim-text").value = "";
+    sendInbound({ type: "text", text: text });
+  });
+
+  $("sim-image-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var file = $("sim-image").files[0];
+    if (!file) { showError("Choose an image file."); return; }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var data = String(reader.result).split(",")[1] || "";
+      var image = { data: data, mime_type: file.type || "image/jpeg" };
+      if ($("sim-image-caption").value) { image.caption = $("sim-image-caption").value; }
+      sendInbound({ type: "image", image: image });
+      $("sim-image-form").reset();
+    };
+    reader.readAsDataURL(file);
+  });
+
+  $("sim-location-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var location = { latitude: parseFloat($("sim-lat").value), longitude: parseFloat($("sim-long").value) };
+    if (isNaN(location.latitude) || isNaN(location.longitude)) { showError("Latitude and longitude are numbers."); return; }
+    if ($("sim-loc-name").value) { location.name = $("sim-loc-name").value; }
+    if ($("sim-loc-address").value) { location.address = $("sim-loc-address").value; }
+    sendInbound({ type: "location", location: location });
+  });
+
+  list.addEventListener("click", function (event) {
+    var target = event.target.closest("button");
+    if (!target) { return; }
+    var message = target.closest(".sim-msg");
+    var wamid = message ? message.getAttribute("data-wamid") : null;
+    if (target.classList.contains("sim-reply-button")) {
+      if (target.getAttribute("data-kind") === "template") {
+        sendInbound({ type: "button", button: {
+          payload: target.getAttribute("data-payload"), text: target.textContent, context_message_id: wamid } });
+      } else {
+        sendInbound({ type: "button_reply", button_reply: {
+          id: target.getAttribute("data-reply-id"), title: target.textContent, context_message_id: wamid } });
+      }
+    } else if (target.classList.contains("sim-list-row")) {
+      var reply = { id: target.getAttribute("data-row-id"), title: target.getAttribute("data-title"),
+        context_message_id: wamid };
+      if (target.getAttribute("data-description")) { reply.description = target.getAttribute("data-description"); }
+      sendInbound({ type: "list_reply", list_reply: reply });
+    } else if (target.classList.contains("sim-react-send")) {
+      var select = message.querySelector(".sim-react-select");
+      sendInbound({ type: "reaction", reaction: { message_id: wamid, emoji: select.value } });
+    }
+  });
+
+  function markRead(onlyUnrequested) {
+    if (!businessSelect.value || !customer()) { return; }
+    api("POST", "/_fake/read", { phone_number_id: businessSelect.value, customer: customer() })
+      .then(function () { if (!onlyUnrequested) { refresh(); } })
+      .catch(function (err) { showError(err.message); });
+  }
+
+  $("sim-mark-read").addEventListener("click", function () { markRead(false); });
+  [businessSelect, phoneInput, nameInput].forEach(function (input) {
+    input.addEventListener("change", function () { remember(); readRequested.clear(); list.textContent = ""; refresh(); });
+  });
+
+  // ---------------------------------------------------------------- rendering
+
+  function mediaNode(media) {
+    var wrap = el("div", { class: "sim-media" });
+    var src = safeUrl(media.src);
+    if (src && (media.kind === "image" || media.kind === "sticker")) {
+      var img = el("img", { alt: media.caption || media.kind });
+      img.src = src;
+      wrap.appendChild(img);
+    } else if (src && (media.kind === "video" || media.kind === "audio")) {
+      var player = el(media.kind, { controls: "" });
+      player.src = src;
+      wrap.appendChild(player);
+    } else if (src) {
+      var link = el("a", { target: "_blank", rel: "noopener noreferrer" }, "📄 " + (media.filename || media.kind));
+      link.href = src;
+      wrap.appendChild(link);
+    } else {
+      wrap.appendChild(el("span", {}, "[" + media.kind + "]"));
+    }
+    if (media.caption) { wrap.appendChild(el("div", { class: "sim-caption" }, media.caption)); }
+    return wrap;
+  }
+
+  function headerNode(header) {
+    if (!header) { return null; }
+    if (header.text) { return el("div", { class: "sim-msg-header" }, header.text); }
+    if (header.media) { return mediaNode(header.media); }
+    if (header.format && header.format !== "TEXT") { return el("div", { class: "sim-msg-header" }, "[" + header.format.toLowerCase() + "]"); }
+    return null;
+  }
+
+  function appendAll(parent, nodes) {
+    nodes.forEach(function (node) { if (node) { parent.appendChild(node); } });
+  }
+
+  function interactiveNodes(view) {
+    var nodes = [headerNode(view.header), el("div", { class: "sim-text" }, view.body)];
+    if (view.footer) { nodes.push(el("div", { class: "sim-msg-footer" }, view.footer)); }
+    if (view.buttons) {
+      var buttons = el("div", { class: "sim-buttons" });
+      view.buttons.forEach(function (b) {
+        buttons.appendChild(el("button", { type: "button", class: "sim-reply-button", "data-reply-id": b.id,
+          "data-testid": "sim-reply-button" }, b.title));
+      });
+      nodes.push(buttons);
+    }
+    if (view.list) {
+      var box = el("div", { class: "sim-list" });
+      box.appendChild(el("div", { class: "sim-list-title" }, "☰ " + view.list.button));
+      view.list.sections.forEach(function (section) {
+        if (section.title) { box.appendChild(el("div", { class: "sim-list-section" }, section.title)); }
+        section.rows.forEach(function (row) {
+          var button = el("button", { type: "button", class: "sim-list-row", "data-row-id": row.id, "data-title": row.title,
+            "data-description": row.description || "", "data-testid": "sim-list-row" }, row.title);
+          if (row.description) { button.appendChild(el("small", {}, row.description)); }
+          box.appendChild(button);
+        });
+      });
+      nodes.push(box);
+    }
+    if (view.cta) {
+      var href = safeUrl(view.cta.url);
+      var cta = el("a", { class: "sim-cta", target: "_blank", rel: "noopener noreferrer" }, "↗ " + view.cta.display_text);
+      if (href) { cta.href = href; }
+      nodes.push(cta);
+    }
+    if (view.order) {
+      var order = view.order;
+      var lines = ["🧾 Order " + order.reference_id];
+      if (order.total) { lines.push("Total: " + order.total); }
+      if (order.payment_methods && order.payment_methods.length) { lines.push("Pay with: " + order.payment_methods.join(", ")); }
+      if (order.pix_code) { lines.push("Pix copia e cola: " + order.pix_code); }
+      if (order.payment_link) { lines.push("Payment link: " + order.payment_link); }
+      if (order.order_status) { lines.push("Order status: " + order.order_status); }
+      if (order.payment_status) { lines.push("Payment: " + order.payment_status); }
+      nodes.push(el("div", { class: "sim-order" }, lines.join("\n")));
+    }
+    return nodes;
+  }
+
+  function templateNodes(view) {
+    var nodes = [headerNode(view.header), el("div", { class: "sim-text" }, view.body)];
+    if (view.footer) { nodes.push(el("div", { class: "sim-msg-footer" }, view.footer)); }
+    if (view.buttons && view.buttons.length) {
+      var buttons = el("div", { class: "sim-buttons" });
+      view.buttons.forEach(function (b) {
+        if (b.type === "QUICK_REPLY") {
+          buttons.appendChild(el("button", { type: "button", class: "sim-reply-button", "data-kind": "template",
+            "data-payload": b.payload || b.text, "data-testid": "sim-reply-button" }, b.text));
+        } else {
+          var link = el("a", { class: "sim-cta", target: "_blank", rel: "noopener noreferrer" }, "↗ " + b.text);
+          var href = safeUrl(b.url);
+          if (href) { link.href = href; }
+          buttons.appendChild(link);
+        }
+      });
+      nodes.push(buttons);
+    }
+    return nodes;
+  }
+
+  function contentNodes(m) {
+    if (m.text !== undefined) { return [el("div", { class: "sim-text" }, m.text)]; }
+    if (m.media) { return [mediaNode(m.media)]; }
+    if (m.location) {
+      var loc = m.location;
+      var label = "📍 " + [loc.name, loc.address].filter(Boolean).join(" — ");
+      return [el("div", { class: "sim-location" }, label + " (" + loc.latitude + ", " + loc.longitude + ")")];
+    }
+    if (m.contacts) {
+      return m.contacts.map(function (c) { return el("div", { class: "sim-contact" }, "👤 " + c.name + " " + c.phones.join(", ")); });
+    }
+    if (m.template) { return templateNodes(m.template); }
+    if (m.interactive) { return interactiveNodes(m.interactive); }
+    if (m.reply) { return [el("div", { class: "sim-reply" }, "↩ " + m.reply.title)]; }
+    return [el("div", { class: "sim-text" }, "[" + m.type + "]")];
+  }
+
+  function messageNode(m) {
+    var li = el("li", { class: "sim-msg", "data-direction": m.direction, "data-wamid": m.wamid, "data-type": m.type,
+      "data-testid": "sim-msg" });
+    if (m.context_id) { li.appendChild(el("div", { class: "sim-quote" }, "↪ reply to " + m.context_id.slice(0, 24) + "…")); }
+    appendAll(li, contentNodes(m));
+    m.errors.forEach(function (e) {
+      li.appendChild(el("div", { class: "sim-msg-error" }, "Not delivered: (#" + e.code + ") " + e.title));
+    });
+    var meta = el("div", { class: "sim-meta" });
+    var reactions = Object.keys(m.reactions || {}).map(function (k) { return m.reactions[k]; }).join(" ");
+    if (reactions) { meta.appendChild(el("span", { class: "sim-reactions", "data-testid": "sim-reactions" }, reactions)); }
+    if (m.direction === "out") {
+      var picker = el("span", { class: "sim-react" });
+      var select = el("select", { class: "sim-react-select", "aria-label": "Reaction" });
+      EMOJIS.concat([""]).forEach(function (emoji) { select.appendChild(el("option", { value: emoji }, emoji || "✕")); });
+      picker.appendChild(select);
+      picker.appendChild(el("button", { type: "button", class: "sim-react-send", "data-testid": "sim-react" }, "React"));
+      meta.appendChild(picker);
+    }
+    meta.appendChild(el("time", {}, new Date(m.timestamp * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+    meta.appendChild(el("span", { class: "sim-ticks", "data-status": m.status, "data-testid": "sim-ticks",
+      title: m.status }, TICKS[m.status] || m.status));
+    li.appendChild(meta);
+    return li;
+  }
+
+  function renderNumbers(numbers) {
+    var signature = JSON.stringify(numbers);
+    if (signature === numbersSignature) { return; }
+    numbersSignature = signature;
+    var current = businessSelect.value || businessSelect.dataset.wanted;
+    businessSelect.textContent = "";
+    businessSelect.appendChild(el("option", { value: "" }, numbers.length ? "— choose —" : "no numbers registered"));
+    numbers.forEach(function (n) {
+      businessSelect.appendChild(el("option", { value: n.phone_number_id },
+        n.verified_name + " (+" + n.display_phone_number + ")"));
+    });
+    if (numbers.some(function (n) { return n.phone_number_id === current; })) {
+      businessSelect.value = current;
+    } else if (numbers.length === 1) {
+      businessSelect.value = numbers[0].phone_number_id;
+    }
+  }
+
+  function renderMessages(messages) {
+    var wanted = new Set(messages.map(function (m) { return m.wamid; }));
+    Array.prototype.slice.call(list.children).forEach(function (child) {
+      if (!wanted.has(child.getAttribute("data-wamid"))) { list.removeChild(child); }
+    });
+    var atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 30;
+    messages.forEach(function (m, index) {
+      var signature = JSON.stringify(m);
+      var existing = list.querySelector('.sim-msg[data-wamid="' + CSS.escape(m.wamid) + '"]');
+      if (existing && existing.getAttribute("data-signature") !== signature) {
+        var replacement = messageNode(m);
+        replacement.setAttribute("data-signature", signature);
+        list.replaceChild(replacement, existing);
+        existing = replacement;
+      } else if (!existing) {
+        existing = messageNode(m);
+        existing.setAttribute("data-signature", signature);
+      }
+      if (list.children[index] !== existing) { list.insertBefore(existing, list.children[index] || null); }
+    });
+    if (atBottom) { list.scrollTop = list.scrollHeight; }
+  }
+
+  function render(state) {
+    renderNumbers(state.numbers);
+    var number = state.numbers.filter(function (n) { return n.phone_number_id === businessSelect.value; })[0];
+    $("sim-chat-title").textContent = number ? number.verified_name + " · +" + number.display_phone_number : "Pick a business number";
+    $("sim-typing").hidden = !state.customer.typing;
+    var until = state.customer.window_open_until;
+    $("sim-window").textContent = until
+      ? (until > state.now ? "Customer-service window open until " + new Date(until * 1000).toLocaleString()
+        : "Customer-service window closed (only templates reach you)")
+      : "No message from you yet: the business can only send templates.";
+    renderMessages(number ? state.messages : []);
+    if (autoRead.checked && document.visibilityState === "visible" && number) {
+      var unread = state.messages.filter(function (m) {
+        return m.direction === "out" && (m.status === "sent" || m.status === "delivered") && !readRequested.has(m.wamid);
+      });
+      if (unread.length) {
+        unread.forEach(function (m) { readRequested.add(m.wamid); });
+        markRead(true);
+      }
+    }
+  }
+
+  var inFlight = false;
+  function refresh() {
+    if (inFlight) { return Promise.resolve(); }
+    inFlight = true;
+    var query = "?pnid=" + encodeURIComponent(businessSelect.value || "") + "&customer=" + encodeURIComponent(customer());
+    return api("GET", "/_fake/simulator/state" + query)
+      .then(render)
+      .catch(function (err) { showError("Fake Cloud API unreachable: " + err.message); })
+      .then(function () { inFlight = false; });
+  }
+
+  document.addEventListener("visibilitychange", refresh);
+  restore();
+  refresh();
+  window.setInterval(refresh, 1000);
+})();

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(
+        label=_("Inbox name"), max_length=120, help_text=_("Shown to agents, e.g. Sales or Support.")
+    )
+    display_phone_number = forms.CharField(label=_("Phone number"), max_length=32, help_text=_("With country code."))
+    phone_number_id = forms.CharField(label=_("Phone number ID"), max_length=32)
+    waba_id = forms.CharField(label=_("WhatsApp Business Account ID"), max_length=32)
+    access_token = forms.CharField(
+        label=_("Access token"),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("A permanent system-user token. Stored encrypted; never shown again."),
+    )
+    app_secret = forms.CharField(
+        label=_("App secret"),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("Used to check the signature of every webhook. Stored encrypted."),
+    )
+    api_base_url = forms.URLField(
+        label=_("API base URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Leave empty for Meta's Graph API; set it to the fake Cloud API in development."),
+    )
+    throughput_per_second = forms.IntegerField(label=_("Messages per second"), min_value=1, max_value=1000, initial=80)

@@ -1,0 +1,115 @@
+"""Connects the demo workspace to a WhatsApp number served by the fake Cloud API (``make run``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.urls import reverse
+
+from tenants.models import ApiToken, Membership, Tenant
+from tenants.permissions import BuiltinRole
+from tenants.services import api_token_create, role_builtin
+from whatsapp.models import WhatsAppChannel
+from whatsapp.services import channel_create
+
+DEMO = {
+    "name": "Demo WhatsApp",
+    "display_phone_number": "5511900000001",
+    "phone_number_id": "100000000000001",
+    "waba_id": "200000000000001",
+    "access_token": "demo-access-token",
+    "app_secret": "demo-app-secret",
+    "verified_name": "Demo Store",
+}
+
+
+class Command(BaseCommand):
+    help = "Connect the demo workspace to a number of the fake Cloud API and write the fake's config."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--api-base-url", default="http://127.0.0.1:8001")
+        parser.add_argument("--site-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--fake-config", default="var/fake-cloud-api.json")
+        parser.add_argument(
+            "--register", action="store_true", help="also register the number with the running fake (waits for it)"
+        )
+
+    def handle(
+        self, *args: Any, api_base_url: str, site_url: str, fake_config: str, register: bool, **options: Any
+    ) -> None:
+        if register:
+            self._wait_for_fake(api_base_url)
+        with transaction.atomic():
+            config = self._seed(api_base_url=api_base_url, site_url=site_url, fake_config=fake_config)
+            if register:
+                # Registered before this transaction commits, so the template sync it triggers succeeds.
+                httpx.post(f"{api_base_url.rstrip('/')}/_fake/phone_numbers", json=config, timeout=5).raise_for_status()
+
+    def _wait_for_fake(self, api_base_url: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{api_base_url.rstrip('/')}/_fake/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise CommandError(f"The fake Cloud API at {api_base_url} did not start.")
+
+    def _seed(self, *, api_base_url: str, site_url: str, fake_config: str) -> list[dict[str, Any]]:
+        tenant = Tenant.objects.filter(slug="demo").first()
+        if tenant is None:
+            raise CommandError("Run `manage.py seed_demo` first.")
+        owner = (
+            Membership.objects.select_related("user", "role", "tenant")
+            .filter(tenant=tenant, role__key=BuiltinRole.OWNER)
+            .order_by("id")
+            .first()
+        )
+        channel = WhatsAppChannel.objects.filter(phone_number_id=DEMO["phone_number_id"]).first()
+        if channel is None:
+            channel = channel_create(
+                actor=owner,
+                name=DEMO["name"],
+                display_phone_number=DEMO["display_phone_number"],
+                phone_number_id=DEMO["phone_number_id"],
+                waba_id=DEMO["waba_id"],
+                access_token=DEMO["access_token"],
+                app_secret=DEMO["app_secret"],
+                api_base_url=api_base_url,
+            )
+        elif channel.api_base_url != api_base_url.rstrip("/"):
+            channel.api_base_url = api_base_url.rstrip("/")
+            channel.save(update_fields=["api_base_url", "updated_at"])
+        webhook_url = site_url.rstrip("/") + reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key})
+        config = [
+            {
+                "phone_number_id": DEMO["phone_number_id"],
+                "display_phone_number": DEMO["display_phone_number"],
+                "waba_id": DEMO["waba_id"],
+                "access_token": DEMO["access_token"],
+                "app_secret": DEMO["app_secret"],
+                "webhook_url": webhook_url,
+                "verified_name": DEMO["verified_name"],
+                "seed_templates": True,
+            }
+        ]
+        path = Path(fake_config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2))
+        # A fresh API token for trying the REST API; earlier demo tokens are revoked.
+        ApiToken.objects.filter(tenant=tenant, name="Demo API token", revoked_at__isnull=True).delete()
+        _token, raw = api_token_create(
+            actor=owner, name="Demo API token", role=role_builtin(tenant=tenant, key=BuiltinRole.ADMIN)
+        )
+        self.stdout.write(self.style.SUCCESS(f"Demo WhatsApp number +{DEMO['display_phone_number']} (fake Cloud API)"))
+        self.stdout.write(f"  customer simulator: {api_base_url.rstrip('/')}/simulator/")
+        self.stdout.write(f"  API token (admin role): {raw}")
+        self.stdout.write(f"  API docs: {site_url.rstrip('/')}/api/docs/")
+        return config

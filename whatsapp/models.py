@@ -1,0 +1,162 @@
+"""WhatsApp Cloud API channels, the raw webhook events they receive, and synced message templates."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Inbox
+from helpdesk import crypto
+from tenants.models import TenantOwnedModel
+
+META_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v23.0"
+
+
+def new_webhook_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_verify_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class WhatsAppChannel(TenantOwnedModel):
+    """One connected WhatsApp Business number; its inbox is where its conversations live."""
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", _("Not checked")
+        OK = "ok", _("Connected")
+        ERROR = "error", _("Error")
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="whatsapp_channel")
+    display_phone_number = models.CharField(max_length=32)
+    phone_number_id = models.CharField(max_length=32, unique=True)
+    waba_id = models.CharField(max_length=32)
+    access_token_encrypted = models.TextField()
+    app_secret_encrypted = models.TextField()
+    verify_token = models.CharField(max_length=64, default=new_verify_token)
+    webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
+    api_base_url = models.URLField(default=META_GRAPH_URL)
+    api_version = models.CharField(max_length=10, default=DEFAULT_API_VERSION)
+    throughput_per_second = models.PositiveIntegerField(default=80)
+    health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
+    health_detail = models.CharField(max_length=500, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    verified_name = models.CharField(max_length=255, blank=True)
+    templates_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "waba_id"], name="wa_channel_tenant_waba")]
+
+    def __str__(self) -> str:
+        return f"+{self.display_phone_number.lstrip('+')}"
+
+    # Secrets are only ever decrypted when used; they are never shown or logged.
+    @property
+    def access_token(self) -> str:
+        return crypto.decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self.access_token_encrypted = crypto.encrypt(value)
+
+    @property
+    def app_secret(self) -> str:
+        return crypto.decrypt(self.app_secret_encrypted)
+
+    @app_secret.setter
+    def app_secret(self, value: str) -> None:
+        self.app_secret_encrypted = crypto.encrypt(value)
+
+
+class WebhookEvent(TenantOwnedModel):
+    """A signed webhook body exactly as received; processed by a job, kept when it cannot be."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
+
+    channel = models.ForeignKey(WhatsAppChannel, on_delete=models.CASCADE, related_name="webhook_events")
+    body = models.BinaryField()
+    body_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    summary = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "body_sha256"], name="webhook_event_unique_body"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-created_at"], name="webhook_tenant_status_created"),
+            models.Index(fields=["status", "created_at"], name="webhook_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.body_sha256[:12]}"
+
+
+class MessageTemplate(TenantOwnedModel):
+    """A WhatsApp message template of a WABA, synced from Meta (the source of truth)."""
+
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED", _("Approved")
+        PENDING = "PENDING", _("In review")
+        REJECTED = "REJECTED", _("Rejected")
+        PAUSED = "PAUSED", _("Paused")
+        DISABLED = "DISABLED", _("Disabled")
+        IN_APPEAL = "IN_APPEAL", _("In appeal")
+        PENDING_DELETION = "PENDING_DELETION", _("Pending deletion")
+        DELETED = "DELETED", _("Deleted")
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED", _("Limit exceeded")
+        ARCHIVED = "ARCHIVED", _("Archived")
+        LOCKED = "LOCKED", _("Locked")
+        FLAGGED = "FLAGGED", _("Flagged")
+
+    waba_id = models.CharField(max_length=32)
+    meta_id = models.CharField(max_length=32, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=20, default=Status.PENDING)
+    components = models.JSONField(default=list, blank=True)
+    parameter_format = models.CharField(max_length=16, default="POSITIONAL")
+    status_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "waba_id", "name", "language"], name="template_unique_name_language"
+            )
+        ]
+        ordering = ["name", "language"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+
+class UserPreferenceEvent(TenantOwnedModel):
+    """A customer's marketing stop/resume as reported by WhatsApp (kept as a ledger)."""
+
+    channel = models.ForeignKey(WhatsAppChannel, on_delete=models.CASCADE, related_name="+")
+    wa_id = models.CharField(max_length=32)
+    category = models.CharField(max_length=64)
+    value = models.CharField(max_length=16)
+    detail = models.CharField(max_length=255, blank=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "wa_id", "category", "occurred_at", "value"], name="user_pref_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wa_id} {self.category}={self.value}"

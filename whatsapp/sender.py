@@ -1,0 +1,258 @@
+"""Delivery of queued outbound messages to the Cloud API, paced and retried per DESIGN.md §5."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from conversations.models import Attachment, Message
+from conversations.services.events import publish_message_event
+from conversations.services.outbound import ReplyWindowClosed, reply_window_check
+from conversations.services.status import pending_statuses_apply
+from whatsapp import limiter, outbound_payloads
+from whatsapp.client import client_for
+from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
+from whatsapp.models import WhatsAppChannel
+from whatsapp.processing import callback_data_for
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPES = {"image", "audio", "video", "document", "sticker"}
+# Waiting this long for a throughput slot inside one task is fine; beyond it, the task is rescheduled.
+MAX_INLINE_THROUGHPUT_WAIT = 5.0
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter (2, 4, 8 … s, capped at 5 min), at least Retry-After."""
+    base = min(300.0, 2.0 ** max(attempt, 1))
+    delay = random.uniform(base / 2, base)
+    return max(delay, retry_after or 0.0)
+
+
+def _schedule(message_id: int, delay: float) -> None:
+    from whatsapp.tasks import message_deliver, run_later
+
+    run_later(message_deliver, message_id, delay)
+
+
+def _requeue(message: Message, delay: float, *, note: str = "") -> None:
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        error_title=note[:255],
+    )
+    transaction.on_commit(lambda: _schedule(message.pk, delay))
+
+
+def _fail(message: Message, *, code: int | None, title: str, details: str = "") -> None:
+    changed = Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(
+        status=Message.Status.FAILED,
+        error_code=code,
+        error_title=title[:255],
+        error_details=details,
+        failed_at=timezone.now(),
+        next_attempt_at=None,
+    )
+    if changed:
+        message.refresh_from_db()
+        publish_message_event("message.updated", message)
+
+
+def _upload_media(client: Any, channel: WhatsAppChannel, attachment: Attachment) -> str:
+    if attachment.external_media_id:
+        return attachment.external_media_id
+    with attachment.file.open("rb") as fh:
+        content = fh.read()
+    media_id = client.upload_media(
+        channel.phone_number_id, content, attachment.mime_type or "application/octet-stream", attachment.filename
+    )
+    Attachment.objects.filter(pk=attachment.pk).update(external_media_id=media_id)
+    return str(media_id)
+
+
+def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppChannel) -> dict[str, Any]:
+    """Meta's request body for ``message`` (uploads its file first when it has one)."""
+    callback = callback_data_for(message.pk)
+    reply_to = message.reply_to_external_id or None
+    content = message.content or {}
+    if message.type == Message.Type.TEXT:
+        return outbound_payloads.text(
+            to, message.text, preview_url=bool(content.get("preview_url")), reply_to=reply_to, callback_data=callback
+        )
+    if message.type in MEDIA_TYPES:
+        attachment = message.attachments.first()
+        media_id = _upload_media(client, channel, attachment) if attachment and attachment.file else None
+        return outbound_payloads.media(
+            to,
+            message.type,
+            media_id=media_id,
+            link=content.get("link"),
+            caption=message.text or None,
+            filename=(attachment.filename if attachment and message.type == "document" else None),
+            reply_to=reply_to,
+            callback_data=callback,
+        )
+    if message.type == Message.Type.TEMPLATE:
+        return outbound_payloads.template(
+            to,
+            content["name"],
+            content["language"],
+            content.get("components", []),
+            callback_data=callback,
+            reply_to=reply_to,
+        )
+    if message.type == Message.Type.REACTION:
+        return outbound_payloads.reaction(to, content["message_id"], content.get("emoji", ""), callback_data=callback)
+    if message.type == Message.Type.INTERACTIVE:
+        return interactive_payload(to, content, reply_to=reply_to, callback=callback)
+    if message.type == Message.Type.LOCATION:
+        return outbound_payloads.location(
+            to,
+            content["latitude"],
+            content["longitude"],
+            name=content.get("name"),
+            address=content.get("address"),
+            reply_to=reply_to,
+            callback_data=callback,
+        )
+    if message.type == Message.Type.CONTACTS:
+        return outbound_payloads.contacts(to, content["contacts"], reply_to=reply_to, callback_data=callback)
+    raise PermanentError(code=None, title=f"Messages of type {message.type} cannot be sent.")
+
+
+def interactive_payload(
+    to: str, content: dict[str, Any], *, reply_to: str | None, callback: str | None
+) -> dict[str, Any]:
+    kind = content.get("interactive_type")
+    common = {
+        "header": content.get("header"),
+        "footer": content.get("footer"),
+        "reply_to": reply_to,
+        "callback_data": callback,
+    }
+    if kind == "button":
+        buttons = [(b["id"], b["title"]) for b in content["buttons"]]
+        return outbound_payloads.interactive_buttons(to, content["body"], buttons, **common)
+    if kind == "list":
+        return outbound_payloads.interactive_list(to, content["body"], content["button"], content["sections"], **common)
+    if kind == "cta_url":
+        return outbound_payloads.interactive_cta_url(
+            to, content["body"], content["display_text"], content["url"], **common
+        )
+    raise PermanentError(code=None, title=f"Unknown interactive message type {kind!r}.")
+
+
+def _claim(message_id: int) -> bool:
+    now = timezone.now()
+    # If this worker dies mid-send, the sweeper waits this long (for a status webhook naming the
+    # message) before it tries again.
+    lease = timedelta(seconds=settings.WHATSAPP_SEND_LEASE_SECONDS + settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS)
+    return bool(
+        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, direction=Message.Direction.OUTBOUND)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, next_attempt_at=now + lease)
+    )
+
+
+def message_deliver(*, message_id: int) -> str:
+    """Send one queued message. Returns what happened (for logs and tests)."""
+    if not _claim(message_id):
+        return "not-claimed"
+    message = Message.objects.select_related("conversation__contact_inbox", "inbox__whatsapp_channel").get(
+        pk=message_id
+    )
+    channel: WhatsAppChannel = message.inbox.whatsapp_channel
+    to = message.conversation.contact_inbox.source_id
+    with transaction.atomic():
+        try:
+            reply_window_check(conversation=message.conversation, message_type=message.type)
+        except ReplyWindowClosed as exc:
+            _fail(message, code=None, title="Reply window closed", details=exc.message)
+            return "failed-window"
+        wait = limiter.pair_try_acquire(
+            key=f"{channel.phone_number_id}:{to}",
+            interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
+            burst=settings.WHATSAPP_PAIR_BURST,
+        )
+        if wait > 0:
+            _requeue(message, wait, note="Paced: many messages to this customer")
+            return "paced-pair"
+        if not limiter.throughput_acquire(
+            key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
+        ):
+            _requeue(message, random.uniform(0.5, 2.0))
+            return "paced-throughput"
+        client = client_for(channel)
+        try:
+            payload = build_payload(message, to=to, client=client, channel=channel)
+            result = client.send_message(channel.phone_number_id, payload)
+        except AmbiguousSendError:
+            # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
+            wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS
+            Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+                next_attempt_at=timezone.now() + timedelta(seconds=wait_s),
+                error_title="Waiting for WhatsApp to confirm the send",
+            )
+            return "ambiguous"
+        except TransientError as exc:
+            if message.send_attempts + 1 > settings.WHATSAPP_MAX_SEND_ATTEMPTS:
+                _fail(message, code=exc.code, title=exc.title or str(exc), details=exc.details)
+                return "failed-transient"
+            _requeue(message, backoff_seconds(message.send_attempts + 1, exc.retry_after), note=exc.title or "")
+            return "retry"
+        except (PermanentError, CloudApiError, outbound_payloads.PayloadError) as exc:
+            code = getattr(exc, "code", None)
+            title = getattr(exc, "title", "") or str(exc)
+            _fail(message, code=code, title=title, details=getattr(exc, "details", ""))
+            return "failed"
+        message_record_sent(message, result.wamid)
+    return "sent"
+
+
+def message_record_sent(message: Message, wamid: str) -> None:
+    Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid)
+    Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(
+        status=Message.Status.SENT, sent_at=timezone.now(), next_attempt_at=None, error_title=""
+    )
+    message.refresh_from_db()
+    pending_statuses_apply(message=message)
+    publish_message_event("message.updated", message)
+
+
+def messages_sweep() -> dict[str, int]:
+    """Re-enqueue queued messages whose job was lost, and settle sends whose lease ran out."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS)
+    stuck_queued = list(
+        Message.objects.filter(direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True, created_at__lte=now - grace) | Q(next_attempt_at__lte=now - grace))
+        .values_list("pk", flat=True)[:1000]
+    )
+    for pk in stuck_queued:
+        _schedule(pk, 0)
+    confirmed = 0
+    retried = 0
+    # A send whose confirmation deadline passed: its worker died, or Meta never answered the timeout.
+    expired = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND, status=Message.Status.SENDING, next_attempt_at__lte=now
+    )
+    for message in expired[:1000]:
+        if message.external_id:
+            # A status webhook named it: it was sent even though the worker never recorded it.
+            message_record_sent(message, message.external_id)
+            confirmed += 1
+            continue
+        # No word from Meta by the deadline: the send did not happen; try again.
+        if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, external_id__isnull=True).update(
+            status=Message.Status.QUEUED, next_attempt_at=now, error_title=""
+        ):
+            _schedule(message.pk, 0)
+            retried += 1
+    return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": retried}

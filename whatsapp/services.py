@@ -1,0 +1,274 @@
+"""Writes of the WhatsApp channel: connecting numbers, checking them, templates, media, events."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations.models import Attachment, Conversation, Inbox, Message
+from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.models import Membership
+from tenants.permissions import Perm
+from tenants.services import audit_log_record
+from whatsapp import outbound_payloads, templates_validation
+from whatsapp.client import client_for
+from whatsapp.errors import CloudApiError, PermanentError, TransientError
+from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+
+logger = logging.getLogger(__name__)
+
+
+def _require(actor: Membership, perm: str) -> None:
+    if not actor.has_perm(perm):
+        raise PermissionDenied(_("You do not have permission to do that."))
+
+
+@transaction.atomic
+def channel_create(
+    *,
+    actor: Membership,
+    name: str,
+    display_phone_number: str,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    app_secret: str,
+    api_base_url: str = "",
+    throughput_per_second: int = 80,
+    request: Any = None,
+) -> WhatsAppChannel:
+    """Connect a number: its inbox, its encrypted secrets, and a fresh webhook address."""
+    _require(actor, Perm.MANAGE_CHANNELS)
+    digits = "".join(ch for ch in display_phone_number if ch.isdigit())
+    for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
+        if not value.isdigit():
+            raise ValidationFailed(_("The %(label)s must contain digits only.") % {"label": label})
+    if len(digits) < 8:
+        raise ValidationFailed(_("Enter the number with country and area code, e.g. +55 11 91234-5678."))
+    if not access_token.strip() or not app_secret.strip():
+        raise ValidationFailed(_("The access token and the app secret are both required."))
+    if not 1 <= throughput_per_second <= 1000:
+        raise ValidationFailed(_("Throughput must be between 1 and 1000 messages per second."))
+    if WhatsAppChannel.objects.filter(phone_number_id=phone_number_id).exists():
+        raise Conflict(_("This phone number id is already connected."))
+    inbox = Inbox.objects.create(tenant=actor.tenant, name=name.strip() or f"+{digits}", channel_type="whatsapp")
+    inbox.members.set(Membership.objects.filter(tenant=actor.tenant, active=True).values_list("user_id", flat=True))
+    channel = WhatsAppChannel(
+        tenant=actor.tenant,
+        inbox=inbox,
+        display_phone_number=digits,
+        phone_number_id=phone_number_id,
+        waba_id=waba_id,
+        api_base_url=(api_base_url or settings.WHATSAPP_DEFAULT_API_BASE_URL).rstrip("/"),
+        api_version=settings.WHATSAPP_API_VERSION,
+        throughput_per_second=throughput_per_second,
+    )
+    channel.access_token = access_token.strip()
+    channel.app_secret = app_secret.strip()
+    channel.save()
+    audit_log_record(
+        action="channel.connected",
+        tenant=actor.tenant,
+        actor=actor.user,
+        target=channel,
+        request=request,
+        extra={"phone_number_id": phone_number_id, "display_phone_number": digits},
+    )
+    from whatsapp.tasks import templates_sync
+
+    transaction.on_commit(lambda: templates_sync.delay(channel.pk))
+    return channel
+
+
+def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
+    """GET the phone number from the Cloud API and record whether the connection works."""
+    try:
+        info = client_for(channel).get_phone_number(channel.phone_number_id)
+    except CloudApiError as exc:
+        detail = f"{exc.code or ''} {exc.title or exc}".strip()
+        WhatsAppChannel.objects.filter(pk=channel.pk).update(
+            health=WhatsAppChannel.Health.ERROR, health_detail=detail[:500], health_checked_at=timezone.now()
+        )
+        return False, detail
+    verified = str(info.get("verified_name", ""))
+    detail = _("Connected as %(name)s (%(number)s), quality %(quality)s.") % {
+        "name": verified or "?",
+        "number": info.get("display_phone_number", channel.display_phone_number),
+        "quality": info.get("quality_rating", "UNKNOWN"),
+    }
+    WhatsAppChannel.objects.filter(pk=channel.pk).update(
+        health=WhatsAppChannel.Health.OK,
+        health_detail=detail[:500],
+        health_checked_at=timezone.now(),
+        verified_name=verified[:255],
+    )
+    return True, detail
+
+
+def templates_sync(*, channel: WhatsAppChannel) -> int:
+    """Bring the WABA's templates into ``MessageTemplate`` (all pages). Returns how many were seen."""
+    seen = 0
+    for item in client_for(channel).list_templates(channel.waba_id):
+        seen += 1
+        MessageTemplate.objects.update_or_create(
+            tenant_id=channel.tenant_id,
+            waba_id=channel.waba_id,
+            name=item["name"],
+            language=item.get("language", ""),
+            defaults={
+                "meta_id": str(item.get("id", "")),
+                "category": item.get("category", ""),
+                "status": item.get("status", MessageTemplate.Status.PENDING),
+                "components": item.get("components", []),
+                "parameter_format": item.get("parameter_format", "POSITIONAL"),
+            },
+        )
+    WhatsAppChannel.objects.filter(pk=channel.pk).update(templates_synced_at=timezone.now())
+    return seen
+
+
+def attachment_download(*, attachment_id: int) -> str:
+    """Fetch an inbound media file through the two-hop media API and store it."""
+    attachment = Attachment.objects.select_related("message__inbox__whatsapp_channel").get(pk=attachment_id)
+    if attachment.download_status == Attachment.DownloadStatus.STORED:
+        return "already-stored"
+    channel = attachment.message.inbox.whatsapp_channel
+    client = client_for(channel)
+    try:
+        info = client.get_media(attachment.external_media_id)
+        content = client.download_media(info.url)
+    except TransientError as exc:
+        from whatsapp.tasks import attachment_download as task
+        from whatsapp.tasks import run_later
+
+        Attachment.objects.filter(pk=attachment.pk).update(download_error=str(exc)[:500])
+        run_later(task, attachment.pk, 30)
+        return "retry"
+    except PermanentError as exc:
+        Attachment.objects.filter(pk=attachment.pk).update(
+            download_status=Attachment.DownloadStatus.FAILED, download_error=str(exc)[:500]
+        )
+        return "failed"
+    extension = mimetypes.guess_extension((info.mime_type or "").split(";")[0].strip()) or ""
+    name = attachment.filename or f"{attachment.external_media_id}{extension}"
+    attachment.file.save(name, ContentFile(content), save=False)
+    Attachment.objects.filter(pk=attachment.pk).update(
+        file=attachment.file.name,
+        file_size=len(content),
+        mime_type=attachment.mime_type or info.mime_type,
+        download_status=Attachment.DownloadStatus.STORED,
+        download_error="",
+    )
+    from conversations.services.events import publish_message_event
+
+    with transaction.atomic():
+        publish_message_event("message.updated", attachment.message)
+    return "stored"
+
+
+def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]:
+    """Validate an outbound message for WhatsApp; returns the ``text`` and ``content`` to store."""
+    channel: WhatsAppChannel = conversation.inbox.whatsapp_channel
+    to = conversation.contact_inbox.source_id
+    content = dict(spec.content or {})
+    try:
+        if spec.type == Message.Type.TEXT:
+            outbound_payloads.text(to, spec.text)
+            return {"text": spec.text, "content": content}
+        if spec.type == Message.Type.TEMPLATE:
+            return _template_prepare(channel=channel, content=content)
+        if spec.type in ("image", "audio", "video", "document", "sticker"):
+            if spec.upload is None and not content.get("link"):
+                raise ValidationFailed(_("Attach a file (or give a link) to send a %(type)s.") % {"type": spec.type})
+            if spec.text and spec.type in ("image", "video", "document") and len(spec.text) > 1024:
+                raise ValidationFailed(_("A caption can have at most 1024 characters."))
+            return {"text": spec.text, "content": content}
+        if spec.type == Message.Type.REACTION:
+            target = content.get("message_id") or ""
+            if not Message.objects.filter(inbox_id=conversation.inbox_id, external_id=target).exists():
+                raise NotFound(_("The message to react to does not exist in this conversation."))
+            outbound_payloads.reaction(to, target, content.get("emoji", ""))
+            return {"text": content.get("emoji", ""), "content": content}
+        if spec.type == Message.Type.INTERACTIVE:
+            from whatsapp.sender import interactive_payload
+
+            interactive_payload(to, content, reply_to=None, callback=None)
+            return {"text": content.get("body", ""), "content": content}
+        if spec.type == Message.Type.LOCATION:
+            outbound_payloads.location(
+                to, content["latitude"], content["longitude"], name=content.get("name"), address=content.get("address")
+            )
+            return {"text": content.get("name") or "", "content": content}
+    except (outbound_payloads.PayloadError, KeyError, TypeError) as exc:
+        raise ValidationFailed(str(exc) if not isinstance(exc, KeyError) else _("Missing field %s.") % exc) from exc
+    raise ValidationFailed(_("Messages of type %(type)s cannot be sent on WhatsApp.") % {"type": spec.type})
+
+
+def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> dict[str, Any]:
+    name, language = content.get("name"), content.get("language")
+    template = MessageTemplate.objects.filter(
+        tenant_id=channel.tenant_id, waba_id=channel.waba_id, name=name, language=language
+    ).first()
+    if template is None:
+        raise NotFound(_("There is no template %(name)s in %(language)s.") % {"name": name, "language": language})
+    if template.status != MessageTemplate.Status.APPROVED:
+        raise ValidationFailed(
+            _("Template %(name)s is %(status)s; only approved templates can be sent.")
+            % {
+                "name": name,
+                "status": template.get_status_display() if hasattr(template, "get_status_display") else template.status,
+            }
+        )
+    params = content.get("params") or {}
+    try:
+        components = templates_validation.build_components(template.components, template.parameter_format, params)
+        preview = templates_validation.render_preview(template.components, params)
+    except templates_validation.TemplateParamError as exc:
+        raise ValidationFailed(str(exc), code="template_params_invalid") from exc
+    return {
+        "text": preview,
+        "content": {
+            "name": name,
+            "language": language,
+            "params": params,
+            "components": components,
+            "category": template.category,
+        },
+    }
+
+
+def webhook_events_sweep() -> int:
+    """Re-enqueue events that stayed pending (their job was lost)."""
+    from whatsapp.tasks import webhook_event_process
+
+    cutoff = timezone.now() - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
+    ids = list(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, created_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )[:5000]
+    )
+    for pk in ids:
+        webhook_event_process.delay(pk)
+    return len(ids)
+
+
+def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:
+    """An admin asks to process a failed event again (after a fix or a new channel)."""
+    from whatsapp.processing import webhook_event_process
+
+    _require(actor, Perm.MANAGE_CHANNELS)
+    if event.tenant_id != actor.tenant_id:
+        raise NotFound(_("No such webhook event."))
+    if event.status == WebhookEvent.Status.PROCESSED:
+        raise Conflict(_("This event was already processed."))
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.PENDING, error="")
+    audit_log_record(action="webhook.reprocessed", tenant=actor.tenant, actor=actor.user, target=event, request=request)
+    return webhook_event_process(event_id=event.pk)

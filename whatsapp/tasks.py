@@ -1,0 +1,89 @@
+"""Celery tasks of the WhatsApp channel: thin wrappers that load by id and call one service."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Delayed calls held back when HELPDESK_EAGER_DELAYED_TASKS is "defer" (tests run them explicitly).
+DEFERRED: list[tuple[Any, Any, float]] = []
+
+
+def run_later(task: Any, arg: Any, delay: float) -> None:
+    """Run ``task(arg)`` after ``delay`` seconds: on a worker, or in-process on the embedded default."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        if delay <= 0:
+            task.apply(args=(arg,))
+        elif settings.HELPDESK_EAGER_DELAYED_TASKS == "defer":
+            DEFERRED.append((task, arg, delay))
+        else:
+            timer = threading.Timer(delay, task.apply, kwargs={"args": (arg,)})
+            timer.daemon = True
+            timer.start()
+        return
+    task.apply_async(args=(arg,), countdown=max(delay, 0))
+
+
+@shared_task(acks_late=True)
+def webhook_event_process(event_id: int) -> str:
+    from whatsapp.processing import webhook_event_process as process
+
+    return process(event_id=event_id).status
+
+
+@shared_task(acks_late=True)
+def message_deliver(message_id: int) -> str:
+    from whatsapp.sender import message_deliver as deliver
+
+    return deliver(message_id=message_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(), max_retries=0)
+def attachment_download(attachment_id: int) -> str:
+    from whatsapp.services import attachment_download as download
+
+    return download(attachment_id=attachment_id)
+
+
+@shared_task
+def templates_sync(channel_id: int) -> int:
+    from whatsapp.errors import CloudApiError
+    from whatsapp.models import WhatsAppChannel
+    from whatsapp.services import templates_sync as sync
+
+    try:
+        return sync(channel=WhatsAppChannel.objects.get(pk=channel_id))
+    except CloudApiError as exc:
+        # The next periodic sync tries again; the channel page shows the last successful sync.
+        logger.warning("Template sync of channel %s failed: %s", channel_id, exc)
+        return -1
+
+
+@shared_task
+def templates_sync_all() -> int:
+    from whatsapp.models import WhatsAppChannel
+
+    ids = list(WhatsAppChannel.objects.filter(tenant__active=True).values_list("pk", flat=True))
+    for pk in ids:
+        templates_sync.delay(pk)
+    return len(ids)
+
+
+@shared_task
+def webhook_events_sweep() -> int:
+    from whatsapp.services import webhook_events_sweep as sweep
+
+    return sweep()
+
+
+@shared_task
+def messages_sweep() -> dict[str, int]:
+    from whatsapp.sender import messages_sweep as sweep
+
+    return sweep()

@@ -1,0 +1,395 @@
+"""Check the values an agent or campaign gives for an approved template, and build the send ``components``.
+
+Input is the template definition as synced from ``GET /{waba-id}/message_templates`` (``components`` with
+HEADER/BODY/FOOTER/BUTTONS, and ``parameter_format`` POSITIONAL or NAMED) plus the caller's values::
+
+    {"header": ["Summer Sale"] | [{"link": "https://..."}],
+     "body": ["Mark", "FALL25"] | {"first_name": "Mark"},
+     "buttons": {0: "AC-10294"}}
+
+``build_components`` returns Meta's send shape (CONTRACT §3.1 ``template.components``) or raises
+``TemplateParamError`` with a sentence an agent can act on. Catching these here avoids Meta's 132000
+(parameter count), 132005 (text too long), 132012 (format) and 132018 (newlines in parameters) later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+POSITIONAL = "POSITIONAL"
+NAMED = "NAMED"
+
+MAX_BODY_LENGTH = 1024
+MAX_HEADER_LENGTH = 60
+MAX_COUPON_CODE = 15
+MAX_OTP_CODE = 15
+MEDIA_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+_NAMED_PLACEHOLDER = re.compile(r"[a-z_][a-z0-9_]*")
+_FIVE_SPACES = re.compile(r" {5,}")
+# Authentication templates are created without body text; Meta fills in this text with one parameter, the code.
+_AUTH_BODY_TEXT = "*{{1}}* is your verification code."
+
+
+class TemplateParamError(ValueError):
+    """The values do not fit the template; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """What a template asks for: used to validate values and to draw the form in the UI."""
+
+    parameter_format: str
+    header_format: str | None = None  # TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION or None
+    header_placeholders: tuple[str, ...] = ()
+    body_placeholders: tuple[str, ...] = ()
+    # index -> what the button needs: "url", "copy_code", "otp" (required); "quick_reply", "flow" (optional)
+    buttons: dict[int, str] = field(default_factory=dict)
+    header_text: str = ""
+    body_text: str = ""
+
+
+# -- reading a template definition ------------------------------------------------------------------------
+
+
+def _normalize_format(parameter_format: str | None) -> str:
+    value = (parameter_format or POSITIONAL).upper()
+    if value not in (POSITIONAL, NAMED):
+        raise TemplateParamError(f"parameter_format must be POSITIONAL or NAMED, not {parameter_format!r}.")
+    return value
+
+
+def _placeholders(text: str, parameter_format: str, where: str) -> tuple[str, ...]:
+    """Distinct placeholder names in order of first appearance, checked against the template's format."""
+    found: list[str] = []
+    for name in _PLACEHOLDER.findall(text):
+        if name not in found:
+            found.append(name)
+    if parameter_format == POSITIONAL:
+        if any(not name.isdigit() for name in found):
+            raise TemplateParamError(f"The {where} uses named placeholders but the template is POSITIONAL.")
+        numbers = sorted(int(name) for name in found)
+        if numbers != list(range(1, len(numbers) + 1)):
+            shown = ", ".join(f"{{{{{n}}}}}" for n in numbers)
+            raise TemplateParamError(
+                f"The {where} placeholders must be {{{{1}}}}..{{{{n}}}} in sequence; found {shown}."
+            )
+        return tuple(str(n) for n in numbers)
+    for name in found:
+        if not _NAMED_PLACEHOLDER.fullmatch(name):
+            raise TemplateParamError(
+                f"The {where} placeholder {{{{{name}}}}} is not a valid name (lowercase letters, digits, underscores)."
+            )
+    return tuple(found)
+
+
+def _component(components: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
+    for component in components:
+        if isinstance(component, Mapping) and str(component.get("type", "")).upper() == kind:
+            return component
+    return None
+
+
+def _body_text(body: Mapping[str, Any] | None) -> str:
+    if body is None:
+        return ""
+    if body.get("text") is None and body.get("add_security_recommendation") is not None:
+        return _AUTH_BODY_TEXT
+    return str(body.get("text") or "")
+
+
+def _button_need(button: Mapping[str, Any]) -> str | None:
+    kind = str(button.get("type", "")).upper()
+    if kind == "URL":
+        return "url" if _PLACEHOLDER.search(str(button.get("url") or "")) else None
+    if kind == "QUICK_REPLY":
+        return "quick_reply"
+    if kind == "COPY_CODE":
+        return "copy_code"
+    if kind == "OTP":
+        return "otp"
+    if kind == "FLOW":
+        return "flow"
+    return None
+
+
+def parameter_spec(components: Sequence[Mapping[str, Any]], parameter_format: str | None = POSITIONAL) -> ParameterSpec:
+    """Read what a synced template needs from its ``components``."""
+    fmt = _normalize_format(parameter_format)
+    if not isinstance(components, Sequence) or isinstance(components, str):
+        raise TemplateParamError("The template definition has no components list.")
+    header = _component(components, "HEADER")
+    header_format = str(header.get("format") or "TEXT").upper() if header is not None else None
+    header_text = str(header.get("text") or "") if header is not None and header_format == "TEXT" else ""
+    body_text = _body_text(_component(components, "BODY"))
+    buttons: dict[int, str] = {}
+    buttons_component = _component(components, "BUTTONS")
+    for index, button in enumerate((buttons_component or {}).get("buttons") or []):
+        need = _button_need(button) if isinstance(button, Mapping) else None
+        if need:
+            buttons[index] = need
+    return ParameterSpec(
+        parameter_format=fmt,
+        header_format=header_format,
+        header_placeholders=_placeholders(header_text, fmt, "header") if header_text else (),
+        body_placeholders=_placeholders(body_text, fmt, "body"),
+        buttons=buttons,
+        header_text=header_text,
+        body_text=body_text,
+    )
+
+
+# -- checking values --------------------------------------------------------------------------------------
+
+
+def _text_value(value: Any, where: str) -> str:
+    if isinstance(value, bool) or value is None:
+        raise TemplateParamError(f"{where} must be text, not {value!r}.")
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise TemplateParamError(f"{where} must be text, not {type(value).__name__}.")
+    if not value.strip():
+        raise TemplateParamError(f"{where} is empty.")
+    if "\n" in value or "\t" in value or _FIVE_SPACES.search(value):
+        raise TemplateParamError(f"{where} cannot contain line breaks, tabs or more than four spaces in a row.")
+    return value
+
+
+def _body_parameter(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if kind == "currency":
+            currency = value.get("currency")
+            if (
+                not isinstance(currency, Mapping)
+                or not currency.get("fallback_value")
+                or not currency.get("code")
+                or isinstance(currency.get("amount_1000"), bool)
+                or not isinstance(currency.get("amount_1000"), int)
+            ):
+                raise TemplateParamError(f"{where} (currency) needs fallback_value, code and an integer amount_1000.")
+            return {"type": "currency", "currency": dict(currency)}
+        if kind == "date_time":
+            date_time = value.get("date_time")
+            if not isinstance(date_time, Mapping) or not date_time.get("fallback_value"):
+                raise TemplateParamError(f"{where} (date_time) needs a fallback_value.")
+            return {"type": "date_time", "date_time": dict(date_time)}
+        if kind == "text":
+            return {"type": "text", "text": _text_value(value.get("text"), where)}
+        raise TemplateParamError(f"{where} must be text, a currency or a date_time, not {kind!r}.")
+    return {"type": "text", "text": _text_value(value, where)}
+
+
+def _display_value(parameter: Mapping[str, Any]) -> str:
+    kind = parameter.get("type")
+    if kind in ("currency", "date_time"):
+        return str(parameter[kind].get("fallback_value") or "")
+    return str(parameter.get("text") or "")
+
+
+def _ordered_values(values: Any, placeholders: tuple[str, ...], fmt: str, where: str) -> list[tuple[str, Any]]:
+    """Pair each placeholder with its value; missing and extra values are errors."""
+    if not placeholders:
+        if values not in (None, [], {}, ()):
+            raise TemplateParamError(f"The template {where} takes no parameters, but values were given.")
+        return []
+    if values is None:
+        raise TemplateParamError(f"The template {where} needs {len(placeholders)} value(s); none were given.")
+    if isinstance(values, Mapping):
+        given = {str(key): value for key, value in values.items()}
+        missing = [name for name in placeholders if name not in given]
+        extra = [name for name in given if name not in placeholders]
+        if missing:
+            raise TemplateParamError(f"The template {where} is missing: {', '.join(_label(n) for n in missing)}.")
+        if extra:
+            raise TemplateParamError(f"The template {where} has no {', '.join(_label(n) for n in extra)}.")
+        return [(name, given[name]) for name in placeholders]
+    if fmt == NAMED:
+        raise TemplateParamError(
+            f"The template {where} uses named parameters: give a mapping of {', '.join(placeholders)}."
+        )
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TemplateParamError(f"The template {where} values must be a list.")
+    if len(values) != len(placeholders):
+        raise TemplateParamError(f"The template {where} needs {len(placeholders)} value(s), {len(values)} were given.")
+    return list(zip(placeholders, values, strict=True))
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def _label(name: str) -> str:
+    return f"{{{{{name}}}}}"
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), text)
+
+
+def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
+    fmt = spec.header_format
+    if fmt is None or (fmt == "TEXT" and not spec.header_placeholders):
+        if value not in (None, [], {}):
+            raise TemplateParamError("The template header takes no parameters, but a header value was given.")
+        return None
+    if fmt == "TEXT":
+        if spec.parameter_format == NAMED and isinstance(value, list) and len(value) == len(spec.header_placeholders):
+            value = dict(zip(spec.header_placeholders, value, strict=True))  # a one-value header needs no name
+        pairs = _ordered_values(value, spec.header_placeholders, spec.parameter_format, "header")
+        parameters = []
+        for name, raw in pairs:
+            parameter = {"type": "text", "text": _text_value(raw, f"Header value {_label(name)}")}
+            if spec.parameter_format == NAMED:
+                parameter["parameter_name"] = name
+            parameters.append(parameter)
+        filled = _fill(spec.header_text, {name: p["text"] for (name, _r), p in zip(pairs, parameters, strict=True)})
+        if len(filled) > MAX_HEADER_LENGTH:
+            raise TemplateParamError(
+                f"The filled header is {len(filled)} characters; WhatsApp allows {MAX_HEADER_LENGTH}."
+            )
+        return {"type": "header", "parameters": parameters}
+
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if len(value) != 1:
+            raise TemplateParamError(f"The {fmt.lower()} header takes exactly one value.")
+        value = value[0]
+    if not isinstance(value, Mapping):
+        raise TemplateParamError(f"The template has {_a(fmt.lower())} header: give it as a dict.")
+    if fmt == "LOCATION":
+        location = value.get("location", value)
+        if not isinstance(location, Mapping) or location.get("latitude") is None or location.get("longitude") is None:
+            raise TemplateParamError("The location header needs latitude and longitude.")
+        node = {key: location[key] for key in ("latitude", "longitude", "name", "address") if key in location}
+        return {"type": "header", "parameters": [{"type": "location", "location": node}]}
+    if fmt not in MEDIA_HEADER_FORMATS:
+        raise TemplateParamError(f"Header format {fmt!r} is not supported.")
+    kind = fmt.lower()
+    given_kind = value.get("type")
+    if given_kind is not None and given_kind != kind:
+        raise TemplateParamError(f"The template header is {_a(kind)}, but {_a(str(given_kind))} was given.")
+    media = value.get(kind, value)
+    if not isinstance(media, Mapping) or (("id" in media) == ("link" in media)):
+        raise TemplateParamError(f"The {kind} header needs exactly one of 'id' or 'link'.")
+    node = {"id": str(media["id"])} if "id" in media else {"link": str(media["link"])}
+    if kind == "document" and media.get("filename"):
+        node["filename"] = str(media["filename"])
+    return {"type": "header", "parameters": [{"type": kind, kind: node}]}
+
+
+def _button_component(index: int, need: str, value: Any) -> dict[str, Any] | None:
+    where = f"Button {index}"
+    if need == "quick_reply":
+        if value is None:
+            return None
+        payload = _text_value(value, f"{where} payload")
+        return _button(index, "quick_reply", {"type": "payload", "payload": payload})
+    if value is None:
+        if need == "flow":
+            return None
+        raise TemplateParamError(f"{where} ({need.replace('_', ' ')}) needs a value.")
+    if need == "url":
+        return _button(index, "url", {"type": "text", "text": _text_value(value, f"{where} URL value")})
+    if need == "copy_code":
+        code = _text_value(value, f"{where} coupon code")
+        if len(code) > MAX_COUPON_CODE:
+            raise TemplateParamError(
+                f"{where} coupon code is {len(code)} characters; WhatsApp allows {MAX_COUPON_CODE}."
+            )
+        return _button(index, "copy_code", {"type": "coupon_code", "coupon_code": code})
+    if need == "otp":
+        code = _text_value(value, f"{where} one-time code")
+        if len(code) > MAX_OTP_CODE:
+            raise TemplateParamError(
+                f"{where} one-time code is {len(code)} characters; WhatsApp allows {MAX_OTP_CODE}."
+            )
+        return _button(index, "url", {"type": "text", "text": code})
+    if need == "flow":
+        if not isinstance(value, Mapping):
+            raise TemplateParamError(f"{where} (flow) takes a dict such as {{'flow_token': ...}}.")
+        return _button(index, "flow", {"type": "action", "action": dict(value)})
+    raise TemplateParamError(f"{where} takes no value.")
+
+
+def _button(index: int, sub_type: str, parameter: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "button", "sub_type": sub_type, "index": str(index), "parameters": [parameter]}
+
+
+def build_components(
+    components: Sequence[Mapping[str, Any]],
+    parameter_format: str | None,
+    params: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Validate ``params`` against the template and return the send ``components`` (may be empty)."""
+    spec = parameter_spec(components, parameter_format)
+    params = params or {}
+    if not isinstance(params, Mapping):
+        raise TemplateParamError("Template values must be a dict with header, body and buttons.")
+    unknown = set(params) - {"header", "body", "buttons"}
+    if unknown:
+        raise TemplateParamError(f"Unknown template value group(s): {', '.join(sorted(map(str, unknown)))}.")
+
+    result: list[dict[str, Any]] = []
+    header = _header_component(spec, params.get("header"))
+    if header is not None:
+        result.append(header)
+
+    pairs = _ordered_values(params.get("body"), spec.body_placeholders, spec.parameter_format, "body")
+    if pairs:
+        parameters = []
+        for name, raw in pairs:
+            parameter = _body_parameter(raw, f"Body value {_label(name)}")
+            if spec.parameter_format == NAMED:
+                parameter["parameter_name"] = name
+            parameters.append(parameter)
+        filled = _fill(
+            spec.body_text, {name: _display_value(p) for (name, _r), p in zip(pairs, parameters, strict=True)}
+        )
+        if len(filled) > MAX_BODY_LENGTH:
+            raise TemplateParamError(f"The filled body is {len(filled)} characters; WhatsApp allows {MAX_BODY_LENGTH}.")
+        result.append({"type": "body", "parameters": parameters})
+
+    buttons = params.get("buttons") or {}
+    if not isinstance(buttons, Mapping):
+        raise TemplateParamError("Button values must be a dict of button index to value.")
+    given: dict[int, Any] = {}
+    for key, value in buttons.items():
+        if isinstance(key, bool) or not str(key).isdigit():
+            raise TemplateParamError(f"Button index {key!r} is not a number.")
+        index = int(key)
+        if index not in spec.buttons:
+            raise TemplateParamError(f"Button {index} of this template takes no value.")
+        given[index] = value
+    for index, need in sorted(spec.buttons.items()):
+        component = _button_component(index, need, given.get(index))
+        if component is not None:
+            result.append(component)
+    return result
+
+
+def render_preview(components: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None) -> str:
+    """The body text with the values filled in, for the UI; placeholders without a value stay visible."""
+    body_text = _body_text(_component(components, "BODY"))
+    values = (params or {}).get("body")
+    mapping: dict[str, str] = {}
+    if isinstance(values, Mapping):
+        items = [(str(key), value) for key, value in values.items()]
+    elif isinstance(values, Sequence) and not isinstance(values, str):
+        items = [(str(position), value) for position, value in enumerate(values, start=1)]
+    else:
+        items = []
+    for key, value in items:
+        if isinstance(value, Mapping):
+            kind = value.get("type")
+            inner = value.get(kind) if kind in ("currency", "date_time") else None
+            text = inner.get("fallback_value") if isinstance(inner, Mapping) else value.get("text")
+        else:
+            text = value
+        if text is not None and str(text) != "":
+            mapping[key] = str(text)
+    return _fill(body_text, mapping)

@@ -1,0 +1,138 @@
+"""Channel settings pages: connect a number, test it, see its templates and failed webhook events."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from helpdesk.exceptions import ApplicationError
+from tenants.access import require_perm
+from tenants.permissions import Perm
+from whatsapp import services
+from whatsapp.forms import ChannelForm
+from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+
+
+def _channel(request: HttpRequest, channel_id: int) -> WhatsAppChannel:
+    try:
+        return WhatsAppChannel.objects.select_related("inbox").get(tenant=request.tenant, pk=channel_id)  # type: ignore[attr-defined]
+    except WhatsAppChannel.DoesNotExist:
+        raise Http404("No such channel.") from None
+
+
+@require_GET
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    channels = WhatsAppChannel.objects.filter(tenant=tenant).select_related("inbox").order_by("id")
+    failed = WebhookEvent.objects.filter(tenant=tenant, status=WebhookEvent.Status.FAILED).count()
+    return render(request, "whatsapp/channels.html", {"channels": channels, "failed_events": failed})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = ChannelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            channel = services.channel_create(actor=request.membership, request=request, **form.cleaned_data)  # type: ignore[attr-defined]
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Number connected. Paste the webhook URL and verify token into Meta."))
+            return redirect("channel_detail", tenant_slug=tenant_slug, channel_id=channel.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "whatsapp/channel_form.html", {"form": form}, status=status)
+
+
+@require_GET
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_detail(request: HttpRequest, tenant_slug: str, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    webhook_url = request.build_absolute_uri(reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key}))
+    templates = MessageTemplate.objects.filter(tenant=channel.tenant, waba_id=channel.waba_id)
+    return render(
+        request,
+        "whatsapp/channel_detail.html",
+        {"channel": channel, "webhook_url": webhook_url, "templates": templates},
+    )
+
+
+@require_POST
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_test(request: HttpRequest, tenant_slug: str, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    ok, detail = services.channel_check(channel=channel)
+    (messages.success if ok else messages.error)(request, detail)
+    return redirect("channel_detail", tenant_slug=tenant_slug, channel_id=channel.pk)
+
+
+@require_POST
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_sync_templates(request: HttpRequest, tenant_slug: str, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    try:
+        count = services.templates_sync(channel=channel)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except Exception as exc:
+        messages.error(request, _("Could not fetch templates: %(error)s") % {"error": exc})
+    else:
+        messages.success(request, _("%(count)s templates synced.") % {"count": count})
+    return redirect("channel_detail", tenant_slug=tenant_slug, channel_id=channel.pk)
+
+
+@require_GET
+@require_perm(Perm.MANAGE_CHANNELS)
+def webhook_event_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    status = request.GET.get("status", WebhookEvent.Status.FAILED)
+    if status not in WebhookEvent.Status.values:
+        status = WebhookEvent.Status.FAILED
+    events = (
+        WebhookEvent.objects.filter(tenant=tenant, status=status)
+        .select_related("channel")
+        .defer("body")
+        .order_by("-created_at", "-id")
+    )
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "whatsapp/webhook_events.html",
+        {"page": page, "status": status, "statuses": WebhookEvent.Status.choices},
+    )
+
+
+@require_GET
+@require_perm(Perm.MANAGE_CHANNELS)
+def webhook_event_detail(request: HttpRequest, tenant_slug: str, event_id: int) -> HttpResponse:
+    try:
+        event = WebhookEvent.objects.select_related("channel").get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
+    except WebhookEvent.DoesNotExist:
+        raise Http404("No such webhook event.") from None
+    body = bytes(event.body).decode("utf-8", errors="replace")
+    return render(request, "whatsapp/webhook_event_detail.html", {"event": event, "body": body})
+
+
+@require_POST
+@require_perm(Perm.MANAGE_CHANNELS)
+def webhook_event_reprocess(request: HttpRequest, tenant_slug: str, event_id: int) -> HttpResponse:
+    try:
+        event = WebhookEvent.objects.get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
+    except WebhookEvent.DoesNotExist:
+        raise Http404("No such webhook event.") from None
+    try:
+        event = services.webhook_event_reprocess(actor=request.membership, event=event, request=request)  # type: ignore[attr-defined]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if event.status == WebhookEvent.Status.PROCESSED:
+            messages.success(request, _("The event was processed."))
+        else:
+            messages.error(request, _("The event failed again: %(error)s") % {"error": event.error})
+    return redirect("webhook_event_detail", tenant_slug=tenant_slug, event_id=event.pk)
