@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -11,25 +13,37 @@ from whatsapp.models import WebhookEvent, WhatsAppChannel
 
 
 class ChannelStatusApi(TenantAPIView):
-    @extend_schema(operation_id="channels_list", summary="Connected channels and their health")
+    class ChannelStatusSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        inbox_id = serializers.IntegerField()
+        name = serializers.CharField(source="inbox.name")
+        type = serializers.SerializerMethodField()
+        display_phone_number = serializers.CharField()
+        phone_number_id = serializers.CharField()
+        health = serializers.ChoiceField(choices=WhatsAppChannel.Health.choices)
+        health_detail = serializers.CharField()
+        health_checked_at = serializers.DateTimeField(allow_null=True)
+        throughput_per_second = serializers.IntegerField()
+        templates_synced_at = serializers.DateTimeField(allow_null=True)
+        failed_webhook_events = serializers.IntegerField()
+
+        def get_type(self, obj: WhatsAppChannel) -> str:
+            return "whatsapp"
+
+    @extend_schema(
+        operation_id="channels_list",
+        summary="Connected channels and their health",
+        responses=inline_serializer("ChannelStatusList", {"results": ChannelStatusSerializer(many=True)}),
+    )
     def get(self, request: Request, tenant_slug: str) -> Response:
-        rows = []
-        for ch in WhatsAppChannel.objects.filter(tenant=self.tenant).select_related("inbox").order_by("id"):
-            rows.append(
-                {
-                    "id": ch.pk,
-                    "inbox_id": ch.inbox_id,
-                    "name": ch.inbox.name,
-                    "type": "whatsapp",
-                    "display_phone_number": ch.display_phone_number,
-                    "phone_number_id": ch.phone_number_id,
-                    "health": ch.health,
-                    "health_detail": ch.health_detail,
-                    "health_checked_at": ch.health_checked_at,
-                    "throughput_per_second": ch.throughput_per_second,
-                    "failed_webhook_events": WebhookEvent.objects.filter(
-                        channel=ch, status=WebhookEvent.Status.FAILED
-                    ).count(),
-                }
+        channels = (
+            WhatsAppChannel.objects.filter(tenant=self.tenant)
+            .select_related("inbox")
+            .annotate(
+                failed_webhook_events=Count(
+                    "webhook_events", filter=Q(webhook_events__status=WebhookEvent.Status.FAILED)
+                )
             )
-        return Response({"results": rows})
+            .order_by("id")
+        )
+        return Response({"results": self.ChannelStatusSerializer(channels, many=True).data})

@@ -1,0 +1,157 @@
+"""Connecting a number in the settings pages, testing it, and the channel status API."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from tenants.models import AuditLogEntry
+from whatsapp import client as wa_client
+from whatsapp.models import WebhookEvent, WhatsAppChannel
+
+pytestmark = pytest.mark.django_db
+
+FORM = {
+    "name": "Vendas",
+    "display_phone_number": "+55 11 91234-5678",
+    "phone_number_id": "123456789012345",
+    "waba_id": "987654321098765",
+    "access_token": "EAAG-very-secret-token",
+    "app_secret": "app-secret-value",
+    "api_base_url": "",
+    "throughput_per_second": "80",
+}
+
+
+@pytest.fixture
+def admin_client(client, owner):
+    client.force_login(owner.user)
+    return client
+
+
+def test_connecting_a_number_stores_secrets_encrypted_and_never_shows_them(admin_client, tenant):
+    response = admin_client.post("/t/acme/settings/whatsapp/new/", FORM)
+    channel = WhatsAppChannel.objects.get()
+    assert response["Location"] == f"/t/acme/settings/whatsapp/{channel.pk}/"
+    assert (channel.display_phone_number, channel.phone_number_id, channel.waba_id) == (
+        "5511912345678",
+        "123456789012345",
+        "987654321098765",
+    )
+    assert channel.api_base_url == "https://graph.facebook.com"
+    assert "EAAG-very-secret-token" not in channel.access_token_encrypted
+    assert "app-secret-value" not in channel.app_secret_encrypted
+    assert (channel.access_token, channel.app_secret) == ("EAAG-very-secret-token", "app-secret-value")
+    assert channel.inbox.name == "Vendas"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert f"/webhooks/whatsapp/{channel.webhook_key}/" in page
+    assert channel.verify_token in page
+    assert "EAAG-very-secret-token" not in page and "app-secret-value" not in page
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="channel.connected")
+    assert entry.extra == {"phone_number_id": "123456789012345", "display_phone_number": "5511912345678"}
+    assert "secret" not in str(entry.extra).lower() and "EAAG" not in str(entry.extra)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("phone_number_id", "12-34", "The phone number id must contain digits only."),
+        ("waba_id", "abc", "The WhatsApp Business Account id must contain digits only."),
+        ("display_phone_number", "123", "Enter the number with country and area code"),
+        ("throughput_per_second", "0", "Ensure this value is greater than or equal to 1."),
+    ],
+)
+def test_invalid_numbers_are_refused_with_a_message(admin_client, field, value, message):
+    response = admin_client.post("/t/acme/settings/whatsapp/new/", {**FORM, field: value})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not WhatsAppChannel.objects.exists()
+
+
+def test_the_same_phone_number_id_cannot_be_connected_twice(admin_client):
+    admin_client.post("/t/acme/settings/whatsapp/new/", FORM)
+    again = admin_client.post("/t/acme/settings/whatsapp/new/", {**FORM, "name": "Outra"})
+    assert again.status_code == 400
+    assert "This phone number id is already connected." in again.content.decode()
+    assert WhatsAppChannel.objects.count() == 1
+
+
+def test_test_connection_records_health(admin_client, channel):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("Authorization")))
+        return httpx.Response(
+            200,
+            json={
+                "verified_name": "Acme Recargas",
+                "display_phone_number": "+55 11 90000-0001",
+                "quality_rating": "GREEN",
+                "id": channel.phone_number_id,
+            },
+        )
+
+    wa_client._transport_override["transport"] = httpx.MockTransport(handler)
+    response = admin_client.post(f"/t/acme/settings/whatsapp/{channel.pk}/test/", follow=True)
+    channel.refresh_from_db()
+    assert (channel.health, channel.verified_name) == ("ok", "Acme Recargas")
+    assert "Connected as Acme Recargas (+55 11 90000-0001), quality GREEN." in response.content.decode()
+    assert seen == [("GET", f"/v23.0/{channel.phone_number_id}", "Bearer test-access-token")]
+
+
+def test_a_failed_connection_test_shows_metas_error(admin_client, channel):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            401,
+            json={
+                "error": {
+                    "message": "Invalid OAuth access token",
+                    "type": "OAuthException",
+                    "code": 190,
+                    "error_subcode": 463,
+                    "fbtrace_id": "x",
+                }
+            },
+        )
+
+    wa_client._transport_override["transport"] = httpx.MockTransport(handler)
+    admin_client.post(f"/t/acme/settings/whatsapp/{channel.pk}/test/")
+    channel.refresh_from_db()
+    assert channel.health == "error"
+    assert channel.health_detail.startswith("190 ")
+
+
+def test_channel_status_api(client, owner, channel):
+    WebhookEvent.objects.create(
+        tenant=channel.tenant, channel=channel, body=b"{}", body_sha256="1" * 64, status="failed"
+    )
+    client.force_login(owner.user)
+    body = client.get("/api/v1/t/acme/channels/").json()
+    assert body["results"] == [
+        {
+            "id": channel.pk,
+            "inbox_id": channel.inbox_id,
+            "name": "Support",
+            "type": "whatsapp",
+            "display_phone_number": "5511900000001",
+            "phone_number_id": channel.phone_number_id,
+            "health": "unknown",
+            "health_detail": "",
+            "health_checked_at": None,
+            "throughput_per_second": 80,
+            "templates_synced_at": None,
+            "failed_webhook_events": 1,
+        }
+    ]
+
+
+def test_secrets_never_reach_the_logs(webhook, channel, caplog):
+    from tests.whatsapp.conftest import load_fixture, retarget
+
+    caplog.set_level(logging.DEBUG)
+    webhook.post(channel, retarget(load_fixture("inbound_text.json"), phone_number_id=channel.phone_number_id))
+    webhook.post(channel, b"{}", secret="wrong")
+    assert "test-access-token" not in caplog.text
+    assert "test-app-secret" not in caplog.text
