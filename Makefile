@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8001
-export DJANGO_SETTINGS_MODULE ?= helpdesk.settings.local
 
 .PHONY: run test install lint typecheck migrate worker beat clean
 
@@ -33,7 +32,7 @@ run: migrate
 	$(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

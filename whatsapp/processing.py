@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
@@ -197,74 +197,116 @@ def _channel_for(channel: WhatsAppChannel, phone_number_id: str, cache: dict[str
     return cache[phone_number_id]
 
 
-def webhook_event_process(*, event_id: int) -> WebhookEvent:
-    """Apply one stored webhook event. Safe to run again: everything it writes is deduplicated."""
-    from whatsapp.tasks import attachment_download, templates_sync
-
-    event = WebhookEvent.objects.select_related("channel__inbox", "channel__tenant").get(pk=event_id)
-    if event.status == WebhookEvent.Status.PROCESSED:
-        return event
-    try:
-        parsed = parse_webhook(bytes(event.body))
-    except WebhookParseError as exc:
-        _mark(event, WebhookEvent.Status.FAILED, error=f"Cannot parse: {exc}")
-        return event
+def _apply(event: WebhookEvent, parsed: ParsedWebhook) -> tuple[list[str], list[int], bool]:
+    """Write what one event says; returns (problems, attachment ids to download, template sync needed)."""
     problems: list[str] = []
     downloads: list[int] = []
     sync_needed = False
     channels: dict[str, WhatsAppChannel | None] = {}
+    for msg in parsed.messages:
+        target = _channel_for(event.channel, msg.phone_number_id, channels)
+        if target is None:
+            problems.append(f"message {msg.wamid}: unknown phone number id {msg.phone_number_id}")
+            continue
+        downloads += _receive_message(target, msg)
+    for status in parsed.statuses:
+        target = _channel_for(event.channel, status.phone_number_id, channels)
+        if target is None:
+            problems.append(f"status {status.wamid}: unknown phone number id {status.phone_number_id}")
+            continue
+        _apply_status(target, status)
+    for update in parsed.template_updates:
+        if not _apply_template_update(event.channel, update):
+            sync_needed = True
+    for pref in parsed.user_preferences:
+        target = _channel_for(event.channel, pref.phone_number_id, channels)
+        if target is not None:
+            _apply_preference(target, pref)
+    for err in parsed.errors:
+        logger.warning(
+            "WhatsApp reported error %s (%s) for number %s", err.error.code, err.error.title, err.phone_number_id
+        )
+    return problems, downloads, sync_needed
+
+
+def _process_locked(event: WebhookEvent) -> dict[str, Any]:
+    """Process one event inside the caller's transaction (its own savepoint); returns the fields to record."""
+    from whatsapp.tasks import attachment_download, templates_sync
+
+    fields: dict[str, Any] = {"processed_at": timezone.now(), "attempts": event.attempts + 1, "error": ""}
+    try:
+        parsed = parse_webhook(bytes(event.body))
+    except WebhookParseError as exc:
+        return {**fields, "status": WebhookEvent.Status.FAILED, "error": f"Cannot parse: {exc}"}
+    fields["summary"] = _summary(parsed)
     try:
         with transaction.atomic():
-            for msg in parsed.messages:
-                target = _channel_for(event.channel, msg.phone_number_id, channels)
-                if target is None:
-                    problems.append(f"message {msg.wamid}: unknown phone number id {msg.phone_number_id}")
-                    continue
-                downloads += _receive_message(target, msg)
-            for status in parsed.statuses:
-                target = _channel_for(event.channel, status.phone_number_id, channels)
-                if target is None:
-                    problems.append(f"status {status.wamid}: unknown phone number id {status.phone_number_id}")
-                    continue
-                _apply_status(target, status)
-            for update in parsed.template_updates:
-                if not _apply_template_update(event.channel, update):
-                    sync_needed = True
-            for pref in parsed.user_preferences:
-                target = _channel_for(event.channel, pref.phone_number_id, channels)
-                if target is not None:
-                    _apply_preference(target, pref)
-            for err in parsed.errors:
-                logger.warning(
-                    "WhatsApp reported error %s (%s) for number %s",
-                    err.error.code,
-                    err.error.title,
-                    err.phone_number_id,
-                )
-            channel_id = event.channel_id
-            transaction.on_commit(lambda: [attachment_download.delay(pk) for pk in downloads])
-            if sync_needed:
-                transaction.on_commit(lambda: templates_sync.delay(channel_id))
+            problems, downloads, sync_needed = _apply(event, parsed)
     except Exception as exc:
         logger.exception("Webhook event %s failed", event.pk)
-        _mark(event, WebhookEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}", summary=_summary(parsed))
-        return event
+        return {**fields, "status": WebhookEvent.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+    if downloads:
+        transaction.on_commit(lambda: [attachment_download.delay(pk) for pk in downloads])
+    if sync_needed:
+        channel_id = event.channel_id
+        transaction.on_commit(lambda: templates_sync.delay(channel_id))
     if problems:
-        _mark(event, WebhookEvent.Status.FAILED, error="\n".join(problems), summary=_summary(parsed))
-    else:
-        _mark(event, WebhookEvent.Status.PROCESSED, summary=_summary(parsed))
+        return {**fields, "status": WebhookEvent.Status.FAILED, "error": "\n".join(problems)}
+    return {**fields, "status": WebhookEvent.Status.PROCESSED}
+
+
+def webhook_event_process(*, event_id: int) -> WebhookEvent:
+    """Apply one stored webhook event. Safe to run again: everything it writes is deduplicated.
+
+    An event that another job holds (a batch in progress) is skipped: that job records it.
+    """
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel__inbox", "channel__tenant")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None:
+            return WebhookEvent.objects.get(pk=event_id)
+        if event.status == WebhookEvent.Status.PROCESSED:
+            return event
+        fields = _process_locked(event)
+        WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(event, key, value)
     return event
 
 
-def _mark(event: WebhookEvent, status: str, *, error: str = "", summary: str = "") -> None:
-    fields: dict[str, Any] = {
-        "status": status,
-        "error": error,
-        "processed_at": timezone.now(),
-        "attempts": event.attempts + 1,
-    }
-    if summary:
-        fields["summary"] = summary
-    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
-    for key, value in fields.items():
-        setattr(event, key, value)
+def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
+    """Process up to ``limit`` pending events of a channel in one transaction; returns how many.
+
+    Rows are claimed with SKIP LOCKED, so several jobs can drain one channel side by side; each
+    event has its own savepoint, so one bad event does not undo the others.
+    """
+    with transaction.atomic():
+        events = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel__inbox", "channel__tenant")
+            .filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING)
+            .order_by("id")[:limit]
+        )
+        by_status: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for event in events:
+            fields = _process_locked(event)
+            by_status.setdefault(fields["status"], []).append((event.pk, fields))
+        processed = [pk for pk, _fields in by_status.get(WebhookEvent.Status.PROCESSED, [])]
+        if processed:
+            # One statement for the common case; failures are recorded one by one with their error.
+            summaries = {pk: f.get("summary", "") for pk, f in by_status[WebhookEvent.Status.PROCESSED]}
+            first = by_status[WebhookEvent.Status.PROCESSED][0][1]
+            WebhookEvent.objects.filter(pk__in=processed).update(
+                status=WebhookEvent.Status.PROCESSED,
+                error="",
+                processed_at=first["processed_at"],
+                attempts=F("attempts") + 1,
+                summary=Case(*[When(pk=pk, then=Value(text)) for pk, text in summaries.items()], default=Value("")),
+            )
+        for pk, fields in by_status.get(WebhookEvent.Status.FAILED, []):
+            WebhookEvent.objects.filter(pk=pk).update(**fields)
+    return len(events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import shared_task
@@ -35,6 +36,64 @@ def webhook_event_process(event_id: int) -> str:
     from whatsapp.processing import webhook_event_process as process
 
     return process(event_id=event_id).status
+
+
+@shared_task(acks_late=True)
+def webhook_events_drain(channel_id: int, slot: int) -> int:
+    """Process a channel's pending events in batches while there are any (see ``drain_request``)."""
+    from whatsapp.processing import webhook_events_process_batch
+
+    deadline = time.monotonic() + settings.WHATSAPP_DRAIN_SECONDS
+    key = _drain_key(channel_id, slot)
+    client = _redis()
+    done = 0
+    while True:
+        client.expire(key, _DRAIN_KEY_TTL)
+        count = webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH)
+        done += count
+        if count:
+            if time.monotonic() > deadline:
+                # Long backlog: hand over to a fresh job so no job runs into the task time limit.
+                webhook_events_drain.delay(channel_id, slot)
+                return done
+            continue
+        client.delete(key)
+        # An event stored after the last batch found the slot taken and enqueued nothing: look again.
+        from whatsapp.models import WebhookEvent
+
+        pending = WebhookEvent.objects.filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING).exists()
+        if not pending or not client.set(key, "1", nx=True, ex=_DRAIN_KEY_TTL):
+            return done
+
+
+_DRAIN_KEY_TTL = 60
+
+
+def _drain_key(channel_id: int, slot: int) -> str:
+    return f"helpdesk:wa:drain:{channel_id}:{slot}"
+
+
+def _redis() -> Any:
+    from whatsapp.limiter import _redis as shared_redis
+
+    return shared_redis()
+
+
+def drain_request(event_id: int, channel_id: int) -> None:
+    """Have a stored event processed.
+
+    With a worker, events are drained in batches: a job is enqueued only when fewer than
+    ``WHATSAPP_DRAIN_SLOTS`` drainers are running for the channel (a Redis SET NX per slot), so a
+    burst of webhooks costs one job, not one per webhook. Without one, the event is processed now.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+        webhook_event_process.delay(event_id)
+        return
+    client = _redis()
+    for slot in range(settings.WHATSAPP_DRAIN_SLOTS):
+        if client.set(_drain_key(channel_id, slot), "1", nx=True, ex=_DRAIN_KEY_TTL):
+            webhook_events_drain.delay(channel_id, slot)
+            return
 
 
 @shared_task(acks_late=True)

@@ -45,14 +45,14 @@ def whatsapp_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
             )
     except IntegrityError:
         return HttpResponse("ok", content_type="text/plain")  # the same body again (Meta retries): stored once
-    transaction.on_commit(lambda: _enqueue(event.pk))
+    transaction.on_commit(lambda: _enqueue(event.pk, channel.pk))
     return HttpResponse("ok", content_type="text/plain")
 
 
-def _enqueue(event_id: int) -> None:
-    from whatsapp.tasks import webhook_event_process
+def _enqueue(event_id: int, channel_id: int) -> None:
+    from whatsapp.tasks import drain_request
 
-    webhook_event_process.delay(event_id)
+    drain_request(event_id, channel_id)
 
 
 def _verification_handshake(request: HttpRequest, channel: WhatsAppChannel) -> HttpResponse:

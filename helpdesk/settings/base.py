@@ -267,6 +267,10 @@ WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = env.float("WHATSAPP_AMBIGUOUS_SEND_WAIT_S
 # A claimed send that has not finished within this lease is looked at by the sweeper.
 WHATSAPP_SEND_LEASE_SECONDS = env.float("WHATSAPP_SEND_LEASE_SECONDS", default=60.0)
 WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS", default=60.0)
+# Webhook events are processed by up to this many batch jobs per channel at once.
+WHATSAPP_DRAIN_SLOTS = env.int("WHATSAPP_DRAIN_SLOTS", default=2)
+WHATSAPP_DRAIN_BATCH = env.int("WHATSAPP_DRAIN_BATCH", default=50)
+WHATSAPP_DRAIN_SECONDS = env.float("WHATSAPP_DRAIN_SECONDS", default=30.0)
 WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS", default=30.0)
 WHATSAPP_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE.update(

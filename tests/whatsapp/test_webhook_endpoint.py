@@ -116,3 +116,28 @@ def test_unknown_webhook_key_is_404(client, channel):
     response = client.post("/webhooks/whatsapp/not-a-key/", data=b"{}", content_type="application/json")
     assert response.status_code == 404
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_batch_processes_pending_events_and_isolates_a_bad_one(channel):
+    import hashlib
+
+    from whatsapp.processing import webhook_events_process_batch
+
+    good = [
+        encode_like_meta(retarget(load_fixture(name), phone_number_id=channel.phone_number_id))
+        for name in ("inbound_text.json", "inbound_location.json")
+    ]
+    bad = b'{"object": "whatsapp_business_account", "entry": [{"changes": "nope"}]}'
+    for body in [good[0], bad, good[1]]:
+        WebhookEvent.objects.create(
+            tenant=channel.tenant, channel=channel, body=body, body_sha256=hashlib.sha256(body).hexdigest()
+        )
+    assert webhook_events_process_batch(channel_id=channel.pk, limit=50) == 3
+    assert sorted(WebhookEvent.objects.values_list("status", "attempts", "summary")) == [
+        ("failed", 1, ""),
+        ("processed", 1, "1 message"),
+        ("processed", 1, "1 message"),
+    ]
+    assert WebhookEvent.objects.get(status="failed").error.startswith("Cannot parse:")
+    assert sorted(Message.objects.values_list("type", flat=True)) == ["location", "text"]
+    assert webhook_events_process_batch(channel_id=channel.pk, limit=50) == 0

@@ -186,6 +186,14 @@ class RecordRequests:
             if message["type"] == "http.response.start":
                 with state.lock:
                     record["status_code"] = message["status"]
+            elif message["type"] == "http.response.body" and (record["status_code"] or 200) >= 400:
+                # Keep Meta's error code of a refused request (e.g. 130429), for tests and benchmarks.
+                try:
+                    code = json.loads(message.get("body", b"") or b"{}").get("error", {}).get("code")
+                except (ValueError, AttributeError):
+                    code = None
+                with state.lock:
+                    record["error_code"] = code
             await send(message)
 
         await self.app(scope, recording_receive, recording_send)

@@ -1,0 +1,204 @@
+"""Outbound pacing: queued messages delivered to the fake Cloud API under its throughput cap.
+
+Processes: the fake Cloud API (enforcing the cap with 130429, as Meta does), uvicorn (receiving
+the status webhooks), one Celery worker, PostgreSQL and Redis. The benchmark queues messages to
+many customers, enqueues their delivery jobs, and reads what the fake received.
+
+    python bench/outbound.py [--quick]
+
+The last line printed is one JSON object: cap_per_s, achieved_per_s, max_1s_window, rejected_130429,
+duplicates, lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    REDIS_BASE,
+    VENV_BIN,
+    django_setup,
+    flush_redis,
+    fresh_database,
+    migrate,
+    process_env,
+    report,
+    start,
+    start_web,
+    start_worker,
+    wait_until,
+)
+from tests.e2e.harness import free_port, url_returns_ok
+
+PNID = "910000000000001"
+WABA = "910000000000002"
+TOKEN = "bench-outbound-token"
+SECRET = "bench-outbound-secret"
+
+
+def max_window(times: list[float], span: float = 1.0) -> int:
+    """The most requests in any window of ``span`` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - span:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,500 messages instead of 5,000 (under 60 s)")
+    parser.add_argument("--cap", type=int, default=80, help="messages per second the number may send")
+    parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes")
+    args = parser.parse_args()
+    total = 1500 if args.quick else 5000
+    customers = total // 5
+
+    database = fresh_database("helpdesk_bench_outbound")
+    redis_url = f"{REDIS_BASE}/12"
+    flush_redis(redis_url)
+    env = process_env(database, redis_url)
+    migrate(env)
+    django_setup(env)
+
+    import httpx
+    from django.utils import timezone
+
+    from conversations.models import Contact, ContactInbox, Conversation, Message
+    from tenants.models import User
+    from tenants.services import tenant_create
+    from tests.factories import owner_of
+    from whatsapp.services import channel_create
+    from whatsapp.tasks import message_deliver
+
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
+    fake_port = free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    owner = User.objects.create_user(email="owner@bench.example", password="x" * 12)
+    tenant = tenant_create(name="Bench", owner=owner)
+    channel = channel_create(
+        actor=owner_of(tenant),
+        name="Bench",
+        display_phone_number="5511900008888",
+        phone_number_id=PNID,
+        waba_id=WABA,
+        access_token=TOKEN,
+        app_secret=SECRET,
+        api_base_url=fake_url,
+        throughput_per_second=args.cap,
+    )
+    now = timezone.now()
+    contacts = Contact.objects.bulk_create(
+        [Contact(tenant=tenant, wa_id=f"55119{i:08d}", profile_name=f"C{i}") for i in range(customers)]
+    )
+    cis = ContactInbox.objects.bulk_create(
+        [ContactInbox(tenant=tenant, contact=c, inbox=channel.inbox, source_id=c.wa_id) for c in contacts]
+    )
+    conversations = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                tenant=tenant, display_id=i + 1, inbox=channel.inbox, contact=ci.contact, contact_inbox=ci,
+                last_inbound_at=now, last_activity_at=now,
+            )
+            for i, ci in enumerate(cis)
+        ]
+    )  # fmt: skip
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                tenant=tenant,
+                conversation=conversations[i % customers],
+                inbox=channel.inbox,
+                direction="out",
+                sender_type="api",
+                type="text",
+                text=f"Sua recarga nº {i} foi confirmada.",
+                status="queued",
+            )
+            for i in range(total)
+        ]
+    )
+
+    with ExitStack() as stack:
+        start(
+            stack,
+            "fake",
+            [str(VENV_BIN / "python"), "-m", "whatsapp.fake", "--host", "127.0.0.1", "--port", str(fake_port)],
+            env,
+            log_dir,
+            url_returns_ok(f"{fake_url}/_fake/health"),
+        )
+        base = start_web(stack, env, log_dir)
+        admin = httpx.Client(base_url=fake_url, timeout=30)
+        admin.post("/_fake/settings", json={"sent_delay_s": 0.05, "delivered_delay_s": 0.2}).raise_for_status()
+        admin.post(
+            "/_fake/phone_numbers",
+            json={
+                "phone_number_id": PNID,
+                "display_phone_number": "5511900008888",
+                "waba_id": WABA,
+                "access_token": TOKEN,
+                "app_secret": SECRET,
+                "webhook_url": f"{base}/webhooks/whatsapp/{channel.webhook_key}/",
+                "verified_name": "Bench",
+                "throughput_per_s": args.cap,
+            },
+        ).raise_for_status()
+        # Meta's window is open for every customer: each wrote to the business.
+        for contact in contacts:
+            admin.post(
+                "/_fake/inbound",
+                json={"phone_number_id": PNID, "from": contact.wa_id, "name": "C", "type": "text", "text": "oi"},
+            ).raise_for_status()
+        admin.delete("/_fake/webhooks")
+        admin.delete("/_fake/requests")
+        start_worker(stack, env, log_dir, concurrency=args.concurrency)
+        for message in messages:
+            message_deliver.delay(message.pk)
+
+        def sends() -> list[dict]:
+            rows = admin.get("/_fake/requests", params={"method": "POST", "path_contains": "/messages"}).json()
+            return rows.get("data", rows) if isinstance(rows, dict) else rows
+
+        ids = [m.pk for m in messages]
+        settled = Message.objects.filter(pk__in=ids, status__in=["sent", "delivered", "read", "failed"])
+        wait_until(
+            lambda: settled.count() >= total,
+            timeout=total / args.cap * 3 + 60,
+            interval=1.0,
+        )
+        recorded = sends()
+        admin.close()
+    accepted = [r for r in recorded if r["status_code"] == 200]
+    rejected = [r for r in recorded if r["status_code"] != 200]
+    rejected_130429 = sum(1 for r in rejected if r.get("error_code") == 130429)
+    times = [r["at"] for r in accepted]
+    callbacks = [r["json"]["biz_opaque_callback_data"] for r in accepted]
+    span = max(times) - min(times) if len(times) > 1 else 1.0
+    figures = {
+        "mode": "quick" if args.quick else "full",
+        "messages": total,
+        "cap_per_s": args.cap,
+        "achieved_per_s": round((len(accepted) - 1) / span, 1) if span else 0.0,
+        "max_1s_window": max_window(times),
+        "rejected_130429": rejected_130429,
+        "rejected_other": len(rejected) - rejected_130429,
+        "duplicates": len(callbacks) - len(set(callbacks)),
+        "lost": total - len(set(callbacks)),
+        "failed": Message.objects.filter(pk__in=[m.pk for m in messages], status="failed").count(),
+    }
+    print(f"{len(accepted)} sends accepted in {span:.1f} s: {figures['achieved_per_s']}/s (cap {args.cap}/s)")
+    print(f"busiest second: {figures['max_1s_window']}; 130429 rejections: {rejected_130429}; logs in {log_dir}")
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()
