@@ -155,6 +155,74 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
     return predicate()
 
 
+def stop_children_on_sigterm() -> None:
+    """Let SIGTERM (e.g. from ``timeout``) unwind the ExitStack, so no server process outlives the run."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def report(figures: dict[str, Any]) -> None:
     """Benchmarks print their figures; the last line is one JSON object."""
     print(json.dumps(figures, sort_keys=True))
+
+
+class RawHttpPool:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams.
+
+    A load generator written with a full HTTP client library spends more CPU per request than the
+    server under test on this 2-core machine; this one only writes the request bytes and reads
+    the status line, headers and body, so the figures measure the server.
+    """
+
+    def __init__(self, base_url: str, size: int) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.size = size
+        self._idle: Any = None
+
+    async def __aenter__(self) -> RawHttpPool:
+        import asyncio
+
+        self._idle = asyncio.Queue()
+        for _ in range(self.size):
+            self._idle.put_nowait(await asyncio.open_connection(self.host, self.port))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        while not self._idle.empty():
+            _reader, writer = self._idle.get_nowait()
+            writer.close()
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and return the status code (0 when the connection failed)."""
+        import asyncio
+
+        reader, writer = await self._idle.get()
+        head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            status_line = await reader.readline()
+            status = int(status_line.split(b" ", 2)[1])
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if length:
+                await reader.readexactly(length)
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            writer.close()
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            status = 0
+        self._idle.put_nowait((reader, writer))
+        return status

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     REDIS_BASE,
+    RawHttpPool,
     django_setup,
     flush_redis,
     fresh_database,
@@ -35,6 +36,7 @@ from bench.common import (
     report,
     start_web,
     start_worker,
+    stop_children_on_sigterm,
     wait_until,
 )
 
@@ -94,12 +96,12 @@ def make_bodies(count: int, replay_share: float, seed: int = 7) -> tuple[list[by
 
 async def open_loop(url: str, bodies: list[bytes], rate: float, headers_for) -> tuple[list[float], int]:
     """Post ``bodies`` at ``rate`` per second; returns latencies (ms, from scheduled start) and 200 count."""
-    import httpx
+    from urllib.parse import urlsplit
 
+    parts = urlsplit(url)
     latencies: list[float] = []
     ok = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    async with RawHttpPool(f"{parts.scheme}://{parts.netloc}", 128) as pool:
         start = time.perf_counter()
 
         async def one(i: int, body: bytes) -> None:
@@ -108,13 +110,9 @@ async def open_loop(url: str, bodies: list[bytes], rate: float, headers_for) -> 
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            try:
-                response = await client.post(url, content=body, headers=headers_for(body))
-            except httpx.HTTPError:
-                latencies.append((time.perf_counter() - scheduled) * 1000)
-                return
+            status = await pool.post(parts.path, body, headers_for(body))
             latencies.append((time.perf_counter() - scheduled) * 1000)
-            ok += response.status_code == 200
+            ok += status == 200
 
         await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
     return latencies, ok
@@ -122,22 +120,18 @@ async def open_loop(url: str, bodies: list[bytes], rate: float, headers_for) -> 
 
 async def closed_loop(url: str, bodies: list[bytes], concurrency: int, headers_for) -> tuple[float, int]:
     """Post as fast as ``concurrency`` connections allow; returns requests per second and 200 count."""
-    import httpx
+    from urllib.parse import urlsplit
 
+    parts = urlsplit(url)
     queue = list(reversed(bodies))
     ok = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    async with RawHttpPool(f"{parts.scheme}://{parts.netloc}", concurrency) as pool:
 
         async def worker() -> None:
             nonlocal ok
             while queue:
                 body = queue.pop()
-                try:
-                    response = await client.post(url, content=body, headers=headers_for(body))
-                except httpx.HTTPError:
-                    continue
-                ok += response.status_code == 200
+                ok += await pool.post(parts.path, body, headers_for(body)) == 200
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -148,9 +142,10 @@ async def closed_loop(url: str, bodies: list[bytes], concurrency: int, headers_f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer webhooks (about 5,000), under 60 s")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     args = parser.parse_args()
+    stop_children_on_sigterm()
 
     stages = [(100, 8), (200, 8), (300, 12)] if args.quick else [(100, 20), (200, 20), (300, 30), (400, 15)]
     saturation_posts = 1500 if args.quick else 4000
@@ -192,6 +187,9 @@ def main() -> None:
     def headers_for(body: bytes) -> dict[str, str]:
         return {"Content-Type": "application/json", "X-Hub-Signature-256": signatures[body]}
 
+    def baseline_headers(body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/octet-stream"}
+
     log_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     figures: dict[str, object] = {"mode": "quick" if args.quick else "full", "posts": total_posts, "unique": unique}
     with ExitStack() as stack:
@@ -199,7 +197,7 @@ def main() -> None:
         webhook_url = f"{base}/webhooks/whatsapp/{channel.webhook_key}/"
         # Baseline first, with the same concurrency as the saturation phase.
         baseline_bodies = [b"x" * 600] * saturation_posts
-        baseline_per_s, _ok = asyncio.run(closed_loop(f"{base}/bench/baseline/", baseline_bodies, 32, lambda b: {}))
+        baseline_per_s, _ok = asyncio.run(closed_loop(f"{base}/bench/baseline/", baseline_bodies, 32, baseline_headers))
         print(f"baseline: {baseline_per_s:.0f}/s", flush=True)
         start_worker(stack, env, log_dir, concurrency=args.concurrency)
         t_start = time.perf_counter()

@@ -32,6 +32,7 @@ from bench.common import (
     start,
     start_web,
     start_worker,
+    stop_children_on_sigterm,
     wait_until,
 )
 from tests.e2e.harness import free_port, url_returns_ok
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=80, help="messages per second the number may send")
     parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes")
     args = parser.parse_args()
+    stop_children_on_sigterm()
     total = 1500 if args.quick else 5000
     customers = total // 5
 

@@ -36,7 +36,8 @@ class _Flush:
                     await layer.group_send(user_group(tenant_id, user_id), {"type": "realtime.event", "event": event})
 
         if _uses_own_loop(layer):
-            asyncio.run_coroutine_threadsafe(send_all(), _background_loop()).result(timeout=10)
+            # Queued on the publisher loop (FIFO, so events keep their order); the commit does not wait.
+            asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
         else:
             async_to_sync(send_all)()
 

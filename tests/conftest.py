@@ -8,10 +8,14 @@ from tests.factories import add_member, make_tenant, owner_of
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Rate limits and TOTP replay marks live in the cache; every test starts clean.
+    # Rate limits, TOTP replay marks and the real-time audience live in caches; every test starts clean.
+    from conversations.selectors import audience_cache_clear
+
     cache.clear()
+    audience_cache_clear()
     yield
     cache.clear()
+    audience_cache_clear()
 
 
 @pytest.fixture(autouse=True)

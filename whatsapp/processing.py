@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
@@ -279,34 +279,24 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
 
 
 def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
-    """Process up to ``limit`` pending events of a channel in one transaction; returns how many.
+    """Process up to ``limit`` pending events of a channel, oldest first; returns how many.
 
-    Rows are claimed with SKIP LOCKED, so several jobs can drain one channel side by side; each
-    event has its own savepoint, so one bad event does not undo the others.
+    Each event is claimed with SKIP LOCKED and processed in its own short transaction, so several
+    jobs can drain one channel side by side without waiting on each other's locks for long.
     """
-    with transaction.atomic():
-        events = list(
-            WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel__inbox", "channel__tenant")
-            .filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING)
-            .order_by("id")[:limit]
-        )
-        by_status: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for event in events:
-            fields = _process_locked(event)
-            by_status.setdefault(fields["status"], []).append((event.pk, fields))
-        processed = [pk for pk, _fields in by_status.get(WebhookEvent.Status.PROCESSED, [])]
-        if processed:
-            # One statement for the common case; failures are recorded one by one with their error.
-            summaries = {pk: f.get("summary", "") for pk, f in by_status[WebhookEvent.Status.PROCESSED]}
-            first = by_status[WebhookEvent.Status.PROCESSED][0][1]
-            WebhookEvent.objects.filter(pk__in=processed).update(
-                status=WebhookEvent.Status.PROCESSED,
-                error="",
-                processed_at=first["processed_at"],
-                attempts=F("attempts") + 1,
-                summary=Case(*[When(pk=pk, then=Value(text)) for pk, text in summaries.items()], default=Value("")),
+    done = 0
+    while done < limit:
+        with transaction.atomic():
+            event = (
+                WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("channel__inbox", "channel__tenant")
+                .filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING)
+                .order_by("id")
+                .first()
             )
-        for pk, fields in by_status.get(WebhookEvent.Status.FAILED, []):
-            WebhookEvent.objects.filter(pk=pk).update(**fields)
-    return len(events)
+            if event is None:
+                return done
+            fields = _process_locked(event)
+            WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+        done += 1
+    return done

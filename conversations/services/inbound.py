@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from conversations.models import (
@@ -79,16 +79,28 @@ def contact_inbox_get_or_create(
 
 
 def _next_display_id(tenant_id: int) -> int:
-    """The tenant's next conversation number; the counter row's lock orders concurrent openers."""
+    """The tenant's next conversation number.
+
+    On PostgreSQL a sequence per tenant hands it out without holding a lock until commit (a
+    rolled-back opening leaves a gap, as numbers must never be reused); elsewhere a counter row.
+    """
     if connection.vendor == "postgresql":
-        table = ConversationCounter._meta.db_table
+        sequence = f"conversation_display_id_t{int(tenant_id)}"
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (tenant_id, last_display_id) VALUES (%s, 1) "  # noqa: S608 - table name is ours
-                f"ON CONFLICT (tenant_id) DO UPDATE SET last_display_id = {table}.last_display_id + 1 "
-                "RETURNING last_display_id",
-                [tenant_id],
-            )
+            try:
+                with transaction.atomic():
+                    cursor.execute("SELECT nextval(%s)", [sequence])
+            except ProgrammingError:
+                with transaction.atomic():
+                    start = 1 + (
+                        Conversation.objects.filter(tenant_id=tenant_id).aggregate(m=Max("display_id"))["m"] or 0
+                    )
+                    try:
+                        with transaction.atomic():
+                            cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{sequence}" START {start}')
+                    except IntegrityError:
+                        pass  # created by a concurrent opener
+                cursor.execute("SELECT nextval(%s)", [sequence])
             return int(cursor.fetchone()[0])
     counter, _created = ConversationCounter.objects.get_or_create(tenant_id=tenant_id)
     ConversationCounter.objects.filter(pk=counter.pk).update(last_display_id=F("last_display_id") + 1)
