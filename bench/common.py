@@ -118,7 +118,7 @@ def start_web(stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: 
 
 
 def start_worker(
-    stack: ExitStack, env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker"
+    stack: ExitStack, env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker", nice: int = 10
 ) -> ServerProcess:
     def ready() -> bool:
         log = (log_dir / f"{name}.log").read_text(errors="replace") if (log_dir / f"{name}.log").exists() else ""
@@ -128,6 +128,10 @@ def start_worker(
         stack,
         name,
         [
+            # Co-located with the web processes on two cores: the latency-sensitive web side goes first.
+            "nice",
+            "-n",
+            str(nice),
             str(VENV_BIN / "celery"),
             "-A",
             "helpdesk",
