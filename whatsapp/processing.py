@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
@@ -19,7 +19,6 @@ from whatsapp.types import InboundMessage, ParsedWebhook, StatusUpdate, Template
 
 logger = logging.getLogger(__name__)
 
-MEDIA_TYPES = {"image", "audio", "video", "document", "sticker"}
 CALLBACK_PREFIX = "hd:"
 
 
@@ -88,7 +87,7 @@ def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]
     """Store one inbound message; returns ids of attachments that need downloading."""
     inbox = channel.inbox
     if msg.type == Message.Type.REACTION:
-        reaction = reaction_receive(
+        target = reaction_receive(
             inbox=inbox,
             source_id=normalize_wa_id(msg.from_wa_id),
             profile_name=msg.contact.profile_name if msg.contact else "",
@@ -96,8 +95,7 @@ def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]
             emoji=str(msg.content.get("emoji") or ""),
             external_id=msg.wamid,
         )
-        target_known = Message.objects.filter(inbox=inbox, external_id=msg.content.get("message_id")).exists()
-        if reaction is not None or target_known or not msg.content.get("emoji"):
+        if target is not None or not msg.content.get("emoji"):
             # Taking back a reaction to a message we never stored has nothing to show (no blank message).
             return []
         # A reaction to a message we never stored is kept as a message, so it is not lost.
@@ -255,27 +253,33 @@ def _process_locked(event: WebhookEvent) -> dict[str, Any]:
     return {**fields, "status": WebhookEvent.Status.PROCESSED}
 
 
-def webhook_event_process(*, event_id: int) -> WebhookEvent:
-    """Apply one stored webhook event. Safe to run again: everything it writes is deduplicated.
-
-    An event that another job holds (a batch in progress) is skipped: that job records it.
-    """
+def _claim_and_process(events: QuerySet[WebhookEvent]) -> WebhookEvent | None:
+    """Lock the first pending event of ``events`` (skipping ones another job holds), process it and
+    record the outcome, all in one short transaction. None when there was nothing to claim."""
     with transaction.atomic():
         event = (
-            WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            events.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel__inbox", "channel__tenant")
-            .filter(pk=event_id)
+            .filter(status=WebhookEvent.Status.PENDING)
+            .order_by("id")
             .first()
         )
         if event is None:
-            return WebhookEvent.objects.get(pk=event_id)
-        if event.status == WebhookEvent.Status.PROCESSED:
-            return event
+            return None
         fields = _process_locked(event)
         WebhookEvent.objects.filter(pk=event.pk).update(**fields)
     for key, value in fields.items():
         setattr(event, key, value)
     return event
+
+
+def webhook_event_process(*, event_id: int) -> WebhookEvent:
+    """Apply one stored webhook event. Safe to run again: everything it writes is deduplicated.
+
+    An event already processed, or held by another job (a drain in progress), is left as it is.
+    """
+    event = _claim_and_process(WebhookEvent.objects.filter(pk=event_id))
+    return event if event is not None else WebhookEvent.objects.get(pk=event_id)
 
 
 def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
@@ -285,18 +289,6 @@ def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
     jobs can drain one channel side by side without waiting on each other's locks for long.
     """
     done = 0
-    while done < limit:
-        with transaction.atomic():
-            event = (
-                WebhookEvent.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("channel__inbox", "channel__tenant")
-                .filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING)
-                .order_by("id")
-                .first()
-            )
-            if event is None:
-                return done
-            fields = _process_locked(event)
-            WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    while done < limit and _claim_and_process(WebhookEvent.objects.filter(channel_id=channel_id)) is not None:
         done += 1
     return done

@@ -20,11 +20,11 @@ from whatsapp import limiter, outbound_payloads
 from whatsapp.client import client_for
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
 from whatsapp.models import WhatsAppChannel
+from whatsapp.payloads import MEDIA_TYPES
 from whatsapp.processing import callback_data_for
 
 logger = logging.getLogger(__name__)
 
-MEDIA_TYPES = {"image", "audio", "video", "document", "sticker"}
 # Waiting this long for a throughput slot inside one task is fine; beyond it, the task is rescheduled.
 MAX_INLINE_THROUGHPUT_WAIT = 5.0
 
@@ -170,52 +170,54 @@ def message_deliver(*, message_id: int) -> str:
     )
     channel: WhatsAppChannel = message.inbox.whatsapp_channel
     to = message.conversation.contact_inbox.source_id
-    with transaction.atomic():
-        try:
-            reply_window_check(conversation=message.conversation, message_type=message.type)
-        except ReplyWindowClosed as exc:
-            _fail(message, code=None, title="Reply window closed", details=exc.message)
-            return "failed-window"
-        wait = limiter.pair_try_acquire(
-            key=f"{channel.phone_number_id}:{to}",
-            interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
-            burst=settings.WHATSAPP_PAIR_BURST,
+    # No transaction is held across the waits and the HTTP call below: each outcome is one
+    # conditional UPDATE (or ``message_record_sent``, atomic on its own).
+    try:
+        reply_window_check(conversation=message.conversation, message_type=message.type)
+    except ReplyWindowClosed as exc:
+        _fail(message, code=None, title="Reply window closed", details=exc.message)
+        return "failed-window"
+    wait = limiter.pair_try_acquire(
+        key=f"{channel.phone_number_id}:{to}",
+        interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
+        burst=settings.WHATSAPP_PAIR_BURST,
+    )
+    if wait > 0:
+        _requeue(message, wait, note="Paced: many messages to this customer")
+        return "paced-pair"
+    if not limiter.throughput_acquire(
+        key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
+    ):
+        _requeue(message, random.uniform(0.5, 2.0))
+        return "paced-throughput"
+    client = client_for(channel)
+    try:
+        payload = build_payload(message, to=to, client=client, channel=channel)
+        result = client.send_message(channel.phone_number_id, payload)
+    except AmbiguousSendError:
+        # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
+        wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=wait_s),
+            error_title="Waiting for WhatsApp to confirm the send",
         )
-        if wait > 0:
-            _requeue(message, wait, note="Paced: many messages to this customer")
-            return "paced-pair"
-        if not limiter.throughput_acquire(
-            key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
-        ):
-            _requeue(message, random.uniform(0.5, 2.0))
-            return "paced-throughput"
-        client = client_for(channel)
-        try:
-            payload = build_payload(message, to=to, client=client, channel=channel)
-            result = client.send_message(channel.phone_number_id, payload)
-        except AmbiguousSendError:
-            # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
-            wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS
-            Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-                next_attempt_at=timezone.now() + timedelta(seconds=wait_s),
-                error_title="Waiting for WhatsApp to confirm the send",
-            )
-            return "ambiguous"
-        except TransientError as exc:
-            if message.send_attempts + 1 > settings.WHATSAPP_MAX_SEND_ATTEMPTS:
-                _fail(message, code=exc.code, title=exc.title or str(exc), details=exc.details)
-                return "failed-transient"
-            _requeue(message, backoff_seconds(message.send_attempts + 1, exc.retry_after), note=exc.title or "")
-            return "retry"
-        except (PermanentError, CloudApiError, outbound_payloads.PayloadError) as exc:
-            code = getattr(exc, "code", None)
-            title = getattr(exc, "title", "") or str(exc)
-            _fail(message, code=code, title=title, details=getattr(exc, "details", ""))
-            return "failed"
-        message_record_sent(message, result.wamid)
+        return "ambiguous"
+    except TransientError as exc:
+        if message.send_attempts >= settings.WHATSAPP_MAX_SEND_ATTEMPTS:
+            _fail(message, code=exc.code, title=exc.title or str(exc), details=exc.details)
+            return "failed-transient"
+        _requeue(message, backoff_seconds(message.send_attempts, exc.retry_after), note=exc.title or "")
+        return "retry"
+    except (PermanentError, CloudApiError, outbound_payloads.PayloadError) as exc:
+        code = getattr(exc, "code", None)
+        title = getattr(exc, "title", "") or str(exc)
+        _fail(message, code=code, title=title, details=getattr(exc, "details", ""))
+        return "failed"
+    message_record_sent(message, result.wamid)
     return "sent"
 
 
+@transaction.atomic
 def message_record_sent(message: Message, wamid: str) -> None:
     Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid)
     Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(

@@ -53,12 +53,9 @@ def publish_message_event(event_type: str, message: Message, *, audience: list[i
     )
 
 
-def publish_conversation_updated(
-    conversation: Conversation, *, extra_user_ids: list[int] | None = None, audience: list[int] | None = None
-) -> None:
+def publish_conversation_updated(conversation: Conversation, *, audience: list[int] | None = None) -> None:
     if audience is None:
         audience = conversation_audience(conversation=conversation)
-    audience = sorted(set(audience) | set(extra_user_ids or []))
     publish_on_commit(
         tenant_id=conversation.tenant_id,
         user_ids=audience,

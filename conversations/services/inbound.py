@@ -206,8 +206,11 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
 @transaction.atomic(savepoint=False)
 def reaction_receive(
     *, inbox: Inbox, source_id: str, profile_name: str, target_external_id: str, emoji: str, external_id: str
-) -> Reaction | None:
-    """Set or clear (empty emoji) the customer's reaction to one of the conversation's messages."""
+) -> Message | None:
+    """Set or clear (empty emoji) the customer's reaction to a stored message.
+
+    Returns the message reacted to, or None when it is not stored here.
+    """
     target = Message.objects.select_related("conversation").filter(inbox=inbox, external_id=target_external_id).first()
     if target is None:
         return None
@@ -215,11 +218,11 @@ def reaction_receive(
     if not emoji:
         Reaction.objects.filter(message=target, contact_id=contact_inbox.contact_id).delete()
         publish_message_event("message.updated", target)
-        return None
-    reaction, _created = Reaction.objects.update_or_create(
+        return target
+    Reaction.objects.update_or_create(
         message=target,
         contact_id=contact_inbox.contact_id,
         defaults={"tenant_id": inbox.tenant_id, "emoji": emoji, "external_id": external_id},
     )
     publish_message_event("message.updated", target)
-    return reaction
+    return target

@@ -262,16 +262,29 @@ def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, setting
     assert Message.objects.get(pk=message.pk).send_attempts == 1
 
 
-def test_an_unconfirmed_timeout_is_retried_after_the_wait(setup, settings):
+def test_a_send_that_never_reached_meta_is_retried_when_its_deadline_passes(setup):
     admin, channel, tenant = setup
-    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
     conversation = _customer_writes(admin, channel)
-    # The request never reached Meta (simulated: refused before the fake sees it), then the wait runs out.
+    admin.set_faults(error_next={"130429": 1})
     message = _send(tenant, conversation, OutboundSpec(type="text", text="Alô"))
+    # The worker died right after claiming it: still "sending", no wamid, no status webhook will come.
+    Message.objects.filter(pk=message.pk).update(status="sending", next_attempt_at=timezone.now())
+    tasks.DEFERRED.clear()
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 1}
     _status(message, "delivered")
-    Message.objects.filter(pk=message.pk).update(status="sending", external_id=None, next_attempt_at=timezone.now())
-    assert messages_sweep()["retried"] == 1
-    _status(message, "delivered")
+    assert [r["status_code"] for r in _sends(admin)] == [400, 200]
+
+
+def test_a_send_failing_transiently_every_time_is_recorded_failed_after_the_last_attempt(setup, settings):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_MAX_SEND_ATTEMPTS = 2
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(fail_next_5xx=5)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Vai falhar"))
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert message_deliver(message_id=message.pk) == "failed-transient"
+    message.refresh_from_db()
+    assert (message.status, message.send_attempts, message.error_code) == ("failed", 2, 131000)
     assert len(_sends(admin)) == 2
 
 
