@@ -120,12 +120,13 @@ def tenant_leave(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 def _members_context(request: HttpRequest, invite_form: InviteForm | None = None) -> dict[str, object]:
     tenant = request.tenant  # type: ignore[attr-defined]
     roles = selectors.role_list(tenant=tenant)
+    members = list(selectors.member_list(tenant=tenant))
     return {
-        "members": selectors.member_list(tenant=tenant),
+        "members": members,
         "invitations": selectors.invitation_list_pending(tenant=tenant),
         "roles": roles,
         "invite_form": invite_form or InviteForm(roles=roles),
-        "owner_count": sum(1 for m in selectors.member_list(tenant=tenant) if m.is_owner),
+        "owner_count": sum(1 for m in members if m.is_owner),
     }
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.models import Membership
+from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
@@ -75,7 +75,7 @@ def channel_create(
     channel.app_secret = app_secret.strip()
     channel.save()
     audit_log_record(
-        action="channel.connected",
+        action=AuditLogEntry.Action.CHANNEL_CONNECTED,
         tenant=actor.tenant,
         actor=actor.user,
         target=channel,
@@ -270,5 +270,11 @@ def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: 
     if event.status == WebhookEvent.Status.PROCESSED:
         raise Conflict(_("This event was already processed."))
     WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.PENDING, error="")
-    audit_log_record(action="webhook.reprocessed", tenant=actor.tenant, actor=actor.user, target=event, request=request)
+    audit_log_record(
+        action=AuditLogEntry.Action.WEBHOOK_REPROCESSED,
+        tenant=actor.tenant,
+        actor=actor.user,
+        target=event,
+        request=request,
+    )
     return webhook_event_process(event_id=event.pk)

@@ -25,6 +25,13 @@ def _channel(request: HttpRequest, channel_id: int) -> WhatsAppChannel:
         raise Http404("No such channel.") from None
 
 
+def _event(request: HttpRequest, event_id: int) -> WebhookEvent:
+    try:
+        return WebhookEvent.objects.select_related("channel").get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
+    except WebhookEvent.DoesNotExist:
+        raise Http404("No such webhook event.") from None
+
+
 @require_GET
 @require_perm(Perm.MANAGE_CHANNELS)
 def channel_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -111,10 +118,7 @@ def webhook_event_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_GET
 @require_perm(Perm.MANAGE_CHANNELS)
 def webhook_event_detail(request: HttpRequest, tenant_slug: str, event_id: int) -> HttpResponse:
-    try:
-        event = WebhookEvent.objects.select_related("channel").get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
-    except WebhookEvent.DoesNotExist:
-        raise Http404("No such webhook event.") from None
+    event = _event(request, event_id)
     body = bytes(event.body).decode("utf-8", errors="replace")
     return render(request, "whatsapp/webhook_event_detail.html", {"event": event, "body": body})
 
@@ -122,10 +126,7 @@ def webhook_event_detail(request: HttpRequest, tenant_slug: str, event_id: int) 
 @require_POST
 @require_perm(Perm.MANAGE_CHANNELS)
 def webhook_event_reprocess(request: HttpRequest, tenant_slug: str, event_id: int) -> HttpResponse:
-    try:
-        event = WebhookEvent.objects.get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
-    except WebhookEvent.DoesNotExist:
-        raise Http404("No such webhook event.") from None
+    event = _event(request, event_id)
     try:
         event = services.webhook_event_reprocess(actor=request.membership, event=event, request=request)  # type: ignore[attr-defined]
     except ApplicationError as exc:

@@ -102,6 +102,12 @@ def test_unknown_shape_is_failed_then_reprocessed_after_the_number_is_connected(
     event.refresh_from_db()
     assert (event.status, event.error) == ("processed", "")
     assert Message.objects.count() == 1
+    from tenants.models import AuditLogEntry
+
+    entry = AuditLogEntry.objects.get(tenant=tenant, action="webhook.reprocessed")
+    assert (entry.actor, entry.target_id) == (owner.user, str(event.pk))
+    assert client.post(f"/t/acme/settings/webhook-events/{event.pk}/reprocess/").status_code == 302
+    assert AuditLogEntry.objects.filter(tenant=tenant, action="webhook.reprocessed").count() == 1
 
 
 def test_the_same_webhook_three_times_stores_one_event_and_one_message(webhook, channel):
