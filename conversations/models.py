@@ -27,6 +27,21 @@ class Inbox(TenantOwnedModel):
         return self.name
 
 
+class Label(TenantOwnedModel):
+    """A coloured tag for conversations and contacts ("vip", "billing")."""
+
+    name = models.CharField(max_length=60)
+    color = models.CharField(max_length=7, default="#1f6feb")
+    description = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="label_unique_name_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Contact(TenantOwnedModel):
     class MarketingConsent(models.TextChoices):
         UNKNOWN = "unknown", _("Unknown")
@@ -42,6 +57,7 @@ class Contact(TenantOwnedModel):
         max_length=12, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN
     )
     marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    labels = models.ManyToManyField(Label, through="ContactLabel", blank=True, related_name="contacts")
 
     class Meta:
         constraints = [
@@ -112,6 +128,14 @@ class Conversation(TenantOwnedModel):
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The customer's oldest message not answered yet (cleared by the business's reply): "waiting since".
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # Customer messages the team has not opened yet, and the newest message for the list's preview.
+    unread_count = models.PositiveIntegerField(default=0)
+    last_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    labels = models.ManyToManyField(Label, through="ConversationLabel", blank=True, related_name="conversations")
 
     class Meta:
         constraints = [
@@ -123,13 +147,44 @@ class Conversation(TenantOwnedModel):
                 name="conversation_one_unresolved_per_contact_inbox",
             ),
         ]
+        # Keyset pagination of the inbox list: every order ends with the id, so a cursor is exact.
         indexes = [
-            models.Index(fields=["tenant", "status", "-last_activity_at"], name="conv_tenant_status_activity"),
-            models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
+            models.Index(fields=["tenant", "status", "-last_activity_at", "-id"], name="conv_tenant_status_activity"),
+            models.Index(fields=["tenant", "-last_activity_at", "-id"], name="conv_tenant_activity"),
+            models.Index(fields=["tenant", "status", "waiting_since", "id"], name="conv_tenant_status_waiting"),
+            models.Index(
+                fields=["tenant", "assignee", "status", "-last_activity_at", "-id"], name="conv_tenant_assignee_status"
+            ),
+            models.Index(fields=["tenant", "contact", "-id"], name="conv_tenant_contact"),
         ]
 
     def __str__(self) -> str:
         return f"#{self.display_id}"
+
+
+class ConversationLabel(TenantOwnedModel):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "label"], name="conversation_label_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "label", "conversation"], name="conv_label_tenant_label")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.label_id}"
+
+
+class ContactLabel(TenantOwnedModel):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "label"], name="contact_label_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}: {self.label_id}"
 
 
 class Message(TenantOwnedModel):
@@ -300,3 +355,70 @@ class PendingStatus(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.status}"
+
+
+class QuickReply(TenantOwnedModel):
+    """A canned answer an agent inserts with ``/shortcut``; text may hold ``{{contact.name}}``-style variables."""
+
+    class Scope(models.TextChoices):
+        TENANT = "tenant", _("Everyone in the workspace")
+        INBOX = "inbox", _("One inbox")
+        PERSONAL = "personal", _("Only me")
+
+    shortcut = models.SlugField(max_length=40)
+    text = models.TextField()
+    attachment = models.FileField(upload_to="quick_replies/%Y/%m/", blank=True)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.TENANT)
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["shortcut", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "shortcut"], condition=Q(scope="tenant"), name="quick_reply_unique_tenant"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "inbox", "shortcut"], condition=Q(scope="inbox"), name="quick_reply_unique_inbox"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "owner", "shortcut"],
+                condition=Q(scope="personal"),
+                name="quick_reply_unique_personal",
+            ),
+            models.CheckConstraint(
+                condition=(Q(scope="tenant", inbox__isnull=True, owner__isnull=True))
+                | Q(scope="inbox", inbox__isnull=False, owner__isnull=True)
+                | Q(scope="personal", inbox__isnull=True, owner__isnull=False),
+                name="quick_reply_scope_fields",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class Notification(TenantOwnedModel):
+    """Something an agent should look at: a mention in a note, a conversation assigned to them."""
+
+    class Kind(models.TextChoices):
+        MENTION = "mention", _("Mentioned in a note")
+        ASSIGNED = "assigned", _("Conversation assigned")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "user", "read_at", "-id"], name="notification_tenant_user")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from conversations.models import Conversation, Inbox, Message
+from conversations.models import Contact, Conversation, ConversationLabel, Inbox, Label, Message, QuickReply
+from helpdesk.exceptions import ValidationFailed
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Perm
 
@@ -28,15 +36,195 @@ def conversation_visibility_q(*, membership: Membership | ApiToken) -> Q:
     mine = Q(assignee_id=membership.user_id)
     if membership.has_perm(Perm.VIEW_UNASSIGNED):
         mine |= Q(assignee__isnull=True)
-    return Q(tenant_id=membership.tenant_id, inbox__members=membership.user_id) & mine
+    # A subquery, not a join: no duplicate rows, so lists need no DISTINCT and keep their index order.
+    my_inboxes = Inbox.members.through.objects.filter(user_id=membership.user_id).values("inbox_id")
+    return Q(tenant_id=membership.tenant_id, inbox_id__in=Subquery(my_inboxes)) & mine
 
 
 def conversation_list(*, membership: Membership | ApiToken) -> QuerySet[Conversation]:
-    return (
-        Conversation.objects.filter(conversation_visibility_q(membership=membership))
-        .select_related("contact", "inbox", "assignee")
-        .distinct()
+    return Conversation.objects.filter(conversation_visibility_q(membership=membership)).select_related(
+        "contact", "inbox", "assignee"
     )
+
+
+def conversation_is_visible(*, membership: Membership, conversation: Conversation) -> bool:
+    return conversation_list(membership=membership).filter(pk=conversation.pk).exists()
+
+
+# --- The inbox list: tabs, filters, search, keyset pagination -------------------------------------
+
+TABS = ("mine", "unassigned", "all")
+SORTS = ("activity", "waiting")
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class ConversationFilters:
+    tab: str = "all"
+    status: str = "open"  # "" = any status
+    inbox_id: int | None = None
+    label_id: int | None = None
+    assignee_id: int | None = None
+    q: str = ""
+    sort: str = "activity"
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> ConversationFilters:
+        """Parse query parameters; a bad value is a ``ValidationFailed`` naming the parameter."""
+
+        def as_id(name: str) -> int | None:
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            if not raw.isdigit() or len(raw) > 18:
+                raise ValidationFailed(f"{name} must be a number.", details={"param": name})
+            return int(raw)
+
+        tab = params.get("tab") or "all"
+        if tab not in TABS:
+            raise ValidationFailed("Unknown tab.", details={"param": "tab", "allowed": list(TABS)})
+        status = params.get("status", "open")
+        if status not in ("", *Conversation.Status.values):
+            raise ValidationFailed(
+                "Unknown status.", details={"param": "status", "allowed": Conversation.Status.values}
+            )
+        sort = params.get("sort") or "activity"
+        if sort not in SORTS:
+            raise ValidationFailed("Unknown sort.", details={"param": "sort", "allowed": list(SORTS)})
+        q = (params.get("q") or "").strip()
+        if len(q) > 100:
+            raise ValidationFailed("The search is too long (100 characters at most).", details={"param": "q"})
+        return cls(
+            tab=tab,
+            status=status,
+            inbox_id=as_id("inbox"),
+            label_id=as_id("label"),
+            assignee_id=as_id("assignee"),
+            q=q,
+            sort=sort,
+        )
+
+
+_PHONE_RE = re.compile(r"^\+?[\d\s().-]{3,}$")
+
+
+def _search_q(*, tenant_id: int, q: str) -> Q:
+    """Conversations whose contact's name or number, or one of whose messages, matches ``q``."""
+    if _PHONE_RE.match(q):
+        digits = re.sub(r"\D", "", q)
+        contacts = Contact.objects.filter(tenant_id=tenant_id).filter(
+            Q(phone_e164__contains=digits) | Q(wa_id__contains=digits)
+        )
+        return Q(contact_id__in=Subquery(contacts.values("id")))
+    contacts = Contact.objects.filter(tenant_id=tenant_id).filter(Q(name__icontains=q) | Q(profile_name__icontains=q))
+    matched = Q(contact_id__in=Subquery(contacts.values("id")))
+    messages = Message.objects.filter(tenant_id=tenant_id, private=False)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        # Matches the GIN index of migration 0003 (the same expression, the "simple" configuration).
+        messages = messages.annotate(search=SearchVector("text", config="simple")).filter(
+            search=SearchQuery(q, config="simple", search_type="plain")
+        )
+    else:
+        messages = messages.filter(text__icontains=q)
+    return matched | Q(id__in=Subquery(messages.values("conversation_id")))
+
+
+def _encode_cursor(values: list[object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value = datetime.fromisoformat(raw[0]) if raw[0] is not None else None
+        pk = int(raw[1])
+    except (ValueError, TypeError, IndexError, KeyError, binascii.Error, json.JSONDecodeError):
+        raise ValidationFailed("The cursor is not valid; start again from the first page.") from None
+    return value, pk
+
+
+def conversation_inbox_queryset(*, membership: Membership | ApiToken, filters: ConversationFilters) -> QuerySet:
+    """The filtered, visible, ordered conversations of the inbox list (unpaginated)."""
+    qs = Conversation.objects.filter(conversation_visibility_q(membership=membership))
+    if filters.tab == "mine":
+        qs = qs.filter(assignee_id=membership.user_id) if isinstance(membership, Membership) else qs.none()
+    elif filters.tab == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.inbox_id is not None:
+        qs = qs.filter(inbox_id=filters.inbox_id)
+    if filters.assignee_id is not None:
+        qs = qs.filter(assignee_id=filters.assignee_id)
+    if filters.label_id is not None:
+        labelled = ConversationLabel.objects.filter(tenant_id=membership.tenant_id, label_id=filters.label_id)
+        qs = qs.filter(id__in=Subquery(labelled.values("conversation_id")))
+    if filters.q:
+        qs = qs.filter(_search_q(tenant_id=membership.tenant_id, q=filters.q))
+    if filters.sort == "waiting":
+        return qs.filter(waiting_since__isnull=False).order_by("waiting_since", "id")
+    return qs.order_by("-last_activity_at", "-id")
+
+
+def conversation_inbox_page(
+    *,
+    membership: Membership | ApiToken,
+    filters: ConversationFilters,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> tuple[list[Conversation], str | None]:
+    """One page of the inbox list and the cursor of the next page (None at the end).
+
+    Keyset pagination: the cursor holds the sort value and id of the last row, so a page deep in
+    the list costs the same as the first and rows inserted meanwhile neither repeat nor vanish.
+    """
+    qs = conversation_inbox_queryset(membership=membership, filters=filters)
+    if cursor:
+        value, pk = _decode_cursor(cursor)
+        if filters.sort == "waiting":
+            qs = qs.filter(Q(waiting_since__gt=value) | Q(waiting_since=value, id__gt=pk))
+        elif value is None:
+            qs = qs.filter(last_activity_at__isnull=True, id__lt=pk)
+        else:
+            qs = qs.filter(
+                Q(last_activity_at__lt=value) | Q(last_activity_at=value, id__lt=pk) | Q(last_activity_at__isnull=True)
+            )
+    rows = list(
+        qs.select_related("contact", "inbox", "assignee", "last_message").prefetch_related("labels")[: limit + 1]
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        key = last.waiting_since if filters.sort == "waiting" else last.last_activity_at
+        next_cursor = _encode_cursor([key.isoformat() if key else None, last.pk])
+    return rows, next_cursor
+
+
+def conversation_rows(*, membership: Membership | ApiToken, ids: list[int]) -> list[Conversation]:
+    """The visible ones among these conversations (for live updates of the list)."""
+    return list(
+        conversation_list(membership=membership)
+        .filter(pk__in=ids[:100])
+        .select_related("last_message")
+        .prefetch_related("labels")
+    )
+
+
+def conversation_tab_counts(*, membership: Membership | ApiToken) -> dict[str, int]:
+    """Open conversations per tab, for the badges."""
+    from django.db.models import Count
+
+    qs = Conversation.objects.filter(conversation_visibility_q(membership=membership), status=Conversation.Status.OPEN)
+    user_id = membership.user_id if isinstance(membership, Membership) else None
+    counts = qs.aggregate(
+        all=Count("id"),
+        mine=Count("id", filter=Q(assignee_id=user_id)),
+        unassigned=Count("id", filter=Q(assignee__isnull=True)),
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
 
 
 def conversation_get(*, membership: Membership | ApiToken, display_id: int) -> Conversation:
@@ -104,5 +292,82 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     )
 
 
+MESSAGE_PAGE = 50
+
+
+def message_page(
+    *,
+    conversation: Conversation,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    ids: list[int] | None = None,
+    limit: int = MESSAGE_PAGE,
+) -> tuple[list[Message], bool]:
+    """Messages oldest first: the newest ``limit``, those before ``before_id`` (scrolling back), those
+    after ``after_id`` (catching up after a gap), or the given ``ids`` (re-rendering changed ones).
+    The flag says whether older messages remain (for ``before``/newest) or newer ones (for ``after``).
+    """
+    qs = message_list(conversation=conversation).select_related("reply_to")
+    if ids is not None:
+        return list(qs.filter(pk__in=ids[:200]).order_by("id")), False
+    if after_id is not None:
+        rows = list(qs.filter(id__gt=after_id).order_by("id")[: limit + 1])
+        return rows[:limit], len(rows) > limit
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    rows = list(qs.order_by("-id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return rows, more
+
+
 def inbox_list(*, tenant: Tenant) -> QuerySet[Inbox]:
     return Inbox.objects.filter(tenant=tenant).order_by("id")
+
+
+def inboxes_for(*, membership: Membership) -> list[Inbox]:
+    """The inboxes a member works in (all of them with "view all conversations")."""
+    qs = inbox_list(tenant=membership.tenant)
+    if not membership.has_perm(Perm.VIEW_ALL_CONVERSATIONS):
+        qs = qs.filter(members=membership.user_id)
+    return list(qs)
+
+
+def label_list(*, tenant: Tenant | int) -> QuerySet[Label]:
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return Label.objects.filter(tenant_id=tenant_id).order_by("name")
+
+
+def label_get(*, tenant: Tenant | int, label_id: int) -> Label:
+    try:
+        return label_list(tenant=tenant).get(pk=label_id)
+    except Label.DoesNotExist:
+        raise Http404("No such label.") from None
+
+
+def assignable_members(*, conversation: Conversation) -> list[Membership]:
+    """Active members who could see the conversation once assigned to it, with their availability."""
+    in_inbox = Inbox.members.through.objects.filter(inbox_id=conversation.inbox_id, user_id=OuterRef("user_id"))
+    rows = (
+        Membership.objects.filter(tenant_id=conversation.tenant_id, active=True)
+        .select_related("user", "role")
+        .annotate(in_inbox=Exists(in_inbox))
+        .order_by("user__name", "user__email")
+    )
+    return [m for m in rows if m.in_inbox or m.has_perm(Perm.VIEW_ALL_CONVERSATIONS)]  # type: ignore[attr-defined]
+
+
+def quick_reply_list(*, membership: Membership, inbox: Inbox | None = None) -> QuerySet[QuickReply]:
+    """The quick replies a member may use: the tenant's, their inbox's (or all their inboxes'), their own."""
+    scoped = Q(scope=QuickReply.Scope.TENANT) | Q(scope=QuickReply.Scope.PERSONAL, owner_id=membership.user_id)
+    if inbox is not None:
+        scoped |= Q(scope=QuickReply.Scope.INBOX, inbox_id=inbox.pk)
+    else:
+        scoped |= Q(scope=QuickReply.Scope.INBOX, inbox_id__in=[i.pk for i in inboxes_for(membership=membership)])
+    return QuickReply.objects.filter(scoped, tenant_id=membership.tenant_id).select_related("inbox", "owner")
+
+
+def contact_conversations(*, membership: Membership | ApiToken, contact: Contact) -> QuerySet[Conversation]:
+    """The contact's conversations the caller may see, newest first (the sidebar's history)."""
+    return conversation_list(membership=membership).filter(contact=contact).order_by("-id")

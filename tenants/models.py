@@ -129,8 +129,15 @@ class Role(TenantOwnedModel):
 
 class Membership(TenantOwnedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+
+    class Availability(models.TextChoices):
+        ONLINE = "online", _("Online")
+        BUSY = "busy", _("Busy")
+        OFFLINE = "offline", _("Offline")
+
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
     active = models.BooleanField(default=True)
+    availability = models.CharField(max_length=8, choices=Availability.choices, default=Availability.OFFLINE)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
@@ -237,6 +244,18 @@ class AuditLogEntry(models.Model):
         CHANNEL_UPDATED = "channel.updated", _("WhatsApp number settings changed")
         CHANNEL_DISCONNECTED = "channel.disconnected", _("WhatsApp number disconnected")
         WEBHOOK_REPROCESSED = "webhook.reprocessed", _("Webhook event reprocessed")
+        CONVERSATION_ASSIGNED = "conversation.assigned", _("Conversation assigned")
+        CONVERSATION_STATUS_CHANGED = "conversation.status_changed", _("Conversation status changed")
+        CONVERSATION_PRIORITY_CHANGED = "conversation.priority_changed", _("Conversation priority changed")
+        CONVERSATION_LABELS_CHANGED = "conversation.labels_changed", _("Conversation labels changed")
+        CONTACT_UPDATED = "contact.updated", _("Contact changed")
+        LABEL_CREATED = "label.created", _("Label created")
+        LABEL_CHANGED = "label.changed", _("Label changed")
+        LABEL_DELETED = "label.deleted", _("Label deleted")
+        QUICK_REPLY_CREATED = "quick_reply.created", _("Quick reply created")
+        QUICK_REPLY_CHANGED = "quick_reply.changed", _("Quick reply changed")
+        QUICK_REPLY_DELETED = "quick_reply.deleted", _("Quick reply deleted")
+        AVAILABILITY_CHANGED = "member.availability_changed", _("Availability changed")
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, Notification
 from conversations.selectors import conversation_audience
 from helpdesk.realtime import publish_on_commit
 
@@ -37,6 +37,9 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "assignee_id": conversation.assignee_id,
         "last_inbound_at": conversation.last_inbound_at.isoformat() if conversation.last_inbound_at else None,
         "last_activity_at": conversation.last_activity_at.isoformat() if conversation.last_activity_at else None,
+        "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
+        "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+        "unread_count": conversation.unread_count,
     }
 
 
@@ -60,4 +63,34 @@ def publish_conversation_updated(conversation: Conversation, *, audience: list[i
         tenant_id=conversation.tenant_id,
         user_ids=audience,
         event={"type": "conversation.updated", "conversation": conversation_payload(conversation)},
+    )
+
+
+def publish_conversation_hidden(conversation: Conversation, *, audience: list[int]) -> None:
+    """To members who could see the conversation until now (e.g. it was assigned to someone else)."""
+    publish_on_commit(
+        tenant_id=conversation.tenant_id,
+        user_ids=audience,
+        event={
+            "type": "conversation.hidden",
+            "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
+        },
+    )
+
+
+def publish_notification(notification: Notification) -> None:
+    conversation = notification.conversation
+    publish_on_commit(
+        tenant_id=notification.tenant_id,
+        user_ids=[notification.user_id],
+        event={
+            "type": "notification.created",
+            "notification": {
+                "id": notification.pk,
+                "kind": notification.kind,
+                "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
+                "message_id": notification.message_id,
+                "actor": notification.actor.display_name if notification.actor else "",
+            },
+        },
     )

@@ -147,7 +147,7 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
     contact_inbox = contact_inbox_get_or_create(
         inbox=inbox, source_id=spec.source_id, profile_name=spec.profile_name, phone_e164=spec.phone_e164
     )
-    conversation, opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
     reply_to = None
     if spec.reply_to_external_id:
         reply_to = Message.objects.filter(inbox=inbox, external_id=spec.reply_to_external_id).first()
@@ -187,19 +187,25 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
             filename=att.filename,
         )
     now = timezone.now()
-    update = {"last_activity_at": now}
+    update: dict[str, Any] = {
+        "last_activity_at": now,
+        "last_message_id": message.pk,
+        "unread_count": F("unread_count") + 1,
+    }
+    if conversation.waiting_since is None:
+        update["waiting_since"] = spec.occurred_at
     # The reply window counts from the customer's message as WhatsApp stamped it.
     if conversation.last_inbound_at is None or spec.occurred_at > conversation.last_inbound_at:
         update["last_inbound_at"] = spec.occurred_at
     if conversation.status == Conversation.Status.SNOOZED:
         update.update(status=Conversation.Status.OPEN, snoozed_until=None)
     Conversation.objects.filter(pk=conversation.pk).update(**update)
+    update["unread_count"] = conversation.unread_count + 1
     for key, value in update.items():
         setattr(conversation, key, value)
     audience = conversation_audience(conversation=conversation)
     publish_message_event("message.created", message, audience=audience)
-    if opened or "status" in update:
-        publish_conversation_updated(conversation, audience=audience)
+    publish_conversation_updated(conversation, audience=audience)
     return message, True
 
 

@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
-from conversations.models import Attachment, Conversation, Message
-from conversations.services.events import publish_message_event
+from conversations.models import Attachment, Conversation, Message, Notification
+from conversations.selectors import conversation_audience
+from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, Membership, User
 from tenants.permissions import Perm
@@ -131,9 +132,16 @@ def message_send(
                     file_size=spec.upload.size,
                     download_status=Attachment.DownloadStatus.STORED,
                 )
-            Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+            # The business answered: the customer no longer waits, and the team has seen their messages.
+            now = timezone.now()
+            changes = {"last_activity_at": now, "last_message_id": message.pk, "waiting_since": None, "unread_count": 0}
+            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+            for key, value in changes.items():
+                setattr(conversation, key, value)
             transaction.on_commit(lambda: backend.enqueue_delivery(message))
-            publish_message_event("message.created", message)
+            audience = conversation_audience(conversation=conversation)
+            publish_message_event("message.created", message, audience=audience)
+            publish_conversation_updated(conversation, audience=audience)
     except IntegrityError:
         if idempotency_key:
             return Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key), False
@@ -141,14 +149,26 @@ def message_send(
     return message, True
 
 
+MENTION_LIMIT = 20
+
+
 @transaction.atomic
-def note_create(*, membership: Membership, conversation: Conversation, text: str) -> Message:
-    """A private note: visible to the team, never sent to the customer."""
+def note_create(
+    *, membership: Membership, conversation: Conversation, text: str, mention_user_ids: list[int] | None = None
+) -> Message:
+    """A private note: visible to the team, never sent to the customer.
+
+    Mentioned members (who can see the conversation) get a notification; others are ignored.
+    """
     if membership.tenant_id != conversation.tenant_id or not membership.has_perm(Perm.REPLY):
         raise PermissionDenied(_("You do not have permission to add notes here."))
     text = text.strip()
     if not text:
         raise ValidationFailed(_("A note cannot be empty."))
+    if len(text) > 4096:
+        raise ValidationFailed(_("A note can be 4096 characters long at most."))
+    audience = conversation_audience(conversation=conversation)
+    mentioned = sorted({uid for uid in (mention_user_ids or [])[:MENTION_LIMIT] if uid in audience})
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -158,8 +178,21 @@ def note_create(*, membership: Membership, conversation: Conversation, text: str
         sender_user=membership.user,
         type=Message.Type.TEXT,
         text=text,
+        content={"mentions": mentioned} if mentioned else {},
         private=True,
         status=Message.Status.SENT,
     )
-    publish_message_event("message.created", message)
+    publish_message_event("message.created", message, audience=audience)
+    for user_id in mentioned:
+        if user_id == membership.user_id:
+            continue
+        notification = Notification.objects.create(
+            tenant_id=conversation.tenant_id,
+            user_id=user_id,
+            kind=Notification.Kind.MENTION,
+            conversation=conversation,
+            message=message,
+            actor=membership.user,
+        )
+        publish_notification(notification)
     return message

@@ -226,6 +226,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "tenants.tasks.invitations_purge_expired",
         "schedule": 3600.0,
     },
+    "conversations-unsnooze-due": {"task": "conversations.tasks.conversations_unsnooze_due", "schedule": 30.0},
 }
 
 LOGGING = {

@@ -1,0 +1,306 @@
+"""What agents do to a conversation: assign, change status, snooze, prioritise, label, mark read.
+
+Each action is audited, leaves a system line in the conversation's history and reaches every
+member who can see the conversation (and those who just lost sight of it) live, after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
+from conversations.selectors import assignable_members, conversation_audience
+from conversations.services.events import (
+    publish_conversation_hidden,
+    publish_conversation_updated,
+    publish_message_event,
+    publish_notification,
+)
+from helpdesk.exceptions import PermissionDenied, ValidationFailed
+from tenants.models import ApiToken, AuditLogEntry, Membership, User
+from tenants.permissions import Perm
+from tenants.services import audit_log_record
+
+Principal = Membership | ApiToken
+
+
+def _actor(principal: Principal) -> tuple[User | None, str]:
+    if isinstance(principal, Membership):
+        return principal.user, principal.user.email
+    return None, f"API token {principal.name}"
+
+
+def _actor_name(principal: Principal) -> str:
+    if isinstance(principal, Membership):
+        return principal.user.display_name
+    return _("API")
+
+
+def _require(principal: Principal, conversation: Conversation, perm: str = Perm.REPLY) -> None:
+    if principal.tenant_id != conversation.tenant_id or not principal.has_perm(perm):
+        raise PermissionDenied(_("You do not have permission to change this conversation."))
+
+
+def _audit(principal: Principal, action: str, conversation: Conversation, extra: dict[str, Any]) -> None:
+    actor, label = _actor(principal)
+    audit_log_record(
+        action=action,
+        tenant=conversation.tenant,
+        actor=actor,
+        actor_label=label,
+        target=conversation,
+        target_label=f"#{conversation.display_id}",
+        extra=extra,
+    )
+
+
+def _activity(conversation: Conversation, text: str) -> Message:
+    """A system line in the history ("Ana assigned this to Bruno"); never sent to the customer."""
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.SYSTEM,
+        type=Message.Type.SYSTEM,
+        text=text,
+        private=True,
+        status=Message.Status.SENT,
+    )
+
+
+def _save_and_publish(
+    conversation: Conversation, fields: list[str], *, activity: str = "", before: list[int] | None = None
+) -> None:
+    conversation.save(update_fields=[*fields, "updated_at"])
+    audience = conversation_audience(conversation=conversation)
+    if activity:
+        publish_message_event("message.created", _activity(conversation, activity), audience=audience)
+    publish_conversation_updated(conversation, audience=audience)
+    if before is not None:
+        lost = sorted(set(before) - set(audience))
+        if lost:
+            publish_conversation_hidden(conversation, audience=lost)
+
+
+@transaction.atomic
+def conversation_assign(*, principal: Principal, conversation: Conversation, assignee: User | None) -> Conversation:
+    """Assign to a member who may see the conversation's inbox, or unassign (``None``)."""
+    _require(principal, conversation)
+    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    if assignee is not None:
+        allowed = {m.user_id for m in assignable_members(conversation=conversation)}
+        if assignee.pk not in allowed:
+            raise ValidationFailed(
+                _("That person cannot be assigned: they are not a member of this conversation's inbox."),
+                details={"assignee_id": assignee.pk},
+            )
+    if conversation.assignee_id == (assignee.pk if assignee else None):
+        return conversation
+    before = conversation_audience(conversation=conversation)
+    previous = conversation.assignee_id
+    conversation.assignee = assignee
+    actor_name = _actor_name(principal)
+    if assignee is None:
+        activity = _("%(actor)s unassigned the conversation") % {"actor": actor_name}
+    elif isinstance(principal, Membership) and assignee.pk == principal.user_id:
+        activity = _("%(actor)s took the conversation") % {"actor": actor_name}
+    else:
+        activity = _("%(actor)s assigned the conversation to %(assignee)s") % {
+            "actor": actor_name,
+            "assignee": assignee.display_name,
+        }
+    _save_and_publish(conversation, ["assignee"], activity=activity, before=before)
+    _audit(
+        principal,
+        AuditLogEntry.Action.CONVERSATION_ASSIGNED,
+        conversation,
+        {"from": previous, "to": assignee.pk if assignee else None},
+    )
+    actor_user, _label = _actor(principal)
+    if assignee is not None and (actor_user is None or actor_user.pk != assignee.pk):
+        notification = Notification.objects.create(
+            tenant_id=conversation.tenant_id,
+            user=assignee,
+            kind=Notification.Kind.ASSIGNED,
+            conversation=conversation,
+            actor=actor_user,
+        )
+        publish_notification(notification)
+    return conversation
+
+
+SNOOZE_MAX = timedelta(days=365)
+
+
+@transaction.atomic
+def conversation_status_set(
+    *, principal: Principal, conversation: Conversation, status: str, snoozed_until: datetime | None = None
+) -> Conversation:
+    """Resolve, reopen, set pending, or snooze until a time (it reopens then, or when the customer writes)."""
+    _require(principal, conversation)
+    if status not in Conversation.Status.values:
+        raise ValidationFailed(_("Unknown status."), details={"allowed": Conversation.Status.values})
+    now = timezone.now()
+    if status == Conversation.Status.SNOOZED:
+        if snoozed_until is None:
+            raise ValidationFailed(_("Say until when to snooze the conversation."))
+        if timezone.is_naive(snoozed_until):
+            raise ValidationFailed(_("The snooze time needs a time zone."))
+        if snoozed_until <= now:
+            raise ValidationFailed(_("The snooze time must be in the future."))
+        if snoozed_until > now + SNOOZE_MAX:
+            raise ValidationFailed(_("A conversation can be snoozed for a year at most."))
+    elif snoozed_until is not None:
+        raise ValidationFailed(_("Only a snoozed conversation has a snooze time."))
+    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    if status == conversation.status and snoozed_until == conversation.snoozed_until:
+        return conversation
+    if conversation.status == Conversation.Status.RESOLVED and status != Conversation.Status.RESOLVED:
+        # Reopening must not collide with a newer conversation the customer opened meanwhile.
+        newer = (
+            Conversation.objects.filter(
+                tenant_id=conversation.tenant_id, contact_inbox_id=conversation.contact_inbox_id
+            )
+            .exclude(status=Conversation.Status.RESOLVED)
+            .exclude(pk=conversation.pk)
+            .values_list("display_id", flat=True)
+            .first()
+        )
+        if newer is not None:
+            raise ValidationFailed(
+                _("This customer has a newer open conversation (#%(id)s); continue there.") % {"id": newer},
+                code="newer_conversation_open",
+                details={"display_id": newer},
+            )
+    previous = conversation.status
+    conversation.status = status
+    conversation.snoozed_until = snoozed_until
+    conversation.resolved_at = now if status == Conversation.Status.RESOLVED else None
+    actor_name = _actor_name(principal)
+    activity = {
+        Conversation.Status.RESOLVED: _("%(actor)s resolved the conversation"),
+        Conversation.Status.OPEN: _("%(actor)s reopened the conversation"),
+        Conversation.Status.PENDING: _("%(actor)s set the conversation to pending"),
+        Conversation.Status.SNOOZED: _("%(actor)s snoozed the conversation until %(until)s"),
+    }[Conversation.Status(status)] % {
+        "actor": actor_name,
+        "until": timezone.localtime(snoozed_until).strftime("%Y-%m-%d %H:%M") if snoozed_until else "",
+    }
+    _save_and_publish(conversation, ["status", "snoozed_until", "resolved_at"], activity=activity)
+    _audit(
+        principal,
+        AuditLogEntry.Action.CONVERSATION_STATUS_CHANGED,
+        conversation,
+        {"from": previous, "to": status, "snoozed_until": snoozed_until.isoformat() if snoozed_until else None},
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_priority_set(*, principal: Principal, conversation: Conversation, priority: str) -> Conversation:
+    _require(principal, conversation)
+    if priority not in Conversation.Priority.values:
+        raise ValidationFailed(_("Unknown priority."), details={"allowed": Conversation.Priority.values})
+    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    if conversation.priority == priority:
+        return conversation
+    previous = conversation.priority
+    conversation.priority = priority
+    activity = _("%(actor)s set the priority to %(priority)s") % {
+        "actor": _actor_name(principal),
+        "priority": Conversation.Priority(priority).label,
+    }
+    _save_and_publish(conversation, ["priority"], activity=activity)
+    _audit(
+        principal, AuditLogEntry.Action.CONVERSATION_PRIORITY_CHANGED, conversation, {"from": previous, "to": priority}
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_labels_change(
+    *,
+    principal: Principal,
+    conversation: Conversation,
+    add: list[Label] = (),
+    remove: list[Label] = (),  # type: ignore[assignment]
+) -> list[Label]:
+    """Add and remove labels; returns the conversation's labels afterwards."""
+    _require(principal, conversation)
+    for label in [*add, *remove]:
+        if label.tenant_id != conversation.tenant_id:
+            raise ValidationFailed(_("Unknown label."))
+    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    current = set(ConversationLabel.objects.filter(conversation=conversation).values_list("label_id", flat=True))
+    added = [label for label in add if label.pk not in current]
+    removed = [label for label in remove if label.pk in current and label not in added]
+    if added:
+        ConversationLabel.objects.bulk_create(
+            [ConversationLabel(tenant_id=conversation.tenant_id, conversation=conversation, label=lb) for lb in added],
+            ignore_conflicts=True,
+        )
+    if removed:
+        ConversationLabel.objects.filter(conversation=conversation, label__in=removed).delete()
+    labels = list(conversation.labels.order_by("name"))
+    if not added and not removed:
+        return labels
+    parts = []
+    actor_name = _actor_name(principal)
+    if added:
+        parts.append(
+            _("%(actor)s added %(labels)s") % {"actor": actor_name, "labels": ", ".join(lb.name for lb in added)}
+        )
+    if removed:
+        parts.append(
+            _("%(actor)s removed %(labels)s") % {"actor": actor_name, "labels": ", ".join(lb.name for lb in removed)}
+        )
+    _save_and_publish(conversation, [], activity="; ".join(parts))
+    _audit(
+        principal,
+        AuditLogEntry.Action.CONVERSATION_LABELS_CHANGED,
+        conversation,
+        {"added": [lb.name for lb in added], "removed": [lb.name for lb in removed]},
+    )
+    return labels
+
+
+def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:
+    """The team has seen the customer's messages: the unread count drops to zero for everyone."""
+    if membership.tenant_id != conversation.tenant_id:
+        raise PermissionDenied(_("You do not have permission to change this conversation."))
+    with transaction.atomic():
+        updated = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
+        if updated:
+            conversation.unread_count = 0
+            publish_conversation_updated(conversation)
+
+
+def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Reopen snoozed conversations whose time has come (a beat task). Returns how many reopened."""
+    now = now or timezone.now()
+    reopened = 0
+    ids = list(
+        Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=now).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    for pk in ids:
+        with transaction.atomic():
+            conversation = (
+                Conversation.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(pk=pk, status=Conversation.Status.SNOOZED, snoozed_until__lte=now)
+                .first()
+            )
+            if conversation is None:
+                continue
+            conversation.status = Conversation.Status.OPEN
+            conversation.snoozed_until = None
+            _save_and_publish(conversation, ["status", "snoozed_until"], activity=_("The snooze ended"))
+            reopened += 1
+    return reopened
