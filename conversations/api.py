@@ -1,21 +1,74 @@
-"""REST API of the core: conversations, their messages, sending, and channel status."""
+"""REST API of the core: conversations, their messages and inbox actions, labels, quick replies, contacts.
+
+Ids in the URL that the caller may not see answer 404 (missing and "not yours" look the same); ids
+in a request body that name nothing usable answer 400 ``validation_failed`` naming the field.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors
-from conversations.models import Conversation, Message
-from conversations.services.outbound import OutboundSpec, message_send
+from conversations.models import Contact, Conversation, Inbox, Label, Message, QuickReply
+from conversations.services import actions, library
+from conversations.services.contacts import contact_update
+from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
 from helpdesk.api import CursorPagination
-from helpdesk.exceptions import NotFound
+from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
 from tenants.api_base import TenantAPIView
+from tenants.models import ApiToken, Membership
+from tenants.permissions import Perm
+from tenants.selectors import member_list
+
+PREVIEW_CHARS = 120
+CONVERSATION_PAGE_MAX = 100
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its time zone (a naive one would be guessed)."""
+
+    default_error_messages = {"naive": "Include a time zone, e.g. 2030-01-31T09:00:00-03:00."}
+
+    def enforce_timezone(self, value: Any) -> Any:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class LabelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    color = serializers.CharField()
+
+
+class LastMessageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    text = serializers.SerializerMethodField(help_text=f"The first {PREVIEW_CHARS} characters")
+    direction = serializers.CharField()
+    status = serializers.CharField()
+    private = serializers.BooleanField()
+
+    def get_text(self, obj: Message) -> str:
+        # A caller who may not read private notes sees that one exists, not what it says.
+        if obj.private and not self.context.get("show_private", True):
+            return ""
+        return obj.text[:PREVIEW_CHARS]
+
+
+class PersonOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="display_name")
 
 
 class ConversationOutput(serializers.Serializer):
@@ -25,22 +78,30 @@ class ConversationOutput(serializers.Serializer):
     status = serializers.CharField()
     priority = serializers.CharField()
     assignee_id = serializers.IntegerField(allow_null=True)
+    assignee = PersonOutput(allow_null=True)
     contact = serializers.SerializerMethodField()
     last_inbound_at = serializers.DateTimeField(allow_null=True)
-    last_activity_at = serializers.DateTimeField(allow_null=True)
+    last_activity_at = serializers.DateTimeField()
     reply_window_open = serializers.SerializerMethodField()
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    unread_count = serializers.IntegerField()
+    waiting_since = serializers.DateTimeField(allow_null=True)
+    labels = LabelOutput(many=True)
+    last_message = LastMessageOutput(allow_null=True)
 
     def get_contact(self, obj: Conversation) -> dict[str, Any]:
         c = obj.contact
         return {"id": c.pk, "name": c.display_name, "wa_id": c.wa_id, "phone": c.phone_e164}
 
     def get_reply_window_open(self, obj: Conversation) -> bool:
-        from django.utils import timezone
-
-        from conversations.services.outbound import reply_window_closes_at
-
+        # Query-free: the channel backend answers from settings and the inbox is already joined.
         closes = reply_window_closes_at(obj)
         return closes is None or closes > timezone.now()
+
+
+class ConversationPageOutput(serializers.Serializer):
+    results = ConversationOutput(many=True)
+    next = serializers.CharField(allow_null=True, help_text="Pass as ?cursor= for the next page; null at the end")
 
 
 class AttachmentOutput(serializers.Serializer):
@@ -78,36 +139,320 @@ class MessageOutput(serializers.Serializer):
         return [{"emoji": r.emoji, "contact_id": r.contact_id, "user_id": r.user_id} for r in obj.reactions.all()]
 
 
+class ContactOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text="The name agents gave; empty when unset")
+    profile_name = serializers.CharField(help_text="The WhatsApp profile name")
+    display_name = serializers.CharField()
+    wa_id = serializers.CharField()
+    phone = serializers.CharField(source="phone_e164")
+    custom_attributes = serializers.DictField(child=serializers.CharField())
+    labels = LabelOutput(many=True)
+    marketing_consent = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class LabelListOutput(LabelOutput):
+    description = serializers.CharField()
+
+
+class QuickReplyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    shortcut = serializers.CharField()
+    text = serializers.CharField()
+    scope = serializers.ChoiceField(choices=QuickReply.Scope.values)
+    inbox_id = serializers.IntegerField(allow_null=True)
+    owner_id = serializers.IntegerField(allow_null=True)
+    attachment_url = serializers.SerializerMethodField()
+    can_manage = serializers.SerializerMethodField()
+
+    def get_attachment_url(self, obj: QuickReply) -> str | None:
+        return obj.attachment.url if obj.attachment else None
+
+    def get_can_manage(self, obj: QuickReply) -> bool:
+        return library.quick_reply_can_manage(membership=self.context["membership"], quick_reply=obj)
+
+
+# --- helpers shared by the operations ----------------------------------------------------------
+
+
+def _show_private(principal: Membership | ApiToken) -> bool:
+    return principal.has_perm(Perm.REPLY)
+
+
+def _conversation_data(conversation: Conversation, *, principal: Membership | ApiToken) -> dict[str, Any]:
+    """The conversation as the list shows it, read again after a change.
+
+    Not through the visibility rule: an agent who just assigned a conversation away still gets the
+    result of their own action.
+    """
+    row = (
+        Conversation.objects.select_related("contact", "inbox", "assignee", "last_message")
+        .prefetch_related("labels")
+        .get(pk=conversation.pk)
+    )
+    return ConversationOutput(row, context={"show_private": _show_private(principal)}).data
+
+
+def _require_membership(principal: Membership | ApiToken, message: str) -> Membership:
+    if not isinstance(principal, Membership):
+        raise PermissionDenied(message)
+    return principal
+
+
+def _labels_from_ids(*, tenant_id: int, ids: list[int], field: str) -> list[Label]:
+    found = {label.pk: label for label in selectors.label_list(tenant=tenant_id).filter(pk__in=ids)}
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        raise ValidationFailed(_("Unknown label."), details={"field": field, "ids": missing})
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
+def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Contact:
+    """A contact of a conversation the caller may see; 404 otherwise (the visibility rule decides)."""
+    visible = selectors.conversation_list(membership=principal).filter(contact_id=OuterRef("pk"))
+    contact = (
+        Contact.objects.filter(tenant_id=principal.tenant_id, pk=contact_id)
+        .filter(Exists(visible))
+        .prefetch_related("labels")
+        .first()
+    )
+    if contact is None:
+        raise Http404("No such contact.")
+    return contact
+
+
+def _id_param(request: Request, name: str) -> int | None:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValidationFailed(_("%(name)s must be a number.") % {"name": name}, details={"param": name})
+    return int(raw)
+
+
+NOT_FOUND = OpenApiResponse(description="No such object, or not visible to the caller")
+FORBIDDEN = OpenApiResponse(description="The caller lacks the permission")
+INVALID = OpenApiResponse(description="validation_failed: the body names the field")
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
 class ConversationListApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_list",
         parameters=[
-            OpenApiParameter("status", str, enum=Conversation.Status.values),
+            OpenApiParameter("tab", str, enum=list(selectors.TABS), description="Default: all"),
+            OpenApiParameter(
+                "status", str, enum=Conversation.Status.values, description="Omit for conversations of any status"
+            ),
             OpenApiParameter("inbox", int),
+            OpenApiParameter("label", int),
+            OpenApiParameter("assignee", int, description="A user id"),
+            OpenApiParameter("q", str, description="Contact name or number, or message text"),
+            OpenApiParameter(
+                "sort",
+                str,
+                enum=list(selectors.SORTS),
+                description="activity: most recent first; waiting: longest-waiting customer first",
+            ),
+            OpenApiParameter("cursor", str, description="The next value of the previous page"),
+            OpenApiParameter("page_size", int, description=f"1 to {CONVERSATION_PAGE_MAX}; default 25"),
         ],
-        responses=ConversationOutput(many=True),
-        summary="Conversations the caller may see, most recent activity first",
+        responses={200: ConversationPageOutput, 400: INVALID},
+        summary="Conversations the caller may see, filtered like the inbox list",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
-        qs = selectors.conversation_list(membership=self.principal)
-        status_filter = request.query_params.get("status")
-        if status_filter:
-            if status_filter not in Conversation.Status.values:
-                from helpdesk.exceptions import ValidationFailed
+        params = {key: request.query_params.get(key, "") for key in request.query_params}
+        params.setdefault("status", "")  # the API has always listed every status by default
+        filters = selectors.ConversationFilters.from_query(params)
+        page_size = _id_param(request, "page_size")
+        limit = selectors.PAGE_SIZE if page_size is None else page_size
+        if not 1 <= limit <= CONVERSATION_PAGE_MAX:
+            raise ValidationFailed(
+                _("page_size is 1 to %(max)s.") % {"max": CONVERSATION_PAGE_MAX}, details={"param": "page_size"}
+            )
+        rows, next_cursor = selectors.conversation_inbox_page(
+            membership=self.principal, filters=filters, cursor=request.query_params.get("cursor") or None, limit=limit
+        )
+        context = {"show_private": _show_private(self.principal)}
+        return Response({"results": ConversationOutput(rows, many=True, context=context).data, "next": next_cursor})
 
-                raise ValidationFailed("Unknown status.", details={"status": Conversation.Status.values})
-            qs = qs.filter(status=status_filter)
-        inbox = request.query_params.get("inbox")
-        if inbox:
-            if not inbox.isdigit():
-                from helpdesk.exceptions import ValidationFailed
 
-                raise ValidationFailed("inbox must be an id.")
-            qs = qs.filter(inbox_id=int(inbox))
-        paginator = CursorPagination()
-        paginator.ordering = ("-last_activity_at", "-id")
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ConversationOutput(page, many=True).data)
+class ConversationAssigneeApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class AssigneeInput(serializers.Serializer):
+        assignee_id = serializers.IntegerField(allow_null=True, help_text="A member's user id; null unassigns")
+
+    @extend_schema(
+        operation_id="conversations_assign",
+        request=AssigneeInput,
+        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Assign the conversation to a member of its inbox, or unassign it",
+    )
+    def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.AssigneeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignee_id = data.validated_data["assignee_id"]
+        assignee = None
+        if assignee_id is not None:
+            member = member_list(tenant=self.tenant).select_related("user").filter(user_id=assignee_id).first()
+            if member is None:
+                raise ValidationFailed(_("No active member has that id."), details={"assignee_id": assignee_id})
+            assignee = member.user
+        conversation = actions.conversation_assign(
+            principal=self.principal, conversation=conversation, assignee=assignee
+        )
+        return Response(_conversation_data(conversation, principal=self.principal))
+
+
+class ConversationStatusApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class StatusInput(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Conversation.Status.values)
+        snoozed_until = AwareDateTimeField(
+            required=False, allow_null=True, help_text="Required to snooze; ISO 8601 with a time zone"
+        )
+
+    @extend_schema(
+        operation_id="conversations_status_set",
+        request=StatusInput,
+        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Resolve, reopen, set pending, or snooze until a time",
+    )
+    def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.StatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = actions.conversation_status_set(
+            principal=self.principal,
+            conversation=conversation,
+            status=data.validated_data["status"],
+            snoozed_until=data.validated_data.get("snoozed_until"),
+        )
+        return Response(_conversation_data(conversation, principal=self.principal))
+
+
+class ConversationPriorityApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class PriorityInput(serializers.Serializer):
+        priority = serializers.ChoiceField(choices=Conversation.Priority.values)
+
+    @extend_schema(
+        operation_id="conversations_priority_set",
+        request=PriorityInput,
+        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Set the conversation's priority",
+    )
+    def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.PriorityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = actions.conversation_priority_set(
+            principal=self.principal, conversation=conversation, priority=data.validated_data["priority"]
+        )
+        return Response(_conversation_data(conversation, principal=self.principal))
+
+
+class ConversationLabelListAddApi(TenantAPIView):
+    class LabelAddInput(serializers.Serializer):
+        label_id = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="conversations_labels_list",
+        responses={200: LabelOutput(many=True), 404: NOT_FOUND},
+        summary="The conversation's labels, by name",
+    )
+    def get(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        return Response(LabelOutput(conversation.labels.order_by("name"), many=True).data)
+
+    @extend_schema(
+        operation_id="conversations_labels_add",
+        request=LabelAddInput,
+        responses={200: LabelOutput(many=True), 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Add a label (adding one it has changes nothing); returns the labels afterwards",
+    )
+    def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.LabelAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        labels = _labels_from_ids(tenant_id=self.tenant.pk, ids=[data.validated_data["label_id"]], field="label_id")
+        result = actions.conversation_labels_change(principal=self.principal, conversation=conversation, add=labels)
+        return Response(LabelOutput(result, many=True).data)
+
+
+class ConversationLabelRemoveApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    @extend_schema(
+        operation_id="conversations_labels_remove",
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Remove a label from the conversation (removing one it lacks changes nothing)",
+    )
+    def delete(self, request: Request, tenant_slug: str, display_id: int, label_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        label = selectors.label_get(tenant=self.tenant, label_id=label_id)
+        actions.conversation_labels_change(principal=self.principal, conversation=conversation, remove=[label])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConversationNoteCreateApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class NoteInput(serializers.Serializer):
+        text = serializers.CharField(max_length=4096)
+        mention_user_ids = serializers.ListField(
+            child=serializers.IntegerField(),
+            required=False,
+            default=list,
+            max_length=50,
+            help_text="Members to notify; those who cannot see the conversation are ignored",
+        )
+
+    @extend_schema(
+        operation_id="conversations_notes_create",
+        request=NoteInput,
+        responses={201: MessageOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Add a private note for the team (members only; never sent to the customer)",
+    )
+    def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        # Visibility first: another tenant's id is a 404 for every caller, as everywhere else.
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        membership = _require_membership(
+            self.principal, _("Notes are written by members: sign in as a person, not with an API token.")
+        )
+        data = self.NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = note_create(
+            membership=membership,
+            conversation=conversation,
+            text=data.validated_data["text"],
+            mention_user_ids=data.validated_data["mention_user_ids"],
+        )
+        message = selectors.message_list(conversation=conversation).get(pk=message.pk)
+        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationReadApi(TenantAPIView):
+    @extend_schema(
+        operation_id="conversations_mark_read",
+        request=None,
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Mark the customer's messages as seen by the team (members only)",
+    )
+    def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        membership = _require_membership(
+            self.principal, _("Only members read conversations; an API token cannot mark one read.")
+        )
+        actions.conversation_mark_read(membership=membership, conversation=conversation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MessageListCreateApi(TenantAPIView):
@@ -190,3 +535,183 @@ class MessageListCreateApi(TenantAPIView):
         )
         message = selectors.message_list(conversation=conversation).get(pk=message.pk)
         return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# --- labels and quick replies ------------------------------------------------------------------
+
+
+class LabelListApi(TenantAPIView):
+    @extend_schema(
+        operation_id="labels_list", responses=LabelListOutput(many=True), summary="The workspace's labels, by name"
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        return Response(LabelListOutput(selectors.label_list(tenant=self.tenant), many=True).data)
+
+
+def _quick_reply_inbox(*, membership: Membership, inbox_id: int | None, field: str) -> Inbox | None:
+    """One of the inboxes the member works in, or ``ValidationFailed`` naming the field."""
+    if inbox_id is None:
+        return None
+    inbox = next((i for i in selectors.inboxes_for(membership=membership) if i.pk == inbox_id), None)
+    if inbox is None:
+        raise ValidationFailed(_("Unknown inbox."), details={"field": field, "id": inbox_id})
+    return inbox
+
+
+def _members_only_quick_replies() -> str:
+    return _("Quick replies belong to members: sign in as a person, not with an API token.")
+
+
+class QuickReplyListCreateApi(TenantAPIView):
+    required_perm = Perm.REPLY
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class QuickReplyCreateInput(serializers.Serializer):
+        shortcut = serializers.CharField(max_length=41, help_text="Typed after / in the composer")
+        text = serializers.CharField(max_length=4096, trim_whitespace=False)
+        scope = serializers.ChoiceField(choices=QuickReply.Scope.values, default=QuickReply.Scope.TENANT)
+        inbox_id = serializers.IntegerField(required=False, allow_null=True, help_text="Required for scope=inbox")
+        attachment = serializers.FileField(required=False)
+
+    @extend_schema(
+        operation_id="quick_replies_list",
+        parameters=[
+            OpenApiParameter("inbox", int, description="Only what can be used in this inbox (else: in any of yours)")
+        ],
+        responses={200: QuickReplyOutput(many=True), 400: INVALID, 403: FORBIDDEN},
+        summary="The quick replies the caller may use (members only)",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        membership = _require_membership(self.principal, _members_only_quick_replies())
+        inbox = _quick_reply_inbox(membership=membership, inbox_id=_id_param(request, "inbox"), field="inbox")
+        rows = selectors.quick_reply_list(membership=membership, inbox=inbox).order_by("shortcut", "id")
+        return Response(QuickReplyOutput(rows, many=True, context={"membership": membership}).data)
+
+    @extend_schema(
+        operation_id="quick_replies_create",
+        request=QuickReplyCreateInput,
+        responses={201: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN},
+        summary="Create a quick reply: personal, or for an inbox or the workspace (these need Manage labels)",
+    )
+    def post(self, request: Request, tenant_slug: str) -> Response:
+        membership = _require_membership(self.principal, _members_only_quick_replies())
+        data = self.QuickReplyCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        quick_reply = library.quick_reply_create(
+            membership=membership,
+            shortcut=v["shortcut"],
+            text=v["text"],
+            scope=v["scope"],
+            inbox=_quick_reply_inbox(membership=membership, inbox_id=v.get("inbox_id"), field="inbox_id"),
+            attachment=v.get("attachment"),
+            request=request,
+        )
+        return Response(
+            QuickReplyOutput(quick_reply, context={"membership": membership}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class QuickReplyDetailApi(TenantAPIView):
+    required_perm = Perm.REPLY
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class QuickReplyUpdateInput(serializers.Serializer):
+        shortcut = serializers.CharField(max_length=41, required=False)
+        text = serializers.CharField(max_length=4096, trim_whitespace=False, required=False)
+        scope = serializers.ChoiceField(choices=QuickReply.Scope.values, required=False)
+        inbox_id = serializers.IntegerField(required=False, allow_null=True)
+        attachment = serializers.FileField(required=False)
+        remove_attachment = serializers.BooleanField(required=False, default=False)
+
+    def _quick_reply(self, membership: Membership, quick_reply_id: int) -> QuickReply:
+        quick_reply = selectors.quick_reply_list(membership=membership).filter(pk=quick_reply_id).first()
+        if quick_reply is None:
+            raise Http404("No such quick reply.")
+        return quick_reply
+
+    @extend_schema(
+        operation_id="quick_replies_update",
+        request=QuickReplyUpdateInput,
+        responses={200: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Change a quick reply; fields left out keep their value",
+    )
+    def patch(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
+        membership = _require_membership(self.principal, _members_only_quick_replies())
+        quick_reply = self._quick_reply(membership, quick_reply_id)
+        data = self.QuickReplyUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if "inbox_id" in v:
+            inbox = _quick_reply_inbox(membership=membership, inbox_id=v["inbox_id"], field="inbox_id")
+        else:
+            inbox = quick_reply.inbox
+        quick_reply = library.quick_reply_update(
+            membership=membership,
+            quick_reply=quick_reply,
+            shortcut=v.get("shortcut", quick_reply.shortcut),
+            text=v.get("text", quick_reply.text),
+            scope=v.get("scope", quick_reply.scope),
+            inbox=inbox,
+            attachment=v.get("attachment"),
+            remove_attachment=v["remove_attachment"],
+            request=request,
+        )
+        return Response(QuickReplyOutput(quick_reply, context={"membership": membership}).data)
+
+    @extend_schema(
+        operation_id="quick_replies_delete",
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Delete a quick reply",
+    )
+    def delete(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
+        membership = _require_membership(self.principal, _members_only_quick_replies())
+        library.quick_reply_delete(
+            membership=membership, quick_reply=self._quick_reply(membership, quick_reply_id), request=request
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+class ContactDetailApi(TenantAPIView):
+    class ContactUpdateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+        phone = serializers.CharField(
+            max_length=40, required=False, allow_blank=True, help_text="Any common format; stored as E.164"
+        )
+        custom_attributes = serializers.DictField(
+            required=False, help_text="Replaces all attributes: names to text values"
+        )
+        label_ids = serializers.ListField(
+            child=serializers.IntegerField(), required=False, max_length=100, help_text="Replaces all labels"
+        )
+
+    @extend_schema(
+        operation_id="contacts_retrieve",
+        responses={200: ContactOutput, 404: NOT_FOUND},
+        summary="A contact of a conversation the caller may see",
+    )
+    def get(self, request: Request, tenant_slug: str, contact_id: int) -> Response:
+        return Response(ContactOutput(_visible_contact(principal=self.principal, contact_id=contact_id)).data)
+
+    @extend_schema(
+        operation_id="contacts_update",
+        request=ContactUpdateInput,
+        responses={200: ContactOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Change a contact's name, phone, custom attributes or labels; fields left out keep their value",
+    )
+    def patch(self, request: Request, tenant_slug: str, contact_id: int) -> Response:
+        contact = _visible_contact(principal=self.principal, contact_id=contact_id)
+        if not self.principal.has_perm(Perm.MANAGE_CONTACTS):
+            raise PermissionDenied(_("You do not have permission to change contacts."))
+        data = self.ContactUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "label_ids" in changes:
+            changes["labels"] = _labels_from_ids(
+                tenant_id=self.tenant.pk, ids=changes.pop("label_ids"), field="label_ids"
+            )
+        contact_update(principal=self.principal, contact=contact, **changes)
+        return Response(ContactOutput(_visible_contact(principal=self.principal, contact_id=contact_id)).data)

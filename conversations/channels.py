@@ -28,6 +28,9 @@ class ChannelBackend(Protocol):
         Raises ``ApplicationError`` (e.g. an unknown template or missing parameters).
         """
 
+    def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
+        """Approved message templates usable in this inbox, with what each asks for (for the picker)."""
+
 
 _registry: dict[str, ChannelBackend] = {}
 

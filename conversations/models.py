@@ -7,6 +7,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantOwnedModel
@@ -126,7 +127,7 @@ class Conversation(TenantOwnedModel):
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
-    last_activity_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # The customer's oldest message not answered yet (cleared by the business's reply): "waiting since".
     waiting_since = models.DateTimeField(null=True, blank=True)

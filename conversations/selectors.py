@@ -27,6 +27,8 @@ def conversation_visibility_q(*, membership: Membership | ApiToken) -> Q:
     inboxes the member belongs to that are assigned to them, or unassigned when the role may view
     unassigned ones. A token without "view all" sees unassigned ones only, if its role allows.
     """
+    if not membership.active:
+        return Q(pk__in=[])
     if membership.has_perm(Perm.VIEW_ALL_CONVERSATIONS):
         return Q(tenant_id=membership.tenant_id)
     if isinstance(membership, ApiToken):
@@ -76,7 +78,7 @@ class ConversationFilters:
             raw = (params.get(name) or "").strip()
             if not raw:
                 return None
-            if not raw.isdigit() or len(raw) > 18:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
                 raise ValidationFailed(f"{name} must be a number.", details={"param": name})
             return int(raw)
 
@@ -110,8 +112,8 @@ _PHONE_RE = re.compile(r"^\+?[\d\s().-]{3,}$")
 
 def _search_q(*, tenant_id: int, q: str) -> Q:
     """Conversations whose contact's name or number, or one of whose messages, matches ``q``."""
-    if _PHONE_RE.match(q):
-        digits = re.sub(r"\D", "", q)
+    digits = re.sub(r"\D", "", q)
+    if _PHONE_RE.match(q) and len(digits) >= 3:
         contacts = Contact.objects.filter(tenant_id=tenant_id).filter(
             Q(phone_e164__contains=digits) | Q(wa_id__contains=digits)
         )
@@ -183,14 +185,12 @@ def conversation_inbox_page(
     qs = conversation_inbox_queryset(membership=membership, filters=filters)
     if cursor:
         value, pk = _decode_cursor(cursor)
+        if value is None:
+            raise ValidationFailed("The cursor is not valid; start again from the first page.")
         if filters.sort == "waiting":
             qs = qs.filter(Q(waiting_since__gt=value) | Q(waiting_since=value, id__gt=pk))
-        elif value is None:
-            qs = qs.filter(last_activity_at__isnull=True, id__lt=pk)
         else:
-            qs = qs.filter(
-                Q(last_activity_at__lt=value) | Q(last_activity_at=value, id__lt=pk) | Q(last_activity_at__isnull=True)
-            )
+            qs = qs.filter(Q(last_activity_at__lt=value) | Q(last_activity_at=value, id__lt=pk))
     rows = list(
         qs.select_related("contact", "inbox", "assignee", "last_message").prefetch_related("labels")[: limit + 1]
     )
@@ -218,10 +218,10 @@ def conversation_tab_counts(*, membership: Membership | ApiToken) -> dict[str, i
     from django.db.models import Count
 
     qs = Conversation.objects.filter(conversation_visibility_q(membership=membership), status=Conversation.Status.OPEN)
-    user_id = membership.user_id if isinstance(membership, Membership) else None
+    mine = Q(assignee_id=membership.user_id) if isinstance(membership, Membership) else Q(pk__in=[])
     counts = qs.aggregate(
         all=Count("id"),
-        mine=Count("id", filter=Q(assignee_id=user_id)),
+        mine=Count("id", filter=mine),
         unassigned=Count("id", filter=Q(assignee__isnull=True)),
     )
     return {key: int(value or 0) for key, value in counts.items()}
@@ -287,7 +287,7 @@ def audience_cache_clear() -> None:
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return (
         Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
-        .select_related("sender_user")
+        .select_related("sender_user", "conversation__contact")
         .prefetch_related("attachments", "reactions")
     )
 
@@ -337,6 +337,19 @@ def inboxes_for(*, membership: Membership) -> list[Inbox]:
 def label_list(*, tenant: Tenant | int) -> QuerySet[Label]:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     return Label.objects.filter(tenant_id=tenant_id).order_by("name")
+
+
+def labels_for_conversation(*, conversation: Conversation) -> list[Label]:
+    """The tenant's labels, each flagged ``on_conversation`` and ``on_contact`` (one query)."""
+    from conversations.models import ContactLabel
+
+    on_conversation = ConversationLabel.objects.filter(conversation_id=conversation.pk, label_id=OuterRef("pk"))
+    on_contact = ContactLabel.objects.filter(contact_id=conversation.contact_id, label_id=OuterRef("pk"))
+    return list(
+        label_list(tenant=conversation.tenant_id).annotate(
+            on_conversation=Exists(on_conversation), on_contact=Exists(on_contact)
+        )
+    )
 
 
 def label_get(*, tenant: Tenant | int, label_id: int) -> Label:

@@ -48,11 +48,11 @@ def audit_log_record(
     return AuditLogEntry.objects.create(
         tenant=tenant,
         actor=actor,
-        actor_label=actor_label or (actor.email if actor else ""),
+        actor_label=(actor_label or (actor.email if actor else ""))[:254],
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_label=target_label or (str(target) if target is not None else ""),
+        target_label=(target_label or (str(target) if target is not None else ""))[:254],
         ip_address=client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:512] if request else ""),
         extra=extra or {},

@@ -108,6 +108,62 @@ def _sample_conversation(tenant: Tenant) -> int:
     return message.conversation.display_id
 
 
+def _sample_message(tenant: Tenant) -> int:
+    from conversations.models import Message
+
+    display_id = _sample_conversation(tenant)
+    return Message.objects.filter(tenant=tenant, conversation__display_id=display_id).order_by("id").first().pk
+
+
+def _sample_contact(tenant: Tenant) -> int:
+    # The sample conversation's customer, so whoever sees that conversation may open the contact.
+    from conversations.models import Conversation
+
+    return Conversation.objects.get(tenant=tenant, display_id=_sample_conversation(tenant)).contact_id
+
+
+def _sample_label(tenant: Tenant) -> int:
+    from conversations.models import Label
+    from conversations.services.library import label_create
+    from tests.factories import owner_of
+
+    n = Label.objects.filter(tenant=tenant).count()
+    return label_create(membership=owner_of(tenant), name=f"Sample {n}", color="#1f6feb").pk
+
+
+def _sample_quick_reply(tenant: Tenant) -> int:
+    # Shared with the whole workspace, so every member can open it (read-only without "manage labels").
+    from conversations.models import QuickReply
+    from conversations.services.library import quick_reply_create
+    from tests.factories import owner_of
+
+    n = QuickReply.objects.filter(tenant=tenant).count()
+    return quick_reply_create(membership=owner_of(tenant), shortcut=f"sample-{n}", text="Sample reply").pk
+
+
+def _sample_attachment(tenant: Tenant) -> int:
+    # A stored file on the sample conversation's message; one fixed file name, so runs do not pile up files.
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from conversations.models import Attachment, Message
+
+    display_id = _sample_conversation(tenant)
+    message = Message.objects.filter(tenant=tenant, conversation__display_id=display_id).order_by("id").first()
+    name = "attachments/isolation-sample.png"
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(b"\x89PNG\r\n\x1a\n sample"))
+    return Attachment.objects.create(
+        tenant=tenant,
+        message=message,
+        kind="image",
+        file=name,
+        mime_type="image/png",
+        filename="sample.png",
+        download_status=Attachment.DownloadStatus.STORED,
+    ).pk
+
+
 # URL keyword -> builds an object of the given tenant and returns the value for the URL.
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
@@ -117,6 +173,12 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "channel_id": _sample_channel,
     "event_id": _sample_event,
     "display_id": _sample_conversation,
+    "attachment_id": _sample_attachment,
+    "label_id": _sample_label,
+    "quick_reply_id": _sample_quick_reply,
+    "contact_id": _sample_contact,
+    "message_id": _sample_message,
+    "action": lambda tenant: "assign",
 }
 
 

@@ -25,3 +25,41 @@ class WhatsAppBackend:
         from whatsapp.services import outbound_prepare
 
         return outbound_prepare(conversation=conversation, spec=spec)
+
+    def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
+        from whatsapp.models import MessageTemplate, WhatsAppChannel
+        from whatsapp.templates_validation import TemplateParamError, parameter_spec
+
+        channel = WhatsAppChannel.objects.filter(inbox=inbox).only("tenant_id", "waba_id").first()
+        if channel is None:
+            return []
+        templates = MessageTemplate.objects.filter(
+            tenant_id=channel.tenant_id, waba_id=channel.waba_id, status=MessageTemplate.Status.APPROVED
+        ).order_by("name", "language")
+        result = []
+        for template in templates:
+            try:
+                spec = parameter_spec(template.components, template.parameter_format)
+            except TemplateParamError:
+                continue  # a definition we cannot fill in is not offered
+            footer = next((c.get("text", "") for c in template.components if c.get("type") == "FOOTER"), "")
+            buttons = next((c.get("buttons", []) for c in template.components if c.get("type") == "BUTTONS"), [])
+            result.append(
+                {
+                    "name": template.name,
+                    "language": template.language,
+                    "category": template.category,
+                    "parameter_format": spec.parameter_format,
+                    "header_format": spec.header_format,
+                    "header_text": spec.header_text,
+                    "header_placeholders": list(spec.header_placeholders),
+                    "body_text": spec.body_text,
+                    "body_placeholders": list(spec.body_placeholders),
+                    "footer_text": footer,
+                    "buttons": [
+                        {"index": i, "text": b.get("text", ""), "type": b.get("type", ""), "needs": spec.buttons.get(i)}
+                        for i, b in enumerate(buttons)
+                    ],
+                }
+            )
+        return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,6 +73,14 @@ def _activity(conversation: Conversation, text: str) -> Message:
         private=True,
         status=Message.Status.SENT,
     )
+
+
+def _tenant_time(conversation: Conversation, moment: datetime) -> str:
+    try:
+        zone = ZoneInfo(conversation.tenant.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _save_and_publish(
@@ -190,7 +199,7 @@ def conversation_status_set(
         Conversation.Status.SNOOZED: _("%(actor)s snoozed the conversation until %(until)s"),
     }[Conversation.Status(status)] % {
         "actor": actor_name,
-        "until": timezone.localtime(snoozed_until).strftime("%Y-%m-%d %H:%M") if snoozed_until else "",
+        "until": _tenant_time(conversation, snoozed_until) if snoozed_until else "",
     }
     _save_and_publish(conversation, ["status", "snoozed_until", "resolved_at"], activity=activity)
     _audit(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, ProgrammingError, connection, transaction
-from django.db.models import F, Max
+from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 
 from conversations.models import (
@@ -53,10 +53,22 @@ class InboundSpec:
     errors: tuple[dict[str, Any], ...] = ()
 
 
+def without_nul(value: Any) -> Any:
+    """Customer text without NUL characters, which PostgreSQL cannot store in text or JSON."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def contact_inbox_get_or_create(
     *, inbox: Inbox, source_id: str, profile_name: str = "", phone_e164: str = ""
 ) -> ContactInbox:
     """The customer as this inbox knows them; creates the contact on first contact (race-safe)."""
+    profile_name = without_nul(profile_name)
     existing = ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id=source_id).first()
     if existing is not None:
         contact = existing.contact
@@ -151,7 +163,7 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
     reply_to = None
     if spec.reply_to_external_id:
         reply_to = Message.objects.filter(inbox=inbox, external_id=spec.reply_to_external_id).first()
-    content = dict(spec.content)
+    content = without_nul(dict(spec.content))
     if spec.errors:
         content["errors"] = list(spec.errors)
     try:
@@ -163,14 +175,14 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
                 direction=Message.Direction.INBOUND,
                 sender_type=Message.SenderType.CONTACT,
                 type=spec.type,
-                text=spec.text,
+                text=without_nul(spec.text),
                 content=content,
                 external_id=spec.external_id,
                 reply_to=reply_to,
                 reply_to_external_id=spec.reply_to_external_id,
                 forwarded=spec.forwarded,
                 frequently_forwarded=spec.frequently_forwarded,
-                referral=spec.referral,
+                referral=without_nul(spec.referral),
                 status=Message.Status.RECEIVED,
                 external_timestamp=spec.occurred_at,
             )
@@ -191,9 +203,13 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
         "last_activity_at": now,
         "last_message_id": message.pk,
         "unread_count": F("unread_count") + 1,
+        # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
+        "waiting_since": Case(
+            When(waiting_since__isnull=True, then=Value(spec.occurred_at)),
+            When(waiting_since__gt=spec.occurred_at, then=Value(spec.occurred_at)),
+            default=F("waiting_since"),
+        ),
     }
-    if conversation.waiting_since is None:
-        update["waiting_since"] = spec.occurred_at
     # The reply window counts from the customer's message as WhatsApp stamped it.
     if conversation.last_inbound_at is None or spec.occurred_at > conversation.last_inbound_at:
         update["last_inbound_at"] = spec.occurred_at
@@ -201,6 +217,7 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
         update.update(status=Conversation.Status.OPEN, snoozed_until=None)
     Conversation.objects.filter(pk=conversation.pk).update(**update)
     update["unread_count"] = conversation.unread_count + 1
+    update["waiting_since"] = min(t for t in (conversation.waiting_since, spec.occurred_at) if t is not None)
     for key, value in update.items():
         setattr(conversation, key, value)
     audience = conversation_audience(conversation=conversation)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
-from conversations.models import Attachment, Conversation, Message, Notification
+from conversations.models import Attachment, Conversation, Message, Notification, Reaction
 from conversations.selectors import conversation_audience
 from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
@@ -196,3 +196,27 @@ def note_create(
         )
         publish_notification(notification)
     return message
+
+
+def message_react(*, membership: Membership, message: Message, emoji: str) -> Message:
+    """React (or, with an empty emoji, un-react) to a message; the customer sees it on WhatsApp."""
+    emoji = emoji.strip()
+    if len(emoji) > 32:
+        raise ValidationFailed(_("Choose one emoji."))
+    if message.private or not message.external_id:
+        raise ValidationFailed(_("Only messages delivered through WhatsApp can get a reaction."))
+    conversation = message.conversation
+    with transaction.atomic():
+        reaction_message, _created = message_send(
+            principal=membership,
+            conversation=conversation,
+            spec=OutboundSpec(type=Message.Type.REACTION, content={"message_id": message.external_id, "emoji": emoji}),
+        )
+        if emoji:
+            Reaction.objects.update_or_create(
+                message=message, user=membership.user, defaults={"tenant_id": message.tenant_id, "emoji": emoji}
+            )
+        else:
+            Reaction.objects.filter(message=message, user=membership.user).delete()
+        publish_message_event("message.updated", message)
+    return reaction_message

@@ -1,6 +1,7 @@
 """Test settings: SQLite with nothing configured, PostgreSQL and Redis when their URLs are set."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
@@ -23,3 +24,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Tests use a per-process cache so rate limits and TOTP replay checks start clean.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
+# Files tests store (attachments, quick-reply files) stay out of the project tree; server processes
+# started by browser tests inherit the same directory through MEDIA_ROOT.
+MEDIA_ROOT = env("MEDIA_ROOT", default=os.path.join(tempfile.gettempdir(), "helpdesk-test-media"))

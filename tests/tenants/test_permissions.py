@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 ROLES = ["owner", "admin", "supervisor", "agent"]
 EVERYONE = set(ROLES)
 ADMINS = {"owner", "admin"}
+MANAGE_LABELS = {"owner", "admin", "supervisor"}
 
 # The expected matrix, written out by hand so that a change to a role's permissions shows up here.
 EXPECTED: dict[str, set[str]] = {
@@ -49,6 +50,58 @@ EXPECTED: dict[str, set[str]] = {
     # The agent belongs to the inbox and the sample conversation is unassigned, so it is visible.
     "api_message_list": EVERYONE,
     "api_channel_list": EVERYONE,
+    # Like api_message_list: the sample attachment is on the unassigned sample conversation.
+    "attachment_download": EVERYONE,
+    "label_list": MANAGE_LABELS,
+    "label_edit": MANAGE_LABELS,
+    "label_delete": MANAGE_LABELS,
+    # Everyone with "reply" keeps personal quick replies; the sample is shared, so an agent sees it
+    # read-only and a delete of it is refused with a message (302, nothing deleted).
+    "quick_reply_list": EVERYONE,
+    "quick_reply_edit": EVERYONE,
+    "quick_reply_delete": EVERYONE,
+    "availability_settings": EVERYONE,
+    # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
+    "api_conversation_assignee": EVERYONE,
+    "api_conversation_status": EVERYONE,
+    "api_conversation_priority": EVERYONE,
+    "api_conversation_labels": EVERYONE,
+    "api_conversation_label_remove": EVERYONE,
+    "api_conversation_notes": EVERYONE,
+    "api_conversation_read": EVERYONE,
+    "api_label_list": EVERYONE,
+    "api_contact_detail": EVERYONE,
+    "api_quick_reply_list": EVERYONE,
+    # An empty PATCH of the shared sample reply: an agent may use it but not change it.
+    "api_quick_reply_detail": MANAGE_LABELS,
+    # The inbox page and its fragments: every role replies, and the sample conversation is visible to all.
+    "inbox": EVERYONE,
+    "inbox_list": EVERYONE,
+    "inbox_rows": EVERYONE,
+    "inbox_conversation": EVERYONE,
+    "inbox_pane": EVERYONE,
+    "inbox_messages": EVERYONE,
+    "inbox_sidebar": EVERYONE,
+    "inbox_header": EVERYONE,
+    "inbox_send": EVERYONE,
+    "inbox_note": EVERYONE,
+    "inbox_react": EVERYONE,
+    "inbox_quick_replies": EVERYONE,
+    "inbox_templates": EVERYONE,
+    "inbox_mentions": EVERYONE,
+    "inbox_contact_edit": EVERYONE,
+    "inbox_action": EVERYONE,
+}
+
+# API routes that refuse an empty body with 400 validation_failed, which they reach only after the
+# permission check passed; for them a 400 counts as "allowed".
+EMPTY_BODY_INVALID = {
+    "api_conversation_assignee",
+    "api_conversation_status",
+    "api_conversation_priority",
+    "api_conversation_notes",
+    "inbox_send",
+    "inbox_note",
 }
 
 EXPECTED_PERMS = {
@@ -95,9 +148,17 @@ def test_role_is_allowed_or_denied(role, route_name):
     response = client.get(url)
     if response.status_code == 405:
         response = client.post(url)
+    # Some API routes answer only PUT, PATCH or DELETE: try each with an empty JSON body in turn.
+    for method in ("put", "patch", "delete"):
+        if response.status_code != 405:
+            break
+        response = getattr(client, method)(url, content_type="application/json")
 
     if role in EXPECTED[route_name]:
-        assert response.status_code in (200, 201, 302), (url, response.status_code)
+        allowed = (200, 201, 204, 302, 400) if route_name in EMPTY_BODY_INVALID else (200, 201, 204, 302)
+        assert response.status_code in allowed, (url, response.status_code)
+        if response.status_code == 400:
+            assert response.json()["error"]["code"] == "validation_failed", response.json()
     else:
         assert response.status_code == 403, (url, response.status_code)
         assert _required_perm(url) is not None

@@ -62,6 +62,25 @@ class Command(BaseCommand):
             time.sleep(0.2)
         raise CommandError(f"The fake Cloud API at {api_base_url} did not start.")
 
+    def _seed_inbox(self, *, tenant: Tenant, owner: Membership, channel: WhatsAppChannel) -> None:
+        """Every demo member works in the demo number's inbox; a few labels and quick replies to try."""
+        from conversations.models import Label, QuickReply
+        from conversations.services.library import label_create, quick_reply_create
+
+        members = Membership.objects.filter(tenant=tenant, active=True).values_list("user_id", flat=True)
+        channel.inbox.members.add(*members)
+        for name, color in (("vip", "#b54708"), ("recarga", "#0f7b6c"), ("reclamação", "#c2352b")):
+            if not Label.objects.filter(tenant=tenant, name=name).exists():
+                label_create(membership=owner, name=name, color=color)
+        replies = (
+            ("ola", "Olá {{contact.first_name}}! Aqui é {{agent.first_name}}, da Demo Store. Como posso ajudar?"),
+            ("pix", "Você pode pagar com Pix: enviamos o código em seguida. O pagamento cai na hora."),
+            ("obrigado", "Obrigado pelo contato, {{contact.first_name}}! Qualquer coisa, é só chamar."),
+        )
+        for shortcut, text in replies:
+            if not QuickReply.objects.filter(tenant=tenant, shortcut=shortcut, scope=QuickReply.Scope.TENANT).exists():
+                quick_reply_create(membership=owner, shortcut=shortcut, text=text)
+
     def _seed(self, *, api_base_url: str, site_url: str, fake_config: str) -> list[dict[str, Any]]:
         tenant = Tenant.objects.filter(slug="demo").first()
         if tenant is None:
@@ -87,6 +106,7 @@ class Command(BaseCommand):
         elif channel.api_base_url != api_base_url.rstrip("/"):
             channel.api_base_url = api_base_url.rstrip("/")
             channel.save(update_fields=["api_base_url", "updated_at"])
+        self._seed_inbox(tenant=tenant, owner=owner, channel=channel)
         webhook_url = site_url.rstrip("/") + reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key})
         config = [
             {

@@ -1,0 +1,571 @@
+"""The agent inbox: one page, and the fragments and actions its script asks for.
+
+The page is server-rendered; the script fetches rendered fragments (list rows, messages, the
+conversation pane) as JSON-wrapped HTML. Real-time events are only hints: the script always reads
+the server's state by cursor, so a lost event or a reconnect never loses a message.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import channels, selectors
+from conversations.models import Contact, Conversation, Label, Message
+from conversations.services import actions
+from conversations.services.contacts import contact_update
+from conversations.services.outbound import (
+    OutboundSpec,
+    message_react,
+    message_send,
+    note_create,
+    reply_window_closes_at,
+)
+from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed
+from tenants.models import Membership
+from tenants.permissions import Perm
+
+WINDOW_SOON_SECONDS = 2 * 3600
+
+
+def _error(exc: ApplicationError) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, status=exc.status_code
+    )
+
+
+def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """Application errors become ``{"error": {...}}`` with their status, never a 500 or an HTML page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            return _error(exc)
+
+    return wrapped
+
+
+def _membership(request: HttpRequest) -> Membership:
+    return request.membership  # type: ignore[attr-defined,no-any-return]
+
+
+def _window(conversation: Conversation, now: datetime) -> dict[str, Any]:
+    closes = reply_window_closes_at(conversation)
+    if closes is None:
+        return {"closes_at": None, "open": True, "soon": False}
+    remaining = (closes - now).total_seconds()
+    return {"closes_at": closes, "open": remaining > 0, "soon": 0 < remaining <= WINDOW_SOON_SECONDS}
+
+
+def _row_context(request: HttpRequest, rows: list[Conversation]) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "rows": [(c, _window(c, now)) for c in rows],
+        "current_tenant": request.tenant,  # type: ignore[attr-defined]
+        "now": now,
+    }
+
+
+def _rows_html(request: HttpRequest, rows: list[Conversation]) -> str:
+    return render_to_string("conversations/_list_rows.html", _row_context(request, rows), request=request)
+
+
+def _filters(request: HttpRequest) -> selectors.ConversationFilters:
+    return selectors.ConversationFilters.from_query(request.GET.dict())
+
+
+def _conversation(request: HttpRequest, display_id: int) -> Conversation:
+    return selectors.conversation_get(membership=_membership(request), display_id=display_id)
+
+
+def _messages_html(request: HttpRequest, messages: list[Message]) -> str:
+    return render_to_string(
+        "conversations/_messages.html",
+        {"messages": messages, "current_tenant": request.tenant},  # type: ignore[attr-defined]
+        request=request,
+    )
+
+
+def _header_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    membership = _membership(request)
+    now = timezone.now()
+    labels = selectors.labels_for_conversation(conversation=conversation)
+    conversation_labels = [lb for lb in labels if lb.on_conversation]
+    return {
+        "conversation": conversation,
+        "window": _window(conversation, now),
+        "labels": labels,
+        "conversation_label_ids": {lb.pk for lb in conversation_labels},
+        "conversation_labels": conversation_labels,
+        "assignable": selectors.assignable_members(conversation=conversation),
+        "statuses": Conversation.Status.choices,
+        "priorities": Conversation.Priority.choices,
+        "can_reply": membership.has_perm(Perm.REPLY),
+        "can_send_templates": membership.has_perm(Perm.SEND_TEMPLATES),
+        "current_tenant": membership.tenant,
+        "now": now,
+    }
+
+
+def _pane_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    messages, more = selectors.message_page(conversation=conversation)
+    return {**_header_context(request, conversation), "messages": messages, "more_before": more}
+
+
+def _sidebar_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+    membership = _membership(request)
+    contact = conversation.contact
+    history = list(
+        selectors.contact_conversations(membership=membership, contact=contact).exclude(pk=conversation.pk)[:10]
+    )
+    notes = list(
+        Message.objects.filter(
+            tenant_id=membership.tenant_id,
+            conversation__in=selectors.contact_conversations(membership=membership, contact=contact),
+            private=True,
+            sender_type=Message.SenderType.AGENT,
+        )
+        .select_related("sender_user", "conversation")
+        .order_by("-id")[:10]
+    )
+    labels = selectors.labels_for_conversation(conversation=conversation)
+    return {
+        "conversation": conversation,
+        "contact": contact,
+        "contact_label_ids": {lb.pk for lb in labels if lb.on_contact},
+        "labels": labels,
+        "history": history,
+        "notes": notes,
+        "can_manage_contacts": membership.has_perm(Perm.MANAGE_CONTACTS),
+        "current_tenant": membership.tenant,
+    }
+
+
+def _conversation_state(conversation: Conversation, window: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "display_id": conversation.display_id,
+        "status": conversation.status,
+        "assignee_id": conversation.assignee_id,
+        "priority": conversation.priority,
+        "window_open": window["open"],
+        "window_closes_at": window["closes_at"].isoformat() if window["closes_at"] else None,
+        "contact_name": conversation.contact.display_name,
+    }
+
+
+# --- the page -----------------------------------------------------------------------------------------
+
+
+@require_GET
+def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None) -> HttpResponse:
+    membership = _membership(request)
+    try:
+        filters = _filters(request)
+    except ValidationFailed:
+        filters = selectors.ConversationFilters()
+    rows, next_cursor = selectors.conversation_inbox_page(membership=membership, filters=filters)
+    conversation = _conversation(request, display_id) if display_id is not None else None
+    context: dict[str, Any] = {
+        **_row_context(request, rows),
+        "filters": filters,
+        "next_cursor": next_cursor,
+        "counts": selectors.conversation_tab_counts(membership=membership),
+        "inboxes": selectors.inboxes_for(membership=membership),
+        "labels": list(selectors.label_list(tenant=membership.tenant_id)),
+        "members": list(
+            Membership.objects.filter(tenant_id=membership.tenant_id, active=True)
+            .select_related("user")
+            .order_by("user__name", "user__email")
+        ),
+        "statuses": Conversation.Status.choices,
+        "can_view_all": membership.has_perm(Perm.VIEW_ALL_CONVERSATIONS),
+        "can_view_unassigned": membership.has_perm(Perm.VIEW_UNASSIGNED),
+        "me": membership,
+        "open_conversation": conversation,
+    }
+    if conversation is not None:
+        context["pane"] = _pane_context(request, conversation)
+        context["sidebar"] = _sidebar_context(request, conversation)
+    return render(request, "conversations/inbox.html", context)
+
+
+@require_GET
+@json_fragment
+def inbox_list(request: HttpRequest, tenant_slug: str) -> JsonResponse:
+    membership = _membership(request)
+    rows, next_cursor = selectors.conversation_inbox_page(
+        membership=membership, filters=_filters(request), cursor=request.GET.get("cursor") or None
+    )
+    return JsonResponse(
+        {
+            "html": _rows_html(request, rows),
+            "ids": [c.pk for c in rows],
+            "next": next_cursor,
+            "counts": selectors.conversation_tab_counts(membership=membership),
+        }
+    )
+
+
+@require_GET
+@json_fragment
+def inbox_rows(request: HttpRequest, tenant_slug: str) -> JsonResponse:
+    """Re-render the given rows (after a live event). Ids no longer visible come back in ``missing``."""
+    raw = request.GET.get("ids", "")
+    try:
+        ids = [int(x) for x in raw.split(",") if x.strip()][:100]
+    except ValueError:
+        raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
+    membership = _membership(request)
+    rows = selectors.conversation_rows(membership=membership, ids=ids)
+    filters = _filters(request)
+    matching = set(
+        selectors.conversation_inbox_queryset(membership=membership, filters=filters)
+        .filter(pk__in=[c.pk for c in rows])
+        .values_list("pk", flat=True)
+    )
+    found = {c.pk for c in rows}
+    html = {c.pk: _rows_html(request, [c]) for c in rows if c.pk in matching}
+    return JsonResponse(
+        {
+            "rows": html,
+            "missing": [i for i in ids if i not in found or i not in matching],
+            "counts": selectors.conversation_tab_counts(membership=membership),
+        }
+    )
+
+
+@require_GET
+@json_fragment
+def conversation_pane(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    conversation = _conversation(request, display_id)
+    pane = _pane_context(request, conversation)
+    # The contact sidebar is its own request (``inbox_sidebar``), fetched beside this one.
+    return JsonResponse(
+        {
+            "html": render_to_string("conversations/_pane.html", pane, request=request),
+            "conversation": _conversation_state(conversation, pane["window"]),
+            "message_ids": [m.pk for m in pane["messages"]],
+        }
+    )
+
+
+@require_GET
+@json_fragment
+def conversation_messages(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    conversation = _conversation(request, display_id)
+
+    def as_id(name: str) -> int | None:
+        raw = request.GET.get(name)
+        if raw is None or raw == "":
+            return None
+        if not raw.isdigit():
+            raise ValidationFailed(_("%(name)s must be a message id.") % {"name": name})
+        return int(raw)
+
+    ids_raw = request.GET.get("ids")
+    ids = None
+    if ids_raw:
+        try:
+            ids = [int(x) for x in ids_raw.split(",") if x.strip()]
+        except ValueError:
+            raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
+    messages, more = selectors.message_page(
+        conversation=conversation, before_id=as_id("before"), after_id=as_id("after"), ids=ids
+    )
+    window = _window(conversation, timezone.now())
+    return JsonResponse(
+        {
+            "html": _messages_html(request, messages),
+            "ids": [m.pk for m in messages],
+            "more": more,
+            "conversation": _conversation_state(conversation, window),
+        }
+    )
+
+
+@require_GET
+@json_fragment
+def conversation_sidebar(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    conversation = _conversation(request, display_id)
+    html = render_to_string("conversations/_sidebar.html", _sidebar_context(request, conversation), request=request)
+    return JsonResponse({"html": html})
+
+
+# --- composing --------------------------------------------------------------------------------------
+
+MEDIA_TYPES = {"image": ("image/jpeg", "image/png"), "video": ("video/mp4", "video/3gpp"), "audio": ("audio/",)}
+
+
+def _media_type(content_type: str) -> str:
+    for kind, prefixes in MEDIA_TYPES.items():
+        if any(content_type.startswith(p) for p in prefixes):
+            return kind
+    return "document"
+
+
+def _sent_response(request: HttpRequest, conversation: Conversation, message: Message, created: bool) -> JsonResponse:
+    message = selectors.message_list(conversation=conversation).select_related("reply_to").get(pk=message.pk)
+    return JsonResponse(
+        {"id": message.pk, "created": created, "html": _messages_html(request, [message])},
+        status=201 if created else 200,
+    )
+
+
+def _quick_reply_file(membership: Membership, conversation: Conversation, quick_reply_id: int) -> Any:
+    """A copy of a quick reply's file for sending (the message keeps its own copy)."""
+    reply = (
+        selectors.quick_reply_list(membership=membership, inbox=conversation.inbox).filter(pk=quick_reply_id).first()
+    )
+    if reply is None:
+        raise NotFound(_("No such quick reply."))
+    if not reply.attachment:
+        return None
+    name = os.path.basename(reply.attachment.name)
+    with reply.attachment.open("rb") as handle:
+        content = handle.read()
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+@require_POST
+@json_fragment
+def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    text = request.POST.get("text", "")
+    upload = request.FILES.get("file")
+    if upload is None and request.POST.get("quick_reply", "").isdigit():
+        upload = _quick_reply_file(membership, conversation, int(request.POST["quick_reply"]))
+    reply_to = None
+    if request.POST.get("reply_to"):
+        reply_to_id = request.POST["reply_to"]
+        reply_to = (
+            Message.objects.filter(tenant_id=membership.tenant_id, conversation=conversation, pk=reply_to_id).first()
+            if reply_to_id.isdigit()
+            else None
+        )
+        if reply_to is None:
+            raise NotFound(_("The message to reply to is not in this conversation."))
+    if request.POST.get("template"):
+        try:
+            params = json.loads(request.POST.get("params") or "{}")
+        except json.JSONDecodeError:
+            raise ValidationFailed(_("The template's values could not be read.")) from None
+        spec = OutboundSpec(
+            type=Message.Type.TEMPLATE,
+            content={"name": request.POST["template"], "language": request.POST.get("language", ""), "params": params},
+        )
+    elif upload is not None:
+        spec = OutboundSpec(
+            type=_media_type(upload.content_type or ""), text=text.strip(), upload=upload, reply_to=reply_to
+        )
+    else:
+        if not text.strip():
+            raise ValidationFailed(_("Write a message first."))
+        if len(text) > 4096:
+            raise ValidationFailed(_("A message can be 4096 characters long at most."))
+        spec = OutboundSpec(type=Message.Type.TEXT, text=text, reply_to=reply_to)
+    message, created = message_send(
+        principal=membership,
+        conversation=conversation,
+        spec=spec,
+        idempotency_key=request.POST.get("idempotency_key") or None,
+    )
+    return _sent_response(request, conversation, message, created)
+
+
+@require_POST
+@json_fragment
+def conversation_note(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    mentions = [int(x) for x in request.POST.getlist("mention") if x.isdigit()]
+    message = note_create(
+        membership=membership, conversation=conversation, text=request.POST.get("text", ""), mention_user_ids=mentions
+    )
+    return _sent_response(request, conversation, message, True)
+
+
+@require_POST
+@json_fragment
+def message_reaction(request: HttpRequest, tenant_slug: str, display_id: int, message_id: int) -> JsonResponse:
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    target = Message.objects.filter(tenant_id=membership.tenant_id, conversation=conversation, pk=message_id).first()
+    if target is None:
+        raise NotFound(_("No such message in this conversation."))
+    message_react(membership=membership, message=target, emoji=request.POST.get("emoji", ""))
+    messages, _more = selectors.message_page(conversation=conversation, ids=[target.pk])
+    return JsonResponse({"id": target.pk, "html": _messages_html(request, messages)})
+
+
+@require_GET
+@json_fragment
+def conversation_quick_replies(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    """The quick replies usable here, variables already filled in for this conversation."""
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    variables = {
+        "contact.name": conversation.contact.display_name,
+        "contact.first_name": (conversation.contact.display_name.split() or [""])[0],
+        "contact.phone": conversation.contact.phone_e164,
+        "agent.name": membership.user.display_name,
+        "agent.first_name": (membership.user.display_name.split() or [""])[0],
+        "conversation.id": str(conversation.display_id),
+        "inbox.name": conversation.inbox.name,
+        "workspace.name": membership.tenant.name,
+    }
+    items = []
+    for reply in selectors.quick_reply_list(membership=membership, inbox=conversation.inbox):
+        text = reply.text
+        for key, value in variables.items():
+            text = text.replace("{{" + key + "}}", value).replace("{{ " + key + " }}", value)
+        items.append(
+            {
+                "id": reply.pk,
+                "shortcut": reply.shortcut,
+                "text": text,
+                "scope": reply.scope,
+                "has_file": bool(reply.attachment),
+            }
+        )
+    return JsonResponse({"quick_replies": items})
+
+
+@require_GET
+@json_fragment
+def conversation_templates(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    conversation = _conversation(request, display_id)
+    return JsonResponse({"templates": channels.backend_for(conversation.inbox).templates_for(conversation.inbox)})
+
+
+@require_GET
+@json_fragment
+def mention_candidates(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    """Members who can see this conversation (the only ones a note can notify)."""
+    conversation = _conversation(request, display_id)
+    audience = selectors.conversation_audience(conversation=conversation)
+    users = get_user_model().objects.filter(pk__in=audience).order_by("name", "email")
+    return JsonResponse({"members": [{"id": u.pk, "name": u.display_name, "email": u.email} for u in users]})
+
+
+# --- actions ----------------------------------------------------------------------------------------
+
+
+def _header_response(request: HttpRequest, conversation: Conversation) -> JsonResponse:
+    conversation = _conversation(request, conversation.display_id)
+    header = _header_context(request, conversation)
+    return JsonResponse(
+        {
+            "header": render_to_string("conversations/_pane_header.html", header, request=request),
+            "conversation": _conversation_state(conversation, header["window"]),
+        }
+    )
+
+
+@require_GET
+@json_fragment
+def conversation_header(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    """The pane's header alone (status, assignee, labels, window), after a live change."""
+    return _header_response(request, _conversation(request, display_id))
+
+
+@require_POST
+@json_fragment
+def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int, action: str) -> JsonResponse:
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    if action == "assign":
+        raw = request.POST.get("assignee", "")
+        assignee = None
+        if raw == "me":
+            assignee = membership.user
+        elif raw:
+            if not raw.isdigit():
+                raise ValidationFailed(_("Choose someone to assign."))
+            member = (
+                Membership.objects.filter(tenant_id=membership.tenant_id, user_id=int(raw), active=True)
+                .select_related("user")
+                .first()
+            )
+            if member is None:
+                raise ValidationFailed(_("That person is not a member of this workspace."))
+            assignee = member.user
+        actions.conversation_assign(principal=membership, conversation=conversation, assignee=assignee)
+        if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
+            return JsonResponse({"hidden": True})
+    elif action == "status":
+        until = None
+        if request.POST.get("snoozed_until"):
+            until = parse_datetime(request.POST["snoozed_until"])
+            if until is None:
+                raise ValidationFailed(_("The snooze time could not be read."))
+            if timezone.is_naive(until):
+                until = timezone.make_aware(until)
+        actions.conversation_status_set(
+            principal=membership, conversation=conversation, status=request.POST.get("status", ""), snoozed_until=until
+        )
+    elif action == "priority":
+        actions.conversation_priority_set(
+            principal=membership, conversation=conversation, priority=request.POST.get("priority", "")
+        )
+    elif action == "labels":
+
+        def labels(name: str) -> list[Label]:
+            ids = [int(x) for x in request.POST.getlist(name) if x.isdigit()]
+            found = list(selectors.label_list(tenant=membership.tenant_id).filter(pk__in=ids))
+            if len(found) != len(set(ids)):
+                raise ValidationFailed(_("Unknown label."))
+            return found
+
+        actions.conversation_labels_change(
+            principal=membership, conversation=conversation, add=labels("add"), remove=labels("remove")
+        )
+    elif action == "read":
+        actions.conversation_mark_read(membership=membership, conversation=conversation)
+        return JsonResponse({"ok": True})
+    else:
+        raise NotFound(_("Unknown action."))
+    return _header_response(request, conversation)
+
+
+@require_POST
+@json_fragment
+def contact_edit(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    membership = _membership(request)
+    conversation = _conversation(request, display_id)
+    keys = request.POST.getlist("attr_key")
+    values = request.POST.getlist("attr_value")
+    attributes = {k.strip(): v for k, v in zip(keys, values, strict=False) if k.strip()}
+    label_ids = [int(x) for x in request.POST.getlist("label") if x.isdigit()]
+    contact_labels = list(selectors.label_list(tenant=membership.tenant_id).filter(pk__in=label_ids))
+    contact: Contact = conversation.contact
+    contact_update(
+        principal=membership,
+        contact=contact,
+        name=request.POST.get("name", contact.name),
+        phone=request.POST.get("phone", contact.phone_e164),
+        custom_attributes=attributes,
+        labels=contact_labels,
+    )
+    conversation = _conversation(request, display_id)
+    html = render_to_string("conversations/_sidebar.html", _sidebar_context(request, conversation), request=request)
+    return JsonResponse({"html": html, "saved": True})

@@ -1,0 +1,262 @@
+"""Unread counts, "waiting since" and the list preview; private notes and the mentions they notify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import Conversation, Message, Notification
+from conversations.selectors import audience_cache_clear
+from conversations.services.actions import conversation_assign
+from conversations.services.inbound import InboundSpec, message_receive
+from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
+from helpdesk.exceptions import PermissionDenied, ValidationFailed
+from tenants.models import Membership
+from tenants.permissions import BuiltinRole, Perm
+from tests.conversations.factories import captured_events, make_inbox, make_role, of_type
+from tests.factories import add_member, make_user, owner_of
+from whatsapp.services import channel_create
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Scene:
+    owner: Membership
+    ana: Membership  # agent in the inbox
+    bia: Membership  # agent in the inbox
+    caio: Membership  # agent of another inbox
+    inbox: object
+
+
+@pytest.fixture
+def scene(tenant) -> Scene:
+    owner = owner_of(tenant)
+    ana = add_member(tenant, BuiltinRole.AGENT, user=make_user(name="Ana"))
+    bia = add_member(tenant, BuiltinRole.AGENT, user=make_user(name="Bia"))
+    caio = add_member(tenant, BuiltinRole.AGENT, user=make_user(name="Caio"))
+    channel = channel_create(
+        actor=owner,
+        name="Suporte",
+        display_phone_number="+55 11 90000-0001",
+        phone_number_id="106540352242922",
+        waba_id="102290129340398",
+        access_token="test-access-token",
+        app_secret="test-app-secret",
+        api_base_url="http://fake-cloud-api.invalid",
+    )
+    channel.inbox.members.set([ana.user_id, bia.user_id])
+    make_inbox(tenant, members=[caio])
+    audience_cache_clear()
+    return Scene(owner, ana, bia, caio, channel.inbox)
+
+
+def _receive(inbox, external_id: str, *, minutes_ago: float, text: str = "Oi") -> tuple[Message, bool]:
+    return message_receive(
+        inbox=inbox,
+        spec=InboundSpec(
+            source_id="5511987654321",
+            external_id=external_id,
+            occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
+            type="text",
+            text=text,
+            profile_name="Cliente",
+        ),
+    )
+
+
+def _counters(conversation: Conversation) -> tuple:
+    conversation.refresh_from_db()
+    return (conversation.unread_count, conversation.waiting_since, conversation.last_message_id)
+
+
+# --- counters -----------------------------------------------------------------------------------
+
+
+def test_inbound_counts_unread_and_keeps_the_oldest_waiting_time(scene):
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    with captured_events() as events:
+        second, _created = _receive(scene.inbox, "wamid.2", minutes_ago=5)
+    conversation = second.conversation
+    assert conversation.pk == first.conversation_id
+    assert _counters(conversation) == (2, first.external_timestamp, second.pk)
+    assert conversation.last_inbound_at == second.external_timestamp
+    assert conversation.last_activity_at >= second.created_at
+    audience = sorted([scene.owner.user_id, scene.ana.user_id, scene.bia.user_id])
+    assert [(users, e["type"]) for _t, users, e in events] == [
+        (audience, "message.created"),
+        (audience, "conversation.updated"),
+    ]
+    [(_users, updated)] = of_type(events, "conversation.updated")
+    assert (updated["conversation"]["unread_count"], updated["conversation"]["waiting_since"]) == (
+        2,
+        first.external_timestamp.isoformat(),
+    )
+
+
+def test_a_duplicate_inbound_message_counts_once(scene):
+    message, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    with captured_events() as events:
+        again, created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    assert (created, again.pk) == (False, message.pk)
+    assert _counters(message.conversation) == (1, message.external_timestamp, message.pk)
+    assert events == []
+
+
+def test_an_older_message_delivered_late_moves_waiting_since_back(scene):
+    newer, _created = _receive(scene.inbox, "wamid.newer", minutes_ago=5)
+    older, _created = _receive(scene.inbox, "wamid.older", minutes_ago=10)
+    assert _counters(newer.conversation)[1] == older.external_timestamp
+
+
+def test_a_reply_clears_waiting_and_unread_and_becomes_the_preview(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    _receive(scene.inbox, "wamid.2", minutes_ago=9)
+    conversation = inbound.conversation
+    conversation.refresh_from_db()
+    with captured_events() as events:
+        reply, created = message_send(
+            principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Olá! Como ajudo?")
+        )
+    assert created
+    assert _counters(conversation) == (0, None, reply.pk)
+    assert conversation.last_activity_at >= reply.created_at
+    audience = sorted([scene.owner.user_id, scene.ana.user_id, scene.bia.user_id])
+    assert [(users, e["type"]) for _t, users, e in events] == [
+        (audience, "message.created"),
+        (audience, "conversation.updated"),
+    ]
+    [(_users, updated)] = of_type(events, "conversation.updated")
+    assert (updated["conversation"]["unread_count"], updated["conversation"]["waiting_since"]) == (0, None)
+
+    # The customer writes again: the wait starts over from that message.
+    again, _created = _receive(scene.inbox, "wamid.3", minutes_ago=1)
+    assert _counters(conversation) == (1, again.external_timestamp, again.pk)
+
+
+def test_a_refused_reply_leaves_the_counters_alone(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    conversation = inbound.conversation
+    before = _counters(conversation)
+    nobody = add_member(scene.owner.tenant, make_role(scene.owner.tenant, [Perm.VIEW_ALL_CONVERSATIONS]))
+    with captured_events() as events, pytest.raises(PermissionDenied):
+        message_send(principal=nobody, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
+    assert _counters(conversation) == before
+    assert Message.objects.filter(direction="out").count() == 0
+    assert events == []
+
+
+def test_a_reply_after_the_window_leaves_the_counters_alone(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=25 * 60)
+    conversation = inbound.conversation
+    before = _counters(conversation)
+    with captured_events() as events, pytest.raises(ReplyWindowClosed):
+        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
+    assert _counters(conversation) == before
+    assert Message.objects.filter(direction="out").count() == 0
+    assert events == []
+
+
+def test_a_note_does_not_answer_the_customer(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    conversation = inbound.conversation
+    conversation.refresh_from_db()
+    before = (*_counters(conversation), conversation.last_activity_at)
+    note = note_create(membership=scene.ana, conversation=conversation, text="Cliente recorrente")
+    assert (note.private, note.direction, note.sender_type, note.sender_user_id, note.status) == (
+        True,
+        "out",
+        "agent",
+        scene.ana.user_id,
+        "sent",
+    )
+    assert (*_counters(conversation), conversation.last_activity_at) == before
+
+
+# --- notes and mentions -------------------------------------------------------------------------
+
+
+def test_mentions_notify_only_members_who_see_the_conversation_and_not_the_author(scene, other_tenant):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    conversation = inbound.conversation
+    mentioned = [
+        scene.bia.user_id,  # in the inbox
+        scene.owner.user_id,  # sees everything
+        scene.caio.user_id,  # another inbox: cannot see it
+        scene.ana.user_id,  # the author
+        owner_of(other_tenant).user_id,  # another tenant
+        999_999,  # nobody
+    ]
+    with captured_events() as events:
+        note = note_create(
+            membership=scene.ana, conversation=conversation, text="  @Bia @Olga vejam  ", mention_user_ids=mentioned
+        )
+    assert note.text == "@Bia @Olga vejam"
+    assert note.content == {"mentions": sorted([scene.ana.user_id, scene.bia.user_id, scene.owner.user_id])}
+    notifications = list(Notification.objects.order_by("user_id"))
+    assert [(n.user_id, n.kind, n.conversation_id, n.message_id, n.actor_id) for n in notifications] == [
+        (user_id, "mention", conversation.pk, note.pk, scene.ana.user_id)
+        for user_id in sorted([scene.bia.user_id, scene.owner.user_id])
+    ]
+    audience = sorted([scene.owner.user_id, scene.ana.user_id, scene.bia.user_id])
+    [(users, created)] = of_type(events, "message.created")
+    assert users == audience
+    assert (created["message"]["id"], created["message"]["private"]) == (note.pk, True)
+    notified = sorted((users, e["notification"]["id"]) for users, e in of_type(events, "notification.created"))
+    assert notified == sorted(([n.user_id], n.pk) for n in notifications)
+    for _users, event in of_type(events, "notification.created"):
+        assert event["notification"]["message_id"] == note.pk
+        assert event["notification"]["actor"] == "Ana"
+
+
+def test_a_colleague_loses_mentions_once_the_conversation_is_assigned_to_someone_else(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    conversation = inbound.conversation
+    conversation_assign(principal=scene.ana, conversation=conversation, assignee=scene.ana.user)
+    conversation.refresh_from_db()
+    note = note_create(
+        membership=scene.ana, conversation=conversation, text="Bia?", mention_user_ids=[scene.bia.user_id]
+    )
+    assert note.content == {}
+    assert Notification.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("   ", "A note cannot be empty."), ("x" * 4097, "A note can be 4096 characters long at most.")],
+)
+def test_an_invalid_note_is_not_stored(scene, text, message):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    with captured_events() as events, pytest.raises(ValidationFailed) as excinfo:
+        note_create(
+            membership=scene.ana, conversation=inbound.conversation, text=text, mention_user_ids=[scene.bia.user_id]
+        )
+    assert str(excinfo.value) == message
+    assert Message.objects.filter(private=True).count() == 0
+    assert Notification.objects.count() == 0
+    assert events == []
+
+
+def test_a_note_of_4096_characters_is_stored(scene):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    note = note_create(membership=scene.ana, conversation=inbound.conversation, text="x" * 4096)
+    assert len(note.text) == 4096
+
+
+def test_a_role_without_reply_cannot_write_notes(scene, other_tenant):
+    inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    reader = add_member(scene.owner.tenant, make_role(scene.owner.tenant, [Perm.VIEW_ALL_CONVERSATIONS]))
+    for membership in (reader, owner_of(other_tenant)):
+        with captured_events() as events, pytest.raises(PermissionDenied):
+            note_create(
+                membership=membership,
+                conversation=inbound.conversation,
+                text="Olá",
+                mention_user_ids=[scene.bia.user_id],
+            )
+        assert events == []
+    assert Message.objects.filter(private=True).count() == 0
+    assert Notification.objects.count() == 0
