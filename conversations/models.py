@@ -157,6 +157,10 @@ class Conversation(TenantOwnedModel):
                 fields=["tenant", "assignee", "status", "-last_activity_at", "-id"], name="conv_tenant_assignee_status"
             ),
             models.Index(fields=["tenant", "contact", "-id"], name="conv_tenant_contact"),
+            # The tab counts read only these columns: an index-only scan.
+            models.Index(
+                fields=["tenant", "status", "assignee", "inbox"], include=["id"], name="conv_tenant_status_counts"
+            ),
         ]
 
     def __str__(self) -> str:

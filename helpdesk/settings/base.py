@@ -115,7 +115,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "helpdesk:ws"},
+            # No read timeout: a consumer waits on Redis for its next event for as long as a socket is
+            # quiet (redis-py 8 defaults to 5 s, which would drop every idle browser socket).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "helpdesk:ws"},
         }
     }
 else:

@@ -99,6 +99,7 @@
   function currentFilters() {
     var data = {tab: state.tab};
     new FormData(filtersForm).forEach(function (v, k) { data[k] = v; });
+    if (data.q && data.q.trim().length < 3) data.q = ""; // the server searches from 3 characters
     return data;
   }
 

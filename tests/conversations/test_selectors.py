@@ -186,6 +186,23 @@ def test_search_by_words_of_a_message_matches_regardless_of_order_on_postgres(ow
     assert _search(owner, "favor reembolso", searchable) == expected
 
 
+@pytest.mark.parametrize("q", ["reembolso", "pedido", "maria"])
+def test_common_word_search_plan_finds_the_same_conversations(owner, searchable, q, monkeypatch):
+    # With many estimated matches the search probes each conversation instead of collecting matches.
+    from conversations import selectors
+
+    expected = _search(owner, q, searchable)
+    monkeypatch.setattr(selectors, "SEARCH_HASH_MAX", -1)
+    assert _search(owner, q, searchable) == expected
+    assert expected
+
+
+def test_a_search_shorter_than_three_characters_is_refused():
+    with pytest.raises(ValidationFailed) as excinfo:
+        ConversationFilters.from_query({"q": "ab"})
+    assert excinfo.value.code == "search_too_short"
+
+
 def test_search_of_punctuation_only_matches_nothing(owner, searchable):
     assert _search(owner, "...", searchable) == set()
 
