@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from conversations.models import Contact, Conversation, ConversationLabel, Inbox, Label, Message, QuickReply
@@ -184,6 +184,18 @@ def conversation_inbox_queryset(*, membership: Membership | ApiToken, filters: C
     return qs.order_by("-last_activity_at", "-id")
 
 
+# A list row's assignee and last message come by id in their own queries: joining them too makes
+# PostgreSQL spend more time planning the list query (about 7 ms) than running it (under 1 ms).
+ROW_PREFETCH = (
+    "labels",
+    "assignee",
+    Prefetch(
+        "last_message",
+        queryset=Message.objects.only("id", "direction", "status", "type", "text", "content", "private"),
+    ),
+)
+
+
 def conversation_inbox_page(
     *,
     membership: Membership | ApiToken,
@@ -201,12 +213,13 @@ def conversation_inbox_page(
         value, pk = _decode_cursor(cursor)
         if value is None:
             raise ValidationFailed("The cursor is not valid; start again from the first page.")
+        # The inclusive bound alone is what the index range scan uses; the OR then drops the ties already shown.
         if filters.sort == "waiting":
-            qs = qs.filter(Q(waiting_since__gt=value) | Q(waiting_since=value, id__gt=pk))
+            qs = qs.filter(Q(waiting_since__gte=value) & (Q(waiting_since__gt=value) | Q(id__gt=pk)))
         else:
-            qs = qs.filter(Q(last_activity_at__lt=value) | Q(last_activity_at=value, id__lt=pk))
+            qs = qs.filter(Q(last_activity_at__lte=value) & (Q(last_activity_at__lt=value) | Q(id__lt=pk)))
     rows = list(
-        qs.select_related("contact", "inbox", "assignee", "last_message").prefetch_related("labels")[: limit + 1]
+        qs.select_related("contact", "inbox").prefetch_related(*ROW_PREFETCH)[: limit + 1]
     )
     next_cursor = None
     if len(rows) > limit:
@@ -222,8 +235,7 @@ def conversation_rows(*, membership: Membership | ApiToken, ids: list[int]) -> l
     return list(
         conversation_list(membership=membership)
         .filter(pk__in=ids[:100])
-        .select_related("last_message")
-        .prefetch_related("labels")
+        .prefetch_related(*ROW_PREFETCH)
     )
 
 

@@ -19,9 +19,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -83,8 +84,13 @@ def _row_context(request: HttpRequest, rows: list[Conversation]) -> dict[str, An
     }
 
 
-def _rows_html(request: HttpRequest, rows: list[Conversation]) -> str:
-    return render_to_string("conversations/_list_rows.html", _row_context(request, rows), request=request)
+def _jinja(name: str, context: dict[str, Any]) -> SafeString:
+    """A hot inbox fragment rendered by Jinja2 (several times cheaper than a Django template)."""
+    return mark_safe(get_template(name, using="jinja2").render(context))  # noqa: S308 - autoescaped
+
+
+def _rows_html(request: HttpRequest, rows: list[Conversation], context: dict[str, Any] | None = None) -> SafeString:
+    return _jinja("conversations/list_rows.html", context or _row_context(request, rows))
 
 
 def _filters(request: HttpRequest) -> selectors.ConversationFilters:
@@ -95,12 +101,19 @@ def _conversation(request: HttpRequest, display_id: int) -> Conversation:
     return selectors.conversation_get(membership=_membership(request), display_id=display_id)
 
 
-def _messages_html(request: HttpRequest, messages: list[Message]) -> str:
-    return render_to_string(
-        "conversations/_messages.html",
-        {"messages": messages, "current_tenant": request.tenant},  # type: ignore[attr-defined]
-        request=request,
-    )
+def _messages_html(
+    request: HttpRequest, messages: list[Message], conversation: Conversation | None = None
+) -> SafeString:
+    """Message bubbles; the pane's ``conversation`` saves a contact query per inbound message."""
+    can_reply = _membership(request).has_perm(Perm.REPLY)
+    context = {
+        "messages": messages,
+        "conversation": conversation,
+        "current_tenant": request.tenant,  # type: ignore[attr-defined]
+        "can_reply": can_reply,
+        "can_retry": can_reply,
+    }
+    return _jinja("conversations/message.html", context)
 
 
 def _header_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
@@ -126,7 +139,12 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
 
 def _pane_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     messages, more = selectors.message_page(conversation=conversation)
-    return {**_header_context(request, conversation), "messages": messages, "more_before": more}
+    return {
+        **_header_context(request, conversation),
+        "messages": messages,
+        "messages_html": _messages_html(request, messages, conversation),
+        "more_before": more,
+    }
 
 
 def _sidebar_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
@@ -183,8 +201,10 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         filters = selectors.ConversationFilters()
     rows, next_cursor = selectors.conversation_inbox_page(membership=membership, filters=filters)
     conversation = _conversation(request, display_id) if display_id is not None else None
+    row_context = _row_context(request, rows)
     context: dict[str, Any] = {
-        **_row_context(request, rows),
+        **row_context,
+        "rows_html": _rows_html(request, rows, row_context),
         "filters": filters,
         "next_cursor": next_cursor,
         "counts": selectors.conversation_tab_counts(membership=membership),

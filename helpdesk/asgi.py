@@ -14,6 +14,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from helpdesk.routing import websocket_urlpatterns  # noqa: E402
 
+if os.environ.get("HELPDESK_EMBEDDED_BEAT") == "1":
+    from helpdesk.embedded_beat import start as start_embedded_beat
+
+    start_embedded_beat()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

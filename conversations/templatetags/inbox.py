@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
@@ -19,6 +19,9 @@ from django.utils.translation import gettext as _
 
 from conversations import formatting
 from conversations.models import Attachment, Conversation, Message
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 register = template.Library()
 
@@ -94,10 +97,13 @@ def error_summary(message: Any) -> str:
     return " \u2014 ".join(part for part in (head, details) if part)
 
 
-@register.inclusion_tag("conversations/_message_ticks.html")
 def message_ticks(message: Message) -> dict[str, Any]:
+    """The delivery ticks of an outbound message: ``status``, ``icon``, ``label`` and ``title``."""
     icon = TICKS.get(message.status, "")
-    label = message.get_status_display()
+    try:  # the label get_status_display() gives, without rebuilding the field's choices per message
+        label = str(Message.Status(message.status).label)
+    except ValueError:
+        label = message.get_status_display()
     title = label
     if message.status == Message.Status.FAILED:
         title = error_summary(message) or label
@@ -128,14 +134,19 @@ def http_url(value: Any) -> str:
     return url
 
 
-@register.simple_tag(takes_context=True)
-def attachment_url(context: template.Context, attachment: Attachment) -> str:
-    """The download address of a stored attachment, under the page's workspace."""
-    tenant = context.get("current_tenant") or getattr(context.get("request"), "tenant", None) or attachment.tenant
+def attachment_href(attachment: Attachment, tenant: Tenant | None = None) -> str:
+    """The download address of a stored attachment, under ``tenant`` (else the attachment's own)."""
+    tenant = tenant or attachment.tenant
     try:
         return reverse("attachment_download", kwargs={"tenant_slug": tenant.slug, "attachment_id": attachment.pk})
     except NoReverseMatch:
         return ""
+
+
+@register.simple_tag(takes_context=True)
+def attachment_url(context: template.Context, attachment: Attachment) -> str:
+    """The download address of a stored attachment, under the page's workspace."""
+    return attachment_href(attachment, context.get("current_tenant") or getattr(context.get("request"), "tenant", None))
 
 
 @register.filter
@@ -159,8 +170,12 @@ def reaction_chips(message: Message) -> list[dict[str, Any]]:
 @register.simple_tag(takes_context=True)
 def sender_name(context: template.Context, message: Message) -> str:
     """Who wrote the message; the page's ``conversation`` (if it is this one) saves a query per message."""
+    return message_sender(message, context.get("conversation"))
+
+
+def message_sender(message: Message, conversation: Any = None) -> str:
+    """Who wrote the message; ``conversation`` (if it is the message's) saves a query per message."""
     if message.direction == Message.Direction.INBOUND:
-        conversation = context.get("conversation")
         if not isinstance(conversation, Conversation) or conversation.pk != message.conversation_id:
             conversation = message.conversation
         return conversation.contact.display_name

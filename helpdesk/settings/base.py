@@ -74,6 +74,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Only the inbox's hot fragments (message bubbles, list rows), rendered with ``using="jinja2"``.
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "helpdesk.jinja2.environment"},
+    },
 ]
 
 # SQLite when DATABASE_URL is unset: the embedded quick start. PostgreSQL everywhere else.

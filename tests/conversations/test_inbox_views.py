@@ -349,12 +349,17 @@ def test_list_fragment_query_count_does_not_grow_with_rows(tenant, channel, agen
     _labelled_conversations(tenant, channel, 25, start=5)
     Conversation.objects.update(assignee=assignee)
     many = _queries(client, "/t/acme/inbox/list/", {"tab": tab})
-    assert few == many == LIST_QUERIES
+    # Rows of the "mine" tab have an assignee to read; the others' rows here have none.
+    assert few == many == (LIST_QUERIES + 1 if tab == "mine" else LIST_QUERIES)
 
 
 def test_search_fragment_query_count_is_pinned(tenant, channel, agent, client_for):
     _labelled_conversations(tenant, channel, 30)
-    assert _queries(client_for(agent), "/t/acme/inbox/list/", {"q": "pedido"}) == LIST_QUERIES
+    from django.db import connection
+
+    # On PostgreSQL a word search first asks the planner how many messages match (an EXPLAIN).
+    estimate = 1 if connection.vendor == "postgresql" else 0
+    assert _queries(client_for(agent), "/t/acme/inbox/list/", {"q": "pedido"}) == LIST_QUERIES + estimate
     assert _queries(client_for(agent), "/t/acme/inbox/list/", {"q": "9100000"}) == LIST_QUERIES
 
 
@@ -379,8 +384,9 @@ def test_messages_fragment_query_count_is_pinned(tenant, channel, agent, client_
 
 
 # Every request reads the session, the user and the membership (with its role): 3 queries.
-# List: the page of conversations (contact, inbox, assignee, last message joined), their labels, the tab counts.
-LIST_QUERIES = 6
+# List: the page of conversations (contact and inbox joined), their labels, their last messages, the
+# tab counts (and their assignees, when any row has one).
+LIST_QUERIES = 7
 # Pane: the conversation, 50 messages with their attachments and reactions, the labels flagged for
 # this conversation, the members it can be assigned to.
 PANE_QUERIES = 9

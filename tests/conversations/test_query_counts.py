@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -37,7 +38,7 @@ def desk(tenant):
 def _conversations(tenant, desk, n: int) -> list[Conversation]:
     rows = []
     for i in range(n):
-        conversation = make_conversation(desk["inbox"], name=f"C{i}", assignee=desk["ana"] if i % 2 else desk["bia"])
+        conversation = make_conversation(desk["inbox"], name=f"Cli{i}", assignee=desk["ana"] if i % 2 else desk["bia"])
         message = make_message(conversation, f"hello {i}")
         Conversation.objects.filter(pk=conversation.pk).update(
             last_message=message, unread_count=1, waiting_since=timezone.now() - timedelta(minutes=i)
@@ -49,8 +50,10 @@ def _conversations(tenant, desk, n: int) -> list[Conversation]:
     return rows
 
 
-# Session, user, membership (with tenant and role), the page, its labels.
-LIST_QUERIES = 5
+# Session, user, membership (with tenant and role), the page, its labels, assignees and last messages.
+LIST_QUERIES = 7
+# On PostgreSQL a word search first asks the planner how many messages match (an EXPLAIN).
+ESTIMATE = 1 if connection.vendor == "postgresql" else 0
 
 
 @pytest.mark.parametrize("rows", [5, 25])
@@ -63,12 +66,24 @@ def test_conversation_list_costs_the_same_for_5_and_25_rows(tenant, desk, rows, 
     assert all(r["last_message"] and r["assignee"] and r["contact"] for r in body["results"])
 
 
-@pytest.mark.parametrize("query", ["sort=waiting", "tab=unassigned", "q=C1", "label={label}"])
-def test_filtered_conversation_lists_cost_the_same_as_the_plain_one(tenant, desk, query, django_assert_num_queries):
+@pytest.mark.parametrize(
+    ("query", "queries"),
+    # The unassigned tab's rows have no assignee to read.
+    [
+        ("sort=waiting", LIST_QUERIES),
+        ("tab=unassigned", LIST_QUERIES - 1),
+        ("q=Cli1", LIST_QUERIES + ESTIMATE),
+        ("label={label}", LIST_QUERIES),
+    ],
+)
+def test_filtered_conversation_lists_cost_the_same_as_the_plain_one(
+    tenant, desk, query, queries, django_assert_num_queries
+):
     _conversations(tenant, desk, 5)
-    make_conversation(desk["inbox"], name="Free")  # one row for the "unassigned" tab
+    free = make_conversation(desk["inbox"], name="Free")  # one row for the "unassigned" tab
+    Conversation.objects.filter(pk=free.pk).update(last_message=make_message(free, "hi"))
     query = query.format(label=desk["labels"][0].pk)
-    with django_assert_num_queries(LIST_QUERIES):
+    with django_assert_num_queries(queries):
         desk["client"].get(f"{API}/conversations/?{query}")
 
 

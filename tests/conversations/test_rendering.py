@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.test import Client
 from django.utils import timezone
 
@@ -176,10 +176,21 @@ def load(message: Message) -> Message:
     )
 
 
+def render_message(context: dict[str, Any]) -> str:
+    """One message through the inbox's Jinja2 template. The views pass the reply permission as
+    ``can_reply`` and ``can_retry``; here ``can.reply`` (the context processor's) sets both."""
+    context = dict(context)
+    can = context.pop("can", {})
+    context["can_reply"] = bool(context.get("can_reply") or can.get("reply"))
+    context["can_retry"] = bool(can.get("reply"))
+    context["messages"] = [context.pop("message")]
+    return get_template("conversations/message.html", using="jinja2").render(context)
+
+
 def render(message: Message) -> str:
     message = load(message)
     context = {"message": message, "current_tenant": message.conversation.inbox.tenant, "can_reply": True}
-    html = render_to_string("conversations/_message.html", context)
+    html = render_message(context)
     assert markup_problems(html) == [], html
     return html
 
@@ -571,9 +582,7 @@ def test_customer_messages_with_a_whatsapp_id_get_reply_and_react_buttons(conver
 
 def test_buttons_need_the_reply_permission(conversation):
     message = load(add_message(conversation, text="hi", external_id="wamid.1"))
-    html = render_to_string(
-        "conversations/_message.html", {"message": message, "current_tenant": conversation.tenant, "can": {}}
-    )
+    html = render_message({"message": message, "current_tenant": conversation.tenant, "can": {}})
     assert "data-reply" not in html
 
 
@@ -583,7 +592,7 @@ def test_the_pages_conversation_saves_the_contact_query(conversation, django_ass
     page = Conversation.objects.select_related("contact").get(pk=conversation.pk)
     context = {"message": loaded, "current_tenant": conversation.tenant, "conversation": page}
     with django_assert_num_queries(0):
-        html = render_to_string("conversations/_message.html", context)
+        html = render_message(context)
     assert "Maria Souza" in html
 
 
@@ -593,7 +602,7 @@ def test_rendering_a_message_costs_no_queries_beyond_the_prefetch(conversation, 
     loaded = load(message)
     tenant = conversation.tenant
     with django_assert_num_queries(0):
-        render_to_string("conversations/_message.html", {"message": loaded, "current_tenant": tenant})
+        render_message({"message": loaded, "current_tenant": tenant})
 
 
 # -- script injection --------------------------------------------------------------------------------------
