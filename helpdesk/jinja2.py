@@ -155,6 +155,7 @@ def environment(**options: Any) -> Environment:
             "content_errors": inbox_tags.content_errors,
             # conversations.templatetags.inbox_list (its message_preview differs from the one above)
             "list_preview": inbox_list_tags.message_preview,
+            "short_age": inbox_list_tags.short_age,
             # django.template.defaultfilters
             "date": date,
             "time": time,

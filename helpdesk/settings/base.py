@@ -120,6 +120,8 @@ if REDIS_URL:
             "KEY_PREFIX": "helpdesk",
         }
     }
+    # Sessions are read from the cache on every request and written through to the database.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
