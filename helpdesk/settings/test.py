@@ -27,3 +27,6 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True
 # Files tests store (attachments, quick-reply files) stay out of the project tree; server processes
 # started by browser tests inherit the same directory through MEDIA_ROOT.
 MEDIA_ROOT = env("MEDIA_ROOT", default=os.path.join(tempfile.gettempdir(), "helpdesk-test-media"))
+# As in production with Redis: sessions read from the cache (here per process), written through to
+# the database; query counts pinned by tests are the same with and without REDIS_URL.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -383,19 +383,19 @@ def test_messages_fragment_query_count_is_pinned(tenant, channel, agent, client_
     assert _queries(client_for(agent), url, {"after": first.pk}) == MESSAGES_QUERIES
 
 
-# Every request reads the session, the user and the membership (with its role): 3 queries.
+# Every request reads the user and the membership (with its role): 2 queries; the session comes from the cache.
 # List: the page of conversations (contact and inbox joined), their labels, their last messages, the
 # tab counts (and their assignees, when any row has one).
-LIST_QUERIES = 7
+LIST_QUERIES = 6
 # Pane: the conversation, 50 messages with their attachments and reactions, the labels flagged for
 # this conversation, the members it can be assigned to.
-PANE_QUERIES = 9
+PANE_QUERIES = 8
 # Messages: the conversation, the messages with their attachments and reactions.
-MESSAGES_QUERIES = 7
+MESSAGES_QUERIES = 6
 
 
 def test_sidebar_query_count_is_pinned(tenant, channel, agent, client_for):
     first = receive(channel, text="primeira")
     url = f"/t/acme/inbox/c/{first.conversation.display_id}/sidebar/"
     # The conversation, the labels flagged for it and its contact, earlier conversations, notes.
-    assert _queries(client_for(agent), url) == 7
+    assert _queries(client_for(agent), url) == 6
