@@ -14,7 +14,16 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
-from conversations.models import Contact, Conversation, ConversationLabel, Inbox, Label, Message, QuickReply
+from conversations.models import (
+    Contact,
+    Conversation,
+    ConversationLabel,
+    Inbox,
+    Label,
+    Message,
+    Notification,
+    QuickReply,
+)
 from helpdesk.exceptions import ValidationFailed
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Perm
@@ -442,3 +451,18 @@ def quick_reply_list(*, membership: Membership, inbox: Inbox | None = None) -> Q
 def contact_conversations(*, membership: Membership | ApiToken, contact: Contact) -> QuerySet[Conversation]:
     """The contact's conversations the caller may see, newest first (the sidebar's history)."""
     return conversation_list(membership=membership).filter(contact=contact).order_by("-id")
+
+
+def notification_list(*, membership: Membership, limit: int = 20) -> list[Notification]:
+    """The member's newest notifications (unread ones are those without ``read_at``)."""
+    return list(
+        Notification.objects.filter(tenant_id=membership.tenant_id, user_id=membership.user_id)
+        .select_related("conversation__contact", "actor")
+        .order_by("-id")[:limit]
+    )
+
+
+def notification_unread_count(*, membership: Membership) -> int:
+    return Notification.objects.filter(
+        tenant_id=membership.tenant_id, user_id=membership.user_id, read_at__isnull=True
+    ).count()

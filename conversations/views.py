@@ -208,6 +208,7 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         "filters": filters,
         "next_cursor": next_cursor,
         "counts": selectors.conversation_tab_counts(membership=membership),
+        "notifications_unread": selectors.notification_unread_count(membership=membership),
         "inboxes": selectors.inboxes_for(membership=membership),
         "labels": list(selectors.label_list(tenant=membership.tenant_id)),
         "members": list(
@@ -589,3 +590,24 @@ def contact_edit(request: HttpRequest, tenant_slug: str, display_id: int) -> Jso
     conversation = _conversation(request, display_id)
     html = render_to_string("conversations/_sidebar.html", _sidebar_context(request, conversation), request=request)
     return JsonResponse({"html": html, "saved": True})
+
+
+@require_GET
+@json_fragment
+def notifications(request: HttpRequest, tenant_slug: str) -> JsonResponse:
+    """The member's newest mentions and assignments, with how many are unread."""
+    membership = _membership(request)
+    items = selectors.notification_list(membership=membership)
+    html = render_to_string(
+        "conversations/_notifications.html",
+        {"notifications": items, "current_tenant": membership.tenant},
+        request=request,
+    )
+    return JsonResponse({"html": html, "unread": selectors.notification_unread_count(membership=membership)})
+
+
+@require_POST
+@json_fragment
+def notifications_read(request: HttpRequest, tenant_slug: str) -> JsonResponse:
+    actions.notifications_mark_read(membership=_membership(request))
+    return JsonResponse({"unread": 0})

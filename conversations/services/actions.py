@@ -313,3 +313,10 @@ def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500)
             _save_and_publish(conversation, ["status", "snoozed_until"], activity=_("The snooze ended"))
             reopened += 1
     return reopened
+
+
+def notifications_mark_read(*, membership: Membership) -> int:
+    """Mark all of the member's notifications read; returns how many changed."""
+    return Notification.objects.filter(
+        tenant_id=membership.tenant_id, user_id=membership.user_id, read_at__isnull=True
+    ).update(read_at=timezone.now())

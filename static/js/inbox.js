@@ -948,6 +948,41 @@
     }, {root: root.querySelector(".inbox-list"), rootMargin: "0px 0px 300px 0px"}).observe(listSentinel);
   }
 
+  // --- notifications (mentions, assignments) -------------------------------------------------------
+
+  var notificationsEl = root.querySelector("[data-notifications]");
+  function notificationCount() {
+    var el = root.querySelector("[data-notifications-count]");
+    return el ? Number(el.textContent) || 0 : 0;
+  }
+  function setNotificationCount(n) {
+    var el = root.querySelector("[data-notifications-count]");
+    if (!el) return;
+    el.textContent = String(n);
+    el.hidden = n <= 0;
+  }
+  if (notificationsEl) {
+    notificationsEl.addEventListener("toggle", function () {
+      if (!notificationsEl.open) return;
+      getJSON(url("notifications/")).then(function (data) {
+        var list = notificationsEl.querySelector("[data-notifications-list]");
+        list.innerHTML = "";
+        list.appendChild(fragment(data.html));
+        setNotificationCount(data.unread);
+      }).catch(function (err) { toast(err.message, "error"); });
+    });
+    notificationsEl.addEventListener("click", function (event) {
+      if (event.target.closest("[data-notifications-read]")) {
+        postForm("notifications/read/", {}).then(function () {
+          setNotificationCount(0);
+          notificationsEl.querySelectorAll(".is-unread").forEach(function (li) { li.classList.remove("is-unread"); });
+        }).catch(function (err) { toast(err.message, "error"); });
+      } else if (event.target.closest("[data-open-conversation]")) {
+        notificationsEl.removeAttribute("open");
+      }
+    });
+  }
+
   // --- live updates ---------------------------------------------------------------------------------
 
   function resync() {
@@ -989,6 +1024,7 @@
       }
       case "notification.created": {
         var n = event.notification;
+        setNotificationCount(notificationCount() + 1);
         toast((n.actor || "Someone") + (n.kind === "mention" ? " mentioned you in #" : " assigned you #") + n.conversation.display_id);
         break;
       }

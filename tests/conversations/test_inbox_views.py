@@ -399,3 +399,21 @@ def test_sidebar_query_count_is_pinned(tenant, channel, agent, client_for):
     url = f"/t/acme/inbox/c/{first.conversation.display_id}/sidebar/"
     # The conversation, the labels flagged for it and its contact, earlier conversations, notes.
     assert _queries(client_for(agent), url) == 6
+
+
+def test_notifications_list_only_the_members_own_and_mark_read(tenant, channel, agent, supervisor, client_for):
+    conversation = receive(channel, name="Maria").conversation
+    client_for(supervisor).post(
+        f"/t/acme/inbox/c/{conversation.display_id}/note/", {"text": "@Ana veja", "mention": [str(agent.user_id)]}
+    )
+    client_for(agent).post(
+        f"/t/acme/inbox/c/{conversation.display_id}/note/", {"text": "@Super ok", "mention": [str(supervisor.user_id)]}
+    )
+    data = client_for(agent).get("/t/acme/inbox/notifications/").json()
+    assert data["unread"] == 1
+    assert "mentioned you in #1" in data["html"]
+    assert data["html"].count("<li") == 1
+    assert client_for(agent).post("/t/acme/inbox/notifications/read/").json() == {"unread": 0}
+    assert Notification.objects.filter(user=agent.user, read_at__isnull=True).count() == 0
+    # The supervisor's own notification is untouched by the agent marking theirs read.
+    assert Notification.objects.filter(user=supervisor.user, read_at__isnull=True).count() == 1

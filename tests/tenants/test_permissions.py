@@ -78,6 +78,8 @@ EXPECTED: dict[str, set[str]] = {
     "inbox": EVERYONE,
     "inbox_list": EVERYONE,
     "inbox_rows": EVERYONE,
+    "inbox_notifications": EVERYONE,
+    "inbox_notifications_read": EVERYONE,
     "inbox_conversation": EVERYONE,
     "inbox_pane": EVERYONE,
     "inbox_messages": EVERYONE,
