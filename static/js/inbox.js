@@ -130,6 +130,8 @@
   function placeRow(li) {
     var existing = document.getElementById(li.id);
     if (existing) existing.remove();
+    var empty = listSentinel.querySelector(".empty");
+    if (empty) empty.remove();
     var rows = rowsEl.children;
     for (var i = 0; i < rows.length; i++) {
       if (before(li, rows[i])) { rowsEl.insertBefore(li, rows[i]); return; }
