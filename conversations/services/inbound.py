@@ -159,7 +159,7 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
     contact_inbox = contact_inbox_get_or_create(
         inbox=inbox, source_id=spec.source_id, profile_name=spec.profile_name, phone_e164=spec.phone_e164
     )
-    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    conversation, opened = conversation_get_or_open(contact_inbox=contact_inbox)
     reply_to = None
     if spec.reply_to_external_id:
         reply_to = Message.objects.filter(inbox=inbox, external_id=spec.reply_to_external_id).first()
@@ -222,7 +222,10 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
         setattr(conversation, key, value)
     audience = conversation_audience(conversation=conversation)
     publish_message_event("message.created", message, audience=audience)
-    publish_conversation_updated(conversation, audience=audience)
+    # A new message already tells the inbox its conversation's row changed (activity, unread, preview);
+    # a separate update only when the conversation itself was opened or reopened.
+    if opened or "status" in update:
+        publish_conversation_updated(conversation, audience=audience)
     return message, True
 
 

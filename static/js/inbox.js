@@ -1008,7 +1008,11 @@
     switch (event.type) {
       case "message.created":
         refreshRows([conv.id]);
-        if (isOpen) { catchUp(); if (event.message.direction === "in") markRead(); }
+        if (isOpen) {
+          catchUp();
+          // A customer's message reopens the reply window and changes "waiting since".
+          if (event.message.direction === "in") { markRead(); refreshHeader(); }
+        }
         break;
       case "message.updated":
         if (isOpen) refreshMessages([event.message.id]);
