@@ -10,7 +10,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
-from conversations.services.inbound import AttachmentSpec, InboundSpec, message_receive, reaction_receive
+from conversations.services.inbound import (
+    AttachmentSpec,
+    InboundSpec,
+    contact_number_change,
+    message_receive,
+    reaction_receive,
+)
 from conversations.services.status import StatusSpec, message_status_update
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
@@ -100,6 +106,13 @@ def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]
             return []
         # A reaction to a message we never stored is kept as a message, so it is not lost.
     message, created = message_receive(inbox=inbox, spec=_inbound_spec(msg))
+    if created and msg.content.get("system_type") == "user_changed_number" and msg.content.get("new_wa_id"):
+        # Stored on the old number's conversation first; then the contact follows the new number.
+        contact_number_change(
+            inbox=inbox,
+            old_source_id=normalize_wa_id(msg.from_wa_id),
+            new_source_id=normalize_wa_id(str(msg.content["new_wa_id"])),
+        )
     if not created or msg.media is None:
         return []
     return list(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from conversations.models import (
 )
 from conversations.selectors import conversation_audience
 from conversations.services.events import publish_conversation_updated, publish_message_event
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -252,3 +255,44 @@ def reaction_receive(
     )
     publish_message_event("message.updated", target)
     return target
+
+
+@transaction.atomic(savepoint=False)
+def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: str) -> bool:
+    """The customer moved to a new number: their contact, history and open conversation follow it.
+
+    Returns False, changing nothing, when the old number is unknown here or the new one already
+    belongs to another contact (they wrote from it before this notice arrived; the two stay apart).
+    """
+    if not new_source_id or new_source_id == old_source_id:
+        return False
+    contact_inbox = (
+        ContactInbox.objects.select_for_update(no_key=True)
+        .select_related("contact")
+        .filter(inbox=inbox, source_id=old_source_id)
+        .first()
+    )
+    if contact_inbox is None:
+        return False
+    taken = ContactInbox.objects.filter(inbox=inbox, source_id=new_source_id).exists() or (
+        Contact.objects.filter(tenant_id=inbox.tenant_id, wa_id=new_source_id)
+        .exclude(pk=contact_inbox.contact_id)
+        .exists()
+    )
+    if taken:
+        logger.info(
+            "Number change of contact %s not applied: %s is another contact's", contact_inbox.contact_id, new_source_id
+        )
+        return False
+    ContactInbox.objects.filter(pk=contact_inbox.pk).update(source_id=new_source_id, updated_at=timezone.now())
+    contact = contact_inbox.contact
+    fields = []
+    if contact.wa_id == old_source_id:
+        contact.wa_id = new_source_id
+        fields.append("wa_id")
+    if contact.phone_e164 in ("", f"+{old_source_id}"):
+        contact.phone_e164 = f"+{new_source_id}"
+        fields.append("phone_e164")
+    if fields:
+        contact.save(update_fields=[*fields, "updated_at"])
+    return True

@@ -434,10 +434,11 @@ CASES = [
             "identity": {"acknowledged": True, "created_timestamp": "1697044706", "hash": "xyzxyz"},
         },
     ),
-    # System messages carry no contacts[]: the contact is known by number only.
+    # System messages carry no contacts[]: the contact is known by number only. After a number
+    # change the contact is known by the new number.
     Case(
         "inbound_system_user_changed_number.json",
-        {"wa_id": "16505551234", "profile_name": "", "phone_e164": "+16505551234"},
+        {"wa_id": "12195555358", "profile_name": "", "phone_e164": "+12195555358"},
         datetime(2025, 6, 18, 17, 55, 42, tzinfo=UTC),
         "system",
         "wamid.HBgLMTk4MzU1NTE5NzQVAgASGAoxMTgyMDg2MjY3AA==",
@@ -915,3 +916,41 @@ def test_one_text_message_takes_a_bounded_number_of_queries(webhook, channel, dj
     with django_assert_max_num_queries(22):
         webhook.post(channel, text_payload(channel, wamid="wamid.measured", timestamp=1749416400))
     assert Message.objects.count() == 2
+
+
+def _number_change_payload(channel):
+    return fixture_payload(channel, "inbound_system_user_changed_number.json")
+
+
+def test_number_change_moves_the_contact_and_its_conversation_to_the_new_number(webhook, channel):
+    post_ok(webhook, channel, text_payload(channel, wamid="wamid.old", wa_id="16505551234"))
+    post_ok(webhook, channel, _number_change_payload(channel))
+    post_ok(webhook, channel, text_payload(channel, wamid="wamid.new", wa_id="12195555358", timestamp=1750269400))
+
+    contact = Contact.objects.get()
+    assert (contact.wa_id, contact.phone_e164) == ("12195555358", "+12195555358")
+    assert list(ContactInbox.objects.values_list("source_id", flat=True)) == ["12195555358"]
+    conversation = Conversation.objects.get()
+    assert list(conversation.messages.order_by("id").values_list("external_id", "type")) == [
+        ("wamid.old", "text"),
+        ("wamid.HBgLMTk4MzU1NTE5NzQVAgASGAoxMTgyMDg2MjY3AA==", "system"),
+        ("wamid.new", "text"),
+    ]
+
+
+def test_number_change_to_a_number_that_already_wrote_keeps_both_contacts(webhook, channel):
+    post_ok(webhook, channel, text_payload(channel, wamid="wamid.old", wa_id="16505551234"))
+    post_ok(webhook, channel, text_payload(channel, wamid="wamid.other", wa_id="12195555358"))
+    post_ok(webhook, channel, _number_change_payload(channel))
+
+    assert sorted(Contact.objects.values_list("wa_id", flat=True)) == ["12195555358", "16505551234"]
+    assert sorted(ContactInbox.objects.values_list("source_id", flat=True)) == ["12195555358", "16505551234"]
+    assert Conversation.objects.count() == 2
+
+
+def test_number_change_of_a_new_customer_stores_the_notice_and_follows_the_number(webhook, channel):
+    post_ok(webhook, channel, _number_change_payload(channel))
+
+    contact = Contact.objects.get()
+    assert (contact.wa_id, contact.phone_e164) == ("12195555358", "+12195555358")
+    assert Message.objects.get().type == "system"
