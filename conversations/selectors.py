@@ -218,6 +218,11 @@ ROW_PREFETCH = (
 )
 
 
+def _with_row_data(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """What a list row shows, read in as few and as cheap queries as it takes."""
+    return qs.select_related("contact", "inbox").defer(*ROW_DEFERRED).prefetch_related(*ROW_PREFETCH)
+
+
 def conversation_inbox_page(
     *,
     membership: Membership | ApiToken,
@@ -240,7 +245,7 @@ def conversation_inbox_page(
             qs = qs.filter(Q(waiting_since__gte=value) & (Q(waiting_since__gt=value) | Q(id__gt=pk)))
         else:
             qs = qs.filter(Q(last_activity_at__lte=value) & (Q(last_activity_at__lt=value) | Q(id__lt=pk)))
-    rows = list(qs.select_related("contact", "inbox").defer(*ROW_DEFERRED).prefetch_related(*ROW_PREFETCH)[: limit + 1])
+    rows = list(_with_row_data(qs)[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -250,9 +255,17 @@ def conversation_inbox_page(
     return rows, next_cursor
 
 
-def conversation_rows(*, membership: Membership | ApiToken, ids: list[int]) -> list[Conversation]:
-    """The visible ones among these conversations (for live updates of the list)."""
-    return list(conversation_list(membership=membership).filter(pk__in=ids[:100]).prefetch_related(*ROW_PREFETCH))
+def conversation_rows(
+    *, membership: Membership | ApiToken, ids: list[int], filters: ConversationFilters | None = None
+) -> list[Conversation]:
+    """The visible ones among these conversations — and, given ``filters``, those the list shows (for
+    live updates of the list: an id left out has left the member's sight or the current filter)."""
+    qs = (
+        conversation_inbox_queryset(membership=membership, filters=filters)
+        if filters is not None
+        else conversation_list(membership=membership)
+    )
+    return list(_with_row_data(qs.filter(pk__in=ids[:100])))
 
 
 def conversation_tab_counts(*, membership: Membership | ApiToken) -> dict[str, int]:
@@ -329,7 +342,7 @@ def audience_cache_clear() -> None:
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return (
         Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
-        .select_related("sender_user", "conversation__contact")
+        .select_related("sender_user")
         .prefetch_related("attachments", "reactions")
     )
 

@@ -232,17 +232,14 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
 @json_fragment
 def inbox_list(request: HttpRequest, tenant_slug: str) -> JsonResponse:
     membership = _membership(request)
+    cursor = request.GET.get("cursor") or None
     rows, next_cursor = selectors.conversation_inbox_page(
-        membership=membership, filters=_filters(request), cursor=request.GET.get("cursor") or None
+        membership=membership, filters=_filters(request), cursor=cursor
     )
-    return JsonResponse(
-        {
-            "html": _rows_html(request, rows),
-            "ids": [c.pk for c in rows],
-            "next": next_cursor,
-            "counts": selectors.conversation_tab_counts(membership=membership),
-        }
-    )
+    data: dict[str, Any] = {"html": _rows_html(request, rows), "ids": [c.pk for c in rows], "next": next_cursor}
+    if cursor is None:  # the tab badges come with the first page; scrolling further does not change them
+        data["counts"] = selectors.conversation_tab_counts(membership=membership)
+    return JsonResponse(data)
 
 
 @require_GET
@@ -255,19 +252,12 @@ def inbox_rows(request: HttpRequest, tenant_slug: str) -> JsonResponse:
     except ValueError:
         raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
     membership = _membership(request)
-    rows = selectors.conversation_rows(membership=membership, ids=ids)
-    filters = _filters(request)
-    matching = set(
-        selectors.conversation_inbox_queryset(membership=membership, filters=filters)
-        .filter(pk__in=[c.pk for c in rows])
-        .values_list("pk", flat=True)
-    )
+    rows = selectors.conversation_rows(membership=membership, ids=ids, filters=_filters(request))
     found = {c.pk for c in rows}
-    html = {c.pk: _rows_html(request, [c]) for c in rows if c.pk in matching}
     return JsonResponse(
         {
-            "rows": html,
-            "missing": [i for i in ids if i not in found or i not in matching],
+            "rows": {c.pk: _rows_html(request, [c]) for c in rows},
+            "missing": [i for i in ids if i not in found],
             "counts": selectors.conversation_tab_counts(membership=membership),
         }
     )
@@ -314,7 +304,7 @@ def conversation_messages(request: HttpRequest, tenant_slug: str, display_id: in
     window = _window(conversation, timezone.now())
     return JsonResponse(
         {
-            "html": _messages_html(request, messages),
+            "html": _messages_html(request, messages, conversation),
             "ids": [m.pk for m in messages],
             "more": more,
             "conversation": _conversation_state(conversation, window),
@@ -343,9 +333,9 @@ def _media_type(content_type: str) -> str:
 
 
 def _sent_response(request: HttpRequest, conversation: Conversation, message: Message, created: bool) -> JsonResponse:
-    message = selectors.message_list(conversation=conversation).select_related("reply_to").get(pk=message.pk)
+    [message], _more = selectors.message_page(conversation=conversation, ids=[message.pk])
     return JsonResponse(
-        {"id": message.pk, "created": created, "html": _messages_html(request, [message])},
+        {"id": message.pk, "created": created, "html": _messages_html(request, [message], conversation)},
         status=201 if created else 200,
     )
 
@@ -435,7 +425,7 @@ def message_reaction(request: HttpRequest, tenant_slug: str, display_id: int, me
         raise NotFound(_("No such message in this conversation."))
     message_react(membership=membership, message=target, emoji=request.POST.get("emoji", ""))
     messages, _more = selectors.message_page(conversation=conversation, ids=[target.pk])
-    return JsonResponse({"id": target.pk, "html": _messages_html(request, messages)})
+    return JsonResponse({"id": target.pk, "html": _messages_html(request, messages, conversation)})
 
 
 @require_GET
@@ -509,6 +499,18 @@ def conversation_header(request: HttpRequest, tenant_slug: str, display_id: int)
     return _header_response(request, _conversation(request, display_id))
 
 
+def _posted_labels(request: HttpRequest, name: str) -> list[Label]:
+    """The workspace's labels whose ids were posted as ``name``; an unknown id is an error, not ignored."""
+    raw = request.POST.getlist(name)
+    if any(not (x.isascii() and x.isdigit()) for x in raw):
+        raise ValidationFailed(_("Unknown label."))
+    ids = {int(x) for x in raw}
+    found = list(selectors.label_list(tenant=_membership(request).tenant_id).filter(pk__in=ids))
+    if len(found) != len(ids):
+        raise ValidationFailed(_("Unknown label."))
+    return found
+
+
 @require_POST
 @json_fragment
 def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int, action: str) -> JsonResponse:
@@ -549,16 +551,11 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             principal=membership, conversation=conversation, priority=request.POST.get("priority", "")
         )
     elif action == "labels":
-
-        def labels(name: str) -> list[Label]:
-            ids = [int(x) for x in request.POST.getlist(name) if x.isdigit()]
-            found = list(selectors.label_list(tenant=membership.tenant_id).filter(pk__in=ids))
-            if len(found) != len(set(ids)):
-                raise ValidationFailed(_("Unknown label."))
-            return found
-
         actions.conversation_labels_change(
-            principal=membership, conversation=conversation, add=labels("add"), remove=labels("remove")
+            principal=membership,
+            conversation=conversation,
+            add=_posted_labels(request, "add"),
+            remove=_posted_labels(request, "remove"),
         )
     elif action == "read":
         actions.conversation_mark_read(membership=membership, conversation=conversation)
@@ -576,8 +573,7 @@ def contact_edit(request: HttpRequest, tenant_slug: str, display_id: int) -> Jso
     keys = request.POST.getlist("attr_key")
     values = request.POST.getlist("attr_value")
     attributes = {k.strip(): v for k, v in zip(keys, values, strict=False) if k.strip()}
-    label_ids = [int(x) for x in request.POST.getlist("label") if x.isdigit()]
-    contact_labels = list(selectors.label_list(tenant=membership.tenant_id).filter(pk__in=label_ids))
+    contact_labels = _posted_labels(request, "label")
     contact: Contact = conversation.contact
     contact_update(
         principal=membership,

@@ -87,6 +87,7 @@ def test_list_fragment_pages_by_cursor_without_repeats(tenant, channel, agent, c
     second = client.get("/t/acme/inbox/list/", {"tab": "all", "cursor": first["next"]}).json()
     assert len(second["ids"]) == 5
     assert second["next"] is None
+    assert "counts" not in second  # the badges come with the first page only
     assert set(first["ids"]).isdisjoint(second["ids"])
     assert set(first["ids"]) | set(second["ids"]) == set(Conversation.objects.values_list("pk", flat=True))
 
@@ -108,6 +109,19 @@ def test_rows_reports_conversations_the_agent_can_no_longer_see(tenant, channel,
     data = client_for(agent).get("/t/acme/inbox/rows/", {"ids": f"{visible.pk},{hidden.pk}"}).json()
     assert list(data["rows"]) == [str(visible.pk)]
     assert data["missing"] == [hidden.pk]
+
+
+def test_rows_reports_conversations_that_left_the_current_filter(tenant, channel, agent, client_for):
+    open_one = receive(channel, wa_id="5511911111111").conversation
+    resolved = receive(channel, wa_id="5511922222222").conversation
+    Conversation.objects.filter(pk=resolved.pk).update(status="resolved")
+    data = (
+        client_for(agent).get("/t/acme/inbox/rows/", {"ids": f"{open_one.pk},{resolved.pk}", "status": "open"}).json()
+    )
+    assert list(data["rows"]) == [str(open_one.pk)]
+    assert data["missing"] == [resolved.pk]
+    data = client_for(agent).get("/t/acme/inbox/rows/", {"ids": f"{resolved.pk}", "status": "resolved"}).json()
+    assert (list(data["rows"]), data["missing"]) == ([str(resolved.pk)], [])
 
 
 def test_pane_of_a_conversation_assigned_to_someone_else_is_404(tenant, channel, agent, client_for):
@@ -417,3 +431,15 @@ def test_notifications_list_only_the_members_own_and_mark_read(tenant, channel, 
     assert Notification.objects.filter(user=agent.user, read_at__isnull=True).count() == 0
     # The supervisor's own notification is untouched by the agent marking theirs read.
     assert Notification.objects.filter(user=supervisor.user, read_at__isnull=True).count() == 1
+
+
+def test_contact_edit_with_an_unknown_label_changes_nothing(tenant, other_tenant, channel, agent, client_for):
+    conversation = receive(channel).conversation
+    foreign = Label.objects.create(tenant=other_tenant, name="foreign")
+    response = client_for(agent).post(
+        f"/t/acme/inbox/c/{conversation.display_id}/contact/", {"name": "Outra", "label": [str(foreign.pk)]}
+    )
+    assert response.status_code == 400
+    contact = conversation.contact
+    contact.refresh_from_db()
+    assert (contact.name, list(contact.labels.all())) == ("", [])
