@@ -624,12 +624,6 @@ class QuickReplyDetailApi(TenantAPIView):
         attachment = serializers.FileField(required=False)
         remove_attachment = serializers.BooleanField(required=False, default=False)
 
-    def _quick_reply(self, membership: Membership, quick_reply_id: int) -> QuickReply:
-        quick_reply = selectors.quick_reply_list(membership=membership).filter(pk=quick_reply_id).first()
-        if quick_reply is None:
-            raise Http404("No such quick reply.")
-        return quick_reply
-
     @extend_schema(
         operation_id="quick_replies_update",
         request=QuickReplyUpdateInput,
@@ -638,7 +632,7 @@ class QuickReplyDetailApi(TenantAPIView):
     )
     def patch(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
         membership = _require_membership(self.principal, _members_only_quick_replies())
-        quick_reply = self._quick_reply(membership, quick_reply_id)
+        quick_reply = selectors.quick_reply_get(membership=membership, quick_reply_id=quick_reply_id)
         data = self.QuickReplyUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -667,7 +661,9 @@ class QuickReplyDetailApi(TenantAPIView):
     def delete(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
         membership = _require_membership(self.principal, _members_only_quick_replies())
         library.quick_reply_delete(
-            membership=membership, quick_reply=self._quick_reply(membership, quick_reply_id), request=request
+            membership=membership,
+            quick_reply=selectors.quick_reply_get(membership=membership, quick_reply_id=quick_reply_id),
+            request=request,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -461,6 +461,26 @@ def quick_reply_list(*, membership: Membership, inbox: Inbox | None = None) -> Q
     return QuickReply.objects.filter(scoped, tenant_id=membership.tenant_id).select_related("inbox", "owner")
 
 
+def quick_reply_settings_list(*, membership: Membership) -> QuerySet[QuickReply]:
+    """The quick replies a member sees in settings (and may open to change, if allowed): with "manage
+    labels and quick replies" every shared one plus their own; otherwise the ones they may use.
+    Another member's personal reply is never among them."""
+    if membership.has_perm(Perm.MANAGE_LABELS):
+        mine = Q(scope=QuickReply.Scope.PERSONAL, owner_id=membership.user_id)
+        shared = Q(scope__in=[QuickReply.Scope.TENANT, QuickReply.Scope.INBOX])
+        qs = QuickReply.objects.filter(mine | shared, tenant_id=membership.tenant_id)
+    else:
+        qs = quick_reply_list(membership=membership)
+    return qs.select_related("inbox").order_by("shortcut", "id")
+
+
+def quick_reply_get(*, membership: Membership, quick_reply_id: int) -> QuickReply:
+    try:
+        return quick_reply_settings_list(membership=membership).get(pk=quick_reply_id)
+    except QuickReply.DoesNotExist:
+        raise Http404("No such quick reply.") from None
+
+
 def contact_conversations(*, membership: Membership | ApiToken, contact: Contact) -> QuerySet[Conversation]:
     """The contact's conversations the caller may see, newest first (the sidebar's history)."""
     return conversation_list(membership=membership).filter(contact=contact).order_by("-id")

@@ -7,8 +7,7 @@ from typing import cast
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -19,7 +18,6 @@ from conversations.models import QuickReply
 from conversations.services import library
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
-from tenants.models import Membership
 from tenants.permissions import Perm
 from tenants.selectors import member_list
 
@@ -84,25 +82,6 @@ def label_delete(request: HttpRequest, tenant_slug: str, label_id: int) -> HttpR
 # --- quick replies ---------------------------------------------------------------------------
 
 
-def _quick_replies(membership: Membership) -> QuerySet[QuickReply]:
-    """What the settings page lists: managers see every shared reply, everyone sees their own."""
-    if membership.has_perm(Perm.MANAGE_LABELS):
-        mine = Q(scope=QuickReply.Scope.PERSONAL, owner_id=membership.user_id)
-        shared = Q(scope__in=[QuickReply.Scope.TENANT, QuickReply.Scope.INBOX])
-        qs = QuickReply.objects.filter(mine | shared, tenant_id=membership.tenant_id)
-    else:
-        qs = selectors.quick_reply_list(membership=membership)
-    return qs.select_related("inbox").order_by("shortcut", "id")
-
-
-def _quick_reply(request: HttpRequest, quick_reply_id: int) -> QuickReply:
-    # Another member's personal reply is as absent as another workspace's.
-    try:
-        return _quick_replies(request.membership).get(pk=quick_reply_id)  # type: ignore[attr-defined]
-    except QuickReply.DoesNotExist:
-        raise Http404("No such quick reply.") from None
-
-
 def _quick_reply_form(request: HttpRequest, **kwargs: object) -> QuickReplyForm:
     membership = request.membership  # type: ignore[attr-defined]
     return QuickReplyForm(
@@ -137,7 +116,8 @@ def quick_reply_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             messages.success(request, _("Quick reply /%(shortcut)s created.") % {"shortcut": quick_reply.shortcut})
             return redirect("quick_reply_list", tenant_slug=tenant_slug)
     rows = [
-        (qr, library.quick_reply_can_manage(membership=membership, quick_reply=qr)) for qr in _quick_replies(membership)
+        (qr, library.quick_reply_can_manage(membership=membership, quick_reply=qr))
+        for qr in selectors.quick_reply_settings_list(membership=membership)
     ]
     status = 400 if request.method == "POST" else 200
     return render(request, "conversations/settings/quick_replies.html", {"form": form, "rows": rows}, status=status)
@@ -147,7 +127,7 @@ def quick_reply_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_perm(Perm.REPLY)
 def quick_reply_edit(request: HttpRequest, tenant_slug: str, quick_reply_id: int) -> HttpResponse:
     membership = request.membership  # type: ignore[attr-defined]
-    quick_reply = _quick_reply(request, quick_reply_id)
+    quick_reply = selectors.quick_reply_get(membership=request.membership, quick_reply_id=quick_reply_id)  # type: ignore[attr-defined]
     can_manage = library.quick_reply_can_manage(membership=membership, quick_reply=quick_reply)
     if request.method == "POST" and not can_manage:
         raise PermissionDenied("Only members who manage quick replies can change a shared one.")
@@ -190,7 +170,7 @@ def quick_reply_edit(request: HttpRequest, tenant_slug: str, quick_reply_id: int
 @require_POST
 @require_perm(Perm.REPLY)
 def quick_reply_delete(request: HttpRequest, tenant_slug: str, quick_reply_id: int) -> HttpResponse:
-    quick_reply = _quick_reply(request, quick_reply_id)
+    quick_reply = selectors.quick_reply_get(membership=request.membership, quick_reply_id=quick_reply_id)  # type: ignore[attr-defined]
     shortcut = quick_reply.shortcut
     try:
         library.quick_reply_delete(membership=request.membership, quick_reply=quick_reply, request=request)  # type: ignore[attr-defined]

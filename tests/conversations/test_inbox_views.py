@@ -443,3 +443,26 @@ def test_contact_edit_with_an_unknown_label_changes_nothing(tenant, other_tenant
     contact = conversation.contact
     contact.refresh_from_db()
     assert (contact.name, list(contact.labels.all())) == ("", [])
+
+
+def test_settings_and_api_find_the_same_quick_replies_to_manage(tenant, channel, client_for):
+    from conversations.models import Inbox
+    from conversations.selectors import quick_reply_settings_list
+    from tenants.permissions import Perm
+    from tests.conversations.factories import make_role
+
+    # May manage quick replies but works in no inbox and cannot see all conversations.
+    manager = add_member(tenant, make_role(tenant, [Perm.MANAGE_LABELS, Perm.REPLY]))
+    elsewhere = Inbox.objects.create(tenant=tenant, name="Other number", channel_type="whatsapp")
+    reply = QuickReply.objects.create(
+        tenant=tenant, shortcut="frete", text="Frete grátis", scope="inbox", inbox=elsewhere
+    )
+    assert list(quick_reply_settings_list(membership=manager)) == [reply]
+    response = client_for(manager).patch(
+        f"/api/v1/t/acme/quick-replies/{reply.pk}/",
+        {"text": "Frete grátis acima de R$ 100"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    reply.refresh_from_db()
+    assert reply.text == "Frete grátis acima de R$ 100"
