@@ -2,17 +2,22 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings.local")
 
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from helpdesk.handlers import SyncStackASGIHandler  # noqa: E402
+
+django_asgi_app = SyncStackASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from helpdesk.routing import websocket_urlpatterns  # noqa: E402
+from whatsapp.asgi import WebhookReceiver  # noqa: E402
 
 if os.environ.get("HELPDESK_EMBEDDED_BEAT") == "1":
     from helpdesk.embedded_beat import start as start_embedded_beat
@@ -21,7 +26,7 @@ if os.environ.get("HELPDESK_EMBEDDED_BEAT") == "1":
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": WebhookReceiver(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -96,6 +96,10 @@ class WebhookEvent(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "status", "-created_at"], name="webhook_tenant_status_created"),
             models.Index(fields=["status", "created_at"], name="webhook_status_created"),
+            # The drainers' queue: a channel's pending events, oldest first, however many are processed.
+            models.Index(
+                fields=["channel", "id"], condition=models.Q(status="pending"), name="webhook_channel_pending"
+            ),
         ]
 
     def __str__(self) -> str:

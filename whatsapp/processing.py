@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
@@ -15,6 +16,7 @@ from conversations.services.inbound import (
     InboundSpec,
     contact_number_change,
     message_receive,
+    messages_receive,
     reaction_receive,
 )
 from conversations.services.status import StatusSpec, message_status_update
@@ -208,82 +210,151 @@ def _channel_for(channel: WhatsAppChannel, phone_number_id: str, cache: dict[str
     return cache[phone_number_id]
 
 
-def _apply(event: WebhookEvent, parsed: ParsedWebhook) -> tuple[list[str], list[int], bool]:
-    """Write what one event says; returns (problems, attachment ids to download, template sync needed)."""
-    problems: list[str] = []
-    downloads: list[int] = []
-    sync_needed = False
+def _is_plain(msg: InboundMessage) -> bool:
+    """Stored with the others of its batch in one pass; reactions and number changes go one by one."""
+    return msg.type != Message.Type.REACTION and msg.content.get("system_type") != "user_changed_number"
+
+
+@dataclass
+class _Outcome:
+    """What applying a batch of events found: problems per event, media to fetch, templates to sync."""
+
+    problems: dict[int, list[str]] = field(default_factory=dict)
+    downloads: list[int] = field(default_factory=list)
+    sync_channels: set[int] = field(default_factory=set)
+
+
+def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
+    """Write what the events say, in their order.
+
+    Customer messages of the whole batch are stored in one pass per inbox (a fixed number of
+    queries, whatever their count); a reaction or a number change first stores the messages
+    before it, then applies itself, so the result is that of applying the events one by one.
+    """
+    outcome = _Outcome()
     channels: dict[str, WhatsAppChannel | None] = {}
-    for msg in parsed.messages:
-        target = _channel_for(event.channel, msg.phone_number_id, channels)
-        if target is None:
-            problems.append(f"message {msg.wamid}: unknown phone number id {msg.phone_number_id}")
+    waiting: list[tuple[WhatsAppChannel, InboundMessage]] = []
+
+    def store_waiting() -> None:
+        by_channel: dict[int, tuple[WhatsAppChannel, list[InboundMessage]]] = {}
+        for target, msg in waiting:
+            by_channel.setdefault(target.pk, (target, []))[1].append(msg)
+        waiting.clear()
+        with_media = []
+        for target, msgs in by_channel.values():
+            stored = messages_receive(inbox=target.inbox, specs=[_inbound_spec(msg) for msg in msgs])
+            with_media += [m.pk for (m, created), msg in zip(stored, msgs, strict=True) if created and msg.media]
+        if with_media:
+            outcome.downloads += Attachment.objects.filter(
+                message_id__in=with_media, download_status=Attachment.DownloadStatus.PENDING
+            ).values_list("pk", flat=True)
+
+    for event, parsed in batch:
+        for msg in parsed.messages:
+            target = _channel_for(event.channel, msg.phone_number_id, channels)
+            if target is None:
+                outcome.problems.setdefault(event.pk, []).append(
+                    f"message {msg.wamid}: unknown phone number id {msg.phone_number_id}"
+                )
+            elif _is_plain(msg):
+                waiting.append((target, msg))
+            else:
+                store_waiting()
+                outcome.downloads += _receive_message(target, msg)
+    store_waiting()
+    for event, parsed in batch:
+        for status in parsed.statuses:
+            target = _channel_for(event.channel, status.phone_number_id, channels)
+            if target is None:
+                outcome.problems.setdefault(event.pk, []).append(
+                    f"status {status.wamid}: unknown phone number id {status.phone_number_id}"
+                )
+                continue
+            _apply_status(target, status)
+        for update in parsed.template_updates:
+            if not _apply_template_update(event.channel, update):
+                outcome.sync_channels.add(event.channel_id)
+        for pref in parsed.user_preferences:
+            target = _channel_for(event.channel, pref.phone_number_id, channels)
+            if target is not None:
+                _apply_preference(target, pref)
+        for err in parsed.errors:
+            logger.warning(
+                "WhatsApp reported error %s (%s) for number %s", err.error.code, err.error.title, err.phone_number_id
+            )
+    return outcome
+
+
+def _process_locked(events: list[WebhookEvent]) -> None:
+    """Process claimed events inside the caller's transaction and record each one's outcome on it.
+
+    The batch is applied in one savepoint; if that fails, each event is applied in its own, so one
+    event that cannot be applied is marked failed with its error and does not hold back the rest.
+    """
+    now = timezone.now()
+    batch: list[tuple[WebhookEvent, ParsedWebhook]] = []
+    for event in events:
+        event.processed_at, event.attempts, event.error = now, event.attempts + 1, ""
+        try:
+            parsed = parse_webhook(bytes(event.body))
+        except WebhookParseError as exc:
+            event.status, event.error = WebhookEvent.Status.FAILED, f"Cannot parse: {exc}"
             continue
-        downloads += _receive_message(target, msg)
-    for status in parsed.statuses:
-        target = _channel_for(event.channel, status.phone_number_id, channels)
-        if target is None:
-            problems.append(f"status {status.wamid}: unknown phone number id {status.phone_number_id}")
+        event.summary = _summary(parsed)
+        batch.append((event, parsed))
+    parts = [] if not batch else [batch] if len(batch) == 1 else [batch, *([item] for item in batch)]
+    for part in parts:
+        try:
+            with transaction.atomic():
+                outcome = _apply(part)
+        except Exception as exc:
+            if len(part) > 1:
+                logger.warning("A batch of %s webhook events failed; applying them one by one", len(part))
+                continue
+            event = part[0][0]
+            logger.exception("Webhook event %s failed", event.pk)
+            event.status, event.error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
             continue
-        _apply_status(target, status)
-    for update in parsed.template_updates:
-        if not _apply_template_update(event.channel, update):
-            sync_needed = True
-    for pref in parsed.user_preferences:
-        target = _channel_for(event.channel, pref.phone_number_id, channels)
-        if target is not None:
-            _apply_preference(target, pref)
-    for err in parsed.errors:
-        logger.warning(
-            "WhatsApp reported error %s (%s) for number %s", err.error.code, err.error.title, err.phone_number_id
+        _after_commit(outcome)
+        for event, _parsed in part:
+            problems = outcome.problems.get(event.pk)
+            event.status = WebhookEvent.Status.FAILED if problems else WebhookEvent.Status.PROCESSED
+            event.error = "\n".join(problems or [])
+        if part is batch:
+            break
+    # Events with the same outcome are recorded by one statement (most of a batch shares one).
+    outcomes: dict[tuple[str, str, str], list[int]] = {}
+    for event in events:
+        outcomes.setdefault((event.status, event.error, event.summary), []).append(event.pk)
+    for (status, error, summary), pks in outcomes.items():
+        WebhookEvent.objects.filter(pk__in=pks).update(
+            status=status, error=error, summary=summary, processed_at=now, attempts=F("attempts") + 1
         )
-    return problems, downloads, sync_needed
 
 
-def _process_locked(event: WebhookEvent) -> dict[str, Any]:
-    """Process one event inside the caller's transaction (its own savepoint); returns the fields to record."""
+def _after_commit(outcome: _Outcome) -> None:
     from whatsapp.tasks import attachment_download, templates_sync
 
-    fields: dict[str, Any] = {"processed_at": timezone.now(), "attempts": event.attempts + 1, "error": ""}
-    try:
-        parsed = parse_webhook(bytes(event.body))
-    except WebhookParseError as exc:
-        return {**fields, "status": WebhookEvent.Status.FAILED, "error": f"Cannot parse: {exc}"}
-    fields["summary"] = _summary(parsed)
-    try:
-        with transaction.atomic():
-            problems, downloads, sync_needed = _apply(event, parsed)
-    except Exception as exc:
-        logger.exception("Webhook event %s failed", event.pk)
-        return {**fields, "status": WebhookEvent.Status.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+    downloads, sync_channels = list(outcome.downloads), sorted(outcome.sync_channels)
     if downloads:
         transaction.on_commit(lambda: [attachment_download.delay(pk) for pk in downloads])
-    if sync_needed:
-        channel_id = event.channel_id
-        transaction.on_commit(lambda: templates_sync.delay(channel_id))
-    if problems:
-        return {**fields, "status": WebhookEvent.Status.FAILED, "error": "\n".join(problems)}
-    return {**fields, "status": WebhookEvent.Status.PROCESSED}
+    for channel_id in sync_channels:
+        transaction.on_commit(lambda channel_id=channel_id: templates_sync.delay(channel_id))
 
 
-def _claim_and_process(events: QuerySet[WebhookEvent]) -> WebhookEvent | None:
-    """Lock the first pending event of ``events`` (skipping ones another job holds), process it and
-    record the outcome, all in one short transaction. None when there was nothing to claim."""
+def _claim_and_process(events: QuerySet[WebhookEvent], limit: int) -> list[WebhookEvent]:
+    """Lock up to ``limit`` pending events of ``events``, oldest first (skipping ones another job
+    holds), process them and record the outcomes, all in one transaction. Empty when none was free."""
     with transaction.atomic():
-        event = (
+        claimed = list(
             events.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel__inbox", "channel__tenant")
             .filter(status=WebhookEvent.Status.PENDING)
-            .order_by("id")
-            .first()
+            .order_by("id")[:limit]
         )
-        if event is None:
-            return None
-        fields = _process_locked(event)
-        WebhookEvent.objects.filter(pk=event.pk).update(**fields)
-    for key, value in fields.items():
-        setattr(event, key, value)
-    return event
+        if claimed:
+            _process_locked(claimed)
+    return claimed
 
 
 def webhook_event_process(*, event_id: int) -> WebhookEvent:
@@ -291,17 +362,13 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
 
     An event already processed, or held by another job (a drain in progress), is left as it is.
     """
-    event = _claim_and_process(WebhookEvent.objects.filter(pk=event_id))
-    return event if event is not None else WebhookEvent.objects.get(pk=event_id)
+    claimed = _claim_and_process(WebhookEvent.objects.filter(pk=event_id), 1)
+    return claimed[0] if claimed else WebhookEvent.objects.get(pk=event_id)
 
 
 def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
-    """Process up to ``limit`` pending events of a channel, oldest first; returns how many.
+    """Process up to ``limit`` pending events of a channel, oldest first, as one batch; returns how many.
 
-    Each event is claimed with SKIP LOCKED and processed in its own short transaction, so several
-    jobs can drain one channel side by side without waiting on each other's locks for long.
+    The events are claimed with SKIP LOCKED, so several jobs can drain one channel side by side.
     """
-    done = 0
-    while done < limit and _claim_and_process(WebhookEvent.objects.filter(channel_id=channel_id)) is not None:
-        done += 1
-    return done
+    return len(_claim_and_process(WebhookEvent.objects.filter(channel_id=channel_id), limit))

@@ -79,21 +79,32 @@ def _redis() -> Any:
     return shared_redis()
 
 
+# Takes the first free drainer slot of a channel (SET NX with expiry); returns its number, or -1.
+_SLOT_LUA = """
+for slot = 1, #KEYS do
+  if redis.call('SET', KEYS[slot], '1', 'NX', 'EX', ARGV[1]) then
+    return slot - 1
+  end
+end
+return -1
+"""
+
+
 def drain_request(event_id: int, channel_id: int) -> None:
     """Have a stored event processed.
 
     With a worker, events are drained in batches: a job is enqueued only when fewer than
-    ``WHATSAPP_DRAIN_SLOTS`` drainers are running for the channel (a Redis SET NX per slot), so a
-    burst of webhooks costs one job, not one per webhook. Without one, the event is processed now.
+    ``WHATSAPP_DRAIN_SLOTS`` drainers are running for the channel (one Redis round trip looks for
+    a free slot), so a burst of webhooks costs one job, not one per webhook. Without one, the
+    event is processed now.
     """
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
         webhook_event_process.delay(event_id)
         return
-    client = _redis()
-    for slot in range(settings.WHATSAPP_DRAIN_SLOTS):
-        if client.set(_drain_key(channel_id, slot), "1", nx=True, ex=_DRAIN_KEY_TTL):
-            webhook_events_drain.delay(channel_id, slot)
-            return
+    keys = [_drain_key(channel_id, slot) for slot in range(settings.WHATSAPP_DRAIN_SLOTS)]
+    slot = int(_redis().eval(_SLOT_LUA, len(keys), *keys, _DRAIN_KEY_TTL))
+    if slot >= 0:
+        webhook_events_drain.delay(channel_id, slot)
 
 
 @shared_task(acks_late=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, ProgrammingError, connection, transaction
-from django.db.models import Case, F, Max, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from conversations.models import (
@@ -25,6 +27,8 @@ from conversations.selectors import conversation_audience
 from conversations.services.events import publish_conversation_updated, publish_message_event
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,44 +71,42 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+def _with_retries(write: Callable[[], T]) -> T:
+    """Run ``write`` in a savepoint; when a concurrent writer stored the same customer, conversation
+    or message first (a unique constraint fails), roll it back and run it again: it finds their rows."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return write()
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def contact_inbox_get_or_create(
     *, inbox: Inbox, source_id: str, profile_name: str = "", phone_e164: str = ""
 ) -> ContactInbox:
     """The customer as this inbox knows them; creates the contact on first contact (race-safe)."""
-    profile_name = without_nul(profile_name)
-    existing = ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id=source_id).first()
-    if existing is not None:
-        contact = existing.contact
-        if profile_name and contact.profile_name != profile_name:
-            contact.profile_name = profile_name
-            contact.save(update_fields=["profile_name", "updated_at"])
-        return existing
-    try:
-        with transaction.atomic():
-            contact, _created = Contact.objects.get_or_create(
-                tenant_id=inbox.tenant_id,
-                wa_id=source_id,
-                defaults={"profile_name": profile_name, "phone_e164": phone_e164},
-            )
-            return ContactInbox.objects.create(
-                tenant_id=inbox.tenant_id, contact=contact, inbox=inbox, source_id=source_id
-            )
-    except IntegrityError:
-        return ContactInbox.objects.select_related("contact").get(inbox=inbox, source_id=source_id)
+    people = {source_id: (without_nul(profile_name), phone_e164)}
+    return _with_retries(lambda: _contact_inboxes_get_or_create(inbox, people)[source_id])
 
 
-def _next_display_id(tenant_id: int) -> int:
-    """The tenant's next conversation number.
+def _next_display_ids(tenant_id: int, count: int) -> list[int]:
+    """``count`` new conversation numbers of the tenant, ascending.
 
-    On PostgreSQL a sequence per tenant hands it out without holding a lock until commit (a
+    On PostgreSQL a sequence per tenant hands them out without holding a lock until commit (a
     rolled-back opening leaves a gap, as numbers must never be reused); elsewhere a counter row.
     """
+    if count <= 0:
+        return []
     if connection.vendor == "postgresql":
         sequence = f"conversation_display_id_t{int(tenant_id)}"
+        query = "SELECT nextval(%s) FROM generate_series(1, %s)"
         with connection.cursor() as cursor:
             try:
                 with transaction.atomic():
-                    cursor.execute("SELECT nextval(%s)", [sequence])
+                    cursor.execute(query, [sequence, count])
             except ProgrammingError:
                 with transaction.atomic():
                     start = 1 + (
@@ -115,65 +117,81 @@ def _next_display_id(tenant_id: int) -> int:
                             cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{sequence}" START {start}')
                     except IntegrityError:
                         pass  # created by a concurrent opener
-                cursor.execute("SELECT nextval(%s)", [sequence])
-            return int(cursor.fetchone()[0])
+                cursor.execute(query, [sequence, count])
+            return sorted(int(row[0]) for row in cursor.fetchall())
     counter, _created = ConversationCounter.objects.get_or_create(tenant_id=tenant_id)
-    ConversationCounter.objects.filter(pk=counter.pk).update(last_display_id=F("last_display_id") + 1)
-    return ConversationCounter.objects.values_list("last_display_id", flat=True).get(pk=counter.pk)
+    ConversationCounter.objects.filter(pk=counter.pk).update(last_display_id=F("last_display_id") + count)
+    last = ConversationCounter.objects.values_list("last_display_id", flat=True).get(pk=counter.pk)
+    return list(range(last - count + 1, last + 1))
+
+
+def _next_display_id(tenant_id: int) -> int:
+    """The tenant's next conversation number."""
+    return _next_display_ids(tenant_id, 1)[0]
 
 
 def conversation_get_or_open(*, contact_inbox: ContactInbox) -> tuple[Conversation, bool]:
     """The unresolved conversation of this customer in this inbox, or a new one after a resolve."""
-    current = (
-        Conversation.objects.filter(tenant_id=contact_inbox.tenant_id, contact_inbox=contact_inbox)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .first()
+    return _with_retries(
+        lambda: _conversations_get_or_open(contact_inbox.tenant_id, contact_inbox.inbox_id, [contact_inbox])[0]
     )
-    if current is not None:
-        return current, False
-    try:
-        with transaction.atomic():
-            return (
-                Conversation.objects.create(
-                    tenant_id=contact_inbox.tenant_id,
-                    display_id=_next_display_id(contact_inbox.tenant_id),
-                    inbox_id=contact_inbox.inbox_id,
-                    contact_id=contact_inbox.contact_id,
-                    contact_inbox=contact_inbox,
-                    last_activity_at=timezone.now(),
-                ),
-                True,
-            )
-    except IntegrityError:
-        current = (
-            Conversation.objects.filter(tenant_id=contact_inbox.tenant_id, contact_inbox=contact_inbox)
-            .exclude(status=Conversation.Status.RESOLVED)
-            .get()
-        )
-        return current, False
+
+
+def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
+    """Store one customer message. A message already stored (same external id) is a no-op."""
+    return messages_receive(inbox=inbox, specs=[spec])[0]
 
 
 @transaction.atomic(savepoint=False)
-def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
-    """Store one customer message. A message already stored (same external id) is a no-op."""
-    duplicate = Message.objects.filter(inbox=inbox, external_id=spec.external_id).first()
-    if duplicate is not None:
-        return duplicate, False
-    contact_inbox = contact_inbox_get_or_create(
-        inbox=inbox, source_id=spec.source_id, profile_name=spec.profile_name, phone_e164=spec.phone_e164
+def messages_receive(*, inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Message, bool]]:
+    """Store customer messages of one inbox, in order, with a fixed number of queries for any count.
+
+    The outcome is that of storing them one by one: one (message, created) per spec; a message
+    already stored, or earlier in ``specs``, under the same external id is not stored again.
+    """
+    return _with_retries(lambda: _messages_store(inbox, specs))
+
+
+def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Message, bool]]:
+    stored = {
+        m.external_id: m
+        for m in Message.objects.select_related("conversation").filter(
+            inbox=inbox, external_id__in={spec.external_id for spec in specs}
+        )
+    }
+    new_specs: list[InboundSpec] = []
+    for spec in specs:
+        if spec.external_id not in stored and all(s.external_id != spec.external_id for s in new_specs):
+            new_specs.append(spec)
+    if not new_specs:
+        return [(stored[spec.external_id], False) for spec in specs]
+
+    # The customers, with the name of their latest message (as a profile name follows WhatsApp's).
+    people: dict[str, tuple[str, str]] = {}
+    for spec in new_specs:
+        name, phone = people.get(spec.source_id, ("", ""))
+        people[spec.source_id] = (without_nul(spec.profile_name) or name, phone or spec.phone_e164)
+    contact_inboxes = _contact_inboxes_get_or_create(inbox, people)
+    conversations = _conversations_get_or_open(
+        inbox.tenant_id, inbox.pk, [contact_inboxes[source_id] for source_id in people]
     )
-    conversation, opened = conversation_get_or_open(contact_inbox=contact_inbox)
-    reply_to = None
-    if spec.reply_to_external_id:
-        reply_to = Message.objects.filter(inbox=inbox, external_id=spec.reply_to_external_id).first()
-    content = without_nul(dict(spec.content))
-    if spec.errors:
-        content["errors"] = list(spec.errors)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
+    by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
+
+    reply_ids = {spec.reply_to_external_id for spec in new_specs if spec.reply_to_external_id}
+    replied = (
+        dict(Message.objects.filter(inbox=inbox, external_id__in=reply_ids).values_list("external_id", "pk"))
+        if reply_ids
+        else {}
+    )
+    messages = []
+    for spec in new_specs:
+        content = without_nul(dict(spec.content))
+        if spec.errors:
+            content["errors"] = list(spec.errors)
+        messages.append(
+            Message(
                 tenant_id=inbox.tenant_id,
-                conversation=conversation,
+                conversation=by_contact_inbox[contact_inboxes[spec.source_id].pk],
                 inbox=inbox,
                 direction=Message.Direction.INBOUND,
                 sender_type=Message.SenderType.CONTACT,
@@ -181,7 +199,7 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
                 text=without_nul(spec.text),
                 content=content,
                 external_id=spec.external_id,
-                reply_to=reply_to,
+                reply_to_id=replied.get(spec.reply_to_external_id),
                 reply_to_external_id=spec.reply_to_external_id,
                 forwarded=spec.forwarded,
                 frequently_forwarded=spec.frequently_forwarded,
@@ -189,10 +207,19 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
                 status=Message.Status.RECEIVED,
                 external_timestamp=spec.occurred_at,
             )
-    except IntegrityError:
-        return Message.objects.get(inbox=inbox, external_id=spec.external_id), False
-    for att in spec.attachments:
-        Attachment.objects.create(
+        )
+    Message.objects.bulk_create(messages)
+    created = {m.external_id: m for m in messages}
+    # A reply to a message that arrived earlier in the same batch.
+    late_replies = []
+    for message, spec in zip(messages, new_specs, strict=True):
+        if spec.reply_to_external_id and message.reply_to_id is None and spec.reply_to_external_id in created:
+            message.reply_to_id = created[spec.reply_to_external_id].pk
+            late_replies.append(message)
+    if late_replies:
+        Message.objects.bulk_update(late_replies, ["reply_to"])
+    Attachment.objects.bulk_create(
+        Attachment(
             tenant_id=inbox.tenant_id,
             message=message,
             kind=att.kind,
@@ -201,35 +228,137 @@ def message_receive(*, inbox: Inbox, spec: InboundSpec) -> tuple[Message, bool]:
             sha256=att.sha256,
             filename=att.filename,
         )
-    now = timezone.now()
-    update: dict[str, Any] = {
-        "last_activity_at": now,
-        "last_message_id": message.pk,
-        "unread_count": F("unread_count") + 1,
-        # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
-        "waiting_since": Case(
-            When(waiting_since__isnull=True, then=Value(spec.occurred_at)),
-            When(waiting_since__gt=spec.occurred_at, then=Value(spec.occurred_at)),
-            default=F("waiting_since"),
-        ),
+        for message, spec in zip(messages, new_specs, strict=True)
+        for att in spec.attachments
+    )
+    _conversations_touch(messages, new_specs, opened={c.pk for c, opened in conversations if opened})
+    results = []
+    for spec in specs:
+        message = created.get(spec.external_id)
+        if message is not None and message.external_id not in stored:
+            stored[spec.external_id] = message
+            results.append((message, True))
+        else:
+            results.append((stored[spec.external_id], False))
+    return results
+
+
+def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, str]]) -> dict[str, ContactInbox]:
+    """The customers (source id → profile name, phone) as this inbox knows them, created on first contact."""
+    known = {
+        ci.source_id: ci
+        for ci in ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id__in=list(people))
     }
-    # The reply window counts from the customer's message as WhatsApp stamped it.
-    if conversation.last_inbound_at is None or spec.occurred_at > conversation.last_inbound_at:
-        update["last_inbound_at"] = spec.occurred_at
-    if conversation.status == Conversation.Status.SNOOZED:
-        update.update(status=Conversation.Status.OPEN, snoozed_until=None)
-    Conversation.objects.filter(pk=conversation.pk).update(**update)
-    update["unread_count"] = conversation.unread_count + 1
-    update["waiting_since"] = min(t for t in (conversation.waiting_since, spec.occurred_at) if t is not None)
-    for key, value in update.items():
-        setattr(conversation, key, value)
-    audience = conversation_audience(conversation=conversation)
-    publish_message_event("message.created", message, audience=audience)
+    missing = sorted(source_id for source_id in people if source_id not in known)
+    contacts = {}
+    if missing:
+        contacts = {c.wa_id: c for c in Contact.objects.filter(tenant_id=inbox.tenant_id, wa_id__in=missing)}
+        new_contacts = [
+            Contact(tenant_id=inbox.tenant_id, wa_id=source_id, profile_name=people[source_id][0], phone_e164=phone)
+            for source_id in missing
+            if source_id not in contacts
+            for phone in [people[source_id][1]]
+        ]
+        Contact.objects.bulk_create(new_contacts)
+        contacts.update({c.wa_id: c for c in new_contacts})
+        new_links = [
+            ContactInbox(tenant_id=inbox.tenant_id, contact=contacts[source_id], inbox=inbox, source_id=source_id)
+            for source_id in missing
+        ]
+        ContactInbox.objects.bulk_create(new_links)
+        known.update({ci.source_id: ci for ci in new_links})
+    now = timezone.now()
+    renamed = []
+    for source_id, ci in known.items():
+        name = people[source_id][0]
+        if name and ci.contact.profile_name != name:
+            ci.contact.profile_name = name
+            ci.contact.updated_at = now
+            renamed.append(ci.contact)
+    if renamed:
+        Contact.objects.bulk_update(sorted(renamed, key=lambda c: c.pk), ["profile_name", "updated_at"])
+    return known
+
+
+def _conversations_get_or_open(
+    tenant_id: int, inbox_id: int, contact_inboxes: list[ContactInbox]
+) -> list[tuple[Conversation, bool]]:
+    """Each customer's unresolved conversation in this inbox, opened where there is none (flag True)."""
+    current = {
+        c.contact_inbox_id: c
+        for c in Conversation.objects.filter(
+            tenant_id=tenant_id, contact_inbox__in=[ci.pk for ci in contact_inboxes]
+        ).exclude(status=Conversation.Status.RESOLVED)
+    }
+    missing = sorted((ci for ci in contact_inboxes if ci.pk not in current), key=lambda ci: ci.pk)
+    now = timezone.now()
+    opened = [
+        Conversation(
+            tenant_id=tenant_id,
+            display_id=display_id,
+            inbox_id=inbox_id,
+            contact_id=ci.contact_id,
+            contact_inbox=ci,
+            last_activity_at=now,
+        )
+        for ci, display_id in zip(missing, _next_display_ids(tenant_id, len(missing)), strict=True)
+    ]
+    Conversation.objects.bulk_create(opened)
+    return [(c, False) for c in current.values()] + [(c, True) for c in opened]
+
+
+def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, opened: set[int]) -> None:
+    """Activity, unread count, waiting time, last message and reply window of the conversations written
+    to, in one statement; reopens snoozed ones; then the real-time events, in the messages' order."""
+    groups: dict[int, list[tuple[Message, InboundSpec]]] = {}
+    for message, spec in zip(messages, specs, strict=True):
+        groups.setdefault(message.conversation_id, []).append((message, spec))
+    now = timezone.now()
+    # What each conversation gains is read from the batch's own messages by correlated subqueries:
+    # one statement whose size does not grow with the number of conversations.
+    batch = Message.objects.filter(conversation=OuterRef("pk"), pk__in=[m.pk for m in messages]).values("conversation")
+
+    def gained(aggregate: Any) -> Subquery:
+        return Subquery(batch.annotate(value=aggregate).values("value"))
+
+    newest, count = gained(Max("pk")), gained(Count("pk"))
+    first, last = gained(Min("external_timestamp")), gained(Max("external_timestamp"))
+    snoozed = Q(status=Conversation.Status.SNOOZED)
+    Conversation.objects.filter(pk__in=sorted(groups)).update(
+        last_activity_at=now,
+        last_message_id=Greatest(Coalesce("last_message_id", newest), newest),
+        unread_count=F("unread_count") + count,
+        # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
+        waiting_since=Least(Coalesce("waiting_since", first), first),
+        # The reply window counts from the customer's message as WhatsApp stamped it.
+        last_inbound_at=Greatest(Coalesce("last_inbound_at", last), last),
+        status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
+        snoozed_until=Case(When(snoozed, then=Value(None, output_field=DateTimeField())), default=F("snoozed_until")),
+    )
+    reopened = set()
+    for conversation_id, items in groups.items():
+        # The copy the events describe.
+        conversation = items[0][0].conversation
+        times = [spec.occurred_at for _m, spec in items]
+        conversation.last_activity_at = now
+        conversation.last_message_id = max(m.pk for m, _spec in items)
+        conversation.unread_count += len(items)
+        conversation.waiting_since = min(t for t in (conversation.waiting_since, *times) if t is not None)
+        conversation.last_inbound_at = max(t for t in (conversation.last_inbound_at, *times) if t is not None)
+        if conversation.status == Conversation.Status.SNOOZED:
+            conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
+            reopened.add(conversation_id)
+    audiences: dict[int, list[int]] = {}
+    for message in messages:
+        conversation = message.conversation
+        if conversation.pk not in audiences:
+            audiences[conversation.pk] = conversation_audience(conversation=conversation)
+        publish_message_event("message.created", message, audience=audiences[conversation.pk])
     # A new message already tells the inbox its conversation's row changed (activity, unread, preview);
     # a separate update only when the conversation itself was opened or reopened.
-    if opened or "status" in update:
-        publish_conversation_updated(conversation, audience=audience)
-    return message, True
+    for conversation_id in sorted(opened | reopened):
+        conversation = groups[conversation_id][0][0].conversation
+        publish_conversation_updated(conversation, audience=audiences[conversation_id])
 
 
 @transaction.atomic(savepoint=False)

@@ -147,3 +147,56 @@ def test_a_batch_processes_pending_events_and_isolates_a_bad_one(channel):
     assert WebhookEvent.objects.get(status="failed").error.startswith("Cannot parse:")
     assert sorted(Message.objects.values_list("type", flat=True)) == ["location", "text"]
     assert webhook_events_process_batch(channel_id=channel.pk, limit=50) == 0
+
+
+def test_a_changed_app_secret_verifies_at_once_and_the_old_one_stops_with_the_lookup(webhook, channel, monkeypatch):
+    from whatsapp import webhooks
+
+    assert webhook.post(channel, _text_payload(channel)).status_code == 200  # the address is now remembered
+    channel.app_secret = "rotated-secret"
+    channel.save(update_fields=["app_secret_encrypted"])
+    payload = _text_payload(channel)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.after-rotation"
+    assert webhook.post(channel, payload, secret="rotated-secret").status_code == 200
+    later = webhooks.time.monotonic() + webhooks.ENDPOINT_TTL + 1
+    monkeypatch.setattr(webhooks.time, "monotonic", lambda: later)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.old-secret"
+    assert webhook.post(channel, payload, secret=APP_SECRET).status_code == 401
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == [
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+        "wamid.after-rotation",
+    ]
+
+
+def test_a_deactivated_workspace_stops_receiving_once_the_lookup_expires(webhook, channel, monkeypatch):
+    from whatsapp import webhooks
+
+    assert webhook.post(channel, _text_payload(channel)).status_code == 200
+    channel.tenant.active = False
+    channel.tenant.save(update_fields=["active"])
+    later = webhooks.time.monotonic() + webhooks.ENDPOINT_TTL + 1
+    monkeypatch.setattr(webhooks.time, "monotonic", lambda: later)
+    payload = _text_payload(channel)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.after-deactivation"
+    response = webhook.post(channel, payload)
+    assert response.status_code == 404
+    assert WebhookEvent.objects.count() == 1
+    assert not Message.objects.filter(external_id="wamid.after-deactivation").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deleted_channel_is_404_even_while_its_address_is_remembered(webhook, channel):
+    assert webhook.post(channel, _text_payload(channel)).status_code == 200
+    key = channel.webhook_key
+    channel.delete()
+    payload = _text_payload(channel)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.after-delete"
+    body = encode_like_meta(payload)
+    response = webhook.client.post(
+        f"/webhooks/whatsapp/{key}/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, APP_SECRET),
+    )
+    assert response.status_code == 404
+    assert not WebhookEvent.objects.exists()
