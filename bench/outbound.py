@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,500 messages instead of 5,000 (under 60 s)")
     parser.add_argument("--cap", type=int, default=80, help="messages per second the number may send")
-    parser.add_argument("--concurrency", type=int, default=4, help="Celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=6, help="Celery worker processes")
     args = parser.parse_args()
     stop_children_on_sigterm()
     total = 1500 if args.quick else 5000
@@ -162,9 +162,10 @@ def main() -> None:
             ).raise_for_status()
         admin.delete("/_fake/webhooks")
         admin.delete("/_fake/requests")
-        start_worker(stack, env, log_dir, concurrency=args.concurrency)
+        # Queued first, as a broadcast would be: the worker then finds them all waiting.
         for message in messages:
             message_deliver.delay(message.pk)
+        start_worker(stack, env, log_dir, concurrency=args.concurrency)
 
         def sends() -> list[dict]:
             rows = admin.get("/_fake/requests", params={"method": "POST", "path_contains": "/messages"}).json()
@@ -197,6 +198,11 @@ def main() -> None:
         "lost": total - len(set(callbacks)),
         "failed": Message.objects.filter(pk__in=[m.pk for m in messages], status="failed").count(),
     }
+    first = min(times) if times else 0.0
+    per_second = [0] * (int(span) + 1)
+    for t in times:
+        per_second[int(t - first)] += 1
+    print("sends accepted per second:", " ".join(str(n) for n in per_second))
     print(f"{len(accepted)} sends accepted in {span:.1f} s: {figures['achieved_per_s']}/s (cap {args.cap}/s)")
     print(f"busiest second: {figures['max_1s_window']}; 130429 rejections: {rejected_130429}; logs in {log_dir}")
     report(figures)

@@ -14,26 +14,38 @@ from typing import Any
 
 from django.conf import settings
 
-# A sliding log: at most ``rate`` sends in any window of ``window`` ms (a second plus a small margin,
-# so that network jitter cannot squeeze ``rate + 1`` requests into one second at Meta). Uses Redis'
-# clock so all workers agree on time. Returns 0 when a slot was taken, else milliseconds to wait.
+# Reserves the next send slot: at most ``rate`` sends in any window of ``window`` ms (a second plus
+# a small margin, so that network jitter cannot squeeze ``rate + 1`` requests into one second at
+# Meta), evenly spaced ``window / rate`` ms apart. The slot may lie in the future: the caller waits
+# for it, so every sender makes one call per message, and no sends bunch up. Nothing is reserved
+# when the slot is more than ``max_wait`` ms away. Uses Redis' clock so all workers agree on time.
+# Returns {1 if reserved else 0, ms until the slot}.
 _THROUGHPUT_LUA = """
 local key = KEYS[1]
 local rate = tonumber(ARGV[1])
 local member = ARGV[2]
 local window = tonumber(ARGV[3])
+local max_wait = tonumber(ARGV[4])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-if redis.call('ZCARD', key) < rate then
-  redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window * 2)
-  return 0
+local at = now
+local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+if newest[2] then
+  at = math.max(at, tonumber(newest[2]) + window / rate)
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return wait
+local count = redis.call('ZCARD', key)
+if count >= rate then
+  local bound = redis.call('ZRANGE', key, count - rate, count - rate, 'WITHSCORES')
+  at = math.max(at, tonumber(bound[2]) + window)
+end
+local wait = at - now
+if wait > max_wait then
+  return {0, tostring(wait)}
+end
+redis.call('ZADD', key, at, member)
+redis.call('PEXPIRE', key, math.ceil(window * 2 + wait))
+return {1, tostring(wait)}
 """
 
 # GCRA: a burst of ``burst`` messages, then one per ``interval`` ms. Returns 0 or ms to wait.
@@ -67,38 +79,46 @@ class _LocalState:
     tats: dict[str, float] = {}
 
 
-def throughput_try_acquire(*, key: str, rate: int) -> float:
-    """Take a send slot for ``key`` if fewer than ``rate`` were taken in the last second.
-
-    Returns 0.0 when taken, otherwise the seconds to wait before trying again.
-    """
+def throughput_reserve(*, key: str, rate: int, max_wait: float) -> float | None:
+    """Reserve the next send slot of ``key`` (see ``_THROUGHPUT_LUA``) if it comes within ``max_wait``
+    seconds; returns the seconds until it, or None (nothing reserved) when it is further away."""
     window_ms = 1000 + settings.WHATSAPP_THROUGHPUT_MARGIN_MS
     if settings.REDIS_URL:
         member = f"{time.time_ns()}-{threading.get_ident()}"
-        wait_ms = _redis().eval(_THROUGHPUT_LUA, 1, f"helpdesk:wa:tp:{key}", rate, member, window_ms)
-        return float(wait_ms) / 1000.0
+        reserved, wait_ms = _redis().eval(
+            _THROUGHPUT_LUA, 1, f"helpdesk:wa:tp:{key}", rate, member, window_ms, max_wait * 1000
+        )
+        return float(wait_ms) / 1000.0 if int(reserved) else None
     now = time.monotonic()
     span = window_ms / 1000.0
     with _LocalState.lock:
         log = _LocalState.windows.setdefault(key, deque())
         while log and log[0] <= now - span:
             log.popleft()
-        if len(log) < rate:
-            log.append(now)
-            return 0.0
-        return max(log[0] + span - now, 0.001)
+        at = now
+        if log:
+            at = max(at, log[-1] + span / rate)
+        if len(log) >= rate:
+            at = max(at, log[len(log) - rate] + span)
+        if at - now > max_wait:
+            return None
+        log.append(at)
+        return at - now
+
+
+def throughput_try_acquire(*, key: str, rate: int) -> bool:
+    """Take a send slot of ``key`` now, if one is free."""
+    return throughput_reserve(key=key, rate=rate, max_wait=0.0) is not None
 
 
 def throughput_acquire(*, key: str, rate: int, max_wait: float) -> bool:
-    """Wait (up to ``max_wait`` seconds) for a send slot; False if none came in time."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        wait = throughput_try_acquire(key=key, rate=rate)
-        if wait == 0.0:
-            return True
-        if time.monotonic() + wait > deadline:
-            return False
+    """Wait (up to ``max_wait`` seconds) for a send slot; False, with nothing taken, if none comes in time."""
+    wait = throughput_reserve(key=key, rate=rate, max_wait=max_wait)
+    if wait is None:
+        return False
+    if wait > 0:
         time.sleep(wait)
+    return True
 
 
 def pair_try_acquire(*, key: str, interval: float, burst: int) -> float:

@@ -19,7 +19,7 @@ from conversations.services.inbound import (
     messages_receive,
     reaction_receive,
 )
-from conversations.services.status import StatusSpec, message_status_update
+from conversations.services.status import StatusSpec, message_statuses_update
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
 from whatsapp.phone import normalize_wa_id, to_e164
@@ -124,21 +124,22 @@ def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]
     )
 
 
-def _apply_status(channel: WhatsAppChannel, status: StatusUpdate) -> None:
+def _status_spec(status: StatusUpdate) -> StatusSpec:
     error = status.errors[0] if status.errors else None
-    message_status_update(
-        inbox=channel.inbox,
-        spec=StatusSpec(
-            external_id=status.wamid,
-            status=status.status,
-            occurred_at=status.timestamp,
-            error_code=error.code if error else None,
-            error_title=(error.title or error.message) if error else "",
-            error_details=error.details if error else "",
-            pricing=status.pricing,
-            callback_message_id=_callback_message_id(status.biz_opaque_callback_data),
-        ),
+    return StatusSpec(
+        external_id=status.wamid,
+        status=status.status,
+        occurred_at=status.timestamp,
+        error_code=error.code if error else None,
+        error_title=(error.title or error.message) if error else "",
+        error_details=error.details if error else "",
+        pricing=status.pricing,
+        callback_message_id=_callback_message_id(status.biz_opaque_callback_data),
     )
+
+
+def _apply_statuses(channel: WhatsAppChannel, statuses: list[StatusUpdate]) -> None:
+    message_statuses_update(inbox=channel.inbox, specs=[_status_spec(status) for status in statuses])
 
 
 def _apply_template_update(channel: WhatsAppChannel, update: TemplateStatusUpdate) -> bool:
@@ -262,6 +263,8 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
                 store_waiting()
                 outcome.downloads += _receive_message(target, msg)
     store_waiting()
+    # Statuses concern our own messages, not the customers' above: each number's in one pass, in order.
+    statuses: dict[int, tuple[WhatsAppChannel, list[StatusUpdate]]] = {}
     for event, parsed in batch:
         for status in parsed.statuses:
             target = _channel_for(event.channel, status.phone_number_id, channels)
@@ -270,7 +273,10 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
                     f"status {status.wamid}: unknown phone number id {status.phone_number_id}"
                 )
                 continue
-            _apply_status(target, status)
+            statuses.setdefault(target.pk, (target, []))[1].append(status)
+    for target, updates in statuses.values():
+        _apply_statuses(target, updates)
+    for event, parsed in batch:
         for update in parsed.template_updates:
             if not _apply_template_update(event.channel, update):
                 outcome.sync_channels.add(event.channel_id)

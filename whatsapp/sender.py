@@ -15,7 +15,7 @@ from django.utils import timezone
 from conversations.models import Attachment, Message
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
-from conversations.services.status import pending_statuses_apply
+from conversations.services.status import STATUS_FIELDS, pending_statuses_apply
 from whatsapp import limiter, outbound_payloads
 from whatsapp.client import client_for
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
@@ -61,7 +61,7 @@ def _fail(message: Message, *, code: int | None, title: str, details: str = "") 
         next_attempt_at=None,
     )
     if changed:
-        message.refresh_from_db()
+        message.refresh_from_db(fields=["next_attempt_at", *STATUS_FIELDS])
         publish_message_event("message.updated", message)
 
 
@@ -168,6 +168,7 @@ def message_deliver(*, message_id: int) -> str:
     message = Message.objects.select_related("conversation__contact_inbox", "inbox__whatsapp_channel").get(
         pk=message_id
     )
+    message.conversation.inbox = message.inbox  # the same row: the reply window needs it
     channel: WhatsAppChannel = message.inbox.whatsapp_channel
     to = message.conversation.contact_inbox.source_id
     # No transaction is held across the waits and the HTTP call below: each outcome is one
@@ -185,14 +186,15 @@ def message_deliver(*, message_id: int) -> str:
     if wait > 0:
         _requeue(message, wait, note="Paced: many messages to this customer")
         return "paced-pair"
-    if not limiter.throughput_acquire(
-        key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
-    ):
-        _requeue(message, random.uniform(0.5, 2.0))
-        return "paced-throughput"
     client = client_for(channel)
     try:
+        # A file is uploaded here, before the send slot is taken, so that the send follows its slot at once.
         payload = build_payload(message, to=to, client=client, channel=channel)
+        if not limiter.throughput_acquire(
+            key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
+        ):
+            _requeue(message, random.uniform(0.5, 2.0))
+            return "paced-throughput"
         result = client.send_message(channel.phone_number_id, payload)
     except AmbiguousSendError:
         # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
@@ -219,11 +221,15 @@ def message_deliver(*, message_id: int) -> str:
 
 @transaction.atomic
 def message_record_sent(message: Message, wamid: str) -> None:
-    Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid)
-    Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(
-        status=Message.Status.SENT, sent_at=timezone.now(), next_attempt_at=None, error_title=""
-    )
-    message.refresh_from_db()
+    if Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid):
+        message.external_id = wamid
+    sent = {"status": Message.Status.SENT, "sent_at": timezone.now(), "next_attempt_at": None, "error_title": ""}
+    if Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(**sent):
+        for name, value in sent.items():
+            setattr(message, name, value)
+    else:
+        # A status webhook got there first (it named our message): keep what it recorded.
+        message.refresh_from_db(fields=["external_id", "next_attempt_at", *STATUS_FIELDS])
     pending_statuses_apply(message=message)
     publish_message_event("message.updated", message)
 

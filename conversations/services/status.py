@@ -34,8 +34,14 @@ def _earlier_statuses(status: str) -> list[str]:
     return [s for s, r in RANK.items() if r < RANK[status] and s not in (Message.Status.FAILED, "received")]
 
 
+# What a status can change on a message (re-read together after statuses were applied).
+STATUS_FIELDS = ["status", "error_code", "error_title", "error_details", "pricing", *TIMESTAMP_FIELD.values()]
+
+
 def _apply(message: Message, spec: StatusSpec) -> bool:
-    """Advance ``message`` to ``spec.status`` if it is further along; returns whether it changed."""
+    """Advance ``message`` to ``spec.status`` if it is further along; returns whether it changed.
+
+    When it did, ``message`` in memory holds what was written."""
     fields: dict[str, Any] = {"status": spec.status}
     if spec.status == Message.Status.FAILED:
         fields.update(error_code=spec.error_code, error_title=spec.error_title, error_details=spec.error_details)
@@ -53,45 +59,73 @@ def _apply(message: Message, spec: StatusSpec) -> bool:
             late.filter(**{f"{ts_field}__isnull": True}).update(**{ts_field: spec.occurred_at})
         if spec.pricing:
             late.filter(pricing__isnull=True).update(pricing=spec.pricing)
+    for name, value in fields.items() if changed else ():
+        setattr(message, name, value)
     return bool(changed)
 
 
-@transaction.atomic
 def message_status_update(*, inbox: Inbox, spec: StatusSpec) -> Message | None:
+    """Apply one delivery status; returns the outbound message it moved, or None while it waits."""
+    return message_statuses_update(inbox=inbox, specs=[spec])[0]
+
+
+@transaction.atomic
+def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Message | None]:
+    """Apply delivery statuses in order (their messages read in one go); one result per spec.
+
+    A status whose message is not known yet waits as a ``PendingStatus`` until the send is recorded.
+    """
     from conversations.services.events import publish_message_event
 
-    message = Message.objects.filter(inbox=inbox, external_id=spec.external_id).first()
-    if message is None and spec.callback_message_id is not None:
-        # The status may beat the send response: our own id travels with it as callback data.
-        message = Message.objects.filter(
-            inbox=inbox, pk=spec.callback_message_id, direction=Message.Direction.OUTBOUND
-        ).first()
-        if message is not None and message.external_id is None:
-            Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=spec.external_id)
-            message.external_id = spec.external_id
-            # Statuses that arrived even earlier under this id now have their message.
-            pending_statuses_apply(message=message)
-    if message is None or message.direction != Message.Direction.OUTBOUND:
-        try:
-            with transaction.atomic():
-                PendingStatus.objects.create(
-                    tenant_id=inbox.tenant_id,
-                    inbox=inbox,
-                    external_id=spec.external_id,
-                    status=spec.status,
-                    occurred_at=spec.occurred_at,
-                    error_code=spec.error_code,
-                    error_title=spec.error_title,
-                    error_details=spec.error_details,
-                    pricing=spec.pricing,
-                )
-        except IntegrityError:
-            pass  # the same status again: already waiting
-        return None
-    if _apply(message, spec):
-        message.refresh_from_db()
-        publish_message_event("message.updated", message)
-    return message
+    # The conversation comes along for the event (who may see it, its number).
+    messages = Message.objects.select_related("conversation").filter(inbox=inbox)
+    by_external = {m.external_id: m for m in messages.filter(external_id__in={spec.external_id for spec in specs})}
+    callbacks = {s.callback_message_id for s in specs if s.callback_message_id and s.external_id not in by_external}
+    by_pk = (
+        {m.pk: m for m in messages.filter(pk__in=callbacks, direction=Message.Direction.OUTBOUND)} if callbacks else {}
+    )
+    results: list[Message | None] = []
+    for spec in specs:
+        message = by_external.get(spec.external_id)
+        if message is None and spec.callback_message_id is not None:
+            # The status may beat the send response: our own id travels with it as callback data.
+            message = by_pk.get(spec.callback_message_id)
+            if message is not None and message.external_id is None:
+                Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=spec.external_id)
+                message.external_id = spec.external_id
+                by_external[spec.external_id] = message
+                # Statuses that arrived even earlier under this id now have their message.
+                pending_statuses_apply(message=message)
+        if (
+            message is None
+            or message.direction != Message.Direction.OUTBOUND
+            or message.external_id != spec.external_id
+        ):
+            _wait_for_message(inbox, spec)
+            results.append(None)
+            continue
+        if _apply(message, spec):
+            publish_message_event("message.updated", message)
+        results.append(message)
+    return results
+
+
+def _wait_for_message(inbox: Inbox, spec: StatusSpec) -> None:
+    try:
+        with transaction.atomic():
+            PendingStatus.objects.create(
+                tenant_id=inbox.tenant_id,
+                inbox=inbox,
+                external_id=spec.external_id,
+                status=spec.status,
+                occurred_at=spec.occurred_at,
+                error_code=spec.error_code,
+                error_title=spec.error_title,
+                error_details=spec.error_details,
+                pricing=spec.pricing,
+            )
+    except IntegrityError:
+        pass  # the same status again: already waiting
 
 
 def pending_statuses_apply(*, message: Message) -> None:
@@ -117,4 +151,4 @@ def pending_statuses_apply(*, message: Message) -> None:
             ),
         )
     PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
-    message.refresh_from_db()
+    message.refresh_from_db(fields=STATUS_FIELDS)

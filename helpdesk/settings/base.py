@@ -231,6 +231,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A job whose worker died is handed out again after this many seconds (Redis broker).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_TASK_TIME_LIMIT = 300
+# Celery's Django fixup otherwise closes the whole connection pool around every task (a new pool and
+# a new connection per job); the worker keeps its pool, and each task hands its connection back to
+# it (helpdesk/celery.py). The pool is still rebuilt every this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {

@@ -278,14 +278,14 @@ def test_a_batch_reopens_a_snoozed_conversation_and_keeps_the_oldest_wait(channe
 
 
 def test_an_event_that_cannot_be_applied_fails_alone(channel, monkeypatch):
-    real = processing._apply_status
+    real = processing._apply_statuses
 
-    def failing(target, status):
-        if status.wamid == "wamid.boom":
+    def failing(target, statuses):
+        if any(status.wamid == "wamid.boom" for status in statuses):
             raise ValueError("unexpected status")
-        real(target, status)
+        real(target, statuses)
 
-    monkeypatch.setattr(processing, "_apply_status", failing)
+    monkeypatch.setattr(processing, "_apply_statuses", failing)
     store(
         channel,
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -18,23 +19,41 @@ def _fresh_state():
     limiter.reset_local_state()
 
 
-def test_no_more_than_rate_slots_in_one_second():
-    key = f"tp-{uuid.uuid4().hex}"
-    taken = [limiter.throughput_try_acquire(key=key, rate=5) for _ in range(8)]
-    assert taken[:5] == [0.0] * 5
-    assert all(0 < wait <= 1.025 for wait in taken[5:])
+WINDOW = 1.025  # a second plus WHATSAPP_THROUGHPUT_MARGIN_MS
 
 
-def test_a_slot_frees_up_after_the_window():
+def _schedule(key: str, rate: int, count: int) -> list[float]:
+    """Reserve ``count`` slots back to back; their times, relative to the first call."""
+    start = time.monotonic()
+    times = []
+    for _ in range(count):
+        wait = limiter.throughput_reserve(key=key, rate=rate, max_wait=60.0)
+        assert wait is not None
+        times.append(time.monotonic() - start + wait)
+    return times
+
+
+def test_reserved_slots_are_evenly_spaced():
+    times = _schedule(f"tp-{uuid.uuid4().hex}", rate=5, count=12)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # window / rate apart (a little more for the time the calls themselves take), never in a burst
+    assert all(WINDOW / 5 - 0.001 <= gap <= WINDOW / 5 + 0.05 for gap in gaps), gaps
+
+
+def test_no_window_of_a_second_holds_more_than_rate_slots():
+    times = _schedule(f"tp-{uuid.uuid4().hex}", rate=5, count=16)
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest == 5
+
+
+def test_a_slot_too_far_away_is_not_reserved():
     key = f"tp-{uuid.uuid4().hex}"
-    for _ in range(3):
-        assert limiter.throughput_try_acquire(key=key, rate=3) == 0.0
-    wait = limiter.throughput_try_acquire(key=key, rate=3)
-    assert wait > 0
-    deadline = time.monotonic() + 2.0
-    while limiter.throughput_try_acquire(key=key, rate=3) != 0.0:
-        assert time.monotonic() < deadline, "no slot became free within the window"
-        time.sleep(0.01)
+    assert limiter.throughput_try_acquire(key=key, rate=2) is True
+    assert limiter.throughput_try_acquire(key=key, rate=2) is False  # the next slot is half a window away
+    assert limiter.throughput_reserve(key=key, rate=2, max_wait=0.1) is None
+    # Refusals took nothing: the next slot is still the second one.
+    wait = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert wait is not None and 0.4 < wait <= WINDOW / 2
 
 
 def test_pair_limit_allows_a_burst_then_spaces_messages():
@@ -46,9 +65,9 @@ def test_pair_limit_allows_a_burst_then_spaces_messages():
 
 def test_keys_are_independent():
     a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
-    assert limiter.throughput_try_acquire(key=a, rate=1) == 0.0
-    assert limiter.throughput_try_acquire(key=b, rate=1) == 0.0
-    assert limiter.throughput_try_acquire(key=a, rate=1) > 0
+    assert limiter.throughput_try_acquire(key=a, rate=1) is True
+    assert limiter.throughput_try_acquire(key=b, rate=1) is True
+    assert limiter.throughput_try_acquire(key=a, rate=1) is False
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set: the limiter is in-process")
