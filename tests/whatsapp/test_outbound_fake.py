@@ -304,3 +304,6 @@ def test_no_one_second_window_exceeds_the_configured_rate(setup):
     worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert worst <= 10
     assert not any(r["status_code"] == 400 for r in _sends(admin))
+    # Every status webhook has come back and been stored: none is still on its way when the test ends.
+    delivered = Message.objects.filter(inbox=channel.inbox, direction="out", status="delivered")
+    assert wait_for(lambda: delivered.count() == 30, timeout=10)
