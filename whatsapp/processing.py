@@ -250,14 +250,20 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
                 message_id__in=with_media, download_status=Attachment.DownloadStatus.PENDING
             ).values_list("pk", flat=True)
 
+    def target_of(event: WebhookEvent, kind: str, wamid: str, phone_number_id: str) -> WhatsAppChannel | None:
+        target = _channel_for(event.channel, phone_number_id, channels)
+        if target is None:
+            outcome.problems.setdefault(event.pk, []).append(
+                f"{kind} {wamid}: unknown phone number id {phone_number_id}"
+            )
+        return target
+
     for event, parsed in batch:
         for msg in parsed.messages:
-            target = _channel_for(event.channel, msg.phone_number_id, channels)
+            target = target_of(event, "message", msg.wamid, msg.phone_number_id)
             if target is None:
-                outcome.problems.setdefault(event.pk, []).append(
-                    f"message {msg.wamid}: unknown phone number id {msg.phone_number_id}"
-                )
-            elif _is_plain(msg):
+                continue
+            if _is_plain(msg):
                 waiting.append((target, msg))
             else:
                 store_waiting()
@@ -267,11 +273,8 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
     statuses: dict[int, tuple[WhatsAppChannel, list[StatusUpdate]]] = {}
     for event, parsed in batch:
         for status in parsed.statuses:
-            target = _channel_for(event.channel, status.phone_number_id, channels)
+            target = target_of(event, "status", status.wamid, status.phone_number_id)
             if target is None:
-                outcome.problems.setdefault(event.pk, []).append(
-                    f"status {status.wamid}: unknown phone number id {status.phone_number_id}"
-                )
                 continue
             statuses.setdefault(target.pk, (target, []))[1].append(status)
     for target, updates in statuses.values():
@@ -344,8 +347,8 @@ def _after_commit(outcome: _Outcome) -> None:
     downloads, sync_channels = list(outcome.downloads), sorted(outcome.sync_channels)
     if downloads:
         transaction.on_commit(lambda: [attachment_download.delay(pk) for pk in downloads])
-    for channel_id in sync_channels:
-        transaction.on_commit(lambda channel_id=channel_id: templates_sync.delay(channel_id))
+    if sync_channels:
+        transaction.on_commit(lambda: [templates_sync.delay(channel_id) for channel_id in sync_channels])
 
 
 def _claim_and_process(events: QuerySet[WebhookEvent], limit: int) -> list[WebhookEvent]:

@@ -234,10 +234,10 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     _conversations_touch(messages, new_specs, opened={c.pk for c, opened in conversations if opened})
     results = []
     for spec in specs:
-        message = created.get(spec.external_id)
-        if message is not None and message.external_id not in stored:
-            stored[spec.external_id] = message
-            results.append((message, True))
+        new = created.get(spec.external_id)
+        if new is not None and spec.external_id not in stored:
+            stored[spec.external_id] = new
+            results.append((new, True))
         else:
             results.append((stored[spec.external_id], False))
     return results
