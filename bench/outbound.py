@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def main() -> None:
     from tenants.models import User
     from tenants.services import tenant_create
     from tests.factories import owner_of
+    from whatsapp.processing import webhook_events_process_batch
     from whatsapp.services import channel_create
     from whatsapp.tasks import message_deliver
 
@@ -160,9 +162,14 @@ def main() -> None:
                 "/_fake/inbound",
                 json={"phone_number_id": PNID, "from": contact.wa_id, "name": "C", "type": "text", "text": "oi"},
             ).raise_for_status()
+        # The customers' messages reach the product before the business sends (processed here, so
+        # the worker starts with the deliveries alone), and the deliveries are queued before it starts.
+        inbound = Message.objects.filter(inbox=channel.inbox, direction="in")
+        while inbound.count() < customers:
+            if not webhook_events_process_batch(channel_id=channel.pk, limit=200):
+                time.sleep(0.05)  # the fake is still posting them
         admin.delete("/_fake/webhooks")
         admin.delete("/_fake/requests")
-        # Queued first, as a broadcast would be: the worker then finds them all waiting.
         for message in messages:
             message_deliver.delay(message.pk)
         start_worker(stack, env, log_dir, concurrency=args.concurrency)

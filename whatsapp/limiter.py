@@ -6,6 +6,7 @@ default (no Redis) keeps them in this process.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -48,6 +49,19 @@ redis.call('PEXPIRE', key, math.ceil(window * 2 + wait))
 return {1, tostring(wait)}
 """
 
+# The send of a reserved slot is starting now: if that is later than the slot (the sender was
+# delayed), move its entry to now, so that the slots given out after it keep their distance from
+# when the send really happened.
+_THROUGHPUT_STAMP_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and now > tonumber(score) then
+  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+end
+return 0
+"""
+
 # GCRA: a burst of ``burst`` messages, then one per ``interval`` ms. Returns 0 or ms to wait.
 _PAIR_LUA = """
 local key = KEYS[1]
@@ -75,35 +89,50 @@ def _redis() -> Any:
 
 class _LocalState:
     lock = threading.Lock()
-    windows: dict[str, deque[float]] = {}
+    windows: dict[str, deque[tuple[float, str]]] = {}
     tats: dict[str, float] = {}
 
 
-def throughput_reserve(*, key: str, rate: int, max_wait: float) -> float | None:
+def throughput_reserve(*, key: str, rate: int, max_wait: float) -> tuple[float, str] | None:
     """Reserve the next send slot of ``key`` (see ``_THROUGHPUT_LUA``) if it comes within ``max_wait``
-    seconds; returns the seconds until it, or None (nothing reserved) when it is further away."""
+    seconds; returns the seconds until it and the slot's name, or None (nothing reserved) when it is
+    further away."""
     window_ms = 1000 + settings.WHATSAPP_THROUGHPUT_MARGIN_MS
+    member = f"{time.time_ns()}-{threading.get_ident()}"
     if settings.REDIS_URL:
-        member = f"{time.time_ns()}-{threading.get_ident()}"
         reserved, wait_ms = _redis().eval(
             _THROUGHPUT_LUA, 1, f"helpdesk:wa:tp:{key}", rate, member, window_ms, max_wait * 1000
         )
-        return float(wait_ms) / 1000.0 if int(reserved) else None
+        return (float(wait_ms) / 1000.0, member) if int(reserved) else None
     now = time.monotonic()
     span = window_ms / 1000.0
     with _LocalState.lock:
         log = _LocalState.windows.setdefault(key, deque())
-        while log and log[0] <= now - span:
+        while log and log[0][0] <= now - span:
             log.popleft()
         at = now
         if log:
-            at = max(at, log[-1] + span / rate)
+            at = max(at, log[-1][0] + span / rate)
         if len(log) >= rate:
-            at = max(at, log[len(log) - rate] + span)
+            at = max(at, log[len(log) - rate][0] + span)
         if at - now > max_wait:
             return None
-        log.append(at)
-        return at - now
+        log.append((at, member))
+        return at - now, member
+
+
+def throughput_stamp(*, key: str, slot: str) -> None:
+    """The send of ``slot`` starts now (see ``_THROUGHPUT_STAMP_LUA``)."""
+    if settings.REDIS_URL:
+        _redis().eval(_THROUGHPUT_STAMP_LUA, 1, f"helpdesk:wa:tp:{key}", slot)
+        return
+    now = time.monotonic()
+    with _LocalState.lock:
+        log = _LocalState.windows.get(key)
+        entry = next((e for e in log or () if e[1] == slot), None)
+        if log is not None and entry is not None and now > entry[0]:
+            log.remove(entry)
+            bisect.insort(log, (now, slot))
 
 
 def throughput_try_acquire(*, key: str, rate: int) -> bool:
@@ -112,12 +141,17 @@ def throughput_try_acquire(*, key: str, rate: int) -> bool:
 
 
 def throughput_acquire(*, key: str, rate: int, max_wait: float) -> bool:
-    """Wait (up to ``max_wait`` seconds) for a send slot; False, with nothing taken, if none comes in time."""
-    wait = throughput_reserve(key=key, rate=rate, max_wait=max_wait)
-    if wait is None:
+    """Wait (up to ``max_wait`` seconds) for a send slot; False, with nothing taken, if none comes in time.
+
+    Call it right before the send: the slot is stamped with the moment the wait ends.
+    """
+    reserved = throughput_reserve(key=key, rate=rate, max_wait=max_wait)
+    if reserved is None:
         return False
+    wait, slot = reserved
     if wait > 0:
         time.sleep(wait)
+    throughput_stamp(key=key, slot=slot)
     return True
 
 

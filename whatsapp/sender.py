@@ -9,7 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Attachment, Message
@@ -219,16 +220,21 @@ def message_deliver(*, message_id: int) -> str:
     return "sent"
 
 
-@transaction.atomic
 def message_record_sent(message: Message, wamid: str) -> None:
-    if Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid):
-        message.external_id = wamid
+    """Meta accepted ``message`` as ``wamid``: record it, then apply statuses that already wait for it.
+
+    The usual case is one statement, committed at once: from then on nothing can send it again.
+    """
     sent = {"status": Message.Status.SENT, "sent_at": timezone.now(), "next_attempt_at": None, "error_title": ""}
-    if Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(**sent):
+    if Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(
+        external_id=Coalesce("external_id", Value(wamid)), **sent
+    ):
+        message.external_id = message.external_id or wamid
         for name, value in sent.items():
             setattr(message, name, value)
     else:
         # A status webhook got there first (it named our message): keep what it recorded.
+        Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid)
         message.refresh_from_db(fields=["external_id", "next_attempt_at", *STATUS_FIELDS])
     pending_statuses_apply(message=message)
     publish_message_event("message.updated", message)

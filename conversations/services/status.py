@@ -137,6 +137,12 @@ def pending_statuses_apply(*, message: Message) -> None:
     )
     if not pending:
         return
+    with transaction.atomic():
+        _pending_apply(message, pending)
+    message.refresh_from_db(fields=STATUS_FIELDS)
+
+
+def _pending_apply(message: Message, pending: list[PendingStatus]) -> None:
     for p in pending:
         _apply(
             message,
@@ -151,4 +157,3 @@ def pending_statuses_apply(*, message: Message) -> None:
             ),
         )
     PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
-    message.refresh_from_db(fields=STATUS_FIELDS)

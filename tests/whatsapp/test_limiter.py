@@ -27,9 +27,9 @@ def _schedule(key: str, rate: int, count: int) -> list[float]:
     start = time.monotonic()
     times = []
     for _ in range(count):
-        wait = limiter.throughput_reserve(key=key, rate=rate, max_wait=60.0)
-        assert wait is not None
-        times.append(time.monotonic() - start + wait)
+        reserved = limiter.throughput_reserve(key=key, rate=rate, max_wait=60.0)
+        assert reserved is not None
+        times.append(time.monotonic() - start + reserved[0])
     return times
 
 
@@ -52,8 +52,8 @@ def test_a_slot_too_far_away_is_not_reserved():
     assert limiter.throughput_try_acquire(key=key, rate=2) is False  # the next slot is half a window away
     assert limiter.throughput_reserve(key=key, rate=2, max_wait=0.1) is None
     # Refusals took nothing: the next slot is still the second one.
-    wait = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
-    assert wait is not None and 0.4 < wait <= WINDOW / 2
+    reserved = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert reserved is not None and 0.4 < reserved[0] <= WINDOW / 2
 
 
 def test_pair_limit_allows_a_burst_then_spaces_messages():
@@ -84,3 +84,39 @@ def test_redis_limits_are_shared_between_processes():
     )
     taken = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in range(2)]
     assert [int(p.stdout.strip().splitlines()[-1]) for p in taken] == [3, 0]
+
+
+def _move_slot_back(key: str, slot: str, seconds: float) -> None:
+    """Pretend the slot was handed out ``seconds`` earlier (its sender has been held up since)."""
+    if settings.REDIS_URL:
+        redis_key = f"helpdesk:wa:tp:{key}"
+        score = limiter._redis().zscore(redis_key, slot)
+        limiter._redis().zadd(redis_key, {slot: score - seconds * 1000}, xx=True)
+        return
+    with limiter._LocalState.lock:
+        log = limiter._LocalState.windows[key]
+        at, name = log.pop()
+        log.append((at - seconds, name))
+
+
+def test_a_late_send_pushes_the_slots_after_it():
+    key = f"tp-{uuid.uuid4().hex}"
+    first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
+    assert first is not None
+    _move_slot_back(key, first[1], 0.3)
+    # Without the stamp, the next slot would come 0.3 s sooner than half a window from now.
+    limiter.throughput_stamp(key=key, slot=first[1])
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert second is not None
+    assert WINDOW / 2 - 0.05 < second[0] <= WINDOW / 2
+
+
+def test_a_send_on_time_keeps_its_slot():
+    key = f"tp-{uuid.uuid4().hex}"
+    first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert first is not None and second is not None
+    limiter.throughput_stamp(key=key, slot=second[1])  # its slot is still ahead: nothing moves
+    third = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert third is not None
+    assert WINDOW - 0.05 < third[0] <= WINDOW
