@@ -84,3 +84,18 @@ def test_default_pair_burst_is_45(fake: FakeSetup):
     codes = [fake.send(text_to(fake.customer)).status_code for _ in range(46)]
 
     assert codes == [200] * 45 + [400]
+
+
+def test_a_send_counts_against_the_throughput_when_it_arrived(fake: FakeSetup):
+    """Meta counts a request when it reaches its edge; the fake too, however long it took to handle it."""
+    fake.reconfigure(throughput_per_s=1)
+    engine = fake.server.engine
+    number = engine.state.numbers[fake.pnid]
+    first = {"messaging_product": "whatsapp", "to": "5511900000001", "type": "text", "text": {"body": "um"}}
+    second = {**first, "to": "5511900000002"}
+    arrived = fake.clock()
+    fake.clock.advance(0.9)  # the first send is handled late...
+    engine.send(version="v23.0", number=number, body=first, arrived_at=arrived)
+    fake.clock.advance(0.2)  # ...the second, arrived 1.05 s after it, on time: a second apart at the edge
+    engine.send(version="v23.0", number=number, body=second, arrived_at=arrived + 1.05)
+    assert sorted(m["wa_id"] for m in fake.admin.messages()) == ["5511900000001", "5511900000002"]

@@ -234,7 +234,10 @@ def graph(handler: GraphHandler) -> Callable[[Request], Awaitable[Response]]:
 async def send_message(request: Request, engine: FakeEngine) -> Response:
     number = engine.number_for(request.path_params["node"], bearer_token(request), "POST")
     body = await json_body(request)
-    response, hang_s = engine.send(version=request.path_params["version"], number=number, body=body)
+    arrived_at = request.scope.get("fake.record", {}).get("at")
+    response, hang_s = engine.send(
+        version=request.path_params["version"], number=number, body=body, arrived_at=arrived_at
+    )
     if hang_s:
         await _hang(request, engine, hang_s)
     return MetaJSONResponse(response)

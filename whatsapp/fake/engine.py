@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import dataclasses
 import hashlib
 import threading
@@ -248,8 +249,14 @@ class FakeEngine:
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, *, version: str, number: PhoneNumber, body: Any) -> tuple[dict[str, Any], float | None]:
-        """Handle ``POST /{pnid}/messages``; returns the response body and, for the timeout fault, a hang time."""
+    def send(
+        self, *, version: str, number: PhoneNumber, body: Any, arrived_at: float | None = None
+    ) -> tuple[dict[str, Any], float | None]:
+        """Handle ``POST /{pnid}/messages``; returns the response body and, for the timeout fault, a hang time.
+
+        The throughput limit counts a send when it arrived (``arrived_at``, as Meta's edge would), not
+        when this process got round to it.
+        """
         request = validation.parse_send(body, media_exists=lambda media_id: self._media_usable(media_id, number))
         if request.kind == "read":
             self._business_read(number, request)
@@ -264,7 +271,8 @@ class FakeEngine:
                 templates.check_parameters(template, node)
             if request.wa_id == number.display_phone_number:
                 raise errors.sync_error(131021)
-            if not self._throughput_ok(number, now):
+            arrival = now if arrived_at is None else arrived_at
+            if not self._throughput_ok(number, arrival):
                 error = errors.sync_error(130429)
                 error.http_status = self.state.settings.throughput_error_http_status
                 raise error
@@ -275,7 +283,7 @@ class FakeEngine:
             if injected is not None and not errors.spec_for(injected).asynchronous:
                 raise errors.sync_error(injected)
             bucket[0] -= 1
-            self.state.throughput_log.setdefault(number.phone_number_id, deque()).append(now)
+            bisect.insort(self.state.throughput_log.setdefault(number.phone_number_id, deque()), arrival)
 
             customer = self.state.customer(number.phone_number_id, request.wa_id)
             window_open = self._window_open(customer, now)
