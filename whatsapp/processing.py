@@ -218,9 +218,12 @@ def _is_plain(msg: InboundMessage) -> bool:
 
 @dataclass
 class _Outcome:
-    """What applying a batch of events found: problems per event, media to fetch, templates to sync."""
+    """What applying a batch of events found: problems per event (it failed), errors WhatsApp reported
+    in an event (recorded on it for admins; the event itself was processed), media to fetch,
+    templates to sync."""
 
     problems: dict[int, list[str]] = field(default_factory=dict)
+    reported: dict[int, list[str]] = field(default_factory=dict)
     downloads: list[int] = field(default_factory=list)
     sync_channels: set[int] = field(default_factory=set)
 
@@ -291,6 +294,11 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
             logger.warning(
                 "WhatsApp reported error %s (%s) for number %s", err.error.code, err.error.title, err.phone_number_id
             )
+            details = f": {err.error.details}" if err.error.details else ""
+            outcome.reported.setdefault(event.pk, []).append(
+                f"WhatsApp reported error {err.error.code} ({err.error.title or err.error.message}){details}"
+                f" for number {err.phone_number_id}"
+            )
     return outcome
 
 
@@ -326,9 +334,9 @@ def _process_locked(events: list[WebhookEvent]) -> None:
             continue
         _after_commit(outcome)
         for event, _parsed in part:
-            problems = outcome.problems.get(event.pk)
+            problems = outcome.problems.get(event.pk, [])
             event.status = WebhookEvent.Status.FAILED if problems else WebhookEvent.Status.PROCESSED
-            event.error = "\n".join(problems or [])
+            event.error = "\n".join(problems + outcome.reported.get(event.pk, []))
         if part is batch:
             break
     # Events with the same outcome are recorded by one statement (most of a batch shares one).

@@ -591,7 +591,15 @@ def post_ok(webhook, channel, payload) -> WebhookEvent:
     response = webhook.post(channel, payload)
     assert (response.status_code, response.content) == (200, b"ok")
     event = WebhookEvent.objects.exclude(pk__in=before).get()
-    assert (event.status, event.error) == ("processed", "")
+    # An error WhatsApp itself reported in the payload is recorded on the (processed) event.
+    reported = [
+        f"WhatsApp reported error {error['code']} ({error['title']}): {error['error_data']['details']}"
+        f" for number {channel.phone_number_id}"
+        for entry in payload["entry"]
+        for change in entry["changes"]
+        for error in change["value"].get("errors", [])
+    ]
+    assert (event.status, event.error) == ("processed", "\n".join(reported))
     return event
 
 

@@ -307,3 +307,18 @@ def test_no_one_second_window_exceeds_the_configured_rate(setup):
     # Every status webhook has come back and been stored: none is still on its way when the test ends.
     delivered = Message.objects.filter(inbox=channel.inbox, direction="out", status="delivered")
     assert wait_for(lambda: delivered.count() == 30, timeout=10)
+
+
+def test_a_brazilian_customer_known_without_the_ninth_digit_gets_our_reply(setup):
+    """WhatsApp may name a Brazilian mobile without its ninth digit; we store it with the digit and
+    send there, and it reaches the same person, whose window is open."""
+    admin, channel, tenant = setup
+    admin.inbound(phone_number_id=PNID, **{"from": "551187654321"}, name="Cliente", type="text", text="Oi")
+    inbound = wait_for(lambda: Message.objects.filter(inbox=channel.inbox, direction="in").first())
+    assert inbound.conversation.contact_inbox.source_id == "5511987654321"
+    message = _send(tenant, inbound.conversation, OutboundSpec(type="text", text="Olá!"))
+    delivered = _status(message, "delivered")
+    assert (delivered.error_code, delivered.error_title) == (None, "")
+    [send] = _sends(admin)
+    assert send["json"]["to"] == "5511987654321"
+    assert [m["wa_id"] for m in admin.messages() if m["direction"] == "out"] == ["551187654321"]

@@ -200,3 +200,15 @@ def test_a_deleted_channel_is_404_even_while_its_address_is_remembered(webhook, 
     )
     assert response.status_code == 404
     assert not WebhookEvent.objects.exists()
+
+
+def test_an_error_whatsapp_reports_in_a_webhook_is_recorded_on_the_processed_event(webhook, channel):
+    payload = retarget(load_fixture("inbound_value_level_errors.json"), phone_number_id=channel.phone_number_id)
+    assert webhook.post(channel, payload).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.summary) == ("processed", "1 message; 1 error")
+    assert event.error == (
+        "WhatsApp reported error 131000 (Something went wrong): Unsupported webhook payload"
+        f" for number {channel.phone_number_id}"
+    )
+    assert list(Message.objects.values_list("external_id", "type")) == [("wamid.wegrchytvwcggt=", "unsupported")]

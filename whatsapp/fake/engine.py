@@ -263,20 +263,22 @@ class FakeEngine:
             return {"success": True}, None
         with self.state.lock:
             now = self.now()
+            # The person as this number knows them (a Brazilian mobile, with or without its ninth digit).
+            wa_id = self.state.known_wa_id(number.phone_number_id, request.wa_id)
             template = None
             if request.type == "template":
                 node = request.node
                 waba_templates = [t for t in self.state.templates.values() if t.waba_id == number.waba_id]
                 template = templates.find_for_send(waba_templates, node["name"], node["language"]["code"])
                 templates.check_parameters(template, node)
-            if request.wa_id == number.display_phone_number:
+            if wa_id == number.display_phone_number:
                 raise errors.sync_error(131021)
             arrival = now if arrived_at is None else arrived_at
             if not self._throughput_ok(number, arrival):
                 error = errors.sync_error(130429)
                 error.http_status = self.state.settings.throughput_error_http_status
                 raise error
-            bucket = self._pair_bucket(number, request.wa_id, now)
+            bucket = self._pair_bucket(number, wa_id, now)
             if bucket[0] < 1:
                 raise errors.sync_error(131056)
             injected = self._pop_error_next()
@@ -285,7 +287,7 @@ class FakeEngine:
             bucket[0] -= 1
             bisect.insort(self.state.throughput_log.setdefault(number.phone_number_id, deque()), arrival)
 
-            customer = self.state.customer(number.phone_number_id, request.wa_id)
+            customer = self.state.customer(number.phone_number_id, wa_id)
             window_open = self._window_open(customer, now)
             async_code = injected
             if request.type != "template" and not window_open:
@@ -297,10 +299,10 @@ class FakeEngine:
                 pricing_type = "free_customer_service" if free else "regular"
             payload = {k: v for k, v in body.items() if k != "messaging_product"}
             message = Message(
-                wamid=ids.wamid(request.wa_id, inbound=False),
+                wamid=ids.wamid(wa_id, inbound=False),
                 phone_number_id=number.phone_number_id,
                 direction="out",
-                wa_id=request.wa_id,
+                wa_id=wa_id,
                 type=request.type,
                 payload=payload,
                 created_at=now,
@@ -324,7 +326,7 @@ class FakeEngine:
         self._schedule_statuses(message.wamid, reorder=reorder)
         response: dict[str, Any] = {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": request.to_input, "wa_id": request.wa_id}],
+            "contacts": [{"input": request.to_input, "wa_id": wa_id}],
             "messages": [{"id": message.wamid}],
         }
         if template is not None:

@@ -12,6 +12,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def chat_state(state: FakeState, *, phone_number_id: str, wa_id: str, now: float) -> dict[str, Any]:
     with state.lock:
+        wa_id = state.known_wa_id(phone_number_id, wa_id) if phone_number_id and wa_id else wa_id
         numbers = [
             {
                 "phone_number_id": n.phone_number_id,

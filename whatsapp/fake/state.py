@@ -213,9 +213,31 @@ class FakeState:
         with self.lock:
             return [n for n in self.numbers.values() if n.waba_id == waba_id]
 
+    def known_wa_id(self, phone_number_id: str, wa_id: str) -> str:
+        """The id this person already has here: as WhatsApp does, a Brazilian mobile is one person with
+        or without its ninth digit (``55 11 9xxxx-xxxx`` and the older ``55 11 xxxx-xxxx``)."""
+        with self.lock:
+            if (phone_number_id, wa_id) in self.customers:
+                return wa_id
+            other = brazilian_mobile_twin(wa_id)
+            if other and (phone_number_id, other) in self.customers:
+                return other
+            return wa_id
+
     def customer(self, phone_number_id: str, wa_id: str) -> Customer:
         with self.lock:
-            key = (phone_number_id, wa_id)
+            key = (phone_number_id, self.known_wa_id(phone_number_id, wa_id))
             if key not in self.customers:
                 self.customers[key] = Customer(phone_number_id=phone_number_id, wa_id=wa_id)
             return self.customers[key]
+
+
+def brazilian_mobile_twin(wa_id: str) -> str | None:
+    """The other form of a Brazilian mobile number (with the ninth digit added or removed), if it is one."""
+    if not wa_id.startswith("55") or "0" in wa_id[2:4]:
+        return None
+    if len(wa_id) == 12 and wa_id[4] in "6789":
+        return f"{wa_id[:4]}9{wa_id[4:]}"
+    if len(wa_id) == 13 and wa_id[4] == "9" and wa_id[5] in "6789":
+        return f"{wa_id[:4]}{wa_id[5:]}"
+    return None
