@@ -120,7 +120,7 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
     membership = _membership(request)
     now = timezone.now()
     labels = selectors.labels_for_conversation(conversation=conversation)
-    conversation_labels = [lb for lb in labels if lb.on_conversation]
+    conversation_labels = [lb for lb in labels if getattr(lb, "on_conversation", False)]
     return {
         "conversation": conversation,
         "window": _window(conversation, now),
@@ -167,7 +167,7 @@ def _sidebar_context(request: HttpRequest, conversation: Conversation) -> dict[s
     return {
         "conversation": conversation,
         "contact": contact,
-        "contact_label_ids": {lb.pk for lb in labels if lb.on_contact},
+        "contact_label_ids": {lb.pk for lb in labels if getattr(lb, "on_contact", False)},
         "labels": labels,
         "history": history,
         "notes": notes,
@@ -349,7 +349,7 @@ def _quick_reply_file(membership: Membership, conversation: Conversation, quick_
         raise NotFound(_("No such quick reply."))
     if not reply.attachment:
         return None
-    name = os.path.basename(reply.attachment.name)
+    name = os.path.basename(reply.attachment.name or "file")
     with reply.attachment.open("rb") as handle:
         content = handle.read()
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -35,8 +35,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = str(detail) if not isinstance(detail, (dict, list)) else "The request failed."
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         response.data = error_body(str(code), message)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response.data["error"]["details"] = {"retry_after_seconds": int(exc.wait)}
+        wait = getattr(exc, "wait", None)  # set on Throttled
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            response.data["error"]["details"] = {"retry_after_seconds": int(wait)}
     return response
 
 

@@ -13,7 +13,7 @@ from helpdesk.exceptions import ValidationFailed
 from tenants import selectors
 from tenants.api_auth import ApiTokenUser
 from tenants.api_base import TenantAPIView
-from tenants.models import AuditLogEntry
+from tenants.models import AuditLogEntry, User
 from tenants.permissions import Perm
 
 
@@ -44,7 +44,7 @@ class MeApi(APIView):
                 ],
             }
         else:
-            user = request.user
+            user: User = request.user  # type: ignore[assignment]  # authenticated: a session user
             data = {
                 "kind": "user",
                 "id": user.pk,
@@ -124,6 +124,6 @@ class AuditLogListApi(TenantAPIView):
             date_to=data.get("date_to"),
         )
         paginator = CursorPagination()
-        paginator.ordering = ("-created_at", "-id")
+        paginator.ordering = ("-created_at", "-id")  # type: ignore[assignment]  # DRF stubs: a str
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.AuditLogEntrySerializer(page, many=True).data)

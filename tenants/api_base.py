@@ -37,7 +37,7 @@ class TenantAPIView(APIView):
     principal: Membership | ApiToken
 
     def get_permissions(self) -> list[BasePermission]:
-        return [*super().get_permissions(), HasTenantPerm()]
+        return [*super().get_permissions(), HasTenantPerm()]  # type: ignore[list-item]  # DRF stubs
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.format_kwarg = self.get_format_suffix(**kwargs)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from zoneinfo import available_timezones
 
 from django import forms
@@ -19,7 +19,7 @@ class WorkspaceCreateForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = [(tz, tz) for tz in sorted(available_timezones())]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [(tz, tz) for tz in sorted(available_timezones())]
 
 
 def _least_privileged(roles: Any) -> Role | None:
@@ -32,7 +32,7 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = roles
+        cast(forms.ModelChoiceField, self.fields["role"]).queryset = roles
         self.fields["role"].initial = _least_privileged(roles)
 
 
@@ -41,7 +41,7 @@ class MemberRoleForm(forms.Form):
 
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = roles
+        cast(forms.ModelChoiceField, self.fields["role"]).queryset = roles
 
 
 class RoleForm(forms.Form):
@@ -65,7 +65,7 @@ class SecurityForm(forms.Form):
 
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["roles"].queryset = roles
+        cast(forms.ModelChoiceField, self.fields["roles"]).queryset = roles
 
 
 class ApiTokenForm(forms.Form):
@@ -74,7 +74,7 @@ class ApiTokenForm(forms.Form):
 
     def __init__(self, *args: Any, roles: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = roles
+        cast(forms.ModelChoiceField, self.fields["role"]).queryset = roles
         self.fields["role"].initial = _least_privileged(roles)
 
 
@@ -86,8 +86,8 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actors: list[tuple[int, str]], actions: list[tuple[str, str]], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["actor"].choices = [("", _("Anyone")), *actors]
-        self.fields["action"].choices = [("", _("Any action")), *actions]
+        cast(forms.ChoiceField, self.fields["actor"]).choices = [("", _("Anyone")), *actors]
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", _("Any action")), *actions]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -69,7 +69,7 @@ def audit_user_event(
 ) -> None:
     """Record an account event in the log of every workspace the user belongs to."""
     tenants = [m.tenant for m in user_memberships(user=user)] if user is not None else []
-    for tenant in tenants or [None]:
+    for tenant in tenants or [None]:  # type: ignore[list-item]  # account events of a user with no workspace
         audit_log_record(
             action=action,
             tenant=tenant,
@@ -92,7 +92,9 @@ def _builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
         BuiltinRole.AGENT: _("Their own and unassigned conversations."),
     }
     return {
-        key: Role.objects.create(tenant=tenant, key=key, name=label, builtin=True, description=descriptions[key])
+        key: Role.objects.create(
+            tenant=tenant, key=key, name=str(label), builtin=True, description=descriptions[BuiltinRole(key)]
+        )
         for key, label in BuiltinRole.choices
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -80,7 +82,7 @@ def mfa_required(request: HttpRequest) -> HttpResponse:
     tenant = Tenant.objects.filter(slug=request.GET.get("tenant", ""), active=True).first()
     membership = None
     if tenant is not None:
-        membership = Membership.objects.filter(tenant=tenant, user=request.user, active=True).first()
+        membership = Membership.objects.filter(tenant=tenant, user=request.user, active=True).first()  # type: ignore[misc]
     if selectors.user_has_mfa(user=request.user) and membership is not None:  # type: ignore[arg-type]
         return redirect("tenant_dashboard", tenant_slug=tenant.slug)  # type: ignore[union-attr]
     return render(
@@ -376,7 +378,8 @@ def api_token_revoke(request: HttpRequest, tenant_slug: str, token_id: int) -> H
 def audit_log(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     actors = [(m.user_id, m.user.email) for m in selectors.member_list(tenant=tenant)]
-    form = AuditFilterForm(request.GET or None, actors=actors, actions=AuditLogEntry.Action.choices)
+    actions = [(value, str(label)) for value, label in AuditLogEntry.Action.choices]
+    form = AuditFilterForm(request.GET or None, actors=actors, actions=actions)
     filters = form.cleaned_data if form.is_valid() else {}
     entries = selectors.audit_log_list(
         tenant=tenant,
@@ -409,7 +412,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     user = request.user if request.user.is_authenticated else None
     account_exists = User.objects.filter(email__iexact=invitation.email).exists()
     form = None if (user or account_exists) else AcceptInvitationForm(request.POST or None, email=invitation.email)
-    context = {"invitation": invitation, "form": form, "account_exists": account_exists}
+    context: dict[str, Any] = {"invitation": invitation, "form": form, "account_exists": account_exists}
     if request.method == "POST":
         if form is not None and not form.is_valid():
             return render(request, "tenants/invitation_accept.html", context, status=400)

@@ -43,7 +43,9 @@ class WhatsAppBackend:
             except TemplateParamError:
                 continue  # a definition we cannot fill in is not offered
             footer = next((c.get("text", "") for c in template.components if c.get("type") == "FOOTER"), "")
-            buttons = next((c.get("buttons", []) for c in template.components if c.get("type") == "BUTTONS"), [])
+            buttons: list[dict[str, Any]] = next(
+                (c.get("buttons", []) for c in template.components if c.get("type") == "BUTTONS"), []
+            )
             result.append(
                 {
                     "name": template.name,

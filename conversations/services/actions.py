@@ -6,6 +6,7 @@ member who can see the conversation (and those who just lost sight of it) live, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -237,8 +238,8 @@ def conversation_labels_change(
     *,
     principal: Principal,
     conversation: Conversation,
-    add: list[Label] = (),
-    remove: list[Label] = (),  # type: ignore[assignment]
+    add: Sequence[Label] = (),
+    remove: Sequence[Label] = (),
 ) -> list[Label]:
     """Add and remove labels; returns the conversation's labels afterwards."""
     _require(principal, conversation)

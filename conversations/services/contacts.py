@@ -118,7 +118,7 @@ def contact_update(
             action=AuditLogEntry.Action.CONTACT_UPDATED,
             tenant=contact.tenant,
             actor=actor,
-            actor_label=actor.email if actor else f"API token {principal.name}",
+            actor_label=actor.email if actor else f"API token {getattr(principal, 'name', '')}",
             target=contact,
             target_label=contact.display_name,
             extra={"fields": sorted(changed), **label_change},

@@ -91,6 +91,8 @@ class Command(BaseCommand):
             .order_by("id")
             .first()
         )
+        if owner is None:
+            raise CommandError("The demo workspace has no owner: run `manage.py seed_demo` first.")
         channel = WhatsAppChannel.objects.filter(phone_number_id=DEMO["phone_number_id"]).first()
         if channel is None:
             channel = channel_create(
