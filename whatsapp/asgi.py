@@ -9,7 +9,6 @@ verification handshake and a host Django would refuse, goes to Django unchanged.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -19,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
-from whatsapp.webhooks import Receipt, webhook_receive
+from whatsapp.webhooks import Receipt, receipt_response, webhook_receive
 
 logger = logging.getLogger(__name__)
 
@@ -107,16 +106,8 @@ def _receive(webhook_key: str, body: bytes, signature: str | None) -> Receipt:
 
 
 async def _respond(send: Any, receipt: Receipt) -> None:
-    if receipt.status == 200:
-        body, content_type = b"ok", b"text/plain"
-    else:
-        error = {"code": "webhook_rejected", "message": receipt.message, "details": {}}
-        body, content_type = json.dumps({"error": error}).encode(), b"application/json"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": receipt.status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    response = receipt_response(receipt)  # the same answer the Django view gives
+    body = response.content
+    headers = [(b"content-type", response["Content-Type"].encode("latin-1")), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})

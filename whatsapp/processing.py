@@ -319,26 +319,16 @@ def _process_locked(events: list[WebhookEvent]) -> None:
             continue
         event.summary = _summary(parsed)
         batch.append((event, parsed))
-    parts = [] if not batch else [batch] if len(batch) == 1 else [batch, *([item] for item in batch)]
-    for part in parts:
-        try:
-            with transaction.atomic():
-                outcome = _apply(part)
-        except Exception as exc:
-            if len(part) > 1:
-                logger.warning("A batch of %s webhook events failed; applying them one by one", len(part))
-                continue
-            event = part[0][0]
-            logger.exception("Webhook event %s failed", event.pk)
+    failure = _apply_recorded(batch) if batch else None
+    if failure is not None and len(batch) > 1:
+        logger.warning("A batch of %s webhook events failed; applying them one by one", len(batch))
+        failures = [(event, _apply_recorded([(event, parsed)])) for event, parsed in batch]
+    else:
+        failures = [(batch[0][0], failure)] if failure is not None else []
+    for event, exc in failures:
+        if exc is not None:
+            logger.error("Webhook event %s failed", event.pk, exc_info=exc)
             event.status, event.error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
-            continue
-        _after_commit(outcome)
-        for event, _parsed in part:
-            problems = outcome.problems.get(event.pk, [])
-            event.status = WebhookEvent.Status.FAILED if problems else WebhookEvent.Status.PROCESSED
-            event.error = "\n".join(problems + outcome.reported.get(event.pk, []))
-        if part is batch:
-            break
     # Events with the same outcome are recorded by one statement (most of a batch shares one).
     outcomes: dict[tuple[str, str, str], list[int]] = {}
     for event in events:
@@ -347,6 +337,21 @@ def _process_locked(events: list[WebhookEvent]) -> None:
         WebhookEvent.objects.filter(pk__in=pks).update(
             status=status, error=error, summary=summary, processed_at=now, attempts=F("attempts") + 1
         )
+
+
+def _apply_recorded(part: list[tuple[WebhookEvent, ParsedWebhook]]) -> Exception | None:
+    """Apply ``part`` in one savepoint and set each event's outcome on it; returns what stopped it."""
+    try:
+        with transaction.atomic():
+            outcome = _apply(part)
+    except Exception as exc:
+        return exc
+    _after_commit(outcome)
+    for event, _parsed in part:
+        problems = outcome.problems.get(event.pk, [])
+        event.status = WebhookEvent.Status.FAILED if problems else WebhookEvent.Status.PROCESSED
+        event.error = "\n".join(problems + outcome.reported.get(event.pk, []))
+    return None
 
 
 def _after_commit(outcome: _Outcome) -> None:

@@ -159,9 +159,12 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
             inbox=inbox, external_id__in={spec.external_id for spec in specs}
         )
     }
+    # The first of each external id not stored yet (Meta may repeat a message inside one batch).
     new_specs: list[InboundSpec] = []
+    seen = set(stored)
     for spec in specs:
-        if spec.external_id not in stored and all(s.external_id != spec.external_id for s in new_specs):
+        if spec.external_id not in seen:
+            seen.add(spec.external_id)
             new_specs.append(spec)
     if not new_specs:
         return [(stored[spec.external_id], False) for spec in specs]

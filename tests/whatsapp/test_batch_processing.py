@@ -336,3 +336,20 @@ def test_two_drainers_writing_the_same_new_customer_store_one_contact(channel):
     conversation = Conversation.objects.get()
     assert sorted(conversation.messages.values_list("external_id", flat=True)) == ["wamid.r0", "wamid.r1"]
     assert conversation.unread_count == 2
+
+
+def test_a_single_event_that_cannot_be_applied_is_failed_with_its_error(channel, monkeypatch):
+    def failing(target, statuses):
+        raise ValueError("unexpected status")
+
+    monkeypatch.setattr(processing, "_apply_statuses", failing)
+    [event] = store(channel, [envelope(channel, statuses=[status("wamid.boom", "sent", T0)])])
+    assert webhook_event_process(event_id=event.pk).status == "failed"
+    event.refresh_from_db()
+    assert (event.status, event.error, event.attempts, event.summary) == (
+        "failed",
+        "ValueError: unexpected status",
+        1,
+        "1 status",
+    )
+    assert not PendingStatus.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -117,7 +118,9 @@ def test_a_body_over_the_upload_limit_is_413_and_stores_nothing(channel, setting
         WebhookReceiver(Fallback()), "POST", f"/webhooks/whatsapp/{channel.webhook_key}/", body, headers, chunks=4
     )
     assert status == 413
-    assert b"too large" in content
+    assert json.loads(content) == {
+        "error": {"code": "webhook_rejected", "message": "The webhook body is too large.", "details": {}}
+    }
     assert not WebhookEvent.objects.exists()
 
 
@@ -131,7 +134,7 @@ def test_a_storage_failure_is_503_so_meta_retries(channel, monkeypatch):
         WebhookReceiver(Fallback()), "POST", f"/webhooks/whatsapp/{channel.webhook_key}/", body, headers
     )
     assert status == 503
-    assert b"try again later" in content
+    assert json.loads(content)["error"]["message"] == "The webhook could not be stored; try again later."
     assert not WebhookEvent.objects.exists()
 
 
@@ -160,7 +163,8 @@ def test_the_product_application_routes_webhooks_and_pages(channel):
 
     body, headers = _signed(channel)
     url = f"/webhooks/whatsapp/{channel.webhook_key}/"
-    assert call(application, "POST", url, body, headers)[:3:2] == (200, b"ok")
+    status, _h, content = call(application, "POST", url, body, headers)
+    assert (status, content) == (200, b"ok")
     assert WebhookEvent.objects.count() == 1
     # The verification handshake and every page are Django's (its whole middleware stack included).
     status, _h, content = call(application, "GET", url)
