@@ -325,10 +325,10 @@ def _process_locked(events: list[WebhookEvent]) -> None:
         failures = [(event, _apply_recorded([(event, parsed)])) for event, parsed in batch]
     else:
         failures = [(batch[0][0], failure)] if failure is not None else []
-    for event, error in failures:
-        if error is not None:
-            logger.error("Webhook event %s failed", event.pk, exc_info=error)
-            event.status, event.error = WebhookEvent.Status.FAILED, f"{type(error).__name__}: {error}"
+    for event, stopped_by in failures:
+        if stopped_by is not None:
+            logger.error("Webhook event %s failed", event.pk, exc_info=stopped_by)
+            event.status, event.error = WebhookEvent.Status.FAILED, f"{type(stopped_by).__name__}: {stopped_by}"
     # Events with the same outcome are recorded by one statement (most of a batch shares one).
     outcomes: dict[tuple[str, str, str], list[int]] = {}
     for event in events:
