@@ -10,19 +10,17 @@ verification handshake and a host Django would refuse, goes to Django unchanged.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
+from django.urls import Resolver404, resolve
 
-from whatsapp.webhooks import Receipt, receipt_response, webhook_receive
+from whatsapp.webhooks import Receipt, receipt_response, webhook_receive, whatsapp_webhook
 
 logger = logging.getLogger(__name__)
-
-_PATH = re.compile(r"/webhooks/whatsapp/(?P<key>[^/]+)/")
 
 Scope = dict[str, Any]
 
@@ -54,10 +52,13 @@ def _webhook_key(scope: Scope) -> str | None:
     root = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
-    match = _PATH.fullmatch(path)
-    if match is None or not _host_allowed(_header(scope, b"host") or ""):
+    try:
+        match = resolve(path)  # the project's own URL of the view
+    except Resolver404:
+        return None
+    if match.func is not whatsapp_webhook or not _host_allowed(_header(scope, b"host") or ""):
         return None  # Django answers, as for any other address (a refused host gets its 400)
-    return match["key"]
+    return str(match.kwargs["webhook_key"])
 
 
 def _host_allowed(host: str) -> bool:
