@@ -79,9 +79,9 @@ def main() -> None:
     from tenants.models import User
     from tenants.services import tenant_create
     from tests.factories import owner_of
+    from whatsapp.backend import WhatsAppBackend
     from whatsapp.processing import webhook_events_process_batch
     from whatsapp.services import channel_create
-    from whatsapp.tasks import message_deliver
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
     fake_port = free_port()
@@ -170,8 +170,9 @@ def main() -> None:
                 time.sleep(0.05)  # the fake is still posting them
         admin.delete("/_fake/webhooks")
         admin.delete("/_fake/requests")
+        backend = WhatsAppBackend()
         for message in messages:
-            message_deliver.delay(message.pk)
+            backend.enqueue_delivery(message)  # what a service does after its commit
         start_worker(stack, env, log_dir, concurrency=args.concurrency)
 
         def sends() -> list[dict]:

@@ -291,6 +291,8 @@ class Message(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "conversation", "-id"], name="message_tenant_conv_id"),
             models.Index(fields=["status", "next_attempt_at"], name="message_status_next_attempt"),
+            # An inbox's send queue, oldest first (what the senders claim from).
+            models.Index(fields=["inbox", "id"], condition=Q(status="queued"), name="message_queued_inbox"),
         ]
 
     def __str__(self) -> str:

@@ -17,9 +17,9 @@ class WhatsAppBackend:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)
 
     def enqueue_delivery(self, message: Message) -> None:
-        from whatsapp.tasks import message_deliver
+        from whatsapp.tasks import send_request
 
-        message_deliver.delay(message.pk)
+        send_request(message_id=message.pk, inbox_id=message.inbox_id)
 
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         from whatsapp.services import outbound_prepare

@@ -10,25 +10,58 @@ import bisect
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 
-# Reserves the next send slot: at most ``rate`` sends in any window of ``window`` ms (a second plus
-# a small margin, so that network jitter cannot squeeze ``rate + 1`` requests into one second at
-# Meta), evenly spaced ``window / rate`` ms apart. The slot may lie in the future: the caller waits
-# for it, so every sender makes one call per message, and no sends bunch up. Nothing is reserved
-# when the slot is more than ``max_wait`` ms away. Uses Redis' clock so all workers agree on time.
-# Returns {1 if reserved else 0, ms until the slot}.
-_THROUGHPUT_LUA = """
+# GCRA for the pair rate: a burst of ``burst`` messages to one recipient, then one per ``interval``
+# ms. ``pair_wait`` returns 0 and takes a message from the budget, or the ms to wait (taking nothing).
+_PAIR_FN = """
+local function pair_wait(key, interval, burst, now)
+  now = math.floor(now)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local allowed_at = tat - (burst - 1) * interval
+  if allowed_at > now then
+    return allowed_at - now
+  end
+  redis.call('SET', key, tat + interval, 'PX', math.floor((tat + interval - now) + 1000))
+  return 0
+end
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+"""
+
+# Reserves the next send slot of a number (KEYS[1]): at most ``rate`` sends in any window of
+# ``window`` ms (a second plus a small margin, so that network jitter cannot squeeze ``rate + 1``
+# requests into one second at Meta), evenly spaced ``window / rate`` ms apart. The slot may lie in
+# the future: the caller waits for it, so every sender makes one call per message, and no sends
+# bunch up. Nothing is reserved when the slot is more than ``max_wait`` ms away. With KEYS[2], the
+# recipient's pair budget is taken in the same call, and nothing is reserved when it is spent.
+# ARGV[5], when not empty, names the caller's previous slot, whose send has been answered: it is
+# moved to now first (see ``throughput_reserve``).
+# Uses Redis' clock so all workers agree on time. Returns {1, ms until the slot} when reserved,
+# {0, ms until the slot} when it is too far, {2, ms until the recipient may get one} when paced.
+_THROUGHPUT_LUA = (
+    _PAIR_FN
+    + """
 local key = KEYS[1]
 local rate = tonumber(ARGV[1])
 local member = ARGV[2]
 local window = tonumber(ARGV[3])
 local max_wait = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = redis_now()
+if ARGV[5] ~= '' then
+  local score = redis.call('ZSCORE', key, ARGV[5])
+  if score and now > tonumber(score) then
+    redis.call('ZADD', key, 'XX', now, ARGV[5])
+  end
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local at = now
 local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -44,10 +77,17 @@ local wait = at - now
 if wait > max_wait then
   return {0, tostring(wait)}
 end
+if KEYS[2] then
+  local paced = pair_wait(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+  if paced > 0 then
+    return {2, tostring(paced)}
+  end
+end
 redis.call('ZADD', key, at, member)
 redis.call('PEXPIRE', key, math.ceil(window * 2 + wait))
 return {1, tostring(wait)}
 """
+)
 
 # The send of a reserved slot is starting now: if that is later than the slot (the sender was
 # delayed), move its entry to now, so that the slots given out after it keep their distance from
@@ -62,22 +102,12 @@ end
 return 0
 """
 
-# GCRA: a burst of ``burst`` messages, then one per ``interval`` ms. Returns 0 or ms to wait.
-_PAIR_LUA = """
-local key = KEYS[1]
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', key) or now)
-if tat < now then tat = now end
-local allowed_at = tat - (burst - 1) * interval
-if allowed_at > now then
-  return allowed_at - now
-end
-redis.call('SET', key, tat + interval, 'PX', math.floor((tat + interval - now) + 1000))
-return 0
+_PAIR_LUA = (
+    _PAIR_FN
+    + """
+return pair_wait(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), redis_now())
 """
+)
 
 
 @cache
@@ -93,21 +123,53 @@ class _LocalState:
     tats: dict[str, float] = {}
 
 
-def throughput_reserve(*, key: str, rate: int, max_wait: float) -> tuple[float, str] | None:
+@dataclass(frozen=True)
+class PairLimit:
+    """The pace of messages to one recipient: ``burst`` at once, then one per ``interval`` seconds."""
+
+    key: str
+    interval: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The answer of ``throughput_reserve``: ``slot`` is reserved (``wait`` seconds ahead) when it is
+    not empty; otherwise ``paced_by`` ("throughput" or "pair") says what refused, and ``wait`` how
+    long until it would not."""
+
+    wait: float
+    slot: str = ""
+    paced_by: str = ""
+
+
+def throughput_reserve(
+    *, key: str, rate: int, max_wait: float, pair: PairLimit | None = None, answered: str = ""
+) -> Reservation:
     """Reserve the next send slot of ``key`` (see ``_THROUGHPUT_LUA``) if it comes within ``max_wait``
-    seconds; returns the seconds until it and the slot's name, or None (nothing reserved) when it is
-    further away."""
+    seconds and, with ``pair``, the recipient may get a message; otherwise nothing is taken.
+
+    ``answered`` names the caller's previous slot, whose send Meta has answered by now: its entry
+    moves to now, a time its request certainly reached Meta before. The slot ``rate`` places after
+    it then comes a window after that, so however late that request arrived (a busy machine, a slow
+    network), the two cannot fall in one second at Meta.
+    """
     window_ms = 1000 + settings.WHATSAPP_THROUGHPUT_MARGIN_MS
     member = f"{time.time_ns()}-{threading.get_ident()}"
     if settings.REDIS_URL:
-        reserved, wait_ms = _redis().eval(
-            _THROUGHPUT_LUA, 1, f"helpdesk:wa:tp:{key}", rate, member, window_ms, max_wait * 1000
-        )
-        return (float(wait_ms) / 1000.0, member) if int(reserved) else None
+        keys = [f"helpdesk:wa:tp:{key}"]
+        args: list[Any] = [rate, member, window_ms, max_wait * 1000, answered]
+        if pair is not None:
+            keys.append(f"helpdesk:wa:pair:{pair.key}")
+            args += [int(pair.interval * 1000), pair.burst]
+        outcome, wait_ms = _redis().eval(_THROUGHPUT_LUA, len(keys), *keys, *args)
+        return _reservation(int(outcome), float(wait_ms) / 1000.0, member)
     now = time.monotonic()
     span = window_ms / 1000.0
     with _LocalState.lock:
         log = _LocalState.windows.setdefault(key, deque())
+        if answered:
+            _local_move_to(log, answered, now)
         while log and log[0][0] <= now - span:
             log.popleft()
         at = now
@@ -116,9 +178,29 @@ def throughput_reserve(*, key: str, rate: int, max_wait: float) -> tuple[float, 
         if len(log) >= rate:
             at = max(at, log[len(log) - rate][0] + span)
         if at - now > max_wait:
-            return None
+            return _reservation(0, at - now, member)
+        if pair is not None:
+            paced = _local_pair_wait(pair.key, pair.interval * 1000, pair.burst, now * 1000)
+            if paced > 0:
+                return _reservation(2, paced / 1000.0, member)
         log.append((at, member))
-        return at - now, member
+        return _reservation(1, at - now, member)
+
+
+def _reservation(outcome: int, wait: float, member: str) -> Reservation:
+    if outcome == 1:
+        return Reservation(wait=wait, slot=member)
+    return Reservation(wait=wait, paced_by="pair" if outcome == 2 else "throughput")
+
+
+def _local_pair_wait(key: str, interval_ms: float, burst: int, now_ms: float) -> float:
+    # The in-process twin of ``pair_wait`` in ``_PAIR_FN``; the caller holds the lock.
+    tat = max(_LocalState.tats.get(key, now_ms), now_ms)
+    allowed_at = tat - (burst - 1) * interval_ms
+    if allowed_at > now_ms:
+        return allowed_at - now_ms
+    _LocalState.tats[key] = tat + interval_ms
+    return 0.0
 
 
 def throughput_stamp(*, key: str, slot: str) -> None:
@@ -126,33 +208,51 @@ def throughput_stamp(*, key: str, slot: str) -> None:
     if settings.REDIS_URL:
         _redis().eval(_THROUGHPUT_STAMP_LUA, 1, f"helpdesk:wa:tp:{key}", slot)
         return
-    now = time.monotonic()
     with _LocalState.lock:
         log = _LocalState.windows.get(key)
-        entry = next((e for e in log or () if e[1] == slot), None)
-        if log is not None and entry is not None and now > entry[0]:
-            log.remove(entry)
-            bisect.insort(log, (now, slot))
+        if log is not None:
+            _local_move_to(log, slot, time.monotonic())
+
+
+def _local_move_to(log: deque[tuple[float, str]], slot: str, now: float) -> None:
+    # The in-process twin of the re-stamps in the scripts above; the caller holds the lock.
+    entry = next((e for e in log if e[1] == slot), None)
+    if entry is not None and now > entry[0]:
+        log.remove(entry)
+        bisect.insort(log, (now, slot))
 
 
 def throughput_try_acquire(*, key: str, rate: int) -> bool:
     """Take a send slot of ``key`` now, if one is free."""
-    return throughput_reserve(key=key, rate=rate, max_wait=0.0) is not None
+    return bool(throughput_reserve(key=key, rate=rate, max_wait=0.0).slot)
 
 
-def throughput_acquire(*, key: str, rate: int, max_wait: float) -> bool:
-    """Wait (up to ``max_wait`` seconds) for a send slot; False, with nothing taken, if none comes in time.
+def send_slot_acquire(
+    *,
+    key: str,
+    rate: int,
+    max_wait: float,
+    pair: PairLimit,
+    answered: str = "",
+    while_waiting: Callable[[], None] | None = None,
+) -> Reservation:
+    """Wait for a send slot of number ``key`` (up to ``max_wait`` seconds), taking one message of the
+    recipient's pair budget with it, in one call. When it returns a slot the send may start: the
+    slot is stamped with the moment the wait ended. Otherwise nothing was taken.
 
-    Call it right before the send: the slot is stamped with the moment the wait ends.
+    ``answered``: see ``throughput_reserve``. Once a slot is reserved, ``while_waiting`` runs before
+    the rest of the wait is slept (a sender records its previous send there).
     """
-    reserved = throughput_reserve(key=key, rate=rate, max_wait=max_wait)
-    if reserved is None:
-        return False
-    wait, slot = reserved
-    if wait > 0:
-        time.sleep(wait)
-    throughput_stamp(key=key, slot=slot)
-    return True
+    reserved = throughput_reserve(key=key, rate=rate, max_wait=max_wait, pair=pair, answered=answered)
+    if not reserved.slot:
+        return reserved
+    due = time.monotonic() + reserved.wait
+    if while_waiting is not None:
+        while_waiting()
+    if (left := due - time.monotonic()) > 0:
+        time.sleep(left)
+    throughput_stamp(key=key, slot=reserved.slot)
+    return reserved
 
 
 def pair_try_acquire(*, key: str, interval: float, burst: int) -> float:
@@ -161,14 +261,8 @@ def pair_try_acquire(*, key: str, interval: float, burst: int) -> float:
     if settings.REDIS_URL:
         wait_ms = _redis().eval(_PAIR_LUA, 1, f"helpdesk:wa:pair:{key}", interval_ms, burst)
         return float(wait_ms) / 1000.0
-    now = time.monotonic() * 1000
     with _LocalState.lock:
-        tat = max(_LocalState.tats.get(key, now), now)
-        allowed_at = tat - (burst - 1) * interval_ms
-        if allowed_at > now:
-            return (allowed_at - now) / 1000.0
-        _LocalState.tats[key] = tat + interval_ms
-        return 0.0
+        return _local_pair_wait(key, interval_ms, burst, time.monotonic() * 1000) / 1000.0
 
 
 def reset_local_state() -> None:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Attachment, Message
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
-from conversations.services.status import STATUS_FIELDS, pending_statuses_apply
+from conversations.services.status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
 from whatsapp import limiter, outbound_payloads
 from whatsapp.client import client_for
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
@@ -150,26 +152,164 @@ def interactive_payload(
     raise PermanentError(code=None, title=f"Unknown interactive message type {kind!r}.")
 
 
-def _claim(message_id: int) -> bool:
-    now = timezone.now()
+def _lease_until(now: datetime) -> datetime:
     # If this worker dies mid-send, the sweeper waits this long (for a status webhook naming the
     # message) before it tries again.
-    lease = timedelta(seconds=settings.WHATSAPP_SEND_LEASE_SECONDS + settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS)
-    return bool(
-        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED, direction=Message.Direction.OUTBOUND)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, next_attempt_at=now + lease)
+    return now + timedelta(seconds=settings.WHATSAPP_SEND_LEASE_SECONDS + settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Message.Status.QUEUED, direction=Message.Direction.OUTBOUND) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
+
+
+_CLAIMED = {"status": Message.Status.SENDING, "send_attempts": F("send_attempts") + 1}
+
+
+def _claim(message_id: int) -> bool:
+    now = timezone.now()
+    return bool(Message.objects.filter(_due(now), pk=message_id).update(**_CLAIMED, next_attempt_at=_lease_until(now)))
+
+
+def queued(*, inbox_id: int, part: int = 0, parts: int = 1) -> QuerySet[Message]:
+    """Messages of an inbox's send queue that are due now, oldest first: all of them, or those of
+    ``part`` when the queue is split in ``parts`` by conversation."""
+    due = Message.objects.filter(_due(timezone.now()), inbox_id=inbox_id)
+    if parts > 1:
+        due = due.alias(part=F("conversation_id") % parts).filter(part=part)
+    return due.order_by("pk")
+
+
+def _claim_batch(*, inbox_id: int, part: int, parts: int, limit: int) -> list[int]:
+    with transaction.atomic():
+        # Locked rows are being claimed by another sender: skipped, not waited for.
+        ids = list(
+            queued(inbox_id=inbox_id, part=part, parts=parts)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids).update(**_CLAIMED, next_attempt_at=_lease_until(timezone.now()))
+    return ids
+
+
+def _load(ids: list[int]) -> list[Message]:
+    messages = list(
+        Message.objects.select_related("conversation__contact_inbox", "inbox__whatsapp_channel")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+    for message in messages:
+        message.conversation.inbox = message.inbox  # the same row: the reply window needs it
+    return messages
 
 
 def message_deliver(*, message_id: int) -> str:
     """Send one queued message. Returns what happened (for logs and tests)."""
     if not _claim(message_id):
         return "not-claimed"
-    message = Message.objects.select_related("conversation__contact_inbox", "inbox__whatsapp_channel").get(
-        pk=message_id
-    )
-    message.conversation.inbox = message.inbox  # the same row: the reply window needs it
+    return _deliver_claimed(_load([message_id])[0])
+
+
+class _Sender:
+    """What one sending thread carries from a send to the next: the sends Meta accepted that are
+    not recorded yet (recorded while the next send waits for its slot) and its last slot, re-stamped
+    once Meta answered it (see ``limiter.throughput_reserve``)."""
+
+    def __init__(self) -> None:
+        self.unrecorded: list[tuple[Message, str]] = []
+        self.answered = ""
+        self.number = ""
+
+    def record_sent(self) -> None:
+        while self.unrecorded:
+            message_record_sent(*self.unrecorded.pop(0), apply_pending=False)
+
+    def finish(self) -> None:
+        self.record_sent()
+        if self.answered:
+            limiter.throughput_stamp(key=self.number, slot=self.answered)
+            self.answered = ""
+
+
+def messages_deliver_parts(*, inbox_id: int, seconds: float) -> int:
+    """Send an inbox's due messages for up to ``seconds``; returns how many were claimed.
+
+    The queue is split in ``WHATSAPP_SEND_PARTS`` parts by conversation, each worked by its own
+    thread in batches, oldest first: a customer's messages go in the order they were written, and
+    while one thread waits on Meta, the database or its send slot, the others go on. Each thread
+    stops when its part is empty (or the time is up).
+    """
+    parts = settings.WHATSAPP_SEND_PARTS
+    deadline = time.monotonic() + seconds
+
+    def work(part: int) -> int:
+        sender = _Sender()
+        done = 0
+        try:
+            while time.monotonic() < deadline:
+                count = len(
+                    messages_deliver_batch(
+                        inbox_id=inbox_id, part=part, parts=parts, limit=settings.WHATSAPP_SEND_BATCH, sender=sender
+                    )
+                )
+                if not count:
+                    break
+                done += count
+        finally:
+            sender.finish()
+        return done
+
+    def work_in_thread(part: int) -> int:
+        try:
+            return work(part)
+        finally:
+            connection.close()  # the thread's own connection
+
+    if parts == 1:
+        return work(0)
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix=f"send-{inbox_id}") as pool:
+        return sum(pool.map(work_in_thread, range(parts)))
+
+
+def messages_deliver_batch(
+    *, inbox_id: int, part: int, parts: int, limit: int, sender: _Sender | None = None
+) -> list[str]:
+    """Claim up to ``limit`` due messages of one part of an inbox's send queue and send them in order.
+
+    Returns what happened to each (empty when nothing was due). One claim and one load serve the
+    whole batch; each send is paced as always, and recorded while the next one waits for its slot.
+    """
+    ids = _claim_batch(inbox_id=inbox_id, part=part, parts=parts, limit=limit)
+    messages = _load(ids) if ids else []
+    own = sender is None
+    sender = sender or _Sender()
+    outcomes = []
+    for message in messages:
+        try:
+            outcome = _deliver_claimed(message, sender=sender)
+        except Exception:
+            # Left in sending: when its lease runs out the sweeper settles it (a status webhook may yet
+            # show that it was sent), as it would after a crash. The rest of the batch goes on.
+            logger.exception("Delivery of message %s failed unexpectedly", message.pk)
+            outcome = "error"
+        outcomes.append(outcome)
+    if own:
+        sender.finish()
+    else:
+        sender.record_sent()
+    # Statuses that came before their message was recorded (rare: Meta's statuses carry our id, which
+    # finds the message anyway) are looked for once for the whole batch.
+    sent = [m for m, outcome in zip(messages, outcomes, strict=True) if outcome == "sent"]
+    for message in pending_statuses_apply_many(messages=sent) if sent else []:
+        publish_message_event("message.updated", message)
+    return outcomes
+
+
+def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
+    """Send a claimed message and record what happened: at once, or with ``sender``, a send Meta
+    accepted is recorded while the sender's next send waits for its slot."""
     channel: WhatsAppChannel = message.inbox.whatsapp_channel
     to = message.conversation.contact_inbox.source_id
     # No transaction is held across the waits and the HTTP call below: each outcome is one
@@ -179,24 +319,33 @@ def message_deliver(*, message_id: int) -> str:
     except ReplyWindowClosed as exc:
         _fail(message, code=None, title="Reply window closed", details=exc.message)
         return "failed-window"
-    wait = limiter.pair_try_acquire(
-        key=f"{channel.phone_number_id}:{to}",
-        interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
-        burst=settings.WHATSAPP_PAIR_BURST,
-    )
-    if wait > 0:
-        _requeue(message, wait, note="Paced: many messages to this customer")
-        return "paced-pair"
     client = client_for(channel)
     try:
         # A file is uploaded here, before the send slot is taken, so that the send follows its slot at once.
         payload = build_payload(message, to=to, client=client, channel=channel)
-        if not limiter.throughput_acquire(
-            key=channel.phone_number_id, rate=channel.throughput_per_second, max_wait=MAX_INLINE_THROUGHPUT_WAIT
-        ):
+        reserved = limiter.send_slot_acquire(
+            key=channel.phone_number_id,
+            rate=channel.throughput_per_second,
+            max_wait=MAX_INLINE_THROUGHPUT_WAIT,
+            pair=limiter.PairLimit(
+                key=f"{channel.phone_number_id}:{to}",
+                interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
+                burst=settings.WHATSAPP_PAIR_BURST,
+            ),
+            answered=sender.answered if sender and sender.number == channel.phone_number_id else "",
+            while_waiting=sender.record_sent if sender else None,
+        )
+        if reserved.paced_by == "pair":
+            _requeue(message, reserved.wait, note="Paced: many messages to this customer")
+            return "paced-pair"
+        if reserved.paced_by:
             _requeue(message, random.uniform(0.5, 2.0))
             return "paced-throughput"
-        result = client.send_message(channel.phone_number_id, payload)
+        try:
+            result = client.send_message(channel.phone_number_id, payload)
+        finally:
+            if sender:
+                sender.answered, sender.number = reserved.slot, channel.phone_number_id
     except AmbiguousSendError:
         # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
         wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS
@@ -216,18 +365,26 @@ def message_deliver(*, message_id: int) -> str:
         title = getattr(exc, "title", "") or str(exc)
         _fail(message, code=code, title=title, details=getattr(exc, "details", ""))
         return "failed"
-    message_record_sent(message, result.wamid)
+    if sender:
+        sender.unrecorded.append((message, result.wamid))
+    else:
+        message_record_sent(message, result.wamid)
     return "sent"
 
 
-def message_record_sent(message: Message, wamid: str) -> None:
-    """Meta accepted ``message`` as ``wamid``: record it, then apply statuses that already wait for it.
+# Given to the expression below, so that a send does not build a new CharField to learn its type.
+_EXTERNAL_ID = Message._meta.get_field("external_id")
+
+
+def message_record_sent(message: Message, wamid: str, *, apply_pending: bool = True) -> None:
+    """Meta accepted ``message`` as ``wamid``: record it, then apply statuses that already wait for it
+    (unless the caller does that for a batch: ``apply_pending=False``).
 
     The usual case is one statement, committed at once: from then on nothing can send it again.
     """
     sent = {"status": Message.Status.SENT, "sent_at": timezone.now(), "next_attempt_at": None, "error_title": ""}
     if Message.objects.filter(pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]).update(
-        external_id=Coalesce("external_id", Value(wamid)), **sent
+        external_id=Coalesce("external_id", Value(wamid, output_field=_EXTERNAL_ID)), **sent
     ):
         message.external_id = message.external_id or wamid
         for name, value in sent.items():
@@ -236,21 +393,25 @@ def message_record_sent(message: Message, wamid: str) -> None:
         # A status webhook got there first (it named our message): keep what it recorded.
         Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=wamid)
         message.refresh_from_db(fields=["external_id", "next_attempt_at", *STATUS_FIELDS])
-    pending_statuses_apply(message=message)
+    if apply_pending:
+        pending_statuses_apply(message=message)
     publish_message_event("message.updated", message)
 
 
 def messages_sweep() -> dict[str, int]:
     """Re-enqueue queued messages whose job was lost, and settle sends whose lease ran out."""
+    from whatsapp.tasks import send_request
+
     now = timezone.now()
     grace = timedelta(seconds=settings.WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS)
     stuck_queued = list(
         Message.objects.filter(direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
         .filter(Q(next_attempt_at__isnull=True, created_at__lte=now - grace) | Q(next_attempt_at__lte=now - grace))
-        .values_list("pk", flat=True)[:1000]
+        .values_list("pk", "inbox_id")[:1000]
     )
-    for pk in stuck_queued:
-        _schedule(pk, 0)
+    for pk, inbox_id in stuck_queued:
+        # While a job works the inbox's queue (a long broadcast), this asks for nothing.
+        send_request(message_id=pk, inbox_id=inbox_id)
     confirmed = 0
     retried = 0
     # A send whose confirmation deadline passed: its worker died, or Meta never answered the timeout.
@@ -267,6 +428,6 @@ def messages_sweep() -> dict[str, int]:
         if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, external_id__isnull=True).update(
             status=Message.Status.QUEUED, next_attempt_at=now, error_title=""
         ):
-            _schedule(message.pk, 0)
+            send_request(message_id=message.pk, inbox_id=message.inbox_id)
             retried += 1
     return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": retried}

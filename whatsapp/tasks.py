@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
@@ -41,28 +42,38 @@ def webhook_event_process(event_id: int) -> str:
 @shared_task(acks_late=True)
 def webhook_events_drain(channel_id: int, slot: int) -> int:
     """Process a channel's pending events in batches while there are any (see ``drain_request``)."""
+    from whatsapp.models import WebhookEvent
     from whatsapp.processing import webhook_events_process_batch
 
+    return _drain(
+        _drain_key(channel_id, slot),
+        step=lambda: webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH),
+        pending=lambda: WebhookEvent.objects.filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING).exists(),
+        hand_over=lambda: webhook_events_drain.delay(channel_id, slot),
+    )
+
+
+def _drain(key: str, *, step: Callable[[], int], pending: Callable[[], bool], hand_over: Callable[[], Any]) -> int:
+    """Run ``step`` (which works one batch and returns its size) while it finds work, holding ``key``.
+
+    On a long backlog it hands over to a fresh job (``hand_over``) so no job runs into the task time
+    limit. When the work runs out it lets go of ``key``, then looks once more: work stored after the
+    last batch found the key taken and enqueued nothing.
+    """
     deadline = time.monotonic() + settings.WHATSAPP_DRAIN_SECONDS
-    key = _drain_key(channel_id, slot)
     client = _redis()
     done = 0
     while True:
         client.expire(key, _DRAIN_KEY_TTL)
-        count = webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH)
+        count = step()
         done += count
         if count:
             if time.monotonic() > deadline:
-                # Long backlog: hand over to a fresh job so no job runs into the task time limit.
-                webhook_events_drain.delay(channel_id, slot)
+                hand_over()
                 return done
             continue
         client.delete(key)
-        # An event stored after the last batch found the slot taken and enqueued nothing: look again.
-        from whatsapp.models import WebhookEvent
-
-        pending = WebhookEvent.objects.filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING).exists()
-        if not pending or not client.set(key, "1", nx=True, ex=_DRAIN_KEY_TTL):
+        if not pending() or not client.set(key, "1", nx=True, ex=_DRAIN_KEY_TTL):
             return done
 
 
@@ -112,6 +123,37 @@ def message_deliver(message_id: int) -> str:
     from whatsapp.sender import message_deliver as deliver
 
     return deliver(message_id=message_id)
+
+
+def _send_key(inbox_id: int) -> str:
+    return f"helpdesk:wa:send:{inbox_id}"
+
+
+@shared_task(acks_late=True)
+def messages_send_drain(inbox_id: int) -> int:
+    """Send an inbox's due messages, its queue's parts side by side, while there are any."""
+    from whatsapp.sender import messages_deliver_parts, queued
+
+    return _drain(
+        _send_key(inbox_id),
+        step=lambda: messages_deliver_parts(inbox_id=inbox_id, seconds=settings.WHATSAPP_DRAIN_SECONDS),
+        pending=lambda: queued(inbox_id=inbox_id).exists(),
+        hand_over=lambda: messages_send_drain.delay(inbox_id),
+    )
+
+
+def send_request(*, message_id: int, inbox_id: int) -> None:
+    """Have a queued message sent now.
+
+    With a worker, one job at a time works an inbox's send queue (see ``messages_deliver_parts``).
+    It is enqueued only when none is running (one Redis call), so a broadcast of thousands costs
+    one job, not one per message. Without a worker, the message is sent now.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+        message_deliver.delay(message_id)
+        return
+    if _redis().set(_send_key(inbox_id), "1", nx=True, ex=_DRAIN_KEY_TTL):
+        messages_send_drain.delay(inbox_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(), max_retries=0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from conversations.models import Inbox, Message, PendingStatus
 
@@ -38,18 +40,24 @@ def _earlier_statuses(status: str) -> list[str]:
 STATUS_FIELDS = ["status", "error_code", "error_title", "error_details", "pricing", *TIMESTAMP_FIELD.values()]
 
 
-def _apply(message: Message, spec: StatusSpec) -> bool:
-    """Advance ``message`` to ``spec.status`` if it is further along; returns whether it changed.
-
-    When it did, ``message`` in memory holds what was written."""
+def _status_fields(spec: StatusSpec) -> dict[str, Any]:
+    """What a message moved to ``spec.status`` gets written."""
     fields: dict[str, Any] = {"status": spec.status}
     if spec.status == Message.Status.FAILED:
         fields.update(error_code=spec.error_code, error_title=spec.error_title, error_details=spec.error_details)
     if spec.pricing:
         fields["pricing"] = spec.pricing
-    ts_field = TIMESTAMP_FIELD.get(spec.status)
-    if ts_field:
+    if ts_field := TIMESTAMP_FIELD.get(spec.status):
         fields[ts_field] = spec.occurred_at
+    return fields
+
+
+def _apply(message: Message, spec: StatusSpec) -> bool:
+    """Advance ``message`` to ``spec.status`` if it is further along; returns whether it changed.
+
+    When it did, ``message`` in memory holds what was written."""
+    fields = _status_fields(spec)
+    ts_field = TIMESTAMP_FIELD.get(spec.status)
     changed = Message.objects.filter(pk=message.pk, status__in=_earlier_statuses(spec.status)).update(**fields)
     if not changed and spec.status != Message.Status.FAILED:
         # A late "delivered" after "read" does not move the status back, but its time and pricing (Meta sends pricing
@@ -69,28 +77,60 @@ def message_status_update(*, inbox: Inbox, spec: StatusSpec) -> Message | None:
     return message_statuses_update(inbox=inbox, specs=[spec])[0]
 
 
+def _advance(message: Message, spec: StatusSpec) -> tuple[list[str], bool]:
+    """What ``_apply`` does, on a message read under lock: changed in memory only. Returns the
+    fields changed and whether the status moved."""
+    if message.status in _earlier_statuses(spec.status):
+        fields = _status_fields(spec)
+        moved = True
+    else:
+        # A late "delivered" after "read" keeps its time and pricing; a late failure changes nothing.
+        fields = {}
+        if spec.status != Message.Status.FAILED and message.status != Message.Status.FAILED:
+            ts_field = TIMESTAMP_FIELD.get(spec.status)
+            if ts_field and getattr(message, ts_field) is None:
+                fields[ts_field] = spec.occurred_at
+            if spec.pricing and message.pricing is None:
+                fields["pricing"] = spec.pricing
+        moved = False
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return list(fields), moved
+
+
 @transaction.atomic
 def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Message | None]:
-    """Apply delivery statuses in order (their messages read in one go); one result per spec.
+    """Apply delivery statuses in order; one result per spec.
 
-    A status whose message is not known yet waits as a ``PendingStatus`` until the send is recorded.
+    Their messages are read and locked in one query, moved in memory, and written back in one
+    statement. A status whose message is not known yet waits as a ``PendingStatus`` until the send
+    is recorded.
     """
     from conversations.services.events import publish_message_event
 
-    # The conversation comes along for the event (who may see it, its number).
-    messages = Message.objects.select_related("conversation").filter(inbox=inbox)
-    by_external = {m.external_id: m for m in messages.filter(external_id__in={spec.external_id for spec in specs})}
-    callbacks = {s.callback_message_id for s in specs if s.callback_message_id and s.external_id not in by_external}
-    by_pk = (
-        {m.pk: m for m in messages.filter(pk__in=callbacks, direction=Message.Direction.OUTBOUND)} if callbacks else {}
+    match = Q(external_id__in={spec.external_id for spec in specs})
+    if callbacks := {s.callback_message_id for s in specs if s.callback_message_id}:
+        # The status may beat the send response: our own id travels with it as callback data.
+        match |= Q(pk__in=callbacks, direction=Message.Direction.OUTBOUND)
+    # One statement, in id order: two batches locking the same messages wait for each other instead
+    # of deadlocking. The conversation comes along for the event (who may see it, its number).
+    found = list(
+        Message.objects.select_related("conversation")
+        .filter(match, inbox=inbox)
+        .order_by("pk")
+        .select_for_update(of=("self",))
     )
+    by_external = {m.external_id: m for m in found if m.external_id}
+    by_pk = {m.pk: m for m in found if m.direction == Message.Direction.OUTBOUND}
+    changed: dict[int, set[str]] = {}
+    moved: dict[int, Message] = {}
     results: list[Message | None] = []
     for spec in specs:
         message = by_external.get(spec.external_id)
         if message is None and spec.callback_message_id is not None:
-            # The status may beat the send response: our own id travels with it as callback data.
             message = by_pk.get(spec.callback_message_id)
             if message is not None and message.external_id is None:
+                # Not yet touched by this batch (it had no external id to be found by).
                 Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=spec.external_id)
                 message.external_id = spec.external_id
                 by_external[spec.external_id] = message
@@ -104,10 +144,28 @@ def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Me
             _wait_for_message(inbox, spec)
             results.append(None)
             continue
-        if _apply(message, spec):
-            publish_message_event("message.updated", message)
+        names, status_moved = _advance(message, spec)
+        changed.setdefault(message.pk, set()).update(names)
+        if status_moved:
+            moved[message.pk] = message
         results.append(message)
+    _write({m.pk: m for m in found}, changed)
+    for message in moved.values():
+        publish_message_event("message.updated", message)
     return results
+
+
+def _write(messages: dict[int, Message], changed: dict[int, set[str]]) -> None:
+    """Write what ``_advance`` changed: one UPDATE per distinct change (a batch's statuses mostly
+    share theirs: "delivered" at the same second, with the same pricing)."""
+    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for pk, names in changed.items():
+        values = {name: getattr(messages[pk], name) for name in sorted(names)}
+        if values:
+            key = json.dumps(values, sort_keys=True, default=str)
+            groups.setdefault(key, (values, []))[1].append(pk)
+    for values, pks in groups.values():
+        Message.objects.filter(pk__in=pks).update(**values)
 
 
 def _wait_for_message(inbox: Inbox, spec: StatusSpec) -> None:
@@ -130,16 +188,26 @@ def _wait_for_message(inbox: Inbox, spec: StatusSpec) -> None:
 
 def pending_statuses_apply(*, message: Message) -> None:
     """Apply statuses that arrived before ``message`` had its external id."""
-    if not message.external_id or message.direction != Message.Direction.OUTBOUND:
-        return
-    pending = list(
-        PendingStatus.objects.filter(inbox_id=message.inbox_id, external_id=message.external_id).order_by("occurred_at")
-    )
-    if not pending:
-        return
-    with transaction.atomic():
-        _pending_apply(message, pending)
-    message.refresh_from_db(fields=STATUS_FIELDS)
+    pending_statuses_apply_many(messages=[message])
+
+
+def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
+    """Apply statuses that arrived before these outbound messages (of one inbox) had their external
+    ids, reading them in one query; returns the messages they moved (re-read)."""
+    by_external = {m.external_id: m for m in messages if m.external_id and m.direction == Message.Direction.OUTBOUND}
+    if not by_external:
+        return []
+    waiting: dict[str, list[PendingStatus]] = {}
+    for p in PendingStatus.objects.filter(inbox_id=messages[0].inbox_id, external_id__in=list(by_external)).order_by(
+        "occurred_at"
+    ):
+        waiting.setdefault(p.external_id, []).append(p)
+    for external_id, pending in waiting.items():
+        message = by_external[external_id]
+        with transaction.atomic():
+            _pending_apply(message, pending)
+        message.refresh_from_db(fields=STATUS_FIELDS)
+    return [by_external[external_id] for external_id in waiting]
 
 
 def _pending_apply(message: Message, pending: list[PendingStatus]) -> None:

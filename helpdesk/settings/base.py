@@ -251,7 +251,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per request to the Cloud API otherwise (a broadcast would write thousands).
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True
@@ -288,6 +293,10 @@ WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_S
 WHATSAPP_DRAIN_SLOTS = env.int("WHATSAPP_DRAIN_SLOTS", default=2)
 WHATSAPP_DRAIN_BATCH = env.int("WHATSAPP_DRAIN_BATCH", default=50)
 WHATSAPP_DRAIN_SECONDS = env.float("WHATSAPP_DRAIN_SECONDS", default=30.0)
+# A number's send queue is split in this many parts by conversation, sent side by side by one job's
+# threads (each part in order), claiming this many messages at a time.
+WHATSAPP_SEND_PARTS = env.int("WHATSAPP_SEND_PARTS", default=6)
+WHATSAPP_SEND_BATCH = env.int("WHATSAPP_SEND_BATCH", default=20)
 WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS", default=30.0)
 WHATSAPP_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_SWEEP_INTERVAL_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE.update(

@@ -28,8 +28,8 @@ def _schedule(key: str, rate: int, count: int) -> list[float]:
     times = []
     for _ in range(count):
         reserved = limiter.throughput_reserve(key=key, rate=rate, max_wait=60.0)
-        assert reserved is not None
-        times.append(time.monotonic() - start + reserved[0])
+        assert reserved.slot
+        times.append(time.monotonic() - start + reserved.wait)
     return times
 
 
@@ -50,10 +50,12 @@ def test_a_slot_too_far_away_is_not_reserved():
     key = f"tp-{uuid.uuid4().hex}"
     assert limiter.throughput_try_acquire(key=key, rate=2) is True
     assert limiter.throughput_try_acquire(key=key, rate=2) is False  # the next slot is half a window away
-    assert limiter.throughput_reserve(key=key, rate=2, max_wait=0.1) is None
+    refused = limiter.throughput_reserve(key=key, rate=2, max_wait=0.1)
+    assert (refused.slot, refused.paced_by) == ("", "throughput")
+    assert 0.4 < refused.wait <= WINDOW / 2
     # Refusals took nothing: the next slot is still the second one.
     reserved = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
-    assert reserved is not None and 0.4 < reserved[0] <= WINDOW / 2
+    assert reserved.slot and 0.4 < reserved.wait <= WINDOW / 2
 
 
 def test_pair_limit_allows_a_burst_then_spaces_messages():
@@ -61,6 +63,45 @@ def test_pair_limit_allows_a_burst_then_spaces_messages():
     assert [limiter.pair_try_acquire(key=key, interval=6.0, burst=3) for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = limiter.pair_try_acquire(key=key, interval=6.0, burst=3)
     assert 5.9 < wait <= 6.0
+
+
+def test_a_send_slot_takes_the_recipients_pair_budget_in_the_same_call():
+    number, customer = f"tp-{uuid.uuid4().hex}", f"pair-{uuid.uuid4().hex}"
+    pair = limiter.PairLimit(key=customer, interval=6.0, burst=2)
+    taken = [limiter.throughput_reserve(key=number, rate=10, max_wait=5.0, pair=pair) for _ in range(2)]
+    assert all(r.slot for r in taken)
+    paced = limiter.throughput_reserve(key=number, rate=10, max_wait=5.0, pair=pair)
+    assert (paced.slot, paced.paced_by) == ("", "pair")
+    assert 5.9 < paced.wait <= 6.0
+    # The refusal took no send slot: the number's next slot is the third (2 x 0.1025 s after the
+    # first), not the fourth.
+    after = limiter.throughput_reserve(key=number, rate=10, max_wait=5.0)
+    assert after.slot and 2 * WINDOW / 10 - 0.05 < after.wait <= 2 * WINDOW / 10
+
+
+def test_a_refused_send_slot_takes_nothing_of_the_pair_budget():
+    number, customer = f"tp-{uuid.uuid4().hex}", f"pair-{uuid.uuid4().hex}"
+    pair = limiter.PairLimit(key=customer, interval=6.0, burst=1)
+    assert limiter.throughput_try_acquire(key=number, rate=1) is True
+    refused = limiter.throughput_reserve(key=number, rate=1, max_wait=0.5, pair=pair)
+    assert (refused.slot, refused.paced_by) == ("", "throughput")
+    # The customer's one message of the burst is still there.
+    assert limiter.pair_try_acquire(key=customer, interval=6.0, burst=1) == 0.0
+
+
+def test_a_sender_records_its_last_send_while_it_waits_for_the_next_slot():
+    number = f"tp-{uuid.uuid4().hex}"
+    pair = limiter.PairLimit(key=f"pair-{uuid.uuid4().hex}", interval=6.0, burst=10)
+    ran: list[float] = []
+    assert limiter.send_slot_acquire(key=number, rate=4, max_wait=5.0, pair=pair).wait == 0.0
+    start = time.monotonic()
+    second = limiter.send_slot_acquire(
+        key=number, rate=4, max_wait=5.0, pair=pair, while_waiting=lambda: ran.append(time.monotonic() - start)
+    )
+    waited = time.monotonic() - start
+    assert second.slot and len(ran) == 1
+    assert ran[0] < 0.1  # at once, not after the wait
+    assert waited >= WINDOW / 4 - 0.01  # the wait still ends at the slot
 
 
 def test_keys_are_independent():
@@ -102,21 +143,33 @@ def _move_slot_back(key: str, slot: str, seconds: float) -> None:
 def test_a_late_send_pushes_the_slots_after_it():
     key = f"tp-{uuid.uuid4().hex}"
     first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
-    assert first is not None
-    _move_slot_back(key, first[1], 0.3)
+    assert first.slot
+    _move_slot_back(key, first.slot, 0.3)
     # Without the stamp, the next slot would come 0.3 s sooner than half a window from now.
-    limiter.throughput_stamp(key=key, slot=first[1])
+    limiter.throughput_stamp(key=key, slot=first.slot)
     second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
-    assert second is not None
-    assert WINDOW / 2 - 0.05 < second[0] <= WINDOW / 2
+    assert second.slot
+    assert WINDOW / 2 - 0.05 < second.wait <= WINDOW / 2
+
+
+def test_an_answered_send_moves_its_slot_to_when_the_answer_came():
+    """A send that reached Meta late (a busy machine) must not let the slot ``rate`` places after
+    it into the same second: its slot moves to when the answer came, before the next reservation."""
+    key = f"tp-{uuid.uuid4().hex}"
+    first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
+    assert first.slot
+    _move_slot_back(key, first.slot, 0.3)
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0, answered=first.slot)
+    assert second.slot
+    assert WINDOW / 2 - 0.05 < second.wait <= WINDOW / 2  # half a window after the answer, not 0.3 s sooner
 
 
 def test_a_send_on_time_keeps_its_slot():
     key = f"tp-{uuid.uuid4().hex}"
     first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
     second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
-    assert first is not None and second is not None
-    limiter.throughput_stamp(key=key, slot=second[1])  # its slot is still ahead: nothing moves
+    assert first.slot and second.slot
+    limiter.throughput_stamp(key=key, slot=second.slot)  # its slot is still ahead: nothing moves
     third = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
-    assert third is not None
-    assert WINDOW - 0.05 < third[0] <= WINDOW
+    assert third.slot
+    assert WINDOW - 0.05 < third.wait <= WINDOW

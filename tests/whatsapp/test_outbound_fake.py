@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Message
@@ -17,7 +20,7 @@ from whatsapp import client as wa_client
 from whatsapp import tasks
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
 from whatsapp.models import MessageTemplate
-from whatsapp.sender import message_deliver, messages_sweep
+from whatsapp.sender import message_deliver, messages_deliver_batch, messages_deliver_parts, messages_sweep
 from whatsapp.services import channel_create, templates_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -322,3 +325,147 @@ def test_a_brazilian_customer_known_without_the_ninth_digit_gets_our_reply(setup
     [send] = _sends(admin)
     assert send["json"]["to"] == "5511987654321"
     assert [m["wa_id"] for m in admin.messages() if m["direction"] == "out"] == ["551187654321"]
+
+
+# The send queue worked in batches: claimed and loaded together, sent in order per conversation,
+# parts side by side, one job per inbox.
+
+
+def _conversations(admin, channel, count: int) -> list:
+    """``count`` customers write first (their windows open); their conversations, oldest first."""
+    for i in range(count):
+        admin.inbound(phone_number_id=PNID, **{"from": f"55119870{i:05d}"}, name=f"C{i}", type="text", text="oi")
+    inbound = Message.objects.filter(inbox=channel.inbox, direction="in")
+    wait_for(lambda: inbound.count() == count, timeout=10)
+    admin.clear_requests()
+    return [m.conversation for m in inbound.order_by("conversation_id")]
+
+
+def _queue(conversation, text: str, **fields) -> Message:
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.API,
+        type=Message.Type.TEXT,
+        text=text,
+        status=Message.Status.QUEUED,
+        **fields,
+    )
+
+
+def _sent_texts(admin) -> list[tuple[str, str]]:
+    return [(r["json"]["to"], r["json"]["text"]["body"]) for r in _sends(admin) if r["status_code"] == 200]
+
+
+def test_a_batch_sends_the_due_messages_of_its_part_in_order(setup):
+    admin, channel, _tenant = setup
+    first, second = _conversations(admin, channel, 2)  # consecutive ids: one in each of two parts
+    mine = [_queue(first, f"Mensagem {i}") for i in range(4)]
+    later = _queue(first, "Depois", next_attempt_at=timezone.now() + timedelta(minutes=5))
+    other_part = _queue(second, "Outra parte")
+    to = first.contact_inbox.source_id
+
+    outcomes = messages_deliver_batch(inbox_id=channel.inbox_id, part=first.pk % 2, parts=2, limit=10)
+
+    assert outcomes == ["sent", "sent", "sent", "sent"]
+    assert _sent_texts(admin) == [(to, f"Mensagem {i}") for i in range(4)]
+    accepted = {m["biz_opaque_callback_data"]: m["wamid"] for m in admin.messages() if m["direction"] == "out"}
+    for message in mine:
+        message.refresh_from_db()
+        assert (message.status, message.send_attempts) in {("sent", 1), ("delivered", 1)}
+        assert message.external_id == accepted[f"hd:{message.pk}"]
+    # Not due yet, and another part's: left queued, never claimed.
+    for message in (later, other_part):
+        message.refresh_from_db()
+        assert (message.status, message.send_attempts, message.external_id) == ("queued", 0, None)
+    assert messages_deliver_batch(inbox_id=channel.inbox_id, part=first.pk % 2, parts=2, limit=10) == []
+
+
+def test_a_batch_claims_and_loads_its_messages_in_a_fixed_number_of_queries(setup):
+    admin, channel, _tenant = setup
+    [conversation] = _conversations(admin, channel, 1)
+
+    def queries_for(count: int) -> int:
+        for i in range(count):
+            _queue(conversation, f"Lote {count}.{i}")
+        with CaptureQueriesContext(connection) as ctx:
+            assert messages_deliver_batch(inbox_id=channel.inbox_id, part=0, parts=1, limit=50) == ["sent"] * count
+        return len(ctx.captured_queries)
+
+    two, six = queries_for(2), queries_for(6)
+    # The only statement per message is the one that records its send.
+    assert six - two == 4
+
+
+def test_the_parts_of_a_queue_go_out_side_by_side_each_in_order(setup, settings):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
+    admin, channel, _tenant = setup
+    settings.WHATSAPP_SEND_PARTS = 3
+    settings.WHATSAPP_SEND_BATCH = 2
+    conversations = _conversations(admin, channel, 5)
+    queued = [_queue(c, f"{c.pk}:{i}") for i in range(4) for c in conversations]
+
+    assert messages_deliver_parts(inbox_id=channel.inbox_id, seconds=30) == 20
+
+    sent = _sent_texts(admin)
+    assert len(sent) == 20
+    assert sorted(text for _to, text in sent) == sorted(m.text for m in queued)  # each once
+    for c in conversations:
+        mine = [text for to, text in sent if to == c.contact_inbox.source_id]
+        assert mine == [f"{c.pk}:{i}" for i in range(4)]  # in the order written
+    assert Message.objects.filter(pk__in=[m.pk for m in queued], external_id__isnull=True).count() == 0
+    assert not Message.objects.filter(pk__in=[m.pk for m in queued], status__in=["queued", "sending"]).exists()
+
+
+@pytest.fixture
+def worker_mode(settings, monkeypatch):
+    """Call it to go on as with a worker: jobs are enqueued, not run; it returns the ones enqueued."""
+    if not django_settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set: without a worker every message is sent at once")
+    enqueued: list[tuple] = []
+
+    def start() -> list[tuple]:
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        monkeypatch.setattr(tasks.messages_send_drain, "delay", lambda *args: enqueued.append(args))
+        monkeypatch.setattr(tasks.message_deliver, "delay", lambda *args: enqueued.append(("deliver", *args)))
+        return enqueued
+
+    yield start
+    for key in tasks._redis().keys("helpdesk:wa:send:*"):
+        tasks._redis().delete(key)
+
+
+def test_one_job_works_an_inbox_queue_however_many_messages_are_queued(setup, worker_mode):
+    admin, channel, _tenant = setup
+    [conversation] = _conversations(admin, channel, 1)
+    enqueued = worker_mode()
+    for i in range(3):
+        message = _queue(conversation, f"Campanha {i}")
+        tasks.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+    assert enqueued == [(channel.inbox_id,)]
+    # Once that job let go (its queue was empty), the next message starts another.
+    tasks._redis().delete(tasks._send_key(channel.inbox_id))
+    tasks.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+    assert enqueued == [(channel.inbox_id,), (channel.inbox_id,)]
+    assert _sends(admin) == []  # nothing was sent by the requests themselves
+
+
+def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned_one(setup, worker_mode, settings):
+    admin, channel, _tenant = setup
+    [conversation] = _conversations(admin, channel, 1)
+    enqueued = worker_mode()
+    stuck = _queue(conversation, "Esquecida")
+    Message.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    tasks._redis().set(tasks._send_key(channel.inbox_id), "1", ex=60)  # a job is on it
+
+    assert messages_sweep()["requeued"] == 1
+    assert enqueued == []
+
+    tasks._redis().delete(tasks._send_key(channel.inbox_id))  # that job died with its key expired
+    assert messages_sweep()["requeued"] == 1
+    assert enqueued == [(channel.inbox_id,)]
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.send_attempts) == ("queued", 0)

@@ -438,3 +438,33 @@ def test_repeated_inbound_message_interleaved_with_statuses_is_stored_once(webho
         DELIVERED_AT,
         READ_AT,
     )
+
+
+def test_a_batch_of_statuses_writes_one_statement_per_distinct_change(channel):
+    """Statuses of a batch are applied in memory on their locked messages and written together: the
+    20 "delivered" of one second with the same pricing are one UPDATE, the odd one out another."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.services.status import StatusSpec, message_statuses_update
+
+    messages = [outbound_message(channel, external_id=f"wamid.batch{i}") for i in range(21)]
+    specs = [
+        StatusSpec(external_id=m.external_id, status="delivered", occurred_at=DELIVERED_AT, pricing=PMP_MARKETING)
+        for m in messages[:20]
+    ]
+    specs.append(StatusSpec(external_id=messages[20].external_id, status="read", occurred_at=READ_AT))
+    with CaptureQueriesContext(connection) as captured:
+        results = message_statuses_update(inbox=channel.inbox, specs=specs)
+    updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 2
+    assert [r.pk if r else None for r in results] == [m.pk for m in messages]
+    expected = dict.fromkeys(DELIVERY_FIELDS, None) | {"status": "sent", "error_title": "", "error_details": ""}
+    assert [delivery_state(m) for m in messages[:20]] == [
+        expected
+        | {"status": "delivered", "delivered_at": DELIVERED_AT, "pricing": PMP_MARKETING, "external_id": m.external_id}
+        for m in messages[:20]
+    ]
+    assert delivery_state(messages[20]) == expected | {
+        "status": "read", "read_at": READ_AT, "external_id": messages[20].external_id
+    }  # fmt: skip
