@@ -264,6 +264,11 @@ def messages_deliver_parts(*, inbox_id: int, seconds: float) -> int:
     def work_in_thread(part: int) -> int:
         try:
             return work(part)
+        except Exception:
+            # The database or Redis failed under this part (what it claimed waits for its lease):
+            # the other parts go on, and the job's next round tries this one again.
+            logger.exception("Sending part %s of inbox %s failed", part, inbox_id)
+            return 0
         finally:
             connection.close()  # the thread's own connection
 

@@ -45,9 +45,17 @@ def webhook_events_drain(channel_id: int, slot: int) -> int:
     from whatsapp.models import WebhookEvent
     from whatsapp.processing import webhook_events_process_batch
 
+    def step() -> int:
+        count = webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH)
+        if 0 < count < settings.WHATSAPP_DRAIN_BATCH // 2:
+            # A trickle (status webhooks while a broadcast goes out): let a few more arrive, so that
+            # the next claim takes them as one batch rather than one by one.
+            time.sleep(settings.WHATSAPP_DRAIN_LINGER_SECONDS)
+        return count
+
     return _drain(
         _drain_key(channel_id, slot),
-        step=lambda: webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH),
+        step=step,
         pending=lambda: WebhookEvent.objects.filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING).exists(),
         hand_over=lambda: webhook_events_drain.delay(channel_id, slot),
     )

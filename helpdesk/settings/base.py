@@ -95,7 +95,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        # A sending job holds one connection per part of the send queue (its threads), plus its own.
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=max(8, env.int("WHATSAPP_SEND_PARTS", default=6) + 2)),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -293,6 +294,8 @@ WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_S
 WHATSAPP_DRAIN_SLOTS = env.int("WHATSAPP_DRAIN_SLOTS", default=2)
 WHATSAPP_DRAIN_BATCH = env.int("WHATSAPP_DRAIN_BATCH", default=50)
 WHATSAPP_DRAIN_SECONDS = env.float("WHATSAPP_DRAIN_SECONDS", default=30.0)
+# After a batch of only a few events, a drain job waits this long for more before claiming again.
+WHATSAPP_DRAIN_LINGER_SECONDS = env.float("WHATSAPP_DRAIN_LINGER_SECONDS", default=0.1)
 # A number's send queue is split in this many parts by conversation, sent side by side by one job's
 # threads (each part in order), claiming this many messages at a time.
 WHATSAPP_SEND_PARTS = env.int("WHATSAPP_SEND_PARTS", default=6)

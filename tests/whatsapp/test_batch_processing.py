@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
@@ -353,3 +354,30 @@ def test_a_single_event_that_cannot_be_applied_is_failed_with_its_error(channel,
         "1 status",
     )
     assert not PendingStatus.objects.exists()
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set: drain jobs need it")
+def test_a_drain_that_found_a_trickle_waits_for_more_and_takes_them_as_one_batch(channel, monkeypatch):
+    from whatsapp import tasks
+
+    store(channel, [envelope(channel, messages=[text(A, "wamid.t0", T0, "Oi")])])
+    claimed: list[int] = []
+    batch = processing.webhook_events_process_batch
+
+    def counting_batch(**kwargs) -> int:
+        claimed.append(batch(**kwargs))
+        return claimed[-1]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 1:  # three more arrive while the drain lingers
+            store(channel, [envelope(channel, messages=[text(B, f"wamid.t{i}", T0 + i, "Oi")]) for i in (1, 2, 3)])
+
+    sleeps: list[float] = []
+    monkeypatch.setattr("whatsapp.processing.webhook_events_process_batch", counting_batch)
+    monkeypatch.setattr(tasks.time, "sleep", sleep)
+    assert tasks.webhook_events_drain(channel.pk, 0) == 4
+    assert claimed == [1, 3, 0]
+    assert sleeps == [settings.WHATSAPP_DRAIN_LINGER_SECONDS, settings.WHATSAPP_DRAIN_LINGER_SECONDS]
+    assert Message.objects.filter(inbox=channel.inbox).count() == 4
+    assert tasks._redis().get(tasks._drain_key(channel.pk, 0)) is None  # the slot is free again

@@ -469,3 +469,29 @@ def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned
     assert enqueued == [(channel.inbox_id,)]
     stuck.refresh_from_db()
     assert (stuck.status, stuck.send_attempts) == ("queued", 0)
+
+
+def test_a_part_whose_database_fails_does_not_stop_the_others(setup, settings, monkeypatch, caplog):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
+    from whatsapp import sender
+
+    admin, channel, _tenant = setup
+    settings.WHATSAPP_SEND_PARTS = 2
+    first, second = _conversations(admin, channel, 2)
+    failing = _queue(first, "Não vai")
+    fine = _queue(second, "Vai")
+    batch = sender.messages_deliver_batch
+
+    def deliver(**kwargs):
+        if kwargs["part"] == first.pk % 2:
+            raise sender.Message.DoesNotExist("the database went away")
+        return batch(**kwargs)
+
+    monkeypatch.setattr(sender, "messages_deliver_batch", deliver)
+    assert messages_deliver_parts(inbox_id=channel.inbox_id, seconds=30) == 1
+    assert _sent_texts(admin) == [(second.contact_inbox.source_id, "Vai")]
+    assert f"Sending part {first.pk % 2} of inbox {channel.inbox_id} failed" in caplog.text
+    failing.refresh_from_db()
+    fine.refresh_from_db()
+    assert (failing.status, fine.status) in {("queued", "sent"), ("queued", "delivered")}
