@@ -52,34 +52,9 @@ def _status_fields(spec: StatusSpec) -> dict[str, Any]:
     return fields
 
 
-def _apply(message: Message, spec: StatusSpec) -> bool:
-    """Advance ``message`` to ``spec.status`` if it is further along; returns whether it changed.
-
-    When it did, ``message`` in memory holds what was written."""
-    fields = _status_fields(spec)
-    ts_field = TIMESTAMP_FIELD.get(spec.status)
-    changed = Message.objects.filter(pk=message.pk, status__in=_earlier_statuses(spec.status)).update(**fields)
-    if not changed and spec.status != Message.Status.FAILED:
-        # A late "delivered" after "read" does not move the status back, but its time and pricing (Meta sends pricing
-        # on only some statuses) are still worth keeping. A late failure is not: a delivered message did not fail.
-        late = Message.objects.filter(pk=message.pk).exclude(status=Message.Status.FAILED)
-        if ts_field:
-            late.filter(**{f"{ts_field}__isnull": True}).update(**{ts_field: spec.occurred_at})
-        if spec.pricing:
-            late.filter(pricing__isnull=True).update(pricing=spec.pricing)
-    for name, value in fields.items() if changed else ():
-        setattr(message, name, value)
-    return bool(changed)
-
-
-def message_status_update(*, inbox: Inbox, spec: StatusSpec) -> Message | None:
-    """Apply one delivery status; returns the outbound message it moved, or None while it waits."""
-    return message_statuses_update(inbox=inbox, specs=[spec])[0]
-
-
 def _advance(message: Message, spec: StatusSpec) -> tuple[list[str], bool]:
-    """What ``_apply`` does, on a message read under lock: changed in memory only. Returns the
-    fields changed and whether the status moved."""
+    """Advance ``message`` (read under lock) to ``spec.status`` if that is further along, in memory
+    only; returns the fields changed and whether the status moved."""
     if message.status in _earlier_statuses(spec.status):
         fields = _status_fields(spec)
         moved = True
@@ -195,7 +170,7 @@ def pending_statuses_apply(*, message: Message) -> None:
 
 def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
     """Apply statuses that arrived before these outbound messages (of one inbox) had their external
-    ids, reading them in one query; returns the messages they moved (re-read)."""
+    ids, looked for in one query; returns the messages they moved (their status fields updated)."""
     by_external = {m.external_id: m for m in messages if m.external_id and m.direction == Message.Direction.OUTBOUND}
     if not by_external:
         return []
@@ -204,26 +179,34 @@ def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
         "occurred_at"
     ):
         waiting.setdefault(p.external_id, []).append(p)
-    for external_id, pending in waiting.items():
-        message = by_external[external_id]
-        with transaction.atomic():
-            _pending_apply(message, pending)
-        message.refresh_from_db(fields=STATUS_FIELDS)
-    return [by_external[external_id] for external_id in waiting]
+    if not waiting:
+        return []
+    moved = [by_external[external_id] for external_id in waiting]
+    with transaction.atomic():
+        # Read again under lock, in id order: the statuses start from what is stored now.
+        locked = {
+            m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in moved]).order_by("pk").select_for_update()
+        }
+        changed: dict[int, set[str]] = {}
+        for external_id, pending in waiting.items():
+            message = locked[by_external[external_id].pk]
+            for p in pending:
+                changed.setdefault(message.pk, set()).update(_advance(message, _pending_spec(p))[0])
+        _write(locked, changed)
+        PendingStatus.objects.filter(pk__in=[p.pk for pending in waiting.values() for p in pending]).delete()
+    for message in moved:
+        for name in STATUS_FIELDS:
+            setattr(message, name, getattr(locked[message.pk], name))
+    return moved
 
 
-def _pending_apply(message: Message, pending: list[PendingStatus]) -> None:
-    for p in pending:
-        _apply(
-            message,
-            StatusSpec(
-                external_id=p.external_id,
-                status=p.status,
-                occurred_at=p.occurred_at,
-                error_code=p.error_code,
-                error_title=p.error_title,
-                error_details=p.error_details,
-                pricing=p.pricing,
-            ),
-        )
-    PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
+def _pending_spec(p: PendingStatus) -> StatusSpec:
+    return StatusSpec(
+        external_id=p.external_id,
+        status=p.status,
+        occurred_at=p.occurred_at,
+        error_code=p.error_code,
+        error_title=p.error_title,
+        error_details=p.error_details,
+        pricing=p.pricing,
+    )
