@@ -102,13 +102,6 @@ end
 return 0
 """
 
-_PAIR_LUA = (
-    _PAIR_FN
-    + """
-return pair_wait(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), redis_now())
-"""
-)
-
 
 @cache
 def _redis() -> Any:
@@ -222,11 +215,6 @@ def _local_move_to(log: deque[tuple[float, str]], slot: str, now: float) -> None
         bisect.insort(log, (now, slot))
 
 
-def throughput_try_acquire(*, key: str, rate: int) -> bool:
-    """Take a send slot of ``key`` now, if one is free."""
-    return bool(throughput_reserve(key=key, rate=rate, max_wait=0.0).slot)
-
-
 def send_slot_acquire(
     *,
     key: str,
@@ -253,16 +241,6 @@ def send_slot_acquire(
         time.sleep(left)
     throughput_stamp(key=key, slot=reserved.slot)
     return reserved
-
-
-def pair_try_acquire(*, key: str, interval: float, burst: int) -> float:
-    """Per-recipient pacing: returns 0.0 when a message may go now, else seconds to wait."""
-    interval_ms = int(interval * 1000)
-    if settings.REDIS_URL:
-        wait_ms = _redis().eval(_PAIR_LUA, 1, f"helpdesk:wa:pair:{key}", interval_ms, burst)
-        return float(wait_ms) / 1000.0
-    with _LocalState.lock:
-        return _local_pair_wait(key, interval_ms, burst, time.monotonic() * 1000) / 1000.0
 
 
 def reset_local_state() -> None:
