@@ -43,8 +43,8 @@ end
 # the future: the caller waits for it, so every sender makes one call per message, and no sends
 # bunch up. Nothing is reserved when the slot is more than ``max_wait`` ms away. With KEYS[2], the
 # recipient's pair budget is taken in the same call, and nothing is reserved when it is spent.
-# ARGV[5], when not empty, names the caller's previous slot, whose send has been answered: it is
-# moved to now first (see ``throughput_reserve``).
+# ARGV[5], when not empty, names the caller's previous slot, whose send was answered ARGV[6] ms ago:
+# it is moved to that moment first (see ``throughput_reserve``).
 # Uses Redis' clock so all workers agree on time. Returns {1, ms until the slot} when reserved,
 # {0, ms until the slot} when it is too far, {2, ms until the recipient may get one} when paced.
 _THROUGHPUT_LUA = (
@@ -57,9 +57,10 @@ local window = tonumber(ARGV[3])
 local max_wait = tonumber(ARGV[4])
 local now = redis_now()
 if ARGV[5] ~= '' then
+  local answered_at = now - tonumber(ARGV[6])
   local score = redis.call('ZSCORE', key, ARGV[5])
-  if score and now > tonumber(score) then
-    redis.call('ZADD', key, 'XX', now, ARGV[5])
+  if score and answered_at > tonumber(score) then
+    redis.call('ZADD', key, 'XX', answered_at, ARGV[5])
   end
 end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
@@ -78,7 +79,7 @@ if wait > max_wait then
   return {0, tostring(wait)}
 end
 if KEYS[2] then
-  local paced = pair_wait(KEYS[2], tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+  local paced = pair_wait(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[8]), now)
   if paced > 0 then
     return {2, tostring(paced)}
   end
@@ -89,15 +90,15 @@ return {1, tostring(wait)}
 """
 )
 
-# The send of a reserved slot is starting now: if that is later than the slot (the sender was
-# delayed), move its entry to now, so that the slots given out after it keep their distance from
-# when the send really happened.
+# The send of a reserved slot started (or was answered) ARGV[2] ms ago: if that is later than the
+# slot (the sender was delayed), move its entry there, so that the slots given out after it keep
+# their distance from when the send really happened.
 _THROUGHPUT_STAMP_LUA = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local at = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 - tonumber(ARGV[2])
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and now > tonumber(score) then
-  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+if score and at > tonumber(score) then
+  redis.call('ZADD', KEYS[1], 'XX', at, ARGV[1])
 end
 return 0
 """
@@ -126,6 +127,18 @@ class PairLimit:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """A sender's previous slot, and when (``time.monotonic()``) Meta answered its send."""
+
+    slot: str
+    at: float
+
+
+def _ms_ago(at: float | None) -> float:
+    return 0.0 if at is None else max(0.0, (time.monotonic() - at) * 1000)
+
+
+@dataclass(frozen=True)
 class Reservation:
     """The answer of ``throughput_reserve``: ``slot`` is reserved (``wait`` seconds ahead) when it is
     not empty; otherwise ``paced_by`` ("throughput" or "pair") says what refused, and ``wait`` how
@@ -137,21 +150,24 @@ class Reservation:
 
 
 def throughput_reserve(
-    *, key: str, rate: int, max_wait: float, pair: PairLimit | None = None, answered: str = ""
+    *, key: str, rate: int, max_wait: float, pair: PairLimit | None = None, answered: Answered | None = None
 ) -> Reservation:
     """Reserve the next send slot of ``key`` (see ``_THROUGHPUT_LUA``) if it comes within ``max_wait``
     seconds and, with ``pair``, the recipient may get a message; otherwise nothing is taken.
 
-    ``answered`` names the caller's previous slot, whose send Meta has answered by now: its entry
-    moves to now, a time its request certainly reached Meta before. The slot ``rate`` places after
-    it then comes a window after that, so however late that request arrived (a busy machine, a slow
-    network), the two cannot fall in one second at Meta.
+    ``answered`` is the caller's previous slot, whose send Meta has answered: its entry moves to
+    when the answer came, a time its request certainly reached Meta before. The slot ``rate`` places
+    after it then comes a window after that, so however late that request arrived (a busy machine,
+    a slow network), the two cannot fall in one second at Meta. The moment of the answer is sent as
+    a time ago, not the time between the answer and this call (the caller may have recorded sends
+    or claimed a batch meanwhile), which would push every later slot back.
     """
     window_ms = 1000 + settings.WHATSAPP_THROUGHPUT_MARGIN_MS
     member = f"{time.time_ns()}-{threading.get_ident()}"
     if settings.REDIS_URL:
         keys = [f"helpdesk:wa:tp:{key}"]
-        args: list[Any] = [rate, member, window_ms, max_wait * 1000, answered]
+        args: list[Any] = [rate, member, window_ms, max_wait * 1000]
+        args += [answered.slot, _ms_ago(answered.at)] if answered else ["", 0]
         if pair is not None:
             keys.append(f"helpdesk:wa:pair:{pair.key}")
             args += [int(pair.interval * 1000), pair.burst]
@@ -162,7 +178,7 @@ def throughput_reserve(
     with _LocalState.lock:
         log = _LocalState.windows.setdefault(key, deque())
         if answered:
-            _local_move_to(log, answered, now)
+            _local_move_to(log, answered.slot, now - _ms_ago(answered.at) / 1000)
         while log and log[0][0] <= now - span:
             log.popleft()
         at = now
@@ -196,15 +212,16 @@ def _local_pair_wait(key: str, interval_ms: float, burst: int, now_ms: float) ->
     return 0.0
 
 
-def throughput_stamp(*, key: str, slot: str) -> None:
-    """The send of ``slot`` starts now (see ``_THROUGHPUT_STAMP_LUA``)."""
+def throughput_stamp(*, key: str, slot: str, at: float | None = None) -> None:
+    """The send of ``slot`` starts now, or was answered at ``at`` (``time.monotonic()``); see
+    ``_THROUGHPUT_STAMP_LUA``."""
     if settings.REDIS_URL:
-        _redis().eval(_THROUGHPUT_STAMP_LUA, 1, f"helpdesk:wa:tp:{key}", slot)
+        _redis().eval(_THROUGHPUT_STAMP_LUA, 1, f"helpdesk:wa:tp:{key}", slot, _ms_ago(at))
         return
     with _LocalState.lock:
         log = _LocalState.windows.get(key)
         if log is not None:
-            _local_move_to(log, slot, time.monotonic())
+            _local_move_to(log, slot, time.monotonic() - _ms_ago(at) / 1000)
 
 
 def _local_move_to(log: deque[tuple[float, str]], slot: str, now: float) -> None:
@@ -221,7 +238,7 @@ def send_slot_acquire(
     rate: int,
     max_wait: float,
     pair: PairLimit,
-    answered: str = "",
+    answered: Answered | None = None,
     while_waiting: Callable[[], None] | None = None,
 ) -> Reservation:
     """Wait for a send slot of number ``key`` (up to ``max_wait`` seconds), taking one message of the

@@ -219,7 +219,7 @@ class _Sender:
 
     def __init__(self) -> None:
         self.unrecorded: list[tuple[Message, str]] = []
-        self.answered = ""
+        self.answered: limiter.Answered | None = None
         self.number = ""
 
     def record_sent(self) -> None:
@@ -229,8 +229,8 @@ class _Sender:
     def finish(self) -> None:
         self.record_sent()
         if self.answered:
-            limiter.throughput_stamp(key=self.number, slot=self.answered)
-            self.answered = ""
+            limiter.throughput_stamp(key=self.number, slot=self.answered.slot, at=self.answered.at)
+            self.answered = None
 
 
 def messages_deliver_parts(*, inbox_id: int, seconds: float) -> int:
@@ -337,7 +337,7 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
                 interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
                 burst=settings.WHATSAPP_PAIR_BURST,
             ),
-            answered=sender.answered if sender and sender.number == channel.phone_number_id else "",
+            answered=sender.answered if sender and sender.number == channel.phone_number_id else None,
             while_waiting=sender.record_sent if sender else None,
         )
         if reserved.paced_by == "pair":
@@ -350,7 +350,8 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
             result = client.send_message(channel.phone_number_id, payload)
         finally:
             if sender:
-                sender.answered, sender.number = reserved.slot, channel.phone_number_id
+                sender.answered = limiter.Answered(slot=reserved.slot, at=time.monotonic())
+                sender.number = channel.phone_number_id
     except AmbiguousSendError:
         # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
         wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS

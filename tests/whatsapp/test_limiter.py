@@ -172,9 +172,35 @@ def test_an_answered_send_moves_its_slot_to_when_the_answer_came():
     first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
     assert first.slot
     _move_slot_back(key, first.slot, 0.3)
-    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0, answered=first.slot)
+    answered = limiter.Answered(slot=first.slot, at=time.monotonic())
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0, answered=answered)
     assert second.slot
     assert WINDOW / 2 - 0.05 < second.wait <= WINDOW / 2 + 1e-6  # half a window after the answer, not 0.3 s sooner
+
+
+def test_an_answer_is_placed_when_it_came_not_when_the_next_reservation_is_made():
+    """A sender that recorded sends or claimed a batch between the answer and its next reservation
+    must not push the slots after it back by that time."""
+    key = f"tp-{uuid.uuid4().hex}"
+    first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
+    assert first.slot
+    _move_slot_back(key, first.slot, 0.5)
+    answered = limiter.Answered(slot=first.slot, at=time.monotonic() - 0.2)  # answered 0.2 s ago
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0, answered=answered)
+    assert second.slot
+    # Half a window after the answer: 0.2 s sooner than half a window from now.
+    assert WINDOW / 2 - 0.2 - 0.05 < second.wait <= WINDOW / 2 - 0.2 + 1e-6
+
+
+def test_a_stamp_with_the_answer_time_moves_the_slot_there():
+    key = f"tp-{uuid.uuid4().hex}"
+    first = limiter.throughput_reserve(key=key, rate=2, max_wait=0.0)
+    assert first.slot
+    _move_slot_back(key, first.slot, 0.5)
+    limiter.throughput_stamp(key=key, slot=first.slot, at=time.monotonic() - 0.2)
+    second = limiter.throughput_reserve(key=key, rate=2, max_wait=5.0)
+    assert second.slot
+    assert WINDOW / 2 - 0.2 - 0.05 < second.wait <= WINDOW / 2 - 0.2 + 1e-6
 
 
 def test_a_send_on_time_keeps_its_slot():
