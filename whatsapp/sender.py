@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,13 +234,14 @@ class _Sender:
             self.answered = None
 
 
-def messages_deliver_parts(*, inbox_id: int, seconds: float) -> int:
+def messages_deliver_parts(*, inbox_id: int, seconds: float, on_batch: Callable[[], object] | None = None) -> int:
     """Send an inbox's due messages for up to ``seconds``; returns how many were claimed.
 
     The queue is split in ``WHATSAPP_SEND_PARTS`` parts by conversation, each worked by its own
     thread in batches, oldest first: a customer's messages go in the order they were written, and
     while one thread waits on Meta, the database or its send slot, the others go on. Each thread
-    stops when its part is empty (or the time is up).
+    stops when its part is empty (or the time is up). ``on_batch`` runs after each batch (the job
+    renews its hold on the queue).
     """
     parts = settings.WHATSAPP_SEND_PARTS
     deadline = time.monotonic() + seconds
@@ -257,6 +259,8 @@ def messages_deliver_parts(*, inbox_id: int, seconds: float) -> int:
                 if not count:
                     break
                 done += count
+                if on_batch is not None:
+                    on_batch()
         finally:
             sender.finish()
         return done
@@ -406,7 +410,7 @@ def message_record_sent(message: Message, wamid: str, *, apply_pending: bool = T
 
 def messages_sweep() -> dict[str, int]:
     """Re-enqueue queued messages whose job was lost, and settle sends whose lease ran out."""
-    from whatsapp.tasks import send_request
+    from whatsapp.tasks import send_requests
 
     now = timezone.now()
     grace = timedelta(seconds=settings.WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS)
@@ -415,11 +419,10 @@ def messages_sweep() -> dict[str, int]:
         .filter(Q(next_attempt_at__isnull=True, created_at__lte=now - grace) | Q(next_attempt_at__lte=now - grace))
         .values_list("pk", "inbox_id")[:1000]
     )
-    for pk, inbox_id in stuck_queued:
-        # While a job works the inbox's queue (a long broadcast), this asks for nothing.
-        send_request(message_id=pk, inbox_id=inbox_id)
+    # While a job works an inbox's queue (a long broadcast), this asks for nothing.
+    send_requests(stuck_queued)
     confirmed = 0
-    retried = 0
+    retried: list[tuple[int, int]] = []
     # A send whose confirmation deadline passed: its worker died, or Meta never answered the timeout.
     expired = Message.objects.filter(
         direction=Message.Direction.OUTBOUND, status=Message.Status.SENDING, next_attempt_at__lte=now
@@ -434,6 +437,6 @@ def messages_sweep() -> dict[str, int]:
         if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, external_id__isnull=True).update(
             status=Message.Status.QUEUED, next_attempt_at=now, error_title=""
         ):
-            send_request(message_id=message.pk, inbox_id=message.inbox_id)
-            retried += 1
-    return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": retried}
+            retried.append((message.pk, message.inbox_id))
+    send_requests(retried)
+    return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": len(retried)}

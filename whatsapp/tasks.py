@@ -142,9 +142,17 @@ def messages_send_drain(inbox_id: int) -> int:
     """Send an inbox's due messages, its queue's parts side by side, while there are any."""
     from whatsapp.sender import messages_deliver_parts, queued
 
+    key = _send_key(inbox_id)
+    client = _redis()
     return _drain(
-        _send_key(inbox_id),
-        step=lambda: messages_deliver_parts(inbox_id=inbox_id, seconds=settings.WHATSAPP_DRAIN_SECONDS),
+        key,
+        # Each batch renews the job's key: paced waits must not let it expire while the job still
+        # works the queue (a second job would interleave a conversation's messages).
+        step=lambda: messages_deliver_parts(
+            inbox_id=inbox_id,
+            seconds=settings.WHATSAPP_DRAIN_SECONDS,
+            on_batch=lambda: client.expire(key, _DRAIN_KEY_TTL),
+        ),
         pending=lambda: queued(inbox_id=inbox_id).exists(),
         hand_over=lambda: messages_send_drain.delay(inbox_id),
     )
@@ -162,6 +170,17 @@ def send_request(*, message_id: int, inbox_id: int) -> None:
         return
     if _redis().set(_send_key(inbox_id), "1", nx=True, ex=_DRAIN_KEY_TTL):
         messages_send_drain.delay(inbox_id)
+
+
+def send_requests(messages: list[tuple[int, int]]) -> None:
+    """``send_request`` for many ``(message_id, inbox_id)`` pairs: with a worker, one request per inbox."""
+    queue_per_inbox = not settings.CELERY_TASK_ALWAYS_EAGER and settings.REDIS_URL
+    asked: set[int] = set()
+    for message_id, inbox_id in messages:
+        if queue_per_inbox and inbox_id in asked:
+            continue
+        asked.add(inbox_id)
+        send_request(message_id=message_id, inbox_id=inbox_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(), max_retries=0)
