@@ -6,13 +6,19 @@ many customers, enqueues their delivery jobs, and reads what the fake received.
 
     python bench/outbound.py [--quick]
 
+While the broadcast goes out, customers who wrote are answered, one reply at a time spread over
+the run: by an agent (sent ahead of the inbox's queue) and, as the baseline, by an integrator
+through the API (which joins the queue behind the broadcast). Their latency is counted from the
+reply's commit to its arrival at the fake.
+
 The last line printed is one JSON object: cap_per_s, achieved_per_s, max_1s_window, rejected_130429,
-duplicates, lost.
+duplicates, lost, and the replies' agent_reply_p50_ms, agent_reply_max_ms, api_reply_p50_ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -60,10 +66,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,500 messages instead of 5,000 (under 60 s)")
     parser.add_argument("--cap", type=int, default=80, help="messages per second the number may send")
     parser.add_argument("--concurrency", type=int, default=6, help="Celery worker processes")
+    parser.add_argument("--replies", type=int, default=5, help="agent replies (and as many API ones) during the run")
     args = parser.parse_args()
     stop_children_on_sigterm()
     total = 1500 if args.quick else 5000
     customers = total // 5
+    answered = 2 * args.replies  # customers who get one reply each while the broadcast goes out
 
     database = fresh_database("helpdesk_bench_outbound")
     redis_url = f"{REDIS_BASE}/12"
@@ -76,11 +84,13 @@ def main() -> None:
     from django.utils import timezone
 
     from conversations.models import Contact, ContactInbox, Conversation, Message
-    from tenants.models import User
-    from tenants.services import tenant_create
+    from conversations.services.outbound import OutboundSpec, message_send
+    from tenants.models import Role, User
+    from tenants.permissions import BuiltinRole
+    from tenants.services import api_token_create, tenant_create
     from tests.factories import owner_of
     from whatsapp.backend import WhatsAppBackend
-    from whatsapp.processing import webhook_events_process_batch
+    from whatsapp.processing import callback_data_for, webhook_events_process_batch
     from whatsapp.services import channel_create
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
@@ -101,7 +111,7 @@ def main() -> None:
     )
     now = timezone.now()
     contacts = Contact.objects.bulk_create(
-        [Contact(tenant=tenant, wa_id=f"55119{i:08d}", profile_name=f"C{i}") for i in range(customers)]
+        [Contact(tenant=tenant, wa_id=f"55119{i:08d}", profile_name=f"C{i}") for i in range(customers + answered)]
     )
     cis = ContactInbox.objects.bulk_create(
         [ContactInbox(tenant=tenant, contact=c, inbox=channel.inbox, source_id=c.wa_id) for c in contacts]
@@ -115,6 +125,7 @@ def main() -> None:
             for i, ci in enumerate(cis)
         ]
     )  # fmt: skip
+    to_answer = conversations[customers:]
     messages = Message.objects.bulk_create(
         [
             Message(
@@ -165,7 +176,7 @@ def main() -> None:
         # The customers' messages reach the product before the business sends (processed here, so
         # the worker starts with the deliveries alone), and the deliveries are queued before it starts.
         inbound = Message.objects.filter(inbox=channel.inbox, direction="in")
-        while inbound.count() < customers:
+        while inbound.count() < customers + answered:
             if not webhook_events_process_batch(channel_id=channel.pk, limit=200):
                 time.sleep(0.05)  # the fake is still posting them
         admin.delete("/_fake/webhooks")
@@ -173,21 +184,47 @@ def main() -> None:
         backend = WhatsAppBackend()
         for message in messages:
             backend.enqueue_delivery(message)  # what a service does after its commit
+        agent = owner_of(tenant)
+        integration, _raw = api_token_create(
+            actor=agent, name="Bench", role=Role.objects.get(tenant=tenant, key=BuiltinRole.ADMIN)
+        )
         start_worker(stack, env, log_dir, concurrency=args.concurrency)
 
         def sends() -> list[dict]:
             rows = admin.get("/_fake/requests", params={"method": "POST", "path_contains": "/messages"}).json()
             return rows.get("data", rows) if isinstance(rows, dict) else rows
 
-        ids = [m.pk for m in messages]
+        # Replies spread over the middle of the broadcast, agent and integrator in turn.
+        replies: list[tuple[str, int, float]] = []
+        pause = total / args.cap / (answered + 2)
+        for i, conversation in enumerate(to_answer):
+            time.sleep(pause)
+            principal = agent if i % 2 == 0 else integration
+            started = time.time()
+            reply, _created = message_send(
+                principal=principal, conversation=conversation, spec=OutboundSpec(type="text", text="Já verifiquei.")
+            )
+            replies.append(("agent" if i % 2 == 0 else "api", reply.pk, started))
+
+        ids = [m.pk for m in messages] + [pk for _who, pk, _at in replies]
         settled = Message.objects.filter(pk__in=ids, status__in=["sent", "delivered", "read", "failed"])
         wait_until(
-            lambda: settled.count() >= total,
+            lambda: settled.count() >= len(ids),
             timeout=total / args.cap * 3 + 60,
             interval=1.0,
         )
         recorded = sends()
         admin.close()
+    arrived = {
+        r["json"]["biz_opaque_callback_data"]: r["at"] for r in recorded if r["status_code"] == 200 and r.get("json")
+    }
+    latency: dict[str, list[float]] = {"agent": [], "api": []}
+    for who, pk, started in replies:
+        at = arrived.get(callback_data_for(pk))
+        if at is not None:
+            latency[who].append((at - started) * 1000)
+    reply_callbacks = {callback_data_for(pk) for _who, pk, _at in replies}
+    recorded = [r for r in recorded if (r.get("json") or {}).get("biz_opaque_callback_data") not in reply_callbacks]
     accepted = [r for r in recorded if r["status_code"] == 200]
     rejected = [r for r in recorded if r["status_code"] != 200]
     rejected_130429 = sum(1 for r in rejected if r.get("error_code") == 130429)
@@ -205,6 +242,10 @@ def main() -> None:
         "duplicates": len(callbacks) - len(set(callbacks)),
         "lost": total - len(set(callbacks)),
         "failed": Message.objects.filter(pk__in=[m.pk for m in messages], status="failed").count(),
+        "agent_reply_p50_ms": round(statistics.median(latency["agent"]), 1) if latency["agent"] else None,
+        "agent_reply_max_ms": round(max(latency["agent"]), 1) if latency["agent"] else None,
+        "api_reply_p50_ms": round(statistics.median(latency["api"]), 1) if latency["api"] else None,
+        "replies_lost": len(replies) - sum(len(v) for v in latency.values()),
     }
     first = min(times) if times else 0.0
     per_second = [0] * (int(span) + 1)
@@ -213,6 +254,12 @@ def main() -> None:
     print("sends accepted per second:", " ".join(str(n) for n in per_second))
     print(f"{len(accepted)} sends accepted in {span:.1f} s: {figures['achieved_per_s']}/s (cap {args.cap}/s)")
     print(f"busiest second: {figures['max_1s_window']}; 130429 rejections: {rejected_130429}; logs in {log_dir}")
+    print(
+        "replies during the broadcast (ms from commit to arrival): agent",
+        " ".join(f"{v:.0f}" for v in latency["agent"]),
+        "| API (queued behind it)",
+        " ".join(f"{v:.0f}" for v in latency["api"]),
+    )
     report(figures)
 
 

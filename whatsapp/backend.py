@@ -9,6 +9,10 @@ from django.conf import settings
 
 from conversations.models import Inbox, Message
 
+# A customer is waiting for these: they go ahead of the inbox's send queue (an integrator's
+# broadcast of thousands), instead of behind it.
+AHEAD_OF_QUEUE = frozenset({Message.SenderType.AGENT, Message.SenderType.BOT})
+
 
 class WhatsAppBackend:
     channel_type = "whatsapp"
@@ -17,9 +21,12 @@ class WhatsAppBackend:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)
 
     def enqueue_delivery(self, message: Message) -> None:
-        from whatsapp.tasks import send_request
+        from whatsapp.tasks import send_ahead_request, send_request
 
-        send_request(message_id=message.pk, inbox_id=message.inbox_id)
+        if message.sender_type in AHEAD_OF_QUEUE:
+            send_ahead_request(message_id=message.pk)
+        else:
+            send_request(message_id=message.pk, inbox_id=message.inbox_id)
 
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         from whatsapp.services import outbound_prepare

@@ -213,6 +213,28 @@ def message_deliver(*, message_id: int) -> str:
     return _deliver_claimed(_load([message_id])[0])
 
 
+def message_deliver_ahead(*, message_id: int) -> str:
+    """Send one queued message now, ahead of its inbox's send queue: an agent answering a customer
+    does not wait behind a broadcast. Messages of its own conversation queued before it keep their
+    order: then it joins the queue behind them."""
+    from whatsapp.tasks import send_request
+
+    message = Message.objects.filter(pk=message_id).only("tenant_id", "conversation_id", "inbox_id").first()
+    if message is None:
+        return "not-found"
+    earlier = Message.objects.filter(
+        tenant_id=message.tenant_id,
+        conversation_id=message.conversation_id,
+        direction=Message.Direction.OUTBOUND,
+        status__in=[Message.Status.QUEUED, Message.Status.SENDING],
+        pk__lt=message_id,
+    )
+    if earlier.exists():
+        send_request(message_id=message_id, inbox_id=message.inbox_id)
+        return "behind-earlier"
+    return message_deliver(message_id=message_id)
+
+
 class _Sender:
     """What one sending thread carries from a send to the next: the sends Meta accepted that are
     not recorded yet (recorded while the next send waits for its slot) and its last slot, re-stamped

@@ -133,6 +133,21 @@ def message_deliver(message_id: int) -> str:
     return deliver(message_id=message_id)
 
 
+@shared_task(acks_late=True)
+def message_deliver_ahead(message_id: int) -> str:
+    from whatsapp.sender import message_deliver_ahead as deliver
+
+    return deliver(message_id=message_id)
+
+
+def send_ahead_request(*, message_id: int) -> None:
+    """Have a queued message sent now, ahead of its inbox's send queue (see ``message_deliver_ahead``)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+        message_deliver.delay(message_id)
+        return
+    message_deliver_ahead.delay(message_id)
+
+
 def _send_key(inbox_id: int) -> str:
     return f"helpdesk:wa:send:{inbox_id}"
 

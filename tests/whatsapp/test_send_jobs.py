@@ -109,3 +109,81 @@ def test_a_send_job_renews_its_hold_on_the_queue_after_each_batch(two_inboxes, m
     assert ttls[0] == 2
     assert ttls[1] > 50  # renewed after the first batch, before the next claim
     assert client.exists(key) == 0  # let go once the queue was empty
+
+
+def _queued(conversation, text: str, sender_type: str) -> Message:
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=sender_type,
+        text=text,
+        status=Message.Status.QUEUED,
+    )
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    jobs: list[tuple] = []
+    monkeypatch.setattr(tasks.message_deliver_ahead, "delay", lambda *args: jobs.append(("ahead", *args)))
+    monkeypatch.setattr(tasks.messages_send_drain, "delay", lambda *args: jobs.append(("queue", *args)))
+    monkeypatch.setattr(tasks.message_deliver, "delay", lambda *args: jobs.append(("deliver", *args)))
+    return jobs
+
+
+def test_an_agents_reply_goes_ahead_of_the_inbox_queue_and_an_integrators_message_joins_it(
+    two_inboxes, enqueued, with_worker
+):
+    from whatsapp.backend import WhatsAppBackend
+
+    first, _second = two_inboxes
+    reply = _queued(first, "Já verifiquei seu pedido", Message.SenderType.AGENT)
+    greeting = _queued(first, "Olá! Já vamos atender", Message.SenderType.BOT)
+    broadcast = _queued(first, "Promoção", Message.SenderType.API)
+
+    for message in (reply, greeting, broadcast):
+        WhatsAppBackend().enqueue_delivery(message)
+
+    assert enqueued == [("ahead", reply.pk), ("ahead", greeting.pk), ("queue", first.inbox_id)]
+
+
+def test_without_a_worker_a_reply_is_sent_at_once(two_inboxes, enqueued, settings):
+    from whatsapp.backend import WhatsAppBackend
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    first, _second = two_inboxes
+    reply = _queued(first, "Oi", Message.SenderType.AGENT)
+    WhatsAppBackend().enqueue_delivery(reply)
+    assert enqueued == [("deliver", reply.pk)]
+
+
+def test_a_reply_ahead_is_delivered_when_its_conversation_has_nothing_waiting(two_inboxes, monkeypatch):
+    first, second = two_inboxes
+    _queued(second, "Promoção para outra pessoa", Message.SenderType.API)  # another conversation's wait
+    sent = _queued(first, "Antes", Message.SenderType.AGENT)
+    Message.objects.filter(pk=sent.pk).update(status=Message.Status.SENT)
+    reply = _queued(first, "Seu pedido saiu", Message.SenderType.AGENT)
+    delivered: list[int] = []
+    monkeypatch.setattr(sender, "message_deliver", lambda *, message_id: delivered.append(message_id) or "sent")
+
+    assert sender.message_deliver_ahead(message_id=reply.pk) == "sent"
+    assert delivered == [reply.pk]
+
+
+@pytest.mark.parametrize("earlier_status", [Message.Status.QUEUED, Message.Status.SENDING])
+def test_a_reply_ahead_waits_behind_its_own_conversations_earlier_messages(
+    two_inboxes, monkeypatch, asked, earlier_status
+):
+    first, _second = two_inboxes
+    earlier = _queued(first, "Promoção", Message.SenderType.API)
+    Message.objects.filter(pk=earlier.pk).update(status=earlier_status)
+    reply = _queued(first, "Sobre a promoção…", Message.SenderType.AGENT)
+    delivered: list[int] = []
+    monkeypatch.setattr(sender, "message_deliver", lambda *, message_id: delivered.append(message_id) or "sent")
+
+    assert sender.message_deliver_ahead(message_id=reply.pk) == "behind-earlier"
+    assert delivered == []
+    assert asked == [(reply.pk, first.inbox_id)]  # the queue sends it, after the earlier one
+    reply.refresh_from_db()
+    assert (reply.status, reply.send_attempts) == ("queued", 0)
