@@ -114,10 +114,16 @@ def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
 
 
 def templates_sync(*, channel: WhatsAppChannel) -> int:
-    """Bring the WABA's templates into ``MessageTemplate`` (all pages). Returns how many were seen."""
+    """Bring the WABA's templates into ``MessageTemplate`` (all pages). Returns how many were seen.
+
+    Once every page was read, templates Meta no longer lists are marked deleted (they are neither
+    offered nor sent); a sync that fails part way (the client raises) leaves them as they were.
+    """
     seen = 0
+    listed: set[tuple[str, str]] = set()
     for item in client_for(channel).list_templates(channel.waba_id):
         seen += 1
+        listed.add((item["name"], item.get("language", "")))
         MessageTemplate.objects.update_or_create(
             tenant_id=channel.tenant_id,
             waba_id=channel.waba_id,
@@ -130,6 +136,14 @@ def templates_sync(*, channel: WhatsAppChannel) -> int:
                 "components": item.get("components", []),
                 "parameter_format": item.get("parameter_format", "POSITIONAL"),
             },
+        )
+    ours = MessageTemplate.objects.filter(tenant_id=channel.tenant_id, waba_id=channel.waba_id).exclude(
+        status=MessageTemplate.Status.DELETED
+    )
+    gone = [pk for pk, name, language in ours.values_list("pk", "name", "language") if (name, language) not in listed]
+    if gone:
+        MessageTemplate.objects.filter(pk__in=gone).update(
+            status=MessageTemplate.Status.DELETED, updated_at=timezone.now()
         )
     WhatsAppChannel.objects.filter(pk=channel.pk).update(templates_synced_at=timezone.now())
     return seen
