@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.services.status import pending_statuses_purge
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
@@ -259,11 +260,13 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
     }
 
 
-def webhook_events_sweep() -> int:
-    """Re-enqueue events that stayed pending (their job was lost)."""
+def webhook_events_sweep() -> dict[str, int]:
+    """Re-enqueue events that stayed pending (their job was lost), and delete delivery statuses that
+    waited longer than ``WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS`` for their message."""
     from whatsapp.tasks import webhook_event_process
 
-    cutoff = timezone.now() - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
     ids = list(
         WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, created_at__lte=cutoff).values_list(
             "pk", flat=True
@@ -271,7 +274,8 @@ def webhook_events_sweep() -> int:
     )
     for pk in ids:
         webhook_event_process.delay(pk)
-    return len(ids)
+    purged = pending_statuses_purge(older_than=now - timedelta(days=settings.WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS))
+    return {"requeued": len(ids), "pending_statuses_purged": purged}
 
 
 def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:
