@@ -177,16 +177,38 @@ def test_a_reinstated_template_is_offered_and_can_be_sent_again(webhook, channel
     assert (created, message.status, message.text) == (True, "queued", "Your order #42 is confirmed.")
 
 
-def test_an_unknown_template_event_keeps_the_status_and_syncs_the_templates(webhook, channel, cloud_api):
+def listing(seen: list[httpx.Request], response: httpx.Response) -> None:
+    """Meta's template list answers ``response`` (for this test only); requests are kept in ``seen``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return response
+
+    whatsapp_client._transport_override["transport"] = httpx.MockTransport(handler)
+
+
+def test_an_unknown_template_event_is_recorded_and_the_status_is_read_from_metas_list(webhook, channel, cloud_api):
     row = template(channel, meta_id="1689556908129832", name="order_confirmation", language="en_US", status="APPROVED")
+    paused = {"id": "1689556908129832", "name": "order_confirmation", "language": "en_US", "status": "PAUSED"}
+    listing(cloud_api, httpx.Response(200, json={"data": [paused], "paging": {}}))
+
+    post_processed(webhook, channel, template_event(channel, "SOMETHING_NEW", "NONE"))
+
+    assert template_state(row) == ("PAUSED", "SOMETHING_NEW", "", "1689556908129832")
+    assert [(r.method, r.url.path) for r in cloud_api] == [
+        ("GET", f"/{channel.api_version}/{channel.waba_id}/message_templates")
+    ]
+
+
+def test_an_unknown_template_event_alone_does_not_change_the_status(webhook, channel, cloud_api):
+    row = template(channel, meta_id="1689556908129832", name="order_confirmation", language="en_US", status="APPROVED")
+    unavailable = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
+    listing(cloud_api, httpx.Response(503, json=unavailable))
 
     post_processed(webhook, channel, template_event(channel, "SOMETHING_NEW", "NONE"))
 
     assert template_state(row) == ("APPROVED", "SOMETHING_NEW", "", "1689556908129832")
-    # Meta's list says what the template's status is now.
-    assert [(r.method, r.url.path) for r in cloud_api] == [
-        ("GET", f"/{channel.api_version}/{channel.waba_id}/message_templates")
-    ]
+    assert len(cloud_api) == 1  # the sync was asked for, and failed: the next one tries again
 
 
 def preference_payload(channel, *, wa_id: str, value: str, timestamp: int, detail: str) -> dict[str, Any]:
