@@ -359,6 +359,8 @@ class PendingStatus(TenantOwnedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["inbox", "external_id", "status"], name="pending_status_unique")]
+        # The sweeper's look for statuses whose message never came, across tenants.
+        indexes = [models.Index(fields=["created_at"], name="pending_status_created")]
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.status}"

@@ -109,6 +109,7 @@ class WebhookEvent(TenantOwnedModel):
 class MessageTemplate(TenantOwnedModel):
     """A WhatsApp message template of a WABA, synced from Meta (the source of truth)."""
 
+    # Meta's template statuses; only APPROVED ones are offered and sent.
     class Status(models.TextChoices):
         APPROVED = "APPROVED", _("Approved")
         PENDING = "PENDING", _("In review")
@@ -120,8 +121,6 @@ class MessageTemplate(TenantOwnedModel):
         DELETED = "DELETED", _("Deleted")
         LIMIT_EXCEEDED = "LIMIT_EXCEEDED", _("Limit exceeded")
         ARCHIVED = "ARCHIVED", _("Archived")
-        LOCKED = "LOCKED", _("Locked")
-        FLAGGED = "FLAGGED", _("Flagged")
 
     waba_id = models.CharField(max_length=32)
     meta_id = models.CharField(max_length=32, blank=True)
@@ -132,6 +131,8 @@ class MessageTemplate(TenantOwnedModel):
     components = models.JSONField(default=list, blank=True)
     parameter_format = models.CharField(max_length=16, default="POSITIONAL")
     status_reason = models.CharField(max_length=255, blank=True)
+    # What the last status webhook said happened (REINSTATED, FLAGGED...), beside the status it led to.
+    status_event = models.CharField(max_length=32, blank=True)
 
     class Meta:
         constraints = [

@@ -142,20 +142,50 @@ def _apply_statuses(channel: WhatsAppChannel, statuses: list[StatusUpdate]) -> N
     message_statuses_update(inbox=channel.inbox, specs=[_status_spec(status) for status in statuses])
 
 
+# The status a template has after a status webhook's event (Meta's meaning of each event). None: the
+# event does not change whether it can be sent (FLAGGED warns while it stays approved, LOCKED only
+# stops edits), so the status stays as it is.
+TEMPLATE_EVENT_STATUS: dict[str, str | None] = {
+    "APPROVED": MessageTemplate.Status.APPROVED,
+    "REJECTED": MessageTemplate.Status.REJECTED,
+    "PENDING": MessageTemplate.Status.PENDING,
+    "IN_APPEAL": MessageTemplate.Status.IN_APPEAL,
+    "PAUSED": MessageTemplate.Status.PAUSED,
+    "DISABLED": MessageTemplate.Status.DISABLED,
+    "LIMIT_EXCEEDED": MessageTemplate.Status.LIMIT_EXCEEDED,
+    "ARCHIVED": MessageTemplate.Status.ARCHIVED,
+    "PENDING_DELETION": MessageTemplate.Status.PENDING_DELETION,
+    "DELETED": MessageTemplate.Status.DELETED,
+    # No longer flagged or disabled, or restored from the archive: it can be sent again, without a new review.
+    "REINSTATED": MessageTemplate.Status.APPROVED,
+    "UNARCHIVED": MessageTemplate.Status.APPROVED,
+    "FLAGGED": None,
+    "LOCKED": None,
+}
+
+
 def _apply_template_update(channel: WhatsAppChannel, update: TemplateStatusUpdate) -> bool:
-    """Record a template's review outcome; returns False when the template is not known yet."""
+    """Record a template's review outcome and the event that led to it.
+
+    Returns False when the template is not known yet, or the event is not one we know (the sync then
+    reads its status from Meta's list).
+    """
     reason = update.reason if update.reason and update.reason != "NONE" else ""
+    fields: dict[str, Any] = {"status_event": update.event[:32], "status_reason": reason, "updated_at": timezone.now()}
+    status = TEMPLATE_EVENT_STATUS.get(update.event)
+    if status is not None:
+        fields["status"] = status
     changed = MessageTemplate.objects.filter(
         tenant_id=channel.tenant_id, waba_id=update.waba_id, meta_id=update.template_id
-    ).update(status=update.event, status_reason=reason, updated_at=timezone.now())
+    ).update(**fields)
     if not changed:
         changed = MessageTemplate.objects.filter(
             tenant_id=channel.tenant_id,
             waba_id=update.waba_id,
             name=update.name,
             language=update.language.replace("-", "_"),
-        ).update(status=update.event, status_reason=reason, meta_id=update.template_id, updated_at=timezone.now())
-    return bool(changed)
+        ).update(meta_id=update.template_id, **fields)
+    return bool(changed) and update.event in TEMPLATE_EVENT_STATUS
 
 
 def _apply_preference(channel: WhatsAppChannel, pref: UserPreferenceUpdate) -> None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.services.status import pending_statuses_purge
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
@@ -114,10 +115,16 @@ def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
 
 
 def templates_sync(*, channel: WhatsAppChannel) -> int:
-    """Bring the WABA's templates into ``MessageTemplate`` (all pages). Returns how many were seen."""
+    """Bring the WABA's templates into ``MessageTemplate`` (all pages). Returns how many were seen.
+
+    Once every page was read, templates Meta no longer lists are marked deleted (they are neither
+    offered nor sent); a sync that fails part way (the client raises) leaves them as they were.
+    """
     seen = 0
+    listed: set[tuple[str, str]] = set()
     for item in client_for(channel).list_templates(channel.waba_id):
         seen += 1
+        listed.add((item["name"], item.get("language", "")))
         MessageTemplate.objects.update_or_create(
             tenant_id=channel.tenant_id,
             waba_id=channel.waba_id,
@@ -130,6 +137,14 @@ def templates_sync(*, channel: WhatsAppChannel) -> int:
                 "components": item.get("components", []),
                 "parameter_format": item.get("parameter_format", "POSITIONAL"),
             },
+        )
+    ours = MessageTemplate.objects.filter(tenant_id=channel.tenant_id, waba_id=channel.waba_id).exclude(
+        status=MessageTemplate.Status.DELETED
+    )
+    gone = [pk for pk, name, language in ours.values_list("pk", "name", "language") if (name, language) not in listed]
+    if gone:
+        MessageTemplate.objects.filter(pk__in=gone).update(
+            status=MessageTemplate.Status.DELETED, updated_at=timezone.now()
         )
     WhatsAppChannel.objects.filter(pk=channel.pk).update(templates_synced_at=timezone.now())
     return seen
@@ -245,11 +260,13 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
     }
 
 
-def webhook_events_sweep() -> int:
-    """Re-enqueue events that stayed pending (their job was lost)."""
+def webhook_events_sweep() -> dict[str, int]:
+    """Re-enqueue events that stayed pending (their job was lost), and delete delivery statuses that
+    waited longer than ``WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS`` for their message."""
     from whatsapp.tasks import webhook_event_process
 
-    cutoff = timezone.now() - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
     ids = list(
         WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, created_at__lte=cutoff).values_list(
             "pk", flat=True
@@ -257,7 +274,8 @@ def webhook_events_sweep() -> int:
     )
     for pk in ids:
         webhook_event_process.delay(pk)
-    return len(ids)
+    purged = pending_statuses_purge(older_than=now - timedelta(days=settings.WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS))
+    return {"requeued": len(ids), "pending_statuses_purged": purged}
 
 
 def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:

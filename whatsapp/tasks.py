@@ -230,7 +230,7 @@ def templates_sync_all() -> int:
 
 
 @shared_task
-def webhook_events_sweep() -> int:
+def webhook_events_sweep() -> dict[str, int]:
     from whatsapp.services import webhook_events_sweep as sweep
 
     return sweep()

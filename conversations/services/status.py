@@ -200,6 +200,15 @@ def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
     return moved
 
 
+def pending_statuses_purge(*, older_than: datetime, limit: int = 5000) -> int:
+    """Delete up to ``limit`` statuses that have waited since before ``older_than`` for a message that
+    never came (one sent by another app on the number, or to a group); returns how many."""
+    pks = list(PendingStatus.objects.filter(created_at__lt=older_than).values_list("pk", flat=True)[:limit])
+    if pks:
+        PendingStatus.objects.filter(pk__in=pks).delete()
+    return len(pks)
+
+
 def _pending_spec(p: PendingStatus) -> StatusSpec:
     return StatusSpec(
         external_id=p.external_id,

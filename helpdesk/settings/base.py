@@ -291,6 +291,9 @@ WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = env.float("WHATSAPP_AMBIGUOUS_SEND_WAIT_S
 # A claimed send that has not finished within this lease is looked at by the sweeper.
 WHATSAPP_SEND_LEASE_SECONDS = env.float("WHATSAPP_SEND_LEASE_SECONDS", default=60.0)
 WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS", default=60.0)
+# A delivery status that arrived before its message waits this long for it, then the webhook sweeper
+# deletes it (its message was sent by another app on the number, or to a group).
+WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS = env.float("WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS", default=3.0)
 # Webhook events are processed by up to this many batch jobs per channel at once.
 WHATSAPP_DRAIN_SLOTS = env.int("WHATSAPP_DRAIN_SLOTS", default=2)
 WHATSAPP_DRAIN_BATCH = env.int("WHATSAPP_DRAIN_BATCH", default=50)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 import pytest
 
 from tenants.models import AuditLogEntry
 from whatsapp import client as wa_client
-from whatsapp.models import WebhookEvent, WhatsAppChannel
+from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +122,33 @@ def test_a_failed_connection_test_shows_metas_error(admin_client, channel):
     channel.refresh_from_db()
     assert channel.health == "error"
     assert channel.health_detail.startswith("190 ")
+
+
+def test_template_table_shows_each_status_and_the_event_beside_it_when_it_differs(admin_client, channel):
+    for name, status, event in [
+        ("a_flagged", "APPROVED", "FLAGGED"),
+        ("b_approved", "APPROVED", "APPROVED"),
+        ("c_reinstated", "APPROVED", "REINSTATED"),
+        ("d_gone", "DELETED", ""),
+    ]:
+        MessageTemplate.objects.create(
+            tenant=channel.tenant,
+            waba_id=channel.waba_id,
+            name=name,
+            language="en_US",
+            status=status,
+            status_event=event,
+        )
+
+    page = admin_client.get(f"/t/acme/settings/whatsapp/{channel.pk}/").content.decode()
+
+    rows = re.findall(r'<tr><td class="cell-title">(.*?)</tr>', page, re.S)
+    assert [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows] == [
+        "a_flagged en_US APPROVED FLAGGED",
+        "b_approved en_US APPROVED",
+        "c_reinstated en_US APPROVED REINSTATED",
+        "d_gone en_US DELETED",
+    ]
 
 
 def test_channel_status_api(client, owner, channel):

@@ -10,8 +10,12 @@ import httpx
 import pytest
 
 from conversations.models import Contact, ContactInbox, Conversation, Message, PendingStatus
+from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
+from conversations.services.outbound import OutboundSpec, message_send
+from tests.factories import owner_of
 from tests.whatsapp.conftest import load_fixture, retarget
 from whatsapp import client as whatsapp_client
+from whatsapp.backend import WhatsAppBackend
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -55,9 +59,9 @@ def template(channel, **fields) -> MessageTemplate:
     return MessageTemplate.objects.create(**values)
 
 
-def template_state(row: MessageTemplate) -> tuple[str, str, str]:
+def template_state(row: MessageTemplate) -> tuple[str, str, str, str]:
     row.refresh_from_db()
-    return row.status, row.status_reason, row.meta_id
+    return row.status, row.status_event, row.status_reason, row.meta_id
 
 
 def test_approved_template_matched_by_meta_id(webhook, channel, cloud_api):
@@ -67,8 +71,8 @@ def test_approved_template_matched_by_meta_id(webhook, channel, cloud_api):
     event = post_processed(webhook, channel, payload_for(channel, "template_status_approved.json"))
 
     assert event.summary == "1 template update"
-    assert template_state(row) == ("APPROVED", "", "1689556908129832")
-    assert template_state(untouched) == ("PENDING", "", "1689556908129999")
+    assert template_state(row) == ("APPROVED", "APPROVED", "", "1689556908129832")
+    assert template_state(untouched) == ("PENDING", "", "", "1689556908129999")
     assert cloud_api == []
 
 
@@ -77,7 +81,7 @@ def test_rejected_template_matched_by_name_and_language_gets_its_meta_id(webhook
 
     post_processed(webhook, channel, payload_for(channel, "template_status_rejected.json"))
 
-    assert template_state(row) == ("REJECTED", "INVALID_FORMAT", "1689556908129835")
+    assert template_state(row) == ("REJECTED", "REJECTED", "INVALID_FORMAT", "1689556908129835")
     assert cloud_api == []
 
 
@@ -86,7 +90,7 @@ def test_template_of_another_waba_is_not_touched(webhook, channel, cloud_api):
 
     post_processed(webhook, channel, payload_for(channel, "template_status_approved.json"))
 
-    assert template_state(row) == ("PENDING", "", "1689556908129832")
+    assert template_state(row) == ("PENDING", "", "", "1689556908129832")
     # Not one of ours yet, so the WABA's templates are fetched.
     assert [(r.method, r.url.path) for r in cloud_api] == [
         ("GET", f"/{channel.api_version}/{channel.waba_id}/message_templates")
@@ -106,6 +110,105 @@ def test_unknown_template_enqueues_a_template_sync(webhook, channel, cloud_api):
     ]
     channel.refresh_from_db()
     assert channel.templates_synced_at is not None
+
+
+def template_event(channel, event: str, reason: str | None = "NONE") -> dict[str, Any]:
+    """Meta's APPROVED example (order_confirmation, en-US) carrying another event."""
+    payload = payload_for(channel, "template_status_approved.json")
+    payload["entry"][0]["changes"][0]["value"].update(event=event, reason=reason)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("before", "event", "reason", "after"),
+    [
+        ("PENDING", "APPROVED", "NONE", "APPROVED"),
+        ("PENDING", "REJECTED", "INCORRECT_CATEGORY", "REJECTED"),
+        ("REJECTED", "PENDING", "NONE", "PENDING"),
+        ("REJECTED", "IN_APPEAL", "NONE", "IN_APPEAL"),
+        ("APPROVED", "PAUSED", "NONE", "PAUSED"),
+        ("APPROVED", "DISABLED", "NONE", "DISABLED"),
+        ("PENDING", "LIMIT_EXCEEDED", "NONE", "LIMIT_EXCEEDED"),
+        ("APPROVED", "ARCHIVED", "NONE", "ARCHIVED"),
+        ("APPROVED", "PENDING_DELETION", None, "PENDING_DELETION"),
+        ("PENDING_DELETION", "DELETED", None, "DELETED"),
+        # Sendable again without a new review.
+        ("DISABLED", "REINSTATED", "NONE", "APPROVED"),
+        ("PAUSED", "REINSTATED", "NONE", "APPROVED"),
+        ("ARCHIVED", "UNARCHIVED", "NONE", "APPROVED"),
+        # At risk, or no longer editable: still approved, and a paused one stays paused.
+        ("APPROVED", "FLAGGED", "NONE", "APPROVED"),
+        ("PAUSED", "FLAGGED", "NONE", "PAUSED"),
+        ("APPROVED", "LOCKED", "NONE", "APPROVED"),
+    ],
+)
+def test_template_event_sets_the_status_it_means_and_is_recorded(
+    webhook, channel, cloud_api, before, event, reason, after
+):
+    row = template(channel, meta_id="1689556908129832", name="order_confirmation", language="en_US", status=before)
+
+    post_processed(webhook, channel, template_event(channel, event, reason))
+
+    expected_reason = reason if reason not in (None, "NONE") else ""
+    assert template_state(row) == (after, event, expected_reason, "1689556908129832")
+    assert cloud_api == []  # a known event of a known template needs no sync
+
+
+def test_a_reinstated_template_is_offered_and_can_be_sent_again(webhook, channel, cloud_api):
+    template(
+        channel,
+        meta_id="1689556908129832",
+        name="order_confirmation",
+        language="en_US",
+        status="DISABLED",
+        components=[{"type": "BODY", "text": "Your order {{1}} is confirmed."}],
+    )
+    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id="16505551234")
+    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    spec = OutboundSpec(
+        type="template", content={"name": "order_confirmation", "language": "en_US", "params": {"body": ["#42"]}}
+    )
+    assert WhatsAppBackend().templates_for(channel.inbox) == []
+
+    post_processed(webhook, channel, template_event(channel, "REINSTATED"))
+
+    assert [t["name"] for t in WhatsAppBackend().templates_for(channel.inbox)] == ["order_confirmation"]
+    message, created = message_send(principal=owner_of(channel.tenant), conversation=conversation, spec=spec)
+    assert (created, message.status, message.text) == (True, "queued", "Your order #42 is confirmed.")
+
+
+def listing(seen: list[httpx.Request], response: httpx.Response) -> None:
+    """Meta's template list answers ``response`` (for this test only); requests are kept in ``seen``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return response
+
+    whatsapp_client._transport_override["transport"] = httpx.MockTransport(handler)
+
+
+def test_an_unknown_template_event_is_recorded_and_the_status_is_read_from_metas_list(webhook, channel, cloud_api):
+    row = template(channel, meta_id="1689556908129832", name="order_confirmation", language="en_US", status="APPROVED")
+    paused = {"id": "1689556908129832", "name": "order_confirmation", "language": "en_US", "status": "PAUSED"}
+    listing(cloud_api, httpx.Response(200, json={"data": [paused], "paging": {}}))
+
+    post_processed(webhook, channel, template_event(channel, "SOMETHING_NEW", "NONE"))
+
+    assert template_state(row) == ("PAUSED", "SOMETHING_NEW", "", "1689556908129832")
+    assert [(r.method, r.url.path) for r in cloud_api] == [
+        ("GET", f"/{channel.api_version}/{channel.waba_id}/message_templates")
+    ]
+
+
+def test_an_unknown_template_event_alone_does_not_change_the_status(webhook, channel, cloud_api):
+    row = template(channel, meta_id="1689556908129832", name="order_confirmation", language="en_US", status="APPROVED")
+    unavailable = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
+    listing(cloud_api, httpx.Response(503, json=unavailable))
+
+    post_processed(webhook, channel, template_event(channel, "SOMETHING_NEW", "NONE"))
+
+    assert template_state(row) == ("APPROVED", "SOMETHING_NEW", "", "1689556908129832")
+    assert len(cloud_api) == 1  # the sync was asked for, and failed: the next one tries again
 
 
 def preference_payload(channel, *, wa_id: str, value: str, timestamp: int, detail: str) -> dict[str, Any]:
@@ -212,7 +315,7 @@ def test_ignored_fields_are_processed_and_write_nothing_else(webhook, channel, c
     event = post_processed(webhook, channel, payload_for(channel, fixture))
 
     assert event.summary == f"ignored: {field}"
-    assert template_state(existing) == ("PENDING", "", "806312974732579")
+    assert template_state(existing) == ("PENDING", "", "", "806312974732579")
     assert MessageTemplate.objects.count() == 1
     for model in (Contact, ContactInbox, Conversation, Message, PendingStatus, UserPreferenceEvent):
         assert not model.objects.exists(), model.__name__

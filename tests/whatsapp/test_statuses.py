@@ -348,11 +348,25 @@ def test_callback_data_that_is_not_one_of_our_messages_waits(webhook, channel, t
     assert PendingStatus.objects.values_list("external_id", "status").get() == (WAMID, "sent")
 
 
+# Every delivery status, for the property below: played (a voice note) carries pricing like sent and delivered.
+PROPERTY_FIXTURE = FIXTURE_FOR | {"played": "status_played.json", "failed": "status_failed_131026.json"}
+PLAYED_TIMESTAMP = "1750030300"
+FAILED_TIMESTAMPS = {"before delivered": "1750030076", "after read": "1750030250"}
+PROGRESS = ("delivered", "read", "played")
+
+
 @HYPOTHESIS
 @given(data=st.data())
-def test_any_order_and_repetition_of_statuses_ends_read(webhook, channel, data):
+def test_any_order_repetition_and_timing_of_statuses_ends_at_the_furthest_allowed(webhook, channel, data):
+    """The forward-only rule: a status moves the message only to a higher rank (sent < delivered < read <
+    played); a failure counts only while the message is no further than sent, and then nothing moves it
+    again. So the final status is "failed" when a failure is applied before any delivered, read or
+    played, and otherwise the furthest status received. Statuses that arrive before the send is recorded
+    wait, and are applied in the order of their timestamps once it is."""
     wamid = f"wamid.property-{next(_seq)}"
-    copies = {status: data.draw(st.integers(1, 3), label=f"copies of {status}") for status in FIXTURE_FOR}
+    copies = {status: data.draw(st.integers(0, 3), label=f"copies of {status}") for status in PROPERTY_FIXTURE}
+    failed_timestamp = FAILED_TIMESTAMPS[data.draw(st.sampled_from(sorted(FAILED_TIMESTAMPS)), label="failure")]
+    timestamps = TIMESTAMPS | {"played": PLAYED_TIMESTAMP, "failed": failed_timestamp}
     deliveries = data.draw(
         st.permutations([(status, k) for status, n in copies.items() for k in range(n)]), label="arrival order"
     )
@@ -369,18 +383,55 @@ def test_any_order_and_repetition_of_statuses_ends_read(webhook, channel, data):
             message_record_sent(message, wamid)
         # The 1st and 3rd copies are byte-identical (Meta's retry); the 2nd comes in another envelope.
         envelope_time = 1750030000 + k if k == 1 else None
-        payload = status_payload(
-            channel, FIXTURE_FOR[status], wamid=wamid, timestamp=TIMESTAMPS[status], envelope_time=envelope_time
-        )
+        changes: dict[str, Any] = {"timestamp": timestamps[status]}
+        if status == "played":
+            changes["pricing"] = PMP_MARKETING
+        payload = status_payload(channel, PROPERTY_FIXTURE[status], wamid=wamid, envelope_time=envelope_time, **changes)
         post_ok(webhook, channel, payload)
     if record_after == len(deliveries):
         message_record_sent(message, wamid)
 
+    arrived = [status for status, _k in deliveries]
+    if known_from_start:
+        applied = arrived
+    else:
+        waited = sorted(arrived[:record_after], key=lambda status: int(timestamps[status]))
+        applied = waited + arrived[record_after:]
+    failure = applied.index("failed") if "failed" in applied else None
+    first_progress = next((i for i, status in enumerate(applied) if status in PROGRESS), None)
+    if failure is not None and (first_progress is None or failure < first_progress):
+        # Only "sent" can have come before it; what comes after is not recorded.
+        before = applied[:failure]
+        expected = {
+            "status": "failed",
+            "delivered_at": None,
+            "read_at": None,
+            "failed_at": datetime.fromtimestamp(int(failed_timestamp), tz=UTC),
+            "error_code": 131026,
+            "error_title": "Message undeliverable",
+            "pricing": PMP_MARKETING if "sent" in before else None,
+        }
+    else:
+        # Statuses that come late still leave their time and pricing; a late failure leaves nothing.
+        before = applied
+        expected = {
+            "status": max(["sent", *(s for s in applied if s != "failed")], key=Message.STATUS_RANK.__getitem__),
+            "delivered_at": DELIVERED_AT if "delivered" in applied else None,
+            "read_at": READ_AT if "read" in applied else None,
+            "failed_at": None,
+            "error_code": None,
+            "error_title": "",
+            "pricing": PMP_MARKETING if {"sent", "delivered", "played"} & set(applied) else None,
+        }
+    state = delivery_state(message)
+    assert {name: state[name] for name in expected} == expected
+    if known_from_start:
+        # The message had no send time of its own: a "sent" status applied before any failure gives it one.
+        assert state["sent_at"] == (SENT_AT if "sent" in before else None)
+    else:
+        assert state["sent_at"] is not None  # recorded with the send
     assert Message.objects.filter(external_id=wamid).count() == 1
     assert Message.objects.filter(conversation_id=message.conversation_id).count() == 1
-    state = delivery_state(message)
-    assert (state["status"], state["delivered_at"], state["read_at"]) == ("read", DELIVERED_AT, READ_AT)
-    assert state["sent_at"] is not None
     assert not PendingStatus.objects.filter(external_id=wamid).exists()
 
 
