@@ -506,7 +506,15 @@ class MessageListCreateApi(TenantAPIView):
                 description="Repeat a request with the same key to get the first result instead of a second send.",
             )
         ],
-        responses={201: MessageOutput, 200: MessageOutput},
+        responses={
+            201: MessageOutput,
+            200: OpenApiResponse(MessageOutput, description="The first message sent with this Idempotency-Key"),
+            400: INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="reply_window_closed: only an approved template can be sent"),
+            422: OpenApiResponse(description="idempotency_key_reused: the key named a message of another conversation"),
+        },
         summary="Send a message to the customer of a conversation",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
