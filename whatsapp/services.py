@@ -222,10 +222,16 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
         if spec.type == Message.Type.TEMPLATE:
             return _template_prepare(channel=channel, content=content)
         if spec.type in ("image", "audio", "video", "document", "sticker"):
-            if spec.upload is None and not content.get("link"):
-                raise ValidationFailed(_("Attach a file (or give a link) to send a %(type)s.") % {"type": spec.type})
+            link = content.get("link")
+            if spec.upload is None and not link:
+                raise ValidationFailed(_("Attach a file (or give a link) to send this %(type)s.") % {"type": spec.type})
+            if spec.upload is not None and link:
+                raise ValidationFailed(_("Attach a file or give a link, not both."))
             if spec.text and spec.type in ("image", "video", "document") and len(spec.text) > 1024:
                 raise ValidationFailed(_("A caption can have at most 1024 characters."))
+            if link:
+                # Checked now (an http(s) URL, a caption only where WhatsApp allows one), not at delivery.
+                outbound_payloads.media(to, spec.type, link=link, caption=spec.text or None)
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.REACTION:
             target = content.get("message_id") or ""
