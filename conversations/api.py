@@ -457,6 +457,7 @@ class ConversationReadApi(TenantAPIView):
 
 class MessageListCreateApi(TenantAPIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    pagination_class = CursorPagination  # the schema describes the list's pages and parameters from it
 
     class SendInput(serializers.Serializer):
         type = serializers.ChoiceField(
@@ -479,18 +480,24 @@ class MessageListCreateApi(TenantAPIView):
             required=False, help_text="Type-specific content (reaction, interactive, location, media link)"
         )
         reply_to = serializers.IntegerField(required=False, help_text="Id of a message of this conversation to quote")
-        file = serializers.FileField(required=False)
+        file = serializers.FileField(
+            required=False, help_text="The media file (multipart/form-data); or give content.link instead"
+        )
 
     def _conversation(self, display_id: int) -> Conversation:
         return selectors.conversation_get(membership=self.principal, display_id=display_id)
 
-    @extend_schema(operation_id="messages_list", responses=MessageOutput(many=True), summary="Messages, newest first")
+    @extend_schema(
+        operation_id="messages_list",
+        responses={200: MessageOutput(many=True), 404: NOT_FOUND},
+        summary="Messages, newest first, a page at a time (follow next for older ones, previous for newer)",
+    )
     def get(self, request: Request, tenant_slug: str, display_id: int) -> Response:
         conversation = self._conversation(display_id)
         qs = selectors.message_list(conversation=conversation)
         if not self.principal.has_perm("conversations.reply"):
             qs = qs.filter(private=False)
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         paginator.ordering = "-id"
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(MessageOutput(page, many=True).data)
@@ -506,7 +513,15 @@ class MessageListCreateApi(TenantAPIView):
                 description="Repeat a request with the same key to get the first result instead of a second send.",
             )
         ],
-        responses={201: MessageOutput, 200: MessageOutput},
+        responses={
+            201: MessageOutput,
+            200: OpenApiResponse(MessageOutput, description="The first message sent with this Idempotency-Key"),
+            400: INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="reply_window_closed: only an approved template can be sent"),
+            422: OpenApiResponse(description="idempotency_key_reused: the key named a message of another conversation"),
+        },
         summary="Send a message to the customer of a conversation",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:

@@ -22,6 +22,9 @@ class ChannelBackend(Protocol):
     def enqueue_delivery(self, message: Message) -> None:
         """Schedule delivery of a queued outbound message (called after commit)."""
 
+    def enqueue_read_receipt(self, message: Message) -> None:
+        """Tell the customer the team has read ``message`` (inbound) and those before it (called after commit)."""
+
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         """Validate an outbound message for this channel; returns ``text``/``content`` to store.
 

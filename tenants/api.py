@@ -64,6 +64,8 @@ class MeApi(APIView):
 
 
 class MemberListApi(TenantAPIView):
+    pagination_class = CursorPagination  # the schema describes the list's pages and parameters from it
+
     class MemberSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         user_id = serializers.IntegerField()
@@ -76,7 +78,7 @@ class MemberListApi(TenantAPIView):
 
     @extend_schema(operation_id="members_list", responses=MemberSerializer(many=True), summary="Members of a tenant")
     def get(self, request: Request, tenant_slug: str) -> Response:
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         paginator.ordering = "id"
         page = paginator.paginate_queryset(selectors.member_list(tenant=self.tenant).order_by("id"), request, view=self)
         return paginator.get_paginated_response(self.MemberSerializer(page, many=True).data)
@@ -84,6 +86,7 @@ class MemberListApi(TenantAPIView):
 
 class AuditLogListApi(TenantAPIView):
     required_perm = Perm.VIEW_AUDIT_LOG
+    pagination_class = CursorPagination
 
     class AuditLogFilterSerializer(serializers.Serializer):
         actor = serializers.IntegerField(required=False, min_value=1)
@@ -123,7 +126,7 @@ class AuditLogListApi(TenantAPIView):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
         )
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         paginator.ordering = ("-created_at", "-id")  # type: ignore[assignment]  # DRF stubs: a str
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.AuditLogEntrySerializer(page, many=True).data)

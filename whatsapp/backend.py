@@ -28,6 +28,11 @@ class WhatsAppBackend:
         else:
             send_request(message_id=message.pk, inbox_id=message.inbox_id)
 
+    def enqueue_read_receipt(self, message: Message) -> None:
+        from whatsapp.tasks import message_mark_read
+
+        message_mark_read.delay(message.pk)
+
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         from whatsapp.services import outbound_prepare
 

@@ -189,6 +189,42 @@ def attachment_download(*, attachment_id: int) -> str:
     return "stored"
 
 
+# A read receipt is a courtesy: tried a few times with backoff (seconds apart), then let go.
+READ_RECEIPT_ATTEMPTS = 4
+
+
+def message_mark_read(*, message_id: int, attempt: int = 1) -> str:
+    """Blue ticks on the customer's phone for an inbound message (Meta marks the earlier ones read too).
+
+    Transient failures are tried again with backoff; anything else is logged and dropped, since no
+    one waits on a receipt. Returns what happened (for logs and tests).
+    """
+    message = (
+        Message.objects.select_related("inbox__whatsapp_channel")
+        .filter(pk=message_id, direction=Message.Direction.INBOUND)
+        .first()
+    )
+    if message is None or not message.external_id:
+        return "skipped"
+    channel: WhatsAppChannel = message.inbox.whatsapp_channel
+    try:
+        client_for(channel).mark_read(channel.phone_number_id, message.external_id)
+    except TransientError as exc:
+        if attempt >= READ_RECEIPT_ATTEMPTS:
+            logger.warning("Read receipt for message %s given up after %s attempts: %s", message.pk, attempt, exc)
+            return "failed"
+        from whatsapp.sender import backoff_seconds
+        from whatsapp.tasks import message_mark_read as task
+        from whatsapp.tasks import run_later
+
+        run_later(task, message.pk, backoff_seconds(attempt, exc.retry_after), attempt=attempt + 1)
+        return "retry"
+    except CloudApiError as exc:
+        logger.warning("Read receipt for message %s refused by the Cloud API: %s", message.pk, exc)
+        return "failed"
+    return "read"
+
+
 def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]:
     """Validate an outbound message for WhatsApp; returns the ``text`` and ``content`` to store."""
     channel: WhatsAppChannel = conversation.inbox.whatsapp_channel
@@ -201,10 +237,16 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
         if spec.type == Message.Type.TEMPLATE:
             return _template_prepare(channel=channel, content=content)
         if spec.type in ("image", "audio", "video", "document", "sticker"):
-            if spec.upload is None and not content.get("link"):
-                raise ValidationFailed(_("Attach a file (or give a link) to send a %(type)s.") % {"type": spec.type})
+            link = content.get("link")
+            if spec.upload is None and not link:
+                raise ValidationFailed(_("Attach a file (or give a link) to send this %(type)s.") % {"type": spec.type})
+            if spec.upload is not None and link:
+                raise ValidationFailed(_("Attach a file or give a link, not both."))
             if spec.text and spec.type in ("image", "video", "document") and len(spec.text) > 1024:
                 raise ValidationFailed(_("A caption can have at most 1024 characters."))
+            if link:
+                # Checked now (an http(s) URL, a caption only where WhatsApp allows one), not at delivery.
+                outbound_payloads.media(to, spec.type, link=link, caption=spec.text or None)
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.REACTION:
             target = content.get("message_id") or ""

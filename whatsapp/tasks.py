@@ -14,22 +14,22 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 # Delayed calls held back when HELPDESK_EAGER_DELAYED_TASKS is "defer" (tests run them explicitly).
-DEFERRED: list[tuple[Any, Any, float]] = []
+DEFERRED: list[tuple[Any, Any, float, dict[str, Any]]] = []
 
 
-def run_later(task: Any, arg: Any, delay: float) -> None:
-    """Run ``task(arg)`` after ``delay`` seconds: on a worker, or in-process on the embedded default."""
+def run_later(task: Any, arg: Any, delay: float, **kwargs: Any) -> None:
+    """Run ``task(arg, **kwargs)`` after ``delay`` seconds: on a worker, or in-process on the embedded default."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         if delay <= 0:
-            task.apply(args=(arg,))
+            task.apply(args=(arg,), kwargs=kwargs)
         elif settings.HELPDESK_EAGER_DELAYED_TASKS == "defer":
-            DEFERRED.append((task, arg, delay))
+            DEFERRED.append((task, arg, delay, kwargs))
         else:
-            timer = threading.Timer(delay, task.apply, kwargs={"args": (arg,)})
+            timer = threading.Timer(delay, task.apply, kwargs={"args": (arg,), "kwargs": kwargs})
             timer.daemon = True
             timer.start()
         return
-    task.apply_async(args=(arg,), countdown=max(delay, 0))
+    task.apply_async(args=(arg,), kwargs=kwargs, countdown=max(delay, 0))
 
 
 @shared_task(acks_late=True)
@@ -196,6 +196,13 @@ def send_requests(messages: list[tuple[int, int]]) -> None:
             continue
         asked.add(inbox_id)
         send_request(message_id=message_id, inbox_id=inbox_id)
+
+
+@shared_task(acks_late=True)
+def message_mark_read(message_id: int, attempt: int = 1) -> str:
+    from whatsapp.services import message_mark_read as mark_read
+
+    return mark_read(message_id=message_id, attempt=attempt)
 
 
 @shared_task(acks_late=True, autoretry_for=(), max_retries=0)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations import channels
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
 from conversations.selectors import assignable_members, conversation_audience
 from conversations.services.events import (
@@ -281,7 +282,8 @@ def conversation_labels_change(
 
 
 def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:
-    """The team has seen the customer's messages: the unread count drops to zero for everyone."""
+    """The team has seen the customer's messages: the unread count drops to zero for everyone, and
+    the channel tells the customer (on WhatsApp, blue ticks up to their latest message)."""
     if membership.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to change this conversation."))
     with transaction.atomic():
@@ -289,6 +291,19 @@ def conversation_mark_read(*, membership: Membership, conversation: Conversation
         if updated:
             conversation.unread_count = 0
             publish_conversation_updated(conversation)
+            latest = (
+                Message.objects.filter(
+                    tenant_id=conversation.tenant_id,
+                    conversation=conversation,
+                    direction=Message.Direction.INBOUND,
+                    external_id__isnull=False,
+                )
+                .order_by("-id")
+                .first()
+            )
+            if latest is not None:
+                backend = channels.backend_for(conversation.inbox)
+                transaction.on_commit(lambda: backend.enqueue_read_receipt(latest))
 
 
 def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500) -> int:

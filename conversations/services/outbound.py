@@ -40,6 +40,14 @@ class ReplyWindowClosed(ApplicationError):
     status_code = 409
 
 
+class IdempotencyKeyReused(ApplicationError):
+    """The idempotency key already named a message of another conversation."""
+
+    code = "idempotency_key_reused"
+    # As the IETF Idempotency-Key draft answers a key reused for a different request.
+    status_code = 422
+
+
 @dataclass(frozen=True)
 class OutboundSpec:
     type: str
@@ -79,6 +87,17 @@ def _principal_check(principal: Membership | ApiToken, message_type: str) -> Non
         raise PermissionDenied(_("You do not have permission to send this message."))
 
 
+def _replayed(existing: Message, *, conversation: Conversation, idempotency_key: str) -> Message:
+    """The first message sent with this key, when it was sent to this conversation."""
+    if existing.conversation_id != conversation.pk:
+        # Nothing of the other conversation is told: the caller may not be allowed to see it.
+        raise IdempotencyKeyReused(
+            _("This idempotency key was already used for a message in another conversation. Use a new key."),
+            details={"idempotency_key": idempotency_key},
+        )
+    return existing
+
+
 def message_send(
     *,
     principal: Membership | ApiToken,
@@ -89,7 +108,7 @@ def message_send(
     """Queue a message for the customer. Returns the message and whether it was newly created.
 
     The same ``idempotency_key`` returns the first message instead of sending again, so a double
-    click or a client retry sends once.
+    click or a client retry sends once; a key already used in another conversation is refused.
     """
     if principal.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to send this message."))
@@ -98,7 +117,7 @@ def message_send(
     if idempotency_key:
         existing = Message.objects.filter(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing, False
+            return _replayed(existing, conversation=conversation, idempotency_key=idempotency_key), False
     _principal_check(principal, spec.type)
     reply_window_check(conversation=conversation, message_type=spec.type)
     backend = channels.backend_for(conversation.inbox)
@@ -144,7 +163,8 @@ def message_send(
             publish_conversation_updated(conversation, audience=audience)
     except IntegrityError:
         if idempotency_key:
-            return Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key), False
+            existing = Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key)
+            return _replayed(existing, conversation=conversation, idempotency_key=idempotency_key), False
         raise
     return message, True
 

@@ -32,6 +32,7 @@
     mentions: {},
     sending: false,
     pendingKey: null,
+    pendingKeyFor: null, // the conversation the pending key was made for
     templates: [],
     quickReplies: null,
     popupItems: [],
@@ -444,6 +445,15 @@
       : String(Date.now()) + Math.random().toString(16).slice(2);
   }
 
+  // The key of the message being sent here; one made in another conversation is never reused.
+  function pendingKey() {
+    if (!state.pendingKey || state.pendingKeyFor !== state.open) {
+      state.pendingKey = newKey();
+      state.pendingKeyFor = state.open;
+    }
+    return state.pendingKey;
+  }
+
   function send() {
     var ta = textArea();
     var form = composer();
@@ -454,7 +464,7 @@
     if (!text.trim() && !file) return;
     state.sending = true;
     // The key stays the same for a retry of the same message, so the server sends it once.
-    if (!state.pendingKey) state.pendingKey = newKey();
+    var key = pendingKey();
     var data = new FormData();
     data.append("text", text);
     var path;
@@ -465,7 +475,7 @@
       });
     } else {
       path = "c/" + state.open + "/send/";
-      data.append("idempotency_key", state.pendingKey);
+      data.append("idempotency_key", key);
       if (state.replyTo) data.append("reply_to", state.replyTo);
       if (file) data.append("file", file);
       else if (state.quickReplyFile) data.append("quick_reply", state.quickReplyFile);
@@ -731,14 +741,14 @@
     var t = selectedTemplate();
     if (!t || state.sending) return;
     state.sending = true;
-    if (!state.pendingKey) state.pendingKey = newKey();
+    var key = pendingKey();
     var button = paneEl.querySelector("[data-template-send]");
     var error = paneEl.querySelector("[data-template-error]");
     button.disabled = true;
     error.textContent = "";
     postForm("c/" + state.open + "/send/", {
       template: t.name, language: t.language, params: JSON.stringify(templateParams()),
-      idempotency_key: state.pendingKey,
+      idempotency_key: key,
     }).then(function (res) {
       state.pendingKey = null;
       upsertMessages(res.html);

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from conversations import tasks
+from conversations import channels, tasks
 from conversations.models import Conversation, ConversationLabel, Message, Notification
 from conversations.services.actions import (
     conversation_assign,
@@ -28,6 +28,7 @@ from tests.conversations.factories import (
     make_conversation,
     make_inbox,
     make_label,
+    make_message,
     make_role,
     make_token,
     of_type,
@@ -520,3 +521,52 @@ def test_mark_read_zeroes_the_unread_count_once(scene, tenant):
         conversation_mark_read(membership=scene.bia, conversation=scene.conversation)
     assert events == []
     assert _audit(tenant) == []
+
+
+@pytest.fixture
+def receipts(scene, monkeypatch) -> list[int]:
+    """Ids of the messages the conversation's channel was asked to send read receipts for."""
+    asked: list[int] = []
+    backend = channels.backend_for(scene.conversation.inbox)
+    monkeypatch.setattr(backend, "enqueue_read_receipt", lambda message: asked.append(message.pk))
+    return asked
+
+
+def _with_external_id(message: Message, external_id: str) -> Message:
+    Message.objects.filter(pk=message.pk).update(external_id=external_id)
+    return message
+
+
+def test_mark_read_asks_the_channel_after_commit_for_a_receipt_of_the_latest_message_it_knows(
+    scene, receipts, django_capture_on_commit_callbacks
+):
+    _with_external_id(make_message(scene.conversation, "um"), "wamid.1")
+    known = _with_external_id(make_message(scene.conversation, "dois"), "wamid.2")
+    make_message(scene.conversation, "sem id")  # never came through the channel: it cannot be marked
+    _with_external_id(make_message(scene.conversation, "resposta", direction=Message.Direction.OUTBOUND), "wamid.out")
+    Conversation.objects.filter(pk=scene.conversation.pk).update(unread_count=3)
+    scene.conversation.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_mark_read(membership=scene.ana, conversation=scene.conversation)
+        assert receipts == []
+
+    assert receipts == [known.pk]
+
+
+def test_mark_read_asks_for_no_receipt_when_nothing_was_unread_or_no_message_has_an_external_id(
+    scene, receipts, django_capture_on_commit_callbacks
+):
+    _with_external_id(make_message(scene.conversation, "lida"), "wamid.1")
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_mark_read(membership=scene.ana, conversation=scene.conversation)
+    assert receipts == []
+
+    other = make_conversation(scene.conversation.inbox, name="Outra")
+    make_message(other, "sem id")
+    Conversation.objects.filter(pk=other.pk).update(unread_count=1)
+    other.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_mark_read(membership=scene.ana, conversation=other)
+    other.refresh_from_db()
+    assert (other.unread_count, receipts) == (0, [])

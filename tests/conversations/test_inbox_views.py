@@ -163,6 +163,19 @@ def test_send_twice_with_one_key_sends_once(tenant, channel, agent, client_for, 
     assert sent.get().sender_user_id == agent.user_id
 
 
+def test_a_key_used_in_one_conversation_is_refused_in_another(tenant, channel, agent, client_for):
+    first = receive(channel, wa_id="5511911111111").conversation
+    second = receive(channel, wa_id="5511922222222").conversation
+    client = client_for(agent)
+    sent = client.post(f"/t/acme/inbox/c/{first.display_id}/send/", {"text": "Oi", "idempotency_key": "k-1"})
+    reused = client.post(f"/t/acme/inbox/c/{second.display_id}/send/", {"text": "Oi", "idempotency_key": "k-1"})
+    assert (sent.status_code, reused.status_code) == (201, 422)
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert list(Message.objects.filter(direction="out").values_list("pk", "conversation_id")) == [
+        (sent.json()["id"], first.pk)
+    ]
+
+
 def test_send_after_the_window_is_refused_and_nothing_is_stored(tenant, channel, agent, client_for):
     conversation = receive(channel, when=timezone.now() - timedelta(hours=24, minutes=1)).conversation
     response = client_for(agent).post(f"/t/acme/inbox/c/{conversation.display_id}/send/", {"text": "Oi"})

@@ -114,7 +114,8 @@ ACTIONS = [
     ("post", "c/labels/", {"label_id": "vip"}, 14),
     ("delete", "c/labels/billing/", None, 14),
     ("post", "c/notes/", {"text": "hi", "mention_user_ids": ["ana"]}, 10),
-    ("post", "c/read/", None, 7),
+    # Marking read also finds the latest message to acknowledge to the customer.
+    ("post", "c/read/", None, 8),
     ("get", "labels/", None, 3),
     ("get", "quick-replies/", None, 4),
     ("get", "contact/", None, 4),

@@ -90,6 +90,31 @@ def test_openapi_schema_and_docs_are_served(client):
     assert b"swagger" in docs.content.lower()
 
 
+@pytest.mark.parametrize(
+    ("path", "item"),
+    [
+        ("/api/v1/t/{tenant_slug}/conversations/{display_id}/messages/", "MessageOutput"),
+        ("/api/v1/t/{tenant_slug}/members/", "Member"),
+        ("/api/v1/t/{tenant_slug}/audit-log/", "AuditLogEntry"),
+    ],
+)
+def test_openapi_describes_cursor_paginated_lists_as_pages(client, path, item):
+    schema = client.get("/api/schema/?format=json").json()
+    operation = schema["paths"][path]["get"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    properties = page["properties"]
+    assert sorted(properties) == ["next", "previous", "results"]
+    assert properties["results"] == {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+    for link in ("next", "previous"):
+        assert (properties[link]["type"], properties[link]["format"], properties[link]["nullable"]) == (
+            "string",
+            "uri",
+            True,
+        )
+    assert {"cursor", "page_size"} <= {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+
+
 def test_api_token_page_shows_the_secret_once(client, tenant, owner):
     client.force_login(owner.user)
     agent_role = role_builtin(tenant=tenant, key="agent")

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -495,3 +496,130 @@ def test_a_part_whose_database_fails_does_not_stop_the_others(setup, settings, m
     failing.refresh_from_db()
     fine.refresh_from_db()
     assert (failing.status, fine.status) in {("queued", "sent"), ("queued", "delivered")}
+
+
+# Read receipts: the team opening a conversation gives the customer blue ticks.
+
+
+def _posts(admin) -> list[dict]:
+    return admin.requests(method="POST", path_contains="/messages")
+
+
+def _reads(admin) -> list[dict]:
+    return [r for r in _posts(admin) if "status" in (r.get("json") or {})]
+
+
+def _customer_wrote(admin, channel, texts: list[str]) -> list[Message]:
+    for text in texts:
+        admin.inbound(phone_number_id=PNID, **{"from": CUSTOMER}, name="Cliente", type="text", text=text)
+    inbound = Message.objects.filter(inbox=channel.inbox, direction="in").order_by("id")
+    wait_for(lambda: inbound.count() == len(texts), message=f"{len(texts)} inbound messages")
+    return list(inbound)
+
+
+def _team_opens(tenant, conversation) -> None:
+    client = Client()
+    client.force_login(owner_of(tenant).user)
+    assert client.post(f"/t/acme/inbox/c/{conversation.display_id}/read/").json() == {"ok": True}
+
+
+def _read_body(wamid: str) -> dict:
+    return {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+
+
+def test_opening_an_unread_conversation_marks_the_latest_inbound_message_read(setup):
+    admin, channel, tenant = setup
+    _first, latest = _customer_wrote(admin, channel, ["Oi", "Preciso de ajuda"])
+    assert latest.conversation.unread_count == 2
+
+    _team_opens(tenant, latest.conversation)
+
+    [read] = _reads(admin)
+    assert (read["path"], read["status_code"], read["json"]) == (
+        f"/{channel.api_version}/{PNID}/messages",
+        200,
+        _read_body(latest.external_id),
+    )
+    assert admin.message(latest.external_id)["status"] == "read"
+    assert tasks.DEFERRED == []
+
+
+def test_opening_a_conversation_again_sends_no_second_receipt(setup, client):
+    admin, channel, tenant = setup
+    [message] = _customer_wrote(admin, channel, ["Oi"])
+    _team_opens(tenant, message.conversation)
+    admin.clear_requests()
+
+    _team_opens(tenant, message.conversation)
+    client.force_login(owner_of(tenant).user)
+    assert client.post(f"/api/v1/t/acme/conversations/{message.conversation.display_id}/read/").status_code == 204
+
+    assert _reads(admin) == []
+
+
+def test_opening_a_conversation_with_nothing_unread_sends_no_receipt(setup):
+    admin, channel, tenant = setup
+    [message] = _customer_wrote(admin, channel, ["Oi"])
+    reply = _send(tenant, message.conversation, OutboundSpec(type="text", text="Olá!"))  # answering reads it too
+    _status(reply, "delivered")
+    message.conversation.refresh_from_db()
+    assert message.conversation.unread_count == 0
+
+    _team_opens(tenant, message.conversation)
+
+    assert _reads(admin) == []
+    assert admin.message(message.external_id)["status"] == "delivered"
+
+
+def test_a_receipt_failing_transiently_is_retried_and_then_sent(setup):
+    admin, channel, tenant = setup
+    [message] = _customer_wrote(admin, channel, ["Oi"])
+    admin.set_faults(fail_next_5xx=1)
+
+    _team_opens(tenant, message.conversation)
+
+    # The 5xx is answered before the fake reads the body, so the request is recorded without one.
+    assert [(r["status_code"], r.get("json")) for r in _posts(admin)] == [(500, None)]
+    [(task, arg, _delay, kwargs)] = tasks.DEFERRED
+    assert (task.name, arg, kwargs) == ("whatsapp.tasks.message_mark_read", message.pk, {"attempt": 2})
+    # The backoff elapses (run now instead of waited for).
+    assert task.apply(args=(arg,), kwargs=kwargs).result == "read"
+    assert [(r["status_code"], r.get("json")) for r in _posts(admin)] == [
+        (500, None),
+        (200, _read_body(message.external_id)),
+    ]
+    assert admin.message(message.external_id)["status"] == "read"
+    assert len(tasks.DEFERRED) == 1
+
+
+def test_a_receipt_failing_transiently_every_time_is_given_up_after_the_last_attempt(setup, caplog):
+    admin, channel, tenant = setup
+    [message] = _customer_wrote(admin, channel, ["Oi"])
+    admin.set_faults(fail_next_5xx=10)
+
+    _team_opens(tenant, message.conversation)
+    outcomes = []
+    while len(tasks.DEFERRED) > len(outcomes):
+        task, arg, _delay, kwargs = tasks.DEFERRED[len(outcomes)]
+        outcomes.append((kwargs["attempt"], task.apply(args=(arg,), kwargs=kwargs).result))
+
+    assert outcomes == [(2, "retry"), (3, "retry"), (4, "failed")]
+    assert [r["status_code"] for r in _posts(admin)] == [500, 500, 500, 500]
+    assert f"Read receipt for message {message.pk} given up after 4 attempts" in caplog.text
+
+
+def test_a_receipt_refused_permanently_is_recorded_once_and_not_retried(setup, caplog):
+    admin, channel, tenant = setup
+    [message] = _customer_wrote(admin, channel, ["Oi"])
+    channel.access_token = "a-revoked-token"
+    channel.save(update_fields=["access_token_encrypted"])
+
+    _team_opens(tenant, message.conversation)
+
+    # Refused for its token before the fake reads the body: recorded without one.
+    assert [(r["status_code"], r.get("error_code"), r.get("json")) for r in _posts(admin)] == [(401, 190, None)]
+    assert tasks.DEFERRED == []
+    assert f"Read receipt for message {message.pk} refused by the Cloud API" in caplog.text
+    assert admin.message(message.external_id)["status"] == "delivered"
+    message.conversation.refresh_from_db()
+    assert message.conversation.unread_count == 0

@@ -1,0 +1,350 @@
+"""Sending and listing a conversation's messages through the REST API, as an integration does with its token."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from conversations import channels
+from conversations.models import Conversation, Message
+from conversations.services.inbound import InboundSpec, message_receive
+from conversations.services.outbound import OutboundSpec, message_send
+from tenants.permissions import Perm
+from tenants.services import api_token_create
+from tests.conversations.factories import make_role
+from tests.factories import owner_of
+from tests.whatsapp.conftest import load_fixture, make_channel
+from whatsapp import client as whatsapp_client
+from whatsapp.services import templates_sync
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/t/acme"
+PNG = b"\x89PNG\r\n\x1a\nfake image"
+
+
+@pytest.fixture
+def channel(tenant):
+    return make_channel(tenant)
+
+
+@pytest.fixture
+def api(tenant) -> Client:
+    """An integration's token that sees every conversation and may reply and send templates."""
+    role = make_role(tenant, [Perm.VIEW_ALL_CONVERSATIONS, Perm.REPLY, Perm.SEND_TEMPLATES])
+    _token, raw = api_token_create(actor=owner_of(tenant), name="CRM", role=role)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.fixture
+def deliveries(channel, monkeypatch) -> list[int]:
+    """Ids of the messages handed to the channel for delivery (after commit)."""
+    handed: list[int] = []
+    monkeypatch.setattr(channels.backend_for(channel.inbox), "enqueue_delivery", lambda m: handed.append(m.pk))
+    return handed
+
+
+def _customer_writes(channel, *, wa_id: str = "5511912345678", text: str = "Olá") -> Message:
+    message, _created = message_receive(
+        inbox=channel.inbox,
+        spec=InboundSpec(
+            source_id=wa_id,
+            external_id=f"wamid.{wa_id}.{Message.objects.count()}",
+            occurred_at=timezone.now(),
+            type="text",
+            text=text,
+            profile_name="Maria",
+        ),
+    )
+    return message
+
+
+def _messages_url(conversation: Conversation) -> str:
+    return f"{API}/conversations/{conversation.display_id}/messages/"
+
+
+def _send(client: Client, conversation: Conversation, body: dict, *, key: str | None = None):
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post(_messages_url(conversation), body, content_type="application/json", headers=headers)
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------------
+
+
+def test_a_replayed_send_returns_the_first_message_and_delivers_it_once(
+    api, channel, deliveries, django_capture_on_commit_callbacks
+):
+    conversation = _customer_writes(channel).conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _send(api, conversation, {"type": "text", "text": "Olá, Maria!"}, key="crm-42")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _send(api, conversation, {"type": "text", "text": "Olá, Maria!"}, key="crm-42")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    [message] = Message.objects.filter(direction="out")
+    assert (message.pk, message.conversation_id, message.text, message.idempotency_key) == (
+        first.json()["id"],
+        conversation.pk,
+        "Olá, Maria!",
+        "crm-42",
+    )
+    assert deliveries == [message.pk]
+
+
+def test_a_key_reused_on_another_conversation_is_refused_and_sends_nothing(
+    api, channel, deliveries, django_capture_on_commit_callbacks
+):
+    conversation = _customer_writes(channel, wa_id="5511911111111").conversation
+    other = _customer_writes(channel, wa_id="5511922222222").conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _send(api, conversation, {"type": "text", "text": "Seu pedido saiu"}, key="crm-42")
+    with django_capture_on_commit_callbacks(execute=True):
+        reused = _send(api, other, {"type": "text", "text": "Seu pedido saiu"}, key="crm-42")
+
+    assert reused.status_code == 422
+    assert reused.json() == {
+        "error": {
+            "code": "idempotency_key_reused",
+            "message": "This idempotency key was already used for a message in another conversation. Use a new key.",
+            "details": {"idempotency_key": "crm-42"},
+        }
+    }
+    assert list(Message.objects.filter(direction="out").values_list("pk", "conversation_id")) == [
+        (first.json()["id"], conversation.pk)
+    ]
+    assert deliveries == [first.json()["id"]]
+
+
+def test_the_same_key_in_another_workspace_does_not_collide(api, channel, other_tenant):
+    globex_channel = make_channel(other_tenant, phone_number_id="106540352249999", waba_id="102290129349999")
+    theirs = _customer_writes(globex_channel).conversation
+    their_message, _created = message_send(
+        principal=owner_of(other_tenant),
+        conversation=theirs,
+        spec=OutboundSpec(type="text", text="Globex"),
+        idempotency_key="crm-42",
+    )
+    ours = _customer_writes(channel).conversation
+
+    response = _send(api, ours, {"type": "text", "text": "Acme"}, key="crm-42")
+
+    assert response.status_code == 201
+    assert response.json()["id"] != their_message.pk
+    assert sorted(
+        Message.objects.filter(idempotency_key="crm-42").values_list("tenant_id", "conversation_id", "text")
+    ) == sorted([(other_tenant.pk, theirs.pk, "Globex"), (ours.tenant_id, ours.pk, "Acme")])
+
+
+# --- sending each kind of message --------------------------------------------------------------------
+
+
+@pytest.fixture
+def synced_templates(channel, monkeypatch) -> None:
+    """The WABA's templates synced from Meta's own list example (2023_april_promo: APPROVED, body {{1}} {{2}})."""
+
+    def cloud_api(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == f"/{channel.api_version}/{channel.waba_id}/message_templates"
+        return httpx.Response(200, json=load_fixture("template_list_response.json") | {"paging": {}})
+
+    monkeypatch.setitem(whatsapp_client._transport_override, "transport", httpx.MockTransport(cloud_api))
+    assert templates_sync(channel=channel) == 2
+
+
+def test_a_template_is_sent_with_its_body_values(
+    api, channel, synced_templates, deliveries, django_capture_on_commit_callbacks
+):
+    conversation = _customer_writes(channel).conversation
+    template = {"name": "2023_april_promo", "language": "en_US", "params": {"body": ["Mark", "FALL25"]}}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(api, conversation, {"type": "template", "template": template})
+
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(direction="out")
+    assert (message.type, message.status, message.text) == (
+        "template",
+        "queued",
+        "Hi Mark, our Fall Sale is on! Use promo code FALL25 Get an extra 25% off every order above $350!",
+    )
+    assert message.content == {
+        "name": "2023_april_promo",
+        "language": "en_US",
+        "params": {"body": ["Mark", "FALL25"]},
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Mark"}, {"type": "text", "text": "FALL25"}]}
+        ],
+        "category": "MARKETING",
+    }
+    assert (response.json()["id"], response.json()["type"], response.json()["text"]) == (
+        message.pk,
+        "template",
+        message.text,
+    )
+    assert deliveries == [message.pk]
+
+
+def test_a_template_missing_a_body_value_is_400_and_stores_nothing(api, channel, synced_templates):
+    conversation = _customer_writes(channel).conversation
+    template = {"name": "2023_april_promo", "language": "en_US", "params": {"body": ["Mark"]}}
+
+    response = _send(api, conversation, {"type": "template", "template": template})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "template_params_invalid",
+            "message": "The template body needs 2 value(s), 1 were given.",
+            "details": {},
+        }
+    }
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_an_image_is_sent_as_a_multipart_upload_with_its_caption(
+    api, channel, deliveries, django_capture_on_commit_callbacks
+):
+    conversation = _customer_writes(channel).conversation
+    upload = SimpleUploadedFile("comprovante.png", PNG, content_type="image/png")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(_messages_url(conversation), {"type": "image", "text": "Seu comprovante", "file": upload})
+
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(direction="out")
+    [attachment] = message.attachments.all()
+    assert (message.type, message.text, message.content) == ("image", "Seu comprovante", {})
+    assert (attachment.kind, attachment.mime_type, attachment.filename, attachment.file_size) == (
+        "image",
+        "image/png",
+        "comprovante.png",
+        len(PNG),
+    )
+    assert attachment.file.read() == PNG
+    assert response.json()["attachments"] == [
+        {
+            "id": attachment.pk,
+            "kind": "image",
+            "mime_type": "image/png",
+            "filename": "comprovante.png",
+            "file_size": len(PNG),
+            "download_status": "stored",
+            "url": attachment.file.url,
+        }
+    ]
+    assert deliveries == [message.pk]
+
+
+def test_a_document_is_sent_by_link(api, channel, deliveries, django_capture_on_commit_callbacks):
+    conversation = _customer_writes(channel).conversation
+    link = "https://files.example.com/boleto-4521.pdf"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(api, conversation, {"type": "document", "text": "Boleto", "content": {"link": link}})
+
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(direction="out")
+    assert (message.type, message.text, message.content, message.attachments.count()) == (
+        "document",
+        "Boleto",
+        {"link": link},
+        0,
+    )
+    assert (response.json()["content"], response.json()["attachments"]) == ({"link": link}, [])
+    assert deliveries == [message.pk]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"type": "image"}, "Attach a file (or give a link) to send this image."),
+        ({"type": "image", "content": {"link": "ftp://files.example.com/a.png"}},
+         "The image link must be an http(s) URL, got 'ftp://files.example.com/a.png'."),
+        ({"type": "audio", "text": "Ouça", "content": {"link": "https://files.example.com/a.ogg"}},
+         "Audio messages cannot have a caption; only images, videos and documents can."),
+    ],
+)  # fmt: skip
+def test_media_without_a_usable_source_is_400_and_stores_nothing(api, channel, body, message):
+    conversation = _customer_writes(channel).conversation
+
+    response = _send(api, conversation, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "validation_failed", "message": message, "details": {}}
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_media_with_both_a_file_and_a_link_is_400_and_stores_nothing(api, channel):
+    conversation = _customer_writes(channel).conversation
+    upload = SimpleUploadedFile("a.png", PNG, content_type="image/png")
+
+    # A form names the link as content.link.
+    response = api.post(
+        _messages_url(conversation),
+        {"type": "image", "file": upload, "content.link": "https://files.example.com/a.png"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "validation_failed",
+        "message": "Attach a file or give a link, not both.",
+        "details": {},
+    }
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_reply_quotes_the_customers_message(api, channel):
+    inbound = _customer_writes(channel, text="Qual o prazo?")
+
+    response = _send(api, inbound.conversation, {"type": "text", "text": "Chega amanhã", "reply_to": inbound.pk})
+
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(direction="out")
+    assert (message.text, message.reply_to_id, message.reply_to_external_id) == (
+        "Chega amanhã",
+        inbound.pk,
+        inbound.external_id,
+    )
+    assert response.json()["reply_to_id"] == inbound.pk
+
+
+def test_a_reply_to_a_message_of_another_conversation_is_404_and_stores_nothing(api, channel):
+    elsewhere = _customer_writes(channel, wa_id="5511911111111")
+    conversation = _customer_writes(channel, wa_id="5511922222222").conversation
+
+    response = _send(api, conversation, {"type": "text", "text": "Chega amanhã", "reply_to": elsewhere.pk})
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "The message to reply to is not in this conversation.", "details": {}}
+    }
+    assert not Message.objects.filter(direction="out").exists()
+
+
+# --- listing -----------------------------------------------------------------------------------------
+
+
+def test_the_message_list_pages_by_cursor_forward_and_back(api, channel):
+    ids = [_customer_writes(channel, text=f"m{i}").pk for i in range(5)]
+    conversation = Message.objects.get(pk=ids[0]).conversation
+
+    def page(url: str) -> tuple[list[int], str | None, str | None]:
+        response = api.get(url)
+        assert response.status_code == 200
+        body = response.json()
+        assert list(body) == ["next", "previous", "results"]
+        return [m["id"] for m in body["results"]], body["next"], body["previous"]
+
+    newest, older, newest_previous = page(f"{_messages_url(conversation)}?page_size=2")
+    assert (newest, newest_previous) == ([ids[4], ids[3]], None)
+    middle, oldest, _previous = page(older)
+    assert middle == [ids[2], ids[1]]
+    last, end, back = page(oldest)
+    assert (last, end) == ([ids[0]], None)
+    middle_again, _next, back_to_newest = page(back)
+    assert middle_again == [ids[2], ids[1]]
+    newest_again, _next, before_newest = page(back_to_newest)
+    assert (newest_again, before_newest) == ([ids[4], ids[3]], None)
