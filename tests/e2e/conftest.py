@@ -74,6 +74,14 @@ class BrowserErrors:
         )
 
 
+def skip_or_fail(message: str) -> None:
+    """Skip a test whose prerequisites are missing; a run given a database with ``E2E_REQUIRED=1`` fails instead."""
+    # The run with nothing configured (SQLite, no Redis) skips these; a run given a database must not.
+    if os.environ.get("E2E_REQUIRED") == "1" and os.environ.get("DATABASE_URL"):
+        pytest.fail(f"{message} E2E_REQUIRED=1 with DATABASE_URL set forbids skipping it.")
+    pytest.skip(message)
+
+
 # --- reporting ------------------------------------------------------------------------------
 
 

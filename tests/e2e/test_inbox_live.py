@@ -24,7 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from conversations.models import Conversation, Message, QuickReply
 from tenants.models import Tenant, User
 from tenants.permissions import BuiltinRole
-from tests.e2e.conftest import BrowserErrors
+from tests.e2e.conftest import BrowserErrors, skip_or_fail
 from tests.e2e.harness import VENV_BIN, ServerProcess, free_port
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
@@ -46,13 +46,6 @@ def _redis_url() -> str | None:
     return url.rsplit("/", 1)[0] + f"/{REDIS_DB}" if url else None
 
 
-def _skip_or_fail(message: str) -> None:
-    # The run with nothing configured (SQLite, no Redis) skips these; a run given a database must not.
-    if os.environ.get("E2E_REQUIRED") == "1" and os.environ.get("DATABASE_URL"):
-        pytest.fail(f"{message} E2E_REQUIRED=1 with DATABASE_URL set forbids skipping it.")
-    pytest.skip(message)
-
-
 @dataclass
 class Stack:
     web_url: str
@@ -68,7 +61,7 @@ def live_env(server_env: dict[str, str]) -> dict[str, str]:
     from django.db import connection
 
     if connection.vendor != "postgresql" or not _redis_url():
-        _skip_or_fail("The live inbox tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
+        skip_or_fail("The live inbox tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
     import redis
 
     redis.Redis.from_url(_redis_url()).flushdb()

@@ -2,7 +2,7 @@
 
 Real processes: the ASGI server, a Celery worker and beat on Redis, PostgreSQL, and the fake Cloud
 API. Customers write through the fake (signed webhooks into the server) while replies are sent
-through the REST API; the worker is killed while it works and started again.
+through the REST API; the worker is killed while it holds sends in flight and started again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from conversations.models import Message
+from tests.e2e.conftest import skip_or_fail
 from tests.e2e.harness import VENV_BIN, ServerProcess, free_port
 from tests.factories import make_tenant, owner_of
 from whatsapp.fake import FakeAdminClient, wait_for
@@ -28,6 +29,8 @@ TOKEN = "crash-token"
 SECRET = "crash-secret"
 INBOUND = 60
 OUTBOUND = 40
+# Each send waits this long at the fake, so a worker holds its claimed sends long enough to be caught.
+SEND_LATENCY_MS = 300
 
 
 def _redis_url() -> str | None:
@@ -40,7 +43,7 @@ def crash_env(server_env: dict[str, str]) -> dict[str, str]:
     from django.db import connection
 
     if connection.vendor != "postgresql" or not _redis_url():
-        pytest.skip("The worker crash test needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
+        skip_or_fail("The worker crash test needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
     import redis
 
     redis.Redis.from_url(_redis_url()).flushdb()
@@ -150,6 +153,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
     )
     admin = FakeAdminClient(fake_url)
     admin.settings(sent_delay_s=0.05, delivered_delay_s=0.1)
+    admin.set_faults(latency_ms=SEND_LATENCY_MS)
     admin.register_number(
         phone_number_id=PNID,
         display_phone_number="5511900000009",
@@ -170,7 +174,8 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
     displays = list(
         Message.objects.filter(inbox=channel.inbox, direction="in").values_list("conversation__display_id", flat=True)
     )
-    killed = False
+    outbound = Message.objects.filter(inbox=channel.inbox, direction="out")
+    in_flight: list[int] = []
     for i, display_id in enumerate(displays):
         response = api.post(
             f"/api/v1/t/acme/conversations/{display_id}/messages/",
@@ -180,36 +185,39 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
         assert response.status_code == 201, response.text
         customer = customers[OUTBOUND + (i % (INBOUND - OUTBOUND))]
         admin.inbound(phone_number_id=PNID, **{"from": customer}, name="Novo", type="text", text=f"Mais uma {i}")
-        if i == OUTBOUND // 2 and not killed:
+        if i == OUTBOUND // 2:
+            # Killed only once it holds claimed sends it has not finished (rows in "sending").
+            wait_for(lambda: outbound.filter(status="sending").exists(), timeout=30, message="the worker claimed sends")
             dead = worker
-            os.killpg(dead.pid, signal.SIGKILL)  # the worker and its pool, mid-stream
+            os.killpg(dead.pid, signal.SIGKILL)  # the worker and its pool, mid-send
             wait_for(lambda dead=dead: not dead.running, timeout=10)
-            killed = True
+            # Only a worker moves a send out of "sending" (status webhooks wait for one too): these
+            # rows are the sends the dead worker had in flight when it was killed.
+            in_flight = list(outbound.filter(status="sending").values_list("pk", flat=True))
+            assert in_flight, "the worker was killed with no send in flight"
             worker = _worker(workers, crash_env, "worker-2", log_dir)
     api.close()
 
     expected_in = OUTBOUND + OUTBOUND  # the first messages plus one more per reply
+    # The killed send job holds its inbox's drain key until the key expires (60 s): recovery can take that long.
     wait_for(
         lambda: (
             Message.objects.filter(inbox=channel.inbox, direction="in").count() >= expected_in
-            and not Message.objects.filter(inbox=channel.inbox, direction="out")
-            .exclude(status__in=["delivered", "read"])
-            .exists()
+            and not outbound.exclude(status__in=["delivered", "read"]).exists()
         ),
-        timeout=90,
+        timeout=120,
         interval=0.5,
         message="the stream did not settle after the restart",
     )
     inbound = Message.objects.filter(inbox=channel.inbox, direction="in")
     assert inbound.count() == expected_in
     assert inbound.values("external_id").distinct().count() == expected_in
-    outbound = Message.objects.filter(inbox=channel.inbox, direction="out")
     assert outbound.count() == OUTBOUND
     assert set(outbound.values_list("status", flat=True)) == {"delivered"}
     sends = [m for m in admin.messages(direction="out")]
     callbacks = [m["payload"]["biz_opaque_callback_data"] for m in sends]
     assert len(sends) == OUTBOUND
     assert sorted(callbacks) == sorted(f"hd:{pk}" for pk in outbound.values_list("pk", flat=True))
+    assert [callbacks.count(f"hd:{pk}") for pk in in_flight] == [1] * len(in_flight)
     assert not WebhookEvent.objects.filter(channel=channel).exclude(status="processed").exists()
     admin.close()
-    assert killed
