@@ -1,9 +1,14 @@
-"""Outbound delivery against the fake Cloud API (in-process), with its status webhooks coming back
-through the real endpoint of a live server."""
+"""Outbound delivery against the fake Cloud API, with its status webhooks coming back through the real
+endpoint of a live server. Every test runs twice: against the fake in-process (a uvicorn thread) and
+against ``python -m whatsapp.fake`` as a separate process, both driven only through HTTP."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -15,9 +20,10 @@ from django.utils import timezone
 from conversations.models import Message
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
+from tests.e2e.harness import VENV_BIN, ServerProcess, ServerProcessError, free_port
 from tests.factories import make_tenant, owner_of
 from whatsapp import client as wa_client
-from whatsapp import tasks
+from whatsapp import limiter, tasks
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
 from whatsapp.models import MessageTemplate
 from whatsapp.sender import message_deliver, messages_deliver_batch, messages_deliver_parts, messages_sweep
@@ -32,19 +38,60 @@ SECRET = "fake-app-secret"
 CUSTOMER = "5511987650001"
 
 
-@pytest.fixture(scope="module")
-def fake_server():
-    with FakeCloudApiServer(clock=AdjustableClock()) as server:
-        yield server
+def _fake_process(log_dir: Path) -> tuple[ServerProcess, str]:
+    """``python -m whatsapp.fake`` started on a free port, as ``make run`` and the browser tests start it."""
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = ServerProcess(
+            name=f"fake-cloud-api-{port}",
+            command=[str(VENV_BIN / "python"), "-m", "whatsapp.fake", "--host", "127.0.0.1", "--port", str(port),
+                     "--log-level", "warning"],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            log_path=log_dir / f"fake-{port}.log",
+            ready=f"{url}/_fake/health",
+        )  # fmt: skip
+        try:
+            return process.start(), url
+        except ServerProcessError as exc:
+            # Another process may take the free port before the fake binds it; try another.
+            if "address already in use" not in str(exc).lower() or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module", params=["in-process", "process"])
+def fake_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of the fake Cloud API, in this process or in its own; either is reached only over HTTP."""
+    if request.param == "in-process":
+        with FakeCloudApiServer(clock=AdjustableClock()) as server:
+            yield server.base_url
+        return
+    process, url = _fake_process(tmp_path_factory.mktemp("fake-cloud-api"))
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+def _pacing_reset() -> None:
+    """Forget the pace of earlier tests' sends: they all go from one number, mostly to one customer."""
+    limiter.reset_local_state()
+    if django_settings.REDIS_URL:
+        redis = limiter._redis()
+        for key in redis.keys(f"helpdesk:wa:*:{PNID}*"):
+            redis.delete(key)
 
 
 @pytest.fixture
-def setup(fake_server, live_server, settings):
+def setup(fake_url, live_server, settings):
     settings.WHATSAPP_HTTP_TIMEOUT = 1.0
     wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
     tasks.DEFERRED.clear()
-    admin = FakeAdminClient(fake_server.base_url)
+    _pacing_reset()
+    admin = FakeAdminClient(fake_url)
     admin.reset()
+    admin.set_clock(time.time())  # a reset keeps the clock: a test that moved it must not move the next one's
     admin.settings(sent_delay_s=0.01, delivered_delay_s=0.02, webhook_retry_delays_s=[0.05, 0.1, 0.2])
     tenant = make_tenant("Acme", slug="acme")
     channel = channel_create(
@@ -55,7 +102,7 @@ def setup(fake_server, live_server, settings):
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
-        api_base_url=fake_server.base_url,
+        api_base_url=fake_url,
     )
     admin.register_number(
         phone_number_id=PNID,
