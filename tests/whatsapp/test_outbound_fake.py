@@ -359,6 +359,20 @@ def test_no_one_second_window_exceeds_the_configured_rate(setup):
     assert wait_for(lambda: delivered.count() == 30, timeout=10)
 
 
+def test_a_send_on_its_own_paces_the_next_from_when_meta_answered_it(setup):
+    admin, channel, tenant = setup
+    type(channel).objects.filter(pk=channel.pk).update(throughput_per_second=1)
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(latency_ms=300)  # Meta answers each send 0.3 s after it arrived
+
+    for text in ("Primeira", "Segunda"):
+        _send(tenant, conversation, OutboundSpec(type="text", text=text))
+
+    first, second = (r["at"] for r in _sends(admin))
+    # A second (plus the margin) after the first answer, not after the first send started.
+    assert second - first >= 1.3
+
+
 def test_a_brazilian_customer_known_without_the_ninth_digit_gets_our_reply(setup):
     """WhatsApp may name a Brazilian mobile without its ninth digit; we store it with the digit and
     send there, and it reaches the same person, whose window is open."""
