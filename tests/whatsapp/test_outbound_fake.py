@@ -26,6 +26,8 @@ from tests.factories import make_tenant, owner_of
 from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
 from whatsapp import limiter, tasks
+from whatsapp.cloud_api import CloudApiClient
+from whatsapp.errors import AmbiguousSendError, TransientError
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
 from whatsapp.models import MessageTemplate
 from whatsapp.sender import message_deliver, messages_deliver_batch, messages_deliver_parts, messages_sweep
@@ -692,6 +694,64 @@ def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, setting
     assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
     assert len(_sends(admin)) == 1
     assert Message.objects.get(pk=message.pk).send_attempts == 1
+
+
+def test_the_fakes_latency_holds_answers_past_a_shorter_client_timeout(setup):
+    admin, channel, _tenant = setup
+    _customer_writes(admin, channel)
+    admin.clear_requests()
+    payload = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Demorou?", "preview_url": False},
+    }
+    with CloudApiClient(channel.api_base_url, channel.api_version, TOKEN, timeout=0.5) as api:
+        admin.set_faults(latency_ms=1500)
+        with pytest.raises(AmbiguousSendError):
+            api.send_message(PNID, payload)
+        with pytest.raises(TransientError):  # a read is safe to repeat: not ambiguous
+            api.get_phone_number(PNID)
+
+        def answered() -> list[dict[str, Any]]:
+            requests = admin.requests()
+            return requests if all(r["status_code"] for r in requests) else []
+
+        # The fake answered both only after the client had left, and never made the send.
+        settled = wait_for(answered)
+        assert [(r["method"], r["status_code"]) for r in settled] == [("POST", 499), ("GET", 200)]
+        assert admin.messages(direction="out") == []
+
+        admin.clear_faults()
+        result = api.send_message(PNID, payload)
+        assert api.get_phone_number(PNID)["id"] == PNID
+
+    assert [m["wamid"] for m in admin.messages(direction="out")] == [result.wamid]
+
+
+def test_a_send_held_past_the_client_timeout_is_retried_after_its_deadline_and_delivered_once(setup, settings):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.5
+    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(latency_ms=1500)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Demorou?"))
+    message.refresh_from_db()
+    assert (message.status, message.external_id, message.error_title) == (
+        "sending",
+        None,
+        "Waiting for WhatsApp to confirm the send",
+    )
+    wait_for(lambda: [r["status_code"] for r in _sends(admin)] == [499])  # the fake never made it
+    admin.clear_faults()
+
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 1}
+
+    delivered = _status(message, "delivered")
+    assert (delivered.send_attempts, delivered.error_title) == (2, "")
+    assert [r["status_code"] for r in _sends(admin)] == [499, 200]
+    assert [m["wamid"] for m in admin.messages(direction="out")] == [delivered.external_id]
 
 
 def test_a_send_that_never_reached_meta_is_retried_when_its_deadline_passes(setup):
