@@ -378,6 +378,9 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
             if sender:
                 sender.answered = limiter.Answered(slot=reserved.slot, at=time.monotonic())
                 sender.number = channel.phone_number_id
+            else:
+                # Its request reached Meta before this answer: the slots after it count from now.
+                limiter.throughput_stamp(key=channel.phone_number_id, slot=reserved.slot)
     except AmbiguousSendError:
         # Meta may have accepted it: wait for the status webhook carrying our id before retrying.
         wait_s = settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS

@@ -96,6 +96,24 @@ def test_error_next_with_a_synchronous_code_returns_it(fake: FakeSetup, code: in
     assert len(fake.admin.messages()) == 1
 
 
+def test_latency_holds_the_answer_past_a_shorter_client_timeout_and_an_abandoned_send_is_not_made(fake: FakeSetup):
+    fake.open_window()
+    body = {"to": fake.customer, "type": "text", "text": {"body": "x"}}
+    fake.admin.set_faults(latency_ms=1500)
+
+    with pytest.raises(httpx.ReadTimeout):
+        fake.send(body, timeout=httpx.Timeout(5.0, read=0.3))
+
+    # The client left while the fake still waited: the request is answered to nobody and nothing is sent.
+    [abandoned] = wait_for(lambda: [r for r in fake.admin.requests(path_contains="/messages") if r["status_code"]])
+    assert abandoned["status_code"] == 499
+    assert fake.admin.messages() == []
+    fake.admin.clear_faults()
+    sent = fake.send(body, timeout=httpx.Timeout(5.0, read=0.3))
+    assert sent.status_code == 200
+    assert [m["wamid"] for m in fake.admin.messages()] == [sent.json()["messages"][0]["id"]]
+
+
 def test_faults_are_reported_and_cleared(fake: FakeSetup):
     fake.admin.set_faults(latency_ms=5, duplicate_webhooks=True, error_next={"131026": 2})
 

@@ -1,9 +1,15 @@
-"""Outbound delivery against the fake Cloud API (in-process), with its status webhooks coming back
-through the real endpoint of a live server."""
+"""Outbound delivery against the fake Cloud API, with its status webhooks coming back through the real
+endpoint of a live server. Every test runs twice: against the fake in-process (a uvicorn thread) and
+against ``python -m whatsapp.fake`` as a separate process, both driven only through HTTP."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -16,9 +22,13 @@ from django.utils import timezone
 from conversations.models import Message
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
+from tests.e2e.harness import VENV_BIN, ServerProcess, ServerProcessError, free_port
 from tests.factories import make_tenant, owner_of
+from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
-from whatsapp import tasks
+from whatsapp import limiter, tasks
+from whatsapp.cloud_api import CloudApiClient
+from whatsapp.errors import AmbiguousSendError, TransientError
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
 from whatsapp.models import MessageTemplate
 from whatsapp.sender import message_deliver, messages_deliver_batch, messages_deliver_parts, messages_sweep
@@ -33,19 +43,60 @@ SECRET = "fake-app-secret"
 CUSTOMER = "5511987650001"
 
 
-@pytest.fixture(scope="module")
-def fake_server():
-    with FakeCloudApiServer(clock=AdjustableClock()) as server:
-        yield server
+def _fake_process(log_dir: Path) -> tuple[ServerProcess, str]:
+    """``python -m whatsapp.fake`` started on a free port, as ``make run`` and the browser tests start it."""
+    for attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = ServerProcess(
+            name=f"fake-cloud-api-{port}",
+            command=[str(VENV_BIN / "python"), "-m", "whatsapp.fake", "--host", "127.0.0.1", "--port", str(port),
+                     "--log-level", "warning"],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            log_path=log_dir / f"fake-{port}.log",
+            ready=f"{url}/_fake/health",
+        )  # fmt: skip
+        try:
+            return process.start(), url
+        except ServerProcessError as exc:
+            # Another process may take the free port before the fake binds it; try another.
+            if "address already in use" not in str(exc).lower() or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module", params=["in-process", "process"])
+def fake_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of the fake Cloud API, in this process or in its own; either is reached only over HTTP."""
+    if request.param == "in-process":
+        with FakeCloudApiServer(clock=AdjustableClock()) as server:
+            yield server.base_url
+        return
+    process, url = _fake_process(tmp_path_factory.mktemp("fake-cloud-api"))
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+def _pacing_reset() -> None:
+    """Forget the pace of earlier tests' sends: they all go from one number, mostly to one customer."""
+    limiter.reset_local_state()
+    if django_settings.REDIS_URL:
+        redis = limiter._redis()
+        for key in redis.keys(f"helpdesk:wa:*:{PNID}*"):
+            redis.delete(key)
 
 
 @pytest.fixture
-def setup(fake_server, live_server, settings):
+def setup(fake_url, live_server, settings):
     settings.WHATSAPP_HTTP_TIMEOUT = 1.0
     wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
     tasks.DEFERRED.clear()
-    admin = FakeAdminClient(fake_server.base_url)
+    _pacing_reset()
+    admin = FakeAdminClient(fake_url)
     admin.reset()
+    admin.set_clock(time.time())  # a reset keeps the clock: a test that moved it must not move the next one's
     admin.settings(sent_delay_s=0.01, delivered_delay_s=0.02, webhook_retry_delays_s=[0.05, 0.1, 0.2])
     tenant = make_tenant("Acme", slug="acme")
     channel = channel_create(
@@ -56,7 +107,7 @@ def setup(fake_server, live_server, settings):
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
-        api_base_url=fake_server.base_url,
+        api_base_url=fake_url,
     )
     admin.register_number(
         phone_number_id=PNID,
@@ -102,77 +153,458 @@ def _sends(admin):
     ]
 
 
-def test_each_type_arrives_in_metas_shape_and_becomes_delivered(setup):
-    admin, channel, tenant = setup
-    conversation = _customer_writes(admin, channel)
-    inbound = Message.objects.get(inbox=channel.inbox, direction="in")
-    templates_sync(channel=channel)
-    specs = [
-        OutboundSpec(type="text", text="Olá! Como posso ajudar?"),
-        OutboundSpec(
-            type="image",
-            text="Seu comprovante",
-            upload=SimpleUploadedFile("comprovante.png", b"\x89PNG\r\n\x1a\nfake", content_type="image/png"),
-        ),
-        OutboundSpec(type="reaction", content={"message_id": inbound.external_id, "emoji": "👍"}),
-        OutboundSpec(
-            type="interactive",
-            content={
-                "interactive_type": "button",
-                "body": "Escolha uma opção",
-                "buttons": [{"id": "recarga", "title": "Recarga"}, {"id": "saldo", "title": "Saldo"}],
-            },
-        ),
-        OutboundSpec(
-            type="interactive",
-            content={
-                "interactive_type": "list",
-                "body": "Valores",
-                "button": "Ver valores",
-                "sections": [
-                    {"title": "Recarga", "rows": [{"id": "r10", "title": "R$ 10"}, {"id": "r20", "title": "R$ 20"}]}
-                ],
-            },
-        ),
-        OutboundSpec(
-            type="interactive",
-            content={
-                "interactive_type": "cta_url",
-                "body": "Pague aqui",
-                "display_text": "Pagar",
-                "url": "https://pay.example/x",
-            },
-        ),
-        OutboundSpec(type="location", content={"latitude": -23.55, "longitude": -46.63, "name": "Loja Centro"}),
-        OutboundSpec(type="text", text="Respondendo você", reply_to=inbound),
-    ]
-    messages = [_send(tenant, conversation, spec) for spec in specs]
-    for message in messages:
-        _status(message, "delivered")
-    bodies = [r["json"] for r in _sends(admin)]
-    assert [b["type"] for b in bodies] == [
-        "text",
-        "image",
-        "reaction",
-        "interactive",
-        "interactive",
-        "interactive",
-        "location",
-        "text",
-    ]
-    assert bodies[0] == {
+def _meta_body(message: Message, kind: str, node: Any, *, context: str | None = None) -> dict[str, Any]:
+    """The whole body Meta must receive for ``message``: its envelope around ``node``."""
+    body = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": CUSTOMER,
-        "type": "text",
-        "text": {"body": "Olá! Como posso ajudar?", "preview_url": False},
-        "biz_opaque_callback_data": f"hd:{messages[0].pk}",
+        "type": kind,
+        kind: node,
+        "biz_opaque_callback_data": f"hd:{message.pk}",
     }
-    assert set(bodies[1]["image"]) == {"id", "caption"} and bodies[1]["image"]["caption"] == "Seu comprovante"
-    assert bodies[2]["reaction"] == {"message_id": inbound.external_id, "emoji": "👍"}
-    assert [b["interactive"]["type"] for b in bodies[3:6]] == ["button", "list", "cta_url"]
-    assert bodies[7]["context"] == {"message_id": inbound.external_id}
-    assert all(m.external_id for m in Message.objects.filter(pk__in=[m.pk for m in messages]))
+    if context is not None:
+        body["context"] = {"message_id": context}
+    return body
+
+
+def _accepted_bodies(admin) -> list[dict[str, Any]]:
+    """The send bodies the fake accepted, in the order they arrived, as it parsed them off the wire."""
+    return [r["json"] for r in _sends(admin) if r["status_code"] == 200]
+
+
+def _assert_each_arrived_as(admin, expected: list[tuple[Message, dict[str, Any]]]) -> None:
+    """Each message was sent once, in order, with exactly its expected body, valid per Meta's OpenAPI spec."""
+    for message, _body in expected:
+        _status(message, "delivered")
+    received = _accepted_bodies(admin)
+    assert len(_sends(admin)) == len(expected)  # nothing refused, nothing sent twice
+    assert [body["biz_opaque_callback_data"] for body in received] == [f"hd:{m.pk}" for m, _body in expected]
+    for body, (_message, wanted) in zip(received, expected, strict=True):
+        assert body == wanted
+        assert_valid_send_request(body)
+
+
+def test_text_replies_reactions_locations_and_interactive_messages_arrive_exactly_in_metas_shape(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    inbound = Message.objects.get(inbox=channel.inbox, direction="in")
+    quoted = inbound.external_id
+    image_link = "https://cdn.example.com.br/planos.jpg"
+    cases: list[tuple[OutboundSpec, str, dict[str, Any], str | None]] = [
+        (
+            OutboundSpec(type="text", text="Olá! Como posso ajudar?"),
+            "text",
+            {"body": "Olá! Como posso ajudar?", "preview_url": False},
+            None,
+        ),
+        (
+            OutboundSpec(type="text", text="Planos em https://recarga.example/planos", content={"preview_url": True}),
+            "text",
+            {"body": "Planos em https://recarga.example/planos", "preview_url": True},
+            None,
+        ),
+        (
+            OutboundSpec(type="text", text="Respondendo você", reply_to=inbound),
+            "text",
+            {"body": "Respondendo você", "preview_url": False},
+            quoted,
+        ),
+        (
+            OutboundSpec(type="reaction", content={"message_id": quoted, "emoji": "👍"}),
+            "reaction",
+            {"message_id": quoted, "emoji": "👍"},
+            None,
+        ),
+        (  # an empty emoji takes the reaction back
+            OutboundSpec(type="reaction", content={"message_id": quoted, "emoji": ""}),
+            "reaction",
+            {"message_id": quoted, "emoji": ""},
+            None,
+        ),
+        (
+            OutboundSpec(
+                type="location",
+                content={
+                    "latitude": -23.561414,
+                    "longitude": -46.655881,
+                    "name": "Loja Paulista",
+                    "address": "Av. Paulista, 1578 - São Paulo",
+                },
+            ),
+            "location",
+            {
+                "latitude": -23.561414,
+                "longitude": -46.655881,
+                "name": "Loja Paulista",
+                "address": "Av. Paulista, 1578 - São Paulo",
+            },
+            None,
+        ),
+        (
+            OutboundSpec(
+                type="interactive",
+                content={
+                    "interactive_type": "button",
+                    "header": {"type": "image", "image": {"link": image_link}},
+                    "body": "Escolha uma opção",
+                    "footer": "Recarga Fácil",
+                    "buttons": [{"id": "recarga", "title": "Recarga"}, {"id": "saldo", "title": "Saldo"}],
+                },
+            ),
+            "interactive",
+            {
+                "type": "button",
+                "header": {"type": "image", "image": {"link": image_link}},
+                "body": {"text": "Escolha uma opção"},
+                "footer": {"text": "Recarga Fácil"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "recarga", "title": "Recarga"}},
+                        {"type": "reply", "reply": {"id": "saldo", "title": "Saldo"}},
+                    ]
+                },
+            },
+            None,
+        ),
+        (
+            OutboundSpec(
+                type="interactive",
+                reply_to=inbound,
+                content={
+                    "interactive_type": "list",
+                    "header": "Planos",
+                    "body": "Valores disponíveis",
+                    "footer": "Preços com impostos",
+                    "button": "Ver valores",
+                    "sections": [
+                        {
+                            "title": "Recarga",
+                            "rows": [
+                                {"id": "r10", "title": "R$ 10", "description": "Válida por 30 dias"},
+                                {"id": "r20", "title": "R$ 20"},
+                            ],
+                        },
+                        {"title": "Pacotes", "rows": [{"id": "p5", "title": "5 GB"}]},
+                    ],
+                },
+            ),
+            "interactive",
+            {
+                "type": "list",
+                "header": {"type": "text", "text": "Planos"},
+                "body": {"text": "Valores disponíveis"},
+                "footer": {"text": "Preços com impostos"},
+                "action": {
+                    "button": "Ver valores",
+                    "sections": [
+                        {
+                            "title": "Recarga",
+                            "rows": [
+                                {"id": "r10", "title": "R$ 10", "description": "Válida por 30 dias"},
+                                {"id": "r20", "title": "R$ 20"},
+                            ],
+                        },
+                        {"title": "Pacotes", "rows": [{"id": "p5", "title": "5 GB"}]},
+                    ],
+                },
+            },
+            quoted,
+        ),
+        (
+            OutboundSpec(
+                type="interactive",
+                content={
+                    "interactive_type": "cta_url",
+                    "header": {"type": "text", "text": "Pagamento"},
+                    "body": "Pague sua recarga aqui",
+                    "footer": "Link válido por 1 hora",
+                    "display_text": "Pagar",
+                    "url": "https://pay.example/recarga?id=4521",
+                },
+            ),
+            "interactive",
+            {
+                "type": "cta_url",
+                "header": {"type": "text", "text": "Pagamento"},
+                "body": {"text": "Pague sua recarga aqui"},
+                "footer": {"text": "Link válido por 1 hora"},
+                "action": {
+                    "name": "cta_url",
+                    "parameters": {"display_text": "Pagar", "url": "https://pay.example/recarga?id=4521"},
+                },
+            },
+            None,
+        ),
+    ]
+    messages = [_send(tenant, conversation, spec) for spec, *_rest in cases]
+    _assert_each_arrived_as(
+        admin,
+        [
+            (message, _meta_body(message, kind, node, context=context))
+            for message, (_spec, kind, node, context) in zip(messages, cases, strict=True)
+        ],
+    )
+
+
+# (type, file name, MIME type, content, caption): what an agent attaches, and what WhatsApp allows captioned.
+UPLOADS = [
+    ("image", "comprovante.png", "image/png", b"\x89PNG\r\n\x1a\nfake png", "Seu comprovante"),
+    ("audio", "recado.ogg", "audio/ogg", b"OggS\x00fake opus", ""),
+    ("video", "tutorial.mp4", "video/mp4", b"\x00\x00\x00\x18ftypmp42 fake", "Como recarregar"),
+    ("document", "boleto-4521.pdf", "application/pdf", b"%PDF-1.4 fake boleto", "Boleto de março"),
+    ("sticker", "obrigado.webp", "image/webp", b"RIFF\x10\x00\x00\x00WEBPVP8 fake", ""),
+]
+# By link: a document's filename comes only from an attached file, so none is sent here.
+LINKS = [
+    ("image", "https://cdn.example.com.br/banner.jpg", "Promoção de recarga"),
+    ("audio", "https://cdn.example.com.br/aviso.mp3", ""),
+    ("video", "https://cdn.example.com.br/passo-a-passo.mp4", "Passo a passo"),
+    ("document", "https://cdn.example.com.br/contrato.pdf", "Seu contrato"),
+    ("sticker", "https://cdn.example.com.br/joinha.webp", ""),
+]
+
+
+def test_media_by_uploaded_id_and_by_link_arrive_exactly_in_metas_shape(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    uploaded = [
+        _send(
+            tenant,
+            conversation,
+            OutboundSpec(type=kind, text=caption, upload=SimpleUploadedFile(name, content, content_type=mime)),
+        )
+        for kind, name, mime, content, caption in UPLOADS
+    ]
+    linked = [
+        _send(tenant, conversation, OutboundSpec(type=kind, text=caption, content={"link": link}))
+        for kind, link, caption in LINKS
+    ]
+    expected = []
+    media_ids = []
+    for message, (kind, name, _mime, _content, caption) in zip(uploaded, UPLOADS, strict=True):
+        media_id = message.attachments.get().external_media_id
+        media_ids.append(media_id)
+        node = {"id": media_id} | ({"caption": caption} if caption else {})
+        if kind == "document":
+            node["filename"] = name
+        expected.append((message, _meta_body(message, kind, node)))
+    for message, (kind, link, caption) in zip(linked, LINKS, strict=True):
+        expected.append(
+            (message, _meta_body(message, kind, {"link": link} | ({"caption": caption} if caption else {})))
+        )
+
+    _assert_each_arrived_as(admin, expected)
+    # Each file was uploaded once, as Meta's media endpoint takes it, and the fake holds its very bytes.
+    assert [r["form"] for r in admin.requests(method="POST", path_contains="/media")] == [
+        {
+            "messaging_product": "whatsapp",
+            "type": mime,
+            "file": {"filename": name, "content_type": mime, "size": len(content)},
+        }
+        for _kind, name, mime, content, _caption in UPLOADS
+    ]
+    assert len(set(media_ids)) == len(UPLOADS)
+    for media_id, (_kind, _name, _mime, content, _caption) in zip(media_ids, UPLOADS, strict=True):
+        assert admin.http.get(f"/_fake/media/{media_id}").content == content
+
+
+def test_a_contact_card_queued_for_the_sender_arrives_exactly_in_metas_shape(setup):
+    # Agents cannot send contact cards (the service refuses the type), but the sender delivers one queued.
+    admin, channel, _tenant = setup
+    conversation = _customer_writes(admin, channel)
+    card = {
+        "name": {"formatted_name": "Maria Souza", "first_name": "Maria", "last_name": "Souza"},
+        "phones": [{"phone": "+55 11 98765-4321", "type": "WORK", "wa_id": "5511987654321"}],
+        "emails": [{"email": "maria@example.com.br", "type": "WORK"}],
+        "org": {"company": "Recarga Fácil", "title": "Gerente"},
+    }
+    message = _queue(conversation, "Maria Souza", type=Message.Type.CONTACTS, content={"contacts": [card]})
+
+    assert message_deliver(message_id=message.pk) == "sent"
+
+    _assert_each_arrived_as(admin, [(message, _meta_body(message, "contacts", [card]))])
+
+
+# Templates as Meta lists them once approved: text, image and document headers, positional and named
+# parameters, quick reply and URL buttons.
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": "pedido_enviado",
+        "language": "pt_BR",
+        "category": "UTILITY",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}", "example": {"header_text": ["#1234"]}},
+            {
+                "type": "BODY",
+                "text": "Olá {{1}}, seu pedido {{2}} saiu para entrega.",
+                "example": {"body_text": [["Maria", "#1234"]]},
+            },
+            {"type": "FOOTER", "text": "Loja Exemplo"},
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {"type": "QUICK_REPLY", "text": "Falar com atendente"},
+                    {"type": "URL", "text": "Rastrear", "url": "https://rastreio.example/{{1}}", "example": ["x"]},
+                ],
+            },
+        ],
+    },
+    {
+        "name": "promocao_recarga",
+        "language": "pt_BR",
+        "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW..."]}},
+            {
+                "type": "BODY",
+                "text": "{{1}}, recarregue hoje e ganhe {{2}} de bônus.",
+                "example": {"body_text": [["Maria", "2 GB"]]},
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [{"type": "QUICK_REPLY", "text": "Quero"}, {"type": "QUICK_REPLY", "text": "Parar"}],
+            },
+        ],
+    },
+    {
+        "name": "boleto_disponivel",
+        "language": "pt_BR",
+        "category": "UTILITY",
+        "components": [
+            {"type": "HEADER", "format": "DOCUMENT", "example": {"header_handle": ["4::cGRm..."]}},
+            {
+                "type": "BODY",
+                "text": "Olá {{1}}, seu boleto de {{2}} está anexo.",
+                "example": {"body_text": [["Maria", "R$ 30"]]},
+            },
+        ],
+    },
+    {
+        "name": "reserva_confirmada",
+        "language": "pt_BR",
+        "category": "UTILITY",
+        "parameter_format": "NAMED",
+        "components": [
+            {
+                "type": "HEADER",
+                "format": "TEXT",
+                "text": "Reserva {{codigo}}",
+                "example": {"header_text_named_params": [{"param_name": "codigo", "example": "R-1"}]},
+            },
+            {
+                "type": "BODY",
+                "text": "Olá {{nome}}, sua mesa está reservada para {{dia}}.",
+                "example": {
+                    "body_text_named_params": [
+                        {"param_name": "nome", "example": "Maria"},
+                        {"param_name": "dia", "example": "sábado"},
+                    ]
+                },
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {"type": "URL", "text": "Ver reserva", "url": "https://reservas.example/{{1}}", "example": ["R-1"]}
+                ],
+            },
+        ],
+    },
+]
+
+
+def test_templates_arrive_exactly_in_metas_shape_with_header_body_and_button_parameters(setup):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    for template in TEMPLATES:
+        admin.add_template(waba_id=WABA, status="APPROVED", **template)
+    templates_sync(channel=channel)
+    banner = "https://cdn.example.com.br/promo.jpg"
+    boleto = "https://cdn.example.com.br/boleto-4521.pdf"
+    cases: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
+        (
+            "pedido_enviado",
+            {"header": ["#4521"], "body": ["Ana", "#4521"], "buttons": {0: "FALAR_ATENDENTE", 1: "4521"}},
+            [
+                {"type": "header", "parameters": [{"type": "text", "text": "#4521"}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "#4521"}]},
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "0",
+                    "parameters": [{"type": "payload", "payload": "FALAR_ATENDENTE"}],
+                },
+                {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "4521"}]},
+            ],
+        ),
+        (
+            "promocao_recarga",
+            {"header": [{"type": "image", "link": banner}], "body": ["Ana", "3 GB"], "buttons": {1: "PARAR_PROMO"}},
+            [
+                {"type": "header", "parameters": [{"type": "image", "image": {"link": banner}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "3 GB"}]},
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "1",
+                    "parameters": [{"type": "payload", "payload": "PARAR_PROMO"}],
+                },
+            ],
+        ),
+        (
+            "boleto_disponivel",
+            {"header": [{"link": boleto, "filename": "boleto-4521.pdf"}], "body": ["Ana", "R$ 30,00"]},
+            [
+                {
+                    "type": "header",
+                    "parameters": [{"type": "document", "document": {"link": boleto, "filename": "boleto-4521.pdf"}}],
+                },
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "R$ 30,00"}]},
+            ],
+        ),
+        (
+            "reserva_confirmada",
+            {"header": {"codigo": "R-77"}, "body": {"dia": "sábado", "nome": "Ana"}, "buttons": {0: "R-77"}},
+            [
+                {"type": "header", "parameters": [{"type": "text", "text": "R-77", "parameter_name": "codigo"}]},
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Ana", "parameter_name": "nome"},
+                        {"type": "text", "text": "sábado", "parameter_name": "dia"},
+                    ],
+                },
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "R-77"}]},
+            ],
+        ),
+    ]
+    messages = [
+        _send(
+            tenant,
+            conversation,
+            OutboundSpec(type="template", content={"name": name, "language": "pt_BR", "params": params}),
+        )
+        for name, params, _components in cases
+    ]
+
+    _assert_each_arrived_as(
+        admin,
+        [
+            (
+                message,
+                _meta_body(
+                    message, "template", {"name": name, "language": {"code": "pt_BR"}, "components": components}
+                ),
+            )
+            for message, (name, _params, components) in zip(messages, cases, strict=True)
+        ],
+    )
+    # The customer's phone shows them filled in.
+    shown = {m["rendered"]["name"]: m["rendered"] for m in admin.messages(direction="out")}
+    assert shown["pedido_enviado"]["header"] == {"format": "TEXT", "text": "Pedido #4521"}
+    assert shown["pedido_enviado"]["body"] == "Olá Ana, seu pedido #4521 saiu para entrega."
+    assert shown["reserva_confirmada"]["body"] == "Olá Ana, sua mesa está reservada para sábado."
+    assert [b.get("url") for b in shown["reserva_confirmada"]["buttons"]] == ["https://reservas.example/R-77"]
 
 
 def test_a_template_sent_after_the_window_arrives_with_its_parameters(setup):
@@ -189,15 +621,14 @@ def test_a_template_sent_after_the_window_arrives_with_its_parameters(setup):
         conversation,
         OutboundSpec(type="template", content={"name": template.name, "language": template.language, "params": params}),
     )
-    _status(message, "delivered")
-    body = _sends(admin)[-1]["json"]
-    assert body["template"] == {
+    node = {
         "name": "order_update",
-        "language": {"code": template.language},
+        "language": {"code": "pt_BR"},
         "components": [
             {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "#4521"}]}
         ],
     }
+    _assert_each_arrived_as(admin, [(message, _meta_body(message, "template", node))])
     assert admin.message(Message.objects.get(pk=message.pk).external_id)["status"] == "delivered"
 
 
@@ -266,6 +697,64 @@ def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, setting
     assert Message.objects.get(pk=message.pk).send_attempts == 1
 
 
+def test_the_fakes_latency_holds_answers_past_a_shorter_client_timeout(setup):
+    admin, channel, _tenant = setup
+    _customer_writes(admin, channel)
+    admin.clear_requests()
+    payload = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Demorou?", "preview_url": False},
+    }
+    with CloudApiClient(channel.api_base_url, channel.api_version, TOKEN, timeout=0.5) as api:
+        admin.set_faults(latency_ms=1500)
+        with pytest.raises(AmbiguousSendError):
+            api.send_message(PNID, payload)
+        with pytest.raises(TransientError):  # a read is safe to repeat: not ambiguous
+            api.get_phone_number(PNID)
+
+        def answered() -> list[dict[str, Any]]:
+            requests = admin.requests()
+            return requests if all(r["status_code"] for r in requests) else []
+
+        # The fake answered both only after the client had left, and never made the send.
+        settled = wait_for(answered)
+        assert [(r["method"], r["status_code"]) for r in settled] == [("POST", 499), ("GET", 200)]
+        assert admin.messages(direction="out") == []
+
+        admin.clear_faults()
+        result = api.send_message(PNID, payload)
+        assert api.get_phone_number(PNID)["id"] == PNID
+
+    assert [m["wamid"] for m in admin.messages(direction="out")] == [result.wamid]
+
+
+def test_a_send_held_past_the_client_timeout_is_retried_after_its_deadline_and_delivered_once(setup, settings):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.5
+    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(latency_ms=1500)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Demorou?"))
+    message.refresh_from_db()
+    assert (message.status, message.external_id, message.error_title) == (
+        "sending",
+        None,
+        "Waiting for WhatsApp to confirm the send",
+    )
+    wait_for(lambda: [r["status_code"] for r in _sends(admin)] == [499])  # the fake never made it
+    admin.clear_faults()
+
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 1}
+
+    delivered = _status(message, "delivered")
+    assert (delivered.send_attempts, delivered.error_title) == (2, "")
+    assert [r["status_code"] for r in _sends(admin)] == [499, 200]
+    assert [m["wamid"] for m in admin.messages(direction="out")] == [delivered.external_id]
+
+
 def test_a_send_that_never_reached_meta_is_retried_when_its_deadline_passes(setup):
     admin, channel, tenant = setup
     conversation = _customer_writes(admin, channel)
@@ -313,6 +802,20 @@ def test_no_one_second_window_exceeds_the_configured_rate(setup):
     assert wait_for(lambda: delivered.count() == 30, timeout=10)
 
 
+def test_a_send_on_its_own_paces_the_next_from_when_meta_answered_it(setup):
+    admin, channel, tenant = setup
+    type(channel).objects.filter(pk=channel.pk).update(throughput_per_second=1)
+    conversation = _customer_writes(admin, channel)
+    admin.set_faults(latency_ms=300)  # Meta answers each send 0.3 s after it arrived
+
+    for text in ("Primeira", "Segunda"):
+        _send(tenant, conversation, OutboundSpec(type="text", text=text))
+
+    first, second = (r["at"] for r in _sends(admin))
+    # A second (plus the margin) after the first answer, not after the first send started.
+    assert second - first >= 1.3
+
+
 def test_a_brazilian_customer_known_without_the_ninth_digit_gets_our_reply(setup):
     """WhatsApp may name a Brazilian mobile without its ninth digit; we store it with the digit and
     send there, and it reaches the same person, whose window is open."""
@@ -349,10 +852,9 @@ def _queue(conversation, text: str, **fields) -> Message:
         inbox_id=conversation.inbox_id,
         direction=Message.Direction.OUTBOUND,
         sender_type=Message.SenderType.API,
-        type=Message.Type.TEXT,
         text=text,
         status=Message.Status.QUEUED,
-        **fields,
+        **{"type": Message.Type.TEXT, **fields},
     )
 
 

@@ -17,7 +17,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,7 @@ from whatsapp.fake.simulator import STATIC_DIR, chat_state
 from whatsapp.fake.state import FakeState
 
 CONTROL_PREFIXES = ("/_fake/", "/simulator")
+CLIENT_CLOSED_REQUEST = 499
 PHONE_FIELDS = (
     "verified_name",
     "code_verification_status",
@@ -227,6 +228,10 @@ def graph(handler: GraphHandler) -> Callable[[Request], Awaitable[Response]]:
             return await handler(request, engine)
         except errors.GraphError as error:
             return graph_error_response(error)
+        except ClientDisconnect:
+            # The client gave up before its body was read (say, during injected latency): nothing was
+            # done, and nobody reads the answer. Recorded as 499, nginx's "client closed request".
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
 
     return endpoint
 
