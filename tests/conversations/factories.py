@@ -94,6 +94,22 @@ def make_message(
     )
 
 
+def make_queued_message(
+    conversation: Conversation, text: str, *, sender_type: str = Message.SenderType.API, **fields: Any
+) -> Message:
+    """An outbound text waiting in its inbox's send queue."""
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=sender_type,
+        text=text,
+        status=Message.Status.QUEUED,
+        **{"type": Message.Type.TEXT, **fields},
+    )
+
+
 Event = tuple[int, list[int], dict[str, Any]]
 
 

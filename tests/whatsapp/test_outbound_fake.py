@@ -22,6 +22,7 @@ from django.utils import timezone
 from conversations.models import Message
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
+from tests.conversations.factories import make_queued_message
 from tests.e2e.harness import VENV_BIN, ServerProcess, ServerProcessError, free_port
 from tests.factories import make_tenant, owner_of
 from tests.whatsapp.openapi import assert_valid_send_request
@@ -845,17 +846,7 @@ def _conversations(admin, channel, count: int) -> list:
     return [m.conversation for m in inbound.order_by("conversation_id")]
 
 
-def _queue(conversation, text: str, **fields) -> Message:
-    return Message.objects.create(
-        tenant_id=conversation.tenant_id,
-        conversation=conversation,
-        inbox_id=conversation.inbox_id,
-        direction=Message.Direction.OUTBOUND,
-        sender_type=Message.SenderType.API,
-        text=text,
-        status=Message.Status.QUEUED,
-        **{"type": Message.Type.TEXT, **fields},
-    )
+_queue = make_queued_message
 
 
 def _sent_texts(admin) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from conversations.models import Message
-from tests.conversations.factories import make_conversation, make_inbox
+from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
 from tests.factories import make_tenant
 from whatsapp import sender, tasks
 
@@ -17,15 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _stuck(conversation, text: str) -> Message:
-    message = Message.objects.create(
-        tenant_id=conversation.tenant_id,
-        conversation=conversation,
-        inbox_id=conversation.inbox_id,
-        direction=Message.Direction.OUTBOUND,
-        sender_type=Message.SenderType.API,
-        text=text,
-        status=Message.Status.QUEUED,
-    )
+    message = make_queued_message(conversation, text)
     Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     return message
 
@@ -111,18 +103,6 @@ def test_a_send_job_renews_its_hold_on_the_queue_after_each_batch(two_inboxes, m
     assert client.exists(key) == 0  # let go once the queue was empty
 
 
-def _queued(conversation, text: str, sender_type: str) -> Message:
-    return Message.objects.create(
-        tenant_id=conversation.tenant_id,
-        conversation=conversation,
-        inbox_id=conversation.inbox_id,
-        direction=Message.Direction.OUTBOUND,
-        sender_type=sender_type,
-        text=text,
-        status=Message.Status.QUEUED,
-    )
-
-
 @pytest.fixture
 def enqueued(monkeypatch):
     jobs: list[tuple] = []
@@ -138,9 +118,9 @@ def test_an_agents_reply_goes_ahead_of_the_inbox_queue_and_an_integrators_messag
     from whatsapp.backend import WhatsAppBackend
 
     first, _second = two_inboxes
-    reply = _queued(first, "Já verifiquei seu pedido", Message.SenderType.AGENT)
-    greeting = _queued(first, "Olá! Já vamos atender", Message.SenderType.BOT)
-    broadcast = _queued(first, "Promoção", Message.SenderType.API)
+    reply = make_queued_message(first, "Já verifiquei seu pedido", sender_type=Message.SenderType.AGENT)
+    greeting = make_queued_message(first, "Olá! Já vamos atender", sender_type=Message.SenderType.BOT)
+    broadcast = make_queued_message(first, "Promoção")
 
     for message in (reply, greeting, broadcast):
         WhatsAppBackend().enqueue_delivery(message)
@@ -153,17 +133,17 @@ def test_without_a_worker_a_reply_is_sent_at_once(two_inboxes, enqueued, setting
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     first, _second = two_inboxes
-    reply = _queued(first, "Oi", Message.SenderType.AGENT)
+    reply = make_queued_message(first, "Oi", sender_type=Message.SenderType.AGENT)
     WhatsAppBackend().enqueue_delivery(reply)
     assert enqueued == [("deliver", reply.pk)]
 
 
 def test_a_reply_ahead_is_delivered_when_its_conversation_has_nothing_waiting(two_inboxes, monkeypatch):
     first, second = two_inboxes
-    _queued(second, "Promoção para outra pessoa", Message.SenderType.API)  # another conversation's wait
-    sent = _queued(first, "Antes", Message.SenderType.AGENT)
+    make_queued_message(second, "Promoção para outra pessoa")  # another conversation's wait
+    sent = make_queued_message(first, "Antes", sender_type=Message.SenderType.AGENT)
     Message.objects.filter(pk=sent.pk).update(status=Message.Status.SENT)
-    reply = _queued(first, "Seu pedido saiu", Message.SenderType.AGENT)
+    reply = make_queued_message(first, "Seu pedido saiu", sender_type=Message.SenderType.AGENT)
     delivered: list[int] = []
     monkeypatch.setattr(sender, "message_deliver", lambda *, message_id: delivered.append(message_id) or "sent")
 
@@ -176,9 +156,9 @@ def test_a_reply_ahead_waits_behind_its_own_conversations_earlier_messages(
     two_inboxes, monkeypatch, asked, earlier_status
 ):
     first, _second = two_inboxes
-    earlier = _queued(first, "Promoção", Message.SenderType.API)
+    earlier = make_queued_message(first, "Promoção")
     Message.objects.filter(pk=earlier.pk).update(status=earlier_status)
-    reply = _queued(first, "Sobre a promoção…", Message.SenderType.AGENT)
+    reply = make_queued_message(first, "Sobre a promoção…", sender_type=Message.SenderType.AGENT)
     delivered: list[int] = []
     monkeypatch.setattr(sender, "message_deliver", lambda *, message_id: delivered.append(message_id) or "sent")
 
