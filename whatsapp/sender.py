@@ -99,7 +99,7 @@ def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppCh
             media_id=media_id,
             link=content.get("link"),
             caption=message.text or None,
-            filename=(attachment.filename if attachment and message.type == "document" else None),
+            filename=(attachment.filename if attachment and message.type == "document" else content.get("filename")),
             reply_to=reply_to,
             callback_data=callback,
         )

@@ -244,9 +244,16 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
                 raise ValidationFailed(_("Attach a file or give a link, not both."))
             if spec.text and spec.type in ("image", "video", "document") and len(spec.text) > 1024:
                 raise ValidationFailed(_("A caption can have at most 1024 characters."))
-            if link:
-                # Checked now (an http(s) URL, a caption only where WhatsApp allows one), not at delivery.
-                outbound_payloads.media(to, spec.type, link=link, caption=spec.text or None)
+            # Checked now, not at delivery: a link is an http(s) URL, and a caption or a file name is
+            # only given where WhatsApp takes one (an upload's media id comes at delivery).
+            outbound_payloads.media(
+                to,
+                spec.type,
+                media_id=None if link else "upload",
+                link=link or None,
+                caption=spec.text or None,
+                filename=content.get("filename"),
+            )
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.REACTION:
             target = content.get("message_id") or ""

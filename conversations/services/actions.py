@@ -291,19 +291,24 @@ def conversation_mark_read(*, membership: Membership, conversation: Conversation
         if updated:
             conversation.unread_count = 0
             publish_conversation_updated(conversation)
-            latest = (
-                Message.objects.filter(
-                    tenant_id=conversation.tenant_id,
-                    conversation=conversation,
-                    direction=Message.Direction.INBOUND,
-                    external_id__isnull=False,
-                )
-                .order_by("-id")
-                .first()
-            )
-            if latest is not None:
-                backend = channels.backend_for(conversation.inbox)
-                transaction.on_commit(lambda: backend.enqueue_read_receipt(latest))
+            read_receipt_on_commit(conversation)
+
+
+def read_receipt_on_commit(conversation: Conversation) -> None:
+    """Once committed, the channel tells the customer the team has read their latest message."""
+    latest = (
+        Message.objects.filter(
+            tenant_id=conversation.tenant_id,
+            conversation=conversation,
+            direction=Message.Direction.INBOUND,
+            external_id__isnull=False,
+        )
+        .order_by("-id")
+        .first()
+    )
+    if latest is not None:
+        backend = channels.backend_for(conversation.inbox)
+        transaction.on_commit(lambda: backend.enqueue_read_receipt(latest))
 
 
 def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from conversations import channels
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
 from conversations.selectors import conversation_audience
+from conversations.services.actions import read_receipt_on_commit
 from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, Membership, User
@@ -152,6 +153,8 @@ def message_send(
                     download_status=Attachment.DownloadStatus.STORED,
                 )
             # The business answered: the customer no longer waits, and the team has seen their messages.
+            if conversation.unread_count:
+                read_receipt_on_commit(conversation)
             now = timezone.now()
             changes = {"last_activity_at": now, "last_message_id": message.pk, "waiting_since": None, "unread_count": 0}
             Conversation.objects.filter(pk=conversation.pk).update(**changes)

@@ -41,9 +41,12 @@ def api(tenant) -> Client:
 
 @pytest.fixture
 def deliveries(channel, monkeypatch) -> list[int]:
-    """Ids of the messages handed to the channel for delivery (after commit)."""
+    """Ids of the messages handed to the channel for delivery (after commit); read receipts (a reply
+    marks the customer's messages read) are left out."""
     handed: list[int] = []
-    monkeypatch.setattr(channels.backend_for(channel.inbox), "enqueue_delivery", lambda m: handed.append(m.pk))
+    backend = channels.backend_for(channel.inbox)
+    monkeypatch.setattr(backend, "enqueue_delivery", lambda m: handed.append(m.pk))
+    monkeypatch.setattr(backend, "enqueue_read_receipt", lambda m: None)
     return handed
 
 
@@ -265,6 +268,8 @@ def test_a_document_is_sent_by_link(api, channel, deliveries, django_capture_on_
          "The image link must be an http(s) URL, got 'ftp://files.example.com/a.png'."),
         ({"type": "audio", "text": "Ouça", "content": {"link": "https://files.example.com/a.ogg"}},
          "Audio messages cannot have a caption; only images, videos and documents can."),
+        ({"type": "image", "content": {"link": "https://files.example.com/a.png", "filename": "a.png"}},
+         "Only documents have a filename."),
     ],
 )  # fmt: skip
 def test_media_without_a_usable_source_is_400_and_stores_nothing(api, channel, body, message):
@@ -274,6 +279,21 @@ def test_media_without_a_usable_source_is_400_and_stores_nothing(api, channel, b
 
     assert response.status_code == 400
     assert response.json()["error"] == {"code": "validation_failed", "message": message, "details": {}}
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_an_uploaded_sticker_with_a_caption_is_400_and_stores_nothing(api, channel):
+    conversation = _customer_writes(channel).conversation
+    upload = SimpleUploadedFile("joinha.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 fake", content_type="image/webp")
+
+    response = api.post(_messages_url(conversation), {"type": "sticker", "file": upload, "text": "Valeu"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "validation_failed",
+        "message": "Sticker messages cannot have a caption; only images, videos and documents can.",
+        "details": {},
+    }
     assert not Message.objects.filter(direction="out").exists()
 
 

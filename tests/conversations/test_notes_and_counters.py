@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conversations import channels
 from conversations.models import Conversation, Message, Notification
 from conversations.selectors import audience_cache_clear
 from conversations.services.actions import conversation_assign
@@ -130,6 +131,34 @@ def test_a_reply_clears_waiting_and_unread_and_becomes_the_preview(scene):
     # The customer writes again: the wait starts over from that message.
     again, _created = _receive(scene.inbox, "wamid.3", minutes_ago=1)
     assert _counters(conversation) == (1, again.external_timestamp, again.pk)
+
+
+@pytest.fixture
+def receipts(scene, monkeypatch) -> list[int]:
+    """Ids of the messages the channel was asked to send read receipts for."""
+    asked: list[int] = []
+    backend = channels.backend_for(scene.inbox)
+    monkeypatch.setattr(backend, "enqueue_read_receipt", lambda message: asked.append(message.pk))
+    return asked
+
+
+def test_a_reply_to_unread_messages_asks_for_a_read_receipt_of_the_latest_after_commit(
+    scene, receipts, django_capture_on_commit_callbacks
+):
+    _receive(scene.inbox, "wamid.1", minutes_ago=10)
+    latest, _created = _receive(scene.inbox, "wamid.2", minutes_ago=9)
+    conversation = latest.conversation
+    conversation.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi!"))
+        assert receipts == []
+    assert receipts == [latest.pk]
+
+    # Nothing unread any more: the next reply asks for no receipt.
+    conversation.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Mais uma"))
+    assert receipts == [latest.pk]
 
 
 def test_a_refused_reply_leaves_the_counters_alone(scene):
