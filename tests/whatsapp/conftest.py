@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from conversations.models import Message
+from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, owner_of
 from whatsapp.models import WhatsAppChannel
@@ -34,6 +36,25 @@ def retarget(payload: dict[str, Any], *, phone_number_id: str, waba_id: str = WA
             if isinstance(metadata, dict):
                 metadata["phone_number_id"] = phone_number_id
     return payload
+
+
+def make_sent_message(
+    channel: WhatsAppChannel, *, source_id: str, external_id: str | None, status: str = Message.Status.SENT
+) -> Message:
+    """An agent's text to the customer ``source_id`` that Meta accepted as ``external_id``."""
+    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id=source_id)
+    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
+    return Message.objects.create(
+        tenant_id=channel.tenant_id,
+        conversation=conversation,
+        inbox=channel.inbox,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.AGENT,
+        type=Message.Type.TEXT,
+        text="Your order has shipped.",
+        external_id=external_id,
+        status=status,
+    )
 
 
 def make_channel(

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from conversations.models import Message, PendingStatus
-from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
-from tests.whatsapp.conftest import FIXTURES, load_fixture, retarget
+from tests.whatsapp.conftest import FIXTURES, load_fixture, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
 from whatsapp.signature import encode_like_meta
 
@@ -153,19 +152,7 @@ def post_processed(webhook, channel, fixture: str) -> WebhookEvent:
 
 def sent_message(channel, external_id: str, status: str = Message.Status.SENT) -> Message:
     """An agent's text that Meta accepted as ``external_id``."""
-    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id="16505551234")
-    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
-    return Message.objects.create(
-        tenant_id=channel.tenant_id,
-        conversation=conversation,
-        inbox=channel.inbox,
-        direction=Message.Direction.OUTBOUND,
-        sender_type=Message.SenderType.AGENT,
-        type=Message.Type.TEXT,
-        text="Your order has shipped.",
-        external_id=external_id,
-        status=status,
-    )
+    return make_sent_message(channel, source_id="16505551234", external_id=external_id, status=status)
 
 
 def values(obj: Any, names: list[str]) -> dict[str, Any]:

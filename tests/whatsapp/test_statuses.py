@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conversations.models import Conversation, Message, PendingStatus
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from conversations.services.status import pending_statuses_apply
-from tests.whatsapp.conftest import load_fixture, make_channel, retarget
+from tests.whatsapp.conftest import load_fixture, make_channel, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
 from whatsapp.sender import message_record_sent
 
@@ -34,19 +34,7 @@ HYPOTHESIS = settings(
 
 def outbound_message(channel, *, external_id: str | None, status: str = Message.Status.SENT) -> Message:
     """An agent's text in a fresh conversation of ``channel`` (a new customer each time)."""
-    contact_inbox = contact_inbox_get_or_create(inbox=channel.inbox, source_id=f"1650555{next(_seq):04d}")
-    conversation, _opened = conversation_get_or_open(contact_inbox=contact_inbox)
-    return Message.objects.create(
-        tenant_id=channel.tenant_id,
-        conversation=conversation,
-        inbox=channel.inbox,
-        direction=Message.Direction.OUTBOUND,
-        sender_type=Message.SenderType.AGENT,
-        type=Message.Type.TEXT,
-        text="Your order has shipped.",
-        external_id=external_id,
-        status=status,
-    )
+    return make_sent_message(channel, source_id=f"1650555{next(_seq):04d}", external_id=external_id, status=status)
 
 
 def status_payload(channel, fixture: str, *, wamid: str, envelope_time: int | None = None, **changes) -> dict[str, Any]:
