@@ -178,7 +178,7 @@ def throughput_reserve(
     with _LocalState.lock:
         log = _LocalState.windows.setdefault(key, deque())
         if answered:
-            _local_move_to(log, answered.slot, now - _ms_ago(answered.at) / 1000)
+            _local_move_to(log, answered.slot, answered.at)  # this process's clock: the answer's own moment
         while log and log[0][0] <= now - span:
             log.popleft()
         at = now
@@ -221,7 +221,7 @@ def throughput_stamp(*, key: str, slot: str, at: float | None = None) -> None:
     with _LocalState.lock:
         log = _LocalState.windows.get(key)
         if log is not None:
-            _local_move_to(log, slot, time.monotonic() - _ms_ago(at) / 1000)
+            _local_move_to(log, slot, time.monotonic() if at is None else at)
 
 
 def _local_move_to(log: deque[tuple[float, str]], slot: str, now: float) -> None:

@@ -242,8 +242,6 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
                 raise ValidationFailed(_("Attach a file (or give a link) to send this %(type)s.") % {"type": spec.type})
             if spec.upload is not None and link:
                 raise ValidationFailed(_("Attach a file or give a link, not both."))
-            if spec.text and spec.type in ("image", "video", "document") and len(spec.text) > 1024:
-                raise ValidationFailed(_("A caption can have at most 1024 characters."))
             # Checked now, not at delivery: a link is an http(s) URL, and a caption or a file name is
             # only given where WhatsApp takes one (an upload's media id comes at delivery).
             outbound_payloads.media(

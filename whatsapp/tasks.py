@@ -92,6 +92,11 @@ def _drain_key(channel_id: int, slot: int) -> str:
     return f"helpdesk:wa:drain:{channel_id}:{slot}"
 
 
+def _inline() -> bool:
+    """Jobs run in this process (the embedded default): no worker drains queues, and no Redis holds their keys."""
+    return bool(settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL)
+
+
 def _redis() -> Any:
     from whatsapp.limiter import _redis as shared_redis
 
@@ -117,7 +122,7 @@ def drain_request(event_id: int, channel_id: int) -> None:
     a free slot), so a burst of webhooks costs one job, not one per webhook. Without one, the
     event is processed now.
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+    if _inline():
         webhook_event_process.delay(event_id)
         return
     keys = [_drain_key(channel_id, slot) for slot in range(settings.WHATSAPP_DRAIN_SLOTS)]
@@ -142,7 +147,7 @@ def message_deliver_ahead(message_id: int) -> str:
 
 def send_ahead_request(*, message_id: int) -> None:
     """Have a queued message sent now, ahead of its inbox's send queue (see ``message_deliver_ahead``)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+    if _inline():
         message_deliver.delay(message_id)
         return
     message_deliver_ahead.delay(message_id)
@@ -180,7 +185,7 @@ def send_request(*, message_id: int, inbox_id: int) -> None:
     It is enqueued only when none is running (one Redis call), so a broadcast of thousands costs
     one job, not one per message. Without a worker, the message is sent now.
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL:
+    if _inline():
         message_deliver.delay(message_id)
         return
     if _redis().set(_send_key(inbox_id), "1", nx=True, ex=_DRAIN_KEY_TTL):
@@ -189,10 +194,9 @@ def send_request(*, message_id: int, inbox_id: int) -> None:
 
 def send_requests(messages: list[tuple[int, int]]) -> None:
     """``send_request`` for many ``(message_id, inbox_id)`` pairs: with a worker, one request per inbox."""
-    queue_per_inbox = not settings.CELERY_TASK_ALWAYS_EAGER and settings.REDIS_URL
     asked: set[int] = set()
     for message_id, inbox_id in messages:
-        if queue_per_inbox and inbox_id in asked:
+        if not _inline() and inbox_id in asked:
             continue
         asked.add(inbox_id)
         send_request(message_id=message_id, inbox_id=inbox_id)

@@ -270,6 +270,8 @@ def test_a_document_is_sent_by_link(api, channel, deliveries, django_capture_on_
          "Audio messages cannot have a caption; only images, videos and documents can."),
         ({"type": "image", "content": {"link": "https://files.example.com/a.png", "filename": "a.png"}},
          "Only documents have a filename."),
+        ({"type": "image", "text": "x" * 1025, "content": {"link": "https://files.example.com/a.png"}},
+         "The caption is 1025 characters; WhatsApp allows 1024."),
     ],
 )  # fmt: skip
 def test_media_without_a_usable_source_is_400_and_stores_nothing(api, channel, body, message):

@@ -38,6 +38,21 @@ def retarget(payload: dict[str, Any], *, phone_number_id: str, waba_id: str = WA
     return payload
 
 
+# What status webhooks change on a message.
+DELIVERY_FIELDS = [
+    "status",
+    "external_id",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "error_code",
+    "error_title",
+    "error_details",
+    "pricing",
+]
+
+
 def make_sent_message(
     channel: WhatsAppChannel, *, source_id: str, external_id: str | None, status: str = Message.Status.SENT
 ) -> Message:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conversations.models import Message, PendingStatus
-from tests.whatsapp.conftest import FIXTURES, load_fixture, make_sent_message, retarget
+from tests.whatsapp.conftest import DELIVERY_FIELDS, FIXTURES, load_fixture, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
 from whatsapp.signature import encode_like_meta
 
@@ -112,18 +112,6 @@ CASES = [
 # Not a delivery status: India's payment updates (see test_payment_status_is_recorded_and_changes_no_message).
 PAYMENT_FIXTURE = "status_payment_india.json"
 TIMESTAMP_FIELD = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}
-DELIVERY_FIELDS = [
-    "status",
-    "external_id",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "failed_at",
-    "error_code",
-    "error_title",
-    "error_details",
-    "pricing",
-]
 PENDING_FIELDS = [
     "tenant_id",
     "inbox_id",

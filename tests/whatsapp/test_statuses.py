@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conversations.models import Conversation, Message, PendingStatus
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from conversations.services.status import pending_statuses_apply
-from tests.whatsapp.conftest import load_fixture, make_channel, make_sent_message, retarget
+from tests.whatsapp.conftest import DELIVERY_FIELDS, load_fixture, make_channel, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
 from whatsapp.sender import message_record_sent
 
@@ -49,20 +49,6 @@ def post_ok(webhook, channel, payload) -> None:
     response = webhook.post(channel, payload)
     assert (response.status_code, response.content) == (200, b"ok")
     assert not WebhookEvent.objects.exclude(status=WebhookEvent.Status.PROCESSED).exists()
-
-
-DELIVERY_FIELDS = [
-    "status",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "failed_at",
-    "error_code",
-    "error_title",
-    "error_details",
-    "pricing",
-    "external_id",
-]
 
 
 def delivery_state(message: Message) -> dict[str, Any]:
