@@ -29,6 +29,7 @@ from jinja2 import Environment, Undefined
 
 from conversations.templatetags import inbox as inbox_tags
 from conversations.templatetags import inbox_list as inbox_list_tags
+from tenants.templatetags import dates as date_tags
 
 
 def url(viewname: str, *args: Any, **kwargs: Any) -> str:
@@ -156,6 +157,15 @@ def environment(**options: Any) -> Environment:
             # conversations.templatetags.inbox_list (its message_preview differs from the one above)
             "list_preview": inbox_list_tags.message_preview,
             "short_age": inbox_list_tags.short_age,
+            # tenants.templatetags.dates: the product's one date format
+            "local_time": date_tags.local_time,
+            "local_date": date_tags.local_date,
+            "local_datetime": date_tags.local_datetime,
+            "local_day": date_tags.local_day,
+            "day_label": date_tags.day_label,
+            "short_when": date_tags.short_when,
+            "iso_datetime": date_tags.iso_datetime,
+            "iso_utc": date_tags.iso_utc,
             # django.template.defaultfilters
             "date": date,
             "time": time,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz/", tenant_views.healthz, name="healthz"),
     path("workspaces/", tenant_views.workspaces, name="workspaces"),
+    path("account/preferences/", tenant_views.account_preferences, name="account_preferences"),
     path("account/mfa-required/", tenant_views.mfa_required, name="mfa_required"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),

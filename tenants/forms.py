@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import Any, cast
-from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role, Tenant
 from tenants.permissions import Perm
+from tenants.timezones import time_zone_names
 
 
 class WorkspaceCreateForm(forms.Form):
@@ -19,7 +19,28 @@ class WorkspaceCreateForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["timezone"]).choices = [(tz, tz) for tz in sorted(available_timezones())]
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [(tz, tz) for tz in time_zone_names()]
+
+
+class WorkspaceSettingsForm(forms.Form):
+    timezone = forms.ChoiceField(
+        label=_("Time zone"), help_text=_("Times are shown in this zone to members who have not chosen their own.")
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["timezone"]).choices = [(tz, tz) for tz in time_zone_names()]
+
+
+class PreferencesForm(forms.Form):
+    time_zone = forms.ChoiceField(label=_("Time zone"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["time_zone"]).choices = [
+            ("", _("The workspace's time zone")),
+            *((tz, tz) for tz in time_zone_names()),
+        ]
 
 
 def _least_privileged(roles: Any) -> Role | None:

@@ -1,4 +1,5 @@
-"""Resolves the tenant of every ``/t/<slug>/`` page from the caller's membership."""
+"""Resolves the tenant of every ``/t/<slug>/`` page from the caller's membership, and the time zone
+every page shows times in."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
 from tenants.access import membership_needs_mfa_enrolment
 from tenants.models import User
 from tenants.selectors import membership_for
+from tenants.timezones import effective_zone, zone_or_none
 
 
 class TenantMiddleware:
@@ -21,19 +24,30 @@ class TenantMiddleware:
     A non-member gets the same 404 as for a workspace that does not exist. A member whose
     workspace requires MFA and who has none is sent to enrolment first. API views resolve
     their tenant in ``tenants.api_base`` because they also accept API tokens.
+
+    Pages show times in the member's own time zone if they chose one, else the workspace's; pages
+    outside a workspace use the member's zone or UTC. The API is left in UTC (ISO 8601 with offset).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()  # a reused thread or context starts the next request in UTC
 
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: dict[str, Any]
     ) -> HttpResponse | None:
         slug = view_kwargs.get("tenant_slug")
-        if slug is None or getattr(view_func, "cls", None) is not None:
+        if getattr(view_func, "cls", None) is not None:
+            return None
+        if slug is None:
+            if request.user.is_authenticated and (own := zone_or_none(request.user.time_zone)) is not None:  # type: ignore[union-attr]
+                timezone.activate(own)
             return None
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -43,6 +57,7 @@ class TenantMiddleware:
         request.tenant = membership.tenant  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         user: User = request.user  # type: ignore[assignment]
+        timezone.activate(effective_zone(user_zone=user.time_zone, tenant_zone=membership.tenant.timezone))
         if user.last_tenant_id != membership.tenant_id:
             user.last_tenant = membership.tenant
             user.save(update_fields=["last_tenant"])

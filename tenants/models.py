@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.permissions import BUILTIN_ROLE_PERMS, BuiltinRole
+from tenants.timezones import validate_time_zone
 
 
 def token_digest(raw: str) -> str:
@@ -52,6 +53,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_tenant = models.ForeignKey(
         "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Empty: times are shown in the zone of the workspace being viewed.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone])
 
     objects = UserManager()
 
@@ -77,7 +80,7 @@ class Tenant(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, default="America/Sao_Paulo")
+    timezone = models.CharField(max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone])
     locale = models.CharField(max_length=10, default="pt-br")
     active = models.BooleanField(default=True)
     mfa_policy = models.CharField(max_length=10, choices=MfaPolicy.choices, default=MfaPolicy.OFF)

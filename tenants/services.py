@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Model
@@ -21,6 +22,7 @@ from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, Validation
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
 from tenants.permissions import ALL_PERMS, BuiltinRole, Perm
 from tenants.selectors import user_memberships
+from tenants.timezones import validate_time_zone
 
 Action = AuditLogEntry.Action
 
@@ -331,6 +333,45 @@ def tenant_security_update(
             extra={"before": before, "after": after},
         )
     return tenant
+
+
+@transaction.atomic
+def tenant_settings_update(*, actor: Membership, timezone_name: str, request: HttpRequest | None = None) -> Tenant:
+    """The workspace's own settings (its time zone)."""
+    _require(actor, Perm.MANAGE_ROLES)
+    tenant = Tenant.objects.select_for_update().get(pk=actor.tenant_id)
+    try:
+        validate_time_zone(timezone_name)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(exc.messages[0], details={"field": "timezone"}) from None
+    if tenant.timezone == timezone_name:
+        return tenant
+    before = tenant.timezone
+    tenant.timezone = timezone_name
+    tenant.save(update_fields=["timezone", "updated_at"])
+    actor.tenant = tenant
+    audit_log_record(
+        action=Action.TENANT_UPDATED,
+        tenant=tenant,
+        actor=actor.user,
+        target=tenant,
+        request=request,
+        extra={"timezone": [before, timezone_name]},
+    )
+    return tenant
+
+
+def user_preferences_update(*, user: User, time_zone: str) -> User:
+    """The person's own preferences; an empty time zone means the workspace's."""
+    if time_zone:
+        try:
+            validate_time_zone(time_zone)
+        except DjangoValidationError as exc:
+            raise ValidationFailed(exc.messages[0], details={"field": "time_zone"}) from None
+    if user.time_zone != time_zone:
+        user.time_zone = time_zone
+        user.save(update_fields=["time_zone"])
+    return user
 
 
 # --- invitations -----------------------------------------------------------------------------

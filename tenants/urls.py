@@ -16,6 +16,7 @@ urlpatterns = [
     path("settings/roles/<int:role_id>/", views.role_edit, name="role_edit"),
     path("settings/roles/<int:role_id>/delete/", views.role_delete, name="role_delete"),
     path("settings/security/", views.security_settings, name="security_settings"),
+    path("settings/workspace/", views.workspace_settings, name="workspace_settings"),
     path("settings/api-tokens/", views.api_token_list, name="api_token_list"),
     path("settings/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("settings/audit-log/", views.audit_log, name="audit_log"),

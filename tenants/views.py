@@ -23,9 +23,11 @@ from tenants.forms import (
     AuditFilterForm,
     InviteForm,
     MemberRoleForm,
+    PreferencesForm,
     RoleForm,
     SecurityForm,
     WorkspaceCreateForm,
+    WorkspaceSettingsForm,
 )
 from tenants.models import AuditLogEntry, Membership, Tenant, User
 from tenants.permissions import Perm
@@ -74,6 +76,21 @@ def workspaces(request: HttpRequest) -> HttpResponse:
             return redirect("tenant_dashboard", tenant_slug=tenant.slug)
     memberships = selectors.user_memberships(user=request.user)  # type: ignore[arg-type]
     return render(request, "tenants/workspaces.html", {"memberships": memberships, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_preferences(request: HttpRequest) -> HttpResponse:
+    """The signed-in person's own preferences (the time zone their times are shown in)."""
+    user: User = request.user  # type: ignore[assignment]
+    form = PreferencesForm(request.POST or None, initial={"time_zone": user.time_zone})
+    if request.method == "POST":
+        if form.is_valid():
+            services.user_preferences_update(user=user, time_zone=form.cleaned_data["time_zone"])
+            messages.success(request, _("Preferences saved."))
+            return redirect("account_preferences")
+        return render(request, "tenants/preferences.html", {"form": form}, status=400)
+    return render(request, "tenants/preferences.html", {"form": form})
 
 
 @login_required
@@ -327,6 +344,28 @@ def security_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     without_mfa = [m for m in members if not m.mfa_enabled]  # type: ignore[attr-defined]
     status = 400 if request.method == "POST" else 200
     return render(request, "tenants/security.html", {"form": form, "without_mfa": without_mfa}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_ROLES)
+def workspace_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    form = WorkspaceSettingsForm(request.POST or None, initial={"timezone": tenant.timezone})
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.tenant_settings_update(
+                    actor=request.membership,  # type: ignore[attr-defined]
+                    timezone_name=form.cleaned_data["timezone"],
+                    request=request,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, _("Workspace settings saved."))
+                return redirect(_tenant_url("workspace_settings", request))
+        return render(request, "tenants/workspace_settings.html", {"form": form}, status=400)
+    return render(request, "tenants/workspace_settings.html", {"form": form})
 
 
 # --- API tokens ------------------------------------------------------------------------------

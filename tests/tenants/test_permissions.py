@@ -33,6 +33,7 @@ EXPECTED: dict[str, set[str]] = {
     "role_edit": ADMINS,
     "role_delete": ADMINS,
     "security_settings": ADMINS,
+    "workspace_settings": ADMINS,
     "api_token_list": ADMINS,
     "api_token_revoke": ADMINS,
     "audit_log": ADMINS,

@@ -1,0 +1,105 @@
+"""The product's one date format, as template filters (Django: ``{% load dates %}``; Jinja2: the same names).
+
+Every time is shown in the current time zone (the member's own, else the workspace's: see
+``TenantMiddleware``) and the active language's formats:
+
+- ``local_time``: the time of day (``14:05``), as in a message bubble;
+- ``local_date``: the date in the language's long format (``Dec. 5, 2026`` / ``5 de dezembro de 2026``);
+- ``local_datetime``: date and time (``Dec. 5, 2026, 14:05``), for tooltips, notes, notifications and logs;
+  ``local_datetime:"seconds"`` adds the seconds (the audit log);
+- ``day_label``: ``Today``, ``Yesterday`` or the date (day separators in a history);
+- ``short_when``: the time if today, ``Yesterday``, else the short date (list rows);
+- ``local_day``: the calendar day as ``YYYY-MM-DD`` (to compare days, in ``data-`` attributes);
+- ``iso_datetime``: ISO 8601 with the zone's offset, for ``<time datetime="…">``;
+- ``iso_utc``: ISO 8601 in UTC, for values a script compares as text (sort keys).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+def _local(value: datetime) -> datetime:
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+def _today() -> date:
+    return timezone.localdate()
+
+
+@register.filter
+def local_time(value: datetime | None, arg: str = "") -> str:
+    if not isinstance(value, datetime):
+        return ""
+    moment = _local(value)
+    text = f"{moment.hour:02d}:{moment.minute:02d}"
+    return f"{text}:{moment.second:02d}" if arg == "seconds" else text
+
+
+@register.filter
+def local_date(value: datetime | date | None) -> str:
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    if not isinstance(value, date):
+        return ""
+    return formats.date_format(value, "DATE_FORMAT")
+
+
+@register.filter
+def local_datetime(value: datetime | None, arg: str = "") -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return _("%(date)s, %(time)s") % {"date": local_date(value), "time": local_time(value, arg)}
+
+
+@register.filter
+def local_day(value: datetime | None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return _local(value).date().isoformat()
+
+
+@register.filter
+def day_label(value: datetime | None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    day = _local(value).date()
+    today = _today()
+    if day == today:
+        return _("Today")
+    if day == today - timedelta(days=1):
+        return _("Yesterday")
+    return local_date(day)
+
+
+@register.filter
+def short_when(value: datetime | None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    day = _local(value).date()
+    today = _today()
+    if day == today:
+        return local_time(value)
+    if day == today - timedelta(days=1):
+        return _("Yesterday")
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def iso_datetime(value: datetime | None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return _local(value).isoformat()
+
+
+@register.filter
+def iso_utc(value: datetime | None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return value.astimezone(UTC).isoformat() if timezone.is_aware(value) else value.isoformat()
