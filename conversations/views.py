@@ -40,6 +40,7 @@ from conversations.services.outbound import (
 from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed
 from tenants.models import Membership
 from tenants.permissions import Perm
+from tenants.templatetags.dates import local_day
 
 WINDOW_SOON_SECONDS = 2 * 3600
 
@@ -101,13 +102,42 @@ def _conversation(request: HttpRequest, display_id: int) -> Conversation:
     return selectors.conversation_get(membership=_membership(request), display_id=display_id)
 
 
+def _history_page(
+    conversation: Conversation, *, before_id: int | None = None
+) -> tuple[list[Message], bool, str | None]:
+    """A page of the history back from ``before_id`` (or the newest), whether older messages remain,
+    and the day of the message just before the page (its first day separator depends on it). That
+    message comes with the page's own query: one row more, then set aside."""
+    rows, _more = selectors.message_page(
+        conversation=conversation, before_id=before_id, limit=selectors.MESSAGE_PAGE + 1
+    )
+    if len(rows) <= selectors.MESSAGE_PAGE:
+        return rows, False, None
+    return rows[1:], True, local_day(rows[0].created_at)
+
+
+def _day_of(conversation: Conversation, message_id: int) -> str | None:
+    """The day of one of the conversation's messages (``None`` if it has no such message)."""
+    moment = (
+        Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation, pk=message_id)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return local_day(moment) if moment is not None else None
+
+
 def _messages_html(
-    request: HttpRequest, messages: list[Message], conversation: Conversation | None = None
+    request: HttpRequest,
+    messages: list[Message],
+    conversation: Conversation | None = None,
+    previous_day: str | None = None,
 ) -> SafeString:
-    """Message bubbles; the pane's ``conversation`` saves a contact query per inbound message."""
+    """Message bubbles; the pane's ``conversation`` saves a contact query per inbound message.
+    ``previous_day`` places the first day separator of a page (``None``: the history starts here)."""
     can_reply = _membership(request).has_perm(Perm.REPLY)
     context = {
         "messages": messages,
+        "previous_day": previous_day,
         "conversation": conversation,
         "current_tenant": request.tenant,  # type: ignore[attr-defined]
         "can_reply": can_reply,
@@ -138,11 +168,11 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
 
 
 def _pane_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
-    messages, more = selectors.message_page(conversation=conversation)
+    messages, more, previous_day = _history_page(conversation)
     return {
         **_header_context(request, conversation),
         "messages": messages,
-        "messages_html": _messages_html(request, messages, conversation),
+        "messages_html": _messages_html(request, messages, conversation, previous_day),
         "more_before": more,
     }
 
@@ -298,13 +328,19 @@ def conversation_messages(request: HttpRequest, tenant_slug: str, display_id: in
             ids = [int(x) for x in ids_raw.split(",") if x.strip()]
         except ValueError:
             raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
-    messages, more = selectors.message_page(
-        conversation=conversation, before_id=as_id("before"), after_id=as_id("after"), ids=ids
-    )
+    after_id = as_id("after")
+    previous_day = None
+    if ids is None and after_id is None:
+        messages, more, previous_day = _history_page(conversation, before_id=as_id("before"))
+    else:
+        messages, more = selectors.message_page(conversation=conversation, after_id=after_id, ids=ids)
+        if after_id is not None and ids is None and messages:
+            # Catching up: the page follows the reader's newest message, so it continues that one's day.
+            previous_day = _day_of(conversation, after_id)
     window = _window(conversation, timezone.now())
     return JsonResponse(
         {
-            "html": _messages_html(request, messages, conversation),
+            "html": _messages_html(request, messages, conversation, previous_day),
             "ids": [m.pk for m in messages],
             "more": more,
             "conversation": _conversation_state(conversation, window),

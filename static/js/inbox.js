@@ -232,11 +232,31 @@
     if (h) h.scrollTop = h.scrollHeight;
   }
 
+  // Day separators: one before the first message of each day, in the order the history shows;
+  // each message carries its day and the day's label (rendered in the viewer's time zone).
+  function syncDays(list) {
+    var day = null;
+    Array.prototype.slice.call(list.children).forEach(function (el) {
+      if (el.classList.contains("msg-day")) { el.remove(); return; }
+      if (!el.dataset.day || el.dataset.day === day) return;
+      day = el.dataset.day;
+      var sep = document.createElement("p");
+      sep.className = "msg-day";
+      sep.dataset.day = day;
+      var time = document.createElement("time");
+      time.setAttribute("datetime", day);
+      time.textContent = el.dataset.dayLabel || day;
+      sep.appendChild(time);
+      el.before(sep);
+    });
+  }
+
   function upsertMessages(html) {
     var list = messagesEl();
     if (!list) return;
     var stick = nearBottom();
     Array.prototype.slice.call(fragment(html).children).forEach(function (el) {
+      if (!el.dataset.id) return; // a day separator: placed by syncDays below
       var old = document.getElementById(el.id);
       if (old) { old.replaceWith(el); return; }
       // Keep id order: messages arrive in order, but a reply's response may come after its event.
@@ -248,6 +268,7 @@
       }
       if (after) after.after(el); else list.prepend(el);
     });
+    syncDays(list);
     trackIds();
     if (stick) scrollToBottom();
   }
@@ -336,6 +357,7 @@
     var fromBottom = h.scrollHeight - h.scrollTop;
     getJSON(url("c/" + state.open + "/messages/", {before: state.oldestId})).then(function (data) {
       messagesEl().prepend(fragment(data.html));
+      syncDays(messagesEl());
       trackIds();
       sentinel.dataset.more = data.more ? "1" : "0";
       if (!data.more) sentinel.innerHTML = "<p class='muted small'>Start of the conversation</p>";

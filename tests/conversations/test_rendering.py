@@ -91,14 +91,15 @@ def test_wa_format_mention_names_are_escaped():
 _TEXT = re.compile(r"^[\s\S]*$")
 _CLASS = re.compile(r"^[a-z0-9 _-]+$")
 _WORD = re.compile(r"^[a-z_]+$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HREF = re.compile(r"^(/t/[a-z0-9-]+/inbox/attachments/\d+/|#m-\d+|https?://[^\s\"'<>`]+)$")
 ALLOWED: dict[str, dict[str, re.Pattern[str] | None]] = {
     "article": {"class": _CLASS, "id": re.compile(r"^m-\d+$"), "data-id": re.compile(r"^\d+$"),
-                "data-status": _WORD, "data-type": _WORD},
+                "data-status": _WORD, "data-type": _WORD, "data-day": _DAY, "data-day-label": _TEXT},
     "header": {"class": _CLASS},
     "footer": {"class": _CLASS},
     "div": {"class": _CLASS},
-    "p": {"class": _CLASS, "title": _TEXT},
+    "p": {"class": _CLASS, "title": _TEXT, "data-day": _DAY},
     "span": {"class": _CLASS, "title": _TEXT, "aria-label": _TEXT, "data-ticks": _WORD},
     "blockquote": {"class": _CLASS},
     "a": {"class": _CLASS, "href": _HREF, "rel": re.compile(r"^(noopener|noopener noreferrer nofollow)$"),
@@ -111,7 +112,7 @@ ALLOWED: dict[str, dict[str, re.Pattern[str] | None]] = {
     "dl": {"class": _CLASS}, "dt": {}, "dd": {},
     "table": {"class": _CLASS}, "thead": {}, "tbody": {}, "tfoot": {}, "tr": {},
     "th": {"colspan": re.compile(r"^\d$")}, "td": {"class": _CLASS},
-    "time": {"datetime": _TEXT},
+    "time": {"datetime": _TEXT, "title": _TEXT},
     "button": {"type": re.compile(r"^button$"), "class": _CLASS, "data-reply": None, "data-react": _TEXT,
                "title": _TEXT, "aria-label": _TEXT},
 }  # fmt: skip
@@ -570,7 +571,8 @@ def test_time_is_rendered_with_a_machine_readable_datetime(conversation):
     message = add_message(conversation, text="hi")
     html = render(message)
     local = timezone.localtime(message.created_at)
-    assert f'<time datetime="{local.isoformat()}">{local:%H:%M}</time>' in html
+    full = f"{local:%b}. {local.day}, {local.year}, {local:%H:%M}"
+    assert f'<time datetime="{local.isoformat()}" title="{full}">{local:%H:%M}</time>' in html
 
 
 def test_customer_messages_with_a_whatsapp_id_get_reply_and_react_buttons(conversation):
