@@ -356,7 +356,7 @@ def tenant_settings_update(*, actor: Membership, timezone_name: str, request: Ht
         actor=actor.user,
         target=tenant,
         request=request,
-        extra={"timezone": [before, timezone_name]},
+        extra={"changes": {"timezone": [before, timezone_name]}},
     )
     return tenant
 

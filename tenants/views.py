@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from helpdesk.exceptions import ApplicationError
 from tenants import selectors, services
 from tenants.access import require_perm
+from tenants.audit_display import audit_rows
 from tenants.forms import (
     AcceptInvitationForm,
     ApiTokenForm,
@@ -428,13 +429,14 @@ def audit_log(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         date_to=filters.get("date_to"),
     )
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = audit_rows(tenant_id=tenant.pk, entries=page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     status = 400 if request.GET and not form.is_valid() else 200
     return render(
         request,
         "tenants/audit_log.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "rows": rows, "query": query.urlencode()},
         status=status,
     )
 

@@ -101,7 +101,7 @@ def test_an_admin_changes_the_workspace_zone_and_it_is_audited(tenant, admin):
     assert tenant.timezone == "America/Manaus"
     entry = AuditLogEntry.objects.get(tenant=tenant, action=AuditLogEntry.Action.TENANT_UPDATED)
     assert entry.actor == admin.user
-    assert entry.extra == {"timezone": ["America/Sao_Paulo", "America/Manaus"]}
+    assert entry.extra == {"changes": {"timezone": ["America/Sao_Paulo", "America/Manaus"]}}
 
 
 def test_an_unknown_workspace_zone_is_refused(tenant, admin):
