@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from conversations.models import Inbox, Message
 
@@ -40,7 +41,7 @@ class WhatsAppBackend:
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
         from whatsapp.models import MessageTemplate, WhatsAppChannel
-        from whatsapp.templates_validation import TemplateParamError, parameter_spec
+        from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
         channel = WhatsAppChannel.objects.filter(inbox=inbox).only("tenant_id", "waba_id").first()
         if channel is None:
@@ -55,6 +56,7 @@ class WhatsAppBackend:
             except TemplateParamError:
                 continue  # a definition we cannot fill in is not offered
             footer = next((c.get("text", "") for c in template.components if c.get("type") == "FOOTER"), "")
+            examples = parameter_examples(template.components, spec.parameter_format)
             buttons: list[dict[str, Any]] = next(
                 (c.get("buttons", []) for c in template.components if c.get("type") == "BUTTONS"), []
             )
@@ -69,6 +71,8 @@ class WhatsAppBackend:
                     "header_placeholders": list(spec.header_placeholders),
                     "body_text": spec.body_text,
                     "body_placeholders": list(spec.body_placeholders),
+                    "header_params": _param_fields("header", spec.header_placeholders, examples["header"]),
+                    "body_params": _param_fields("body", spec.body_placeholders, examples["body"]),
                     "footer_text": footer,
                     "buttons": [
                         {"index": i, "text": b.get("text", ""), "type": b.get("type", ""), "needs": spec.buttons.get(i)}
@@ -77,3 +81,22 @@ class WhatsAppBackend:
                 }
             )
         return result
+
+
+def _param_fields(part: str, placeholders: tuple[str, ...], examples: dict[str, str]) -> list[dict[str, str]]:
+    """How the template picker labels each value: a named placeholder by its name, a numbered one by its
+    position, each with the example Meta approved as the hint (and in the accessible name)."""
+    fields = []
+    for name in placeholders:
+        if not name.isdigit():
+            label = name.replace("_", " ")
+        elif part == "header":
+            label = _("Header value %(number)s") % {"number": name}
+        else:
+            label = _("Value %(number)s") % {"number": name}
+        example = examples.get(name, "")
+        accessible = label
+        if example:
+            accessible = _("%(label)s, for example %(example)s") % {"label": label, "example": example}
+        fields.append({"name": name, "label": label, "example": example, "accessible_name": accessible})
+    return fields

@@ -143,6 +143,37 @@ def parameter_spec(components: Sequence[Mapping[str, Any]], parameter_format: st
     )
 
 
+def parameter_examples(
+    components: Sequence[Mapping[str, Any]], parameter_format: str | None = POSITIONAL
+) -> dict[str, dict[str, str]]:
+    """The example values Meta approved with a template, by part (``header``, ``body``) and placeholder.
+
+    Positional examples are ``{"body_text": [["Maria", "#1234"]]}`` and ``{"header_text": ["Sale"]}``;
+    named ones ``{"body_text_named_params": [{"param_name": "order", "example": "#1234"}]}``. A
+    missing or malformed example is simply absent.
+    """
+    fmt = (parameter_format or POSITIONAL).upper()
+    found: dict[str, dict[str, str]] = {"header": {}, "body": {}}
+    for part in ("header", "body"):
+        component = _component(components, part.upper()) if isinstance(components, Sequence) else None
+        example = component.get("example") if component is not None else None
+        if not isinstance(example, Mapping):
+            continue
+        if fmt == NAMED:
+            for item in example.get(f"{part}_text_named_params") or []:
+                if isinstance(item, Mapping) and item.get("param_name") and item.get("example") is not None:
+                    found[part][str(item["param_name"])] = str(item["example"])
+            continue
+        values = example.get(f"{part}_text")
+        if part == "body" and isinstance(values, list) and values and isinstance(values[0], list):
+            values = values[0]  # the body's examples come as one row
+        if isinstance(values, list):
+            for index, value in enumerate(values, start=1):
+                if isinstance(value, str | int | float) and not isinstance(value, bool):
+                    found[part][str(index)] = str(value)
+    return found
+
+
 # -- checking values --------------------------------------------------------------------------------------
 
 

@@ -691,7 +691,7 @@
     var sendButton = paneEl.querySelector("[data-template-send]");
     sendButton.disabled = !t;
     if (!t) { templatePreview(); return; }
-    function field(group, name, label) {
+    function field(group, name, label, example, accessibleName) {
       var wrap = document.createElement("label");
       wrap.className = "param";
       wrap.textContent = label + " ";
@@ -699,15 +699,17 @@
       input.dataset.group = group;
       input.dataset.name = name;
       input.required = true;
+      if (example) input.placeholder = example; // the example Meta approved with the template
+      if (accessibleName) input.setAttribute("aria-label", accessibleName);
       if (group === "body" && name.indexOf("contact") === -1 && state.conversation && name === "1") {
         input.value = state.conversation.contact_name || "";
       }
       wrap.appendChild(input);
       holder.appendChild(wrap);
     }
-    t.header_placeholders.forEach(function (n) { field("header", n, "Header {{" + n + "}}"); });
+    t.header_params.forEach(function (p) { field("header", p.name, p.label, p.example, p.accessible_name); });
     if (t.header_format && t.header_format !== "TEXT") field("header_media", "link", t.header_format + " link (https://…)");
-    t.body_placeholders.forEach(function (n) { field("body", n, "{{" + n + "}}"); });
+    t.body_params.forEach(function (p) { field("body", p.name, p.label, p.example, p.accessible_name); });
     t.buttons.forEach(function (b) {
       if (b.needs === "url" || b.needs === "copy_code" || b.needs === "otp") field("buttons", String(b.index), b.text + " (" + b.needs + ")");
     });

@@ -378,6 +378,9 @@ def test_closed_window_offers_templates_and_sends_one(stack: Stack, page: Page, 
     select.select_option(label="pedido_pronto (pt_BR)")
     inputs = picker.locator("[data-template-params] input")
     expect(inputs).to_have_count(2)
+    # Each value is named by its position, with the example Meta approved as hint and in its name.
+    expect(picker.get_by_role("textbox", name="Value 2, for example A-100")).to_have_attribute("placeholder", "A-100")
+    expect(picker.locator("[data-template-params] label").nth(0)).to_have_text("Value 1 ")
     expect(inputs.nth(0)).to_have_value("Rita Alves")  # {{1}} prefilled with the contact's name
     inputs.nth(1).fill("B-2024")
     expect(picker.locator("[data-template-preview]")).to_contain_text(
