@@ -55,6 +55,15 @@ _KEY_LABELS: dict[str, str | Promise] = {
 }
 
 
+# Details in a fixed order (PostgreSQL's jsonb does not keep the order keys were written in).
+_FIRST = ("from", "to", "name", "shortcut", "scope", "inbox_id", "role", "email", "added", "removed")
+
+
+def _ordered(keys: Iterable[str]) -> list[str]:
+    rank = {key: i for i, key in enumerate(_FIRST)}
+    return sorted(keys, key=lambda k: (rank.get(k, len(rank)), k))
+
+
 def register_kind(name: str, resolve: Resolver, *, empty: str | Promise = NONE) -> None:
     _KINDS[name] = Kind(resolve=resolve, empty=empty)
 
@@ -127,16 +136,18 @@ def _change(action: str, key: str, before: Any, after: Any, names: dict[str, Map
 def _details(entry: AuditLogEntry, names: dict[str, Mapping[Any, str]]) -> list[tuple[str, str]]:
     action, extra = entry.action, entry.extra if isinstance(entry.extra, Mapping) else {}
     details: list[tuple[str, str]] = []
-    for key, value in extra.items():
+    for key in _ordered(extra):
+        value = extra[key]
         if key == "changes" and isinstance(value, Mapping):
-            for sub_key, pair in value.items():
+            for sub_key in _ordered(value):
+                pair = value[sub_key]
                 if isinstance(pair, list) and len(pair) == 2:
                     details.append((_label(sub_key), _change(action, sub_key, pair[0], pair[1], names)))
                 else:
                     details.append((_label(sub_key), _show(action, sub_key, pair, names)))
         elif key == "before" and isinstance(value, Mapping) and isinstance(extra.get("after"), Mapping):
             after = extra["after"]
-            for sub_key in [*value, *(k for k in after if k not in value)]:
+            for sub_key in _ordered({*value, *after}):
                 if value.get(sub_key) != after.get(sub_key):
                     details.append(
                         (_label(sub_key), _change(action, sub_key, value.get(sub_key), after.get(sub_key), names))
