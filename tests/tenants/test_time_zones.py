@@ -126,3 +126,29 @@ def test_the_workspace_zone_service_refuses_an_unknown_zone(admin):
         tenant_settings_update(actor=admin, timezone_name="Mars/Olympus_Mons")
     assert raised.value.details == {"field": "timezone"}
     assert Tenant.objects.get(pk=admin.tenant_id).timezone == "America/Sao_Paulo"
+
+
+def test_pages_outside_a_workspace_use_the_members_own_zone(agent):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from tenants.middleware import TenantMiddleware
+
+    agent.user.time_zone = "Asia/Tokyo"
+    agent.user.save(update_fields=["time_zone"])
+    seen: list[str] = []
+
+    def view(request):
+        seen.append(timezone.get_current_timezone_name())
+        return HttpResponse()
+
+    def get_response(request):
+        assert middleware.process_view(request, view, (), {}) is None
+        return view(request)
+
+    middleware = TenantMiddleware(get_response)
+    request = RequestFactory().get("/workspaces/")
+    request.user = agent.user
+    middleware(request)
+    assert seen == ["Asia/Tokyo"]
+    assert timezone.get_current_timezone_name() == "UTC"
