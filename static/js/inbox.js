@@ -365,10 +365,21 @@
     }, 300);
   }
 
-  function applyHeader(data) {
+  // A conversation this member can no longer see (assigned to someone else): its row goes, and if it
+  // is open the pane closes with one toast. Nothing of it is fetched again (the server would answer 404).
+  function conversationGone(displayId) {
+    var li = rowsEl.querySelector("[data-display-id='" + displayId + "']");
+    if (li) li.remove();
+    if (state.open !== displayId) return;
+    toast(root.dataset.textHidden || "The conversation is now assigned to someone else.");
+    closePane();
+    history.replaceState({}, "", base + window.location.search);
+  }
+
+  function applyHeader(data, displayId) {
+    if (data.counts) setCounts(data.counts);
     if (data.hidden) {
-      toast("The conversation is now assigned elsewhere and hidden from you.");
-      closePane();
+      conversationGone(displayId);
       return;
     }
     var head = paneEl.querySelector("[data-pane-head]");
@@ -384,12 +395,15 @@
     headerTimer = setTimeout(function () {
       var displayId = state.open;
       getJSON(url("c/" + displayId + "/header/")).then(function (data) {
-        if (state.open === displayId) applyHeader(data);
+        if (state.open === displayId) applyHeader(data, displayId);
       }).catch(function (err) { if (err.status === 404) closePane(); });
     }, 80);
   }
 
   function closePane() {
+    // Pending work for the conversation that closes must not fetch it any more.
+    clearTimeout(headerTimer);
+    clearTimeout(readTimer);
     state.open = null;
     state.conversation = null;
     root.classList.remove("has-conversation");
@@ -767,9 +781,11 @@
 
   function act(action, data) {
     if (!state.open) return Promise.resolve();
-    return postForm("c/" + state.open + "/" + action + "/", data).then(function (res) {
-      applyHeader(res);
-      return catchUp();
+    var displayId = state.open;
+    return postForm("c/" + displayId + "/" + action + "/", data).then(function (res) {
+      if (state.open !== displayId && !res.hidden) return; // another conversation is open by now
+      applyHeader(res, displayId);
+      if (!res.hidden) return catchUp();
     }).catch(function (err) { toast(err.message, "error"); });
   }
 
@@ -1032,12 +1048,10 @@
         refreshRows([conv.id]);
         if (isOpen) refreshHeader();
         break;
-      case "conversation.hidden": {
-        var li = document.getElementById("c-" + conv.id);
-        if (li) li.remove();
-        if (isOpen) { toast("This conversation was assigned elsewhere."); closePane(); }
+      case "conversation.hidden":
+        conversationGone(conv.display_id);
+        refreshRows([conv.id]); // the row endpoint answers it as missing, with the new tab counts
         break;
-      }
       case "notification.created": {
         var n = event.notification;
         setNotificationCount(notificationCount() + 1);
