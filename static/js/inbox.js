@@ -383,7 +383,11 @@
       return;
     }
     var head = paneEl.querySelector("[data-pane-head]");
-    if (head && data.header) head.replaceWith(fragment(data.header));
+    if (head && data.header) {
+      head.replaceWith(fragment(data.header));
+      var toggle = contactToggle();
+      if (toggle) toggle.setAttribute("aria-expanded", String(root.classList.contains("contact-open")));
+    }
     if (data.conversation) setConversation(data.conversation);
   }
 
@@ -400,7 +404,29 @@
     }, 80);
   }
 
+  // --- the contact panel: a column on wide screens, a drawer below 1200 px ----------------------------
+
+  function contactToggle() { return paneEl.querySelector("[data-contact-toggle]"); }
+
+  function openContact() {
+    root.classList.add("contact-open");
+    var toggle = contactToggle();
+    if (toggle) toggle.setAttribute("aria-expanded", "true");
+    sidebarEl.focus();
+  }
+
+  function closeContact(returnFocus) {
+    if (!root.classList.contains("contact-open")) return;
+    root.classList.remove("contact-open");
+    var toggle = contactToggle();
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", "false");
+      if (returnFocus) toggle.focus();
+    }
+  }
+
   function closePane() {
+    closeContact(false);
     // Pending work for the conversation that closes must not fetch it any more.
     clearTimeout(headerTimer);
     clearTimeout(readTimer);
@@ -819,6 +845,13 @@
       reloadList();
       return;
     }
+    var contactButton = t.closest("[data-contact-toggle]");
+    if (contactButton) {
+      if (root.classList.contains("contact-open") && contactButton.getAttribute("aria-expanded") === "true") closeContact(true);
+      else openContact();
+      return;
+    }
+    if (t.closest("[data-contact-close]")) { closeContact(true); return; }
     if (t.closest("[data-back]")) { closePane(); history.pushState({}, "", base); return; }
     if (t.closest("[data-send]")) { send(); return; }
     if (t.closest("[data-reply-cancel]")) { cancelReply(); return; }
@@ -888,7 +921,9 @@
       postForm("c/" + state.open + "/contact/", new FormData(form)).then(function (res) {
         sidebarEl.innerHTML = res.html;
         var s = sidebarEl.querySelector("[data-contact-status]");
-        if (s) s.textContent = "Saved";
+        if (s) s.textContent = sidebarEl.querySelector("[data-contact-form]").dataset.textSaved || "Saved";
+        var again = sidebarEl.querySelector("[data-contact-save]");
+        if (again) again.focus(); // the form was replaced: keep the focus in the panel
         refreshRows([state.conversation.id]);
       }).catch(function (err) { if (statusEl) statusEl.textContent = err.message; });
     }
@@ -940,6 +975,14 @@
   document.addEventListener("keydown", function (event) {
     var t = event.target;
     if (event.metaKey || event.ctrlKey || event.altKey) return;
+    // An open dialog (the shortcuts) handles its own keys: Esc closes it, as the browser does.
+    if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
+    var drawer = window.matchMedia("(max-width: 1199px)").matches;
+    if (event.key === "Escape" && root.classList.contains("contact-open") && (drawer || sidebarEl.contains(t))) {
+      closeContact(true);
+      event.preventDefault();
+      return;
+    }
     if (t.closest && t.closest("input, textarea, select, [contenteditable]")) {
       if (event.key === "Escape") t.blur();
       return;

@@ -14,10 +14,11 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, Response, WebSocket, expect
 
-from conversations.models import Conversation, Inbox
+from conversations.models import Contact, Conversation, Inbox, Message
+from conversations.services.inbound import _next_display_id
 from tenants.models import Membership, Tenant, User
 from tenants.permissions import BuiltinRole
-from tests.conversations.factories import make_conversation, make_inbox, make_message
+from tests.conversations.factories import make_conversation, make_inbox, make_label, make_message
 from tests.e2e.conftest import BrowserErrors
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user
@@ -43,7 +44,7 @@ def workspace() -> tuple[Tenant, Inbox, Membership, Membership]:
 def open_inbox(page: Page, user: User, path: str = "") -> None:
     log_in(page, email=user.email, password=PASSWORD)
     page.goto(f"/t/{SLUG}/inbox/{path}")
-    expect(page.locator("[data-live-state][data-state=live]")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#inbox[data-live='1']")).to_be_attached(timeout=TIMEOUT_MS)
 
 
 def pump_until(page: Page, predicate: Callable[[], bool], what: str) -> None:
@@ -107,4 +108,92 @@ def test_assigning_away_updates_tab_counts_at_once_with_one_toast_and_no_404(
     expect(page.locator(".toasts .toast")).to_have_text("The conversation is now assigned to someone else.")
     assert Conversation.objects.get(pk=hers.pk).assignee_id == bruno.user_id
     assert not_found == [], not_found
+    browser_errors.assert_none()
+
+
+# --- the contact drawer -----------------------------------------------------------------------------
+
+
+def contact_with_history(tenant: Tenant, inbox: Inbox, ana: Membership) -> Conversation:
+    """Open conversation of Carla, who also has an earlier, resolved one with a private note in it."""
+    current = make_conversation(inbox, name="Carla Dias")
+    make_message(current, "Meu pedido atrasou")
+    earlier = Conversation.objects.create(
+        tenant=tenant,
+        display_id=_next_display_id(tenant.pk),
+        inbox=inbox,
+        contact=current.contact,
+        contact_inbox=current.contact_inbox,
+        status=Conversation.Status.RESOLVED,
+    )
+    note = make_message(earlier, "Cliente prefere contato à tarde", direction=Message.Direction.OUTBOUND, private=True)
+    Message.objects.filter(pk=note.pk).update(sender_user=ana.user)
+    return current
+
+
+@pytest.mark.parametrize(("width", "height"), [(1100, 800), (390, 844)], ids=["1100px", "390px"])
+def test_contact_drawer_opens_from_the_header_and_edits_the_contact(
+    page: Page, browser_errors: BrowserErrors, width: int, height: int
+) -> None:
+    tenant, inbox, ana, _bruno = workspace()
+    vip = make_label(tenant, "VIP")
+    conversation = contact_with_history(tenant, inbox, ana)
+    page.set_viewport_size({"width": width, "height": height})
+    open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    drawer = page.locator("#contact-panel")
+    toggle = page.locator("[data-pane-head] [data-contact-toggle]")
+    expect(drawer).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    toggle.click()
+    expect(drawer).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(drawer).to_be_focused()
+    box = drawer.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    # What the wide layout's column shows: earlier conversations, notes, labels.
+    earlier = Conversation.objects.exclude(pk=conversation.pk).get(contact=conversation.contact)
+    expect(drawer.locator(".history-list")).to_contain_text(f"#{earlier.display_id}")
+    expect(drawer.locator(".notes-list")).to_contain_text("Cliente prefere contato à tarde")
+    expect(drawer.locator(".notes-list")).to_contain_text("Ana Agent")
+
+    drawer.get_by_label("Name").fill("Carla Dias Souza")
+    drawer.locator(".chip-pick", has_text="VIP").locator("input").check()
+    drawer.get_by_role("button", name="Save contact").click()
+    expect(drawer.locator("[data-contact-status]")).to_have_text("Saved")
+    expect(drawer.get_by_role("button", name="Save contact")).to_be_focused()
+    contact = Contact.objects.get(pk=conversation.contact_id)
+    assert contact.name == "Carla Dias Souza"
+    assert list(contact.labels.values_list("pk", flat=True)) == [vip.pk]
+
+    # Esc closes it and gives the focus back to the button that opened it.
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    # Its close button does the same.
+    toggle.click()
+    expect(drawer).to_be_visible()
+    drawer.get_by_role("button", name="Close the contact panel").click()
+    expect(drawer).to_be_hidden()
+    expect(toggle).to_be_focused()
+    browser_errors.assert_none()
+
+
+def test_contact_panel_is_a_column_on_wide_screens_and_the_header_button_moves_focus_into_it(
+    page: Page, browser_errors: BrowserErrors
+) -> None:
+    tenant, inbox, ana, _bruno = workspace()
+    conversation = contact_with_history(tenant, inbox, ana)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    panel = page.locator("#contact-panel")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("button", name="Close the contact panel")).to_be_hidden()
+    toggle = page.locator("[data-pane-head] [data-contact-toggle]")
+    toggle.click()
+    expect(panel).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(toggle).to_be_focused()
+    expect(panel).to_be_visible()
     browser_errors.assert_none()
