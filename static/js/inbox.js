@@ -565,10 +565,18 @@
   // Quick replies ("/") and mentions ("@") share one pop-up under the text box.
   function popup() { return paneEl.querySelector("[data-popup]"); }
 
+  function popupExpanded(open) {
+    var ta = textArea();
+    if (!ta) return;
+    ta.setAttribute("aria-expanded", String(open));
+    if (!open) ta.removeAttribute("aria-activedescendant");
+  }
+
   function closePopup() {
     var p = popup();
     if (p) { p.hidden = true; p.innerHTML = ""; }
     state.popupItems = [];
+    popupExpanded(false);
   }
 
   function showPopup(items, render) {
@@ -577,17 +585,19 @@
     state.popupItems = items;
     state.popupIndex = 0;
     p.innerHTML = "";
-    if (!items.length) { p.hidden = true; return; }
+    if (!items.length) { p.hidden = true; popupExpanded(false); return; }
     items.forEach(function (item, i) {
-      var opt = document.createElement("button");
-      opt.type = "button";
+      // Options are not in the tab order: the text box keeps the focus and points at the active one.
+      var opt = document.createElement("div");
       opt.className = "popup-item";
+      opt.id = "composer-popup-" + i;
       opt.setAttribute("role", "option");
       opt.dataset.index = i;
       render(opt, item);
       p.appendChild(opt);
     });
     p.hidden = false;
+    popupExpanded(true);
     highlightPopup();
   }
 
@@ -596,7 +606,11 @@
     if (!p) return;
     Array.prototype.forEach.call(p.children, function (el, i) {
       el.setAttribute("aria-selected", String(i === state.popupIndex));
-      if (i === state.popupIndex) el.scrollIntoView({block: "nearest"});
+      if (i === state.popupIndex) {
+        el.scrollIntoView({block: "nearest"});
+        var ta = textArea();
+        if (ta) ta.setAttribute("aria-activedescendant", el.id);
+      }
     });
   }
 
