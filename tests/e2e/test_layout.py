@@ -11,9 +11,11 @@ from playwright.sync_api import Page, expect
 from tenants.models import Role
 from tenants.permissions import BuiltinRole
 from tenants.services import invitation_create
+from tests.conversations.factories import make_conversation, make_message
 from tests.e2e.conftest import BrowserErrors
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
+from tests.whatsapp.conftest import make_channel
 
 pytestmark = pytest.mark.e2e
 
@@ -42,4 +44,36 @@ def test_members_page_fits_a_phone(page: Page, browser_errors: BrowserErrors) ->
     # The table scrolls inside its card; the card itself stays within the screen.
     card = page.locator("section[aria-labelledby=members-heading]").bounding_box()
     assert card is not None and card["x"] >= 0 and card["x"] + card["width"] <= 390, card
+    browser_errors.assert_none()
+
+
+def test_inbox_list_head_spacing_and_filters_at_1280_px(page: Page, browser_errors: BrowserErrors) -> None:
+    owner = make_user("owner@acme.example", name="Olivia Owner", password=PASSWORD)
+    tenant = make_tenant("Acme", slug=SLUG, owner=owner)
+    channel = make_channel(tenant)
+    make_message(make_conversation(channel.inbox, name="Carla Dias"), "Olá")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, email=owner.email, password=PASSWORD)
+    page.goto(f"/t/{SLUG}/inbox/")
+    live = page.locator("[data-live-state][data-state=live]")
+    expect(live).to_be_visible()
+    heading = page.locator("#inbox-list-heading").bounding_box()
+    state = live.bounding_box()
+    assert heading is not None and state is not None
+    # "Conversations" and "● Live" do not touch.
+    assert state["x"] - (heading["x"] + heading["width"]) >= 6, (heading, state)
+    # Every filter is wide enough for the option it shows (no "All inboxe").
+    for name in ("status", "sort", "inbox", "label", "assignee"):
+        select = page.locator(f"[data-filters] select[name={name}]")
+        room, text = select.evaluate(
+            """el => {
+                const style = getComputedStyle(el);
+                const canvas = document.createElement("canvas").getContext("2d");
+                canvas.font = style.font;
+                const text = canvas.measureText(el.options[el.selectedIndex].text).width;
+                const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+                return [room, text];
+            }"""
+        )
+        assert room >= text, (name, room, text)
     browser_errors.assert_none()
