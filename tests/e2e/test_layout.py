@@ -16,6 +16,7 @@ from tests.e2e.conftest import BrowserErrors
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
 from tests.whatsapp.conftest import make_channel
+from whatsapp.models import WebhookEvent
 
 pytestmark = pytest.mark.e2e
 
@@ -76,4 +77,20 @@ def test_inbox_list_head_spacing_and_filters_at_1280_px(page: Page, browser_erro
             }"""
         )
         assert room >= text, (name, room, text)
+    browser_errors.assert_none()
+
+
+def test_webhook_failure_banner_uses_the_error_style(page: Page, browser_errors: BrowserErrors) -> None:
+    tenant = make_tenant("Acme", slug=SLUG, owner=make_user("owner@acme.example", password=PASSWORD))
+    channel = make_channel(tenant)
+    WebhookEvent.objects.create(
+        tenant=tenant, channel=channel, body=b"{}", body_sha256="0" * 64, status=WebhookEvent.Status.FAILED
+    )
+    log_in(page, email="owner@acme.example", password=PASSWORD)
+    page.goto(f"/t/{SLUG}/settings/whatsapp/")
+    banner = page.get_by_role("alert").filter(has_text="1 webhook event could not be processed.")
+    expect(banner).to_be_visible()
+    # The error colours of the design tokens (--danger-soft, --danger-line), not the accent's.
+    expect(banner).to_have_css("background-color", "rgb(253, 236, 234)")
+    expect(banner).to_have_css("border-top-color", "rgb(243, 197, 192)")
     browser_errors.assert_none()
