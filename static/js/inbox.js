@@ -956,6 +956,11 @@
     }
   });
 
+  // The filters and the composer are driven by script: neither form is ever submitted as a page load.
+  root.addEventListener("submit", function (event) {
+    if (event.target.closest("[data-filters], [data-composer]")) event.preventDefault();
+  });
+
   var searchTimer = null;
   root.addEventListener("input", function (event) {
     var t = event.target;

@@ -197,3 +197,21 @@ def test_contact_panel_is_a_column_on_wide_screens_and_the_header_button_moves_f
     expect(toggle).to_be_focused()
     expect(panel).to_be_visible()
     browser_errors.assert_none()
+
+
+def test_inbox_forms_have_no_inline_handlers_and_enter_in_search_does_not_reload(
+    page: Page, browser_errors: BrowserErrors
+) -> None:
+    _tenant, inbox, ana, _bruno = workspace()
+    conversation = make_conversation(inbox, name="Carla Dias")
+    make_message(conversation, "Olá")
+    open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    # A strict Content-Security-Policy blocks inline handlers: the script prevents these submits instead.
+    expect(page.locator("[onsubmit], [onclick], [onchange], [oninput], [onkeydown]")).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+    search = page.locator("[data-search]")
+    search.fill("Carla")
+    search.press("Enter")
+    expect(page.locator(f"li.row#c-{conversation.pk}")).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    browser_errors.assert_none()
