@@ -17,7 +17,8 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from conversations.models import Conversation, Message, QuickReply
+from conversations.models import Conversation, Label, Message, QuickReply
+from tenants.models import Role
 from tenants.permissions import BuiltinRole
 from tests.conversations.factories import make_conversation, make_label, make_message
 from tests.e2e.conftest import BrowserErrors
@@ -96,11 +97,19 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
     log_in(page, email="owner@acme.example", password=PASSWORD)
     base = f"/t/{SLUG}"
     channel_id = conversation.inbox.whatsapp_channel.pk
+    label = Label.objects.get(name="Urgente")
+    quick_reply = QuickReply.objects.get(shortcut="ola")
+    event = WebhookEvent.objects.get()
+    agent_role = Role.objects.get(tenant=label.tenant, key=BuiltinRole.AGENT)
     for name, path in [
         ("dashboard", f"{base}/"),
         ("members", f"{base}/settings/members/"),
         ("roles", f"{base}/settings/roles/"),
         ("new role", f"{base}/settings/roles/new/"),
+        ("role", f"{base}/settings/roles/{agent_role.pk}/"),
+        ("label", f"{base}/settings/labels/{label.pk}/"),
+        ("quick reply", f"{base}/settings/quick-replies/{quick_reply.pk}/"),
+        ("webhook event", f"{base}/settings/webhook-events/{event.pk}/"),
         ("security", f"{base}/settings/security/"),
         ("labels", f"{base}/settings/labels/"),
         ("quick replies", f"{base}/settings/quick-replies/"),
