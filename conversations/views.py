@@ -570,7 +570,14 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             assignee = member.user
         actions.conversation_assign(principal=membership, conversation=conversation, assignee=assignee)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
-            return JsonResponse({"hidden": True})
+            # The page drops the conversation and its row, and sets the tab counts from this answer.
+            return JsonResponse(
+                {
+                    "hidden": True,
+                    "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
+                    "counts": selectors.conversation_tab_counts(membership=membership),
+                }
+            )
     elif action == "status":
         until = None
         if request.POST.get("snoozed_until"):

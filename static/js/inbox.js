@@ -387,14 +387,29 @@
     }, 300);
   }
 
-  function applyHeader(data) {
+  // A conversation this member can no longer see (assigned to someone else): its row goes, and if it
+  // is open the pane closes with one toast. Nothing of it is fetched again (the server would answer 404).
+  function conversationGone(displayId) {
+    var li = rowsEl.querySelector("[data-display-id='" + displayId + "']");
+    if (li) li.remove();
+    if (state.open !== displayId) return;
+    toast(root.dataset.textHidden || "The conversation is now assigned to someone else.");
+    closePane();
+    history.replaceState({}, "", base + window.location.search);
+  }
+
+  function applyHeader(data, displayId) {
+    if (data.counts) setCounts(data.counts);
     if (data.hidden) {
-      toast("The conversation is now assigned elsewhere and hidden from you.");
-      closePane();
+      conversationGone(displayId);
       return;
     }
     var head = paneEl.querySelector("[data-pane-head]");
-    if (head && data.header) head.replaceWith(fragment(data.header));
+    if (head && data.header) {
+      head.replaceWith(fragment(data.header));
+      var toggle = contactToggle();
+      if (toggle) toggle.setAttribute("aria-expanded", String(root.classList.contains("contact-open")));
+    }
     if (data.conversation) setConversation(data.conversation);
   }
 
@@ -406,12 +421,37 @@
     headerTimer = setTimeout(function () {
       var displayId = state.open;
       getJSON(url("c/" + displayId + "/header/")).then(function (data) {
-        if (state.open === displayId) applyHeader(data);
+        if (state.open === displayId) applyHeader(data, displayId);
       }).catch(function (err) { if (err.status === 404) closePane(); });
     }, 80);
   }
 
+  // --- the contact panel: a column on wide screens, a drawer below 1200 px ----------------------------
+
+  function contactToggle() { return paneEl.querySelector("[data-contact-toggle]"); }
+
+  function openContact() {
+    root.classList.add("contact-open");
+    var toggle = contactToggle();
+    if (toggle) toggle.setAttribute("aria-expanded", "true");
+    sidebarEl.focus();
+  }
+
+  function closeContact(returnFocus) {
+    if (!root.classList.contains("contact-open")) return;
+    root.classList.remove("contact-open");
+    var toggle = contactToggle();
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", "false");
+      if (returnFocus) toggle.focus();
+    }
+  }
+
   function closePane() {
+    closeContact(false);
+    // Pending work for the conversation that closes must not fetch it any more.
+    clearTimeout(headerTimer);
+    clearTimeout(readTimer);
     state.open = null;
     state.conversation = null;
     root.classList.remove("has-conversation");
@@ -547,10 +587,18 @@
   // Quick replies ("/") and mentions ("@") share one pop-up under the text box.
   function popup() { return paneEl.querySelector("[data-popup]"); }
 
+  function popupExpanded(open) {
+    var ta = textArea();
+    if (!ta) return;
+    ta.setAttribute("aria-expanded", String(open));
+    if (!open) ta.removeAttribute("aria-activedescendant");
+  }
+
   function closePopup() {
     var p = popup();
     if (p) { p.hidden = true; p.innerHTML = ""; }
     state.popupItems = [];
+    popupExpanded(false);
   }
 
   function showPopup(items, render) {
@@ -559,17 +607,19 @@
     state.popupItems = items;
     state.popupIndex = 0;
     p.innerHTML = "";
-    if (!items.length) { p.hidden = true; return; }
+    if (!items.length) { p.hidden = true; popupExpanded(false); return; }
     items.forEach(function (item, i) {
-      var opt = document.createElement("button");
-      opt.type = "button";
+      // Options are not in the tab order: the text box keeps the focus and points at the active one.
+      var opt = document.createElement("div");
       opt.className = "popup-item";
+      opt.id = "composer-popup-" + i;
       opt.setAttribute("role", "option");
       opt.dataset.index = i;
       render(opt, item);
       p.appendChild(opt);
     });
     p.hidden = false;
+    popupExpanded(true);
     highlightPopup();
   }
 
@@ -578,7 +628,11 @@
     if (!p) return;
     Array.prototype.forEach.call(p.children, function (el, i) {
       el.setAttribute("aria-selected", String(i === state.popupIndex));
-      if (i === state.popupIndex) el.scrollIntoView({block: "nearest"});
+      if (i === state.popupIndex) {
+        el.scrollIntoView({block: "nearest"});
+        var ta = textArea();
+        if (ta) ta.setAttribute("aria-activedescendant", el.id);
+      }
     });
   }
 
@@ -791,9 +845,11 @@
 
   function act(action, data) {
     if (!state.open) return Promise.resolve();
-    return postForm("c/" + state.open + "/" + action + "/", data).then(function (res) {
-      applyHeader(res);
-      return catchUp();
+    var displayId = state.open;
+    return postForm("c/" + displayId + "/" + action + "/", data).then(function (res) {
+      if (state.open !== displayId && !res.hidden) return; // another conversation is open by now
+      applyHeader(res, displayId);
+      if (!res.hidden) return catchUp();
     }).catch(function (err) { toast(err.message, "error"); });
   }
 
@@ -827,6 +883,13 @@
       reloadList();
       return;
     }
+    var contactButton = t.closest("[data-contact-toggle]");
+    if (contactButton) {
+      if (root.classList.contains("contact-open") && contactButton.getAttribute("aria-expanded") === "true") closeContact(true);
+      else openContact();
+      return;
+    }
+    if (t.closest("[data-contact-close]")) { closeContact(true); return; }
     if (t.closest("[data-back]")) { closePane(); history.pushState({}, "", base); return; }
     if (t.closest("[data-send]")) { send(); return; }
     if (t.closest("[data-reply-cancel]")) { cancelReply(); return; }
@@ -896,7 +959,9 @@
       postForm("c/" + state.open + "/contact/", new FormData(form)).then(function (res) {
         sidebarEl.innerHTML = res.html;
         var s = sidebarEl.querySelector("[data-contact-status]");
-        if (s) s.textContent = "Saved";
+        if (s) s.textContent = sidebarEl.querySelector("[data-contact-form]").dataset.textSaved || "Saved";
+        var again = sidebarEl.querySelector("[data-contact-save]");
+        if (again) again.focus(); // the form was replaced: keep the focus in the panel
         refreshRows([state.conversation.id]);
       }).catch(function (err) { if (statusEl) statusEl.textContent = err.message; });
     }
@@ -913,6 +978,11 @@
       var name = paneEl.querySelector("[data-file-name]");
       if (name) name.textContent = t.files[0] ? t.files[0].name : "";
     }
+  });
+
+  // The filters and the composer are driven by script: neither form is ever submitted as a page load.
+  root.addEventListener("submit", function (event) {
+    if (event.target.closest("[data-filters], [data-composer]")) event.preventDefault();
   });
 
   var searchTimer = null;
@@ -948,6 +1018,14 @@
   document.addEventListener("keydown", function (event) {
     var t = event.target;
     if (event.metaKey || event.ctrlKey || event.altKey) return;
+    // An open dialog (the shortcuts) handles its own keys: Esc closes it, as the browser does.
+    if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
+    var drawer = window.matchMedia("(max-width: 1199px)").matches;
+    if (event.key === "Escape" && root.classList.contains("contact-open") && (drawer || sidebarEl.contains(t))) {
+      closeContact(true);
+      event.preventDefault();
+      return;
+    }
     if (t.closest && t.closest("input, textarea, select, [contenteditable]")) {
       if (event.key === "Escape") t.blur();
       return;
@@ -1056,12 +1134,10 @@
         refreshRows([conv.id]);
         if (isOpen) refreshHeader();
         break;
-      case "conversation.hidden": {
-        var li = document.getElementById("c-" + conv.id);
-        if (li) li.remove();
-        if (isOpen) { toast("This conversation was assigned elsewhere."); closePane(); }
+      case "conversation.hidden":
+        conversationGone(conv.display_id);
+        refreshRows([conv.id]); // the row endpoint answers it as missing, with the new tab counts
         break;
-      }
       case "notification.created": {
         var n = event.notification;
         setNotificationCount(notificationCount() + 1);

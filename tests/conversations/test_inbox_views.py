@@ -221,6 +221,24 @@ def test_assign_to_me_is_audited_and_leaves_an_activity_line(tenant, channel, ag
     assert Message.objects.get(type="system").text == "Ana Agent took the conversation"
 
 
+def test_assigning_away_answers_hidden_with_the_new_tab_counts(tenant, channel, agent, client_for):
+    colleague = add_member(tenant, "agent")
+    channel.inbox.members.add(colleague.user)
+    conversation = receive(channel).conversation
+    Conversation.objects.filter(pk=conversation.pk).update(assignee=agent.user)
+    receive(channel, wa_id="5511912340000", text="Outra pessoa")  # an unassigned one stays in view
+    response = client_for(agent).post(
+        f"/t/acme/inbox/c/{conversation.display_id}/assign/", {"assignee": str(colleague.user_id)}
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "hidden": True,
+        "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
+        "counts": {"all": 1, "mine": 0, "unassigned": 1},
+    }
+    assert Conversation.objects.get(pk=conversation.pk).assignee_id == colleague.user_id
+
+
 def test_snooze_needs_a_future_time(tenant, channel, agent, client_for):
     conversation = receive(channel).conversation
     url = f"/t/acme/inbox/c/{conversation.display_id}/status/"

@@ -100,7 +100,7 @@ ALLOWED: dict[str, dict[str, re.Pattern[str] | None]] = {
     "footer": {"class": _CLASS},
     "div": {"class": _CLASS},
     "p": {"class": _CLASS, "title": _TEXT, "data-day": _DAY},
-    "span": {"class": _CLASS, "title": _TEXT, "aria-label": _TEXT, "data-ticks": _WORD},
+    "span": {"class": _CLASS, "title": _TEXT, "aria-label": _TEXT, "data-ticks": _WORD, "role": re.compile(r"^img$")},
     "blockquote": {"class": _CLASS},
     "a": {"class": _CLASS, "href": _HREF, "rel": re.compile(r"^(noopener|noopener noreferrer nofollow)$"),
           "target": re.compile(r"^_blank$"), "download": None},

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from whatsapp.fake.app import create_app
 from whatsapp.fake.engine import AdminError
@@ -34,6 +36,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# The simulator page asks for its state once a second; logging each request would bury everything
+# else printed on the same console (``make run`` shows the product's e-mails there).
+QUIET_PATHS = ("/_fake/simulator/state",)
+
+
+class QuietPolling(logging.Filter):
+    """Drops uvicorn's access-log lines of the simulator's polling; every other request is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) >= 3 else ""
+        return not (isinstance(path, str) and path.split("?", 1)[0] in QUIET_PATHS)
+
+
+def serve(app: Starlette, *, host: str, port: int, log_level: str) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
+    # After Config: it (re)configures uvicorn's loggers, so the filter must be added once it has.
+    logging.getLogger("uvicorn.access").addFilter(QuietPolling())
+    uvicorn.Server(config).run()
+
+
 def load_numbers(path: Path) -> list[dict]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if isinstance(data, dict):
@@ -57,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             except AdminError as error:
                 raise SystemExit(f"{args.config}: {error.message}") from None
     print(f"Fake WhatsApp Cloud API on http://{args.host}:{args.port}/  simulator: /simulator/", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=2)
+    serve(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
 if __name__ == "__main__":
