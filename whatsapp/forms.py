@@ -21,10 +21,4 @@ class ChannelForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=_("Used to check the signature of every webhook. Stored encrypted."),
     )
-    api_base_url = forms.URLField(
-        label=_("API base URL"),
-        required=False,
-        assume_scheme="https",
-        help_text=_("Leave empty for Meta's Graph API; set it to the fake Cloud API in development."),
-    )
     throughput_per_second = forms.IntegerField(label=_("Messages per second"), min_value=1, max_value=1000, initial=80)

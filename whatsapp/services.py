@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +22,8 @@ from tenants.permissions import Perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
 from whatsapp.client import client_for
-from whatsapp.errors import CloudApiError, PermanentError, TransientError
+from whatsapp.cloud_api import media_max_bytes
+from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,6 @@ def channel_create(
     waba_id: str,
     access_token: str,
     app_secret: str,
-    api_base_url: str = "",
     throughput_per_second: int = 80,
     request: Any = None,
 ) -> WhatsAppChannel:
@@ -68,7 +69,6 @@ def channel_create(
         display_phone_number=digits,
         phone_number_id=phone_number_id,
         waba_id=waba_id,
-        api_base_url=(api_base_url or settings.WHATSAPP_DEFAULT_API_BASE_URL).rstrip("/"),
         api_version=settings.WHATSAPP_API_VERSION,
         throughput_per_second=throughput_per_second,
     )
@@ -150,16 +150,40 @@ def templates_sync(*, channel: WhatsAppChannel) -> int:
     return seen
 
 
+def _media_refusal(exc: MediaRefused, *, kind: str) -> str:
+    """What agents read on a media download we refused (the file is not stored)."""
+    if exc.reason == "too_large" and exc.limit is not None:
+        return _("The file is larger than WhatsApp's limit of %(limit)s for %(kind)s; it was not downloaded.") % {
+            "limit": filesizeformat(exc.limit),
+            "kind": kind,
+        }
+    return _("The media address Meta gave is not allowed (%(reason)s); the file was not downloaded.") % {
+        "reason": exc.reason
+    }
+
+
 def attachment_download(*, attachment_id: int) -> str:
-    """Fetch an inbound media file through the two-hop media API and store it."""
+    """Fetch an inbound media file through the two-hop media API and store it.
+
+    Only files within WhatsApp's size limit for their kind, from allowed media hosts, are stored; a
+    refused one is recorded on the attachment as a failed download with the reason.
+    """
     attachment = Attachment.objects.select_related("message__inbox__whatsapp_channel").get(pk=attachment_id)
     if attachment.download_status == Attachment.DownloadStatus.STORED:
         return "already-stored"
     channel = attachment.message.inbox.whatsapp_channel
     client = client_for(channel)
+    animated = bool((attachment.message.content or {}).get("animated"))
+    max_bytes = media_max_bytes(attachment.kind, animated=animated)
     try:
         info = client.get_media(attachment.external_media_id)
-        content = client.download_media(info.url)
+        if info.file_size is not None and info.file_size > max_bytes:
+            raise MediaRefused(
+                f"Meta announced {info.file_size} bytes, over the limit of {max_bytes}.",
+                reason="too_large",
+                limit=max_bytes,
+            )
+        content = client.download_media(info.url, max_bytes=max_bytes)
     except TransientError as exc:
         from whatsapp.tasks import attachment_download as task
         from whatsapp.tasks import run_later
@@ -167,10 +191,19 @@ def attachment_download(*, attachment_id: int) -> str:
         Attachment.objects.filter(pk=attachment.pk).update(download_error=str(exc)[:500])
         run_later(task, attachment.pk, 30)
         return "retry"
+    except MediaRefused as exc:
+        logger.warning("Media of attachment %s refused: %s", attachment.pk, exc)
+        Attachment.objects.filter(pk=attachment.pk).update(
+            download_status=Attachment.DownloadStatus.FAILED,
+            download_error=_media_refusal(exc, kind=attachment.kind)[:500],
+        )
+        _publish_updated(attachment.message)
+        return "refused"
     except PermanentError as exc:
         Attachment.objects.filter(pk=attachment.pk).update(
             download_status=Attachment.DownloadStatus.FAILED, download_error=str(exc)[:500]
         )
+        _publish_updated(attachment.message)
         return "failed"
     extension = mimetypes.guess_extension((info.mime_type or "").split(";")[0].strip()) or ""
     name = attachment.filename or f"{attachment.external_media_id}{extension}"
@@ -182,11 +215,15 @@ def attachment_download(*, attachment_id: int) -> str:
         download_status=Attachment.DownloadStatus.STORED,
         download_error="",
     )
+    _publish_updated(attachment.message)
+    return "stored"
+
+
+def _publish_updated(message: Message) -> None:
     from conversations.services.events import publish_message_event
 
     with transaction.atomic():
-        publish_message_event("message.updated", attachment.message)
-    return "stored"
+        publish_message_event("message.updated", message)
 
 
 # A read receipt is a courtesy: tried a few times with backoff (seconds apart), then let go.

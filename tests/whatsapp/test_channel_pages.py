@@ -21,7 +21,6 @@ FORM = {
     "waba_id": "987654321098765",
     "access_token": "EAAG-very-secret-token",
     "app_secret": "app-secret-value",
-    "api_base_url": "",
     "throughput_per_second": "80",
 }
 
@@ -41,7 +40,6 @@ def test_connecting_a_number_stores_secrets_encrypted_and_never_shows_them(admin
         "123456789012345",
         "987654321098765",
     )
-    assert channel.api_base_url == "https://graph.facebook.com"
     assert "EAAG-very-secret-token" not in channel.access_token_encrypted
     assert "app-secret-value" not in channel.app_secret_encrypted
     assert (channel.access_token, channel.app_secret) == ("EAAG-very-secret-token", "app-secret-value")
@@ -53,6 +51,14 @@ def test_connecting_a_number_stores_secrets_encrypted_and_never_shows_them(admin
     entry = AuditLogEntry.objects.get(tenant=tenant, action="channel.connected")
     assert entry.extra == {"phone_number_id": "123456789012345", "display_phone_number": "5511912345678"}
     assert "secret" not in str(entry.extra).lower() and "EAAG" not in str(entry.extra)
+
+
+def test_the_api_address_comes_from_the_deployment_not_the_form(admin_client, tenant):
+    page = admin_client.get("/t/acme/settings/whatsapp/new/").content.decode()
+    assert 'name="access_token"' in page and "api_base_url" not in page
+    admin_client.post("/t/acme/settings/whatsapp/new/", {**FORM, "api_base_url": "http://127.0.0.1:8001"})
+    channel = WhatsAppChannel.objects.get(tenant=tenant)
+    assert wa_client.client_for(channel).base_url == "http://fake-cloud-api.invalid"
 
 
 @pytest.mark.parametrize(
