@@ -107,6 +107,7 @@ def main() -> None:
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
+        verify=False,
         throughput_per_second=args.cap,
     )
     now = timezone.now()

@@ -14,7 +14,10 @@ class ChannelForm(forms.Form):
     access_token = forms.CharField(
         label=_("Access token"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text=_("A permanent system-user token. Stored encrypted; never shown again."),
+        help_text=_(
+            "A permanent system-user token that can read this number at Meta (checked when you connect). "
+            "Stored encrypted; never shown again."
+        ),
     )
     app_secret = forms.CharField(
         label=_("App secret"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +21,7 @@ from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
-from whatsapp.client import client_for
+from whatsapp.client import client_for, cloud_api_client
 from whatsapp.cloud_api import media_max_bytes
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
@@ -34,7 +34,39 @@ def _require(actor: Membership, perm: str) -> None:
         raise PermissionDenied(_("You do not have permission to do that."))
 
 
-@transaction.atomic
+def _connection_detail(info: dict[str, Any], display_phone_number: str) -> str:
+    return _("Connected as %(name)s (%(number)s), quality %(quality)s.") % {
+        "name": str(info.get("verified_name", "")) or "?",
+        "number": info.get("display_phone_number", display_phone_number),
+        "quality": info.get("quality_rating", "UNKNOWN"),
+    }
+
+
+def _phone_number_read(*, phone_number_id: str, access_token: str) -> dict[str, Any]:
+    """The phone number as Meta shows it to this token; refuses a token that cannot read it.
+
+    Connecting a number proves access to it this way, so no workspace can claim a phone number id
+    it does not hold (and so block its owner from connecting it).
+    """
+    refused = _(
+        "Meta did not let this access token read phone number id %(id)s. Check the id and that the "
+        "token's system user has access to the number's WhatsApp Business Account."
+    ) % {"id": phone_number_id}
+    try:
+        with cloud_api_client(access_token) as api:
+            info = api.get_phone_number(phone_number_id)
+    except TransientError as exc:
+        raise ValidationFailed(
+            _("Could not reach Meta to check the number (%(error)s). Try again in a moment.") % {"error": exc},
+            code="phone_number_unverified",
+        ) from exc
+    except CloudApiError as exc:
+        raise ValidationFailed(refused, code="phone_number_unverified") from exc
+    if str(info.get("id", "")) != phone_number_id:
+        raise ValidationFailed(refused, code="phone_number_unverified")
+    return info
+
+
 def channel_create(
     *,
     actor: Membership,
@@ -46,8 +78,13 @@ def channel_create(
     app_secret: str,
     throughput_per_second: int = 80,
     request: Any = None,
+    verify: bool = True,
 ) -> WhatsAppChannel:
-    """Connect a number: its inbox, its encrypted secrets, and a fresh webhook address."""
+    """Connect a number: its inbox, its encrypted secrets, and a fresh webhook address.
+
+    The access token must read the number at Meta first (``verify``); only seeds of the fake Cloud
+    API, benchmarks and tests that are not about connecting pass ``verify=False``.
+    """
     _require(actor, Perm.MANAGE_CHANNELS)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
     for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
@@ -59,8 +96,43 @@ def channel_create(
         raise ValidationFailed(_("The access token and the app secret are both required."))
     if not 1 <= throughput_per_second <= 1000:
         raise ValidationFailed(_("Throughput must be between 1 and 1000 messages per second."))
+    # Checked before anything else is looked up: without access to the number, nothing about it is told.
+    info = _phone_number_read(phone_number_id=phone_number_id, access_token=access_token.strip()) if verify else None
+    # The same answer whichever workspace holds the number, this one included.
+    already = _("This phone number id is already connected.")
     if WhatsAppChannel.objects.filter(phone_number_id=phone_number_id).exists():
-        raise Conflict(_("This phone number id is already connected."))
+        raise Conflict(already)
+    try:
+        with transaction.atomic():
+            return _channel_insert(
+                actor=actor,
+                name=name,
+                digits=digits,
+                phone_number_id=phone_number_id,
+                waba_id=waba_id,
+                access_token=access_token,
+                app_secret=app_secret,
+                throughput_per_second=throughput_per_second,
+                info=info,
+                request=request,
+            )
+    except IntegrityError as exc:  # connected by a concurrent request since the check above
+        raise Conflict(already) from exc
+
+
+def _channel_insert(
+    *,
+    actor: Membership,
+    name: str,
+    digits: str,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    app_secret: str,
+    throughput_per_second: int,
+    info: dict[str, Any] | None,
+    request: Any,
+) -> WhatsAppChannel:
     inbox = Inbox.objects.create(tenant=actor.tenant, name=name.strip() or f"+{digits}", channel_type="whatsapp")
     inbox.members.set(Membership.objects.filter(tenant=actor.tenant, active=True).values_list("user_id", flat=True))
     channel = WhatsAppChannel(
@@ -72,6 +144,11 @@ def channel_create(
         api_version=settings.WHATSAPP_API_VERSION,
         throughput_per_second=throughput_per_second,
     )
+    if info is not None:
+        channel.health = WhatsAppChannel.Health.OK
+        channel.health_detail = _connection_detail(info, digits)[:500]
+        channel.health_checked_at = timezone.now()
+        channel.verified_name = str(info.get("verified_name", ""))[:255]
     channel.access_token = access_token.strip()
     channel.app_secret = app_secret.strip()
     channel.save()
@@ -100,11 +177,7 @@ def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
         )
         return False, detail
     verified = str(info.get("verified_name", ""))
-    detail = _("Connected as %(name)s (%(number)s), quality %(quality)s.") % {
-        "name": verified or "?",
-        "number": info.get("display_phone_number", channel.display_phone_number),
-        "quality": info.get("quality_rating", "UNKNOWN"),
-    }
+    detail = _connection_detail(info, channel.display_phone_number)
     WhatsAppChannel.objects.filter(pk=channel.pk).update(
         health=WhatsAppChannel.Health.OK,
         health_detail=detail[:500],

@@ -130,6 +130,7 @@ def other_tenant(server_env: dict[str, str]) -> Tenant:
         waba_id="200000000000002",
         access_token="globex-access-token",
         app_secret="globex-app-secret",
+        verify=False,
     )
     return tenant
 

@@ -104,6 +104,7 @@ def stack(live_env: dict[str, str], start_process: Callable[..., ServerProcess],
                 waba_id=waba,
                 access_token=token,
                 app_secret=secret,
+                verify=False,
             )
         )
     start_process(

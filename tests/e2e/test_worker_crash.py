@@ -112,6 +112,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
+        verify=False,
     )
     _token, raw_token = api_token_create(
         actor=owner_of(tenant), name="ci", role=role_builtin(tenant=tenant, key="admin")

@@ -110,6 +110,7 @@ def setup(fake_url, live_server, settings):
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
+        verify=False,
     )
     admin.register_number(
         phone_number_id=PNID,

@@ -105,6 +105,7 @@ class Command(BaseCommand):
                 waba_id=DEMO["waba_id"],
                 access_token=DEMO["access_token"],
                 app_secret=DEMO["app_secret"],
+                verify=False,
             )
         self._seed_inbox(tenant=tenant, owner=owner, channel=channel)
         webhook_url = site_url.rstrip("/") + reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key})
