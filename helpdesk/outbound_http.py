@@ -63,7 +63,8 @@ class BodyTooLarge(OutboundRefused):
 class OutboundPolicy:
     """Where a guarded client may go.
 
-    ``allowed_hosts``: exact host names, or ``*.example.com`` for any host under example.com.
+    ``allowed_hosts``: exact host names, ``*.example.com`` for any host under example.com, or ``*`` for
+    any host (an integration a tenant configures: public addresses and https are still required).
     ``allow_loopback``: loopback addresses (127.0.0.0/8, ::1) may be reached, and plain http used; only
     for a local fake of a vendor in development and tests. Private, link-local, multicast, reserved and
     metadata addresses are never reached.
@@ -83,6 +84,8 @@ class OutboundPolicy:
     def host_allowed(self, host: str) -> bool:
         host = host.lower().rstrip(".")
         for entry in self.allowed_hosts:
+            if entry == "*":
+                return True
             if entry.startswith("*."):
                 if host.endswith(entry[1:]) and len(host) > len(entry) - 1:
                     return True

@@ -112,6 +112,19 @@ def test_a_url_with_credentials_is_refused() -> None:
     assert refused.value.reason == "bad_url"
 
 
+def test_any_host_still_means_public_addresses_only(dns: FakeDns, server: LocalServer) -> None:
+    dns.set("anything.example", ["10.0.0.7"])
+    with client("*") as guarded:
+        assert guarded.policy.host_allowed("anything.example")
+        with pytest.raises(OutboundRefused) as refused:
+            guarded.get(f"https://anything.example:{server.port}/file", max_bytes=100)
+        assert refused.value.reason == "address_not_allowed"
+        with pytest.raises(OutboundRefused) as insecure:
+            guarded.get("http://anything.example/file", max_bytes=100)
+        assert insecure.value.reason == "scheme_not_allowed"
+    assert server.requests == []
+
+
 def test_subdomain_wildcards_match_subdomains_only() -> None:
     policy = OutboundPolicy.of(["*.fbsbx.com", "Graph.Example."])
     assert [policy.host_allowed(h) for h in ("lookaside.fbsbx.com", "fbsbx.com", "evilfbsbx.com", "graph.example")] == [
