@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8001
+# The product reaches the fake Cloud API as it reaches Meta, and may fetch media from it on this machine.
+FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
+	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true
 
 .PHONY: run test install lint typecheck migrate worker beat clean
 
@@ -27,9 +30,9 @@ run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ and the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/  (Ctrl+C to stop)"
 	@$(BIN)/python -m whatsapp.fake --host $(HOST) --port $(FAKE_PORT) --config var/fake-cloud-api.json & FAKE_PID=$$!; \
 	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py seed_demo_whatsapp --api-base-url http://$(HOST):$(FAKE_PORT) \
+	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
-	HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: install
 	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)

@@ -176,7 +176,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
             waba_id="900000000000999",
             access_token="bench-token",
             app_secret="bench-secret",
-            api_base_url="http://127.0.0.1:9",
+            verify=False,
         )
         inboxes.append(channel.inbox)
     roles = {r.key: r for r in Role.objects.filter(tenant=tenant)}

@@ -181,7 +181,7 @@ def main() -> None:
         waba_id="900000000000002",
         access_token="bench-token",
         app_secret=APP_SECRET,
-        api_base_url="http://127.0.0.1:9",
+        verify=False,
     )
     total_posts = sum(rate * seconds for rate, seconds in stages) + saturation_posts
     bodies, unique = make_bodies(total_posts, replay_share=0.2)

@@ -231,7 +231,7 @@ def main() -> None:
         waba_id=WABA_ID,
         access_token="bench-live-token",
         app_secret=APP_SECRET,
-        api_base_url="http://127.0.0.1:9",
+        verify=False,
     )
     log_dir = Path(tempfile.mkdtemp(prefix="bench-live-"))
     figures: dict[str, Any] = {"mode": "quick" if args.quick else "full", "rate_per_s": args.rate, "seconds": seconds}

@@ -96,6 +96,7 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-outbound-"))
     fake_port = free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
+    env["WHATSAPP_API_BASE_URL"] = fake_url  # the servers reach the Cloud API at the fake
     owner = User.objects.create_user(email="owner@bench.example", password="x" * 12)
     tenant = tenant_create(name="Bench", owner=owner)
     channel = channel_create(
@@ -106,7 +107,7 @@ def main() -> None:
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
-        api_base_url=fake_url,
+        verify=False,
         throughput_per_second=args.cap,
     )
     now = timezone.now()

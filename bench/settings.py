@@ -5,9 +5,11 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production-use-0123456789")
 
 from helpdesk.settings.base import *  # noqa: F403
-from helpdesk.settings.base import LOGGING, STORAGES
+from helpdesk.settings.base import LOGGING, STORAGES, env
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 LOGGING["root"]["level"] = "WARNING"
+# A closed port unless a benchmark runs the fake Cloud API: benchmarks never reach Meta.
+WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="http://127.0.0.1:9")

@@ -71,7 +71,7 @@ def _sample_channel_obj(tenant: Tenant):
         waba_id=str(n + 1),
         access_token="token",
         app_secret="secret",
-        api_base_url="http://fake-cloud-api.invalid",
+        verify=False,
     )
 
 

@@ -5,12 +5,15 @@ The access token lives only in the ``Authorization`` header of the underlying ht
 put in URLs, log lines, exception messages or ``repr``.
 
 ``base_url`` is ``https://graph.facebook.com`` in production and the fake Cloud API's address in
-development and tests; ``api_version`` is the ``vNN.N`` path prefix.
+development and tests (the ``WHATSAPP_API_BASE_URL`` setting, never a tenant's input); ``api_version``
+is the ``vNN.N`` path prefix. Media URLs come from Meta's answers, so they are fetched only through the
+guarded client (``helpdesk.outbound_http``): listed hosts, public addresses, a size cap per media kind.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC
@@ -19,12 +22,41 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
+from helpdesk.outbound_http import BodyTooLarge, GuardedClient, OutboundPolicy, OutboundRefused
 from whatsapp import outbound_payloads
-from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError, classify
+from whatsapp.errors import (
+    AmbiguousSendError,
+    CloudApiError,
+    MediaRefused,
+    PermanentError,
+    TransientError,
+    classify,
+)
 from whatsapp.types import MediaInfo, SendResult
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
 USER_AGENT = "helpdesk-whatsapp/1.0"
+# Meta's media host; media URLs pointing anywhere else are refused unless a deployment lists more.
+META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
+
+_KB, _MB = 1024, 1024 * 1024
+# WhatsApp's own size limits per media kind (CONTRACT §5); a larger file is not downloaded.
+MEDIA_MAX_BYTES = {
+    "audio": 16 * _MB,
+    "image": 5 * _MB,
+    "video": 16 * _MB,
+    "document": 100 * _MB,
+    "sticker": 100 * _KB,
+}
+ANIMATED_STICKER_MAX_BYTES = 500 * _KB
+
+
+def media_max_bytes(kind: str, *, animated: bool = False) -> int:
+    """The largest file WhatsApp carries for a media kind (unknown kinds get the document limit)."""
+    if kind == "sticker" and animated:
+        return ANIMATED_STICKER_MAX_BYTES
+    return MEDIA_MAX_BYTES.get(kind, MEDIA_MAX_BYTES["document"])
+
 
 # Raised before any byte of the request reached Meta: always safe to retry.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -77,6 +109,7 @@ class CloudApiClient:
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        media_policy: OutboundPolicy | None = None,
     ) -> None:
         if not access_token:
             raise ValueError("A Cloud API access token is required.")
@@ -91,12 +124,17 @@ class CloudApiClient:
             transport=transport,
             headers={"Authorization": f"Bearer {access_token}", "User-Agent": USER_AGENT},
         )
+        media_timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._media = GuardedClient(
+            media_policy or OutboundPolicy.of(META_MEDIA_HOSTS, timeout=media_timeout), transport=transport
+        )
 
     def __repr__(self) -> str:
         return f"<CloudApiClient {self.base_url}/{self.api_version}>"
 
     def close(self) -> None:
         self._http.close()
+        self._media.close()
 
     def __enter__(self) -> CloudApiClient:
         return self
@@ -209,15 +247,34 @@ class CloudApiClient:
             file_size=size,
         )
 
-    def download_media(self, url: str) -> bytes:
+    def download_media(self, url: str, *, max_bytes: int = MEDIA_MAX_BYTES["document"]) -> bytes:
         """Download a media URL from ``get_media`` (Meta requires the bearer token here too).
 
-        An expired URL answers 404, raised as ``PermanentError``: look the media id up again.
+        The URL is Meta's answer, so it is fetched through the guarded client: a host off the allow-list,
+        an address that is not public, too many redirects or a body over ``max_bytes`` raise
+        ``MediaRefused`` and nothing is returned. An expired URL answers 404, raised as ``PermanentError``:
+        look the media id up again.
         """
         if urlsplit(url).scheme not in ("http", "https"):
             raise PermanentError("Media download: the URL must be http(s).")
-        response = self._send("GET", url, idempotent=True, follow_redirects=True)
-        return response.content
+        headers = {"Authorization": self._http.headers["Authorization"], "User-Agent": USER_AGENT}
+        try:
+            fetched = self._media.get(url, max_bytes=max_bytes, headers=headers)
+        except BodyTooLarge as exc:
+            raise MediaRefused(f"Media download: {exc}", reason=exc.reason, limit=exc.limit) from exc
+        except OutboundRefused as exc:
+            raise MediaRefused(f"Media download refused: {exc}", reason=exc.reason) from exc
+        except (*_MAYBE_SENT, *_NOT_SENT) as exc:
+            raise TransientError(f"The media host did not answer: {type(exc).__name__}.") from exc
+        except httpx.HTTPError as exc:
+            raise PermanentError(f"Media download failed: {type(exc).__name__}.") from exc
+        if fetched.is_success:
+            return fetched.content
+        try:
+            body = json.loads(fetched.content)
+        except ValueError:
+            body = None
+        raise classify(fetched.status_code, body, retry_after=parse_retry_after(fetched.headers.get("Retry-After")))
 
     def delete_media(self, media_id: str) -> None:
         self._send("DELETE", self._path(_segment(media_id, "media_id")), idempotent=True)
@@ -272,5 +329,6 @@ __all__ = [
     "CloudApiError",
     "PermanentError",
     "TransientError",
+    "media_max_bytes",
     "parse_retry_after",
 ]

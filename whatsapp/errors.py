@@ -78,6 +78,18 @@ class PermanentError(CloudApiError):
     """Retrying the same request will fail the same way: record the error and stop."""
 
 
+class MediaRefused(PermanentError):
+    """A media download refused by us, not by Meta: a host or address not allowed, or a file over its limit.
+
+    ``reason`` is the guarded client's code (``too_large``, ``host_not_allowed``, ``address_not_allowed``...).
+    """
+
+    def __init__(self, message: str, *, reason: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.limit = limit
+
+
 class AmbiguousSendError(CloudApiError):
     """The send may have been accepted by Meta; do not resend without reconciling first."""
 

@@ -14,17 +14,14 @@ class ChannelForm(forms.Form):
     access_token = forms.CharField(
         label=_("Access token"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text=_("A permanent system-user token. Stored encrypted; never shown again."),
+        help_text=_(
+            "A permanent system-user token that can read this number at Meta (checked when you connect). "
+            "Stored encrypted; never shown again."
+        ),
     )
     app_secret = forms.CharField(
         label=_("App secret"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=_("Used to check the signature of every webhook. Stored encrypted."),
-    )
-    api_base_url = forms.URLField(
-        label=_("API base URL"),
-        required=False,
-        assume_scheme="https",
-        help_text=_("Leave empty for Meta's Graph API; set it to the fake Cloud API in development."),
     )
     throughput_per_second = forms.IntegerField(label=_("Messages per second"), min_value=1, max_value=1000, initial=80)

@@ -11,7 +11,6 @@ from conversations.models import Inbox
 from helpdesk import crypto
 from tenants.models import TenantOwnedModel
 
-META_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v23.0"
 
 
@@ -39,7 +38,6 @@ class WhatsAppChannel(TenantOwnedModel):
     app_secret_encrypted = models.TextField()
     verify_token = models.CharField(max_length=64, default=new_verify_token)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
-    api_base_url = models.URLField(default=META_GRAPH_URL)
     api_version = models.CharField(max_length=10, default=DEFAULT_API_VERSION)
     throughput_per_second = models.PositiveIntegerField(default=80)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

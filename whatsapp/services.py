@@ -9,7 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,8 +21,9 @@ from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
-from whatsapp.client import client_for
-from whatsapp.errors import CloudApiError, PermanentError, TransientError
+from whatsapp.client import client_for, cloud_api_client
+from whatsapp.cloud_api import media_max_bytes
+from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,39 @@ def _require(actor: Membership, perm: str) -> None:
         raise PermissionDenied(_("You do not have permission to do that."))
 
 
-@transaction.atomic
+def _connection_detail(info: dict[str, Any], display_phone_number: str) -> str:
+    return _("Connected as %(name)s (%(number)s), quality %(quality)s.") % {
+        "name": str(info.get("verified_name", "")) or "?",
+        "number": info.get("display_phone_number", display_phone_number),
+        "quality": info.get("quality_rating", "UNKNOWN"),
+    }
+
+
+def _phone_number_read(*, phone_number_id: str, access_token: str) -> dict[str, Any]:
+    """The phone number as Meta shows it to this token; refuses a token that cannot read it.
+
+    Connecting a number proves access to it this way, so no workspace can claim a phone number id
+    it does not hold (and so block its owner from connecting it).
+    """
+    refused = _(
+        "Meta did not let this access token read phone number id %(id)s. Check the id and that the "
+        "token's system user has access to the number's WhatsApp Business Account."
+    ) % {"id": phone_number_id}
+    try:
+        with cloud_api_client(access_token) as api:
+            info = api.get_phone_number(phone_number_id)
+    except TransientError as exc:
+        raise ValidationFailed(
+            _("Could not reach Meta to check the number (%(error)s). Try again in a moment.") % {"error": exc},
+            code="phone_number_unverified",
+        ) from exc
+    except CloudApiError as exc:
+        raise ValidationFailed(refused, code="phone_number_unverified") from exc
+    if str(info.get("id", "")) != phone_number_id:
+        raise ValidationFailed(refused, code="phone_number_unverified")
+    return info
+
+
 def channel_create(
     *,
     actor: Membership,
@@ -42,11 +76,15 @@ def channel_create(
     waba_id: str,
     access_token: str,
     app_secret: str,
-    api_base_url: str = "",
     throughput_per_second: int = 80,
     request: Any = None,
+    verify: bool = True,
 ) -> WhatsAppChannel:
-    """Connect a number: its inbox, its encrypted secrets, and a fresh webhook address."""
+    """Connect a number: its inbox, its encrypted secrets, and a fresh webhook address.
+
+    The access token must read the number at Meta first (``verify``); only seeds of the fake Cloud
+    API, benchmarks and tests that are not about connecting pass ``verify=False``.
+    """
     _require(actor, Perm.MANAGE_CHANNELS)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
     for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
@@ -58,8 +96,43 @@ def channel_create(
         raise ValidationFailed(_("The access token and the app secret are both required."))
     if not 1 <= throughput_per_second <= 1000:
         raise ValidationFailed(_("Throughput must be between 1 and 1000 messages per second."))
+    # Checked before anything else is looked up: without access to the number, nothing about it is told.
+    info = _phone_number_read(phone_number_id=phone_number_id, access_token=access_token.strip()) if verify else None
+    # The same answer whichever workspace holds the number, this one included.
+    already = _("This phone number id is already connected.")
     if WhatsAppChannel.objects.filter(phone_number_id=phone_number_id).exists():
-        raise Conflict(_("This phone number id is already connected."))
+        raise Conflict(already)
+    try:
+        with transaction.atomic():
+            return _channel_insert(
+                actor=actor,
+                name=name,
+                digits=digits,
+                phone_number_id=phone_number_id,
+                waba_id=waba_id,
+                access_token=access_token,
+                app_secret=app_secret,
+                throughput_per_second=throughput_per_second,
+                info=info,
+                request=request,
+            )
+    except IntegrityError as exc:  # connected by a concurrent request since the check above
+        raise Conflict(already) from exc
+
+
+def _channel_insert(
+    *,
+    actor: Membership,
+    name: str,
+    digits: str,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    app_secret: str,
+    throughput_per_second: int,
+    info: dict[str, Any] | None,
+    request: Any,
+) -> WhatsAppChannel:
     inbox = Inbox.objects.create(tenant=actor.tenant, name=name.strip() or f"+{digits}", channel_type="whatsapp")
     inbox.members.set(Membership.objects.filter(tenant=actor.tenant, active=True).values_list("user_id", flat=True))
     channel = WhatsAppChannel(
@@ -68,10 +141,14 @@ def channel_create(
         display_phone_number=digits,
         phone_number_id=phone_number_id,
         waba_id=waba_id,
-        api_base_url=(api_base_url or settings.WHATSAPP_DEFAULT_API_BASE_URL).rstrip("/"),
         api_version=settings.WHATSAPP_API_VERSION,
         throughput_per_second=throughput_per_second,
     )
+    if info is not None:
+        channel.health = WhatsAppChannel.Health.OK
+        channel.health_detail = _connection_detail(info, digits)[:500]
+        channel.health_checked_at = timezone.now()
+        channel.verified_name = str(info.get("verified_name", ""))[:255]
     channel.access_token = access_token.strip()
     channel.app_secret = app_secret.strip()
     channel.save()
@@ -100,11 +177,7 @@ def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
         )
         return False, detail
     verified = str(info.get("verified_name", ""))
-    detail = _("Connected as %(name)s (%(number)s), quality %(quality)s.") % {
-        "name": verified or "?",
-        "number": info.get("display_phone_number", channel.display_phone_number),
-        "quality": info.get("quality_rating", "UNKNOWN"),
-    }
+    detail = _connection_detail(info, channel.display_phone_number)
     WhatsAppChannel.objects.filter(pk=channel.pk).update(
         health=WhatsAppChannel.Health.OK,
         health_detail=detail[:500],
@@ -150,16 +223,40 @@ def templates_sync(*, channel: WhatsAppChannel) -> int:
     return seen
 
 
+def _media_refusal(exc: MediaRefused, *, kind: str) -> str:
+    """What agents read on a media download we refused (the file is not stored)."""
+    if exc.reason == "too_large" and exc.limit is not None:
+        return _("The file is larger than WhatsApp's limit of %(limit)s for %(kind)s; it was not downloaded.") % {
+            "limit": filesizeformat(exc.limit),
+            "kind": kind,
+        }
+    return _("The media address Meta gave is not allowed (%(reason)s); the file was not downloaded.") % {
+        "reason": exc.reason
+    }
+
+
 def attachment_download(*, attachment_id: int) -> str:
-    """Fetch an inbound media file through the two-hop media API and store it."""
+    """Fetch an inbound media file through the two-hop media API and store it.
+
+    Only files within WhatsApp's size limit for their kind, from allowed media hosts, are stored; a
+    refused one is recorded on the attachment as a failed download with the reason.
+    """
     attachment = Attachment.objects.select_related("message__inbox__whatsapp_channel").get(pk=attachment_id)
     if attachment.download_status == Attachment.DownloadStatus.STORED:
         return "already-stored"
     channel = attachment.message.inbox.whatsapp_channel
     client = client_for(channel)
+    animated = bool((attachment.message.content or {}).get("animated"))
+    max_bytes = media_max_bytes(attachment.kind, animated=animated)
     try:
         info = client.get_media(attachment.external_media_id)
-        content = client.download_media(info.url)
+        if info.file_size is not None and info.file_size > max_bytes:
+            raise MediaRefused(
+                f"Meta announced {info.file_size} bytes, over the limit of {max_bytes}.",
+                reason="too_large",
+                limit=max_bytes,
+            )
+        content = client.download_media(info.url, max_bytes=max_bytes)
     except TransientError as exc:
         from whatsapp.tasks import attachment_download as task
         from whatsapp.tasks import run_later
@@ -167,10 +264,19 @@ def attachment_download(*, attachment_id: int) -> str:
         Attachment.objects.filter(pk=attachment.pk).update(download_error=str(exc)[:500])
         run_later(task, attachment.pk, 30)
         return "retry"
+    except MediaRefused as exc:
+        logger.warning("Media of attachment %s refused: %s", attachment.pk, exc)
+        Attachment.objects.filter(pk=attachment.pk).update(
+            download_status=Attachment.DownloadStatus.FAILED,
+            download_error=_media_refusal(exc, kind=attachment.kind)[:500],
+        )
+        _publish_updated(attachment.message)
+        return "refused"
     except PermanentError as exc:
         Attachment.objects.filter(pk=attachment.pk).update(
             download_status=Attachment.DownloadStatus.FAILED, download_error=str(exc)[:500]
         )
+        _publish_updated(attachment.message)
         return "failed"
     extension = mimetypes.guess_extension((info.mime_type or "").split(";")[0].strip()) or ""
     name = attachment.filename or f"{attachment.external_media_id}{extension}"
@@ -182,11 +288,15 @@ def attachment_download(*, attachment_id: int) -> str:
         download_status=Attachment.DownloadStatus.STORED,
         download_error="",
     )
+    _publish_updated(attachment.message)
+    return "stored"
+
+
+def _publish_updated(message: Message) -> None:
     from conversations.services.events import publish_message_event
 
     with transaction.atomic():
-        publish_message_event("message.updated", attachment.message)
-    return "stored"
+        publish_message_event("message.updated", message)
 
 
 # A read receipt is a courtesy: tried a few times with backoff (seconds apart), then let go.

@@ -275,7 +275,12 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 # WhatsApp Cloud API
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
-WHATSAPP_DEFAULT_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+# The Graph API every number is reached through: Meta's, or the fake Cloud API's in development and tests.
+WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+# Hosts a media URL from Meta may point at (``*.example.com`` for subdomains); any other is refused.
+WHATSAPP_MEDIA_ALLOWED_HOSTS = env.list("WHATSAPP_MEDIA_ALLOWED_HOSTS", default=["lookaside.fbsbx.com"])
+# Media may be fetched from loopback addresses over plain http: only for the fake Cloud API on this machine.
+WHATSAPP_MEDIA_ALLOW_LOOPBACK = env.bool("WHATSAPP_MEDIA_ALLOW_LOOPBACK", default=False)
 WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=15.0)
 WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float("WHATSAPP_HTTP_CONNECT_TIMEOUT", default=5.0)

@@ -47,7 +47,7 @@ def scene(tenant) -> Scene:
         waba_id="102290129340398",
         access_token="test-access-token",
         app_secret="test-app-secret",
-        api_base_url="http://fake-cloud-api.invalid",
+        verify=False,
     )
     channel.inbox.members.set([ana.user_id, bia.user_id])
     make_inbox(tenant, members=[caio])

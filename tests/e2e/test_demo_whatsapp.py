@@ -70,6 +70,12 @@ def demo(demo_env: dict[str, str], start_process: Callable[..., ServerProcess], 
     """The `make run` sequence on this test's database: seed, fake, seed WhatsApp and register, server."""
     fake_port, web_port = free_port(), free_port()
     fake_url, web_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{web_port}"
+    # As `make run` sets it: the fake is the Cloud API, and its media may be fetched on this machine.
+    demo_env = demo_env | {
+        "WHATSAPP_API_BASE_URL": fake_url,
+        "WHATSAPP_MEDIA_ALLOWED_HOSTS": "127.0.0.1",
+        "WHATSAPP_MEDIA_ALLOW_LOOPBACK": "true",
+    }
     manage(demo_env, "seed_demo")
     config = tmp_path / "var" / "fake-cloud-api.json"
     config.parent.mkdir()
@@ -86,7 +92,7 @@ def demo(demo_env: dict[str, str], start_process: Callable[..., ServerProcess], 
     manage(
         demo_env,
         "seed_demo_whatsapp",
-        *("--api-base-url", fake_url, "--site-url", web_url, "--fake-config", str(config), "--register"),
+        *("--site-url", web_url, "--fake-config", str(config), "--register"),
     )
     start_process(
         name="web",
@@ -124,6 +130,7 @@ def other_tenant(server_env: dict[str, str]) -> Tenant:
         waba_id="200000000000002",
         access_token="globex-access-token",
         app_secret="globex-app-secret",
+        verify=False,
     )
     return tenant
 

@@ -86,6 +86,7 @@ def stack(live_env: dict[str, str], start_process: Callable[..., ServerProcess],
     audience_cache_clear()
     fake_port, web_port = free_port(), free_port()
     fake_url, web_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{web_port}"
+    live_env = {**live_env, "WHATSAPP_API_BASE_URL": fake_url}
     tenant = make_tenant(
         "Acme", slug=SLUG, owner=make_user("owner@acme.example", name="Olivia Owner", password=PASSWORD)
     )
@@ -103,7 +104,7 @@ def stack(live_env: dict[str, str], start_process: Callable[..., ServerProcess],
                 waba_id=waba,
                 access_token=token,
                 app_secret=secret,
-                api_base_url=fake_url,
+                verify=False,
             )
         )
     start_process(

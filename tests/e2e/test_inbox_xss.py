@@ -202,7 +202,7 @@ def test_xss_corpus_never_runs_in_the_inbox(
         waba_id="102290129344001",
         access_token="xss-token",
         app_secret="xss-secret",
-        api_base_url="http://fake-cloud-api.invalid",
+        verify=False,
     )
     named, showcases = seed(tenant, channel, monkeypatch)
 

@@ -103,6 +103,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
 
     fake_port, web_port = free_port(), free_port()
     fake_url, web_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{web_port}"
+    crash_env = {**crash_env, "WHATSAPP_API_BASE_URL": fake_url}
     channel = channel_create(
         actor=owner_of(tenant),
         name="Support",
@@ -111,7 +112,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
-        api_base_url=fake_url,
+        verify=False,
     )
     _token, raw_token = api_token_create(
         actor=owner_of(tenant), name="ci", role=role_builtin(tenant=tenant, key="admin")

@@ -93,6 +93,7 @@ def _pacing_reset() -> None:
 @pytest.fixture
 def setup(fake_url, live_server, settings):
     settings.WHATSAPP_HTTP_TIMEOUT = 1.0
+    settings.WHATSAPP_API_BASE_URL = fake_url
     wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
     tasks.DEFERRED.clear()
     _pacing_reset()
@@ -109,7 +110,7 @@ def setup(fake_url, live_server, settings):
         waba_id=WABA,
         access_token=TOKEN,
         app_secret=SECRET,
-        api_base_url=fake_url,
+        verify=False,
     )
     admin.register_number(
         phone_number_id=PNID,
@@ -715,7 +716,7 @@ def test_the_fakes_latency_holds_answers_past_a_shorter_client_timeout(setup):
         "type": "text",
         "text": {"body": "Demorou?", "preview_url": False},
     }
-    with CloudApiClient(channel.api_base_url, channel.api_version, TOKEN, timeout=0.5) as api:
+    with CloudApiClient(django_settings.WHATSAPP_API_BASE_URL, channel.api_version, TOKEN, timeout=0.5) as api:
         admin.set_faults(latency_ms=1500)
         with pytest.raises(AmbiguousSendError):
             api.send_message(PNID, payload)

@@ -52,8 +52,9 @@ def fake_server():
 
 
 @pytest.fixture
-def fake(fake_server):
+def fake(fake_server, settings):
     """The fake Cloud API over HTTP with one number (no seed templates, no automatic review)."""
+    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
     wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
     admin = FakeAdminClient(fake_server.base_url)
     admin.reset()
@@ -65,7 +66,7 @@ def fake(fake_server):
 
 
 def connect(tenant, fake_server, **kwargs) -> Any:
-    params = {"phone_number_id": PNID, "waba_id": WABA, "access_token": TOKEN, "api_base_url": fake_server.base_url}
+    params = {"phone_number_id": PNID, "waba_id": WABA, "access_token": TOKEN}
     return make_channel(tenant, **(params | kwargs))
 
 

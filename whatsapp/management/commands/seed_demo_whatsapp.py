@@ -1,4 +1,7 @@
-"""Connects the demo workspace to a WhatsApp number served by the fake Cloud API (``make run``)."""
+"""Connects the demo workspace to a WhatsApp number served by the fake Cloud API (``make run``).
+
+The fake is reached at ``WHATSAPP_API_BASE_URL``, as every channel reaches the Cloud API.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
@@ -33,16 +37,14 @@ class Command(BaseCommand):
     help = "Connect the demo workspace to a number of the fake Cloud API and write the fake's config."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--api-base-url", default="http://127.0.0.1:8001")
         parser.add_argument("--site-url", default="http://127.0.0.1:8000")
         parser.add_argument("--fake-config", default="var/fake-cloud-api.json")
         parser.add_argument(
             "--register", action="store_true", help="also register the number with the running fake (waits for it)"
         )
 
-    def handle(
-        self, *args: Any, api_base_url: str, site_url: str, fake_config: str, register: bool, **options: Any
-    ) -> None:
+    def handle(self, *args: Any, site_url: str, fake_config: str, register: bool, **options: Any) -> None:
+        api_base_url = settings.WHATSAPP_API_BASE_URL
         if register:
             self._wait_for_fake(api_base_url)
         with transaction.atomic():
@@ -103,11 +105,8 @@ class Command(BaseCommand):
                 waba_id=DEMO["waba_id"],
                 access_token=DEMO["access_token"],
                 app_secret=DEMO["app_secret"],
-                api_base_url=api_base_url,
+                verify=False,
             )
-        elif channel.api_base_url != api_base_url.rstrip("/"):
-            channel.api_base_url = api_base_url.rstrip("/")
-            channel.save(update_fields=["api_base_url", "updated_at"])
         self._seed_inbox(tenant=tenant, owner=owner, channel=channel)
         webhook_url = site_url.rstrip("/") + reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key})
         config = [
