@@ -149,11 +149,15 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 
-# django-allauth: e-mail login, no usernames; invitations prove an address, so no verification mail.
+# django-allauth: e-mail login, no usernames. A self-service signup must confirm its address, so that
+# signing up with a registered address answers exactly like a new one (the owner of the address gets
+# an "account already exists" e-mail instead). Invitations prove an address, so accounts made from
+# them (and by staff) have no address record and are not asked to confirm (tenants.adapters).
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
