@@ -29,7 +29,8 @@ run: migrate
 	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py seed_demo_whatsapp --api-base-url http://$(HOST):$(FAKE_PORT) \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
-	HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
+		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
 test: install
 	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)

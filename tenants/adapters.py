@@ -9,9 +9,11 @@ from allauth.account.models import EmailAddress
 from allauth.account.stages import EmailVerificationStage
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from helpdesk import crypto
+from tenants.client_address import client_address
 from tenants.models import AuditLogEntry, User
 from tenants.services import audit_user_event
 
@@ -41,6 +43,13 @@ class AccountAdapter(DefaultAccountAdapter):
             else stage
             for stage in super().get_login_stages()
         ]
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # The address login throttling counts: X-Forwarded-For only through TRUSTED_PROXIES.
+        address = client_address(request)
+        if address is None:
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
 
     def login(self, request: HttpRequest, user: Any) -> None:
         super().login(request, user)

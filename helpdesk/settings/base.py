@@ -163,9 +163,15 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_ADAPTER = "tenants.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
-# Failed logins are throttled per account ("key") and per client address.
+# Reverse proxies in front of the ASGI server (addresses or networks, e.g. 10.0.0.0/8): only a request
+# from one of them has its client address read from X-Forwarded-For (tenants/client_address.py). Give
+# uvicorn the same list as --forwarded-allow-ips.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Failed logins are throttled per account ("key") and per client address. The per-address limit is a
+# high ceiling against one machine trying many accounts: many people may share an address (an office,
+# a mobile carrier), and one of them typing wrong passwords must not lock out the others.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="20/5m/ip,5/5m/key"),
+    "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="200/15m/ip,5/5m/key"),
     "reset_password": "20/m/ip,5/m/key",
     "signup": "20/m/ip",
 }
