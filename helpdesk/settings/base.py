@@ -22,7 +22,7 @@ SITE_URL = env("HELPDESK_SITE_URL", default="http://127.0.0.1:8000")
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "helpdesk.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
