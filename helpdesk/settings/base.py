@@ -1,5 +1,6 @@
 """Settings shared by every environment, read through one django-environ ``Env``."""
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -172,6 +173,8 @@ ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
 # from one of them has its client address read from X-Forwarded-For (tenants/client_address.py). Give
 # uvicorn the same list as --forwarded-allow-ips.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    ipaddress.ip_network(_proxy.strip(), strict=False)  # a mistyped entry fails at start, not at the first login
 # Failed logins are throttled per account ("key") and per client address. The per-address limit is a
 # high ceiling against one machine trying many accounts: many people may share an address (an office,
 # a mobile carrier), and one of them typing wrong passwords must not lock out the others.
