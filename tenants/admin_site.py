@@ -1,9 +1,9 @@
 """Django's admin behind the product's own login: allauth's form, its throttling and the second factor.
 
 The admin's login page is allauth's login view, so a password alone never opens an admin session and
-failed attempts count against the same limits as everywhere else. Only active staff with a second
-factor may use the admin; staff without one are sent to set it up. Each session's first entry into
-the admin is audited.
+failed attempts count against the same limits as everywhere else; its logout is allauth's too. Only
+active staff with a second factor may use the admin; staff without one are sent to set it up. Each
+session's first entry into the admin is audited.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from allauth.account.views import login as account_login
+from allauth.account.views import logout as account_logout
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import PermissionDenied
@@ -50,6 +51,12 @@ class StaffAdminSite(admin.AdminSite):
         if user.is_active and user.is_staff:
             return render(request, "tenants/mfa_required.html", {"for_admin": True}, status=403)
         raise PermissionDenied("Only staff may use the admin.")
+
+    def logout(  # type: ignore[override]  # a redirect, not the admin's "logged out" page
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # allauth's logout, so that leaving the admin is audited like any other logout.
+        return account_logout(request)
 
     def admin_view(self, view: View, cacheable: bool = False) -> View:
         inner = super().admin_view(view, cacheable)

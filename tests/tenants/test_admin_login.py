@@ -70,6 +70,11 @@ def test_a_staff_password_alone_does_not_open_the_admin_when_totp_is_enabled():
     assert client.get("/django-admin/tenants/membership/").status_code == 200
     assert admin_entries() == [(user.pk, {"area": "admin"})]  # once per session, not per page
 
+    assert client.post("/django-admin/logout/").status_code == 302
+    assert "_auth_user_id" not in client.session
+    logouts = AuditLogEntry.objects.filter(action=AuditLogEntry.Action.LOGOUT, actor=user)
+    assert logouts.count() == 1
+
 
 def test_staff_without_a_second_factor_are_sent_to_set_one_up_not_let_in():
     user = make_staff()
