@@ -14,4 +14,6 @@ RUN DJANGO_SECRET_KEY=collectstatic DJANGO_ALLOWED_HOSTS=localhost ENCRYPTION_KE
  && useradd --create-home --uid 1000 helpdesk
 USER helpdesk
 EXPOSE 8000
-CMD ["uvicorn", "helpdesk.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--lifespan", "off"]
+# X-Forwarded-For is believed only from the proxies listed in TRUSTED_PROXIES (none by default).
+ENV TRUSTED_PROXIES=""
+CMD ["sh", "-c", "exec uvicorn helpdesk.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips \"$TRUSTED_PROXIES\" --lifespan off"]

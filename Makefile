@@ -32,7 +32,8 @@ run: migrate
 	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
-	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
+		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
 test: install
 	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)

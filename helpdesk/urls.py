@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from helpdesk import errors
 from tenants import views as tenant_views
@@ -24,7 +24,12 @@ urlpatterns = [
     path("api/v1/", include("conversations.api_urls")),
     path("api/v1/", include("whatsapp.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # Swagger UI's start-up script is served by the same view (?script), not inlined, for the CSP.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema", template_name="api/swagger_ui.html"),
+        name="api_docs",
+    ),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.client_address import client_address
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
 from tenants.permissions import ALL_PERMS, BuiltinRole, Perm
 from tenants.selectors import user_memberships
@@ -33,7 +34,7 @@ Action = AuditLogEntry.Action
 def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request)
 
 
 def audit_log_record(

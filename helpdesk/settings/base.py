@@ -1,8 +1,11 @@
 """Settings shared by every environment, read through one django-environ ``Env``."""
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -22,7 +25,7 @@ SITE_URL = env("HELPDESK_SITE_URL", default="http://127.0.0.1:8000")
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "helpdesk.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -32,6 +35,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -43,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -149,19 +155,31 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 
-# django-allauth: e-mail login, no usernames; invitations prove an address, so no verification mail.
+# django-allauth: e-mail login, no usernames. A self-service signup must confirm its address, so that
+# signing up with a registered address answers exactly like a new one (the owner of the address gets
+# an "account already exists" e-mail instead). Invitations prove an address, so accounts made from
+# them (and by staff) have no address record and are not asked to confirm (tenants.adapters).
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_ADAPTER = "tenants.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
-# Failed logins are throttled per account ("key") and per client address.
+# Reverse proxies in front of the ASGI server (addresses or networks, e.g. 10.0.0.0/8): only a request
+# from one of them has its client address read from X-Forwarded-For (tenants/client_address.py). Give
+# uvicorn the same list as --forwarded-allow-ips.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    ipaddress.ip_network(_proxy.strip(), strict=False)  # a mistyped entry fails at start, not at the first login
+# Failed logins are throttled per account ("key") and per client address. The per-address limit is a
+# high ceiling against one machine trying many accounts: many people may share an address (an office,
+# a mobile carrier), and one of them typing wrong passwords must not lock out the others.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="20/5m/ip,5/5m/key"),
+    "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="200/15m/ip,5/5m/key"),
     "reset_password": "20/m/ip,5/m/key",
     "signup": "20/m/ip",
 }
@@ -215,6 +233,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: JSON only, bounded tasks, beat schedule in one place.
@@ -257,6 +279,26 @@ LOGGING = {
         # One line per request to the Cloud API otherwise (a broadcast would write thousands).
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+    },
+}
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, fonts and connections only
+# from this site; no inline script or style (a script that must be inline carries the request's
+# nonce); images also from data: and blob: URLs (QR codes, previews of files being attached).
+_site = urlsplit(SITE_URL).netloc
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, f"ws://{_site}", f"wss://{_site}"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
     },
 }
 

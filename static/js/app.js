@@ -36,6 +36,25 @@
     }
   }, true);
 
+  // Label colours: data-chip-color sets the element's --chip colour. The CSP allows no inline style
+  // attribute, but a style set from script is allowed; rows and panes added later are painted too.
+  function paintChips(root) {
+    if (root.nodeType !== 1) return;
+    var found = root.matches("[data-chip-color]") ? [root] : [];
+    found.concat(Array.prototype.slice.call(root.querySelectorAll("[data-chip-color]"))).forEach(function (el) {
+      el.style.setProperty("--chip", el.getAttribute("data-chip-color"));
+    });
+  }
+  paintChips(document.documentElement);
+  new MutationObserver(function (mutations) {
+    mutations.forEach(function (mutation) {
+      mutation.addedNodes.forEach(paintChips);
+      if (mutation.type === "attributes") paintChips(mutation.target);
+    });
+  }).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-chip-color"],
+  });
+
   // Buttons with data-copy="#selector" copy that element's text.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");

@@ -45,7 +45,7 @@ def test_label_page_lists_labels_with_a_swatch_and_a_colour_input(tenant, superv
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "background:#aabbcc" in html
+    assert '<span class="swatch" aria-hidden="true" data-chip-color="#aabbcc"></span>' in html
     assert "Big spenders" in html
     assert 'type="color"' in html and 'name="color"' in html
 

@@ -28,6 +28,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Only these variables of the test run reach child processes, so a developer's shell cannot change them.
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "REDIS_URL", "LOG_LEVEL")
 
+# Every page reports what its Content-Security-Policy blocked (an inline script, style or handler, a
+# foreign host) as a console error with this prefix; any such report fails the test.
+CSP_VIOLATION = "Content-Security-Policy violation:"
+CSP_WATCH = (
+    'document.addEventListener("securitypolicyviolation", function (e) {'
+    f'  console.error("{CSP_VIOLATION} " + e.effectiveDirective + " blocked " + (e.blockedURI || "?")'
+    '    + " in " + (e.sourceFile || e.documentURI) + ":" + e.lineNumber + " " + (e.sample || ""));'
+    "});"
+)
+
 _PROCESSES = pytest.StashKey[list[ServerProcess]]()
 _PAGES = pytest.StashKey[list[Page]]()
 
@@ -39,8 +49,10 @@ class BrowserErrors:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
 
     def watch(self, page: Page) -> None:
+        page.add_init_script(CSP_WATCH)
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
         page.on(
@@ -54,6 +66,11 @@ class BrowserErrors:
 
     def _on_console(self, message: ConsoleMessage) -> None:
         location = message.location.get("url", "")
+        # Chromium's own "Refused to ... Content Security Policy directive" lines count as violations too.
+        is_csp = message.text.startswith(CSP_VIOLATION) or "Content Security Policy" in message.text
+        if message.type == "error" and is_csp:
+            self.csp_violations.append(f"{location}: {message.text}")
+            return
         # Chromium asks for /favicon.ico by itself; a missing icon is not an error of the page under test.
         if message.type == "error" and urlsplit(location).path != "/favicon.ico":
             self.console_errors.append(f"{location}: {message.text}")
@@ -63,6 +80,7 @@ class BrowserErrors:
             "JavaScript errors": self.page_errors,
             "console errors": self.console_errors,
             "server errors": self.server_errors,
+            "CSP violations": self.csp_violations,
         }
         found = {kind: items for kind, items in problems.items() if items}
         assert not found, f"The browser reported problems: {found}"
@@ -71,6 +89,7 @@ class BrowserErrors:
         return "\n".join(
             [*(f"pageerror: {e}" for e in self.page_errors), *(f"console: {e}" for e in self.console_errors)]
             + [f"server: {e}" for e in self.server_errors]
+            + [f"csp: {e}" for e in self.csp_violations]
         )
 
 
@@ -252,6 +271,8 @@ def open_page(
     yield open_
     for context in contexts:
         context.close()
+    # Every browser test runs under the product's CSP, whether or not it checks the console itself.
+    assert not browser_errors.csp_violations, f"The Content-Security-Policy blocked: {browser_errors.csp_violations}"
 
 
 @pytest.fixture
