@@ -130,7 +130,9 @@ class Conversation(TenantOwnedModel):
     last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # The customer's oldest message not answered yet (cleared by the business's reply): "waiting since".
+    # Never earlier than the last reply: a message delivered after it waits from the reply at the earliest.
     waiting_since = models.DateTimeField(null=True, blank=True)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
     # Customer messages the team has not opened yet, and the newest message for the list's preview.
     unread_count = models.PositiveIntegerField(default=0)
     last_message = models.ForeignKey(

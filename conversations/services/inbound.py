@@ -326,13 +326,15 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
 
     newest, count = gained(Max("pk")), gained(Count("pk"))
     first, last = gained(Min("external_timestamp")), gained(Max("external_timestamp"))
+    # A message stamped before the last reply (delivered late) waits from the reply, and none from the future.
+    waits_from = Least(Greatest(first, Coalesce("last_reply_at", first)), Value(now))
     snoozed = Q(status=Conversation.Status.SNOOZED)
     Conversation.objects.filter(pk__in=sorted(groups)).update(
         last_activity_at=now,
         last_message_id=Greatest(Coalesce("last_message_id", newest), newest),
         unread_count=F("unread_count") + count,
         # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
-        waiting_since=Least(Coalesce("waiting_since", first), first),
+        waiting_since=Least(Coalesce("waiting_since", waits_from), waits_from),
         # The reply window counts from the customer's message as WhatsApp stamped it.
         last_inbound_at=Greatest(Coalesce("last_inbound_at", last), last),
         status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
@@ -346,7 +348,8 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
         conversation.last_activity_at = now
         conversation.last_message_id = max(m.pk for m, _spec in items)
         conversation.unread_count += len(items)
-        conversation.waiting_since = min(t for t in (conversation.waiting_since, *times) if t is not None)
+        waits = min(max(min(times), conversation.last_reply_at or min(times)), now)
+        conversation.waiting_since = min(t for t in (conversation.waiting_since, waits) if t is not None)
         conversation.last_inbound_at = max(t for t in (conversation.last_inbound_at, *times) if t is not None)
         if conversation.status == Conversation.Status.SNOOZED:
             conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None

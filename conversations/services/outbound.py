@@ -156,7 +156,13 @@ def message_send(
             if conversation.unread_count:
                 read_receipt_on_commit(conversation)
             now = timezone.now()
-            changes = {"last_activity_at": now, "last_message_id": message.pk, "waiting_since": None, "unread_count": 0}
+            changes = {
+                "last_activity_at": now,
+                "last_message_id": message.pk,
+                "waiting_since": None,
+                "last_reply_at": now,
+                "unread_count": 0,
+            }
             Conversation.objects.filter(pk=conversation.pk).update(**changes)
             for key, value in changes.items():
                 setattr(conversation, key, value)
