@@ -249,9 +249,18 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
 
 def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, str]]) -> dict[str, ContactInbox]:
     """The customers (source id → profile name, phone) as this inbox knows them, created on first contact."""
-    known = {
+    # With the last reply they had here (a conversation opened for a late message waits from it at the earliest).
+    replied = (
+        Conversation.objects.filter(contact_inbox=OuterRef("pk"))
+        .values("contact_inbox")
+        .annotate(last=Max("last_reply_at"))
+        .values("last")
+    )
+    known: dict[str, ContactInbox] = {
         ci.source_id: ci
-        for ci in ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id__in=list(people))
+        for ci in ContactInbox.objects.select_related("contact")
+        .filter(inbox=inbox, source_id__in=list(people))
+        .annotate(last_reply_at=Subquery(replied))
     }
     missing = sorted(source_id for source_id in people if source_id not in known)
     contacts = {}
@@ -304,6 +313,7 @@ def _conversations_get_or_open(
             contact_id=ci.contact_id,
             contact_inbox=ci,
             last_activity_at=now,
+            last_reply_at=getattr(ci, "last_reply_at", None),
         )
         for ci, display_id in zip(missing, _next_display_ids(tenant_id, len(missing)), strict=True)
     ]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conversations import channels
 from conversations.models import Conversation, Message, Notification
 from conversations.selectors import ConversationFilters, audience_cache_clear, conversation_inbox_page
-from conversations.services.actions import conversation_assign
+from conversations.services.actions import conversation_assign, conversation_status_set
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
@@ -188,6 +188,33 @@ def test_a_late_old_message_does_not_move_its_conversation_to_the_top_of_longest
 
     rows, _cursor = conversation_inbox_page(membership=scene.owner, filters=ConversationFilters(sort="waiting"))
     assert [c.pk for c in rows] == [waiting.pk, replied.pk]
+
+
+def test_a_late_old_message_after_a_resolve_opens_a_conversation_waiting_from_the_last_reply(scene):
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
+    resolved = first.conversation
+    _reply(scene, resolved)
+    conversation_status_set(principal=scene.ana, conversation=resolved, status=Conversation.Status.RESOLVED)
+    resolved.refresh_from_db()
+
+    late, _created = _receive(scene.inbox, "wamid.late", minutes_ago=378 * 24 * 60)
+    opened = late.conversation
+    opened.refresh_from_db()
+    assert opened.pk != resolved.pk
+    assert (opened.last_reply_at, opened.waiting_since) == (resolved.last_reply_at, resolved.last_reply_at)
+    assert late.conversation.waiting_since == resolved.last_reply_at  # the copy the events describe
+    # A customer's first message in this inbox has no reply before it: it waits from its own time.
+    newcomer = message_receive(
+        inbox=scene.inbox,
+        spec=InboundSpec(
+            source_id="5511900000088",
+            external_id="wamid.new",
+            occurred_at=timezone.now() - timedelta(days=2),
+            type="text",
+        ),
+    )[0]
+    newcomer.conversation.refresh_from_db()
+    assert newcomer.conversation.waiting_since == newcomer.occurred_at
 
 
 # Offsets of a customer's timestamp from its arrival, in seconds: late by up to a year, or a little ahead.
