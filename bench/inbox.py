@@ -260,6 +260,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
     words = rng.choices(vocab, cum_weights=cum, k=sum(n_words))
     seen = [0] * n_conv
     last_msg = [0] * n_conv
+    last_msg_at = [""] * n_conv
     last_in: list[float | None] = [None] * n_conv
     waiting: list[float | None] = [None] * n_conv
     unread = [0] * n_conv
@@ -289,7 +290,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         if inbound:
             row = (
                 f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tin\tcontact\t\\N\t{mtype}\t{text}\t{{}}"
-                f"\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\n"
+                f"\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\t{stamp}\n"
             )
             last_in[c] = ts
             if waiting[c] is None:
@@ -302,13 +303,14 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
             read_at = stamp if status == "read" else "\\N"
             row = (
                 f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tout\tagent\t{sender}\t{mtype}\t{text}"
-                f"\t{{}}\t{'t' if private else 'f'}\t{ext}\t\tf\tf\t{status}\t\t\t\\N\t{stamp}\t{stamp}\t{read_at}\t0\n"
+                f"\t{{}}\t{'t' if private else 'f'}\t{ext}\t\tf\tf\t{status}\t\t\t\\N\t{stamp}\t{stamp}\t{read_at}\t0"
+                f"\t{stamp}\n"
             )
             if not private:
                 waiting[c] = None
                 unread[c] = 0
         msg_lines.append(row)
-        last_msg[c] = mid
+        last_msg[c], last_msg_at[c] = mid, stamp
     del stamps, words
 
     contact_lines, ci_lines, conv_lines, label_lines = [], [], [], []
@@ -341,7 +343,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         conv_lines.append(
             f"{conv_id0 + c}\t{tid}\t{created}\t{end}\t{c + 1}\t{status}\t{priority}\t{snoozed}\t{last_in_s}"
             f"\t{end}\t{resolved}\t{assignee}\t{c + 1}\t{c + 1}\t{inboxes[conv_inbox[c]].pk}\t{last_msg[c]}"
-            f"\t{unread_n}\t{wait}\n"
+            f"\t{unread_n}\t{wait}\t{last_msg_at[c]}\n"
         )
         r = rng.random()
         for label in rng.sample(labels, 2 if r < 0.1 else 1 if r < 0.4 else 0):
@@ -373,13 +375,13 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         _copy(cur, "conversations_contactinbox", [*common, "contact_id", "inbox_id", "source_id"], ci_lines)
         conv_columns = [*common, "display_id", "status", "priority", "snoozed_until", "last_inbound_at"]
         conv_columns += ["last_activity_at", "resolved_at", "assignee_id", "contact_id", "contact_inbox_id"]
-        conv_columns += ["inbox_id", "last_message_id", "unread_count", "waiting_since"]
+        conv_columns += ["inbox_id", "last_message_id", "unread_count", "waiting_since", "last_message_at"]
         _copy(cur, "conversations_conversation", conv_columns, conv_lines)
         _copy(cur, "conversations_conversationlabel", [*common, "conversation_id", "label_id"], label_lines)
         msg_columns = [*common, "conversation_id", "inbox_id", "direction", "sender_type", "sender_user_id", "type"]
         msg_columns += ["text", "content", "private", "external_id", "reply_to_external_id", "forwarded"]
         msg_columns += ["frequently_forwarded", "status", "error_title", "error_details", "external_timestamp"]
-        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts"]
+        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts", "occurred_at"]
         _copy(cur, "conversations_message", msg_columns, msg_lines)
         t_copy = time.perf_counter()
         for _name, definition in index_defs:

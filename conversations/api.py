@@ -23,7 +23,7 @@ from conversations.models import Contact, Conversation, Inbox, Label, Message, Q
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import CursorPagination
+from helpdesk.api import KeysetPagination
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership
@@ -132,6 +132,9 @@ class MessageOutput(serializers.Serializer):
     external_id = serializers.CharField(allow_null=True)
     reply_to_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+    occurred_at = serializers.DateTimeField(
+        help_text="When it was written: WhatsApp's timestamp for the customer's messages, ours for the rest"
+    )
     attachments = AttachmentOutput(many=True)
     reactions = serializers.SerializerMethodField()
 
@@ -455,9 +458,15 @@ class ConversationReadApi(TenantAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class MessagePagination(KeysetPagination):
+    """The history newest first: by when each message was written (the customer's time for theirs), ties by arrival."""
+
+    key_field = "occurred_at"
+
+
 class MessageListCreateApi(TenantAPIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
-    pagination_class = CursorPagination  # the schema describes the list's pages and parameters from it
+    pagination_class = MessagePagination  # the schema describes the list's pages and parameters from it
 
     class SendInput(serializers.Serializer):
         type = serializers.ChoiceField(
@@ -490,15 +499,17 @@ class MessageListCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="messages_list",
         responses={200: MessageOutput(many=True), 404: NOT_FOUND},
-        summary="Messages, newest first, a page at a time (follow next for older ones, previous for newer)",
+        summary=(
+            "Messages, newest first by occurred_at (the customer's timestamp for theirs), ties by id, a page at a"
+            " time (follow next for older ones, previous for newer)"
+        ),
     )
     def get(self, request: Request, tenant_slug: str, display_id: int) -> Response:
         conversation = self._conversation(display_id)
         qs = selectors.message_list(conversation=conversation)
         if not self.principal.has_perm("conversations.reply"):
             qs = qs.filter(private=False)
-        paginator = self.pagination_class()
-        paginator.ordering = "-id"
+        paginator = MessagePagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(MessageOutput(page, many=True).data)
 

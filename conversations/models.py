@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantOwnedModel
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Inbox(TenantOwnedModel):
@@ -130,12 +133,16 @@ class Conversation(TenantOwnedModel):
     last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # The customer's oldest message not answered yet (cleared by the business's reply): "waiting since".
+    # Never earlier than the last reply: a message delivered after it waits from the reply at the earliest.
     waiting_since = models.DateTimeField(null=True, blank=True)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
     # Customer messages the team has not opened yet, and the newest message for the list's preview.
     unread_count = models.PositiveIntegerField(default=0)
     last_message = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
+    # The preview's place in the history (its ``occurred_at``): a message placed after it replaces it.
+    last_message_at = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(Label, through="ConversationLabel", blank=True, related_name="conversations")
 
     class Meta:
@@ -165,6 +172,23 @@ class Conversation(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"#{self.display_id}"
+
+    @staticmethod
+    def preview_update(*, at: Any, pk: Any) -> dict[str, Case]:
+        """``update()`` arguments making the message (``at``, ``pk``) the preview if the history places it
+        after the current one; values or expressions. Read from the row as it is when updated, so
+        concurrent writers end with the latest in history order, whichever commits last."""
+        later = (
+            Q(last_message_at__isnull=True) | Q(last_message_at__lt=at) | Q(last_message_at=at, last_message_id__lt=pk)
+        )
+        return {
+            "last_message_id": Case(
+                When(later, then=pk), default=F("last_message_id"), output_field=models.BigIntegerField()
+            ),
+            "last_message_at": Case(
+                When(later, then=at), default=F("last_message_at"), output_field=models.DateTimeField()
+            ),
+        }
 
 
 class ConversationLabel(TenantOwnedModel):
@@ -266,6 +290,9 @@ class Message(TenantOwnedModel):
     error_details = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=80, null=True, blank=True)
     external_timestamp = models.DateTimeField(null=True, blank=True)
+    # When the message was written: the customer's WhatsApp timestamp for theirs, our clock for ours.
+    # The history is in this order, ties by arrival (id), whatever order the webhooks come in.
+    occurred_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -290,6 +317,8 @@ class Message(TenantOwnedModel):
         ]
         indexes = [
             models.Index(fields=["tenant", "conversation", "-id"], name="message_tenant_conv_id"),
+            # The history, a page at a time in either direction (keyset on occurred_at, id).
+            models.Index(fields=["tenant", "conversation", "occurred_at", "id"], name="message_tenant_conv_time"),
             models.Index(fields=["status", "next_attempt_at"], name="message_status_next_attempt"),
             # An inbox's send queue, oldest first (what the senders claim from).
             models.Index(fields=["inbox", "id"], condition=Q(status="queued"), name="message_queued_inbox"),
@@ -297,6 +326,12 @@ class Message(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.type} {self.external_id or self.pk}"
+
+    @property
+    def history_key(self) -> str:
+        """The message's place in the history as a string that sorts like (occurred_at, id)."""
+        micros = (self.occurred_at - EPOCH) // timedelta(microseconds=1)
+        return f"{micros:020d}.{self.pk:020d}"
 
 
 class Attachment(TenantOwnedModel):

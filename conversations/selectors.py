@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -358,33 +359,41 @@ def message_page(
     ids: list[int] | None = None,
     limit: int = MESSAGE_PAGE,
 ) -> tuple[list[Message], bool]:
-    """Messages oldest first: the newest ``limit``, those before ``before_id`` (scrolling back), those
-    after ``after_id`` (catching up after a gap), or the given ``ids`` (re-rendering changed ones).
+    """Messages in the history's order (``occurred_at``, then id), oldest first: the newest ``limit``,
+    those placed before message ``before_id`` (scrolling back), those that arrived after ``after_id``
+    (catching up after a gap: ids are arrival order), or the given ``ids`` (re-rendering changed ones).
     The flag says whether older messages remain (for ``before``/newest) or newer ones (for ``after``).
     """
+    own = Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
     qs = (
-        Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
-        .select_related("sender_user", "reply_to")
+        own.select_related("sender_user", "reply_to")
         .defer(*_NOT_SHOWN, *(f"reply_to__{name}" for name in _NOT_SHOWN))
         .prefetch_related("attachments", "reactions")
     )
     more = False
     if ids is not None:
-        rows = list(qs.filter(pk__in=ids[:200]).order_by("id"))
+        rows = list(qs.filter(pk__in=ids[:200]).order_by("occurred_at", "id"))
     elif after_id is not None:
         rows = list(qs.filter(id__gt=after_id).order_by("id")[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
+        rows.sort(key=lambda m: (m.occurred_at, m.pk))
     else:
         if before_id is not None:
-            qs = qs.filter(id__lt=before_id)
-        rows = list(qs.order_by("-id")[: limit + 1])
+            qs = qs.filter(history_before_q(at=Subquery(own.filter(pk=before_id).values("occurred_at")), pk=before_id))
+        rows = list(qs.order_by("-occurred_at", "-id")[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
         rows.reverse()
     for message in rows:
         message.conversation = conversation  # the caller's instance: no second copy per message
     return rows, more
+
+
+def history_before_q(*, at: Any, pk: Any) -> Q:
+    """Messages the history places before (``at``, ``pk``). The inclusive bound alone is what the index
+    range scan uses; the OR then drops the ties that come after."""
+    return Q(occurred_at__lte=at) & (Q(occurred_at__lt=at) | Q(id__lt=pk))
 
 
 # Columns a conversation's history never shows: not read (and not parsed) for each of its messages.

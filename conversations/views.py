@@ -113,14 +113,14 @@ def _history_page(
     )
     if len(rows) <= selectors.MESSAGE_PAGE:
         return rows, False, None
-    return rows[1:], True, local_day(rows[0].created_at)
+    return rows[1:], True, local_day(rows[0].occurred_at)
 
 
 def _day_of(conversation: Conversation, message_id: int) -> str | None:
     """The day of one of the conversation's messages (``None`` if it has no such message)."""
     moment = (
         Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation, pk=message_id)
-        .values_list("created_at", flat=True)
+        .values_list("occurred_at", flat=True)
         .first()
     )
     return local_day(moment) if moment is not None else None

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, ValidationFailed
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -48,6 +54,66 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+
+class KeysetPagination(CursorPagination):
+    """Newest first by (``key_field``, id), in pages either way. The cursor holds the boundary row's two
+    values, so ties on ``key_field`` split across pages exactly and a deep page costs what the first does
+    (on an index ending in ``key_field``, id)."""
+
+    key_field = "created_at"
+    invalid_cursor_message = "The cursor is not valid; start again from the first page."
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        size = self.get_page_size(request) or self.page_size
+        raw = request.query_params.get(self.cursor_query_param)
+        newer, position = self._decode(raw) if raw else (False, None)
+        key = self.key_field
+        if position is None:
+            queryset = queryset.order_by(f"-{key}", "-id")
+        else:
+            at, pk = position
+            # The inclusive bound alone is what the index range scan uses; the OR then drops the ties already shown.
+            if newer:
+                after = Q(**{f"{key}__gte": at}) & (Q(**{f"{key}__gt": at}) | Q(id__gt=pk))
+                queryset = queryset.filter(after).order_by(key, "id")
+            else:
+                before = Q(**{f"{key}__lte": at}) & (Q(**{f"{key}__lt": at}) | Q(id__lt=pk))
+                queryset = queryset.filter(before).order_by(f"-{key}", "-id")
+        rows = list(queryset[: size + 1])
+        beyond = len(rows) > size
+        rows = rows[:size]
+        if newer:
+            rows.reverse()
+        self.page = rows
+        # "next" goes to older rows, "previous" to newer ones.
+        self.has_next = bool(rows) and (newer or beyond)
+        self.has_previous = bool(rows) and (beyond if newer else position is not None)
+        return rows
+
+    def get_next_link(self) -> str | None:
+        return self._link(self.page[-1], newer=False) if self.has_next and self.page else None
+
+    def get_previous_link(self) -> str | None:
+        return self._link(self.page[0], newer=True) if self.has_previous and self.page else None
+
+    def _link(self, row: Any, *, newer: bool) -> str:
+        raw = json.dumps([getattr(row, self.key_field).isoformat(), row.pk, int(newer)], separators=(",", ":"))
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return replace_query_param(self.base_url or "", self.cursor_query_param, cursor)
+
+    def _decode(self, cursor: str) -> tuple[bool, tuple[datetime, int]]:
+        try:
+            at_raw, pk, newer = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            at = datetime.fromisoformat(at_raw)
+            if at.tzinfo is None or not (isinstance(pk, int) and 0 < pk < 2**63) or newer not in (0, 1):
+                raise ValueError(cursor)
+            at = at.astimezone(UTC)
+        except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
+            raise ValidationFailed(self.invalid_cursor_message, details={"param": self.cursor_query_param}) from None
+        return bool(newer), (at, pk)
 
 
 def not_found_response() -> Response:

@@ -303,7 +303,7 @@ def read_receipt_on_commit(conversation: Conversation) -> None:
             direction=Message.Direction.INBOUND,
             external_id__isnull=False,
         )
-        .order_by("-id")
+        .order_by("-occurred_at", "-id")
         .first()
     )
     if latest is not None:

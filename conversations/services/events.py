@@ -23,6 +23,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "error_title": message.error_title,
         "external_id": message.external_id,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        "occurred_at": message.occurred_at.isoformat(),
     }
 
 

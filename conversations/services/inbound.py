@@ -209,6 +209,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
                 referral=without_nul(spec.referral),
                 status=Message.Status.RECEIVED,
                 external_timestamp=spec.occurred_at,
+                occurred_at=spec.occurred_at,
             )
         )
     Message.objects.bulk_create(messages)
@@ -248,9 +249,18 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
 
 def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, str]]) -> dict[str, ContactInbox]:
     """The customers (source id → profile name, phone) as this inbox knows them, created on first contact."""
-    known = {
+    # With the last reply they had here (a conversation opened for a late message waits from it at the earliest).
+    replied = (
+        Conversation.objects.filter(contact_inbox=OuterRef("pk"))
+        .values("contact_inbox")
+        .annotate(last=Max("last_reply_at"))
+        .values("last")
+    )
+    known: dict[str, ContactInbox] = {
         ci.source_id: ci
-        for ci in ContactInbox.objects.select_related("contact").filter(inbox=inbox, source_id__in=list(people))
+        for ci in ContactInbox.objects.select_related("contact")
+        .filter(inbox=inbox, source_id__in=list(people))
+        .annotate(last_reply_at=Subquery(replied))
     }
     missing = sorted(source_id for source_id in people if source_id not in known)
     contacts = {}
@@ -303,6 +313,7 @@ def _conversations_get_or_open(
             contact_id=ci.contact_id,
             contact_inbox=ci,
             last_activity_at=now,
+            last_reply_at=getattr(ci, "last_reply_at", None),
         )
         for ci, display_id in zip(missing, _next_display_ids(tenant_id, len(missing)), strict=True)
     ]
@@ -324,15 +335,23 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
     def gained(aggregate: Any) -> Subquery:
         return Subquery(batch.annotate(value=aggregate).values("value"))
 
-    newest, count = gained(Max("pk")), gained(Count("pk"))
+    count = gained(Count("pk"))
+    # The batch's latest message in the history's order (the customer's time, then arrival).
+    latest = Message.objects.filter(conversation=OuterRef("pk"), pk__in=[m.pk for m in messages]).order_by(
+        "-occurred_at", "-pk"
+    )
+    latest_pk, latest_at = Subquery(latest.values("pk")[:1]), Subquery(latest.values("occurred_at")[:1])
     first, last = gained(Min("external_timestamp")), gained(Max("external_timestamp"))
+    # A message stamped before the last reply (delivered late) waits from the reply, and none from the future.
+    waits_from = Least(Greatest(first, Coalesce("last_reply_at", first)), Value(now))
     snoozed = Q(status=Conversation.Status.SNOOZED)
     Conversation.objects.filter(pk__in=sorted(groups)).update(
         last_activity_at=now,
-        last_message_id=Greatest(Coalesce("last_message_id", newest), newest),
+        # The preview: the latest message in history order, not the last to arrive.
+        **Conversation.preview_update(at=latest_at, pk=latest_pk),
         unread_count=F("unread_count") + count,
         # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
-        waiting_since=Least(Coalesce("waiting_since", first), first),
+        waiting_since=Least(Coalesce("waiting_since", waits_from), waits_from),
         # The reply window counts from the customer's message as WhatsApp stamped it.
         last_inbound_at=Greatest(Coalesce("last_inbound_at", last), last),
         status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
@@ -344,9 +363,15 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
         conversation = items[0][0].conversation
         times = [spec.occurred_at for _m, spec in items]
         conversation.last_activity_at = now
-        conversation.last_message_id = max(m.pk for m, _spec in items)
+        newest = max((m for m, _spec in items), key=lambda m: (m.occurred_at, m.pk))
+        if conversation.last_message_at is None or (newest.occurred_at, newest.pk) > (
+            conversation.last_message_at,
+            conversation.last_message_id or 0,
+        ):
+            conversation.last_message_id, conversation.last_message_at = newest.pk, newest.occurred_at
         conversation.unread_count += len(items)
-        conversation.waiting_since = min(t for t in (conversation.waiting_since, *times) if t is not None)
+        waits = min(max(min(times), conversation.last_reply_at or min(times)), now)
+        conversation.waiting_since = min(t for t in (conversation.waiting_since, waits) if t is not None)
         conversation.last_inbound_at = max(t for t in (conversation.last_inbound_at, *times) if t is not None)
         if conversation.status == Conversation.Status.SNOOZED:
             conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None

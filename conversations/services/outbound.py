@@ -156,10 +156,13 @@ def message_send(
             if conversation.unread_count:
                 read_receipt_on_commit(conversation)
             now = timezone.now()
-            changes = {"last_activity_at": now, "last_message_id": message.pk, "waiting_since": None, "unread_count": 0}
-            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+            changes = {"last_activity_at": now, "waiting_since": None, "last_reply_at": now, "unread_count": 0}
+            preview = Conversation.preview_update(at=message.occurred_at, pk=message.pk)
+            Conversation.objects.filter(pk=conversation.pk).update(**changes, **preview)
             for key, value in changes.items():
                 setattr(conversation, key, value)
+            if conversation.last_message_at is None or conversation.last_message_at <= message.occurred_at:
+                conversation.last_message_id, conversation.last_message_at = message.pk, message.occurred_at
             transaction.on_commit(lambda: backend.enqueue_delivery(message))
             audience = conversation_audience(conversation=conversation)
             publish_message_event("message.created", message, audience=audience)

@@ -215,11 +215,11 @@
   function messagesEl() { return paneEl.querySelector("[data-messages]"); }
 
   function trackIds() {
-    var ids = Array.prototype.map.call(paneEl.querySelectorAll("[data-messages] > [data-id]"), function (el) {
-      return Number(el.dataset.id);
-    });
+    var shown = paneEl.querySelectorAll("[data-messages] > [data-id]");
+    var ids = Array.prototype.map.call(shown, function (el) { return Number(el.dataset.id); });
+    // Ids are arrival order (catching up asks for later ones); the top of the history is where scrolling back starts.
     state.newestId = ids.length ? Math.max.apply(null, ids) : 0;
-    state.oldestId = ids.length ? Math.min.apply(null, ids) : 0;
+    state.oldestId = ids.length ? ids[0] : 0;
   }
 
   function nearBottom() {
@@ -259,18 +259,25 @@
       if (!el.dataset.id) return; // a day separator: placed by syncDays below
       var old = document.getElementById(el.id);
       if (old) { old.replaceWith(el); return; }
-      // Keep id order: messages arrive in order, but a reply's response may come after its event.
-      var id = Number(el.dataset.id);
+      // The server's key places it (the customer's time, then arrival): a late message slots in where it belongs.
+      var key = el.dataset.key;
       var after = null;
-      var children = list.children;
+      var children = list.querySelectorAll(":scope > [data-key]");
       for (var i = children.length - 1; i >= 0; i--) {
-        if (Number(children[i].dataset.id) < id) { after = children[i]; break; }
+        if (children[i].dataset.key < key) { after = children[i]; break; }
       }
-      if (after) after.after(el); else list.prepend(el);
+      if (after) after.after(el);
+      else if (!olderRemain() || !children.length) list.prepend(el);
+      // Otherwise it belongs among older messages not loaded yet: scrolling back brings it.
     });
     syncDays(list);
     trackIds();
     if (stick) scrollToBottom();
+  }
+
+  function olderRemain() {
+    var sentinel = paneEl.querySelector("[data-history-sentinel]");
+    return !!sentinel && sentinel.dataset.more === "1";
   }
 
   function setConversation(conv) {
@@ -1121,7 +1128,10 @@
       case "message.created":
         refreshRows([conv.id]);
         if (isOpen) {
-          catchUp();
+          // A message committed after a later-numbered one is not "after" the newest shown: ask for it by id.
+          catchUp().then(function () {
+            if (!document.getElementById("m-" + event.message.id)) return refreshMessages([event.message.id]);
+          }).catch(function () { /* the next resync catches up */ });
           // A customer's message reopens the reply window and changes "waiting since".
           if (event.message.direction === "in") { markRead(); refreshHeader(); }
         }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -370,3 +374,74 @@ def test_the_message_list_pages_by_cursor_forward_and_back(api, channel):
     assert middle_again == [ids[2], ids[1]]
     newest_again, _next, before_newest = page(back_to_newest)
     assert (newest_again, before_newest) == ([ids[4], ids[3]], None)
+
+
+def _written(channel, plan: list[tuple[str, int]]) -> dict[str, int]:
+    """The customer's messages, stored in the plan's order, each stamped ``seconds`` after a fixed time."""
+    start = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    ids = {}
+    for name, seconds in plan:
+        message, _created = message_receive(
+            inbox=channel.inbox,
+            spec=InboundSpec(
+                source_id="5511912345678",
+                external_id=f"wamid.{name}",
+                occurred_at=start + timedelta(seconds=seconds),
+                type="text",
+                text=name,
+            ),
+        )
+        ids[name] = message.pk
+    return ids
+
+
+# Stored in this order; written in the order of their seconds, five of them in the same second.
+ARRIVALS = [("a", 3), ("b", 1), ("c", 2), ("d", 2), ("e", 2), ("f", 2), ("g", 2), ("h", 0), ("i", 4)]
+
+
+def test_the_message_list_is_in_the_customers_order_and_pages_across_equal_times_by_arrival(api, channel):
+    ids = _written(channel, ARRIVALS)
+    conversation = Message.objects.get(pk=ids["a"]).conversation
+
+    def page(url: str) -> tuple[list[str], str | None, str | None]:
+        body = api.get(url).json()
+        return [m["text"] for m in body["results"]], body["next"], body["previous"]
+
+    first, older, newer = page(f"{_messages_url(conversation)}?page_size=3")
+    assert (first, newer) == (["i", "a", "g"], None)
+    second, oldest, back = page(older)
+    assert second == ["f", "e", "d"]  # the page boundary falls inside the second both pages share
+    third, end, _back = page(oldest)
+    assert (third, end) == (["c", "b", "h"], None)
+    assert page(back)[0] == ["i", "a", "g"]
+    [message] = api.get(f"{_messages_url(conversation)}?page_size=1").json()["results"]
+    assert message["occurred_at"] == "2026-11-02T12:00:04Z"
+
+
+def _cursor(values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        _cursor(["2026-11-02T12:00:00+00:00", 2**64, 0]),
+        _cursor(["2026-11-02T12:00:00", 5, 0]),
+        _cursor(["0001-01-01T00:00:00+14:00", 5, 0]),
+        _cursor(["yesterday", 5, 0]),
+        _cursor(["2026-11-02T12:00:00+00:00", 5, 7]),
+        _cursor({"at": "2026-11-02T12:00:00+00:00"}),
+    ],
+)
+def test_a_bad_message_cursor_is_a_400_in_the_error_envelope(api, channel, cursor):
+    conversation = _customer_writes(channel).conversation
+    response = api.get(f"{_messages_url(conversation)}?cursor={cursor}")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "validation_failed",
+            "message": "The cursor is not valid; start again from the first page.",
+            "details": {"param": "cursor"},
+        }
+    }

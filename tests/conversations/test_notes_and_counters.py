@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conversations import channels
 from conversations.models import Conversation, Message, Notification
-from conversations.selectors import audience_cache_clear
-from conversations.services.actions import conversation_assign
+from conversations.selectors import ConversationFilters, audience_cache_clear, conversation_inbox_page
+from conversations.services.actions import conversation_assign, conversation_status_set
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
@@ -22,6 +26,8 @@ from tests.factories import add_member, make_user, owner_of
 from whatsapp.services import channel_create
 
 pytestmark = pytest.mark.django_db
+
+_customers = itertools.count(1)
 
 
 @dataclass
@@ -129,8 +135,137 @@ def test_a_reply_clears_waiting_and_unread_and_becomes_the_preview(scene):
     assert (updated["conversation"]["unread_count"], updated["conversation"]["waiting_since"]) == (0, None)
 
     # The customer writes again: the wait starts over from that message.
-    again, _created = _receive(scene.inbox, "wamid.3", minutes_ago=1)
+    again, _created = _receive(scene.inbox, "wamid.3", minutes_ago=0)
     assert _counters(conversation) == (1, again.external_timestamp, again.pk)
+
+
+def _reply(scene, conversation: Conversation, text: str = "Olá!") -> Message:
+    conversation.refresh_from_db()
+    reply, _created = message_send(
+        principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text=text)
+    )
+    return reply
+
+
+def test_a_message_stamped_a_year_ago_delivered_after_the_reply_waits_from_the_reply(scene):
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
+    conversation = first.conversation
+    _reply(scene, conversation)
+    conversation.refresh_from_db()
+    replied_at = conversation.last_reply_at
+    assert replied_at is not None and conversation.waiting_since is None
+
+    late, _created = _receive(scene.inbox, "wamid.late", minutes_ago=378 * 24 * 60)
+    conversation.refresh_from_db()
+    assert late.external_timestamp < replied_at
+    assert (conversation.unread_count, conversation.waiting_since) == (1, replied_at)
+    # The copy the real-time events describe says the same.
+    assert late.conversation.waiting_since == replied_at
+
+
+def test_a_message_stamped_after_the_reply_waits_from_its_own_time(scene):
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
+    _reply(scene, first.conversation)
+    again, _created = _receive(scene.inbox, "wamid.2", minutes_ago=0)  # stamped after the reply
+    assert _counters(first.conversation)[:2] == (1, again.external_timestamp)
+
+
+def test_a_late_old_message_does_not_move_its_conversation_to_the_top_of_longest_waiting(scene):
+    waiting = message_receive(
+        inbox=scene.inbox,
+        spec=InboundSpec(
+            source_id="5511900000099",
+            external_id="wamid.other",
+            occurred_at=timezone.now() - timedelta(hours=2),
+            type="text",
+            text="Alguém?",
+        ),
+    )[0].conversation
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
+    replied = first.conversation
+    _reply(scene, replied)
+    _receive(scene.inbox, "wamid.late", minutes_ago=378 * 24 * 60)
+
+    rows, _cursor = conversation_inbox_page(membership=scene.owner, filters=ConversationFilters(sort="waiting"))
+    assert [c.pk for c in rows] == [waiting.pk, replied.pk]
+
+
+def test_a_late_old_message_after_a_resolve_opens_a_conversation_waiting_from_the_last_reply(scene):
+    first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
+    resolved = first.conversation
+    _reply(scene, resolved)
+    conversation_status_set(principal=scene.ana, conversation=resolved, status=Conversation.Status.RESOLVED)
+    resolved.refresh_from_db()
+
+    late, _created = _receive(scene.inbox, "wamid.late", minutes_ago=378 * 24 * 60)
+    opened = late.conversation
+    opened.refresh_from_db()
+    assert opened.pk != resolved.pk
+    assert (opened.last_reply_at, opened.waiting_since) == (resolved.last_reply_at, resolved.last_reply_at)
+    assert late.conversation.waiting_since == resolved.last_reply_at  # the copy the events describe
+    # A customer's first message in this inbox has no reply before it: it waits from its own time.
+    newcomer = message_receive(
+        inbox=scene.inbox,
+        spec=InboundSpec(
+            source_id="5511900000088",
+            external_id="wamid.new",
+            occurred_at=timezone.now() - timedelta(days=2),
+            type="text",
+        ),
+    )[0]
+    newcomer.conversation.refresh_from_db()
+    assert newcomer.conversation.waiting_since == newcomer.occurred_at
+
+
+# Offsets of a customer's timestamp from its arrival, in seconds: late by up to a year, or a little ahead.
+_STAMPED = st.integers(min_value=-400 * 86400, max_value=120)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+@given(data=st.data())
+def test_waiting_since_is_the_oldest_unanswered_message_never_before_the_last_reply(scene, data):
+    """Customer messages (delivered on time, late with an old timestamp, or stamped a little ahead of our
+    clock) and replies, in any order: waiting since is the earliest of the messages that arrived after the
+    last reply, each counted from its own time but no earlier than that reply and no later than its arrival."""
+    steps = data.draw(
+        st.lists(st.one_of(st.tuples(st.just("in"), _STAMPED), st.just(("reply", 0))), max_size=10), label="steps"
+    )
+    gaps = data.draw(st.lists(st.integers(1, 3600), min_size=len(steps) + 1, max_size=len(steps) + 1), label="gaps")
+    source_id = f"55119{next(_customers):08d}"
+    clock = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
+    last_reply = None
+    unanswered: list[datetime] = []
+    conversation = None
+    with patch("django.utils.timezone.now", lambda: clock[0]):
+        # The first message comes on time, so the reply window stays open for the replies.
+        for n, (kind, offset) in enumerate([("in", 0), *steps]):
+            clock[0] += timedelta(seconds=gaps[n])
+            now = clock[0]
+            if kind == "reply":
+                assert conversation is not None
+                _reply(scene, conversation)
+                last_reply, unanswered = now, []
+            else:
+                stamped = now + timedelta(seconds=offset)
+                message, created = message_receive(
+                    inbox=scene.inbox,
+                    spec=InboundSpec(
+                        source_id=source_id, external_id=f"wamid.{source_id}.{n}", occurred_at=stamped, type="text"
+                    ),
+                )
+                assert created
+                conversation = message.conversation
+                unanswered.append(min(max(stamped, last_reply or stamped), now))
+            assert conversation is not None
+            memory = conversation.waiting_since if kind == "in" else None
+            conversation.refresh_from_db()
+            assert conversation.last_reply_at == last_reply
+            assert conversation.waiting_since == (min(unanswered) if unanswered else None)
+            if kind == "in":
+                assert memory == conversation.waiting_since
+            if conversation.waiting_since is not None:
+                assert last_reply is None or conversation.waiting_since >= last_reply
+                assert conversation.waiting_since <= now
 
 
 @pytest.fixture

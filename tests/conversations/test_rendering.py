@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HREF = re.compile(r"^(/t/[a-z0-9-]+/inbox/attachments/\d+/|#m-\d+|https?://[^\s\"'<>`]+)$")
 ALLOWED: dict[str, dict[str, re.Pattern[str] | None]] = {
     "article": {"class": _CLASS, "id": re.compile(r"^m-\d+$"), "data-id": re.compile(r"^\d+$"),
-                "data-status": _WORD, "data-type": _WORD, "data-day": _DAY, "data-day-label": _TEXT},
+                "data-key": re.compile(r"^\d{20}\.\d{20}$"), "data-status": _WORD, "data-type": _WORD, "data-day": _DAY,
+                "data-day-label": _TEXT},
     "header": {"class": _CLASS},
     "footer": {"class": _CLASS},
     "div": {"class": _CLASS},
@@ -567,12 +569,16 @@ def test_reactions_are_grouped_into_chips(conversation, owner):
     assert '<li class="reaction">🎉 <span class="reaction-count">1</span></li>' in html
 
 
-def test_time_is_rendered_with_a_machine_readable_datetime(conversation):
+def test_time_is_the_messages_own_time_with_a_machine_readable_datetime(conversation):
     message = add_message(conversation, text="hi")
+    # The customer wrote it well before its webhook came: the bubble shows when it was written.
+    message.occurred_at = message.created_at - timedelta(hours=3, minutes=7)
+    message.save(update_fields=["occurred_at"])
     html = render(message)
-    local = timezone.localtime(message.created_at)
+    local = timezone.localtime(message.occurred_at)
     full = f"{local:%b}. {local.day}, {local.year}, {local:%H:%M}"
     assert f'<time datetime="{local.isoformat()}" title="{full}">{local:%H:%M}</time>' in html
+    assert timezone.localtime(message.created_at).isoformat() not in html
 
 
 def test_customer_messages_with_a_whatsapp_id_get_reply_and_react_buttons(conversation):

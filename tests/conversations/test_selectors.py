@@ -327,6 +327,32 @@ def test_message_page_newest_before_after_and_ids(tenant):
     assert ([m.pk for m in rows], more) == ([ids[2], ids[5]], False)
 
 
+def test_message_page_follows_each_messages_own_time_and_pages_across_equal_times_by_arrival(tenant):
+    conversation = make_conversation(make_inbox(tenant))
+    start = timezone.now() - timedelta(hours=1)
+    # Stored in this order; written in the order of their seconds, five of them in the same second.
+    plan = [("a", 3), ("b", 1), ("c", 2), ("d", 2), ("e", 2), ("f", 2), ("g", 2), ("h", 0), ("i", 4)]
+    ids = {}
+    for name, seconds in plan:
+        ids[name] = make_message(conversation, name).pk
+        Message.objects.filter(pk=ids[name]).update(occurred_at=start + timedelta(seconds=seconds))
+    elsewhere = make_message(make_conversation(conversation.inbox), "elsewhere").pk
+
+    def page(**kwargs) -> tuple[str, bool]:
+        rows, more = message_page(conversation=conversation, limit=3, **kwargs)
+        return "".join(m.text for m in rows), more
+
+    assert page() == ("gai", True)
+    assert page(before_id=ids["g"]) == ("def", True)  # the boundary falls inside the shared second
+    assert page(before_id=ids["d"]) == ("hbc", False)
+    assert page(before_id=ids["h"]) == ("", False)
+    assert page(before_id=elsewhere) == ("", False)  # another conversation's message places nothing
+    # Catching up goes by arrival (ids), each page shown in history order.
+    assert page(after_id=ids["c"]) == ("def", True)
+    assert page(after_id=ids["f"]) == ("hgi", False)
+    assert page(ids=[ids["i"], ids["h"], ids["e"], elsewhere]) == ("hei", False)
+
+
 def test_message_page_of_an_empty_conversation(tenant):
     conversation = make_conversation(make_inbox(tenant))
     assert message_page(conversation=conversation) == ([], False)

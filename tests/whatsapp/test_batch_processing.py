@@ -275,7 +275,7 @@ def test_a_batch_reopens_a_snoozed_conversation_and_keeps_the_oldest_wait(channe
     assert (conversation.status, conversation.snoozed_until, conversation.unread_count) == ("open", None, 2)
     assert conversation.waiting_since == datetime.fromtimestamp(T0 + 200, tz=UTC)
     assert conversation.last_inbound_at == datetime.fromtimestamp(T0 + 300, tz=UTC)
-    assert conversation.last_message.external_id == "wamid.s2"  # the newest stored
+    assert conversation.last_message.external_id == "wamid.s3"  # the customer's latest, though stored first
 
 
 def test_an_event_that_cannot_be_applied_fails_alone(channel, monkeypatch):
