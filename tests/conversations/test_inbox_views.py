@@ -421,11 +421,27 @@ PANE_QUERIES = 8
 MESSAGES_QUERIES = 6
 
 
-def test_sidebar_query_count_is_pinned(tenant, channel, agent, client_for):
-    first = receive(channel, text="primeira")
-    url = f"/t/acme/inbox/c/{first.conversation.display_id}/sidebar/"
+def test_sidebar_query_count_is_pinned(tenant, channel, agent, supervisor, client_for):
+    from conversations.services.actions import conversation_status_set
+    from conversations.services.outbound import note_create
+
+    # Three earlier conversations of the customer, resolved, each with notes by two members.
+    earlier = []
+    for i in range(3):
+        conversation = receive(channel, text=f"conversa {i}").conversation
+        for member in (agent, supervisor):
+            note_create(membership=member, conversation=conversation, text=f"nota {i} {member.user.name}")
+        conversation_status_set(principal=agent, conversation=conversation, status="resolved")
+        earlier.append(conversation)
+    current = receive(channel, text="primeira").conversation
+    assert current.pk not in {c.pk for c in earlier}
+    url = f"/t/acme/inbox/c/{current.display_id}/sidebar/"
     # The conversation, the labels flagged for it and its contact, earlier conversations, notes.
     assert _queries(client_for(agent), url) == 6
+
+    body = client_for(agent).get(url).json()["html"]
+    assert [f"#{c.display_id}" in body for c in earlier] == [True, True, True]
+    assert body.count("nota ") == 6
 
 
 def test_notifications_list_only_the_members_own_and_mark_read(tenant, channel, agent, supervisor, client_for):
