@@ -148,12 +148,21 @@ def test_messages_after_returns_only_newer_ones_in_order(tenant, channel, agent,
     assert data["ids"] == [first.pk, second.pk]
 
 
-def test_send_twice_with_one_key_sends_once(tenant, channel, agent, client_for, django_capture_on_commit_callbacks):
+def test_send_twice_with_one_key_sends_once(
+    tenant, channel, agent, client_for, django_capture_on_commit_callbacks, monkeypatch
+):
+    from conversations import channels
+
     conversation = receive(channel).conversation
+    handed: list[int] = []  # the messages handed to the channel for delivery, after commit
+    backend = channels.backend_for(channel.inbox)
+    monkeypatch.setattr(backend, "enqueue_delivery", lambda m: handed.append(m.pk))
+    monkeypatch.setattr(backend, "enqueue_read_receipt", lambda m: None)
     client = client_for(agent)
     url = f"/t/acme/inbox/c/{conversation.display_id}/send/"
-    first = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
-    second = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
+        second = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
     assert first.status_code == 201
     assert second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
@@ -161,6 +170,7 @@ def test_send_twice_with_one_key_sends_once(tenant, channel, agent, client_for, 
     assert sent.count() == 1
     assert sent.get().text == "Oi, Maria!"
     assert sent.get().sender_user_id == agent.user_id
+    assert handed == [first.json()["id"]]
 
 
 def test_a_key_used_in_one_conversation_is_refused_in_another(tenant, channel, agent, client_for):
