@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.test import Client
-from django.urls import resolve
+from django.urls import resolve, reverse
 
 from tenants.models import AuditLogEntry, Role
 from tenants.permissions import BUILTIN_ROLE_PERMS, Perm
@@ -126,6 +128,11 @@ def test_every_tenant_route_is_in_the_expected_matrix():
     assert {r.name for r in tenant_routes()} == set(EXPECTED)
 
 
+def _gates() -> set[str]:
+    """Where a request that may not go on yet is sent: the login, its second factor, the MFA setup."""
+    return {reverse(name) for name in ("account_login", "mfa_authenticate", "mfa_required", "account_reauthenticate")}
+
+
 def _required_perm(url: str) -> str | None:
     func = resolve(url).func
     view_cls = getattr(func, "cls", None)
@@ -159,6 +166,9 @@ def test_role_is_allowed_or_denied(role, route_name):
     if role in EXPECTED[route_name]:
         allowed = (200, 201, 204, 302, 400) if route_name in EMPTY_BODY_INVALID else (200, 201, 204, 302)
         assert response.status_code in allowed, (url, response.status_code)
+        if response.status_code == 302:
+            # A redirect is the answer of a form that did its work, not a detour to log in or set up MFA.
+            assert urlsplit(response.headers["Location"]).path not in _gates(), (url, response.headers["Location"])
         if response.status_code == 400:
             assert response.json()["error"]["code"] == "validation_failed", response.json()
     else:
