@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 from django.urls import resolve, reverse
 
-from tenants.models import AuditLogEntry, Role
+from tenants.models import AuditLogEntry, Membership, Role, Tenant
 from tenants.permissions import BUILTIN_ROLE_PERMS, Perm
 from tests.factories import add_member, make_tenant, owner_of
-from tests.isolation import SAMPLES, _fill, tenant_routes
+from tests.isolation import SAMPLES, _fill, snapshot_changes, tenant_routes, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -133,6 +134,13 @@ def _gates() -> set[str]:
     return {reverse(name) for name in ("account_login", "mfa_authenticate", "mfa_required", "account_reauthenticate")}
 
 
+def _rows_but_the_callers_own(tenant: Tenant, caller: Membership) -> dict[str, dict[Any, Any]]:
+    """Every row of the workspace, less the caller's user (each request records their last workspace)."""
+    rows = tenant_snapshot(tenant)
+    rows["tenants.User"].pop(caller.user_id)
+    return rows
+
+
 def _required_perm(url: str) -> str | None:
     func = resolve(url).func
     view_cls = getattr(func, "cls", None)
@@ -153,6 +161,7 @@ def test_role_is_allowed_or_denied(role, route_name):
     client.force_login(caller.user)
     audit_before = AuditLogEntry.objects.filter(tenant=tenant).count()
     roles_before = list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions"))
+    before = _rows_but_the_callers_own(tenant, caller)
 
     response = client.get(url)
     if response.status_code == 405:
@@ -174,9 +183,11 @@ def test_role_is_allowed_or_denied(role, route_name):
     else:
         assert response.status_code == 403, (url, response.status_code)
         assert _required_perm(url) is not None
-        # Denied means nothing happened: no audit entry, no role changed.
+        # Denied means nothing happened: no audit entry, no role changed, nothing created (no token,
+        # no invitation) and no other row of the workspace changed.
         assert AuditLogEntry.objects.filter(tenant=tenant).count() == audit_before
         assert list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions")) == roles_before
+        assert snapshot_changes(before, _rows_but_the_callers_own(tenant, caller)) == []
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent"])
