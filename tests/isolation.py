@@ -1,8 +1,9 @@
 """The tenant isolation matrix: every route under /t/<slug>/ and /api/ must hide another tenant's data.
 
 ``find_isolation_leaks`` walks the URL conf, fills each route with the slug and object ids of
-tenant A, calls it as a member (or API token) of tenant B with every permission, and reports each
-route that does not answer 404 — both with A's slug and with B's own slug plus A's object ids.
+tenant A, calls it with every HTTP method as a member (or API token) of tenant B with every
+permission, and reports each route that does not answer 404 — both with A's slug and with B's own
+slug plus A's object ids — and each route whose calls changed any of A's data.
 A new route whose URL takes an object id needs a sample in ``SAMPLES`` or the matrix fails.
 """
 
@@ -12,6 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
+from django.db.models import Model, QuerySet
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -224,7 +228,8 @@ def _fill(pattern: str, values: dict[str, Any]) -> str:
 
 
 def _fresh_client_for(membership: Membership) -> Client:
-    client = Client()
+    # A view that raises is reported as its 500 answer, like any other answer but 404.
+    client = Client(raise_request_exception=False)
     client.force_login(membership.user)
     return client
 
@@ -233,8 +238,82 @@ def _token_header(raw: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _call(client: Client, method: str, url: str, headers: dict[str, str]) -> HttpResponse:
+    if method in ("put", "patch", "delete"):
+        # An empty JSON object: what an API client sends, and a body every JSON view can parse.
+        return getattr(client, method)(url, data="{}", content_type="application/json", **headers)
+    return getattr(client, method)(url, **headers)
+
+
+# An object id that no sample reaches.
+MISSING_ID = 2_000_000_000
+
+
+def _missing(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: MISSING_ID if isinstance(v, int) else v for k, v in values.items()}
+
+
+def _same_answer(answer: HttpResponse, other: HttpResponse) -> bool:
+    """Whether ``answer`` (to the victim's ids) says nothing an id that does not exist would not: the
+    same status and body, as for an API route that refuses API tokens whatever the id."""
+    return bool(answer.status_code == other.status_code and answer.content == other.content)
+
+
+def _tenant_models() -> list[type[Model]]:
+    """Every table whose rows name a tenant, the join tables of many-to-many fields included."""
+    return [
+        model
+        for model in apps.get_models(include_auto_created=True)
+        if any(f.name == "tenant" and f.related_model is Tenant for f in model._meta.concrete_fields)
+    ]
+
+
+def tenant_snapshot(tenant: Tenant) -> dict[str, dict[Any, tuple[Any, ...]]]:
+    """Every row the tenant owns (conversations, messages, labels, quick replies, memberships, roles,
+    audit entries and the rest), its own row and its members' users, each row with all its columns."""
+    from tenants.models import User
+
+    def rows(queryset: QuerySet[Any]) -> dict[Any, tuple[Any, ...]]:
+        columns = [f.attname for f in queryset.model._meta.concrete_fields]
+        return {row[0]: row for row in queryset.values_list("pk", *columns)}
+
+    snapshot = {model._meta.label: rows(model._default_manager.filter(tenant=tenant)) for model in _tenant_models()}
+    snapshot["tenants.Tenant"] = rows(Tenant.objects.filter(pk=tenant.pk))
+    snapshot["tenants.User"] = rows(User.objects.filter(memberships__tenant=tenant).distinct())
+    return snapshot
+
+
+def snapshot_changes(before: dict[str, dict[Any, Any]], after: dict[str, dict[Any, Any]]) -> list[str]:
+    """What differs between two snapshots, one line per table: the primary keys added, removed, changed."""
+    changes = []
+    for label in sorted(before.keys() | after.keys()):
+        old, new = before.get(label, {}), after.get(label, {})
+        parts = [
+            f"{what} {sorted(pks)}"
+            for what, pks in (
+                ("added", new.keys() - old.keys()),
+                ("removed", old.keys() - new.keys()),
+                ("changed", {pk for pk in old.keys() & new.keys() if old[pk] != new[pk]}),
+            )
+            if pks
+        ]
+        if parts:
+            changes.append(f"{label} {', '.join(parts)}")
+    return changes
+
+
 def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = None) -> list[str]:
-    """Call every tenant route with the victim's data as an all-powerful member of ``attacker``."""
+    """Call every tenant route with the victim's data as an all-powerful member of ``attacker``.
+
+    Each route is called with every method of ``METHODS``; a leak is any answer but 404 (or, with
+    the attacker's own slug, but the very answer an id that does not exist gets), an attempt
+    where every method answered 405 (a route nothing reaches: the matrix tests nothing there), and
+    any change to the victim's data (``tenant_snapshot``) made by the calls to a route, whatever they
+    answered.
+    """
     from django.test import override_settings
 
     from tenants.services import api_token_create
@@ -254,6 +333,7 @@ def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = Non
                 leaks.append(f"{route.pattern}: no isolation sample for {missing}; add one to tests/isolation.py")
                 continue
             victim_values = {k: SAMPLES[k](victim) for k in route.kwargs if k != "tenant_slug"}
+            before = tenant_snapshot(victim)
             attempts = [("victim slug", {**victim_values, "tenant_slug": victim.slug})]
             if victim_values:
                 attempts.append(("own slug, victim ids", {**victim_values, "tenant_slug": attacker.slug}))
@@ -263,12 +343,20 @@ def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = Non
                     ("session", _fresh_client_for(attacker_member), {})
                 ]
                 if route.is_api:
-                    callers.append(("token", Client(), _token_header(raw_token)))
+                    callers.append(("token", Client(raise_request_exception=False), _token_header(raw_token)))
                 for who, client, headers in callers:
-                    for method in ("get", "post"):
-                        response = getattr(client, method)(url, **headers)
-                        if response.status_code == 405:
+                    answers = {method: _call(client, method, url, headers) for method in METHODS}
+                    if {a.status_code for a in answers.values()} == {405}:
+                        leaks.append(f"{url} ({label}, {who}): every method answered 405; is the route stale?")
+                    for method, answer in answers.items():
+                        if answer.status_code in (404, 405):
                             continue
-                        if response.status_code != 404:
-                            leaks.append(f"{method.upper()} {url} ({label}, {who}) -> {response.status_code}")
+                        if label != "victim slug" and _same_answer(
+                            answer, _call(client, method, _fill(route.pattern, _missing(values)), headers)
+                        ):
+                            continue  # refused before any object is looked up: nothing told about the victim's
+                        leaks.append(f"{method.upper()} {url} ({label}, {who}) -> {answer.status_code}")
+            changes = snapshot_changes(before, tenant_snapshot(victim))
+            if changes:
+                leaks.append(f"{route.pattern}: the calls changed the victim's data: {'; '.join(changes)}")
     return leaks

@@ -148,12 +148,21 @@ def test_messages_after_returns_only_newer_ones_in_order(tenant, channel, agent,
     assert data["ids"] == [first.pk, second.pk]
 
 
-def test_send_twice_with_one_key_sends_once(tenant, channel, agent, client_for, django_capture_on_commit_callbacks):
+def test_send_twice_with_one_key_sends_once(
+    tenant, channel, agent, client_for, django_capture_on_commit_callbacks, monkeypatch
+):
+    from conversations import channels
+
     conversation = receive(channel).conversation
+    handed: list[int] = []  # the messages handed to the channel for delivery, after commit
+    backend = channels.backend_for(channel.inbox)
+    monkeypatch.setattr(backend, "enqueue_delivery", lambda m: handed.append(m.pk))
+    monkeypatch.setattr(backend, "enqueue_read_receipt", lambda m: None)
     client = client_for(agent)
     url = f"/t/acme/inbox/c/{conversation.display_id}/send/"
-    first = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
-    second = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
+        second = client.post(url, {"text": "Oi, Maria!", "idempotency_key": "k-1"})
     assert first.status_code == 201
     assert second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
@@ -161,6 +170,7 @@ def test_send_twice_with_one_key_sends_once(tenant, channel, agent, client_for, 
     assert sent.count() == 1
     assert sent.get().text == "Oi, Maria!"
     assert sent.get().sender_user_id == agent.user_id
+    assert handed == [first.json()["id"]]
 
 
 def test_a_key_used_in_one_conversation_is_refused_in_another(tenant, channel, agent, client_for):
@@ -440,11 +450,27 @@ PANE_QUERIES = 8
 MESSAGES_QUERIES = 6
 
 
-def test_sidebar_query_count_is_pinned(tenant, channel, agent, client_for):
-    first = receive(channel, text="primeira")
-    url = f"/t/acme/inbox/c/{first.conversation.display_id}/sidebar/"
+def test_sidebar_query_count_is_pinned(tenant, channel, agent, supervisor, client_for):
+    from conversations.services.actions import conversation_status_set
+    from conversations.services.outbound import note_create
+
+    # Three earlier conversations of the customer, resolved, each with notes by two members.
+    earlier = []
+    for i in range(3):
+        conversation = receive(channel, text=f"conversa {i}").conversation
+        for member in (agent, supervisor):
+            note_create(membership=member, conversation=conversation, text=f"nota {i} {member.user.name}")
+        conversation_status_set(principal=agent, conversation=conversation, status="resolved")
+        earlier.append(conversation)
+    current = receive(channel, text="primeira").conversation
+    assert current.pk not in {c.pk for c in earlier}
+    url = f"/t/acme/inbox/c/{current.display_id}/sidebar/"
     # The conversation, the labels flagged for it and its contact, earlier conversations, notes.
     assert _queries(client_for(agent), url) == 6
+
+    body = client_for(agent).get(url).json()["html"]
+    assert [f"#{c.display_id}" in body for c in earlier] == [True, True, True]
+    assert body.count("nota ") == 6
 
 
 def test_notifications_list_only_the_members_own_and_mark_read(tenant, channel, agent, supervisor, client_for):

@@ -67,25 +67,30 @@ def test_conversation_list_costs_the_same_for_5_and_25_rows(tenant, desk, rows, 
     assert all(r["last_message"] and r["assignee"] and r["contact"] for r in body["results"])
 
 
+ALL = ["Cli4", "Cli3", "Cli2", "Cli1", "Cli0"]
+
+
 @pytest.mark.parametrize(
-    ("query", "queries"),
-    # The unassigned tab's rows have no assignee to read.
+    ("query", "queries", "rows"),
+    # The unassigned tab's rows have no assignee to read. "Free" waits for nobody and has no label.
     [
-        ("sort=waiting", LIST_QUERIES),
-        ("tab=unassigned", LIST_QUERIES - 1),
-        ("q=Cli1", LIST_QUERIES + ESTIMATE),
-        ("label={label}", LIST_QUERIES),
+        ("sort=waiting", LIST_QUERIES, ALL),
+        ("tab=unassigned", LIST_QUERIES - 1, ["Free"]),
+        ("q=Cli1", LIST_QUERIES + ESTIMATE, ["Cli1"]),
+        ("label={label}", LIST_QUERIES, ALL),
     ],
 )
 def test_filtered_conversation_lists_cost_the_same_as_the_plain_one(
-    tenant, desk, query, queries, django_assert_num_queries
+    tenant, desk, query, queries, rows, django_assert_num_queries
 ):
     _conversations(tenant, desk, 5)
     free = make_conversation(desk["inbox"], name="Free")  # one row for the "unassigned" tab
     Conversation.objects.filter(pk=free.pk).update(last_message=make_message(free, "hi"))
     query = query.format(label=desk["labels"][0].pk)
     with django_assert_num_queries(queries):
-        desk["client"].get(f"{API}/conversations/?{query}")
+        response = desk["client"].get(f"{API}/conversations/?{query}")
+    assert response.status_code == 200, response.content
+    assert [r["contact"]["name"] for r in response.json()["results"]] == rows
 
 
 def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk, django_assert_num_queries):

@@ -755,7 +755,7 @@ def _hostile_conversation(tenant, payload: str) -> list[Message]:
 
 
 def test_the_xss_corpus_is_large_and_distinct():
-    assert len(XSS_PAYLOADS) >= 60
+    assert len(XSS_PAYLOADS) == 86
     assert len(set(XSS_PAYLOADS)) == len(XSS_PAYLOADS)
     # Each would show itself if run; two spell alert() encoded (base64, character references).
     assert all(re.search(r"alert\(|window\.__xss|;base64,|&#97;&#108;", p) for p in XSS_PAYLOADS)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from tests.prerequisites import skip_or_fail  # noqa: F401  (the browser tests' own name for it)
+
 from .harness import PROJECT_ROOT, VENV_BIN, ServerProcess, ServerProcessError, database_url, free_port
 from .mailbox import Mailbox
 
@@ -91,14 +93,6 @@ class BrowserErrors:
             + [f"server: {e}" for e in self.server_errors]
             + [f"csp: {e}" for e in self.csp_violations]
         )
-
-
-def skip_or_fail(message: str) -> None:
-    """Skip a test whose prerequisites are missing; a run given a database with ``E2E_REQUIRED=1`` fails instead."""
-    # The run with nothing configured (SQLite, no Redis) skips these; a run given a database must not.
-    if os.environ.get("E2E_REQUIRED") == "1" and os.environ.get("DATABASE_URL"):
-        pytest.fail(f"{message} E2E_REQUIRED=1 with DATABASE_URL set forbids skipping it.")
-    pytest.skip(message)
 
 
 # --- reporting ------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Real processes: the ASGI server, a Celery worker and beat on Redis, PostgreSQL, and the fake Cloud
 API. Customers write through the fake (signed webhooks into the server) while replies are sent
-through the REST API; the worker is killed while it holds sends in flight and started again.
+through the REST API; the worker is killed while it holds sends in flight, some of which the fake
+has already accepted (it holds its answers: ``hang_after_accept_ms``), and started again. Every
+message then reached the fake exactly once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.db.models import QuerySet
 
 from conversations.models import Message
 from tests.e2e.conftest import skip_or_fail
@@ -29,8 +32,10 @@ TOKEN = "crash-token"
 SECRET = "crash-secret"
 INBOUND = 60
 OUTBOUND = 40
-# Each send waits this long at the fake, so a worker holds its claimed sends long enough to be caught.
-SEND_LATENCY_MS = 300
+# The fake accepts each send (it is Meta's from then on) and holds its answer this long: a worker
+# killed meanwhile has sends that reached "Meta" but were never recorded as sent — the case where a
+# careless retry would send them twice.
+SEND_HANG_MS = 1000
 
 
 def _redis_url() -> str | None:
@@ -85,6 +90,13 @@ def _worker(workers: list[ServerProcess], env: dict[str, str], name: str, log_di
     )
     workers.append(worker)
     return worker.start()
+
+
+def _accepted(admin: FakeAdminClient, messages: QuerySet[Message]) -> dict[int, str]:
+    """Of ``messages``, those the fake accepted: message id -> the wamid it gave."""
+    pks = set(messages.values_list("pk", flat=True))
+    accepted = {m["biz_opaque_callback_data"]: m["wamid"] for m in admin.messages(direction="out")}
+    return {pk: accepted[f"hd:{pk}"] for pk in pks if f"hd:{pk}" in accepted}
 
 
 @pytest.fixture
@@ -154,7 +166,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
     )
     admin = FakeAdminClient(fake_url)
     admin.settings(sent_delay_s=0.05, delivered_delay_s=0.1)
-    admin.set_faults(latency_ms=SEND_LATENCY_MS)
+    admin.set_faults(hang_after_accept_ms=SEND_HANG_MS)
     admin.register_number(
         phone_number_id=PNID,
         display_phone_number="5511900000009",
@@ -177,6 +189,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
     )
     outbound = Message.objects.filter(inbox=channel.inbox, direction="out")
     in_flight: list[int] = []
+    accepted_in_flight: dict[int, str] = {}
     for i, display_id in enumerate(displays):
         response = api.post(
             f"/api/v1/t/acme/conversations/{display_id}/messages/",
@@ -187,15 +200,22 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
         customer = customers[OUTBOUND + (i % (INBOUND - OUTBOUND))]
         admin.inbound(phone_number_id=PNID, **{"from": customer}, name="Novo", type="text", text=f"Mais uma {i}")
         if i == OUTBOUND // 2:
-            # Killed only once it holds claimed sends it has not finished (rows in "sending").
-            wait_for(lambda: outbound.filter(status="sending").exists(), timeout=30, message="the worker claimed sends")
+            # Killed only once it holds a send the fake accepted and has not answered yet.
+            wait_for(
+                lambda: _accepted(admin, outbound.filter(status="sending")),
+                timeout=30,
+                interval=0.05,
+                message="the worker had no accepted send in flight",
+            )
             dead = worker
             os.killpg(dead.pid, signal.SIGKILL)  # the worker and its pool, mid-send
             wait_for(lambda dead=dead: not dead.running, timeout=10)
             # Only a worker moves a send out of "sending" (status webhooks wait for one too): these
-            # rows are the sends the dead worker had in flight when it was killed.
+            # rows are the sends the dead worker had in flight when it was killed, and some of them
+            # had already reached "Meta".
             in_flight = list(outbound.filter(status="sending").values_list("pk", flat=True))
-            assert in_flight, "the worker was killed with no send in flight"
+            accepted_in_flight = _accepted(admin, outbound.filter(pk__in=in_flight))
+            assert accepted_in_flight, "the worker was killed with no accepted send in flight"
             worker = _worker(workers, crash_env, "worker-2", log_dir)
     api.close()
 
@@ -220,5 +240,7 @@ def test_killed_worker_loses_and_duplicates_nothing(crash_env, start_process, wo
     assert len(sends) == OUTBOUND
     assert sorted(callbacks) == sorted(f"hd:{pk}" for pk in outbound.values_list("pk", flat=True))
     assert [callbacks.count(f"hd:{pk}") for pk in in_flight] == [1] * len(in_flight)
+    # Each send "Meta" had accepted when its worker died is recorded with the id "Meta" gave it then.
+    assert dict(outbound.filter(pk__in=accepted_in_flight).values_list("pk", "external_id")) == accepted_in_flight
     assert not WebhookEvent.objects.filter(channel=channel).exclude(status="processed").exists()
     admin.close()

@@ -31,3 +31,49 @@ def test_every_periodic_job_names_a_registered_task(settings):
 
     app.loader.import_default_modules()
     assert {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()} <= set(app.tasks)
+
+
+class _Stop(Exception):
+    """Ends the loop where it would sleep until the next job is due."""
+
+
+class _OneTick:
+    """The beat thread's clock: longer than any job's interval passes between two readings, so the
+    first pass finds every job due; the loop ends where it would sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1_000_000.0
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        raise _Stop
+
+
+@pytest.mark.django_db
+def test_a_tick_of_the_embedded_beat_reopens_a_due_snooze(tenant, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.models import Conversation
+    from tests.conversations.factories import make_conversation, make_inbox
+
+    inbox = make_inbox(tenant, name="Support")
+    now = timezone.now()
+    due = make_conversation(inbox, name="Due", status="snoozed", snoozed_until=now - timedelta(minutes=1))
+    later = make_conversation(inbox, name="Later", status="snoozed", snoozed_until=now + timedelta(hours=1))
+    monkeypatch.setattr(embedded_beat, "time", _OneTick())
+    closed: list[None] = []
+    # The thread closes stale connections after each job; this test's connection holds its transaction.
+    monkeypatch.setattr(embedded_beat, "close_old_connections", lambda: closed.append(None))
+
+    with pytest.raises(_Stop):
+        embedded_beat._run_forever()
+
+    assert len(closed) == len(embedded_beat.settings.CELERY_BEAT_SCHEDULE)
+    rows = dict(Conversation.objects.filter(pk__in=[due.pk, later.pk]).values_list("pk", "status"))
+    assert rows == {due.pk: "open", later.pk: "snoozed"}
+    assert Conversation.objects.get(pk=due.pk).snoozed_until is None

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tenants.models import Invitation, Membership
+from tenants.models import Invitation, Membership, User
 from tenants.services import invitation_create, role_builtin
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +35,7 @@ def test_expired_invitation_is_410_and_creates_no_account(client, owner):
     assert response.status_code == 410
     assert "This invitation has expired. Ask for a new one." in response.content.decode()
     assert not Membership.objects.filter(user__email="new@example.com").exists()
+    assert not User.objects.filter(email="new@example.com").exists()
 
 
 def test_used_and_withdrawn_invitations_are_410(client, owner):
@@ -56,14 +57,19 @@ def test_invitation_form_errors_are_shown_and_nothing_is_created(client, owner):
     assert response.status_code == 400
     assert "The two passwords differ." in response.content.decode()
     assert not Membership.objects.filter(user__email="new@example.com").exists()
+    assert not User.objects.filter(email="new@example.com").exists()
 
 
 def test_logged_in_user_with_another_address_cannot_take_an_invitation(client, owner, agent):
     _invitation, raw = _invite(owner, "someone-else@example.com")
     client.force_login(agent.user)
+    memberships = list(Membership.objects.values_list("pk", "user_id", "tenant_id", "role_id"))
     response = client.post(f"/invitations/{raw}/")
     assert response.status_code == 403
     assert "This invitation is for someone-else@example.com." in response.content.decode()
+    # Nothing was taken: no member added or changed, the invitation still waits for its addressee.
+    assert list(Membership.objects.values_list("pk", "user_id", "tenant_id", "role_id")) == memberships
+    assert Invitation.objects.get(pk=_invitation.pk).is_pending
 
 
 @pytest.mark.parametrize(

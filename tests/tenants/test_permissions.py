@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 import pytest
 from django.test import Client
-from django.urls import resolve
+from django.urls import resolve, reverse
 
-from tenants.models import AuditLogEntry, Role
+from tenants.models import AuditLogEntry, Membership, Role, Tenant
 from tenants.permissions import BUILTIN_ROLE_PERMS, Perm
 from tests.factories import add_member, make_tenant, owner_of
-from tests.isolation import SAMPLES, _fill, tenant_routes
+from tests.isolation import SAMPLES, _fill, snapshot_changes, tenant_routes, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +130,18 @@ def test_every_tenant_route_is_in_the_expected_matrix():
     assert {r.name for r in tenant_routes()} == set(EXPECTED)
 
 
+def _gates() -> set[str]:
+    """Where a request that may not go on yet is sent: the login, its second factor, the MFA setup."""
+    return {reverse(name) for name in ("account_login", "mfa_authenticate", "mfa_required", "account_reauthenticate")}
+
+
+def _rows_but_the_callers_own(tenant: Tenant, caller: Membership) -> dict[str, dict[Any, Any]]:
+    """Every row of the workspace, less the caller's user (each request records their last workspace)."""
+    rows = tenant_snapshot(tenant)
+    rows["tenants.User"].pop(caller.user_id)
+    return rows
+
+
 def _required_perm(url: str) -> str | None:
     func = resolve(url).func
     view_cls = getattr(func, "cls", None)
@@ -147,6 +162,7 @@ def test_role_is_allowed_or_denied(role, route_name):
     client.force_login(caller.user)
     audit_before = AuditLogEntry.objects.filter(tenant=tenant).count()
     roles_before = list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions"))
+    before = _rows_but_the_callers_own(tenant, caller)
 
     response = client.get(url)
     if response.status_code == 405:
@@ -160,14 +176,19 @@ def test_role_is_allowed_or_denied(role, route_name):
     if role in EXPECTED[route_name]:
         allowed = (200, 201, 204, 302, 400) if route_name in EMPTY_BODY_INVALID else (200, 201, 204, 302)
         assert response.status_code in allowed, (url, response.status_code)
+        if response.status_code == 302:
+            # A redirect is the answer of a form that did its work, not a detour to log in or set up MFA.
+            assert urlsplit(response.headers["Location"]).path not in _gates(), (url, response.headers["Location"])
         if response.status_code == 400:
             assert response.json()["error"]["code"] == "validation_failed", response.json()
     else:
         assert response.status_code == 403, (url, response.status_code)
         assert _required_perm(url) is not None
-        # Denied means nothing happened: no audit entry, no role changed.
+        # Denied means nothing happened: no audit entry, no role changed, nothing created (no token,
+        # no invitation) and no other row of the workspace changed.
         assert AuditLogEntry.objects.filter(tenant=tenant).count() == audit_before
         assert list(Role.objects.filter(tenant=tenant).values_list("pk", "name", "permissions")) == roles_before
+        assert snapshot_changes(before, _rows_but_the_callers_own(tenant, caller)) == []
 
 
 @pytest.mark.parametrize("role", ["admin", "supervisor", "agent"])

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from helpdesk.exceptions import Conflict, PermissionDenied, ValidationFailed
-from tenants.models import AuditLogEntry, Invitation, Membership, Role
+from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role
 from tenants.permissions import Perm
 from tenants.services import (
     api_token_create,
@@ -63,6 +63,8 @@ def test_only_an_owner_changes_an_owner(tenant, owner, admin):
         membership_remove(actor=admin, membership=owner)
     with pytest.raises(PermissionDenied):
         invitation_create(actor=admin, email="boss@example.com", role=owner_role)
+    assert not Invitation.objects.exists()
+    assert not AuditLogEntry.objects.filter(tenant=tenant, action=Action.INVITATION_SENT).exists()
     assert Membership.objects.get(pk=owner.pk).role.key == "owner"
     assert Membership.objects.get(pk=admin.pk).role.key == "admin"
     membership_change_role(actor=owner, membership=admin, role=owner_role)
@@ -115,6 +117,7 @@ def test_inviting_an_existing_member_is_a_conflict(tenant, owner, agent):
     with pytest.raises(Conflict):
         invitation_create(actor=owner, email=agent.user.email, role=role_builtin(tenant=tenant, key="agent"))
     assert not Invitation.objects.exists()
+    assert not AuditLogEntry.objects.filter(tenant=tenant, action=Action.INVITATION_SENT).exists()
 
 
 def test_existing_user_accepts_while_logged_in(tenant, owner, other_tenant):
@@ -190,3 +193,5 @@ def test_token_cannot_exceed_its_creators_permissions(tenant, owner):
     creator = add_member(tenant, limited)
     with pytest.raises(PermissionDenied):
         api_token_create(actor=creator, name="x", role=role_builtin(tenant=tenant, key="admin"))
+    assert not ApiToken.objects.exists()
+    assert not AuditLogEntry.objects.filter(tenant=tenant, action=Action.API_TOKEN_CREATED).exists()

@@ -36,7 +36,8 @@ def test_repeated_bad_passwords_throttle_the_account_and_are_audited(tenant, age
 def test_throttling_one_account_leaves_another_alone(tenant, agent, supervisor):
     client = Client()
     for _ in range(6):
-        password_login(client, agent.user.email, "wrong password")
+        last = password_login(client, agent.user.email, "wrong password")
+    assert THROTTLED in last.content.decode()  # the first account is throttled
     response = password_login(client, supervisor.user.email)
     assert response.status_code == 302
     assert client.get("/t/acme/").status_code == 200

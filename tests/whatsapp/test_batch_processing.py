@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Attachment, Contact, Conversation, Message, PendingStatus, Reaction
 from conversations.selectors import audience_cache_clear
+from tests.prerequisites import require_postgresql, require_redis
 from whatsapp import processing
 from whatsapp.models import UserPreferenceEvent, WebhookEvent
 from whatsapp.processing import webhook_event_process, webhook_events_process_batch
@@ -309,8 +310,7 @@ def test_an_event_that_cannot_be_applied_fails_alone(channel, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_drainers_writing_the_same_new_customer_store_one_contact(channel):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers: there is no race to lose")
+    require_postgresql("SQLite serialises writers: there is no race to lose")
     for i in range(2):
         store(channel, [envelope(channel, messages=[text(A, f"wamid.r{i}", T0 + i, f"Mensagem {i}")])])
     ids = list(WebhookEvent.objects.order_by("id").values_list("pk", flat=True))
@@ -356,8 +356,8 @@ def test_a_single_event_that_cannot_be_applied_is_failed_with_its_error(channel,
     assert not PendingStatus.objects.exists()
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set: drain jobs need it")
 def test_a_drain_that_found_a_trickle_waits_for_more_and_takes_them_as_one_batch(channel, monkeypatch):
+    require_redis("drain jobs need it")
     from whatsapp import tasks
 
     store(channel, [envelope(channel, messages=[text(A, "wamid.t0", T0, "Oi")])])

@@ -1,4 +1,4 @@
-"""Injected faults: 5xx, accepted-but-timed-out sends, injected error codes, latency, and their reset."""
+"""Injected faults: 5xx, accepted-but-timed-out or held sends, injected error codes, latency, and their reset."""
 
 from __future__ import annotations
 
@@ -69,6 +69,45 @@ def test_a_hanging_response_is_released_when_faults_are_cleared(fake: FakeSetup)
     assert results[0].json()["messages"][0]["id"] == fake.admin.messages()[0]["wamid"]
 
 
+def test_hang_after_accept_records_every_send_before_its_answer(fake: FakeSetup):
+    import threading
+
+    fake.open_window()
+    fake.admin.set_faults(hang_after_accept_ms=60_000)
+    results: list[httpx.Response] = []
+    bodies = [
+        {"to": fake.customer, "type": "text", "text": {"body": text}, "biz_opaque_callback_data": f"out-{i}"}
+        for i, text in enumerate(["x", "y"])
+    ]
+    threads = [threading.Thread(target=lambda body=body: results.append(fake.send(body))) for body in bodies]
+    for thread in threads:
+        thread.start()
+
+    # Both sends are Meta's now, their statuses go out, and neither sender has had an answer.
+    accepted = wait_for(lambda: len(fake.admin.messages()) == 2 and fake.admin.messages())
+    for message in accepted:
+        fake.sink.wait_for_statuses(message["wamid"], ["sent", "delivered"])
+    assert sorted(m["biz_opaque_callback_data"] for m in accepted) == ["out-0", "out-1"]
+    assert results == [] and all(thread.is_alive() for thread in threads)
+
+    fake.admin.clear_faults()
+    for thread in threads:
+        thread.join(5)
+    assert [r.status_code for r in results] == [200, 200]
+    assert sorted(r.json()["messages"][0]["id"] for r in results) == sorted(m["wamid"] for m in accepted)
+    assert len(fake.admin.messages()) == 2  # answered late, sent once
+
+
+def test_hang_after_accept_answers_once_the_hang_is_over(fake: FakeSetup):
+    fake.open_window()
+    fake.admin.set_faults(hang_after_accept_ms=50)
+
+    response = fake.send({"to": fake.customer, "type": "text", "text": {"body": "x"}})
+
+    assert response.status_code == 200
+    assert [m["wamid"] for m in fake.admin.messages()] == [response.json()["messages"][0]["id"]]
+
+
 @pytest.mark.parametrize("code", [131026, 131049, 130472])
 def test_error_next_with_an_asynchronous_code_accepts_then_reports_failed(fake: FakeSetup, code: int):
     fake.open_window()
@@ -126,6 +165,7 @@ def test_faults_are_reported_and_cleared(fake: FakeSetup):
         "fail_next_5xx": 0,
         "timeout_after_accept_next": 0,
         "timeout_hang_s": 30.0,
+        "hang_after_accept_ms": 0,
         "duplicate_webhooks": False,
         "reorder_statuses": False,
         "error_next": {},

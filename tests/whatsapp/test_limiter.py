@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.conf import settings
 
+from tests.prerequisites import require_redis
 from whatsapp import limiter
 
 
@@ -122,9 +123,9 @@ def test_keys_are_independent():
     assert _slot_now(a, rate=1) is False
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set: the limiter is in-process")
 def test_redis_limits_are_shared_between_processes():
     """Slots taken by one worker process are gone for another (pair pacing: 3 per minute here)."""
+    require_redis("the limiter is in-process")
     import subprocess
     import sys
 

@@ -26,6 +26,7 @@ from conversations.services.outbound import OutboundSpec, message_send
 from tests.conversations.factories import make_queued_message
 from tests.e2e.harness import VENV_BIN, ServerProcess, ServerProcessError, free_port
 from tests.factories import make_tenant, owner_of
+from tests.prerequisites import require_postgresql, require_redis
 from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
 from whatsapp import limiter, tasks
@@ -901,8 +902,7 @@ def test_a_batch_claims_and_loads_its_messages_in_a_fixed_number_of_queries(setu
 
 
 def test_the_parts_of_a_queue_go_out_side_by_side_each_in_order(setup, settings):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
+    require_postgresql("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
     admin, channel, _tenant = setup
     settings.WHATSAPP_SEND_PARTS = 3
     settings.WHATSAPP_SEND_BATCH = 2
@@ -924,8 +924,7 @@ def test_the_parts_of_a_queue_go_out_side_by_side_each_in_order(setup, settings)
 @pytest.fixture
 def worker_mode(settings, monkeypatch):
     """Call it to go on as with a worker: jobs are enqueued, not run; it returns the ones enqueued."""
-    if not django_settings.REDIS_URL:
-        pytest.skip("REDIS_URL is not set: without a worker every message is sent at once")
+    require_redis("without a worker every message is sent at once")
     enqueued: list[tuple] = []
 
     def start() -> list[tuple]:
@@ -973,8 +972,7 @@ def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned
 
 
 def test_a_part_whose_database_fails_does_not_stop_the_others(setup, settings, monkeypatch, caplog):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
+    require_postgresql("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
     from whatsapp import sender
 
     admin, channel, _tenant = setup

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from conversations.models import Message
 from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
 from tests.factories import make_tenant
+from tests.prerequisites import require_redis
 from whatsapp import sender, tasks
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +38,7 @@ def asked(monkeypatch):
 
 @pytest.fixture
 def with_worker(settings):
-    if not django_settings.REDIS_URL:
-        pytest.skip("REDIS_URL is not set: without a worker every message is sent at once")
+    require_redis("without a worker every message is sent at once")
     settings.CELERY_TASK_ALWAYS_EAGER = False
     yield
     for key in tasks._redis().keys("helpdesk:wa:send:*"):

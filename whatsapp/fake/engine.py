@@ -75,6 +75,7 @@ FAULT_KEYS = {
     "fail_next_5xx",
     "timeout_after_accept_next",
     "timeout_hang_s",
+    "hang_after_accept_ms",
     "duplicate_webhooks",
     "reorder_statuses",
     "error_next",
@@ -252,7 +253,7 @@ class FakeEngine:
     def send(
         self, *, version: str, number: PhoneNumber, body: Any, arrived_at: float | None = None
     ) -> tuple[dict[str, Any], float | None]:
-        """Handle ``POST /{pnid}/messages``; returns the response body and, for the timeout fault, a hang time.
+        """Handle ``POST /{pnid}/messages``; returns the response body and, for the hang faults, a hang time.
 
         The throughput limit counts a send when it arrived (``arrived_at``, as Meta's edge would), not
         when this process got round to it.
@@ -322,6 +323,8 @@ class FakeEngine:
             if faults.timeout_after_accept_next > 0:
                 faults.timeout_after_accept_next -= 1
                 hang = faults.timeout_hang_s
+            elif faults.hang_after_accept_ms:
+                hang = faults.hang_after_accept_ms / 1000
             reorder = faults.reorder_statuses
         self._schedule_statuses(message.wamid, reorder=reorder)
         response: dict[str, Any] = {
@@ -814,7 +817,7 @@ class FakeEngine:
             # Work on a copy so that a bad value leaves the current faults untouched.
             faults = dataclasses.replace(self.state.faults, error_next=dict(self.state.faults.error_next))
             try:
-                for key in ("latency_ms", "fail_next_5xx", "timeout_after_accept_next"):
+                for key in ("latency_ms", "fail_next_5xx", "timeout_after_accept_next", "hang_after_accept_ms"):
                     if key in data:
                         setattr(faults, key, max(int(data[key]), 0))
                 if "timeout_hang_s" in data:

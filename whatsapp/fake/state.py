@@ -131,6 +131,8 @@ class Faults:
     fail_next_5xx: int = 0
     timeout_after_accept_next: int = 0
     timeout_hang_s: float = 30.0
+    # Every send is accepted and recorded (its statuses follow), then its answer is held this long.
+    hang_after_accept_ms: int = 0
     duplicate_webhooks: bool = False
     reorder_statuses: bool = False
     error_next: dict[int, int] = field(default_factory=dict)
