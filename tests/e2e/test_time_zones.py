@@ -43,7 +43,7 @@ def seed(conversation: Conversation) -> None:
     ]
     for i, moment in enumerate(moments):
         message = make_message(conversation, f"mensagem {i}")
-        Message.objects.filter(pk=message.pk).update(created_at=moment)
+        Message.objects.filter(pk=message.pk).update(created_at=moment, occurred_at=moment)
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=moments[-1])
 
 
@@ -92,7 +92,7 @@ def test_the_inbox_shows_sao_paulo_times_and_day_separators(
     expect(separators).to_have_text([three_days_ago, "Yesterday", "Today"])
     note = Message.objects.get(conversation=conversation, private=True)
     expect(bubbles.last.locator(".msg-footer-meta time")).to_have_text(
-        timezone.localtime(note.created_at, timezone=SAO_PAULO).strftime("%H:%M")
+        timezone.localtime(note.occurred_at, timezone=SAO_PAULO).strftime("%H:%M")
     )
     # Each separator stands right before the first message of its day, and nowhere else.
     sequence = pane.locator("[data-messages] > *").evaluate_all(
