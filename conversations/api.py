@@ -23,8 +23,9 @@ from conversations.models import Contact, Conversation, Inbox, Label, Message, Q
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import CursorPagination
+from helpdesk.api import CursorPagination, IdField
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
+from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership
 from tenants.permissions import Perm
@@ -224,11 +225,11 @@ def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Co
 
 def _id_param(request: Request, name: str) -> int | None:
     raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationFailed(_("%(name)s must be a number.") % {"name": name}, details={"param": name})
-    return int(raw)
+    return parse_id(raw, name=name) if raw else None
+
+
+# Query parameters that name an object, as the schema states them.
+ID_PARAM = {"type": "integer", "minimum": ID_MIN, "maximum": ID_MAX}
 
 
 NOT_FOUND = OpenApiResponse(description="No such object, or not visible to the caller")
@@ -247,9 +248,9 @@ class ConversationListApi(TenantAPIView):
             OpenApiParameter(
                 "status", str, enum=Conversation.Status.values, description="Omit for conversations of any status"
             ),
-            OpenApiParameter("inbox", int),
-            OpenApiParameter("label", int),
-            OpenApiParameter("assignee", int, description="A user id"),
+            OpenApiParameter("inbox", ID_PARAM),
+            OpenApiParameter("label", ID_PARAM),
+            OpenApiParameter("assignee", ID_PARAM, description="A user id"),
             OpenApiParameter("q", str, description="Contact name or number, or message text"),
             OpenApiParameter(
                 "sort",
@@ -258,17 +259,26 @@ class ConversationListApi(TenantAPIView):
                 description="activity: most recent first; waiting: longest-waiting customer first",
             ),
             OpenApiParameter("cursor", str, description="The next value of the previous page"),
-            OpenApiParameter("page_size", int, description=f"1 to {CONVERSATION_PAGE_MAX}; default 25"),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": CONVERSATION_PAGE_MAX},
+                description=f"1 to {CONVERSATION_PAGE_MAX}; default 25",
+            ),
         ],
         responses={200: ConversationPageOutput, 400: INVALID},
         summary="Conversations the caller may see, filtered like the inbox list",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
         params = {key: request.query_params.get(key, "") for key in request.query_params}
+        for name in ("inbox", "label", "assignee"):
+            _id_param(request, name)  # out of range: refused here, not handed to the query
         params.setdefault("status", "")  # the API has always listed every status by default
         filters = selectors.ConversationFilters.from_query(params)
-        page_size = _id_param(request, "page_size")
-        limit = selectors.PAGE_SIZE if page_size is None else page_size
+        raw_page_size = (request.query_params.get("page_size") or "").strip()
+        limit = selectors.PAGE_SIZE
+        if raw_page_size:
+            digits = raw_page_size.isascii() and raw_page_size.isdigit() and len(raw_page_size) <= 3
+            limit = int(raw_page_size) if digits else 0
         if not 1 <= limit <= CONVERSATION_PAGE_MAX:
             raise ValidationFailed(
                 _("page_size is 1 to %(max)s.") % {"max": CONVERSATION_PAGE_MAX}, details={"param": "page_size"}
@@ -284,7 +294,7 @@ class ConversationAssigneeApi(TenantAPIView):
     required_perm = Perm.REPLY
 
     class AssigneeInput(serializers.Serializer):
-        assignee_id = serializers.IntegerField(allow_null=True, help_text="A member's user id; null unassigns")
+        assignee_id = IdField(allow_null=True, help_text="A member's user id; null unassigns")
 
     @extend_schema(
         operation_id="conversations_assign",
@@ -361,7 +371,7 @@ class ConversationPriorityApi(TenantAPIView):
 
 class ConversationLabelListAddApi(TenantAPIView):
     class LabelAddInput(serializers.Serializer):
-        label_id = serializers.IntegerField()
+        label_id = IdField()
 
     @extend_schema(
         operation_id="conversations_labels_list",
@@ -408,7 +418,7 @@ class ConversationNoteCreateApi(TenantAPIView):
     class NoteInput(serializers.Serializer):
         text = serializers.CharField(max_length=4096)
         mention_user_ids = serializers.ListField(
-            child=serializers.IntegerField(),
+            child=IdField(),
             required=False,
             default=list,
             max_length=50,
@@ -479,7 +489,7 @@ class MessageListCreateApi(TenantAPIView):
         content = serializers.DictField(
             required=False, help_text="Type-specific content (reaction, interactive, location, media link)"
         )
-        reply_to = serializers.IntegerField(required=False, help_text="Id of a message of this conversation to quote")
+        reply_to = IdField(required=False, help_text="Id of a message of this conversation to quote")
         file = serializers.FileField(
             required=False, help_text="The media file (multipart/form-data); or give content.link instead"
         )
@@ -585,13 +595,15 @@ class QuickReplyListCreateApi(TenantAPIView):
         shortcut = serializers.CharField(max_length=41, help_text="Typed after / in the composer")
         text = serializers.CharField(max_length=4096, trim_whitespace=False)
         scope = serializers.ChoiceField(choices=QuickReply.Scope.values, default=QuickReply.Scope.TENANT)
-        inbox_id = serializers.IntegerField(required=False, allow_null=True, help_text="Required for scope=inbox")
+        inbox_id = IdField(required=False, allow_null=True, help_text="Required for scope=inbox")
         attachment = serializers.FileField(required=False)
 
     @extend_schema(
         operation_id="quick_replies_list",
         parameters=[
-            OpenApiParameter("inbox", int, description="Only what can be used in this inbox (else: in any of yours)")
+            OpenApiParameter(
+                "inbox", ID_PARAM, description="Only what can be used in this inbox (else: in any of yours)"
+            )
         ],
         responses={200: QuickReplyOutput(many=True), 400: INVALID, 403: FORBIDDEN},
         summary="The quick replies the caller may use (members only)",
@@ -635,7 +647,7 @@ class QuickReplyDetailApi(TenantAPIView):
         shortcut = serializers.CharField(max_length=41, required=False)
         text = serializers.CharField(max_length=4096, trim_whitespace=False, required=False)
         scope = serializers.ChoiceField(choices=QuickReply.Scope.values, required=False)
-        inbox_id = serializers.IntegerField(required=False, allow_null=True)
+        inbox_id = IdField(required=False, allow_null=True)
         attachment = serializers.FileField(required=False)
         remove_attachment = serializers.BooleanField(required=False, default=False)
 
@@ -696,7 +708,7 @@ class ContactDetailApi(TenantAPIView):
             required=False, help_text="Replaces all attributes: names to text values"
         )
         label_ids = serializers.ListField(
-            child=serializers.IntegerField(), required=False, max_length=100, help_text="Replaces all labels"
+            child=IdField(), required=False, max_length=100, help_text="Replaces all labels"
         )
 
     @extend_schema(

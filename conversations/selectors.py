@@ -25,6 +25,7 @@ from conversations.models import (
     QuickReply,
 )
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.ids import parse_id
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Perm
 
@@ -85,11 +86,7 @@ class ConversationFilters:
 
         def as_id(name: str) -> int | None:
             raw = (params.get(name) or "").strip()
-            if not raw:
-                return None
-            if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-                raise ValidationFailed(f"{name} must be a number.", details={"param": name})
-            return int(raw)
+            return parse_id(raw, name=name) if raw else None
 
         tab = params.get("tab") or "all"
         if tab not in TABS:

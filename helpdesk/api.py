@@ -1,4 +1,4 @@
-"""DRF wiring shared by every API: one error format and cursor pagination."""
+"""DRF wiring shared by every API: one error format, cursor pagination and an id field."""
 
 from __future__ import annotations
 
@@ -6,11 +6,29 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.ids import ID_MAX, ID_MIN
+
+
+class IdField(serializers.IntegerField):
+    """An id in a request body: a whole number within the range of a primary key."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        # Only ASCII digits: int() would also read other scripts' digits ("٣") and a bool as a number.
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().lstrip("-").isascii()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -48,6 +66,26 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = "-id"
+
+    def get_page_size(self, request: Request) -> int:
+        # A page size that is not a positive number is refused, not silently replaced by the default.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+            raise ValidationFailed(
+                _("page_size must be a whole number, at least 1; a page holds %(max)s at most.")
+                % {"max": self.max_page_size},
+                details={"param": self.page_size_query_param},
+            )
+        return min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
 
 
 def not_found_response() -> Response:

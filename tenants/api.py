@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.api import CursorPagination
+from helpdesk.api import CursorPagination, IdField
 from helpdesk.exceptions import ValidationFailed
 from tenants import selectors
 from tenants.api_auth import ApiTokenUser
@@ -89,7 +89,7 @@ class AuditLogListApi(TenantAPIView):
     pagination_class = CursorPagination
 
     class AuditLogFilterSerializer(serializers.Serializer):
-        actor = serializers.IntegerField(required=False, min_value=1)
+        actor = IdField(required=False, help_text="A user id")
         action = serializers.ChoiceField(choices=AuditLogEntry.Action.choices, required=False)
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)

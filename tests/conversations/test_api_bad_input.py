@@ -1,0 +1,198 @@
+"""Bad input to the REST API is a 400 in the error envelope, never a 500, and changes nothing.
+
+Ids are range-checked where they are parsed (a primary key is a bigint: 1 to 2^63-1).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from conversations.models import ContactLabel, Conversation, ConversationLabel, Message, QuickReply
+from conversations.services.inbound import InboundSpec, message_receive
+from tests.conversations.factories import make_label
+from tests.factories import owner_of
+from tests.whatsapp.conftest import make_channel
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/t/acme"
+OUT_OF_RANGE = [0, -1, 2**63, 2**64, 10**40]
+
+
+@pytest.fixture
+def owner_client(tenant) -> Client:
+    client = Client()
+    client.force_login(owner_of(tenant).user)
+    return client
+
+
+@pytest.fixture
+def conversation(tenant) -> Conversation:
+    channel = make_channel(tenant)
+    message, _created = message_receive(
+        inbox=channel.inbox,
+        spec=InboundSpec(
+            source_id="5511912345678",
+            external_id="wamid.bad-input.1",
+            occurred_at=timezone.now(),
+            type="text",
+            text="Olá",
+            profile_name="Maria",
+        ),
+    )
+    return message.conversation
+
+
+def _call(client: Client, method: str, url: str, body: dict | None = None):
+    return getattr(client, method)(url, body, content_type="application/json")
+
+
+def _snapshot(tenant) -> dict:
+    return {
+        "messages": list(Message.objects.filter(tenant=tenant).order_by("pk").values_list("pk", "private", "text")),
+        "assignees": list(Conversation.objects.filter(tenant=tenant).values_list("pk", "assignee_id")),
+        "conversation_labels": ConversationLabel.objects.count(),
+        "contact_labels": ContactLabel.objects.count(),
+        "quick_replies": QuickReply.objects.count(),
+    }
+
+
+def _body_cases(conversation: Conversation, value: int) -> list[tuple[str, str, dict, str]]:
+    c = f"{API}/conversations/{conversation.display_id}"
+    return [
+        ("put", f"{c}/assignee/", {"assignee_id": value}, "assignee_id"),
+        ("post", f"{c}/labels/", {"label_id": value}, "label_id"),
+        ("post", f"{c}/notes/", {"text": "Veja isto", "mention_user_ids": [value]}, "mention_user_ids"),
+        ("post", f"{c}/messages/", {"type": "text", "text": "Olá", "reply_to": value}, "reply_to"),
+        ("patch", f"{API}/contacts/{conversation.contact_id}/", {"label_ids": [value]}, "label_ids"),
+        (
+            "post",
+            f"{API}/quick-replies/",
+            {"shortcut": "oi", "text": "Oi", "scope": "inbox", "inbox_id": value},
+            "inbox_id",
+        ),
+        ("patch", f"{API}/quick-replies/1/", {"inbox_id": value}, "inbox_id"),
+    ]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+@pytest.mark.parametrize("case", range(7))
+def test_an_id_out_of_range_in_a_body_is_400_naming_the_field_and_changes_nothing(
+    owner_client, tenant, conversation, case, value
+):
+    make_label(tenant, "vip")
+    QuickReply.objects.create(tenant=tenant, pk=1, shortcut="tchau", text="Tchau!", scope=QuickReply.Scope.TENANT)
+    method, url, body, field = _body_cases(conversation, value)[case]
+    before = _snapshot(tenant)
+
+    response = _call(owner_client, method, url, body)
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["message"], list(error["details"])) == (
+        "validation_failed",
+        "The request is invalid.",
+        [field],
+    )
+    assert _snapshot(tenant) == before
+
+
+@pytest.mark.parametrize("value", ["0", "-1", str(2**63), str(2**64), "1e3", "٣", "abc"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{API}/audit-log/?actor=",
+        f"{API}/conversations/?inbox=",
+        f"{API}/conversations/?label=",
+        f"{API}/conversations/?assignee=",
+        f"{API}/quick-replies/?inbox=",
+    ],
+)
+def test_an_id_out_of_range_in_a_query_is_400_in_the_envelope(owner_client, url, value):
+    response = owner_client.get(url + value)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_failed"
+
+
+def test_the_largest_id_is_accepted_and_finds_nothing(owner_client, conversation):
+    response = owner_client.get(f"{API}/conversations/?assignee={2**63 - 1}")
+
+    assert (response.status_code, response.json()["results"]) == (200, [])
+
+
+@pytest.mark.parametrize("value", [str(2**63), str(2**64), "9" * 40])
+@pytest.mark.parametrize(
+    ("method", "tail"),
+    [
+        ("get", "conversations/{id}/messages/"),
+        ("get", "conversations/{id}/labels/"),
+        ("delete", "conversations/1/labels/{id}/"),
+        ("get", "contacts/{id}/"),
+        ("delete", "quick-replies/{id}/"),
+    ],
+)
+def test_an_id_out_of_range_in_the_path_is_404(owner_client, conversation, method, tail, value):
+    response = getattr(owner_client, method)(f"{API}/{tail.format(id=value)}")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("page_size", ["null", "0", "-3", "abc", "9" * 40])
+@pytest.mark.parametrize("url", [f"{API}/members/", f"{API}/audit-log/", "messages"])
+def test_a_page_size_that_is_not_a_positive_number_is_400(owner_client, conversation, url, page_size):
+    if url == "messages":
+        url = f"{API}/conversations/{conversation.display_id}/messages/"
+
+    response = owner_client.get(f"{url}?page_size={page_size}")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == {
+        "code": "validation_failed",
+        "message": "page_size must be a whole number, at least 1; a page holds 200 at most.",
+        "details": {"param": "page_size"},
+    }
+
+
+def test_a_page_size_over_the_largest_page_gives_the_largest_page(owner_client, conversation):
+    response = owner_client.get(f"{API}/members/?page_size=5000")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+# --- the inbox page's own requests -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", str(2**63), str(2**64), "9" * 40])
+@pytest.mark.parametrize(
+    ("method", "tail", "field"),
+    [
+        ("get", "rows/?ids=1,{v}", "ids"),
+        ("get", "c/{c}/messages/?before={v}", "before"),
+        ("get", "c/{c}/messages/?after={v}", "after"),
+        ("get", "c/{c}/messages/?ids={v}", "ids"),
+        ("post", "c/{c}/send/", {"text": "Olá", "reply_to": "{v}"}),
+        ("post", "c/{c}/send/", {"text": "Olá", "quick_reply": "{v}"}),
+        ("post", "c/{c}/assign/", {"assignee": "{v}"}),
+        ("post", "c/{c}/labels/", {"add": "{v}"}),
+    ],
+)
+def test_an_id_out_of_range_sent_by_the_inbox_page_is_400_and_changes_nothing(
+    owner_client, tenant, conversation, method, tail, field, value
+):
+    make_label(tenant, "vip")
+    url = f"/t/acme/inbox/{tail}".format(c=conversation.display_id, v=value)
+    before = _snapshot(tenant)
+
+    if method == "get":
+        response = owner_client.get(url)
+    else:
+        response = owner_client.post(url, {k: v.format(v=value) for k, v in field.items()})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_failed"
+    assert _snapshot(tenant) == before
