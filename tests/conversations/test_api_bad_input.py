@@ -1,9 +1,12 @@
 """Bad input to the REST API is a 400 in the error envelope, never a 500, and changes nothing.
 
-Ids are range-checked where they are parsed (a primary key is a bigint: 1 to 2^63-1).
+Ids are range-checked where they are parsed (a primary key is a bigint: 1 to 2^63-1), and each
+message type's content is checked before anything is queued.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -162,6 +165,95 @@ def test_a_page_size_over_the_largest_page_gives_the_largest_page(owner_client, 
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1
+
+
+# --- message content, per type -----------------------------------------------------------------
+
+BUTTON = {"id": "sim", "title": "Sim"}
+LINK = "https://example.com/a"
+KIND = "content.interactive_type must be one of: button, list, cta_url."
+BUTTONS = 'content.buttons must be a list of {"id", "title"} objects.'
+SECTION = "Section 1 must be a dict with a title and rows."
+
+
+def _interactive(kind: object, **content: object) -> dict:
+    return {"type": "interactive", "content": {"interactive_type": kind, **content}}
+
+
+BAD_CONTENT: list[tuple[dict[str, Any], str]] = [
+    ({"type": "interactive"}, KIND),
+    ({"type": "interactive", "content": {}}, KIND),
+    (_interactive("carousel", body="Veja"), KIND),
+    (_interactive(["list"], body="Veja"), KIND),
+    (_interactive("button"), BUTTONS),
+    (_interactive("button", body="Confirma?", buttons="sim"), BUTTONS),
+    (_interactive("button", body="Confirma?", buttons=[1]), BUTTONS),
+    (_interactive("button", body="Confirma?", buttons=[{}]), "Missing field 'id'."),
+    (_interactive("button", body=7, buttons=[BUTTON]), "The message body must be text, not int."),
+    (
+        _interactive("button", body="Ok?", buttons=[BUTTON], header=[1]),
+        "The header must be a string or a header object.",
+    ),
+    (_interactive("button", body="Ok?", buttons=[BUTTON], footer={}), "The footer must be text, not dict."),
+    (_interactive("list", body="Menu", button="Ver", sections="x"), SECTION),
+    (_interactive("list", body="Menu", button="Ver", sections=[1]), SECTION),
+    (_interactive("list", body="Menu", button="Ver", sections=[{}]), "Section 1 has no rows."),
+    (_interactive("cta_url", body="Pague", display_text="Pagar"), "Missing field 'url'."),
+    (
+        _interactive("cta_url", body="Pague", display_text="Pagar", url="javascript:x"),
+        "The button URL must be an http(s) URL, got 'javascript:x'.",
+    ),
+    ({"type": "text"}, "The message text is empty."),
+    ({"type": "text", "text": "x" * 4097}, "The message text is 4097 characters; WhatsApp allows 4096."),
+    ({"type": "image"}, "Attach a file (or give a link) to send this image."),
+    (
+        {"type": "image", "content": {"link": "javascript:alert(1)"}},
+        "The image link must be an http(s) URL, got 'javascript:alert(1)'.",
+    ),
+    ({"type": "image", "content": {"link": [LINK]}}, "The image link is empty."),
+    ({"type": "document", "content": {"link": LINK, "filename": ["a"]}}, "The filename must be text, not list."),
+    (
+        {"type": "sticker", "text": "legenda", "content": {"link": LINK}},
+        "Sticker messages cannot have a caption; only images, videos and documents can.",
+    ),
+    ({"type": "location"}, "Missing field 'latitude'."),
+    (
+        {"type": "location", "content": {"latitude": "abc", "longitude": 1}},
+        "Latitude must be a number between -90 and 90, got 'abc'.",
+    ),
+    (
+        {"type": "location", "content": {"latitude": 1, "longitude": [2]}},
+        "Longitude must be a number between -180 and 180, got [2].",
+    ),
+    (
+        {"type": "location", "content": {"latitude": 1, "longitude": 2, "name": {}}},
+        "The location name must be text, not dict.",
+    ),
+    (
+        {"type": "reaction", "content": {"message_id": ["wamid.bad-input.1"], "emoji": "👍"}},
+        "content.message_id must be the WhatsApp id of a message, as text.",
+    ),
+    (
+        {"type": "reaction", "content": {"message_id": "wamid.bad-input.1", "emoji": ["👍"]}},
+        "The reaction must be a single emoji (or empty to remove it).",
+    ),
+    ({"type": "template"}, "Give the template's name and language, as text."),
+    (
+        {"type": "template", "template": {"name": ["x"], "language": "pt_BR"}},
+        "Give the template's name and language, as text.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"), BAD_CONTENT, ids=[f"{b['type']}-{i}" for i, (b, _m) in enumerate(BAD_CONTENT)]
+)
+def test_a_message_with_invalid_content_is_400_and_nothing_is_queued(owner_client, conversation, body, message):
+    response = _call(owner_client, "post", f"{API}/conversations/{conversation.display_id}/messages/", body)
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"error": {"code": "validation_failed", "message": message, "details": {}}}
+    assert list(Message.objects.filter(direction=Message.Direction.OUTBOUND)) == []
 
 
 # --- the inbox page's own requests -------------------------------------------------------------
