@@ -520,7 +520,8 @@ class MessageListCreateApi(TenantAPIView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="Repeat a request with the same key to get the first result instead of a second send.",
+                description="Repeat a request (same body) with the same key to get the first result instead of a "
+                "second send; the key with a different body is refused (422).",
             )
         ],
         responses={
@@ -530,7 +531,10 @@ class MessageListCreateApi(TenantAPIView):
             403: FORBIDDEN,
             404: NOT_FOUND,
             409: OpenApiResponse(description="reply_window_closed: only an approved template can be sent"),
-            422: OpenApiResponse(description="idempotency_key_reused: the key named a message of another conversation"),
+            422: OpenApiResponse(
+                description="idempotency_key_reused: the key named a message of another conversation; "
+                "idempotency_key_mismatch: the key named a message sent with a different body"
+            ),
         },
         summary="Send a message to the customer of a conversation",
     )
