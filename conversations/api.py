@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Exists, OuterRef
-from django.http import Http404
+from django.http import FileResponse, Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -19,7 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors
-from conversations.models import Contact, Conversation, Inbox, Label, Message, QuickReply
+from conversations.attachment_views import attachment_file_response, visible_attachment
+from conversations.models import Attachment, Contact, Conversation, Inbox, Label, Message, QuickReply
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
@@ -112,10 +115,18 @@ class AttachmentOutput(serializers.Serializer):
     filename = serializers.CharField()
     file_size = serializers.IntegerField(allow_null=True)
     download_status = serializers.CharField()
-    url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(
+        help_text="Download with the same credentials (API token or session); null until the file is stored"
+    )
 
-    def get_url(self, obj: Any) -> str | None:
-        return obj.file.url if obj.file else None
+    def get_url(self, obj: Attachment) -> str | None:
+        if not obj.file or obj.download_status != Attachment.DownloadStatus.STORED:
+            return None
+        path = reverse(
+            "api_attachment_download", kwargs={"tenant_slug": self.context["tenant_slug"], "attachment_id": obj.pk}
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class MessageOutput(serializers.Serializer):
@@ -175,6 +186,11 @@ class QuickReplyOutput(serializers.Serializer):
 
 
 # --- helpers shared by the operations ----------------------------------------------------------
+
+
+def _message_context(request: Request) -> dict[str, Any]:
+    """What a message's output needs to link its files: the request (for absolute URLs) and the workspace."""
+    return {"request": request, "tenant_slug": request.parser_context["kwargs"]["tenant_slug"]}
 
 
 def _show_private(principal: Membership | ApiToken) -> bool:
@@ -446,7 +462,7 @@ class ConversationNoteCreateApi(TenantAPIView):
             mention_user_ids=data.validated_data["mention_user_ids"],
         )
         message = selectors.message_list(conversation=conversation).get(pk=message.pk)
-        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageOutput(message, context=_message_context(request)).data, status=status.HTTP_201_CREATED)
 
 
 class ConversationReadApi(TenantAPIView):
@@ -510,7 +526,7 @@ class MessageListCreateApi(TenantAPIView):
         paginator = self.pagination_class()
         paginator.ordering = "-id"
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(MessageOutput(page, many=True).data)
+        return paginator.get_paginated_response(MessageOutput(page, many=True, context=_message_context(request)).data)
 
     @extend_schema(
         operation_id="messages_send",
@@ -563,7 +579,35 @@ class MessageListCreateApi(TenantAPIView):
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
         message = selectors.message_list(conversation=conversation).get(pk=message.pk)
-        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            MessageOutput(message, context=_message_context(request)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class AttachmentDownloadApi(TenantAPIView):
+    @extend_schema(
+        operation_id="attachments_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file: images, audio and video with their own type, anything else as "
+                "application/octet-stream",
+            ),
+            404: NOT_FOUND,
+        },
+        summary="A message's file, for a caller who may see its conversation (the url given in attachments[])",
+    )
+    def get(self, request: Request, tenant_slug: str, attachment_id: int) -> FileResponse:
+        hide_private = not _show_private(self.principal)
+        attachment = visible_attachment(
+            principal=self.principal, attachment_id=attachment_id, hide_private=hide_private
+        )
+        return attachment_file_response(attachment)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # A file is the answer whatever the client accepts; errors are still rendered as JSON.
+        return super().perform_content_negotiation(request, force=True)
 
 
 # --- labels and quick replies ------------------------------------------------------------------

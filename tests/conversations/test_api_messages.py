@@ -310,7 +310,7 @@ def test_an_image_is_sent_as_a_multipart_upload_with_its_caption(
             "filename": "comprovante.png",
             "file_size": len(PNG),
             "download_status": "stored",
-            "url": attachment.file.url,
+            "url": f"http://testserver{API}/attachments/{attachment.pk}/",
         }
     ]
     assert deliveries == [message.pk]
