@@ -26,7 +26,7 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Label
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import CursorPagination, IdField
+from helpdesk.api import CursorPagination, ErrorOutput, IdField
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
@@ -240,17 +240,17 @@ def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Co
 
 
 def _id_param(request: Request, name: str) -> int | None:
-    raw = (request.query_params.get(name) or "").strip()
-    return parse_id(raw, name=name) if raw else None
+    raw = request.query_params.get(name)
+    return None if raw is None else parse_id(raw, name=name)
 
 
 # Query parameters that name an object, as the schema states them.
 ID_PARAM = {"type": "integer", "minimum": ID_MIN, "maximum": ID_MAX}
 
 
-NOT_FOUND = OpenApiResponse(description="No such object, or not visible to the caller")
-FORBIDDEN = OpenApiResponse(description="The caller lacks the permission")
-INVALID = OpenApiResponse(description="validation_failed: the body names the field")
+NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such object, or not visible to the caller")
+FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks the permission")
+INVALID = OpenApiResponse(ErrorOutput, description="validation_failed: the body names the field")
 
 
 # --- conversations -----------------------------------------------------------------------------
@@ -515,7 +515,7 @@ class MessageListCreateApi(TenantAPIView):
 
     @extend_schema(
         operation_id="messages_list",
-        responses={200: MessageOutput(many=True), 404: NOT_FOUND},
+        responses={200: MessageOutput(many=True), 400: INVALID, 404: NOT_FOUND},
         summary="Messages, newest first, a page at a time (follow next for older ones, previous for newer)",
     )
     def get(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -546,10 +546,11 @@ class MessageListCreateApi(TenantAPIView):
             400: INVALID,
             403: FORBIDDEN,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="reply_window_closed: only an approved template can be sent"),
+            409: OpenApiResponse(ErrorOutput, description="reply_window_closed: only an approved template can be sent"),
             422: OpenApiResponse(
+                ErrorOutput,
                 description="idempotency_key_reused: the key named a message of another conversation; "
-                "idempotency_key_mismatch: the key named a message sent with a different body"
+                "idempotency_key_mismatch: the key named a message sent with a different body",
             ),
         },
         summary="Send a message to the customer of a conversation",

@@ -31,6 +31,18 @@ class IdField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, for programs: validation_failed, not_found, ...")
+    message = serializers.CharField(help_text="For people")
+    details = serializers.DictField(help_text="What the code needs, e.g. the field or parameter at fault")
+
+
+class ErrorOutput(serializers.Serializer):
+    """The one shape of every error the API answers."""
+
+    error = ErrorDetailOutput()
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -72,13 +84,24 @@ class CursorPagination(pagination.CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+        if not digits:
             raise ValidationFailed(
                 _("page_size must be a whole number, at least 1; a page holds %(max)s at most.")
                 % {"max": self.max_page_size},
                 details={"param": self.page_size_query_param},
             )
-        return min(int(raw), self.max_page_size)
+        return self.max_page_size if len(digits) > 9 else min(int(digits), self.max_page_size)
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            # A cursor this API did not give out is a bad request, not a missing page.
+            raise ValidationFailed(
+                _("The cursor is not valid; start again from the first page."),
+                details={"param": self.cursor_query_param},
+            ) from None
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)

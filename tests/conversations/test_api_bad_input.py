@@ -15,7 +15,7 @@ from django.utils import timezone
 from conversations.models import ContactLabel, Conversation, ConversationLabel, Message, QuickReply
 from conversations.services.inbound import InboundSpec, message_receive
 from tests.conversations.factories import make_label
-from tests.factories import owner_of
+from tests.factories import add_member, owner_of
 from tests.whatsapp.conftest import make_channel
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +144,7 @@ def test_an_id_out_of_range_in_the_path_is_404(owner_client, conversation, metho
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("page_size", ["null", "0", "-3", "abc", "9" * 40])
+@pytest.mark.parametrize("page_size", ["null", "0", "000", "-3", "abc", "1.5", ""])
 @pytest.mark.parametrize("url", [f"{API}/members/", f"{API}/audit-log/", "messages"])
 def test_a_page_size_that_is_not_a_positive_number_is_400(owner_client, conversation, url, page_size):
     if url == "messages":
@@ -160,11 +160,47 @@ def test_a_page_size_that_is_not_a_positive_number_is_400(owner_client, conversa
     }
 
 
-def test_a_page_size_over_the_largest_page_gives_the_largest_page(owner_client, conversation):
-    response = owner_client.get(f"{API}/members/?page_size=5000")
+@pytest.mark.parametrize("page_size", ["5000", "9" * 40, "0001"])
+def test_a_page_size_over_the_largest_page_gives_the_largest_page(tenant, owner_client, page_size):
+    for _n in range(2):
+        add_member(tenant, "agent")
+
+    response = owner_client.get(f"{API}/members/?page_size={page_size}")
 
     assert response.status_code == 200
-    assert len(response.json()["results"]) == 1
+    assert len(response.json()["results"]) == (1 if page_size == "0001" else 3)
+
+
+@pytest.mark.parametrize("url", [f"{API}/members/", f"{API}/audit-log/", "messages"])
+def test_a_cursor_the_api_did_not_give_out_is_400(owner_client, conversation, url):
+    if url == "messages":
+        url = f"{API}/conversations/{conversation.display_id}/messages/"
+
+    response = owner_client.get(f"{url}?cursor=zzz")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "validation_failed",
+        "message": "The cursor is not valid; start again from the first page.",
+        "details": {"param": "cursor"},
+    }
+
+
+@pytest.mark.parametrize("query", ["actor=", "action=", "date_from=", "date_to=&actor=3"])
+def test_an_empty_audit_log_filter_is_400(owner_client, query):
+    response = owner_client.get(f"{API}/audit-log/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "A filter cannot be empty; leave it out instead."
+    assert response.json()["error"]["details"] == {"params": [query.split("=")[0]]}
+
+
+@pytest.mark.parametrize("name", ["inbox", "label", "assignee"])
+def test_an_empty_id_filter_of_the_conversation_list_is_400(owner_client, name):
+    response = owner_client.get(f"{API}/conversations/?{name}=")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"param": name}
 
 
 # --- message content, per type -----------------------------------------------------------------
