@@ -26,7 +26,7 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Label
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import CursorPagination, ErrorOutput, IdField
+from helpdesk.api import CursorPagination, ErrorOutput, IdField, JsonObjectField
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
@@ -501,8 +501,8 @@ class MessageListCreateApi(TenantAPIView):
             ]
         )
         text = serializers.CharField(required=False, allow_blank=True, default="")
-        template = serializers.DictField(required=False, help_text='{"name", "language", "params": {...}}')
-        content = serializers.DictField(
+        template = JsonObjectField(required=False, help_text='{"name", "language", "params": {...}}')
+        content = JsonObjectField(
             required=False, help_text="Type-specific content (reaction, interactive, location, media link)"
         )
         reply_to = IdField(required=False, help_text="Id of a message of this conversation to quote")
@@ -753,9 +753,7 @@ class ContactDetailApi(TenantAPIView):
         phone = serializers.CharField(
             max_length=40, required=False, allow_blank=True, help_text="Any common format; stored as E.164"
         )
-        custom_attributes = serializers.DictField(
-            required=False, help_text="Replaces all attributes: names to text values"
-        )
+        custom_attributes = JsonObjectField(required=False, help_text="Replaces all attributes: names to text values")
         label_ids = serializers.ListField(
             child=IdField(), required=False, max_length=100, help_text="Replaces all labels"
         )

@@ -100,6 +100,9 @@ class ConversationFilters:
         if sort not in SORTS:
             raise ValidationFailed("Unknown sort.", details={"param": "sort", "allowed": list(SORTS)})
         q = (params.get("q") or "").strip()
+        if "\x00" in q:
+            # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
+            raise ValidationFailed("The search cannot contain a NUL character.", details={"param": "q"})
         if len(q) > 100:
             raise ValidationFailed("The search is too long (100 characters at most).", details={"param": "q"})
         if 0 < len(q) < SEARCH_MIN:

@@ -31,6 +31,31 @@ class IdField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class JsonObjectField(serializers.DictField):
+    """A JSON object in a request body that can be stored: no NUL character in any key or text.
+
+    PostgreSQL's jsonb (like its text) cannot hold one, so it is refused here instead of failing the write.
+    """
+
+    default_error_messages = {"nul": "Text cannot contain a NUL character (\\u0000)."}
+
+    def to_internal_value(self, data: Any) -> dict[Any, Any]:
+        value = super().to_internal_value(data)
+        if _holds_nul(value):
+            self.fail("nul")
+        return value
+
+
 class ErrorDetailOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, for programs: validation_failed, not_found, ...")
     message = serializers.CharField(help_text="For people")

@@ -150,8 +150,8 @@ def message_send(
     """
     if principal.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to send this message."))
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80):
-        raise ValidationFailed(_("The idempotency key must be 1 to 80 characters long."))
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80 and idempotency_key.isprintable()):
+        raise ValidationFailed(_("The idempotency key must be 1 to 80 printable characters long."))
     fingerprint = request_fingerprint(spec) if idempotency_key else ""
     if idempotency_key:
         existing = Message.objects.filter(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key).first()

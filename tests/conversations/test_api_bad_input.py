@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conversations.models import ContactLabel, Conversation, ConversationLabel, Message, QuickReply
+from conversations.models import Contact, ContactLabel, Conversation, ConversationLabel, Message, QuickReply
 from conversations.services.inbound import InboundSpec, message_receive
 from tests.conversations.factories import make_label
 from tests.factories import add_member, owner_of
@@ -324,3 +324,53 @@ def test_an_id_out_of_range_sent_by_the_inbox_page_is_400_and_changes_nothing(
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "validation_failed"
     assert _snapshot(tenant) == before
+
+
+# --- text PostgreSQL cannot store --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tail", "body", "field"),
+    [
+        ("contact", {"custom_attributes": {"plano": "ouro\u0000"}}, "custom_attributes"),
+        ("contact", {"custom_attributes": {"pla\u0000no": "ouro"}}, "custom_attributes"),
+        ("messages", {"type": "location", "content": {"latitude": 1, "longitude": 2, "name": "Loja\u0000"}}, "content"),
+        ("messages", {"type": "template", "template": {"name": "boas_vindas", "language": "pt_BR\u0000"}}, "template"),
+        ("messages", {"type": "text", "text": "Olá\u0000"}, "text"),
+    ],
+)
+def test_a_nul_character_in_a_body_is_400_and_stores_nothing(owner_client, tenant, conversation, tail, body, field):
+    if tail == "contact":
+        url, method = f"{API}/contacts/{conversation.contact_id}/", "patch"
+    else:
+        url, method = f"{API}/conversations/{conversation.display_id}/messages/", "post"
+    before = _snapshot(tenant)
+
+    response = _call(owner_client, method, url, body)
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["details"]) == [field]
+    assert _snapshot(tenant) == before
+    assert Contact.objects.get(pk=conversation.contact_id).custom_attributes == {}
+
+
+@pytest.mark.parametrize("url", [f"{API}/conversations/?q=Maria%00", "/t/acme/inbox/list/?q=Maria%00"])
+def test_a_nul_character_in_a_search_is_400(owner_client, conversation, url):
+    response = owner_client.get(url)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "The search cannot contain a NUL character."
+
+
+@pytest.mark.parametrize("key", ["crm\u00004", "crm\n4", "x" * 81])
+def test_an_idempotency_key_that_is_not_1_to_80_printable_characters_is_400(owner_client, conversation, key):
+    response = owner_client.post(
+        f"{API}/conversations/{conversation.display_id}/messages/",
+        {"type": "text", "text": "Olá"},
+        content_type="application/json",
+        headers={"Idempotency-Key": key},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "The idempotency key must be 1 to 80 printable characters long."
+    assert list(Message.objects.filter(direction=Message.Direction.OUTBOUND)) == []
