@@ -251,6 +251,9 @@ ID_PARAM = {"type": "integer", "minimum": ID_MIN, "maximum": ID_MAX}
 NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such object, or not visible to the caller")
 FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks the permission")
 INVALID = OpenApiResponse(ErrorOutput, description="validation_failed: the body names the field")
+UNSUPPORTED = OpenApiResponse(
+    ErrorOutput, description="unsupported_media_type: a body that is not JSON, a form or multipart, as stated"
+)
 
 
 # --- conversations -----------------------------------------------------------------------------
@@ -315,7 +318,7 @@ class ConversationAssigneeApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_assign",
         request=AssigneeInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Assign the conversation to a member of its inbox, or unassign it",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -347,7 +350,7 @@ class ConversationStatusApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_status_set",
         request=StatusInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Resolve, reopen, set pending, or snooze until a time",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -372,7 +375,7 @@ class ConversationPriorityApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_priority_set",
         request=PriorityInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Set the conversation's priority",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -401,7 +404,7 @@ class ConversationLabelListAddApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_labels_add",
         request=LabelAddInput,
-        responses={200: LabelOutput(many=True), 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: LabelOutput(many=True), 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Add a label (adding one it has changes nothing); returns the labels afterwards",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -444,7 +447,7 @@ class ConversationNoteCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_notes_create",
         request=NoteInput,
-        responses={201: MessageOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={201: MessageOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Add a private note for the team (members only; never sent to the customer)",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -544,6 +547,7 @@ class MessageListCreateApi(TenantAPIView):
             201: MessageOutput,
             200: OpenApiResponse(MessageOutput, description="The first message sent with this Idempotency-Key"),
             400: INVALID,
+            415: UNSUPPORTED,
             403: FORBIDDEN,
             404: NOT_FOUND,
             409: OpenApiResponse(ErrorOutput, description="reply_window_closed: only an approved template can be sent"),
@@ -666,7 +670,7 @@ class QuickReplyListCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="quick_replies_create",
         request=QuickReplyCreateInput,
-        responses={201: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN},
+        responses={201: QuickReplyOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN},
         summary="Create a quick reply: personal, or for an inbox or the workspace (these need Manage labels)",
     )
     def post(self, request: Request, tenant_slug: str) -> Response:
@@ -703,7 +707,7 @@ class QuickReplyDetailApi(TenantAPIView):
     @extend_schema(
         operation_id="quick_replies_update",
         request=QuickReplyUpdateInput,
-        responses={200: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: QuickReplyOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Change a quick reply; fields left out keep their value",
     )
     def patch(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
@@ -769,7 +773,7 @@ class ContactDetailApi(TenantAPIView):
     @extend_schema(
         operation_id="contacts_update",
         request=ContactUpdateInput,
-        responses={200: ContactOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ContactOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Change a contact's name, phone, custom attributes or labels; fields left out keep their value",
     )
     def patch(self, request: Request, tenant_slug: str, contact_id: int) -> Response:
