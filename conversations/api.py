@@ -289,6 +289,9 @@ class ConversationListApi(TenantAPIView):
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
         params = {key: request.query_params.get(key, "") for key in request.query_params}
+        if empty := sorted(name for name in ("tab", "status", "sort") if params.get(name) == ""):
+            # An empty choice is refused, not read as the default: the schema has no empty value for it.
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
         for name in ("inbox", "label", "assignee"):
             _id_param(request, name)  # out of range: refused here, not handed to the query
         params.setdefault("status", "")  # the API has always listed every status by default

@@ -203,6 +203,18 @@ def test_an_empty_id_filter_of_the_conversation_list_is_400(owner_client, name):
     assert response.json()["error"]["details"] == {"param": name}
 
 
+@pytest.mark.parametrize("name", ["tab", "status", "sort"])
+def test_an_empty_choice_of_the_conversation_list_is_400(owner_client, name):
+    response = owner_client.get(f"{API}/conversations/?{name}=&q=")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "validation_failed",
+        "message": "A filter cannot be empty; leave it out instead.",
+        "details": {"params": [name]},
+    }
+
+
 # --- message content, per type -----------------------------------------------------------------
 
 BUTTON = {"id": "sim", "title": "Sim"}
