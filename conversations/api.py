@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Exists, OuterRef
-from django.http import Http404
+from django.http import FileResponse, Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -19,12 +21,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors
-from conversations.models import Contact, Conversation, Inbox, Label, Message, QuickReply
+from conversations.attachment_views import attachment_file_response, visible_attachment
+from conversations.models import Attachment, Contact, Conversation, Inbox, Label, Message, QuickReply
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import KeysetPagination
+from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
+from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership
 from tenants.permissions import Perm
@@ -111,10 +115,18 @@ class AttachmentOutput(serializers.Serializer):
     filename = serializers.CharField()
     file_size = serializers.IntegerField(allow_null=True)
     download_status = serializers.CharField()
-    url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(
+        help_text="Download with the same credentials (API token or session); null until the file is stored"
+    )
 
-    def get_url(self, obj: Any) -> str | None:
-        return obj.file.url if obj.file else None
+    def get_url(self, obj: Attachment) -> str | None:
+        if not obj.file or obj.download_status != Attachment.DownloadStatus.STORED:
+            return None
+        path = reverse(
+            "api_attachment_download", kwargs={"tenant_slug": self.context["tenant_slug"], "attachment_id": obj.pk}
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class MessageOutput(serializers.Serializer):
@@ -179,6 +191,11 @@ class QuickReplyOutput(serializers.Serializer):
 # --- helpers shared by the operations ----------------------------------------------------------
 
 
+def _message_context(request: Request) -> dict[str, Any]:
+    """What a message's output needs to link its files: the request (for absolute URLs) and the workspace."""
+    return {"request": request, "tenant_slug": request.parser_context["kwargs"]["tenant_slug"]}
+
+
 def _show_private(principal: Membership | ApiToken) -> bool:
     return principal.has_perm(Perm.REPLY)
 
@@ -226,17 +243,20 @@ def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Co
 
 
 def _id_param(request: Request, name: str) -> int | None:
-    raw = (request.query_params.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationFailed(_("%(name)s must be a number.") % {"name": name}, details={"param": name})
-    return int(raw)
+    raw = request.query_params.get(name)
+    return None if raw is None else parse_id(raw, name=name)
 
 
-NOT_FOUND = OpenApiResponse(description="No such object, or not visible to the caller")
-FORBIDDEN = OpenApiResponse(description="The caller lacks the permission")
-INVALID = OpenApiResponse(description="validation_failed: the body names the field")
+# Query parameters that name an object, as the schema states them.
+ID_PARAM = {"type": "integer", "minimum": ID_MIN, "maximum": ID_MAX}
+
+
+NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such object, or not visible to the caller")
+FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks the permission")
+INVALID = OpenApiResponse(ErrorOutput, description="validation_failed: the body names the field")
+UNSUPPORTED = OpenApiResponse(
+    ErrorOutput, description="unsupported_media_type: a body that is not JSON, a form or multipart, as stated"
+)
 
 
 # --- conversations -----------------------------------------------------------------------------
@@ -250,9 +270,9 @@ class ConversationListApi(TenantAPIView):
             OpenApiParameter(
                 "status", str, enum=Conversation.Status.values, description="Omit for conversations of any status"
             ),
-            OpenApiParameter("inbox", int),
-            OpenApiParameter("label", int),
-            OpenApiParameter("assignee", int, description="A user id"),
+            OpenApiParameter("inbox", ID_PARAM),
+            OpenApiParameter("label", ID_PARAM),
+            OpenApiParameter("assignee", ID_PARAM, description="A user id"),
             OpenApiParameter("q", str, description="Contact name or number, or message text"),
             OpenApiParameter(
                 "sort",
@@ -261,17 +281,29 @@ class ConversationListApi(TenantAPIView):
                 description="activity: most recent first; waiting: longest-waiting customer first",
             ),
             OpenApiParameter("cursor", str, description="The next value of the previous page"),
-            OpenApiParameter("page_size", int, description=f"1 to {CONVERSATION_PAGE_MAX}; default 25"),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": CONVERSATION_PAGE_MAX},
+                description=f"1 to {CONVERSATION_PAGE_MAX}; default 25",
+            ),
         ],
         responses={200: ConversationPageOutput, 400: INVALID},
         summary="Conversations the caller may see, filtered like the inbox list",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
         params = {key: request.query_params.get(key, "") for key in request.query_params}
+        if empty := sorted(name for name in ("tab", "status", "sort") if params.get(name) == ""):
+            # An empty choice is refused, not read as the default: the schema has no empty value for it.
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
+        for name in ("inbox", "label", "assignee"):
+            _id_param(request, name)  # out of range: refused here, not handed to the query
         params.setdefault("status", "")  # the API has always listed every status by default
         filters = selectors.ConversationFilters.from_query(params)
-        page_size = _id_param(request, "page_size")
-        limit = selectors.PAGE_SIZE if page_size is None else page_size
+        raw_page_size = (request.query_params.get("page_size") or "").strip()
+        limit = selectors.PAGE_SIZE
+        if raw_page_size:
+            digits = raw_page_size.isascii() and raw_page_size.isdigit() and len(raw_page_size) <= 3
+            limit = int(raw_page_size) if digits else 0
         if not 1 <= limit <= CONVERSATION_PAGE_MAX:
             raise ValidationFailed(
                 _("page_size is 1 to %(max)s.") % {"max": CONVERSATION_PAGE_MAX}, details={"param": "page_size"}
@@ -287,12 +319,12 @@ class ConversationAssigneeApi(TenantAPIView):
     required_perm = Perm.REPLY
 
     class AssigneeInput(serializers.Serializer):
-        assignee_id = serializers.IntegerField(allow_null=True, help_text="A member's user id; null unassigns")
+        assignee_id = IdField(allow_null=True, help_text="A member's user id; null unassigns")
 
     @extend_schema(
         operation_id="conversations_assign",
         request=AssigneeInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Assign the conversation to a member of its inbox, or unassign it",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -324,7 +356,7 @@ class ConversationStatusApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_status_set",
         request=StatusInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Resolve, reopen, set pending, or snooze until a time",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -349,7 +381,7 @@ class ConversationPriorityApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_priority_set",
         request=PriorityInput,
-        responses={200: ConversationOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Set the conversation's priority",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -364,7 +396,7 @@ class ConversationPriorityApi(TenantAPIView):
 
 class ConversationLabelListAddApi(TenantAPIView):
     class LabelAddInput(serializers.Serializer):
-        label_id = serializers.IntegerField()
+        label_id = IdField()
 
     @extend_schema(
         operation_id="conversations_labels_list",
@@ -378,7 +410,7 @@ class ConversationLabelListAddApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_labels_add",
         request=LabelAddInput,
-        responses={200: LabelOutput(many=True), 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: LabelOutput(many=True), 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Add a label (adding one it has changes nothing); returns the labels afterwards",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -411,7 +443,7 @@ class ConversationNoteCreateApi(TenantAPIView):
     class NoteInput(serializers.Serializer):
         text = serializers.CharField(max_length=4096)
         mention_user_ids = serializers.ListField(
-            child=serializers.IntegerField(),
+            child=IdField(),
             required=False,
             default=list,
             max_length=50,
@@ -421,7 +453,7 @@ class ConversationNoteCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="conversations_notes_create",
         request=NoteInput,
-        responses={201: MessageOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={201: MessageOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Add a private note for the team (members only; never sent to the customer)",
     )
     def post(self, request: Request, tenant_slug: str, display_id: int) -> Response:
@@ -439,7 +471,7 @@ class ConversationNoteCreateApi(TenantAPIView):
             mention_user_ids=data.validated_data["mention_user_ids"],
         )
         message = selectors.message_list(conversation=conversation).get(pk=message.pk)
-        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+        return Response(MessageOutput(message, context=_message_context(request)).data, status=status.HTTP_201_CREATED)
 
 
 class ConversationReadApi(TenantAPIView):
@@ -484,11 +516,11 @@ class MessageListCreateApi(TenantAPIView):
             ]
         )
         text = serializers.CharField(required=False, allow_blank=True, default="")
-        template = serializers.DictField(required=False, help_text='{"name", "language", "params": {...}}')
-        content = serializers.DictField(
+        template = JsonObjectField(required=False, help_text='{"name", "language", "params": {...}}')
+        content = JsonObjectField(
             required=False, help_text="Type-specific content (reaction, interactive, location, media link)"
         )
-        reply_to = serializers.IntegerField(required=False, help_text="Id of a message of this conversation to quote")
+        reply_to = IdField(required=False, help_text="Id of a message of this conversation to quote")
         file = serializers.FileField(
             required=False, help_text="The media file (multipart/form-data); or give content.link instead"
         )
@@ -498,7 +530,7 @@ class MessageListCreateApi(TenantAPIView):
 
     @extend_schema(
         operation_id="messages_list",
-        responses={200: MessageOutput(many=True), 404: NOT_FOUND},
+        responses={200: MessageOutput(many=True), 400: INVALID, 404: NOT_FOUND},
         summary=(
             "Messages, newest first by occurred_at (the customer's timestamp for theirs), ties by id, a page at a"
             " time (follow next for older ones, previous for newer)"
@@ -511,7 +543,7 @@ class MessageListCreateApi(TenantAPIView):
             qs = qs.filter(private=False)
         paginator = MessagePagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(MessageOutput(page, many=True).data)
+        return paginator.get_paginated_response(MessageOutput(page, many=True, context=_message_context(request)).data)
 
     @extend_schema(
         operation_id="messages_send",
@@ -521,17 +553,23 @@ class MessageListCreateApi(TenantAPIView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="Repeat a request with the same key to get the first result instead of a second send.",
+                description="Repeat a request (same body) with the same key to get the first result instead of a "
+                "second send; the key with a different body is refused (422).",
             )
         ],
         responses={
             201: MessageOutput,
             200: OpenApiResponse(MessageOutput, description="The first message sent with this Idempotency-Key"),
             400: INVALID,
+            415: UNSUPPORTED,
             403: FORBIDDEN,
             404: NOT_FOUND,
-            409: OpenApiResponse(description="reply_window_closed: only an approved template can be sent"),
-            422: OpenApiResponse(description="idempotency_key_reused: the key named a message of another conversation"),
+            409: OpenApiResponse(ErrorOutput, description="reply_window_closed: only an approved template can be sent"),
+            422: OpenApiResponse(
+                ErrorOutput,
+                description="idempotency_key_reused: the key named a message of another conversation; "
+                "idempotency_key_mismatch: the key named a message sent with a different body",
+            ),
         },
         summary="Send a message to the customer of a conversation",
     )
@@ -560,7 +598,35 @@ class MessageListCreateApi(TenantAPIView):
             idempotency_key=request.headers.get("Idempotency-Key") or None,
         )
         message = selectors.message_list(conversation=conversation).get(pk=message.pk)
-        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            MessageOutput(message, context=_message_context(request)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class AttachmentDownloadApi(TenantAPIView):
+    @extend_schema(
+        operation_id="attachments_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file: images, audio and video with their own type, anything else as "
+                "application/octet-stream",
+            ),
+            404: NOT_FOUND,
+        },
+        summary="A message's file, for a caller who may see its conversation (the url given in attachments[])",
+    )
+    def get(self, request: Request, tenant_slug: str, attachment_id: int) -> FileResponse:
+        hide_private = not _show_private(self.principal)
+        attachment = visible_attachment(
+            principal=self.principal, attachment_id=attachment_id, hide_private=hide_private
+        )
+        return attachment_file_response(attachment)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # A file is the answer whatever the client accepts; errors are still rendered as JSON.
+        return super().perform_content_negotiation(request, force=True)
 
 
 # --- labels and quick replies ------------------------------------------------------------------
@@ -596,13 +662,15 @@ class QuickReplyListCreateApi(TenantAPIView):
         shortcut = serializers.CharField(max_length=41, help_text="Typed after / in the composer")
         text = serializers.CharField(max_length=4096, trim_whitespace=False)
         scope = serializers.ChoiceField(choices=QuickReply.Scope.values, default=QuickReply.Scope.TENANT)
-        inbox_id = serializers.IntegerField(required=False, allow_null=True, help_text="Required for scope=inbox")
+        inbox_id = IdField(required=False, allow_null=True, help_text="Required for scope=inbox")
         attachment = serializers.FileField(required=False)
 
     @extend_schema(
         operation_id="quick_replies_list",
         parameters=[
-            OpenApiParameter("inbox", int, description="Only what can be used in this inbox (else: in any of yours)")
+            OpenApiParameter(
+                "inbox", ID_PARAM, description="Only what can be used in this inbox (else: in any of yours)"
+            )
         ],
         responses={200: QuickReplyOutput(many=True), 400: INVALID, 403: FORBIDDEN},
         summary="The quick replies the caller may use (members only)",
@@ -616,7 +684,7 @@ class QuickReplyListCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="quick_replies_create",
         request=QuickReplyCreateInput,
-        responses={201: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN},
+        responses={201: QuickReplyOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN},
         summary="Create a quick reply: personal, or for an inbox or the workspace (these need Manage labels)",
     )
     def post(self, request: Request, tenant_slug: str) -> Response:
@@ -646,14 +714,14 @@ class QuickReplyDetailApi(TenantAPIView):
         shortcut = serializers.CharField(max_length=41, required=False)
         text = serializers.CharField(max_length=4096, trim_whitespace=False, required=False)
         scope = serializers.ChoiceField(choices=QuickReply.Scope.values, required=False)
-        inbox_id = serializers.IntegerField(required=False, allow_null=True)
+        inbox_id = IdField(required=False, allow_null=True)
         attachment = serializers.FileField(required=False)
         remove_attachment = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         operation_id="quick_replies_update",
         request=QuickReplyUpdateInput,
-        responses={200: QuickReplyOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: QuickReplyOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Change a quick reply; fields left out keep their value",
     )
     def patch(self, request: Request, tenant_slug: str, quick_reply_id: int) -> Response:
@@ -703,11 +771,9 @@ class ContactDetailApi(TenantAPIView):
         phone = serializers.CharField(
             max_length=40, required=False, allow_blank=True, help_text="Any common format; stored as E.164"
         )
-        custom_attributes = serializers.DictField(
-            required=False, help_text="Replaces all attributes: names to text values"
-        )
+        custom_attributes = JsonObjectField(required=False, help_text="Replaces all attributes: names to text values")
         label_ids = serializers.ListField(
-            child=serializers.IntegerField(), required=False, max_length=100, help_text="Replaces all labels"
+            child=IdField(), required=False, max_length=100, help_text="Replaces all labels"
         )
 
     @extend_schema(
@@ -721,7 +787,7 @@ class ContactDetailApi(TenantAPIView):
     @extend_schema(
         operation_id="contacts_update",
         request=ContactUpdateInput,
-        responses={200: ContactOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={200: ContactOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Change a contact's name, phone, custom attributes or labels; fields left out keep their value",
     )
     def patch(self, request: Request, tenant_slug: str, contact_id: int) -> Response:

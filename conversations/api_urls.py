@@ -18,6 +18,11 @@ urlpatterns = [
     ),
     path(f"{_conversation}notes/", api.ConversationNoteCreateApi.as_view(), name="api_conversation_notes"),
     path(f"{_conversation}read/", api.ConversationReadApi.as_view(), name="api_conversation_read"),
+    path(
+        "t/<slug:tenant_slug>/attachments/<int:attachment_id>/",
+        api.AttachmentDownloadApi.as_view(),
+        name="api_attachment_download",
+    ),
     path("t/<slug:tenant_slug>/labels/", api.LabelListApi.as_view(), name="api_label_list"),
     path("t/<slug:tenant_slug>/quick-replies/", api.QuickReplyListCreateApi.as_view(), name="api_quick_reply_list"),
     path(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_safe
 
 from conversations.models import Attachment
 from conversations.selectors import conversation_list
-from tenants.models import Membership
+from tenants.models import ApiToken, Membership
 
 INLINE_MIME_TYPES = frozenset(
     {
@@ -31,26 +31,29 @@ INLINE_MIME_TYPES = frozenset(
 DOWNLOAD_MIME_TYPE = "application/octet-stream"
 
 
-def _visible_attachment(*, membership: Membership, attachment_id: int) -> Attachment:
-    """The stored attachment if its conversation is visible to the member; 404 for anything else."""
-    attachment = (
-        Attachment.objects.filter(
-            tenant_id=membership.tenant_id,
-            pk=attachment_id,
-            download_status=Attachment.DownloadStatus.STORED,
-            message__conversation__in=conversation_list(membership=membership).values("pk"),
-        )
-        .exclude(file="")
-        .first()
-    )
+def visible_attachment(
+    *, principal: Membership | ApiToken, attachment_id: int, hide_private: bool = False
+) -> Attachment:
+    """The stored attachment if its conversation is visible to the member or token; 404 for anything else.
+
+    ``hide_private``: files of private notes count as missing (as the API's message list hides them).
+    """
+    attachments = Attachment.objects.filter(
+        tenant_id=principal.tenant_id,
+        pk=attachment_id,
+        download_status=Attachment.DownloadStatus.STORED,
+        message__conversation__in=conversation_list(membership=principal).values("pk"),
+    ).exclude(file="")
+    if hide_private:
+        attachments = attachments.exclude(message__private=True)
+    attachment = attachments.first()
     if attachment is None:
         raise Http404("No such attachment.")
     return attachment
 
 
-@require_safe
-def attachment_download(request: HttpRequest, tenant_slug: str, attachment_id: int) -> FileResponse:
-    attachment = _visible_attachment(membership=request.membership, attachment_id=attachment_id)  # type: ignore[attr-defined]
+def attachment_file_response(attachment: Attachment) -> FileResponse:
+    """The file, inline only for the harmless media types, sandboxed and never sniffed."""
     try:
         handle = attachment.file.open("rb")
     except FileNotFoundError:
@@ -68,3 +71,9 @@ def attachment_download(request: HttpRequest, tenant_slug: str, attachment_id: i
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_safe
+def attachment_download(request: HttpRequest, tenant_slug: str, attachment_id: int) -> FileResponse:
+    attachment = visible_attachment(principal=request.membership, attachment_id=attachment_id)  # type: ignore[attr-defined]
+    return attachment_file_response(attachment)

@@ -289,6 +289,8 @@ class Message(TenantOwnedModel):
     error_title = models.CharField(max_length=255, blank=True)
     error_details = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=80, null=True, blank=True)
+    # SHA-256 of the request sent with the key: the same key with another body is refused, not replayed.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
     external_timestamp = models.DateTimeField(null=True, blank=True)
     # When the message was written: the customer's WhatsApp timestamp for theirs, our clock for ours.
     # The history is in this order, ties by arrival (id), whatever order the webhooks come in.

@@ -26,6 +26,7 @@ from conversations.models import (
     QuickReply,
 )
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.ids import parse_id
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Perm
 
@@ -86,11 +87,7 @@ class ConversationFilters:
 
         def as_id(name: str) -> int | None:
             raw = (params.get(name) or "").strip()
-            if not raw:
-                return None
-            if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-                raise ValidationFailed(f"{name} must be a number.", details={"param": name})
-            return int(raw)
+            return parse_id(raw, name=name) if raw else None
 
         tab = params.get("tab") or "all"
         if tab not in TABS:
@@ -104,6 +101,9 @@ class ConversationFilters:
         if sort not in SORTS:
             raise ValidationFailed("Unknown sort.", details={"param": "sort", "allowed": list(SORTS)})
         q = (params.get("q") or "").strip()
+        if "\x00" in q:
+            # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
+            raise ValidationFailed("The search cannot contain a NUL character.", details={"param": "q"})
         if len(q) > 100:
             raise ValidationFailed("The search is too long (100 characters at most).", details={"param": "q"})
         if 0 < len(q) < SEARCH_MIN:
@@ -400,6 +400,7 @@ def history_before_q(*, at: Any, pk: Any) -> Q:
 _NOT_SHOWN = (
     "pricing",
     "idempotency_key",
+    "idempotency_fingerprint",
     "send_attempts",
     "next_attempt_at",
     "external_timestamp",

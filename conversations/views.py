@@ -38,6 +38,7 @@ from conversations.services.outbound import (
     reply_window_closes_at,
 )
 from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed
+from helpdesk.ids import parse_id
 from tenants.models import Membership
 from tenants.permissions import Perm
 from tenants.templatetags.dates import local_day
@@ -277,10 +278,7 @@ def inbox_list(request: HttpRequest, tenant_slug: str) -> JsonResponse:
 def inbox_rows(request: HttpRequest, tenant_slug: str) -> JsonResponse:
     """Re-render the given rows (after a live event). Ids no longer visible come back in ``missing``."""
     raw = request.GET.get("ids", "")
-    try:
-        ids = [int(x) for x in raw.split(",") if x.strip()][:100]
-    except ValueError:
-        raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
+    ids = [parse_id(x, name="ids") for x in raw.split(",") if x.strip()][:100]
     membership = _membership(request)
     rows = selectors.conversation_rows(membership=membership, ids=ids, filters=_filters(request))
     found = {c.pk for c in rows}
@@ -317,17 +315,12 @@ def conversation_messages(request: HttpRequest, tenant_slug: str, display_id: in
         raw = request.GET.get(name)
         if raw is None or raw == "":
             return None
-        if not raw.isdigit():
-            raise ValidationFailed(_("%(name)s must be a message id.") % {"name": name})
-        return int(raw)
+        return parse_id(raw, name=name)
 
     ids_raw = request.GET.get("ids")
     ids = None
     if ids_raw:
-        try:
-            ids = [int(x) for x in ids_raw.split(",") if x.strip()]
-        except ValueError:
-            raise ValidationFailed(_("ids must be a comma-separated list of numbers.")) from None
+        ids = [parse_id(x, name="ids") for x in ids_raw.split(",") if x.strip()]
     after_id = as_id("after")
     previous_day = None
     if ids is None and after_id is None:
@@ -400,13 +393,15 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
     text = request.POST.get("text", "")
     upload = request.FILES.get("file")
     if upload is None and request.POST.get("quick_reply", "").isdigit():
-        upload = _quick_reply_file(membership, conversation, int(request.POST["quick_reply"]))
+        upload = _quick_reply_file(membership, conversation, parse_id(request.POST["quick_reply"], name="quick_reply"))
     reply_to = None
     if request.POST.get("reply_to"):
         reply_to_id = request.POST["reply_to"]
         reply_to = (
-            Message.objects.filter(tenant_id=membership.tenant_id, conversation=conversation, pk=reply_to_id).first()
-            if reply_to_id.isdigit()
+            Message.objects.filter(
+                tenant_id=membership.tenant_id, conversation=conversation, pk=parse_id(reply_to_id, name="reply_to")
+            ).first()
+            if reply_to_id.isascii() and reply_to_id.isdigit()
             else None
         )
         if reply_to is None:
@@ -540,7 +535,7 @@ def _posted_labels(request: HttpRequest, name: str) -> list[Label]:
     raw = request.POST.getlist(name)
     if any(not (x.isascii() and x.isdigit()) for x in raw):
         raise ValidationFailed(_("Unknown label."))
-    ids = {int(x) for x in raw}
+    ids = {parse_id(x, name=name) for x in raw}
     found = list(selectors.label_list(tenant=_membership(request).tenant_id).filter(pk__in=ids))
     if len(found) != len(ids):
         raise ValidationFailed(_("Unknown label."))
@@ -561,7 +556,9 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             if not raw.isdigit():
                 raise ValidationFailed(_("Choose someone to assign."))
             member = (
-                Membership.objects.filter(tenant_id=membership.tenant_id, user_id=int(raw), active=True)
+                Membership.objects.filter(
+                    tenant_id=membership.tenant_id, user_id=parse_id(raw, name="assignee"), active=True
+                )
                 .select_related("user")
                 .first()
             )

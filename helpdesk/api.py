@@ -1,4 +1,4 @@
-"""DRF wiring shared by every API: one error format and cursor pagination."""
+"""DRF wiring shared by every API: one error format, cursor pagination and an id field."""
 
 from __future__ import annotations
 
@@ -11,12 +11,67 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.ids import ID_MAX, ID_MIN
+
+
+class IdField(serializers.IntegerField):
+    """An id in a request body: a whole number within the range of a primary key."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", ID_MIN)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        # Only ASCII digits: int() would also read other scripts' digits ("٣") and a bool as a number.
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().lstrip("-").isascii()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class JsonObjectField(serializers.DictField):
+    """A JSON object in a request body that can be stored: no NUL character in any key or text.
+
+    PostgreSQL's jsonb (like its text) cannot hold one, so it is refused here instead of failing the write.
+    """
+
+    default_error_messages = {"nul": "Text cannot contain a NUL character (\\u0000)."}
+
+    def to_internal_value(self, data: Any) -> dict[Any, Any]:
+        value = super().to_internal_value(data)
+        if _holds_nul(value):
+            self.fail("nul")
+        return value
+
+
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, for programs: validation_failed, not_found, ...")
+    message = serializers.CharField(help_text="For people")
+    details = serializers.DictField(help_text="What the code needs, e.g. the field or parameter at fault")
+
+
+class ErrorOutput(serializers.Serializer):
+    """The one shape of every error the API answers."""
+
+    error = ErrorDetailOutput()
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -55,6 +110,37 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 200
     ordering = "-id"
 
+    def get_page_size(self, request: Request) -> int:
+        # A page size that is not a positive number is refused, not silently replaced by the default.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+        if not digits:
+            raise ValidationFailed(
+                _("page_size must be a whole number, at least 1; a page holds %(max)s at most.")
+                % {"max": self.max_page_size},
+                details={"param": self.page_size_query_param},
+            )
+        return self.max_page_size if len(digits) > 9 else min(int(digits), self.max_page_size)
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            # A cursor this API did not give out is a bad request, not a missing page.
+            raise ValidationFailed(
+                _("The cursor is not valid; start again from the first page."),
+                details={"param": self.cursor_query_param},
+            ) from None
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
 
 class KeysetPagination(CursorPagination):
     """Newest first by (``key_field``, id), in pages either way. The cursor holds the boundary row's two
@@ -62,7 +148,6 @@ class KeysetPagination(CursorPagination):
     (on an index ending in ``key_field``, id)."""
 
     key_field = "created_at"
-    invalid_cursor_message = "The cursor is not valid; start again from the first page."
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
         self.request = request
@@ -112,7 +197,10 @@ class KeysetPagination(CursorPagination):
                 raise ValueError(cursor)
             at = at.astimezone(UTC)
         except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-            raise ValidationFailed(self.invalid_cursor_message, details={"param": self.cursor_query_param}) from None
+            raise ValidationFailed(
+                _("The cursor is not valid; start again from the first page."),
+                details={"param": self.cursor_query_param},
+            ) from None
         return bool(newer), (at, pk)
 
 

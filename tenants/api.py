@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from helpdesk.api import CursorPagination
+from helpdesk.api import CursorPagination, ErrorOutput, IdField
 from helpdesk.exceptions import ValidationFailed
 from tenants import selectors
 from tenants.api_auth import ApiTokenUser
@@ -76,7 +77,11 @@ class MemberListApi(TenantAPIView):
         mfa_enabled = serializers.BooleanField()
         joined_at = serializers.DateTimeField(source="created_at")
 
-    @extend_schema(operation_id="members_list", responses=MemberSerializer(many=True), summary="Members of a tenant")
+    @extend_schema(
+        operation_id="members_list",
+        responses={200: MemberSerializer(many=True), 400: OpenApiResponse(ErrorOutput, description="A bad page_size")},
+        summary="Members of a tenant",
+    )
     def get(self, request: Request, tenant_slug: str) -> Response:
         paginator = self.pagination_class()
         paginator.ordering = "id"
@@ -89,7 +94,7 @@ class AuditLogListApi(TenantAPIView):
     pagination_class = CursorPagination
 
     class AuditLogFilterSerializer(serializers.Serializer):
-        actor = serializers.IntegerField(required=False, min_value=1)
+        actor = IdField(required=False, help_text="A user id")
         action = serializers.ChoiceField(choices=AuditLogEntry.Action.choices, required=False)
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)
@@ -110,10 +115,17 @@ class AuditLogListApi(TenantAPIView):
     @extend_schema(
         operation_id="audit_log_list",
         parameters=[AuditLogFilterSerializer],
-        responses=AuditLogEntrySerializer(many=True),
+        responses={
+            200: AuditLogEntrySerializer(many=True),
+            400: OpenApiResponse(ErrorOutput, description="validation_failed: the filter names the parameter"),
+        },
         summary="Audit log of a tenant, newest first",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
+        names: list[str] = list(self.AuditLogFilterSerializer().fields)
+        if empty := sorted(name for name in names if request.query_params.get(name) == ""):
+            # An empty filter is refused, not read as "no filter": the schema has no empty value for it.
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
         filters = self.AuditLogFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data

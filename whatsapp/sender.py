@@ -131,6 +131,9 @@ def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppCh
     raise PermanentError(code=None, title=f"Messages of type {message.type} cannot be sent.")
 
 
+INTERACTIVE_TYPES = ("button", "list", "cta_url")
+
+
 def interactive_payload(
     to: str, content: dict[str, Any], *, reply_to: str | None, callback: str | None
 ) -> dict[str, Any]:

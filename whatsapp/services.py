@@ -365,13 +365,23 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.REACTION:
             target = content.get("message_id") or ""
+            if not isinstance(target, str):
+                raise ValidationFailed(_("content.message_id must be the WhatsApp id of a message, as text."))
             if not Message.objects.filter(inbox_id=conversation.inbox_id, external_id=target).exists():
                 raise NotFound(_("The message to react to does not exist in this conversation."))
             outbound_payloads.reaction(to, target, content.get("emoji", ""))
             return {"text": content.get("emoji", ""), "content": content}
         if spec.type == Message.Type.INTERACTIVE:
-            from whatsapp.sender import interactive_payload
+            from whatsapp.sender import INTERACTIVE_TYPES, interactive_payload
 
+            kind = content.get("interactive_type")
+            if not isinstance(kind, str) or kind not in INTERACTIVE_TYPES:
+                raise ValidationFailed(
+                    _("content.interactive_type must be one of: %(types)s.") % {"types": ", ".join(INTERACTIVE_TYPES)}
+                )
+            buttons = content.get("buttons")
+            if kind == "button" and not (isinstance(buttons, list) and all(isinstance(b, dict) for b in buttons)):
+                raise ValidationFailed(_('content.buttons must be a list of {"id", "title"} objects.'))
             interactive_payload(to, content, reply_to=None, callback=None)
             return {"text": content.get("body", ""), "content": content}
         if spec.type == Message.Type.LOCATION:
@@ -386,6 +396,8 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
 
 def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> dict[str, Any]:
     name, language = content.get("name"), content.get("language")
+    if not (isinstance(name, str) and name and isinstance(language, str) and language):
+        raise ValidationFailed(_("Give the template's name and language, as text."))
     template = MessageTemplate.objects.filter(
         tenant_id=channel.tenant_id, waba_id=channel.waba_id, name=name, language=language
     ).first()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -49,6 +51,13 @@ class IdempotencyKeyReused(ApplicationError):
     status_code = 422
 
 
+class IdempotencyKeyMismatch(ApplicationError):
+    """The idempotency key already named a message sent with another body."""
+
+    code = "idempotency_key_mismatch"
+    status_code = 422
+
+
 @dataclass(frozen=True)
 class OutboundSpec:
     type: str
@@ -88,13 +97,40 @@ def _principal_check(principal: Membership | ApiToken, message_type: str) -> Non
         raise PermissionDenied(_("You do not have permission to send this message."))
 
 
-def _replayed(existing: Message, *, conversation: Conversation, idempotency_key: str) -> Message:
-    """The first message sent with this key, when it was sent to this conversation."""
+def request_fingerprint(spec: OutboundSpec) -> str:
+    """SHA-256 of what was asked to be sent: type, text, content, the quoted message and the file's bytes."""
+    digest = hashlib.sha256()
+    request = {
+        "type": spec.type,
+        "text": spec.text,
+        "content": spec.content,
+        "reply_to": spec.reply_to.pk if spec.reply_to else None,
+        "file": [spec.upload.name, spec.upload.size] if spec.upload is not None else None,
+    }
+    digest.update(json.dumps(request, sort_keys=True, separators=(",", ":"), default=str).encode())
+    if spec.upload is not None:
+        for chunk in spec.upload.chunks():
+            digest.update(chunk)
+        spec.upload.seek(0)
+    return digest.hexdigest()
+
+
+def _replayed(existing: Message, *, conversation: Conversation, idempotency_key: str, fingerprint: str) -> Message:
+    """The first message sent with this key, when it was sent to this conversation with the same request."""
     if existing.conversation_id != conversation.pk:
         # Nothing of the other conversation is told: the caller may not be allowed to see it.
         raise IdempotencyKeyReused(
             _("This idempotency key was already used for a message in another conversation. Use a new key."),
             details={"idempotency_key": idempotency_key},
+        )
+    # Messages stored before fingerprints were kept have none: they are replayed as before.
+    if existing.idempotency_fingerprint and existing.idempotency_fingerprint != fingerprint:
+        raise IdempotencyKeyMismatch(
+            _(
+                "This idempotency key was already used for a different message in this conversation. "
+                "Repeat the same request to get that message, or use a new key."
+            ),
+            details={"idempotency_key": idempotency_key, "message_id": existing.pk},
         )
     return existing
 
@@ -108,17 +144,22 @@ def message_send(
 ) -> tuple[Message, bool]:
     """Queue a message for the customer. Returns the message and whether it was newly created.
 
-    The same ``idempotency_key`` returns the first message instead of sending again, so a double
-    click or a client retry sends once; a key already used in another conversation is refused.
+    The same ``idempotency_key`` with the same request returns the first message instead of sending
+    again, so a double click or a client retry sends once; a key already used in another
+    conversation, or with another request, is refused and nothing is sent.
     """
     if principal.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to send this message."))
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80):
-        raise ValidationFailed(_("The idempotency key must be 1 to 80 characters long."))
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80 and idempotency_key.isprintable()):
+        raise ValidationFailed(_("The idempotency key must be 1 to 80 printable characters long."))
+    fingerprint = request_fingerprint(spec) if idempotency_key else ""
     if idempotency_key:
         existing = Message.objects.filter(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return _replayed(existing, conversation=conversation, idempotency_key=idempotency_key), False
+            replay = _replayed(
+                existing, conversation=conversation, idempotency_key=idempotency_key, fingerprint=fingerprint
+            )
+            return replay, False
     _principal_check(principal, spec.type)
     reply_window_check(conversation=conversation, message_type=spec.type)
     backend = channels.backend_for(conversation.inbox)
@@ -140,6 +181,7 @@ def message_send(
                 reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
                 status=Message.Status.QUEUED,
                 idempotency_key=idempotency_key or None,
+                idempotency_fingerprint=fingerprint,
             )
             if spec.upload is not None:
                 Attachment.objects.create(
@@ -170,7 +212,10 @@ def message_send(
     except IntegrityError:
         if idempotency_key:
             existing = Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key)
-            return _replayed(existing, conversation=conversation, idempotency_key=idempotency_key), False
+            replay = _replayed(
+                existing, conversation=conversation, idempotency_key=idempotency_key, fingerprint=fingerprint
+            )
+            return replay, False
         raise
     return message, True
 

@@ -126,6 +126,81 @@ def test_a_key_reused_on_another_conversation_is_refused_and_sends_nothing(
     assert deliveries == [first.json()["id"]]
 
 
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"type": "text", "text": "Seu pedido chegou"},
+        {"type": "text", "text": "Seu pedido saiu", "reply_to": "inbound"},
+        {"type": "document", "text": "Seu pedido saiu", "content": {"link": "https://files.example.com/nf.pdf"}},
+    ],
+    ids=["other-text", "now-a-reply", "other-type"],
+)
+def test_a_key_reused_with_a_different_body_is_422_and_sends_nothing(
+    api, channel, deliveries, django_capture_on_commit_callbacks, second
+):
+    inbound = _customer_writes(channel)
+    conversation = inbound.conversation
+    if second.get("reply_to") == "inbound":
+        second = {**second, "reply_to": inbound.pk}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _send(api, conversation, {"type": "text", "text": "Seu pedido saiu"}, key="crm-42")
+    with django_capture_on_commit_callbacks(execute=True):
+        mismatch = _send(api, conversation, second, key="crm-42")
+
+    assert mismatch.status_code == 422
+    assert mismatch.json() == {
+        "error": {
+            "code": "idempotency_key_mismatch",
+            "message": "This idempotency key was already used for a different message in this conversation. "
+            "Repeat the same request to get that message, or use a new key.",
+            "details": {"idempotency_key": "crm-42", "message_id": first.json()["id"]},
+        }
+    }
+    assert list(Message.objects.filter(direction="out").values_list("pk", "text")) == [
+        (first.json()["id"], "Seu pedido saiu")
+    ]
+    assert deliveries == [first.json()["id"]]
+
+
+def test_a_key_reused_with_another_file_is_422_and_the_same_file_replays(
+    api, channel, deliveries, django_capture_on_commit_callbacks
+):
+    conversation = _customer_writes(channel).conversation
+    url = _messages_url(conversation)
+
+    def upload(data: bytes):
+        return api.post(
+            url,
+            {"type": "image", "file": SimpleUploadedFile("nota.png", data, content_type="image/png")},
+            headers={"Idempotency-Key": "nota-7"},
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = upload(PNG)
+    with django_capture_on_commit_callbacks(execute=True):
+        other = upload(PNG + b"another")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = upload(PNG)
+
+    assert (first.status_code, other.status_code, again.status_code) == (201, 422, 200)
+    assert other.json()["error"]["code"] == "idempotency_key_mismatch"
+    assert again.json() == first.json()
+    [message] = Message.objects.filter(direction="out")
+    assert [a.file.read() for a in message.attachments.all()] == [PNG]
+    assert deliveries == [message.pk]
+
+
+def test_a_message_stored_without_a_fingerprint_is_replayed_for_its_key(api, channel, deliveries):
+    conversation = _customer_writes(channel).conversation
+    first = _send(api, conversation, {"type": "text", "text": "Olá"}, key="antiga-1")
+    Message.objects.filter(pk=first.json()["id"]).update(idempotency_fingerprint="")
+
+    again = _send(api, conversation, {"type": "text", "text": "Outro texto"}, key="antiga-1")
+
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    assert Message.objects.filter(direction="out").count() == 1
+
+
 def test_the_same_key_in_another_workspace_does_not_collide(api, channel, other_tenant):
     globex_channel = make_channel(other_tenant, phone_number_id="106540352249999", waba_id="102290129349999")
     theirs = _customer_writes(globex_channel).conversation
@@ -239,7 +314,7 @@ def test_an_image_is_sent_as_a_multipart_upload_with_its_caption(
             "filename": "comprovante.png",
             "file_size": len(PNG),
             "download_status": "stored",
-            "url": attachment.file.url,
+            "url": f"http://testserver{API}/attachments/{attachment.pk}/",
         }
     ]
     assert deliveries == [message.pk]

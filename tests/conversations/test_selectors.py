@@ -79,7 +79,7 @@ def test_from_query_parses_every_parameter():
         ({"sort": "name"}, "sort"),
         ({"inbox": "abc"}, "inbox"),
         ({"label": "-1"}, "label"),
-        ({"assignee": "1" * 19}, "assignee"),
+        ({"assignee": "9" * 19}, "assignee"),
         ({"q": "x" * 101}, "q"),
     ],
 )

@@ -56,6 +56,7 @@ EXPECTED: dict[str, set[str]] = {
     "api_channel_list": EVERYONE,
     # Like api_message_list: the sample attachment is on the unassigned sample conversation.
     "attachment_download": EVERYONE,
+    "api_attachment_download": EVERYONE,
     "label_list": MANAGE_LABELS,
     "label_edit": MANAGE_LABELS,
     "label_delete": MANAGE_LABELS,
