@@ -7,6 +7,10 @@ class WhatsAppConfig(AppConfig):
     verbose_name = "WhatsApp Cloud API"
 
     def ready(self) -> None:
+        # Imported here, not at the top: they import models, which are not loaded before ready().
+        # whatsapp.tasks is imported in every process, not only in workers that autodiscover it:
+        # services enqueue its tasks by name (whatsapp/coordination.py).
+        import whatsapp.tasks  # noqa: F401
         from conversations import channels
         from whatsapp.backend import WhatsAppBackend
 

@@ -9,6 +9,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from conversations.models import Inbox, Message
+from whatsapp.coordination import send_ahead_request, send_request, task
+from whatsapp.models import MessageTemplate, WhatsAppChannel
+from whatsapp.services import outbound_prepare
+from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
 # A customer is waiting for these: they go ahead of the inbox's send queue (an integrator's
 # broadcast of thousands), instead of behind it.
@@ -22,27 +26,18 @@ class WhatsAppBackend:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)
 
     def enqueue_delivery(self, message: Message) -> None:
-        from whatsapp.tasks import send_ahead_request, send_request
-
         if message.sender_type in AHEAD_OF_QUEUE:
             send_ahead_request(message_id=message.pk)
         else:
             send_request(message_id=message.pk, inbox_id=message.inbox_id)
 
     def enqueue_read_receipt(self, message: Message) -> None:
-        from whatsapp.tasks import message_mark_read
-
-        message_mark_read.delay(message.pk)
+        task("message_mark_read").delay(message.pk)
 
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
-        from whatsapp.services import outbound_prepare
-
         return outbound_prepare(conversation=conversation, spec=spec)
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
-        from whatsapp.models import MessageTemplate, WhatsAppChannel
-        from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
-
         channel = WhatsAppChannel.objects.filter(inbox=inbox).only("tenant_id", "waba_id").first()
         if channel is None:
             return []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -20,6 +22,7 @@ from conversations.services.inbound import (
     reaction_receive,
 )
 from conversations.services.status import StatusSpec, message_statuses_update
+from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
 from whatsapp.phone import normalize_wa_id, to_e164
@@ -385,13 +388,11 @@ def _apply_recorded(part: list[tuple[WebhookEvent, ParsedWebhook]]) -> Exception
 
 
 def _after_commit(outcome: _Outcome) -> None:
-    from whatsapp.tasks import attachment_download, templates_sync
-
     downloads, sync_channels = list(outcome.downloads), sorted(outcome.sync_channels)
     if downloads:
-        transaction.on_commit(lambda: [attachment_download.delay(pk) for pk in downloads])
+        transaction.on_commit(lambda: [task("attachment_download").delay(pk) for pk in downloads])
     if sync_channels:
-        transaction.on_commit(lambda: [templates_sync.delay(channel_id) for channel_id in sync_channels])
+        transaction.on_commit(lambda: [task("templates_sync").delay(channel_id) for channel_id in sync_channels])
 
 
 def _claim_and_process(events: QuerySet[WebhookEvent], limit: int) -> list[WebhookEvent]:
@@ -424,3 +425,23 @@ def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
     The events are claimed with SKIP LOCKED, so several jobs can drain one channel side by side.
     """
     return len(_claim_and_process(WebhookEvent.objects.filter(channel_id=channel_id), limit))
+
+
+def webhook_events_drain(*, channel_id: int, slot: int) -> int:
+    """Process a channel's pending events in batches while there are any, holding drainer ``slot``
+    (see ``coordination.drain_request``); returns how many were processed."""
+
+    def step() -> int:
+        count = webhook_events_process_batch(channel_id=channel_id, limit=settings.WHATSAPP_DRAIN_BATCH)
+        if 0 < count < settings.WHATSAPP_DRAIN_BATCH // 2:
+            # A trickle (status webhooks while a broadcast goes out): let a few more arrive, so that
+            # the next claim takes them as one batch rather than one by one.
+            time.sleep(settings.WHATSAPP_DRAIN_LINGER_SECONDS)
+        return count
+
+    return drain(
+        drain_key(channel_id, slot),
+        step=step,
+        pending=lambda: WebhookEvent.objects.filter(channel_id=channel_id, status=WebhookEvent.Status.PENDING).exists(),
+        hand_over=lambda: task("webhook_events_drain").delay(channel_id, slot),
+    )

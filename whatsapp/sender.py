@@ -20,8 +20,9 @@ from conversations.models import Attachment, Message
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
 from conversations.services.status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
-from whatsapp import limiter, outbound_payloads
+from whatsapp import coordination, limiter, outbound_payloads
 from whatsapp.client import client_for
+from whatsapp.coordination import run_later, task
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
 from whatsapp.models import WhatsAppChannel
 from whatsapp.payloads import MEDIA_TYPES
@@ -41,9 +42,7 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _schedule(message_id: int, delay: float) -> None:
-    from whatsapp.tasks import message_deliver, run_later
-
-    run_later(message_deliver, message_id, delay)
+    run_later(task("message_deliver"), message_id, delay)
 
 
 def _requeue(message: Message, delay: float, *, note: str = "") -> None:
@@ -220,8 +219,6 @@ def message_deliver_ahead(*, message_id: int) -> str:
     """Send one queued message now, ahead of its inbox's send queue: an agent answering a customer
     does not wait behind a broadcast. Messages of its own conversation queued before it keep their
     order: then it joins the queue behind them."""
-    from whatsapp.tasks import send_request
-
     message = Message.objects.filter(pk=message_id).only("tenant_id", "conversation_id", "inbox_id").first()
     if message is None:
         return "not-found"
@@ -233,7 +230,7 @@ def message_deliver_ahead(*, message_id: int) -> str:
         pk__lt=message_id,
     )
     if earlier.exists():
-        send_request(message_id=message_id, inbox_id=message.inbox_id)
+        coordination.send_request(message_id=message_id, inbox_id=message.inbox_id)
         return "behind-earlier"
     return message_deliver(message_id=message_id)
 
@@ -438,8 +435,6 @@ def message_record_sent(message: Message, wamid: str, *, apply_pending: bool = T
 
 def messages_sweep() -> dict[str, int]:
     """Re-enqueue queued messages whose job was lost, and settle sends whose lease ran out."""
-    from whatsapp.tasks import send_requests
-
     now = timezone.now()
     grace = timedelta(seconds=settings.WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS)
     stuck_queued = list(
@@ -448,7 +443,7 @@ def messages_sweep() -> dict[str, int]:
         .values_list("pk", "inbox_id")[:1000]
     )
     # While a job works an inbox's queue (a long broadcast), this asks for nothing.
-    send_requests(stuck_queued)
+    coordination.send_requests(stuck_queued)
     confirmed = 0
     retried: list[tuple[int, int]] = []
     # A send whose confirmation deadline passed: its worker died, or Meta never answered the timeout.
@@ -466,5 +461,24 @@ def messages_sweep() -> dict[str, int]:
             status=Message.Status.QUEUED, next_attempt_at=now, error_title=""
         ):
             retried.append((message.pk, message.inbox_id))
-    send_requests(retried)
+    coordination.send_requests(retried)
     return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": len(retried)}
+
+
+def messages_send_drain(*, inbox_id: int) -> int:
+    """Send an inbox's due messages, its queue's parts side by side, while there are any, holding the
+    inbox's send key (see ``coordination.send_request``); returns how many were worked."""
+    key = coordination.send_key(inbox_id)
+    client = coordination.redis_client()
+    return coordination.drain(
+        key,
+        # Each batch renews the job's key: paced waits must not let it expire while the job still
+        # works the queue (a second job would interleave a conversation's messages).
+        step=lambda: messages_deliver_parts(
+            inbox_id=inbox_id,
+            seconds=settings.WHATSAPP_DRAIN_SECONDS,
+            on_batch=lambda: client.expire(key, coordination.DRAIN_KEY_TTL),
+        ),
+        pending=lambda: queued(inbox_id=inbox_id).exists(),
+        hand_over=lambda: task("messages_send_drain").delay(inbox_id),
+    )

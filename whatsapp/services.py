@@ -15,16 +15,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.services.events import publish_message_event
 from conversations.services.status import pending_statuses_purge
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
-from whatsapp import outbound_payloads, templates_validation
+from whatsapp import outbound_payloads, processing, templates_validation
 from whatsapp.client import client_for, cloud_api_client
 from whatsapp.cloud_api import media_max_bytes
+from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+from whatsapp.sender import INTERACTIVE_TYPES, backoff_seconds, interactive_payload
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +163,7 @@ def _channel_insert(
         request=request,
         extra={"phone_number_id": phone_number_id, "display_phone_number": digits},
     )
-    from whatsapp.tasks import templates_sync
-
-    transaction.on_commit(lambda: templates_sync.delay(channel.pk))
+    transaction.on_commit(lambda: task("templates_sync").delay(channel.pk))
     return channel
 
 
@@ -258,11 +259,8 @@ def attachment_download(*, attachment_id: int) -> str:
             )
         content = client.download_media(info.url, max_bytes=max_bytes)
     except TransientError as exc:
-        from whatsapp.tasks import attachment_download as task
-        from whatsapp.tasks import run_later
-
         Attachment.objects.filter(pk=attachment.pk).update(download_error=str(exc)[:500])
-        run_later(task, attachment.pk, 30)
+        run_later(task("attachment_download"), attachment.pk, 30)
         return "retry"
     except MediaRefused as exc:
         logger.warning("Media of attachment %s refused: %s", attachment.pk, exc)
@@ -293,8 +291,6 @@ def attachment_download(*, attachment_id: int) -> str:
 
 
 def _publish_updated(message: Message) -> None:
-    from conversations.services.events import publish_message_event
-
     with transaction.atomic():
         publish_message_event("message.updated", message)
 
@@ -323,11 +319,7 @@ def message_mark_read(*, message_id: int, attempt: int = 1) -> str:
         if attempt >= READ_RECEIPT_ATTEMPTS:
             logger.warning("Read receipt for message %s given up after %s attempts: %s", message.pk, attempt, exc)
             return "failed"
-        from whatsapp.sender import backoff_seconds
-        from whatsapp.tasks import message_mark_read as task
-        from whatsapp.tasks import run_later
-
-        run_later(task, message.pk, backoff_seconds(attempt, exc.retry_after), attempt=attempt + 1)
+        run_later(task("message_mark_read"), message.pk, backoff_seconds(attempt, exc.retry_after), attempt=attempt + 1)
         return "retry"
     except CloudApiError as exc:
         logger.warning("Read receipt for message %s refused by the Cloud API: %s", message.pk, exc)
@@ -372,8 +364,6 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             outbound_payloads.reaction(to, target, content.get("emoji", ""))
             return {"text": content.get("emoji", ""), "content": content}
         if spec.type == Message.Type.INTERACTIVE:
-            from whatsapp.sender import INTERACTIVE_TYPES, interactive_payload
-
             kind = content.get("interactive_type")
             if not isinstance(kind, str) or kind not in INTERACTIVE_TYPES:
                 raise ValidationFailed(
@@ -432,8 +422,6 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
 def webhook_events_sweep() -> dict[str, int]:
     """Re-enqueue events that stayed pending (their job was lost), and delete delivery statuses that
     waited longer than ``WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS`` for their message."""
-    from whatsapp.tasks import webhook_event_process
-
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS)
     ids = list(
@@ -442,15 +430,13 @@ def webhook_events_sweep() -> dict[str, int]:
         )[:5000]
     )
     for pk in ids:
-        webhook_event_process.delay(pk)
+        task("webhook_event_process").delay(pk)
     purged = pending_statuses_purge(older_than=now - timedelta(days=settings.WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS))
     return {"requeued": len(ids), "pending_statuses_purged": purged}
 
 
 def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:
     """An admin asks to process a failed event again (after a fix or a new channel)."""
-    from whatsapp.processing import webhook_event_process
-
     _require(actor, Perm.MANAGE_CHANNELS)
     if event.tenant_id != actor.tenant_id:
         raise NotFound(_("No such webhook event."))
@@ -464,4 +450,4 @@ def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: 
         target=event,
         request=request,
     )
-    return webhook_event_process(event_id=event.pk)
+    return processing.webhook_event_process(event_id=event.pk)

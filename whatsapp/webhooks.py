@@ -14,6 +14,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk import crypto
+from whatsapp.coordination import drain_request
 from whatsapp.models import WebhookEvent, WhatsAppChannel
 from whatsapp.signature import verify
 
@@ -139,8 +140,6 @@ def whatsapp_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
 
 
 def _enqueue(event_id: int, channel_id: int) -> None:
-    from whatsapp.tasks import drain_request
-
     drain_request(event_id, channel_id)
 
 

@@ -358,7 +358,7 @@ def test_a_single_event_that_cannot_be_applied_is_failed_with_its_error(channel,
 
 def test_a_drain_that_found_a_trickle_waits_for_more_and_takes_them_as_one_batch(channel, monkeypatch):
     require_redis("drain jobs need it")
-    from whatsapp import tasks
+    from whatsapp import coordination, tasks
 
     store(channel, [envelope(channel, messages=[text(A, "wamid.t0", T0, "Oi")])])
     claimed: list[int] = []
@@ -375,9 +375,9 @@ def test_a_drain_that_found_a_trickle_waits_for_more_and_takes_them_as_one_batch
 
     sleeps: list[float] = []
     monkeypatch.setattr("whatsapp.processing.webhook_events_process_batch", counting_batch)
-    monkeypatch.setattr(tasks.time, "sleep", sleep)
+    monkeypatch.setattr(processing.time, "sleep", sleep)
     assert tasks.webhook_events_drain(channel.pk, 0) == 4
     assert claimed == [1, 3, 0]
     assert sleeps == [settings.WHATSAPP_DRAIN_LINGER_SECONDS, settings.WHATSAPP_DRAIN_LINGER_SECONDS]
     assert Message.objects.filter(inbox=channel.inbox).count() == 4
-    assert tasks._redis().get(tasks._drain_key(channel.pk, 0)) is None  # the slot is free again
+    assert coordination.redis_client().get(coordination.drain_key(channel.pk, 0)) is None  # the slot is free again

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection, connections
@@ -46,7 +45,7 @@ def burst(channel) -> tuple[list[dict], list[str]]:
 def no_downloads(monkeypatch) -> list[int]:
     """Attachments processing asked to download (no media server here)."""
     asked: list[int] = []
-    monkeypatch.setattr(tasks, "attachment_download", SimpleNamespace(delay=asked.append))
+    monkeypatch.setattr(tasks.attachment_download, "delay", asked.append)
     return asked
 
 

@@ -29,7 +29,7 @@ from tests.factories import make_tenant, owner_of
 from tests.prerequisites import require_postgresql, require_redis
 from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
-from whatsapp import limiter, tasks
+from whatsapp import coordination, limiter, tasks
 from whatsapp.cloud_api import CloudApiClient
 from whatsapp.errors import AmbiguousSendError, TransientError
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
@@ -96,7 +96,7 @@ def setup(fake_url, live_server, settings):
     settings.WHATSAPP_HTTP_TIMEOUT = 1.0
     settings.WHATSAPP_API_BASE_URL = fake_url
     wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
-    tasks.DEFERRED.clear()
+    coordination.DEFERRED.clear()
     _pacing_reset()
     admin = FakeAdminClient(fake_url)
     admin.reset()
@@ -129,7 +129,7 @@ def setup(fake_url, live_server, settings):
     # tables must not start before (it would deadlock with it).
     wait_for(lambda: not any(admin.health()[k] for k in ("pending_webhooks", "scheduled_jobs")), timeout=10)
     admin.clear_faults()
-    tasks.DEFERRED.clear()
+    coordination.DEFERRED.clear()
     admin.close()
 
 
@@ -649,7 +649,8 @@ def test_transient_errors_are_retried_and_then_delivered(setup, fault):
     message = _send(tenant, conversation, OutboundSpec(type="text", text="Tentando de novo"))
     message.refresh_from_db()
     assert (message.status, message.send_attempts, message.external_id) == ("queued", 1, None)
-    assert [(call[0].name, call[1]) for call in tasks.DEFERRED] == [("whatsapp.tasks.message_deliver", message.pk)]
+    deferred = [(call[0].name, call[1]) for call in coordination.DEFERRED]
+    assert deferred == [("whatsapp.tasks.message_deliver", message.pk)]
     # The backoff elapses (moved instead of waited for), and the retry runs.
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
     assert message_deliver(message_id=message.pk) == "sent"
@@ -672,7 +673,7 @@ def test_131047_outside_metas_window_fails_once_with_the_code_shown(setup):
     assert failed.error_code == 131047
     assert "24 hours" in failed.error_details or "24 hours" in failed.error_title
     assert len(_sends(admin)) == 1
-    assert tasks.DEFERRED == []
+    assert coordination.DEFERRED == []
 
 
 def test_132001_unknown_template_fails_once_without_retry(setup):
@@ -688,7 +689,7 @@ def test_132001_unknown_template_fails_once_without_retry(setup):
     assert (message.status, message.error_code, message.send_attempts) == ("failed", 132001, 1)
     assert message.error_title
     assert len(_sends(admin)) == 1
-    assert tasks.DEFERRED == []
+    assert coordination.DEFERRED == []
 
 
 def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, settings):
@@ -771,7 +772,7 @@ def test_a_send_that_never_reached_meta_is_retried_when_its_deadline_passes(setu
     message = _send(tenant, conversation, OutboundSpec(type="text", text="Alô"))
     # The worker died right after claiming it: still "sending", no wamid, no status webhook will come.
     Message.objects.filter(pk=message.pk).update(status="sending", next_attempt_at=timezone.now())
-    tasks.DEFERRED.clear()
+    coordination.DEFERRED.clear()
     assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 1}
     _status(message, "delivered")
     assert [r["status_code"] for r in _sends(admin)] == [400, 200]
@@ -934,8 +935,8 @@ def worker_mode(settings, monkeypatch):
         return enqueued
 
     yield start
-    for key in tasks._redis().keys("helpdesk:wa:send:*"):
-        tasks._redis().delete(key)
+    for key in coordination.redis_client().keys("helpdesk:wa:send:*"):
+        coordination.redis_client().delete(key)
 
 
 def test_one_job_works_an_inbox_queue_however_many_messages_are_queued(setup, worker_mode):
@@ -944,11 +945,11 @@ def test_one_job_works_an_inbox_queue_however_many_messages_are_queued(setup, wo
     enqueued = worker_mode()
     for i in range(3):
         message = _queue(conversation, f"Campanha {i}")
-        tasks.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+        coordination.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
     assert enqueued == [(channel.inbox_id,)]
     # Once that job let go (its queue was empty), the next message starts another.
-    tasks._redis().delete(tasks._send_key(channel.inbox_id))
-    tasks.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+    coordination.redis_client().delete(coordination.send_key(channel.inbox_id))
+    coordination.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
     assert enqueued == [(channel.inbox_id,), (channel.inbox_id,)]
     assert _sends(admin) == []  # nothing was sent by the requests themselves
 
@@ -959,12 +960,12 @@ def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned
     enqueued = worker_mode()
     stuck = _queue(conversation, "Esquecida")
     Message.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    tasks._redis().set(tasks._send_key(channel.inbox_id), "1", ex=60)  # a job is on it
+    coordination.redis_client().set(coordination.send_key(channel.inbox_id), "1", ex=60)  # a job is on it
 
     assert messages_sweep()["requeued"] == 1
     assert enqueued == []
 
-    tasks._redis().delete(tasks._send_key(channel.inbox_id))  # that job died with its key expired
+    coordination.redis_client().delete(coordination.send_key(channel.inbox_id))  # that job died with its key expired
     assert messages_sweep()["requeued"] == 1
     assert enqueued == [(channel.inbox_id,)]
     stuck.refresh_from_db()
@@ -1039,7 +1040,7 @@ def test_opening_an_unread_conversation_marks_the_latest_inbound_message_read(se
         _read_body(latest.external_id),
     )
     assert admin.message(latest.external_id)["status"] == "read"
-    assert tasks.DEFERRED == []
+    assert coordination.DEFERRED == []
 
 
 def test_opening_a_conversation_again_sends_no_second_receipt(setup, client):
@@ -1080,7 +1081,7 @@ def test_a_receipt_failing_transiently_is_retried_and_then_sent(setup):
 
     # The 5xx is answered before the fake reads the body, so the request is recorded without one.
     assert [(r["status_code"], r.get("json")) for r in _posts(admin)] == [(500, None)]
-    [(task, arg, _delay, kwargs)] = tasks.DEFERRED
+    [(task, arg, _delay, kwargs)] = coordination.DEFERRED
     assert (task.name, arg, kwargs) == ("whatsapp.tasks.message_mark_read", message.pk, {"attempt": 2})
     # The backoff elapses (run now instead of waited for).
     assert task.apply(args=(arg,), kwargs=kwargs).result == "read"
@@ -1089,7 +1090,7 @@ def test_a_receipt_failing_transiently_is_retried_and_then_sent(setup):
         (200, _read_body(message.external_id)),
     ]
     assert admin.message(message.external_id)["status"] == "read"
-    assert len(tasks.DEFERRED) == 1
+    assert len(coordination.DEFERRED) == 1
 
 
 def test_a_receipt_failing_transiently_every_time_is_given_up_after_the_last_attempt(setup, caplog):
@@ -1099,8 +1100,8 @@ def test_a_receipt_failing_transiently_every_time_is_given_up_after_the_last_att
 
     _team_opens(tenant, message.conversation)
     outcomes = []
-    while len(tasks.DEFERRED) > len(outcomes):
-        task, arg, _delay, kwargs = tasks.DEFERRED[len(outcomes)]
+    while len(coordination.DEFERRED) > len(outcomes):
+        task, arg, _delay, kwargs = coordination.DEFERRED[len(outcomes)]
         outcomes.append((kwargs["attempt"], task.apply(args=(arg,), kwargs=kwargs).result))
 
     assert outcomes == [(2, "retry"), (3, "retry"), (4, "failed")]
@@ -1118,7 +1119,7 @@ def test_a_receipt_refused_permanently_is_recorded_once_and_not_retried(setup, c
 
     # Refused for its token before the fake reads the body: recorded without one.
     assert [(r["status_code"], r.get("error_code"), r.get("json")) for r in _posts(admin)] == [(401, 190, None)]
-    assert tasks.DEFERRED == []
+    assert coordination.DEFERRED == []
     assert f"Read receipt for message {message.pk} refused by the Cloud API" in caplog.text
     assert admin.message(message.external_id)["status"] == "delivered"
     message.conversation.refresh_from_db()

@@ -11,7 +11,7 @@ from conversations.models import Message
 from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
 from tests.factories import make_tenant
 from tests.prerequisites import require_redis
-from whatsapp import sender, tasks
+from whatsapp import coordination, sender, tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,11 @@ def two_inboxes():
 @pytest.fixture
 def asked(monkeypatch):
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(tasks, "send_request", lambda *, message_id, inbox_id: calls.append((message_id, inbox_id)))
+
+    def ask(*, message_id: int, inbox_id: int) -> None:
+        calls.append((message_id, inbox_id))
+
+    monkeypatch.setattr(coordination, "send_request", ask)
     return calls
 
 
@@ -41,8 +45,8 @@ def with_worker(settings):
     require_redis("without a worker every message is sent at once")
     settings.CELERY_TASK_ALWAYS_EAGER = False
     yield
-    for key in tasks._redis().keys("helpdesk:wa:send:*"):
-        tasks._redis().delete(key)
+    for key in coordination.redis_client().keys("helpdesk:wa:send:*"):
+        coordination.redis_client().delete(key)
 
 
 def test_the_sweeper_asks_once_per_inbox_when_a_job_works_each_queue(two_inboxes, asked, with_worker):
@@ -80,8 +84,8 @@ def test_a_send_job_renews_its_hold_on_the_queue_after_each_batch(two_inboxes, m
     queue and interleave a conversation's messages."""
     settings.WHATSAPP_SEND_PARTS = 1
     first, _second = two_inboxes
-    key = tasks._send_key(first.inbox_id)
-    client = tasks._redis()
+    key = coordination.send_key(first.inbox_id)
+    client = coordination.redis_client()
     client.set(key, "1", ex=60)
     ttls: list[int] = []
 
