@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tenants.api_base import TenantAPIView
-from whatsapp.models import WebhookEvent, WhatsAppChannel
+from whatsapp import selectors
+from whatsapp.models import WhatsAppChannel
 
 
 class ChannelStatusApi(TenantAPIView):
@@ -36,14 +36,5 @@ class ChannelStatusApi(TenantAPIView):
         responses=inline_serializer("ChannelStatusList", {"results": ChannelStatusSerializer(many=True)}),
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
-        channels = (
-            WhatsAppChannel.objects.filter(tenant=self.tenant)
-            .select_related("inbox")
-            .annotate(
-                failed_webhook_events=Count(
-                    "webhook_events", filter=Q(webhook_events__status=WebhookEvent.Status.FAILED)
-                )
-            )
-            .order_by("id")
-        )
+        channels = selectors.channel_list_with_failures(tenant=self.tenant)
         return Response({"results": self.ChannelStatusSerializer(channels, many=True).data})

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from conversations.models import Inbox, Message
+from whatsapp import selectors
 from whatsapp.coordination import send_ahead_request, send_request, task
-from whatsapp.models import MessageTemplate, WhatsAppChannel
 from whatsapp.services import outbound_prepare
 from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
@@ -38,12 +38,10 @@ class WhatsAppBackend:
         return outbound_prepare(conversation=conversation, spec=spec)
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
-        channel = WhatsAppChannel.objects.filter(inbox=inbox).only("tenant_id", "waba_id").first()
+        channel = selectors.channel_for_inbox(inbox=inbox)
         if channel is None:
             return []
-        templates = MessageTemplate.objects.filter(
-            tenant_id=channel.tenant_id, waba_id=channel.waba_id, status=MessageTemplate.Status.APPROVED
-        ).order_by("name", "language")
+        templates = selectors.template_list_approved(channel=channel)
         result = []
         for template in templates:
             try:

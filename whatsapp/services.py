@@ -21,7 +21,7 @@ from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, Validation
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
-from whatsapp import outbound_payloads, processing, templates_validation
+from whatsapp import outbound_payloads, processing, selectors, templates_validation
 from whatsapp.client import client_for, cloud_api_client
 from whatsapp.cloud_api import media_max_bytes
 from whatsapp.coordination import run_later, task
@@ -388,9 +388,7 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
     name, language = content.get("name"), content.get("language")
     if not (isinstance(name, str) and name and isinstance(language, str) and language):
         raise ValidationFailed(_("Give the template's name and language, as text."))
-    template = MessageTemplate.objects.filter(
-        tenant_id=channel.tenant_id, waba_id=channel.waba_id, name=name, language=language
-    ).first()
+    template = selectors.template_get(channel=channel, name=name, language=language)
     if template is None:
         raise NotFound(_("There is no template %(name)s in %(language)s.") % {"name": name, "language": language})
     if template.status != MessageTemplate.Status.APPROVED:

@@ -13,31 +13,31 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
 from tenants.permissions import Perm
-from whatsapp import services
+from whatsapp import selectors, services
 from whatsapp.forms import ChannelForm
-from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+from whatsapp.models import WebhookEvent, WhatsAppChannel
 
 
 def _channel(request: HttpRequest, channel_id: int) -> WhatsAppChannel:
-    try:
-        return WhatsAppChannel.objects.select_related("inbox").get(tenant=request.tenant, pk=channel_id)  # type: ignore[attr-defined]
-    except WhatsAppChannel.DoesNotExist:
-        raise Http404("No such channel.") from None
+    channel = selectors.channel_get(tenant=request.tenant, channel_id=channel_id)  # type: ignore[attr-defined]
+    if channel is None:
+        raise Http404("No such channel.")
+    return channel
 
 
 def _event(request: HttpRequest, event_id: int) -> WebhookEvent:
-    try:
-        return WebhookEvent.objects.select_related("channel").get(tenant=request.tenant, pk=event_id)  # type: ignore[attr-defined]
-    except WebhookEvent.DoesNotExist:
-        raise Http404("No such webhook event.") from None
+    event = selectors.webhook_event_get(tenant=request.tenant, event_id=event_id)  # type: ignore[attr-defined]
+    if event is None:
+        raise Http404("No such webhook event.")
+    return event
 
 
 @require_GET
 @require_perm(Perm.MANAGE_CHANNELS)
 def channel_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
-    channels = WhatsAppChannel.objects.filter(tenant=tenant).select_related("inbox").order_by("id")
-    failed = WebhookEvent.objects.filter(tenant=tenant, status=WebhookEvent.Status.FAILED).count()
+    channels = selectors.channel_list(tenant=tenant)
+    failed = selectors.webhook_events_failed_count(tenant=tenant)
     return render(request, "whatsapp/channels.html", {"channels": channels, "failed_events": failed})
 
 
@@ -62,7 +62,7 @@ def channel_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 def channel_detail(request: HttpRequest, tenant_slug: str, channel_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
     webhook_url = request.build_absolute_uri(reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key}))
-    templates = MessageTemplate.objects.filter(tenant=channel.tenant, waba_id=channel.waba_id)
+    templates = selectors.template_list(channel=channel)
     return render(
         request,
         "whatsapp/channel_detail.html",
@@ -101,12 +101,7 @@ def webhook_event_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     status = request.GET.get("status", WebhookEvent.Status.FAILED)
     if status not in WebhookEvent.Status.values:
         status = WebhookEvent.Status.FAILED
-    events = (
-        WebhookEvent.objects.filter(tenant=tenant, status=status)
-        .select_related("channel")
-        .defer("body")
-        .order_by("-created_at", "-id")
-    )
+    events = selectors.webhook_event_list(tenant=tenant, status=status)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(
         request,

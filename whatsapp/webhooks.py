@@ -14,6 +14,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk import crypto
+from whatsapp import selectors
 from whatsapp.coordination import drain_request
 from whatsapp.models import WebhookEvent, WhatsAppChannel
 from whatsapp.signature import verify
@@ -49,11 +50,7 @@ def _endpoint(webhook_key: str, *, fresh: bool = False) -> tuple[_Endpoint | Non
     cached = None if fresh else _endpoints.get(webhook_key)
     if cached is not None and cached[0] > now:
         return cached[1], True
-    row = (
-        WhatsAppChannel.objects.filter(webhook_key=webhook_key, tenant__active=True)
-        .values_list("pk", "tenant_id", "app_secret_encrypted")
-        .first()
-    )
+    row = selectors.channel_endpoint_by_key(webhook_key=webhook_key)
     if row is None:
         _endpoints.pop(webhook_key, None)
         return None, False
@@ -126,7 +123,7 @@ def receipt_response(receipt: Receipt) -> HttpResponse:
 @csrf_exempt
 def whatsapp_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
     if request.method == "GET":
-        channel = WhatsAppChannel.objects.filter(webhook_key=webhook_key, tenant__active=True).first()
+        channel = selectors.channel_by_key(webhook_key=webhook_key)
         if channel is None:
             return _error(404, "Unknown webhook address.")
         return _verification_handshake(request, channel)
