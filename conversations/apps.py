@@ -6,6 +6,7 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models are not loaded before ready().
         from conversations.models import Conversation, Inbox, QuickReply
         from tenants import audit_display
         from tenants.models import AuditLogEntry

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from conversations.models import (
     Contact,
+    ContactLabel,
     Conversation,
     ConversationLabel,
     Inbox,
@@ -139,8 +141,6 @@ def _search_q(*, tenant_id: int, q: str) -> Q:
     matched = Q(contact_id__in=Subquery(contacts.values("id")))
     messages = Message.objects.filter(tenant_id=tenant_id, private=False)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
         # Matches the GIN index of migration 0003 (the same expression, the "simple" configuration).
         messages = messages.annotate(search=SearchVector("text", config="simple")).filter(
             search=SearchQuery(q, config="simple", search_type="plain")
@@ -271,8 +271,6 @@ def conversation_rows(
 
 def conversation_tab_counts(*, membership: Membership | ApiToken) -> dict[str, int]:
     """Open conversations per tab, for the badges."""
-    from django.db.models import Count
-
     qs = Conversation.objects.filter(conversation_visibility_q(membership=membership), status=Conversation.Status.OPEN)
     mine = Q(assignee_id=membership.user_id) if isinstance(membership, Membership) else Q(pk__in=[])
     counts = qs.aggregate(
@@ -431,8 +429,6 @@ def label_list(*, tenant: Tenant | int) -> QuerySet[Label]:
 
 def labels_for_conversation(*, conversation: Conversation) -> list[Label]:
     """The tenant's labels, each flagged ``on_conversation`` and ``on_contact`` (one query)."""
-    from conversations.models import ContactLabel
-
     on_conversation = ConversationLabel.objects.filter(conversation_id=conversation.pk, label_id=OuterRef("pk"))
     on_contact = ContactLabel.objects.filter(contact_id=conversation.contact_id, label_id=OuterRef("pk"))
     return list(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from conversations.services import actions
+
 
 @shared_task
 def conversations_unsnooze_due() -> int:
-    from conversations.services.actions import conversations_unsnooze_due as unsnooze
-
-    return unsnooze()
+    return actions.conversations_unsnooze_due()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import redis
 from django.conf import settings
 
 # GCRA for the pair rate: a burst of ``burst`` messages to one recipient, then one per ``interval``
@@ -106,8 +107,6 @@ return 0
 
 @cache
 def _redis() -> Any:
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL)
 
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from conversations.models import Inbox, Message, PendingStatus
+from conversations.services.events import publish_message_event
 
 RANK = Message.STATUS_RANK
 TIMESTAMP_FIELD = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at", "failed": "failed_at"}
@@ -83,8 +84,6 @@ def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Me
     statement per distinct change. A status whose message is not known yet waits as a
     ``PendingStatus`` until the send is recorded.
     """
-    from conversations.services.events import publish_message_event
-
     match = Q(external_id__in={spec.external_id for spec in specs})
     if callbacks := {s.callback_message_id for s in specs if s.callback_message_id}:
         # The status may beat the send response: our own id travels with it as callback data.

@@ -7,6 +7,7 @@ that a customer shaped, so each reader checks types and never trusts a value to 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from conversations import formatting
 from conversations.models import Attachment, Conversation, Message
+from tenants.models import User
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -79,8 +81,6 @@ def note_html(message: Message) -> SafeString:
     ids = [uid for uid in _list(_dict(message.content).get("mentions")) if isinstance(uid, int)]
     names: list[str] = []
     if ids:
-        from tenants.models import User
-
         names = [user.display_name for user in User.objects.filter(pk__in=ids)]
     return formatting.wa_format(message.text, mentions=names)
 
@@ -271,8 +271,6 @@ def flow_fields(content: Any) -> list[dict[str, str]]:
 
 
 def _str_json(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else ""
 
 

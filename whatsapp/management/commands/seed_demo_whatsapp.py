@@ -16,6 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
 
+from conversations.models import Label, QuickReply
+from conversations.services.library import label_create, quick_reply_create
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import BuiltinRole
 from tenants.services import api_token_create, role_builtin
@@ -66,9 +68,6 @@ class Command(BaseCommand):
 
     def _seed_inbox(self, *, tenant: Tenant, owner: Membership, channel: WhatsAppChannel) -> None:
         """Every demo member works in the demo number's inbox; a few labels and quick replies to try."""
-        from conversations.models import Label, QuickReply
-        from conversations.services.library import label_create, quick_reply_create
-
         members = Membership.objects.filter(tenant=tenant, active=True).values_list("user_id", flat=True)
         channel.inbox.members.add(*members)
         for name, color in (("vip", "#b54708"), ("recarga", "#0f7b6c"), ("reclamação", "#c2352b")):
