@@ -11,6 +11,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
+from conversations.services.delivery_status import StatusSpec, message_statuses_update
 from conversations.services.inbound import (
     AttachmentSpec,
     InboundSpec,
@@ -19,7 +20,6 @@ from conversations.services.inbound import (
     messages_receive,
     reaction_receive,
 )
-from conversations.services.status import StatusSpec, message_statuses_update
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
 from whatsapp.phone import normalize_wa_id, to_e164

@@ -17,9 +17,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Attachment, Message
+from conversations.services.delivery_status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
-from conversations.services.status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
 from whatsapp import limiter, outbound_payloads
 from whatsapp.client import client_for
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError

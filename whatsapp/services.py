@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
-from conversations.services.status import pending_statuses_purge
+from conversations.services.delivery_status import pending_statuses_purge
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
