@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Attachment, Conversation, Inbox, Message
 from conversations.services.delivery_status import pending_statuses_purge
-from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
-from tenants.permissions import Perm
+from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
 from whatsapp.client import client_for, cloud_api_client
@@ -27,11 +27,6 @@ from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, Transie
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 
 logger = logging.getLogger(__name__)
-
-
-def _require(actor: Membership, perm: str) -> None:
-    if not actor.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to do that."))
 
 
 def _connection_detail(info: dict[str, Any], display_phone_number: str) -> str:
@@ -85,7 +80,7 @@ def channel_create(
     The access token must read the number at Meta first (``verify``); only seeds of the fake Cloud
     API, benchmarks and tests that are not about connecting pass ``verify=False``.
     """
-    _require(actor, Perm.MANAGE_CHANNELS)
+    require_perm(actor, Perm.MANAGE_CHANNELS)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
     for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
         if not value.isdigit():
@@ -451,7 +446,7 @@ def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: 
     """An admin asks to process a failed event again (after a fix or a new channel)."""
     from whatsapp.processing import webhook_event_process
 
-    _require(actor, Perm.MANAGE_CHANNELS)
+    require_perm(actor, Perm.MANAGE_CHANNELS)
     if event.tenant_id != actor.tenant_id:
         raise NotFound(_("No such webhook event."))
     if event.status == WebhookEvent.Status.PROCESSED:

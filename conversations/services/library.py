@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from conversations.models import Inbox, Label, QuickReply
-from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
+from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.realtime import publish_on_commit
 from tenants.models import AuditLogEntry, Membership
-from tenants.permissions import Perm
+from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 
 LABEL_NAME_MAX = 60
@@ -29,11 +29,6 @@ SHORTCUT_RE = re.compile(r"[-a-zA-Z0-9_]{1,40}")
 QUICK_REPLY_TEXT_MAX = 4096
 ATTACHMENT_MAX_BYTES = 16 * 1024 * 1024
 ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf", "video/mp4", "audio/ogg", "audio/mpeg"})
-
-
-def _require(membership: Membership, perm: str) -> None:
-    if not membership.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to do that."))
 
 
 def _audit(membership: Membership, action: str, target: Any, request: Any, extra: dict[str, Any]) -> None:
@@ -87,7 +82,7 @@ def _label_save(label: Label, *, update_fields: list[str] | None = None) -> None
 
 @transaction.atomic
 def label_create(*, membership: Membership, name: str, color: str, description: str = "", request: Any = None) -> Label:
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     name, color, description = _label_fields(name=name, color=color, description=description)
     label = Label(tenant_id=membership.tenant_id, name=name, color=color, description=description)
     _label_save(label)
@@ -99,7 +94,7 @@ def label_create(*, membership: Membership, name: str, color: str, description: 
 def label_update(
     *, membership: Membership, label: Label, name: str, color: str, description: str = "", request: Any = None
 ) -> Label:
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     if label.tenant_id != membership.tenant_id:
         raise NotFound(_("No such label."))
     name, color, description = _label_fields(name=name, color=color, description=description)
@@ -117,7 +112,7 @@ def label_update(
 @transaction.atomic
 def label_delete(*, membership: Membership, label: Label, request: Any = None) -> None:
     """Delete the label; conversations and contacts simply lose it."""
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     if label.tenant_id != membership.tenant_id:
         raise NotFound(_("No such label."))
     _audit(membership, AuditLogEntry.Action.LABEL_DELETED, label, request, {"name": label.name, "color": label.color})
@@ -137,7 +132,7 @@ def quick_reply_can_manage(*, membership: Membership, quick_reply: QuickReply) -
 def _require_scope(membership: Membership, scope: str) -> None:
     if scope not in QuickReply.Scope.values:
         raise ValidationFailed(_("Choose who can use the quick reply."), details={"field": "scope"})
-    _require(membership, Perm.REPLY if scope == QuickReply.Scope.PERSONAL else Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.REPLY if scope == QuickReply.Scope.PERSONAL else Perm.MANAGE_LABELS)
 
 
 def _require_own(membership: Membership, quick_reply: QuickReply) -> None:
@@ -313,7 +308,7 @@ def quick_reply_delete(*, membership: Membership, quick_reply: QuickReply, reque
 @transaction.atomic
 def membership_availability_set(*, membership: Membership, availability: str, request: Any = None) -> Membership:
     """Set one's own availability (online, busy, offline) and tell every member of the workspace live."""
-    _require(membership, Perm.REPLY)
+    require_perm(membership, Perm.REPLY)
     if availability not in Membership.Availability.values:
         raise ValidationFailed(
             _("Availability is online, busy or offline."), details={"allowed": Membership.Availability.values}
