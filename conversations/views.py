@@ -37,19 +37,13 @@ from conversations.services.outbound import (
     note_create,
     reply_window_closes_at,
 )
-from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed
+from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed, error_body
 from helpdesk.ids import parse_id
 from tenants.models import Membership
 from tenants.permissions import Perm
 from tenants.templatetags.dates import local_day
 
 WINDOW_SOON_SECONDS = 2 * 3600
-
-
-def _error(exc: ApplicationError) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, status=exc.status_code
-    )
 
 
 def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -60,7 +54,7 @@ def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
         try:
             return view(request, *args, **kwargs)
         except ApplicationError as exc:
-            return _error(exc)
+            return JsonResponse(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
 
     return wrapped
 

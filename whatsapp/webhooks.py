@@ -14,6 +14,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk import crypto
+from helpdesk.exceptions import error_body
 from whatsapp.models import WebhookEvent, WhatsAppChannel
 from whatsapp.signature import verify
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": "webhook_rejected", "message": message, "details": {}}}, status=status)
+    return JsonResponse(error_body("webhook_rejected", message), status=status)
 
 
 @dataclass(frozen=True)
