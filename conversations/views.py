@@ -389,17 +389,11 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
     if upload is None and request.POST.get("quick_reply", "").isdigit():
         upload = _quick_reply_file(membership, conversation, parse_id(request.POST["quick_reply"], name="quick_reply"))
     reply_to = None
-    if request.POST.get("reply_to"):
-        reply_to_id = request.POST["reply_to"]
-        reply_to = (
-            Message.objects.filter(
-                tenant_id=membership.tenant_id, conversation=conversation, pk=parse_id(reply_to_id, name="reply_to")
-            ).first()
-            if reply_to_id.isascii() and reply_to_id.isdigit()
-            else None
-        )
-        if reply_to is None:
-            raise NotFound(_("The message to reply to is not in this conversation."))
+    if raw_reply_to := request.POST.get("reply_to", ""):
+        # Not a number: it names no message of this conversation, the same 404 as an unknown id.
+        digits = raw_reply_to.isascii() and raw_reply_to.isdigit()
+        reply_to_id = parse_id(raw_reply_to, name="reply_to") if digits else None
+        reply_to = selectors.reply_to_get(conversation=conversation, message_id=reply_to_id)
     if request.POST.get("template"):
         try:
             params = json.loads(request.POST.get("params") or "{}")
@@ -529,11 +523,8 @@ def _posted_labels(request: HttpRequest, name: str) -> list[Label]:
     raw = request.POST.getlist(name)
     if any(not (x.isascii() and x.isdigit()) for x in raw):
         raise ValidationFailed(_("Unknown label."))
-    ids = {parse_id(x, name=name) for x in raw}
-    found = list(selectors.label_list(tenant=_membership(request).tenant_id).filter(pk__in=ids))
-    if len(found) != len(ids):
-        raise ValidationFailed(_("Unknown label."))
-    return found
+    ids = [parse_id(x, name=name) for x in raw]
+    return selectors.labels_from_ids(tenant=_membership(request).tenant_id, ids=ids, field=name)
 
 
 @require_POST
@@ -549,16 +540,9 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
         elif raw:
             if not raw.isdigit():
                 raise ValidationFailed(_("Choose someone to assign."))
-            member = (
-                Membership.objects.filter(
-                    tenant_id=membership.tenant_id, user_id=parse_id(raw, name="assignee"), active=True
-                )
-                .select_related("user")
-                .first()
+            assignee = selectors.assignee_get(
+                tenant=membership.tenant_id, user_id=parse_id(raw, name="assignee"), field="assignee"
             )
-            if member is None:
-                raise ValidationFailed(_("That person is not a member of this workspace."))
-            assignee = member.user
         actions.conversation_assign(principal=membership, conversation=conversation, assignee=assignee)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
             # The page drops the conversation and its row, and sets the tab counts from this answer.
