@@ -37,6 +37,7 @@ from conversations.services.outbound import (
     note_create,
     reply_window_closes_at,
 )
+from conversations.services.variables import text_fill, text_variables
 from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed, error_body
 from helpdesk.ids import parse_id
 from tenants.models import Membership
@@ -453,26 +454,14 @@ def conversation_quick_replies(request: HttpRequest, tenant_slug: str, display_i
     """The quick replies usable here, variables already filled in for this conversation."""
     membership = _membership(request)
     conversation = _conversation(request, display_id)
-    variables = {
-        "contact.name": conversation.contact.display_name,
-        "contact.first_name": (conversation.contact.display_name.split() or [""])[0],
-        "contact.phone": conversation.contact.phone_e164,
-        "agent.name": membership.user.display_name,
-        "agent.first_name": (membership.user.display_name.split() or [""])[0],
-        "conversation.id": str(conversation.display_id),
-        "inbox.name": conversation.inbox.name,
-        "workspace.name": membership.tenant.name,
-    }
+    values = text_variables(conversation=conversation, workspace=membership.tenant, agent=membership.user)
     items = []
     for reply in selectors.quick_reply_list(membership=membership, inbox=conversation.inbox):
-        text = reply.text
-        for key, value in variables.items():
-            text = text.replace("{{" + key + "}}", value).replace("{{ " + key + " }}", value)
         items.append(
             {
                 "id": reply.pk,
                 "shortcut": reply.shortcut,
-                "text": text,
+                "text": text_fill(reply.text, values),
                 "scope": reply.scope,
                 "has_file": bool(reply.attachment),
             }
