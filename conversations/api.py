@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from conversations import selectors
 from conversations.attachment_views import attachment_file_response, visible_attachment
+from conversations.media import MEDIA_KINDS
 from conversations.models import Attachment, Contact, Conversation, Inbox, Message, QuickReply
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
@@ -488,18 +489,7 @@ class MessageListCreateApi(TenantAPIView):
 
     class SendInput(serializers.Serializer):
         type = serializers.ChoiceField(
-            choices=[
-                "text",
-                "template",
-                "image",
-                "audio",
-                "video",
-                "document",
-                "sticker",
-                "reaction",
-                "interactive",
-                "location",
-            ]
+            choices=["text", "template", *MEDIA_KINDS, "reaction", "interactive", "location"]
         )
         text = serializers.CharField(required=False, allow_blank=True, default="")
         template = JsonObjectField(required=False, help_text='{"name", "language", "params": {...}}')

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import channels, selectors
+from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
 from conversations.services import actions
 from conversations.services.contacts import contact_update
@@ -346,15 +347,6 @@ def conversation_sidebar(request: HttpRequest, tenant_slug: str, display_id: int
 
 # --- composing --------------------------------------------------------------------------------------
 
-MEDIA_TYPES = {"image": ("image/jpeg", "image/png"), "video": ("video/mp4", "video/3gpp"), "audio": ("audio/",)}
-
-
-def _media_type(content_type: str) -> str:
-    for kind, prefixes in MEDIA_TYPES.items():
-        if any(content_type.startswith(p) for p in prefixes):
-            return kind
-    return "document"
-
 
 def _sent_response(request: HttpRequest, conversation: Conversation, message: Message, created: bool) -> JsonResponse:
     [message], _more = selectors.message_page(conversation=conversation, ids=[message.pk])
@@ -406,7 +398,7 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
         )
     elif upload is not None:
         spec = OutboundSpec(
-            type=_media_type(upload.content_type or ""), text=text.strip(), upload=upload, reply_to=reply_to
+            type=upload_kind(upload.content_type or ""), text=text.strip(), upload=upload, reply_to=reply_to
         )
     else:
         if not text.strip():

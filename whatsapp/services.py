@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations.media import is_media
 from conversations.models import Attachment, Conversation, Inbox, Message
 from conversations.services.delivery_status import pending_statuses_purge
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
@@ -22,8 +23,8 @@ from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, templates_validation
 from whatsapp.client import client_for, cloud_api_client
-from whatsapp.cloud_api import media_max_bytes
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
+from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 
 logger = logging.getLogger(__name__)
@@ -341,7 +342,7 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.TEMPLATE:
             return _template_prepare(channel=channel, content=content)
-        if spec.type in ("image", "audio", "video", "document", "sticker"):
+        if is_media(spec.type):
             link = content.get("link")
             if spec.upload is None and not link:
                 raise ValidationFailed(_("Attach a file (or give a link) to send this %(type)s.") % {"type": spec.type})

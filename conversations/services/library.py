@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from conversations.media import QUICK_REPLY_ATTACHMENT_MAX_BYTES, QUICK_REPLY_ATTACHMENT_TYPES
 from conversations.models import Inbox, Label, QuickReply
 from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.realtime import publish_on_commit
@@ -27,8 +28,6 @@ LABEL_DESCRIPTION_MAX = 255
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 SHORTCUT_RE = re.compile(r"[-a-zA-Z0-9_]{1,40}")
 QUICK_REPLY_TEXT_MAX = 4096
-ATTACHMENT_MAX_BYTES = 16 * 1024 * 1024
-ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf", "video/mp4", "audio/ogg", "audio/mpeg"})
 
 
 def _audit(membership: Membership, action: str, target: Any, request: Any, extra: dict[str, Any]) -> None:
@@ -146,12 +145,12 @@ def _require_own(membership: Membership, quick_reply: QuickReply) -> None:
 def _check_attachment(attachment: UploadedFile) -> None:
     guessed, _encoding = mimetypes.guess_type(attachment.name or "")
     declared = getattr(attachment, "content_type", None) or guessed
-    if guessed not in ATTACHMENT_TYPES or declared not in ATTACHMENT_TYPES:
+    if guessed not in QUICK_REPLY_ATTACHMENT_TYPES or declared not in QUICK_REPLY_ATTACHMENT_TYPES:
         raise ValidationFailed(
             _("Attach a JPEG or PNG image, a PDF, an MP4 video or an OGG or MP3 audio file."),
             details={"field": "attachment", "content_type": declared},
         )
-    if attachment.size is None or attachment.size > ATTACHMENT_MAX_BYTES:
+    if attachment.size is None or attachment.size > QUICK_REPLY_ATTACHMENT_MAX_BYTES:
         raise ValidationFailed(
             _("The attachment is larger than 16 MB."), details={"field": "attachment", "size": attachment.size}
         )

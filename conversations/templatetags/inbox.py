@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from conversations import formatting
+from conversations import formatting, media
 from conversations.models import Attachment, Conversation, Message
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ TICKS: dict[str, str] = {
     Message.Status.FAILED: "\u26a0",
 }
 PREVIEW_LENGTH = 120
-MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 
 
 def _str(value: Any) -> str:
@@ -60,7 +59,7 @@ def wa_format_filter(text: Any) -> SafeString:
 
 @register.filter
 def is_media(message_type: str) -> bool:
-    return message_type in MEDIA_TYPES
+    return media.is_media(message_type)
 
 
 @register.filter
