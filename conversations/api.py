@@ -22,17 +22,17 @@ from rest_framework.response import Response
 
 from conversations import selectors
 from conversations.attachment_views import attachment_file_response, visible_attachment
-from conversations.models import Attachment, Contact, Conversation, Inbox, Label, Message, QuickReply
+from conversations.media import MEDIA_KINDS
+from conversations.models import Attachment, Contact, Conversation, Inbox, Message, QuickReply
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
 from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination
-from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
+from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership
 from tenants.permissions import Perm
-from tenants.selectors import member_list
 
 PREVIEW_CHARS = 120
 CONVERSATION_PAGE_MAX = 100
@@ -220,14 +220,6 @@ def _require_membership(principal: Membership | ApiToken, message: str) -> Membe
     return principal
 
 
-def _labels_from_ids(*, tenant_id: int, ids: list[int], field: str) -> list[Label]:
-    found = {label.pk: label for label in selectors.label_list(tenant=tenant_id).filter(pk__in=ids)}
-    missing = sorted(set(ids) - set(found))
-    if missing:
-        raise ValidationFailed(_("Unknown label."), details={"field": field, "ids": missing})
-    return [found[pk] for pk in dict.fromkeys(ids)]
-
-
 def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Contact:
     """A contact of a conversation the caller may see; 404 otherwise (the visibility rule decides)."""
     visible = selectors.conversation_list(membership=principal).filter(contact_id=OuterRef("pk"))
@@ -332,12 +324,7 @@ class ConversationAssigneeApi(TenantAPIView):
         data = self.AssigneeInput(data=request.data)
         data.is_valid(raise_exception=True)
         assignee_id = data.validated_data["assignee_id"]
-        assignee = None
-        if assignee_id is not None:
-            member = member_list(tenant=self.tenant).select_related("user").filter(user_id=assignee_id).first()
-            if member is None:
-                raise ValidationFailed(_("No active member has that id."), details={"assignee_id": assignee_id})
-            assignee = member.user
+        assignee = None if assignee_id is None else selectors.assignee_get(tenant=self.tenant, user_id=assignee_id)
         conversation = actions.conversation_assign(
             principal=self.principal, conversation=conversation, assignee=assignee
         )
@@ -417,7 +404,7 @@ class ConversationLabelListAddApi(TenantAPIView):
         conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
         data = self.LabelAddInput(data=request.data)
         data.is_valid(raise_exception=True)
-        labels = _labels_from_ids(tenant_id=self.tenant.pk, ids=[data.validated_data["label_id"]], field="label_id")
+        labels = selectors.labels_from_ids(tenant=self.tenant, ids=[data.validated_data["label_id"]], field="label_id")
         result = actions.conversation_labels_change(principal=self.principal, conversation=conversation, add=labels)
         return Response(LabelOutput(result, many=True).data)
 
@@ -502,18 +489,7 @@ class MessageListCreateApi(TenantAPIView):
 
     class SendInput(serializers.Serializer):
         type = serializers.ChoiceField(
-            choices=[
-                "text",
-                "template",
-                "image",
-                "audio",
-                "video",
-                "document",
-                "sticker",
-                "reaction",
-                "interactive",
-                "location",
-            ]
+            choices=["text", "template", *MEDIA_KINDS, "reaction", "interactive", "location"]
         )
         text = serializers.CharField(required=False, allow_blank=True, default="")
         template = JsonObjectField(required=False, help_text='{"name", "language", "params": {...}}')
@@ -580,11 +556,7 @@ class MessageListCreateApi(TenantAPIView):
         v = data.validated_data
         reply_to = None
         if v.get("reply_to"):
-            reply_to = Message.objects.filter(
-                tenant_id=self.tenant.pk, conversation=conversation, pk=v["reply_to"]
-            ).first()
-            if reply_to is None:
-                raise NotFound("The message to reply to is not in this conversation.")
+            reply_to = selectors.reply_to_get(conversation=conversation, message_id=v["reply_to"])
         content = dict(v.get("content") or {})
         if v["type"] == "template":
             content = dict(v.get("template") or {})
@@ -798,8 +770,8 @@ class ContactDetailApi(TenantAPIView):
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if "label_ids" in changes:
-            changes["labels"] = _labels_from_ids(
-                tenant_id=self.tenant.pk, ids=changes.pop("label_ids"), field="label_ids"
+            changes["labels"] = selectors.labels_from_ids(
+                tenant=self.tenant, ids=changes.pop("label_ids"), field="label_ids"
             )
         contact_update(principal=self.principal, contact=contact, **changes)
         return Response(ContactOutput(_visible_contact(principal=self.principal, contact_id=contact_id)).data)

@@ -10,24 +10,11 @@ from __future__ import annotations
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_safe
 
+from conversations.media import INLINE_MIME_TYPES
 from conversations.models import Attachment
 from conversations.selectors import conversation_list
 from tenants.models import ApiToken, Membership
 
-INLINE_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "audio/ogg",
-        "audio/mpeg",
-        "audio/aac",
-        "audio/mp4",
-        "video/mp4",
-        "video/3gpp",
-    }
-)
 DOWNLOAD_MIME_TYPE = "application/octet-stream"
 
 

@@ -5,8 +5,8 @@ from typing import Any, cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from conversations.media import QUICK_REPLY_ATTACHMENT_TYPES
 from conversations.models import Inbox, QuickReply
-from conversations.services.library import ATTACHMENT_TYPES
 from tenants.models import Membership
 
 
@@ -36,7 +36,7 @@ class QuickReplyForm(forms.Form):
     attachment = forms.FileField(
         label=_("Attachment"),
         required=False,
-        widget=forms.FileInput(attrs={"accept": ",".join(sorted(ATTACHMENT_TYPES))}),
+        widget=forms.FileInput(attrs={"accept": ",".join(sorted(QUICK_REPLY_ATTACHMENT_TYPES))}),
         help_text=_("JPEG, PNG, PDF, MP4, OGG or MP3, up to 16 MB."),
     )
     remove_attachment = forms.BooleanField(label=_("Remove the current attachment"), required=False)

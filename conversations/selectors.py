@@ -15,6 +15,7 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from conversations.models import (
     Contact,
@@ -27,9 +28,9 @@ from conversations.models import (
     Notification,
     QuickReply,
 )
-from helpdesk.exceptions import ValidationFailed
+from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.ids import parse_id
-from tenants.models import ApiToken, Membership, Tenant
+from tenants.models import ApiToken, Membership, Tenant, User
 from tenants.permissions import Perm
 
 
@@ -346,6 +347,18 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     )
 
 
+def reply_to_get(*, conversation: Conversation, message_id: int | None) -> Message:
+    """The message of this conversation that a reply quotes; ``NotFound`` for any other id (or none)."""
+    message = (
+        Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation, pk=message_id).first()
+        if message_id is not None
+        else None
+    )
+    if message is None:
+        raise NotFound(_("The message to reply to is not in this conversation."))
+    return message
+
+
 MESSAGE_PAGE = 50
 
 
@@ -438,11 +451,31 @@ def labels_for_conversation(*, conversation: Conversation) -> list[Label]:
     )
 
 
+def labels_from_ids(*, tenant: Tenant | int, ids: list[int], field: str) -> list[Label]:
+    """The workspace's labels with these ids, in the order given, once each; an id that names none of
+    them is refused (``ValidationFailed`` naming ``field`` and the unknown ids), never ignored."""
+    found = {label.pk: label for label in label_list(tenant=tenant).filter(pk__in=ids)}
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        raise ValidationFailed(_("Unknown label."), details={"field": field, "ids": missing})
+    return [found[pk] for pk in dict.fromkeys(ids)]
+
+
 def label_get(*, tenant: Tenant | int, label_id: int) -> Label:
     try:
         return label_list(tenant=tenant).get(pk=label_id)
     except Label.DoesNotExist:
         raise Http404("No such label.") from None
+
+
+def assignee_get(*, tenant: Tenant | int, user_id: int, field: str = "assignee_id") -> User:
+    """The user behind an active membership of the workspace, to assign a conversation to; anyone else
+    (a stranger, another workspace's member, a member who left) is refused naming ``field``."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    member = Membership.objects.filter(tenant_id=tenant_id, user_id=user_id, active=True).select_related("user").first()
+    if member is None:
+        raise ValidationFailed(_("That person is not a member of this workspace."), details={field: user_id})
+    return member.user
 
 
 def assignable_members(*, conversation: Conversation) -> list[Membership]:

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import channels, selectors
+from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
 from conversations.services import actions
 from conversations.services.contacts import contact_update
@@ -37,19 +38,14 @@ from conversations.services.outbound import (
     note_create,
     reply_window_closes_at,
 )
-from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed
+from conversations.services.variables import text_fill, text_variables
+from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed, error_body
 from helpdesk.ids import parse_id
 from tenants.models import Membership
 from tenants.permissions import Perm
 from tenants.templatetags.dates import local_day
 
 WINDOW_SOON_SECONDS = 2 * 3600
-
-
-def _error(exc: ApplicationError) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, status=exc.status_code
-    )
 
 
 def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -60,7 +56,7 @@ def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonRespon
         try:
             return view(request, *args, **kwargs)
         except ApplicationError as exc:
-            return _error(exc)
+            return JsonResponse(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
 
     return wrapped
 
@@ -351,15 +347,6 @@ def conversation_sidebar(request: HttpRequest, tenant_slug: str, display_id: int
 
 # --- composing --------------------------------------------------------------------------------------
 
-MEDIA_TYPES = {"image": ("image/jpeg", "image/png"), "video": ("video/mp4", "video/3gpp"), "audio": ("audio/",)}
-
-
-def _media_type(content_type: str) -> str:
-    for kind, prefixes in MEDIA_TYPES.items():
-        if any(content_type.startswith(p) for p in prefixes):
-            return kind
-    return "document"
-
 
 def _sent_response(request: HttpRequest, conversation: Conversation, message: Message, created: bool) -> JsonResponse:
     [message], _more = selectors.message_page(conversation=conversation, ids=[message.pk])
@@ -395,17 +382,11 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
     if upload is None and request.POST.get("quick_reply", "").isdigit():
         upload = _quick_reply_file(membership, conversation, parse_id(request.POST["quick_reply"], name="quick_reply"))
     reply_to = None
-    if request.POST.get("reply_to"):
-        reply_to_id = request.POST["reply_to"]
-        reply_to = (
-            Message.objects.filter(
-                tenant_id=membership.tenant_id, conversation=conversation, pk=parse_id(reply_to_id, name="reply_to")
-            ).first()
-            if reply_to_id.isascii() and reply_to_id.isdigit()
-            else None
-        )
-        if reply_to is None:
-            raise NotFound(_("The message to reply to is not in this conversation."))
+    if raw_reply_to := request.POST.get("reply_to", ""):
+        # Not a number: it names no message of this conversation, the same 404 as an unknown id.
+        digits = raw_reply_to.isascii() and raw_reply_to.isdigit()
+        reply_to_id = parse_id(raw_reply_to, name="reply_to") if digits else None
+        reply_to = selectors.reply_to_get(conversation=conversation, message_id=reply_to_id)
     if request.POST.get("template"):
         try:
             params = json.loads(request.POST.get("params") or "{}")
@@ -417,7 +398,7 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
         )
     elif upload is not None:
         spec = OutboundSpec(
-            type=_media_type(upload.content_type or ""), text=text.strip(), upload=upload, reply_to=reply_to
+            type=upload_kind(upload.content_type or ""), text=text.strip(), upload=upload, reply_to=reply_to
         )
     else:
         if not text.strip():
@@ -465,26 +446,14 @@ def conversation_quick_replies(request: HttpRequest, tenant_slug: str, display_i
     """The quick replies usable here, variables already filled in for this conversation."""
     membership = _membership(request)
     conversation = _conversation(request, display_id)
-    variables = {
-        "contact.name": conversation.contact.display_name,
-        "contact.first_name": (conversation.contact.display_name.split() or [""])[0],
-        "contact.phone": conversation.contact.phone_e164,
-        "agent.name": membership.user.display_name,
-        "agent.first_name": (membership.user.display_name.split() or [""])[0],
-        "conversation.id": str(conversation.display_id),
-        "inbox.name": conversation.inbox.name,
-        "workspace.name": membership.tenant.name,
-    }
+    values = text_variables(conversation=conversation, workspace=membership.tenant, agent=membership.user)
     items = []
     for reply in selectors.quick_reply_list(membership=membership, inbox=conversation.inbox):
-        text = reply.text
-        for key, value in variables.items():
-            text = text.replace("{{" + key + "}}", value).replace("{{ " + key + " }}", value)
         items.append(
             {
                 "id": reply.pk,
                 "shortcut": reply.shortcut,
-                "text": text,
+                "text": text_fill(reply.text, values),
                 "scope": reply.scope,
                 "has_file": bool(reply.attachment),
             }
@@ -535,11 +504,8 @@ def _posted_labels(request: HttpRequest, name: str) -> list[Label]:
     raw = request.POST.getlist(name)
     if any(not (x.isascii() and x.isdigit()) for x in raw):
         raise ValidationFailed(_("Unknown label."))
-    ids = {parse_id(x, name=name) for x in raw}
-    found = list(selectors.label_list(tenant=_membership(request).tenant_id).filter(pk__in=ids))
-    if len(found) != len(ids):
-        raise ValidationFailed(_("Unknown label."))
-    return found
+    ids = [parse_id(x, name=name) for x in raw]
+    return selectors.labels_from_ids(tenant=_membership(request).tenant_id, ids=ids, field=name)
 
 
 @require_POST
@@ -555,16 +521,9 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
         elif raw:
             if not raw.isdigit():
                 raise ValidationFailed(_("Choose someone to assign."))
-            member = (
-                Membership.objects.filter(
-                    tenant_id=membership.tenant_id, user_id=parse_id(raw, name="assignee"), active=True
-                )
-                .select_related("user")
-                .first()
+            assignee = selectors.assignee_get(
+                tenant=membership.tenant_id, user_id=parse_id(raw, name="assignee"), field="assignee"
             )
-            if member is None:
-                raise ValidationFailed(_("That person is not a member of this workspace."))
-            assignee = member.user
         actions.conversation_assign(principal=membership, conversation=conversation, assignee=assignee)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
             # The page drops the conversation and its row, and sets the tab counts from this answer.

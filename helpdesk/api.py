@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.exceptions import ApplicationError, ValidationFailed, error_body
 from helpdesk.ids import ID_MAX, ID_MIN
 
 
@@ -74,10 +74,6 @@ class ErrorOutput(serializers.Serializer):
     error = ErrorDetailOutput()
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
-
-
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every error as ``{"error": {"code", "message", "details"}}``."""
     if isinstance(exc, ApplicationError):
@@ -95,10 +91,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail
         message = str(detail) if not isinstance(detail, (dict, list)) else "The request failed."
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
-        response.data = error_body(str(code), message)
         wait = getattr(exc, "wait", None)  # set on Throttled
-        if isinstance(exc, exceptions.Throttled) and wait is not None:
-            response.data["error"]["details"] = {"retry_after_seconds": int(wait)}
+        details = (
+            {"retry_after_seconds": int(wait)} if isinstance(exc, exceptions.Throttled) and wait is not None else None
+        )
+        response.data = error_body(str(code), message, details)
     return response
 
 

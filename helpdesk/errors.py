@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from helpdesk.api import error_body
+from helpdesk.exceptions import error_body
 
 
 def _respond(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:

@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The body of every error answered as JSON: ``{"error": {"code", "message", "details"}}``.
+
+    The only place that builds it; the API's exception handler, the error pages under /api/, the inbox's
+    fragments and the webhook receiver all answer through it.
+    """
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 class ApplicationError(Exception):
     """A request the product understood and refuses, with a message meant for people."""
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from helpdesk.exceptions import PermissionDenied
 
 
 class Perm(models.TextChoices):
@@ -60,3 +65,17 @@ BUILTIN_ROLE_PERMS: dict[str, frozenset[str]] = {
         }
     ),
 }
+
+
+class Actor(Protocol):
+    """Who acts: a member or an API token (anything that answers ``has_perm`` within one workspace)."""
+
+    tenant_id: int
+
+    def has_perm(self, perm: str) -> bool: ...
+
+
+def require_perm(actor: Actor, perm: str, *, tenant_id: int | None = None, message: str | None = None) -> None:
+    """Refuse with ``PermissionDenied`` unless ``actor`` holds ``perm`` (in workspace ``tenant_id``, if given)."""
+    if (tenant_id is not None and actor.tenant_id != tenant_id) or not actor.has_perm(perm):
+        raise PermissionDenied(message or gettext("You do not have permission to do that."))

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.client_address import client_address
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
-from tenants.permissions import ALL_PERMS, BuiltinRole, Perm
+from tenants.permissions import ALL_PERMS, BuiltinRole, Perm, require_perm
 from tenants.selectors import user_memberships
 from tenants.timezones import validate_time_zone
 
@@ -138,16 +138,11 @@ def _clean_permissions(permissions: list[str]) -> list[str]:
     return sorted(set(permissions))
 
 
-def _require(actor: Membership, perm: str) -> None:
-    if not actor.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to do that."))
-
-
 @transaction.atomic
 def role_create(
     *, actor: Membership, name: str, permissions: list[str], description: str = "", request: HttpRequest | None = None
 ) -> Role:
-    _require(actor, Perm.MANAGE_ROLES)
+    require_perm(actor, Perm.MANAGE_ROLES)
     name = name.strip()
     if not name:
         raise ValidationFailed(_("A role needs a name."))
@@ -179,7 +174,7 @@ def role_update(
     description: str = "",
     request: HttpRequest | None = None,
 ) -> Role:
-    _require(actor, Perm.MANAGE_ROLES)
+    require_perm(actor, Perm.MANAGE_ROLES)
     if role.tenant_id != actor.tenant_id:
         raise NotFound(_("No such role."))
     if role.builtin:
@@ -204,7 +199,7 @@ def role_update(
 
 @transaction.atomic
 def role_delete(*, actor: Membership, role: Role, request: HttpRequest | None = None) -> None:
-    _require(actor, Perm.MANAGE_ROLES)
+    require_perm(actor, Perm.MANAGE_ROLES)
     if role.tenant_id != actor.tenant_id:
         raise NotFound(_("No such role."))
     if role.builtin:
@@ -238,7 +233,7 @@ def _lock_owners(tenant: Tenant) -> None:
 def membership_change_role(
     *, actor: Membership, membership: Membership, role: Role, request: HttpRequest | None = None
 ) -> Membership:
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     if membership.tenant_id != actor.tenant_id or role.tenant_id != actor.tenant_id:
         raise NotFound(_("No such member or role."))
     if (membership.is_owner or role.is_owner) and not actor.is_owner:
@@ -266,7 +261,7 @@ def membership_change_role(
 def membership_remove(*, actor: Membership, membership: Membership, request: HttpRequest | None = None) -> None:
     leaving = actor.pk == membership.pk
     if not leaving:
-        _require(actor, Perm.MANAGE_MEMBERS)
+        require_perm(actor, Perm.MANAGE_MEMBERS)
     if membership.tenant_id != actor.tenant_id:
         raise NotFound(_("No such member."))
     if membership.is_owner and not actor.is_owner:
@@ -290,7 +285,7 @@ def member_mfa_reset(*, actor: Membership, membership: Membership, request: Http
     """Remove every authenticator of a member, who must enrol again if the policy requires MFA."""
     from allauth.mfa.models import Authenticator
 
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     if membership.tenant_id != actor.tenant_id:
         raise NotFound(_("No such member."))
     if membership.is_owner and not actor.is_owner:
@@ -311,7 +306,7 @@ def member_mfa_reset(*, actor: Membership, membership: Membership, request: Http
 def tenant_security_update(
     *, actor: Membership, mfa_policy: str, roles: list[Role], request: HttpRequest | None = None
 ) -> Tenant:
-    _require(actor, Perm.MANAGE_ROLES)
+    require_perm(actor, Perm.MANAGE_ROLES)
     tenant = actor.tenant
     if mfa_policy not in Tenant.MfaPolicy.values:
         raise ValidationFailed(_("Unknown MFA policy."))
@@ -339,7 +334,7 @@ def tenant_security_update(
 @transaction.atomic
 def tenant_settings_update(*, actor: Membership, timezone_name: str, request: HttpRequest | None = None) -> Tenant:
     """The workspace's own settings (its time zone)."""
-    _require(actor, Perm.MANAGE_ROLES)
+    require_perm(actor, Perm.MANAGE_ROLES)
     tenant = Tenant.objects.select_for_update().get(pk=actor.tenant_id)
     try:
         validate_time_zone(timezone_name)
@@ -387,7 +382,7 @@ def _invitation_url(raw_token: str, request: HttpRequest | None) -> str:
 def invitation_create(
     *, actor: Membership, email: str, role: Role, request: HttpRequest | None = None
 ) -> tuple[Invitation, str]:
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     email = email.strip().lower()
     if role.tenant_id != actor.tenant_id:
         raise NotFound(_("No such role."))
@@ -427,7 +422,7 @@ def invitation_create(
 
 @transaction.atomic
 def invitation_revoke(*, actor: Membership, invitation: Invitation, request: HttpRequest | None = None) -> None:
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     if invitation.tenant_id != actor.tenant_id:
         raise NotFound(_("No such invitation."))
     if not invitation.is_pending:
@@ -529,7 +524,7 @@ def api_token_create(
     *, actor: Membership, name: str, role: Role, request: HttpRequest | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret, which is shown once and never stored."""
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     name = name.strip()
     if not name:
         raise ValidationFailed(_("An API token needs a name."))
@@ -557,7 +552,7 @@ def api_token_create(
 
 @transaction.atomic
 def api_token_revoke(*, actor: Membership, token: ApiToken, request: HttpRequest | None = None) -> ApiToken:
-    _require(actor, Perm.MANAGE_MEMBERS)
+    require_perm(actor, Perm.MANAGE_MEMBERS)
     if token.tenant_id != actor.tenant_id:
         raise NotFound(_("No such API token."))
     if token.revoked_at is None:

@@ -32,30 +32,13 @@ from whatsapp.errors import (
     TransientError,
     classify,
 )
+from whatsapp.limits import MEDIA_MAX_BYTES
 from whatsapp.types import MediaInfo, SendResult
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
 USER_AGENT = "helpdesk-whatsapp/1.0"
 # Meta's media host; media URLs pointing anywhere else are refused unless a deployment lists more.
 META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
-
-_KB, _MB = 1024, 1024 * 1024
-# WhatsApp's own size limits per media kind (CONTRACT §5); a larger file is not downloaded.
-MEDIA_MAX_BYTES = {
-    "audio": 16 * _MB,
-    "image": 5 * _MB,
-    "video": 16 * _MB,
-    "document": 100 * _MB,
-    "sticker": 100 * _KB,
-}
-ANIMATED_STICKER_MAX_BYTES = 500 * _KB
-
-
-def media_max_bytes(kind: str, *, animated: bool = False) -> int:
-    """The largest file WhatsApp carries for a media kind (unknown kinds get the document limit)."""
-    if kind == "sticker" and animated:
-        return ANIMATED_STICKER_MAX_BYTES
-    return MEDIA_MAX_BYTES.get(kind, MEDIA_MAX_BYTES["document"])
 
 
 # Raised before any byte of the request reached Meta: always safe to retry.
@@ -329,6 +312,5 @@ __all__ = [
     "CloudApiError",
     "PermanentError",
     "TransientError",
-    "media_max_bytes",
     "parse_retry_after",
 ]

@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from conversations.media import MEDIA_KINDS
+from whatsapp.limits import CAPTIONED_KINDS, HEADER_MEDIA_KINDS
+
 MESSAGING_PRODUCT = "whatsapp"
 
 MAX_TEXT_BODY = 4096
@@ -33,10 +36,6 @@ MAX_CTA_DISPLAY_TEXT = 20
 MAX_CALLBACK_DATA = 512
 MAX_TEMPLATE_NAME = 512
 MAX_CONTACTS = 5
-
-MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
-CAPTIONED_KINDS = ("image", "video", "document")
-HEADER_MEDIA_KINDS = ("image", "video", "document")
 
 
 class PayloadError(ValueError):

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from conversations.media import MEDIA_KINDS
 from whatsapp.phone import normalize_wa_id
 from whatsapp.types import (
     ErrorInfo,
@@ -32,11 +33,10 @@ from whatsapp.types import (
 
 WEBHOOK_OBJECT = "whatsapp_business_account"
 
-MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 # Every InboundMessage.type this parser produces.
 MESSAGE_TYPES = (
     "text",
-    *MEDIA_TYPES,
+    *MEDIA_KINDS,
     "location",
     "contacts",
     "interactive",
@@ -322,7 +322,7 @@ def _content(item: dict[str, Any], raw_type: str, where: str) -> tuple[str, str,
 
     if raw_type == "text":
         return "text", _str(node.get("body")), {}, None
-    if raw_type in MEDIA_TYPES:
+    if raw_type in MEDIA_KINDS:
         media = _media(node, raw_type, n_where)
         return raw_type, media.caption or "", {}, media
     if raw_type == "location":

@@ -13,6 +13,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
+from conversations.services.delivery_status import StatusSpec, message_statuses_update
 from conversations.services.inbound import (
     AttachmentSpec,
     InboundSpec,
@@ -21,7 +22,6 @@ from conversations.services.inbound import (
     messages_receive,
     reaction_receive,
 )
-from conversations.services.status import StatusSpec, message_statuses_update
 from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook

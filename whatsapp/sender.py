@@ -16,16 +16,16 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from conversations.media import is_media
 from conversations.models import Attachment, Message
+from conversations.services.delivery_status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
-from conversations.services.status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
 from whatsapp import coordination, limiter, outbound_payloads
 from whatsapp.client import client_for
 from whatsapp.coordination import run_later, task
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
 from whatsapp.models import WhatsAppChannel
-from whatsapp.payloads import MEDIA_TYPES
 from whatsapp.processing import callback_data_for
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppCh
         return outbound_payloads.text(
             to, message.text, preview_url=bool(content.get("preview_url")), reply_to=reply_to, callback_data=callback
         )
-    if message.type in MEDIA_TYPES:
+    if is_media(message.type):
         attachment = message.attachments.first()
         media_id = _upload_media(client, channel, attachment) if attachment and attachment.file else None
         return outbound_payloads.media(

@@ -14,27 +14,23 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations.media import is_media
 from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.services.delivery_status import pending_statuses_purge
 from conversations.services.events import publish_message_event
-from conversations.services.status import pending_statuses_purge
-from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
-from tenants.permissions import Perm
+from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, processing, selectors, templates_validation
 from whatsapp.client import client_for, cloud_api_client
-from whatsapp.cloud_api import media_max_bytes
 from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
+from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
 from whatsapp.sender import INTERACTIVE_TYPES, backoff_seconds, interactive_payload
 
 logger = logging.getLogger(__name__)
-
-
-def _require(actor: Membership, perm: str) -> None:
-    if not actor.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to do that."))
 
 
 def _connection_detail(info: dict[str, Any], display_phone_number: str) -> str:
@@ -88,7 +84,7 @@ def channel_create(
     The access token must read the number at Meta first (``verify``); only seeds of the fake Cloud
     API, benchmarks and tests that are not about connecting pass ``verify=False``.
     """
-    _require(actor, Perm.MANAGE_CHANNELS)
+    require_perm(actor, Perm.MANAGE_CHANNELS)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
     for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
         if not value.isdigit():
@@ -338,7 +334,7 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             return {"text": spec.text, "content": content}
         if spec.type == Message.Type.TEMPLATE:
             return _template_prepare(channel=channel, content=content)
-        if spec.type in ("image", "audio", "video", "document", "sticker"):
+        if is_media(spec.type):
             link = content.get("link")
             if spec.upload is None and not link:
                 raise ValidationFailed(_("Attach a file (or give a link) to send this %(type)s.") % {"type": spec.type})
@@ -435,7 +431,7 @@ def webhook_events_sweep() -> dict[str, int]:
 
 def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:
     """An admin asks to process a failed event again (after a fix or a new channel)."""
-    _require(actor, Perm.MANAGE_CHANNELS)
+    require_perm(actor, Perm.MANAGE_CHANNELS)
     if event.tenant_id != actor.tenant_id:
         raise NotFound(_("No such webhook event."))
     if event.status == WebhookEvent.Status.PROCESSED:

@@ -14,6 +14,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk import crypto
+from helpdesk.exceptions import error_body
 from whatsapp import selectors
 from whatsapp.coordination import drain_request
 from whatsapp.models import WebhookEvent, WhatsAppChannel
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": "webhook_rejected", "message": message, "details": {}}}, status=status)
+    return JsonResponse(error_body("webhook_rejected", message), status=status)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from conversations.services.events import (
 )
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Membership, User
-from tenants.permissions import Perm
+from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 
 Principal = Membership | ApiToken
@@ -44,9 +44,13 @@ def _actor_name(principal: Principal) -> str:
     return _("API")
 
 
-def _require(principal: Principal, conversation: Conversation, perm: str = Perm.REPLY) -> None:
-    if principal.tenant_id != conversation.tenant_id or not principal.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to change this conversation."))
+def _require_reply(principal: Principal, conversation: Conversation) -> None:
+    require_perm(
+        principal,
+        Perm.REPLY,
+        tenant_id=conversation.tenant_id,
+        message=_("You do not have permission to change this conversation."),
+    )
 
 
 def _audit(principal: Principal, action: str, conversation: Conversation, extra: dict[str, Any]) -> None:
@@ -102,7 +106,7 @@ def _save_and_publish(
 @transaction.atomic
 def conversation_assign(*, principal: Principal, conversation: Conversation, assignee: User | None) -> Conversation:
     """Assign to a member who may see the conversation's inbox, or unassign (``None``)."""
-    _require(principal, conversation)
+    _require_reply(principal, conversation)
     conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
     if assignee is not None:
         allowed = {m.user_id for m in assignable_members(conversation=conversation)}
@@ -154,7 +158,7 @@ def conversation_status_set(
     *, principal: Principal, conversation: Conversation, status: str, snoozed_until: datetime | None = None
 ) -> Conversation:
     """Resolve, reopen, set pending, or snooze until a time (it reopens then, or when the customer writes)."""
-    _require(principal, conversation)
+    _require_reply(principal, conversation)
     if status not in Conversation.Status.values:
         raise ValidationFailed(_("Unknown status."), details={"allowed": Conversation.Status.values})
     now = timezone.now()
@@ -215,7 +219,7 @@ def conversation_status_set(
 
 @transaction.atomic
 def conversation_priority_set(*, principal: Principal, conversation: Conversation, priority: str) -> Conversation:
-    _require(principal, conversation)
+    _require_reply(principal, conversation)
     if priority not in Conversation.Priority.values:
         raise ValidationFailed(_("Unknown priority."), details={"allowed": Conversation.Priority.values})
     conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
@@ -243,7 +247,7 @@ def conversation_labels_change(
     remove: Sequence[Label] = (),
 ) -> list[Label]:
     """Add and remove labels; returns the conversation's labels afterwards."""
-    _require(principal, conversation)
+    _require_reply(principal, conversation)
     for label in [*add, *remove]:
         if label.tenant_id != conversation.tenant_id:
             raise ValidationFailed(_("Unknown label."))

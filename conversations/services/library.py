@@ -15,11 +15,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from conversations.media import QUICK_REPLY_ATTACHMENT_MAX_BYTES, QUICK_REPLY_ATTACHMENT_TYPES
 from conversations.models import Inbox, Label, QuickReply
-from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
+from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.realtime import publish_on_commit
 from tenants.models import AuditLogEntry, Membership
-from tenants.permissions import Perm
+from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 
 LABEL_NAME_MAX = 60
@@ -27,13 +28,6 @@ LABEL_DESCRIPTION_MAX = 255
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 SHORTCUT_RE = re.compile(r"[-a-zA-Z0-9_]{1,40}")
 QUICK_REPLY_TEXT_MAX = 4096
-ATTACHMENT_MAX_BYTES = 16 * 1024 * 1024
-ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf", "video/mp4", "audio/ogg", "audio/mpeg"})
-
-
-def _require(membership: Membership, perm: str) -> None:
-    if not membership.has_perm(perm):
-        raise PermissionDenied(_("You do not have permission to do that."))
 
 
 def _audit(membership: Membership, action: str, target: Any, request: Any, extra: dict[str, Any]) -> None:
@@ -87,7 +81,7 @@ def _label_save(label: Label, *, update_fields: list[str] | None = None) -> None
 
 @transaction.atomic
 def label_create(*, membership: Membership, name: str, color: str, description: str = "", request: Any = None) -> Label:
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     name, color, description = _label_fields(name=name, color=color, description=description)
     label = Label(tenant_id=membership.tenant_id, name=name, color=color, description=description)
     _label_save(label)
@@ -99,7 +93,7 @@ def label_create(*, membership: Membership, name: str, color: str, description: 
 def label_update(
     *, membership: Membership, label: Label, name: str, color: str, description: str = "", request: Any = None
 ) -> Label:
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     if label.tenant_id != membership.tenant_id:
         raise NotFound(_("No such label."))
     name, color, description = _label_fields(name=name, color=color, description=description)
@@ -117,7 +111,7 @@ def label_update(
 @transaction.atomic
 def label_delete(*, membership: Membership, label: Label, request: Any = None) -> None:
     """Delete the label; conversations and contacts simply lose it."""
-    _require(membership, Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.MANAGE_LABELS)
     if label.tenant_id != membership.tenant_id:
         raise NotFound(_("No such label."))
     _audit(membership, AuditLogEntry.Action.LABEL_DELETED, label, request, {"name": label.name, "color": label.color})
@@ -137,7 +131,7 @@ def quick_reply_can_manage(*, membership: Membership, quick_reply: QuickReply) -
 def _require_scope(membership: Membership, scope: str) -> None:
     if scope not in QuickReply.Scope.values:
         raise ValidationFailed(_("Choose who can use the quick reply."), details={"field": "scope"})
-    _require(membership, Perm.REPLY if scope == QuickReply.Scope.PERSONAL else Perm.MANAGE_LABELS)
+    require_perm(membership, Perm.REPLY if scope == QuickReply.Scope.PERSONAL else Perm.MANAGE_LABELS)
 
 
 def _require_own(membership: Membership, quick_reply: QuickReply) -> None:
@@ -151,12 +145,12 @@ def _require_own(membership: Membership, quick_reply: QuickReply) -> None:
 def _check_attachment(attachment: UploadedFile) -> None:
     guessed, _encoding = mimetypes.guess_type(attachment.name or "")
     declared = getattr(attachment, "content_type", None) or guessed
-    if guessed not in ATTACHMENT_TYPES or declared not in ATTACHMENT_TYPES:
+    if guessed not in QUICK_REPLY_ATTACHMENT_TYPES or declared not in QUICK_REPLY_ATTACHMENT_TYPES:
         raise ValidationFailed(
             _("Attach a JPEG or PNG image, a PDF, an MP4 video or an OGG or MP3 audio file."),
             details={"field": "attachment", "content_type": declared},
         )
-    if attachment.size is None or attachment.size > ATTACHMENT_MAX_BYTES:
+    if attachment.size is None or attachment.size > QUICK_REPLY_ATTACHMENT_MAX_BYTES:
         raise ValidationFailed(
             _("The attachment is larger than 16 MB."), details={"field": "attachment", "size": attachment.size}
         )
@@ -313,7 +307,7 @@ def quick_reply_delete(*, membership: Membership, quick_reply: QuickReply, reque
 @transaction.atomic
 def membership_availability_set(*, membership: Membership, availability: str, request: Any = None) -> Membership:
     """Set one's own availability (online, busy, offline) and tell every member of the workspace live."""
-    _require(membership, Perm.REPLY)
+    require_perm(membership, Perm.REPLY)
     if availability not in Membership.Availability.values:
         raise ValidationFailed(
             _("Availability is online, busy or offline."), details={"allowed": Membership.Availability.values}

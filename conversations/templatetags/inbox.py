@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from conversations import formatting
+from conversations import formatting, media
 from conversations.models import Attachment, Conversation, Message
 from tenants.models import User
 
@@ -38,7 +38,6 @@ TICKS: dict[str, str] = {
     Message.Status.FAILED: "\u26a0",
 }
 PREVIEW_LENGTH = 120
-MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 
 
 def _str(value: Any) -> str:
@@ -62,7 +61,7 @@ def wa_format_filter(text: Any) -> SafeString:
 
 @register.filter
 def is_media(message_type: str) -> bool:
-    return message_type in MEDIA_TYPES
+    return media.is_media(message_type)
 
 
 @register.filter

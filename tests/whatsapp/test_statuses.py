@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conversations.models import Conversation, Message, PendingStatus
+from conversations.services.delivery_status import pending_statuses_apply
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
-from conversations.services.status import pending_statuses_apply
 from tests.whatsapp.conftest import DELIVERY_FIELDS, load_fixture, make_channel, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
 from whatsapp.sender import message_record_sent
@@ -471,7 +471,7 @@ def test_a_batch_of_statuses_writes_one_statement_per_distinct_change(channel):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conversations.services.status import StatusSpec, message_statuses_update
+    from conversations.services.delivery_status import StatusSpec, message_statuses_update
 
     messages = [outbound_message(channel, external_id=f"wamid.batch{i}") for i in range(21)]
     specs = [

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from conversations.models import Message, PendingStatus
-from conversations.services.status import pending_statuses_purge
+from conversations.services.delivery_status import pending_statuses_purge
 from tests.factories import make_tenant
 from tests.whatsapp.conftest import load_fixture, make_channel, retarget
 from whatsapp import tasks

@@ -1,0 +1,54 @@
+"""The media kinds the core stores, and the core's own, channel-neutral rules for their files.
+
+A channel adds its own limits beside these (WhatsApp's sizes per kind live in ``whatsapp/limits.py``).
+"""
+
+from __future__ import annotations
+
+_MB = 1024 * 1024
+
+# The ``Message.Type`` values that carry a file. Plain strings, so that a channel's payload parser can
+# use them without loading the ORM.
+MEDIA_KINDS: tuple[str, ...] = ("image", "audio", "video", "document", "sticker")
+
+# How the composer classes an upload by its MIME type (by prefix); anything else is sent as a document.
+UPLOAD_KIND_BY_MIME_PREFIX: dict[str, tuple[str, ...]] = {
+    "image": ("image/jpeg", "image/png"),
+    "video": ("video/mp4", "video/3gpp"),
+    "audio": ("audio/",),
+}
+
+# A quick reply's file: the types and the size every channel can send.
+QUICK_REPLY_ATTACHMENT_TYPES = frozenset(
+    {"image/jpeg", "image/png", "application/pdf", "video/mp4", "audio/ogg", "audio/mpeg"}
+)
+QUICK_REPLY_ATTACHMENT_MAX_BYTES = 16 * _MB
+
+# Stored files a browser may show inline (harmless image, audio and video types); the rest is a download.
+INLINE_MIME_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/aac",
+        "audio/mp4",
+        "video/mp4",
+        "video/3gpp",
+    }
+)
+
+
+def is_media(message_type: str) -> bool:
+    """Whether messages of this type carry a file."""
+    return message_type in MEDIA_KINDS
+
+
+def upload_kind(content_type: str) -> str:
+    """The media kind an uploaded file is sent as, from its MIME type."""
+    for kind, prefixes in UPLOAD_KIND_BY_MIME_PREFIX.items():
+        if any(content_type.startswith(prefix) for prefix in prefixes):
+            return kind
+    return "document"
