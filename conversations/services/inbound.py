@@ -149,8 +149,25 @@ def _next_display_id(tenant_id: int) -> int:
 
 def conversation_get_or_open(*, contact_inbox: ContactInbox) -> tuple[Conversation, bool]:
     """The unresolved conversation of this customer in this inbox, or a new one after a resolve."""
-    return _with_retries(
-        lambda: _conversations_get_or_open(contact_inbox.tenant_id, contact_inbox.inbox_id, [contact_inbox])[0]
+
+    def write() -> tuple[Conversation, bool]:
+        conversation, opened = _conversations_get_or_open(
+            contact_inbox.tenant_id, contact_inbox.inbox_id, [contact_inbox]
+        )[0]
+        if opened:
+            events_record([_created_event(conversation)])
+        return conversation, opened
+
+    return _with_retries(write)
+
+
+def _created_event(conversation: Conversation) -> ConversationCreated:
+    return ConversationCreated(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.pk,
+        display_id=conversation.display_id,
+        inbox_id=conversation.inbox_id,
+        contact_id=conversation.contact_id,
     )
 
 
@@ -197,17 +214,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     conversations = _conversations_get_or_open(
         inbox.tenant_id, inbox.pk, [contact_inboxes[source_id] for source_id in people]
     )
-    events.extend(
-        ConversationCreated(
-            tenant_id=inbox.tenant_id,
-            conversation_id=c.pk,
-            display_id=c.display_id,
-            inbox_id=c.inbox_id,
-            contact_id=c.contact_id,
-        )
-        for c, opened in conversations
-        if opened
-    )
+    events.extend(_created_event(c) for c, opened in conversations if opened)
     by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
 
     reply_ids = {spec.reply_to_external_id for spec in new_specs if spec.reply_to_external_id}
