@@ -99,6 +99,7 @@ def _failed(delivery_id: int, exc: Exception) -> str:
 
 
 def _deliver_later(delivery_id: int, delay: float) -> None:
+    # Local: the tasks module loads this one.
     from conversations.tasks import event_deliver as task
 
     try:

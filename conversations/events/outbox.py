@@ -49,6 +49,7 @@ def events_record(events: Sequence[Event]) -> None:
 def deliveries_enqueue(ids: Sequence[int]) -> int:
     """One job per delivery. The broker being down never reaches the caller: what was not enqueued
     stays pending and the sweeper hands it over later. Returns how many were enqueued."""
+    # Local: the tasks module loads the services that call this one.
     from conversations.tasks import event_deliver
 
     done = 0

@@ -553,4 +553,6 @@ def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: st
         fields.append("phone_e164")
     if fields:
         contact.save(update_fields=[*fields, "updated_at"])
+        changed = ContactUpdated(tenant_id=contact.tenant_id, contact_id=contact.pk, changed_fields=tuple(fields))
+        events_record([changed])
     return True

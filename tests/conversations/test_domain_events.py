@@ -357,3 +357,88 @@ def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
     assert client.post(f"{DELIVERIES}{mine.pk}/retry/").status_code == 403
     mine.refresh_from_db()
     assert (mine.state, mine.attempts) == ("failed", 6)
+
+
+class QuietChannel:
+    """A channel that accepts every message and delivers nothing."""
+
+    channel_type = "tests-events"
+
+    def reply_window(self, inbox):
+        return timedelta(hours=24)
+
+    def enqueue_delivery(self, message):
+        pass
+
+    def enqueue_read_receipt(self, message):
+        pass
+
+    def prepare_outbound(self, *, conversation, spec):
+        return {}
+
+    def templates_for(self, inbox):
+        return []
+
+
+@pytest.fixture
+def quiet_channel():
+    from conversations import channels
+
+    channels.register(QuietChannel())
+    yield
+    channels._registry.pop(QuietChannel.channel_type, None)
+
+
+def test_agents_and_the_clock_record_their_facts_with_their_actor(
+    tenant, owner, quiet_channel, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from conversations.services.actions import conversation_status_set, conversations_unsnooze_due
+    from conversations.services.contacts import contact_update
+    from conversations.services.inbound import contact_number_change
+    from conversations.services.outbound import OutboundSpec, message_send
+
+    inbox = make_inbox(tenant, members=[owner])
+    inbox.channel_type = QuietChannel.channel_type
+    inbox.save()
+    received, _ = receive(inbox, "wamid.1", at=timezone.now(), source_id="5511911110001")
+    conversation = Conversation.objects.get(pk=received.conversation_id)
+    OutboxEvent.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent, _created = message_send(
+            principal=owner, conversation=conversation, spec=OutboundSpec(type="text", text="Olá")
+        )
+    until = timezone.now() + timedelta(hours=1)
+    conversation_status_set(principal=owner, conversation=conversation, status="snoozed", snoozed_until=until)
+    assert conversations_unsnooze_due(now=until + timedelta(seconds=1)) == 1
+    conversation_status_set(principal=owner, conversation=conversation, status="resolved")
+    contact_update(principal=owner, contact=conversation.contact, name="Maria")
+    assert contact_number_change(inbox=inbox, old_source_id="5511911110001", new_source_id="5511922220002")
+
+    payloads = [(row.event_type, row.payload) for row in OutboxEvent.objects.order_by("created_at")]
+    common = {"occurred_at": payloads[0][1]["occurred_at"]}
+    assert payloads[0] == (
+        "message.sent",
+        common
+        | {
+            "message_id": sent.pk,
+            "conversation_id": conversation.pk,
+            "inbox_id": inbox.pk,
+            "contact_id": conversation.contact_id,
+            "message_type": "text",
+            "sender_type": "agent",
+            "sender_user_id": owner.user_id,
+        },
+    )
+    changes = [(p["previous_status"], p["status"], p["change"], p["actor_user_id"]) for t, p in payloads[1:4]]
+    assert changes == [
+        ("open", "snoozed", "snoozed", owner.user_id),
+        ("snoozed", "open", "snooze_ended", None),
+        ("open", "resolved", "resolved", owner.user_id),
+    ]
+    assert [(t, p["changed_fields"], p["actor_user_id"]) for t, p in payloads[4:]] == [
+        ("contact.updated", ["name"], owner.user_id),
+        ("contact.updated", ["wa_id", "phone_e164"], None),
+    ]
