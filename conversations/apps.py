@@ -6,7 +6,9 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        # Imported here, not at the top: models are not loaded before ready().
+        # Imported here, not at the top: models are not loaded before ready(). The tasks module is imported
+        # so its tasks are in Celery's registry, where conversations.events.outbox finds them by name.
+        import conversations.tasks  # noqa: F401
         from conversations.models import Conversation, Inbox, QuickReply
         from tenants import audit_display
         from tenants.models import AuditLogEntry

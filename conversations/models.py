@@ -143,6 +143,12 @@ class Conversation(TenantOwnedModel):
     )
     # The preview's place in the history (its ``occurred_at``): a message placed after it replaces it.
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # When the customer's reply window ends (``last_inbound_at`` plus the channel's window; None when the
+    # channel has none), and the window ends the ReplyWindowClosing/ReplyWindowClosed events were recorded
+    # for: a new customer message moves the end and clears both, so the new window gets its own events.
+    reply_window_closes_at = models.DateTimeField(null=True, blank=True)
+    reply_window_closing_event_for = models.DateTimeField(null=True, blank=True)
+    reply_window_closed_event_for = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(Label, through="ConversationLabel", blank=True, related_name="conversations")
 
     class Meta:
@@ -167,6 +173,12 @@ class Conversation(TenantOwnedModel):
             # The tab counts read only these columns: an index-only scan.
             models.Index(
                 fields=["tenant", "status", "assignee", "inbox"], include=["id"], name="conv_tenant_status_counts"
+            ),
+            # The reply-window sweep (every tenant at once): only windows whose end has no event yet.
+            models.Index(
+                fields=["reply_window_closes_at"],
+                condition=Q(reply_window_closed_event_for__isnull=True, reply_window_closes_at__isnull=False),
+                name="conv_reply_window_due",
             ),
         ]
 
@@ -468,3 +480,52 @@ class Notification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class OutboxEvent(TenantOwnedModel):
+    """A domain event (``conversations.events``), written in the same transaction as the fact it
+    describes; its deliveries to subscribers are written with it."""
+
+    id = models.UUIDField(primary_key=True)
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    # When every subscriber's delivery was done (at once when the event had no subscriber); None
+    # while one is pending or failed.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "event_type", "-created_at"], name="outbox_tenant_type_created")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.pk}"
+
+
+class EventDelivery(TenantOwnedModel):
+    """One event handed to one subscriber: at most one done per (event, subscriber)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # When the next attempt is due (or was last handed to the broker); the sweeper looks at pending
+    # deliveries whose time passed long ago.
+    due_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "subscriber"], name="event_delivery_unique")]
+        indexes = [
+            models.Index(fields=["tenant", "state", "-id"], name="event_delivery_tenant_state"),
+            # The sweeper's (every tenant at once): pending deliveries by due time.
+            models.Index(fields=["due_at"], condition=Q(state="pending"), name="event_delivery_pending_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} <- {self.event_id}"

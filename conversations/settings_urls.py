@@ -10,4 +10,10 @@ urlpatterns = [
     path("settings/quick-replies/<int:quick_reply_id>/", views.quick_reply_edit, name="quick_reply_edit"),
     path("settings/quick-replies/<int:quick_reply_id>/delete/", views.quick_reply_delete, name="quick_reply_delete"),
     path("settings/availability/", views.availability, name="availability_settings"),
+    path("settings/event-deliveries/", views.event_delivery_list, name="event_delivery_list"),
+    path(
+        "settings/event-deliveries/<int:delivery_id>/retry/",
+        views.event_delivery_retry,
+        name="event_delivery_retry",
+    ),
 ]

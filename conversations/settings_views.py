@@ -1,4 +1,5 @@
-"""Settings pages of the agent inbox: labels, quick replies and each member's availability."""
+"""Settings pages of the agent inbox: labels, quick replies, each member's availability, and the
+workspace's event deliveries."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations import selectors
+from conversations.events import delivery as event_delivery
+from conversations.events import selectors as event_selectors
 from conversations.forms import AvailabilityForm, LabelForm, QuickReplyForm
-from conversations.models import QuickReply
+from conversations.models import EventDelivery, QuickReply
 from conversations.services import library
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
@@ -208,3 +211,32 @@ def availability(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(
         request, "conversations/settings/availability.html", {"form": form, "members": members}, status=status
     )
+
+
+# --- event deliveries ------------------------------------------------------------------------
+
+
+@require_GET
+@require_perm(Perm.MANAGE_AUTOMATIONS)
+def event_delivery_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    state = request.GET.get("state", EventDelivery.State.FAILED)
+    if state not in EventDelivery.State.values:
+        state = EventDelivery.State.FAILED
+    deliveries = event_selectors.event_delivery_list(tenant=request.tenant, state=state)  # type: ignore[attr-defined]
+    states = [(value, label) for value, label in EventDelivery.State.choices]
+    return render(
+        request,
+        "conversations/settings/event_deliveries.html",
+        {"deliveries": deliveries, "state": state, "states": states},
+    )
+
+
+@require_POST
+@require_perm(Perm.MANAGE_AUTOMATIONS)
+def event_delivery_retry(request: HttpRequest, tenant_slug: str, delivery_id: int) -> HttpResponse:
+    delivery = event_selectors.event_delivery_get(tenant=request.tenant, delivery_id=delivery_id)  # type: ignore[attr-defined]
+    if event_delivery.event_delivery_retry(delivery=delivery):
+        messages.success(request, _("The delivery will be tried again."))
+    else:
+        messages.error(request, _("Only a failed delivery can be tried again."))
+    return redirect("event_delivery_list", tenant_slug=tenant_slug)

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from conversations.events import delivery
 from conversations.services import actions
 
 
 @shared_task
 def conversations_unsnooze_due() -> int:
     return actions.conversations_unsnooze_due()
+
+
+@shared_task(acks_late=True)
+def event_deliver(delivery_id: int) -> str:
+    return delivery.event_deliver(delivery_id=delivery_id)
+
+
+@shared_task
+def event_deliveries_sweep() -> int:
+    return delivery.event_deliveries_sweep()
+
+
+@shared_task
+def reply_window_events_record() -> dict[str, int]:
+    return delivery.reply_window_events_record()

@@ -168,6 +168,21 @@ def _sample_attachment(tenant: Tenant) -> int:
     ).pk
 
 
+def _sample_event_delivery(tenant: Tenant) -> int:
+    import uuid
+
+    from django.utils import timezone
+
+    from conversations.models import EventDelivery, OutboxEvent
+
+    event = OutboxEvent.objects.create(
+        id=uuid.uuid4(), tenant=tenant, event_type="message.received", payload={}, occurred_at=timezone.now()
+    )
+    return EventDelivery.objects.create(
+        tenant=tenant, event=event, subscriber="samples.failed", state=EventDelivery.State.FAILED, attempts=6
+    ).pk
+
+
 # URL keyword -> builds an object of the given tenant and returns the value for the URL.
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
@@ -183,6 +198,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "contact_id": _sample_contact,
     "message_id": _sample_message,
     "action": lambda tenant: "assign",
+    "delivery_id": _sample_event_delivery,
 }
 
 

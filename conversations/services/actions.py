@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.events import ConversationAssigned, ConversationStatusChanged
+from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
 from conversations.selectors import assignable_members, conversation_audience
 from conversations.services.events import (
@@ -138,6 +140,17 @@ def conversation_assign(*, principal: Principal, conversation: Conversation, ass
         {"from": previous, "to": assignee.pk if assignee else None},
     )
     actor_user, _label = _actor(principal)
+    events_record(
+        [
+            ConversationAssigned(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.pk,
+                previous_assignee_id=previous,
+                assignee_id=assignee.pk if assignee else None,
+                actor_user_id=actor_user.pk if actor_user else None,
+            )
+        ]
+    )
     if assignee is not None and (actor_user is None or actor_user.pk != assignee.pk):
         notification = Notification.objects.create(
             tenant_id=conversation.tenant_id,
@@ -213,6 +226,26 @@ def conversation_status_set(
         AuditLogEntry.Action.CONVERSATION_STATUS_CHANGED,
         conversation,
         {"from": previous, "to": status, "snoozed_until": snoozed_until.isoformat() if snoozed_until else None},
+    )
+    actor_user, _label = _actor(principal)
+    change = {
+        Conversation.Status.RESOLVED: "resolved",
+        Conversation.Status.OPEN: "reopened",
+        Conversation.Status.PENDING: "pending",
+        Conversation.Status.SNOOZED: "snoozed",
+    }[Conversation.Status(status)]
+    events_record(
+        [
+            ConversationStatusChanged(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.pk,
+                previous_status=previous,
+                status=status,
+                change=change,
+                snoozed_until=snoozed_until,
+                actor_user_id=actor_user.pk if actor_user else None,
+            )
+        ]
     )
     return conversation
 
@@ -336,6 +369,17 @@ def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500)
             conversation.status = Conversation.Status.OPEN
             conversation.snoozed_until = None
             _save_and_publish(conversation, ["status", "snoozed_until"], activity=_("The snooze ended"))
+            events_record(
+                [
+                    ConversationStatusChanged(
+                        tenant_id=conversation.tenant_id,
+                        conversation_id=conversation.pk,
+                        previous_status=Conversation.Status.SNOOZED,
+                        status=Conversation.Status.OPEN,
+                        change="snooze_ended",
+                    )
+                ]
+            )
             reopened += 1
     return reopened
 

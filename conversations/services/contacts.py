@@ -8,6 +8,8 @@ import phonenumbers
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from conversations.events import ContactUpdated
+from conversations.events.outbox import events_record
 from conversations.models import Contact, ContactLabel, Label
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Membership
@@ -114,6 +116,16 @@ def contact_update(
             label_change = {"labels_added": [label.name for label in added], "labels_removed": removed}
     if changed or label_change:
         actor = principal.user if isinstance(principal, Membership) else None
+        events_record(
+            [
+                ContactUpdated(
+                    tenant_id=contact.tenant_id,
+                    contact_id=contact.pk,
+                    changed_fields=tuple(sorted([*changed, *(["labels"] if label_change else [])])),
+                    actor_user_id=actor.pk if actor else None,
+                )
+            ]
+        )
         audit_log_record(
             action=AuditLogEntry.Action.CONTACT_UPDATED,
             tenant=contact.tenant,

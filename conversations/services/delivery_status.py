@@ -10,6 +10,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from conversations.events import Event, MessageStatusChanged
+from conversations.events.outbox import events_record
 from conversations.models import Inbox, Message, PendingStatus
 from conversations.services.events import publish_message_event
 
@@ -74,6 +76,18 @@ def _advance(message: Message, spec: StatusSpec) -> tuple[list[str], bool]:
     return list(fields), moved
 
 
+def _status_event(message: Message, previous: str) -> MessageStatusChanged:
+    return MessageStatusChanged(
+        tenant_id=message.tenant_id,
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        inbox_id=message.inbox_id,
+        previous_status=previous,
+        status=message.status,
+        error_code=message.error_code if message.status == Message.Status.FAILED else None,
+    )
+
+
 # No savepoint of its own: inside a batch of webhook events, the batch's savepoint already undoes
 # everything on a failure (and it saves two round trips per batch).
 @transaction.atomic(savepoint=False)
@@ -100,6 +114,7 @@ def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Me
     by_pk = {m.pk: m for m in found if m.direction == Message.Direction.OUTBOUND}
     changed: dict[int, set[str]] = {}
     moved: dict[int, Message] = {}
+    events: list[Event] = []
     results: list[Message | None] = []
     for spec in specs:
         message = by_external.get(spec.external_id)
@@ -120,12 +135,15 @@ def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Me
             _wait_for_message(inbox, spec)
             results.append(None)
             continue
+        previous = message.status
         names, status_moved = _advance(message, spec)
         changed.setdefault(message.pk, set()).update(names)
         if status_moved:
             moved[message.pk] = message
+            events.append(_status_event(message, previous))
         results.append(message)
     _write({m.pk: m for m in found}, changed)
+    events_record(events)
     for message in moved.values():
         publish_message_event("message.updated", message)
     return results
@@ -187,11 +205,17 @@ def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
             m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in moved]).order_by("pk").select_for_update()
         }
         changed: dict[int, set[str]] = {}
+        events: list[Event] = []
         for external_id, pending in waiting.items():
             message = locked[by_external[external_id].pk]
             for p in pending:
-                changed.setdefault(message.pk, set()).update(_advance(message, _pending_spec(p))[0])
+                previous = message.status
+                names, status_moved = _advance(message, _pending_spec(p))
+                changed.setdefault(message.pk, set()).update(names)
+                if status_moved:
+                    events.append(_status_event(message, previous))
         _write(locked, changed)
+        events_record(events)
         PendingStatus.objects.filter(pk__in=[p.pk for pending in waiting.values() for p in pending]).delete()
     for message in moved:
         for name in STATUS_FIELDS:

@@ -5,14 +5,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, ProgrammingError, connection, transaction
-from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, Count, DateTimeField, DurationField, F, Max, Min, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
+from conversations import channels
+from conversations.events import (
+    ContactCreated,
+    ContactUpdated,
+    ConversationCreated,
+    ConversationStatusChanged,
+    Event,
+    MessageReceived,
+)
+from conversations.events.outbox import events_record
 from conversations.models import (
     Attachment,
     Contact,
@@ -89,7 +99,14 @@ def contact_inbox_get_or_create(
 ) -> ContactInbox:
     """The customer as this inbox knows them; creates the contact on first contact (race-safe)."""
     people = {source_id: (without_nul(profile_name), phone_e164)}
-    return _with_retries(lambda: _contact_inboxes_get_or_create(inbox, people)[source_id])
+
+    def write() -> ContactInbox:
+        events: list[Event] = []
+        contact_inbox = _contact_inboxes_get_or_create(inbox, people, events)[source_id]
+        events_record(events)
+        return contact_inbox
+
+    return _with_retries(write)
 
 
 def _next_display_ids(tenant_id: int, count: int) -> list[int]:
@@ -132,8 +149,25 @@ def _next_display_id(tenant_id: int) -> int:
 
 def conversation_get_or_open(*, contact_inbox: ContactInbox) -> tuple[Conversation, bool]:
     """The unresolved conversation of this customer in this inbox, or a new one after a resolve."""
-    return _with_retries(
-        lambda: _conversations_get_or_open(contact_inbox.tenant_id, contact_inbox.inbox_id, [contact_inbox])[0]
+
+    def write() -> tuple[Conversation, bool]:
+        conversation, opened = _conversations_get_or_open(
+            contact_inbox.tenant_id, contact_inbox.inbox_id, [contact_inbox]
+        )[0]
+        if opened:
+            events_record([_created_event(conversation)])
+        return conversation, opened
+
+    return _with_retries(write)
+
+
+def _created_event(conversation: Conversation) -> ConversationCreated:
+    return ConversationCreated(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.pk,
+        display_id=conversation.display_id,
+        inbox_id=conversation.inbox_id,
+        contact_id=conversation.contact_id,
     )
 
 
@@ -174,10 +208,13 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     for spec in new_specs:
         name, phone = people.get(spec.source_id, ("", ""))
         people[spec.source_id] = (without_nul(spec.profile_name) or name, phone or spec.phone_e164)
-    contact_inboxes = _contact_inboxes_get_or_create(inbox, people)
+    # The domain events of the batch, recorded together at the end (one insert).
+    events: list[Event] = []
+    contact_inboxes = _contact_inboxes_get_or_create(inbox, people, events)
     conversations = _conversations_get_or_open(
         inbox.tenant_id, inbox.pk, [contact_inboxes[source_id] for source_id in people]
     )
+    events.extend(_created_event(c) for c, opened in conversations if opened)
     by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
 
     reply_ids = {spec.reply_to_external_id for spec in new_specs if spec.reply_to_external_id}
@@ -235,7 +272,31 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
         for message, spec in zip(messages, new_specs, strict=True)
         for att in spec.attachments
     )
-    _conversations_touch(messages, new_specs, opened={c.pk for c, opened in conversations if opened})
+    reopened = _conversations_touch(
+        messages, new_specs, opened={c.pk for c, opened in conversations if opened}, inbox=inbox
+    )
+    events.extend(
+        ConversationStatusChanged(
+            tenant_id=inbox.tenant_id,
+            conversation_id=conversation_id,
+            previous_status=Conversation.Status.SNOOZED,
+            status=Conversation.Status.OPEN,
+            change="snooze_ended",
+        )
+        for conversation_id in sorted(reopened)
+    )
+    events.extend(
+        MessageReceived(
+            tenant_id=inbox.tenant_id,
+            message_id=m.pk,
+            conversation_id=m.conversation_id,
+            inbox_id=inbox.pk,
+            contact_id=m.conversation.contact_id,
+            message_type=m.type,
+        )
+        for m in messages
+    )
+    events_record(events)
     results = []
     for spec in specs:
         new = created.get(spec.external_id)
@@ -247,8 +308,11 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     return results
 
 
-def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, str]]) -> dict[str, ContactInbox]:
-    """The customers (source id → profile name, phone) as this inbox knows them, created on first contact."""
+def _contact_inboxes_get_or_create(
+    inbox: Inbox, people: dict[str, tuple[str, str]], events: list[Event]
+) -> dict[str, ContactInbox]:
+    """The customers (source id → profile name, phone) as this inbox knows them, created on first contact;
+    the contacts created or renamed are added to ``events``."""
     # With the last reply they had here (a conversation opened for a late message waits from it at the earliest).
     replied = (
         Conversation.objects.filter(contact_inbox=OuterRef("pk"))
@@ -273,6 +337,9 @@ def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, st
             for phone in [people[source_id][1]]
         ]
         Contact.objects.bulk_create(new_contacts)
+        events.extend(
+            ContactCreated(tenant_id=inbox.tenant_id, contact_id=c.pk, inbox_id=inbox.pk) for c in new_contacts
+        )
         contacts.update({c.wa_id: c for c in new_contacts})
         new_links = [
             ContactInbox(tenant_id=inbox.tenant_id, contact=contacts[source_id], inbox=inbox, source_id=source_id)
@@ -289,7 +356,12 @@ def _contact_inboxes_get_or_create(inbox: Inbox, people: dict[str, tuple[str, st
             ci.contact.updated_at = now
             renamed.append(ci.contact)
     if renamed:
-        Contact.objects.bulk_update(sorted(renamed, key=lambda c: c.pk), ["profile_name", "updated_at"])
+        renamed.sort(key=lambda c: c.pk)
+        Contact.objects.bulk_update(renamed, ["profile_name", "updated_at"])
+        events.extend(
+            ContactUpdated(tenant_id=inbox.tenant_id, contact_id=c.pk, changed_fields=("profile_name",))
+            for c in renamed
+        )
     return known
 
 
@@ -321,9 +393,19 @@ def _conversations_get_or_open(
     return [(c, False) for c in current.values()] + [(c, True) for c in opened]
 
 
-def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, opened: set[int]) -> None:
+def _reply_window(inbox: Inbox) -> timedelta | None:
+    try:
+        return channels.backend_for(inbox).reply_window(inbox)
+    except LookupError:
+        return None
+
+
+def _conversations_touch(
+    messages: list[Message], specs: list[InboundSpec], *, opened: set[int], inbox: Inbox
+) -> set[int]:
     """Activity, unread count, waiting time, last message and reply window of the conversations written
-    to, in one statement; reopens snoozed ones; then the real-time events, in the messages' order."""
+    to, in one statement; reopens snoozed ones; then the real-time events, in the messages' order.
+    Returns the ids of the conversations whose snooze the messages ended."""
     groups: dict[int, list[tuple[Message, InboundSpec]]] = {}
     for message, spec in zip(messages, specs, strict=True):
         groups.setdefault(message.conversation_id, []).append((message, spec))
@@ -345,7 +427,23 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
     # A message stamped before the last reply (delivered late) waits from the reply, and none from the future.
     waits_from = Least(Greatest(first, Coalesce("last_reply_at", first)), Value(now))
     snoozed = Q(status=Conversation.Status.SNOOZED)
+    inbound_at = Greatest(Coalesce("last_inbound_at", last), last)
+    window = _reply_window(inbox)
+    closes_at = inbound_at + Value(window, output_field=DurationField()) if window is not None else None
+    # A window the message moved is a new one: its events are recorded again for its new end.
+    window_fields: dict[str, Any] = (
+        {
+            "reply_window_closes_at": closes_at,
+            **{
+                name: Case(When(Q(reply_window_closes_at=closes_at), then=F(name)), default=None)
+                for name in ("reply_window_closing_event_for", "reply_window_closed_event_for")
+            },
+        }
+        if closes_at is not None
+        else {}
+    )
     Conversation.objects.filter(pk__in=sorted(groups)).update(
+        **window_fields,
         last_activity_at=now,
         # The preview: the latest message in history order, not the last to arrive.
         **Conversation.preview_update(at=latest_at, pk=latest_pk),
@@ -353,7 +451,7 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
         # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
         waiting_since=Least(Coalesce("waiting_since", waits_from), waits_from),
         # The reply window counts from the customer's message as WhatsApp stamped it.
-        last_inbound_at=Greatest(Coalesce("last_inbound_at", last), last),
+        last_inbound_at=inbound_at,
         status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
         snoozed_until=Case(When(snoozed, then=Value(None, output_field=DateTimeField())), default=F("snoozed_until")),
     )
@@ -373,6 +471,8 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
         waits = min(max(min(times), conversation.last_reply_at or min(times)), now)
         conversation.waiting_since = min(t for t in (conversation.waiting_since, waits) if t is not None)
         conversation.last_inbound_at = max(t for t in (conversation.last_inbound_at, *times) if t is not None)
+        if window is not None:
+            conversation.reply_window_closes_at = conversation.last_inbound_at + window
         if conversation.status == Conversation.Status.SNOOZED:
             conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
             reopened.add(conversation_id)
@@ -387,6 +487,7 @@ def _conversations_touch(messages: list[Message], specs: list[InboundSpec], *, o
     for conversation_id in sorted(opened | reopened):
         conversation = groups[conversation_id][0][0].conversation
         publish_conversation_updated(conversation, audience=audiences[conversation_id])
+    return reopened
 
 
 @transaction.atomic(savepoint=False)
@@ -452,4 +553,6 @@ def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: st
         fields.append("phone_e164")
     if fields:
         contact.save(update_fields=[*fields, "updated_at"])
+        changed = ContactUpdated(tenant_id=contact.tenant_id, contact_id=contact.pk, changed_fields=tuple(fields))
+        events_record([changed])
     return True

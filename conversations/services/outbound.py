@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.events import MessageSent
+from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
 from conversations.selectors import conversation_audience
 from conversations.services.actions import read_receipt_on_commit
@@ -205,6 +207,20 @@ def message_send(
                 setattr(conversation, key, value)
             if conversation.last_message_at is None or conversation.last_message_at <= message.occurred_at:
                 conversation.last_message_id, conversation.last_message_at = message.pk, message.occurred_at
+            events_record(
+                [
+                    MessageSent(
+                        tenant_id=conversation.tenant_id,
+                        message_id=message.pk,
+                        conversation_id=conversation.pk,
+                        inbox_id=conversation.inbox_id,
+                        contact_id=conversation.contact_id,
+                        message_type=message.type,
+                        sender_type=message.sender_type,
+                        sender_user_id=user.pk if user else None,
+                    )
+                ]
+            )
             transaction.on_commit(lambda: backend.enqueue_delivery(message))
             audience = conversation_audience(conversation=conversation)
             publish_message_event("message.created", message, audience=audience)

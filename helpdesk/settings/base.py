@@ -266,7 +266,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 3600.0,
     },
     "conversations-unsnooze-due": {"task": "conversations.tasks.conversations_unsnooze_due", "schedule": 30.0},
+    "events-deliveries-sweep": {"task": "conversations.tasks.event_deliveries_sweep", "schedule": 60.0},
+    "events-reply-windows": {"task": "conversations.tasks.reply_window_events_record", "schedule": 60.0},
 }
+# Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
+# time doubled after each failure (at most an hour); a pending delivery whose job has not run this
+# long after it was due is enqueued again; ReplyWindowClosing is recorded this long before the end.
+EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=6)
+EVENTS_DELIVERY_RETRY_SECONDS = env.float("EVENTS_DELIVERY_RETRY_SECONDS", default=10.0)
+EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=300.0)
+EVENTS_REPLY_WINDOW_LEAD_SECONDS = env.float("EVENTS_REPLY_WINDOW_LEAD_SECONDS", default=3600.0)
 
 LOGGING = {
     "version": 1,

@@ -108,12 +108,13 @@ def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk
 
 # (method, path under the conversation or the tenant, body, queries). Each action: the caller (2),
 # the conversation, the service's reads, locks and writes, its audit entry and history line, and
-# the row read again for the answer.
+# the row read again for the answer. Assigning, changing the status and changing a contact also write
+# their domain event to the outbox (one insert each).
 ACTIONS = [
     # Assigning also reads the assignee and who may be assigned, and notifies the assignee.
-    ("put", "c/assignee/", {"assignee_id": "ana"}, 15),
-    ("put", "c/assignee/", {"assignee_id": None}, 12),
-    ("put", "c/status/", {"status": "resolved"}, 12),
+    ("put", "c/assignee/", {"assignee_id": "ana"}, 16),
+    ("put", "c/assignee/", {"assignee_id": None}, 13),
+    ("put", "c/status/", {"status": "resolved"}, 13),
     ("put", "c/priority/", {"priority": "high"}, 12),
     ("get", "c/labels/", None, 4),
     ("post", "c/labels/", {"label_id": "vip"}, 14),
@@ -124,7 +125,7 @@ ACTIONS = [
     ("get", "labels/", None, 3),
     ("get", "quick-replies/", None, 4),
     ("get", "contact/", None, 4),
-    ("patch", "contact/", {"name": "Maria", "label_ids": ["vip"]}, 16),
+    ("patch", "contact/", {"name": "Maria", "label_ids": ["vip"]}, 17),
 ]
 
 

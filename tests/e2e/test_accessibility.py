@@ -9,6 +9,7 @@ conversation open, the composer with its quick-reply pop-up open, the second-fac
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,18 @@ def seed() -> Conversation:
     return conversation
 
 
+def failed_event_delivery(tenant) -> None:
+    """A subscriber's delivery that kept failing, for the admins' list."""
+    from conversations.models import EventDelivery, OutboxEvent
+
+    event = OutboxEvent.objects.create(
+        id=uuid.uuid4(), tenant=tenant, event_type="message.received", payload={}, occurred_at=timezone.now()
+    )
+    EventDelivery.objects.create(
+        tenant=tenant, event=event, subscriber="greetings.greet", state="failed", attempts=6, last_error="Boom"
+    )
+
+
 def test_main_pages_have_no_critical_or_serious_accessibility_violations(
     page: Page, browser_errors: BrowserErrors
 ) -> None:
@@ -101,6 +114,7 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
     quick_reply = QuickReply.objects.get(shortcut="ola")
     event = WebhookEvent.objects.get()
     agent_role = Role.objects.get(tenant=label.tenant, key=BuiltinRole.AGENT)
+    failed_event_delivery(label.tenant)
     for name, path in [
         ("dashboard", f"{base}/"),
         ("members", f"{base}/settings/members/"),
@@ -120,6 +134,7 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
         ("webhook events", f"{base}/settings/webhook-events/"),
         ("API tokens", f"{base}/settings/api-tokens/"),
         ("audit log", f"{base}/settings/audit-log/"),
+        ("event deliveries", f"{base}/settings/event-deliveries/"),
         ("workspaces", "/workspaces/"),
         ("account security", "/accounts/2fa/"),
     ]:

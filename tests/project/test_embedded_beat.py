@@ -77,3 +77,40 @@ def test_a_tick_of_the_embedded_beat_reopens_a_due_snooze(tenant, monkeypatch):
     rows = dict(Conversation.objects.filter(pk__in=[due.pk, later.pk]).values_list("pk", "status"))
     assert rows == {due.pk: "open", later.pk: "snoozed"}
     assert Conversation.objects.get(pk=due.pk).snoozed_until is None
+
+
+@pytest.mark.django_db
+def test_a_tick_of_the_embedded_beat_records_window_events_and_delivers_a_lost_event_in_process(
+    tenant, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations import events
+    from conversations.models import EventDelivery, OutboxEvent
+    from tests.conversations.factories import make_conversation, make_inbox
+
+    inbox = make_inbox(tenant, name="Support")
+    ended = timezone.now() - timedelta(minutes=1)
+    conversation = make_conversation(inbox, last_inbound_at=ended - timedelta(hours=24), reply_window_closes_at=ended)
+    handed: list[events.Event] = []
+    events.subscribe(events.ReplyWindowClosed, handed.append, name="tests.window_closed")
+    monkeypatch.setattr(embedded_beat, "time", _OneTick())
+    monkeypatch.setattr(embedded_beat, "close_old_connections", lambda: None)
+    try:
+        # The broker "lost" the first job: its delivery waits, overdue, for the sweeper's next tick.
+        with django_capture_on_commit_callbacks(execute=False), pytest.raises(_Stop):
+            embedded_beat._run_forever()
+        delivery = EventDelivery.objects.get(subscriber="tests.window_closed")
+        EventDelivery.objects.filter(pk=delivery.pk).update(due_at=ended - timedelta(hours=1))
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(_Stop):
+            embedded_beat._run_forever()
+    finally:
+        events.unsubscribe(events.ReplyWindowClosed, name="tests.window_closed")
+
+    assert OutboxEvent.objects.filter(event_type="reply_window.closed").count() == 1
+    assert [(type(e).__name__, e.conversation_id, e.closed_at) for e in handed] == [
+        ("ReplyWindowClosed", conversation.pk, ended)
+    ]
+    assert EventDelivery.objects.get(pk=delivery.pk).state == "done"

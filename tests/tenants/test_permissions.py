@@ -66,6 +66,9 @@ EXPECTED: dict[str, set[str]] = {
     "quick_reply_edit": EVERYONE,
     "quick_reply_delete": EVERYONE,
     "availability_settings": EVERYONE,
+    # Subscribers are features (automations, flows…): their failed deliveries are for who manages them.
+    "event_delivery_list": ADMINS,
+    "event_delivery_retry": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,

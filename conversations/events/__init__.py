@@ -1,0 +1,38 @@
+"""Durable domain events of the core (docs/events.md).
+
+Core services record events in the outbox in the same transaction as the fact
+(``events_record``); each (event, subscriber) pair is then delivered by its own job.
+"""
+
+from conversations.events.registry import subscribe, unsubscribe
+from conversations.events.types import (
+    EVENT_TYPES,
+    ContactCreated,
+    ContactUpdated,
+    ConversationAssigned,
+    ConversationCreated,
+    ConversationStatusChanged,
+    Event,
+    MessageReceived,
+    MessageSent,
+    MessageStatusChanged,
+    ReplyWindowClosed,
+    ReplyWindowClosing,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "ContactCreated",
+    "ContactUpdated",
+    "ConversationAssigned",
+    "ConversationCreated",
+    "ConversationStatusChanged",
+    "Event",
+    "MessageReceived",
+    "MessageSent",
+    "MessageStatusChanged",
+    "ReplyWindowClosed",
+    "ReplyWindowClosing",
+    "subscribe",
+    "unsubscribe",
+]

@@ -1,0 +1,195 @@
+"""Delivering events to subscribers (once each), retrying failures, sweeping lost jobs, and the
+reply-window events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from conversations.events.outbox import deliver_task, deliveries_enqueue, events_record
+from conversations.events.registry import handler_for
+from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
+from conversations.models import Conversation, EventDelivery, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+ERROR_MAX = 2000
+# Retries held back when HELPDESK_EAGER_DELAYED_TASKS is "defer" (tests run them explicitly).
+DEFERRED: list[tuple[int, float]] = []
+
+
+def event_load(row: OutboxEvent) -> Event:
+    return EVENT_TYPES[row.event_type].from_payload(event_id=row.pk, tenant_id=row.tenant_id, payload=row.payload)
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff: the base, doubled after each failed attempt, at most an hour."""
+    return float(min(settings.EVENTS_DELIVERY_RETRY_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+def event_deliver(*, delivery_id: int) -> str:
+    """Hand one event to one subscriber.
+
+    The subscriber runs inside the transaction that marks the delivery done, holding its row: its
+    database writes and "done" commit together or not at all, so a job delivered twice (a worker
+    killed mid-way, the sweeper re-enqueueing) has its effect once. Effects outside the database
+    (HTTP calls) happen at least once: enqueue them with ``transaction.on_commit``.
+    Returns ``done``, ``skipped`` (done, failed or being delivered elsewhere), ``retry`` or ``failed``.
+    """
+    try:
+        with transaction.atomic():
+            delivery = (
+                EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("event")
+                .filter(pk=delivery_id, state=EventDelivery.State.PENDING)
+                .first()
+            )
+            if delivery is None:
+                return "skipped"
+            handler = handler_for(delivery.event.event_type, delivery.subscriber)
+            if handler is None:
+                raise LookupError(
+                    f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
+                )
+            handler(event_load(delivery.event))
+            now = timezone.now()
+            EventDelivery.objects.filter(pk=delivery.pk).update(
+                state=EventDelivery.State.DONE,
+                attempts=F("attempts") + 1,
+                finished_at=now,
+                last_error="",
+                updated_at=now,
+            )
+            OutboxEvent.objects.filter(pk=delivery.event_id, dispatched_at__isnull=True).exclude(
+                deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+            ).update(dispatched_at=now, updated_at=now)
+            return "done"
+    except Exception as exc:
+        logger.warning("Event delivery %s failed", delivery_id, exc_info=True)
+        return _failed(delivery_id, exc)
+
+
+def _failed(delivery_id: int, exc: Exception) -> str:
+    """Record a failed attempt: try again after the backoff, or give up after the last attempt."""
+    error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = EventDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None or delivery.state != EventDelivery.State.PENDING:
+            return "skipped"
+        delivery.attempts += 1
+        delivery.last_error = error
+        final = delivery.attempts >= settings.EVENTS_DELIVERY_MAX_ATTEMPTS or isinstance(exc, LookupError)
+        delay = retry_delay(delivery.attempts)
+        delivery.state = EventDelivery.State.FAILED if final else EventDelivery.State.PENDING
+        delivery.finished_at = now if final else None
+        delivery.due_at = now + timedelta(seconds=delay)
+        delivery.save(update_fields=["attempts", "last_error", "state", "finished_at", "due_at", "updated_at"])
+    if final:
+        return "failed"
+    _deliver_later(delivery_id, delay)
+    return "retry"
+
+
+def _deliver_later(delivery_id: int, delay: float) -> None:
+    task = deliver_task()
+    try:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            task.apply_async(args=(delivery_id,), countdown=delay)
+        elif settings.HELPDESK_EAGER_DELAYED_TASKS == "defer":
+            DEFERRED.append((delivery_id, delay))
+        else:
+            timer = threading.Timer(delay, task.apply, kwargs={"args": (delivery_id,)})
+            timer.daemon = True
+            timer.start()
+    except Exception:
+        logger.warning("Retry of event delivery %s not enqueued (left for the sweeper)", delivery_id, exc_info=True)
+
+
+def event_delivery_retry(*, delivery: EventDelivery) -> bool:
+    """An admin asks for a failed delivery (fetched through a tenant-checked selector) to be tried
+    again, with a fresh count of attempts. Returns False when it was not failed (nothing changes)."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = EventDelivery.objects.select_for_update().get(tenant_id=delivery.tenant_id, pk=delivery.pk)
+        if delivery.state != EventDelivery.State.FAILED:
+            return False
+        delivery.state = EventDelivery.State.PENDING
+        delivery.attempts = 0
+        delivery.finished_at = None
+        delivery.due_at = now
+        delivery.save(update_fields=["state", "attempts", "finished_at", "due_at", "updated_at"])
+        pk = delivery.pk
+        transaction.on_commit(lambda: deliveries_enqueue([pk]))
+    return True
+
+
+def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Enqueue again pending deliveries whose job is overdue (the broker lost it, or it was never
+    enqueued); each is given a new due time so the next sweep waits again. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
+    ids = list(
+        EventDelivery.objects.filter(state=EventDelivery.State.PENDING, due_at__lte=cutoff)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    EventDelivery.objects.filter(pk__in=ids, state=EventDelivery.State.PENDING).update(due_at=now, updated_at=now)
+    return deliveries_enqueue(ids)
+
+
+def reply_window_events_record(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Record ``ReplyWindowClosing`` for windows ending within the lead time and ``ReplyWindowClosed``
+    for windows that ended, once per window end (a beat job)."""
+    now = now or timezone.now()
+    lead = timedelta(seconds=settings.EVENTS_REPLY_WINDOW_LEAD_SECONDS)
+    due = Q(reply_window_closed_event_for__isnull=True, reply_window_closes_at__isnull=False)
+    closing = due & Q(
+        reply_window_closing_event_for__isnull=True,
+        reply_window_closes_at__gt=now,
+        reply_window_closes_at__lte=now + lead,
+    )
+    closed = due & Q(reply_window_closes_at__lte=now)
+    counts = {"closing": 0, "closed": 0}
+    for kind, match in (("closing", closing), ("closed", closed)):
+        with transaction.atomic():
+            # Locked: a customer's message moving the window waits, then clears what was recorded.
+            rows = list(
+                Conversation.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(match)
+                .order_by("reply_window_closes_at")
+                .only("pk", "tenant_id", "inbox_id", "contact_id", "reply_window_closes_at")[:limit]
+            )
+            if not rows:
+                continue
+            events: list[Event] = []
+            field = "reply_window_closing_event_for" if kind == "closing" else "reply_window_closed_event_for"
+            for c in rows:
+                common: dict[str, Any] = {
+                    "tenant_id": c.tenant_id,
+                    "conversation_id": c.pk,
+                    "inbox_id": c.inbox_id,
+                    "contact_id": c.contact_id,
+                }
+                assert c.reply_window_closes_at is not None
+                if kind == "closing":
+                    events.append(ReplyWindowClosing(**common, closes_at=c.reply_window_closes_at))
+                else:
+                    events.append(
+                        ReplyWindowClosed(
+                            **common, closed_at=c.reply_window_closes_at, occurred_at=c.reply_window_closes_at
+                        )
+                    )
+            Conversation.objects.filter(pk__in=[c.pk for c in rows]).update(**{field: F("reply_window_closes_at")})
+            events_record(events)
+            counts[kind] = len(rows)
+    return counts

@@ -1,0 +1,69 @@
+"""Recording events: in the fact's transaction, with their deliveries; handed to the broker after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.events.registry import subscriber_names
+from conversations.events.types import Event
+from conversations.models import EventDelivery, OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+
+def events_record(events: Sequence[Event]) -> None:
+    """Write ``events`` to the outbox inside the caller's transaction (one insert for any number,
+    one more for their deliveries when anyone subscribed); their jobs are enqueued after commit."""
+    if not events:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("Events are recorded in the transaction of the fact they describe.")
+    now = timezone.now()
+    names = {event.name: subscriber_names(event.name) for event in events}
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(
+            id=event.event_id,
+            tenant_id=event.tenant_id,
+            event_type=event.name,
+            payload=event.to_payload(),
+            occurred_at=event.occurred_at,
+            dispatched_at=None if names[event.name] else now,
+        )
+        for event in events
+    )
+    deliveries = [
+        EventDelivery(tenant_id=event.tenant_id, event_id=event.event_id, subscriber=subscriber, due_at=now)
+        for event in events
+        for subscriber in names[event.name]
+    ]
+    if deliveries:
+        EventDelivery.objects.bulk_create(deliveries)
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: deliveries_enqueue(ids))
+
+
+def deliver_task() -> Any:
+    """The Celery task that delivers one event to one subscriber, found by name in Celery's registry so
+    that nothing here imports ``conversations/tasks.py`` (which imports the services that record events)."""
+    return current_app.tasks["conversations.tasks.event_deliver"]
+
+
+def deliveries_enqueue(ids: Sequence[int]) -> int:
+    """One job per delivery. The broker being down never reaches the caller: what was not enqueued
+    stays pending and the sweeper hands it over later. Returns how many were enqueued."""
+    event_deliver = deliver_task()
+    done = 0
+    for pk in ids:
+        try:
+            event_deliver.delay(pk)
+        except Exception:
+            logger.warning("Event deliveries not enqueued (%s left for the sweeper)", len(ids) - done, exc_info=True)
+            break
+        done += 1
+    return done

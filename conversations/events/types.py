@@ -1,0 +1,185 @@
+"""The core's domain events: immutable facts, each with its tenant, the ids it concerns, when it
+happened and its own id. Their fields are documented in docs/events.md."""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+E = TypeVar("E", bound="Event")
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    name: ClassVar[str] = ""
+
+    tenant_id: int
+    event_id: UUID = field(default_factory=uuid4)
+    occurred_at: datetime = field(default_factory=timezone.now)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            EVENT_TYPES[cls.name] = cls
+
+    def to_payload(self) -> dict[str, Any]:
+        """The event's own fields as JSON (ids and the event's time are columns of the outbox)."""
+        payload: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("tenant_id", "event_id"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            payload[f.name] = value
+        return payload
+
+    @classmethod
+    def from_payload(cls: type[E], *, event_id: UUID, tenant_id: int, payload: dict[str, Any]) -> E:
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {"event_id": event_id, "tenant_id": tenant_id}
+        for f in fields(cls):
+            if f.name not in payload:
+                continue
+            value = payload[f.name]
+            hint = hints[f.name]
+            kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            if isinstance(value, str) and datetime in kinds:
+                value = parse_datetime(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageReceived(Event):
+    """A customer's message was stored (once per message, whatever the channel repeats)."""
+
+    name: ClassVar[str] = "message.received"
+    message_id: int
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    message_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageSent(Event):
+    """The business queued a message for the customer (an agent's or an API client's reply)."""
+
+    name: ClassVar[str] = "message.sent"
+    message_id: int
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    message_type: str
+    sender_type: str
+    sender_user_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageStatusChanged(Event):
+    """An outbound message's delivery status moved forward (sent, delivered, read, or failed)."""
+
+    name: ClassVar[str] = "message.status_changed"
+    message_id: int
+    conversation_id: int
+    inbox_id: int
+    previous_status: str
+    status: str
+    error_code: int | None = None
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationCreated(Event):
+    name: ClassVar[str] = "conversation.created"
+    conversation_id: int
+    display_id: int
+    inbox_id: int
+    contact_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationStatusChanged(Event):
+    """``change`` is one of ``resolved``, ``reopened``, ``pending``, ``snoozed``, ``snooze_ended``."""
+
+    name: ClassVar[str] = "conversation.status_changed"
+    conversation_id: int
+    previous_status: str
+    status: str
+    change: str
+    snoozed_until: datetime | None = None
+    actor_user_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationAssigned(Event):
+    """Assigned, reassigned or unassigned (``assignee_id`` None)."""
+
+    name: ClassVar[str] = "conversation.assigned"
+    conversation_id: int
+    previous_assignee_id: int | None
+    assignee_id: int | None
+    actor_user_id: int | None = None
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactCreated(Event):
+    name: ClassVar[str] = "contact.created"
+    contact_id: int
+    inbox_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactUpdated(Event):
+    """``changed_fields`` names what changed (``name``, ``phone_e164``, ``custom_attributes``,
+    ``labels``, ``profile_name``, ``wa_id``)."""
+
+    name: ClassVar[str] = "contact.updated"
+    contact_id: int
+    changed_fields: tuple[str, ...]
+    actor_user_id: int | None = None
+
+
+# --- the reply window --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyWindowClosing(Event):
+    """The customer's reply window ends within the lead time (``EVENTS_REPLY_WINDOW_LEAD_SECONDS``)."""
+
+    name: ClassVar[str] = "reply_window.closing"
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    closes_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyWindowClosed(Event):
+    name: ClassVar[str] = "reply_window.closed"
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    closed_at: datetime

@@ -1,0 +1,444 @@
+"""Durable domain events: recorded with their fact, delivered once per subscriber, retried, swept,
+listed for admins; and the reply-window events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+from conversations import events
+from conversations.events import delivery as event_delivery
+from conversations.events.types import ConversationAssigned, MessageReceived, ReplyWindowClosed, ReplyWindowClosing
+from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
+from conversations.services.actions import conversation_assign
+from conversations.services.inbound import InboundSpec, message_receive
+from conversations.tasks import event_deliver
+from tests.conversations.factories import make_conversation, make_inbox
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DELIVERIES = "/t/acme/settings/event-deliveries/"
+
+
+class Subscribed(list):
+    """What the test's subscribers were handed, as (subscriber name, event), in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[tuple[type[events.Event], str]] = []
+
+    def add(self, event_type: type[events.Event], name: str, handler=None) -> None:
+        def record(event):
+            self.append((name, event))
+            if handler is not None:
+                handler(event)
+
+        events.subscribe(event_type, record, name=name)
+        self.names.append((event_type, name))
+
+
+@pytest.fixture
+def subscribed() -> Iterator[Subscribed]:
+    """Subscribers registered for one test only."""
+    seen = Subscribed()
+    yield seen
+    for event_type, name in seen.names:
+        events.unsubscribe(event_type, name=name)
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_retries():
+    event_delivery.DEFERRED.clear()
+    yield
+    event_delivery.DEFERRED.clear()
+
+
+def receive(inbox, wamid: str, *, at: datetime = T0, source_id: str = "5511911110001"):
+    spec = InboundSpec(source_id=source_id, external_id=wamid, occurred_at=at, type="text", text="Oi")
+    return message_receive(inbox=inbox, spec=spec)
+
+
+def test_an_event_round_trips_through_its_payload():
+    event = ReplyWindowClosing(tenant_id=7, conversation_id=3, inbox_id=2, contact_id=5, closes_at=T0)
+    row = OutboxEvent(id=event.event_id, tenant_id=7, event_type=event.name, payload=event.to_payload())
+    assert event_delivery.event_load(row) == event
+    assert event.to_payload() == {
+        "occurred_at": event.occurred_at.isoformat(),
+        "conversation_id": 3,
+        "inbox_id": 2,
+        "contact_id": 5,
+        "closes_at": "2026-03-02T12:00:00+00:00",
+    }
+
+
+def test_a_subscriber_name_is_unique_per_event_type(subscribed):
+    subscribed.add(MessageReceived, "tests.once")
+    with pytest.raises(ValueError, match="already listens"):
+        events.subscribe(MessageReceived, lambda event: None, name="tests.once")
+
+
+def test_recording_outside_a_transaction_is_refused(tenant, transactional_db):
+    from conversations.events.outbox import events_record
+
+    with pytest.raises(RuntimeError, match="transaction of the fact"):
+        events_record(
+            [
+                MessageReceived(
+                    tenant_id=tenant.pk, message_id=1, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+                )
+            ]
+        )
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
+    tenant, subscribed, django_capture_on_commit_callbacks
+):
+    inbox = make_inbox(tenant)
+    subscribed.add(MessageReceived, "tests.first")
+    subscribed.add(MessageReceived, "tests.second")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message, created = receive(inbox, "wamid.1")
+    assert created and subscribed == []  # nothing runs inside the fact's transaction
+    for callback in callbacks:
+        callback()
+    assert [name for name, _event in subscribed] == ["tests.first", "tests.second"]
+    event = subscribed[0][1]
+    assert isinstance(event, MessageReceived)
+    assert (event.tenant_id, event.message_id, event.conversation_id, event.inbox_id, event.message_type) == (
+        tenant.pk,
+        message.pk,
+        message.conversation_id,
+        inbox.pk,
+        "text",
+    )
+    row = OutboxEvent.objects.get(event_type="message.received")
+    assert row.pk == event.event_id and row.dispatched_at is not None
+    assert sorted(EventDelivery.objects.values_list("subscriber", "state", "attempts")) == [
+        ("tests.first", "done", 1),
+        ("tests.second", "done", 1),
+    ]
+
+
+def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_others_go_on(
+    tenant, subscribed, django_capture_on_commit_callbacks, settings
+):
+    settings.EVENTS_DELIVERY_MAX_ATTEMPTS = 3
+    inbox = make_inbox(tenant)
+
+    def explode(event):
+        raise ValueError(f"no stock for message {event.message_id}")
+
+    subscribed.add(MessageReceived, "tests.broken", explode)
+    subscribed.add(MessageReceived, "tests.fine")
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _created = receive(inbox, "wamid.1")
+    assert message.pk and [name for name, _e in subscribed] == ["tests.broken", "tests.fine"]
+    broken = EventDelivery.objects.get(subscriber="tests.broken")
+    assert (broken.state, broken.attempts) == ("pending", 1)
+    deferred = list(event_delivery.DEFERRED)
+    assert deferred == [(broken.pk, 10.0)]  # the retry, after the backoff
+    # The retries (held back in tests): the backoff doubles, then the delivery is given up.
+    delays = []
+    while event_delivery.DEFERRED:
+        delivery_id, delay = event_delivery.DEFERRED.pop(0)
+        delays.append(delay)
+        assert event_deliver.apply(args=(delivery_id,)).get() in ("retry", "failed")
+    assert delays == [10.0, 20.0]
+    broken.refresh_from_db()
+    assert (broken.state, broken.attempts, broken.last_error) == (
+        "failed",
+        3,
+        f"ValueError: no stock for message {message.pk}",
+    )
+    assert EventDelivery.objects.get(subscriber="tests.fine").state == "done"
+    assert [name for name, _e in subscribed].count("tests.fine") == 1
+    assert OutboxEvent.objects.get(event_type="message.received").dispatched_at is None
+
+
+def test_the_subscriber_effect_happens_once_when_its_job_is_delivered_again(
+    tenant, subscribed, django_capture_on_commit_callbacks
+):
+    inbox = make_inbox(tenant)
+    crash = {"on": True}
+
+    def label_it(event):
+        Label.objects.create(tenant_id=event.tenant_id, name=f"seen {event.message_id}")
+        if crash["on"]:
+            raise SystemExit("worker killed mid-delivery")  # after the effect, before "done"
+
+    subscribed.add(MessageReceived, "tests.labeller", label_it)
+    with django_capture_on_commit_callbacks(execute=False):
+        message, _created = receive(inbox, "wamid.1")
+    delivery = EventDelivery.objects.get()
+    with pytest.raises(SystemExit):
+        event_delivery.event_deliver(delivery_id=delivery.pk)
+    # The effect went with the job: nothing was left behind, the delivery still waits.
+    assert not Label.objects.filter(tenant=tenant).exists()
+    assert EventDelivery.objects.get().state == "pending"
+    crash["on"] = False
+    assert event_deliver.apply(args=(delivery.pk,)).get() == "done"
+    # The broker hands the same job out again (acks late), and the sweeper re-enqueues it too.
+    assert event_deliver.apply(args=(delivery.pk,)).get() == "skipped"
+    assert event_deliver.apply(args=(delivery.pk,)).get() == "skipped"
+    assert list(Label.objects.filter(tenant=tenant).values_list("name", flat=True)) == [f"seen {message.pk}"]
+
+
+def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later(
+    tenant, owner, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    inbox = make_inbox(tenant, members=[owner])
+    conversation = make_conversation(inbox)
+    subscribed.add(ConversationAssigned, "tests.assigned")
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(event_deliver, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            assigned = conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)
+    assert assigned.assignee_id == owner.user_id
+    assert subscribed == []
+    delivery = EventDelivery.objects.get()
+    assert delivery.state == "pending"
+    # Not yet overdue: the sweeper leaves it alone.
+    assert event_delivery.event_deliveries_sweep(now=delivery.due_at + timedelta(minutes=4)) == 0
+    assert subscribed == []
+    assert event_delivery.event_deliveries_sweep(now=delivery.due_at + timedelta(minutes=6)) == 1
+    assert [(name, event.assignee_id) for name, event in subscribed] == [("tests.assigned", owner.user_id)]
+    assert EventDelivery.objects.get().state == "done"
+    assert event_delivery.event_deliveries_sweep(now=delivery.due_at + timedelta(hours=1)) == 0
+
+
+def test_each_fact_records_its_event_once(tenant, owner, django_capture_on_commit_callbacks):
+    inbox = make_inbox(tenant, members=[owner])
+    first, _ = receive(inbox, "wamid.1")
+    receive(inbox, "wamid.1")  # the channel repeats itself: a no-op records nothing
+    receive(inbox, "wamid.2", at=T0 + timedelta(minutes=1))
+    conversation = Conversation.objects.get()
+    conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)
+    conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)  # no change
+    types = sorted(OutboxEvent.objects.values_list("event_type", flat=True))
+    assert types == [
+        "contact.created",
+        "conversation.assigned",
+        "conversation.created",
+        "message.received",
+        "message.received",
+    ]
+    assert {row.payload["message_id"] for row in OutboxEvent.objects.filter(event_type="message.received")} == {
+        first.pk,
+        first.pk + 1,
+    }
+
+
+# --- the reply window ------------------------------------------------------------------------
+
+
+def window_events(conversation) -> list[tuple[str, str]]:
+    return [
+        (row.event_type, row.payload.get("closes_at") or row.payload.get("closed_at"))
+        for row in OutboxEvent.objects.filter(
+            event_type__startswith="reply_window.", payload__conversation_id=conversation.pk
+        ).order_by("created_at", "event_type")
+    ]
+
+
+def test_the_window_events_fire_once_each_at_their_moment(tenant, settings):
+    settings.EVENTS_REPLY_WINDOW_LEAD_SECONDS = 3600
+    inbox = make_inbox(tenant)
+    message, _ = receive(inbox, "wamid.1", at=T0)
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    closes = T0 + timedelta(hours=24)
+    assert conversation.reply_window_closes_at == closes
+    end = closes.isoformat()
+    record = event_delivery.reply_window_events_record
+
+    assert record(now=closes - timedelta(hours=1, seconds=1)) == {"closing": 0, "closed": 0}
+    assert window_events(conversation) == []
+    assert record(now=closes - timedelta(hours=1)) == {"closing": 1, "closed": 0}
+    assert record(now=closes - timedelta(minutes=30)) == {"closing": 0, "closed": 0}
+    assert window_events(conversation) == [("reply_window.closing", end)]
+    assert record(now=closes - timedelta(seconds=1)) == {"closing": 0, "closed": 0}
+    assert record(now=closes) == {"closing": 0, "closed": 1}
+    assert record(now=closes + timedelta(days=2)) == {"closing": 0, "closed": 0}
+    assert window_events(conversation) == [("reply_window.closing", end), ("reply_window.closed", end)]
+    closed = OutboxEvent.objects.get(event_type=ReplyWindowClosed.name)
+    assert (closed.occurred_at, closed.payload["contact_id"]) == (closes, conversation.contact_id)
+
+
+def test_a_window_extended_by_a_new_message_gets_no_closed_event_and_its_own_closing(tenant):
+    inbox = make_inbox(tenant)
+    message, _ = receive(inbox, "wamid.1", at=T0)
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    first_end = T0 + timedelta(hours=24)
+    record = event_delivery.reply_window_events_record
+    assert record(now=first_end - timedelta(minutes=30)) == {"closing": 1, "closed": 0}
+    # The customer writes again 20 minutes before the end: a new window.
+    receive(inbox, "wamid.2", at=first_end - timedelta(minutes=20))
+    second_end = first_end - timedelta(minutes=20) + timedelta(hours=24)
+    conversation.refresh_from_db()
+    assert conversation.reply_window_closes_at == second_end
+    assert conversation.reply_window_closing_event_for is None
+    assert record(now=first_end + timedelta(minutes=1)) == {"closing": 0, "closed": 0}
+    # An older message delivered late does not move the window, nor what was recorded for it.
+    assert record(now=second_end - timedelta(minutes=10)) == {"closing": 1, "closed": 0}
+    receive(inbox, "wamid.late", at=T0 + timedelta(hours=1))
+    conversation.refresh_from_db()
+    assert conversation.reply_window_closing_event_for == second_end
+    assert record(now=second_end - timedelta(minutes=5)) == {"closing": 0, "closed": 0}
+    assert record(now=second_end) == {"closing": 0, "closed": 1}
+    assert window_events(conversation) == [
+        ("reply_window.closing", first_end.isoformat()),
+        ("reply_window.closing", second_end.isoformat()),
+        ("reply_window.closed", second_end.isoformat()),
+    ]
+
+
+# --- Settings: event deliveries -- -------------------------------------------------------------
+
+
+def _client(membership) -> Client:
+    client = Client()
+    client.force_login(membership.user)
+    return client
+
+
+def failed_delivery(tenant, subscriber: str = "tests.broken") -> EventDelivery:
+    event = MessageReceived(
+        tenant_id=tenant.pk, message_id=1, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+    )
+    row = OutboxEvent.objects.create(
+        id=event.event_id, tenant=tenant, event_type=event.name, payload=event.to_payload(), occurred_at=T0
+    )
+    return EventDelivery.objects.create(
+        tenant=tenant, event=row, subscriber=subscriber, state="failed", attempts=6, last_error="ValueError: boom"
+    )
+
+
+def test_admins_see_their_workspace_failed_deliveries_and_retry_them(
+    tenant, owner, other_tenant, subscribed, django_capture_on_commit_callbacks
+):
+    subscribed.add(MessageReceived, "tests.broken")
+    mine = failed_delivery(tenant)
+    failed_delivery(other_tenant, subscriber="tests.theirs")
+    client = _client(owner)
+    page = client.get(DELIVERIES)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "tests.broken" in body and "ValueError: boom" in body and "message.received" in body
+    assert "tests.theirs" not in body
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{DELIVERIES}{mine.pk}/retry/")
+    assert (response.status_code, response["Location"]) == (302, DELIVERIES)
+    mine.refresh_from_db()
+    assert (mine.state, mine.attempts, mine.last_error) == ("done", 1, "")
+    assert [name for name, _e in subscribed] == ["tests.broken"]
+
+
+def test_another_workspace_delivery_is_not_found(tenant, owner, other_tenant):
+    theirs = failed_delivery(other_tenant)
+    response = _client(owner).post(f"{DELIVERIES}{theirs.pk}/retry/")
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert (theirs.state, theirs.attempts) == ("failed", 6)
+
+
+def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
+    mine = failed_delivery(tenant)
+    client = _client(agent)
+    assert client.get(DELIVERIES).status_code == 403
+    assert client.post(f"{DELIVERIES}{mine.pk}/retry/").status_code == 403
+    mine.refresh_from_db()
+    assert (mine.state, mine.attempts) == ("failed", 6)
+
+
+class QuietChannel:
+    """A channel that accepts every message and delivers nothing."""
+
+    channel_type = "tests-events"
+
+    def reply_window(self, inbox):
+        return timedelta(hours=24)
+
+    def enqueue_delivery(self, message):
+        pass
+
+    def enqueue_read_receipt(self, message):
+        pass
+
+    def prepare_outbound(self, *, conversation, spec):
+        return {}
+
+    def templates_for(self, inbox):
+        return []
+
+
+@pytest.fixture
+def quiet_channel():
+    from conversations import channels
+
+    channels.register(QuietChannel())
+    yield
+    channels._registry.pop(QuietChannel.channel_type, None)
+
+
+def test_agents_and_the_clock_record_their_facts_with_their_actor(
+    tenant, owner, quiet_channel, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from conversations.services.actions import conversation_status_set, conversations_unsnooze_due
+    from conversations.services.contacts import contact_update
+    from conversations.services.inbound import contact_number_change
+    from conversations.services.outbound import OutboundSpec, message_send
+
+    inbox = make_inbox(tenant, members=[owner])
+    inbox.channel_type = QuietChannel.channel_type
+    inbox.save()
+    received, _ = receive(inbox, "wamid.1", at=timezone.now(), source_id="5511911110001")
+    conversation = Conversation.objects.get(pk=received.conversation_id)
+    OutboxEvent.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent, _created = message_send(
+            principal=owner, conversation=conversation, spec=OutboundSpec(type="text", text="Olá")
+        )
+    until = timezone.now() + timedelta(hours=1)
+    conversation_status_set(principal=owner, conversation=conversation, status="snoozed", snoozed_until=until)
+    assert conversations_unsnooze_due(now=until + timedelta(seconds=1)) == 1
+    conversation_status_set(principal=owner, conversation=conversation, status="resolved")
+    contact_update(principal=owner, contact=conversation.contact, name="Maria")
+    assert contact_number_change(inbox=inbox, old_source_id="5511911110001", new_source_id="5511922220002")
+
+    payloads = [(row.event_type, row.payload) for row in OutboxEvent.objects.order_by("created_at")]
+    common = {"occurred_at": payloads[0][1]["occurred_at"]}
+    assert payloads[0] == (
+        "message.sent",
+        common
+        | {
+            "message_id": sent.pk,
+            "conversation_id": conversation.pk,
+            "inbox_id": inbox.pk,
+            "contact_id": conversation.contact_id,
+            "message_type": "text",
+            "sender_type": "agent",
+            "sender_user_id": owner.user_id,
+        },
+    )
+    changes = [(p["previous_status"], p["status"], p["change"], p["actor_user_id"]) for t, p in payloads[1:4]]
+    assert changes == [
+        ("open", "snoozed", "snoozed", owner.user_id),
+        ("snoozed", "open", "snooze_ended", None),
+        ("open", "resolved", "resolved", owner.user_id),
+    ]
+    assert [(t, p["changed_fields"], p["actor_user_id"]) for t, p in payloads[4:]] == [
+        ("contact.updated", ["name"], owner.user_id),
+        ("contact.updated", ["wa_id", "phone_e164"], None),
+    ]

@@ -1,0 +1,127 @@
+"""A worker killed with SIGKILL mid-delivery of a domain event: the subscriber's effect happens once.
+
+Real processes: a Celery worker on Redis and PostgreSQL. The delivery's first run writes its effect
+and hangs; the worker is killed there, a new one started, the delivery handed out again (as the
+sweeper does) and the broker's own redelivery of the killed job arrives too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from django.utils import timezone
+
+from conversations.events import MessageReceived
+from conversations.models import EventDelivery, Label, OutboxEvent
+from tests.e2e.conftest import skip_or_fail
+from tests.e2e.harness import VENV_BIN, ServerProcess
+from tests.factories import make_tenant
+from whatsapp.fake import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def worker_env(server_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    from django.db import connection
+
+    url = os.environ.get("REDIS_URL")
+    if connection.vendor != "postgresql" or not url:
+        skip_or_fail("The event crash test needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    env = dict(server_env)
+    env.update(
+        {
+            "REDIS_URL": url,
+            "CELERY_BROKER_URL": url,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_VISIBILITY_TIMEOUT": "5",
+            "EVENTS_CRASH_MARKER": str(tmp_path / "first-delivery-started"),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def workers():
+    started: list[ServerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def _worker(workers: list[ServerProcess], env: dict[str, str], name: str, log_dir: Path) -> ServerProcess:
+    log = log_dir / f"{name}.log"
+
+    def ready() -> bool:
+        return log.exists() and " ready." in log.read_text(errors="replace")
+
+    worker = ServerProcess(
+        name=name,
+        command=[
+            VENV_BIN / "celery",
+            *("-A", "tests.e2e.event_subscriber_app", "worker", "--loglevel=INFO", "--pool=solo"),
+            *("-n", f"{name}@%h", "--without-gossip", "--without-mingle"),
+        ],
+        env=env,
+        ready=ready,
+        log_path=log,
+    )
+    workers.append(worker)
+    return worker.start()
+
+
+def _others_in_transaction() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_a_worker_killed_mid_delivery_leaves_the_effect_once(worker_env, workers, tmp_path):
+    from tests.e2e.event_subscriber_app import SUBSCRIBER
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    tenant = make_tenant("Acme", slug="acme")
+    event = MessageReceived(
+        tenant_id=tenant.pk, message_id=41, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+    )
+    row = OutboxEvent.objects.create(
+        id=event.event_id, tenant=tenant, event_type=event.name, payload=event.to_payload(), occurred_at=timezone.now()
+    )
+    delivery = EventDelivery.objects.create(tenant=tenant, event=row, subscriber=SUBSCRIBER)
+    broker = Celery(broker=worker_env["CELERY_BROKER_URL"])
+
+    first = _worker(workers, worker_env, "worker-1", log_dir)
+    broker.send_task("conversations.tasks.event_deliver", args=[delivery.pk])
+    marker = Path(worker_env["EVENTS_CRASH_MARKER"])
+    wait_for(marker.exists, timeout=60)
+    os.kill(int(marker.read_text()), signal.SIGKILL)  # mid-delivery: the effect written, not committed
+    wait_for(lambda: not first.running, timeout=30)
+    assert not Label.objects.filter(tenant=tenant).exists()
+    assert EventDelivery.objects.get(pk=delivery.pk).state == "pending"
+
+    # PostgreSQL rolls back the dead worker's transaction once it sees the connection closed.
+    wait_for(lambda: not _others_in_transaction(), timeout=30)
+    _worker(workers, worker_env, "worker-2", log_dir)
+    broker.send_task("conversations.tasks.event_deliver", args=[delivery.pk])  # as the sweeper does
+    wait_for(lambda: EventDelivery.objects.get(pk=delivery.pk).state == "done", timeout=60)
+    # The broker hands the killed job out again after its visibility timeout: it finds the delivery done.
+    broker.send_task("conversations.tasks.event_deliver", args=[delivery.pk])
+    log = log_dir / "worker-2.log"
+    wait_for(lambda: log.read_text(errors="replace").count("'skipped'") >= 1, timeout=60)
+    assert list(Label.objects.filter(tenant=tenant).values_list("name", flat=True)) == ["effect 41"]
+    finished = EventDelivery.objects.get(pk=delivery.pk)
+    assert (finished.state, finished.attempts, finished.last_error) == ("done", 1, "")
+    broker.close()
