@@ -39,7 +39,8 @@ function onClick(event) {
   const item = t.closest(".popup-item");
   if (item) { choosePopup(Number(item.dataset.index)); return; }
   if (t.closest("[data-template-send]")) { sendTemplate(); return; }
-  const status = t.closest("[data-status]");
+  // The status buttons; a message's article also carries data-status (its delivery status).
+  const status = t.closest("button[data-status]");
   if (status) {
     act("status", {status: status.dataset.status});
     if (t.closest("details")) t.closest("details").removeAttribute("open");
