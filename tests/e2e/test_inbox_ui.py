@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, Response, WebSocket, expect
 
 from conversations.models import Contact, Conversation, Inbox, Message
@@ -214,4 +215,30 @@ def test_inbox_forms_have_no_inline_handlers_and_enter_in_search_does_not_reload
     search.press("Enter")
     expect(page.locator(f"li.row#c-{conversation.pk}")).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    browser_errors.assert_none()
+
+
+# --- a message's own buttons ------------------------------------------------------------------------
+
+
+def test_reply_button_on_a_message_quotes_it_in_the_composer_and_posts_nothing(
+    page: Page, browser_errors: BrowserErrors
+) -> None:
+    _tenant, inbox, ana, _bruno = workspace()
+    conversation = make_conversation(inbox, name="Carla Dias", assignee=ana, last_inbound_at=timezone.now())
+    message = make_message(conversation, "Meu pedido atrasou")
+    Message.objects.filter(pk=message.pk).update(external_id="wamid.reply-button-1")  # WhatsApp's: it can be quoted
+    open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    article = page.locator(f"#m-{message.pk}")
+    article.hover()
+    article.locator("[data-reply]").click()
+    expect(page.locator("[data-reply-to]")).to_be_visible()
+    expect(page.locator("[data-reply-to-text]")).to_have_text("↩ Meu pedido atrasou")
+    expect(page.locator("[data-text]")).to_be_focused()
+    # The message carries its delivery status (data-status): the click is not a status change.
+    assert [url for url in posts if not url.endswith("/read/")] == []
+    assert Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.OPEN
+    expect(page.locator(".toasts .toast")).to_have_count(0)
     browser_errors.assert_none()

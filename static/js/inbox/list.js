@@ -1,0 +1,148 @@
+// The conversation list: tabs, filters and search, the tab counts, infinite scroll (keyset cursor),
+// and rows re-read by id when an event hints that they changed.
+import {base, filtersForm, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast, url} from "./shared.js";
+
+let tab = ((root && root.querySelector(".tab[aria-pressed=true]")) || {dataset: {tab: "all"}}).dataset.tab;
+let loadingList = false;
+
+export function currentFilters() {
+  const data = {tab: tab};
+  new FormData(filtersForm).forEach((v, k) => { data[k] = v; });
+  if (data.q && data.q.trim().length < 3) data.q = ""; // the server searches from 3 characters
+  return data;
+}
+
+export function setCounts(counts) {
+  if (!counts) return;
+  Object.keys(counts).forEach((k) => {
+    const el = root.querySelector("[data-count='" + k + "']");
+    if (el) el.textContent = counts[k];
+  });
+}
+
+function rowKey(li) {
+  // Sort key as the server orders: latest activity first (ties: higher id first), or longest waiting.
+  const sort = filtersForm.elements.sort.value;
+  if (sort === "waiting") return [li.dataset.waiting || "9999", Number(li.dataset.id)];
+  return [li.dataset.activity || "", Number(li.dataset.id)];
+}
+
+function before(a, b) {
+  const ka = rowKey(a), kb = rowKey(b);
+  const sort = filtersForm.elements.sort.value;
+  if (sort === "waiting") return ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
+  return ka[0] > kb[0] || (ka[0] === kb[0] && ka[1] > kb[1]);
+}
+
+function placeRow(li) {
+  const existing = document.getElementById(li.id);
+  if (existing) existing.remove();
+  const empty = listSentinel.querySelector(".empty");
+  if (empty) empty.remove();
+  const rows = rowsEl.children;
+  for (let i = 0; i < rows.length; i++) {
+    if (before(li, rows[i])) { rowsEl.insertBefore(li, rows[i]); return; }
+  }
+  // Past the loaded part of the list: it will come with a later page, unless the list is complete.
+  if (!listSentinel.dataset.next) rowsEl.appendChild(li);
+}
+
+export function markActiveRow() {
+  rowsEl.querySelectorAll(".row").forEach((li) => {
+    li.classList.toggle("is-active", state.open !== null && Number(li.dataset.displayId) === state.open);
+  });
+}
+
+export function removeRow(displayId) {
+  const li = rowsEl.querySelector("[data-display-id='" + displayId + "']");
+  if (li) li.remove();
+}
+
+export function rowIsUnread(displayId) {
+  const li = rowsEl.querySelector("[data-display-id='" + displayId + "']");
+  return !li || li.classList.contains("is-unread");
+}
+
+// The rows in the order shown, as display ids (for j / k).
+export function shownDisplayIds() {
+  return Array.prototype.map.call(rowsEl.querySelectorAll(".row"), (li) => Number(li.dataset.displayId));
+}
+
+export function reloadList() {
+  loadingList = true;
+  const params = currentFilters();
+  return getJSON(url("list/", params)).then((data) => {
+    rowsEl.innerHTML = "";
+    rowsEl.appendChild(fragment(data.html));
+    listSentinel.dataset.next = data.next || "";
+    listSentinel.innerHTML = data.ids.length ? "" : "<p class='empty muted'></p>";
+    if (!data.ids.length) listSentinel.firstChild.textContent = text("empty");
+    setCounts(data.counts);
+    markActiveRow();
+    const q = new URLSearchParams(params);
+    history.replaceState(history.state, "", (state.open ? base + "c/" + state.open + "/" : base) + "?" + q.toString());
+  }).catch((err) => { toast(err.message, "error"); }).finally(() => { loadingList = false; });
+}
+
+export function chooseTab(button) {
+  tab = button.dataset.tab;
+  root.querySelectorAll("[data-tab]").forEach((b) => { b.setAttribute("aria-pressed", String(b === button)); });
+  return reloadList();
+}
+
+function loadMoreRows() {
+  const cursor = listSentinel.dataset.next;
+  if (!cursor || loadingList) return;
+  loadingList = true;
+  const params = currentFilters();
+  params.cursor = cursor;
+  getJSON(url("list/", params)).then((data) => {
+    const frag = fragment(data.html);
+    Array.prototype.slice.call(frag.children).forEach((li) => {
+      const old = document.getElementById(li.id);
+      if (old) old.remove();
+      rowsEl.appendChild(li);
+    });
+    listSentinel.dataset.next = data.next || "";
+    markActiveRow();
+  }).catch((err) => { toast(err.message, "error"); }).finally(() => { loadingList = false; });
+}
+
+// Infinite scroll: the next page when the end of the list comes near.
+export function observeList() {
+  if (!("IntersectionObserver" in window)) return;
+  new IntersectionObserver((entries) => {
+    if (entries[0].isIntersecting) loadMoreRows();
+  }, {root: root.querySelector(".inbox-list"), rootMargin: "0px 0px 300px 0px"}).observe(listSentinel);
+}
+
+const pendingRows = new Set();
+let rowsTimer = null;
+
+// Re-reads rows by conversation id: changed rows move to their place, rows that left the filter or
+// the member's sight go, and the tab counts follow.
+export function refreshRows(ids) {
+  ids.forEach((id) => { pendingRows.add(id); });
+  if (rowsTimer) return;
+  // Events of one burst are fetched together.
+  rowsTimer = setTimeout(() => {
+    rowsTimer = null;
+    const batch = Array.from(pendingRows).slice(0, 100);
+    batch.forEach((id) => { pendingRows.delete(id); });
+    const params = currentFilters();
+    params.ids = batch.join(",");
+    getJSON(url("rows/", params)).then((data) => {
+      Object.keys(data.rows).forEach((id) => {
+        const li = fragment(data.rows[id]).firstElementChild;
+        if (li) placeRow(li);
+      });
+      data.missing.forEach((id) => {
+        const li = document.getElementById("c-" + id);
+        if (li) li.remove();
+      });
+      setCounts(data.counts);
+      markActiveRow();
+      if (pendingRows.size) refreshRows([]);
+    }).catch(() => { /* the next resync catches up */ });
+  }, 60);
+}

@@ -1,0 +1,118 @@
+// What every part of the inbox shares: the page's elements, the open conversation, requests to the
+// inbox's endpoints (JSON that carries server-rendered fragments), toasts and the page's strings.
+
+export const root = document.getElementById("inbox");
+
+function find(selector) {
+  return root ? root.querySelector(selector) : null;
+}
+
+export const slug = root ? root.dataset.slug : "";
+export const base = root ? root.dataset.base : ""; // /t/<slug>/inbox/
+export const rowsEl = find("[data-rows]");
+export const listSentinel = find("[data-list-sentinel]");
+export const paneEl = find("[data-pane]");
+export const sidebarEl = find("[data-sidebar]");
+export const filtersForm = find("[data-filters]");
+export const liveState = find("[data-live-state]");
+const toasts = document.querySelector("[data-toasts]");
+const csrf = (document.cookie.match(/(?:^|; )csrftoken=([^;]+)/) || [])[1] || "";
+
+// The conversation shown in the pane: its display id, and what the server last said of it
+// ({id, display_id, window_open, contact_name, ...}).
+export const state = {
+  open: root && root.dataset.open ? Number(root.dataset.open) : null,
+  conversation: null,
+};
+
+// --- strings ----------------------------------------------------------------------------------------
+// The page renders each string translated as data-text-<name> on #inbox; these are the fallbacks.
+const FALLBACK = {
+  hidden: "The conversation is now assigned to someone else.",
+  empty: "No conversations here.",
+  choose: "Choose a conversation.",
+  unavailable: "This conversation is not available to you.",
+  start: "Start of the conversation",
+  placeholderReply: "Type a reply… (/ for quick replies, Enter sends, Shift+Enter new line)",
+  placeholderNote: "Private note for the team… (@ to mention)",
+  retry: "Retry",
+  quickReplyFile: "+ file of /{shortcut}",
+  headerLink: "{format} link (https://…)",
+  snoozeTime: "Choose a time to snooze until.",
+  attributeName: "Attribute name",
+  attributeValue: "Attribute value",
+  attributeRemove: "Remove attribute",
+  saved: "Saved",
+  someone: "Someone",
+  mentioned: "{actor} mentioned you in #{id}",
+  assigned: "{actor} assigned you #{id}",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  windowClosed: "Reply window closed: templates only",
+  windowCloses: "Reply window closes in {hours}h {minutes}m",
+  requestFailed: "Request failed ({status})",
+};
+
+export function text(name, values) {
+  const key = "text" + name.charAt(0).toUpperCase() + name.slice(1);
+  const template = (root && root.dataset[key]) || FALLBACK[name] || name;
+  if (!values) return template;
+  return template.replace(/\{(\w+)\}/g, (all, field) => (field in values ? String(values[field]) : all));
+}
+
+// --- requests ---------------------------------------------------------------------------------------
+
+export function url(path, params) {
+  const u = new URL(base + path, window.location.origin);
+  if (params) Object.keys(params).forEach((k) => {
+    const v = params[k];
+    if (Array.isArray(v)) v.forEach((x) => { u.searchParams.append(k, x); });
+    else if (v !== null && v !== undefined && v !== "") u.searchParams.set(k, v);
+  });
+  return u.toString();
+}
+
+function readJSON(response) {
+  return response.json().catch(() => ({})).then((data) => {
+    if (!response.ok) {
+      const err = new Error((data.error && data.error.message) || text("requestFailed", {status: response.status}));
+      err.status = response.status;
+      err.data = data;
+      throw err;
+    }
+    return data;
+  });
+}
+
+export function getJSON(u) {
+  return fetch(u, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(readJSON);
+}
+
+export function postForm(path, data) {
+  const body = data instanceof FormData ? data : new FormData();
+  if (!(data instanceof FormData) && data) Object.keys(data).forEach((k) => {
+    const v = data[k];
+    if (Array.isArray(v)) v.forEach((x) => { body.append(k, x); });
+    else if (v !== null && v !== undefined) body.append(k, v);
+  });
+  return fetch(url(path), {
+    method: "POST", credentials: "same-origin", body: body,
+    headers: {"X-CSRFToken": csrf, "Accept": "application/json"},
+  }).then(readJSON);
+}
+
+// A server-rendered fragment, parsed inert (nothing in it runs; the server escaped customer text).
+export function fragment(html) {
+  const t = document.createElement("template");
+  t.innerHTML = html;
+  return t.content;
+}
+
+export function toast(message, kind) {
+  if (!toasts) return;
+  const el = document.createElement("div");
+  el.className = "toast" + (kind ? " toast-" + kind : "");
+  el.textContent = message;
+  toasts.appendChild(el);
+  setTimeout(() => { el.remove(); }, 6000);
+}
