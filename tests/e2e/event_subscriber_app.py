@@ -1,31 +1,11 @@
-"""The Celery app of the event crash test's workers: the project's app plus one test subscriber.
-
-Its first delivery writes its effect, then hangs (the test kills the worker there); later ones
-write the effect and return.
-"""
+"""The Celery app of the event crash test's workers: the project's app plus the test's subscriber."""
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 from conversations import events
 from helpdesk.celery import app
+from tests.e2e.event_subscriber import SUBSCRIBER, label_the_message
 
-__all__ = ["app", "label_the_message"]
-
-SUBSCRIBER = "tests.crash_labeller"
-
-
-def label_the_message(event: events.MessageReceived) -> None:
-    from conversations.models import Label
-
-    Label.objects.create(tenant_id=event.tenant_id, name=f"effect {event.message_id}")
-    marker = os.environ.get("EVENTS_CRASH_MARKER")
-    if marker and not Path(marker).exists():
-        Path(marker).write_text(str(os.getpid()))
-        time.sleep(120)  # killed here, mid-delivery, with the effect written but not committed
-
+__all__ = ["app"]
 
 events.subscribe(events.MessageReceived, label_the_message, name=SUBSCRIBER)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from conversations.events import MessageReceived
 from conversations.models import EventDelivery, Label, OutboxEvent
 from tests.e2e.conftest import skip_or_fail
+from tests.e2e.event_subscriber import SUBSCRIBER
 from tests.e2e.harness import VENV_BIN, ServerProcess
 from tests.factories import make_tenant
 from whatsapp.fake import wait_for
@@ -89,8 +90,6 @@ def _others_in_transaction() -> int:
 
 
 def test_a_worker_killed_mid_delivery_leaves_the_effect_once(worker_env, workers, tmp_path):
-    from tests.e2e.event_subscriber_app import SUBSCRIBER
-
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     tenant = make_tenant("Acme", slug="acme")
@@ -101,7 +100,7 @@ def test_a_worker_killed_mid_delivery_leaves_the_effect_once(worker_env, workers
         id=event.event_id, tenant=tenant, event_type=event.name, payload=event.to_payload(), occurred_at=timezone.now()
     )
     delivery = EventDelivery.objects.create(tenant=tenant, event=row, subscriber=SUBSCRIBER)
-    broker = Celery(broker=worker_env["CELERY_BROKER_URL"])
+    broker = Celery(broker=worker_env["CELERY_BROKER_URL"], set_as_current=False)
 
     first = _worker(workers, worker_env, "worker-1", log_dir)
     broker.send_task("conversations.tasks.event_deliver", args=[delivery.pk])
