@@ -33,6 +33,18 @@ def _no_network_to_cloud_api():
     client._transport_override.pop("transport", None)
 
 
+@pytest.fixture(autouse=True)
+def _event_subscribers_restored():
+    """A subscriber a test registers (directly or by importing a module that subscribes) is gone after it,
+    so later tests see only the project's own subscribers."""
+    from conversations.events import registry
+
+    saved = {name: dict(handlers) for name, handlers in registry._subscribers.items()}
+    yield
+    registry._subscribers.clear()
+    registry._subscribers.update(saved)
+
+
 @pytest.fixture
 def tenant(db):
     return make_tenant("Acme", slug="acme")
