@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, pagination, serializers, status
+from rest_framework import exceptions, pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -199,7 +199,3 @@ class KeysetPagination(CursorPagination):
                 details={"param": self.cursor_query_param},
             ) from None
         return bool(newer), (at, pk)
-
-
-def not_found_response() -> Response:
-    return Response(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
