@@ -200,3 +200,26 @@ class ServerProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def celery_worker(
+    name: str, *, app: str, options: Sequence[str], env: Mapping[str, str], log_dir: Path
+) -> ServerProcess:
+    """A Celery worker of ``app`` (not yet started), ready once its log says so; tests that kill workers
+    on purpose start them this way rather than through ``start_process``."""
+    log = log_dir / f"{name}.log"
+
+    def ready() -> bool:
+        return log.exists() and " ready." in log.read_text(errors="replace")
+
+    return ServerProcess(
+        name=name,
+        command=[
+            VENV_BIN / "celery",
+            *("-A", app, "worker", "--loglevel=INFO", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"),
+            *options,
+        ],
+        env=dict(env),
+        ready=ready,
+        log_path=log,
+    )

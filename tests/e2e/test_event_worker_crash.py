@@ -19,7 +19,7 @@ from conversations.events import MessageReceived
 from conversations.models import EventDelivery, Label, OutboxEvent
 from tests.e2e.conftest import skip_or_fail
 from tests.e2e.event_subscriber import SUBSCRIBER
-from tests.e2e.harness import VENV_BIN, ServerProcess
+from tests.e2e.harness import ServerProcess, celery_worker
 from tests.factories import make_tenant
 from whatsapp.fake import wait_for
 
@@ -58,21 +58,8 @@ def workers():
 
 
 def _worker(workers: list[ServerProcess], env: dict[str, str], name: str, log_dir: Path) -> ServerProcess:
-    log = log_dir / f"{name}.log"
-
-    def ready() -> bool:
-        return log.exists() and " ready." in log.read_text(errors="replace")
-
-    worker = ServerProcess(
-        name=name,
-        command=[
-            VENV_BIN / "celery",
-            *("-A", "tests.e2e.event_subscriber_app", "worker", "--loglevel=INFO", "--pool=solo"),
-            *("-n", f"{name}@%h", "--without-gossip", "--without-mingle"),
-        ],
-        env=env,
-        ready=ready,
-        log_path=log,
+    worker = celery_worker(
+        name, app="tests.e2e.event_subscriber_app", options=["--pool=solo"], env=env, log_dir=log_dir
     )
     workers.append(worker)
     return worker.start()

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from conversations.models import Message
 from tests.e2e.conftest import skip_or_fail
-from tests.e2e.harness import VENV_BIN, ServerProcess, free_port
+from tests.e2e.harness import VENV_BIN, ServerProcess, celery_worker, free_port
 from tests.factories import make_tenant, owner_of
 from whatsapp.fake import FakeAdminClient, wait_for
 from whatsapp.models import WebhookEvent
@@ -72,22 +72,7 @@ def crash_env(server_env: dict[str, str]) -> dict[str, str]:
 
 def _worker(workers: list[ServerProcess], env: dict[str, str], name: str, log_dir: Path) -> ServerProcess:
     """A worker outside ``start_process``: this test kills one on purpose."""
-    log = log_dir / f"{name}.log"
-
-    def ready() -> bool:
-        return log.exists() and " ready." in log.read_text(errors="replace")
-
-    worker = ServerProcess(
-        name=name,
-        command=[
-            VENV_BIN / "celery",
-            *("-A", "helpdesk", "worker", "--loglevel=INFO", "--concurrency=2", "-n", f"{name}@%h"),
-            *("--without-gossip", "--without-mingle"),
-        ],
-        env=env,
-        ready=ready,
-        log_path=log,
-    )
+    worker = celery_worker(name, app="helpdesk", options=["--concurrency=2"], env=env, log_dir=log_dir)
     workers.append(worker)
     return worker.start()
 
