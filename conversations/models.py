@@ -286,6 +286,9 @@ class Message(TenantOwnedModel):
     sender_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who sent it when no person did: the automation's or API token's name (conversations.actors).
+    sender_label = models.CharField(max_length=120, blank=True, default="")
+    sender_automation_id = models.PositiveBigIntegerField(null=True, blank=True)
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
     text = models.TextField(blank=True)
     content = models.JSONField(default=dict, blank=True)

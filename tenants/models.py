@@ -252,6 +252,7 @@ class AuditLogEntry(models.Model):
         CONVERSATION_PRIORITY_CHANGED = "conversation.priority_changed", _("Conversation priority changed")
         CONVERSATION_LABELS_CHANGED = "conversation.labels_changed", _("Conversation labels changed")
         CONTACT_UPDATED = "contact.updated", _("Contact changed")
+        MESSAGE_SENT = "message.sent", _("Message sent by an automation or the system")
         LABEL_CREATED = "label.created", _("Label created")
         LABEL_CHANGED = "label.changed", _("Label changed")
         LABEL_DELETED = "label.deleted", _("Label deleted")

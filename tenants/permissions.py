@@ -1,4 +1,4 @@
-"""The permission catalogue and the built-in roles. Checked only through ``Membership.has_perm``."""
+"""The permission catalogue and the built-in roles. Checked only through an actor's ``has_perm``."""
 
 from __future__ import annotations
 
@@ -67,10 +67,26 @@ BUILTIN_ROLE_PERMS: dict[str, frozenset[str]] = {
 }
 
 
-class Actor(Protocol):
-    """Who acts: a member or an API token (anything that answers ``has_perm`` within one workspace)."""
+# What an automation or the system may do (``conversations.actors``): the work of a conversation
+# (reply, templates, notes, assign, status, priority, labels, contact details) and seeing
+# conversations; never members, roles, settings, channels, exports or the audit log.
+NON_HUMAN_PERMS: frozenset[str] = frozenset(
+    {
+        Perm.VIEW_ALL_CONVERSATIONS,
+        Perm.VIEW_UNASSIGNED,
+        Perm.REPLY,
+        Perm.SEND_TEMPLATES,
+        Perm.MANAGE_CONTACTS,
+    }
+)
 
-    tenant_id: int
+
+class Actor(Protocol):
+    """Who acts: a member, an API token, an automation or the system (``conversations.actors``):
+    anything that answers ``has_perm`` within one workspace."""
+
+    @property
+    def tenant_id(self) -> int: ...
 
     def has_perm(self, perm: str) -> bool: ...
 

@@ -1,0 +1,129 @@
+"""Who acts on a conversation: a member, an API token, an automation or the system (docs/actors.md).
+
+Core services take one ``actor: Actor``. Views and the API pass the ``Membership`` or ``ApiToken``
+they already hold; a feature app (greetings, auto-assignment, CSAT, flows…) passes an
+``AutomationActor`` naming itself, and the core's own jobs a ``SystemActor``. Every actor answers
+``tenant_id`` and ``has_perm`` (so ``tenants.permissions.require_perm`` checks any of them), and the
+helpers below say who it is: in the audit log, in the conversation's history, on the messages it
+sends and in the domain events it causes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from django.utils.translation import gettext as _
+
+from conversations.models import Message
+from tenants.models import ApiToken, Membership, User
+from tenants.permissions import NON_HUMAN_PERMS
+
+ActorType = Literal["member", "api_token", "automation", "system"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutomationActor:
+    """A feature acting as itself in one workspace: ``automation_id`` and ``name`` are the feature's
+    own (e.g. its greeting rule), ``kind`` says which feature (``"greeting"``, ``"auto_assign"``)."""
+
+    tenant_id: int
+    automation_id: int
+    name: str
+    kind: str = ""
+
+    def has_perm(self, perm: str) -> bool:
+        return perm in NON_HUMAN_PERMS
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemActor:
+    """The product itself (a beat job, a rule of the core), acting in one workspace."""
+
+    tenant_id: int
+
+    def has_perm(self, perm: str) -> bool:
+        return perm in NON_HUMAN_PERMS
+
+
+Actor = Membership | ApiToken | AutomationActor | SystemActor
+
+
+def actor_type(actor: Actor) -> ActorType:
+    if isinstance(actor, Membership):
+        return "member"
+    if isinstance(actor, ApiToken):
+        return "api_token"
+    if isinstance(actor, AutomationActor):
+        return "automation"
+    return "system"
+
+
+def actor_id(actor: Actor) -> int | None:
+    """The membership's, token's or automation's id; None for the system."""
+    if isinstance(actor, Membership | ApiToken):
+        return actor.pk
+    if isinstance(actor, AutomationActor):
+        return actor.automation_id
+    return None
+
+
+def actor_user(actor: Actor) -> User | None:
+    """The person behind the action, if a person acted."""
+    return actor.user if isinstance(actor, Membership) else None
+
+
+def actor_audit_label(actor: Actor) -> str:
+    """How the audit log names the actor (stored, so not translated)."""
+    if isinstance(actor, Membership):
+        return actor.user.email
+    if isinstance(actor, ApiToken):
+        return f"API token {actor.name}"
+    if isinstance(actor, AutomationActor):
+        return f"automation '{actor.name}' (#{actor.automation_id})"
+    return "system"
+
+
+def actor_display_name(actor: Actor) -> str:
+    """How a history line names the actor: "Ana", "API", "automation 'Round robin'", "the system"."""
+    if isinstance(actor, Membership):
+        return actor.user.display_name
+    if isinstance(actor, ApiToken):
+        return _("API")
+    if isinstance(actor, AutomationActor):
+        return _("automation '%(name)s'") % {"name": actor.name}
+    return _("the system")
+
+
+def actor_sender_type(actor: Actor) -> str:
+    """The ``Message.SenderType`` of what the actor sends."""
+    return {
+        "member": Message.SenderType.AGENT,
+        "api_token": Message.SenderType.API,
+        "automation": Message.SenderType.BOT,
+        "system": Message.SenderType.SYSTEM,
+    }[actor_type(actor)]
+
+
+def actor_sender_label(actor: Actor) -> str:
+    """Stored on the messages the actor sends (``Message.sender_label``): the token's or automation's
+    name; empty for a member (``sender_user`` names them) and for the system."""
+    if isinstance(actor, ApiToken | AutomationActor):
+        return actor.name[:120]
+    return ""
+
+
+def actor_sender_automation_id(actor: Actor) -> int | None:
+    return actor.automation_id if isinstance(actor, AutomationActor) else None
+
+
+def message_sent_by(message: Message) -> str:
+    """ "Sent by automation 'Boas-vindas'" / "Sent by the system" for a bot's or the system's message to
+    the customer; empty for anyone else's."""
+    if message.direction != Message.Direction.OUTBOUND or message.type == Message.Type.SYSTEM:
+        return ""
+    if message.sender_type == Message.SenderType.BOT:
+        return _("Sent by automation '%(name)s'") % {"name": message.sender_label or _("unnamed")}
+    if message.sender_type == Message.SenderType.SYSTEM:
+        return _("Sent by the system")
+    return ""
