@@ -205,7 +205,7 @@ def main() -> None:
             principal = agent if i % 2 == 0 else integration
             started = time.time()
             reply, _created = message_send(
-                principal=principal, conversation=conversation, spec=OutboundSpec(type="text", text="Já verifiquei.")
+                actor=principal, conversation=conversation, spec=OutboundSpec(type="text", text="Já verifiquei.")
             )
             replies.append(("agent" if i % 2 == 0 else "api", reply.pk, started))
 

@@ -325,9 +325,7 @@ class ConversationAssigneeApi(TenantAPIView):
         data.is_valid(raise_exception=True)
         assignee_id = data.validated_data["assignee_id"]
         assignee = None if assignee_id is None else selectors.assignee_get(tenant=self.tenant, user_id=assignee_id)
-        conversation = actions.conversation_assign(
-            principal=self.principal, conversation=conversation, assignee=assignee
-        )
+        conversation = actions.conversation_assign(actor=self.principal, conversation=conversation, assignee=assignee)
         return Response(_conversation_data(conversation, principal=self.principal))
 
 
@@ -351,7 +349,7 @@ class ConversationStatusApi(TenantAPIView):
         data = self.StatusInput(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = actions.conversation_status_set(
-            principal=self.principal,
+            actor=self.principal,
             conversation=conversation,
             status=data.validated_data["status"],
             snoozed_until=data.validated_data.get("snoozed_until"),
@@ -376,7 +374,7 @@ class ConversationPriorityApi(TenantAPIView):
         data = self.PriorityInput(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = actions.conversation_priority_set(
-            principal=self.principal, conversation=conversation, priority=data.validated_data["priority"]
+            actor=self.principal, conversation=conversation, priority=data.validated_data["priority"]
         )
         return Response(_conversation_data(conversation, principal=self.principal))
 
@@ -405,7 +403,7 @@ class ConversationLabelListAddApi(TenantAPIView):
         data = self.LabelAddInput(data=request.data)
         data.is_valid(raise_exception=True)
         labels = selectors.labels_from_ids(tenant=self.tenant, ids=[data.validated_data["label_id"]], field="label_id")
-        result = actions.conversation_labels_change(principal=self.principal, conversation=conversation, add=labels)
+        result = actions.conversation_labels_change(actor=self.principal, conversation=conversation, add=labels)
         return Response(LabelOutput(result, many=True).data)
 
 
@@ -420,7 +418,7 @@ class ConversationLabelRemoveApi(TenantAPIView):
     def delete(self, request: Request, tenant_slug: str, display_id: int, label_id: int) -> Response:
         conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
         label = selectors.label_get(tenant=self.tenant, label_id=label_id)
-        actions.conversation_labels_change(principal=self.principal, conversation=conversation, remove=[label])
+        actions.conversation_labels_change(actor=self.principal, conversation=conversation, remove=[label])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -452,7 +450,7 @@ class ConversationNoteCreateApi(TenantAPIView):
         data = self.NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         message = note_create(
-            membership=membership,
+            actor=membership,
             conversation=conversation,
             text=data.validated_data["text"],
             mention_user_ids=data.validated_data["mention_user_ids"],
@@ -564,7 +562,7 @@ class MessageListCreateApi(TenantAPIView):
             type=v["type"], text=v.get("text", ""), content=content, reply_to=reply_to, upload=v.get("file")
         )
         message, created = message_send(
-            principal=self.principal,
+            actor=self.principal,
             conversation=conversation,
             spec=spec,
             idempotency_key=request.headers.get("Idempotency-Key") or None,
@@ -773,5 +771,5 @@ class ContactDetailApi(TenantAPIView):
             changes["labels"] = selectors.labels_from_ids(
                 tenant=self.tenant, ids=changes.pop("label_ids"), field="label_ids"
             )
-        contact_update(principal=self.principal, contact=contact, **changes)
+        contact_update(actor=self.principal, contact=contact, **changes)
         return Response(ContactOutput(_visible_contact(principal=self.principal, contact_id=contact_id)).data)

@@ -407,7 +407,7 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
             raise ValidationFailed(_("A message can be 4096 characters long at most."))
         spec = OutboundSpec(type=Message.Type.TEXT, text=text, reply_to=reply_to)
     message, created = message_send(
-        principal=membership,
+        actor=membership,
         conversation=conversation,
         spec=spec,
         idempotency_key=request.POST.get("idempotency_key") or None,
@@ -422,7 +422,7 @@ def conversation_note(request: HttpRequest, tenant_slug: str, display_id: int) -
     conversation = _conversation(request, display_id)
     mentions = [int(x) for x in request.POST.getlist("mention") if x.isdigit()]
     message = note_create(
-        membership=membership, conversation=conversation, text=request.POST.get("text", ""), mention_user_ids=mentions
+        actor=membership, conversation=conversation, text=request.POST.get("text", ""), mention_user_ids=mentions
     )
     return _sent_response(request, conversation, message, True)
 
@@ -524,7 +524,7 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             assignee = selectors.assignee_get(
                 tenant=membership.tenant_id, user_id=parse_id(raw, name="assignee"), field="assignee"
             )
-        actions.conversation_assign(principal=membership, conversation=conversation, assignee=assignee)
+        actions.conversation_assign(actor=membership, conversation=conversation, assignee=assignee)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
             # The page drops the conversation and its row, and sets the tab counts from this answer.
             return JsonResponse(
@@ -543,15 +543,15 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             if timezone.is_naive(until):
                 until = timezone.make_aware(until)
         actions.conversation_status_set(
-            principal=membership, conversation=conversation, status=request.POST.get("status", ""), snoozed_until=until
+            actor=membership, conversation=conversation, status=request.POST.get("status", ""), snoozed_until=until
         )
     elif action == "priority":
         actions.conversation_priority_set(
-            principal=membership, conversation=conversation, priority=request.POST.get("priority", "")
+            actor=membership, conversation=conversation, priority=request.POST.get("priority", "")
         )
     elif action == "labels":
         actions.conversation_labels_change(
-            principal=membership,
+            actor=membership,
             conversation=conversation,
             add=_posted_labels(request, "add"),
             remove=_posted_labels(request, "remove"),
@@ -575,7 +575,7 @@ def contact_edit(request: HttpRequest, tenant_slug: str, display_id: int) -> Jso
     contact_labels = _posted_labels(request, "label")
     contact: Contact = conversation.contact
     contact_update(
-        principal=membership,
+        actor=membership,
         contact=contact,
         name=request.POST.get("name", contact.name),
         phone=request.POST.get("phone", contact.phone_e164),

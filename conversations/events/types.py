@@ -80,7 +80,8 @@ class MessageReceived(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class MessageSent(Event):
-    """The business queued a message for the customer (an agent's or an API client's reply)."""
+    """The business queued a message for the customer (an agent's, an API client's, an automation's
+    or the system's); ``actor_type``/``actor_id`` say who (``conversations.actors``)."""
 
     name: ClassVar[str] = "message.sent"
     message_id: int
@@ -90,6 +91,8 @@ class MessageSent(Event):
     message_type: str
     sender_type: str
     sender_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +131,8 @@ class ConversationStatusChanged(Event):
     change: str
     snoozed_until: datetime | None = None
     actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +144,8 @@ class ConversationAssigned(Event):
     previous_assignee_id: int | None
     assignee_id: int | None
     actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
 
 
 # --- contacts ----------------------------------------------------------------------------------
@@ -160,6 +167,8 @@ class ContactUpdated(Event):
     contact_id: int
     changed_fields: tuple[str, ...]
     actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
 
 
 # --- the reply window --------------------------------------------------------------------------

@@ -16,6 +16,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.actors import (
+    Actor,
+    actor_audit_label,
+    actor_display_name,
+    actor_id,
+    actor_type,
+    actor_user,
+)
 from conversations.events import ConversationAssigned, ConversationStatusChanged
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
@@ -27,41 +35,33 @@ from conversations.services.events import (
     publish_notification,
 )
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
-from tenants.models import ApiToken, AuditLogEntry, Membership, User
+from tenants.models import AuditLogEntry, Membership, User
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 
-Principal = Membership | ApiToken
+
+def _line(actor: Actor, person: str, other: str, **params: str) -> str:
+    """A history line: "Ana resolved the conversation" for a member or an API token (``person``),
+    "Resolved by automation 'Auto-resolve'" for an automation or the system (``other``)."""
+    text = person if actor_type(actor) in ("member", "api_token") else other
+    return text % {"actor": actor_display_name(actor), **params}
 
 
-def _actor(principal: Principal) -> tuple[User | None, str]:
-    if isinstance(principal, Membership):
-        return principal.user, principal.user.email
-    return None, f"API token {principal.name}"
-
-
-def _actor_name(principal: Principal) -> str:
-    if isinstance(principal, Membership):
-        return principal.user.display_name
-    return _("API")
-
-
-def _require_reply(principal: Principal, conversation: Conversation) -> None:
+def _require_reply(actor: Actor, conversation: Conversation) -> None:
     require_perm(
-        principal,
+        actor,
         Perm.REPLY,
         tenant_id=conversation.tenant_id,
         message=_("You do not have permission to change this conversation."),
     )
 
 
-def _audit(principal: Principal, action: str, conversation: Conversation, extra: dict[str, Any]) -> None:
-    actor, label = _actor(principal)
+def _audit(actor: Actor, action: str, conversation: Conversation, extra: dict[str, Any]) -> None:
     audit_log_record(
         action=action,
         tenant=conversation.tenant,
-        actor=actor,
-        actor_label=label,
+        actor=actor_user(actor),
+        actor_label=actor_audit_label(actor),
         target=conversation,
         target_label=f"#{conversation.display_id}",
         extra=extra,
@@ -106,9 +106,9 @@ def _save_and_publish(
 
 
 @transaction.atomic
-def conversation_assign(*, principal: Principal, conversation: Conversation, assignee: User | None) -> Conversation:
+def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: User | None) -> Conversation:
     """Assign to a member who may see the conversation's inbox, or unassign (``None``)."""
-    _require_reply(principal, conversation)
+    _require_reply(actor, conversation)
     conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
     if assignee is not None:
         allowed = {m.user_id for m in assignable_members(conversation=conversation)}
@@ -122,24 +122,25 @@ def conversation_assign(*, principal: Principal, conversation: Conversation, ass
     before = conversation_audience(conversation=conversation)
     previous = conversation.assignee_id
     conversation.assignee = assignee
-    actor_name = _actor_name(principal)
     if assignee is None:
-        activity = _("%(actor)s unassigned the conversation") % {"actor": actor_name}
-    elif isinstance(principal, Membership) and assignee.pk == principal.user_id:
-        activity = _("%(actor)s took the conversation") % {"actor": actor_name}
+        activity = _line(actor, _("%(actor)s unassigned the conversation"), _("Unassigned by %(actor)s"))
+    elif isinstance(actor, Membership) and assignee.pk == actor.user_id:
+        activity = _("%(actor)s took the conversation") % {"actor": actor_display_name(actor)}
     else:
-        activity = _("%(actor)s assigned the conversation to %(assignee)s") % {
-            "actor": actor_name,
-            "assignee": assignee.display_name,
-        }
+        activity = _line(
+            actor,
+            _("%(actor)s assigned the conversation to %(assignee)s"),
+            _("Assigned to %(assignee)s by %(actor)s"),
+            assignee=assignee.display_name,
+        )
     _save_and_publish(conversation, ["assignee"], activity=activity, before=before)
     _audit(
-        principal,
+        actor,
         AuditLogEntry.Action.CONVERSATION_ASSIGNED,
         conversation,
         {"from": previous, "to": assignee.pk if assignee else None},
     )
-    actor_user, _label = _actor(principal)
+    person = actor_user(actor)
     events_record(
         [
             ConversationAssigned(
@@ -147,17 +148,19 @@ def conversation_assign(*, principal: Principal, conversation: Conversation, ass
                 conversation_id=conversation.pk,
                 previous_assignee_id=previous,
                 assignee_id=assignee.pk if assignee else None,
-                actor_user_id=actor_user.pk if actor_user else None,
+                actor_user_id=person.pk if person else None,
+                actor_type=actor_type(actor),
+                actor_id=actor_id(actor),
             )
         ]
     )
-    if assignee is not None and (actor_user is None or actor_user.pk != assignee.pk):
+    if assignee is not None and (person is None or person.pk != assignee.pk):
         notification = Notification.objects.create(
             tenant_id=conversation.tenant_id,
             user=assignee,
             kind=Notification.Kind.ASSIGNED,
             conversation=conversation,
-            actor=actor_user,
+            actor=person,
         )
         publish_notification(notification)
     return conversation
@@ -168,10 +171,10 @@ SNOOZE_MAX = timedelta(days=365)
 
 @transaction.atomic
 def conversation_status_set(
-    *, principal: Principal, conversation: Conversation, status: str, snoozed_until: datetime | None = None
+    *, actor: Actor, conversation: Conversation, status: str, snoozed_until: datetime | None = None
 ) -> Conversation:
     """Resolve, reopen, set pending, or snooze until a time (it reopens then, or when the customer writes)."""
-    _require_reply(principal, conversation)
+    _require_reply(actor, conversation)
     if status not in Conversation.Status.values:
         raise ValidationFailed(_("Unknown status."), details={"allowed": Conversation.Status.values})
     now = timezone.now()
@@ -210,24 +213,29 @@ def conversation_status_set(
     conversation.status = status
     conversation.snoozed_until = snoozed_until
     conversation.resolved_at = now if status == Conversation.Status.RESOLVED else None
-    actor_name = _actor_name(principal)
-    activity = {
-        Conversation.Status.RESOLVED: _("%(actor)s resolved the conversation"),
-        Conversation.Status.OPEN: _("%(actor)s reopened the conversation"),
-        Conversation.Status.PENDING: _("%(actor)s set the conversation to pending"),
-        Conversation.Status.SNOOZED: _("%(actor)s snoozed the conversation until %(until)s"),
-    }[Conversation.Status(status)] % {
-        "actor": actor_name,
-        "until": _tenant_time(conversation, snoozed_until) if snoozed_until else "",
-    }
+    person_line, other_line = {
+        Conversation.Status.RESOLVED: (_("%(actor)s resolved the conversation"), _("Resolved by %(actor)s")),
+        Conversation.Status.OPEN: (_("%(actor)s reopened the conversation"), _("Reopened by %(actor)s")),
+        Conversation.Status.PENDING: (
+            _("%(actor)s set the conversation to pending"),
+            _("Set to pending by %(actor)s"),
+        ),
+        Conversation.Status.SNOOZED: (
+            _("%(actor)s snoozed the conversation until %(until)s"),
+            _("Snoozed until %(until)s by %(actor)s"),
+        ),
+    }[Conversation.Status(status)]
+    activity = _line(
+        actor, person_line, other_line, until=_tenant_time(conversation, snoozed_until) if snoozed_until else ""
+    )
     _save_and_publish(conversation, ["status", "snoozed_until", "resolved_at"], activity=activity)
     _audit(
-        principal,
+        actor,
         AuditLogEntry.Action.CONVERSATION_STATUS_CHANGED,
         conversation,
         {"from": previous, "to": status, "snoozed_until": snoozed_until.isoformat() if snoozed_until else None},
     )
-    actor_user, _label = _actor(principal)
+    person = actor_user(actor)
     change = {
         Conversation.Status.RESOLVED: "resolved",
         Conversation.Status.OPEN: "reopened",
@@ -243,7 +251,9 @@ def conversation_status_set(
                 status=status,
                 change=change,
                 snoozed_until=snoozed_until,
-                actor_user_id=actor_user.pk if actor_user else None,
+                actor_user_id=person.pk if person else None,
+                actor_type=actor_type(actor),
+                actor_id=actor_id(actor),
             )
         ]
     )
@@ -251,8 +261,8 @@ def conversation_status_set(
 
 
 @transaction.atomic
-def conversation_priority_set(*, principal: Principal, conversation: Conversation, priority: str) -> Conversation:
-    _require_reply(principal, conversation)
+def conversation_priority_set(*, actor: Actor, conversation: Conversation, priority: str) -> Conversation:
+    _require_reply(actor, conversation)
     if priority not in Conversation.Priority.values:
         raise ValidationFailed(_("Unknown priority."), details={"allowed": Conversation.Priority.values})
     conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
@@ -260,27 +270,27 @@ def conversation_priority_set(*, principal: Principal, conversation: Conversatio
         return conversation
     previous = conversation.priority
     conversation.priority = priority
-    activity = _("%(actor)s set the priority to %(priority)s") % {
-        "actor": _actor_name(principal),
-        "priority": Conversation.Priority(priority).label,
-    }
-    _save_and_publish(conversation, ["priority"], activity=activity)
-    _audit(
-        principal, AuditLogEntry.Action.CONVERSATION_PRIORITY_CHANGED, conversation, {"from": previous, "to": priority}
+    activity = _line(
+        actor,
+        _("%(actor)s set the priority to %(priority)s"),
+        _("Priority set to %(priority)s by %(actor)s"),
+        priority=str(Conversation.Priority(priority).label),
     )
+    _save_and_publish(conversation, ["priority"], activity=activity)
+    _audit(actor, AuditLogEntry.Action.CONVERSATION_PRIORITY_CHANGED, conversation, {"from": previous, "to": priority})
     return conversation
 
 
 @transaction.atomic
 def conversation_labels_change(
     *,
-    principal: Principal,
+    actor: Actor,
     conversation: Conversation,
     add: Sequence[Label] = (),
     remove: Sequence[Label] = (),
 ) -> list[Label]:
     """Add and remove labels; returns the conversation's labels afterwards."""
-    _require_reply(principal, conversation)
+    _require_reply(actor, conversation)
     for label in [*add, *remove]:
         if label.tenant_id != conversation.tenant_id:
             raise ValidationFailed(_("Unknown label."))
@@ -299,18 +309,17 @@ def conversation_labels_change(
     if not added and not removed:
         return labels
     parts = []
-    actor_name = _actor_name(principal)
     if added:
-        parts.append(
-            _("%(actor)s added %(labels)s") % {"actor": actor_name, "labels": ", ".join(lb.name for lb in added)}
-        )
+        names = ", ".join(lb.name for lb in added)
+        parts.append(_line(actor, _("%(actor)s added %(labels)s"), _("%(labels)s added by %(actor)s"), labels=names))
     if removed:
+        names = ", ".join(lb.name for lb in removed)
         parts.append(
-            _("%(actor)s removed %(labels)s") % {"actor": actor_name, "labels": ", ".join(lb.name for lb in removed)}
+            _line(actor, _("%(actor)s removed %(labels)s"), _("%(labels)s removed by %(actor)s"), labels=names)
         )
     _save_and_publish(conversation, [], activity="; ".join(parts))
     _audit(
-        principal,
+        actor,
         AuditLogEntry.Action.CONVERSATION_LABELS_CHANGED,
         conversation,
         {"added": [lb.name for lb in added], "removed": [lb.name for lb in removed]},
@@ -377,6 +386,7 @@ def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500)
                         previous_status=Conversation.Status.SNOOZED,
                         status=Conversation.Status.OPEN,
                         change="snooze_ended",
+                        actor_type="system",
                     )
                 ]
             )

@@ -8,11 +8,12 @@ import phonenumbers
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from conversations.actors import Actor, actor_audit_label, actor_id, actor_type, actor_user
 from conversations.events import ContactUpdated
 from conversations.events.outbox import events_record
 from conversations.models import Contact, ContactLabel, Label
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
-from tenants.models import ApiToken, AuditLogEntry, Membership
+from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
 from tenants.services import audit_log_record
 
@@ -69,7 +70,7 @@ def _attributes_clean(attributes: Any) -> dict[str, str]:
 @transaction.atomic
 def contact_update(
     *,
-    principal: Membership | ApiToken,
+    actor: Actor,
     contact: Contact,
     name: str = _UNSET,
     phone: str = _UNSET,
@@ -77,7 +78,7 @@ def contact_update(
     labels: list[Label] = _UNSET,
 ) -> Contact:
     """Change what agents may change about a contact; the WhatsApp id and profile name stay WhatsApp's."""
-    if principal.tenant_id != contact.tenant_id or not principal.has_perm(Perm.MANAGE_CONTACTS):
+    if actor.tenant_id != contact.tenant_id or not actor.has_perm(Perm.MANAGE_CONTACTS):
         raise PermissionDenied(_("You do not have permission to change contacts."))
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)
     changed: dict[str, Any] = {}
@@ -115,22 +116,24 @@ def contact_update(
         if added or removed:
             label_change = {"labels_added": [label.name for label in added], "labels_removed": removed}
     if changed or label_change:
-        actor = principal.user if isinstance(principal, Membership) else None
+        person = actor_user(actor)
         events_record(
             [
                 ContactUpdated(
                     tenant_id=contact.tenant_id,
                     contact_id=contact.pk,
                     changed_fields=tuple(sorted([*changed, *(["labels"] if label_change else [])])),
-                    actor_user_id=actor.pk if actor else None,
+                    actor_user_id=person.pk if person else None,
+                    actor_type=actor_type(actor),
+                    actor_id=actor_id(actor),
                 )
             ]
         )
         audit_log_record(
             action=AuditLogEntry.Action.CONTACT_UPDATED,
             tenant=contact.tenant,
-            actor=actor,
-            actor_label=actor.email if actor else f"API token {getattr(principal, 'name', '')}",
+            actor=person,
+            actor_label=actor_audit_label(actor),
             target=contact,
             target_label=contact.display_name,
             extra={"fields": sorted(changed), **label_change},

@@ -14,6 +14,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.actors import (
+    Actor,
+    actor_audit_label,
+    actor_id,
+    actor_sender_automation_id,
+    actor_sender_label,
+    actor_sender_type,
+    actor_type,
+    actor_user,
+)
 from conversations.events import MessageSent
 from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
@@ -21,8 +31,9 @@ from conversations.selectors import conversation_audience
 from conversations.services.actions import read_receipt_on_commit
 from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
-from tenants.models import ApiToken, Membership, User
+from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
+from tenants.services import audit_log_record
 
 FREE_FORM_TYPES = {
     Message.Type.TEXT,
@@ -93,9 +104,9 @@ def reply_window_check(*, conversation: Conversation, message_type: str) -> None
         )
 
 
-def _principal_check(principal: Membership | ApiToken, message_type: str) -> None:
+def _sender_check(actor: Actor, message_type: str) -> None:
     perm = Perm.SEND_TEMPLATES if message_type == Message.Type.TEMPLATE else Perm.REPLY
-    if not principal.has_perm(perm):
+    if not actor.has_perm(perm):
         raise PermissionDenied(_("You do not have permission to send this message."))
 
 
@@ -139,18 +150,22 @@ def _replayed(existing: Message, *, conversation: Conversation, idempotency_key:
 
 def message_send(
     *,
-    principal: Membership | ApiToken,
+    actor: Actor,
     conversation: Conversation,
     spec: OutboundSpec,
     idempotency_key: str | None = None,
 ) -> tuple[Message, bool]:
     """Queue a message for the customer. Returns the message and whether it was newly created.
 
+    The actor is its sender: a member's is the agent's, an API token's the API's, an automation's
+    the bot's (with its name; audited) and the system's the system's (audited). Each is checked
+    against the reply window the same way.
+
     The same ``idempotency_key`` with the same request returns the first message instead of sending
     again, so a double click or a client retry sends once; a key already used in another
     conversation, or with another request, is refused and nothing is sent.
     """
-    if principal.tenant_id != conversation.tenant_id:
+    if actor.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to send this message."))
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80 and idempotency_key.isprintable()):
         raise ValidationFailed(_("The idempotency key must be 1 to 80 printable characters long."))
@@ -162,11 +177,11 @@ def message_send(
                 existing, conversation=conversation, idempotency_key=idempotency_key, fingerprint=fingerprint
             )
             return replay, False
-    _principal_check(principal, spec.type)
+    _sender_check(actor, spec.type)
     reply_window_check(conversation=conversation, message_type=spec.type)
     backend = channels.backend_for(conversation.inbox)
     prepared = backend.prepare_outbound(conversation=conversation, spec=spec)
-    user: User | None = principal.user if isinstance(principal, Membership) else None
+    user = actor_user(actor)
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -174,8 +189,10 @@ def message_send(
                 conversation=conversation,
                 inbox_id=conversation.inbox_id,
                 direction=Message.Direction.OUTBOUND,
-                sender_type=Message.SenderType.AGENT if user else Message.SenderType.API,
+                sender_type=actor_sender_type(actor),
                 sender_user=user,
+                sender_label=actor_sender_label(actor),
+                sender_automation_id=actor_sender_automation_id(actor),
                 type=spec.type,
                 text=prepared.get("text", spec.text),
                 content=prepared.get("content", spec.content),
@@ -218,9 +235,23 @@ def message_send(
                         message_type=message.type,
                         sender_type=message.sender_type,
                         sender_user_id=user.pk if user else None,
+                        actor_type=actor_type(actor),
+                        actor_id=actor_id(actor),
                     )
                 ]
             )
+            if message.sender_type in (Message.SenderType.BOT, Message.SenderType.SYSTEM):
+                # A person's reply names its author on the message; what the business sends by
+                # itself is a configured action, kept in the audit log.
+                audit_log_record(
+                    action=AuditLogEntry.Action.MESSAGE_SENT,
+                    tenant=conversation.tenant,
+                    actor=None,
+                    actor_label=actor_audit_label(actor),
+                    target=conversation,
+                    target_label=f"#{conversation.display_id}",
+                    extra={"message_id": message.pk, "type": message.type},
+                )
             transaction.on_commit(lambda: backend.enqueue_delivery(message))
             audience = conversation_audience(conversation=conversation)
             publish_message_event("message.created", message, audience=audience)
@@ -241,13 +272,13 @@ MENTION_LIMIT = 20
 
 @transaction.atomic
 def note_create(
-    *, membership: Membership, conversation: Conversation, text: str, mention_user_ids: list[int] | None = None
+    *, actor: Actor, conversation: Conversation, text: str, mention_user_ids: list[int] | None = None
 ) -> Message:
     """A private note: visible to the team, never sent to the customer.
 
     Mentioned members (who can see the conversation) get a notification; others are ignored.
     """
-    if membership.tenant_id != conversation.tenant_id or not membership.has_perm(Perm.REPLY):
+    if actor.tenant_id != conversation.tenant_id or not actor.has_perm(Perm.REPLY):
         raise PermissionDenied(_("You do not have permission to add notes here."))
     text = text.strip()
     if not text:
@@ -261,8 +292,10 @@ def note_create(
         conversation=conversation,
         inbox_id=conversation.inbox_id,
         direction=Message.Direction.OUTBOUND,
-        sender_type=Message.SenderType.AGENT,
-        sender_user=membership.user,
+        sender_type=actor_sender_type(actor),
+        sender_user=actor_user(actor),
+        sender_label=actor_sender_label(actor),
+        sender_automation_id=actor_sender_automation_id(actor),
         type=Message.Type.TEXT,
         text=text,
         content={"mentions": mentioned} if mentioned else {},
@@ -270,8 +303,9 @@ def note_create(
         status=Message.Status.SENT,
     )
     publish_message_event("message.created", message, audience=audience)
+    author = actor_user(actor)
     for user_id in mentioned:
-        if user_id == membership.user_id:
+        if author is not None and user_id == author.pk:
             continue
         notification = Notification.objects.create(
             tenant_id=conversation.tenant_id,
@@ -279,7 +313,7 @@ def note_create(
             kind=Notification.Kind.MENTION,
             conversation=conversation,
             message=message,
-            actor=membership.user,
+            actor=author,
         )
         publish_notification(notification)
     return message
@@ -295,7 +329,7 @@ def message_react(*, membership: Membership, message: Message, emoji: str) -> Me
     conversation = message.conversation
     with transaction.atomic():
         reaction_message, _created = message_send(
-            principal=membership,
+            actor=membership,
             conversation=conversation,
             spec=OutboundSpec(type=Message.Type.REACTION, content={"message_id": message.external_id, "emoji": emoji}),
         )

@@ -101,7 +101,7 @@ def _nothing_happened(scene: Scene, tenant, events, state) -> None:
 def test_assign_audits_writes_history_and_tells_the_new_and_the_lost_audience(scene, tenant):
     conversation = scene.conversation
     with captured_events() as events:
-        result = conversation_assign(principal=scene.supervisor, conversation=conversation, assignee=scene.ana.user)
+        result = conversation_assign(actor=scene.supervisor, conversation=conversation, assignee=scene.ana.user)
     assert result.assignee_id == scene.ana.user_id
     conversation.refresh_from_db()
     assert conversation.assignee_id == scene.ana.user_id
@@ -165,9 +165,9 @@ def test_assign_audits_writes_history_and_tells_the_new_and_the_lost_audience(sc
 
 
 def test_reassigning_hides_the_conversation_from_the_previous_assignee(scene, tenant):
-    conversation_assign(principal=scene.supervisor, conversation=scene.conversation, assignee=scene.ana.user)
+    conversation_assign(actor=scene.supervisor, conversation=scene.conversation, assignee=scene.ana.user)
     with captured_events() as events:
-        conversation_assign(principal=scene.supervisor, conversation=scene.conversation, assignee=scene.bia.user)
+        conversation_assign(actor=scene.supervisor, conversation=scene.conversation, assignee=scene.bia.user)
     [(users, _event)] = of_type(events, "conversation.hidden")
     assert users == [scene.ana.user_id]
     assert _audit(tenant)[-1].extra == {"from": scene.ana.user_id, "to": scene.bia.user_id}
@@ -175,7 +175,7 @@ def test_reassigning_hides_the_conversation_from_the_previous_assignee(scene, te
 
 def test_taking_a_conversation_notifies_nobody(scene, tenant):
     with captured_events() as events:
-        conversation_assign(principal=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
+        conversation_assign(actor=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
     assert _activity(scene.conversation) == ["Ana took the conversation"]
     assert Notification.objects.count() == 0
     assert of_type(events, "notification.created") == []
@@ -184,9 +184,9 @@ def test_taking_a_conversation_notifies_nobody(scene, tenant):
 
 
 def test_unassigning_shows_the_conversation_again_to_the_inbox(scene, tenant):
-    conversation_assign(principal=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
+    conversation_assign(actor=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
     with captured_events() as events:
-        conversation_assign(principal=scene.ana, conversation=scene.conversation, assignee=None)
+        conversation_assign(actor=scene.ana, conversation=scene.conversation, assignee=None)
     assert _activity(scene.conversation)[-1] == "Ana unassigned the conversation"
     assert _audit(tenant)[-1].extra == {"from": scene.ana.user_id, "to": None}
     [(users, _event)] = of_type(events, "conversation.updated")
@@ -196,16 +196,16 @@ def test_unassigning_shows_the_conversation_again_to_the_inbox(scene, tenant):
 
 
 def test_assigning_the_current_assignee_again_changes_nothing(scene, tenant):
-    conversation_assign(principal=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
+    conversation_assign(actor=scene.ana, conversation=scene.conversation, assignee=scene.ana.user)
     with captured_events() as events:
-        conversation_assign(principal=scene.supervisor, conversation=scene.conversation, assignee=scene.ana.user)
+        conversation_assign(actor=scene.supervisor, conversation=scene.conversation, assignee=scene.ana.user)
     assert len(_audit(tenant)) == 1
     assert len(_activity(scene.conversation)) == 1
     assert events == []
 
 
 def test_assigning_a_supervisor_outside_the_inbox_is_allowed(scene, tenant):
-    conversation_assign(principal=scene.ana, conversation=scene.conversation, assignee=scene.supervisor.user)
+    conversation_assign(actor=scene.ana, conversation=scene.conversation, assignee=scene.supervisor.user)
     scene.conversation.refresh_from_db()
     assert scene.conversation.assignee_id == scene.supervisor.user_id
 
@@ -222,7 +222,7 @@ def test_assigning_someone_who_cannot_see_the_inbox_is_refused_and_changes_nothi
         assignee = scene.bia.user
     state = _state(scene.conversation)
     with captured_events() as events, pytest.raises(ValidationFailed) as excinfo:
-        conversation_assign(principal=scene.supervisor, conversation=scene.conversation, assignee=assignee)
+        conversation_assign(actor=scene.supervisor, conversation=scene.conversation, assignee=assignee)
     assert excinfo.value.details == {"assignee_id": assignee.pk}
     _nothing_happened(scene, tenant, events, state)
 
@@ -230,7 +230,7 @@ def test_assigning_someone_who_cannot_see_the_inbox_is_refused_and_changes_nothi
 def test_an_api_token_assigns_as_api_and_the_assignee_is_notified(scene, tenant):
     token = make_token(tenant, make_role(tenant, [Perm.REPLY, Perm.VIEW_UNASSIGNED]), name="CRM")
     with captured_events() as events:
-        conversation_assign(principal=token, conversation=scene.conversation, assignee=scene.ana.user)
+        conversation_assign(actor=token, conversation=scene.conversation, assignee=scene.ana.user)
     assert _activity(scene.conversation) == ["API assigned the conversation to Ana"]
     [entry] = _audit(tenant)
     assert (entry.actor_id, entry.actor_label) == (None, "API token CRM")
@@ -250,20 +250,16 @@ def test_a_role_without_reply_changes_nothing(scene, tenant, action):
     label = make_label(tenant, "vip")
     state = _state(scene.conversation)
     calls = {
-        "assign": lambda: conversation_assign(
-            principal=nobody, conversation=scene.conversation, assignee=scene.ana.user
-        ),
-        "status": lambda: conversation_status_set(principal=nobody, conversation=scene.conversation, status="resolved"),
+        "assign": lambda: conversation_assign(actor=nobody, conversation=scene.conversation, assignee=scene.ana.user),
+        "status": lambda: conversation_status_set(actor=nobody, conversation=scene.conversation, status="resolved"),
         "snooze": lambda: conversation_status_set(
-            principal=nobody,
+            actor=nobody,
             conversation=scene.conversation,
             status="snoozed",
             snoozed_until=timezone.now() + timedelta(hours=1),
         ),
-        "priority": lambda: conversation_priority_set(
-            principal=nobody, conversation=scene.conversation, priority="high"
-        ),
-        "labels": lambda: conversation_labels_change(principal=nobody, conversation=scene.conversation, add=[label]),
+        "priority": lambda: conversation_priority_set(actor=nobody, conversation=scene.conversation, priority="high"),
+        "labels": lambda: conversation_labels_change(actor=nobody, conversation=scene.conversation, add=[label]),
     }
     with captured_events() as events, pytest.raises(PermissionDenied):
         calls[action]()
@@ -273,7 +269,7 @@ def test_a_role_without_reply_changes_nothing(scene, tenant, action):
 def test_a_member_of_another_tenant_cannot_change_the_conversation(scene, tenant, other_tenant):
     state = _state(scene.conversation)
     with pytest.raises(PermissionDenied):
-        conversation_status_set(principal=owner_of(other_tenant), conversation=scene.conversation, status="resolved")
+        conversation_status_set(actor=owner_of(other_tenant), conversation=scene.conversation, status="resolved")
     with pytest.raises(PermissionDenied):
         conversation_mark_read(membership=owner_of(other_tenant), conversation=scene.conversation)
     assert _state(scene.conversation) == state
@@ -286,7 +282,7 @@ def test_a_member_of_another_tenant_cannot_change_the_conversation(scene, tenant
 def test_resolve_sets_resolved_at_and_reopen_clears_it(scene, tenant):
     before = timezone.now()
     with captured_events() as events:
-        conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="resolved")
+        conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="resolved")
     conversation = scene.conversation
     conversation.refresh_from_db()
     assert conversation.status == "resolved"
@@ -294,7 +290,7 @@ def test_resolve_sets_resolved_at_and_reopen_clears_it(scene, tenant):
     [(_users, updated)] = of_type(events, "conversation.updated")
     assert updated["conversation"]["status"] == "resolved"
 
-    conversation_status_set(principal=scene.ana, conversation=conversation, status="open")
+    conversation_status_set(actor=scene.ana, conversation=conversation, status="open")
     conversation.refresh_from_db()
     assert (conversation.status, conversation.resolved_at) == ("open", None)
     assert _activity(conversation) == ["Ana resolved the conversation", "Ana reopened the conversation"]
@@ -305,15 +301,15 @@ def test_resolve_sets_resolved_at_and_reopen_clears_it(scene, tenant):
 
 
 def test_pending_and_the_same_status_again(scene, tenant):
-    conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="pending")
-    conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="pending")
+    conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="pending")
+    conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="pending")
     assert _activity(scene.conversation) == ["Ana set the conversation to pending"]
     assert len(_audit(tenant)) == 1
 
 
 def test_snooze_stores_the_time_and_writes_it_in_the_history(scene, tenant):
     until = (timezone.now() + timedelta(days=2)).replace(hour=15, minute=30, second=0, microsecond=0)
-    conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
     scene.conversation.refresh_from_db()
     assert (scene.conversation.status, scene.conversation.snoozed_until) == ("snoozed", until)
     local = until.astimezone(ZoneInfo(tenant.timezone))
@@ -325,7 +321,7 @@ def test_snooze_time_in_the_history_is_in_the_tenants_time_zone(scene, tenant):
     assert tenant.timezone == "America/Sao_Paulo"
     local = (timezone.now() + timedelta(days=2)).astimezone(ZoneInfo(tenant.timezone))
     until = local.replace(hour=9, minute=0, second=0, microsecond=0)
-    conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
     assert _activity(scene.conversation) == [f"Ana snoozed the conversation until {until:%Y-%m-%d} 09:00"]
 
 
@@ -352,7 +348,7 @@ def test_invalid_status_changes_are_refused_and_change_nothing(scene, tenant, st
     state = _state(scene.conversation)
     with captured_events() as events, pytest.raises(ValidationFailed) as excinfo:
         conversation_status_set(
-            principal=scene.ana, conversation=scene.conversation, status=status, snoozed_until=snoozed_until
+            actor=scene.ana, conversation=scene.conversation, status=status, snoozed_until=snoozed_until
         )
     assert str(excinfo.value) == message
     _nothing_happened(scene, tenant, events, state)
@@ -360,7 +356,7 @@ def test_invalid_status_changes_are_refused_and_change_nothing(scene, tenant, st
 
 def test_snooze_for_almost_a_year_is_allowed(scene):
     until = timezone.now() + timedelta(days=364, hours=23)
-    conversation_status_set(principal=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
     scene.conversation.refresh_from_db()
     assert scene.conversation.snoozed_until == until
 
@@ -383,20 +379,20 @@ def _inbound(inbox, external_id: str, *, text: str = "Oi", minutes_ago: float = 
 def test_reopening_a_resolved_conversation_when_a_newer_one_is_open_is_refused(scene, tenant):
     inbox = scene.conversation.inbox
     first = _inbound(inbox, "wamid.first").conversation
-    conversation_status_set(principal=scene.ana, conversation=first, status="resolved")
+    conversation_status_set(actor=scene.ana, conversation=first, status="resolved")
     second = _inbound(inbox, "wamid.second").conversation
     assert second.pk != first.pk
     audit_before = len(_audit(tenant))
     with pytest.raises(ValidationFailed) as excinfo:
-        conversation_status_set(principal=scene.ana, conversation=first, status="open")
+        conversation_status_set(actor=scene.ana, conversation=first, status="open")
     assert excinfo.value.code == "newer_conversation_open"
     assert excinfo.value.details == {"display_id": second.display_id}
     first.refresh_from_db()
     assert first.status == "resolved"
     assert len(_audit(tenant)) == audit_before
     # Once the newer one is resolved too, the older one can be reopened.
-    conversation_status_set(principal=scene.ana, conversation=second, status="resolved")
-    conversation_status_set(principal=scene.ana, conversation=first, status="open")
+    conversation_status_set(actor=scene.ana, conversation=second, status="resolved")
+    conversation_status_set(actor=scene.ana, conversation=first, status="open")
     first.refresh_from_db()
     assert first.status == "open"
 
@@ -405,7 +401,7 @@ def test_a_new_customer_message_reopens_a_snoozed_conversation(scene, tenant):
     inbox = scene.conversation.inbox
     conversation = _inbound(inbox, "wamid.1").conversation
     until = timezone.now() + timedelta(days=1)
-    conversation_status_set(principal=scene.ana, conversation=conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=scene.ana, conversation=conversation, status="snoozed", snoozed_until=until)
     with captured_events() as events:
         message = _inbound(inbox, "wamid.2", text="Ainda preciso de ajuda")
     assert message.conversation_id == conversation.pk
@@ -451,8 +447,8 @@ def test_the_unsnooze_task_calls_the_service(scene):
 
 def test_priority_is_audited_once_per_change(scene, tenant):
     with captured_events() as events:
-        conversation_priority_set(principal=scene.ana, conversation=scene.conversation, priority="urgent")
-    conversation_priority_set(principal=scene.ana, conversation=scene.conversation, priority="urgent")
+        conversation_priority_set(actor=scene.ana, conversation=scene.conversation, priority="urgent")
+    conversation_priority_set(actor=scene.ana, conversation=scene.conversation, priority="urgent")
     scene.conversation.refresh_from_db()
     assert scene.conversation.priority == "urgent"
     assert _activity(scene.conversation) == ["Ana set the priority to Urgent"]
@@ -465,7 +461,7 @@ def test_priority_is_audited_once_per_change(scene, tenant):
 
 def test_unknown_priority_is_refused(scene, tenant):
     with pytest.raises(ValidationFailed):
-        conversation_priority_set(principal=scene.ana, conversation=scene.conversation, priority="critical")
+        conversation_priority_set(actor=scene.ana, conversation=scene.conversation, priority="critical")
     scene.conversation.refresh_from_db()
     assert scene.conversation.priority == "none"
     assert _audit(tenant) == []
@@ -476,18 +472,18 @@ def test_labels_add_and_remove_are_idempotent(scene, tenant):
     billing = make_label(tenant, "billing")
     conversation = scene.conversation
     with captured_events() as events:
-        labels = conversation_labels_change(principal=scene.ana, conversation=conversation, add=[vip, billing])
+        labels = conversation_labels_change(actor=scene.ana, conversation=conversation, add=[vip, billing])
     assert [lb.name for lb in labels] == ["billing", "vip"]
     assert len(of_type(events, "conversation.updated")) == 1
 
     with captured_events() as events:
-        labels = conversation_labels_change(principal=scene.ana, conversation=conversation, add=[vip])
+        labels = conversation_labels_change(actor=scene.ana, conversation=conversation, add=[vip])
     assert [lb.name for lb in labels] == ["billing", "vip"]
     assert events == []
 
-    labels = conversation_labels_change(principal=scene.ana, conversation=conversation, add=[], remove=[vip])
+    labels = conversation_labels_change(actor=scene.ana, conversation=conversation, add=[], remove=[vip])
     assert [lb.name for lb in labels] == ["billing"]
-    labels = conversation_labels_change(principal=scene.ana, conversation=conversation, remove=[vip])
+    labels = conversation_labels_change(actor=scene.ana, conversation=conversation, remove=[vip])
     assert [lb.name for lb in labels] == ["billing"]
 
     assert _activity(conversation) == ["Ana added vip, billing", "Ana removed vip"]
@@ -501,7 +497,7 @@ def test_labels_add_and_remove_are_idempotent(scene, tenant):
 def test_a_label_of_another_tenant_is_refused(scene, tenant, other_tenant):
     foreign = make_label(other_tenant, "vip")
     with pytest.raises(ValidationFailed):
-        conversation_labels_change(principal=scene.ana, conversation=scene.conversation, add=[foreign])
+        conversation_labels_change(actor=scene.ana, conversation=scene.conversation, add=[foreign])
     assert ConversationLabel.objects.count() == 0
     assert _audit(tenant) == []
 

@@ -205,7 +205,7 @@ def test_the_same_key_in_another_workspace_does_not_collide(api, channel, other_
     globex_channel = make_channel(other_tenant, phone_number_id="106540352249999", waba_id="102290129349999")
     theirs = _customer_writes(globex_channel).conversation
     their_message, _created = message_send(
-        principal=owner_of(other_tenant),
+        actor=owner_of(other_tenant),
         conversation=theirs,
         spec=OutboundSpec(type="text", text="Globex"),
         idempotency_key="crm-42",

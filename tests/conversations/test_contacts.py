@@ -67,7 +67,7 @@ def test_phone_normalise_refuses_what_is_not_a_number(raw):
 def test_name_phone_and_attributes_are_changed_and_audited(tenant, contact):
     owner = owner_of(tenant)
     updated = contact_update(
-        principal=owner,
+        actor=owner,
         contact=contact,
         name="  Maria Souza ",
         phone="(21) 98888-7777",
@@ -95,9 +95,9 @@ def test_labels_are_set_to_the_given_list(tenant, contact):
     owner = owner_of(tenant)
     vip = make_label(tenant, "vip")
     late = make_label(tenant, "atrasado")
-    contact_update(principal=owner, contact=contact, labels=[vip, late])
-    contact_update(principal=owner, contact=contact, labels=[vip, late])  # the same again: nothing
-    contact_update(principal=owner, contact=contact, labels=[vip])
+    contact_update(actor=owner, contact=contact, labels=[vip, late])
+    contact_update(actor=owner, contact=contact, labels=[vip, late])  # the same again: nothing
+    contact_update(actor=owner, contact=contact, labels=[vip])
     assert _snapshot(contact)[-1] == ["vip"]
     assert [e.extra for e in _audit(tenant)] == [
         {"fields": [], "labels_added": ["vip", "atrasado"], "labels_removed": []},
@@ -107,7 +107,7 @@ def test_labels_are_set_to_the_given_list(tenant, contact):
 
 def test_unchanged_values_write_no_audit_entry(tenant, contact):
     contact_update(
-        principal=owner_of(tenant),
+        actor=owner_of(tenant),
         contact=contact,
         name="Maria",
         phone="+55 11 91234-5678",
@@ -118,7 +118,7 @@ def test_unchanged_values_write_no_audit_entry(tenant, contact):
 
 
 def test_an_empty_phone_clears_it(tenant, contact):
-    contact_update(principal=owner_of(tenant), contact=contact, phone="")
+    contact_update(actor=owner_of(tenant), contact=contact, phone="")
     assert _snapshot(contact)[2] == ""
     assert _audit(tenant)[0].extra == {"fields": ["phone_e164"]}
 
@@ -126,7 +126,7 @@ def test_an_empty_phone_clears_it(tenant, contact):
 def test_an_invalid_phone_changes_nothing_not_even_the_name_given_with_it(tenant, contact):
     before = _snapshot(contact)
     with pytest.raises(ValidationFailed) as excinfo:
-        contact_update(principal=owner_of(tenant), contact=contact, name="Outra", phone="12")
+        contact_update(actor=owner_of(tenant), contact=contact, name="Outra", phone="12")
     assert excinfo.value.details == {"field": "phone"}
     assert _snapshot(contact) == before
     assert _audit(tenant) == []
@@ -135,9 +135,7 @@ def test_an_invalid_phone_changes_nothing_not_even_the_name_given_with_it(tenant
 def test_a_label_of_another_tenant_rolls_back_the_other_changes(tenant, other_tenant, contact):
     before = _snapshot(contact)
     with pytest.raises(ValidationFailed) as excinfo:
-        contact_update(
-            principal=owner_of(tenant), contact=contact, name="Outra", labels=[make_label(other_tenant, "vip")]
-        )
+        contact_update(actor=owner_of(tenant), contact=contact, name="Outra", labels=[make_label(other_tenant, "vip")])
     assert excinfo.value.details == {"field": "labels"}
     assert _snapshot(contact) == before
     assert _audit(tenant) == []
@@ -146,14 +144,14 @@ def test_a_label_of_another_tenant_rolls_back_the_other_changes(tenant, other_te
 def test_a_name_longer_than_255_characters_is_refused(tenant, contact):
     before = _snapshot(contact)
     with pytest.raises(ValidationFailed) as excinfo:
-        contact_update(principal=owner_of(tenant), contact=contact, name="x" * 256)
+        contact_update(actor=owner_of(tenant), contact=contact, name="x" * 256)
     assert excinfo.value.details == {"field": "name"}
     assert _snapshot(contact) == before
     assert _audit(tenant) == []
 
 
 def test_a_name_of_255_characters_is_accepted(tenant, contact):
-    contact_update(principal=owner_of(tenant), contact=contact, name="x" * 255)
+    contact_update(actor=owner_of(tenant), contact=contact, name="x" * 255)
     assert _snapshot(contact)[0] == "x" * 255
     assert _audit(tenant)[0].extra == {"fields": ["name"]}
 
@@ -180,7 +178,7 @@ def _attrs(n: int) -> dict[str, str]:
 def test_attributes_beyond_the_limits_are_refused_and_nothing_changes(tenant, contact, attributes):
     before = _snapshot(contact)
     with pytest.raises(ValidationFailed) as excinfo:
-        contact_update(principal=owner_of(tenant), contact=contact, name="Outra", custom_attributes=attributes)
+        contact_update(actor=owner_of(tenant), contact=contact, name="Outra", custom_attributes=attributes)
     assert excinfo.value.details["field"] == "attributes"
     assert _snapshot(contact) == before
     assert _audit(tenant) == []
@@ -188,7 +186,7 @@ def test_attributes_beyond_the_limits_are_refused_and_nothing_changes(tenant, co
 
 def test_attributes_at_the_limits_are_accepted(tenant, contact):
     attributes = {**_attrs(48), "k" * 50: "v" * 500, " espaços ": "x"}
-    contact_update(principal=owner_of(tenant), contact=contact, custom_attributes=attributes)
+    contact_update(actor=owner_of(tenant), contact=contact, custom_attributes=attributes)
     stored = _snapshot(contact)[4]
     assert len(stored) == 50
     assert stored["k" * 50] == "v" * 500
@@ -196,7 +194,7 @@ def test_attributes_at_the_limits_are_accepted(tenant, contact):
 
 
 def test_an_empty_dict_clears_the_attributes(tenant, contact):
-    contact_update(principal=owner_of(tenant), contact=contact, custom_attributes={})
+    contact_update(actor=owner_of(tenant), contact=contact, custom_attributes={})
     assert _snapshot(contact)[4] == {}
 
 
@@ -204,7 +202,7 @@ def test_a_role_without_manage_contacts_changes_nothing(tenant, contact):
     member = add_member(tenant, make_role(tenant, [Perm.REPLY, Perm.VIEW_UNASSIGNED]))
     before = _snapshot(contact)
     with pytest.raises(PermissionDenied):
-        contact_update(principal=member, contact=contact, name="Outra", labels=[make_label(tenant, "vip")])
+        contact_update(actor=member, contact=contact, name="Outra", labels=[make_label(tenant, "vip")])
     assert _snapshot(contact) == before
     assert _audit(tenant) == []
 
@@ -212,20 +210,20 @@ def test_a_role_without_manage_contacts_changes_nothing(tenant, contact):
 def test_a_member_of_another_tenant_changes_nothing(tenant, other_tenant, contact):
     before = _snapshot(contact)
     with pytest.raises(PermissionDenied):
-        contact_update(principal=owner_of(other_tenant), contact=contact, name="Outra")
+        contact_update(actor=owner_of(other_tenant), contact=contact, name="Outra")
     assert _snapshot(contact) == before
     assert AuditLogEntry.objects.filter(action="contact.updated").count() == 0
 
 
 def test_an_agent_may_change_contacts(tenant, contact):
     agent = add_member(tenant, BuiltinRole.AGENT)
-    contact_update(principal=agent, contact=contact, name="Maria S.")
+    contact_update(actor=agent, contact=contact, name="Maria S.")
     assert _snapshot(contact)[0] == "Maria S."
     assert _audit(tenant)[0].actor_label == agent.user.email
 
 
 def test_an_api_token_is_named_in_the_audit(tenant, contact):
     token = make_token(tenant, make_role(tenant, [Perm.MANAGE_CONTACTS]), name="ERP")
-    contact_update(principal=token, contact=contact, name="Maria API")
+    contact_update(actor=token, contact=contact, name="Maria API")
     [entry] = _audit(tenant)
     assert (entry.actor_id, entry.actor_label) == (None, "API token ERP")

@@ -202,7 +202,7 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
     with monkeypatch.context() as patched:
         patched.setattr(event_deliver, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
-            assigned = conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)
+            assigned = conversation_assign(actor=owner, conversation=conversation, assignee=owner.user)
     assert assigned.assignee_id == owner.user_id
     assert subscribed == []
     delivery = EventDelivery.objects.get()
@@ -222,8 +222,8 @@ def test_each_fact_records_its_event_once(tenant, owner, django_capture_on_commi
     receive(inbox, "wamid.1")  # the channel repeats itself: a no-op records nothing
     receive(inbox, "wamid.2", at=T0 + timedelta(minutes=1))
     conversation = Conversation.objects.get()
-    conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)
-    conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)  # no change
+    conversation_assign(actor=owner, conversation=conversation, assignee=owner.user)
+    conversation_assign(actor=owner, conversation=conversation, assignee=owner.user)  # no change
     types = sorted(OutboxEvent.objects.values_list("event_type", flat=True))
     assert types == [
         "contact.created",
@@ -408,13 +408,13 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
 
     with django_capture_on_commit_callbacks(execute=True):
         sent, _created = message_send(
-            principal=owner, conversation=conversation, spec=OutboundSpec(type="text", text="Olá")
+            actor=owner, conversation=conversation, spec=OutboundSpec(type="text", text="Olá")
         )
     until = timezone.now() + timedelta(hours=1)
-    conversation_status_set(principal=owner, conversation=conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=owner, conversation=conversation, status="snoozed", snoozed_until=until)
     assert conversations_unsnooze_due(now=until + timedelta(seconds=1)) == 1
-    conversation_status_set(principal=owner, conversation=conversation, status="resolved")
-    contact_update(principal=owner, contact=conversation.contact, name="Maria")
+    conversation_status_set(actor=owner, conversation=conversation, status="resolved")
+    contact_update(actor=owner, contact=conversation.contact, name="Maria")
     assert contact_number_change(inbox=inbox, old_source_id="5511911110001", new_source_id="5511922220002")
 
     payloads = [(row.event_type, row.payload) for row in OutboxEvent.objects.order_by("created_at")]
@@ -430,15 +430,20 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
             "message_type": "text",
             "sender_type": "agent",
             "sender_user_id": owner.user_id,
+            "actor_type": "member",
+            "actor_id": owner.pk,
         },
     )
-    changes = [(p["previous_status"], p["status"], p["change"], p["actor_user_id"]) for t, p in payloads[1:4]]
-    assert changes == [
-        ("open", "snoozed", "snoozed", owner.user_id),
-        ("snoozed", "open", "snooze_ended", None),
-        ("open", "resolved", "resolved", owner.user_id),
+    changes = [
+        (p["previous_status"], p["status"], p["change"], p["actor_user_id"], p["actor_type"], p["actor_id"])
+        for t, p in payloads[1:4]
     ]
-    assert [(t, p["changed_fields"], p["actor_user_id"]) for t, p in payloads[4:]] == [
-        ("contact.updated", ["name"], owner.user_id),
-        ("contact.updated", ["wa_id", "phone_e164"], None),
+    assert changes == [
+        ("open", "snoozed", "snoozed", owner.user_id, "member", owner.pk),
+        ("snoozed", "open", "snooze_ended", None, "system", None),
+        ("open", "resolved", "resolved", owner.user_id, "member", owner.pk),
+    ]
+    assert [(t, p["changed_fields"], p["actor_user_id"], p["actor_type"]) for t, p in payloads[4:]] == [
+        ("contact.updated", ["name"], owner.user_id, "member"),
+        ("contact.updated", ["wa_id", "phone_e164"], None, None),
     ]

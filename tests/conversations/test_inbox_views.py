@@ -459,8 +459,8 @@ def test_sidebar_query_count_is_pinned(tenant, channel, agent, supervisor, clien
     for i in range(3):
         conversation = receive(channel, text=f"conversa {i}").conversation
         for member in (agent, supervisor):
-            note_create(membership=member, conversation=conversation, text=f"nota {i} {member.user.name}")
-        conversation_status_set(principal=agent, conversation=conversation, status="resolved")
+            note_create(actor=member, conversation=conversation, text=f"nota {i} {member.user.name}")
+        conversation_status_set(actor=agent, conversation=conversation, status="resolved")
         earlier.append(conversation)
     current = receive(channel, text="primeira").conversation
     assert current.pk not in {c.pk for c in earlier}

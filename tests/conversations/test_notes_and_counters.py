@@ -121,7 +121,7 @@ def test_a_reply_clears_waiting_and_unread_and_becomes_the_preview(scene):
     conversation.refresh_from_db()
     with captured_events() as events:
         reply, created = message_send(
-            principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Olá! Como ajudo?")
+            actor=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Olá! Como ajudo?")
         )
     assert created
     assert _counters(conversation) == (0, None, reply.pk)
@@ -142,7 +142,7 @@ def test_a_reply_clears_waiting_and_unread_and_becomes_the_preview(scene):
 def _reply(scene, conversation: Conversation, text: str = "Olá!") -> Message:
     conversation.refresh_from_db()
     reply, _created = message_send(
-        principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text=text)
+        actor=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text=text)
     )
     return reply
 
@@ -194,7 +194,7 @@ def test_a_late_old_message_after_a_resolve_opens_a_conversation_waiting_from_th
     first, _created = _receive(scene.inbox, "wamid.1", minutes_ago=30)
     resolved = first.conversation
     _reply(scene, resolved)
-    conversation_status_set(principal=scene.ana, conversation=resolved, status=Conversation.Status.RESOLVED)
+    conversation_status_set(actor=scene.ana, conversation=resolved, status=Conversation.Status.RESOLVED)
     resolved.refresh_from_db()
 
     late, _created = _receive(scene.inbox, "wamid.late", minutes_ago=378 * 24 * 60)
@@ -285,14 +285,14 @@ def test_a_reply_to_unread_messages_asks_for_a_read_receipt_of_the_latest_after_
     conversation = latest.conversation
     conversation.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi!"))
+        message_send(actor=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi!"))
         assert receipts == []
     assert receipts == [latest.pk]
 
     # Nothing unread any more: the next reply asks for no receipt.
     conversation.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Mais uma"))
+        message_send(actor=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Mais uma"))
     assert receipts == [latest.pk]
 
 
@@ -302,7 +302,7 @@ def test_a_refused_reply_leaves_the_counters_alone(scene):
     before = _counters(conversation)
     nobody = add_member(scene.owner.tenant, make_role(scene.owner.tenant, [Perm.VIEW_ALL_CONVERSATIONS]))
     with captured_events() as events, pytest.raises(PermissionDenied):
-        message_send(principal=nobody, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
+        message_send(actor=nobody, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
     assert _counters(conversation) == before
     assert Message.objects.filter(direction="out").count() == 0
     assert events == []
@@ -313,7 +313,7 @@ def test_a_reply_after_the_window_leaves_the_counters_alone(scene):
     conversation = inbound.conversation
     before = _counters(conversation)
     with captured_events() as events, pytest.raises(ReplyWindowClosed):
-        message_send(principal=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
+        message_send(actor=scene.ana, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
     assert _counters(conversation) == before
     assert Message.objects.filter(direction="out").count() == 0
     assert events == []
@@ -324,7 +324,7 @@ def test_a_note_does_not_answer_the_customer(scene):
     conversation = inbound.conversation
     conversation.refresh_from_db()
     before = (*_counters(conversation), conversation.last_activity_at)
-    note = note_create(membership=scene.ana, conversation=conversation, text="Cliente recorrente")
+    note = note_create(actor=scene.ana, conversation=conversation, text="Cliente recorrente")
     assert (note.private, note.direction, note.sender_type, note.sender_user_id, note.status) == (
         True,
         "out",
@@ -351,7 +351,7 @@ def test_mentions_notify_only_members_who_see_the_conversation_and_not_the_autho
     ]
     with captured_events() as events:
         note = note_create(
-            membership=scene.ana, conversation=conversation, text="  @Bia @Olga vejam  ", mention_user_ids=mentioned
+            actor=scene.ana, conversation=conversation, text="  @Bia @Olga vejam  ", mention_user_ids=mentioned
         )
     assert note.text == "@Bia @Olga vejam"
     assert note.content == {"mentions": sorted([scene.ana.user_id, scene.bia.user_id, scene.owner.user_id])}
@@ -374,11 +374,9 @@ def test_mentions_notify_only_members_who_see_the_conversation_and_not_the_autho
 def test_a_colleague_loses_mentions_once_the_conversation_is_assigned_to_someone_else(scene):
     inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
     conversation = inbound.conversation
-    conversation_assign(principal=scene.ana, conversation=conversation, assignee=scene.ana.user)
+    conversation_assign(actor=scene.ana, conversation=conversation, assignee=scene.ana.user)
     conversation.refresh_from_db()
-    note = note_create(
-        membership=scene.ana, conversation=conversation, text="Bia?", mention_user_ids=[scene.bia.user_id]
-    )
+    note = note_create(actor=scene.ana, conversation=conversation, text="Bia?", mention_user_ids=[scene.bia.user_id])
     assert note.content == {}
     assert Notification.objects.count() == 0
 
@@ -390,9 +388,7 @@ def test_a_colleague_loses_mentions_once_the_conversation_is_assigned_to_someone
 def test_an_invalid_note_is_not_stored(scene, text, message):
     inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
     with captured_events() as events, pytest.raises(ValidationFailed) as excinfo:
-        note_create(
-            membership=scene.ana, conversation=inbound.conversation, text=text, mention_user_ids=[scene.bia.user_id]
-        )
+        note_create(actor=scene.ana, conversation=inbound.conversation, text=text, mention_user_ids=[scene.bia.user_id])
     assert str(excinfo.value) == message
     assert Message.objects.filter(private=True).count() == 0
     assert Notification.objects.count() == 0
@@ -401,7 +397,7 @@ def test_an_invalid_note_is_not_stored(scene, text, message):
 
 def test_a_note_of_4096_characters_is_stored(scene):
     inbound, _created = _receive(scene.inbox, "wamid.1", minutes_ago=10)
-    note = note_create(membership=scene.ana, conversation=inbound.conversation, text="x" * 4096)
+    note = note_create(actor=scene.ana, conversation=inbound.conversation, text="x" * 4096)
     assert len(note.text) == 4096
 
 
@@ -411,7 +407,7 @@ def test_a_role_without_reply_cannot_write_notes(scene, other_tenant):
     for membership in (reader, owner_of(other_tenant)):
         with captured_events() as events, pytest.raises(PermissionDenied):
             note_create(
-                membership=membership,
+                actor=membership,
                 conversation=inbound.conversation,
                 text="Olá",
                 mention_user_ids=[scene.bia.user_id],

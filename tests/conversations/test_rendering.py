@@ -519,7 +519,7 @@ def test_note_is_private_and_highlights_mentions(conversation, owner):
 
     audience_cache_clear()
     note = note_create(
-        membership=owner, conversation=conversation, text="@Ana Lima please *check*", mention_user_ids=[ana.user_id]
+        actor=owner, conversation=conversation, text="@Ana Lima please *check*", mention_user_ids=[ana.user_id]
     )
     html = render(note)
     assert 'class="msg msg-note"' in html

@@ -51,8 +51,8 @@ def details(client: Client, action: str) -> list[str]:
 def test_an_assignment_shows_who_it_went_from_and_to(client, tenant, owner, ana):
     inbox = make_inbox(tenant, name="Vendas", members=[owner, ana])
     conversation = make_conversation(inbox)
-    conversation_assign(principal=owner, conversation=conversation, assignee=ana.user)
-    conversation_assign(principal=owner, conversation=conversation, assignee=None)
+    conversation_assign(actor=owner, conversation=conversation, assignee=ana.user)
+    conversation_assign(actor=owner, conversation=conversation, assignee=None)
     assert details(client, Action.CONVERSATION_ASSIGNED) == [
         "from Ana Souza to Unassigned",
         "from Unassigned to Ana Souza",
@@ -66,7 +66,7 @@ def test_labels_show_as_names_not_lists(client, tenant, owner):
     inbox = make_inbox(tenant, members=[owner])
     conversation = make_conversation(inbox)
     vip = label_create(membership=owner, name="vip", color="#ff0000")
-    conversation_labels_change(principal=owner, conversation=conversation, add=[vip])
+    conversation_labels_change(actor=owner, conversation=conversation, add=[vip])
     assert details(client, Action.CONVERSATION_LABELS_CHANGED) == ["added vip removed none"]
 
 
@@ -75,7 +75,7 @@ def test_a_status_change_shows_status_names_and_the_local_snooze_time(client, te
     conversation = make_conversation(inbox)
     # 15:30 UTC, two days ahead: 12:30 in the workspace's zone (São Paulo).
     until = (timezone.now() + timedelta(days=2)).replace(hour=15, minute=30, second=0, microsecond=0)
-    conversation_status_set(principal=owner, conversation=conversation, status="snoozed", snoozed_until=until)
+    conversation_status_set(actor=owner, conversation=conversation, status="snoozed", snoozed_until=until)
     with translation.override("en"), timezone.override(ZoneInfo("America/Sao_Paulo")):
         date_text = local_date(until)
     assert details(client, Action.CONVERSATION_STATUS_CHANGED) == [f"from Open to Snoozed until {date_text}, 12:30"]
@@ -118,7 +118,7 @@ def test_naming_a_page_of_entries_takes_one_query_per_kind_of_name(client, tenan
     def add_entries(n: int) -> None:
         for i in range(n):
             conversation = make_conversation(inbox)
-            conversation_assign(principal=owner, conversation=conversation, assignee=ana.user)
+            conversation_assign(actor=owner, conversation=conversation, assignee=ana.user)
             quick_reply_create(membership=owner, shortcut=f"r{n}-{i}", text="x", scope="inbox", inbox=inbox)
             membership_change_role(
                 actor=owner, membership=ana, role=role_builtin(tenant=tenant, key="supervisor" if i % 2 else "agent")

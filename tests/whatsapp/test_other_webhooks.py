@@ -173,7 +173,7 @@ def test_a_reinstated_template_is_offered_and_can_be_sent_again(webhook, channel
     post_processed(webhook, channel, template_event(channel, "REINSTATED"))
 
     assert [t["name"] for t in WhatsAppBackend().templates_for(channel.inbox)] == ["order_confirmation"]
-    message, created = message_send(principal=owner_of(channel.tenant), conversation=conversation, spec=spec)
+    message, created = message_send(actor=owner_of(channel.tenant), conversation=conversation, spec=spec)
     assert (created, message.status, message.text) == (True, "queued", "Your order #42 is confirmed.")
 
 

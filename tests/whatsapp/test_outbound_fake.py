@@ -144,7 +144,7 @@ def _customer_writes(admin, channel, text="Oi, preciso de ajuda"):
 
 
 def _send(tenant, conversation, spec):
-    message, created = message_send(principal=owner_of(tenant), conversation=conversation, spec=spec)
+    message, created = message_send(actor=owner_of(tenant), conversation=conversation, spec=spec)
     assert created
     return message
 

@@ -269,7 +269,7 @@ def test_a_complete_sync_marks_the_templates_meta_no_longer_lists_as_deleted(ten
     )
     with pytest.raises(ValidationFailed, match="only approved templates can be sent"):
         message_send(
-            principal=owner_of(tenant),
+            actor=owner_of(tenant),
             conversation=conversation,
             spec=OutboundSpec(
                 type="template", content={"name": "order_update", "language": "pt_BR", "params": {"body": ["Ana"]}}

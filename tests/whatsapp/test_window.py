@@ -47,7 +47,7 @@ def _approved_template(channel):
 def test_free_text_at_23h59_is_queued(channel, tenant):
     conversation = _conversation(channel, minutes_ago=23 * 60 + 59)
     message, created = message_send(
-        principal=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Ainda dá tempo")
+        actor=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Ainda dá tempo")
     )
     assert (created, message.status, message.text, message.direction) == (True, "queued", "Ainda dá tempo", "out")
 
@@ -56,7 +56,7 @@ def test_free_text_at_24h01_is_refused_with_the_typed_error(channel, tenant):
     conversation = _conversation(channel, minutes_ago=24 * 60 + 1)
     with pytest.raises(ReplyWindowClosed) as excinfo:
         message_send(
-            principal=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Tarde demais")
+            actor=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Tarde demais")
         )
     assert excinfo.value.code == "reply_window_closed"
     assert excinfo.value.details["use"] == "template"
@@ -67,7 +67,7 @@ def test_a_template_is_allowed_after_the_window(channel, tenant):
     _approved_template(channel)
     conversation = _conversation(channel, minutes_ago=3 * 24 * 60)
     message, _created = message_send(
-        principal=owner_of(tenant),
+        actor=owner_of(tenant),
         conversation=conversation,
         spec=OutboundSpec(
             type="template", content={"name": "order_update", "language": "pt_BR", "params": {"body": ["Ana", "#42"]}}
@@ -85,7 +85,7 @@ def test_window_is_checked_again_at_send_time(channel, tenant):
 
     conversation = _conversation(channel, minutes_ago=23 * 60 + 59)
     message, _created = message_send(
-        principal=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Na fila")
+        actor=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="text", text="Na fila")
     )
     # The job runs after the window closed (a backlog): the message fails instead of being sent late.
     type(conversation).objects.filter(pk=conversation.pk).update(last_inbound_at=timezone.now() - timedelta(hours=25))
