@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations import selectors
+from conversations.actors import message_sent_by
 from conversations.attachment_views import attachment_file_response, visible_attachment
 from conversations.media import MEDIA_KINDS
 from conversations.models import Attachment, Contact, Conversation, Inbox, Message, QuickReply
@@ -134,6 +135,11 @@ class MessageOutput(serializers.Serializer):
     direction = serializers.CharField()
     sender_type = serializers.CharField()
     sender_user_id = serializers.IntegerField(allow_null=True)
+    sender_label = serializers.CharField(help_text="The automation's or API token's name; empty for a person")
+    sender_automation_id = serializers.IntegerField(allow_null=True, help_text="The automation that sent it")
+    sent_by = serializers.SerializerMethodField(
+        help_text="For an automation's or the system's message: \"Sent by automation 'Boas-vindas'\"; else empty"
+    )
     type = serializers.CharField()
     text = serializers.CharField()
     content = serializers.JSONField()
@@ -149,6 +155,9 @@ class MessageOutput(serializers.Serializer):
     )
     attachments = AttachmentOutput(many=True)
     reactions = serializers.SerializerMethodField()
+
+    def get_sent_by(self, obj: Message) -> str:
+        return message_sent_by(obj)
 
     def get_reactions(self, obj: Message) -> list[dict[str, Any]]:
         return [{"emoji": r.emoji, "contact_id": r.contact_id, "user_id": r.user_id} for r in obj.reactions.all()]

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from conversations import formatting, media
+from conversations.actors import message_sent_by
 from conversations.models import Attachment, Conversation, Message
 from tenants.models import User
 
@@ -67,7 +68,8 @@ def is_media(message_type: str) -> bool:
 @register.filter
 def message_kind(message: Message) -> str:
     """in | out | note | system: the bubble's CSS modifier."""
-    if message.sender_type == Message.SenderType.SYSTEM or message.type == Message.Type.SYSTEM:
+    # The system's lines in the history are private; what it sends the customer is an outbound bubble.
+    if message.type == Message.Type.SYSTEM or (message.sender_type == Message.SenderType.SYSTEM and message.private):
         return "system"
     if message.private:
         return "note"
@@ -180,7 +182,7 @@ def message_sender(message: Message, conversation: Any = None) -> str:
         return conversation.contact.display_name
     if message.sender_user is not None:
         return message.sender_user.display_name
-    return message.get_sender_type_display()
+    return message_sent_by(message) or message.get_sender_type_display()
 
 
 @register.filter
