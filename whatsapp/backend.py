@@ -15,8 +15,9 @@ from whatsapp.services import outbound_prepare
 from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
 # A customer is waiting for these: they go ahead of the inbox's send queue (an integrator's
-# broadcast of thousands), instead of behind it.
-AHEAD_OF_QUEUE = frozenset({Message.SenderType.AGENT, Message.SenderType.BOT})
+# broadcast of thousands), instead of behind it. The system's own history lines are private and
+# never reach the channel; what the system sends the customer is a reply like an agent's.
+AHEAD_OF_QUEUE = frozenset({Message.SenderType.AGENT, Message.SenderType.BOT, Message.SenderType.SYSTEM})
 
 
 class WhatsAppBackend:
