@@ -23,7 +23,14 @@ from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, mes
 from helpdesk.exceptions import PermissionDenied
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import BuiltinRole, Perm, require_perm
-from tests.conversations.factories import captured_events, make_conversation, make_inbox, make_label
+from tests.conversations.factories import (
+    captured_events,
+    make_conversation,
+    make_inbox,
+    make_label,
+    make_role,
+    make_token,
+)
 from tests.factories import add_member, make_user, owner_of
 
 pytestmark = pytest.mark.django_db
@@ -374,3 +381,14 @@ def test_an_automation_updates_a_contact_audited_under_its_name(tenant, conversa
     assert entry[:3] == ("contact.updated", None, "automation 'Boas-vindas' (#12)")
     [event] = OutboxEvent.objects.filter(event_type="contact.updated")
     assert (event.payload["actor_type"], event.payload["actor_id"]) == ("automation", GREETING)
+
+
+def test_a_member_and_a_token_send_as_before_without_an_audit_entry(tenant, conversation, agent, channel):
+    token = make_token(tenant, make_role(tenant, [Perm.REPLY]), name="Loja")
+    by_agent, _created = message_send(actor=agent, conversation=conversation, spec=OutboundSpec(type="text", text="a"))
+    by_token, _created = message_send(actor=token, conversation=conversation, spec=OutboundSpec(type="text", text="b"))
+    rows = [(m.sender_type, m.sender_user_id, m.sender_label, m.sender_automation_id) for m in (by_agent, by_token)]
+    assert rows == [("agent", agent.user_id, "", None), ("api", None, "Loja", None)]
+    assert _audit(tenant) == []
+    payloads = [e.payload for e in OutboxEvent.objects.filter(event_type="message.sent").order_by("created_at")]
+    assert [(p["actor_type"], p["actor_id"]) for p in payloads] == [("member", agent.pk), ("api_token", token.pk)]
