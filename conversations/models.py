@@ -475,6 +475,8 @@ class Notification(TenantOwnedModel):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who, when no person did: "automation 'Round robin'", "the system" (conversations.actors).
+    actor_label = models.CharField(max_length=150, blank=True, default="")
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from conversations import channels
@@ -161,6 +162,7 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
             kind=Notification.Kind.ASSIGNED,
             conversation=conversation,
             actor=person,
+            actor_label="" if person else capfirst(actor_display_name(actor))[:150],
         )
         publish_notification(notification)
     return conversation

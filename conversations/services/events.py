@@ -91,7 +91,7 @@ def publish_notification(notification: Notification) -> None:
                 "kind": notification.kind,
                 "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
                 "message_id": notification.message_id,
-                "actor": notification.actor.display_name if notification.actor else "",
+                "actor": notification.actor.display_name if notification.actor else notification.actor_label,
             },
         },
     )

@@ -11,12 +11,14 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from conversations import channels
 from conversations.actors import (
     Actor,
     actor_audit_label,
+    actor_display_name,
     actor_id,
     actor_sender_automation_id,
     actor_sender_label,
@@ -314,6 +316,7 @@ def note_create(
             conversation=conversation,
             message=message,
             actor=author,
+            actor_label="" if author else capfirst(actor_display_name(actor))[:150],
         )
         publish_notification(notification)
     return message

@@ -235,9 +235,9 @@ def test_an_api_token_assigns_as_api_and_the_assignee_is_notified(scene, tenant)
     [entry] = _audit(tenant)
     assert (entry.actor_id, entry.actor_label) == (None, "API token CRM")
     [notification] = Notification.objects.all()
-    assert (notification.user_id, notification.actor_id) == (scene.ana.user_id, None)
+    assert (notification.user_id, notification.actor_id, notification.actor_label) == (scene.ana.user_id, None, "API")
     [(_users, notified)] = of_type(events, "notification.created")
-    assert notified["notification"]["actor"] == ""
+    assert notified["notification"]["actor"] == "API"
 
 
 # --- permissions --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conversations import channels
 from conversations.actors import AutomationActor, SystemActor
-from conversations.models import Conversation, Message, OutboxEvent
+from conversations.models import Conversation, Message, Notification, OutboxEvent
 from conversations.services.actions import (
     conversation_assign,
     conversation_labels_change,
@@ -318,6 +318,16 @@ def test_an_automation_assigns_and_the_history_names_it(tenant, conversation, ag
     }
     # The history line is never handed to the channel.
     assert channel.delivered == []
+    [notification] = Notification.objects.filter(user=agent.user)
+    assert (notification.kind, notification.actor_id, notification.actor_label) == (
+        "assigned",
+        None,
+        "Automation 'Round robin'",
+    )
+    client = Client()
+    client.force_login(agent.user)
+    page = client.get("/t/acme/inbox/notifications/").content.decode()
+    assert f"Automation &#x27;Round robin&#x27; assigned #{conversation.display_id} to you" in page
 
 
 def test_priority_labels_and_notes_by_an_automation_name_it(tenant, conversation, channel):
