@@ -58,8 +58,8 @@ def process_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    # Tuning settings given to the benchmark reach its servers (e.g. WHATSAPP_SEND_PARTS=4).
-    env.update({k: v for k, v in os.environ.items() if k.startswith("WHATSAPP_")})
+    # Tuning settings given to the benchmark reach its servers (e.g. DELIVERY_SEND_PARTS=4).
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("WHATSAPP_", "DELIVERY_"))})
     env.update(extra)
     return env
 

@@ -84,12 +84,12 @@ def main() -> None:
     from django.utils import timezone
 
     from conversations.models import Contact, ContactInbox, Conversation, Message
+    from conversations.services.delivery_jobs import delivery_enqueue
     from conversations.services.outbound import OutboundSpec, message_send
     from tenants.models import Role, User
     from tenants.permissions import BuiltinRole
     from tenants.services import api_token_create, tenant_create
     from tests.factories import owner_of
-    from whatsapp.backend import WhatsAppBackend
     from whatsapp.processing import callback_data_for, webhook_events_process_batch
     from whatsapp.services import channel_create
 
@@ -182,9 +182,8 @@ def main() -> None:
                 time.sleep(0.05)  # the fake is still posting them
         admin.delete("/_fake/webhooks")
         admin.delete("/_fake/requests")
-        backend = WhatsAppBackend()
         for message in messages:
-            backend.enqueue_delivery(message)  # what a service does after its commit
+            delivery_enqueue(message)  # what a service does after its commit
         agent = owner_of(tenant)
         integration, _raw = api_token_create(
             actor=agent, name="Bench", role=Role.objects.get(tenant=tenant, key=BuiltinRole.ADMIN)

@@ -2,25 +2,92 @@
 
 ``conversations`` never imports an integration: each integration (``whatsapp``, later others)
 registers an implementation of ``ChannelBackend`` for its ``channel_type`` when its app loads.
+
+Sending is split in two. The core's send queue (``conversations/services/delivery.py``) selects,
+claims, retries, sweeps and records; a channel only makes one send at a time through a
+``SendSession`` and answers with a neutral ``SendResult``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from conversations.models import Inbox, Message
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The channel took the message; ``external_id`` is its id for it (statuses will name it)."""
+
+    external_id: str
+
+
+@dataclass(frozen=True)
+class Paced:
+    """Not sent: the channel's limits ask to try again in ``after`` seconds (no attempt is spent on it)."""
+
+    after: float
+    reason: Literal["pair", "throughput"]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TransientFailure:
+    """Not sent, worth trying again (network, the channel's 5xx or rate errors): at least ``retry_after`` s."""
+
+    code: int | None
+    title: str
+    details: str = ""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class PermanentFailure:
+    """Not sent and never will be as it is: recorded once with the channel's code and title."""
+
+    code: int | None
+    title: str
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """The channel may have taken it (no answer came): wait ``wait`` seconds for a status naming the
+    message before it is tried again."""
+
+    wait: float
+    note: str
+
+
+SendResult = Accepted | Paced | TransientFailure | PermanentFailure | Ambiguous
+
+
+class SendSession(Protocol):
+    """One sending thread's connection to a channel, from one send to the next (pacing state)."""
+
+    def send(self, message: Message, *, while_waiting: Callable[[], None]) -> SendResult:
+        """Send ``message`` (claimed: it is the core's to send). ``while_waiting`` runs while the send
+        waits for its pace (the core records the previous send there). Raises only on a bug."""
+
+    def close(self) -> None:
+        """The thread sends no more."""
+
+
 class ChannelBackend(Protocol):
     channel_type: str
+
+    # Relations of Message a send reads (``select_related`` paths), loaded with the claimed messages.
+    send_related: tuple[str, ...]
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         """How long after the customer's last message free-form replies are allowed (None: always)."""
 
-    def enqueue_delivery(self, message: Message) -> None:
-        """Schedule delivery of a queued outbound message (called after commit)."""
+    def send_session(self) -> SendSession:
+        """A session that sends this channel's messages one after another."""
 
     def enqueue_read_receipt(self, message: Message) -> None:
         """Tell the customer the team has read ``message`` (inbound) and those before it (called after commit)."""
@@ -42,8 +109,24 @@ def register(backend: ChannelBackend) -> None:
     _registry[backend.channel_type] = backend
 
 
+def unregister(channel_type: str) -> None:
+    _registry.pop(channel_type, None)
+
+
+def channel_types() -> list[str]:
+    return sorted(_registry)
+
+
+def backends() -> list[ChannelBackend]:
+    return [_registry[name] for name in sorted(_registry)]
+
+
 def backend_for(inbox: Inbox) -> ChannelBackend:
+    return backend_named(inbox.channel_type)
+
+
+def backend_named(channel_type: str) -> ChannelBackend:
     try:
-        return _registry[inbox.channel_type]
+        return _registry[channel_type]
     except KeyError:
-        raise LookupError(f"No channel backend registered for {inbox.channel_type!r}.") from None
+        raise LookupError(f"No channel backend registered for {channel_type!r}.") from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from conversations import channels
 from conversations.events import delivery
 from conversations.services import actions
+from conversations.services import delivery as send_queue
 
 
 @shared_task
@@ -26,3 +28,24 @@ def event_deliveries_sweep() -> int:
 @shared_task
 def reply_window_events_record() -> dict[str, int]:
     return delivery.reply_window_events_record()
+
+
+@shared_task(acks_late=True)
+def message_deliver(message_id: int) -> str:
+    return send_queue.message_deliver(message_id=message_id)
+
+
+@shared_task(acks_late=True)
+def message_deliver_ahead(message_id: int) -> str:
+    return send_queue.message_deliver_ahead(message_id=message_id)
+
+
+@shared_task(acks_late=True)
+def messages_send_drain(inbox_id: int) -> int:
+    return send_queue.messages_send_drain(inbox_id=inbox_id)
+
+
+@shared_task
+def messages_sweep() -> dict[str, dict[str, int]]:
+    """Each channel type's sweep, on its own inboxes' messages only."""
+    return {name: send_queue.messages_sweep(channel_type=name) for name in channels.channel_types()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -9,31 +10,32 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from conversations.models import Inbox, Message
+from helpdesk.jobs import BROKER_ERRORS
 from whatsapp import selectors
-from whatsapp.coordination import send_ahead_request, send_request, task
+from whatsapp.coordination import task
+from whatsapp.sender import WhatsAppSendSession
 from whatsapp.services import outbound_prepare
 from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
-# A customer is waiting for these: they go ahead of the inbox's send queue (an integrator's
-# broadcast of thousands), instead of behind it. The system's own history lines are private and
-# never reach the channel; what the system sends the customer is a reply like an agent's.
-AHEAD_OF_QUEUE = frozenset({Message.SenderType.AGENT, Message.SenderType.BOT, Message.SenderType.SYSTEM})
+logger = logging.getLogger(__name__)
 
 
 class WhatsAppBackend:
     channel_type = "whatsapp"
+    send_related: tuple[str, ...] = ("inbox__whatsapp_channel",)
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)
 
-    def enqueue_delivery(self, message: Message) -> None:
-        if message.sender_type in AHEAD_OF_QUEUE:
-            send_ahead_request(message_id=message.pk)
-        else:
-            send_request(message_id=message.pk, inbox_id=message.inbox_id)
+    def send_session(self) -> WhatsAppSendSession:
+        return WhatsAppSendSession()
 
     def enqueue_read_receipt(self, message: Message) -> None:
-        task("message_mark_read").delay(message.pk)
+        try:
+            task("message_mark_read").delay(message.pk)
+        except BROKER_ERRORS as exc:
+            # A read receipt is a courtesy: lost with the broker, never an error for the agent who replied.
+            logger.warning("Read receipt for message %s not enqueued: %s", message.pk, type(exc).__name__)
 
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         return outbound_prepare(conversation=conversation, spec=spec)

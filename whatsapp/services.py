@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from conversations.media import is_media
 from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.services.delivery import backoff_seconds
 from conversations.services.delivery_status import pending_statuses_purge
 from conversations.services.events import publish_message_event
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
@@ -28,7 +29,7 @@ from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
-from whatsapp.sender import INTERACTIVE_TYPES, backoff_seconds, interactive_payload
+from whatsapp.sender import INTERACTIVE_TYPES, interactive_payload
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Celery tasks of the WhatsApp channel: thin wrappers that load by id and call one service.
 
 Services enqueue these by name through ``whatsapp.coordination``, which also holds the Redis keys
-that keep one drain per slot and one send job per inbox.
+that keep one drain per slot. Sending queued messages is the core's job (``conversations/tasks.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 
 from celery import shared_task
 
-from whatsapp import processing, sender, services
+from whatsapp import processing, services
 from whatsapp.errors import CloudApiError
 from whatsapp.models import WhatsAppChannel
 
@@ -25,21 +25,6 @@ def webhook_event_process(event_id: int) -> str:
 @shared_task(acks_late=True)
 def webhook_events_drain(channel_id: int, slot: int) -> int:
     return processing.webhook_events_drain(channel_id=channel_id, slot=slot)
-
-
-@shared_task(acks_late=True)
-def message_deliver(message_id: int) -> str:
-    return sender.message_deliver(message_id=message_id)
-
-
-@shared_task(acks_late=True)
-def message_deliver_ahead(message_id: int) -> str:
-    return sender.message_deliver_ahead(message_id=message_id)
-
-
-@shared_task(acks_late=True)
-def messages_send_drain(inbox_id: int) -> int:
-    return sender.messages_send_drain(inbox_id=inbox_id)
 
 
 @shared_task(acks_late=True)
@@ -73,8 +58,3 @@ def templates_sync_all() -> int:
 @shared_task
 def webhook_events_sweep() -> dict[str, int]:
     return services.webhook_events_sweep()
-
-
-@shared_task
-def messages_sweep() -> dict[str, int]:
-    return sender.messages_sweep()

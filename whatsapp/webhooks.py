@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from helpdesk import crypto
 from helpdesk.exceptions import error_body
+from helpdesk.jobs import BROKER_ERRORS
 from whatsapp import selectors
 from whatsapp.coordination import drain_request
 from whatsapp.models import WebhookEvent, WhatsAppChannel
@@ -138,7 +139,12 @@ def whatsapp_webhook(request: HttpRequest, webhook_key: str) -> HttpResponse:
 
 
 def _enqueue(event_id: int, channel_id: int) -> None:
-    drain_request(event_id, channel_id)
+    try:
+        drain_request(event_id, channel_id)
+    except BROKER_ERRORS as exc:
+        # The event is stored: the webhook sweeper processes it once the broker is back, and Meta
+        # gets its 200 (a 500 would only make it send the same event again).
+        logger.warning("Webhook event %s not enqueued, left for the sweeper: %s", event_id, type(exc).__name__)
 
 
 def _verification_handshake(request: HttpRequest, channel: WhatsAppChannel) -> HttpResponse:

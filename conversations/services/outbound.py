@@ -30,6 +30,7 @@ from conversations.events import MessageSent
 from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
 from conversations.selectors import conversation_audience
+from conversations.services import delivery_jobs
 from conversations.services.actions import read_receipt_on_commit
 from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
@@ -254,7 +255,7 @@ def message_send(
                     target_label=f"#{conversation.display_id}",
                     extra={"message_id": message.pk, "type": message.type},
                 )
-            transaction.on_commit(lambda: backend.enqueue_delivery(message))
+            transaction.on_commit(lambda: delivery_jobs.delivery_enqueue(message))
             audience = conversation_audience(conversation=conversation)
             publish_message_event("message.created", message, audience=audience)
             publish_conversation_updated(conversation, audience=audience)

@@ -102,7 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
         # A sending job holds one connection per part of the send queue (its threads), plus its own.
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=max(8, env.int("WHATSAPP_SEND_PARTS", default=6) + 2)),
+        "max_size": env.int(
+            "DATABASE_POOL_MAX_SIZE",
+            default=max(8, env.int("DELIVERY_SEND_PARTS", default=env.int("WHATSAPP_SEND_PARTS", default=6)) + 2),
+        ),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -341,11 +344,8 @@ WHATSAPP_REPLY_WINDOW_HOURS = 24
 WHATSAPP_THROUGHPUT_MARGIN_MS = env.int("WHATSAPP_THROUGHPUT_MARGIN_MS", default=10)
 WHATSAPP_PAIR_INTERVAL_SECONDS = env.float("WHATSAPP_PAIR_INTERVAL_SECONDS", default=6.0)
 WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", default=45)
-WHATSAPP_MAX_SEND_ATTEMPTS = env.int("WHATSAPP_MAX_SEND_ATTEMPTS", default=8)
 # How long a send that timed out waits for Meta's status webhook before it is tried again.
 WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = env.float("WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS", default=120.0)
-# A claimed send that has not finished within this lease is looked at by the sweeper.
-WHATSAPP_SEND_LEASE_SECONDS = env.float("WHATSAPP_SEND_LEASE_SECONDS", default=60.0)
 WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS", default=60.0)
 # A delivery status that arrived before its message waits this long for it, then the webhook sweeper
 # deletes it (its message was sent by another app on the number, or to a group).
@@ -356,20 +356,39 @@ WHATSAPP_DRAIN_BATCH = env.int("WHATSAPP_DRAIN_BATCH", default=50)
 WHATSAPP_DRAIN_SECONDS = env.float("WHATSAPP_DRAIN_SECONDS", default=30.0)
 # After a batch of only a few events, a drain job waits this long for more before claiming again.
 WHATSAPP_DRAIN_LINGER_SECONDS = env.float("WHATSAPP_DRAIN_LINGER_SECONDS", default=0.1)
-# A number's send queue is split in this many parts by conversation, sent side by side by one job's
-# threads (each part in order), claiming this many messages at a time.
-WHATSAPP_SEND_PARTS = env.int("WHATSAPP_SEND_PARTS", default=6)
-WHATSAPP_SEND_BATCH = env.int("WHATSAPP_SEND_BATCH", default=20)
-WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS", default=30.0)
 WHATSAPP_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_SWEEP_INTERVAL_SECONDS", default=15.0)
+
+# The core's send queue (conversations/services/delivery.py), whatever the channel. The WHATSAPP_*
+# names these settings had before the queue moved to the core are still read as their defaults.
+# A send that keeps failing transiently is tried this many times before it is marked failed.
+DELIVERY_MAX_SEND_ATTEMPTS = env.int(
+    "DELIVERY_MAX_SEND_ATTEMPTS", default=env.int("WHATSAPP_MAX_SEND_ATTEMPTS", default=8)
+)
+# A claimed send that has not been recorded within this lease is looked at by the sweeper: it covers
+# the send itself and the wait for a status naming a message whose send got no answer.
+DELIVERY_SEND_LEASE_SECONDS = env.float(
+    "DELIVERY_SEND_LEASE_SECONDS",
+    default=env.float("WHATSAPP_SEND_LEASE_SECONDS", default=60.0) + WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS,
+)
+# An inbox's send queue is split in this many parts by conversation, sent side by side by one job's
+# threads (each part in order), claiming this many messages at a time, for this long per job.
+DELIVERY_SEND_PARTS = env.int("DELIVERY_SEND_PARTS", default=env.int("WHATSAPP_SEND_PARTS", default=6))
+DELIVERY_SEND_BATCH = env.int("DELIVERY_SEND_BATCH", default=env.int("WHATSAPP_SEND_BATCH", default=20))
+DELIVERY_DRAIN_SECONDS = env.float("DELIVERY_DRAIN_SECONDS", default=WHATSAPP_DRAIN_SECONDS)
+# A queued, due message no job took this long (its job was lost, or the broker was down when it was
+# enqueued) is handed over again by the sweeper, which runs this often.
+DELIVERY_QUEUED_SWEEP_AFTER_SECONDS = env.float(
+    "DELIVERY_QUEUED_SWEEP_AFTER_SECONDS", default=env.float("WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS", default=5.0)
+)
+DELIVERY_SWEEP_INTERVAL_SECONDS = env.float("DELIVERY_SWEEP_INTERVAL_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["delivery-messages-sweep"] = {
+    "task": "conversations.tasks.messages_sweep",
+    "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
+}
 CELERY_BEAT_SCHEDULE.update(
     {
         "whatsapp-webhook-events-sweep": {
             "task": "whatsapp.tasks.webhook_events_sweep",
-            "schedule": WHATSAPP_SWEEP_INTERVAL_SECONDS,
-        },
-        "whatsapp-messages-sweep": {
-            "task": "whatsapp.tasks.messages_sweep",
             "schedule": WHATSAPP_SWEEP_INTERVAL_SECONDS,
         },
         "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all", "schedule": 3600.0},

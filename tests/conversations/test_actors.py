@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations import channels
 from conversations.actors import AutomationActor, SystemActor
 from conversations.models import Conversation, Message, Notification, OutboxEvent
+from conversations.services import delivery_jobs
 from conversations.services.actions import (
     conversation_assign,
     conversation_labels_change,
@@ -39,7 +40,7 @@ GREETING = 12
 
 
 class RecordingChannel:
-    """A channel with a 24-hour window that records what the core hands it for delivery."""
+    """A channel with a 24-hour window that records what the core asks to have delivered."""
 
     channel_type = "tests-actors"
 
@@ -49,8 +50,8 @@ class RecordingChannel:
     def reply_window(self, inbox):
         return timedelta(hours=24)
 
-    def enqueue_delivery(self, message):
-        self.delivered.append((message.pk, message.sender_type, message.private))
+    def send_session(self):
+        raise AssertionError("these tests never run the send queue")
 
     def enqueue_read_receipt(self, message):
         pass
@@ -63,9 +64,15 @@ class RecordingChannel:
 
 
 @pytest.fixture
-def channel():
+def channel(monkeypatch):
     backend = RecordingChannel()
     channels.register(backend)
+
+    def delivery_enqueue(message):
+        backend.delivered.append((message.pk, message.sender_type, message.private))
+        return True
+
+    monkeypatch.setattr(delivery_jobs, "delivery_enqueue", delivery_enqueue)
     yield backend
     channels._registry.pop(RecordingChannel.channel_type, None)
 

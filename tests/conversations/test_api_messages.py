@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from conversations import channels
 from conversations.models import Conversation, Message
+from conversations.services import delivery_jobs
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
 from tenants.permissions import Perm
@@ -49,7 +50,7 @@ def deliveries(channel, monkeypatch) -> list[int]:
     marks the customer's messages read) are left out."""
     handed: list[int] = []
     backend = channels.backend_for(channel.inbox)
-    monkeypatch.setattr(backend, "enqueue_delivery", lambda m: handed.append(m.pk))
+    monkeypatch.setattr(delivery_jobs, "delivery_enqueue", lambda m: handed.append(m.pk))
     monkeypatch.setattr(backend, "enqueue_read_receipt", lambda m: None)
     return handed
 

@@ -152,11 +152,12 @@ def test_send_twice_with_one_key_sends_once(
     tenant, channel, agent, client_for, django_capture_on_commit_callbacks, monkeypatch
 ):
     from conversations import channels
+    from conversations.services import delivery_jobs
 
     conversation = receive(channel).conversation
     handed: list[int] = []  # the messages handed to the channel for delivery, after commit
     backend = channels.backend_for(channel.inbox)
-    monkeypatch.setattr(backend, "enqueue_delivery", lambda m: handed.append(m.pk))
+    monkeypatch.setattr(delivery_jobs, "delivery_enqueue", lambda m: handed.append(m.pk))
     monkeypatch.setattr(backend, "enqueue_read_receipt", lambda m: None)
     client = client_for(agent)
     url = f"/t/acme/inbox/c/{conversation.display_id}/send/"

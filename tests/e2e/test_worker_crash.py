@@ -65,6 +65,7 @@ def crash_env(server_env: dict[str, str]) -> dict[str, str]:
             "WHATSAPP_QUEUED_SWEEP_AFTER_SECONDS": "2",
             "WHATSAPP_WEBHOOK_SWEEP_AFTER_SECONDS": "2",
             "WHATSAPP_SWEEP_INTERVAL_SECONDS": "1",
+            "DELIVERY_SWEEP_INTERVAL_SECONDS": "1",
         }
     )
     return env

@@ -9,13 +9,13 @@ import pytest
 from django.utils import timezone
 
 from conversations.actors import AutomationActor, SystemActor
+from conversations.services import delivery_jobs
 from conversations.services.actions import conversation_assign, conversation_status_set
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
 from tenants.permissions import BuiltinRole, Perm
 from tests.conversations.factories import make_role, make_token
 from tests.factories import owner_of
-from whatsapp import backend
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def requests(monkeypatch) -> list[tuple[str, int]]:
     asked: list[tuple[str, int]] = []
-    monkeypatch.setattr(backend, "send_ahead_request", lambda *, message_id: asked.append(("ahead", message_id)))
-    monkeypatch.setattr(backend, "send_request", lambda *, message_id, inbox_id: asked.append(("queue", message_id)))
+    monkeypatch.setattr(delivery_jobs, "send_ahead_request", lambda *, message_id: asked.append(("ahead", message_id)))
+    monkeypatch.setattr(
+        delivery_jobs, "send_request", lambda *, message_id, inbox_id: asked.append(("queue", message_id))
+    )
     return asked
 
 

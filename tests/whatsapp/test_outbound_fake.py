@@ -19,8 +19,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from conversations import tasks
 from conversations.models import Message
+from conversations.services import delivery, delivery_jobs
 from conversations.services.actions import conversation_mark_read
+from conversations.services.delivery import message_deliver, messages_deliver_batch, messages_deliver_parts
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
 from tests.conversations.factories import make_queued_message
@@ -29,12 +32,11 @@ from tests.factories import make_tenant, owner_of
 from tests.prerequisites import require_postgresql, require_redis
 from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
-from whatsapp import coordination, limiter, tasks
+from whatsapp import coordination, limiter
 from whatsapp.cloud_api import CloudApiClient
 from whatsapp.errors import AmbiguousSendError, TransientError
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
 from whatsapp.models import MessageTemplate
-from whatsapp.sender import message_deliver, messages_deliver_batch, messages_deliver_parts, messages_sweep
 from whatsapp.services import channel_create, templates_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -418,6 +420,10 @@ def test_media_by_uploaded_id_and_by_link_arrive_exactly_in_metas_shape(setup):
         assert admin.http.get(f"/_fake/media/{media_id}").content == content
 
 
+def messages_sweep() -> dict[str, int]:
+    return delivery.messages_sweep(channel_type="whatsapp")
+
+
 def test_a_contact_card_queued_for_the_sender_arrives_exactly_in_metas_shape(setup):
     # Agents cannot send contact cards (the service refuses the type), but the sender delivers one queued.
     admin, channel, _tenant = setup
@@ -650,7 +656,7 @@ def test_transient_errors_are_retried_and_then_delivered(setup, fault):
     message.refresh_from_db()
     assert (message.status, message.send_attempts, message.external_id) == ("queued", 1, None)
     deferred = [(call[0].name, call[1]) for call in coordination.DEFERRED]
-    assert deferred == [("whatsapp.tasks.message_deliver", message.pk)]
+    assert deferred == [("conversations.tasks.message_deliver", message.pk)]
     # The backoff elapses (moved instead of waited for), and the retry runs.
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
     assert message_deliver(message_id=message.pk) == "sent"
@@ -780,7 +786,7 @@ def test_a_send_that_never_reached_meta_is_retried_when_its_deadline_passes(setu
 
 def test_a_send_failing_transiently_every_time_is_recorded_failed_after_the_last_attempt(setup, settings):
     admin, channel, tenant = setup
-    settings.WHATSAPP_MAX_SEND_ATTEMPTS = 2
+    settings.DELIVERY_MAX_SEND_ATTEMPTS = 2
     conversation = _customer_writes(admin, channel)
     admin.set_faults(fail_next_5xx=5)
     message = _send(tenant, conversation, OutboundSpec(type="text", text="Vai falhar"))
@@ -898,15 +904,16 @@ def test_a_batch_claims_and_loads_its_messages_in_a_fixed_number_of_queries(setu
         return len(ctx.captured_queries)
 
     two, six = queries_for(2), queries_for(6)
-    # The only statement per message is the one that records its send.
-    assert six - two == 4
+    # The only statements per message are those that record its send with its MessageStatusChanged
+    # event, in one transaction: savepoint, UPDATE, the outbox's INSERT, release.
+    assert six - two == 4 * 4
 
 
 def test_the_parts_of_a_queue_go_out_side_by_side_each_in_order(setup, settings):
     require_postgresql("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
     admin, channel, _tenant = setup
-    settings.WHATSAPP_SEND_PARTS = 3
-    settings.WHATSAPP_SEND_BATCH = 2
+    settings.DELIVERY_SEND_PARTS = 3
+    settings.DELIVERY_SEND_BATCH = 2
     conversations = _conversations(admin, channel, 5)
     queued = [_queue(c, f"{c.pk}:{i}") for i in range(4) for c in conversations]
 
@@ -935,7 +942,7 @@ def worker_mode(settings, monkeypatch):
         return enqueued
 
     yield start
-    for key in coordination.redis_client().keys("helpdesk:wa:send:*"):
+    for key in coordination.redis_client().keys("helpdesk:send:*"):
         coordination.redis_client().delete(key)
 
 
@@ -945,11 +952,11 @@ def test_one_job_works_an_inbox_queue_however_many_messages_are_queued(setup, wo
     enqueued = worker_mode()
     for i in range(3):
         message = _queue(conversation, f"Campanha {i}")
-        coordination.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+        delivery_jobs.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
     assert enqueued == [(channel.inbox_id,)]
     # Once that job let go (its queue was empty), the next message starts another.
-    coordination.redis_client().delete(coordination.send_key(channel.inbox_id))
-    coordination.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
+    coordination.redis_client().delete(delivery_jobs.send_key(channel.inbox_id))
+    delivery_jobs.send_request(message_id=message.pk, inbox_id=channel.inbox_id)
     assert enqueued == [(channel.inbox_id,), (channel.inbox_id,)]
     assert _sends(admin) == []  # nothing was sent by the requests themselves
 
@@ -960,12 +967,12 @@ def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned
     enqueued = worker_mode()
     stuck = _queue(conversation, "Esquecida")
     Message.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    coordination.redis_client().set(coordination.send_key(channel.inbox_id), "1", ex=60)  # a job is on it
+    coordination.redis_client().set(delivery_jobs.send_key(channel.inbox_id), "1", ex=60)  # a job is on it
 
     assert messages_sweep()["requeued"] == 1
     assert enqueued == []
 
-    coordination.redis_client().delete(coordination.send_key(channel.inbox_id))  # that job died with its key expired
+    coordination.redis_client().delete(delivery_jobs.send_key(channel.inbox_id))  # that job died with its key expired
     assert messages_sweep()["requeued"] == 1
     assert enqueued == [(channel.inbox_id,)]
     stuck.refresh_from_db()
@@ -974,10 +981,10 @@ def test_the_sweeper_leaves_a_queue_being_worked_alone_and_restarts_an_abandoned
 
 def test_a_part_whose_database_fails_does_not_stop_the_others(setup, settings, monkeypatch, caplog):
     require_postgresql("SQLite serialises the threads' writers; PostgreSQL runs them side by side")
-    from whatsapp import sender
+    sender = delivery
 
     admin, channel, _tenant = setup
-    settings.WHATSAPP_SEND_PARTS = 2
+    settings.DELIVERY_SEND_PARTS = 2
     first, second = _conversations(admin, channel, 2)
     failing = _queue(first, "Não vai")
     fine = _queue(second, "Vai")

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conversations.models import Conversation, Message, PendingStatus
+from conversations.services.delivery import message_record_sent
 from conversations.services.delivery_status import pending_statuses_apply
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from tests.whatsapp.conftest import DELIVERY_FIELDS, load_fixture, make_channel, make_sent_message, retarget
 from whatsapp.models import WebhookEvent
-from whatsapp.sender import message_record_sent
 
 pytestmark = pytest.mark.django_db
 

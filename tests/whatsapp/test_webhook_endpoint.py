@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from kombu.exceptions import OperationalError
 
 from conversations.models import Message
 from tests.whatsapp.conftest import APP_SECRET, FIXTURES, load_fixture, make_channel, retarget
+from whatsapp import webhooks
 from whatsapp.models import WebhookEvent
 from whatsapp.signature import encode_like_meta, sign
 
@@ -33,6 +35,21 @@ def test_valid_signature_is_stored_and_processed(webhook, channel):
     event = WebhookEvent.objects.get()
     assert (event.status, event.tenant_id, event.summary) == ("processed", channel.tenant_id, "1 message")
     assert Message.objects.filter(inbox=channel.inbox).count() == 1
+
+
+def test_a_broker_outage_after_the_event_is_stored_still_answers_200_and_leaves_it_pending(
+    webhook, channel, monkeypatch
+):
+    def broker_down(event_id: int, channel_id: int) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(webhooks, "drain_request", broker_down)
+    response = webhook.post(channel, _text_payload(channel))
+
+    assert (response.status_code, response.content) == (200, b"ok")
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.attempts) == ("pending", 0)  # the webhook sweeper processes it
+    assert not Message.objects.exists()
 
 
 @pytest.mark.parametrize("case", ["tampered", "wrong_secret", "missing", "malformed"])

@@ -81,7 +81,7 @@ def test_a_template_is_allowed_after_the_window(channel, tenant):
 
 
 def test_window_is_checked_again_at_send_time(channel, tenant):
-    from whatsapp.sender import message_deliver
+    from conversations.services.delivery import message_deliver
 
     conversation = _conversation(channel, minutes_ago=23 * 60 + 59)
     message, _created = message_send(

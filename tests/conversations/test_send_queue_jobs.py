@@ -1,4 +1,4 @@
-"""The jobs that work an inbox's send queue: how they are asked for and how they keep hold of it."""
+"""The core's jobs that work an inbox's send queue: how they are asked for and how they keep hold of it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from conversations import tasks
 from conversations.models import Message
+from conversations.services import delivery as sender
+from conversations.services import delivery_jobs
+from helpdesk.jobs import redis_client
 from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
 from tests.factories import make_tenant
 from tests.prerequisites import require_redis
-from whatsapp import coordination, sender, tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +39,7 @@ def asked(monkeypatch):
     def ask(*, message_id: int, inbox_id: int) -> None:
         calls.append((message_id, inbox_id))
 
-    monkeypatch.setattr(coordination, "send_request", ask)
+    monkeypatch.setattr(delivery_jobs, "send_request", ask)
     return calls
 
 
@@ -45,8 +48,8 @@ def with_worker(settings):
     require_redis("without a worker every message is sent at once")
     settings.CELERY_TASK_ALWAYS_EAGER = False
     yield
-    for key in coordination.redis_client().keys("helpdesk:wa:send:*"):
-        coordination.redis_client().delete(key)
+    for key in redis_client().keys("helpdesk:send:*"):
+        redis_client().delete(key)
 
 
 def test_the_sweeper_asks_once_per_inbox_when_a_job_works_each_queue(two_inboxes, asked, with_worker):
@@ -54,7 +57,7 @@ def test_the_sweeper_asks_once_per_inbox_when_a_job_works_each_queue(two_inboxes
     a1, _a2, _a3 = (_stuck(first, f"A{i}") for i in range(3))
     b1 = _stuck(second, "B")
 
-    assert sender.messages_sweep()["requeued"] == 4
+    assert sender.messages_sweep(channel_type="whatsapp")["requeued"] == 4
     assert asked == [(a1.pk, first.inbox_id), (b1.pk, second.inbox_id)]
 
 
@@ -63,12 +66,12 @@ def test_without_a_worker_the_sweeper_asks_for_every_message(two_inboxes, asked,
     first, second = two_inboxes
     stuck = [_stuck(first, "A1"), _stuck(first, "A2"), _stuck(second, "B")]
 
-    assert sender.messages_sweep()["requeued"] == 3
+    assert sender.messages_sweep(channel_type="whatsapp")["requeued"] == 3
     assert asked == [(m.pk, m.inbox_id) for m in stuck]
 
 
 def test_parts_report_each_batch_they_send(two_inboxes, monkeypatch, settings):
-    settings.WHATSAPP_SEND_PARTS = 1
+    settings.DELIVERY_SEND_PARTS = 1
     first, _second = two_inboxes
     sizes = iter([2, 2, 1, 0])
     monkeypatch.setattr(sender, "messages_deliver_batch", lambda **kwargs: ["sent"] * next(sizes))
@@ -82,10 +85,10 @@ def test_parts_report_each_batch_they_send(two_inboxes, monkeypatch, settings):
 def test_a_send_job_renews_its_hold_on_the_queue_after_each_batch(two_inboxes, monkeypatch, with_worker, settings):
     """Paced waits inside a job must not let its key expire: a second job would start on the same
     queue and interleave a conversation's messages."""
-    settings.WHATSAPP_SEND_PARTS = 1
+    settings.DELIVERY_SEND_PARTS = 1
     first, _second = two_inboxes
-    key = coordination.send_key(first.inbox_id)
-    client = coordination.redis_client()
+    key = delivery_jobs.send_key(first.inbox_id)
+    client = redis_client()
     client.set(key, "1", ex=60)
     ttls: list[int] = []
 
@@ -118,26 +121,22 @@ def enqueued(monkeypatch):
 def test_an_agents_reply_goes_ahead_of_the_inbox_queue_and_an_integrators_message_joins_it(
     two_inboxes, enqueued, with_worker
 ):
-    from whatsapp.backend import WhatsAppBackend
-
     first, _second = two_inboxes
     reply = make_queued_message(first, "Já verifiquei seu pedido", sender_type=Message.SenderType.AGENT)
     greeting = make_queued_message(first, "Olá! Já vamos atender", sender_type=Message.SenderType.BOT)
     broadcast = make_queued_message(first, "Promoção")
 
     for message in (reply, greeting, broadcast):
-        WhatsAppBackend().enqueue_delivery(message)
+        assert delivery_jobs.delivery_enqueue(message) is True
 
     assert enqueued == [("ahead", reply.pk), ("ahead", greeting.pk), ("queue", first.inbox_id)]
 
 
 def test_without_a_worker_a_reply_is_sent_at_once(two_inboxes, enqueued, settings):
-    from whatsapp.backend import WhatsAppBackend
-
     settings.CELERY_TASK_ALWAYS_EAGER = True
     first, _second = two_inboxes
     reply = make_queued_message(first, "Oi", sender_type=Message.SenderType.AGENT)
-    WhatsAppBackend().enqueue_delivery(reply)
+    delivery_jobs.delivery_enqueue(reply)
     assert enqueued == [("deliver", reply.pk)]
 
 

@@ -1,0 +1,85 @@
+"""Plumbing of the apps' Celery jobs: delayed calls, the embedded default, coalescing Redis keys,
+and what a broker outage looks like to the code that enqueues.
+
+The apps find their tasks by name in Celery's registry and enqueue them through these helpers;
+nothing here knows an app.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from kombu.exceptions import KombuError
+
+# What enqueueing raises while the broker (or the Redis that holds the coordination keys) is down:
+# kombu's OperationalError from ``delay()``, redis-py's errors, and the sockets' own.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, redis.RedisError, OSError)
+
+# Delayed calls held back when HELPDESK_EAGER_DELAYED_TASKS is "defer" (tests run them explicitly).
+DEFERRED: list[tuple[Any, Any, float, dict[str, Any]]] = []
+
+# A job's hold on its coalescing key lasts this long unless it renews it.
+DRAIN_KEY_TTL = 60
+
+
+def run_later(task: Any, arg: Any, delay: float, **kwargs: Any) -> None:
+    """Run ``task(arg, **kwargs)`` after ``delay`` seconds: on a worker, or in-process on the embedded default."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        if delay <= 0:
+            task.apply(args=(arg,), kwargs=kwargs)
+        elif settings.HELPDESK_EAGER_DELAYED_TASKS == "defer":
+            DEFERRED.append((task, arg, delay, kwargs))
+        else:
+            timer = threading.Timer(delay, task.apply, kwargs={"args": (arg,), "kwargs": kwargs})
+            timer.daemon = True
+            timer.start()
+        return
+    task.apply_async(args=(arg,), kwargs=kwargs, countdown=max(delay, 0))
+
+
+@cache
+def redis_client() -> Any:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def inline() -> bool:
+    """Jobs run in this process (the embedded default): no worker drains queues, and no Redis holds their keys."""
+    return bool(settings.CELERY_TASK_ALWAYS_EAGER or not settings.REDIS_URL)
+
+
+def drain(
+    key: str,
+    *,
+    seconds: float,
+    step: Callable[[], int],
+    pending: Callable[[], bool],
+    hand_over: Callable[[], Any],
+    client: Any = None,
+) -> int:
+    """Run ``step`` (which works one batch and returns its size) while it finds work, holding ``key``.
+
+    On a long backlog (more than ``seconds``) it hands over to a fresh job (``hand_over``) so no job
+    runs into the task time limit. When the work runs out it lets go of ``key``, then looks once
+    more: work stored after the last batch found the key taken and enqueued nothing.
+    """
+    deadline = time.monotonic() + seconds
+    client = client or redis_client()
+    done = 0
+    while True:
+        client.expire(key, DRAIN_KEY_TTL)
+        count = step()
+        done += count
+        if count:
+            if time.monotonic() > deadline:
+                hand_over()
+                return done
+            continue
+        client.delete(key)
+        if not pending() or not client.set(key, "1", nx=True, ex=DRAIN_KEY_TTL):
+            return done
