@@ -18,6 +18,11 @@ def event_deliver(delivery_id: int) -> str:
     return delivery.event_deliver(delivery_id=delivery_id)
 
 
+@shared_task(acks_late=True)
+def event_deliveries_deliver(delivery_ids: list[int]) -> dict[int, str]:
+    return delivery.event_deliveries_deliver(delivery_ids=delivery_ids)
+
+
 @shared_task
 def event_deliveries_sweep() -> int:
     return delivery.event_deliveries_sweep()

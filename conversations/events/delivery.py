@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,45 +36,65 @@ def retry_delay(attempts: int) -> float:
 
 
 def event_deliver(*, delivery_id: int) -> str:
-    """Hand one event to one subscriber.
+    """Hand one event to one subscriber (``event_deliveries_deliver`` for one delivery).
 
-    The subscriber runs inside the transaction that marks the delivery done, holding its row: its
-    database writes and "done" commit together or not at all, so a job delivered twice (a worker
-    killed mid-way, the sweeper re-enqueueing) has its effect once. Effects outside the database
-    (HTTP calls) happen at least once: enqueue them with ``transaction.on_commit``.
     Returns ``done``, ``skipped`` (done, failed or being delivered elsewhere), ``retry`` or ``failed``.
     """
-    try:
-        with transaction.atomic():
-            delivery = (
-                EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("event")
-                .filter(pk=delivery_id, state=EventDelivery.State.PENDING)
-                .first()
-            )
-            if delivery is None:
-                return "skipped"
-            handler = handler_for(delivery.event.event_type, delivery.subscriber)
-            if handler is None:
-                raise LookupError(
-                    f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
-                )
-            handler(event_load(delivery.event))
+    return event_deliveries_deliver(delivery_ids=[delivery_id]).get(delivery_id, "skipped")
+
+
+def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
+    """Hand pending deliveries to their subscribers: one transaction for the batch, each subscriber
+    call in its own savepoint.
+
+    The deliveries' rows are held while their subscribers run, and a subscriber's database writes
+    commit together with its delivery's "done", or not at all: a job delivered twice (a worker killed
+    mid-way, the sweeper re-enqueueing) has each effect once. A subscriber that raises is rolled back
+    to its savepoint alone and its failure recorded after the commit; the others of the batch go on.
+    Effects outside the database (HTTP calls) happen at least once: enqueue them with
+    ``transaction.on_commit``. Returns each delivery's outcome (``done``, ``retry`` or ``failed``);
+    one absent was skipped (done, failed, or being delivered by another job).
+    """
+    outcomes: dict[int, str] = {}
+    failures: list[tuple[int, Exception]] = []
+    with transaction.atomic():
+        deliveries = list(
+            EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
+            .filter(pk__in=list(delivery_ids), state=EventDelivery.State.PENDING)
+            .order_by("pk")
+        )
+        done: list[EventDelivery] = []
+        for delivery in deliveries:
+            try:
+                handler = handler_for(delivery.event.event_type, delivery.subscriber)
+                if handler is None:
+                    raise LookupError(
+                        f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
+                    )
+                with transaction.atomic():
+                    handler(event_load(delivery.event))
+            except Exception as exc:
+                logger.warning("Event delivery %s failed", delivery.pk, exc_info=True)
+                failures.append((delivery.pk, exc))
+                continue
+            done.append(delivery)
+        if done:
             now = timezone.now()
-            EventDelivery.objects.filter(pk=delivery.pk).update(
+            EventDelivery.objects.filter(pk__in=[d.pk for d in done]).update(
                 state=EventDelivery.State.DONE,
                 attempts=F("attempts") + 1,
                 finished_at=now,
                 last_error="",
                 updated_at=now,
             )
-            OutboxEvent.objects.filter(pk=delivery.event_id, dispatched_at__isnull=True).exclude(
+            OutboxEvent.objects.filter(pk__in={d.event_id for d in done}, dispatched_at__isnull=True).exclude(
                 deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
             ).update(dispatched_at=now, updated_at=now)
-            return "done"
-    except Exception as exc:
-        logger.warning("Event delivery %s failed", delivery_id, exc_info=True)
-        return _failed(delivery_id, exc)
+            outcomes.update(dict.fromkeys((d.pk for d in done), "done"))
+    for delivery_id, error in failures:
+        outcomes[delivery_id] = _failed(delivery_id, error)
+    return outcomes
 
 
 def _failed(delivery_id: int, exc: Exception) -> str:
@@ -127,7 +148,7 @@ def event_delivery_retry(*, delivery: EventDelivery) -> bool:
         delivery.due_at = now
         delivery.save(update_fields=["state", "attempts", "finished_at", "due_at", "updated_at"])
         pk = delivery.pk
-        transaction.on_commit(lambda: deliveries_enqueue([pk]))
+        transaction.on_commit(lambda: deliveries_enqueue([[pk]]))
     return True
 
 
@@ -136,15 +157,19 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     enqueued); each is given a new due time so the next sweep waits again. Returns how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
-    ids = list(
+    overdue = list(
         EventDelivery.objects.filter(state=EventDelivery.State.PENDING, due_at__lte=cutoff)
         .order_by("due_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "subscriber")[:limit]
     )
-    if not ids:
+    if not overdue:
         return 0
+    ids = [pk for pk, _subscriber in overdue]
     EventDelivery.objects.filter(pk__in=ids, state=EventDelivery.State.PENDING).update(due_at=now, updated_at=now)
-    return deliveries_enqueue(ids)
+    groups: dict[str, list[int]] = {}
+    for pk, subscriber in overdue:
+        groups.setdefault(subscriber, []).append(pk)
+    return deliveries_enqueue(list(groups.values()))
 
 
 def reply_window_events_record(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:

@@ -275,6 +275,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=6)
 EVENTS_DELIVERY_RETRY_SECONDS = env.float("EVENTS_DELIVERY_RETRY_SECONDS", default=10.0)
 EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=300.0)
+# A job delivers at most this many of one subscriber's events (one job per subscriber per commit).
+EVENTS_DELIVERY_BATCH = env.int("EVENTS_DELIVERY_BATCH", default=100)
 EVENTS_REPLY_WINDOW_LEAD_SECONDS = env.float("EVENTS_REPLY_WINDOW_LEAD_SECONDS", default=3600.0)
 
 LOGGING = {

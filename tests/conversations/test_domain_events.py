@@ -16,7 +16,7 @@ from conversations.events.types import ConversationAssigned, MessageReceived, Re
 from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
 from conversations.services.actions import conversation_assign
 from conversations.services.inbound import InboundSpec, message_receive
-from conversations.tasks import event_deliver
+from conversations.tasks import event_deliver, event_deliveries_deliver
 from tests.conversations.factories import make_conversation, make_inbox
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +125,56 @@ def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
     ]
 
 
+def test_one_job_per_subscriber_takes_a_commits_deliveries_and_one_failure_stays_alone(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import transaction
+
+    from conversations.events.outbox import events_record
+
+    def picky(event):
+        Label.objects.create(tenant_id=event.tenant_id, name=f"picky {event.message_id}")
+        if event.message_id == 2:
+            raise ValueError("not this one")
+
+    subscribed.add(MessageReceived, "tests.picky", picky)
+    subscribed.add(MessageReceived, "tests.fine")
+    jobs: list[list[int]] = []
+    monkeypatch.setattr(event_deliveries_deliver, "delay", jobs.append)
+    received = [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n in (1, 2, 3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    ids = dict(((d.event_id, d.subscriber), d.pk) for d in EventDelivery.objects.all())
+    assert jobs == [
+        [ids[(e.event_id, "tests.picky")] for e in received],
+        [ids[(e.event_id, "tests.fine")] for e in received],
+    ]
+    assert subscribed == []  # handed to the broker, not run
+    first, second = (event_deliveries_deliver.apply(args=(job,)).get() for job in jobs)
+    assert first == {jobs[0][0]: "done", jobs[0][1]: "retry", jobs[0][2]: "done"}
+    assert second == dict.fromkeys(jobs[1], "done")
+    # The failing call's own writes were rolled back; the others' stayed, once each.
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["picky 1", "picky 3"]
+    assert [(name, event.message_id) for name, event in subscribed] == [
+        ("tests.picky", 1),
+        ("tests.picky", 2),
+        ("tests.picky", 3),
+        ("tests.fine", 1),
+        ("tests.fine", 2),
+        ("tests.fine", 3),
+    ]
+    # The job handed out again (acks late) finds its deliveries done and the failed one waiting for its retry.
+    assert event_deliveries_deliver.apply(args=(jobs[1],)).get() == {}
+    assert list(OutboxEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)) == [
+        received[1].event_id
+    ]
+
+
 def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_others_go_on(
     tenant, subscribed, django_capture_on_commit_callbacks, settings
 ):
@@ -200,7 +250,7 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as patched:
-        patched.setattr(event_deliver, "delay", broker_down)
+        patched.setattr(event_deliveries_deliver, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             assigned = conversation_assign(principal=owner, conversation=conversation, assignee=owner.user)
     assert assigned.assignee_id == owner.user_id
