@@ -12,12 +12,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations.events.outbox import deliver_task, deliveries_enqueue, events_record
 from conversations.events.registry import handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
+from tenants.models import AuditLogEntry, Membership
+from tenants.permissions import Perm, require_perm
+from tenants.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -134,19 +139,48 @@ def _deliver_later(delivery_id: int, delay: float) -> None:
         logger.warning("Retry of event delivery %s not enqueued (left for the sweeper)", delivery_id, exc_info=True)
 
 
-def event_delivery_retry(*, delivery: EventDelivery) -> bool:
+def event_delivery_retry(
+    *, membership: Membership, delivery: EventDelivery, request: HttpRequest | None = None
+) -> bool:
     """An admin asks for a failed delivery (fetched through a tenant-checked selector) to be tried
-    again, with a fresh count of attempts. Returns False when it was not failed (nothing changes)."""
+    again, with a fresh count of attempts, and the audit log says who, which delivery and which
+    subscriber. Returns False when it was not failed (nothing changes, nothing is audited)."""
+    require_perm(
+        membership,
+        Perm.MANAGE_AUTOMATIONS,
+        tenant_id=delivery.tenant_id,
+        message=_("You do not have permission to retry event deliveries."),
+    )
     now = timezone.now()
     with transaction.atomic():
-        delivery = EventDelivery.objects.select_for_update().get(tenant_id=delivery.tenant_id, pk=delivery.pk)
+        delivery = (
+            EventDelivery.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .get(tenant_id=delivery.tenant_id, pk=delivery.pk)
+        )
         if delivery.state != EventDelivery.State.FAILED:
             return False
+        previous_attempts, last_error = delivery.attempts, delivery.last_error
         delivery.state = EventDelivery.State.PENDING
         delivery.attempts = 0
         delivery.finished_at = None
         delivery.due_at = now
         delivery.save(update_fields=["state", "attempts", "finished_at", "due_at", "updated_at"])
+        audit_log_record(
+            action=AuditLogEntry.Action.EVENT_DELIVERY_RETRIED,
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=delivery,
+            target_label=f"{delivery.subscriber} ({delivery.event.event_type})",
+            request=request,
+            extra={
+                "subscriber": delivery.subscriber,
+                "event_type": delivery.event.event_type,
+                "event_id": str(delivery.event_id),
+                "attempts": previous_attempts,
+                "last_error": last_error[:500],
+            },
+        )
         pk = delivery.pk
         transaction.on_commit(lambda: deliveries_enqueue([[pk]]))
     return True

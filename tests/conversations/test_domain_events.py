@@ -17,6 +17,7 @@ from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
 from conversations.services.actions import conversation_assign
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.tasks import event_deliver, event_deliveries_deliver
+from tenants.models import AuditLogEntry
 from tests.conversations.factories import make_conversation, make_inbox
 
 pytestmark = pytest.mark.django_db
@@ -390,6 +391,24 @@ def test_admins_see_their_workspace_failed_deliveries_and_retry_them(
     mine.refresh_from_db()
     assert (mine.state, mine.attempts, mine.last_error) == ("done", 1, "")
     assert [name for name, _e in subscribed] == ["tests.broken"]
+    [entry] = AuditLogEntry.objects.filter(action="event_delivery.retried")
+    assert (entry.tenant_id, entry.actor_id, entry.actor_label) == (tenant.pk, owner.user_id, owner.user.email)
+    assert (entry.target_type, entry.target_id, entry.target_label) == (
+        "conversations.eventdelivery",
+        str(mine.pk),
+        "tests.broken (message.received)",
+    )
+    assert entry.extra == {
+        "subscriber": "tests.broken",
+        "event_type": "message.received",
+        "event_id": str(mine.event_id),
+        "attempts": 6,
+        "last_error": "ValueError: boom",
+    }
+    # Asking again once it is no longer failed changes nothing and audits nothing.
+    again = client.post(f"{DELIVERIES}{mine.pk}/retry/")
+    assert again.status_code == 302
+    assert AuditLogEntry.objects.filter(action="event_delivery.retried").count() == 1
 
 
 def test_another_workspace_delivery_is_not_found(tenant, owner, other_tenant):
@@ -398,6 +417,7 @@ def test_another_workspace_delivery_is_not_found(tenant, owner, other_tenant):
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert (theirs.state, theirs.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
 
 
 def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
@@ -407,6 +427,20 @@ def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
     assert client.post(f"{DELIVERIES}{mine.pk}/retry/").status_code == 403
     mine.refresh_from_db()
     assert (mine.state, mine.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
+
+
+def test_the_retry_service_refuses_a_member_without_the_permission_or_of_another_workspace(tenant, agent, other_tenant):
+    from helpdesk.exceptions import PermissionDenied
+    from tests.factories import owner_of
+
+    mine = failed_delivery(tenant)
+    for member in (agent, owner_of(other_tenant)):
+        with pytest.raises(PermissionDenied):
+            event_delivery.event_delivery_retry(membership=member, delivery=mine)
+    mine.refresh_from_db()
+    assert (mine.state, mine.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
 
 
 class QuietChannel:
