@@ -120,7 +120,14 @@ def start_web(stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: 
 
 
 def start_worker(
-    stack: ExitStack, env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker", nice: int = 10
+    stack: ExitStack,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    concurrency: int = 2,
+    name: str = "worker",
+    nice: int = 10,
+    app: str = "helpdesk",
 ) -> ServerProcess:
     def ready() -> bool:
         log = (log_dir / f"{name}.log").read_text(errors="replace") if (log_dir / f"{name}.log").exists() else ""
@@ -136,7 +143,7 @@ def start_worker(
             str(nice),
             str(VENV_BIN / "celery"),
             "-A",
-            "helpdesk",
+            app,
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
