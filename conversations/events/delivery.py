@@ -48,28 +48,49 @@ def event_deliver(*, delivery_id: int) -> str:
     return event_deliveries_deliver(delivery_ids=[delivery_id]).get(delivery_id, "skipped")
 
 
-def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
-    """Hand pending deliveries to their subscribers: one transaction for the batch, each subscriber
-    call in its own savepoint.
+class _SubscriberFailed(Exception):
+    def __init__(self, delivery_id: int, error: Exception) -> None:
+        super().__init__(delivery_id, error)
+        self.delivery_id, self.error = delivery_id, error
 
-    The deliveries' rows are held while their subscribers run, and a subscriber's database writes
-    commit together with its delivery's "done", or not at all: a job delivered twice (a worker killed
-    mid-way, the sweeper re-enqueueing) has each effect once. A subscriber that raises is rolled back
-    to its savepoint alone and its failure recorded after the commit; the others of the batch go on.
-    Effects outside the database (HTTP calls) happen at least once: enqueue them with
+
+def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
+    """Hand pending deliveries to their subscribers, all in one transaction.
+
+    The deliveries' rows are held while their subscribers run, and the subscribers' database writes
+    commit together with their deliveries' "done", or not at all: a job delivered twice (a worker
+    killed mid-way, the sweeper re-enqueueing) has each effect once. When a subscriber raises, the
+    batch is rolled back and its deliveries are handed over again one transaction each, so the
+    failure stays alone (recorded, retried later) and the others go on; the common case pays for no
+    savepoint. Effects outside the database (HTTP calls) happen at least once: enqueue them with
     ``transaction.on_commit``. Returns each delivery's outcome (``done``, ``retry`` or ``failed``);
     one absent was skipped (done, failed, or being delivered by another job).
     """
+    ids = list(delivery_ids)
+    if len(ids) > 1:
+        try:
+            return _deliver(ids)
+        except _SubscriberFailed:
+            pass  # rolled back whole: one by one below
     outcomes: dict[int, str] = {}
-    failures: list[tuple[int, Exception]] = []
+    for delivery_id in ids:
+        try:
+            outcomes.update(_deliver([delivery_id]))
+        except _SubscriberFailed as failure:
+            logger.warning("Event delivery %s failed", delivery_id, exc_info=failure.error)
+            outcomes[delivery_id] = _failed(delivery_id, failure.error)
+    return outcomes
+
+
+def _deliver(ids: list[int]) -> dict[int, str]:
+    """Deliver ``ids`` in one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
     with transaction.atomic():
         deliveries = list(
             EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
-            .filter(pk__in=list(delivery_ids), state=EventDelivery.State.PENDING)
+            .filter(pk__in=ids, state=EventDelivery.State.PENDING)
             .order_by("pk")
         )
-        done: list[EventDelivery] = []
         for delivery in deliveries:
             try:
                 handler = handler_for(delivery.event.event_type, delivery.subscriber)
@@ -77,29 +98,23 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
                     raise LookupError(
                         f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
                     )
-                with transaction.atomic():
-                    handler(event_load(delivery.event))
+                handler(event_load(delivery.event))
             except Exception as exc:
-                logger.warning("Event delivery %s failed", delivery.pk, exc_info=True)
-                failures.append((delivery.pk, exc))
-                continue
-            done.append(delivery)
-        if done:
-            now = timezone.now()
-            EventDelivery.objects.filter(pk__in=[d.pk for d in done]).update(
-                state=EventDelivery.State.DONE,
-                attempts=F("attempts") + 1,
-                finished_at=now,
-                last_error="",
-                updated_at=now,
-            )
-            OutboxEvent.objects.filter(pk__in={d.event_id for d in done}, dispatched_at__isnull=True).exclude(
-                deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
-            ).update(dispatched_at=now, updated_at=now)
-            outcomes.update(dict.fromkeys((d.pk for d in done), "done"))
-    for delivery_id, error in failures:
-        outcomes[delivery_id] = _failed(delivery_id, error)
-    return outcomes
+                raise _SubscriberFailed(delivery.pk, exc) from exc
+        if not deliveries:
+            return {}
+        now = timezone.now()
+        EventDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+            state=EventDelivery.State.DONE,
+            attempts=F("attempts") + 1,
+            finished_at=now,
+            last_error="",
+            updated_at=now,
+        )
+        OutboxEvent.objects.filter(pk__in={d.event_id for d in deliveries}, dispatched_at__isnull=True).exclude(
+            deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+        ).update(dispatched_at=now, updated_at=now)
+        return dict.fromkeys((d.pk for d in deliveries), "done")
 
 
 def _failed(delivery_id: int, exc: Exception) -> str:
