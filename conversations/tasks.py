@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from conversations.events import delivery
+from conversations.events import delivery, retention
 from conversations.services import actions
 
 
@@ -31,3 +31,8 @@ def event_deliveries_sweep() -> int:
 @shared_task
 def reply_window_events_record() -> dict[str, int]:
     return delivery.reply_window_events_record()
+
+
+@shared_task
+def events_purge() -> dict[str, int]:
+    return retention.events_purge()
