@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     REDIS_BASE,
     RawHttpPool,
+    ServerProcess,
+    cpu_seconds,
+    database_cpu_seconds,
     django_setup,
     flush_redis,
     fresh_database,
@@ -249,7 +252,7 @@ class Phase:
             total_posts, replay_share=0.2, phone_number_id=phone_number_id, prefix=name, statuses=statuses
         )
         self.status_posts = len(statuses)
-        self.processed_per_s = self.accepted_per_s = 0.0
+        self.processed_per_s = self.accepted_per_s = self.cpu_ms_per_message = 0.0
         self.signatures = {body: sign(body, APP_SECRET) for body in set(self.bodies)}
 
     def headers_for(self, body: bytes) -> dict[str, str]:
@@ -271,11 +274,16 @@ class Phase:
             and not EventDelivery.objects.filter(tenant=self.tenant, state="pending").exists()
         )
 
-    def run(self, base: str, stages: list[tuple[int, int]]) -> dict[str, object]:
+    def run(self, base: str, stages: list[tuple[int, int]], worker: ServerProcess) -> dict[str, object]:
+        from django.db import connection
+
         from conversations.models import Message
         from whatsapp.models import WebhookEvent
 
         webhook_url = f"{base}/webhooks/whatsapp/{self.channel.webhook_key}/"
+        assert worker.pid is not None
+        database = connection.settings_dict["NAME"]
+        cpu_start, db_cpu_start = cpu_seconds(worker.pid), database_cpu_seconds(database)
         t_start = time.perf_counter()
         offset = 0
         stage_figures = []
@@ -303,6 +311,9 @@ class Phase:
         accepted += ok
         wait_until(self.settled, timeout=600, interval=0.5)
         t_done = time.perf_counter()
+        # The worker's CPU per stored message: less at the mercy of other load on the machine than the rates.
+        worker_cpu = cpu_seconds(worker.pid) - cpu_start
+        db_cpu = database_cpu_seconds(database) - db_cpu_start
         stored = self.stored()
         inbound = Message.objects.filter(inbox=self.channel.inbox, direction=Message.Direction.INBOUND)
         distinct = inbound.values("external_id").distinct().count()
@@ -313,6 +324,7 @@ class Phase:
             )
         processed_per_s = self.processed_per_s = round(stored / (t_done - t_start), 1)
         self.accepted_per_s = accepted_per_s
+        self.cpu_ms_per_message = (worker_cpu + db_cpu) * 1000 / max(stored, 1)
         print(f"{self.name}: webhooks at full speed {accepted_per_s:.1f}/s; {stored} messages at {processed_per_s}/s")
         return {
             "posts": len(self.bodies),
@@ -323,6 +335,8 @@ class Phase:
             "webhook_p99_ms": round(percentile(at_target, 99), 1),
             "accepted_per_s": round(accepted_per_s, 1),
             "processed_per_s": processed_per_s,
+            "worker_cpu_ms_per_message": round(worker_cpu * 1000 / max(stored, 1), 2),
+            "database_cpu_ms_per_message": round(db_cpu * 1000 / max(stored, 1), 2),
             "accepted": accepted,
             "events_stored": WebhookEvent.objects.filter(channel=self.channel).count(),
             "events_failed": WebhookEvent.objects.filter(channel=self.channel, status="failed").count(),
@@ -413,12 +427,12 @@ def main() -> None:
         baseline_per_s, _ok = asyncio.run(closed_loop(f"{base}/bench/baseline/", baseline_bodies, 32, baseline_headers))
         print(f"baseline: {baseline_per_s:.0f}/s", flush=True)
         with ExitStack() as worker:
-            start_worker(worker, env, log_dir, concurrency=args.concurrency)
-            figures.update(without.run(base, stages))
+            process = start_worker(worker, env, log_dir, concurrency=args.concurrency)
+            figures.update(without.run(base, stages, process))
         if with_subscribers is not None:
             # The worker that records the events has the subscribers: its registry decides the deliveries.
             with ExitStack() as worker:
-                start_worker(
+                process = start_worker(
                     worker,
                     env,
                     log_dir,
@@ -426,7 +440,7 @@ def main() -> None:
                     name="worker-subscribed",
                     app="bench.subscribers_app",
                 )
-                subscribed = with_subscribers.run(base, stages)
+                subscribed = with_subscribers.run(base, stages, process)
             events = with_subscribers.event_figures()
             figures.update(
                 {
@@ -434,6 +448,10 @@ def main() -> None:
                     "processed_per_s_subscribers": subscribed["processed_per_s"],
                     "subscriber_ratio": round(with_subscribers.processed_per_s / without.processed_per_s, 3),
                     "webhook_p99_ms_subscribers": subscribed["webhook_p99_ms"],
+                    "worker_cpu_ms_per_message_subscribers": subscribed["worker_cpu_ms_per_message"],
+                    "database_cpu_ms_per_message_subscribers": subscribed["database_cpu_ms_per_message"],
+                    # Without / with: the throughput ratio of a machine where processing is the bottleneck.
+                    "subscriber_cpu_ratio": round(without.cpu_ms_per_message / with_subscribers.cpu_ms_per_message, 3),
                     **events,
                 }
             )
