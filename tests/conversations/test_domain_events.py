@@ -270,6 +270,49 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
     assert event_delivery.event_deliveries_sweep(now=delivery.due_at + timedelta(hours=1)) == 0
 
 
+def test_the_sweeper_hands_overdue_deliveries_over_in_one_job_per_subscriber(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import transaction
+
+    from conversations.events.outbox import events_record
+
+    subscribed.add(MessageReceived, "tests.first")
+    subscribed.add(MessageReceived, "tests.second")
+    jobs: list[list[int]] = []
+
+    def broker_down(ids):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(event_deliveries_deliver, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in (1, 2):
+                with transaction.atomic():
+                    events_record(
+                        [
+                            MessageReceived(
+                                tenant_id=tenant.pk,
+                                message_id=n,
+                                conversation_id=1,
+                                inbox_id=1,
+                                contact_id=1,
+                                message_type="text",
+                            )
+                        ]
+                    )
+    assert set(EventDelivery.objects.values_list("state", flat=True)) == {"pending"}
+    monkeypatch.setattr(event_deliveries_deliver, "delay", jobs.append)
+    due = max(EventDelivery.objects.values_list("due_at", flat=True))
+    assert event_delivery.event_deliveries_sweep(now=due + timedelta(minutes=6)) == 4
+    by_subscriber = {
+        name: sorted(EventDelivery.objects.filter(subscriber=name).values_list("pk", flat=True))
+        for name in ("tests.first", "tests.second")
+    }
+    assert sorted(sorted(job) for job in jobs) == sorted(by_subscriber.values())
+    assert subscribed == []
+
+
 def test_each_fact_records_its_event_once(tenant, owner, django_capture_on_commit_callbacks):
     inbox = make_inbox(tenant, members=[owner])
     first, _ = receive(inbox, "wamid.1")
