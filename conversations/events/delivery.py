@@ -70,15 +70,18 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
     if len(ids) > 1:
         try:
             return _deliver(ids)
-        except _SubscriberFailed:
-            pass  # rolled back whole: one by one below
+        except Exception:
+            # Rolled back whole: one by one below, so that whatever failed fails alone.
+            logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
     outcomes: dict[int, str] = {}
     for delivery_id in ids:
         try:
             outcomes.update(_deliver([delivery_id]))
-        except _SubscriberFailed as failure:
-            logger.warning("Event delivery %s failed", delivery_id, exc_info=failure.error)
-            outcomes[delivery_id] = _failed(delivery_id, failure.error)
+        except Exception as exc:
+            # A subscriber's error, or one it left behind (a database error it swallowed).
+            error = exc.error if isinstance(exc, _SubscriberFailed) else exc
+            logger.warning("Event delivery %s failed", delivery_id, exc_info=error)
+            outcomes[delivery_id] = _failed(delivery_id, error)
     return outcomes
 
 

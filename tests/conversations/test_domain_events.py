@@ -3,15 +3,17 @@ listed for admins; and the reply-window events."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError, transaction
 from django.test import Client
 
 from conversations import events
 from conversations.events import delivery as event_delivery
+from conversations.events.outbox import events_record
 from conversations.events.types import ConversationAssigned, MessageReceived, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
 from conversations.services.actions import conversation_assign
@@ -19,6 +21,7 @@ from conversations.services.inbound import InboundSpec, message_receive
 from conversations.tasks import event_deliver, event_deliveries_deliver
 from tenants.models import AuditLogEntry
 from tests.conversations.factories import make_conversation, make_inbox
+from tests.prerequisites import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -129,10 +132,6 @@ def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
 def test_one_job_per_subscriber_takes_a_commits_deliveries_and_a_failure_stays_alone(
     tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from django.db import transaction
-
-    from conversations.events.outbox import events_record
-
     def picky(event):
         Label.objects.create(tenant_id=event.tenant_id, name=f"picky {event.message_id}")
         if event.message_id == 2:
@@ -177,6 +176,38 @@ def test_one_job_per_subscriber_takes_a_commits_deliveries_and_a_failure_stays_a
     assert list(OutboxEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)) == [
         received[1].event_id
     ]
+
+
+def test_a_subscriber_that_swallows_a_database_error_fails_alone(
+    tenant, subscribed, django_capture_on_commit_callbacks
+):
+    require_postgresql("only PostgreSQL refuses every statement after an error inside a transaction")
+    Label.objects.create(tenant=tenant, name="taken")
+
+    def sloppy(event):
+        if event.message_id == 2:
+            with contextlib.suppress(IntegrityError):  # the transaction is now aborted: the next statement fails
+                Label.objects.create(tenant_id=event.tenant_id, name="taken")
+        Label.objects.create(tenant_id=event.tenant_id, name=f"sloppy {event.message_id}")
+
+    subscribed.add(MessageReceived, "tests.sloppy", sloppy)
+    received = [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n in (1, 2, 3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    states = dict(EventDelivery.objects.values_list("event_id", "state"))
+    assert [states[e.event_id] for e in received] == ["done", "pending", "done"]
+    failed = EventDelivery.objects.get(event_id=received[1].event_id)
+    assert (failed.attempts, failed.last_error) == (
+        1,
+        "TransactionManagementError: An error occurred in the current transaction. "
+        "You can't execute queries until the end of the 'atomic' block.",
+    )
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["sloppy 1", "sloppy 3", "taken"]
 
 
 def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_others_go_on(
@@ -273,10 +304,6 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
 def test_the_sweeper_hands_overdue_deliveries_over_in_one_job_per_subscriber(
     tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from django.db import transaction
-
-    from conversations.events.outbox import events_record
-
     subscribed.add(MessageReceived, "tests.first")
     subscribed.add(MessageReceived, "tests.second")
     jobs: list[list[int]] = []
