@@ -114,9 +114,17 @@ def _deliver(ids: list[int]) -> dict[int, str]:
             last_error="",
             updated_at=now,
         )
-        OutboxEvent.objects.filter(pk__in={d.event_id for d in deliveries}, dispatched_at__isnull=True).exclude(
-            deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
-        ).update(dispatched_at=now, updated_at=now)
+        # Two index lookups by event id: a NOT IN / NOT EXISTS over the deliveries was planned as a scan
+        # of every waiting delivery (thousands in a backlog) for each job.
+        event_ids = {d.event_id for d in deliveries}
+        waiting = EventDelivery.objects.filter(
+            event_id__in=event_ids, state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+        ).values_list("event_id", flat=True)
+        dispatched = event_ids - set(waiting)
+        if dispatched:
+            OutboxEvent.objects.filter(pk__in=dispatched, dispatched_at__isnull=True).update(
+                dispatched_at=now, updated_at=now
+            )
         return dict.fromkeys((d.pk for d in deliveries), "done")
 
 

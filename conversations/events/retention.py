@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from conversations.models import EventDelivery, OutboxEvent
@@ -44,9 +45,10 @@ def events_purge(*, now: datetime | None = None, batch: int = 1000, max_batches:
     orphaned = OutboxEvent.objects.filter(dispatched_at__isnull=True, created_at__lt=failed_cutoff).order_by(
         "created_at"
     )
+    waiting = Exists(EventDelivery.objects.filter(event_id=OuterRef("pk"), state__in=WAITING))
     for events in (delivered, orphaned):
         for _ in range(max_batches):
-            event_ids = list(events.exclude(deliveries__state__in=WAITING).values_list("pk", flat=True)[:batch])
+            event_ids = list(events.exclude(waiting).values_list("pk", flat=True)[:batch])
             if event_ids:
                 with transaction.atomic():
                     _total, by_model = OutboxEvent.objects.filter(pk__in=event_ids).delete()
