@@ -120,7 +120,14 @@ def start_web(stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: 
 
 
 def start_worker(
-    stack: ExitStack, env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker", nice: int = 10
+    stack: ExitStack,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    concurrency: int = 2,
+    name: str = "worker",
+    nice: int = 10,
+    app: str = "helpdesk",
 ) -> ServerProcess:
     def ready() -> bool:
         log = (log_dir / f"{name}.log").read_text(errors="replace") if (log_dir / f"{name}.log").exists() else ""
@@ -136,7 +143,7 @@ def start_worker(
             str(nice),
             str(VENV_BIN / "celery"),
             "-A",
-            "helpdesk",
+            app,
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
@@ -150,6 +157,38 @@ def start_worker(
         log_dir,
         ready,
     )
+
+
+def cpu_seconds(process_group: int) -> float:
+    """CPU time (user + system) used so far by the living processes of a process group (Linux /proc)."""
+    return _cpu_seconds(lambda pid, fields: int(fields[2]) == process_group)
+
+
+def database_cpu_seconds(database: str) -> float:
+    """CPU time used so far by the living PostgreSQL backends connected to ``database`` (same machine)."""
+
+    def serves(pid: str, fields: list[str]) -> bool:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return False
+        return title.startswith("postgres: ") and f" {database} " in title
+
+    return _cpu_seconds(serves)
+
+
+def _cpu_seconds(include: Callable[[str, list[str]], bool]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        # The fields after the name: state, ppid, pgrp, ..., utime (11), stime (12).
+        if include(stat.parent.name, fields):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> bool:

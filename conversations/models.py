@@ -500,7 +500,14 @@ class OutboxEvent(TenantOwnedModel):
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "event_type", "-created_at"], name="outbox_tenant_type_created")]
+        indexes = [
+            models.Index(fields=["tenant", "event_type", "-created_at"], name="outbox_tenant_type_created"),
+            # The purge's (every tenant at once): delivered events by when, and undelivered ones by age.
+            models.Index(fields=["dispatched_at"], condition=Q(dispatched_at__isnull=False), name="outbox_dispatched"),
+            models.Index(
+                fields=["created_at"], condition=Q(dispatched_at__isnull=True), name="outbox_undispatched_created"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.pk}"

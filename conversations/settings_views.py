@@ -235,7 +235,7 @@ def event_delivery_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_perm(Perm.MANAGE_AUTOMATIONS)
 def event_delivery_retry(request: HttpRequest, tenant_slug: str, delivery_id: int) -> HttpResponse:
     delivery = event_selectors.event_delivery_get(tenant=request.tenant, delivery_id=delivery_id)  # type: ignore[attr-defined]
-    if event_delivery.event_delivery_retry(delivery=delivery):
+    if event_delivery.event_delivery_retry(membership=request.membership, delivery=delivery, request=request):  # type: ignore[attr-defined]
         messages.success(request, _("The delivery will be tried again."))
     else:
         messages.error(request, _("Only a failed delivery can be tried again."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from conversations import channels
-from conversations.events import delivery
+from conversations.events import delivery, retention
 from conversations.services import actions
 from conversations.services import delivery as send_queue
 
@@ -18,6 +18,11 @@ def conversations_unsnooze_due() -> int:
 @shared_task(acks_late=True)
 def event_deliver(delivery_id: int) -> str:
     return delivery.event_deliver(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True)
+def event_deliveries_deliver(delivery_ids: list[int]) -> dict[int, str]:
+    return delivery.event_deliveries_deliver(delivery_ids=delivery_ids)
 
 
 @shared_task
@@ -49,3 +54,8 @@ def messages_send_drain(inbox_id: int) -> int:
 def messages_sweep() -> dict[str, dict[str, int]]:
     """Each channel type's sweep, on its own inboxes' messages only."""
     return {name: send_queue.messages_sweep(channel_type=name) for name in channels.channel_types()}
+
+
+@shared_task
+def events_purge() -> dict[str, int]:
+    return retention.events_purge()

@@ -6,13 +6,19 @@ All events of one transaction go out together in a single round of channel-layer
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from helpdesk.after_commit import call_guarded
+
+logger = logging.getLogger(__name__)
 
 
 def user_group(tenant_id: int, user_id: int) -> str:
@@ -26,6 +32,10 @@ class _Flush:
         self.items: list[tuple[int, list[int], dict[str, Any]]] = []
 
     def __call__(self) -> None:
+        # Live updates are hints: Redis being down never fails the transaction's caller.
+        call_guarded(self._send, what=f"{len(self.items)} live update(s)")
+
+    def _send(self) -> None:
         layer = get_channel_layer()
         if layer is None or not self.items:
             return
@@ -37,9 +47,15 @@ class _Flush:
 
         if _uses_own_loop(layer):
             # Queued on the publisher loop (FIFO, so events keep their order); the commit does not wait.
-            asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
+            future = asyncio.run_coroutine_threadsafe(send_all(), _background_loop())
+            future.add_done_callback(_log_failure)
         else:
             async_to_sync(send_all)()
+
+
+def _log_failure(future: Future[None]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        logger.warning("Live updates not handed over after commit", exc_info=exc)
 
 
 def _uses_own_loop(layer: Any) -> bool:

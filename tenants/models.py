@@ -260,6 +260,7 @@ class AuditLogEntry(models.Model):
         QUICK_REPLY_CHANGED = "quick_reply.changed", _("Quick reply changed")
         QUICK_REPLY_DELETED = "quick_reply.deleted", _("Quick reply deleted")
         AVAILABILITY_CHANGED = "member.availability_changed", _("Availability changed")
+        EVENT_DELIVERY_RETRIED = "event_delivery.retried", _("Event delivery tried again")
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(

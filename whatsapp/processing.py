@@ -22,6 +22,7 @@ from conversations.services.inbound import (
     messages_receive,
     reaction_receive,
 )
+from helpdesk.after_commit import on_commit_guarded
 from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
@@ -389,10 +390,17 @@ def _apply_recorded(part: list[tuple[WebhookEvent, ParsedWebhook]]) -> Exception
 
 def _after_commit(outcome: _Outcome) -> None:
     downloads, sync_channels = list(outcome.downloads), sorted(outcome.sync_channels)
+    # The broker being down must not fail the batch that was just committed.
     if downloads:
-        transaction.on_commit(lambda: [task("attachment_download").delay(pk) for pk in downloads])
+        on_commit_guarded(
+            lambda: [task("attachment_download").delay(pk) for pk in downloads],
+            what=f"Downloads of attachments {downloads}",
+        )
     if sync_channels:
-        transaction.on_commit(lambda: [task("templates_sync").delay(channel_id) for channel_id in sync_channels])
+        on_commit_guarded(
+            lambda: [task("templates_sync").delay(channel_id) for channel_id in sync_channels],
+            what=f"Template syncs of channels {sync_channels}",
+        )
 
 
 def _claim_and_process(events: QuerySet[WebhookEvent], limit: int) -> list[WebhookEvent]:

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations.events.outbox import deliver_task, deliveries_enqueue, events_record
 from conversations.events.registry import handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
+from tenants.models import AuditLogEntry, Membership
+from tenants.permissions import Perm, require_perm
+from tenants.services import audit_log_record
 
 logger = logging.getLogger(__name__)
 
@@ -35,45 +41,91 @@ def retry_delay(attempts: int) -> float:
 
 
 def event_deliver(*, delivery_id: int) -> str:
-    """Hand one event to one subscriber.
+    """Hand one event to one subscriber (``event_deliveries_deliver`` for one delivery).
 
-    The subscriber runs inside the transaction that marks the delivery done, holding its row: its
-    database writes and "done" commit together or not at all, so a job delivered twice (a worker
-    killed mid-way, the sweeper re-enqueueing) has its effect once. Effects outside the database
-    (HTTP calls) happen at least once: enqueue them with ``transaction.on_commit``.
     Returns ``done``, ``skipped`` (done, failed or being delivered elsewhere), ``retry`` or ``failed``.
     """
-    try:
-        with transaction.atomic():
-            delivery = (
-                EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("event")
-                .filter(pk=delivery_id, state=EventDelivery.State.PENDING)
-                .first()
+    return event_deliveries_deliver(delivery_ids=[delivery_id]).get(delivery_id, "skipped")
+
+
+class _SubscriberFailed(Exception):
+    def __init__(self, delivery_id: int, error: Exception) -> None:
+        super().__init__(delivery_id, error)
+        self.delivery_id, self.error = delivery_id, error
+
+
+def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
+    """Hand pending deliveries to their subscribers, all in one transaction.
+
+    The deliveries' rows are held while their subscribers run, and the subscribers' database writes
+    commit together with their deliveries' "done", or not at all: a job delivered twice (a worker
+    killed mid-way, the sweeper re-enqueueing) has each effect once. When a subscriber raises, the
+    batch is rolled back and its deliveries are handed over again one transaction each, so the
+    failure stays alone (recorded, retried later) and the others go on; the common case pays for no
+    savepoint. Effects outside the database (HTTP calls) happen at least once: enqueue them with
+    ``transaction.on_commit``. Returns each delivery's outcome (``done``, ``retry`` or ``failed``);
+    one absent was skipped (done, failed, or being delivered by another job).
+    """
+    ids = list(delivery_ids)
+    if len(ids) > 1:
+        try:
+            return _deliver(ids)
+        except Exception:
+            # Rolled back whole: one by one below, so that whatever failed fails alone.
+            logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
+    outcomes: dict[int, str] = {}
+    for delivery_id in ids:
+        try:
+            outcomes.update(_deliver([delivery_id]))
+        except Exception as exc:
+            # A subscriber's error, or one it left behind (a database error it swallowed).
+            error = exc.error if isinstance(exc, _SubscriberFailed) else exc
+            logger.warning("Event delivery %s failed", delivery_id, exc_info=error)
+            outcomes[delivery_id] = _failed(delivery_id, error)
+    return outcomes
+
+
+def _deliver(ids: list[int]) -> dict[int, str]:
+    """Deliver ``ids`` in one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
+    with transaction.atomic():
+        deliveries = list(
+            EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
+            .filter(pk__in=ids, state=EventDelivery.State.PENDING)
+            .order_by("pk")
+        )
+        for delivery in deliveries:
+            try:
+                handler = handler_for(delivery.event.event_type, delivery.subscriber)
+                if handler is None:
+                    raise LookupError(
+                        f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
+                    )
+                handler(event_load(delivery.event))
+            except Exception as exc:
+                raise _SubscriberFailed(delivery.pk, exc) from exc
+        if not deliveries:
+            return {}
+        now = timezone.now()
+        EventDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+            state=EventDelivery.State.DONE,
+            attempts=F("attempts") + 1,
+            finished_at=now,
+            last_error="",
+            updated_at=now,
+        )
+        # Two index lookups by event id: a NOT IN / NOT EXISTS over the deliveries was planned as a scan
+        # of every waiting delivery (thousands in a backlog) for each job.
+        event_ids = {d.event_id for d in deliveries}
+        waiting = EventDelivery.objects.filter(
+            event_id__in=event_ids, state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+        ).values_list("event_id", flat=True)
+        dispatched = event_ids - set(waiting)
+        if dispatched:
+            OutboxEvent.objects.filter(pk__in=dispatched, dispatched_at__isnull=True).update(
+                dispatched_at=now, updated_at=now
             )
-            if delivery is None:
-                return "skipped"
-            handler = handler_for(delivery.event.event_type, delivery.subscriber)
-            if handler is None:
-                raise LookupError(
-                    f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
-                )
-            handler(event_load(delivery.event))
-            now = timezone.now()
-            EventDelivery.objects.filter(pk=delivery.pk).update(
-                state=EventDelivery.State.DONE,
-                attempts=F("attempts") + 1,
-                finished_at=now,
-                last_error="",
-                updated_at=now,
-            )
-            OutboxEvent.objects.filter(pk=delivery.event_id, dispatched_at__isnull=True).exclude(
-                deliveries__state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
-            ).update(dispatched_at=now, updated_at=now)
-            return "done"
-    except Exception as exc:
-        logger.warning("Event delivery %s failed", delivery_id, exc_info=True)
-        return _failed(delivery_id, exc)
+        return dict.fromkeys((d.pk for d in deliveries), "done")
 
 
 def _failed(delivery_id: int, exc: Exception) -> str:
@@ -113,21 +165,50 @@ def _deliver_later(delivery_id: int, delay: float) -> None:
         logger.warning("Retry of event delivery %s not enqueued (left for the sweeper)", delivery_id, exc_info=True)
 
 
-def event_delivery_retry(*, delivery: EventDelivery) -> bool:
+def event_delivery_retry(
+    *, membership: Membership, delivery: EventDelivery, request: HttpRequest | None = None
+) -> bool:
     """An admin asks for a failed delivery (fetched through a tenant-checked selector) to be tried
-    again, with a fresh count of attempts. Returns False when it was not failed (nothing changes)."""
+    again, with a fresh count of attempts, and the audit log says who, which delivery and which
+    subscriber. Returns False when it was not failed (nothing changes, nothing is audited)."""
+    require_perm(
+        membership,
+        Perm.MANAGE_AUTOMATIONS,
+        tenant_id=delivery.tenant_id,
+        message=_("You do not have permission to retry event deliveries."),
+    )
     now = timezone.now()
     with transaction.atomic():
-        delivery = EventDelivery.objects.select_for_update().get(tenant_id=delivery.tenant_id, pk=delivery.pk)
+        delivery = (
+            EventDelivery.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .get(tenant_id=delivery.tenant_id, pk=delivery.pk)
+        )
         if delivery.state != EventDelivery.State.FAILED:
             return False
+        previous_attempts, last_error = delivery.attempts, delivery.last_error
         delivery.state = EventDelivery.State.PENDING
         delivery.attempts = 0
         delivery.finished_at = None
         delivery.due_at = now
         delivery.save(update_fields=["state", "attempts", "finished_at", "due_at", "updated_at"])
+        audit_log_record(
+            action=AuditLogEntry.Action.EVENT_DELIVERY_RETRIED,
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=delivery,
+            target_label=f"{delivery.subscriber} ({delivery.event.event_type})",
+            request=request,
+            extra={
+                "subscriber": delivery.subscriber,
+                "event_type": delivery.event.event_type,
+                "event_id": str(delivery.event_id),
+                "attempts": previous_attempts,
+                "last_error": last_error[:500],
+            },
+        )
         pk = delivery.pk
-        transaction.on_commit(lambda: deliveries_enqueue([pk]))
+        transaction.on_commit(lambda: deliveries_enqueue([[pk]]))
     return True
 
 
@@ -136,15 +217,19 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     enqueued); each is given a new due time so the next sweep waits again. Returns how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
-    ids = list(
+    overdue = list(
         EventDelivery.objects.filter(state=EventDelivery.State.PENDING, due_at__lte=cutoff)
         .order_by("due_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "subscriber")[:limit]
     )
-    if not ids:
+    if not overdue:
         return 0
+    ids = [pk for pk, _subscriber in overdue]
     EventDelivery.objects.filter(pk__in=ids, state=EventDelivery.State.PENDING).update(due_at=now, updated_at=now)
-    return deliveries_enqueue(ids)
+    groups: dict[str, list[int]] = {}
+    for pk, subscriber in overdue:
+        groups.setdefault(subscriber, []).append(pk)
+    return deliveries_enqueue(list(groups.values()))
 
 
 def reply_window_events_record(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 def events_record(events: Sequence[Event]) -> None:
     """Write ``events`` to the outbox inside the caller's transaction (one insert for any number,
-    one more for their deliveries when anyone subscribed); their jobs are enqueued after commit."""
+    one more for their deliveries when anyone subscribed); their jobs are enqueued after commit,
+    one per subscriber."""
     if not events:
         return
     if not transaction.get_connection().in_atomic_block:
@@ -44,8 +46,12 @@ def events_record(events: Sequence[Event]) -> None:
     ]
     if deliveries:
         EventDelivery.objects.bulk_create(deliveries)
-        ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: deliveries_enqueue(ids))
+        # One job per subscriber per commit: a slow or failing subscriber holds up only its own.
+        groups: dict[str, list[int]] = {}
+        for delivery in deliveries:
+            groups.setdefault(delivery.subscriber, []).append(delivery.pk)
+        batches = list(groups.values())
+        transaction.on_commit(lambda: deliveries_enqueue(batches))
 
 
 def deliver_task() -> Any:
@@ -54,16 +60,25 @@ def deliver_task() -> Any:
     return current_app.tasks["conversations.tasks.event_deliver"]
 
 
-def deliveries_enqueue(ids: Sequence[int]) -> int:
-    """One job per delivery. The broker being down never reaches the caller: what was not enqueued
-    stays pending and the sweeper hands it over later. Returns how many were enqueued."""
-    event_deliver = deliver_task()
+def deliver_many_task() -> Any:
+    """The Celery task that delivers a batch of one subscriber's events (found by name, as above)."""
+    return current_app.tasks["conversations.tasks.event_deliveries_deliver"]
+
+
+def deliveries_enqueue(groups: Sequence[Sequence[int]]) -> int:
+    """One job per group of deliveries (one subscriber's), in chunks of ``EVENTS_DELIVERY_BATCH``. The
+    broker being down never reaches the caller: what was not enqueued stays pending and the sweeper
+    hands it over later. Returns how many deliveries were enqueued."""
+    task = deliver_many_task()
+    size = max(1, settings.EVENTS_DELIVERY_BATCH)
+    chunks = [list(ids[n : n + size]) for ids in groups for n in range(0, len(ids), size)]
+    total = sum(len(chunk) for chunk in chunks)
     done = 0
-    for pk in ids:
+    for chunk in chunks:
         try:
-            event_deliver.delay(pk)
+            task.delay(chunk)
         except Exception:
-            logger.warning("Event deliveries not enqueued (%s left for the sweeper)", len(ids) - done, exc_info=True)
+            logger.warning("Event deliveries not enqueued (%s left for the sweeper)", total - done, exc_info=True)
             break
-        done += 1
+        done += len(chunk)
     return done

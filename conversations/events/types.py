@@ -15,6 +15,17 @@ from django.utils.dateparse import parse_datetime
 
 E = TypeVar("E", bound="Event")
 
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    # Resolving the annotations costs more than loading the rest of an event: once per type.
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {}
 
 
@@ -47,7 +58,7 @@ class Event:
 
     @classmethod
     def from_payload(cls: type[E], *, event_id: UUID, tenant_id: int, payload: dict[str, Any]) -> E:
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         values: dict[str, Any] = {"event_id": event_id, "tenant_id": tenant_id}
         for f in fields(cls):
             if f.name not in payload:

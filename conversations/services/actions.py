@@ -35,6 +35,7 @@ from conversations.services.events import (
     publish_message_event,
     publish_notification,
 )
+from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership, User
 from tenants.permissions import Perm, require_perm
@@ -356,7 +357,7 @@ def read_receipt_on_commit(conversation: Conversation) -> None:
     )
     if latest is not None:
         backend = channels.backend_for(conversation.inbox)
-        transaction.on_commit(lambda: backend.enqueue_read_receipt(latest))
+        on_commit_guarded(lambda: backend.enqueue_read_receipt(latest), what=f"Read receipt of message {latest.pk}")
 
 
 def conversations_unsnooze_due(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -271,6 +271,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "conversations-unsnooze-due": {"task": "conversations.tasks.conversations_unsnooze_due", "schedule": 30.0},
     "events-deliveries-sweep": {"task": "conversations.tasks.event_deliveries_sweep", "schedule": 60.0},
     "events-reply-windows": {"task": "conversations.tasks.reply_window_events_record", "schedule": 60.0},
+    "events-purge": {"task": "conversations.tasks.events_purge", "schedule": 3600.0},
 }
 # Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
 # time doubled after each failure (at most an hour); a pending delivery whose job has not run this
@@ -278,6 +279,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=6)
 EVENTS_DELIVERY_RETRY_SECONDS = env.float("EVENTS_DELIVERY_RETRY_SECONDS", default=10.0)
 EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=300.0)
+# A job delivers at most this many of one subscriber's events (one job per subscriber per commit).
+EVENTS_DELIVERY_BATCH = env.int("EVENTS_DELIVERY_BATCH", default=100)
+# Events delivered to every subscriber are purged this many days later (hourly, in batches); failed
+# deliveries are kept for admins to see and retry this many days after they failed.
+EVENTS_RETENTION_DAYS = env.float("EVENTS_RETENTION_DAYS", default=7.0)
+EVENTS_FAILED_RETENTION_DAYS = env.float("EVENTS_FAILED_RETENTION_DAYS", default=30.0)
 EVENTS_REPLY_WINDOW_LEAD_SECONDS = env.float("EVENTS_REPLY_WINDOW_LEAD_SECONDS", default=3600.0)
 
 LOGGING = {

@@ -3,21 +3,25 @@ listed for admins; and the reply-window events."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError, transaction
 from django.test import Client
 
 from conversations import events
 from conversations.events import delivery as event_delivery
+from conversations.events.outbox import events_record
 from conversations.events.types import ConversationAssigned, MessageReceived, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
 from conversations.services.actions import conversation_assign
 from conversations.services.inbound import InboundSpec, message_receive
-from conversations.tasks import event_deliver
+from conversations.tasks import event_deliver, event_deliveries_deliver
+from tenants.models import AuditLogEntry
 from tests.conversations.factories import make_conversation, make_inbox
+from tests.prerequisites import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +129,87 @@ def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
     ]
 
 
+def test_one_job_per_subscriber_takes_a_commits_deliveries_and_a_failure_stays_alone(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    def picky(event):
+        Label.objects.create(tenant_id=event.tenant_id, name=f"picky {event.message_id}")
+        if event.message_id == 2:
+            raise ValueError("not this one")
+
+    subscribed.add(MessageReceived, "tests.picky", picky)
+    subscribed.add(MessageReceived, "tests.fine")
+    jobs: list[list[int]] = []
+    monkeypatch.setattr(event_deliveries_deliver, "delay", jobs.append)
+    received = [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n in (1, 2, 3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    ids = dict(((d.event_id, d.subscriber), d.pk) for d in EventDelivery.objects.all())
+    assert jobs == [
+        [ids[(e.event_id, "tests.picky")] for e in received],
+        [ids[(e.event_id, "tests.fine")] for e in received],
+    ]
+    assert subscribed == []  # handed to the broker, not run
+    first, second = (event_deliveries_deliver.apply(args=(job,)).get() for job in jobs)
+    assert first == {jobs[0][0]: "done", jobs[0][1]: "retry", jobs[0][2]: "done"}
+    assert second == dict.fromkeys(jobs[1], "done")
+    # The failing call's own writes were rolled back; the others' stayed, once each.
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["picky 1", "picky 3"]
+    # The batch was rolled back at the failure and handed over again one delivery at a time.
+    assert [(name, event.message_id) for name, event in subscribed] == [
+        ("tests.picky", 1),
+        ("tests.picky", 2),
+        ("tests.picky", 1),
+        ("tests.picky", 2),
+        ("tests.picky", 3),
+        ("tests.fine", 1),
+        ("tests.fine", 2),
+        ("tests.fine", 3),
+    ]
+    # The job handed out again (acks late) finds its deliveries done and the failed one waiting for its retry.
+    assert event_deliveries_deliver.apply(args=(jobs[1],)).get() == {}
+    assert list(OutboxEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)) == [
+        received[1].event_id
+    ]
+
+
+def test_a_subscriber_that_swallows_a_database_error_fails_alone(
+    tenant, subscribed, django_capture_on_commit_callbacks
+):
+    require_postgresql("only PostgreSQL refuses every statement after an error inside a transaction")
+    Label.objects.create(tenant=tenant, name="taken")
+
+    def sloppy(event):
+        if event.message_id == 2:
+            with contextlib.suppress(IntegrityError):  # the transaction is now aborted: the next statement fails
+                Label.objects.create(tenant_id=event.tenant_id, name="taken")
+        Label.objects.create(tenant_id=event.tenant_id, name=f"sloppy {event.message_id}")
+
+    subscribed.add(MessageReceived, "tests.sloppy", sloppy)
+    received = [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n in (1, 2, 3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    states = dict(EventDelivery.objects.values_list("event_id", "state"))
+    assert [states[e.event_id] for e in received] == ["done", "pending", "done"]
+    failed = EventDelivery.objects.get(event_id=received[1].event_id)
+    assert (failed.attempts, failed.last_error) == (
+        1,
+        "TransactionManagementError: An error occurred in the current transaction. "
+        "You can't execute queries until the end of the 'atomic' block.",
+    )
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["sloppy 1", "sloppy 3", "taken"]
+
+
 def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_others_go_on(
     tenant, subscribed, django_capture_on_commit_callbacks, settings
 ):
@@ -200,7 +285,7 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as patched:
-        patched.setattr(event_deliver, "delay", broker_down)
+        patched.setattr(event_deliveries_deliver, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             assigned = conversation_assign(actor=owner, conversation=conversation, assignee=owner.user)
     assert assigned.assignee_id == owner.user_id
@@ -214,6 +299,45 @@ def test_a_broker_outage_never_reaches_the_caller_and_the_sweeper_delivers_later
     assert [(name, event.assignee_id) for name, event in subscribed] == [("tests.assigned", owner.user_id)]
     assert EventDelivery.objects.get().state == "done"
     assert event_delivery.event_deliveries_sweep(now=delivery.due_at + timedelta(hours=1)) == 0
+
+
+def test_the_sweeper_hands_overdue_deliveries_over_in_one_job_per_subscriber(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    subscribed.add(MessageReceived, "tests.first")
+    subscribed.add(MessageReceived, "tests.second")
+    jobs: list[list[int]] = []
+
+    def broker_down(ids):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(event_deliveries_deliver, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in (1, 2):
+                with transaction.atomic():
+                    events_record(
+                        [
+                            MessageReceived(
+                                tenant_id=tenant.pk,
+                                message_id=n,
+                                conversation_id=1,
+                                inbox_id=1,
+                                contact_id=1,
+                                message_type="text",
+                            )
+                        ]
+                    )
+    assert set(EventDelivery.objects.values_list("state", flat=True)) == {"pending"}
+    monkeypatch.setattr(event_deliveries_deliver, "delay", jobs.append)
+    due = max(EventDelivery.objects.values_list("due_at", flat=True))
+    assert event_delivery.event_deliveries_sweep(now=due + timedelta(minutes=6)) == 4
+    by_subscriber = {
+        name: sorted(EventDelivery.objects.filter(subscriber=name).values_list("pk", flat=True))
+        for name in ("tests.first", "tests.second")
+    }
+    assert sorted(sorted(job) for job in jobs) == sorted(by_subscriber.values())
+    assert subscribed == []
 
 
 def test_each_fact_records_its_event_once(tenant, owner, django_capture_on_commit_callbacks):
@@ -340,6 +464,24 @@ def test_admins_see_their_workspace_failed_deliveries_and_retry_them(
     mine.refresh_from_db()
     assert (mine.state, mine.attempts, mine.last_error) == ("done", 1, "")
     assert [name for name, _e in subscribed] == ["tests.broken"]
+    [entry] = AuditLogEntry.objects.filter(action="event_delivery.retried")
+    assert (entry.tenant_id, entry.actor_id, entry.actor_label) == (tenant.pk, owner.user_id, owner.user.email)
+    assert (entry.target_type, entry.target_id, entry.target_label) == (
+        "conversations.eventdelivery",
+        str(mine.pk),
+        "tests.broken (message.received)",
+    )
+    assert entry.extra == {
+        "subscriber": "tests.broken",
+        "event_type": "message.received",
+        "event_id": str(mine.event_id),
+        "attempts": 6,
+        "last_error": "ValueError: boom",
+    }
+    # Asking again once it is no longer failed changes nothing and audits nothing.
+    again = client.post(f"{DELIVERIES}{mine.pk}/retry/")
+    assert again.status_code == 302
+    assert AuditLogEntry.objects.filter(action="event_delivery.retried").count() == 1
 
 
 def test_another_workspace_delivery_is_not_found(tenant, owner, other_tenant):
@@ -348,6 +490,7 @@ def test_another_workspace_delivery_is_not_found(tenant, owner, other_tenant):
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert (theirs.state, theirs.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
 
 
 def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
@@ -357,6 +500,20 @@ def test_agents_may_not_see_or_retry_deliveries(tenant, agent):
     assert client.post(f"{DELIVERIES}{mine.pk}/retry/").status_code == 403
     mine.refresh_from_db()
     assert (mine.state, mine.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
+
+
+def test_the_retry_service_refuses_a_member_without_the_permission_or_of_another_workspace(tenant, agent, other_tenant):
+    from helpdesk.exceptions import PermissionDenied
+    from tests.factories import owner_of
+
+    mine = failed_delivery(tenant)
+    for member in (agent, owner_of(other_tenant)):
+        with pytest.raises(PermissionDenied):
+            event_delivery.event_delivery_retry(membership=member, delivery=mine)
+    mine.refresh_from_db()
+    assert (mine.state, mine.attempts) == ("failed", 6)
+    assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
 
 
 class QuietChannel:
