@@ -440,5 +440,5 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
     ]
     assert [(t, p["changed_fields"], p["actor_user_id"]) for t, p in payloads[4:]] == [
         ("contact.updated", ["name"], owner.user_id),
-        ("contact.updated", ["wa_id", "phone_e164"], None),
+        ("contact.updated", ["identities", "phone_e164"], None),
     ]
