@@ -324,7 +324,7 @@ class Message(TenantOwnedModel):
     # SHA-256 of the request sent with the key: the same key with another body is refused, not replayed.
     idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
     external_timestamp = models.DateTimeField(null=True, blank=True)
-    # When the message was written: the customer's WhatsApp timestamp for theirs, our clock for ours.
+    # When the message was written: the channel's timestamp for the customer's, our clock for ours.
     # The history is in this order, ties by arrival (id), whatever order the webhooks come in.
     occurred_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
