@@ -4,11 +4,14 @@ matched per tenant and channel type, shown by the API and the contact panel, fou
 from __future__ import annotations
 
 import ast
+import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from conversations.models import Contact, ContactIdentity, ContactInbox, Conversation, Inbox, Message, OutboxEvent
@@ -21,6 +24,7 @@ from tests.conversations.channel_inbound_double import (
 )
 from tests.conversations.factories import make_inbox
 from tests.factories import owner_of
+from tests.prerequisites import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +244,44 @@ def test_the_search_finds_a_contact_by_a_channel_address_only_in_its_own_tenant(
     found = client.get(f"{API}/conversations/", {"q": "7700112"}).json()["results"]
 
     assert [row["id"] for row in found] == [mine.conversation_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_identifying_the_same_new_address_at_once_make_one_contact(tenant, monkeypatch):
+    require_postgresql("SQLite serialises writers: there is no race to lose")
+    # Both writers look the address up, find nothing and create a contact before either adds its identity.
+    barrier = threading.Barrier(2)
+    original = ContactIdentity.objects.bulk_create
+    first_attempts = itertools.count()
+
+    def bulk_create_after_both_looked(*args, **kwargs):
+        if next(first_attempts) < 2:
+            barrier.wait(timeout=10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ContactIdentity.objects, "bulk_create", bulk_create_after_both_looked)
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+
+    def identify() -> None:
+        try:
+            contact, created = contact_identify(tenant_id=tenant.pk, channel_type="test", address="@ana")
+            results.append((contact.pk, created))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=identify) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    [contact_id] = Contact.objects.filter(tenant=tenant).values_list("pk", flat=True)
+    assert sorted(results, key=lambda r: r[1]) == [(contact_id, False), (contact_id, True)]
+    assert list(ContactIdentity.objects.values_list("contact_id", "channel_type", "address")) == [
+        (contact_id, "test", "@ana")
+    ]
+    assert OutboxEvent.objects.filter(event_type="contact.created").count() == 1
