@@ -590,7 +590,7 @@ def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: st
     ContactInbox.objects.filter(pk=contact_inbox.pk).update(source_id=new_source_id, updated_at=timezone.now())
     contact = contact_inbox.contact
     fields = []
-    # The contact's identity on this channel follows the number (kept when it already names another).
+    # The contact's identity on this channel follows the number (when it still names the old one).
     if ContactIdentity.objects.filter(
         tenant_id=inbox.tenant_id, contact=contact, channel_type=inbox.channel_type, address=old_source_id
     ).update(address=new_source_id, updated_at=timezone.now()):
