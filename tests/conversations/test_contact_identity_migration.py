@@ -118,3 +118,26 @@ def test_the_fill_run_twice_adds_nothing(executor):
     assert list(apps.get_model("conversations", "ContactIdentity").objects.values_list("contact_id", "address")) == [
         (maria.pk, "5511900000001")
     ]
+
+
+def test_a_contact_written_between_the_fill_and_the_drop_keeps_its_number(executor):
+    filled = [("conversations", "0013_contact_identity_fill")]
+    executor.loader.build_graph()
+    executor.migrate(filled)
+    apps = executor.loader.project_state(filled).apps
+    acme = apps.get_model("tenants", "Tenant").objects.create(name="Acme", slug="acme-identity-late")
+    inbox = apps.get_model("conversations", "Inbox").objects.create(tenant=acme, name="A", channel_type="whatsapp")
+    # The previous release, still serving during the deploy, stores a new customer the old way.
+    late = apps.get_model("conversations", "Contact").objects.create(tenant=acme, wa_id="5511900000007")
+    apps.get_model("conversations", "ContactInbox").objects.create(
+        tenant=acme, contact=late, inbox=inbox, source_id="5511900000007"
+    )
+
+    executor.loader.build_graph()
+    executor.migrate(AFTER)
+    apps = executor.loader.project_state(AFTER).apps
+    assert list(
+        apps.get_model("conversations", "ContactIdentity").objects.values_list(
+            "tenant_id", "contact_id", "channel_type", "address"
+        )
+    ) == [(acme.pk, late.pk, "whatsapp", "5511900000007")]
