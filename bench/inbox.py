@@ -142,6 +142,7 @@ def _copy(cursor: Any, table: str, columns: list[str], lines: list[str]) -> None
 
 BULK_TABLES = [
     "conversations_contact",
+    "conversations_contactidentity",
     "conversations_contactinbox",
     "conversations_conversation",
     "conversations_conversationlabel",
@@ -313,7 +314,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         last_msg[c], last_msg_at[c] = mid, stamp
     del stamps, words
 
-    contact_lines, ci_lines, conv_lines, label_lines = [], [], [], []
+    contact_lines, identity_lines, ci_lines, conv_lines, label_lines = [], [], [], [], []
     used_wa: set[str] = set()
     lid = 0
     for c in range(n_conv):
@@ -329,7 +330,8 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         profile = full.split()[0] if rng.random() < 0.9 else ""
         created = _ts(conv_created[c])
         end = _ts(conv_end[c])
-        contact_lines.append(f"{c + 1}\t{tid}\t{created}\t{created}\t{name}\t{profile}\t+{wa}\t{wa}\t{{}}\tunknown\n")
+        contact_lines.append(f"{c + 1}\t{tid}\t{created}\t{created}\t{name}\t{profile}\t+{wa}\t{{}}\tunknown\n")
+        identity_lines.append(f"{c + 1}\t{tid}\t{created}\t{created}\t{c + 1}\twhatsapp\t{wa}\n")
         ci_lines.append(f"{c + 1}\t{tid}\t{created}\t{created}\t{c + 1}\t{inboxes[conv_inbox[c]].pk}\t{wa}\n")
         status = conv_status[c]
         assignee = conv_assignee[c] if conv_assignee[c] is not None else "\\N"
@@ -369,9 +371,10 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         _copy(
             cur,
             "conversations_contact",
-            [*common, "name", "profile_name", "phone_e164", "wa_id", "custom_attributes", "marketing_consent"],
+            [*common, "name", "profile_name", "phone_e164", "custom_attributes", "marketing_consent"],
             contact_lines,
         )
+        _copy(cur, "conversations_contactidentity", [*common, "contact_id", "channel_type", "address"], identity_lines)
         _copy(cur, "conversations_contactinbox", [*common, "contact_id", "inbox_id", "source_id"], ci_lines)
         conv_columns = [*common, "display_id", "status", "priority", "snoozed_until", "last_inbound_at"]
         conv_columns += ["last_activity_at", "resolved_at", "assignee_id", "contact_id", "contact_inbox_id"]

@@ -257,7 +257,7 @@ def main() -> None:
         _sent, statuses = post_in_thread(webhook_url, warm, 10)
         assert set(statuses.values()) == {200}, statuses
         wait_until(lambda: Message.objects.filter(inbox=channel.inbox).count() >= len(warm), timeout=60)
-        open_display_id = Conversation.objects.get(contact__wa_id=OPEN_CUSTOMER).display_id
+        open_display_id = Conversation.objects.get(contact__identities__address=OPEN_CUSTOMER).display_id
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(

@@ -83,7 +83,7 @@ def main() -> None:
     import httpx
     from django.utils import timezone
 
-    from conversations.models import Contact, ContactInbox, Conversation, Message
+    from conversations.models import Contact, ContactIdentity, ContactInbox, Conversation, Message
     from conversations.services.delivery_jobs import delivery_enqueue
     from conversations.services.outbound import OutboundSpec, message_send
     from tenants.models import Role, User
@@ -111,11 +111,21 @@ def main() -> None:
         throughput_per_second=args.cap,
     )
     now = timezone.now()
+    addresses = [f"55119{i:08d}" for i in range(customers + answered)]
     contacts = Contact.objects.bulk_create(
-        [Contact(tenant=tenant, wa_id=f"55119{i:08d}", profile_name=f"C{i}") for i in range(customers + answered)]
+        [Contact(tenant=tenant, profile_name=f"C{i}") for i in range(len(addresses))]
+    )
+    ContactIdentity.objects.bulk_create(
+        [
+            ContactIdentity(tenant=tenant, contact=c, channel_type="whatsapp", address=a)
+            for c, a in zip(contacts, addresses, strict=True)
+        ]
     )
     cis = ContactInbox.objects.bulk_create(
-        [ContactInbox(tenant=tenant, contact=c, inbox=channel.inbox, source_id=c.wa_id) for c in contacts]
+        [
+            ContactInbox(tenant=tenant, contact=c, inbox=channel.inbox, source_id=a)
+            for c, a in zip(contacts, addresses, strict=True)
+        ]
     )
     conversations = Conversation.objects.bulk_create(
         [
@@ -169,10 +179,10 @@ def main() -> None:
             },
         ).raise_for_status()
         # Meta's window is open for every customer: each wrote to the business.
-        for contact in contacts:
+        for address in addresses:
             admin.post(
                 "/_fake/inbound",
-                json={"phone_number_id": PNID, "from": contact.wa_id, "name": "C", "type": "text", "text": "oi"},
+                json={"phone_number_id": PNID, "from": address, "name": "C", "type": "text", "text": "oi"},
             ).raise_for_status()
         # The customers' messages reach the product before the business sends (processed here, so
         # the worker starts with the deliveries alone), and the deliveries are queued before it starts.

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -96,7 +96,7 @@ class ConversationOutput(serializers.Serializer):
 
     def get_contact(self, obj: Conversation) -> dict[str, Any]:
         c = obj.contact
-        return {"id": c.pk, "name": c.display_name, "wa_id": c.wa_id, "phone": c.phone_e164}
+        return {"id": c.pk, "name": c.display_name, "phone": c.phone_e164}
 
     def get_reply_window_open(self, obj: Conversation) -> bool:
         # Query-free: the channel backend answers from settings and the inbox is already joined.
@@ -151,7 +151,7 @@ class MessageOutput(serializers.Serializer):
     reply_to_id = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     occurred_at = serializers.DateTimeField(
-        help_text="When it was written: WhatsApp's timestamp for the customer's messages, ours for the rest"
+        help_text="When it was written: the channel's timestamp for the customer's messages, ours for the rest"
     )
     attachments = AttachmentOutput(many=True)
     reactions = serializers.SerializerMethodField()
@@ -163,17 +163,26 @@ class MessageOutput(serializers.Serializer):
         return [{"emoji": r.emoji, "contact_id": r.contact_id, "user_id": r.user_id} for r in obj.reactions.all()]
 
 
+class ContactIdentityOutput(serializers.Serializer):
+    channel = serializers.CharField(help_text="The channel type, e.g. whatsapp")
+    address = serializers.CharField(help_text="The contact's address on that channel, e.g. a number's digits")
+
+
 class ContactOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(help_text="The name agents gave; empty when unset")
-    profile_name = serializers.CharField(help_text="The WhatsApp profile name")
+    profile_name = serializers.CharField(help_text="The name the customer's channel profile shows")
     display_name = serializers.CharField()
-    wa_id = serializers.CharField()
     phone = serializers.CharField(source="phone_e164")
+    identities = serializers.SerializerMethodField(help_text="The contact's address on each channel, one per channel")
     custom_attributes = serializers.DictField(child=serializers.CharField())
     labels = LabelOutput(many=True)
     marketing_consent = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+    @extend_schema_field(ContactIdentityOutput(many=True))
+    def get_identities(self, obj: Contact) -> list[dict[str, str]]:
+        return selectors.contact_identities(contact=obj)
 
 
 class LabelListOutput(LabelOutput):
@@ -235,7 +244,7 @@ def _visible_contact(*, principal: Membership | ApiToken, contact_id: int) -> Co
     contact = (
         Contact.objects.filter(tenant_id=principal.tenant_id, pk=contact_id)
         .filter(Exists(visible))
-        .prefetch_related("labels")
+        .prefetch_related("labels", "identities")
         .first()
     )
     if contact is None:

@@ -1,4 +1,4 @@
-"""WhatsApp's text formatting (``*bold*``, ``_italic_``, ``~strike~``, code, links) as safe HTML.
+"""Chat text formatting (``*bold*``, ``_italic_``, ``~strike~``, code, links) as safe HTML.
 
 Customer text is escaped before anything else; the only markup that can come out is what this module
 writes itself: ``strong``, ``em``, ``del``, ``code``, ``br``, ``a`` (http/https links only) and, for
@@ -55,7 +55,7 @@ def _emphasis(text: str) -> str:
 
 
 def wa_format(text: str, *, mentions: Iterable[str] = ()) -> SafeString:
-    """Render WhatsApp-formatted ``text`` as HTML that is safe to insert into a page.
+    """Render chat-formatted ``text`` as HTML that is safe to insert into a page.
 
     ``mentions`` are display names (from private notes) whose ``@name`` is highlighted.
     """

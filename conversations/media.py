@@ -1,6 +1,6 @@
 """The media kinds the core stores, and the core's own, channel-neutral rules for their files.
 
-A channel adds its own limits beside these (WhatsApp's sizes per kind live in ``whatsapp/limits.py``).
+A channel adds its own limits beside these (e.g. sizes per kind in ``whatsapp/limits.py``).
 """
 
 from __future__ import annotations

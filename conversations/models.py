@@ -17,7 +17,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Inbox(TenantOwnedModel):
-    """Where conversations arrive: one per connected channel (e.g. a WhatsApp number)."""
+    """Where conversations arrive: one per connected channel (e.g. a business phone number)."""
 
     name = models.CharField(max_length=120)
     channel_type = models.CharField(max_length=32)
@@ -55,7 +55,6 @@ class Contact(TenantOwnedModel):
     name = models.CharField(max_length=255, blank=True)
     profile_name = models.CharField(max_length=255, blank=True)
     phone_e164 = models.CharField(max_length=20, blank=True)
-    wa_id = models.CharField(max_length=32, blank=True)
     custom_attributes = models.JSONField(default=dict, blank=True)
     marketing_consent = models.CharField(
         max_length=12, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN
@@ -64,11 +63,6 @@ class Contact(TenantOwnedModel):
     labels = models.ManyToManyField(Label, through="ContactLabel", blank=True, related_name="contacts")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "wa_id"], condition=~Q(wa_id=""), name="contact_unique_wa_id_per_tenant"
-            )
-        ]
         indexes = [models.Index(fields=["tenant", "phone_e164"], name="contact_tenant_phone")]
 
     def __str__(self) -> str:
@@ -76,11 +70,37 @@ class Contact(TenantOwnedModel):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.profile_name or self.phone_e164 or self.wa_id
+        return self.name or self.profile_name or self.phone_e164
+
+
+class ContactIdentity(TenantOwnedModel):
+    """Who the contact is on one channel: the channel's address for them (e.g. a phone number's digits).
+
+    An address names one contact per tenant and channel type, whichever of the tenant's inboxes of that
+    channel the customer writes to; the same address on another channel type is another identity.
+    """
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    channel_type = models.CharField(max_length=32)
+    address = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["channel_type", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "channel_type", "address"], name="contact_identity_unique_address"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "contact", "channel_type"], name="contact_identity_one_per_channel"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_type}:{self.address}"
 
 
 class ContactInbox(TenantOwnedModel):
-    """The contact as one inbox knows them (for WhatsApp: the customer's wa_id)."""
+    """The contact as one inbox knows them: ``source_id`` is their address on the inbox's channel."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="contact_inboxes")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="contact_inboxes")
@@ -307,7 +327,7 @@ class Message(TenantOwnedModel):
     # SHA-256 of the request sent with the key: the same key with another body is refused, not replayed.
     idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
     external_timestamp = models.DateTimeField(null=True, blank=True)
-    # When the message was written: the customer's WhatsApp timestamp for theirs, our clock for ours.
+    # When the message was written: the channel's timestamp for the customer's, our clock for ours.
     # The history is in this order, ties by arrival (id), whatever order the webhooks come in.
     occurred_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

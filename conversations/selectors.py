@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import (
     Contact,
+    ContactIdentity,
     ContactLabel,
     Conversation,
     ConversationLabel,
@@ -59,7 +60,7 @@ def conversation_visibility_q(*, membership: Membership | ApiToken) -> Q:
 
 def conversation_list(*, membership: Membership | ApiToken) -> QuerySet[Conversation]:
     return Conversation.objects.filter(conversation_visibility_q(membership=membership)).select_related(
-        "contact", "inbox", "assignee"
+        "contact", "contact_inbox", "inbox", "assignee"
     )
 
 
@@ -134,8 +135,10 @@ def _search_q(*, tenant_id: int, q: str) -> Q:
     """Conversations whose contact's name or number, or one of whose messages, matches ``q``."""
     digits = re.sub(r"\D", "", q)
     if _PHONE_RE.match(q) and len(digits) >= 3:
+        # The number as agents typed it, or any of the contact's channel addresses.
+        addressed = ContactIdentity.objects.filter(tenant_id=tenant_id, address__contains=digits)
         contacts = Contact.objects.filter(tenant_id=tenant_id).filter(
-            Q(phone_e164__contains=digits) | Q(wa_id__contains=digits)
+            Q(phone_e164__contains=digits) | Q(pk__in=Subquery(addressed.values("contact_id")))
         )
         return Q(contact_id__in=Subquery(contacts.values("id")))
     contacts = Contact.objects.filter(tenant_id=tenant_id).filter(Q(name__icontains=q) | Q(profile_name__icontains=q))
@@ -518,6 +521,22 @@ def quick_reply_get(*, membership: Membership, quick_reply_id: int) -> QuickRepl
         return quick_reply_settings_list(membership=membership).get(pk=quick_reply_id)
     except QuickReply.DoesNotExist:
         raise Http404("No such quick reply.") from None
+
+
+def contacts_with_address(*, tenant_id: int, channel_type: str, address: str) -> QuerySet[Contact]:
+    """The tenant's contact whose identity on ``channel_type`` is ``address`` (none or one)."""
+    return Contact.objects.filter(
+        tenant_id=tenant_id,
+        identities__tenant_id=tenant_id,
+        identities__channel_type=channel_type,
+        identities__address=address,
+    )
+
+
+def contact_identities(*, contact: Contact) -> list[dict[str, str]]:
+    """The contact's address on each channel, as the API and the contact panel show them (uses a prefetch
+    of ``identities`` when there is one; the contact was fetched through a tenant-checked selector)."""
+    return [{"channel": identity.channel_type, "address": identity.address} for identity in contact.identities.all()]
 
 
 def contact_conversations(*, membership: Membership | ApiToken, contact: Contact) -> QuerySet[Conversation]:

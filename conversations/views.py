@@ -194,6 +194,7 @@ def _sidebar_context(request: HttpRequest, conversation: Conversation) -> dict[s
     return {
         "conversation": conversation,
         "contact": contact,
+        "identities": selectors.contact_identities(contact=contact),
         "contact_label_ids": {lb.pk for lb in labels if getattr(lb, "on_contact", False)},
         "labels": labels,
         "history": history,

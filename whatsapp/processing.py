@@ -13,6 +13,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Attachment, Contact, Message
+from conversations.selectors import contacts_with_address
 from conversations.services.delivery_status import StatusSpec, message_statuses_update
 from conversations.services.inbound import (
     AttachmentSpec,
@@ -211,9 +212,11 @@ def _apply_preference(channel: WhatsAppChannel, pref: UserPreferenceUpdate) -> N
         # "stop" opts out; "resume" only lifts the stop: consent still has to be asked for.
         consent = Contact.MarketingConsent.OPTED_OUT if pref.value == "stop" else Contact.MarketingConsent.UNKNOWN
         # Webhooks arrive in any order: an older preference must not undo a newer one.
-        Contact.objects.filter(tenant_id=channel.tenant_id, wa_id=wa_id).filter(
-            Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=pref.timestamp)
-        ).update(marketing_consent=consent, marketing_consent_at=pref.timestamp)
+        contacts_with_address(
+            tenant_id=channel.tenant_id, channel_type=channel.inbox.channel_type, address=wa_id
+        ).filter(Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=pref.timestamp)).update(
+            marketing_consent=consent, marketing_consent_at=pref.timestamp
+        )
 
 
 def _summary(parsed: ParsedWebhook) -> str:

@@ -172,7 +172,7 @@ class ContactCreated(Event):
 @dataclass(frozen=True, kw_only=True)
 class ContactUpdated(Event):
     """``changed_fields`` names what changed (``name``, ``phone_e164``, ``custom_attributes``,
-    ``labels``, ``profile_name``, ``wa_id``)."""
+    ``labels``, ``profile_name``, ``identities``)."""
 
     name: ClassVar[str] = "contact.updated"
     contact_id: int

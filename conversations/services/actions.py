@@ -332,7 +332,7 @@ def conversation_labels_change(
 
 def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:
     """The team has seen the customer's messages: the unread count drops to zero for everyone, and
-    the channel tells the customer (on WhatsApp, blue ticks up to their latest message)."""
+    the channel tells the customer (e.g. read ticks up to their latest message)."""
     if membership.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to change this conversation."))
     with transaction.atomic():

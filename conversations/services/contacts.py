@@ -77,7 +77,7 @@ def contact_update(
     custom_attributes: dict[str, Any] = _UNSET,
     labels: list[Label] = _UNSET,
 ) -> Contact:
-    """Change what agents may change about a contact; the WhatsApp id and profile name stay WhatsApp's."""
+    """Change what agents may change about a contact; its channel identities and profile name stay the channel's."""
     if actor.tenant_id != contact.tenant_id or not actor.has_perm(Perm.MANAGE_CONTACTS):
         raise PermissionDenied(_("You do not have permission to change contacts."))
     contact = Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)

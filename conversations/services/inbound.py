@@ -26,6 +26,7 @@ from conversations.events.outbox import events_record
 from conversations.models import (
     Attachment,
     Contact,
+    ContactIdentity,
     ContactInbox,
     Conversation,
     ConversationCounter,
@@ -203,7 +204,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     if not new_specs:
         return [(stored[spec.external_id], False) for spec in specs]
 
-    # The customers, with the name of their latest message (as a profile name follows WhatsApp's).
+    # The customers, with the name of their latest message (a profile name follows the channel's latest).
     people: dict[str, tuple[str, str]] = {}
     for spec in new_specs:
         name, phone = people.get(spec.source_id, ("", ""))
@@ -311,7 +312,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
 def _contact_inboxes_get_or_create(
     inbox: Inbox, people: dict[str, tuple[str, str]], events: list[Event]
 ) -> dict[str, ContactInbox]:
-    """The customers (source id → profile name, phone) as this inbox knows them, created on first contact;
+    """The customers (address → profile name, phone) as this inbox knows them, created on first contact;
     the contacts created or renamed are added to ``events``."""
     # With the last reply they had here (a conversation opened for a late message waits from it at the earliest).
     replied = (
@@ -327,20 +328,10 @@ def _contact_inboxes_get_or_create(
         .annotate(last_reply_at=Subquery(replied))
     }
     missing = sorted(source_id for source_id in people if source_id not in known)
-    contacts = {}
     if missing:
-        contacts = {c.wa_id: c for c in Contact.objects.filter(tenant_id=inbox.tenant_id, wa_id__in=missing)}
-        new_contacts = [
-            Contact(tenant_id=inbox.tenant_id, wa_id=source_id, profile_name=people[source_id][0], phone_e164=phone)
-            for source_id in missing
-            if source_id not in contacts
-            for phone in [people[source_id][1]]
-        ]
-        Contact.objects.bulk_create(new_contacts)
-        events.extend(
-            ContactCreated(tenant_id=inbox.tenant_id, contact_id=c.pk, inbox_id=inbox.pk) for c in new_contacts
+        contacts = _contacts_identify(
+            inbox.tenant_id, inbox.channel_type, {a: people[a] for a in missing}, events, inbox_id=inbox.pk
         )
-        contacts.update({c.wa_id: c for c in new_contacts})
         new_links = [
             ContactInbox(tenant_id=inbox.tenant_id, contact=contacts[source_id], inbox=inbox, source_id=source_id)
             for source_id in missing
@@ -363,6 +354,58 @@ def _contact_inboxes_get_or_create(
             for c in renamed
         )
     return known
+
+
+def _contacts_identify(
+    tenant_id: int,
+    channel_type: str,
+    people: dict[str, tuple[str, str]],
+    events: list[Event],
+    *,
+    inbox_id: int | None = None,
+) -> dict[str, Contact]:
+    """The tenant's contacts with these addresses (→ profile name, phone) on this channel type, created with
+    their identity where there is none (a concurrent creator makes the identity insert fail: retry)."""
+    contacts = {
+        identity.address: identity.contact
+        for identity in ContactIdentity.objects.select_related("contact").filter(
+            tenant_id=tenant_id, channel_type=channel_type, address__in=list(people)
+        )
+    }
+    addresses = sorted(address for address in people if address not in contacts)
+    if not addresses:
+        return contacts
+    new_contacts = [
+        Contact(tenant_id=tenant_id, profile_name=people[address][0], phone_e164=people[address][1])
+        for address in addresses
+    ]
+    Contact.objects.bulk_create(new_contacts)
+    ContactIdentity.objects.bulk_create(
+        ContactIdentity(tenant_id=tenant_id, contact=contact, channel_type=channel_type, address=address)
+        for address, contact in zip(addresses, new_contacts, strict=True)
+    )
+    events.extend(ContactCreated(tenant_id=tenant_id, contact_id=c.pk, inbox_id=inbox_id) for c in new_contacts)
+    contacts.update(zip(addresses, new_contacts, strict=True))
+    return contacts
+
+
+def contact_identify(
+    *, tenant_id: int, channel_type: str, address: str, profile_name: str = "", phone_e164: str = ""
+) -> tuple[Contact, bool]:
+    """The tenant's contact with ``address`` on ``channel_type``, created on first sight (race-safe);
+    True when created. A new profile name or phone of a known contact is left to the inbound path."""
+    if not channel_type or not address:
+        raise ValueError("A contact is identified by a channel type and an address.")
+
+    def write() -> tuple[Contact, bool]:
+        events: list[Event] = []
+        contact = _contacts_identify(
+            tenant_id, channel_type, {address: (without_nul(profile_name), phone_e164)}, events
+        )[address]
+        events_record(events)
+        return contact, bool(events)
+
+    return _with_retries(write)
 
 
 def _conversations_get_or_open(
@@ -450,7 +493,7 @@ def _conversations_touch(
         unread_count=F("unread_count") + count,
         # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
         waiting_since=Least(Coalesce("waiting_since", waits_from), waits_from),
-        # The reply window counts from the customer's message as WhatsApp stamped it.
+        # The reply window counts from the customer's message as the channel stamped it.
         last_inbound_at=inbound_at,
         status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
         snoozed_until=Case(When(snoozed, then=Value(None, output_field=DateTimeField())), default=F("snoozed_until")),
@@ -533,8 +576,10 @@ def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: st
     if contact_inbox is None:
         return False
     taken = ContactInbox.objects.filter(inbox=inbox, source_id=new_source_id).exists() or (
-        Contact.objects.filter(tenant_id=inbox.tenant_id, wa_id=new_source_id)
-        .exclude(pk=contact_inbox.contact_id)
+        ContactIdentity.objects.filter(
+            tenant_id=inbox.tenant_id, channel_type=inbox.channel_type, address=new_source_id
+        )
+        .exclude(contact_id=contact_inbox.contact_id)
         .exists()
     )
     if taken:
@@ -545,14 +590,16 @@ def contact_number_change(*, inbox: Inbox, old_source_id: str, new_source_id: st
     ContactInbox.objects.filter(pk=contact_inbox.pk).update(source_id=new_source_id, updated_at=timezone.now())
     contact = contact_inbox.contact
     fields = []
-    if contact.wa_id == old_source_id:
-        contact.wa_id = new_source_id
-        fields.append("wa_id")
+    # The contact's identity on this channel follows the number (when it still names the old one).
+    if ContactIdentity.objects.filter(
+        tenant_id=inbox.tenant_id, contact=contact, channel_type=inbox.channel_type, address=old_source_id
+    ).update(address=new_source_id, updated_at=timezone.now()):
+        fields.append("identities")
     if contact.phone_e164 in ("", f"+{old_source_id}"):
         contact.phone_e164 = f"+{new_source_id}"
         fields.append("phone_e164")
     if fields:
-        contact.save(update_fields=[*fields, "updated_at"])
+        contact.save(update_fields=[*[f for f in fields if f != "identities"], "updated_at"])
         changed = ContactUpdated(tenant_id=contact.tenant_id, contact_id=contact.pk, changed_fields=tuple(fields))
         events_record([changed])
     return True

@@ -100,7 +100,7 @@ def reply_window_check(*, conversation: Conversation, message_type: str) -> None
     if closes_at is not None and timezone.now() >= closes_at:
         raise ReplyWindowClosed(
             _(
-                "The customer's 24-hour reply window is closed. Only an approved message template can be "
+                "The customer's reply window is closed. Only an approved message template can be "
                 "sent until they write again."
             ),
             details={"closed_at": closes_at.isoformat(), "use": "template"},
@@ -324,12 +324,12 @@ def note_create(
 
 
 def message_react(*, membership: Membership, message: Message, emoji: str) -> Message:
-    """React (or, with an empty emoji, un-react) to a message; the customer sees it on WhatsApp."""
+    """React (or, with an empty emoji, un-react) to a message; the customer sees it on the channel."""
     emoji = emoji.strip()
     if len(emoji) > 32:
         raise ValidationFailed(_("Choose one emoji."))
     if message.private or not message.external_id:
-        raise ValidationFailed(_("Only messages delivered through WhatsApp can get a reaction."))
+        raise ValidationFailed(_("Only messages delivered through the channel can get a reaction."))
     conversation = message.conversation
     with transaction.atomic():
         reaction_message, _created = message_send(

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Contact, ContactInbox, Conversation, Inbox, Label, Message
+from conversations.models import Contact, ContactIdentity, ContactInbox, Conversation, Inbox, Label, Message
 from conversations.selectors import audience_cache_clear
 from conversations.services.inbound import _next_display_id
 from helpdesk.realtime import _Flush
@@ -57,12 +57,15 @@ def make_conversation(
     **fields: Any,
 ) -> Conversation:
     n = next(_seq)
-    wa_id = phone.lstrip("+") if phone else f"5511900{n:06d}"
+    address = phone.lstrip("+") if phone else f"5511900{n:06d}"
     contact = Contact.objects.create(
-        tenant_id=inbox.tenant_id, name=name, profile_name=profile_name, phone_e164=f"+{wa_id}", wa_id=wa_id
+        tenant_id=inbox.tenant_id, name=name, profile_name=profile_name, phone_e164=f"+{address}"
+    )
+    ContactIdentity.objects.create(
+        tenant_id=inbox.tenant_id, contact=contact, channel_type=inbox.channel_type, address=address
     )
     contact_inbox = ContactInbox.objects.create(
-        tenant_id=inbox.tenant_id, contact=contact, inbox=inbox, source_id=wa_id
+        tenant_id=inbox.tenant_id, contact=contact, inbox=inbox, source_id=address
     )
     return Conversation.objects.create(
         tenant_id=inbox.tenant_id,

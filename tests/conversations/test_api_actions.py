@@ -470,8 +470,8 @@ def test_contact_is_shown_with_its_labels(scene, tenant):
         "name": "Cliente",
         "profile_name": "",
         "display_name": "Cliente",
-        "wa_id": "5511911110000",
         "phone": "+5511911110000",
+        "identities": [{"channel": "whatsapp", "address": "5511911110000"}],
         "custom_attributes": {"plan": "gold"},
         "labels": [{"id": vip.pk, "name": "vip", "color": "#1f6feb"}],
         "marketing_consent": "unknown",
@@ -698,7 +698,6 @@ def test_conversation_list_rows_carry_unread_waiting_labels_and_a_last_message_p
     assert row["contact"] == {
         "id": scene.conversation.contact_id,
         "name": "Cliente",
-        "wa_id": "5511911110000",
         "phone": "+5511911110000",
     }
     assert row["reply_window_open"] is False

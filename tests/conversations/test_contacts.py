@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from conversations.models import Contact, ContactLabel
+from conversations.models import Contact, ContactIdentity, ContactLabel
 from conversations.services.contacts import contact_update, phone_normalise
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry
@@ -20,14 +20,15 @@ POSTGRES = connection.vendor == "postgresql"
 
 @pytest.fixture
 def contact(tenant):
-    return Contact.objects.create(
+    contact = Contact.objects.create(
         tenant=tenant,
         name="Maria",
         profile_name="Mari WhatsApp",
         phone_e164="+5511912345678",
-        wa_id="5511912345678",
         custom_attributes={"plano": "ouro"},
     )
+    ContactIdentity.objects.create(tenant=tenant, contact=contact, channel_type="whatsapp", address="5511912345678")
+    return contact
 
 
 def _audit(tenant) -> list[AuditLogEntry]:
@@ -37,7 +38,8 @@ def _audit(tenant) -> list[AuditLogEntry]:
 def _snapshot(contact) -> tuple:
     contact.refresh_from_db()
     labels = sorted(ContactLabel.objects.filter(contact=contact).values_list("label__name", flat=True))
-    return (contact.name, contact.profile_name, contact.phone_e164, contact.wa_id, contact.custom_attributes, labels)
+    identities = list(contact.identities.values_list("channel_type", "address"))
+    return (contact.name, contact.profile_name, contact.phone_e164, identities, contact.custom_attributes, labels)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +79,7 @@ def test_name_phone_and_attributes_are_changed_and_audited(tenant, contact):
         "Maria Souza",
         "Mari WhatsApp",  # WhatsApp's
         "+5521988887777",
-        "5511912345678",  # WhatsApp's
+        [("whatsapp", "5511912345678")],  # the channel's
         {"plano": "prata", "cidade": "Rio", "pedidos": "3", "vip": "True"},
         [],
     )

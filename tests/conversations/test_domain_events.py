@@ -605,5 +605,5 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
     ]
     assert [(t, p["changed_fields"], p["actor_user_id"], p["actor_type"]) for t, p in payloads[4:]] == [
         ("contact.updated", ["name"], owner.user_id, "member"),
-        ("contact.updated", ["wa_id", "phone_e164"], None, None),
+        ("contact.updated", ["identities", "phone_e164"], None, None),
     ]

@@ -124,8 +124,9 @@ ACTIONS = [
     ("post", "c/read/", None, 8),
     ("get", "labels/", None, 3),
     ("get", "quick-replies/", None, 4),
-    ("get", "contact/", None, 4),
-    ("patch", "contact/", {"name": "Maria", "label_ids": ["vip"]}, 17),
+    # A contact is shown with its channel identities (one prefetch, read again after a change).
+    ("get", "contact/", None, 5),
+    ("patch", "contact/", {"name": "Maria", "label_ids": ["vip"]}, 19),
 ]
 
 

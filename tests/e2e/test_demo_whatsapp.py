@@ -175,8 +175,10 @@ def test_customer_writes_to_the_demo_number_and_reads_the_api_reply_with_blue_ti
         Conversation.Status.OPEN,
     )
     contact = conversation.contact
-    assert (contact.tenant_id, contact.wa_id, contact.phone_e164, contact.profile_name) == (
+    identity = contact.identities.get()
+    assert (contact.tenant_id, identity.channel_type, identity.address, contact.phone_e164, contact.profile_name) == (
         demo.tenant.pk,
+        "whatsapp",
         CUSTOMER,
         f"+{CUSTOMER}",
         CUSTOMER_NAME,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from conversations.models import Message
+from conversations.models import Contact, Message
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, owner_of
@@ -36,6 +36,11 @@ def retarget(payload: dict[str, Any], *, phone_number_id: str, waba_id: str = WA
             if isinstance(metadata, dict):
                 metadata["phone_number_id"] = phone_number_id
     return payload
+
+
+def wa_id_of(contact: Contact) -> str:
+    """The customer's WhatsApp id: the contact's address on the WhatsApp channel."""
+    return contact.identities.get(channel_type="whatsapp").address
 
 
 # What status webhooks change on a message.

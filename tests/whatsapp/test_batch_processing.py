@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from conversations.models import Attachment, Contact, Conversation, Message, PendingStatus, Reaction
 from conversations.selectors import audience_cache_clear
 from tests.prerequisites import require_postgresql, require_redis
+from tests.whatsapp.conftest import wa_id_of
 from whatsapp import processing
 from whatsapp.models import UserPreferenceEvent, WebhookEvent
 from whatsapp.processing import webhook_event_process, webhook_events_process_batch
@@ -152,12 +153,12 @@ def snapshot(channel) -> dict[str, Any]:
     return {
         "contacts": sorted(
             Contact.objects.filter(tenant=channel.tenant).values_list(
-                "wa_id", "profile_name", "phone_e164", "marketing_consent"
+                "identities__address", "profile_name", "phone_e164", "marketing_consent"
             )
         ),
         "conversations": sorted(
             (
-                c.contact.wa_id,
+                wa_id_of(c.contact),
                 c.status,
                 c.unread_count,
                 ts(c.waiting_since),
@@ -171,14 +172,16 @@ def snapshot(channel) -> dict[str, Any]:
                 m.external_id,
                 m.type,
                 m.text,
-                m.conversation.contact.wa_id,
+                wa_id_of(m.conversation.contact),
                 m.reply_to.external_id if m.reply_to else None,
             )
             for m in Message.objects.filter(inbox=channel.inbox)
             .select_related("conversation__contact", "reply_to")
             .order_by("external_timestamp", "external_id")
         ],
-        "reactions": sorted(Reaction.objects.values_list("message__external_id", "contact__wa_id", "emoji")),
+        "reactions": sorted(
+            Reaction.objects.values_list("message__external_id", "contact__identities__address", "emoji")
+        ),
         "attachments": sorted(Attachment.objects.values_list("message__external_id", "kind", "external_media_id")),
         "pending": sorted(PendingStatus.objects.values_list("external_id", "status")),
         "preferences": sorted(UserPreferenceEvent.objects.values_list("wa_id", "value")),
@@ -333,7 +336,8 @@ def test_two_drainers_writing_the_same_new_customer_store_one_contact(channel):
         thread.join(timeout=30)
     assert errors == []
     assert list(WebhookEvent.objects.values_list("status", flat=True)) == ["processed", "processed"]
-    assert Contact.objects.filter(wa_id=A).count() == 1
+    # One contact, with its one identity: the loser's contact row went back with its savepoint.
+    assert list(Contact.objects.values_list("identities__channel_type", "identities__address")) == [("whatsapp", A)]
     conversation = Conversation.objects.get()
     assert sorted(conversation.messages.values_list("external_id", flat=True)) == ["wamid.r0", "wamid.r1"]
     assert conversation.unread_count == 2

@@ -61,7 +61,7 @@ def test_each_fact_is_recorded_once_under_duplicated_and_reordered_webhooks(webh
         assert [p["conversation_id"] for p in recorded("message.received", message_id=message.pk)] == [
             message.conversation_id
         ]
-    contact = Contact.objects.get(tenant=channel.tenant, wa_id=customer)
+    contact = Contact.objects.get(tenant=channel.tenant, identities__address=customer)
     conversation = Conversation.objects.get(contact=contact)
     assert [p["display_id"] for p in recorded("conversation.created", conversation_id=conversation.pk)] == [
         conversation.display_id

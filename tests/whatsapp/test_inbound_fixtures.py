@@ -17,7 +17,7 @@ import pytest
 
 from conversations.models import Attachment, Contact, ContactInbox, Conversation, Message, Reaction
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
-from tests.whatsapp.conftest import FIXTURES, load_fixture, retarget
+from tests.whatsapp.conftest import FIXTURES, load_fixture, retarget, wa_id_of
 from whatsapp import client as whatsapp_client
 from whatsapp.models import WebhookEvent
 
@@ -639,7 +639,10 @@ def test_inbound_fixture_stores_exact_rows(webhook, channel, cloud_api, case):
         return
 
     contact = Contact.objects.get()
-    assert values(contact, ["tenant_id", "wa_id", "profile_name", "phone_e164", "marketing_consent"]) == {
+    assert {
+        **values(contact, ["tenant_id", "profile_name", "phone_e164", "marketing_consent"]),
+        "wa_id": wa_id_of(contact),
+    } == {
         "tenant_id": channel.tenant_id,
         **case.contact,
         "marketing_consent": "unknown",
@@ -750,7 +753,7 @@ def test_reaction_to_a_stored_message_becomes_a_reaction_row(webhook, channel):
     assert values(reaction, ["tenant_id", "message_id", "contact_id", "user_id", "emoji", "external_id"]) == {
         "tenant_id": channel.tenant_id,
         "message_id": target.pk,
-        "contact_id": Contact.objects.get(wa_id="16505551234").pk,
+        "contact_id": Contact.objects.get(identities__address="16505551234").pk,
         "user_id": None,
         "emoji": "👍",
         "external_id": SHEENA_TEXT_WAMID,
@@ -832,7 +835,9 @@ def test_batch_of_entries_changes_and_messages_is_processed_whole(webhook, chann
     event = post_ok(webhook, channel, batch)
 
     assert event.summary == "6 messages"
-    assert sorted(Message.objects.values_list("external_id", "type", "conversation__contact__wa_id")) == sorted(
+    assert sorted(
+        Message.objects.values_list("external_id", "type", "conversation__contact__identities__address")
+    ) == sorted(
         [
             (SHEENA_TEXT_WAMID, "text", "16505551234"),
             ("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTU2MjZEMDBGRkE3MENEMDE0RQA=", "location", "16505551234"),
@@ -842,7 +847,9 @@ def test_batch_of_entries_changes_and_messages_is_processed_whole(webhook, chann
             ("wamid.wegrchytvwcggt==", "interactive", "972987654321"),
         ]
     )
-    assert sorted(Conversation.objects.values_list("display_id", "contact__wa_id", "last_inbound_at")) == [
+    assert sorted(
+        Conversation.objects.values_list("display_id", "contact__identities__address", "last_inbound_at")
+    ) == [
         (1, "16505551234", datetime(2025, 6, 16, 17, 52, 5, tzinfo=UTC)),
         (2, "972987654321", datetime(2023, 12, 13, 21, 21, 13, tzinfo=UTC)),
     ]
@@ -901,7 +908,7 @@ def test_brazilian_number_with_and_without_ninth_digit_is_one_contact(webhook, c
     post_ok(webhook, channel, text_payload(channel, wamid="wamid.br-new", wa_id="5511987654321", timestamp=1749416400))
 
     contact = Contact.objects.get()
-    assert (contact.wa_id, contact.phone_e164) == ("5511987654321", "+5511987654321")
+    assert (wa_id_of(contact), contact.phone_e164) == ("5511987654321", "+5511987654321")
     assert list(ContactInbox.objects.values_list("source_id", flat=True)) == ["5511987654321"]
     conversation = Conversation.objects.get()
     assert sorted(conversation.messages.values_list("external_id", flat=True)) == ["wamid.br-new", "wamid.br-old"]
@@ -940,7 +947,7 @@ def test_number_change_moves_the_contact_and_its_conversation_to_the_new_number(
     post_ok(webhook, channel, text_payload(channel, wamid="wamid.new", wa_id="12195555358", timestamp=1750269400))
 
     contact = Contact.objects.get()
-    assert (contact.wa_id, contact.phone_e164) == ("12195555358", "+12195555358")
+    assert (wa_id_of(contact), contact.phone_e164) == ("12195555358", "+12195555358")
     assert list(ContactInbox.objects.values_list("source_id", flat=True)) == ["12195555358"]
     conversation = Conversation.objects.get()
     assert list(conversation.messages.order_by("id").values_list("external_id", "type")) == [
@@ -955,7 +962,7 @@ def test_number_change_to_a_number_that_already_wrote_keeps_both_contacts(webhoo
     post_ok(webhook, channel, text_payload(channel, wamid="wamid.other", wa_id="12195555358"))
     post_ok(webhook, channel, _number_change_payload(channel))
 
-    assert sorted(Contact.objects.values_list("wa_id", flat=True)) == ["12195555358", "16505551234"]
+    assert sorted(Contact.objects.values_list("identities__address", flat=True)) == ["12195555358", "16505551234"]
     assert sorted(ContactInbox.objects.values_list("source_id", flat=True)) == ["12195555358", "16505551234"]
     assert Conversation.objects.count() == 2
 
@@ -964,5 +971,5 @@ def test_number_change_of_a_new_customer_stores_the_notice_and_follows_the_numbe
     post_ok(webhook, channel, _number_change_payload(channel))
 
     contact = Contact.objects.get()
-    assert (contact.wa_id, contact.phone_e164) == ("12195555358", "+12195555358")
+    assert (wa_id_of(contact), contact.phone_e164) == ("12195555358", "+12195555358")
     assert Message.objects.get().type == "system"

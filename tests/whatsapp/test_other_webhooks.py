@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conversations.models import Contact, ContactInbox, Conversation, Message, PendingStatus
+from conversations.models import Contact, ContactIdentity, ContactInbox, Conversation, Message, PendingStatus
 from conversations.services.inbound import contact_inbox_get_or_create, conversation_get_or_open
 from conversations.services.outbound import OutboundSpec, message_send
 from tests.factories import owner_of
@@ -220,9 +220,9 @@ def preference_payload(channel, *, wa_id: str, value: str, timestamp: int, detai
 
 
 def customer(channel, wa_id: str, consent: str = Contact.MarketingConsent.OPTED_IN) -> Contact:
-    return Contact.objects.create(
-        tenant_id=channel.tenant_id, wa_id=wa_id, phone_e164=f"+{wa_id}", marketing_consent=consent
-    )
+    contact = Contact.objects.create(tenant_id=channel.tenant_id, phone_e164=f"+{wa_id}", marketing_consent=consent)
+    ContactIdentity.objects.create(tenant_id=channel.tenant_id, contact=contact, channel_type="whatsapp", address=wa_id)
+    return contact
 
 
 def test_resume_marketing_records_the_event_and_resets_consent_to_unknown(webhook, channel):
