@@ -290,7 +290,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         if inbound:
             row = (
                 f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tin\tcontact\t\\N\t{mtype}\t{text}\t{{}}"
-                f"\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\t{stamp}\n"
+                f"\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\t{stamp}\t\n"
             )
             last_in[c] = ts
             if waiting[c] is None:
@@ -304,7 +304,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
             row = (
                 f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tout\tagent\t{sender}\t{mtype}\t{text}"
                 f"\t{{}}\t{'t' if private else 'f'}\t{ext}\t\tf\tf\t{status}\t\t\t\\N\t{stamp}\t{stamp}\t{read_at}\t0"
-                f"\t{stamp}\n"
+                f"\t{stamp}\t\n"
             )
             if not private:
                 waiting[c] = None
@@ -381,7 +381,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         msg_columns = [*common, "conversation_id", "inbox_id", "direction", "sender_type", "sender_user_id", "type"]
         msg_columns += ["text", "content", "private", "external_id", "reply_to_external_id", "forwarded"]
         msg_columns += ["frequently_forwarded", "status", "error_title", "error_details", "external_timestamp"]
-        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts", "occurred_at"]
+        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts", "occurred_at", "idempotency_fingerprint"]
         _copy(cur, "conversations_message", msg_columns, msg_lines)
         t_copy = time.perf_counter()
         for _name, definition in index_defs:
