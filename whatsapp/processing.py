@@ -22,6 +22,7 @@ from conversations.services.inbound import (
     messages_receive,
     reaction_receive,
 )
+from whatsapp.content import neutral_from_meta
 from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
@@ -44,19 +45,9 @@ def _callback_message_id(data: str | None) -> int | None:
     return None
 
 
-def _inbound_spec(msg: InboundMessage) -> InboundSpec:
-    source_id = normalize_wa_id(msg.from_wa_id)
-    attachments: tuple[AttachmentSpec, ...] = ()
-    if msg.media is not None:
-        attachments = (
-            AttachmentSpec(
-                kind=msg.type,
-                external_media_id=msg.media.media_id,
-                mime_type=msg.media.mime_type,
-                sha256=msg.media.sha256,
-                filename=msg.media.filename or "",
-            ),
-        )
+def meta_content(msg: InboundMessage) -> dict[str, Any]:
+    """The message's content in Meta's terms: what the parser read, plus the media flags and the
+    product a message is about (this was ``Message.content`` before it became neutral)."""
     content = dict(msg.content)
     if msg.media is not None:
         content.update(
@@ -74,13 +65,33 @@ def _inbound_spec(msg: InboundMessage) -> InboundSpec:
         content["referred_product"] = msg.context.referred_product
     if msg.raw_type != msg.type:
         content["raw_type"] = msg.raw_type
+    return content
+
+
+def _inbound_spec(msg: InboundMessage) -> InboundSpec:
+    source_id = normalize_wa_id(msg.from_wa_id)
+    attachments: tuple[AttachmentSpec, ...] = ()
+    if msg.media is not None:
+        attachments = (
+            AttachmentSpec(
+                kind=msg.type,
+                external_media_id=msg.media.media_id,
+                mime_type=msg.media.mime_type,
+                sha256=msg.media.sha256,
+                filename=msg.media.filename or "",
+            ),
+        )
+    content = meta_content(msg)
+    if msg.media is not None:
+        content.update(mime_type=msg.media.mime_type, filename=msg.media.filename or "")
     return InboundSpec(
         source_id=source_id,
         external_id=msg.wamid,
         occurred_at=msg.timestamp,
         type=msg.type,
         text=msg.text,
-        content=content,
+        content=neutral_from_meta(msg.type, content, text=msg.text),
+        raw=msg.raw,
         profile_name=msg.contact.profile_name if msg.contact else "",
         phone_e164=to_e164(source_id),
         reply_to_external_id=(msg.context.quoted_wamid or "") if msg.context else "",

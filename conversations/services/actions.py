@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.content import SystemContent
 from conversations.events import ConversationAssigned, ConversationStatusChanged
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
@@ -78,6 +79,7 @@ def _activity(conversation: Conversation, text: str) -> Message:
         sender_type=Message.SenderType.SYSTEM,
         type=Message.Type.SYSTEM,
         text=text,
+        content=SystemContent(event="activity", body=text).to_dict(),
         private=True,
         status=Message.Status.SENT,
     )

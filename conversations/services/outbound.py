@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import channels
+from conversations.content import text_content
 from conversations.events import MessageSent
 from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
@@ -179,6 +180,7 @@ def message_send(
                 type=spec.type,
                 text=prepared.get("text", spec.text),
                 content=prepared.get("content", spec.content),
+                raw=prepared.get("raw"),
                 reply_to=spec.reply_to,
                 reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
                 status=Message.Status.QUEUED,
@@ -265,7 +267,7 @@ def note_create(
         sender_user=membership.user,
         type=Message.Type.TEXT,
         text=text,
-        content={"mentions": mentioned} if mentioned else {},
+        content=text_content(text, mentions=tuple(mentioned)),
         private=True,
         status=Message.Status.SENT,
     )
