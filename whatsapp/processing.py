@@ -45,29 +45,6 @@ def _callback_message_id(data: str | None) -> int | None:
     return None
 
 
-def meta_content(msg: InboundMessage) -> dict[str, Any]:
-    """The message's content in Meta's terms: what the parser read, plus the media flags and the
-    product a message is about (this was ``Message.content`` before it became neutral)."""
-    content = dict(msg.content)
-    if msg.media is not None:
-        content.update(
-            {
-                k: v
-                for k, v in {
-                    "voice": msg.media.voice,
-                    "animated": msg.media.animated,
-                    "caption": msg.media.caption,
-                }.items()
-                if v
-            }
-        )
-    if msg.context is not None and msg.context.referred_product:
-        content["referred_product"] = msg.context.referred_product
-    if msg.raw_type != msg.type:
-        content["raw_type"] = msg.raw_type
-    return content
-
-
 def _inbound_spec(msg: InboundMessage) -> InboundSpec:
     source_id = normalize_wa_id(msg.from_wa_id)
     attachments: tuple[AttachmentSpec, ...] = ()
@@ -103,6 +80,29 @@ def _inbound_spec(msg: InboundMessage) -> InboundSpec:
             {"code": e.code, "title": e.title, "message": e.message, "details": e.details} for e in msg.errors
         ),
     )
+
+
+def meta_content(msg: InboundMessage) -> dict[str, Any]:
+    """The message's content in Meta's terms: what the parser read, plus the media flags and the
+    product a message is about (this was ``Message.content`` before it became neutral)."""
+    content = dict(msg.content)
+    if msg.media is not None:
+        content.update(
+            {
+                k: v
+                for k, v in {
+                    "voice": msg.media.voice,
+                    "animated": msg.media.animated,
+                    "caption": msg.media.caption,
+                }.items()
+                if v
+            }
+        )
+    if msg.context is not None and msg.context.referred_product:
+        content["referred_product"] = msg.context.referred_product
+    if msg.raw_type != msg.type:
+        content["raw_type"] = msg.raw_type
+    return content
 
 
 def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]:
