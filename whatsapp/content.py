@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connections, transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from conversations.content import (
     CONTENT_VERSION,
@@ -130,7 +131,7 @@ def _order_item(item: Mapping[str, Any]) -> OrderItem:
     if isinstance(quantity, str) and quantity.strip().isdigit():
         quantity = int(quantity)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise ContentInvalid(f"Order quantity {quantity!r} is not a whole number.")
+        raise ContentInvalid(_("Order quantity %(value)r is not a whole number.") % {"value": quantity})
     price = item.get("item_price")
     return OrderItem(
         sku=_str(item.get("product_retailer_id")),
@@ -225,7 +226,7 @@ def content_from_meta(message_type: str, meta: Mapping[str, Any], *, text: str =
                 **common,
             )
         if not kind:
-            raise ContentInvalid("An interactive message without its type.")
+            raise ContentInvalid(_("An interactive message needs its type."))
         known = ("interactive_type", "id", "title", "description", "name", "body", "response", *_COMMON_KEYS)
         return ReplyContent(
             reply_type=REPLY_TYPES.get(kind, kind),
@@ -244,7 +245,7 @@ def content_from_meta(message_type: str, meta: Mapping[str, Any], *, text: str =
     if message_type == "reaction":
         target = _str(meta.get("message_id"))
         if not target:
-            raise ContentInvalid("A reaction without the message it is about.")
+            raise ContentInvalid(_("A reaction needs the message it is about."))
         return ReactionContent(emoji=_str(meta.get("emoji")), target_id=target, **common)
     if message_type == "order":
         return OrderContent(
@@ -256,7 +257,7 @@ def content_from_meta(message_type: str, meta: Mapping[str, Any], *, text: str =
     if message_type == "template":
         name, language = _str(meta.get("name")), _str(meta.get("language"))
         if not name:
-            raise ContentInvalid("A template without its name.")
+            raise ContentInvalid(_("A template needs its name."))
         return TemplateContent(
             name=name,
             language=language,
