@@ -286,12 +286,18 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         mtype = "text" if rng.random() < 0.92 else "image"
         if mtype == "image":
             text = ""
+        # Neutral content (conversations.content), as stored since the content migration.
+        content = (
+            f'{{"v": 1, "kind": "text", "body": "{text}"}}'
+            if mtype == "text"
+            else '{"v": 1, "kind": "media", "media_kind": "image"}'
+        )
         stamp = _ts(ts)
         inbox_id = inboxes[conv_inbox[c]].pk
         if inbound:
             row = (
-                f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tin\tcontact\t\\N\t{mtype}\t{text}\t{{}}"
-                f"\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\t{stamp}\n"
+                f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tin\tcontact\t\\N\t{mtype}\t{text}"
+                f"\t{content}\tf\twamid.in.{mid}\t\tf\tf\treceived\t\t\t{stamp}\t\\N\t\\N\t\\N\t0\t{stamp}\t\n"
             )
             last_in[c] = ts
             if waiting[c] is None:
@@ -304,8 +310,8 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
             read_at = stamp if status == "read" else "\\N"
             row = (
                 f"{mid}\t{tid}\t{stamp}\t{stamp}\t{conv_id0 + c}\t{inbox_id}\tout\tagent\t{sender}\t{mtype}\t{text}"
-                f"\t{{}}\t{'t' if private else 'f'}\t{ext}\t\tf\tf\t{status}\t\t\t\\N\t{stamp}\t{stamp}\t{read_at}\t0"
-                f"\t{stamp}\n"
+                f"\t{content}\t{'t' if private else 'f'}\t{ext}\t\tf\tf\t{status}\t\t\t\\N\t{stamp}\t{stamp}"
+                f"\t{read_at}\t0\t{stamp}\t\n"
             )
             if not private:
                 waiting[c] = None
@@ -384,7 +390,7 @@ def seed(database_url: str, n_conv: int, n_msg: int) -> dict[str, Any]:
         msg_columns = [*common, "conversation_id", "inbox_id", "direction", "sender_type", "sender_user_id", "type"]
         msg_columns += ["text", "content", "private", "external_id", "reply_to_external_id", "forwarded"]
         msg_columns += ["frequently_forwarded", "status", "error_title", "error_details", "external_timestamp"]
-        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts", "occurred_at"]
+        msg_columns += ["sent_at", "delivered_at", "read_at", "send_attempts", "occurred_at", "idempotency_fingerprint"]
         _copy(cur, "conversations_message", msg_columns, msg_lines)
         t_copy = time.perf_counter()
         for _name, definition in index_defs:

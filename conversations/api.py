@@ -142,7 +142,13 @@ class MessageOutput(serializers.Serializer):
     )
     type = serializers.CharField()
     text = serializers.CharField()
-    content = serializers.JSONField()
+    content = serializers.JSONField(
+        help_text=(
+            "The message's channel-neutral content: an object with the version `v` (1), its `kind` (text, media, "
+            "location, contacts, interactive, reply, template, reaction, order, system, unsupported) and that "
+            "kind's fields; money is an integer in minor units with its currency"
+        )
+    )
     private = serializers.BooleanField()
     status = serializers.CharField()
     error_code = serializers.IntegerField(allow_null=True)

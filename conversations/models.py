@@ -311,7 +311,10 @@ class Message(TenantOwnedModel):
     sender_automation_id = models.PositiveBigIntegerField(null=True, blank=True)
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
     text = models.TextField(blank=True)
+    # The channel-neutral content of its kind (``conversations.content``), with its version marker.
     content = models.JSONField(default=dict, blank=True)
+    # The channel's own payload the content was made from (or the request it was sent as), for support.
+    raw = models.JSONField(null=True, blank=True)
     private = models.BooleanField(default=False)
     external_id = models.CharField(max_length=128, null=True, blank=True)
     reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -146,6 +146,7 @@ def environment(**options: Any) -> Environment:
             "http_url": inbox_tags.http_url,
             "message_preview": inbox_tags.message_preview,
             "reaction_chips": inbox_tags.reaction_chips,
+            "message_content": inbox_tags.message_content,
             "contact_cards": inbox_tags.contact_cards,
             "order_summary": inbox_tags.order_summary,
             "flow_fields": inbox_tags.flow_fields,

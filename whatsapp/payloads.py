@@ -274,6 +274,7 @@ def _message(
         referral=dict(referral) if isinstance(referral, dict) else None,
         errors=_errors(item.get("errors"), where),
         contact=_match_contact(contacts, from_wa_id),
+        raw=item,
     )
 
 

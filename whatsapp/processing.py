@@ -24,6 +24,7 @@ from conversations.services.inbound import (
     reaction_receive,
 )
 from helpdesk.after_commit import on_commit_guarded
+from whatsapp.content import neutral_from_meta
 from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
@@ -59,6 +60,33 @@ def _inbound_spec(msg: InboundMessage) -> InboundSpec:
                 filename=msg.media.filename or "",
             ),
         )
+    content = meta_content(msg)
+    if msg.media is not None:
+        content.update(mime_type=msg.media.mime_type, filename=msg.media.filename or "")
+    return InboundSpec(
+        source_id=source_id,
+        external_id=msg.wamid,
+        occurred_at=msg.timestamp,
+        type=msg.type,
+        text=msg.text,
+        content=neutral_from_meta(msg.type, content, text=msg.text),
+        raw=msg.raw,
+        profile_name=msg.contact.profile_name if msg.contact else "",
+        phone_e164=to_e164(source_id),
+        reply_to_external_id=(msg.context.quoted_wamid or "") if msg.context else "",
+        forwarded=bool(msg.context and (msg.context.forwarded or msg.context.frequently_forwarded)),
+        frequently_forwarded=bool(msg.context and msg.context.frequently_forwarded),
+        referral=msg.referral,
+        attachments=attachments,
+        errors=tuple(
+            {"code": e.code, "title": e.title, "message": e.message, "details": e.details} for e in msg.errors
+        ),
+    )
+
+
+def meta_content(msg: InboundMessage) -> dict[str, Any]:
+    """The message's content in Meta's terms: what the parser read, plus the media flags and the
+    product a message is about (this was ``Message.content`` before it became neutral)."""
     content = dict(msg.content)
     if msg.media is not None:
         content.update(
@@ -76,24 +104,7 @@ def _inbound_spec(msg: InboundMessage) -> InboundSpec:
         content["referred_product"] = msg.context.referred_product
     if msg.raw_type != msg.type:
         content["raw_type"] = msg.raw_type
-    return InboundSpec(
-        source_id=source_id,
-        external_id=msg.wamid,
-        occurred_at=msg.timestamp,
-        type=msg.type,
-        text=msg.text,
-        content=content,
-        profile_name=msg.contact.profile_name if msg.contact else "",
-        phone_e164=to_e164(source_id),
-        reply_to_external_id=(msg.context.quoted_wamid or "") if msg.context else "",
-        forwarded=bool(msg.context and (msg.context.forwarded or msg.context.frequently_forwarded)),
-        frequently_forwarded=bool(msg.context and msg.context.frequently_forwarded),
-        referral=msg.referral,
-        attachments=attachments,
-        errors=tuple(
-            {"code": e.code, "title": e.title, "message": e.message, "details": e.details} for e in msg.errors
-        ),
-    )
+    return content
 
 
 def _receive_message(channel: WhatsAppChannel, msg: InboundMessage) -> list[int]:

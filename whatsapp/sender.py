@@ -21,10 +21,23 @@ from conversations.channels import (
     SendResult,
     TransientFailure,
 )
+from conversations.content import (
+    ContactsContent,
+    ContentInvalid,
+    InteractiveContent,
+    LocationContent,
+    MediaContent,
+    ReactionContent,
+    TemplateContent,
+    TextContent,
+    content_from_dict,
+    is_current,
+)
 from conversations.media import is_media
 from conversations.models import Attachment, Message
 from whatsapp import limiter, outbound_payloads
 from whatsapp.client import client_for
+from whatsapp.content import INTERACTIVE_STYLES, meta_contact_card, meta_header, neutral_from_meta
 from whatsapp.errors import AmbiguousSendError, CloudApiError, PermanentError, TransientError
 from whatsapp.models import WhatsAppChannel
 from whatsapp.processing import callback_data_for
@@ -46,78 +59,95 @@ def _upload_media(client: Any, channel: WhatsAppChannel, attachment: Attachment)
 
 
 def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppChannel) -> dict[str, Any]:
-    """Meta's request body for ``message`` (uploads its file first when it has one)."""
+    """Meta's request body for ``message``, from its neutral content (uploads its file first when it has one)."""
     callback = callback_data_for(message.pk)
     reply_to = message.reply_to_external_id or None
-    content = message.content or {}
-    if message.type == Message.Type.TEXT:
+    stored, raw = message.content, message.raw
+    if not is_current(stored):
+        # Queued before its row was converted (during the deploy that converts them): read Meta's shape.
+        stored, raw = neutral_from_meta(message.type, stored, text=message.text), stored
+    try:
+        content = content_from_dict(stored)
+    except ContentInvalid as exc:
+        raise PermanentError(code=None, title=f"The message's content cannot be sent: {exc.message}") from exc
+    if isinstance(content, TextContent):
         return outbound_payloads.text(
-            to, message.text, preview_url=bool(content.get("preview_url")), reply_to=reply_to, callback_data=callback
+            to, message.text, preview_url=content.preview_url, reply_to=reply_to, callback_data=callback
         )
-    if is_media(message.type):
+    if isinstance(content, MediaContent) and is_media(message.type):
         attachment = message.attachments.first()
         media_id = _upload_media(client, channel, attachment) if attachment and attachment.file else None
         return outbound_payloads.media(
             to,
             message.type,
             media_id=media_id,
-            link=content.get("link"),
+            link=content.link or None,
             caption=message.text or None,
-            filename=(attachment.filename if attachment and message.type == "document" else content.get("filename")),
+            filename=(attachment.filename if attachment and message.type == "document" else content.filename or None),
             reply_to=reply_to,
             callback_data=callback,
         )
-    if message.type == Message.Type.TEMPLATE:
+    if isinstance(content, TemplateContent):
+        # The components were built from the approved template when the message was queued.
         return outbound_payloads.template(
             to,
-            content["name"],
-            content["language"],
-            content.get("components", []),
+            content.name,
+            content.language,
+            (raw or {}).get("components", []),
             callback_data=callback,
             reply_to=reply_to,
         )
-    if message.type == Message.Type.REACTION:
-        return outbound_payloads.reaction(to, content["message_id"], content.get("emoji", ""), callback_data=callback)
-    if message.type == Message.Type.INTERACTIVE:
+    if isinstance(content, ReactionContent):
+        return outbound_payloads.reaction(to, content.target_id, content.emoji, callback_data=callback)
+    if isinstance(content, InteractiveContent):
         return interactive_payload(to, content, reply_to=reply_to, callback=callback)
-    if message.type == Message.Type.LOCATION:
+    if isinstance(content, LocationContent):
         return outbound_payloads.location(
             to,
-            content["latitude"],
-            content["longitude"],
-            name=content.get("name"),
-            address=content.get("address"),
+            float(content.latitude),
+            float(content.longitude),
+            name=content.name or None,
+            address=content.address or None,
             reply_to=reply_to,
             callback_data=callback,
         )
-    if message.type == Message.Type.CONTACTS:
-        return outbound_payloads.contacts(to, content["contacts"], reply_to=reply_to, callback_data=callback)
+    if isinstance(content, ContactsContent):
+        cards = [meta_contact_card(card) for card in content.cards]
+        return outbound_payloads.contacts(to, cards, reply_to=reply_to, callback_data=callback)
     raise PermanentError(code=None, title=f"Messages of type {message.type} cannot be sent.")
 
 
-INTERACTIVE_TYPES = ("button", "list", "cta_url")
+INTERACTIVE_TYPES = INTERACTIVE_STYLES
 
 
 def interactive_payload(
-    to: str, content: dict[str, Any], *, reply_to: str | None, callback: str | None
+    to: str, content: InteractiveContent, *, reply_to: str | None, callback: str | None
 ) -> dict[str, Any]:
-    kind = content.get("interactive_type")
-    common = {
-        "header": content.get("header"),
-        "footer": content.get("footer"),
+    """Meta's request body for an interactive message (checked against WhatsApp's limits)."""
+    common: dict[str, Any] = {
+        "header": meta_header(content.header),
+        "footer": content.footer or None,
         "reply_to": reply_to,
         "callback_data": callback,
     }
-    if kind == "button":
-        buttons = [(b["id"], b["title"]) for b in content["buttons"]]
-        return outbound_payloads.interactive_buttons(to, content["body"], buttons, **common)
-    if kind == "list":
-        return outbound_payloads.interactive_list(to, content["body"], content["button"], content["sections"], **common)
-    if kind == "cta_url":
-        return outbound_payloads.interactive_cta_url(
-            to, content["body"], content["display_text"], content["url"], **common
-        )
-    raise PermanentError(code=None, title=f"Unknown interactive message type {kind!r}.")
+    if content.style == "button":
+        buttons = [(b.id, b.title) for b in content.buttons]
+        return outbound_payloads.interactive_buttons(to, content.body, buttons, **common)
+    if content.style == "list":
+        sections = [
+            {
+                **({"title": section.title} if section.title else {}),
+                "rows": [
+                    {"id": row.id, "title": row.title, **({"description": row.description} if row.description else {})}
+                    for row in section.rows
+                ],
+            }
+            for section in content.sections
+        ]
+        return outbound_payloads.interactive_list(to, content.body, content.list_button, sections, **common)
+    if content.style == "cta_url":
+        return outbound_payloads.interactive_cta_url(to, content.body, content.cta_text, content.cta_url, **common)
+    raise PermanentError(code=None, title=f"Unknown interactive message type {content.style!r}.")
 
 
 class WhatsAppSendSession:

@@ -25,11 +25,12 @@ from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
 from whatsapp import outbound_payloads, processing, selectors, templates_validation
 from whatsapp.client import client_for, cloud_api_client
+from whatsapp.content import INTERACTIVE_STYLES as INTERACTIVE_TYPES
+from whatsapp.content import content_from_meta
 from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
-from whatsapp.sender import INTERACTIVE_TYPES, interactive_payload
 
 logger = logging.getLogger(__name__)
 
@@ -325,14 +326,15 @@ def message_mark_read(*, message_id: int, attempt: int = 1) -> str:
 
 
 def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]:
-    """Validate an outbound message for WhatsApp; returns the ``text`` and ``content`` to store."""
+    """Validate an outbound message for WhatsApp; returns the ``text``, the neutral ``content`` and the
+    ``raw`` request parts (a template's components) to store."""
     channel: WhatsAppChannel = conversation.inbox.whatsapp_channel
     to = conversation.contact_inbox.source_id
     content = dict(spec.content or {})
     try:
         if spec.type == Message.Type.TEXT:
             outbound_payloads.text(to, spec.text)
-            return {"text": spec.text, "content": content}
+            return _prepared(spec.type, content, spec.text)
         if spec.type == Message.Type.TEMPLATE:
             return _template_prepare(channel=channel, content=content)
         if is_media(spec.type):
@@ -351,7 +353,7 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
                 caption=spec.text or None,
                 filename=content.get("filename"),
             )
-            return {"text": spec.text, "content": content}
+            return _prepared(spec.type, content, spec.text)
         if spec.type == Message.Type.REACTION:
             target = content.get("message_id") or ""
             if not isinstance(target, str):
@@ -359,7 +361,7 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             if not Message.objects.filter(inbox_id=conversation.inbox_id, external_id=target).exists():
                 raise NotFound(_("The message to react to does not exist in this conversation."))
             outbound_payloads.reaction(to, target, content.get("emoji", ""))
-            return {"text": content.get("emoji", ""), "content": content}
+            return _prepared(spec.type, content, content.get("emoji", ""))
         if spec.type == Message.Type.INTERACTIVE:
             kind = content.get("interactive_type")
             if not isinstance(kind, str) or kind not in INTERACTIVE_TYPES:
@@ -369,16 +371,33 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             buttons = content.get("buttons")
             if kind == "button" and not (isinstance(buttons, list) and all(isinstance(b, dict) for b in buttons)):
                 raise ValidationFailed(_('content.buttons must be a list of {"id", "title"} objects.'))
-            interactive_payload(to, content, reply_to=None, callback=None)
-            return {"text": content.get("body", ""), "content": content}
+            _interactive_check(to, kind, content)
+            return _prepared(spec.type, content, content.get("body", ""))
         if spec.type == Message.Type.LOCATION:
             outbound_payloads.location(
                 to, content["latitude"], content["longitude"], name=content.get("name"), address=content.get("address")
             )
-            return {"text": content.get("name") or "", "content": content}
+            return _prepared(spec.type, content, content.get("name") or "")
     except (outbound_payloads.PayloadError, KeyError, TypeError) as exc:
         raise ValidationFailed(str(exc) if not isinstance(exc, KeyError) else _("Missing field %s.") % exc) from exc
     raise ValidationFailed(_("Messages of type %(type)s cannot be sent on WhatsApp.") % {"type": spec.type})
+
+
+def _prepared(message_type: str, asked: dict[str, Any], text: str, raw: Any = None) -> dict[str, Any]:
+    """What to store of a checked request: its text, its neutral content, and Meta's parts it needs at delivery."""
+    return {"text": text, "content": content_from_meta(message_type, asked, text=text).to_dict(), "raw": raw}
+
+
+def _interactive_check(to: str, kind: str, content: dict[str, Any]) -> None:
+    """Build Meta's request from what was asked, so that a broken limit is refused now, naming the field."""
+    common = {"header": content.get("header"), "footer": content.get("footer")}
+    if kind == "button":
+        buttons = [(b["id"], b["title"]) for b in content["buttons"]]
+        outbound_payloads.interactive_buttons(to, content["body"], buttons, **common)
+    elif kind == "list":
+        outbound_payloads.interactive_list(to, content["body"], content["button"], content["sections"], **common)
+    else:
+        outbound_payloads.interactive_cta_url(to, content["body"], content["display_text"], content["url"], **common)
 
 
 def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> dict[str, Any]:
@@ -402,16 +421,14 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
         preview = templates_validation.render_preview(template.components, params)
     except templates_validation.TemplateParamError as exc:
         raise ValidationFailed(str(exc), code="template_params_invalid") from exc
-    return {
-        "text": preview,
-        "content": {
-            "name": name,
-            "language": language,
-            "params": params,
-            "components": components,
-            "category": template.category,
-        },
+    asked = {
+        "name": name,
+        "language": language,
+        "params": params,
+        "components": components,
+        "category": template.category,
     }
+    return _prepared(Message.Type.TEMPLATE, asked, preview, raw={"components": components})
 
 
 def webhook_events_sweep() -> dict[str, int]:

@@ -61,6 +61,8 @@ class InboundMessage:
     referral: dict[str, Any] | None = None
     errors: tuple[ErrorInfo, ...] = ()
     contact: InboundContact | None = None
+    # The message object exactly as Meta sent it (kept beside the neutral content, for support).
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from conversations.actors import (
     actor_type,
     actor_user,
 )
+from conversations.content import SystemContent
 from conversations.events import ConversationAssigned, ConversationStatusChanged
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
@@ -80,6 +81,7 @@ def _activity(conversation: Conversation, text: str) -> Message:
         sender_type=Message.SenderType.SYSTEM,
         type=Message.Type.SYSTEM,
         text=text,
+        content=SystemContent(event="activity", body=text).to_dict(),
         private=True,
         status=Message.Status.SENT,
     )

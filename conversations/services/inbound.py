@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from conversations import channels
+from conversations.content import content_with_problems
 from conversations.events import (
     ContactCreated,
     ContactUpdated,
@@ -69,6 +70,8 @@ class InboundSpec:
     referral: dict[str, Any] | None = None
     attachments: tuple[AttachmentSpec, ...] = ()
     errors: tuple[dict[str, Any], ...] = ()
+    # ``content`` is neutral (``conversations.content``); ``raw`` the channel's own payload of the message.
+    raw: dict[str, Any] | None = None
 
 
 def without_nul(value: Any) -> Any:
@@ -226,9 +229,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     )
     messages = []
     for spec in new_specs:
-        content = without_nul(dict(spec.content))
-        if spec.errors:
-            content["errors"] = list(spec.errors)
+        content = without_nul(content_with_problems(dict(spec.content), spec.errors))
         messages.append(
             Message(
                 tenant_id=inbox.tenant_id,
@@ -239,6 +240,7 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
                 type=spec.type,
                 text=without_nul(spec.text),
                 content=content,
+                raw=without_nul(spec.raw),
                 external_id=spec.external_id,
                 reply_to_id=replied.get(spec.reply_to_external_id),
                 reply_to_external_id=spec.reply_to_external_id,

@@ -26,6 +26,7 @@ from conversations.actors import (
     actor_type,
     actor_user,
 )
+from conversations.content import text_content
 from conversations.events import MessageSent
 from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
@@ -199,6 +200,7 @@ def message_send(
                 type=spec.type,
                 text=prepared.get("text", spec.text),
                 content=prepared.get("content", spec.content),
+                raw=prepared.get("raw"),
                 reply_to=spec.reply_to,
                 reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
                 status=Message.Status.QUEUED,
@@ -301,7 +303,7 @@ def note_create(
         sender_automation_id=actor_sender_automation_id(actor),
         type=Message.Type.TEXT,
         text=text,
-        content={"mentions": mentioned} if mentioned else {},
+        content=text_content(text, mentions=tuple(mentioned)),
         private=True,
         status=Message.Status.SENT,
     )

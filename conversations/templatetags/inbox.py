@@ -1,8 +1,9 @@
 """Template helpers of the agent inbox: message formatting, ticks, and plain views of stored content.
 
 Every helper here returns either escaped HTML from ``conversations.formatting`` or plain Python values
-(strings, numbers, lists of dicts) for the template to escape. Stored ``content`` is vendor JSON
-that a customer shaped, so each reader checks types and never trusts a value to be a string.
+(strings, numbers, lists of dicts) for the template to escape. Stored ``content`` is the neutral content
+of ``conversations.content``, read through ``message_content`` (validated, typed); its texts are still
+what a customer wrote, so the template escapes every one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from django import template
@@ -20,6 +20,17 @@ from django.utils.translation import gettext as _
 
 from conversations import formatting, media
 from conversations.actors import message_sent_by
+from conversations.content import (
+    ContactsContent,
+    Content,
+    InteractiveContent,
+    OrderContent,
+    ReplyContent,
+    TemplateContent,
+    UnsupportedContent,
+    content_read,
+    major_units,
+)
 from conversations.models import Attachment, Conversation, Message
 from tenants.models import User
 
@@ -113,11 +124,10 @@ def message_ticks(message: Message) -> dict[str, Any]:
 
 @register.filter
 def maps_url(content: Any) -> str:
-    """A Google Maps link for ``{latitude, longitude}``, built from numbers only ("" when invalid)."""
-    content = _dict(content)
+    """A Google Maps link for a location's coordinates, built from numbers only ("" when invalid)."""
     try:
-        lat, lng = float(content.get("latitude")), float(content.get("longitude"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        lat, lng = float(content.latitude), float(content.longitude)
+    except (AttributeError, TypeError, ValueError):
         return ""
     if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
         return ""
@@ -186,81 +196,62 @@ def message_sender(message: Message, conversation: Any = None) -> str:
 
 
 @register.filter
+def message_content(message: Message) -> Content:
+    """The typed, neutral content of a message; "unsupported" when what is stored cannot be read."""
+    return content_read(message.content) or UnsupportedContent()
+
+
+@register.filter
 def contact_cards(content: Any) -> list[dict[str, Any]]:
     """Shared contact cards: name, organisation, phones, e-mails and web sites, as plain strings."""
-    cards = []
-    for card in _list(_dict(content).get("contacts")):
-        card = _dict(card)
-        name = _dict(card.get("name"))
-        full_name = _str(name.get("formatted_name")) or " ".join(
-            _str(name.get(key)) for key in ("first_name", "middle_name", "last_name") if name.get(key)
-        )
-        org = _dict(card.get("org"))
-        cards.append(
-            {
-                "name": full_name,
-                "org": " \u00b7 ".join(
-                    _str(org.get(key)) for key in ("company", "department", "title") if org.get(key)
-                ),
-                "phones": [
-                    {"phone": _str(p.get("phone")), "type": _str(p.get("type")), "wa_id": _str(p.get("wa_id"))}
-                    for p in map(_dict, _list(card.get("phones")))
-                    if p.get("phone") or p.get("wa_id")
-                ],
-                "emails": [
-                    {"email": _str(e.get("email")), "type": _str(e.get("type"))}
-                    for e in map(_dict, _list(card.get("emails")))
-                    if e.get("email")
-                ],
-                "urls": [_str(u.get("url")) for u in map(_dict, _list(card.get("urls"))) if u.get("url")],
-            }
-        )
-    return cards
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
+    if not isinstance(content, ContactsContent):
+        return []
+    return [
+        {
+            "name": card.display_name,
+            "org": " \u00b7 ".join(part for part in (card.company, card.department, card.job_title) if part),
+            "phones": [
+                {"number": phone.number or phone.messaging_id, "type": phone.type}
+                for phone in card.phones
+                if phone.number or phone.messaging_id
+            ],
+            "emails": [{"email": email.address, "type": email.type} for email in card.emails if email.address],
+            "urls": [url for url in card.urls if url],
+        }
+        for card in content.cards
+    ]
 
 
 @register.filter
 def order_summary(content: Any) -> dict[str, Any]:
-    """An order's lines (product, quantity, unit price, subtotal) and a total per currency."""
-    content = _dict(content)
-    items = []
-    totals: dict[str, Decimal] = {}
-    for item in map(_dict, _list(content.get("product_items"))):
-        quantity, price = _decimal(item.get("quantity")), _decimal(item.get("item_price"))
-        currency = _str(item.get("currency"))
-        subtotal = quantity * price if quantity is not None and price is not None else None
-        if subtotal is not None:
-            totals[currency] = totals.get(currency, Decimal(0)) + subtotal
-        items.append(
-            {
-                "product": _str(item.get("product_retailer_id")),
-                "quantity": quantity,
-                "price": price,
-                "currency": currency,
-                "subtotal": subtotal,
-            }
-        )
+    """An order's lines (product, quantity, unit price, subtotal) and a total per currency, in major units."""
+    if not isinstance(content, OrderContent):
+        return {"items": [], "totals": [], "catalog_id": "", "text": ""}
+    items = [
+        {
+            "product": item.sku,
+            "quantity": item.quantity,
+            "price": None if item.unit_price is None else major_units(item.unit_price, item.currency),
+            "currency": item.currency,
+            "subtotal": None if item.subtotal is None else major_units(item.subtotal, item.currency),
+        }
+        for item in content.items
+    ]
     return {
         "items": items,
-        "totals": [{"currency": currency, "amount": amount} for currency, amount in totals.items()],
-        "catalog_id": _str(content.get("catalog_id")),
-        "text": _str(content.get("text")),
+        "totals": [
+            {"currency": currency, "amount": major_units(amount, currency)}
+            for currency, amount in content.totals().items()
+        ],
+        "catalog_id": content.catalog_id,
+        "text": content.note,
     }
 
 
 @register.filter
 def flow_fields(content: Any) -> list[dict[str, str]]:
-    """A Flow response's answers as label/value pairs (the flow token is internal and left out)."""
-    response = _dict(content).get("response")
+    """A form's answers as label/value pairs (the flow token is internal and left out)."""
+    response = content.response if isinstance(content, ReplyContent) else None
     if not isinstance(response, dict):
         text = _str(response)
         return [{"label": _("Response"), "value": text}] if text else []
@@ -277,58 +268,47 @@ def _str_json(value: Any) -> str:
 
 @register.filter
 def interactive_header(content: Any) -> str:
-    """The text of an outbound interactive header (a string or ``{"type": "text", "text": ...}``)."""
-    header = _dict(content).get("header")
-    if isinstance(header, str):
-        return header
-    return _str(_dict(header).get("text"))
+    """The text of an outbound interactive message's header ("" for a media header)."""
+    header = content.header if isinstance(content, InteractiveContent) else None
+    return header.text if header is not None and header.type == "text" else ""
 
 
 @register.filter
 def interactive_buttons(content: Any) -> list[str]:
-    return [_str(b.get("title")) for b in map(_dict, _list(_dict(content).get("buttons"))) if b.get("title")]
+    if not isinstance(content, InteractiveContent):
+        return []
+    return [button.title for button in content.buttons if button.title]
 
 
 @register.filter
 def interactive_sections(content: Any) -> list[dict[str, Any]]:
-    sections = []
-    for section in map(_dict, _list(_dict(content).get("sections"))):
-        rows = [
-            {"title": _str(row.get("title")), "description": _str(row.get("description"))}
-            for row in map(_dict, _list(section.get("rows")))
-        ]
-        sections.append({"title": _str(section.get("title")), "rows": rows})
-    return sections
+    if not isinstance(content, InteractiveContent):
+        return []
+    return [
+        {
+            "title": section.title,
+            "rows": [{"title": row.title, "description": row.description} for row in section.rows],
+        }
+        for section in content.sections
+    ]
 
 
 @register.filter
 def template_parts(content: Any) -> dict[str, Any]:
     """What a sent template shows besides its body: the header and the buttons."""
-    content = _dict(content)
-    header_text, header_media, buttons = "", "", []
-    for button in map(_dict, _list(content.get("buttons"))):
-        label = _str(button.get("text") or button.get("title"))
-        if label:
-            buttons.append(label)
-    for component in map(_dict, _list(content.get("components"))):
-        kind = _str(component.get("type")).lower()
-        parameters = list(map(_dict, _list(component.get("parameters"))))
-        if kind == "header":
-            for parameter in parameters:
-                p_type = _str(parameter.get("type"))
-                if p_type == "text":
-                    header_text = _str(parameter.get("text"))
-                elif p_type in ("image", "video", "document", "location"):
-                    header_media = p_type
-        elif kind == "button" and not _list(content.get("buttons")):
-            values = [_str(p.get("text") or p.get("payload")) for p in parameters]
-            label = ", ".join(value for value in values if value)
-            sub_type = _str(component.get("sub_type")).replace("_", " ")
-            buttons.append(f"{sub_type}: {label}" if label and sub_type else label or sub_type)
-    return {"header_text": header_text, "header_media": header_media, "buttons": [b for b in buttons if b]}
+    if not isinstance(content, TemplateContent):
+        return {"header_text": "", "header_media": "", "buttons": []}
+    return {
+        "header_text": content.header_text,
+        "header_media": content.header_media,
+        "buttons": [label for label in content.buttons if label],
+    }
 
 
 @register.filter
 def content_errors(content: Any) -> list[str]:
-    """The error summaries Meta attached to an inbound message (unsupported types, …)."""
-    return [summary for summary in map(error_summary, map(_dict, _list(_dict(content).get("errors")))) if summary]
+    """The problems the channel reported about a message (unsupported types, …), one line each."""
+    if not isinstance(content, Content):
+        return []
+    summaries = (error_summary({"code": p.code, "title": p.title, "details": p.details}) for p in content.errors)
+    return [summary for summary in summaries if summary]

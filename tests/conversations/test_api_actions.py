@@ -319,7 +319,8 @@ def test_note_is_created_private_with_mentions_and_returned(scene, tenant):
         "check the invoice",
         True,
         scene.ana.user_id,
-        {"mentions": [scene.bia.user_id]},  # Caio cannot see the conversation: not mentioned
+        # Caio cannot see the conversation: not mentioned
+        {"v": 1, "kind": "text", "body": "check the invoice", "mentions": [scene.bia.user_id]},
     )
     assert (body["text"], body["private"], body["sender_user_id"], body["attachments"], body["reactions"]) == (
         "check the invoice",

@@ -254,13 +254,19 @@ def test_a_template_is_sent_with_its_body_values(
         "Hi Mark, our Fall Sale is on! Use promo code FALL25 Get an extra 25% off every order above $350!",
     )
     assert message.content == {
+        "v": 1,
+        "kind": "template",
         "name": "2023_april_promo",
         "language": "en_US",
-        "params": {"body": ["Mark", "FALL25"]},
+        "category": "MARKETING",
+        "body": message.text,
+        "parameters": {"body": ["Mark", "FALL25"]},
+    }
+    # Meta's components, built from the approved template now, are what delivery sends.
+    assert message.raw == {
         "components": [
             {"type": "body", "parameters": [{"type": "text", "text": "Mark"}, {"type": "text", "text": "FALL25"}]}
-        ],
-        "category": "MARKETING",
+        ]
     }
     assert (response.json()["id"], response.json()["type"], response.json()["text"]) == (
         message.pk,
@@ -299,7 +305,11 @@ def test_an_image_is_sent_as_a_multipart_upload_with_its_caption(
     assert response.status_code == 201, response.content
     message = Message.objects.get(direction="out")
     [attachment] = message.attachments.all()
-    assert (message.type, message.text, message.content) == ("image", "Seu comprovante", {})
+    assert (message.type, message.text, message.content) == (
+        "image",
+        "Seu comprovante",
+        {"v": 1, "kind": "media", "media_kind": "image", "caption": "Seu comprovante"},
+    )
     assert (attachment.kind, attachment.mime_type, attachment.filename, attachment.file_size) == (
         "image",
         "image/png",
@@ -330,13 +340,15 @@ def test_a_document_is_sent_by_link(api, channel, deliveries, django_capture_on_
 
     assert response.status_code == 201, response.content
     message = Message.objects.get(direction="out")
+    content = {"v": 1, "kind": "media", "media_kind": "document", "caption": "Boleto", "link": link}
     assert (message.type, message.text, message.content, message.attachments.count()) == (
         "document",
         "Boleto",
-        {"link": link},
+        content,
         0,
     )
-    assert (response.json()["content"], response.json()["attachments"]) == ({"link": link}, [])
+    # The API answers with the stored, neutral content.
+    assert (response.json()["content"], response.json()["attachments"]) == (content, [])
     assert deliveries == [message.pk]
 
 

@@ -211,7 +211,7 @@ def test_note_with_mention_notifies_the_mentioned_agent(tenant, channel, agent, 
     )
     assert response.status_code == 201
     note = Message.objects.get(private=True, sender_type="agent")
-    assert note.content == {"mentions": [supervisor.user_id]}
+    assert note.content == {"v": 1, "kind": "text", "body": "@Super olha este", "mentions": [supervisor.user_id]}
     notification = Notification.objects.get()
     assert (notification.user_id, notification.kind, notification.message_id) == (
         supervisor.user_id,

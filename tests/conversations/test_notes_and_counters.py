@@ -354,7 +354,12 @@ def test_mentions_notify_only_members_who_see_the_conversation_and_not_the_autho
             actor=scene.ana, conversation=conversation, text="  @Bia @Olga vejam  ", mention_user_ids=mentioned
         )
     assert note.text == "@Bia @Olga vejam"
-    assert note.content == {"mentions": sorted([scene.ana.user_id, scene.bia.user_id, scene.owner.user_id])}
+    assert note.content == {
+        "v": 1,
+        "kind": "text",
+        "body": "@Bia @Olga vejam",
+        "mentions": sorted([scene.ana.user_id, scene.bia.user_id, scene.owner.user_id]),
+    }
     notifications = list(Notification.objects.order_by("user_id"))
     assert [(n.user_id, n.kind, n.conversation_id, n.message_id, n.actor_id) for n in notifications] == [
         (user_id, "mention", conversation.pk, note.pk, scene.ana.user_id)
@@ -377,7 +382,7 @@ def test_a_colleague_loses_mentions_once_the_conversation_is_assigned_to_someone
     conversation_assign(actor=scene.ana, conversation=conversation, assignee=scene.ana.user)
     conversation.refresh_from_db()
     note = note_create(actor=scene.ana, conversation=conversation, text="Bia?", mention_user_ids=[scene.bia.user_id])
-    assert note.content == {}
+    assert note.content == {"v": 1, "kind": "text", "body": "Bia?"}
     assert Notification.objects.count() == 0
 
 

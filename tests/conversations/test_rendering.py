@@ -16,6 +16,7 @@ from django.template.loader import get_template
 from django.test import Client
 from django.utils import timezone
 
+from conversations.content import is_current
 from conversations.formatting import wa_format
 from conversations.models import Attachment, Conversation, Message, Reaction
 from conversations.services.inbound import without_nul
@@ -25,6 +26,7 @@ from tests.conversations.factories import make_conversation, make_inbox
 from tests.conversations.xss_corpus import XSS_PAYLOADS
 from tests.factories import add_member, make_tenant, make_user, owner_of
 from tests.whatsapp.conftest import FIXTURES, PHONE_NUMBER_ID, load_fixture, make_channel, retarget
+from whatsapp.content import neutral_from_meta
 from whatsapp.models import WebhookEvent
 from whatsapp.processing import webhook_event_process
 
@@ -221,7 +223,16 @@ def add_message(conversation: Conversation, **fields: Any) -> Message:
         "sender_type": Message.SenderType.CONTACT if inbound else Message.SenderType.AGENT,
         "status": Message.Status.RECEIVED if inbound else Message.Status.SENT,
     }
-    return Message.objects.create(**(defaults | fields))
+    fields = defaults | fields
+    if not is_current(fields.get("content")):
+        # Written in Meta's terms, stored as the WhatsApp adapter stores it: neutral content.
+        fields["content"] = neutral_from_meta(
+            fields.get("type", "text"),
+            fields.get("content"),
+            text=fields.get("text", ""),
+            sender_type=fields["sender_type"],
+        )
+    return Message.objects.create(**fields)
 
 
 def add_attachment(message: Message, *, content: bytes = b"data", **fields: Any) -> Attachment:
@@ -503,13 +514,13 @@ def test_outbound_location_and_reaction(conversation, owner):
     assert "Reacted \u2764 to a message" in text_of(render(reaction))
 
 
-def test_location_with_non_numeric_coordinates_has_no_map_link(conversation):
-    message = add_message(
-        conversation, type="location", content={"latitude": "1,2&q=x", "longitude": None, "name": "Odd"}
-    )
+def test_location_with_non_numeric_coordinates_is_unsupported_without_a_map_link(conversation):
+    content = {"v": 1, "kind": "location", "latitude": "1,2&q=x", "longitude": "", "name": "Odd"}
+    message = add_message(conversation, type="location", content=content)
     html = render(message)
     assert "google.com/maps" not in html
-    assert "Odd" in text_of(html)
+    assert "Odd" not in text_of(html)
+    assert "This message type cannot be shown here." in text_of(html)
 
 
 def test_note_is_private_and_highlights_mentions(conversation, owner):
@@ -630,7 +641,7 @@ def _hostile_conversation(tenant, payload: str) -> list[Message]:
             conversation,
             type="location",
             text=payload,
-            content={"latitude": payload, "longitude": 1, "name": payload, "address": payload, "url": payload},
+            content={"latitude": "1.5", "longitude": 1, "name": payload, "address": payload, "url": payload},
         ),
         add_message(
             conversation,
@@ -661,7 +672,7 @@ def _hostile_conversation(tenant, payload: str) -> list[Message]:
             content={"interactive_type": "nfm_reply", "name": payload, "response": {payload: payload}},
         ),
         add_message(conversation, type="button", text=payload, content={"text": payload, "payload": payload}),
-        add_message(conversation, type="reaction", text=payload, content={"emoji": payload}),
+        add_message(conversation, type="reaction", text=payload, content={"emoji": payload, "message_id": payload}),
         add_message(
             conversation,
             type="order",
@@ -670,7 +681,7 @@ def _hostile_conversation(tenant, payload: str) -> list[Message]:
                 "catalog_id": payload,
                 "text": payload,
                 "product_items": [
-                    {"product_retailer_id": payload, "quantity": payload, "item_price": payload, "currency": payload}
+                    {"product_retailer_id": payload, "quantity": 1, "item_price": 1, "currency": payload}
                 ],
             },
         ),

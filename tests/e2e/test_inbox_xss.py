@@ -31,6 +31,7 @@ from tests.conversations.xss_corpus import XSS_PAYLOADS
 from tests.e2e.conftest import BrowserErrors
 from tests.e2e.ui import log_in
 from tests.factories import make_tenant, make_user, owner_of
+from whatsapp.content import neutral_from_meta
 from whatsapp.models import WhatsAppChannel
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +123,7 @@ def seed(tenant: Tenant, channel: WhatsAppChannel, monkeypatch: pytest.MonkeyPat
                 occurred_at=start + timedelta(seconds=n),
                 type=type_,
                 text=text.replace("\x00", ""),
-                content=content or {},
+                content=neutral_from_meta(type_, content or {}, text=text.replace("\x00", "")),
                 profile_name=name.replace("\x00", ""),
                 phone_e164=f"+{source}",
             ),
@@ -240,7 +241,7 @@ def assert_payloads_shown_as_text(page: Page, conversation: Conversation) -> Non
             payload = message.content["name"]
             places = 2  # name and address (the link only if it is an http(s) address)
         elif message.type == "contacts":
-            payload = message.content["contacts"][0]["name"]["formatted_name"]
+            payload = message.content["cards"][0]["name"]
             places = 3  # name, organisation (company · title counts once) and e-mail at least
         elif message.type == "document":
             payload = message.text

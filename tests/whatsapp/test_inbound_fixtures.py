@@ -82,6 +82,8 @@ class Case:
     external_id: str
     text: str = ""
     content: dict[str, Any] = field(default_factory=dict)
+    # What ``Message.content`` held before it became neutral (Meta's shape): the data migration's input.
+    stored_before: dict[str, Any] = field(default_factory=dict)
     reply_to_external_id: str = ""
     forwarded: bool = False
     frequently_forwarded: bool = False
@@ -99,6 +101,7 @@ CASES = [
         datetime(2023, 10, 11, 16, 58, 29, tzinfo=UTC),
         "audio",
         "wamid.xyzxyz",
+        content={"v": 1, "kind": "media", "media_kind": "audio", "mime_type": "audio/ogg; codecs=opus"},
         forwarded=True,
         attachment={
             "kind": "audio",
@@ -114,7 +117,8 @@ CASES = [
         datetime(2023, 10, 11, 16, 57, 53, tzinfo=UTC),
         "audio",
         "wamid.xyzxyz",
-        content={"voice": True},
+        content={"v": 1, "kind": "media", "media_kind": "audio", "mime_type": "audio/ogg; codecs=opus", "voice": True},
+        stored_before={"voice": True},
         attachment={
             "kind": "audio",
             "external_media_id": "1234567890987654321",
@@ -129,7 +133,8 @@ CASES = [
         datetime(2025, 4, 11, 4, 8, 16, tzinfo=UTC),
         "audio",
         SHEENA_TEXT_WAMID,
-        content={"voice": True},
+        content={"v": 1, "kind": "media", "media_kind": "audio", "mime_type": "audio/ogg; codecs=opus", "voice": True},
+        stored_before={"voice": True},
         attachment={
             "kind": "audio",
             "external_media_id": "1908647269898587",
@@ -145,7 +150,8 @@ CASES = [
         "button",
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUU0M0MxQzQzMUJCMTMwNUZFOQA=",
         text="Unsubscribe",
-        content={"payload": "Unsubscribe", "text": "Unsubscribe"},
+        content={"v": 1, "kind": "reply", "reply_type": "template_button", "id": "Unsubscribe", "title": "Unsubscribe"},
+        stored_before={"payload": "Unsubscribe", "text": "Unsubscribe"},
         reply_to_external_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJFNjk2OTMwNEZCQjhGMzUyQUYA",
     ),
     Case(
@@ -155,7 +161,8 @@ CASES = [
         "button",
         "wamid.xsidjw",
         text="title",
-        content={"payload": "callback_data", "text": "title"},
+        content={"v": 1, "kind": "reply", "reply_type": "template_button", "id": "callback_data", "title": "title"},
+        stored_before={"payload": "callback_data", "text": "title"},
         reply_to_external_id="wamid.xyzxyz==",
     ),
     Case(
@@ -166,6 +173,19 @@ CASES = [
         SHEENA_TEXT_WAMID,
         text="Lucía Gómez",
         content={
+            "v": 1,
+            "kind": "contacts",
+            "cards": [
+                {
+                    "name": "Lucía Gómez",
+                    "first_name": "Lucía",
+                    "last_name": "Gómez",
+                    "company": "Google",
+                    "phones": [{"number": "+1 (983) 555-2319", "type": "MOBILE", "messaging_id": "19835552319"}],
+                }
+            ],
+        },
+        stored_before={
             "contacts": [
                 {
                     "name": {"first_name": "Lucía", "last_name": "Gómez", "formatted_name": "Lucía Gómez"},
@@ -182,7 +202,15 @@ CASES = [
         "document",
         "wamid.xyzxyz",
         text="caption",
-        content={"caption": "caption"},
+        content={
+            "v": 1,
+            "kind": "media",
+            "media_kind": "document",
+            "caption": "caption",
+            "filename": "filename.pdf",
+            "mime_type": "application/pdf",
+        },
+        stored_before={"caption": "caption"},
         forwarded=True,
         attachment={
             "kind": "document",
@@ -199,7 +227,15 @@ CASES = [
         "document",
         SHEENA_TEXT_WAMID,
         text="my receipt",
-        content={"caption": "my receipt"},
+        content={
+            "v": 1,
+            "kind": "media",
+            "media_kind": "document",
+            "caption": "my receipt",
+            "filename": "receipt.pdf",
+            "mime_type": "application/pdf",
+        },
+        stored_before={"caption": "my receipt"},
         attachment={
             "kind": "document",
             "external_media_id": "622684793477189",
@@ -215,7 +251,8 @@ CASES = [
         "image",
         SHEENA_TEXT_WAMID,
         text="Taj Mahal",
-        content={"caption": "Taj Mahal"},
+        content={"v": 1, "kind": "media", "media_kind": "image", "caption": "Taj Mahal", "mime_type": "image/jpeg"},
+        stored_before={"caption": "Taj Mahal"},
         attachment={
             "kind": "image",
             "external_media_id": "1003383421387256",
@@ -230,6 +267,7 @@ CASES = [
         datetime(2023, 10, 11, 16, 56, 19, tzinfo=UTC),
         "image",
         "wamid.xyzxyz",
+        content={"v": 1, "kind": "media", "media_kind": "image", "mime_type": "image/jpeg"},
         attachment={
             "kind": "image",
             "external_media_id": "65463453",
@@ -245,7 +283,8 @@ CASES = [
         "interactive",
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTZBQzg0MzQ4QjRCM0NGNkVGOAA=",
         text="Cancel",
-        content={"interactive_type": "button_reply", "id": "cancel-button", "title": "Cancel"},
+        content={"v": 1, "kind": "reply", "reply_type": "button", "id": "cancel-button", "title": "Cancel"},
+        stored_before={"interactive_type": "button_reply", "id": "cancel-button", "title": "Cancel"},
         reply_to_external_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MEM2RUJFNkI0RENGQTVDRjUA",
     ),
     Case(
@@ -255,7 +294,8 @@ CASES = [
         "interactive",
         "wamid.HBgLMTY0NjcwNDM1OTUVAgASGBQzQThBREYwNzc2RDc2QjA1QTIwMgA=",
         text="Change",
-        content={"interactive_type": "button_reply", "id": "change-button", "title": "Change"},
+        content={"v": 1, "kind": "reply", "reply_type": "button", "id": "change-button", "title": "Change"},
+        stored_before={"interactive_type": "button_reply", "id": "change-button", "title": "Change"},
         reply_to_external_id="wamid.HBgLMTY0NjcwNDM1OTUVAgARGBJBM0Y4RUU0RUNFQkFDMjYzQUMA",
     ),
     Case(
@@ -266,6 +306,14 @@ CASES = [
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUJDQ0NDM0FEODY4ODkzOTc5RgA=",
         text="Priority Mail Express",
         content={
+            "v": 1,
+            "kind": "reply",
+            "reply_type": "list",
+            "id": "priority_express",
+            "title": "Priority Mail Express",
+            "description": "Next Day to 2 Days",
+        },
+        stored_before={
             "interactive_type": "list_reply",
             "id": "priority_express",
             "title": "Priority Mail Express",
@@ -281,6 +329,14 @@ CASES = [
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
         text="Priority Mail Express",
         content={
+            "v": 1,
+            "kind": "reply",
+            "reply_type": "list",
+            "id": "priority_express",
+            "title": "Priority Mail Express",
+            "description": "Next Day to 2 Days",
+        },
+        stored_before={
             "interactive_type": "list_reply",
             "id": "priority_express",
             "title": "Priority Mail Express",
@@ -296,6 +352,20 @@ CASES = [
         "wamid.wegrchytvwcggt==",
         text="Sent",
         content={
+            "v": 1,
+            "kind": "reply",
+            "reply_type": "flow",
+            "flow_name": "flow",
+            "response": {
+                "comment_text": "Comment Text",
+                "delivery_rating": "4",
+                "flow_token": "AQAAAAACS5FpgQ_cAAAAAD0QI3s.",
+                "purchase_rating": "2",
+                "recommend_radio": "0",
+                "cs_rating": "0",
+            },
+        },
+        stored_before={
             "interactive_type": "nfm_reply",
             "body": "Sent",
             "name": "flow",
@@ -318,6 +388,18 @@ CASES = [
         "interactive",
         "wamid.HBgMNTUxMTg3NjU0MzIxFQIAEhgUM0E1QjFDMDAwMDAwMDAwMDAwMDEA",
         content={
+            "v": 1,
+            "kind": "reply",
+            "reply_type": "payment_method",
+            "details": {
+                "payment_method": "offsite_card_pay",
+                "payment_timestamp": 1726170122,
+                "reference_id": "pix_test_webhook",
+                "last_four_digits": "5235",
+                "credential_id": "1234567",
+            },
+        },
+        stored_before={
             "interactive_type": "payment_method",
             "payment_method": "offsite_card_pay",
             "payment_timestamp": 1726170122,
@@ -342,6 +424,15 @@ CASES = [
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTU2MjZEMDBGRkE3MENEMDE0RQA=",
         text="Philz Coffee, 101 Forest Ave, Palo Alto, CA 94301",
         content={
+            "v": 1,
+            "kind": "location",
+            "latitude": "37.44221496582",
+            "longitude": "-122.16165924072",
+            "name": "Philz Coffee",
+            "address": "101 Forest Ave, Palo Alto, CA 94301",
+            "url": "https://philzcoffee.com/",
+        },
+        stored_before={
             "latitude": 37.44221496582,
             "longitude": -122.16165924072,
             "name": "Philz Coffee",
@@ -356,7 +447,8 @@ CASES = [
         "location",
         "wamid.xyzxyz",
         text="12.25089, 43.90539",
-        content={"latitude": 12.25089, "longitude": 43.90539},
+        content={"v": 1, "kind": "location", "latitude": "12.25089", "longitude": "43.90539"},
+        stored_before={"latitude": 12.25089, "longitude": 43.90539},
         forwarded=True,
     ),
     Case(
@@ -366,6 +458,15 @@ CASES = [
         "order",
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTEyQjFGNzI1QTQxMjI5QTMyOQA=",
         content={
+            "v": 1,
+            "kind": "order",
+            "catalog_id": "194836987003835",
+            "items": [
+                {"sku": "di9ozbzfi4", "quantity": 2, "unit_price": 3000, "currency": "USD"},
+                {"sku": "nqryix03ez", "quantity": 1, "unit_price": 2500, "currency": "USD"},
+            ],
+        },
+        stored_before={
             "catalog_id": "194836987003835",
             "text": "",
             "product_items": [
@@ -382,7 +483,13 @@ CASES = [
         "reaction",
         SHEENA_TEXT_WAMID,
         text="👍",
-        content={"message_id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0RTJEOTc2ODVERUY5RDlGNkYA", "emoji": "👍"},
+        content={
+            "v": 1,
+            "kind": "reaction",
+            "emoji": "👍",
+            "target_id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0RTJEOTc2ODVERUY5RDlGNkYA",
+        },
+        stored_before={"message_id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0RTJEOTc2ODVERUY5RDlGNkYA", "emoji": "👍"},
     ),
     # Taking back a reaction to a message we never stored has nothing to show: no blank message, no conversation.
     Case(
@@ -398,7 +505,8 @@ CASES = [
         datetime(2023, 10, 11, 17, 3, 5, tzinfo=UTC),
         "sticker",
         "wamid.xyzxyz",
-        content={"animated": True},
+        content={"v": 1, "kind": "media", "media_kind": "sticker", "mime_type": "image/webp", "animated": True},
+        stored_before={"animated": True},
         attachment={
             "kind": "sticker",
             "external_media_id": "1234567890987654321",
@@ -413,6 +521,7 @@ CASES = [
         datetime(2023, 10, 11, 17, 2, 40, tzinfo=UTC),
         "sticker",
         "wamid.xyzxyz",
+        content={"v": 1, "kind": "media", "media_kind": "sticker", "mime_type": "image/webp"},
         attachment={
             "kind": "sticker",
             "external_media_id": "1234567890987654321",
@@ -428,7 +537,8 @@ CASES = [
         "system",
         "wamid.xyzxyz",
         text="User identity changed",
-        content={
+        content={"v": 1, "kind": "system", "event": "identity_changed", "body": "User identity changed"},
+        stored_before={
             "system_type": "customer_identity_changed",
             "body": "User identity changed",
             "identity": {"acknowledged": True, "created_timestamp": "1697044706", "hash": "xyzxyz"},
@@ -444,6 +554,13 @@ CASES = [
         "wamid.HBgLMTk4MzU1NTE5NzQVAgASGAoxMTgyMDg2MjY3AA==",
         text="User Sheena Nelson changed from 16505551234 to 12195555358",
         content={
+            "v": 1,
+            "kind": "system",
+            "event": "number_changed",
+            "body": "User Sheena Nelson changed from 16505551234 to 12195555358",
+            "new_number": "12195555358",
+        },
+        stored_before={
             "system_type": "user_changed_number",
             "body": "User Sheena Nelson changed from 16505551234 to 12195555358",
             "wa_id": "12195555358",
@@ -457,6 +574,7 @@ CASES = [
         "text",
         SHEENA_TEXT_WAMID,
         text="Does it come in another color?",
+        content={"v": 1, "kind": "text", "body": "Does it come in another color?"},
     ),
     Case(
         "inbound_text_forwarded.json",
@@ -465,6 +583,7 @@ CASES = [
         "text",
         "wamid.xyzxyz",
         text="forwarded text",
+        content={"v": 1, "kind": "text", "body": "forwarded text"},
         forwarded=True,
     ),
     Case(
@@ -474,6 +593,7 @@ CASES = [
         "text",
         "wamid.xyzxyz",
         text="text forwarded many times",
+        content={"v": 1, "kind": "text", "body": "text forwarded many times"},
         forwarded=True,  # a frequently forwarded message is a forwarded one
         frequently_forwarded=True,
     ),
@@ -484,7 +604,13 @@ CASES = [
         "text",
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTA2NTUwRkNEMDdFQjJCRUU0NQA=",
         text="Is this still available?",
-        content={"referred_product": {"catalog_id": "194836987003835", "product_retailer_id": "di9ozbzfi4"}},
+        content={
+            "v": 1,
+            "kind": "text",
+            "product": {"sku": "di9ozbzfi4", "catalog_id": "194836987003835"},
+            "body": "Is this still available?",
+        },
+        stored_before={"referred_product": {"catalog_id": "194836987003835", "product_retailer_id": "di9ozbzfi4"}},
         reply_to_external_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgARGA9wcm9kdWN0X2lucXVpcnkA",
     ),
     Case(
@@ -494,6 +620,7 @@ CASES = [
         "text",
         "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUQ0N0VFMDA2MTQ0RkJFNkNDNAA=",
         text="Hello! Can I get more info on this?",
+        content={"v": 1, "kind": "text", "body": "Hello! Can I get more info on this?"},
         referral={
             "source_url": "https://fb.me/3cr4Wqqkv",
             "source_id": "120226305854810726",
@@ -516,6 +643,7 @@ CASES = [
         "text",
         "wamid.xyzxyz",
         text="replied text",
+        content={"v": 1, "kind": "text", "body": "replied text"},
         reply_to_external_id="wamid.xyzxyz==",
     ),
     Case(
@@ -524,7 +652,18 @@ CASES = [
         datetime(2025, 6, 16, 16, 18, 22, tzinfo=UTC),
         "unsupported",
         "wamid.HBgLMTQyMDU1NTA3NDkVAgASGBI5N0MwRjg0RTVBNUI1RDA2OTkA",
-        content={"errors": [UNSUPPORTED_ERROR]},
+        content={
+            "v": 1,
+            "kind": "unsupported",
+            "errors": [
+                {
+                    "code": "131051",
+                    "title": "Message type unknown",
+                    "details": "Message type is currently not supported.",
+                }
+            ],
+        },
+        stored_before={"errors": [UNSUPPORTED_ERROR]},
     ),
     Case(
         "inbound_unsupported_with_type.json",
@@ -532,7 +671,19 @@ CASES = [
         datetime(2023, 10, 11, 17, 18, 26, tzinfo=UTC),
         "unsupported",
         "wamid.xyzxyz",
-        content={"unsupported_type": "pool", "errors": [UNSUPPORTED_ERROR]},
+        content={
+            "v": 1,
+            "kind": "unsupported",
+            "errors": [
+                {
+                    "code": "131051",
+                    "title": "Message type unknown",
+                    "details": "Message type is currently not supported.",
+                }
+            ],
+            "channel_type": "pool",
+        },
+        stored_before={"unsupported_type": "pool", "errors": [UNSUPPORTED_ERROR]},
     ),
     # An interactive message without its node, with the reason at value level: stored as unsupported.
     Case(
@@ -541,7 +692,8 @@ CASES = [
         datetime(2023, 11, 20, 18, 38, 14, tzinfo=UTC),
         "unsupported",
         "wamid.wegrchytvwcggt=",
-        content={"unsupported_type": "interactive", "raw_type": "interactive"},
+        content={"v": 1, "kind": "unsupported", "channel_type": "interactive"},
+        stored_before={"unsupported_type": "interactive", "raw_type": "interactive"},
         reply_to_external_id="wamid.gvwegfretge==",
         summary="1 message; 1 error",
     ),
@@ -552,7 +704,8 @@ CASES = [
         "video",
         "wamid.xyzxyz",
         text="caption",
-        content={"caption": "caption"},
+        content={"v": 1, "kind": "media", "media_kind": "video", "caption": "caption", "mime_type": "video/mp4"},
+        stored_before={"caption": "caption"},
         forwarded=True,
         attachment={
             "kind": "video",
@@ -628,7 +781,8 @@ def test_every_inbound_fixture_has_expectations():
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.fixture.removesuffix(".json")) for case in CASES])
 def test_inbound_fixture_stores_exact_rows(webhook, channel, cloud_api, case):
-    event = post_ok(webhook, channel, fixture_payload(channel, case.fixture, fill=case.fill))
+    payload = fixture_payload(channel, case.fixture, fill=case.fill)
+    event = post_ok(webhook, channel, payload)
     assert (event.summary, event.attempts, event.tenant_id) == (case.summary, 1, channel.tenant_id)
 
     if case.message_type is None:
@@ -700,6 +854,8 @@ def test_inbound_fixture_stores_exact_rows(webhook, channel, cloud_api, case):
         "referral": case.referral,
         "external_timestamp": case.at,
     }
+    # Meta's message object is kept as it came, beside the neutral content, for support.
+    assert message.raw == payload["entry"][0]["changes"][0]["value"]["messages"][0]
     assert not Reaction.objects.exists()
 
     if case.attachment is None:

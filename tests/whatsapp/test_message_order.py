@@ -74,7 +74,7 @@ def assert_in_the_customers_order(tenant, expected: list[str]) -> None:
     assert Message.objects.filter(conversation=conversation).count() == PHOTOS + TEXTS
     assert Attachment.objects.filter(message__conversation=conversation).count() == PHOTOS
     first = Message.objects.get(external_id="wamid.photo00")
-    assert (first.type, first.content["caption"]) == ("image", "Fotos da viagem")
+    assert (first.type, first.content["kind"], first.content["caption"]) == ("image", "media", "Fotos da viagem")
     assert conversation.unread_count == PHOTOS + TEXTS
 
 

@@ -75,7 +75,7 @@ def test_a_template_is_allowed_after_the_window(channel, tenant):
     )
     assert message.status == "queued"
     assert message.text == "Olá Ana, seu pedido #42 foi enviado."
-    assert message.content["components"] == [
+    assert message.raw["components"] == [
         {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "#42"}]}
     ]
 
