@@ -128,10 +128,19 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "helpdesk",
-        }
+        },
+        # A Redis outage makes this one miss instead of fail: sessions have their database copy.
+        "sessions": {
+            "BACKEND": "helpdesk.cache.FailSoftRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "helpdesk:session",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        },
     }
+    REDIS_SESSION_CACHE = CACHES["sessions"]
     # Sessions are read from the cache on every request and written through to the database.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "sessions"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -142,6 +151,7 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SESSION_CACHE_ALIAS = "default"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_USER_MODEL = "tenants.User"

@@ -30,5 +30,6 @@ MEDIA_ROOT = env("MEDIA_ROOT", default=os.path.join(tempfile.gettempdir(), "help
 # As in production with Redis: sessions read from the cache (here per process), written through to
 # the database; query counts pinned by tests are the same with and without REDIS_URL.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "default"
 # Tests reach the Cloud API through a transport they install, or a fake whose address they set here.
 WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="http://fake-cloud-api.invalid")
