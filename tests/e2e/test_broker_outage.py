@@ -3,7 +3,8 @@ message reaches the fake Cloud API exactly once after Redis is back.
 
 Real processes: a redis-server this test starts on a free port (and stops and starts again), the
 ASGI server, a Celery worker and beat, PostgreSQL, and the fake Cloud API. Replies (text) and a
-broadcast (template messages) go in through the REST API before and during the outage.
+broadcast (template messages) go in through the REST API, and an agent signed in to the inbox
+replies from it, before and during the outage.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from conversations.models import Message
 from tests.e2e.conftest import skip_or_fail
 from tests.e2e.harness import VENV_BIN, ServerProcess, celery_worker, free_port
-from tests.factories import make_tenant, owner_of
+from tests.factories import PASSWORD, make_tenant, owner_of
 from whatsapp.fake import FakeAdminClient, wait_for
 from whatsapp.models import MessageTemplate
 
@@ -32,6 +33,7 @@ SECRET = "outage-secret"
 CUSTOMERS = 24
 REPLIES_BEFORE = 4  # sent while Redis is up
 REPLIES_DURING = 8  # sent while it is down, and as many broadcast templates
+INBOX_REPLIES = 4  # sent from the inbox by a signed-in agent while it is down
 TEMPLATE = "aviso_entrega"
 COMPONENTS = [
     {"type": "BODY", "text": "Olá {{1}}, sua entrega sai hoje.", "example": {"body_text": [["Maria"]]}},
@@ -93,6 +95,8 @@ def outage_env(server_env: dict[str, str], redis_server: Redis) -> dict[str, str
             "REDIS_URL": redis_server.url,
             "CELERY_BROKER_URL": redis_server.url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            # Sessions cached in Redis, as in production.
+            "DJANGO_SETTINGS_MODULE": "tests.e2e.redis_sessions_settings",
             # Compressed timings: the sweepers run every second and hand over what waited a second.
             "DELIVERY_QUEUED_SWEEP_AFTER_SECONDS": "1",
             "DELIVERY_SWEEP_INTERVAL_SECONDS": "1",
@@ -203,16 +207,40 @@ def test_replies_and_a_broadcast_sent_while_redis_is_down_are_answered_201_and_d
         template = {"name": TEMPLATE, "language": "pt_BR", "params": {"body": [f"Cliente {display_id}"]}}
         return post(display_id, {"type": "template", "template": template})
 
+    # The agent signs in while Redis is up (the login throttle counts in Redis).
+    browser = httpx.Client(base_url=web_url, timeout=30)
+    browser.get("/accounts/login/")
+    signed_in = browser.post(
+        "/accounts/login/",
+        data={
+            "login": owner_of(tenant).user.email,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{web_url}/accounts/login/"},
+    )
+    assert signed_in.status_code == 302, signed_in.text
+
+    def inbox_reply(display_id: int, text: str) -> httpx.Response:
+        return browser.post(
+            f"/t/acme/inbox/c/{display_id}/send/",
+            data={"text": text},
+            headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{web_url}/t/acme/inbox/"},
+        )
+
     answers = [reply(d, f"Antes {d}") for d in displays[:REPLIES_BEFORE]]
     redis_server.stop()
     during = displays[REPLIES_BEFORE : REPLIES_BEFORE + REPLIES_DURING]
     answers += [reply(d, f"Durante {d}") for d in during]
     answers += [broadcast(d) for d in displays[-REPLIES_DURING:]]
+    from_inbox = displays[REPLIES_BEFORE + REPLIES_DURING : REPLIES_BEFORE + REPLIES_DURING + INBOX_REPLIES]
+    answers += [inbox_reply(d, f"Pela caixa de entrada {d}") for d in from_inbox]
     stored_while_down = set(Message.objects.filter(inbox=channel.inbox, direction="out").values_list("pk", flat=True))
     redis_server.start()  # empty: whatever the broker held is gone too
     api.close()
+    browser.close()
 
-    assert [r.status_code for r in answers] == [201] * (REPLIES_BEFORE + 2 * REPLIES_DURING), [
+    assert [r.status_code for r in answers] == [201] * (REPLIES_BEFORE + 2 * REPLIES_DURING + INBOX_REPLIES), [
         r.text for r in answers if r.status_code != 201
     ]
     ids = [r.json()["id"] for r in answers]
@@ -232,5 +260,7 @@ def test_replies_and_a_broadcast_sent_while_redis_is_down_are_answered_201_and_d
         message="not every message reached the fake after Redis came back",
     )
     assert sends() == Counter({f"hd:{pk}": 1 for pk in ids})
-    assert sorted(outbound.filter(type="template").values_list("pk", flat=True)) == sorted(ids[-REPLIES_DURING:])
+    templates = ids[REPLIES_BEFORE + REPLIES_DURING : REPLIES_BEFORE + 2 * REPLIES_DURING]
+    assert sorted(outbound.filter(type="template").values_list("pk", flat=True)) == sorted(templates)
+    assert sorted(outbound.filter(sender_type="agent").values_list("pk", flat=True)) == sorted(ids[-INBOX_REPLIES:])
     admin.close()
