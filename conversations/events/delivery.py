@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -114,17 +114,8 @@ def _deliver(ids: list[int]) -> dict[int, str]:
             last_error="",
             updated_at=now,
         )
-        # Two index lookups by event id: a NOT IN / NOT EXISTS over the deliveries was planned as a scan
-        # of every waiting delivery (thousands in a backlog) for each job.
-        event_ids = {d.event_id for d in deliveries}
-        waiting = EventDelivery.objects.filter(
-            event_id__in=event_ids, state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
-        ).values_list("event_id", flat=True)
-        dispatched = event_ids - set(waiting)
-        if dispatched:
-            OutboxEvent.objects.filter(pk__in=dispatched, dispatched_at__isnull=True).update(
-                dispatched_at=now, updated_at=now
-            )
+        # The events' ``dispatched_at`` is left to the sweeper (``events_dispatched_mark``): two more
+        # statements in every job were a quarter of its time.
         return dict.fromkeys((d.pk for d in deliveries), "done")
 
 
@@ -216,6 +207,7 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     """Enqueue again pending deliveries whose job is overdue (the broker lost it, or it was never
     enqueued); each is given a new due time so the next sweep waits again. Returns how many."""
     now = now or timezone.now()
+    events_dispatched_mark(now=now, limit=limit)
     cutoff = now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
     overdue = list(
         EventDelivery.objects.filter(state=EventDelivery.State.PENDING, due_at__lte=cutoff)
@@ -230,6 +222,29 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     for pk, subscriber in overdue:
         groups.setdefault(subscriber, []).append(pk)
     return deliveries_enqueue(list(groups.values()))
+
+
+def events_dispatched_mark(*, now: datetime | None = None, limit: int = 1000, max_batches: int = 50) -> int:
+    """Set ``dispatched_at`` on events whose every delivery is done (the sweeper's pass, not each
+    delivery job's), oldest first, in batches of ``limit``. Returns how many were marked."""
+    now = now or timezone.now()
+    waiting = Exists(
+        EventDelivery.objects.filter(
+            event_id=OuterRef("pk"), state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+        )
+    )
+    undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).exclude(waiting).order_by("created_at")
+    marked = 0
+    for _batch in range(max_batches):
+        ids = list(undispatched.values_list("pk", flat=True)[:limit])
+        if ids:
+            # Nothing makes a done delivery waiting again: these stay dispatched.
+            marked += OutboxEvent.objects.filter(pk__in=ids, dispatched_at__isnull=True).update(
+                dispatched_at=now, updated_at=now
+            )
+        if len(ids) < limit:
+            break
+    return marked
 
 
 def reply_window_events_record(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:

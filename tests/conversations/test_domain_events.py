@@ -122,7 +122,11 @@ def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
         "text",
     )
     row = OutboxEvent.objects.get(event_type="message.received")
-    assert row.pk == event.event_id and row.dispatched_at is not None
+    # Marked dispatched by the sweeper's pass, not by each delivery job.
+    assert row.pk == event.event_id and row.dispatched_at is None
+    assert event_delivery.events_dispatched_mark() == 1
+    row.refresh_from_db()
+    assert row.dispatched_at is not None
     assert sorted(EventDelivery.objects.values_list("subscriber", "state", "attempts")) == [
         ("tests.first", "done", 1),
         ("tests.second", "done", 1),
@@ -173,6 +177,7 @@ def test_one_job_per_subscriber_takes_a_commits_deliveries_and_a_failure_stays_a
     ]
     # The job handed out again (acks late) finds its deliveries done and the failed one waiting for its retry.
     assert event_deliveries_deliver.apply(args=(jobs[1],)).get() == {}
+    assert event_delivery.event_deliveries_sweep() == 0  # marks the delivered events; nothing overdue
     assert list(OutboxEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)) == [
         received[1].event_id
     ]
@@ -243,6 +248,7 @@ def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_o
     )
     assert EventDelivery.objects.get(subscriber="tests.fine").state == "done"
     assert [name for name, _e in subscribed].count("tests.fine") == 1
+    assert event_delivery.events_dispatched_mark() == 0  # one delivery failed: not dispatched
     assert OutboxEvent.objects.get(event_type="message.received").dispatched_at is None
 
 
