@@ -16,10 +16,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.events.outbox import deliver_task, deliveries_enqueue, events_record
+from conversations.events.outbox import deliver_task, deliveries_enqueue, drain_key, drain_task, events_record
 from conversations.events.registry import handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
+from helpdesk.jobs import drain
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
@@ -69,14 +70,18 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
     ids = list(delivery_ids)
     if len(ids) > 1:
         try:
-            return _deliver(ids)
+            return _deliver(Q(pk__in=ids))
         except Exception:
             # Rolled back whole: one by one below, so that whatever failed fails alone.
             logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
+    return _deliver_one_by_one(ids)
+
+
+def _deliver_one_by_one(ids: Sequence[int]) -> dict[int, str]:
     outcomes: dict[int, str] = {}
     for delivery_id in ids:
         try:
-            outcomes.update(_deliver([delivery_id]))
+            outcomes.update(_deliver(Q(pk=delivery_id)))
         except Exception as exc:
             # A subscriber's error, or one it left behind (a database error it swallowed).
             error = exc.error if isinstance(exc, _SubscriberFailed) else exc
@@ -85,14 +90,55 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
     return outcomes
 
 
-def _deliver(ids: list[int]) -> dict[int, str]:
-    """Deliver ``ids`` in one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
+def event_subscriber_drain(*, subscriber: str) -> int:
+    """Deliver a subscriber's due deliveries, ``EVENTS_DELIVERY_BATCH`` per transaction (each as in
+    ``event_deliveries_deliver``), while there are any, holding the subscriber's key (see
+    ``outbox.subscribers_wake``); returns how many were handed over (done, retried or failed)."""
+    batch = max(1, settings.EVENTS_DELIVERY_BATCH)
+
+    def due() -> Q:
+        return Q(subscriber=subscriber, due_at__lte=timezone.now())
+
+    def step() -> int:
+        try:
+            return len(_deliver(due(), limit=batch))
+        except Exception:
+            ids = list(
+                EventDelivery.objects.filter(due(), state=EventDelivery.State.PENDING)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
+            # A failed one is due again only after its backoff: the next step does not take it again.
+            return len(_deliver_one_by_one(ids))
+
+    def pending() -> bool:
+        # Deliveries held by another job are not this one's to wait for.
+        with transaction.atomic():
+            return bool(
+                EventDelivery.objects.select_for_update(skip_locked=True)
+                .filter(due(), state=EventDelivery.State.PENDING)
+                .values_list("pk", flat=True)[:1]
+            )
+
+    return drain(
+        drain_key(subscriber),
+        seconds=settings.EVENTS_DRAIN_SECONDS,
+        step=step,
+        pending=pending,
+        hand_over=lambda: drain_task().delay(subscriber),
+    )
+
+
+def _deliver(claim: Q, *, limit: int | None = None) -> dict[int, str]:
+    """Deliver the pending deliveries that ``claim`` matches (at most ``limit``, the oldest first) in
+    one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
     with transaction.atomic():
         deliveries = list(
             EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
-            .filter(pk__in=ids, state=EventDelivery.State.PENDING)
-            .order_by("pk")
+            .filter(claim, state=EventDelivery.State.PENDING)
+            .order_by("pk")[:limit]
         )
         for delivery in deliveries:
             try:
