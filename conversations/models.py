@@ -518,8 +518,8 @@ class OutboxEvent(TenantOwnedModel):
     event_type = models.CharField(max_length=64)
     payload = models.JSONField()
     occurred_at = models.DateTimeField()
-    # When every subscriber's delivery was done (at once when the event had no subscriber); None
-    # while one is pending or failed.
+    # Set by the sweeper's pass once every subscriber's delivery is done (at once when the event had
+    # no subscriber); None while one is pending or failed.
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

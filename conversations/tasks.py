@@ -25,6 +25,11 @@ def event_deliveries_deliver(delivery_ids: list[int]) -> dict[int, str]:
     return delivery.event_deliveries_deliver(delivery_ids=delivery_ids)
 
 
+@shared_task(acks_late=True)
+def event_subscriber_drain(subscriber: str) -> int:
+    return delivery.event_subscriber_drain(subscriber=subscriber)
+
+
 @shared_task
 def event_deliveries_sweep() -> int:
     return delivery.event_deliveries_sweep()

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.events.outbox import deliver_task, deliveries_enqueue, events_record
+from conversations.events.outbox import deliver_task, deliveries_enqueue, drain_key, drain_task, events_record
 from conversations.events.registry import handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
+from helpdesk.jobs import DRAIN_KEY_TTL, redis_client
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
@@ -69,14 +71,18 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
     ids = list(delivery_ids)
     if len(ids) > 1:
         try:
-            return _deliver(ids)
+            return _deliver(Q(pk__in=ids))
         except Exception:
             # Rolled back whole: one by one below, so that whatever failed fails alone.
             logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
+    return _deliver_one_by_one(ids)
+
+
+def _deliver_one_by_one(ids: Sequence[int]) -> dict[int, str]:
     outcomes: dict[int, str] = {}
     for delivery_id in ids:
         try:
-            outcomes.update(_deliver([delivery_id]))
+            outcomes.update(_deliver(Q(pk=delivery_id)))
         except Exception as exc:
             # A subscriber's error, or one it left behind (a database error it swallowed).
             error = exc.error if isinstance(exc, _SubscriberFailed) else exc
@@ -85,14 +91,67 @@ def event_deliveries_deliver(*, delivery_ids: Sequence[int]) -> dict[int, str]:
     return outcomes
 
 
-def _deliver(ids: list[int]) -> dict[int, str]:
-    """Deliver ``ids`` in one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
+def event_subscriber_drain(*, subscriber: str) -> int:
+    """Deliver a subscriber's due deliveries, ``EVENTS_DELIVERY_BATCH`` per transaction (each as in
+    ``event_deliveries_deliver``), while there are any, holding the subscriber's key (see
+    ``outbox.subscribers_wake``); returns how many were handed over (done, retried or failed)."""
+    batch = max(1, settings.EVENTS_DELIVERY_BATCH)
+
+    def due() -> Q:
+        return Q(subscriber=subscriber, due_at__lte=timezone.now())
+
+    def step() -> int:
+        try:
+            return len(_deliver(due(), limit=batch))
+        except Exception:
+            ids = list(
+                EventDelivery.objects.filter(due(), state=EventDelivery.State.PENDING)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            logger.info("Event deliveries %s handed over one by one after a failure", ids, exc_info=True)
+            # A failed one is due again only after its backoff: the next step does not take it again.
+            return len(_deliver_one_by_one(ids))
+
+    def pending() -> bool:
+        # Deliveries held by another job are not this one's to wait for.
+        with transaction.atomic():
+            return bool(
+                EventDelivery.objects.select_for_update(skip_locked=True)
+                .filter(due(), state=EventDelivery.State.PENDING)
+                .values_list("pk", flat=True)[:1]
+            )
+
+    # As ``helpdesk.jobs.drain``, but a short batch ends the work at once: no empty batch is asked
+    # for (commits between two batches are the common case, a backlog the rare one).
+    key = drain_key(subscriber)
+    client = redis_client()
+    deadline = time.monotonic() + settings.EVENTS_DRAIN_SECONDS
+    done = 0
+    while True:
+        client.expire(key, DRAIN_KEY_TTL)
+        count = step()
+        done += count
+        if count >= batch:
+            if time.monotonic() > deadline:
+                drain_task().delay(subscriber)
+                return done
+            continue
+        client.delete(key)
+        # Deliveries committed after the last batch found the key taken and asked for no job.
+        if not pending() or not client.set(key, "1", nx=True, ex=DRAIN_KEY_TTL):
+            return done
+
+
+def _deliver(claim: Q, *, limit: int | None = None) -> dict[int, str]:
+    """Deliver the pending deliveries that ``claim`` matches (at most ``limit``, the oldest first) in
+    one transaction; raises ``_SubscriberFailed`` (rolled back) when one fails."""
     with transaction.atomic():
         deliveries = list(
             EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
-            .filter(pk__in=ids, state=EventDelivery.State.PENDING)
-            .order_by("pk")
+            .filter(claim, state=EventDelivery.State.PENDING)
+            .order_by("pk")[:limit]
         )
         for delivery in deliveries:
             try:
@@ -114,17 +173,8 @@ def _deliver(ids: list[int]) -> dict[int, str]:
             last_error="",
             updated_at=now,
         )
-        # Two index lookups by event id: a NOT IN / NOT EXISTS over the deliveries was planned as a scan
-        # of every waiting delivery (thousands in a backlog) for each job.
-        event_ids = {d.event_id for d in deliveries}
-        waiting = EventDelivery.objects.filter(
-            event_id__in=event_ids, state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
-        ).values_list("event_id", flat=True)
-        dispatched = event_ids - set(waiting)
-        if dispatched:
-            OutboxEvent.objects.filter(pk__in=dispatched, dispatched_at__isnull=True).update(
-                dispatched_at=now, updated_at=now
-            )
+        # The events' ``dispatched_at`` is left to the sweeper (``events_dispatched_mark``): two more
+        # statements in every job were a quarter of its time.
         return dict.fromkeys((d.pk for d in deliveries), "done")
 
 
@@ -216,6 +266,7 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     """Enqueue again pending deliveries whose job is overdue (the broker lost it, or it was never
     enqueued); each is given a new due time so the next sweep waits again. Returns how many."""
     now = now or timezone.now()
+    events_dispatched_mark(now=now, limit=limit)
     cutoff = now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
     overdue = list(
         EventDelivery.objects.filter(state=EventDelivery.State.PENDING, due_at__lte=cutoff)
@@ -230,6 +281,29 @@ def event_deliveries_sweep(*, now: datetime | None = None, limit: int = 1000) ->
     for pk, subscriber in overdue:
         groups.setdefault(subscriber, []).append(pk)
     return deliveries_enqueue(list(groups.values()))
+
+
+def events_dispatched_mark(*, now: datetime | None = None, limit: int = 1000, max_batches: int = 50) -> int:
+    """Set ``dispatched_at`` on events whose every delivery is done (the sweeper's pass, not each
+    delivery job's), oldest first, in batches of ``limit``. Returns how many were marked."""
+    now = now or timezone.now()
+    waiting = Exists(
+        EventDelivery.objects.filter(
+            event_id=OuterRef("pk"), state__in=[EventDelivery.State.PENDING, EventDelivery.State.FAILED]
+        )
+    )
+    undispatched = OutboxEvent.objects.filter(dispatched_at__isnull=True).exclude(waiting).order_by("created_at")
+    marked = 0
+    for _batch in range(max_batches):
+        ids = list(undispatched.values_list("pk", flat=True)[:limit])
+        if ids:
+            # Nothing makes a done delivery waiting again: these stay dispatched.
+            marked += OutboxEvent.objects.filter(pk__in=ids, dispatched_at__isnull=True).update(
+                dispatched_at=now, updated_at=now
+            )
+        if len(ids) < limit:
+            break
+    return marked
 
 
 def reply_window_events_record(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:

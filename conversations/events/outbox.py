@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from django.utils import timezone
 from conversations.events.registry import subscriber_names
 from conversations.events.types import Event
 from conversations.models import EventDelivery, OutboxEvent
+from helpdesk.jobs import BROKER_ERRORS, DRAIN_KEY_TTL, inline, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def events_record(events: Sequence[Event]) -> None:
         for delivery in deliveries:
             groups.setdefault(delivery.subscriber, []).append(delivery.pk)
         batches = list(groups.values())
-        transaction.on_commit(lambda: deliveries_enqueue(batches))
+        transaction.on_commit(lambda: subscribers_wake(batches, list(groups)))
 
 
 def deliver_task() -> Any:
@@ -63,6 +65,41 @@ def deliver_task() -> Any:
 def deliver_many_task() -> Any:
     """The Celery task that delivers a batch of one subscriber's events (found by name, as above)."""
     return current_app.tasks["conversations.tasks.event_deliveries_deliver"]
+
+
+def drain_key(subscriber: str) -> str:
+    return f"helpdesk:events:{subscriber}"
+
+
+def subscribers_wake(groups: Sequence[Sequence[int]], subscribers: Sequence[str]) -> None:
+    """After commit: with a worker, at most one job at a time per subscriber works its due deliveries
+    (``event_subscriber_drain``), enqueued only when none holds the subscriber's key (one Redis call),
+    so that a burst of commits is delivered in batches, not one job per commit. Without a worker, one
+    job per group of deliveries (``deliveries_enqueue``). The broker being down never reaches the
+    caller: the deliveries stay pending for the sweeper."""
+    if inline():
+        deliveries_enqueue(groups)
+        return
+    task = drain_task()
+    for subscriber in subscribers:
+        key = drain_key(subscriber)
+        try:
+            client = redis_client()
+            if client.set(key, "1", nx=True, ex=DRAIN_KEY_TTL):
+                try:
+                    task.delay(subscriber)
+                except BROKER_ERRORS:
+                    # No job holds the key: let the next commit (or the sweeper) take it.
+                    with contextlib.suppress(*BROKER_ERRORS):
+                        client.delete(key)
+                    raise
+        except BROKER_ERRORS:
+            logger.warning("Event deliveries of %s not enqueued (left for the sweeper)", subscriber, exc_info=True)
+
+
+def drain_task() -> Any:
+    """The Celery task that works one subscriber's due deliveries (found by name, as above)."""
+    return current_app.tasks["conversations.tasks.event_subscriber_drain"]
 
 
 def deliveries_enqueue(groups: Sequence[Sequence[int]]) -> int:

@@ -289,8 +289,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=6)
 EVENTS_DELIVERY_RETRY_SECONDS = env.float("EVENTS_DELIVERY_RETRY_SECONDS", default=10.0)
 EVENTS_SWEEP_AFTER_SECONDS = env.float("EVENTS_SWEEP_AFTER_SECONDS", default=300.0)
-# A job delivers at most this many of one subscriber's events (one job per subscriber per commit).
+# A transaction delivers at most this many of one subscriber's events (a drain job works them in turn).
 EVENTS_DELIVERY_BATCH = env.int("EVENTS_DELIVERY_BATCH", default=100)
+# A subscriber's drain job hands over to a fresh one after this long (a long backlog).
+EVENTS_DRAIN_SECONDS = env.float("EVENTS_DRAIN_SECONDS", default=60.0)
 # Events delivered to every subscriber are purged this many days later (hourly, in batches); failed
 # deliveries are kept for admins to see and retry this many days after they failed.
 EVENTS_RETENTION_DAYS = env.float("EVENTS_RETENTION_DAYS", default=7.0)

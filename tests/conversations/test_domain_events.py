@@ -10,18 +10,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, OperationalError, transaction
 from django.test import Client
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conversations import events
 from conversations.events import delivery as event_delivery
+from conversations.events import outbox
 from conversations.events.outbox import events_record
 from conversations.events.types import ConversationAssigned, MessageReceived, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, Label, OutboxEvent
 from conversations.services.actions import conversation_assign
 from conversations.services.inbound import InboundSpec, message_receive
-from conversations.tasks import event_deliver, event_deliveries_deliver
+from conversations.tasks import event_deliver, event_deliveries_deliver, event_subscriber_drain
+from helpdesk.jobs import redis_client
 from tenants.models import AuditLogEntry
 from tests.conversations.factories import make_conversation, make_inbox
-from tests.prerequisites import require_postgresql
+from tests.prerequisites import require_postgresql, require_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +125,11 @@ def test_a_received_message_is_delivered_to_each_subscriber_once_after_commit(
         "text",
     )
     row = OutboxEvent.objects.get(event_type="message.received")
-    assert row.pk == event.event_id and row.dispatched_at is not None
+    # Marked dispatched by the sweeper's pass, not by each delivery job.
+    assert row.pk == event.event_id and row.dispatched_at is None
+    assert event_delivery.events_dispatched_mark() == 1
+    row.refresh_from_db()
+    assert row.dispatched_at is not None
     assert sorted(EventDelivery.objects.values_list("subscriber", "state", "attempts")) == [
         ("tests.first", "done", 1),
         ("tests.second", "done", 1),
@@ -173,6 +180,7 @@ def test_one_job_per_subscriber_takes_a_commits_deliveries_and_a_failure_stays_a
     ]
     # The job handed out again (acks late) finds its deliveries done and the failed one waiting for its retry.
     assert event_deliveries_deliver.apply(args=(jobs[1],)).get() == {}
+    assert event_delivery.event_deliveries_sweep() == 0  # marks the delivered events; nothing overdue
     assert list(OutboxEvent.objects.filter(dispatched_at__isnull=True).values_list("pk", flat=True)) == [
         received[1].event_id
     ]
@@ -243,6 +251,7 @@ def test_a_failing_subscriber_is_retried_then_failed_while_the_message_and_the_o
     )
     assert EventDelivery.objects.get(subscriber="tests.fine").state == "done"
     assert [name for name, _e in subscribed].count("tests.fine") == 1
+    assert event_delivery.events_dispatched_mark() == 0  # one delivery failed: not dispatched
     assert OutboxEvent.objects.get(event_type="message.received").dispatched_at is None
 
 
@@ -607,3 +616,92 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
         ("contact.updated", ["name"], owner.user_id, "member"),
         ("contact.updated", ["identities", "phone_e164"], None, None),
     ]
+
+
+@pytest.fixture
+def with_worker(settings):
+    require_redis("without a worker each commit's deliveries are handed over at once")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    for key in redis_client().keys("helpdesk:events:*"):
+        redis_client().delete(key)
+    yield
+    for key in redis_client().keys("helpdesk:events:*"):
+        redis_client().delete(key)
+
+
+def received_events(tenant, numbers) -> list[MessageReceived]:
+    return [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=1, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n in numbers
+    ]
+
+
+def test_with_a_worker_one_drain_job_per_subscriber_takes_every_commits_deliveries(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch, with_worker, settings
+):
+    settings.EVENTS_DELIVERY_BATCH = 2
+    subscribed.add(MessageReceived, "tests.first")
+    subscribed.add(MessageReceived, "tests.second")
+    drains: list[str] = []
+    monkeypatch.setattr(event_subscriber_drain, "delay", drains.append)
+    per_delivery: list[list[int]] = []
+    monkeypatch.setattr(event_deliveries_deliver, "delay", per_delivery.append)
+    first, second = received_events(tenant, (1, 2, 3)), received_events(tenant, (4,))
+    for batch in (first, second):
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            events_record(batch)
+    # Two commits, one job per subscriber: the second commit found each subscriber's key taken.
+    assert drains == ["tests.first", "tests.second"] and per_delivery == []
+    assert redis_client().get(outbox.drain_key("tests.first")) == b"1"
+    assert subscribed == []
+
+    assert event_subscriber_drain.apply(args=("tests.first",)).get() == 4  # in transactions of two
+    assert [(name, event.message_id) for name, event in subscribed] == [("tests.first", n) for n in (1, 2, 3, 4)]
+    assert redis_client().get(outbox.drain_key("tests.first")) is None  # let go once the work ran out
+    states = sorted(EventDelivery.objects.values_list("subscriber", "state"))
+    assert states == [("tests.first", "done")] * 4 + [("tests.second", "pending")] * 4
+    # Delivered again (acks late): nothing left, no effect twice.
+    assert event_subscriber_drain.apply(args=("tests.first",)).get() == 0
+    assert len(subscribed) == 4
+
+
+def test_a_drain_leaves_a_failing_delivery_to_its_backoff_and_delivers_the_others(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch, with_worker
+):
+    def picky(event):
+        Label.objects.create(tenant_id=event.tenant_id, name=f"picky {event.message_id}")
+        if event.message_id == 2:
+            raise ValueError("not this one")
+
+    subscribed.add(MessageReceived, "tests.picky", picky)
+    monkeypatch.setattr(event_subscriber_drain, "delay", lambda subscriber: None)
+    retries: list[tuple[tuple[int], float]] = []
+    monkeypatch.setattr(event_deliver, "apply_async", lambda args, countdown: retries.append((args, countdown)))
+    received = received_events(tenant, (1, 2, 3))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    assert event_subscriber_drain.apply(args=("tests.picky",)).get() == 3
+    states = dict(EventDelivery.objects.values_list("event_id", "state"))
+    assert [states[e.event_id] for e in received] == ["done", "pending", "done"]
+    failed = EventDelivery.objects.get(event_id=received[1].event_id)
+    assert (failed.attempts, failed.last_error) == (1, "ValueError: not this one")
+    assert retries == [((failed.pk,), 10.0)]  # retried after the backoff, not by the drain
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["picky 1", "picky 3"]
+
+
+def test_a_broker_down_at_commit_leaves_the_deliveries_pending_and_the_key_free(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch, with_worker
+):
+    subscribed.add(MessageReceived, "tests.first")
+
+    def broker_down(subscriber):
+        raise KombuOperationalError("broker down")
+
+    monkeypatch.setattr(event_subscriber_drain, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received_events(tenant, (1,)))  # no error reaches the caller
+    assert list(EventDelivery.objects.values_list("state", flat=True)) == ["pending"]
+    assert redis_client().get(outbox.drain_key("tests.first")) is None  # the next commit may ask again
+    assert subscribed == []

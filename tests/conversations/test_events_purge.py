@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from django.conf import settings
 
+from conversations.events.delivery import events_dispatched_mark
 from conversations.events.retention import events_purge
 from conversations.models import EventDelivery, OutboxEvent
 
@@ -125,3 +126,21 @@ def test_a_failed_delivery_retried_by_an_admin_is_not_purged(tenant):
     assert event_delivery_retry(membership=owner_of(tenant), delivery=delivery)
     assert events_purge(now=NOW) == {"failed_deliveries": 0, "events": 0, "deliveries": 0}
     assert remaining() == ({pk}, [(pk, "tests.s0", "pending")])
+
+
+def test_the_sweeper_marks_dispatched_only_events_whose_every_delivery_is_done_in_batches(tenant, other_tenant):
+    earlier = NOW - 2 * DAY
+    done = [
+        event(tenant, created=NOW - 3 * DAY, dispatched=None, deliveries=[("done", earlier)] * 2),
+        event(other_tenant, created=NOW - 2 * DAY, dispatched=None, deliveries=[("done", earlier)]),
+        event(tenant, created=NOW - DAY, dispatched=None, deliveries=[("done", earlier)]),
+    ]
+    pending = event(tenant, created=NOW - 4 * DAY, dispatched=None, deliveries=[("done", earlier), ("pending", None)])
+    failed = event(tenant, created=NOW - 4 * DAY, dispatched=None, deliveries=[("failed", earlier)])
+    already = event(tenant, created=NOW - 5 * DAY, dispatched=earlier, deliveries=[("done", earlier)])
+
+    assert events_dispatched_mark(now=NOW, limit=2) == 3  # two batches of two, the second one short
+    dispatched = dict(OutboxEvent.objects.values_list("pk", "dispatched_at"))
+    assert dispatched == {done[0]: NOW, done[1]: NOW, done[2]: NOW, pending: None, failed: None, already: earlier}
+    assert events_dispatched_mark(now=NOW + DAY) == 0
+    assert OutboxEvent.objects.get(pk=done[0]).dispatched_at == NOW
