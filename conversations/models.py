@@ -391,6 +391,14 @@ class Attachment(TenantOwnedModel):
     download_status = models.CharField(max_length=10, choices=DownloadStatus.choices, default=DownloadStatus.PENDING)
     download_error = models.TextField(blank=True)
 
+    class Meta:
+        indexes = [
+            # The channel's sweeper looks for files still waiting for their download.
+            models.Index(
+                fields=["created_at"], condition=Q(download_status="pending"), name="attachment_download_pending"
+            ),
+        ]
+
     def __str__(self) -> str:
         return self.filename or self.external_media_id or str(self.pk)
 

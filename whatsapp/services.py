@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -445,6 +445,23 @@ def webhook_events_sweep() -> dict[str, int]:
         task("webhook_event_process").delay(pk)
     purged = pending_statuses_purge(older_than=now - timedelta(days=settings.WHATSAPP_PENDING_STATUS_MAX_AGE_DAYS))
     return {"requeued": len(ids), "pending_statuses_purged": purged}
+
+
+def attachments_download_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Ask again for customers' files still waiting for their download: their job was lost, or the
+    broker was down when the webhook's batch committed. Returns how many were asked for."""
+    now = now or timezone.now()
+    waiting = Attachment.objects.filter(
+        download_status=Attachment.DownloadStatus.PENDING,
+        created_at__lte=now - timedelta(seconds=settings.WHATSAPP_ATTACHMENT_SWEEP_AFTER_SECONDS),
+        created_at__gte=now - timedelta(days=settings.WHATSAPP_ATTACHMENT_SWEEP_MAX_AGE_DAYS),
+        message__direction=Message.Direction.INBOUND,
+        message__inbox__channel_type="whatsapp",
+    ).exclude(external_media_id="")
+    ids = list(waiting.order_by("created_at").values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        task("attachment_download").delay(pk)
+    return len(ids)
 
 
 def webhook_event_reprocess(*, actor: Membership, event: WebhookEvent, request: Any = None) -> WebhookEvent:

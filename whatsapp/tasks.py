@@ -58,3 +58,8 @@ def templates_sync_all() -> int:
 @shared_task
 def webhook_events_sweep() -> dict[str, int]:
     return services.webhook_events_sweep()
+
+
+@shared_task
+def attachments_download_sweep() -> int:
+    return services.attachments_download_sweep()

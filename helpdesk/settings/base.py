@@ -376,6 +376,12 @@ WHATSAPP_DRAIN_SECONDS = env.float("WHATSAPP_DRAIN_SECONDS", default=30.0)
 # After a batch of only a few events, a drain job waits this long for more before claiming again.
 WHATSAPP_DRAIN_LINGER_SECONDS = env.float("WHATSAPP_DRAIN_LINGER_SECONDS", default=0.1)
 WHATSAPP_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_SWEEP_INTERVAL_SECONDS", default=15.0)
+# A customer's file still waiting for its download this long (its job was lost, or the broker was down
+# when it was asked for) is asked for again by a sweeper that runs this often, for this many days
+# (Meta keeps a media id for 30 days).
+WHATSAPP_ATTACHMENT_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_ATTACHMENT_SWEEP_AFTER_SECONDS", default=120.0)
+WHATSAPP_ATTACHMENT_SWEEP_INTERVAL_SECONDS = env.float("WHATSAPP_ATTACHMENT_SWEEP_INTERVAL_SECONDS", default=300.0)
+WHATSAPP_ATTACHMENT_SWEEP_MAX_AGE_DAYS = env.float("WHATSAPP_ATTACHMENT_SWEEP_MAX_AGE_DAYS", default=7.0)
 
 # The core's send queue (conversations/services/delivery.py), whatever the channel. The WHATSAPP_*
 # names these settings had before the queue moved to the core are still read as their defaults.
@@ -409,6 +415,10 @@ CELERY_BEAT_SCHEDULE.update(
         "whatsapp-webhook-events-sweep": {
             "task": "whatsapp.tasks.webhook_events_sweep",
             "schedule": WHATSAPP_SWEEP_INTERVAL_SECONDS,
+        },
+        "whatsapp-attachments-sweep": {
+            "task": "whatsapp.tasks.attachments_download_sweep",
+            "schedule": WHATSAPP_ATTACHMENT_SWEEP_INTERVAL_SECONDS,
         },
         "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all", "schedule": 3600.0},
     }
