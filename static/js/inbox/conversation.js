@@ -140,6 +140,7 @@ export function refreshHeader() {
 export function act(action, data) {
   if (!state.open) return Promise.resolve();
   const displayId = state.open;
+  clearTimeout(headerTimer); // the action's answer carries the header: a refresh still waiting is not needed
   return postForm("c/" + displayId + "/" + action + "/", data).then((res) => {
     if (state.open !== displayId && !res.hidden) return undefined; // another conversation is open by now
     applyHeader(res, displayId);
