@@ -23,12 +23,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations import channels
-from conversations.events import MessageStatusChanged
 from conversations.events.outbox import events_record
 from conversations.models import Inbox, Message
 from conversations.services import delivery_jobs
 from conversations.services.delivery_jobs import send_requests, task
-from conversations.services.delivery_status import STATUS_FIELDS, pending_statuses_apply, pending_statuses_apply_many
+from conversations.services.delivery_status import (
+    STATUS_FIELDS,
+    pending_statuses_apply,
+    pending_statuses_apply_many,
+    status_changed_event,
+)
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import ReplyWindowClosed, reply_window_check
 from helpdesk.jobs import BROKER_ERRORS, DRAIN_KEY_TTL, drain, redis_client, run_later
@@ -60,18 +64,6 @@ def _requeue(message: Message, delay: float, *, note: str = "") -> None:
     transaction.on_commit(lambda: _schedule(message.pk, delay))
 
 
-def _status_changed(message: Message, previous: str) -> MessageStatusChanged:
-    return MessageStatusChanged(
-        tenant_id=message.tenant_id,
-        message_id=message.pk,
-        conversation_id=message.conversation_id,
-        inbox_id=message.inbox_id,
-        previous_status=previous,
-        status=message.status,
-        error_code=message.error_code if message.status == Message.Status.FAILED else None,
-    )
-
-
 def _fail(message: Message, *, code: int | None, title: str, details: str = "") -> None:
     failed = {
         "status": Message.Status.FAILED,
@@ -90,7 +82,7 @@ def _fail(message: Message, *, code: int | None, title: str, details: str = "") 
         if previous:
             for name, value in failed.items():
                 setattr(message, name, value)
-            events_record([_status_changed(message, previous)])
+            events_record([status_changed_event(message, previous)])
     if previous:
         message.refresh_from_db(fields=["next_attempt_at", *STATUS_FIELDS])
         publish_message_event("message.updated", message)
@@ -362,7 +354,7 @@ def message_record_sent(message: Message, external_id: str, *, apply_pending: bo
             message.external_id = message.external_id or external_id
             for name, value in sent.items():
                 setattr(message, name, value)
-            events_record([_status_changed(message, previous)])
+            events_record([status_changed_event(message, previous)])
     if not previous:
         # A status got there first (it named our message): keep what it recorded.
         Message.objects.filter(pk=message.pk, external_id__isnull=True).update(external_id=external_id)

@@ -76,7 +76,8 @@ def _advance(message: Message, spec: StatusSpec) -> tuple[list[str], bool]:
     return list(fields), moved
 
 
-def _status_event(message: Message, previous: str) -> MessageStatusChanged:
+def status_changed_event(message: Message, previous: str) -> MessageStatusChanged:
+    """The event of ``message`` having moved from ``previous`` to its current status."""
     return MessageStatusChanged(
         tenant_id=message.tenant_id,
         message_id=message.pk,
@@ -140,7 +141,7 @@ def message_statuses_update(*, inbox: Inbox, specs: list[StatusSpec]) -> list[Me
         changed.setdefault(message.pk, set()).update(names)
         if status_moved:
             moved[message.pk] = message
-            events.append(_status_event(message, previous))
+            events.append(status_changed_event(message, previous))
         results.append(message)
     _write({m.pk: m for m in found}, changed)
     events_record(events)
@@ -213,7 +214,7 @@ def pending_statuses_apply_many(*, messages: list[Message]) -> list[Message]:
                 names, status_moved = _advance(message, _pending_spec(p))
                 changed.setdefault(message.pk, set()).update(names)
                 if status_moved:
-                    events.append(_status_event(message, previous))
+                    events.append(status_changed_event(message, previous))
         _write(locked, changed)
         events_record(events)
         PendingStatus.objects.filter(pk__in=[p.pk for pending in waiting.values() for p in pending]).delete()
