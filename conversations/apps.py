@@ -8,6 +8,7 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready(). The tasks module is imported
         # so its tasks are in Celery's registry, where conversations.events.outbox finds them by name.
+        import conversations.receivers
         import conversations.tasks  # noqa: F401
         from conversations.models import Conversation, Inbox, Message, QuickReply
         from tenants import audit_display

@@ -171,6 +171,18 @@ class Conversation(TenantOwnedModel):
     reply_window_closed_event_for = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(Label, through="ConversationLabel", blank=True, related_name="conversations")
 
+    # (status, assignee id, inbox id) as loaded, for live events (not a column).
+    live_before: tuple[str, int | None, int] | None
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Conversation:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        # What live events compare against: who saw it and how it counted before this change.
+        data = instance.__dict__
+        if "status" in data and "assignee_id" in data and "inbox_id" in data:
+            instance.live_before = (data["status"], data["assignee_id"], data["inbox_id"])
+        return instance
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "display_id"], name="conversation_unique_display_id"),

@@ -338,6 +338,62 @@ def conversation_audience(*, conversation: Conversation) -> list[int]:
     return audience
 
 
+# --- Live audiences: the visibility rule above, as channel-layer groups -----------------------------
+#
+# A member sees a conversation when they may view all of the workspace's, or when they belong to its
+# inbox and it is assigned to them, or unassigned and they may view unassigned ones. The groups
+# follow that rule term by term, so one event costs one publish per term, whatever the number of
+# agents: a member joins exactly the groups whose conversations they may see, and a conversation is
+# published to exactly the groups of the members who may see it (at most one of each member's groups
+# matches a conversation: no socket receives an event twice).
+
+
+def live_group_all(tenant_id: int) -> str:
+    return f"t{tenant_id}.all"
+
+
+def live_group_unassigned(tenant_id: int, inbox_id: int) -> str:
+    return f"t{tenant_id}.i{inbox_id}.unassigned"
+
+
+def live_group_assignee(tenant_id: int, inbox_id: int, user_id: int) -> str:
+    return f"t{tenant_id}.i{inbox_id}.u{user_id}"
+
+
+def conversation_live_groups(*, tenant_id: int, inbox_id: int, assignee_id: int | None) -> list[str]:
+    """The groups whose members may see a conversation in this inbox with this assignee."""
+    own = (
+        live_group_unassigned(tenant_id, inbox_id)
+        if assignee_id is None
+        else live_group_assignee(tenant_id, inbox_id, assignee_id)
+    )
+    return [live_group_all(tenant_id), own]
+
+
+def member_live_groups(*, membership: Membership) -> list[str]:
+    """The groups a member's sockets join (none once the membership is inactive)."""
+    if not membership.active:
+        return []
+    tenant_id = membership.tenant_id
+    if membership.has_perm(Perm.VIEW_ALL_CONVERSATIONS):
+        return [live_group_all(tenant_id)]
+    inbox_ids = sorted(
+        Inbox.members.through.objects.filter(user_id=membership.user_id, inbox__tenant_id=tenant_id).values_list(
+            "inbox_id", flat=True
+        )
+    )
+    groups = [live_group_assignee(tenant_id, inbox_id, membership.user_id) for inbox_id in inbox_ids]
+    if membership.has_perm(Perm.VIEW_UNASSIGNED):
+        groups += [live_group_unassigned(tenant_id, inbox_id) for inbox_id in inbox_ids]
+    return groups
+
+
+def conversation_live_rows(*, tenant_id: int, ids: list[int]) -> dict[int, Conversation]:
+    """Conversations as a list row shows them, for events (the audience is decided by the groups)."""
+    qs = Conversation.objects.filter(tenant_id=tenant_id, pk__in=ids).select_related("tenant")
+    return {c.pk: c for c in _with_row_data(qs)}
+
+
 def audience_cache_clear() -> None:
     _audience_cache.clear()
 

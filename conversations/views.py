@@ -11,7 +11,6 @@ import json
 import mimetypes
 import os
 from collections.abc import Callable
-from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -31,12 +30,12 @@ from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
 from conversations.services import actions
 from conversations.services.contacts import contact_update
+from conversations.services.events import row_window
 from conversations.services.outbound import (
     OutboundSpec,
     message_react,
     message_send,
     note_create,
-    reply_window_closes_at,
 )
 from conversations.services.variables import text_fill, text_variables
 from helpdesk.exceptions import ApplicationError, NotFound, ValidationFailed, error_body
@@ -44,8 +43,6 @@ from helpdesk.ids import parse_id
 from tenants.models import Membership
 from tenants.permissions import Perm
 from tenants.templatetags.dates import local_day
-
-WINDOW_SOON_SECONDS = 2 * 3600
 
 
 def json_fragment(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -65,18 +62,10 @@ def _membership(request: HttpRequest) -> Membership:
     return request.membership  # type: ignore[attr-defined,no-any-return]
 
 
-def _window(conversation: Conversation, now: datetime) -> dict[str, Any]:
-    closes = reply_window_closes_at(conversation)
-    if closes is None:
-        return {"closes_at": None, "open": True, "soon": False}
-    remaining = (closes - now).total_seconds()
-    return {"closes_at": closes, "open": remaining > 0, "soon": 0 < remaining <= WINDOW_SOON_SECONDS}
-
-
 def _row_context(request: HttpRequest, rows: list[Conversation]) -> dict[str, Any]:
     now = timezone.now()
     return {
-        "rows": [(c, _window(c, now)) for c in rows],
+        "rows": [(c, row_window(c, now)) for c in rows],
         "current_tenant": request.tenant,  # type: ignore[attr-defined]
         "now": now,
     }
@@ -150,7 +139,7 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
     conversation_labels = [lb for lb in labels if getattr(lb, "on_conversation", False)]
     return {
         "conversation": conversation,
-        "window": _window(conversation, now),
+        "window": row_window(conversation, now),
         "labels": labels,
         "conversation_label_ids": {lb.pk for lb in conversation_labels},
         "conversation_labels": conversation_labels,
@@ -248,6 +237,9 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         "can_view_all": membership.has_perm(Perm.VIEW_ALL_CONVERSATIONS),
         "can_view_unassigned": membership.has_perm(Perm.VIEW_UNASSIGNED),
         "me": membership,
+        "can_reply": membership.has_perm(Perm.REPLY),
+        # Live events carry rows and messages rendered per time zone: the page picks its own.
+        "live_zone": timezone.get_current_timezone_name(),
         "open_conversation": conversation,
     }
     if conversation is not None:
@@ -327,7 +319,7 @@ def conversation_messages(request: HttpRequest, tenant_slug: str, display_id: in
         if after_id is not None and ids is None and messages:
             # Catching up: the page follows the reader's newest message, so it continues that one's day.
             previous_day = _day_of(conversation, after_id)
-    window = _window(conversation, timezone.now())
+    window = row_window(conversation, timezone.now())
     return JsonResponse(
         {
             "html": _messages_html(request, messages, conversation, previous_day),

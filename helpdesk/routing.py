@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tenants.consumers import TenantEventsConsumer
+from conversations.consumers import TenantEventsConsumer
 
 websocket_urlpatterns = [
     path("ws/t/<slug:tenant_slug>/", TenantEventsConsumer.as_asgi()),

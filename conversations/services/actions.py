@@ -29,9 +29,8 @@ from conversations.content import SystemContent
 from conversations.events import ConversationAssigned, ConversationStatusChanged
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
-from conversations.selectors import assignable_members, conversation_audience
+from conversations.selectors import assignable_members
 from conversations.services.events import (
-    publish_conversation_hidden,
     publish_conversation_updated,
     publish_message_event,
     publish_notification,
@@ -95,18 +94,12 @@ def _tenant_time(conversation: Conversation, moment: datetime) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _save_and_publish(
-    conversation: Conversation, fields: list[str], *, activity: str = "", before: list[int] | None = None
-) -> None:
+def _save_and_publish(conversation: Conversation, fields: list[str], *, activity: str = "") -> None:
     conversation.save(update_fields=[*fields, "updated_at"])
-    audience = conversation_audience(conversation=conversation)
     if activity:
-        publish_message_event("message.created", _activity(conversation, activity), audience=audience)
-    publish_conversation_updated(conversation, audience=audience)
-    if before is not None:
-        lost = sorted(set(before) - set(audience))
-        if lost:
-            publish_conversation_hidden(conversation, audience=lost)
+        publish_message_event("message.created", _activity(conversation, activity))
+    # Members who no longer see it (e.g. assigned to someone else) are told so by the same call.
+    publish_conversation_updated(conversation)
 
 
 @transaction.atomic
@@ -123,7 +116,6 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
             )
     if conversation.assignee_id == (assignee.pk if assignee else None):
         return conversation
-    before = conversation_audience(conversation=conversation)
     previous = conversation.assignee_id
     conversation.assignee = assignee
     if assignee is None:
@@ -137,7 +129,7 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
             _("Assigned to %(assignee)s by %(actor)s"),
             assignee=assignee.display_name,
         )
-    _save_and_publish(conversation, ["assignee"], activity=activity, before=before)
+    _save_and_publish(conversation, ["assignee"], activity=activity)
     _audit(
         actor,
         AuditLogEntry.Action.CONVERSATION_ASSIGNED,

@@ -1,12 +1,32 @@
-"""Real-time events of the core (documented in docs/events.md), published after commit."""
+"""Real-time events of the core (documented in docs/events.md), published after commit.
+
+Events go to the audience groups of the visibility rule (``selectors.conversation_live_groups``)
+and carry what the page shows: the list row and the message, rendered once per time zone in use in
+the workspace (a row shows times), from the committed rows, so an agent's page fetches nothing
+after an event unless it detects a gap. Counting changes (status, assignee, inbox) carry the state
+before and after, from which each page moves its tab counts.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from datetime import timedelta
 from typing import Any
 
+from django.db.models import Max
+from django.template.loader import get_template
+from django.utils import timezone
+
+from conversations import channels, selectors
 from conversations.models import Conversation, Message, Notification
-from conversations.selectors import conversation_audience
-from helpdesk.realtime import publish_on_commit
+from helpdesk.realtime import LiveBatch, member_group, publish_on_commit
+from tenants.models import Membership, Tenant
+from tenants.timezones import zone_or_none
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SOON_SECONDS = 2 * 3600
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -44,46 +64,247 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def publish_message_event(event_type: str, message: Message, *, audience: list[int] | None = None) -> None:
+def row_window(conversation: Conversation, now: Any) -> dict[str, Any]:
+    """The reply window as a list row and the pane show it."""
+    window = channels.backend_for(conversation.inbox).reply_window(conversation.inbox)
+    if window is None:
+        return {"closes_at": None, "open": True, "soon": False}
+    closes = conversation.last_inbound_at + window if conversation.last_inbound_at else now - timedelta(seconds=1)
+    if closes is None:
+        return {"closes_at": None, "open": True, "soon": False}
+    remaining = (closes - now).total_seconds()
+    return {"closes_at": closes, "open": remaining > 0, "soon": 0 < remaining <= WINDOW_SOON_SECONDS}
+
+
+# --- What events carry, built once per transaction after the commit -------------------------------
+
+
+# The zones of a workspace change when a member changes theirs: a few seconds' cache per process keeps
+# that from costing two queries per event.
+_ZONES_TTL = 5.0
+_zones_cache: dict[int, tuple[float, list[str]]] = {}
+
+
+def _zones(batch: LiveBatch, tenant_id: int) -> list[str]:
+    """The time zones the workspace's members see times in (their own, else the workspace's)."""
+
+    def compute() -> list[str]:
+        now = time.monotonic()
+        cached = _zones_cache.get(tenant_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        tenant_zone = Tenant.objects.filter(pk=tenant_id).values_list("timezone", flat=True).first() or ""
+        own = Membership.objects.filter(tenant_id=tenant_id, active=True).values_list("user__time_zone", flat=True)
+        names = set()
+        for name in {*own.distinct(), ""}:
+            zone = zone_or_none(name) or zone_or_none(tenant_zone)
+            names.add(zone.key if zone is not None else "UTC")
+        zones = sorted(names)
+        if len(_zones_cache) > 10_000:
+            _zones_cache.clear()
+        _zones_cache[tenant_id] = (now + _ZONES_TTL, zones)
+        return zones
+
+    return batch.memo(("zones", tenant_id), compute)  # type: ignore[no-any-return]
+
+
+def zones_cache_clear() -> None:
+    _zones_cache.clear()
+
+
+def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversation, dict[str, Any]]]:
+    """Every conversation of this transaction's events, read once and rendered as list rows."""
+
+    def compute() -> dict[int, tuple[Conversation, dict[str, Any]]]:
+        ids = sorted(
+            {
+                event.conversation_id
+                for _t, _g, event in batch.items
+                if isinstance(event, _ConversationEvent) and event.tenant_id == tenant_id
+            }
+        )
+        rows = selectors.conversation_live_rows(tenant_id=tenant_id, ids=ids)
+        now = timezone.now()  # after the read: the row shows the state as of this moment at least
+        template = get_template("conversations/list_rows.html", using="jinja2")
+        out = {}
+        for pk, conversation in rows.items():
+            window = row_window(conversation, now)
+            context = {"rows": [(conversation, window)], "current_tenant": conversation.tenant, "now": now}
+            html = {}
+            for zone in _zones(batch, tenant_id):
+                with timezone.override(zone):
+                    html[zone] = template.render(context)
+            out[pk] = (
+                conversation,
+                {
+                    "id": pk,
+                    "display_id": conversation.display_id,
+                    "status": conversation.status,
+                    "inbox_id": conversation.inbox_id,
+                    "assignee_id": conversation.assignee_id,
+                    "labels": sorted(label.pk for label in conversation.labels.all()),
+                    "waiting": conversation.waiting_since is not None,
+                    "version": now.timestamp(),
+                    "html": html,
+                },
+            )
+        return out
+
+    return batch.memo(("rows", tenant_id), compute)  # type: ignore[no-any-return]
+
+
+def _message_view(
+    batch: LiveBatch, conversation: Conversation, message_id: int, *, created: bool
+) -> dict[str, Any] | None:
+    """The message as the open conversation shows it, and the message that arrived just before it
+    (a page whose newest message is older has missed one: it catches up)."""
+    messages, _more = selectors.message_page(conversation=conversation, ids=[message_id])
+    if not messages:
+        return None
+    message = messages[0]
+    previous = None
+    if created:  # a changed message (status, reaction) is already shown or comes with the catch-up
+        previous = (
+            Message.objects.filter(tenant_id=conversation.tenant_id, conversation_id=conversation.pk, pk__lt=message_id)
+            .aggregate(previous=Max("id"))
+            .get("previous")
+        )
+    template = get_template("conversations/message.html", using="jinja2")
+    context = {
+        "messages": [message],
+        "previous_day": None,
+        "conversation": conversation,
+        "current_tenant": conversation.tenant,
+        # Every member who sees the conversation gets the same bubble; a page without the
+        # permission to reply removes the reply and react buttons (the server refuses them anyway).
+        "can_reply": True,
+        "can_retry": True,
+    }
+    html = {}
+    for zone in _zones(batch, conversation.tenant_id):
+        with timezone.override(zone):
+            html[zone] = template.render(context)
+    return {**message_payload(message), "previous_id": previous or 0, "html": html}
+
+
+def _state(status: str, assignee_id: int | None, inbox_id: int, tenant_id: int) -> dict[str, Any]:
+    groups = selectors.conversation_live_groups(tenant_id=tenant_id, inbox_id=inbox_id, assignee_id=assignee_id)
+    return {"open": status == Conversation.Status.OPEN, "assignee_id": assignee_id, "groups": groups}
+
+
+class _ConversationEvent:
+    """An event about one conversation, built after the commit from the committed row."""
+
+    def __init__(
+        self,
+        event_type: str,
+        conversation: Conversation,
+        *,
+        message_id: int | None = None,
+        before: tuple[str, int | None, int] | None = None,
+        counts: bool = False,
+    ) -> None:
+        self.event_type = event_type
+        self.tenant_id = conversation.tenant_id
+        self.conversation_id = conversation.pk
+        self.display_id = conversation.display_id
+        self.message_id = message_id
+        self.before = before
+        self.counts = counts
+        self.state = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+
+    def __call__(self, batch: LiveBatch) -> tuple[list[str], dict[str, Any], list[str]] | None:
+        snapshot = _row_snapshots(batch, self.tenant_id).get(self.conversation_id)
+        if snapshot is None:
+            return None  # deleted meanwhile (e.g. erased)
+        conversation, row = snapshot
+        groups = selectors.conversation_live_groups(
+            tenant_id=self.tenant_id, inbox_id=conversation.inbox_id, assignee_id=conversation.assignee_id
+        )
+        event: dict[str, Any] = {
+            "type": self.event_type,
+            "conversation": {"id": self.conversation_id, "display_id": self.display_id},
+            "row": row,
+        }
+        if self.message_id is not None:
+            view = _message_view(batch, conversation, self.message_id, created=self.event_type == "message.created")
+            if view is None:
+                return None
+            event["message"] = view
+        if self.event_type == "conversation.updated":
+            event["conversation"] = conversation_payload(conversation)
+        if self.counts:
+            after = _state(*self.state, self.tenant_id)
+            event["counts"] = {
+                "before": _state(*self.before, self.tenant_id) if self.before is not None else None,
+                "after": after,
+            }
+        return groups, event, []
+
+
+class _HiddenEvent:
+    """To the groups that saw the conversation before a change and no longer do."""
+
+    def __init__(self, conversation: Conversation, before: tuple[str, int | None, int]) -> None:
+        self.tenant_id = conversation.tenant_id
+        self.conversation_id = conversation.pk
+        self.display_id = conversation.display_id
+        self.before = before
+        self.after = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+
+    def __call__(self, batch: LiveBatch) -> tuple[list[str], dict[str, Any], list[str]] | None:
+        before = _state(*self.before, self.tenant_id)
+        after = _state(*self.after, self.tenant_id)
+        lost = [g for g in before["groups"] if g not in after["groups"]]
+        if not lost:
+            return None
+        event = {
+            "type": "conversation.hidden",
+            "conversation": {"id": self.conversation_id, "display_id": self.display_id},
+            "counts": {"before": before, "after": None},
+        }
+        # A member in a lost group and in a group that still sees it (e.g. the new assignee, who also
+        # saw it unassigned) keeps it: their socket ignores this event.
+        return lost, event, after["groups"]
+
+
+def _before(conversation: Conversation) -> tuple[str, int | None, int] | None:
+    return getattr(conversation, "live_before", None)
+
+
+def _settle(conversation: Conversation) -> None:
+    # The next event of this transaction compares against the state just published.
+    conversation.live_before = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+
+
+def publish_message_event(event_type: str, message: Message) -> None:
+    """A message was created or changed (status, reaction, text): its bubble and its conversation's row."""
     conversation = message.conversation
     publish_on_commit(
-        tenant_id=message.tenant_id,
-        user_ids=audience if audience is not None else conversation_audience(conversation=conversation),
-        event={
-            "type": event_type,
-            "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
-            "message": message_payload(message),
-        },
+        tenant_id=message.tenant_id, event=_ConversationEvent(event_type, conversation, message_id=message.pk)
     )
 
 
-def publish_conversation_updated(conversation: Conversation, *, audience: list[int] | None = None) -> None:
-    if audience is None:
-        audience = conversation_audience(conversation=conversation)
+def publish_conversation_updated(conversation: Conversation, *, new: bool = False) -> None:
+    """The conversation changed: its row, its header, and (status, assignee, inbox) the tab counts and
+    who sees it. ``new``: it did not exist before this transaction."""
+    before = None if new else _before(conversation)
+    after = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+    counts = new or (before is not None and before != after)
     publish_on_commit(
         tenant_id=conversation.tenant_id,
-        user_ids=audience,
-        event={"type": "conversation.updated", "conversation": conversation_payload(conversation)},
+        event=_ConversationEvent("conversation.updated", conversation, before=before, counts=counts),
     )
-
-
-def publish_conversation_hidden(conversation: Conversation, *, audience: list[int]) -> None:
-    """To members who could see the conversation until now (e.g. it was assigned to someone else)."""
-    publish_on_commit(
-        tenant_id=conversation.tenant_id,
-        user_ids=audience,
-        event={
-            "type": "conversation.hidden",
-            "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
-        },
-    )
+    if before is not None and (before[1], before[2]) != (after[1], after[2]):
+        publish_on_commit(tenant_id=conversation.tenant_id, event=_HiddenEvent(conversation, before))
+    _settle(conversation)
 
 
 def publish_notification(notification: Notification) -> None:
     conversation = notification.conversation
     publish_on_commit(
         tenant_id=notification.tenant_id,
-        user_ids=[notification.user_id],
+        groups=[member_group(notification.tenant_id, notification.user_id)],
         event={
             "type": "notification.created",
             "notification": {

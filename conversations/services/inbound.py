@@ -35,7 +35,6 @@ from conversations.models import (
     Message,
     Reaction,
 )
-from conversations.selectors import conversation_audience
 from conversations.services.events import publish_conversation_updated, publish_message_event
 
 logger = logging.getLogger(__name__)
@@ -521,17 +520,13 @@ def _conversations_touch(
         if conversation.status == Conversation.Status.SNOOZED:
             conversation.status, conversation.snoozed_until = Conversation.Status.OPEN, None
             reopened.add(conversation_id)
-    audiences: dict[int, list[int]] = {}
     for message in messages:
-        conversation = message.conversation
-        if conversation.pk not in audiences:
-            audiences[conversation.pk] = conversation_audience(conversation=conversation)
-        publish_message_event("message.created", message, audience=audiences[conversation.pk])
+        publish_message_event("message.created", message)
     # A new message already tells the inbox its conversation's row changed (activity, unread, preview);
-    # a separate update only when the conversation itself was opened or reopened.
+    # a separate update only when the conversation itself was opened or reopened (it counts in the tabs).
     for conversation_id in sorted(opened | reopened):
         conversation = groups[conversation_id][0][0].conversation
-        publish_conversation_updated(conversation, audience=audiences[conversation_id])
+        publish_conversation_updated(conversation, new=conversation_id in opened)
     return reopened
 
 

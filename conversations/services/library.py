@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from conversations.media import QUICK_REPLY_ATTACHMENT_MAX_BYTES, QUICK_REPLY_ATTACHMENT_TYPES
 from conversations.models import Inbox, Label, QuickReply
 from helpdesk.exceptions import NotFound, ValidationFailed
-from helpdesk.realtime import publish_on_commit
+from helpdesk.realtime import members_group, publish_on_commit
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
@@ -325,10 +325,9 @@ def membership_availability_set(*, membership: Membership, availability: str, re
         request=request,
         extra={"from": previous, "to": availability},
     )
-    audience = Membership.objects.filter(tenant_id=membership.tenant_id, active=True).values_list("user_id", flat=True)
     publish_on_commit(
         tenant_id=membership.tenant_id,
-        user_ids=list(audience),
+        groups=[members_group(membership.tenant_id)],
         event={"type": "member.availability", "user_id": membership.user_id, "availability": availability},
     )
     return membership

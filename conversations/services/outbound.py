@@ -258,9 +258,8 @@ def message_send(
                     extra={"message_id": message.pk, "type": message.type},
                 )
             transaction.on_commit(lambda: delivery_jobs.delivery_enqueue(message))
-            audience = conversation_audience(conversation=conversation)
-            publish_message_event("message.created", message, audience=audience)
-            publish_conversation_updated(conversation, audience=audience)
+            publish_message_event("message.created", message)
+            publish_conversation_updated(conversation)
     except IntegrityError:
         if idempotency_key:
             existing = Message.objects.get(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key)
@@ -307,7 +306,7 @@ def note_create(
         private=True,
         status=Message.Status.SENT,
     )
-    publish_message_event("message.created", message, audience=audience)
+    publish_message_event("message.created", message)
     author = actor_user(actor)
     for user_id in mentioned:
         if author is not None and user_id == author.pk:

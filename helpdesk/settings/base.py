@@ -143,16 +143,22 @@ if REDIS_URL:
     SESSION_CACHE_ALIAS = "sessions"
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # No read timeout: a consumer waits on Redis for its next event for as long as a socket is
-            # quiet (redis-py 8 defaults to 5 s, which would drop every idle browser socket).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "helpdesk:ws"},
+            # Redis pub/sub: one message per process and audience group, sequence numbers to notice
+            # a gap, bounded per-socket queues, pools that wait (helpdesk/live_layer.py).
+            "BACKEND": "helpdesk.live_layer.LiveChannelLayer",
+            # No read timeout: the subscription waits on Redis for as long as the workspace is quiet
+            # (redis-py 8 defaults to 5 s).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "helpdesk:ws",
+                "local_capacity": env.int("LIVE_SOCKET_CAPACITY", default=1000),
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_CACHE_ALIAS = "default"
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "helpdesk.live_layer.LiveInMemoryChannelLayer"}}
 
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [

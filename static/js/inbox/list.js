@@ -146,3 +146,64 @@ export function refreshRows(ids) {
     }).catch(() => { /* the next resync catches up */ });
   }, 60);
 }
+
+// --- Rows and counts from live events -------------------------------------------------------------
+// An event carries its conversation's row rendered per time zone and the fields the list filters on,
+// so the page places it without asking the server. A search (full text) is the server's to match:
+// with one typed, and for a zone the event has no rendering in, the row is re-read instead.
+
+// The audience groups of this page's socket (from its "hello"): what it saw before a change.
+let liveGroups = [];
+export function setLiveGroups(groups) { liveGroups = groups || []; }
+
+function rowMatches(row) {
+  const f = currentFilters();
+  const me = Number(root.dataset.userId);
+  if (f.tab === "mine" && row.assignee_id !== me) return false;
+  if (f.tab === "unassigned" && row.assignee_id !== null) return false;
+  if (f.status && row.status !== f.status) return false;
+  if (f.inbox && row.inbox_id !== Number(f.inbox)) return false;
+  if (f.assignee && row.assignee_id !== Number(f.assignee)) return false;
+  if (f.label && row.labels.indexOf(Number(f.label)) === -1) return false;
+  if (f.sort === "waiting" && !row.waiting) return false;
+  return true;
+}
+
+export function applyRow(row) {
+  if (!row) return;
+  const html = row.html && row.html[root.dataset.tz];
+  if (currentFilters().q || !html) { refreshRows([row.id]); return; }
+  const existing = document.getElementById("c-" + row.id);
+  // Events from two publishers may cross: a row older than the one shown is not put back.
+  if (existing && Number(existing.dataset.version || 0) > row.version) return;
+  if (!rowMatches(row)) {
+    if (existing) existing.remove();
+    return;
+  }
+  const li = fragment(html).firstElementChild;
+  if (!li) return;
+  placeRow(li);
+  markActiveRow();
+}
+
+function counted(stateOf, visible, me) {
+  if (!stateOf || !visible || !stateOf.open) return {all: 0, mine: 0, unassigned: 0};
+  return {all: 1, mine: stateOf.assignee_id === me ? 1 : 0, unassigned: stateOf.assignee_id === null ? 1 : 0};
+}
+
+function sees(stateOf) {
+  return !!stateOf && stateOf.groups.some((g) => liveGroups.indexOf(g) !== -1);
+}
+
+// The tab badges move by what the change did to this member's counts: before (if they saw it) and after.
+export function applyCounts(counts, visibleNow) {
+  if (!counts) return;
+  const me = Number(root.dataset.userId);
+  const before = counted(counts.before, sees(counts.before), me);
+  const after = counted(counts.after, visibleNow, me);
+  Object.keys(before).forEach((k) => {
+    const el = root.querySelector("[data-count='" + k + "']");
+    const delta = after[k] - before[k];
+    if (el && delta) el.textContent = String(Math.max(0, Number(el.textContent || 0) + delta));
+  });
+}

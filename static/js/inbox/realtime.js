@@ -1,9 +1,11 @@
-// Live updates. Each WebSocket event is only a hint: the page re-reads the server's state by cursor
-// (messages after the newest shown, rows by id), and after a reconnect, when the tab comes back and
-// once a minute it re-reads the list and the open conversation, so a lost event never loses a message.
-import {liveState, root, slug, state, text} from "./shared.js";
-import {refreshRows, reloadList} from "./list.js";
-import {outgoingInFlight, refreshMessages} from "./history.js";
+// Live updates. Events carry what the page shows (the list row, the message, the tab counts' change),
+// so the page applies them without asking the server. The server tells it when it may have missed
+// something ("resync": a gap in its groups' sequence, a socket that fell behind, a change of access),
+// and after a reconnect or when the tab comes back it re-reads the list and the open conversation
+// by cursor: a lost event never loses a message. A slow safety net re-reads every five minutes.
+import {liveState, paneEl, root, slug, state, text} from "./shared.js";
+import {applyCounts, applyRow, refreshRows, reloadList, setLiveGroups} from "./list.js";
+import {newestShown, outgoingInFlight, refreshMessages, upsertMessages} from "./history.js";
 import {catchUp, conversationGone, markRead, refreshHeader} from "./conversation.js";
 import {notify} from "./notifications.js";
 
@@ -19,34 +21,66 @@ function resync() {
   }
 }
 
+// A message of the open conversation: shown from the event; if one before it is not shown yet
+// (its event has not come, or was missed), the page catches up from its newest message.
+function showMessage(message) {
+  const html = message.html && message.html[root.dataset.tz];
+  const missed = message.previous_id > newestShown();
+  if (html) {
+    upsertMessages(html);
+    if (root.dataset.canReply !== "1") {
+      paneEl.querySelectorAll("#m-" + message.id + " [data-reply], #m-" + message.id + " [data-react]")
+        .forEach((el) => { el.remove(); });
+    }
+  }
+  if (missed || !html) {
+    catchUp().then(() => {
+      if (!document.getElementById("m-" + message.id)) return refreshMessages([message.id]);
+      return undefined;
+    }).catch(() => { /* the next resync catches up */ });
+  }
+}
+
 function handle(event) {
   const conv = event.conversation || {};
   const isOpen = state.conversation && conv.id === state.conversation.id;
   switch (event.type) {
+    case "batch":
+      event.events.forEach(handle);
+      break;
+    case "hello":
+      setLiveGroups(event.groups);
+      break;
+    case "resync":
+      resync();
+      break;
     case "message.created":
-      refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
       if (isOpen) {
-        // A message committed after a later-numbered one is not "after" the newest shown: ask for it by id.
-        catchUp().then(() => {
-          if (!document.getElementById("m-" + event.message.id)) return refreshMessages([event.message.id]);
-          return undefined;
-        }).catch(() => { /* the next resync catches up */ });
+        showMessage(event.message);
         // A customer's message reopens the reply window and changes "waiting since".
         if (event.message.direction === "in") { markRead(); refreshHeader(); }
       }
       break;
     case "message.updated":
-      if (isOpen) refreshMessages([event.message.id]);
-      refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
+      if (isOpen) {
+        const html = event.message.html && event.message.html[root.dataset.tz];
+        if (html) upsertMessages(html); else refreshMessages([event.message.id]);
+      }
       break;
     case "conversation.updated":
-      refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
+      applyCounts(event.counts, true);
       if (isOpen) refreshHeader();
       break;
-    case "conversation.hidden":
+    case "conversation.hidden": {
       conversationGone(conv.display_id);
-      refreshRows([conv.id]); // the row endpoint answers it as missing, with the new tab counts
+      const li = document.getElementById("c-" + conv.id);
+      if (li) li.remove();
+      applyCounts(event.counts, false);
       break;
+    }
     case "notification.created":
       notify(event.notification);
       break;
@@ -89,7 +123,7 @@ export function startRealtime() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) { resync(); markRead(); }
   });
-  // A safety net beside the push: a cheap resync every minute.
-  setInterval(() => { if (!document.hidden) resync(); }, 60000);
+  // A safety net beside the push and its gap detection.
+  setInterval(() => { if (!document.hidden) resync(); }, 300000);
   connect();
 }

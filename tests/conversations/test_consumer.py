@@ -21,7 +21,7 @@ from django.db import transaction
 from django.test import Client
 
 from helpdesk.asgi import application
-from helpdesk.realtime import publish_on_commit
+from helpdesk.realtime import member_group, publish_on_commit
 from tenants.models import Tenant
 from tests.factories import add_member, make_user
 from tests.tenants.helpers import enrol_totp, password_login
@@ -95,7 +95,7 @@ def attempt(slug: str, client: Client | None = None) -> tuple[bool, int | None]:
 @database_sync_to_async
 def publish(tenant: Tenant, user_ids: list[int], event: dict[str, Any]) -> None:
     with transaction.atomic():
-        publish_on_commit(tenant_id=tenant.pk, user_ids=user_ids, event=event)
+        publish_on_commit(tenant_id=tenant.pk, groups=[member_group(tenant.pk, u) for u in user_ids], event=event)
 
 
 # --- refusals -------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_member_connects_and_receives_the_events_published_to_them(tenant, agent
         await socket.disconnect()
         return received
 
-    assert async_to_sync(scenario)() == [{"type": "hello", "tenant": "acme"}, EVENT]
+    assert async_to_sync(scenario)() == [{"type": "hello", "tenant": "acme", "groups": []}, EVENT]
 
 
 def test_events_of_another_tenant_or_another_member_do_not_reach_the_socket(tenant, other_tenant, agent):
@@ -213,4 +213,4 @@ def test_events_of_another_tenant_or_another_member_do_not_reach_the_socket(tena
         await socket.disconnect()
         return received
 
-    assert async_to_sync(scenario)() == [{"type": "hello", "tenant": "acme"}, EVENT]
+    assert async_to_sync(scenario)() == [{"type": "hello", "tenant": "acme", "groups": []}, EVENT]
