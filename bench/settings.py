@@ -13,3 +13,5 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 LOGGING["root"]["level"] = "WARNING"
 # A closed port unless a benchmark runs the fake Cloud API: benchmarks never reach Meta.
 WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="http://127.0.0.1:9")
+# The channel layer tells of events it could not queue ("N of M channels over capacity") at INFO.
+LOGGING["loggers"]["channels_redis"] = {"level": "INFO"}
