@@ -420,8 +420,8 @@ class PageReplay:
     """The requests one agent's inbox page makes after its live events (static/js/inbox/realtime.js
     and list.js). The page shows the list (tab "all", default filters) with no conversation open.
 
-    * An event about a conversation's row (message.created, message.updated, conversation.updated,
-      conversation.hidden) without a rendered ``"row"``: the row is re-read by id (``refreshRows``),
+    * An event about a conversation's row (message.created, message.updated, conversation.updated)
+      without a rendered ``"row"``: the row is re-read by id (``refreshRows``),
       debounced 60 ms, the ids of the burst in one request (at most 100).
     * With a ``"row"`` key: the page places (or removes) the row it was given, and asks nothing.
     * ``resync``, and a socket opened again after a close: the list is read again (``reloadList``).
@@ -432,7 +432,8 @@ class PageReplay:
     ``ROWS_ONE_AT_A_TIME`` waits for the answer instead.
     """
 
-    ROW_EVENTS = frozenset({"message.created", "message.updated", "conversation.updated", "conversation.hidden"})
+    # "conversation.hidden" removes the row and moves the counts from the event itself.
+    ROW_EVENTS = frozenset({"message.created", "message.updated", "conversation.updated"})
     DEBOUNCE_S = 0.060
     ROWS_PER_REQUEST = 100
     ROWS_ONE_AT_A_TIME = False
