@@ -127,9 +127,14 @@ def send_to_groups(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> No
         for group, message in messages:
             await layer.group_send(group, message)
 
+    async def send_in_turn() -> None:
+        # One transaction's sends after the previous one's: the publisher keeps the commit order.
+        async with _publish_lock():
+            await send_all()
+
     if _uses_own_loop(layer):
         # Queued on the publisher loop (FIFO, so events keep their order); the commit does not wait.
-        _track(asyncio.run_coroutine_threadsafe(send_all(), _background_loop()), len(messages))
+        _track(asyncio.run_coroutine_threadsafe(send_in_turn(), _background_loop()), len(messages))
     else:
         async_to_sync(send_all)()
 
@@ -172,6 +177,15 @@ def _uses_own_loop(layer: Any) -> bool:
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _publish_lock() -> asyncio.Lock:
+    # Created on the publisher loop, where it is used (asyncio wakes its waiters first come, first served).
+    loop = asyncio.get_running_loop()
+    if loop not in _locks:
+        _locks[loop] = asyncio.Lock()
+    return _locks[loop]
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
