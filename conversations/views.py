@@ -76,6 +76,13 @@ def _jinja(name: str, context: dict[str, Any]) -> SafeString:
     return mark_safe(get_template(name, using="jinja2").render(context))  # noqa: S308 - autoescaped
 
 
+def _counts(membership: Membership) -> dict[str, Any]:
+    """The tab badges, and when they were read: the page skips the count changes of live events built
+    before that moment (already in them)."""
+    counts_at = timezone.now().timestamp()
+    return {"counts": selectors.conversation_tab_counts(membership=membership), "counts_at": counts_at}
+
+
 def _rows_html(request: HttpRequest, rows: list[Conversation], context: dict[str, Any] | None = None) -> SafeString:
     return _jinja("conversations/list_rows.html", context or _row_context(request, rows))
 
@@ -258,7 +265,7 @@ def inbox_list(request: HttpRequest, tenant_slug: str) -> JsonResponse:
     )
     data: dict[str, Any] = {"html": _rows_html(request, rows), "ids": [c.pk for c in rows], "next": next_cursor}
     if cursor is None:  # the tab badges come with the first page; scrolling further does not change them
-        data["counts"] = selectors.conversation_tab_counts(membership=membership)
+        data.update(_counts(membership))
     return JsonResponse(data)
 
 
@@ -275,7 +282,7 @@ def inbox_rows(request: HttpRequest, tenant_slug: str) -> JsonResponse:
         {
             "rows": {c.pk: _rows_html(request, [c]) for c in rows},
             "missing": [i for i in ids if i not in found],
-            "counts": selectors.conversation_tab_counts(membership=membership),
+            **_counts(membership),
         }
     )
 
@@ -524,7 +531,7 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
                 {
                     "hidden": True,
                     "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
-                    "counts": selectors.conversation_tab_counts(membership=membership),
+                    **_counts(membership),
                 }
             )
     elif action == "status":

@@ -262,6 +262,7 @@ class _HiddenEvent:
             "type": "conversation.hidden",
             "conversation": {"id": self.conversation_id, "display_id": self.display_id},
             "counts": {"before": before, "after": None},
+            "version": timezone.now().timestamp(),
         }
         # A member in a lost group and in a group that still sees it (e.g. the new assignee, who also
         # saw it unassigned) keeps it: their socket ignores this event.

@@ -242,7 +242,10 @@ def test_assigning_away_answers_hidden_with_the_new_tab_counts(tenant, channel, 
         f"/t/acme/inbox/c/{conversation.display_id}/assign/", {"assignee": str(colleague.user_id)}
     )
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    # When the counts were read: the page skips the count changes of events built before.
+    assert isinstance(body.pop("counts_at"), float)
+    assert body == {
         "hidden": True,
         "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
         "counts": {"all": 1, "mine": 0, "unassigned": 1},

@@ -111,7 +111,7 @@ export function conversationGone(displayId) {
 }
 
 function applyHeader(data, displayId) {
-  if (data.counts) setCounts(data.counts);
+  if (data.counts) setCounts(data.counts, data.counts_at);
   if (data.hidden) {
     conversationGone(displayId);
     return;

@@ -12,8 +12,12 @@ export function currentFilters() {
   return data;
 }
 
-export function setCounts(counts) {
+// When the server read the counts shown (its clock): changes of events built before are in them.
+let countsAt = 0;
+
+export function setCounts(counts, at) {
   if (!counts) return;
+  if (at) countsAt = Math.max(countsAt, at);
   Object.keys(counts).forEach((k) => {
     const el = root.querySelector("[data-count='" + k + "']");
     if (el) el.textContent = counts[k];
@@ -77,7 +81,7 @@ export function reloadList() {
     listSentinel.dataset.next = data.next || "";
     listSentinel.innerHTML = data.ids.length ? "" : "<p class='empty muted'></p>";
     if (!data.ids.length) listSentinel.firstChild.textContent = text("empty");
-    setCounts(data.counts);
+    setCounts(data.counts, data.counts_at);
     markActiveRow();
     const q = new URLSearchParams(params);
     history.replaceState(history.state, "", (state.open ? base + "c/" + state.open + "/" : base) + "?" + q.toString());
@@ -140,7 +144,7 @@ export function refreshRows(ids) {
         const li = document.getElementById("c-" + id);
         if (li) li.remove();
       });
-      setCounts(data.counts);
+      setCounts(data.counts, data.counts_at);
       markActiveRow();
       if (pendingRows.size) refreshRows([]);
     }).catch(() => { /* the next resync catches up */ });
@@ -196,8 +200,8 @@ function sees(stateOf) {
 }
 
 // The tab badges move by what the change did to this member's counts: before (if they saw it) and after.
-export function applyCounts(counts, visibleNow) {
-  if (!counts) return;
+export function applyCounts(counts, visibleNow, version) {
+  if (!counts || (version && version <= countsAt)) return;
   const me = Number(root.dataset.userId);
   const before = counted(counts.before, sees(counts.before), me);
   const after = counted(counts.after, visibleNow, me);

@@ -71,14 +71,14 @@ function handle(event) {
       break;
     case "conversation.updated":
       if (event.row) applyRow(event.row); else refreshRows([conv.id]);
-      applyCounts(event.counts, true);
+      applyCounts(event.counts, true, event.row && event.row.version);
       if (isOpen) refreshHeader();
       break;
     case "conversation.hidden": {
       conversationGone(conv.display_id);
       const li = document.getElementById("c-" + conv.id);
       if (li) li.remove();
-      applyCounts(event.counts, false);
+      applyCounts(event.counts, false, event.version);
       break;
     }
     case "notification.created":
