@@ -26,6 +26,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close, decode_hosts
@@ -64,6 +65,16 @@ def stats_reset() -> None:
         _stats.clear()
 
 
+def _database_of(hosts: Any) -> int:
+    from urllib.parse import urlsplit
+
+    host = decode_hosts(hosts)[0]
+    if "db" in host:
+        return int(host["db"])
+    path = urlsplit(str(host.get("address", ""))).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
 class LiveChannelLayer(RedisPubSubChannelLayer):
     """Channels' pub/sub layer with sequence numbers, bounded local queues and waiting pools.
 
@@ -83,6 +94,9 @@ class LiveChannelLayer(RedisPubSubChannelLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # Pub/sub channels belong to the whole Redis server, not to a database: installations sharing a
+        # server on different database numbers must not hear each other, so the number joins the prefix.
+        self._kwargs["prefix"] = f"{self._kwargs.get('prefix', 'asgi')}:db{_database_of(self._kwargs.get('hosts'))}:"
         self._sync_redis: Any = None
         self._live_options: dict[str, Any] = {
             "local_capacity": local_capacity,
@@ -168,7 +182,7 @@ class LiveLoopLayer(RedisPubSubLoopLayer):
             dropped = queue.qsize()
             while not queue.empty():
                 queue.get_nowait()
-            count("dropped", dropped)
+            count("dropped", dropped + 1)  # the backlog, and this message
             count("resyncs")
             logger.warning(
                 "Live updates dropped for a socket that is not reading: %s waiting (capacity %s); it re-syncs",
@@ -301,7 +315,7 @@ class LiveInMemoryChannelLayer(InMemoryChannelLayer):
         for channel in list(self.groups.get(group, {})):
             try:
                 await self.send(channel, message)
-            except self.ChannelFull:
+            except ChannelFull:
                 # A socket that does not read: its backlog goes, and it is told to re-sync.
                 queue = self.channels.get(channel)
                 dropped = queue.qsize() if queue is not None else 0

@@ -66,6 +66,11 @@ def run(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(scenario())
 
 
+def effective(prefix: str) -> str:
+    """The prefix the layer uses in Redis: the given one and the database number."""
+    return f"{prefix}:db{int(urlsplit(settings.REDIS_URL).path.strip('/') or 0)}:"
+
+
 def layer_on(prefix: str, **options: Any) -> LiveChannelLayer:
     return LiveChannelLayer(hosts=[{"address": settings.REDIS_URL}], prefix=prefix, **options)
 
@@ -87,12 +92,13 @@ async def subscribers(client: Any, channel: str) -> int:
     return int(count)
 
 
-async def subscribed(client: Any, prefix: str, groups: list[str]) -> None:
+async def subscribed(client: Any, prefix: str, groups: list[str], *, raw: bool = False) -> None:
     """Wait until Redis has this process's subscription to each group (a subscribe is only sent, not
     confirmed, when ``group_add`` returns)."""
 
     async def all_there() -> bool:
-        counts = [await subscribers(client, f"{prefix}__group__{g}") for g in groups]
+        full = prefix if raw else effective(prefix)
+        counts = [await subscribers(client, f"{full}__group__{g}") for g in groups]
         return counts == [1] * len(groups)
 
     await until(all_there, f"the subscriptions to {len(groups)} group(s)")
@@ -178,15 +184,6 @@ def test_a_socket_that_does_not_read_has_its_backlog_replaced_by_one_resync(pref
     assert sorted(stats()) == ["dropped", "resyncs"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Product bug: LiveLoopLayer.deliver counts only the backlog it throws away (10), not the event that "
-        "found the queue full and is not delivered either (the 11th), so stats()['dropped'] says 10 where "
-        "11 events never reached the socket (LiveInMemoryChannelLayer's code counts the backlog plus that event)."
-    ),
-)
 def test_the_dropped_count_is_every_event_the_socket_did_not_get(prefix):
     async def scenario() -> list[Any]:
         layer = layer_on(prefix, local_capacity=10)
@@ -208,16 +205,6 @@ def test_the_dropped_count_is_every_event_the_socket_did_not_get(prefix):
     assert stats() == {"dropped": 11, "resyncs": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason=(
-        "Product bug: LiveInMemoryChannelLayer.group_send catches `self.ChannelFull`, which Channels' "
-        "InMemoryChannelLayer does not have (ChannelFull lives in channels.exceptions): the first full queue "
-        "raises AttributeError out of group_send, so the group's remaining sockets miss the event and the "
-        "stalled one gets no resync."
-    ),
-)
 def test_the_embedded_layer_replaces_a_full_backlog_by_one_resync(live_stats, caplog):
     """The in-memory layer (no Redis) in the same situation: 11 events lost and counted, one resync, a
     WARNING, and the socket that reads gets everything."""
@@ -267,7 +254,7 @@ def test_a_gap_in_a_groups_sequence_resyncs_that_groups_sockets_before_the_next_
             for name, channel in (("a1", a1), ("a2", a2), ("b1", b1)):
                 received[name].append(await receive(layer, channel))
 
-            assert await client.incr(f"{prefix}seq:alpha") == 2  # number 2 is never published
+            assert await client.incr(f"{effective(prefix)}seq:alpha") == 2  # number 2 is never published
             await layer.group_send("alpha", message(1))  # sequence 3
             await layer.group_send("beta", {"type": "test.end"})
             await layer.group_send("alpha", message(2))  # sequence 4: in order again
@@ -343,15 +330,15 @@ async def redis_channels(client: Any, prefix: str) -> set[str]:
 async def check_subscriptions(layer: Any, client: Any, prefix: str, sockets: list[LocalSocket]) -> dict[str, Any]:
     """Wait until Redis has exactly the live sockets' channels and groups; answer what it and the layer hold."""
     groups = sorted({g for s in sockets for g in s.groups})
-    expected = {s.channel for s in sockets} | {f"{prefix}__group__{g}" for g in groups}
+    expected = {s.channel for s in sockets} | {f"{effective(prefix)}__group__{g}" for g in groups}
     with contextlib.suppress(AssertionError):  # the comparison afterwards shows the difference
         await until(lambda: _equal(redis_channels(client, prefix), expected), "Redis to hold the live channels")
     return {
         "redis": await redis_channels(client, prefix),
         "expected": expected,
-        "numsub": {g: await subscribers(client, f"{prefix}__group__{g}") for g in groups},
+        "numsub": {g: await subscribers(client, f"{effective(prefix)}__group__{g}") for g in groups},
         "local_channels": set(layer.channels),
-        "local_members": {g: sorted(layer.groups[f"{prefix}__group__{g}"]) for g in groups},
+        "local_members": {g: sorted(layer.groups[f"{effective(prefix)}__group__{g}"]) for g in groups},
         "expected_members": {g: sorted(s.channel for s in sockets if g in s.groups) for g in groups},
     }
 
@@ -475,15 +462,6 @@ def _on_database(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "Product bug: Redis pub/sub channels belong to the whole server, not to a database, and the layer's "
-        "prefix is fixed ('helpdesk:ws' in settings), so two installations on one Redis server with different "
-        "database numbers in REDIS_URL hear each other's live events (the same group names, e.g. t1.members)."
-    ),
-)
 def test_installations_on_different_redis_databases_do_not_hear_each_other(live_stats):
     require_redis("the layer under test is Redis pub/sub")
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
@@ -500,12 +478,12 @@ def test_installations_on_different_redis_databases_do_not_hear_each_other(live_
         try:
             channel = await theirs.new_channel()
             await theirs.group_add(group, channel)
-            await subscribed(client, config["prefix"], [group])
+            await subscribed(client, theirs._kwargs["prefix"], [group], raw=True)
             await ours.group_send(group, {"type": "test.ours"})
             await theirs.send(channel, {"type": "test.theirs"})  # a plain publish: it writes no key
             return await receive(theirs, channel)
         finally:
-            await client.delete(f"{config['prefix']}seq:{group}")
+            await client.delete(f"{ours._kwargs['prefix']}seq:{group}")
             await ours.flush()
             await theirs.flush()
             await client.aclose()
