@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
@@ -495,8 +495,29 @@ def _header_response(request: HttpRequest, conversation: Conversation) -> JsonRe
 @require_GET
 @json_fragment
 def conversation_header(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
-    """The pane's header alone (status, assignee, labels, window), after a live change."""
-    return _header_response(request, _conversation(request, display_id))
+    """The pane's header alone (status, assignee, labels, window), after a live change.
+
+    A conversation of the workspace that the member no longer sees (assigned away while the request
+    was on its way) answers as the assign action does, ``{"hidden": true}``: the page closes it with
+    the same toast as on the live event. Any other id is a 404."""
+    membership = _membership(request)
+    try:
+        return _header_response(request, _conversation(request, display_id))
+    except Http404:
+        gone = (
+            Conversation.objects.filter(tenant_id=membership.tenant_id, display_id=display_id)
+            .values("pk", "display_id")
+            .first()
+        )
+        if gone is None:
+            raise
+        return JsonResponse(
+            {
+                "hidden": True,
+                "conversation": {"id": gone["pk"], "display_id": gone["display_id"]},
+                **_counts(membership),
+            }
+        )
 
 
 def _posted_labels(request: HttpRequest, name: str) -> list[Label]:

@@ -253,6 +253,30 @@ def test_assigning_away_answers_hidden_with_the_new_tab_counts(tenant, channel, 
     assert Conversation.objects.get(pk=conversation.pk).assignee_id == colleague.user_id
 
 
+def test_a_header_asked_for_after_the_conversation_was_assigned_away_answers_hidden(tenant, channel, agent, client_for):
+    colleague = add_member(tenant, "agent")
+    channel.inbox.members.add(colleague.user)
+    conversation = receive(channel).conversation
+    client = client_for(agent)
+    assert client.get(f"/t/acme/inbox/c/{conversation.display_id}/header/").status_code == 200
+    # A refresh on its way when someone else takes it: the same answer as the assign action's.
+    Conversation.objects.filter(pk=conversation.pk).update(assignee=colleague.user)
+
+    response = client.get(f"/t/acme/inbox/c/{conversation.display_id}/header/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body.pop("counts_at"), float)
+    assert body == {
+        "hidden": True,
+        "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
+        "counts": {"all": 0, "mine": 0, "unassigned": 0},
+    }
+    assert "header" not in body  # nothing of the conversation itself
+    # No such conversation in this workspace: a 404 as before.
+    assert client.get("/t/acme/inbox/c/9999/header/").status_code == 404
+
+
 def test_snooze_needs_a_future_time(tenant, channel, agent, client_for):
     conversation = receive(channel).conversation
     url = f"/t/acme/inbox/c/{conversation.display_id}/status/"
