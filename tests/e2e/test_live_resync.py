@@ -134,14 +134,14 @@ def drop_lines(tmp_path: Path) -> list[str]:
 
 
 def test_a_resync_message_makes_the_page_re_read_the_list_at_once(
-    stack: Stack, page: Page, layer: LiveChannelLayer, layer_prefix: str, browser_errors: BrowserErrors
+    stack: Stack, page: Page, layer: LiveChannelLayer, browser_errors: BrowserErrors
 ) -> None:
     agent = member(stack, "ana@acme.example", "Ana Agent")
     sockets: list[WebSocket] = []
     page.on("websocket", lambda ws: sockets.append(ws))
     frames = frames_of(page)
     open_inbox(page, agent)
-    wait_until_subscribed(own_group_channel(stack, agent.pk, layer_prefix))
+    wait_until_subscribed(own_group_channel(stack, agent.pk, layer._kwargs["prefix"]))
     page.evaluate("window.__sameDocument = true")
     conversation = written_behind_its_back(stack)
     expect(row_of(page, conversation)).to_have_count(0)
@@ -166,7 +166,6 @@ def test_a_burst_that_overflows_the_sockets_queue_is_logged_and_the_page_re_read
     stack: Stack,
     page: Page,
     layer: LiveChannelLayer,
-    layer_prefix: str,
     tmp_path: Path,
     browser_errors: BrowserErrors,
 ) -> None:
@@ -179,7 +178,7 @@ def test_a_burst_that_overflows_the_sockets_queue_is_logged_and_the_page_re_read
     page.on("websocket", lambda ws: sockets.append(ws))
     frames = frames_of(page)
     open_inbox(page, agent)
-    channel = own_group_channel(stack, agent.pk, layer_prefix)
+    channel = own_group_channel(stack, agent.pk, layer._kwargs["prefix"])
     wait_until_subscribed(channel)
     page.evaluate("window.__sameDocument = true")
     assert drop_lines(tmp_path) == []
@@ -191,7 +190,7 @@ def test_a_burst_that_overflows_the_sockets_queue_is_logged_and_the_page_re_read
         burst = client.pipeline(transaction=True)
         for n in range(2):
             event = {"type": "realtime.event", "text": json.dumps({"type": "test.burst", "n": n})}
-            burst.eval(_PUBLISH_SEQ, 2, f"{layer_prefix}seq:{group}", channel, layer.serialize(event), 60)
+            burst.eval(_PUBLISH_SEQ, 2, f"{layer._kwargs['prefix']}seq:{group}", channel, layer.serialize(event), 60)
         assert burst.execute() == [1, 2]  # the group's sequence numbers: this burst is all it had
     finally:
         client.close()
