@@ -457,7 +457,7 @@ class PageReplay:
                 self.handle(each)
         elif kind == "resync":
             self.reload_list()
-        elif kind in self.ROW_EVENTS and "row" not in event:
+        elif kind in self.ROW_EVENTS and "row" not in event and not event.get("row_sent"):
             conversation_id = (event.get("conversation") or {}).get("id")
             if conversation_id is not None:
                 self.refresh_rows([conversation_id])

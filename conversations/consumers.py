@@ -46,6 +46,7 @@ class TenantEventsConsumer(AsyncWebsocketConsumer):
         self._buffer: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self._last_sent = 0.0
+        self.watching: str | None = None
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
@@ -110,11 +111,27 @@ class TenantEventsConsumer(AsyncWebsocketConsumer):
 
     # Messages from the channel layer.
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page says which conversation it has open (``{"type": "watch", "conversation": id}``): its
+        events then come with the message bubbles. It selects among events this socket gets anyway."""
+        if not text_data or len(text_data) > 200:
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            return
+        if isinstance(data, dict) and data.get("type") == "watch":
+            conversation = data.get("conversation")
+            valid = isinstance(conversation, int) and not isinstance(conversation, bool)
+            self.watching = str(conversation) if valid else None
+            await self._queue(json.dumps({"type": "watching", "conversation": conversation if valid else None}))
+
     async def realtime_event(self, message: dict[str, Any]) -> None:
         skip = message.get("skip")
         if skip and self.audience.intersection(skip):
             return  # e.g. "hidden" from a group this member left while another still shows it
-        await self._queue(message["text"])
+        watch = message.get("watch")
+        await self._queue(message["full"] if watch is not None and watch == self.watching else message["text"])
 
     async def realtime_resync(self, message: dict[str, Any]) -> None:
         await self._queue(json.dumps({"type": "resync", "reason": message.get("reason", "")}))

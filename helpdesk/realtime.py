@@ -54,9 +54,16 @@ class LiveBatch:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def first(self, key: Any) -> bool:
+        """True the first time ``key`` is asked about in this batch (e.g. a row already sent)."""
+        seen = ("first", key) in self._memo
+        self._memo[("first", key)] = True
+        return not seen
 
-# An event is a dict, or a callable building it after the commit: (batch) -> (groups, event, skip groups) | None.
-EventBuilder = Callable[[LiveBatch], "tuple[list[str], dict[str, Any], list[str]] | None"]
+
+# An event is a dict, or a callable building it after the commit: (batch) -> (groups, event, skip groups)
+# or (groups, event, skip groups, (watch key, fuller event for the sockets watching that key)), or None.
+EventBuilder = Callable[[LiveBatch], "tuple[Any, ...] | None"]
 
 
 class _Flush:
@@ -74,14 +81,20 @@ class _Flush:
         out: list[tuple[str, dict[str, Any]]] = []
         for _tenant_id, groups, event in self.items:
             skip: list[str] = []
+            watched = None
             if callable(event):
                 built = event(batch)
                 if built is None:
                     continue
-                groups, event, skip = built
+                groups, event, skip, *rest = built
+                watched = rest[0] if rest else None
             message: dict[str, Any] = {"type": "realtime.event", "text": json.dumps(event, cls=DjangoJSONEncoder)}
             if skip:
                 message["skip"] = skip
+            if watched is not None:
+                # A fuller variant for the sockets watching this key (e.g. with the conversation open).
+                message["watch"], full = watched
+                message["full"] = json.dumps(full, cls=DjangoJSONEncoder)
             out.extend((group, message) for group in groups)
         return out
 
@@ -202,7 +215,8 @@ def publish_on_commit(*, tenant_id: int, groups: Iterable[str] = (), event: dict
     """Send ``event`` to every socket in these groups once the data is committed.
 
     ``event`` is a dict, or a builder called after the commit with the transaction's ``LiveBatch``
-    that answers ``(groups, event, skip)`` (``skip``: groups whose sockets ignore it) or ``None``.
+    that answers ``(groups, event, skip)`` (``skip``: groups whose sockets ignore it) or ``None``; a fourth
+    item ``(key, fuller event)`` goes instead to the sockets watching ``key`` (``conversations.consumers``).
     """
     targets = sorted(set(groups))
     if not targets and not callable(event):

@@ -213,7 +213,7 @@ class _ConversationEvent:
         self.counts = counts
         self.state = (conversation.status, conversation.assignee_id, conversation.inbox_id)
 
-    def __call__(self, batch: LiveBatch) -> tuple[list[str], dict[str, Any], list[str]] | None:
+    def __call__(self, batch: LiveBatch) -> tuple[Any, ...] | None:
         snapshot = _row_snapshots(batch, self.tenant_id).get(self.conversation_id)
         if snapshot is None:
             return None  # deleted meanwhile (e.g. erased)
@@ -224,13 +224,18 @@ class _ConversationEvent:
         event: dict[str, Any] = {
             "type": self.event_type,
             "conversation": {"id": self.conversation_id, "display_id": self.display_id},
-            "row": row,
         }
+        if batch.first(("row", self.conversation_id)):
+            event["row"] = row
+        else:
+            # An earlier event of this transaction, to the same groups, carried this very row.
+            event["row_sent"] = True
+        view = None
         if self.message_id is not None:
             view = _message_view(batch, conversation, self.message_id, created=self.event_type == "message.created")
             if view is None:
                 return None
-            event["message"] = view
+            event["message"] = {k: v for k, v in view.items() if k != "html"}
         if self.event_type == "conversation.updated":
             event["conversation"] = conversation_payload(conversation)
         if self.counts:
@@ -239,7 +244,10 @@ class _ConversationEvent:
                 "before": _state(*self.before, self.tenant_id) if self.before is not None else None,
                 "after": after,
             }
-        return groups, event, []
+        if view is None:
+            return groups, event, []
+        # The bubble only to the sockets with the conversation open: the others show the row alone.
+        return groups, event, [], (str(self.conversation_id), {**event, "message": view})
 
 
 class _HiddenEvent:

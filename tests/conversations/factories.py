@@ -143,7 +143,7 @@ def captured_events(capture_on_commit: Any = None) -> Iterator[list[Event]]:
             built = event(batch)
             if built is None:
                 continue
-            groups, event, skip = built
+            groups, event, skip, *_watched = built
         events.append((tenant_id, receivers(tenant_id, groups, skip), event))
 
 

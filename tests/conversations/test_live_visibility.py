@@ -234,3 +234,49 @@ def test_a_role_losing_view_all_narrows_its_members_sockets(world):
     # The supervisor, now an agent, belongs to no inbox: no audience group, nothing more about conversations.
     assert access[0] == {"type": "hello", "tenant": "acme", "groups": []}
     assert after == [{"type": "sentinel", "n": 1}]
+
+
+def test_only_the_socket_watching_a_conversation_gets_its_message_bubbles(world):
+    from conversations.services.events import publish_message_event
+    from tests.conversations.factories import make_message
+
+    tenant_id = world.principals["owner"].tenant_id
+    conversation = world.conversations["a_unassigned"]
+    watcher, other = Reader("owner", world.principals["owner"]), Reader("supervisor", world.principals["supervisor"])
+
+    @database_sync_to_async
+    def new_message() -> int:
+        with transaction.atomic():
+            message = make_message(conversation, "Chegou a segunda via?")
+            publish_message_event("message.created", message)
+        return message.pk
+
+    async def watch(reader: Reader, value: Any) -> dict[str, Any]:
+        await reader.socket.send_input({"type": "websocket.receive", "text": json.dumps({"type": "watch", **value})})
+        [ack] = await reader.read_until(lambda e: e["type"] == "watching")
+        return ack
+
+    async def scenario() -> tuple[list[dict[str, Any]], ...]:
+        for reader in (watcher, other):
+            await reader.open()
+        acks = [
+            await watch(other, {"conversation": "1; DROP TABLE"}),  # not an id: watches nothing
+            await watch(watcher, {"conversation": conversation.pk}),
+        ]
+        message_id = await new_message()
+        got = await round_of([watcher, other], tenant_id, 1)
+        for reader in (watcher, other):
+            await reader.socket.disconnect()
+        return acks, got["owner"], got["supervisor"], message_id
+
+    acks, watched, unwatched, message_id = async_to_sync(scenario)()
+
+    assert acks == [{"type": "watching", "conversation": None}, {"type": "watching", "conversation": conversation.pk}]
+    [mine] = [e for e in watched if e["type"] == "message.created"]
+    [theirs] = [e for e in unwatched if e["type"] == "message.created"]
+    assert mine["message"]["id"] == theirs["message"]["id"] == message_id
+    assert "Chegou a segunda via?" in next(iter(mine["message"]["html"].values()))
+    assert "html" not in theirs["message"]
+    # Both get the row, and everything else alike.
+    assert {k: v for k, v in mine["message"].items() if k != "html"} == theirs["message"]
+    assert mine["row"] == theirs["row"] and mine["row"]["id"] == conversation.pk

@@ -10,7 +10,9 @@ let readTimer = null;
 let headerTimer = null;
 
 function setConversation(conv) {
+  const changed = !state.conversation || state.conversation.id !== conv.id;
   state.conversation = conv;
+  if (changed) document.dispatchEvent(new CustomEvent("inbox:watch"));
   const pane = paneEl.querySelector(".pane");
   if (pane) pane.dataset.windowOpen = conv.window_open ? "1" : "0";
   applyWindow();
@@ -55,6 +57,7 @@ export function startWithOpenConversation() {
   const pane = paneEl.querySelector(".pane");
   state.conversation = {id: Number(pane.dataset.conversationId), display_id: state.open,
     window_open: pane.dataset.windowOpen === "1", status: null, assignee_id: null, priority: null};
+  document.dispatchEvent(new CustomEvent("inbox:watch"));
   trackIds();
   scrollToBottom();
   restoreDraft();
@@ -93,6 +96,7 @@ export function closePane() {
   clearTimeout(readTimer);
   state.open = null;
   state.conversation = null;
+  document.dispatchEvent(new CustomEvent("inbox:watch"));
   root.classList.remove("has-conversation");
   paneEl.innerHTML = "<div class='pane-empty muted'><p></p></div>";
   paneEl.querySelector("p").textContent = text("choose");

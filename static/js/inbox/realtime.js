@@ -55,7 +55,7 @@ function handle(event) {
       resync();
       break;
     case "message.created":
-      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else if (!event.row_sent) refreshRows([conv.id]);
       if (isOpen) {
         showMessage(event.message);
         // A customer's message reopens the reply window and changes "waiting since".
@@ -63,14 +63,14 @@ function handle(event) {
       }
       break;
     case "message.updated":
-      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else if (!event.row_sent) refreshRows([conv.id]);
       if (isOpen) {
         const html = event.message.html && event.message.html[root.dataset.tz];
         if (html) upsertMessages(html); else refreshMessages([event.message.id]);
       }
       break;
     case "conversation.updated":
-      if (event.row) applyRow(event.row); else refreshRows([conv.id]);
+      if (event.row) applyRow(event.row); else if (!event.row_sent) refreshRows([conv.id]);
       applyCounts(event.counts, true, event.row && event.row.version);
       if (isOpen) refreshHeader();
       break;
@@ -92,6 +92,12 @@ function handle(event) {
   }
 }
 
+// The socket sends the message bubbles of the open conversation only: tell it which one that is.
+function watch() {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(JSON.stringify({type: "watch", conversation: state.conversation ? state.conversation.id : null}));
+}
+
 function connect() {
   const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
   socket = new WebSocket(scheme + window.location.host + "/ws/t/" + slug + "/");
@@ -100,6 +106,7 @@ function connect() {
     liveState.textContent = text("live");
     liveState.dataset.state = "live";
     root.dataset.live = "1";
+    watch();
     if (socketOpenedOnce) resync(); // events may have been missed while we were away
     socketOpenedOnce = true;
   });
@@ -120,6 +127,7 @@ function connect() {
 export function startRealtime() {
   // For tests and diagnostics: drop the socket as a network failure would.
   window.inboxDebug = {dropSocket: () => { if (socket) socket.close(); }};
+  document.addEventListener("inbox:watch", watch);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) { resync(); markRead(); }
   });
