@@ -520,6 +520,7 @@ class AgentPage:
         self.leaked: set[int] = set()  # inbox A markers that reached a restricted agent
         self.frames = self.frame_bytes = self.events = self.reconnects = self.fetch_errors = 0
         self.live = asyncio.Event()  # set at the first frame (hello), or when the first connection failed
+        self.ws: Any = None
         self.failure = ""
 
     def on_answer(self, what: str, status: int, body: bytes) -> None:
@@ -560,6 +561,7 @@ class AgentPage:
                     max_queue=4096,
                     open_timeout=30,
                 ) as ws:
+                    self.ws = ws
                     retry_delay = 0.5
                     if opened_once:
                         self.reconnects += 1
@@ -598,8 +600,58 @@ def log_problems_since(offsets: dict[Path, int]) -> list[str]:
     return lines
 
 
+async def reconnect_storm(
+    pages: list[AgentPage], base: str, team: Team, plan: list[Planned], web: int
+) -> dict[str, Any]:
+    """A deploy's reconnects: every socket is dropped at once and opens again (0.5 s later, as realtime.js
+    retries); then all must be subscribed (Redis inspected) and receive what customers write next."""
+    import redis
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    before = {id(p): p.reconnects for p in pages}
+    lists_before = sum(p.replay.requests["list"] for p in pages)
+    started = time.monotonic()
+    await asyncio.gather(*(p.ws.close() for p in pages if p.ws is not None))
+    while any(p.reconnects == before[id(p)] for p in pages) and time.monotonic() - started < 30:
+        await asyncio.sleep(0.05)
+    reconnected_s = time.monotonic() - started
+    await asyncio.sleep(AUDIENCE_SETTLE_S)  # every hello's groups joined
+    prefix = get_channel_layer()._kwargs["prefix"]  # type: ignore[union-attr]
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    sockets_subscribed = len(client.pubsub_channels(f"{prefix}specific.*"))
+    [(_name, all_group)] = client.pubsub_numsub(f"{prefix}__group__t{team.tenant_id}.all")
+    client.close()
+    items = webhook_items(team, plan, text_of)
+    sent, _statuses = await post_in_thread(base, items, 20)
+    last_post = max(sent.values(), default=time.time())
+    expected = {id(p): {m.index for m in plan if not p.agent.restricted or m.inbox == "B"} for p in pages}
+    while time.time() < last_post + SHOW_TIMEOUT_S and not all(expected[id(p)] <= p.seen.keys() for p in pages):
+        await asyncio.sleep(0.1)
+    missed = sum(len(expected[id(p)] - p.seen.keys()) for p in pages)
+    return {
+        "list_fetches": sum(p.replay.requests["list"] for p in pages) - lists_before,  # one per reconnect
+        "sockets": len(pages),
+        "reconnected": sum(1 for p in pages if p.reconnects > before[id(p)]),
+        "reconnected_within_s": round(reconnected_s, 2),
+        "sockets_subscribed_in_redis": sockets_subscribed,
+        "stale_subscriptions": sockets_subscribed - len(pages),
+        "processes_subscribed_to_all": int(all_group),
+        "web_processes": web,
+        "missed_after": missed,
+    }
+
+
 async def run_round(
-    *, base: str, team: Team, agents: list[Agent], plan: list[Planned], rate: float, logs: list[Path]
+    *,
+    base: str,
+    team: Team,
+    agents: list[Agent],
+    plan: list[Planned],
+    rate: float,
+    logs: list[Path],
+    storm: list[Planned] | None = None,
+    web: int = 1,
 ) -> dict[str, Any]:
     pages = [AgentPage(agent, base, team.slug) for agent in agents]
     tasks: list[asyncio.Task[None]] = []
@@ -636,6 +688,9 @@ async def run_round(
         # Whatever the servers still log about this round's events.
         await asyncio.sleep(0.5)
         problems = log_problems_since(offsets)
+        # The round's requests; the storm's own (a list per reconnect) are reported with the storm.
+        round_requests = {id(p): dict(p.replay.requests) for p in pages}
+        storm_figures = await reconnect_storm(pages, base, team, storm, web) if storm else None
     finally:
         for page in pages:
             page.replay.stop()
@@ -655,14 +710,14 @@ async def run_round(
                 missed += 1
             else:
                 latencies.append(delay * 1000)
-    fetches = sum(sum(p.replay.requests.values()) for p in pages)
+    fetches = sum(sum(round_requests[id(p)].values()) for p in pages)
     sockets = len(pages)
     restricted_pages = [p for p in pages if p.agent.restricted]
     n = sockets - len(restricted_pages)
     expected_total = sum(len(e) for e in expected.values())
 
     def per_kind(kind: str) -> int:
-        return sum(p.replay.requests[kind] for p in pages)
+        return sum(round_requests[id(p)][kind] for p in pages)
 
     return {
         "n": n,
@@ -690,6 +745,7 @@ async def run_round(
         "events": sum(p.events for p in pages),
         "frame_mb": round(sum(p.frame_bytes for p in pages) / 1e6, 2),
         "client_cpu_s": round(cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime, 2),
+        **({"reconnect_storm": storm_figures} if storm_figures else {}),
     }
 
 
@@ -722,6 +778,8 @@ def print_round(figures: dict[str, Any]) -> None:
     )
     for line in figures["log_samples"][:3]:
         print(f"  log: {line[:160]}")
+    if "reconnect_storm" in figures:
+        print(f"  reconnect storm: {figures['reconnect_storm']}")
     print(flush=True)
 
 
@@ -784,7 +842,20 @@ def main() -> None:
             agents = team_activate(team, n=n)
             plan = plan_messages((k + 1) * 1_000_000, count)
             print(f"round {k + 1}: {n} agents who see all + {restricted_count(n)} restricted", flush=True)
-            figures = asyncio.run(run_round(base=base, team=team, agents=agents, plan=plan, rate=args.rate, logs=logs))
+            # After the largest round, a deploy's reconnect storm, then 100 more messages.
+            storm = plan_messages((k + 1) * 1_000_000 + 500_000, 100) if n == max(sizes) else None
+            figures = asyncio.run(
+                run_round(
+                    base=base,
+                    team=team,
+                    agents=agents,
+                    plan=plan,
+                    rate=args.rate,
+                    logs=logs,
+                    storm=storm,
+                    web=args.web_processes,
+                )
+            )
             figures["stored"] = Message.objects.filter(
                 tenant_id=team.tenant_id, external_id__in=[external_id(m) for m in plan]
             ).count()
@@ -800,6 +871,7 @@ def main() -> None:
         "fetches_per_msg_per_agent": max(r["fetches_per_msg_per_agent"] for r in rounds),
         "dropped_over_capacity": sum(r["dropped_over_capacity"] for r in rounds),
         "hidden_leaks": sum(r["hidden_leaks"] for r in rounds),
+        "reconnect_storm": next((r["reconnect_storm"] for r in rounds if "reconnect_storm" in r), None),
         "rounds": rounds,
     }
     for r in rounds:
