@@ -292,8 +292,8 @@ def conversation_get(*, membership: Membership | ApiToken, display_id: int) -> C
         raise Http404("No such conversation.") from None
 
 
-# Who may see an inbox's conversations changes rarely; real-time fan-out asks for every message.
-# A short per-process cache keeps that to one query per inbox every few seconds.
+# Who may see an inbox's conversations changes rarely; notes ask it for every mention (live events go to
+# audience groups instead). A short per-process cache keeps that to one query per inbox every few seconds.
 _AUDIENCE_TTL = 2.0
 _audience_cache: dict[tuple[int, int], tuple[float, list[tuple[int, bool, bool, bool]]]] = {}
 
