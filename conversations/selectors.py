@@ -326,7 +326,7 @@ def _inbox_audience_rows(*, tenant_id: int, inbox_id: int) -> list[tuple[int, bo
 
 
 def conversation_audience(*, conversation: Conversation) -> list[int]:
-    """User ids of the active members allowed to see this conversation (for real-time events)."""
+    """User ids of the active members allowed to see this conversation (who a note may mention)."""
     audience = []
     for user_id, sees_all, sees_unassigned, in_inbox in _inbox_audience_rows(
         tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id
