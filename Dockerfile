@@ -16,4 +16,4 @@ USER helpdesk
 EXPOSE 8000
 # X-Forwarded-For is believed only from the proxies listed in TRUSTED_PROXIES (none by default).
 ENV TRUSTED_PROXIES=""
-CMD ["sh", "-c", "exec uvicorn helpdesk.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips \"$TRUSTED_PROXIES\" --lifespan off --ws-per-message-deflate false"]
+CMD ["sh", "-c", "exec uvicorn helpdesk.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips \"$TRUSTED_PROXIES\" --lifespan off"]

@@ -33,7 +33,7 @@ run: migrate
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
-		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off --ws-per-message-deflate false
+		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
 test: install
 	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)

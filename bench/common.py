@@ -57,8 +57,6 @@ def process_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
         "REDIS_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # As the product runs it (Dockerfile); UVICORN_WS_PER_MESSAGE_DEFLATE=true measures the other way.
-        "UVICORN_WS_PER_MESSAGE_DEFLATE": "false",
     }
     # Tuning settings given to the benchmark reach its servers (e.g. DELIVERY_SEND_PARTS=4).
     env.update({k: v for k, v in os.environ.items() if k.startswith(("WHATSAPP_", "DELIVERY_", "UVICORN_", "LIVE_"))})
