@@ -504,6 +504,40 @@ class QuickReply(TenantOwnedModel):
         return f"/{self.shortcut}"
 
 
+class CustomerText(TenantOwnedModel):
+    """A text the product itself sends to customers ("greeting", "away", "csat_question"…), one per key
+    and workspace; its wording per language is in ``CustomerTextVariant`` (``conversations.customer_texts``)."""
+
+    key = models.SlugField(max_length=60)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="customer_text_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CustomerTextVariant(TenantOwnedModel):
+    """The wording of a customer text in one language (a tag normalised like Django's: "pt-br", "en")."""
+
+    BODY_MAX = 4096
+
+    text = models.ForeignKey(CustomerText, on_delete=models.CASCADE, related_name="variants")
+    language = models.CharField(max_length=15)
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(fields=["text", "language"], name="customer_text_variant_unique_language"),
+            models.CheckConstraint(condition=~Q(body=""), name="customer_text_variant_body_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.language
+
+
 class Notification(TenantOwnedModel):
     """Something an agent should look at: a mention in a note, a conversation assigned to them."""
 

@@ -261,6 +261,9 @@ class AuditLogEntry(models.Model):
         QUICK_REPLY_DELETED = "quick_reply.deleted", _("Quick reply deleted")
         AVAILABILITY_CHANGED = "member.availability_changed", _("Availability changed")
         EVENT_DELIVERY_RETRIED = "event_delivery.retried", _("Event delivery tried again")
+        CUSTOMER_TEXT_CREATED = "customer_text.created", _("Customer text created")
+        CUSTOMER_TEXT_CHANGED = "customer_text.changed", _("Customer text changed")
+        CUSTOMER_TEXT_DELETED = "customer_text.deleted", _("Customer text deleted")
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(
