@@ -193,6 +193,17 @@ def test_pick_reads_the_variants_in_one_query_when_the_contact_names_a_language(
         customer_text_pick(tenant=tenant, key="greeting", contact=contact)
 
 
+def test_pick_looks_up_the_template_language_in_one_more_query(tenant, owner, django_assert_num_queries):
+    customer_text_set(actor=owner, key="greeting", variants=GREETING)
+    contact = _contact(tenant)
+    _template_sent(contact, "en_US")
+
+    with django_assert_num_queries(2):
+        choice = customer_text_pick(tenant=tenant, key="greeting", contact=contact)
+
+    assert choice == CustomerTextChoice(key="greeting", language="en", body="Hi! We'll be right with you.")
+
+
 # --- writing texts -------------------------------------------------------------------------------
 
 
