@@ -43,6 +43,7 @@ from conversations.content import (
     minor_units,
 )
 from conversations.media import MEDIA_KINDS
+from helpdesk.coerce import as_dict, as_list, as_str
 
 # Meta's names of an interactive answer, and the core's.
 REPLY_TYPES = {"button_reply": "button", "list_reply": "list", "nfm_reply": "flow"}
@@ -53,36 +54,22 @@ INTERACTIVE_STYLES = ("button", "list", "cta_url")
 _COMMON_KEYS = ("errors", "referred_product", "mentions", "raw_type")
 
 
-def _str(value: Any) -> str:
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return str(value)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _common(meta: Mapping[str, Any]) -> dict[str, Any]:
     errors = tuple(
         Problem(
-            code=_str(error.get("code")),
-            title=_str(error.get("title") or error.get("message")),
-            details=_str(error.get("details")),
+            code=as_str(error.get("code")),
+            title=as_str(error.get("title") or error.get("message")),
+            details=as_str(error.get("details")),
         )
-        for error in map(_dict, _list(meta.get("errors")))
+        for error in map(as_dict, as_list(meta.get("errors")))
     )
-    referred = _dict(meta.get("referred_product"))
+    referred = as_dict(meta.get("referred_product"))
     product = (
-        ProductRef(sku=_str(referred.get("product_retailer_id")), catalog_id=_str(referred.get("catalog_id")))
+        ProductRef(sku=as_str(referred.get("product_retailer_id")), catalog_id=as_str(referred.get("catalog_id")))
         if referred
         else None
     )
-    mentions = tuple(m for m in _list(meta.get("mentions")) if isinstance(m, int) and not isinstance(m, bool))
+    mentions = tuple(m for m in as_list(meta.get("mentions")) if isinstance(m, int) and not isinstance(m, bool))
     return {"errors": errors, "product": product, "mentions": mentions}
 
 
@@ -90,43 +77,43 @@ def _header(value: Any) -> Header | None:
     """An outbound header as the API takes it: a string, or Meta's header object."""
     if isinstance(value, str):
         return Header(type="text", text=value) if value else None
-    header = _dict(value)
+    header = as_dict(value)
     if not header:
         return None
-    kind = _str(header.get("type")) or "text"
+    kind = as_str(header.get("type")) or "text"
     if kind == "text":
-        return Header(type="text", text=_str(header.get("text")))
-    node = _dict(header.get(kind))
-    return Header(type=kind, link=_str(node.get("link")), media_id=_str(node.get("id")))
+        return Header(type="text", text=as_str(header.get("text")))
+    node = as_dict(header.get(kind))
+    return Header(type=kind, link=as_str(node.get("link")), media_id=as_str(node.get("id")))
 
 
 def _card(card: Mapping[str, Any]) -> ContactCard:
-    name, org = _dict(card.get("name")), _dict(card.get("org"))
+    name, org = as_dict(card.get("name")), as_dict(card.get("org"))
     return ContactCard(
-        name=_str(name.get("formatted_name")),
-        first_name=_str(name.get("first_name")),
-        middle_name=_str(name.get("middle_name")),
-        last_name=_str(name.get("last_name")),
-        company=_str(org.get("company")),
-        department=_str(org.get("department")),
-        job_title=_str(org.get("title")),
-        birthday=_str(card.get("birthday")),
+        name=as_str(name.get("formatted_name")),
+        first_name=as_str(name.get("first_name")),
+        middle_name=as_str(name.get("middle_name")),
+        last_name=as_str(name.get("last_name")),
+        company=as_str(org.get("company")),
+        department=as_str(org.get("department")),
+        job_title=as_str(org.get("title")),
+        birthday=as_str(card.get("birthday")),
         phones=tuple(
-            CardPhone(number=_str(p.get("phone")), type=_str(p.get("type")), messaging_id=_str(p.get("wa_id")))
-            for p in map(_dict, _list(card.get("phones")))
+            CardPhone(number=as_str(p.get("phone")), type=as_str(p.get("type")), messaging_id=as_str(p.get("wa_id")))
+            for p in map(as_dict, as_list(card.get("phones")))
             if p.get("phone") or p.get("wa_id")
         ),
         emails=tuple(
-            CardEmail(address=_str(e.get("email")), type=_str(e.get("type")))
-            for e in map(_dict, _list(card.get("emails")))
+            CardEmail(address=as_str(e.get("email")), type=as_str(e.get("type")))
+            for e in map(as_dict, as_list(card.get("emails")))
             if e.get("email")
         ),
-        urls=tuple(_str(u.get("url")) for u in map(_dict, _list(card.get("urls"))) if u.get("url")),
+        urls=tuple(as_str(u.get("url")) for u in map(as_dict, as_list(card.get("urls"))) if u.get("url")),
     )
 
 
 def _order_item(item: Mapping[str, Any]) -> OrderItem:
-    currency = _str(item.get("currency")).upper()[:3]
+    currency = as_str(item.get("currency")).upper()[:3]
     quantity = item.get("quantity")
     if isinstance(quantity, str) and quantity.strip().isdigit():
         quantity = int(quantity)
@@ -134,7 +121,7 @@ def _order_item(item: Mapping[str, Any]) -> OrderItem:
         raise ContentInvalid(_("Order quantity %(value)r is not a whole number.") % {"value": quantity})
     price = item.get("item_price")
     return OrderItem(
-        sku=_str(item.get("product_retailer_id")),
+        sku=as_str(item.get("product_retailer_id")),
         quantity=quantity,
         unit_price=None if price is None else minor_units(price, currency),
         currency=currency,
@@ -144,24 +131,24 @@ def _order_item(item: Mapping[str, Any]) -> OrderItem:
 def template_display(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The header text (or media kind) and button labels a sent template shows, from its components."""
     header_text, header_media, buttons = "", "", []
-    for button in map(_dict, _list(meta.get("buttons"))):
-        label = _str(button.get("text") or button.get("title"))
+    for button in map(as_dict, as_list(meta.get("buttons"))):
+        label = as_str(button.get("text") or button.get("title"))
         if label:
             buttons.append(label)
-    for component in map(_dict, _list(meta.get("components"))):
-        kind = _str(component.get("type")).lower()
-        parameters = list(map(_dict, _list(component.get("parameters"))))
+    for component in map(as_dict, as_list(meta.get("components"))):
+        kind = as_str(component.get("type")).lower()
+        parameters = list(map(as_dict, as_list(component.get("parameters"))))
         if kind == "header":
             for parameter in parameters:
-                p_type = _str(parameter.get("type"))
+                p_type = as_str(parameter.get("type"))
                 if p_type == "text":
-                    header_text = _str(parameter.get("text"))
+                    header_text = as_str(parameter.get("text"))
                 elif p_type in ("image", "video", "document", "location"):
                     header_media = p_type
-        elif kind == "button" and not _list(meta.get("buttons")):
-            values = [_str(p.get("text") or p.get("payload")) for p in parameters]
+        elif kind == "button" and not as_list(meta.get("buttons")):
+            values = [as_str(p.get("text") or p.get("payload")) for p in parameters]
             label = ", ".join(value for value in values if value)
-            sub_type = _str(component.get("sub_type")).replace("_", " ")
+            sub_type = as_str(component.get("sub_type")).replace("_", " ")
             buttons.append(f"{sub_type}: {label}" if label and sub_type else label or sub_type)
     return {"header_text": header_text, "header_media": header_media, "buttons": tuple(b for b in buttons if b)}
 
@@ -174,55 +161,57 @@ def content_from_meta(message_type: str, meta: Mapping[str, Any], *, text: str =
     if message_type in MEDIA_KINDS:
         return MediaContent(
             media_kind=message_type,
-            caption=_str(meta.get("caption")) or text,
-            filename=_str(meta.get("filename")),
-            mime_type=_str(meta.get("mime_type")),
-            link=_str(meta.get("link")),
+            caption=as_str(meta.get("caption")) or text,
+            filename=as_str(meta.get("filename")),
+            mime_type=as_str(meta.get("mime_type")),
+            link=as_str(meta.get("link")),
             voice=meta.get("voice") is True,
             animated=meta.get("animated") is True,
             **common,
         )
     if message_type == "location":
         located = LocationContent(
-            latitude=_str(meta.get("latitude")),
-            longitude=_str(meta.get("longitude")),
-            name=_str(meta.get("name")),
-            address=_str(meta.get("address")),
-            url=_str(meta.get("url")),
+            latitude=as_str(meta.get("latitude")),
+            longitude=as_str(meta.get("longitude")),
+            name=as_str(meta.get("name")),
+            address=as_str(meta.get("address")),
+            url=as_str(meta.get("url")),
             **common,
         )
         return LocationContent.parse(located.to_dict())  # checks the coordinates
     if message_type == "contacts":
-        return ContactsContent(cards=tuple(_card(card) for card in map(_dict, _list(meta.get("contacts")))), **common)
+        return ContactsContent(
+            cards=tuple(_card(card) for card in map(as_dict, as_list(meta.get("contacts")))), **common
+        )
     if message_type == "interactive":
-        kind = _str(meta.get("interactive_type"))
+        kind = as_str(meta.get("interactive_type"))
         if kind in INTERACTIVE_STYLES:
             return InteractiveContent(
                 style=kind,
-                body=_str(meta.get("body")) or text,
+                body=as_str(meta.get("body")) or text,
                 header=_header(meta.get("header")),
-                footer=_str(meta.get("footer")),
+                footer=as_str(meta.get("footer")),
                 buttons=tuple(
-                    Choice(id=_str(b.get("id")), title=_str(b.get("title")))
-                    for b in map(_dict, _list(meta.get("buttons")))
+                    Choice(id=as_str(b.get("id")), title=as_str(b.get("title")))
+                    for b in map(as_dict, as_list(meta.get("buttons")))
                 ),
-                list_button=_str(meta.get("button")),
+                list_button=as_str(meta.get("button")),
                 sections=tuple(
                     Section(
-                        title=_str(section.get("title")),
+                        title=as_str(section.get("title")),
                         rows=tuple(
                             Choice(
-                                id=_str(row.get("id")),
-                                title=_str(row.get("title")),
-                                description=_str(row.get("description")),
+                                id=as_str(row.get("id")),
+                                title=as_str(row.get("title")),
+                                description=as_str(row.get("description")),
                             )
-                            for row in map(_dict, _list(section.get("rows")))
+                            for row in map(as_dict, as_list(section.get("rows")))
                         ),
                     )
-                    for section in map(_dict, _list(meta.get("sections")))
+                    for section in map(as_dict, as_list(meta.get("sections")))
                 ),
-                cta_text=_str(meta.get("display_text")),
-                cta_url=_str(meta.get("url")),
+                cta_text=as_str(meta.get("display_text")),
+                cta_url=as_str(meta.get("url")),
                 **common,
             )
         if not kind:
@@ -230,50 +219,53 @@ def content_from_meta(message_type: str, meta: Mapping[str, Any], *, text: str =
         known = ("interactive_type", "id", "title", "description", "name", "body", "response", *_COMMON_KEYS)
         return ReplyContent(
             reply_type=REPLY_TYPES.get(kind, kind),
-            id=_str(meta.get("id")),
-            title=_str(meta.get("title")),
-            description=_str(meta.get("description")),
-            flow_name=_str(meta.get("name")) if kind == "nfm_reply" else "",
+            id=as_str(meta.get("id")),
+            title=as_str(meta.get("title")),
+            description=as_str(meta.get("description")),
+            flow_name=as_str(meta.get("name")) if kind == "nfm_reply" else "",
             response=meta.get("response") if kind == "nfm_reply" else None,
             details={key: value for key, value in meta.items() if key not in known},
             **common,
         )
     if message_type == "button":
         return ReplyContent(
-            reply_type="template_button", id=_str(meta.get("payload")), title=_str(meta.get("text")) or text, **common
+            reply_type="template_button",
+            id=as_str(meta.get("payload")),
+            title=as_str(meta.get("text")) or text,
+            **common,
         )
     if message_type == "reaction":
-        target = _str(meta.get("message_id"))
+        target = as_str(meta.get("message_id"))
         if not target:
             raise ContentInvalid(_("A reaction needs the message it is about."))
-        return ReactionContent(emoji=_str(meta.get("emoji")), target_id=target, **common)
+        return ReactionContent(emoji=as_str(meta.get("emoji")), target_id=target, **common)
     if message_type == "order":
         return OrderContent(
-            catalog_id=_str(meta.get("catalog_id")),
-            note=_str(meta.get("text")),
-            items=tuple(_order_item(item) for item in map(_dict, _list(meta.get("product_items")))),
+            catalog_id=as_str(meta.get("catalog_id")),
+            note=as_str(meta.get("text")),
+            items=tuple(_order_item(item) for item in map(as_dict, as_list(meta.get("product_items")))),
             **common,
         )
     if message_type == "template":
-        name, language = _str(meta.get("name")), _str(meta.get("language"))
+        name, language = as_str(meta.get("name")), as_str(meta.get("language"))
         if not name:
             raise ContentInvalid(_("A template needs its name."))
         return TemplateContent(
             name=name,
             language=language,
-            category=_str(meta.get("category")),
+            category=as_str(meta.get("category")),
             body=text,
             parameters=meta.get("params") if isinstance(meta.get("params"), dict | list) else None,
             **template_display(meta),
             **common,
         )
     if message_type == "system":
-        vendor_event = _str(meta.get("system_type"))
+        vendor_event = as_str(meta.get("system_type"))
         event = SYSTEM_EVENTS.get(vendor_event, vendor_event) or ("activity" if sender_type == "system" else "")
         return SystemContent(
-            event=event, body=_str(meta.get("body")) or text, new_number=_str(meta.get("new_wa_id")), **common
+            event=event, body=as_str(meta.get("body")) or text, new_number=as_str(meta.get("new_wa_id")), **common
         )
-    channel_type = _str(meta.get("unsupported_type") or meta.get("raw_type"))
+    channel_type = as_str(meta.get("unsupported_type") or meta.get("raw_type"))
     return UnsupportedContent(channel_type=channel_type, **common)
 
 

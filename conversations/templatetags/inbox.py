@@ -32,6 +32,7 @@ from conversations.content import (
     major_units,
 )
 from conversations.models import Attachment, Conversation, Message
+from helpdesk.coerce import as_dict, as_list, as_str
 from tenants.models import User
 
 if TYPE_CHECKING:
@@ -52,23 +53,9 @@ TICKS: dict[str, str] = {
 PREVIEW_LENGTH = 120
 
 
-def _str(value: Any) -> str:
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return str(value)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 @register.filter(name="wa_format")
 def wa_format_filter(text: Any) -> SafeString:
-    return formatting.wa_format(_str(text))
+    return formatting.wa_format(as_str(text))
 
 
 @register.filter
@@ -90,7 +77,7 @@ def message_kind(message: Message) -> str:
 @register.filter
 def note_html(message: Message) -> SafeString:
     """A private note's text with ``@name`` of each mentioned member highlighted."""
-    ids = [uid for uid in _list(_dict(message.content).get("mentions")) if isinstance(uid, int)]
+    ids = [uid for uid in as_list(as_dict(message.content).get("mentions")) if isinstance(uid, int)]
     names: list[str] = []
     if ids:
         names = [user.display_name for user in User.objects.filter(pk__in=ids)]
@@ -101,11 +88,11 @@ def note_html(message: Message) -> SafeString:
 def error_summary(message: Any) -> str:
     """ "code: title — details" of a failed send (or of a stored error dict)."""
     if isinstance(message, dict):
-        code, title = message.get("code"), _str(message.get("title") or message.get("message"))
-        details = _str(message.get("details"))
+        code, title = message.get("code"), as_str(message.get("title") or message.get("message"))
+        details = as_str(message.get("details"))
     else:
         code, title, details = message.error_code, message.error_title, message.error_details
-    head = ": ".join(part for part in (_str(code), title) if part)
+    head = ": ".join(part for part in (as_str(code), title) if part)
     return " \u2014 ".join(part for part in (head, details) if part)
 
 
@@ -137,7 +124,7 @@ def maps_url(content: Any) -> str:
 @register.filter
 def http_url(value: Any) -> str:
     """``value`` when it is an http(s) URL without spaces or quotes, else "" (for ``href``)."""
-    url = _str(value).strip()
+    url = as_str(value).strip()
     if not url.lower().startswith(("http://", "https://")) or len(url) > 2048:
         return ""
     if any(ch.isspace() or ch in "\"'<>`\\" or ord(ch) < 32 for ch in url):
@@ -165,7 +152,7 @@ def message_preview(message: Message | None) -> str:
     """A one-line preview of a quoted message: its text, or what kind of message it is."""
     if message is None:
         return _("a message")
-    text = " ".join(_str(message.text).split())
+    text = " ".join(as_str(message.text).split())
     if not text:
         return _("%(type)s message") % {"type": message.get_type_display()}
     return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "\u2026"
@@ -253,10 +240,10 @@ def flow_fields(content: Any) -> list[dict[str, str]]:
     """A form's answers as label/value pairs (the flow token is internal and left out)."""
     response = content.response if isinstance(content, ReplyContent) else None
     if not isinstance(response, dict):
-        text = _str(response)
+        text = as_str(response)
         return [{"label": _("Response"), "value": text}] if text else []
     return [
-        {"label": _str(key).replace("_", " ").capitalize(), "value": _str(value) or _str_json(value)}
+        {"label": as_str(key).replace("_", " ").capitalize(), "value": as_str(value) or _str_json(value)}
         for key, value in response.items()
         if key != "flow_token"
     ]
