@@ -24,8 +24,10 @@ import asyncio
 import logging
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+import redis
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
@@ -75,6 +77,23 @@ def _database_of(hosts: Any) -> int:
     return int(path) if path.isdigit() else 0
 
 
+def _blocking_pool(pool_class: Any, host: dict[str, Any], **options: Any) -> Any:
+    """A pool of ``pool_class`` (redis-py's sync or asyncio ``BlockingConnectionPool``: callers wait for
+    a free connection instead of raising) for one host as Channels' ``hosts`` entries spell it."""
+    host = dict(host)
+    address = host.pop("address", None)
+    options = {**host, **options}
+    return pool_class.from_url(address, **options) if address else pool_class(**options)
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    local_capacity: int = 1000
+    seq_ttl: int = 86400
+    max_connections: int = 50
+    pool_timeout: float = 20.0
+
+
 class LiveChannelLayer(RedisPubSubChannelLayer):
     """Channels' pub/sub layer with sequence numbers, bounded local queues and waiting pools.
 
@@ -94,34 +113,20 @@ class LiveChannelLayer(RedisPubSubChannelLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._live_options = LiveOptions(local_capacity, seq_ttl, max_connections, pool_timeout)
         # Pub/sub channels belong to the whole Redis server, not to a database: installations sharing a
         # server on different database numbers must not hear each other, so the number joins the prefix.
         self._kwargs["prefix"] = f"{self._kwargs.get('prefix', 'asgi')}:db{_database_of(self._kwargs.get('hosts'))}:"
         self._sync_redis: Any = None
-        self._live_options: dict[str, Any] = {
-            "local_capacity": local_capacity,
-            "seq_ttl": seq_ttl,
-            "max_connections": max_connections,
-            "pool_timeout": pool_timeout,
-        }
 
     def listening(self, group: str) -> bool:
         """Whether any process has a socket in ``group`` now (one ``PUBSUB NUMSUB``; publishers that
         build costly events skip them for a workspace nobody watches)."""
         if self._sync_redis is None:
-            import redis
-
-            host = dict(decode_hosts(self._kwargs.get("hosts"))[0])
-            address = host.pop("address", None)
-            host.pop("socket_timeout", None)
-            options = {"max_connections": 10, "timeout": 5, "socket_timeout": 5, **host}
-            self._sync_redis = (
-                redis.BlockingConnectionPool.from_url(address, **options)
-                if address
-                else redis.BlockingConnectionPool(**options)
+            host = decode_hosts(self._kwargs.get("hosts"))[0]
+            self._sync_redis = _blocking_pool(
+                redis.BlockingConnectionPool, host, max_connections=10, timeout=5, socket_timeout=5
             )
-        import redis
-
         channel = f"{self._kwargs.get('prefix', 'asgi')}__group__{group}"
         [(_name, subscribers)] = redis.Redis(connection_pool=self._sync_redis).pubsub_numsub(channel)
         return bool(subscribers)
@@ -131,7 +136,7 @@ class LiveChannelLayer(RedisPubSubChannelLayer):
         try:
             return self._layers[loop]  # type: ignore[no-any-return]
         except KeyError:
-            layer = LiveLoopLayer(*self._args, **self._kwargs, **self._live_options, channel_layer=self)
+            layer = LiveLoopLayer(*self._args, **self._kwargs, options=self._live_options, channel_layer=self)
             self._layers[loop] = layer
             _wrap_close(self, loop)
             return layer
@@ -140,20 +145,14 @@ class LiveChannelLayer(RedisPubSubChannelLayer):
 class LiveLoopLayer(RedisPubSubLoopLayer):
     """The layer of one event loop (Channels keeps one per loop)."""
 
-    def __init__(
-        self,
-        *args: Any,
-        local_capacity: int = 1000,
-        seq_ttl: int = 86400,
-        max_connections: int = 50,
-        pool_timeout: float = 20.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, options: LiveOptions, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.local_capacity = local_capacity
-        self.seq_ttl = seq_ttl
+        self.local_capacity = options.local_capacity
+        self.seq_ttl = options.seq_ttl
         self._shards: list[Any] = [
-            LiveShardConnection(shard.host, self, max_connections=max_connections, pool_timeout=pool_timeout)
+            LiveShardConnection(
+                shard.host, self, max_connections=options.max_connections, pool_timeout=options.pool_timeout
+            )
             for shard in self._shards
         ]
 
@@ -220,17 +219,16 @@ class LiveShardConnection(RedisSingleShardConnection):
 
     def _ensure_redis(self) -> None:
         if self._redis is None:
-            host = dict(self.host)
-            address = host.pop("address", None)
-            options = {"max_connections": self.max_connections, "timeout": self.pool_timeout, **host}
-            if address:
-                pool = aioredis.BlockingConnectionPool.from_url(address, **options)
-            else:
-                pool = aioredis.BlockingConnectionPool(**options)
-            redis = aioredis.Redis(connection_pool=pool)
-            self._redis: Any = redis
-            self._pubsub = redis.pubsub()
-            self._script = redis.register_script(_PUBLISH_SEQ)
+            pool = _blocking_pool(
+                aioredis.BlockingConnectionPool,
+                self.host,
+                max_connections=self.max_connections,
+                timeout=self.pool_timeout,
+            )
+            client = aioredis.Redis(connection_pool=pool)
+            self._redis: Any = client
+            self._pubsub = client.pubsub()
+            self._script = client.register_script(_PUBLISH_SEQ)
 
     async def publish_numbered(self, seq_key: str, channel: str, message: bytes, ttl: int) -> None:
         # No lock: the pool hands each publish its own connection (waiting when all are busy).
