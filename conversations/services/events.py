@@ -158,10 +158,25 @@ def _message_view(
 ) -> dict[str, Any] | None:
     """The message as the open conversation shows it, and the message that arrived just before it
     (a page whose newest message is older has missed one: it catches up)."""
-    messages, _more = selectors.message_page(conversation=conversation, ids=[message_id])
-    if not messages:
+
+    def read() -> dict[int, Message]:
+        # Every message of this conversation that the transaction's events show, in one read.
+        ids = [
+            event.message_id
+            for _t, _g, event in batch.items
+            if isinstance(event, _ConversationEvent)
+            and event.conversation_id == conversation.pk
+            and event.message_id is not None
+        ]
+        found: dict[int, Message] = {}
+        for start in range(0, len(ids), 200):  # the most ``message_page`` reads by id at a time
+            chunk = ids[start : start + 200]
+            found.update((m.pk, m) for m in selectors.message_page(conversation=conversation, ids=chunk)[0])
+        return found
+
+    message = batch.memo(("messages", conversation.pk), read).get(message_id)
+    if message is None:
         return None
-    message = messages[0]
     previous = None
     if created:  # a changed message (status, reaction) is already shown or comes with the catch-up
         previous = (

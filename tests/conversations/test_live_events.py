@@ -38,3 +38,31 @@ def test_a_new_conversations_first_message_carries_the_row_and_its_update_does_n
     assert updated["counts"]["after"]["open"] is True and updated["counts"]["after"]["assignee_id"] is None
     # Those without the conversation open get no bubble (the sockets that watch it get the fuller variant).
     assert "html" not in created["message"] and created["message"]["previous_id"] == 0
+
+
+def test_the_messages_of_one_transaction_are_read_together_for_their_events(tenant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.services.events import publish_message_event, zones_cache_clear
+    from tests.conversations.factories import make_conversation, make_message
+
+    owner = owner_of(tenant)
+    conversation = make_conversation(make_inbox(tenant, name="Vendas", members=[owner]), name="Rita")
+
+    def queries_for(count: int) -> tuple[int, list[str]]:
+        zones_cache_clear()  # each measure reads the workspace's renderings once
+        with CaptureQueriesContext(connection) as ctx, captured_events() as events:
+            for i in range(count):
+                publish_message_event("message.created", make_message(conversation, f"Mensagem {count}.{i}"))
+        texts = [e["message"]["text"] for _users, e in of_type(events, "message.created")]
+        return len(ctx.captured_queries), texts
+
+    one, _texts = queries_for(1)
+    five, texts = queries_for(5)
+
+    assert texts == [f"Mensagem 5.{i}" for i in range(5)]
+    # Per further message: its own insert (with the conversation's update) and the id of the one before
+    # it; the messages themselves, their attachments and reactions are read once for all.
+    per_message_insert = 2  # the factory's insert and its conversation update
+    assert five - one == 4 * (per_message_insert + 1)
