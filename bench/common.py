@@ -271,3 +271,47 @@ class RawHttpPool:
             status = 0
         self._idle.put_nowait((reader, writer))
         return status
+
+
+def text_message_payload(
+    *,
+    waba_id: str,
+    phone_number_id: str,
+    display_phone_number: str,
+    customer: str,
+    name: str,
+    wamid: str,
+    text: str,
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """A customer's text message as Meta's webhook delivers it (one entry, one change, one message)."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": waba_id,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": display_phone_number,
+                                "phone_number_id": phone_number_id,
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": customer}],
+                            "messages": [
+                                {
+                                    "from": customer,
+                                    "id": wamid,
+                                    "timestamp": str(int(time.time()) if timestamp is None else timestamp),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }

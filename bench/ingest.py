@@ -50,6 +50,7 @@ from bench.common import (
     start_web,
     start_worker,
     stop_children_on_sigterm,
+    text_message_payload,
     wait_until,
 )
 
@@ -119,36 +120,16 @@ def make_bodies(
             continue
         unique += 1
         customer = rng.choice(customers)
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "900000000000002",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "5511900009999",
-                                    "phone_number_id": phone_number_id,
-                                },
-                                "contacts": [{"profile": {"name": names[customer]}, "wa_id": customer}],
-                                "messages": [
-                                    {
-                                        "from": customer,
-                                        "id": f"wamid.{prefix}-{i:07d}",
-                                        "timestamp": str(now),
-                                        "type": "text",
-                                        "text": {"body": f"Olá, quero recarregar meu cartão nº {i} ✅"},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        payload = text_message_payload(
+            waba_id="900000000000002",
+            phone_number_id=phone_number_id,
+            display_phone_number="5511900009999",
+            customer=customer,
+            name=names[customer],
+            wamid=f"wamid.{prefix}-{i:07d}",
+            text=f"Olá, quero recarregar meu cartão nº {i} ✅",
+            timestamp=now,
+        )
         bodies.append(encode_like_meta(payload))
     return bodies, unique
 

@@ -44,6 +44,7 @@ from bench.common import (
     start_web,
     start_worker,
     stop_children_on_sigterm,
+    text_message_payload,
     wait_until,
 )
 
@@ -90,36 +91,15 @@ def webhook_body(i: int, customer: str, name: str, text: str) -> bytes:
     from whatsapp.signature import encode_like_meta
 
     return encode_like_meta(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": WABA_ID,
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "5511955509999",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": name}, "wa_id": customer}],
-                                "messages": [
-                                    {
-                                        "from": customer,
-                                        "id": f"wamid.live-{i:07d}-{os.getpid()}",
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        text_message_payload(
+            waba_id=WABA_ID,
+            phone_number_id=PHONE_NUMBER_ID,
+            display_phone_number="5511955509999",
+            customer=customer,
+            name=name,
+            wamid=f"wamid.live-{i:07d}-{os.getpid()}",
+            text=text,
+        )
     )
 
 

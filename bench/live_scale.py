@@ -69,6 +69,7 @@ from bench.common import (
     start_web,
     start_worker,
     stop_children_on_sigterm,
+    text_message_payload,
     wait_until,
 )
 
@@ -82,8 +83,8 @@ NUMBERS = {
 SHARE_B = 10  # one message in ten goes to inbox B
 REPEAT_EVERY = 4  # every 4th message comes from an earlier customer of the same inbox
 SHOW_TIMEOUT_S = 10.0
-# The channel layer's per-process audience cache (conversations.selectors._AUDIENCE_TTL) forgets
-# a change of the team within 2 s.
+# Switching the team's memberships between rounds makes open sockets re-read their access after the
+# commit; the round starts once that has settled.
 AUDIENCE_SETTLE_S = 2.5
 MARKER = re.compile(rb"LS([AB])-(\d+)")
 LOG_PROBLEM = re.compile(r"over capacity|dropped", re.IGNORECASE)
@@ -244,33 +245,15 @@ def webhook_body(message: Planned, text: str) -> bytes:
 
     phone_number_id, display, _secret = NUMBERS[message.inbox]
     return encode_like_meta(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": WABA_ID,
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {"display_phone_number": display, "phone_number_id": phone_number_id},
-                                "contacts": [{"profile": {"name": message.name}, "wa_id": message.customer}],
-                                "messages": [
-                                    {
-                                        "from": message.customer,
-                                        "id": external_id(message),
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
+        text_message_payload(
+            waba_id=WABA_ID,
+            phone_number_id=phone_number_id,
+            display_phone_number=display,
+            customer=message.customer,
+            name=message.name,
+            wamid=external_id(message),
+            text=text,
+        )
     )
 
 
