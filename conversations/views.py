@@ -83,6 +83,12 @@ def _counts(membership: Membership) -> dict[str, Any]:
     return {"counts": selectors.conversation_tab_counts(membership=membership), "counts_at": counts_at}
 
 
+def _hidden_response(membership: Membership, pk: int, display_id: int) -> JsonResponse:
+    """A conversation now out of the member's sight: the page drops it and its row, and sets the tab
+    counts from this answer."""
+    return JsonResponse({"hidden": True, "conversation": {"id": pk, "display_id": display_id}, **_counts(membership)})
+
+
 def _rows_html(request: HttpRequest, rows: list[Conversation], context: dict[str, Any] | None = None) -> SafeString:
     return _jinja("conversations/list_rows.html", context or _row_context(request, rows))
 
@@ -511,13 +517,7 @@ def conversation_header(request: HttpRequest, tenant_slug: str, display_id: int)
         )
         if gone is None:
             raise
-        return JsonResponse(
-            {
-                "hidden": True,
-                "conversation": {"id": gone["pk"], "display_id": gone["display_id"]},
-                **_counts(membership),
-            }
-        )
+        return _hidden_response(membership, gone["pk"], gone["display_id"])
 
 
 def _posted_labels(request: HttpRequest, name: str) -> list[Label]:
@@ -547,14 +547,7 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
             )
         actions.conversation_assign(actor=membership, conversation=conversation, assignee=assignee)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
-            # The page drops the conversation and its row, and sets the tab counts from this answer.
-            return JsonResponse(
-                {
-                    "hidden": True,
-                    "conversation": {"id": conversation.pk, "display_id": conversation.display_id},
-                    **_counts(membership),
-                }
-            )
+            return _hidden_response(membership, conversation.pk, conversation.display_id)
     elif action == "status":
         until = None
         if request.POST.get("snoozed_until"):

@@ -199,8 +199,8 @@ def test_a_deactivated_member_is_disconnected_at_once(world):
         @database_sync_to_async
         def deactivate() -> None:
             with transaction.atomic():
-                Membership.objects.filter(pk=restricted.pk).update(active=False)
                 membership = Membership.objects.get(pk=restricted.pk)
+                membership.active = False
                 membership.save(update_fields=["active"])
 
         await deactivate()
