@@ -147,7 +147,7 @@ def captured_events(capture_on_commit: Any = None) -> Iterator[list[Event]]:
         events.append((tenant_id, receivers(tenant_id, groups, skip), event))
 
 
-def receivers(tenant_id: int, groups: list[str], skip: list[str] = ()) -> list[int]:  # type: ignore[assignment]
+def receivers(tenant_id: int, groups: list[str], skip: Iterable[str] = ()) -> list[int]:
     """The members whose sockets (joined as ``conversations.consumers`` joins them) get an event sent to
     ``groups``, leaving out those in a ``skip`` group."""
     users = []
