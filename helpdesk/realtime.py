@@ -176,12 +176,6 @@ def _track(future: Future[None], n: int) -> None:
     future.add_done_callback(done)
 
 
-def publish_backlog() -> int:
-    """Group sends of this process not yet handed to Redis."""
-    with _pending_lock:
-        return _pending
-
-
 def _uses_own_loop(layer: Any) -> bool:
     # Redis layers keep connections per event loop: one long-lived loop reuses them. The in-memory
     # layer must stay on the caller's loop (async_to_sync), where its consumers live.
