@@ -77,3 +77,38 @@ def registered() -> Iterator[ChannelDouble]:
         yield channel
     finally:
         channels.unregister(CHANNEL_TYPE)
+
+
+class QuietChannel:
+    """A channel with a 24-hour reply window that never sends (for tests that stop before delivery)."""
+
+    send_related: tuple[str, ...] = ()
+
+    def __init__(self, channel_type: str) -> None:
+        self.channel_type = channel_type
+
+    def reply_window(self, inbox: Inbox) -> timedelta | None:
+        return timedelta(hours=24)
+
+    def send_session(self) -> Any:
+        raise AssertionError("a quiet channel's messages are never sent")
+
+    def enqueue_read_receipt(self, message: Message) -> None:
+        """A quiet channel tells the customer nothing."""
+
+    def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
+        return {}
+
+    def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
+        return []
+
+
+@contextmanager
+def quiet_channel(channel_type: str) -> Iterator[QuietChannel]:
+    """A ``QuietChannel`` registered for the block."""
+    channel = QuietChannel(channel_type)
+    channels.register(channel)
+    try:
+        yield channel
+    finally:
+        channels.unregister(channel_type)

@@ -24,6 +24,7 @@ from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, mes
 from helpdesk.exceptions import PermissionDenied
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import BuiltinRole, Perm, require_perm
+from tests.conversations.channel_double import QuietChannel
 from tests.conversations.factories import (
     captured_events,
     make_conversation,
@@ -39,28 +40,15 @@ pytestmark = pytest.mark.django_db
 GREETING = 12
 
 
-class RecordingChannel:
+RECORDING_CHANNEL = "tests-actors"
+
+
+class RecordingChannel(QuietChannel):
     """A channel with a 24-hour window that records what the core asks to have delivered."""
 
-    channel_type = "tests-actors"
-
     def __init__(self) -> None:
+        super().__init__(RECORDING_CHANNEL)
         self.delivered: list[tuple[int, str, bool]] = []
-
-    def reply_window(self, inbox):
-        return timedelta(hours=24)
-
-    def send_session(self):
-        raise AssertionError("these tests never run the send queue")
-
-    def enqueue_read_receipt(self, message):
-        pass
-
-    def prepare_outbound(self, *, conversation, spec):
-        return {}
-
-    def templates_for(self, inbox):
-        return []
 
 
 @pytest.fixture
@@ -74,7 +62,7 @@ def channel(monkeypatch):
 
     monkeypatch.setattr(delivery_jobs, "delivery_enqueue", delivery_enqueue)
     yield backend
-    channels._registry.pop(RecordingChannel.channel_type, None)
+    channels._registry.pop(RECORDING_CHANNEL, None)
 
 
 @pytest.fixture
@@ -85,7 +73,7 @@ def agent(tenant) -> Membership:
 @pytest.fixture
 def conversation(tenant, channel, agent) -> Conversation:
     inbox = make_inbox(tenant, name="Vendas", members=[agent])
-    inbox.channel_type = RecordingChannel.channel_type
+    inbox.channel_type = RECORDING_CHANNEL
     inbox.save(update_fields=["channel_type"])
     return make_conversation(inbox, name="Maria", last_inbound_at=timezone.now() - timedelta(hours=1))
 

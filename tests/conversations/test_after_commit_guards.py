@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
@@ -14,6 +13,7 @@ from django.test import override_settings
 from conversations import channels
 from conversations.models import Conversation
 from conversations.services.actions import conversation_mark_read
+from tests.conversations.channel_double import QuietChannel
 from tests.conversations.factories import make_conversation, make_inbox, make_message
 from tests.e2e.harness import free_port
 
@@ -22,27 +22,18 @@ pytestmark = pytest.mark.django_db
 GUARD_LOGGERS = ("helpdesk.after_commit", "helpdesk.realtime")
 
 
-class RedisDownChannel:
+class RedisDownChannel(QuietChannel):
     """A channel whose every hand-over to the broker fails as redis-py does with Redis stopped."""
 
     channel_type = "tests-redis-down"
     read_receipts_asked: list[int] = []
 
-    def reply_window(self, inbox):
-        return timedelta(hours=24)
-
-    def enqueue_delivery(self, message):
-        pass
+    def __init__(self) -> None:
+        super().__init__(self.channel_type)
 
     def enqueue_read_receipt(self, message):
         self.read_receipts_asked.append(message.pk)
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    def prepare_outbound(self, *, conversation, spec):
-        return {}
-
-    def templates_for(self, inbox):
-        return []
 
 
 class DownChannelLayer:

@@ -525,37 +525,17 @@ def test_the_retry_service_refuses_a_member_without_the_permission_or_of_another
     assert not AuditLogEntry.objects.filter(action="event_delivery.retried").exists()
 
 
-class QuietChannel:
-    """A channel that accepts every message and delivers nothing."""
-
-    channel_type = "tests-events"
-    send_related = ()
-
-    def reply_window(self, inbox):
-        return timedelta(hours=24)
-
-    def send_session(self):
-        raise AssertionError("a quiet channel's messages are never sent")
-
-    def enqueue_read_receipt(self, message):
-        pass
-
-    def prepare_outbound(self, *, conversation, spec):
-        return {}
-
-    def templates_for(self, inbox):
-        return []
+QUIET_CHANNEL = "tests-events"
 
 
 @pytest.fixture
 def quiet_channel(monkeypatch):
-    from conversations import channels
     from conversations.services import delivery_jobs
+    from tests.conversations.channel_double import quiet_channel as registered
 
-    channels.register(QuietChannel())
     monkeypatch.setattr(delivery_jobs, "delivery_enqueue", lambda message: True)  # nothing is sent
-    yield
-    channels._registry.pop(QuietChannel.channel_type, None)
+    with registered(QUIET_CHANNEL):
+        yield
 
 
 def test_agents_and_the_clock_record_their_facts_with_their_actor(
@@ -569,7 +549,7 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
     from conversations.services.outbound import OutboundSpec, message_send
 
     inbox = make_inbox(tenant, members=[owner])
-    inbox.channel_type = QuietChannel.channel_type
+    inbox.channel_type = QUIET_CHANNEL
     inbox.save()
     received, _ = receive(inbox, "wamid.1", at=timezone.now(), source_id="5511911110001")
     conversation = Conversation.objects.get(pk=received.conversation_id)

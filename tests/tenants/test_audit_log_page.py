@@ -12,7 +12,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from conversations import channels
 from conversations.actors import AutomationActor
 from conversations.services.actions import conversation_assign, conversation_labels_change, conversation_status_set
 from conversations.services.library import label_create, quick_reply_create
@@ -20,6 +19,7 @@ from conversations.services.outbound import OutboundSpec, message_send
 from tenants.models import AuditLogEntry
 from tenants.services import membership_change_role, role_builtin
 from tenants.templatetags.dates import local_date
+from tests.conversations.channel_double import quiet_channel
 from tests.conversations.factories import make_conversation, make_inbox
 from tests.factories import add_member
 
@@ -71,37 +71,15 @@ def test_an_automations_actions_show_under_its_name(client, tenant, owner, ana):
     inbox.save(update_fields=["channel_type"])
     conversation = make_conversation(inbox, last_inbound_at=timezone.now() - timedelta(minutes=5))
     bot = AutomationActor(tenant_id=tenant.pk, automation_id=7, name="Round robin")
-    channels.register(_QuietChannel())
-    try:
+    with quiet_channel("tests-audit"):
         conversation_assign(actor=bot, conversation=conversation, assignee=ana.user)
         message, _created = message_send(
             actor=bot, conversation=conversation, spec=OutboundSpec(type="text", text="Oi")
         )
-    finally:
-        channels._registry.pop("tests-audit", None)
     page = client.get("/t/acme/settings/audit-log/").content.decode()
     assert page.count("<td>automation &#x27;Round robin&#x27; (#7)</td>") == 2
     assert details(client, Action.MESSAGE_SENT) == [f"message id {message.pk} type Text"]
     assert details(client, Action.CONVERSATION_ASSIGNED) == ["from Unassigned to Ana Souza"]
-
-
-class _QuietChannel:
-    channel_type = "tests-audit"
-
-    def reply_window(self, inbox):
-        return timedelta(hours=24)
-
-    def enqueue_delivery(self, message):
-        pass
-
-    def enqueue_read_receipt(self, message):
-        pass
-
-    def prepare_outbound(self, *, conversation, spec):
-        return {}
-
-    def templates_for(self, inbox):
-        return []
 
 
 def test_labels_show_as_names_not_lists(client, tenant, owner):
