@@ -211,6 +211,21 @@ def test_contact_panel_is_a_column_on_wide_screens_and_the_header_button_moves_f
     page.keyboard.press("Escape")
     expect(toggle).to_be_focused()
     expect(panel).to_be_visible()
+    # A change made elsewhere (here: a request outside the page's scripts) re-renders the header when
+    # its live event arrives: the keyboard focus stays on the same button.
+    status = page.evaluate(
+        """(path) => {
+          const csrf = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/)[1];
+          const body = new FormData();
+          body.append("priority", "high");
+          return fetch(path, {method: "POST", body, headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
+            .then((r) => r.status);
+        }""",
+        f"/t/{SLUG}/inbox/c/{conversation.display_id}/priority/",
+    )
+    assert status == 200
+    expect(page.locator("[data-pane-head] [data-priority]")).to_have_value("high")
+    expect(toggle).to_be_focused()
     browser_errors.assert_none()
 
 

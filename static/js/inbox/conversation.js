@@ -122,8 +122,16 @@ function applyHeader(data, displayId) {
   }
   const head = paneEl.querySelector("[data-pane-head]");
   if (head && data.header) {
+    // A live re-render keeps the keyboard focus on the same control of the header.
+    const controls = (el) => Array.from(el.querySelectorAll("a[href], button, input, select, textarea, [tabindex]"));
+    const focused = head.contains(document.activeElement) ? controls(head).indexOf(document.activeElement) : -1;
     head.replaceWith(fragment(data.header));
     syncContactToggle();
+    const fresh = paneEl.querySelector("[data-pane-head]");
+    if (focused >= 0 && fresh) {
+      const again = controls(fresh)[focused];
+      if (again) again.focus();
+    }
   }
   if (data.conversation) setConversation(data.conversation);
 }
