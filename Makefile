@@ -9,7 +9,7 @@ FAKE_PORT ?= 8001
 FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
 	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true
 
-.PHONY: run test install lint typecheck migrate worker beat clean
+.PHONY: run test install messages lint typecheck migrate worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
-migrate: install
+# The translations (locale/<language>/LC_MESSAGES/*.po) compiled by Babel: no system gettext needed.
+messages: install
+	$(BIN)/pybabel compile --domain="django djangojs" --directory=locale
+
+
+migrate: messages
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
@@ -35,7 +40,7 @@ run: migrate
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
 		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
-test: install
+test: messages
 	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -45,7 +50,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-worker: install
+worker: messages
 	$(BIN)/celery -A helpdesk worker --loglevel=info
 
 beat: install

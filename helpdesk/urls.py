@@ -4,11 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from helpdesk import errors
+from helpdesk.i18n import javascript_catalog
 from tenants import views as tenant_views
 
 urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz/", tenant_views.healthz, name="healthz"),
+    path("jsi18n/<str:language>/", javascript_catalog, name="javascript_catalog"),
     path("workspaces/", tenant_views.workspaces, name="workspaces"),
     path("account/preferences/", tenant_views.account_preferences, name="account_preferences"),
     path("account/mfa-required/", tenant_views.mfa_required, name="mfa_required"),

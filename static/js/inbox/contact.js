@@ -68,7 +68,7 @@ export function saveContact() {
   postForm("c/" + state.open + "/contact/", new FormData(form)).then((res) => {
     sidebarEl.innerHTML = res.html;
     const s = sidebarEl.querySelector("[data-contact-status]");
-    if (s) s.textContent = sidebarEl.querySelector("[data-contact-form]").dataset.textSaved || text("saved");
+    if (s) s.textContent = text("saved");
     const again = sidebarEl.querySelector("[data-contact-save]");
     if (again) again.focus(); // the form was replaced: keep the focus in the panel
     refreshRows([state.conversation.id]);

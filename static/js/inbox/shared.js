@@ -26,36 +26,37 @@ export const state = {
 };
 
 // --- strings ----------------------------------------------------------------------------------------
-// The page renders each string translated as data-text-<name> on #inbox; these are the fallbacks.
-const FALLBACK = {
-  hidden: "The conversation is now assigned to someone else.",
-  empty: "No conversations here.",
-  choose: "Choose a conversation.",
-  unavailable: "This conversation is not available to you.",
-  start: "Start of the conversation",
-  placeholderReply: "Type a reply… (/ for quick replies, Enter sends, Shift+Enter new line)",
-  placeholderNote: "Private note for the team… (@ to mention)",
-  retry: "Retry",
-  quickReplyFile: "+ file of /{shortcut}",
-  headerLink: "{format} link (https://…)",
-  snoozeTime: "Choose a time to snooze until.",
-  attributeName: "Attribute name",
-  attributeValue: "Attribute value",
-  attributeRemove: "Remove attribute",
-  saved: "Saved",
-  someone: "Someone",
-  mentioned: "{actor} mentioned you in #{id}",
-  assigned: "{actor} assigned you #{id}",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  windowClosed: "Reply window closed: templates only",
-  windowCloses: "Reply window closes in {hours}h {minutes}m",
-  requestFailed: "Request failed ({status})",
+// Translated by Django's JavaScript catalog (loaded before the modules: window.gettext); makemessages
+// -d djangojs extracts them. "{name}" placeholders are filled in by text(name, values).
+const gettext = window.gettext || ((s) => s);
+const TEXTS = {
+  hidden: gettext("The conversation is now assigned to someone else."),
+  empty: gettext("No conversations here."),
+  choose: gettext("Choose a conversation."),
+  unavailable: gettext("This conversation is not available to you."),
+  start: gettext("Start of the conversation"),
+  placeholderReply: gettext("Type a reply… (/ for quick replies, Enter sends, Shift+Enter new line)"),
+  placeholderNote: gettext("Private note for the team… (@ to mention)"),
+  retry: gettext("Retry"),
+  quickReplyFile: gettext("+ file of /{shortcut}"),
+  headerLink: gettext("{format} link (https://…)"),
+  snoozeTime: gettext("Choose a time to snooze until."),
+  attributeName: gettext("Attribute name"),
+  attributeValue: gettext("Attribute value"),
+  attributeRemove: gettext("Remove attribute"),
+  saved: gettext("Saved"),
+  someone: gettext("Someone"),
+  mentioned: gettext("{actor} mentioned you in #{id}"),
+  assigned: gettext("{actor} assigned you #{id}"),
+  live: gettext("Live"),
+  reconnecting: gettext("Reconnecting…"),
+  windowClosed: gettext("Reply window closed: templates only"),
+  windowCloses: gettext("Reply window closes in {hours}h {minutes}m"),
+  requestFailed: gettext("Request failed ({status})"),
 };
 
 export function text(name, values) {
-  const key = "text" + name.charAt(0).toUpperCase() + name.slice(1);
-  const template = (root && root.dataset[key]) || FALLBACK[name] || name;
+  const template = TEXTS[name] || name;
   if (!values) return template;
   return template.replace(/\{(\w+)\}/g, (all, field) => (field in values ? String(values[field]) : all));
 }
