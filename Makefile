@@ -9,7 +9,7 @@ FAKE_PORT ?= 8001
 FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
 	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true
 
-.PHONY: run test install messages lint typecheck migrate worker beat clean
+.PHONY: run test install messages messages-update lint typecheck migrate worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ install: $(VENV)/.installed
 # The translations (locale/<language>/LC_MESSAGES/*.po) compiled by Babel: no system gettext needed.
 messages: install
 	$(BIN)/pybabel compile --domain="django djangojs" --directory=locale
+
+# After adding or changing strings: bring the catalogs up to date (needs GNU gettext), then translate
+# the new entries of locale/pt_BR/LC_MESSAGES/*.po. The tests fail while one is missing.
+messages-update: install
+	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/python manage.py makemessages -l pt_BR
+	DJANGO_SETTINGS_MODULE=helpdesk.settings.test $(BIN)/python manage.py makemessages -d djangojs -l pt_BR
 
 
 migrate: messages

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import get_template, render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -30,7 +30,7 @@ from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
 from conversations.services import actions
 from conversations.services.contacts import contact_update
-from conversations.services.events import row_window
+from conversations.services.events import live_variant, row_window
 from conversations.services.outbound import (
     OutboundSpec,
     message_react,
@@ -252,7 +252,7 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         "me": membership,
         "can_reply": membership.has_perm(Perm.REPLY),
         # Live events carry rows and messages rendered per time zone: the page picks its own.
-        "live_zone": timezone.get_current_timezone_name(),
+        "live_variant": live_variant(timezone.get_current_timezone_name(), translation.get_language()),
         "open_conversation": conversation,
     }
     if conversation is not None:

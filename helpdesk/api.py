@@ -79,17 +79,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound("Not found.")
+        exc = exceptions.NotFound(_("Not found."))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body("validation_failed", "The request is invalid.", exc.detail)
+        response.data = error_body("validation_failed", _("The request is invalid."), exc.detail)
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
-        message = str(detail) if not isinstance(detail, (dict, list)) else "The request failed."
+        message = str(detail) if not isinstance(detail, (dict, list)) else _("The request failed.")
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         wait = getattr(exc, "wait", None)  # set on Throttled
         details = (

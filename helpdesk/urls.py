@@ -13,6 +13,7 @@ urlpatterns = [
     path("jsi18n/<str:language>/", javascript_catalog, name="javascript_catalog"),
     path("workspaces/", tenant_views.workspaces, name="workspaces"),
     path("account/preferences/", tenant_views.account_preferences, name="account_preferences"),
+    path("account/language/", tenant_views.account_language, name="account_language"),
     path("account/mfa-required/", tenant_views.mfa_required, name="mfa_required"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.utils import translation
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from helpdesk.exceptions import MfaRequired
 from tenants.access import membership_needs_mfa_enrolment
 from tenants.api_auth import ApiTokenUser
+from tenants.languages import effective_language, requested_language
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.selectors import membership_for
 
@@ -57,4 +59,10 @@ class TenantAPIView(APIView):
             if membership_needs_mfa_enrolment(membership):
                 raise MfaRequired("This workspace requires multi-factor authentication. Enrol before using the API.")
             self.tenant, self.principal = membership.tenant, membership
+        # Messages in the language the request asks for (Accept-Language), else the workspace's; codes stay.
+        language = effective_language(
+            user_language=requested_language(request) or "", tenant_language=self.tenant.locale
+        )
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
         super().initial(request, *args, **kwargs)

@@ -33,10 +33,15 @@ class WorkspaceSettingsForm(forms.Form):
 
 
 class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), required=False)
     time_zone = forms.ChoiceField(label=_("Time zone"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["language"]).choices = [
+            ("", _("The workspace's language")),
+            *settings.LANGUAGES,
+        ]
         cast(forms.ChoiceField, self.fields["time_zone"]).choices = [
             ("", _("The workspace's time zone")),
             *((tz, tz) for tz in time_zone_names()),

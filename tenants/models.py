@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tenants.countries import validate_country
+from tenants.countries import DEFAULT_COUNTRY, validate_country
 from tenants.languages import DEFAULT_LANGUAGE, validate_language
 from tenants.permissions import BUILTIN_ROLE_PERMS, BuiltinRole
 from tenants.timezones import validate_time_zone
@@ -59,7 +59,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone])
     # Empty: the product speaks the language of the workspace being viewed.
     language = models.CharField(
-        _("language"), max_length=10, blank=True, choices=settings.LANGUAGES, validators=[validate_language]
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",
+        choices=settings.LANGUAGES,
+        validators=[validate_language],
     )
 
     objects = UserManager()
@@ -95,7 +101,9 @@ class Tenant(models.Model):
         validators=[validate_language],
     )
     # ISO 3166-1 alpha-2: phone numbers are shown in this country's national format.
-    country = models.CharField(_("country"), max_length=2, default="BR", validators=[validate_country])
+    country = models.CharField(
+        _("country"), max_length=2, default=DEFAULT_COUNTRY, db_default=DEFAULT_COUNTRY, validators=[validate_country]
+    )
     active = models.BooleanField(default=True)
     mfa_policy = models.CharField(max_length=10, choices=MfaPolicy.choices, default=MfaPolicy.OFF)
     mfa_required_roles = models.ManyToManyField("tenants.Role", blank=True, related_name="+")

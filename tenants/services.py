@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.client_address import client_address
+from tenants.languages import validate_language
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
 from tenants.permissions import ALL_PERMS, BuiltinRole, Perm, require_perm
 from tenants.selectors import user_memberships
@@ -119,6 +120,11 @@ def tenant_create(
     name = name.strip()
     if not name:
         raise ValidationFailed(_("A workspace needs a name."))
+    try:
+        validate_language(locale)
+        validate_time_zone(timezone_name)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(exc.messages[0]) from None
     slug = slugify(slug or name)[:50] or "workspace"
     base, n = slug, 1
     while Tenant.objects.filter(slug=slug).exists():
@@ -357,16 +363,25 @@ def tenant_settings_update(*, actor: Membership, timezone_name: str, request: Ht
     return tenant
 
 
-def user_preferences_update(*, user: User, time_zone: str) -> User:
-    """The person's own preferences; an empty time zone means the workspace's."""
-    if time_zone:
-        try:
-            validate_time_zone(time_zone)
-        except DjangoValidationError as exc:
-            raise ValidationFailed(exc.messages[0], details={"field": "time_zone"}) from None
-    if user.time_zone != time_zone:
-        user.time_zone = time_zone
-        user.save(update_fields=["time_zone"])
+def user_preferences_update(*, user: User, time_zone: str | None = None, language: str | None = None) -> User:
+    """The person's own preferences (None: unchanged); an empty time zone or language means the workspace's."""
+    changed = []
+    for field, value, validate in (
+        ("time_zone", time_zone, validate_time_zone),
+        ("language", language, validate_language),
+    ):
+        if value is None:
+            continue
+        if value:
+            try:
+                validate(value)
+            except DjangoValidationError as exc:
+                raise ValidationFailed(exc.messages[0], details={"field": field}) from None
+        if getattr(user, field) != value:
+            setattr(user, field, value)
+            changed.append(field)
+    if changed:
+        user.save(update_fields=changed)
     return user
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import get_adapter as get_account_adapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,6 +33,7 @@ from tenants.forms import (
     WorkspaceCreateForm,
     WorkspaceSettingsForm,
 )
+from tenants.languages import effective_language, language_or_none
 from tenants.models import AuditLogEntry, Membership, Tenant, User
 from tenants.permissions import Perm
 
@@ -84,14 +88,44 @@ def workspaces(request: HttpRequest) -> HttpResponse:
 def account_preferences(request: HttpRequest) -> HttpResponse:
     """The signed-in person's own preferences (the time zone their times are shown in)."""
     user: User = request.user  # type: ignore[assignment]
-    form = PreferencesForm(request.POST or None, initial={"time_zone": user.time_zone})
+    form = PreferencesForm(request.POST or None, initial={"time_zone": user.time_zone, "language": user.language})
     if request.method == "POST":
         if form.is_valid():
-            services.user_preferences_update(user=user, time_zone=form.cleaned_data["time_zone"])
+            services.user_preferences_update(
+                user=user, time_zone=form.cleaned_data["time_zone"], language=form.cleaned_data["language"]
+            )
+            translation.activate(effective_language(user_language=user.language, tenant_language=_last_language(user)))
             messages.success(request, _("Preferences saved."))
             return redirect("account_preferences")
         return render(request, "tenants/preferences.html", {"form": form}, status=400)
     return render(request, "tenants/preferences.html", {"form": form})
+
+
+def _last_language(user: User) -> str:
+    return user.last_tenant.locale if user.last_tenant_id else ""  # type: ignore[union-attr]
+
+
+@login_required
+@require_POST
+def account_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher of the user menu: the person's own language, then back to the page."""
+    user: User = request.user  # type: ignore[assignment]
+    language = request.POST.get("language", "")
+    if language_or_none(language) != language:
+        return HttpResponseBadRequest(_("Choose one of the product's languages."))
+    services.user_preferences_update(user=user, language=language)
+    translation.activate(language)
+    messages.success(request, _("The product is now shown in %(language)s.") % {"language": _language_name(language)})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("account_preferences")
+    return redirect(target)
+
+
+def _language_name(code: str) -> str:
+    return str(dict(settings.LANGUAGES)[code])
 
 
 @login_required

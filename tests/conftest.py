@@ -10,15 +10,15 @@ from tests.factories import add_member, make_tenant, owner_of
 def _clear_cache():
     # Rate limits, TOTP replay marks and the real-time audience live in caches; every test starts clean.
     from conversations.selectors import audience_cache_clear
-    from conversations.services.events import zones_cache_clear
+    from conversations.services.events import variants_cache_clear
 
     cache.clear()
     audience_cache_clear()
-    zones_cache_clear()
+    variants_cache_clear()
     yield
     cache.clear()
     audience_cache_clear()
-    zones_cache_clear()
+    variants_cache_clear()
 
 
 @pytest.fixture(autouse=True)

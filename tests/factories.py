@@ -12,13 +12,22 @@ PASSWORD = "correct horse battery 42"
 _seq = itertools.count(1)
 
 
-def make_user(email: str | None = None, *, name: str = "", password: str = PASSWORD) -> User:
+def make_user(
+    email: str | None = None, *, name: str = "", password: str = PASSWORD, language: str = "", time_zone: str = ""
+) -> User:
     n = next(_seq)
-    return User.objects.create_user(email=email or f"user{n}@example.com", password=password, name=name or f"User {n}")
+    return User.objects.create_user(
+        email=email or f"user{n}@example.com",
+        password=password,
+        name=name or f"User {n}",
+        language=language,
+        time_zone=time_zone,
+    )
 
 
-def make_tenant(name: str = "Acme", *, owner: User | None = None, slug: str = "") -> Tenant:
-    return tenant_create(name=name, slug=slug, owner=owner or make_user())
+def make_tenant(name: str = "Acme", *, owner: User | None = None, slug: str = "", locale: str = "en") -> Tenant:
+    """A workspace; in English unless ``locale`` says otherwise (the product's default is pt-BR)."""
+    return tenant_create(name=name, slug=slug, owner=owner or make_user(), locale=locale)
 
 
 def add_member(tenant: Tenant, role: str | Role = BuiltinRole.AGENT, *, user: User | None = None) -> Membership:

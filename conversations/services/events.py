@@ -1,8 +1,8 @@
 """Real-time events of the core (documented in docs/events.md), published after commit.
 
 Events go to the audience groups of the visibility rule (``selectors.conversation_live_groups``)
-and carry what the page shows: the list row and the message, rendered once per time zone in use in
-the workspace (a row shows times), from the committed rows, so an agent's page fetches nothing
+and carry what the page shows: the list row and the message, rendered once per time zone and language
+in use in the workspace (a row shows times and words), from the committed rows, so an agent's page fetches nothing
 after an event unless it detects a gap. Counting changes (status, assignee, inbox) carry the state
 before and after, from which each page moves its tab counts.
 """
@@ -16,11 +16,12 @@ from typing import Any
 
 from django.db.models import Max
 from django.template.loader import get_template
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conversations import channels, selectors
 from conversations.models import Conversation, Message, Notification
 from helpdesk.realtime import LiveBatch, member_group, publish_on_commit
+from tenants.languages import effective_language
 from tenants.models import Membership, Tenant
 from tenants.timezones import zone_or_none
 
@@ -79,37 +80,55 @@ def row_window(conversation: Conversation, now: Any) -> dict[str, Any]:
 # --- What events carry, built once per transaction after the commit -------------------------------
 
 
-# The zones of a workspace change when a member changes theirs: a few seconds' cache per process keeps
-# that from costing two queries per event.
-_ZONES_TTL = 5.0
-_zones_cache: dict[int, tuple[float, list[str]]] = {}
+# The variants of a workspace change when a member changes their zone or language: a few seconds' cache
+# per process keeps that from costing two queries per event.
+_VARIANTS_TTL = 5.0
+_variants_cache: dict[int, tuple[float, list[tuple[str, str, str]]]] = {}
 
 
-def _zones(batch: LiveBatch, tenant_id: int) -> list[str]:
-    """The time zones the workspace's members see times in (their own, else the workspace's)."""
+def live_variant(zone: str, language: str) -> str:
+    """The key of one rendering of a live row or message: a time zone and a language (``data-variant``)."""
+    return f"{zone}|{language}"
 
-    def compute() -> list[str]:
+
+def _variants(batch: LiveBatch, tenant_id: int) -> list[tuple[str, str, str]]:
+    """(key, time zone, language) of each way the workspace's members see the inbox: their own zone and
+    language, else the workspace's."""
+
+    def compute() -> list[tuple[str, str, str]]:
         now = time.monotonic()
-        cached = _zones_cache.get(tenant_id)
+        cached = _variants_cache.get(tenant_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        tenant_zone = Tenant.objects.filter(pk=tenant_id).values_list("timezone", flat=True).first() or ""
-        own = Membership.objects.filter(tenant_id=tenant_id, active=True).values_list("user__time_zone", flat=True)
-        names = set()
-        for name in {*own.distinct(), ""}:
-            zone = zone_or_none(name) or zone_or_none(tenant_zone)
-            names.add(zone.key if zone is not None else "UTC")
-        zones = sorted(names)
-        if len(_zones_cache) > 10_000:
-            _zones_cache.clear()
-        _zones_cache[tenant_id] = (now + _ZONES_TTL, zones)
-        return zones
+        workspace = Tenant.objects.filter(pk=tenant_id).values_list("timezone", "locale").first()
+        tenant_zone, tenant_language = workspace or ("", "")
+        own = Membership.objects.filter(tenant_id=tenant_id, active=True).values_list(
+            "user__time_zone", "user__language"
+        )
+        found = set()
+        for zone_name, language in {*own.distinct(), ("", "")}:
+            zone = zone_or_none(zone_name) or zone_or_none(tenant_zone)
+            key = zone.key if zone is not None else "UTC"
+            found.add((key, effective_language(user_language=language, tenant_language=tenant_language)))
+        variants = [(live_variant(zone, language), zone, language) for zone, language in sorted(found)]
+        if len(_variants_cache) > 10_000:
+            _variants_cache.clear()
+        _variants_cache[tenant_id] = (now + _VARIANTS_TTL, variants)
+        return variants
 
-    return batch.memo(("zones", tenant_id), compute)  # type: ignore[no-any-return]
+    return batch.memo(("variants", tenant_id), compute)  # type: ignore[no-any-return]
 
 
-def zones_cache_clear() -> None:
-    _zones_cache.clear()
+def variants_cache_clear() -> None:
+    _variants_cache.clear()
+
+
+def _render_variants(batch: LiveBatch, tenant_id: int, template: Any, context: dict[str, Any]) -> dict[str, str]:
+    html = {}
+    for key, zone, language in _variants(batch, tenant_id):
+        with timezone.override(zone), translation.override(language):
+            html[key] = template.render(context)
+    return html
 
 
 def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversation, dict[str, Any]]]:
@@ -130,10 +149,7 @@ def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversa
         for pk, conversation in rows.items():
             window = row_window(conversation, now)
             context = {"rows": [(conversation, window)], "current_tenant": conversation.tenant, "now": now}
-            html = {}
-            for zone in _zones(batch, tenant_id):
-                with timezone.override(zone):
-                    html[zone] = template.render(context)
+            html = _render_variants(batch, tenant_id, template, context)
             out[pk] = (
                 conversation,
                 {
@@ -195,10 +211,7 @@ def _message_view(
         "can_reply": True,
         "can_retry": True,
     }
-    html = {}
-    for zone in _zones(batch, conversation.tenant_id):
-        with timezone.override(zone):
-            html[zone] = template.render(context)
+    html = _render_variants(batch, conversation.tenant_id, template, context)
     return {**message_payload(message), "previous_id": previous or 0, "html": html}
 
 

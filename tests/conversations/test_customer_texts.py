@@ -11,13 +11,19 @@ from conversations.services.customer_texts import customer_text_delete, customer
 from helpdesk.exceptions import NotFound, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Tenant
 from tests.conversations.factories import make_conversation, make_inbox
-from tests.factories import add_member, owner_of
+from tests.factories import add_member, make_tenant, owner_of
 
 pytestmark = pytest.mark.django_db
 
 Action = AuditLogEntry.Action
 
 GREETING = {"pt-br": "Olá! Já vamos atender.", "en": "Hi! We'll be right with you."}
+
+
+@pytest.fixture
+def tenant(db):
+    """A workspace in Portuguese, the product's default."""
+    return make_tenant("Acme", slug="acme", locale="pt-br")
 
 
 def _contact(tenant: Tenant, language: object = None) -> Contact:

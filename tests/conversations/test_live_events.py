@@ -44,14 +44,14 @@ def test_the_messages_of_one_transaction_are_read_together_for_their_events(tena
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conversations.services.events import publish_message_event, zones_cache_clear
+    from conversations.services.events import publish_message_event, variants_cache_clear
     from tests.conversations.factories import make_conversation, make_message
 
     owner = owner_of(tenant)
     conversation = make_conversation(make_inbox(tenant, name="Vendas", members=[owner]), name="Rita")
 
     def queries_for(count: int) -> tuple[int, list[str]]:
-        zones_cache_clear()  # each measure reads the workspace's renderings once
+        variants_cache_clear()  # each measure reads the workspace's renderings once
         with CaptureQueriesContext(connection) as ctx, captured_events() as events:
             for i in range(count):
                 publish_message_event("message.created", make_message(conversation, f"Mensagem {count}.{i}"))
@@ -66,3 +66,31 @@ def test_the_messages_of_one_transaction_are_read_together_for_their_events(tena
     # it; the messages themselves, their attachments and reactions are read once for all.
     per_message_insert = 2  # the factory's insert and its conversation update
     assert five - one == 4 * (per_message_insert + 1)
+
+
+def test_the_row_is_rendered_once_per_language_and_time_zone_in_use():
+    from tests.factories import add_member, make_tenant, make_user
+
+    tenant = make_tenant("Acme", slug="acme", locale="pt-br")
+    owner = owner_of(tenant)
+    english = add_member(tenant, user=make_user(language="en"))
+    add_member(tenant, user=make_user(language="en", time_zone="Europe/Lisbon"))
+    inbox = make_inbox(tenant, name="Vendas", members=[owner, english])
+    spec = InboundSpec(
+        source_id="5511955501234",
+        external_id="wamid.languages",
+        occurred_at=timezone.now(),
+        type="text",
+        text="Oi",
+        profile_name="Rita",
+    )
+
+    with captured_events() as events:
+        message_receive(inbox=inbox, spec=spec)
+
+    [(_to, created)] = of_type(events, "message.created")
+    html = created["row"]["html"]
+    assert sorted(html) == ["America/Sao_Paulo|en", "America/Sao_Paulo|pt-br", "Europe/Lisbon|en"]
+    assert ">aguardando agora</span>" in html["America/Sao_Paulo|pt-br"]
+    assert ">waiting now</span>" not in html["America/Sao_Paulo|pt-br"]
+    assert ">waiting now</span>" in html["America/Sao_Paulo|en"]

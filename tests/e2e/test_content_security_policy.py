@@ -44,7 +44,7 @@ def offline(page: Page, live_server_url: str) -> Iterator[list[str]]:
 @pytest.fixture
 def acme(server_env: dict[str, str]) -> Tenant:
     owner = User.objects.create_user(email=EMAIL, password=PASSWORD, name="Olivia Owner")
-    tenant = tenant_create(name="Acme", owner=owner, slug="acme")
+    tenant = tenant_create(name="Acme", owner=owner, slug="acme", locale="en")
     actor = Membership.objects.get(tenant=tenant, user=owner)
     label = label_create(membership=actor, name="VIP", color="#d62828")
     conversation = make_conversation(make_inbox(tenant, members=[actor]), name="Maria Silva")

@@ -28,7 +28,7 @@ AGENT_PASSWORD = "Quiet-harbour-lantern-47"
 def acme(server_env: dict[str, str]) -> Tenant:
     # server_env brings transactional_db: these rows are committed before the browser asks for them.
     owner = User.objects.create_user(email=OWNER_EMAIL, password=OWNER_PASSWORD, name="Olivia Owner")
-    return tenant_create(name="Acme", owner=owner)
+    return tenant_create(name="Acme", owner=owner, locale="en")
 
 
 def test_owner_enrols_totp_and_invites_an_agent_who_joins(

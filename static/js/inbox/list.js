@@ -175,7 +175,7 @@ function rowMatches(row) {
 
 export function applyRow(row) {
   if (!row) return;
-  const html = row.html && row.html[root.dataset.tz];
+  const html = row.html && row.html[root.dataset.variant];
   if (currentFilters().q || !html) { refreshRows([row.id]); return; }
   const existing = document.getElementById("c-" + row.id);
   // Events from two publishers may cross: a row older than the one shown is not put back.

@@ -24,7 +24,7 @@ function resync() {
 // A message of the open conversation: shown from the event; if one before it is not shown yet
 // (its event has not come, or was missed), the page catches up from its newest message.
 function showMessage(message) {
-  const html = message.html && message.html[root.dataset.tz];
+  const html = message.html && message.html[root.dataset.variant];
   const missed = message.previous_id > newestShown();
   if (html) {
     upsertMessages(html);
@@ -65,7 +65,7 @@ function handle(event) {
     case "message.updated":
       if (event.row) applyRow(event.row); else if (!event.row_sent) refreshRows([conv.id]);
       if (isOpen) {
-        const html = event.message.html && event.message.html[root.dataset.tz];
+        const html = event.message.html && event.message.html[root.dataset.variant];
         if (html) upsertMessages(html); else refreshMessages([event.message.id]);
       }
       break;

@@ -1,0 +1,116 @@
+"""The translation catalogs are complete: a new string that is not translated fails CI.
+
+``makemessages`` (the project's, which also reads the Jinja2 templates) is run into a copy of the
+committed catalogs; the copy must name exactly the strings the committed catalogs name, each translated,
+none fuzzy, each with the placeholders of its source. Needs GNU gettext's ``xgettext`` and ``msgmerge``
+(Debian's ``gettext`` package, which ``.ci/run`` installs); without them the test is skipped, except on
+CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+from django.conf import settings
+from django.core.management import call_command
+
+from tenants.management.commands.makemessages import jinja2_stub
+
+LOCALE = Path(settings.BASE_DIR) / "locale"
+DOMAINS = ("django", "djangojs")
+LANGUAGES = ("pt_BR",)
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w+\}")
+
+
+def _gettext_tools() -> None:
+    missing = [tool for tool in ("xgettext", "msgmerge", "msguniq") if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"GNU gettext is missing ({', '.join(missing)}): install Debian's gettext package.")
+        pytest.skip(f"GNU gettext is not installed ({', '.join(missing)}).")
+
+
+def _read(path: Path) -> Catalog:
+    with path.open("rb") as handle:
+        return read_po(handle)
+
+
+def _keys(catalog: Catalog) -> set[tuple[str | None, object]]:
+    return {(message.context, message.id) for message in catalog if message.id}
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogs as ``makemessages`` would write them today, from the committed ones."""
+    _gettext_tools()
+    copy = tmp_path_factory.mktemp("locale") / "locale"
+    shutil.copytree(LOCALE, copy, ignore=shutil.ignore_patterns("*.mo"))
+    cwd = Path.cwd()
+    os.chdir(settings.BASE_DIR)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(settings, "LOCALE_PATHS", [copy])
+            for domain in DOMAINS:
+                call_command("makemessages", locale=list(LANGUAGES), domain=domain, verbosity=0)
+    finally:
+        os.chdir(cwd)
+    return copy
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_string_of_the_code_is_in_the_committed_catalog(extracted: Path, domain: str, language: str) -> None:
+    committed = _keys(_read(LOCALE / language / "LC_MESSAGES" / f"{domain}.po"))
+    fresh = _keys(_read(extracted / language / "LC_MESSAGES" / f"{domain}.po"))
+    new = sorted(str(key) for key in fresh - committed)
+    stale = sorted(str(key) for key in committed - fresh)
+    where = f"locale/{language}/LC_MESSAGES/{domain}.po"
+    assert new == [], f"Strings not in {where}: run `make messages-update` and translate them"
+    assert stale == [], f"Strings no longer in the code, still in {domain}.po: run `make messages-update`"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_string_is_translated_with_its_placeholders(domain: str, language: str) -> None:
+    catalog = _read(LOCALE / language / "LC_MESSAGES" / f"{domain}.po")
+    assert catalog.fuzzy is False, "the catalog's header is marked fuzzy: it would not be compiled"
+    assert catalog.plural_forms == "nplurals=2; plural=(n > 1);"
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        sources = message.id if isinstance(message.id, tuple) else (message.id,)
+        targets = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.fuzzy or not all(targets):
+            problems.append(f"untranslated or fuzzy: {message.id!r}")
+            continue
+        wanted = set(PLACEHOLDER.findall(sources[-1]))
+        for target in targets:
+            if set(PLACEHOLDER.findall(target)) - set(PLACEHOLDER.findall(" ".join(sources))):
+                problems.append(f"placeholder not in the source: {message.id!r} -> {target!r}")
+            if not wanted <= set(PLACEHOLDER.findall(target)) and len(targets) == 1:
+                problems.append(f"placeholder lost: {message.id!r} -> {target!r}")
+        if len(targets) > 1 and not set(PLACEHOLDER.findall(sources[-1])) <= set(PLACEHOLDER.findall(targets[-1])):
+            problems.append(f"placeholder lost in the plural: {message.id!r} -> {targets[-1]!r}")
+    assert problems == []
+
+
+def test_the_jinja2_templates_strings_reach_the_extraction() -> None:
+    stub = jinja2_stub()
+    assert 'gettext("Forwarded many times")' in stub
+    assert 'gettext("The customer changed their number to +%(number)s.")' in stub
+    assert "# jinja2/conversations/message.html:" in stub
+
+
+def test_a_new_untranslated_string_is_caught(tmp_path: Path) -> None:
+    """The check itself: a catalog missing one string of the code differs from the extraction."""
+    catalog = _read(LOCALE / "pt_BR" / "LC_MESSAGES" / "django.po")
+    keys = _keys(catalog)
+    catalog.delete("Forwarded many times")
+    assert keys - _keys(catalog) == {(None, "Forwarded many times")}
