@@ -1,10 +1,10 @@
 """The product's one date format, as template filters (Django: ``{% load dates %}``; Jinja2: the same names).
 
 Every time is shown in the current time zone (the member's own, else the workspace's: see
-``TenantMiddleware``) and the active language's formats:
+``TenantMiddleware``) and the active language's formats (``helpdesk/formats/<locale>/formats.py``):
 
 - ``local_time``: the time of day (``14:05``), as in a message bubble;
-- ``local_date``: the date in the language's long format (``Dec. 5, 2026`` / ``5 de dezembro de 2026``);
+- ``local_date``: the date in the language's format (``Dec. 5, 2026`` / ``05/12/2026``);
 - ``local_datetime``: date and time (``Dec. 5, 2026, 14:05``), for tooltips, notes, notifications and logs;
   ``local_datetime:"seconds"`` adds the seconds (the audit log);
 - ``day_label``: ``Today``, ``Yesterday`` or the date (day separators in a history);
@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from django import template
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -33,13 +33,24 @@ def _today() -> date:
     return timezone.localdate()
 
 
+def _time_text(moment: datetime, time_format: str) -> str:
+    # Every bubble shows a time: the 24-hour formats are written directly, exactly as dateformat would.
+    if time_format == "H:i":
+        return f"{moment.hour:02d}:{moment.minute:02d}"
+    if time_format == "H:i:s":
+        return f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    return dateformat.time_format(moment, time_format)
+
+
 @register.filter
 def local_time(value: datetime | None, arg: str = "") -> str:
+    """The language's ``TIME_FORMAT``; ``"seconds"`` adds the seconds to a format ending in the minutes."""
     if not isinstance(value, datetime):
         return ""
-    moment = _local(value)
-    text = f"{moment.hour:02d}:{moment.minute:02d}"
-    return f"{text}:{moment.second:02d}" if arg == "seconds" else text
+    time_format = str(formats.get_format("TIME_FORMAT"))
+    if arg == "seconds" and time_format.endswith("i"):
+        time_format += ":s"
+    return _time_text(_local(value), time_format)
 
 
 @register.filter
