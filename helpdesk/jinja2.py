@@ -30,6 +30,7 @@ from jinja2 import Environment, Undefined
 from conversations.templatetags import inbox as inbox_tags
 from conversations.templatetags import inbox_list as inbox_list_tags
 from tenants.templatetags import dates as date_tags
+from tenants.templatetags import numbers as number_tags
 
 
 def url(viewname: str, *args: Any, **kwargs: Any) -> str:
@@ -167,6 +168,12 @@ def environment(**options: Any) -> Environment:
             "short_when": date_tags.short_when,
             "iso_datetime": date_tags.iso_datetime,
             "iso_utc": date_tags.iso_utc,
+            "relative_time": date_tags.relative_time,
+            "time_left": date_tags.time_left,
+            # tenants.templatetags.numbers: numbers and money as people read them
+            "number": number_tags.number,
+            "money": number_tags.money,
+            "money_decimal": number_tags.money_decimal,
             # django.template.defaultfilters
             "date": date,
             "time": time,

@@ -11,7 +11,9 @@ Every time is shown in the current time zone (the member's own, else the workspa
 - ``short_when``: the time if today, ``Yesterday``, else the short date (list rows);
 - ``local_day``: the calendar day as ``YYYY-MM-DD`` (to compare days, in ``data-`` attributes);
 - ``iso_datetime``: ISO 8601 with the zone's offset, for ``<time datetime="…">``;
-- ``iso_utc``: ISO 8601 in UTC, for values a script compares as text (sort keys).
+- ``iso_utc``: ISO 8601 in UTC, for values a script compares as text (sort keys);
+- ``relative_time``: the moment from now (``5 min. ago`` / ``há 5 min.``, ``in 3 days`` / ``em 3 dias``);
+- ``time_left``: hours and minutes until a moment (``5h 3m`` / ``5 h 3 min``), as the reply window's countdown.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from django import template
 from django.utils import dateformat, formats, timezone
 from django.utils.translation import gettext as _
+
+from helpdesk.l10n import format_relative, format_time_left
 
 register = template.Library()
 
@@ -114,3 +118,17 @@ def iso_utc(value: datetime | None) -> str:
     if not isinstance(value, datetime):
         return ""
     return value.astimezone(UTC).isoformat() if timezone.is_aware(value) else value.isoformat()
+
+
+@register.filter
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return format_relative(value - (now or timezone.now()))
+
+
+@register.filter
+def time_left(value: datetime | None, now: datetime | None = None) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    return format_time_left((value - (now or timezone.now())).total_seconds())
