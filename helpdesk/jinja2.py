@@ -31,6 +31,7 @@ from conversations.templatetags import inbox as inbox_tags
 from conversations.templatetags import inbox_list as inbox_list_tags
 from tenants.templatetags import dates as date_tags
 from tenants.templatetags import numbers as number_tags
+from tenants.templatetags import phones as phone_tags
 
 
 def url(viewname: str, *args: Any, **kwargs: Any) -> str:
@@ -170,10 +171,11 @@ def environment(**options: Any) -> Environment:
             "iso_utc": date_tags.iso_utc,
             "relative_time": date_tags.relative_time,
             "time_left": date_tags.time_left,
-            # tenants.templatetags.numbers: numbers and money as people read them
+            # tenants.templatetags.numbers and .phones: numbers, money and phone numbers as people read them
             "number": number_tags.number,
             "money": number_tags.money,
             "money_decimal": number_tags.money_decimal,
+            "phone": phone_tags.phone,
             # django.template.defaultfilters
             "date": date,
             "time": time,
