@@ -30,6 +30,8 @@ from jinja2 import Environment, Undefined
 from conversations.templatetags import inbox as inbox_tags
 from conversations.templatetags import inbox_list as inbox_list_tags
 from tenants.templatetags import dates as date_tags
+from tenants.templatetags import numbers as number_tags
+from tenants.templatetags import phones as phone_tags
 
 
 def url(viewname: str, *args: Any, **kwargs: Any) -> str:
@@ -167,6 +169,13 @@ def environment(**options: Any) -> Environment:
             "short_when": date_tags.short_when,
             "iso_datetime": date_tags.iso_datetime,
             "iso_utc": date_tags.iso_utc,
+            "relative_time": date_tags.relative_time,
+            "time_left": date_tags.time_left,
+            # tenants.templatetags.numbers and .phones: numbers, money and phone numbers as people read them
+            "number": number_tags.number,
+            "money": number_tags.money,
+            "money_decimal": number_tags.money_decimal,
+            "phone": phone_tags.phone,
             # django.template.defaultfilters
             "date": date,
             "time": time,

@@ -52,6 +52,11 @@ class WhatsAppChannel(TenantOwnedModel):
     def __str__(self) -> str:
         return f"+{self.display_phone_number.lstrip('+')}"
 
+    @property
+    def phone_e164(self) -> str:
+        """The business number as ``+`` and its digits, whatever separators its display form has."""
+        return "+" + "".join(ch for ch in self.display_phone_number if ch.isdigit())
+
     # Secrets are only ever decrypted when used; they are never shown or logged.
     @property
     def access_token(self) -> str:

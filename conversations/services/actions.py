@@ -40,6 +40,7 @@ from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership, User
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
+from tenants.templatetags.dates import local_datetime
 
 
 def _line(actor: Actor, person: str, other: str, **params: str) -> str:
@@ -87,11 +88,13 @@ def _activity(conversation: Conversation, text: str) -> Message:
 
 
 def _tenant_time(conversation: Conversation, moment: datetime) -> str:
+    """The moment in the workspace's zone and the language of the line it goes into (written once)."""
     try:
         zone = ZoneInfo(conversation.tenant.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    with timezone.override(zone):
+        return local_datetime(moment)
 
 
 def _save_and_publish(conversation: Conversation, fields: list[str], *, activity: str = "") -> None:

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from conversations.models import Message
+from helpdesk.l10n import format_age
 
 register = template.Library()
 
@@ -50,29 +50,9 @@ def message_preview(message: Message | None) -> str:
     return text or message.get_type_display()
 
 
-_AGE_UNITS: dict[str, tuple[str, str, str, str]] = {}
-
-
-def _age_units() -> tuple[str, str, str, str]:
-    # Translated once per language: the list shows an age on every row, and plural lookups through
-    # every installed catalogue cost more than the rest of a row.
-    language = get_language() or ""
-    if language not in _AGE_UNITS:
-        _AGE_UNITS[language] = (_("now"), _("%(n)s min"), _("%(n)s h"), _("%(n)s d"))
-    return _AGE_UNITS[language]
-
-
 @register.filter
 def short_age(moment: datetime | None, now: datetime | None = None) -> str:
-    """How long ago, compactly: "now", "5 min", "3 h", "2 d"."""
+    """How long ago, compactly, in the active language: "now", "5 min", "3 h" / "3 hr", "2 dias" / "2 days"."""
     if moment is None:
         return ""
-    seconds = ((now or timezone.now()) - moment).total_seconds()
-    just_now, minutes, hours, days = _age_units()
-    if seconds < 60:
-        return just_now
-    if seconds < 3600:
-        return minutes % {"n": int(seconds // 60)}
-    if seconds < 86400:
-        return hours % {"n": int(seconds // 3600)}
-    return days % {"n": int(seconds // 86400)}
+    return format_age(((now or timezone.now()) - moment).total_seconds())

@@ -218,6 +218,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our date, time and number formats per language (helpdesk/formats/<locale>/formats.py), before Django's.
+FORMAT_MODULE_PATH = ["helpdesk.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from conversations import channels, tasks
 from conversations.models import Conversation, ConversationLabel, Message, Notification
@@ -313,7 +313,8 @@ def test_snooze_stores_the_time_and_writes_it_in_the_history(scene, tenant):
     scene.conversation.refresh_from_db()
     assert (scene.conversation.status, scene.conversation.snoozed_until) == ("snoozed", until)
     local = until.astimezone(ZoneInfo(tenant.timezone))
-    assert _activity(scene.conversation) == [f"Ana snoozed the conversation until {local:%Y-%m-%d %H:%M}"]
+    day = formats.date_format(local.date(), "DATE_FORMAT")  # e.g. "Dec. 8, 2026"
+    assert _activity(scene.conversation) == [f"Ana snoozed the conversation until {day}, {local:%H:%M}"]
     assert _audit(tenant)[0].extra == {"from": "open", "to": "snoozed", "snoozed_until": until.isoformat()}
 
 
@@ -322,7 +323,8 @@ def test_snooze_time_in_the_history_is_in_the_tenants_time_zone(scene, tenant):
     local = (timezone.now() + timedelta(days=2)).astimezone(ZoneInfo(tenant.timezone))
     until = local.replace(hour=9, minute=0, second=0, microsecond=0)
     conversation_status_set(actor=scene.ana, conversation=scene.conversation, status="snoozed", snoozed_until=until)
-    assert _activity(scene.conversation) == [f"Ana snoozed the conversation until {until:%Y-%m-%d} 09:00"]
+    day = formats.date_format(until.date(), "DATE_FORMAT")
+    assert _activity(scene.conversation) == [f"Ana snoozed the conversation until {day}, 09:00"]
 
 
 @pytest.mark.parametrize(

@@ -552,3 +552,37 @@ def test_settings_and_api_find_the_same_quick_replies_to_manage(tenant, channel,
     assert response.status_code == 200, response.content
     reply.refresh_from_db()
     assert reply.text == "Frete grátis acima de R$ 100"
+
+
+def _header(client, conversation, **headers):
+    return client.get(f"/t/acme/inbox/c/{conversation.display_id}/header/", **headers).json()["header"]
+
+
+def test_the_header_shows_the_number_nationally_the_waiting_age_and_the_time_left(tenant, channel, agent, client_for):
+    conversation = receive(channel, wa_id="5511912345678", when=timezone.now() - timedelta(hours=1)).conversation
+    client = client_for(agent)
+
+    header = _header(client, conversation)
+    assert "Support · (11) 91234-5678\n" in header
+    assert ">waiting 1 hr</span>" in header
+    assert ">Reply window closes in 22h 59m</span>" in header  # 23 hours left, less the test's few seconds
+    assert "+5511912345678" not in header
+
+    agent.user.language = "pt-br"
+    agent.user.save(update_fields=["language"])
+    pt_header = _header(client, conversation)
+    assert "Support · (11) 91234-5678\n" in pt_header
+    assert ">aguardando 1 h</span>" in pt_header
+    assert ">A janela de resposta fecha em 22 h 59 min</span>" in pt_header
+    agent.user.language = ""
+    agent.user.save(update_fields=["language"])
+
+    tenant.country = "US"
+    tenant.save(update_fields=["country"])
+    assert "Support · +55 11 91234-5678\n" in _header(client, conversation)
+
+
+def test_the_contact_panel_shows_a_whatsapp_address_as_a_phone_number(tenant, channel, agent, client_for):
+    conversation = receive(channel, wa_id="5511912345678").conversation
+    html = client_for(agent).get(f"/t/acme/inbox/c/{conversation.display_id}/sidebar/").json()["html"]
+    assert "Address on whatsapp: (11) 91234-5678</p>" in html

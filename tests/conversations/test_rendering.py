@@ -14,7 +14,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.template.loader import get_template
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conversations.content import is_current
 from conversations.formatting import wa_format
@@ -294,7 +294,7 @@ INBOUND_EXPECTED: dict[str, list[str] | None] = {
         "https://philzcoffee.com/",
     ],
     "inbound_location_current.json": ["Forwarded", "Open in map (12.25089, 43.90539)"],
-    "inbound_order.json": ["Order catalog 194836987003835", "di9ozbzfi4 2 USD 30.00 USD 60.00", "Total USD 85.00"],
+    "inbound_order.json": ["Order catalog 194836987003835", "di9ozbzfi4 2 $30.00 $60.00", "Total $85.00"],
     "inbound_reaction.json": ["Reacted \U0001f44d to a message"],
     "inbound_reaction_removed.json": None,
     "inbound_sticker_animated.json": ["Downloading…"],
@@ -882,3 +882,23 @@ def test_second_tenant_is_not_confused_with_the_first():
     add_member(second, BuiltinRole.OWNER, user=member_of_both.user)
     assert _get(member_of_both, attachment, slug="first").status_code == 200
     assert _get(member_of_both, attachment, slug="second").status_code == 404
+
+
+def test_an_order_shows_quantities_and_money_in_the_viewers_language(conversation):
+    message = add_message(
+        conversation,
+        type="order",
+        text="",
+        content={
+            "catalog_id": "1",
+            "product_items": [
+                {"product_retailer_id": "PIZZA-G", "quantity": 1200, "item_price": 59.9, "currency": "BRL"},
+                {"product_retailer_id": "SUSHI", "quantity": 2, "item_price": 1500, "currency": "JPY"},
+            ],
+        },
+    )
+    with translation.override("pt-br"):
+        visible = text_of(render(message))
+    assert "PIZZA-G 1.200 R$ 59,90 R$ 71.880,00" in visible
+    assert "SUSHI 2 JP¥ 1.500 JP¥ 3.000" in visible
+    assert "Total R$ 71.880,00 Total JP¥ 3.000" in visible

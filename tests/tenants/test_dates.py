@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.template import Context, Template
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 
 from tenants.templatetags.dates import (
     day_label,
@@ -41,9 +42,29 @@ def test_times_are_shown_in_the_active_zone():
 
 def test_dates_follow_the_active_language():
     with translation.override("pt-br"), timezone.override("America/Sao_Paulo"):
-        assert local_date(MOMENT) == "10 de Março de 2026"
-        assert local_datetime(MOMENT) == "10 de Março de 2026 12:04"
+        assert local_date(MOMENT) == "10/03/2026"
+        assert local_time(MOMENT) == "12:04"
+        assert local_time(MOMENT, "seconds") == "12:04:05"
         assert short_when(MOMENT) == "10/03/2026"
+        # The catalog joins date and time as Brazilians write them.
+        assert local_datetime(MOMENT) == "10/03/2026 12:04"
+
+
+def test_the_languages_formats_are_the_products():
+    december = datetime(2026, 12, 6, 17, 5, tzinfo=UTC)  # 14:05 in São Paulo
+    with timezone.override("America/Sao_Paulo"):
+        with translation.override("pt-br"):
+            assert formats.get_format("DATE_FORMAT") == "d/m/Y"
+            assert formats.get_format("DATETIME_FORMAT") == "d/m/Y H:i"
+            assert formats.date_format(timezone.localtime(december), "DATETIME_FORMAT") == "06/12/2026 14:05"
+            assert formats.date_format(timezone.localtime(december), "SHORT_DATETIME_FORMAT") == "06/12/2026 14:05"
+            assert formats.number_format(Decimal("1234.56"), decimal_pos=2, force_grouping=True) == "1.234,56"
+        with translation.override("en"):
+            assert local_date(december) == "Dec. 6, 2026"
+            assert local_datetime(december) == "Dec. 6, 2026, 14:05"
+            assert formats.date_format(timezone.localtime(december), "SHORT_DATE_FORMAT") == "12/06/2026"
+            assert formats.date_format(timezone.localtime(december), "SHORT_DATETIME_FORMAT") == "12/06/2026 14:05"
+            assert formats.number_format(Decimal("1234.56"), decimal_pos=2, force_grouping=True) == "1,234.56"
 
 
 def test_the_day_of_a_moment_is_the_viewers_day():

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import formats, timezone, translation
 
 from helpdesk.exceptions import Conflict, PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role
@@ -88,6 +89,10 @@ def test_invitation_is_mailed_and_accepting_creates_the_member(
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["new@example.com"]
     assert f"/invitations/{raw}/" in mailoutbox[0].body
+    # Mailed in the inviter's zone (none here: UTC) and language, and named, for someone who may be elsewhere.
+    with translation.override("en"), timezone.override("UTC"):
+        expires = formats.date_format(timezone.localtime(invitation.expires_at), "DATETIME_FORMAT")
+    assert f"The link works once and expires on {expires} (UTC)." in mailoutbox[0].body
 
     membership, user = invitation_accept(raw_token=raw, password="a long pass 123", name="Nina")
     assert (user.email, user.name, membership.role.key, membership.tenant) == (
@@ -195,3 +200,10 @@ def test_token_cannot_exceed_its_creators_permissions(tenant, owner):
         api_token_create(actor=creator, name="x", role=role_builtin(tenant=tenant, key="admin"))
     assert not ApiToken.objects.exists()
     assert not AuditLogEntry.objects.filter(tenant=tenant, action=Action.API_TOKEN_CREATED).exists()
+
+
+def test_the_members_page_says_when_an_invitation_expires(tenant, owner, client):
+    invitation_create(actor=owner, email="new@example.com", role=role_builtin(tenant=tenant, key="agent"))
+    client.force_login(owner.user)
+    page = client.get("/t/acme/settings/members/").content.decode()
+    assert ">expires in 7 days</time>" in page

@@ -321,3 +321,15 @@ def test_secrets_never_reach_the_logs(webhook, channel, caplog):
     webhook.post(channel, b"{}", secret="wrong")
     assert "test-access-token" not in caplog.text
     assert "test-app-secret" not in caplog.text
+
+
+def test_the_business_number_is_shown_nationally_in_its_country_and_internationally_elsewhere(
+    admin_client, tenant, channel
+):
+    detail = f"/t/acme/settings/whatsapp/{channel.pk}/"
+    assert channel.phone_e164 == "+5511900000001"
+    assert '<td class="nowrap">(11) 90000-0001</td>' in admin_client.get("/t/acme/settings/whatsapp/").content.decode()
+    assert '<span class="muted">(11) 90000-0001</span>' in admin_client.get(detail).content.decode()
+    tenant.country = "PT"
+    tenant.save(update_fields=["country"])
+    assert '<span class="muted">+55 11 90000-0001</span>' in admin_client.get(detail).content.decode()

@@ -1,6 +1,8 @@
 // The conversation pane: opening and closing a conversation, its header, catching up by cursor, read
 // state, actions (assign, status, snooze, priority, labels) and the reply window's countdown.
-import {base, fragment, getJSON, paneEl, postForm, root, sidebarEl, state, text, toast, url} from "./shared.js";
+import {
+  base, formatTimeLeft, fragment, getJSON, paneEl, postForm, root, sidebarEl, state, text, toast, url,
+} from "./shared.js";
 import {currentFilters, markActiveRow, removeRow, rowIsUnread, setCounts} from "./list.js";
 import {newestShown, observeHistory, scrollToBottom, trackIds, upsertMessages} from "./history.js";
 import {applyWindow, resetComposer, restoreDraft, setMode} from "./composer.js";
@@ -191,8 +193,7 @@ export function tickWindows() {
       const pane = paneEl.querySelector(".pane");
       if (pane && pane.dataset.windowOpen === "1") { pane.dataset.windowOpen = "0"; applyWindow(); }
     } else {
-      const hours = Math.floor(left / 3600000), minutes = Math.floor((left % 3600000) / 60000);
-      el.textContent = text("windowCloses", {hours: hours, minutes: minutes});
+      el.textContent = text("windowCloses", {left: formatTimeLeft(left)});
       el.classList.toggle("is-soon", left < 2 * 3600000);
     }
   });

@@ -1,6 +1,8 @@
 // The conversation list: tabs, filters and search, the tab counts, infinite scroll (keyset cursor),
 // and rows re-read by id when an event hints that they changed.
-import {base, filtersForm, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast, url} from "./shared.js";
+import {
+  base, filtersForm, formatNumber, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast, url,
+} from "./shared.js";
 
 let tab = ((root && root.querySelector(".tab[aria-pressed=true]")) || {dataset: {tab: "all"}}).dataset.tab;
 let loadingList = false;
@@ -15,12 +17,18 @@ export function currentFilters() {
 // When the server read the counts shown (its clock): changes of events built before are in them.
 let countsAt = 0;
 
+// A tab's count: the number in data-value, shown with the language's separators.
+function showCount(el, n) {
+  el.dataset.value = String(n);
+  el.textContent = formatNumber(n);
+}
+
 export function setCounts(counts, at) {
   if (!counts) return;
   if (at) countsAt = Math.max(countsAt, at);
   Object.keys(counts).forEach((k) => {
     const el = root.querySelector("[data-count='" + k + "']");
-    if (el) el.textContent = counts[k];
+    if (el) showCount(el, counts[k]);
   });
 }
 
@@ -208,6 +216,6 @@ export function applyCounts(counts, visibleNow, version) {
   Object.keys(before).forEach((k) => {
     const el = root.querySelector("[data-count='" + k + "']");
     const delta = after[k] - before[k];
-    if (el && delta) el.textContent = String(Math.max(0, Number(el.textContent || 0) + delta));
+    if (el && delta) showCount(el, Math.max(0, Number(el.dataset.value || 0) + delta));
   });
 }

@@ -51,7 +51,7 @@ const TEXTS = {
   live: gettext("Live"),
   reconnecting: gettext("Reconnecting…"),
   windowClosed: gettext("Reply window closed: templates only"),
-  windowCloses: gettext("Reply window closes in {hours}h {minutes}m"),
+  windowCloses: gettext("Reply window closes in {left}"),
   requestFailed: gettext("Request failed ({status})"),
 };
 
@@ -59,6 +59,32 @@ export function text(name, values) {
   const template = TEXTS[name] || name;
   if (!values) return template;
   return template.replace(/\{(\w+)\}/g, (all, field) => (field in values ? String(values[field]) : all));
+}
+
+// --- numbers and durations --------------------------------------------------------------------------
+// The browser's Intl in the page's language reads the same CLDR data as Babel on the server
+// (helpdesk/l10n.py), so a number or a countdown updated here reads as the server wrote it.
+const lang = document.documentElement.lang || "en";
+const numberFormat = new Intl.NumberFormat(lang);
+const unitList = new Intl.ListFormat(lang, {type: "unit", style: "narrow"});
+const unitFormats = {};
+
+function unit(value, name) {
+  if (!unitFormats[name]) unitFormats[name] = new Intl.NumberFormat(lang, {style: "unit", unit: name, unitDisplay: "narrow"});
+  return unitFormats[name].format(value);
+}
+
+// A count with the language's separators: "1.234" (pt-BR), "1,234" (English).
+export function formatNumber(n) {
+  return numberFormat.format(n);
+}
+
+// Hours and minutes left, rounded down: "5h 3m" / "5 h 3 min"; under an hour the minutes alone
+// (the server's time_left filter).
+export function formatTimeLeft(ms) {
+  const left = Math.max(0, Math.floor(ms / 60000));
+  const hours = Math.floor(left / 60), minutes = left % 60;
+  return unitList.format(hours ? [unit(hours, "hour"), unit(minutes, "minute")] : [unit(minutes, "minute")]);
 }
 
 // --- requests ---------------------------------------------------------------------------------------
