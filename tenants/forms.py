@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
+from tenants.countries import country_choices
 from tenants.models import Role, Tenant
 from tenants.permissions import Perm
 from tenants.timezones import time_zone_names
@@ -23,13 +24,25 @@ class WorkspaceCreateForm(forms.Form):
 
 
 class WorkspaceSettingsForm(forms.Form):
+    locale = forms.ChoiceField(
+        label=_("Language"),
+        choices=settings.LANGUAGES,
+        help_text=_(
+            "The product is shown in this language to members who have not chosen their own, and customers"
+            " whose language is not known get the messages the product sends in it."
+        ),
+    )
     timezone = forms.ChoiceField(
         label=_("Time zone"), help_text=_("Times are shown in this zone to members who have not chosen their own.")
+    )
+    country = forms.ChoiceField(
+        label=_("Country"), help_text=_("Phone numbers of this country are shown in its national format.")
     )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["timezone"]).choices = [(tz, tz) for tz in time_zone_names()]
+        cast(forms.ChoiceField, self.fields["country"]).choices = country_choices()
 
 
 class PreferencesForm(forms.Form):

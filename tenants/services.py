@@ -14,12 +14,13 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from helpdesk.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.client_address import client_address
+from tenants.countries import validate_country
 from tenants.languages import validate_language
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
 from tenants.permissions import ALL_PERMS, BuiltinRole, Perm, require_perm
@@ -338,19 +339,33 @@ def tenant_security_update(
 
 
 @transaction.atomic
-def tenant_settings_update(*, actor: Membership, timezone_name: str, request: HttpRequest | None = None) -> Tenant:
-    """The workspace's own settings (its time zone)."""
+def tenant_settings_update(
+    *,
+    actor: Membership,
+    timezone_name: str | None = None,
+    locale: str | None = None,
+    country: str | None = None,
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """The workspace's own settings: its time zone, language and country (None: unchanged)."""
     require_perm(actor, Perm.MANAGE_ROLES)
     tenant = Tenant.objects.select_for_update().get(pk=actor.tenant_id)
-    try:
-        validate_time_zone(timezone_name)
-    except DjangoValidationError as exc:
-        raise ValidationFailed(exc.messages[0], details={"field": "timezone"}) from None
-    if tenant.timezone == timezone_name:
+    wanted = {"timezone": timezone_name, "locale": locale, "country": country}
+    checks = {"timezone": validate_time_zone, "locale": validate_language, "country": validate_country}
+    changes: dict[str, list[str]] = {}
+    for field, value in wanted.items():
+        if value is None:
+            continue
+        try:
+            checks[field](value)
+        except DjangoValidationError as exc:
+            raise ValidationFailed(exc.messages[0], details={"field": field}) from None
+        if getattr(tenant, field) != value:
+            changes[field] = [getattr(tenant, field), value]
+            setattr(tenant, field, value)
+    if not changes:
         return tenant
-    before = tenant.timezone
-    tenant.timezone = timezone_name
-    tenant.save(update_fields=["timezone", "updated_at"])
+    tenant.save(update_fields=[*changes, "updated_at"])
     actor.tenant = tenant
     audit_log_record(
         action=Action.TENANT_UPDATED,
@@ -358,7 +373,7 @@ def tenant_settings_update(*, actor: Membership, timezone_name: str, request: Ht
         actor=actor.user,
         target=tenant,
         request=request,
-        extra={"changes": {"timezone": [before, timezone_name]}},
+        extra={"changes": changes},
     )
     return tenant
 
@@ -429,8 +444,10 @@ def invitation_create(
     )
     url = _invitation_url(raw_token, request)
     context = {"tenant": actor.tenant, "inviter": actor.user, "role": role, "url": url, "invitation": invitation}
-    subject = _("You are invited to %(tenant)s") % {"tenant": actor.tenant.name}
-    body = render_to_string("tenants/email/invitation.txt", context)
+    # The invitee has no language of their own yet: the e-mail speaks the workspace's, in its time zone.
+    with translation.override(actor.tenant.locale), timezone.override(actor.tenant.timezone):
+        subject = _("You are invited to %(tenant)s") % {"tenant": actor.tenant.name}
+        body = render_to_string("tenants/email/invitation.txt", context)
     transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
     return invitation, raw_token
 

@@ -385,18 +385,23 @@ def security_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_perm(Perm.MANAGE_ROLES)
 def workspace_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
-    form = WorkspaceSettingsForm(request.POST or None, initial={"timezone": tenant.timezone})
+    initial = {"timezone": tenant.timezone, "locale": tenant.locale, "country": tenant.country}
+    form = WorkspaceSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.tenant_settings_update(
+                tenant = services.tenant_settings_update(
                     actor=request.membership,  # type: ignore[attr-defined]
                     timezone_name=form.cleaned_data["timezone"],
+                    locale=form.cleaned_data["locale"],
+                    country=form.cleaned_data["country"],
                     request=request,
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
+                user: User = request.user  # type: ignore[assignment]
+                translation.activate(effective_language(user_language=user.language, tenant_language=tenant.locale))
                 messages.success(request, _("Workspace settings saved."))
                 return redirect(_tenant_url("workspace_settings", request))
         return render(request, "tenants/workspace_settings.html", {"form": form}, status=400)

@@ -25,6 +25,8 @@ from tenants.management.commands.makemessages import jinja2_stub
 LOCALE = Path(settings.BASE_DIR) / "locale"
 DOMAINS = ("django", "djangojs")
 LANGUAGES = ("pt_BR",)
+# Where the product's strings are (tests/ and bench/ speak to developers only).
+SOURCES = ("conversations", "helpdesk", "jinja2", "static", "templates", "tenants", "whatsapp")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w+\}")
 
 
@@ -49,17 +51,25 @@ def _keys(catalog: Catalog) -> set[tuple[str | None, object]]:
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The catalogs as ``makemessages`` would write them today, from the committed ones."""
     _gettext_tools()
-    copy = tmp_path_factory.mktemp("locale") / "locale"
+    # A tree of links to the project's sources beside a copy of its catalogs: makemessages writes into
+    # the catalogs of the tree it runs in, so the committed ones stay as they are.
+    root = tmp_path_factory.mktemp("project")
+    base = Path(settings.BASE_DIR)
+    for source in SOURCES:
+        (root / source).symlink_to(base / source, target_is_directory=True)
+    copy = root / "locale"
     shutil.copytree(LOCALE, copy, ignore=shutil.ignore_patterns("*.mo"))
+    before = {path: path.read_bytes() for path in LOCALE.rglob("*.po")}
     cwd = Path.cwd()
-    os.chdir(settings.BASE_DIR)
+    os.chdir(root)
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(settings, "LOCALE_PATHS", [copy])
             for domain in DOMAINS:
-                call_command("makemessages", locale=list(LANGUAGES), domain=domain, verbosity=0)
+                call_command("makemessages", locale=list(LANGUAGES), domain=domain, symlinks=True, verbosity=0)
     finally:
         os.chdir(cwd)
+    assert {path: path.read_bytes() for path in LOCALE.rglob("*.po")} == before, "the committed catalogs changed"
     return copy
 
 

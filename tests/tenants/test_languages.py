@@ -263,3 +263,73 @@ def test_api_field_errors_from_the_serializer_are_translated_too(api_scene):
     assert english.status_code == portuguese.status_code == 400
     assert english.json()["error"]["code"] == portuguese.json()["error"]["code"]
     assert english.json()["error"]["message"] != portuguese.json()["error"]["message"]
+
+
+# --- the workspace's language and country -----------------------------------------------------------
+
+
+def test_an_admin_sets_the_workspaces_language_and_country_and_it_is_audited(pt_workspace):
+    from tenants.models import AuditLogEntry
+
+    owner = owner_of(pt_workspace)
+    client = _client(owner.user)
+    response = client.post(
+        "/t/acme/settings/workspace/", {"locale": "en", "timezone": "America/Sao_Paulo", "country": "PT"}
+    )
+    assert response.status_code == 302
+    pt_workspace.refresh_from_db()
+    assert (pt_workspace.locale, pt_workspace.country) == ("en", "PT")
+    entry = AuditLogEntry.objects.get(tenant=pt_workspace, action=AuditLogEntry.Action.TENANT_UPDATED)
+    assert entry.extra == {"changes": {"locale": ["pt-br", "en"], "country": ["BR", "PT"]}}
+    page = client.get("/t/acme/settings/workspace/").content.decode()
+    assert _lang(page) == "en"
+    assert "Workspace settings saved." in page  # said in the workspace's new language
+    assert '<option value="PT" selected>Portugal</option>' in page
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"locale": "fr", "timezone": "America/Sao_Paulo", "country": "BR"}, "locale"),
+        ({"locale": "en", "timezone": "America/Sao_Paulo", "country": "XX"}, "country"),
+        ({"locale": "en", "timezone": "America/Sao_Paulo", "country": "br"}, "country"),
+    ],
+)
+def test_an_unknown_workspace_language_or_country_is_refused(pt_workspace, body, field):
+    from tenants.models import AuditLogEntry
+
+    owner = owner_of(pt_workspace)
+    response = _client(owner.user).post("/t/acme/settings/workspace/", body)
+    assert response.status_code == 400
+    assert 'class="errorlist' in response.content.decode()
+    pt_workspace.refresh_from_db()
+    assert (pt_workspace.locale, pt_workspace.country) == ("pt-br", "BR")
+    assert not AuditLogEntry.objects.filter(tenant=pt_workspace, action=AuditLogEntry.Action.TENANT_UPDATED).exists()
+
+
+def test_the_workspace_settings_service_refuses_an_unknown_country(pt_workspace):
+    from helpdesk.exceptions import ValidationFailed
+    from tenants.services import tenant_settings_update
+
+    with pytest.raises(ValidationFailed) as raised:
+        tenant_settings_update(actor=owner_of(pt_workspace), country="ZZ")
+    assert raised.value.details == {"field": "country"}
+    pt_workspace.refresh_from_db()
+    assert pt_workspace.country == "BR"
+
+
+def test_an_agent_cannot_change_the_workspaces_language(pt_workspace):
+    agent = add_member(pt_workspace, BuiltinRole.AGENT)
+    response = _client(agent.user).post(
+        "/t/acme/settings/workspace/", {"locale": "en", "timezone": "America/Sao_Paulo", "country": "BR"}
+    )
+    assert response.status_code == 403
+    pt_workspace.refresh_from_db()
+    assert pt_workspace.locale == "pt-br"
+
+
+def test_the_country_list_is_in_the_pages_language(pt_workspace):
+    owner = owner_of(pt_workspace)
+    page = _client(owner.user).get("/t/acme/settings/workspace/").content.decode()
+    assert '<option value="BR" selected>Brasil</option>' in page
+    assert '<option value="DE">Alemanha</option>' in page
