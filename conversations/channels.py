@@ -121,6 +121,12 @@ def backends() -> list[ChannelBackend]:
     return [_registry[name] for name in sorted(_registry)]
 
 
+def display_name(channel_type: str) -> str:
+    """The channel's name as people read it: its backend's ``display_name`` ("WhatsApp"), else its type."""
+    backend = _registry.get(channel_type)
+    return getattr(backend, "display_name", "") or channel_type
+
+
 def backend_for(inbox: Inbox) -> ChannelBackend:
     return backend_named(inbox.channel_type)
 

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 class WhatsAppBackend:
     channel_type = "whatsapp"
+    display_name = "WhatsApp"  # the product's name, in every language
     send_related: tuple[str, ...] = ("inbox__whatsapp_channel",)
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from conversations import formatting, media
+from conversations import channels, formatting, media
 from conversations.actors import message_sent_by
 from conversations.content import (
     ContactsContent,
@@ -207,6 +207,12 @@ def contact_cards(content: Any) -> list[dict[str, Any]]:
         }
         for card in content.cards
     ]
+
+
+@register.filter
+def channel_name(channel_type: str) -> str:
+    """A channel as people name it (its product's name, "WhatsApp"); a channel without one, by its type."""
+    return channels.display_name(channel_type)
 
 
 @register.filter

@@ -585,4 +585,4 @@ def test_the_header_shows_the_number_nationally_the_waiting_age_and_the_time_lef
 def test_the_contact_panel_shows_a_whatsapp_address_as_a_phone_number(tenant, channel, agent, client_for):
     conversation = receive(channel, wa_id="5511912345678").conversation
     html = client_for(agent).get(f"/t/acme/inbox/c/{conversation.display_id}/sidebar/").json()["html"]
-    assert "Address on whatsapp: (11) 91234-5678</p>" in html
+    assert "Address on WhatsApp: (11) 91234-5678</p>" in html
