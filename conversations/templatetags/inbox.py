@@ -17,6 +17,7 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from conversations import channels, formatting, media
 from conversations.actors import message_sent_by
@@ -51,6 +52,15 @@ TICKS: dict[str, str] = {
     Message.Status.FAILED: "\u26a0",
 }
 PREVIEW_LENGTH = 120
+# The kinds of phone number a shared contact card names (WhatsApp's codes), as people call them.
+PHONE_KINDS = {
+    "CELL": pgettext_lazy("phone kind", "mobile"),
+    "MOBILE": pgettext_lazy("phone kind", "mobile"),
+    "MAIN": pgettext_lazy("phone kind", "main"),
+    "HOME": pgettext_lazy("phone kind", "home"),
+    "WORK": pgettext_lazy("phone kind", "work"),
+    "IPHONE": "iPhone",
+}
 
 
 @register.filter(name="wa_format")
@@ -198,7 +208,7 @@ def contact_cards(content: Any) -> list[dict[str, Any]]:
             "name": card.display_name,
             "org": " \u00b7 ".join(part for part in (card.company, card.department, card.job_title) if part),
             "phones": [
-                {"number": phone.number or phone.messaging_id, "type": phone.type}
+                {"number": phone.number or phone.messaging_id, "type": phone_kind(phone.type)}
                 for phone in card.phones
                 if phone.number or phone.messaging_id
             ],
@@ -207,6 +217,12 @@ def contact_cards(content: Any) -> list[dict[str, Any]]:
         }
         for card in content.cards
     ]
+
+
+def phone_kind(code: str) -> str:
+    """A card's kind of phone in the viewer's language; a code we do not know, as sent (lower case)."""
+    kind = PHONE_KINDS.get(code.upper())
+    return str(kind) if kind is not None else code.lower()
 
 
 @register.filter
