@@ -1,0 +1,764 @@
+"""Every page of the inbox and of the settings, as a Portuguese-speaking team sees it: no English left.
+
+A workspace in pt-BR is filled as a real one is (customers writing through the WhatsApp webhook, agents
+assigning, snoozing, resolving, labelling, writing notes; labels, quick replies, templates, roles, an
+invitation, API tokens, customer texts, event deliveries, audit entries), then every GET page under
+``/t/<slug>/`` and every account page, found from the URL resolver, is rendered for its owner, with the
+inbox's JSON fragments. The visible text and the title/aria-label/placeholder/alt (and confirmation)
+attributes must hold none of the product's English terms; an English member sees none of the Portuguese
+ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone, translation
+
+from conversations.models import Conversation, EventDelivery, Message, OutboxEvent
+from conversations.services.actions import (
+    conversation_assign,
+    conversation_labels_change,
+    conversation_priority_set,
+    conversation_status_set,
+)
+from conversations.services.contacts import contact_update
+from conversations.services.customer_texts import customer_text_set
+from conversations.services.library import label_create, membership_availability_set, quick_reply_create
+from conversations.services.outbound import note_create
+from tenants.models import Invitation, Membership, Role, Tenant
+from tenants.permissions import BuiltinRole, Perm
+from tenants.services import (
+    api_token_create,
+    api_token_revoke,
+    invitation_create,
+    role_builtin,
+    role_create,
+    user_preferences_update,
+)
+from tests.factories import add_member, make_tenant, make_user, owner_of
+from tests.languages import ENGLISH, PORTUGUESE, terms_in
+from tests.tenants.helpers import enrol_totp
+from tests.whatsapp.conftest import PHONE_NUMBER_ID, WABA_ID, make_channel
+from whatsapp.content import neutral_from_meta
+from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+from whatsapp.processing import webhook_event_process
+
+pytestmark = pytest.mark.django_db
+
+# Attributes a person reads (tooltips, screen readers, empty fields, images, confirmation dialogs).
+READ_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt", "data-confirm", "data-copied")
+
+# The test data, left out before looking for terms (a customer may write any word).
+SLUG = "aurora"
+OWNER_NAME = "Beatriz Almeida"
+AGENT_NAME = "Carlos Pereira"
+SUPERVISOR_NAME = "Daniela Rocha"
+
+
+# --- what a page shows -----------------------------------------------------------------------------
+
+
+class _Reader(HTMLParser):
+    """The text a person sees or hears on a page: text outside scripts and styles, and READ_ATTRIBUTES.
+
+    Text in ``<pre>`` and ``<code>`` is machine text (a payload as received, a token, a code) and is left out.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._hidden = 0
+        self.lang: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "pre", "code"):
+            self._hidden += 1
+            if tag in ("script", "style"):
+                return
+        values = dict(attrs)
+        if tag == "html":
+            self.lang = values.get("lang")
+        for name in READ_ATTRIBUTES:
+            if values.get(name):
+                self.texts.append(values[name] or "")
+        if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
+            self.texts.append(values["value"] or "")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in ("script", "style", "pre", "code"):
+            self._hidden -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "pre", "code"):
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden and data.strip():
+            self.texts.append(data)
+
+
+def shown_texts(html: str) -> list[str]:
+    reader = _Reader()
+    reader.feed(html)
+    reader.close()
+    return [" ".join(text.split()) for text in reader.texts]
+
+
+def html_lang(html: str) -> str | None:
+    reader = _Reader()
+    reader.feed(html)
+    reader.close()
+    return reader.lang
+
+
+# --- the workspace ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    tenant: Tenant
+    owner: Membership
+    agent: Membership
+    supervisor: Membership
+    channel: WhatsAppChannel
+    conversations: dict[str, Conversation]
+    custom_role: Role
+    invitation_token: str
+    data: tuple[str, ...]
+    ids: dict[str, list[Any]] = field(default_factory=dict)
+
+
+_wamids = itertools.count(1)
+
+
+def _customer_writes(channel: WhatsAppChannel, capture: Any, *, wa_id: str, name: str, when: datetime, **message: Any):
+    """A customer's message, signed by Meta's shape, stored and processed as the webhook endpoint does."""
+    body_message = {"from": wa_id, "id": f"wamid.PT{next(_wamids):06d}", "timestamp": str(int(when.timestamp()))}
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": WABA_ID,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "5511900000001", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                            "messages": [body_message | message],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(payload).encode()
+    event = WebhookEvent.objects.create(
+        tenant_id=channel.tenant_id, channel=channel, body=body, body_sha256=hashlib.sha256(body).hexdigest()
+    )
+    with capture():  # media downloads are not run: the image stays "downloading"
+        webhook_event_process(event_id=event.pk)
+    return event
+
+
+def _agent_message(conversation: Conversation, member: Membership, **fields: Any) -> Message:
+    """A message the team sent, as the send queue leaves it after Meta's status webhooks."""
+    fields = {"type": "text", "status": Message.Status.DELIVERED} | fields
+    content = neutral_from_meta(
+        fields["type"], fields.pop("content", None), text=fields.get("text", ""), sender_type="agent"
+    )
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=Message.SenderType.AGENT,
+        sender_user=member.user,
+        content=content,
+        **fields,
+    )
+
+
+def _conversation_of(channel: WhatsAppChannel, wa_id: str) -> Conversation:
+    return (
+        Conversation.objects.select_related("contact")
+        .filter(tenant_id=channel.tenant_id, contact_inbox__source_id=wa_id)
+        .latest("id")
+    )
+
+
+def build_workspace(capture: Any) -> Workspace:
+    """A Brazilian shop's workspace with a bit of everything, made and worked in Portuguese by its team."""
+    with translation.override("pt-br"):
+        return _build_workspace(capture)
+
+
+def _build_workspace(capture: Any) -> Workspace:
+    now = timezone.now()
+    owner_user = make_user("beatriz@aurora.com.br", name=OWNER_NAME)
+    tenant = make_tenant("Loja Aurora", slug=SLUG, owner=owner_user, locale="pt-br")
+    owner = owner_of(tenant)
+    agent = add_member(tenant, BuiltinRole.AGENT, user=make_user("carlos@aurora.com.br", name=AGENT_NAME))
+    supervisor = add_member(
+        tenant, BuiltinRole.SUPERVISOR, user=make_user("daniela@aurora.com.br", name=SUPERVISOR_NAME)
+    )
+    data: list[str] = ["Loja Aurora", OWNER_NAME, AGENT_NAME, SUPERVISOR_NAME]
+
+    channel = make_channel(tenant, name="Suporte", display_phone_number="+55 11 3000-1000")
+    inbox = channel.inbox
+    inbox.members.set([owner.user_id, agent.user_id, supervisor.user_id])
+    MessageTemplate.objects.create(
+        tenant=tenant,
+        waba_id=WABA_ID,
+        meta_id="1001",
+        name="pedido_enviado",
+        language="pt_BR",
+        category="UTILITY",
+        status=MessageTemplate.Status.APPROVED,
+        components=[{"type": "BODY", "text": "Olá {{1}}, seu pedido {{2}} foi enviado."}],
+    )
+    MessageTemplate.objects.create(
+        tenant=tenant,
+        waba_id=WABA_ID,
+        meta_id="1002",
+        name="promocao_semana",
+        language="pt_BR",
+        category="MARKETING",
+        status=MessageTemplate.Status.REJECTED,
+        status_reason="INVALID_FORMAT",
+        components=[{"type": "BODY", "text": "Promoção da semana!"}],
+    )
+    data += ["pedido_enviado", "promocao_semana", "Olá {{1}}, seu pedido {{2}} foi enviado.", "Promoção da semana!"]
+
+    vip = label_create(membership=owner, name="VIP", color="#aabbcc", description="Clientes especiais")
+    entrega = label_create(membership=owner, name="Entrega", color="#1f6feb", description="Dúvidas de frete")
+    data += ["VIP", "Clientes especiais", "Entrega", "Dúvidas de frete"]
+    quick_reply_create(
+        membership=owner, shortcut="prazo", text="Olá {{contact.first_name}}, o prazo é de 3 dias úteis."
+    )
+    quick_reply_create(
+        membership=owner,
+        shortcut="catalogo",
+        text="Segue o nosso catálogo.",
+        attachment=SimpleUploadedFile("catalogo.pdf", b"%PDF-1.4 catalogo", content_type="application/pdf"),
+    )
+    quick_reply_create(membership=agent, shortcut="obrigado", text="Obrigado pelo contato!", scope="personal")
+    data += ["prazo", "catalogo", "catalogo.pdf", "obrigado", "Obrigado pelo contato!", "Segue o nosso catálogo."]
+    data += ["Olá {{contact.first_name}}, o prazo é de 3 dias úteis."]
+
+    customer_text_set(actor=owner, key="greeting", variants={"pt-br": "Olá! Já vamos atender você."})
+    custom_role = role_create(
+        actor=owner,
+        name="Financeiro",
+        permissions=[Perm.REPLY, Perm.VIEW_ALL_CONVERSATIONS],
+        description="Cuida das cobranças",
+    )
+    data += ["Financeiro", "Cuida das cobranças", "Olá! Já vamos atender você."]
+    _invitation, invitation_token = invitation_create(
+        actor=owner, email="eduardo@aurora.com.br", role=role_builtin(tenant=tenant, key=BuiltinRole.AGENT)
+    )
+    token, _raw = api_token_create(actor=owner, name="Integração ERP", role=custom_role)
+    old_token, _raw = api_token_create(actor=owner, name="Planilha antiga", role=custom_role)
+    api_token_revoke(actor=owner, token=old_token)
+    data += ["eduardo@aurora.com.br", "Integração ERP", "Planilha antiga"]
+    membership_availability_set(membership=agent, availability="busy")
+
+    # Customers write: João (open, assigned to Carlos), Maria (pending), Pedro (snoozed), Ana (resolved,
+    # her reply window long closed), Lucas (open, unassigned, window closed).
+    people = {
+        "joao": ("5511987650001", "João Silva"),
+        "maria": ("5511987650002", "Maria Oliveira"),
+        "pedro": ("5521987650003", "Pedro Santos"),
+        "ana": ("5531987650004", "Ana Costa"),
+        "lucas": ("5541987650005", "Lucas Ferreira"),
+    }
+    data += [name for _wa, name in people.values()]
+    data += ["João", "Maria", "Pedro", "Ana", "Lucas"]
+    write = lambda key, when, **message: _customer_writes(  # noqa: E731
+        channel, capture, wa_id=people[key][0], name=people[key][1], when=when, **message
+    )
+    said = [
+        "Meu pedido ainda não chegou",
+        "Segue a foto da caixa",
+        "Vocês entregam em Campinas?",
+        "Quero trocar o tamanho",
+        "Obrigada, deu tudo certo",
+        "Vocês têm loja física?",
+        "Loja Centro",
+        "Rua Augusta, 1500, São Paulo",
+        "nota_fiscal.pdf",
+        "Nota fiscal",
+        "Sim, pode trocar",
+        "Rafael Lima",
+        "Tudo certo por aqui",
+    ]
+    data += said
+    write("ana", now - timedelta(days=3), type="text", text={"body": "Obrigada, deu tudo certo"})
+    write("joao", now - timedelta(days=1, hours=1), type="text", text={"body": "Meu pedido ainda não chegou"})
+    write(
+        "joao",
+        now - timedelta(minutes=40),
+        type="image",
+        image={"caption": "Segue a foto da caixa", "mime_type": "image/jpeg", "sha256": "abc=", "id": "2001"},
+    )
+    write(
+        "joao",
+        now - timedelta(minutes=35),
+        type="location",
+        location={
+            "latitude": -23.5614,
+            "longitude": -46.6559,
+            "name": "Loja Centro",
+            "address": "Rua Augusta, 1500, São Paulo",
+        },
+    )
+    write("maria", now - timedelta(hours=2), type="text", text={"body": "Vocês entregam em Campinas?"})
+    write(
+        "maria",
+        now - timedelta(hours=2),
+        type="contacts",
+        contacts=[
+            {
+                "name": {"first_name": "Rafael", "last_name": "Lima", "formatted_name": "Rafael Lima"},
+                "phones": [{"phone": "+55 11 98888-7777", "wa_id": "5511988887777", "type": "CELL"}],
+            }
+        ],
+    )
+    write("pedro", now - timedelta(hours=5), type="text", text={"body": "Quero trocar o tamanho"})
+    write(
+        "pedro",
+        now - timedelta(hours=5),
+        type="document",
+        document={
+            "caption": "Nota fiscal",
+            "filename": "nota_fiscal.pdf",
+            "mime_type": "application/pdf",
+            "sha256": "def=",
+            "id": "2002",
+        },
+    )
+    write("lucas", now - timedelta(days=2), type="text", text={"body": "Vocês têm loja física?"})
+    write(
+        "lucas",
+        now - timedelta(days=2),
+        type="unsupported",
+        errors=[
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }
+        ],
+    )
+    data += ["Message type unknown", "Message type is currently not supported."]
+    conversations = {key: _conversation_of(channel, wa_id) for key, (wa_id, _name) in people.items()}
+    joao, maria, pedro, ana, lucas = (conversations[k] for k in ("joao", "maria", "pedro", "ana", "lucas"))
+
+    # João: a reply, a template, a failed message, a note with a mention, labels, an assignee.
+    _agent_message(joao, agent, text="Tudo certo por aqui", status=Message.Status.READ)
+    _agent_message(
+        joao,
+        agent,
+        type="template",
+        text="Olá João, seu pedido 4512 foi enviado.",
+        content={
+            "name": "pedido_enviado",
+            "language": "pt_BR",
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": "João"}, {"type": "text", "text": "4512"}],
+                }
+            ],
+        },
+    )
+    _agent_message(
+        joao,
+        agent,
+        text="Pode confirmar o endereço?",
+        status=Message.Status.FAILED,
+        error_code=131026,
+        error_title="Message undeliverable",
+        error_details="Unable to deliver message.",
+    )
+    data += ["Olá João, seu pedido 4512 foi enviado.", "4512", "Pode confirmar o endereço?"]
+    data += ["Message undeliverable", "Unable to deliver message."]
+    note_create(
+        actor=agent,
+        conversation=joao,
+        text=f"@{OWNER_NAME} pode olhar este pedido?",
+        mention_user_ids=[owner.user_id],
+    )
+    note_create(actor=owner, conversation=joao, text="Já falei com a transportadora.")
+    data += ["pode olhar este pedido?", "Já falei com a transportadora."]
+    conversation_assign(actor=owner, conversation=joao, assignee=agent.user)
+    conversation_labels_change(actor=owner, conversation=joao, add=[vip, entrega], remove=[])
+    conversation_priority_set(actor=owner, conversation=joao, priority=Conversation.Priority.HIGH)
+    contact_update(
+        actor=owner,
+        contact=joao.contact,
+        custom_attributes={"cidade": "São Paulo", "cliente_desde": "2021"},
+        labels=[vip],
+    )
+    data += ["cidade", "São Paulo", "cliente_desde", "2021"]
+
+    # Maria is assigned to the owner by Carlos (a notification), then waits on the team.
+    conversation_assign(actor=agent, conversation=maria, assignee=owner.user)
+    conversation_status_set(actor=owner, conversation=maria, status=Conversation.Status.PENDING)
+    conversation_status_set(
+        actor=owner, conversation=pedro, status=Conversation.Status.SNOOZED, snoozed_until=now + timedelta(days=1)
+    )
+    conversation_status_set(actor=owner, conversation=ana, status=Conversation.Status.RESOLVED)
+    # Ana wrote again after her first conversation was resolved: the first is a previous conversation.
+    write("ana", now - timedelta(minutes=10), type="text", text={"body": "Tudo certo por aqui"})
+    conversations["ana_again"] = _conversation_of(channel, people["ana"][0])
+    conversations["lucas"] = lucas
+
+    # A webhook Meta sent that could not be read, and a subscriber that failed on an event.
+    broken = b'{"object": "whatsapp_business_account", "entry": "not a list"}'
+    failed_event = WebhookEvent.objects.create(
+        tenant=tenant, channel=channel, body=broken, body_sha256=hashlib.sha256(broken).hexdigest()
+    )
+    with capture():
+        webhook_event_process(event_id=failed_event.pk)
+    outbox = OutboxEvent.objects.create(
+        tenant=tenant, id=uuid.uuid4(), event_type="conversation.resolved", payload={}, occurred_at=now
+    )
+    EventDelivery.objects.create(
+        tenant=tenant,
+        event=outbox,
+        subscriber="integracoes.crm",
+        state=EventDelivery.State.FAILED,
+        attempts=5,
+        last_error="O CRM não respondeu",
+        finished_at=now,
+    )
+    data += ["integracoes.crm", "O CRM não respondeu", "conversation.resolved"]
+    # The parser's diagnosis of Meta's payload is stored as written, in English like Meta's own errors.
+    data += ["Cannot parse: The body.entry must be a list, got a string."]
+
+    # The owner protects the account with an authenticator app.
+    client = Client()
+    client.force_login(owner.user)
+    enrol_totp(client)
+
+    # The history's activity lines are written once, in the language of whoever acted.
+    data += list(Message.objects.filter(tenant=tenant, type=Message.Type.SYSTEM).values_list("text", flat=True))
+
+    # Contacts' numbers as pages show them, and what Meta's broken webhook says about itself.
+    data += ["+55 11 3000-1000", "(11) 3000-1000"]
+    data = sorted(set(data), key=len, reverse=True)
+    workspace = Workspace(
+        tenant=tenant,
+        owner=owner,
+        agent=agent,
+        supervisor=supervisor,
+        channel=channel,
+        conversations=conversations,
+        custom_role=custom_role,
+        invitation_token=invitation_token,
+        data=tuple(data),
+    )
+    workspace.ids = {
+        "display_id": [c.display_id for c in conversations.values()],
+        "membership_id": [agent.pk],
+        "role_id": [custom_role.pk, role_builtin(tenant=tenant, key=BuiltinRole.AGENT).pk],
+        "channel_id": [channel.pk],
+        "event_id": list(WebhookEvent.objects.filter(tenant=tenant).order_by("id").values_list("pk", flat=True)),
+        "label_id": [vip.pk],
+        "quick_reply_id": list(tenant_quick_replies(tenant)),
+        "invitation_id": list(Invitation.objects.filter(tenant=tenant).values_list("pk", flat=True)),
+        "token_id": [token.pk],
+        "delivery_id": list(EventDelivery.objects.filter(tenant=tenant).values_list("pk", flat=True)),
+        "message_id": [joao.messages.filter(direction="in").values_list("pk", flat=True).first()],
+        "action": ["assign"],
+        "token": [invitation_token],
+        "tenant_slug": [SLUG],
+    }
+    return workspace
+
+
+def tenant_quick_replies(tenant: Tenant) -> list[int]:
+    from conversations.models import QuickReply
+
+    # Another member's personal replies are theirs alone.
+    shared = QuickReply.objects.filter(tenant=tenant).exclude(scope=QuickReply.Scope.PERSONAL)
+    return list(shared.order_by("id").values_list("pk", flat=True))
+
+
+# --- the pages -------------------------------------------------------------------------------------
+
+
+def _routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(route, url name) of every URL pattern, nested includes flattened."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route, entry.name or ""
+
+
+# The pages looked at: everything in a workspace, and a person's own account pages.
+PAGE_PREFIXES = ("t/<slug:tenant_slug>/", "workspaces/", "account/", "invitations/", "accounts/")
+PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
+# Routes of the prefixes above that are not pages of ours: allauth's link targets from e-mails (keys we
+# cannot make here), and steps that only exist in the middle of another flow.
+NOT_PAGES = {
+    "account_confirm_email",  # the link of a confirmation e-mail
+    "account_reset_password_from_key",  # the link of a password-reset e-mail
+    "account_login_by_code",
+    "account_confirm_login_code",
+    "account_reset_password_from_key_done",
+    "attachment_download",  # a customer's file, not a page
+    "mfa_download_recovery_codes",  # a text file
+    # A security key's pages: only a browser can register one (tests/e2e).
+    "mfa_edit_webauthn",
+    "mfa_remove_webauthn",
+}
+# Query strings a page is also rendered with: every status and tab of the list, the rows it re-renders.
+VARIANTS: dict[str, list[dict[str, str]]] = {
+    "inbox": [
+        {},
+        {"status": ""},
+        {"status": "resolved"},
+        {"status": "snoozed"},
+        {"tab": "mine"},
+        {"tab": "unassigned"},
+    ],
+    "inbox_list": [{"status": status, "tab": tab} for status in ("", "open", "pending") for tab in ("all", "mine")],
+    "inbox_conversation": [{"status": ""}],
+    "event_delivery_list": [{}, {"state": "done"}, {"state": "pending"}],
+    "webhook_event_list": [{}, {"status": "failed"}],
+}
+
+
+@dataclass
+class Page:
+    url: str
+    name: str
+    html: str
+    document: bool  # a whole page (``<html lang>``), not a fragment of one
+    status: int = 200
+
+
+def _urls(route: str, ids: dict[str, list[Any]]) -> list[str] | None:
+    """Every URL of a route with the workspace's ids in it; None when one of its parameters is unknown."""
+    names = [m.group(2) for m in PARAMETER.finditer(route)]
+    if any(name not in ids for name in names):
+        return None
+    urls = []
+    for values in itertools.product(*(ids[name] for name in names)):
+        url = route
+        for value in values:
+            url = PARAMETER.sub(str(value), url, count=1)
+        urls.append("/" + url)
+    return urls
+
+
+def _fragments(data: Any) -> list[str]:
+    """The HTML a JSON fragment carries (``html``, ``header``, and each of ``rows``)."""
+    found = [data[key] for key in ("html", "header") if isinstance(data.get(key), str)]
+    if isinstance(data.get("rows"), dict):
+        found += [html for html in data["rows"].values() if isinstance(html, str)]
+    return found
+
+
+def render_pages(client: Client, workspace: Workspace) -> tuple[list[Page], dict[str, str]]:
+    """Every GET page and HTML fragment; and what each route that gave none answered (name → why)."""
+    ids = dict(workspace.ids)
+    # The person comes in through the workspace, as after signing in: pages outside it then follow
+    # the language of the workspace they last worked in.
+    assert client.get(f"/t/{SLUG}/").status_code == 200
+    pages: list[Page] = []
+    others: dict[str, str] = {}
+    for route, name in _routes():
+        if not route.startswith(PAGE_PREFIXES) or name in NOT_PAGES:
+            continue
+        urls = _urls(route, ids)
+        if urls is None:
+            others[name] = f"unknown parameter in {route}"
+            continue
+        for url in urls:
+            queries = VARIANTS.get(name, [{}])
+            if name == "inbox_rows":
+                queries = [{"ids": ",".join(str(c.pk) for c in workspace.conversations.values()), "status": ""}]
+            for query in queries:
+                response = client.get(url, query)
+                kind = response.get("Content-Type", "")
+                shown = f"{url}?{urlencode(query)}" if query else url
+                if kind.startswith("text/html") and response.status_code not in (302, 404, 405, 500):
+                    pages.append(Page(shown, name, response.content.decode(), True, response.status_code))
+                elif response.status_code == 200 and kind.startswith("application/json"):
+                    htmls = _fragments(response.json())
+                    pages += [Page(shown, name, html, document=False) for html in htmls]
+                    if not htmls:
+                        others[name] = "JSON without HTML"
+                else:
+                    others[name] = str(response.status_code)
+            if others.get(name) == "405":
+                break  # a POST-only action: the other ids answer the same
+    # An error page, as a mistyped address shows it.
+    missing = client.get(f"/t/{SLUG}/settings/labels/999999/")
+    pages.append(Page("(not found)", "page_not_found", missing.content.decode(), True, missing.status_code))
+    return pages, others
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# The pages every run must have looked at: the discovery above must not lose them.
+EXPECTED_PAGES = {
+    "tenant_dashboard",
+    "member_list",
+    "role_list",
+    "role_create",
+    "role_edit",
+    "security_settings",
+    "workspace_settings",
+    "api_token_list",
+    "audit_log",
+    "channel_list",
+    "channel_create",
+    "channel_detail",
+    "webhook_event_list",
+    "webhook_event_detail",
+    "label_list",
+    "label_edit",
+    "quick_reply_list",
+    "quick_reply_edit",
+    "availability_settings",
+    "event_delivery_list",
+    "inbox",
+    "inbox_conversation",
+    "inbox_list",
+    "inbox_rows",
+    "inbox_pane",
+    "inbox_messages",
+    "inbox_sidebar",
+    "inbox_header",
+    "inbox_notifications",
+    "workspaces",
+    "account_preferences",
+    "invitation_accept",
+    "mfa_index",
+    "account_change_password",
+    "account_email",
+}
+
+
+@pytest.fixture
+def workspace(django_capture_on_commit_callbacks, settings, tmp_path) -> Workspace:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return build_workspace(django_capture_on_commit_callbacks)
+
+
+def test_every_page_of_a_portuguese_workspace_is_in_portuguese(workspace):
+    pages, others = render_pages(_client(workspace.owner.user), workspace)
+
+    assert EXPECTED_PAGES - {page.name for page in pages} == set(), others
+    assert {name: why for name, why in others.items() if why not in ("405", "302", "JSON without HTML")} == {}
+    english: dict[str, dict[str, list[str]]] = {}
+    for page in pages:
+        found = terms_in(shown_texts(page.html), ENGLISH, workspace.data)
+        if found:
+            english.setdefault(page.url, {}).update(found)
+    report = "\n".join(
+        f"{url}: " + "; ".join(f"{word!r} in {texts[0]!r}" for word, texts in sorted(found.items()))
+        for url, found in sorted(english.items())
+    )
+    assert english == {}, f"English on {len(english)} Portuguese pages:\n{report}"
+
+
+def test_pages_say_their_language_and_an_english_member_sees_no_portuguese(workspace):
+    pt_pages, _others = render_pages(_client(workspace.owner.user), workspace)
+    user_preferences_update(user=workspace.owner.user, language="en")
+    en_pages, _others = render_pages(_client(workspace.owner.user), workspace)
+
+    assert {p.url: html_lang(p.html) for p in pt_pages if p.document} == {
+        p.url: "pt-br" for p in pt_pages if p.document
+    }
+    assert {p.url: html_lang(p.html) for p in en_pages if p.document} == {p.url: "en" for p in en_pages if p.document}
+    assert [p.url for p in en_pages] == [p.url for p in pt_pages]
+    portuguese = {}
+    for page in en_pages:
+        if found := terms_in(shown_texts(page.html), PORTUGUESE, workspace.data):
+            portuguese[page.url] = found
+    report = "\n".join(
+        f"{url}: " + "; ".join(f"{word!r} in {texts[0]!r}" for word, texts in sorted(found.items()))
+        for url, found in sorted(portuguese.items())
+    )
+    assert portuguese == {}, f"Portuguese on {len(portuguese)} English pages:\n{report}"
+
+
+# --- counts ----------------------------------------------------------------------------------------
+
+
+def _visible(client: Client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return " ".join(shown_texts(response.content.decode()))
+
+
+def test_counts_on_pages_take_the_plural_of_their_number():
+    tenant = make_tenant("Loja Aurora", slug=SLUG, locale="pt-br")
+    owner = owner_of(tenant)
+    client = _client(owner.user)
+    members = f"/t/{SLUG}/settings/members/"
+
+    def count(text: str) -> str | None:
+        found = re.search(r"(?<!\d)\d+ (membros?|members?)\b", text)
+        return found.group(0) if found else None
+
+    assert count(_visible(client, members)) == "1 membro"
+
+    add_member(tenant, BuiltinRole.AGENT)
+    assert count(_visible(client, members)) == "2 membros"
+
+    user_preferences_update(user=owner.user, language="en")
+    assert count(_visible(client, members)) == "2 members"
+    add_member(tenant, BuiltinRole.AGENT)
+    assert count(_visible(client, members)) == "3 members"
+
+
+def test_failed_webhook_events_are_counted_in_portuguese(django_capture_on_commit_callbacks):
+    tenant = make_tenant("Loja Aurora", slug=SLUG, locale="pt-br")
+    client = _client(owner_of(tenant).user)
+    channel = make_channel(tenant, name="Suporte")
+    channels_page = f"/t/{SLUG}/settings/whatsapp/"
+
+    def fail(body: bytes) -> WebhookEvent:
+        event = WebhookEvent.objects.create(
+            tenant=tenant, channel=channel, body=body, body_sha256=hashlib.sha256(body).hexdigest()
+        )
+        with django_capture_on_commit_callbacks():
+            return webhook_event_process(event_id=event.pk)
+
+    assert fail(b'{"entry": 1}').status == WebhookEvent.Status.FAILED
+    one = _visible(client, channels_page)
+    assert "1 evento de webhook não pôde ser processado." in one
+
+    fail(b'{"entry": 2}')
+    assert "2 eventos de webhook não puderam ser processados." in _visible(client, channels_page)
