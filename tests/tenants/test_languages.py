@@ -113,8 +113,8 @@ def test_pages_outside_a_workspace_use_the_last_workspaces_language(pt_workspace
 def test_the_switcher_in_the_user_menu_offers_both_languages_and_marks_the_current_one(pt_workspace):
     owner = owner_of(pt_workspace)
     html = _client(owner.user).get("/t/acme/inbox/").content.decode()
-    # Each language by its own name, whatever the page's language.
-    assert 'value="pt-br" lang="pt-br" class="menu-button" aria-pressed="true">Português Brasileiro</button>' in html
+    # Each language by the product's name for it, in that language, whatever the page's language.
+    assert 'value="pt-br" lang="pt-br" class="menu-button" aria-pressed="true">Português (Brasil)</button>' in html
     assert 'value="en" lang="en" class="menu-button" aria-pressed="false">English</button>' in html
     assert '<input type="hidden" name="next" value="/t/acme/inbox/">' in html
 
