@@ -248,13 +248,14 @@ def browser_errors() -> BrowserErrors:
 @pytest.fixture
 def open_page(
     request: pytest.FixtureRequest, browser: Browser, live_server_url: str, browser_errors: BrowserErrors
-) -> Iterator[Callable[[], Page]]:
-    """Open a page in a fresh browser context (its own cookies): one per person in a test."""
+) -> Iterator[Callable[..., Page]]:
+    """Open a page in a fresh browser context (its own cookies): one per person in a test. The browser asks
+    for English unless ``locale`` names another language (``open_page(locale="pt-BR")``)."""
     pages: list[Page] = request.node.stash.setdefault(_PAGES, [])
     contexts = []
 
-    def open_() -> Page:
-        context = browser.new_context(base_url=live_server_url, locale="en-US", timezone_id="UTC")
+    def open_(*, locale: str = "en-US") -> Page:
+        context = browser.new_context(base_url=live_server_url, locale=locale, timezone_id="UTC")
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -8,7 +8,7 @@ import time
 import pyotp
 from playwright.sync_api import Locator, Page, expect
 
-SIGN_IN = re.compile(r"^\s*(sign in|log in)\s*$", re.IGNORECASE)
+SIGN_IN = re.compile(r"^\s*(sign in|log in|entrar)\s*$", re.IGNORECASE)
 VERIFY = re.compile(r"^\s*(sign in|log in|verify|continue|confirm)\s*$", re.IGNORECASE)
 _BASE32_SECRET = re.compile(r"\b[A-Z2-7]{32}\b")
 
