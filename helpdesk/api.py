@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,7 +54,7 @@ class JsonObjectField(serializers.DictField):
     PostgreSQL's jsonb (like its text) cannot hold one, so it is refused here instead of failing the write.
     """
 
-    default_error_messages = {"nul": "Text cannot contain a NUL character (\\u0000)."}
+    default_error_messages = {"nul": gettext_lazy("Text cannot contain a NUL character (\\u0000).")}
 
     def to_internal_value(self, data: Any) -> dict[Any, Any]:
         value = super().to_internal_value(data)
@@ -79,17 +80,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound("Not found.")
+        exc = exceptions.NotFound(_("Not found."))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body("validation_failed", "The request is invalid.", exc.detail)
+        response.data = error_body("validation_failed", _("The request is invalid."), exc.detail)
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
-        message = str(detail) if not isinstance(detail, (dict, list)) else "The request failed."
+        message = str(detail) if not isinstance(detail, (dict, list)) else _("The request failed.")
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         wait = getattr(exc, "wait", None)  # set on Throttled
         details = (

@@ -130,7 +130,7 @@ class AuditLogListApi(TenantAPIView):
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise ValidationFailed("date_from is after date_to.")
+            raise ValidationFailed(_("date_from is after date_to."))
         qs = selectors.audit_log_list(
             tenant=self.tenant,
             actor_id=data.get("actor"),

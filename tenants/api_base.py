@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -19,7 +21,7 @@ from tenants.selectors import membership_for
 class HasTenantPerm(BasePermission):
     """Allows the request when the token or membership holds the view's ``required_perm``."""
 
-    message = "You do not have permission to perform this action."
+    message = gettext_lazy("You do not have permission to perform this action.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         perm = getattr(view, "required_perm", None)
@@ -50,11 +52,11 @@ class TenantAPIView(APIView):
         if isinstance(request.user, ApiTokenUser):
             token = request.user.token
             if token.tenant.slug != slug:
-                raise Http404("Not found.")
+                raise Http404(_("Not found."))
             self.tenant, self.principal = token.tenant, token
         else:
             membership = membership_for(user=request.user, tenant_slug=slug)
             if membership_needs_mfa_enrolment(membership):
-                raise MfaRequired("This workspace requires multi-factor authentication. Enrol before using the API.")
+                raise MfaRequired(_("This workspace requires multi-factor authentication. Enrol before using the API."))
             self.tenant, self.principal = membership.tenant, membership
         super().initial(request, *args, **kwargs)
