@@ -73,7 +73,7 @@ class MemberListApi(TenantAPIView):
         email = serializers.EmailField(source="user.email")
         name = serializers.CharField(source="user.display_name")
         role = serializers.CharField(source="role.key")
-        role_name = serializers.CharField(source="role.name")
+        role_name = serializers.CharField(source="role.display_name")
         mfa_enabled = serializers.BooleanField()
         joined_at = serializers.DateTimeField(source="created_at")
 

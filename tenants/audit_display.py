@@ -195,7 +195,8 @@ def _moments(tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
 
 def _role_names(tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
     keys = {v for v in values if isinstance(v, str)}
-    return dict(Role.objects.filter(tenant_id=tenant_id, key__in=keys).values_list("key", "name"))
+    roles = Role.objects.filter(tenant_id=tenant_id, key__in=keys).only("key", "name", "builtin")
+    return {role.key: role.display_name for role in roles}
 
 
 register_kind("user", _user_names, empty=gettext_lazy("Unassigned"))

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.countries import validate_country
 from tenants.languages import DEFAULT_LANGUAGE, validate_language
-from tenants.permissions import BUILTIN_ROLE_PERMS, BuiltinRole
+from tenants.permissions import BUILTIN_ROLE_DESCRIPTIONS, BUILTIN_ROLE_PERMS, BuiltinRole
 from tenants.timezones import validate_time_zone
 
 
@@ -131,7 +131,20 @@ class Role(TenantOwnedModel):
         ordering = ["-builtin", "id"]
 
     def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name people see: a built-in role's in the viewer's language, a custom role's as written."""
+        if self.builtin and self.key in BuiltinRole.values:
+            return str(BuiltinRole(self.key).label)
         return self.name
+
+    @property
+    def display_description(self) -> str:
+        if self.builtin and self.key in BUILTIN_ROLE_DESCRIPTIONS:
+            return str(BUILTIN_ROLE_DESCRIPTIONS[self.key])
+        return self.description
 
     @property
     def is_owner(self) -> bool:
