@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WhatsAppConfig(AppConfig):
     name = "whatsapp"
     label = "whatsapp"
-    verbose_name = "WhatsApp Cloud API"
+    verbose_name = _("WhatsApp Cloud API")
 
     def ready(self) -> None:
         # Imported here, not at the top: they import models, which are not loaded before ready().
