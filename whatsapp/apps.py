@@ -13,6 +13,10 @@ class WhatsAppConfig(AppConfig):
         # services enqueue its tasks by name (whatsapp/coordination.py).
         import whatsapp.tasks  # noqa: F401
         from conversations import channels
+        from tenants import audit_display
         from whatsapp.backend import WhatsAppBackend
 
         channels.register(WhatsAppBackend())
+        audit_display.register_labels(
+            {"phone_number_id": _("phone number ID"), "display_phone_number": _("phone number")}
+        )
