@@ -92,6 +92,7 @@ class WebhookEvent(TenantOwnedModel):
     error = models.TextField(_("error"), blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    # What the body held, as ``whatsapp.summary`` writes it (in English); shown through ``summary_display``.
     summary = models.CharField(_("contents"), max_length=255, blank=True)
 
     class Meta:
@@ -111,6 +112,12 @@ class WebhookEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.status} {self.body_sha256[:12]}"
+
+    @property
+    def summary_display(self) -> str:
+        from whatsapp.summary import summary_display
+
+        return summary_display(self.summary)
 
 
 class MessageTemplate(TenantOwnedModel):
