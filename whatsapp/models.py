@@ -120,6 +120,13 @@ class WebhookEvent(TenantOwnedModel):
         return summary_display(self.summary)
 
 
+# What a template status webhook may say happened besides landing in one of the statuses.
+STATUS_EVENTS = {
+    "FLAGGED": pgettext_lazy("message template status event", "Flagged"),
+    "REINSTATED": pgettext_lazy("message template status event", "Reinstated"),
+}
+
+
 class MessageTemplate(TenantOwnedModel):
     """A WhatsApp message template of a WABA, synced from Meta (the source of truth)."""
 
@@ -135,6 +142,12 @@ class MessageTemplate(TenantOwnedModel):
         DELETED = "DELETED", pgettext_lazy("message template status", "Deleted")
         LIMIT_EXCEEDED = "LIMIT_EXCEEDED", pgettext_lazy("message template status", "Limit exceeded")
         ARCHIVED = "ARCHIVED", pgettext_lazy("message template status", "Archived")
+
+    # Meta's template categories (a template may carry another that Meta adds later: shown as written).
+    class Category(models.TextChoices):
+        MARKETING = "MARKETING", pgettext_lazy("message template category", "Marketing")
+        UTILITY = "UTILITY", pgettext_lazy("message template category", "Utility")
+        AUTHENTICATION = "AUTHENTICATION", pgettext_lazy("message template category", "Authentication")
 
     waba_id = models.CharField(_("WhatsApp Business Account ID"), max_length=32)
     meta_id = models.CharField(max_length=32, blank=True)
@@ -160,6 +173,21 @@ class MessageTemplate(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+    # Status and category have no choices on the field: Meta may send a value added after this code.
+    @property
+    def status_display(self) -> str:
+        return str(self.Status(self.status).label) if self.status in self.Status.values else self.status
+
+    @property
+    def status_event_display(self) -> str:
+        if self.status_event in self.Status.values:
+            return str(self.Status(self.status_event).label)
+        return str(STATUS_EVENTS.get(self.status_event, self.status_event))
+
+    @property
+    def category_display(self) -> str:
+        return str(self.Category(self.category).label) if self.category in self.Category.values else self.category
 
 
 class UserPreferenceEvent(TenantOwnedModel):

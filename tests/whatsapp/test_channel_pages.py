@@ -282,10 +282,10 @@ def test_template_table_shows_each_status_and_the_event_beside_it_when_it_differ
 
     rows = re.findall(r'<tr><td class="cell-title">(.*?)</tr>', page, re.S)
     assert [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows] == [
-        "a_flagged en_US APPROVED FLAGGED",
-        "b_approved en_US APPROVED",
-        "c_reinstated en_US APPROVED REINSTATED",
-        "d_gone en_US DELETED",
+        "a_flagged en_US Approved Flagged",
+        "b_approved en_US Approved",
+        "c_reinstated en_US Approved Reinstated",
+        "d_gone en_US Deleted",
     ]
 
 
