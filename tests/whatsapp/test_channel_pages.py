@@ -195,8 +195,8 @@ def test_without_access_to_the_number_nothing_tells_it_is_connected_elsewhere(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("phone_number_id", "12-34", "The phone number id must contain digits only."),
-        ("waba_id", "abc", "The WhatsApp Business Account id must contain digits only."),
+        ("phone_number_id", "12-34", "The phone number ID must contain digits only."),
+        ("waba_id", "abc", "The WhatsApp Business Account ID must contain digits only."),
         ("display_phone_number", "123", "Enter the number with country and area code"),
         ("throughput_per_second", "0", "Ensure this value is greater than or equal to 1."),
     ],
