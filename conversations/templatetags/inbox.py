@@ -32,6 +32,11 @@ from conversations.content import (
     major_units,
 )
 from conversations.models import Attachment, Conversation, Message
+from conversations.services.outbound import (
+    REPLY_WINDOW_CLOSED_TITLE,
+    reply_window_closed_text,
+    reply_window_closed_title,
+)
 from helpdesk.coerce import as_dict, as_list, as_str
 from tenants.models import User
 
@@ -92,6 +97,9 @@ def error_summary(message: Any) -> str:
         details = as_str(message.get("details"))
     else:
         code, title, details = message.error_code, message.error_title, message.error_details
+        if code is None and title == REPLY_WINDOW_CLOSED_TITLE:
+            # Our own failure, stored in English by the sender: said again in the viewer's language.
+            title, details = reply_window_closed_title(), reply_window_closed_text()
     head = ": ".join(part for part in (as_str(code), title) if part)
     return " \u2014 ".join(part for part in (head, details) if part)
 

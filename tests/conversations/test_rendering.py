@@ -439,6 +439,25 @@ def test_failed_outbound_message_shows_the_reason_as_tooltip_and_text(conversati
     assert f'<p class="msg-failed" title="{reason}">Not delivered: {reason}</p>' in html
 
 
+def test_a_message_refused_for_the_closed_window_is_explained_in_the_viewers_words(conversation, owner):
+    # Stored by the sender in whatever language it ran in; the page says it again in the viewer's.
+    message = add_message(
+        conversation,
+        direction="out",
+        sender_user=owner.user,
+        text="Hi",
+        status="failed",
+        error_code=None,
+        error_title="Reply window closed",
+        error_details="A janela de resposta do cliente está fechada.",
+    )
+    reason = (
+        "Reply window closed — The customer&#39;s reply window is closed. Only an approved message template "
+        "can be sent until they write again."
+    )
+    assert f'<p class="msg-failed" title="{reason}">Not delivered: {reason}' in render(message)
+
+
 def test_inbound_message_has_no_ticks(conversation):
     assert "ticks" not in render(add_message(conversation, text="hi"))
 
