@@ -104,13 +104,19 @@ def error_summary(message: Any) -> str:
     return " \u2014 ".join(part for part in (head, details) if part)
 
 
+@register.filter
+def status_label(status: str) -> str:
+    """A message status's label ("Delivered") in the active language; an unknown status as given."""
+    try:  # the label get_status_display() gives, without rebuilding the field's choices per message
+        return str(Message.Status(status).label)
+    except ValueError:
+        return status
+
+
 def message_ticks(message: Message) -> dict[str, Any]:
     """The delivery ticks of an outbound message: ``status``, ``icon``, ``label`` and ``title``."""
     icon = TICKS.get(message.status, "")
-    try:  # the label get_status_display() gives, without rebuilding the field's choices per message
-        label = str(Message.Status(message.status).label)
-    except ValueError:
-        label = message.get_status_display()
+    label = status_label(message.status)
     title = label
     if message.status == Message.Status.FAILED:
         title = error_summary(message) or label

@@ -458,6 +458,26 @@ def test_a_message_refused_for_the_closed_window_is_explained_in_the_viewers_wor
     assert f'<p class="msg-failed" title="{reason}">Not delivered: {reason}' in render(message)
 
 
+def _list_rows(conversation: Conversation) -> str:
+    from django.template.loader import render_to_string
+
+    context = {"rows": [(conversation, {"open": True, "soon": False})], "current_tenant": conversation.tenant}
+    return render_to_string("conversations/list_rows.html", {**context, "now": timezone.now()}, using="jinja2")
+
+
+def test_a_list_rows_ticks_are_named_by_the_status_label(conversation, owner):
+    message = add_message(conversation, direction="out", sender_user=owner.user, text="Hi", status="delivered")
+    conversation.last_message = message
+    conversation.save(update_fields=["last_message"])
+    assert 'data-ticks="delivered" role="img" aria-label="Delivered"' in _list_rows(conversation)
+
+
+@pytest.mark.parametrize(("unread", "label"), [(1, "1 unread message"), (3, "3 unread messages")])
+def test_a_list_rows_unread_count_is_said_with_its_plural(conversation, unread, label):
+    conversation.unread_count = unread
+    assert f'<span class="unread" aria-label="{label}">{unread}</span>' in _list_rows(conversation)
+
+
 def test_inbound_message_has_no_ticks(conversation):
     assert "ticks" not in render(add_message(conversation, text="hi"))
 
