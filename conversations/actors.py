@@ -10,6 +10,7 @@ sends and in the domain events it causes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,15 +74,32 @@ def actor_user(actor: Actor) -> User | None:
     return actor.user if isinstance(actor, Membership) else None
 
 
+_AUDIT_API_TOKEN = re.compile(r"API token (?P<name>.+)", re.S)
+_AUDIT_AUTOMATION = re.compile(r"automation '(?P<name>.*)' \(#(?P<id>\d+)\)", re.S)
+_AUDIT_SYSTEM = "system"
+
+
 def actor_audit_label(actor: Actor) -> str:
-    """How the audit log names the actor (stored, so not translated)."""
+    """How the audit log names the actor: stored in this English form, shown by ``actor_audit_label_display``."""
     if isinstance(actor, Membership):
         return actor.user.email
     if isinstance(actor, ApiToken):
         return f"API token {actor.name}"
     if isinstance(actor, AutomationActor):
         return f"automation '{actor.name}' (#{actor.automation_id})"
-    return "system"
+    return _AUDIT_SYSTEM
+
+
+def actor_audit_label_display(label: str) -> str | None:
+    """A stored ``actor_audit_label`` of a token, an automation or the system in the active language; None
+    for anything else (a member's e-mail address)."""
+    if label == _AUDIT_SYSTEM:
+        return _("the system")
+    if match := _AUDIT_AUTOMATION.fullmatch(label):
+        return _("automation '%(name)s' (#%(id)s)") % {"name": match["name"], "id": match["id"]}
+    if match := _AUDIT_API_TOKEN.fullmatch(label):
+        return _("API token %(name)s") % {"name": match["name"]}
+    return None
 
 
 def actor_display_name(actor: Actor) -> str:

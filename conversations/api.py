@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -42,7 +43,7 @@ CONVERSATION_PAGE_MAX = 100
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time that must carry its time zone (a naive one would be guessed)."""
 
-    default_error_messages = {"naive": "Include a time zone, e.g. 2030-01-31T09:00:00-03:00."}
+    default_error_messages = {"naive": gettext_lazy("Include a time zone, e.g. 2030-01-31T09:00:00-03:00.")}
 
     def enforce_timezone(self, value: Any) -> Any:
         if timezone.is_naive(value):

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tenants.models import TenantOwnedModel
 
@@ -19,13 +20,17 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class Inbox(TenantOwnedModel):
     """Where conversations arrive: one per connected channel (e.g. a business phone number)."""
 
-    name = models.CharField(max_length=120)
-    channel_type = models.CharField(max_length=32)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="inboxes")
+    name = models.CharField(_("name"), max_length=120)
+    channel_type = models.CharField(_("channel"), max_length=32)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="inboxes", verbose_name=_("members")
+    )
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["tenant", "channel_type"], name="inbox_tenant_channel")]
+        verbose_name = _("inbox")
+        verbose_name_plural = _("inboxes")
 
     def __str__(self) -> str:
         return self.name
@@ -34,13 +39,15 @@ class Inbox(TenantOwnedModel):
 class Label(TenantOwnedModel):
     """A coloured tag for conversations and contacts ("vip", "billing")."""
 
-    name = models.CharField(max_length=60)
-    color = models.CharField(max_length=7, default="#1f6feb")
-    description = models.CharField(max_length=255, blank=True)
+    name = models.CharField(_("name"), max_length=60)
+    color = models.CharField(_("colour"), max_length=7, default="#1f6feb")
+    description = models.CharField(_("description"), max_length=255, blank=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="label_unique_name_per_tenant")]
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
 
     def __str__(self) -> str:
         return self.name
@@ -48,22 +55,26 @@ class Label(TenantOwnedModel):
 
 class Contact(TenantOwnedModel):
     class MarketingConsent(models.TextChoices):
-        UNKNOWN = "unknown", _("Unknown")
+        UNKNOWN = "unknown", pgettext_lazy("marketing consent", "Unknown")
         OPTED_IN = "opted_in", _("Opted in")
         OPTED_OUT = "opted_out", _("Opted out")
 
-    name = models.CharField(max_length=255, blank=True)
-    profile_name = models.CharField(max_length=255, blank=True)
-    phone_e164 = models.CharField(max_length=20, blank=True)
-    custom_attributes = models.JSONField(default=dict, blank=True)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    profile_name = models.CharField(_("profile name"), max_length=255, blank=True)
+    phone_e164 = models.CharField(_("phone number"), max_length=20, blank=True)
+    custom_attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     marketing_consent = models.CharField(
-        max_length=12, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN
+        _("marketing consent"), max_length=12, choices=MarketingConsent.choices, default=MarketingConsent.UNKNOWN
     )
-    marketing_consent_at = models.DateTimeField(null=True, blank=True)
-    labels = models.ManyToManyField(Label, through="ContactLabel", blank=True, related_name="contacts")
+    marketing_consent_at = models.DateTimeField(_("marketing consent changed"), null=True, blank=True)
+    labels = models.ManyToManyField(
+        Label, through="ContactLabel", blank=True, related_name="contacts", verbose_name=_("labels")
+    )
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "phone_e164"], name="contact_tenant_phone")]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
 
     def __str__(self) -> str:
         return self.display_name
@@ -85,6 +96,8 @@ class ContactIdentity(TenantOwnedModel):
     address = models.CharField(max_length=64)
 
     class Meta:
+        verbose_name = _("contact's address on a channel")
+        verbose_name_plural = _("contacts' addresses on channels")
         ordering = ["channel_type", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -107,6 +120,8 @@ class ContactInbox(TenantOwnedModel):
     source_id = models.CharField(max_length=64)
 
     class Meta:
+        verbose_name = _("contact in an inbox")
+        verbose_name_plural = _("contacts in inboxes")
         constraints = [
             models.UniqueConstraint(fields=["inbox", "source_id"], name="contact_inbox_unique_source"),
         ]
@@ -121,34 +136,45 @@ class ConversationCounter(models.Model):
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="+")
     last_display_id = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("conversation counter")
+        verbose_name_plural = _("conversation counters")
+
     def __str__(self) -> str:
         return f"{self.tenant_id}: {self.last_display_id}"
 
 
 class Conversation(TenantOwnedModel):
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        PENDING = "pending", _("Pending")
-        SNOOZED = "snoozed", _("Snoozed")
-        RESOLVED = "resolved", _("Resolved")
+        OPEN = "open", pgettext_lazy("conversation status", "Open")
+        PENDING = "pending", pgettext_lazy("conversation status", "Pending")
+        SNOOZED = "snoozed", pgettext_lazy("conversation status", "Snoozed")
+        RESOLVED = "resolved", pgettext_lazy("conversation status", "Resolved")
 
     class Priority(models.TextChoices):
-        NONE = "none", _("None")
-        LOW = "low", _("Low")
-        MEDIUM = "medium", _("Medium")
-        HIGH = "high", _("High")
-        URGENT = "urgent", _("Urgent")
+        NONE = "none", pgettext_lazy("conversation priority", "None")
+        LOW = "low", pgettext_lazy("conversation priority", "Low")
+        MEDIUM = "medium", pgettext_lazy("conversation priority", "Medium")
+        HIGH = "high", pgettext_lazy("conversation priority", "High")
+        URGENT = "urgent", pgettext_lazy("conversation priority", "Urgent")
 
-    display_id = models.PositiveIntegerField()
-    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
-    contact_inbox = models.ForeignKey(ContactInbox, on_delete=models.CASCADE, related_name="conversations")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NONE)
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    display_id = models.PositiveIntegerField(_("number"))
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("inbox"))
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("contact")
     )
-    snoozed_until = models.DateTimeField(null=True, blank=True)
+    contact_inbox = models.ForeignKey(ContactInbox, on_delete=models.CASCADE, related_name="conversations")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NONE)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("assignee"),
+    )
+    snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -169,7 +195,9 @@ class Conversation(TenantOwnedModel):
     reply_window_closes_at = models.DateTimeField(null=True, blank=True)
     reply_window_closing_event_for = models.DateTimeField(null=True, blank=True)
     reply_window_closed_event_for = models.DateTimeField(null=True, blank=True)
-    labels = models.ManyToManyField(Label, through="ConversationLabel", blank=True, related_name="conversations")
+    labels = models.ManyToManyField(
+        Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
+    )
 
     # (status, assignee id, inbox id) as loaded, for live events (not a column).
     live_before: tuple[str, int | None, int] | None
@@ -184,6 +212,8 @@ class Conversation(TenantOwnedModel):
         return instance
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "display_id"], name="conversation_unique_display_id"),
             # At most one unresolved conversation per customer and inbox: the race-safe "reuse".
@@ -240,6 +270,8 @@ class ConversationLabel(TenantOwnedModel):
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
+        verbose_name = _("label of a conversation")
+        verbose_name_plural = _("labels of conversations")
         constraints = [
             models.UniqueConstraint(fields=["conversation", "label"], name="conversation_label_unique"),
         ]
@@ -254,6 +286,8 @@ class ContactLabel(TenantOwnedModel):
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
+        verbose_name = _("label of a contact")
+        verbose_name_plural = _("labels of contacts")
         constraints = [models.UniqueConstraint(fields=["contact", "label"], name="contact_label_unique")]
 
     def __str__(self) -> str:
@@ -290,14 +324,14 @@ class Message(TenantOwnedModel):
         UNSUPPORTED = "unsupported", _("Unsupported")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        DELIVERED = "delivered", _("Delivered")
-        READ = "read", _("Read")
-        PLAYED = "played", _("Played")
-        FAILED = "failed", _("Failed")
-        RECEIVED = "received", _("Received")
+        QUEUED = "queued", pgettext_lazy("message status", "Queued")
+        SENDING = "sending", pgettext_lazy("message status", "Sending")
+        SENT = "sent", pgettext_lazy("message status", "Sent")
+        DELIVERED = "delivered", pgettext_lazy("message status", "Delivered")
+        READ = "read", pgettext_lazy("message status", "Read")
+        PLAYED = "played", pgettext_lazy("message status", "Played")
+        FAILED = "failed", pgettext_lazy("message status", "Failed")
+        RECEIVED = "received", pgettext_lazy("message status", "Received")
 
     # How far a status is along; a status only ever moves to a higher rank. Failed is terminal.
     STATUS_RANK: ClassVar[dict[str, int]] = {
@@ -313,16 +347,16 @@ class Message(TenantOwnedModel):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
-    direction = models.CharField(max_length=3, choices=Direction.choices)
-    sender_type = models.CharField(max_length=10, choices=SenderType.choices)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    sender_type = models.CharField(_("sender"), max_length=10, choices=SenderType.choices)
     sender_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Who sent it when no person did: the automation's or API token's name (conversations.actors).
     sender_label = models.CharField(max_length=120, blank=True, default="")
     sender_automation_id = models.PositiveBigIntegerField(null=True, blank=True)
-    type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
-    text = models.TextField(blank=True)
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.TEXT)
+    text = models.TextField(_("text"), blank=True)
     # The channel-neutral content of its kind (``conversations.content``), with its version marker.
     content = models.JSONField(default=dict, blank=True)
     # The channel's own payload the content was made from (or the request it was sent as), for support.
@@ -334,7 +368,7 @@ class Message(TenantOwnedModel):
     forwarded = models.BooleanField(default=False)
     frequently_forwarded = models.BooleanField(default=False)
     referral = models.JSONField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=255, blank=True)
     error_details = models.TextField(blank=True)
@@ -354,6 +388,8 @@ class Message(TenantOwnedModel):
     pricing = models.JSONField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         constraints = [
             # The database is the dedupe: a redelivered webhook cannot create a second message.
             models.UniqueConstraint(
@@ -388,9 +424,9 @@ class Message(TenantOwnedModel):
 
 class Attachment(TenantOwnedModel):
     class DownloadStatus(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        STORED = "stored", _("Stored")
-        FAILED = "failed", _("Failed")
+        PENDING = "pending", pgettext_lazy("attachment download", "Pending")
+        STORED = "stored", pgettext_lazy("attachment download", "Stored")
+        FAILED = "failed", pgettext_lazy("attachment download", "Failed")
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
@@ -400,10 +436,14 @@ class Attachment(TenantOwnedModel):
     file_size = models.PositiveIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=128, blank=True)
     external_media_id = models.CharField(max_length=128, blank=True)
-    download_status = models.CharField(max_length=10, choices=DownloadStatus.choices, default=DownloadStatus.PENDING)
+    download_status = models.CharField(
+        _("download"), max_length=10, choices=DownloadStatus.choices, default=DownloadStatus.PENDING
+    )
     download_error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
         indexes = [
             # The channel's sweeper looks for files still waiting for their download.
             models.Index(
@@ -427,6 +467,8 @@ class Reaction(TenantOwnedModel):
     external_id = models.CharField(max_length=128, blank=True)
 
     class Meta:
+        verbose_name = _("reaction")
+        verbose_name_plural = _("reactions")
         constraints = [
             models.UniqueConstraint(
                 fields=["message", "contact"], condition=Q(contact__isnull=False), name="reaction_one_per_contact"
@@ -453,6 +495,8 @@ class PendingStatus(TenantOwnedModel):
     pricing = models.JSONField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("early delivery status")
+        verbose_name_plural = _("early delivery statuses")
         constraints = [models.UniqueConstraint(fields=["inbox", "external_id", "status"], name="pending_status_unique")]
         # The sweeper's look for statuses whose message never came, across tenants.
         indexes = [models.Index(fields=["created_at"], name="pending_status_created")]
@@ -469,16 +513,25 @@ class QuickReply(TenantOwnedModel):
         INBOX = "inbox", _("One inbox")
         PERSONAL = "personal", _("Only me")
 
-    shortcut = models.SlugField(max_length=40)
-    text = models.TextField()
-    attachment = models.FileField(upload_to="quick_replies/%Y/%m/", blank=True)
-    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.TENANT)
-    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    shortcut = models.SlugField(_("shortcut"), max_length=40)
+    text = models.TextField(_("text"))
+    attachment = models.FileField(_("attachment"), upload_to="quick_replies/%Y/%m/", blank=True)
+    scope = models.CharField(_("who can use it"), max_length=10, choices=Scope.choices, default=Scope.TENANT)
+    inbox = models.ForeignKey(
+        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox")
+    )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("owner"),
     )
 
     class Meta:
+        verbose_name = _("quick reply")
+        verbose_name_plural = _("quick replies")
         ordering = ["shortcut", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -508,9 +561,11 @@ class CustomerText(TenantOwnedModel):
     """A text the product itself sends to customers ("greeting", "away", "csat_question"…), one per key
     and workspace; its wording per language is in ``CustomerTextVariant`` (``conversations.customer_texts``)."""
 
-    key = models.SlugField(max_length=60)
+    key = models.SlugField(_("key"), max_length=60)
 
     class Meta:
+        verbose_name = _("customer text")
+        verbose_name_plural = _("customer texts")
         ordering = ["key"]
         constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="customer_text_unique_key")]
 
@@ -523,11 +578,15 @@ class CustomerTextVariant(TenantOwnedModel):
 
     BODY_MAX = 4096
 
-    text = models.ForeignKey(CustomerText, on_delete=models.CASCADE, related_name="variants")
-    language = models.CharField(max_length=15)
-    body = models.TextField()
+    text = models.ForeignKey(
+        CustomerText, on_delete=models.CASCADE, related_name="variants", verbose_name=_("customer text")
+    )
+    language = models.CharField(_("language"), max_length=15)
+    body = models.TextField(_("wording"))
 
     class Meta:
+        verbose_name = _("wording of a customer text")
+        verbose_name_plural = _("wordings of customer texts")
         ordering = ["language"]
         constraints = [
             models.UniqueConstraint(fields=["text", "language"], name="customer_text_variant_unique_language"),
@@ -546,7 +605,7 @@ class Notification(TenantOwnedModel):
         ASSIGNED = "assigned", _("Conversation assigned")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(
@@ -557,6 +616,8 @@ class Notification(TenantOwnedModel):
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-id"]
         indexes = [models.Index(fields=["tenant", "user", "read_at", "-id"], name="notification_tenant_user")]
 
@@ -577,6 +638,8 @@ class OutboxEvent(TenantOwnedModel):
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         indexes = [
             models.Index(fields=["tenant", "event_type", "-created_at"], name="outbox_tenant_type_created"),
             # The purge's (every tenant at once): delivered events by when, and undelivered ones by age.
@@ -594,21 +657,23 @@ class EventDelivery(TenantOwnedModel):
     """One event handed to one subscriber: at most one done per (event, subscriber)."""
 
     class State(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+        PENDING = "pending", pgettext_lazy("event delivery", "Pending")
+        DONE = "done", pgettext_lazy("event delivery", "Done")
+        FAILED = "failed", pgettext_lazy("event delivery", "Failed")
 
-    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.CharField(max_length=200)
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("event"))
+    subscriber = models.CharField(_("subscriber"), max_length=200)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
     # When the next attempt is due (or was last handed to the broker); the sweeper looks at pending
     # deliveries whose time passed long ago.
     due_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
         constraints = [models.UniqueConstraint(fields=["event", "subscriber"], name="event_delivery_unique")]
         indexes = [
             models.Index(fields=["tenant", "state", "-id"], name="event_delivery_tenant_state"),

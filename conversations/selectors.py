@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conversations.models import (
     Contact,
@@ -95,24 +96,29 @@ class ConversationFilters:
 
         tab = params.get("tab") or "all"
         if tab not in TABS:
-            raise ValidationFailed("Unknown tab.", details={"param": "tab", "allowed": list(TABS)})
+            raise ValidationFailed(_("Unknown tab."), details={"param": "tab", "allowed": list(TABS)})
         status = params.get("status", "open")
         if status not in ("", *Conversation.Status.values):
             raise ValidationFailed(
-                "Unknown status.", details={"param": "status", "allowed": Conversation.Status.values}
+                _("Unknown status."), details={"param": "status", "allowed": Conversation.Status.values}
             )
         sort = params.get("sort") or "activity"
         if sort not in SORTS:
-            raise ValidationFailed("Unknown sort.", details={"param": "sort", "allowed": list(SORTS)})
+            raise ValidationFailed(_("Unknown sort."), details={"param": "sort", "allowed": list(SORTS)})
         q = (params.get("q") or "").strip()
         if "\x00" in q:
             # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
-            raise ValidationFailed("The search cannot contain a NUL character.", details={"param": "q"})
+            raise ValidationFailed(_("The search cannot contain a NUL character."), details={"param": "q"})
         if len(q) > 100:
-            raise ValidationFailed("The search is too long (100 characters at most).", details={"param": "q"})
+            raise ValidationFailed(_("The search is too long (100 characters at most)."), details={"param": "q"})
         if 0 < len(q) < SEARCH_MIN:
             raise ValidationFailed(
-                f"Type at least {SEARCH_MIN} characters to search.", code="search_too_short", details={"param": "q"}
+                ngettext(
+                    "Type at least %(n)s character to search.", "Type at least %(n)s characters to search.", SEARCH_MIN
+                )
+                % {"n": SEARCH_MIN},
+                code="search_too_short",
+                details={"param": "q"},
             )
         return cls(
             tab=tab,

@@ -133,7 +133,7 @@ def quick_reply_edit(request: HttpRequest, tenant_slug: str, quick_reply_id: int
     quick_reply = selectors.quick_reply_get(membership=request.membership, quick_reply_id=quick_reply_id)  # type: ignore[attr-defined]
     can_manage = library.quick_reply_can_manage(membership=membership, quick_reply=quick_reply)
     if request.method == "POST" and not can_manage:
-        raise PermissionDenied("Only members who manage quick replies can change a shared one.")
+        raise PermissionDenied(_("Only members who manage quick replies can change a shared one."))
     initial = {
         "shortcut": quick_reply.shortcut,
         "text": quick_reply.text,

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,7 +54,7 @@ class JsonObjectField(serializers.DictField):
     PostgreSQL's jsonb (like its text) cannot hold one, so it is refused here instead of failing the write.
     """
 
-    default_error_messages = {"nul": "Text cannot contain a NUL character (\\u0000)."}
+    default_error_messages = {"nul": gettext_lazy("Text cannot contain a NUL character (\\u0000).")}
 
     def to_internal_value(self, data: Any) -> dict[Any, Any]:
         value = super().to_internal_value(data)

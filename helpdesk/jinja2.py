@@ -157,6 +157,7 @@ def environment(**options: Any) -> Environment:
             "interactive_sections": inbox_tags.interactive_sections,
             "template_parts": inbox_tags.template_parts,
             "content_errors": inbox_tags.content_errors,
+            "status_label": inbox_tags.status_label,
             # conversations.templatetags.inbox_list (its message_preview differs from the one above)
             "list_preview": inbox_list_tags.message_preview,
             "short_age": inbox_list_tags.short_age,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
 from tenants.models import Membership
 from tenants.selectors import membership_requires_mfa, user_has_mfa
@@ -25,7 +26,7 @@ def require_perm(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             membership: Membership | None = getattr(request, "membership", None)
             if membership is None or not membership.has_perm(perm):
-                raise PermissionDenied("You do not have permission to open this page.")
+                raise PermissionDenied(_("You do not have permission to open this page."))
             return view(request, *args, **kwargs)
 
         wrapped.required_perm = perm  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from allauth.mfa.adapter import DefaultMFAAdapter
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from helpdesk import crypto
 from tenants.client_address import client_address
@@ -48,7 +49,7 @@ class AccountAdapter(DefaultAccountAdapter):
         # The address login throttling counts: X-Forwarded-For only through TRUSTED_PROXIES.
         address = client_address(request)
         if address is None:
-            raise PermissionDenied("Unable to determine client IP address")
+            raise PermissionDenied(_("Unable to determine client IP address"))
         return address
 
     def login(self, request: HttpRequest, user: Any) -> None:

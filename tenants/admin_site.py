@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from tenants.models import AuditLogEntry, User
 from tenants.selectors import user_has_mfa
@@ -50,7 +51,7 @@ class StaffAdminSite(admin.AdminSite):
             return redirect(next_url)
         if user.is_active and user.is_staff:
             return render(request, "tenants/mfa_required.html", {"for_admin": True}, status=403)
-        raise PermissionDenied("Only staff may use the admin.")
+        raise PermissionDenied(_("Only staff may use the admin."))
 
     def logout(  # type: ignore[override]  # a redirect, not the admin's "logged out" page
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -73,7 +73,7 @@ class MemberListApi(TenantAPIView):
         email = serializers.EmailField(source="user.email")
         name = serializers.CharField(source="user.display_name")
         role = serializers.CharField(source="role.key")
-        role_name = serializers.CharField(source="role.name")
+        role_name = serializers.CharField(source="role.display_name")
         mfa_enabled = serializers.BooleanField()
         joined_at = serializers.DateTimeField(source="created_at")
 
@@ -130,7 +130,7 @@ class AuditLogListApi(TenantAPIView):
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise ValidationFailed("date_from is after date_to.")
+            raise ValidationFailed(_("date_from is after date_to."))
         qs = selectors.audit_log_list(
             tenant=self.tenant,
             actor_id=data.get("actor"),

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ class ApiTokenUser:
         self.token = token
 
     def __str__(self) -> str:
-        return f"API token {self.token.prefix}"
+        return _("API token %(prefix)s") % {"prefix": self.token.prefix}
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -43,18 +44,18 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if parts[0].lower() != self.keyword.lower():
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("Malformed Authorization header: expected 'Bearer <token>'."))
         raw = parts[1]
         match = TOKEN_RE.match(raw)
         if not match:
-            raise exceptions.AuthenticationFailed("Malformed API token.")
+            raise exceptions.AuthenticationFailed(_("Malformed API token."))
         token = ApiToken.objects.select_related("tenant", "role").filter(prefix=match.group(1)).first()
         if token is None or not hmac.compare_digest(token.token_hash, token_digest(raw)):
-            raise exceptions.AuthenticationFailed("Invalid API token.")
+            raise exceptions.AuthenticationFailed(_("Invalid API token."))
         if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This API token has been revoked.")
+            raise exceptions.AuthenticationFailed(_("This API token has been revoked."))
         if not token.tenant.active:
-            raise exceptions.AuthenticationFailed("This API token's workspace is inactive.")
+            raise exceptions.AuthenticationFailed(_("This API token's workspace is inactive."))
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.http import Http404
 from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -21,7 +23,7 @@ from tenants.selectors import membership_for
 class HasTenantPerm(BasePermission):
     """Allows the request when the token or membership holds the view's ``required_perm``."""
 
-    message = "You do not have permission to perform this action."
+    message = gettext_lazy("You do not have permission to perform this action.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         perm = getattr(view, "required_perm", None)
@@ -52,12 +54,12 @@ class TenantAPIView(APIView):
         if isinstance(request.user, ApiTokenUser):
             token = request.user.token
             if token.tenant.slug != slug:
-                raise Http404("Not found.")
+                raise Http404(_("Not found."))
             self.tenant, self.principal = token.tenant, token
         else:
             membership = membership_for(user=request.user, tenant_slug=slug)
             if membership_needs_mfa_enrolment(membership):
-                raise MfaRequired("This workspace requires multi-factor authentication. Enrol before using the API.")
+                raise MfaRequired(_("This workspace requires multi-factor authentication. Enrol before using the API."))
             self.tenant, self.principal = membership.tenant, membership
         # Messages in the language the request asks for (Accept-Language), else the workspace's; codes stay.
         language = effective_language(

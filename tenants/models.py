@@ -9,11 +9,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tenants.countries import DEFAULT_COUNTRY, validate_country
 from tenants.languages import DEFAULT_LANGUAGE, validate_language
-from tenants.permissions import BUILTIN_ROLE_PERMS, BuiltinRole
+from tenants.permissions import BUILTIN_ROLE_DESCRIPTIONS, BUILTIN_ROLE_PERMS, BuiltinRole
 from tenants.timezones import validate_time_zone
 
 
@@ -49,11 +50,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(_("e-mail address"), unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
     last_tenant = models.ForeignKey(
-        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "tenants.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("last workspace"),
     )
     # Empty: times are shown in the zone of the workspace being viewed.
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone])
@@ -74,6 +80,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
     def __str__(self) -> str:
         return self.email
 
@@ -90,9 +100,11 @@ class Tenant(models.Model):
         ALL = "all", _("Required for every member")
         ROLES = "roles", _("Required for chosen roles")
 
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone])
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone]
+    )
     locale = models.CharField(
         _("language"),
         max_length=10,
@@ -104,11 +116,19 @@ class Tenant(models.Model):
     country = models.CharField(
         _("country"), max_length=2, default=DEFAULT_COUNTRY, db_default=DEFAULT_COUNTRY, validators=[validate_country]
     )
-    active = models.BooleanField(default=True)
-    mfa_policy = models.CharField(max_length=10, choices=MfaPolicy.choices, default=MfaPolicy.OFF)
-    mfa_required_roles = models.ManyToManyField("tenants.Role", blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    active = models.BooleanField(_("active"), default=True)
+    mfa_policy = models.CharField(
+        _("multi-factor authentication"), max_length=10, choices=MfaPolicy.choices, default=MfaPolicy.OFF
+    )
+    mfa_required_roles = models.ManyToManyField(
+        "tenants.Role", blank=True, related_name="+", verbose_name=_("roles that must use MFA")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
 
     def __str__(self) -> str:
         return self.name
@@ -117,9 +137,9 @@ class Tenant(models.Model):
 class TenantOwnedModel(models.Model):
     """Base of all tenant data: every row names its tenant; indexes start with it."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -128,18 +148,33 @@ class TenantOwnedModel(models.Model):
 class Role(TenantOwnedModel):
     """A named set of permissions. Built-in roles take their permissions from code."""
 
-    key = models.SlugField(max_length=40)
-    name = models.CharField(max_length=80)
-    description = models.CharField(max_length=255, blank=True)
-    builtin = models.BooleanField(default=False)
-    permissions = models.JSONField(default=list, blank=True)
+    key = models.SlugField(_("key"), max_length=40)
+    name = models.CharField(_("name"), max_length=80)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    builtin = models.BooleanField(_("built-in"), default=False)
+    permissions = models.JSONField(_("permissions"), default=list, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="role_unique_key_per_tenant")]
         ordering = ["-builtin", "id"]
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
 
     def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name people see: a built-in role's in the viewer's language, a custom role's as written."""
+        if self.builtin and self.key in BuiltinRole.values:
+            return str(BuiltinRole(self.key).label)
         return self.name
+
+    @property
+    def display_description(self) -> str:
+        if self.builtin and self.key in BUILTIN_ROLE_DESCRIPTIONS:
+            return str(BUILTIN_ROLE_DESCRIPTIONS[self.key])
+        return self.description
 
     @property
     def is_owner(self) -> bool:
@@ -153,23 +188,29 @@ class Role(TenantOwnedModel):
 
 
 class Membership(TenantOwnedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
 
     class Availability(models.TextChoices):
         ONLINE = "online", _("Online")
         BUSY = "busy", _("Busy")
         OFFLINE = "offline", _("Offline")
 
-    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
-    active = models.BooleanField(default=True)
-    availability = models.CharField(max_length=8, choices=Availability.choices, default=Availability.OFFLINE)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("role"))
+    active = models.BooleanField(_("active"), default=True)
+    availability = models.CharField(
+        _("availability"), max_length=8, choices=Availability.choices, default=Availability.OFFLINE
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
         indexes = [models.Index(fields=["user", "active"], name="membership_user_active")]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.tenant}"
+        return gettext("%(user)s in %(workspace)s") % {"user": self.user, "workspace": self.tenant}
 
     def has_perm(self, perm: str) -> bool:
         """The single permission check of the product."""
@@ -181,23 +222,32 @@ class Membership(TenantOwnedModel):
 
 
 class Invitation(TenantOwnedModel):
-    email = models.EmailField()
-    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(_("e-mail address"))
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="+", verbose_name=_("role"))
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    expires_at = models.DateTimeField()
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("invited by")
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("accepted by"),
+    )
+    revoked_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "email"], name="invitation_tenant_email")]
         ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
 
     def __str__(self) -> str:
-        return f"Invitation of {self.email}"
+        return gettext("Invitation of %(email)s") % {"email": self.email}
 
     @property
     def is_pending(self) -> bool:
@@ -207,16 +257,20 @@ class Invitation(TenantOwnedModel):
 class ApiToken(TenantOwnedModel):
     """A tenant's API credential. The secret is shown once and stored as a SHA-256 digest."""
 
-    name = models.CharField(max_length=80)
-    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
-    prefix = models.CharField(max_length=12, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+", verbose_name=_("role"))
+    prefix = models.CharField(_("prefix"), max_length=12, unique=True)
     token_hash = models.CharField(max_length=64)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("created by")
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -287,19 +341,26 @@ class AuditLogEntry(models.Model):
         CUSTOMER_TEXT_CHANGED = "customer_text.changed", _("Customer text changed")
         CUSTOMER_TEXT_DELETED = "customer_text.deleted", _("Customer text deleted")
 
-    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")
     )
-    actor_label = models.CharField(max_length=254, blank=True)
-    action = models.CharField(max_length=64, choices=Action.choices)
-    target_type = models.CharField(max_length=64, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    target_label = models.CharField(max_length=254, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    extra = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_label = models.CharField(_("actor name"), max_length=254, blank=True)
+    action = models.CharField(_("action"), max_length=64, choices=Action.choices)
+    target_type = models.CharField(_("target type"), max_length=64, blank=True)
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    target_label = models.CharField(_("target"), max_length=254, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    extra = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=False)
 
     objects = AuditLogQuerySet.as_manager()
 
@@ -310,10 +371,15 @@ class AuditLogEntry(models.Model):
             models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action_created"),
             models.Index(fields=["tenant", "actor", "-created_at"], name="audit_tenant_actor_created"),
         ]
-        verbose_name_plural = "audit log entries"
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log entries")
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} by {self.actor_label}"
+        return gettext("%(time)s %(action)s by %(actor)s") % {
+            "time": f"{self.created_at:%Y-%m-%d %H:%M}",
+            "action": self.get_action_display(),
+            "actor": self.actor_label or "—",
+        }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +39,15 @@ class BuiltinRole(models.TextChoices):
     ADMIN = "admin", _("Admin")
     SUPERVISOR = "supervisor", _("Supervisor")
     AGENT = "agent", _("Agent")
+
+
+# Built-in roles are shown with these (in the viewer's language), not with the name and description stored.
+BUILTIN_ROLE_DESCRIPTIONS: dict[str, str | Promise] = {
+    BuiltinRole.OWNER: _("Everything, including other owners and deleting the workspace."),
+    BuiltinRole.ADMIN: _("Everything except changing owners."),
+    BuiltinRole.SUPERVISOR: _("All conversations, contacts, broadcasts and reports."),
+    BuiltinRole.AGENT: _("Their own and unassigned conversations."),
+}
 
 
 BUILTIN_ROLE_PERMS: dict[str, frozenset[str]] = {

@@ -23,7 +23,7 @@ from tenants.client_address import client_address
 from tenants.countries import validate_country
 from tenants.languages import validate_language
 from tenants.models import ApiToken, AuditLogEntry, Invitation, Membership, Role, Tenant, User, token_digest
-from tenants.permissions import ALL_PERMS, BuiltinRole, Perm, require_perm
+from tenants.permissions import ALL_PERMS, BUILTIN_ROLE_DESCRIPTIONS, BuiltinRole, Perm, require_perm
 from tenants.selectors import user_memberships
 from tenants.timezones import validate_time_zone
 
@@ -90,15 +90,9 @@ def audit_user_event(
 
 
 def _builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
-    descriptions = {
-        BuiltinRole.OWNER: _("Everything, including other owners and deleting the workspace."),
-        BuiltinRole.ADMIN: _("Everything except changing owners."),
-        BuiltinRole.SUPERVISOR: _("All conversations, contacts, broadcasts and reports."),
-        BuiltinRole.AGENT: _("Their own and unassigned conversations."),
-    }
     return {
         key: Role.objects.create(
-            tenant=tenant, key=key, name=str(label), builtin=True, description=descriptions[BuiltinRole(key)]
+            tenant=tenant, key=key, name=str(label), builtin=True, description=str(BUILTIN_ROLE_DESCRIPTIONS[key])
         )
         for key, label in BuiltinRole.choices
     }

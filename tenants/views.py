@@ -231,10 +231,8 @@ def member_change_role(request: HttpRequest, tenant_slug: str, membership_id: in
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request,
-                _("%(user)s is now %(role)s.") % {"user": member.user.email, "role": form.cleaned_data["role"].name},
-            )
+            role_name = form.cleaned_data["role"].display_name
+            messages.success(request, _("%(user)s is now %(role)s.") % {"user": member.user.email, "role": role_name})
     return redirect(_tenant_url("member_list", request))
 
 
@@ -305,7 +303,7 @@ def role_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error("name", exc.message)
         else:
-            messages.success(request, _("Role %(name)s created.") % {"name": role.name})
+            messages.success(request, _("Role %(name)s created.") % {"name": role.display_name})
             return redirect(_tenant_url("role_list", request))
     status = 400 if request.method == "POST" else 200
     return render(request, "tenants/role_form.html", {"form": form, "role": None}, status=status)
@@ -315,7 +313,7 @@ def role_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_perm(Perm.MANAGE_ROLES)
 def role_edit(request: HttpRequest, tenant_slug: str, role_id: int) -> HttpResponse:
     role = selectors.role_get(tenant=request.tenant, role_id=role_id)  # type: ignore[attr-defined]
-    initial = {"name": role.name, "description": role.description, "permissions": sorted(role.perm_set)}
+    initial = {"name": role.display_name, "description": role.display_description, "permissions": sorted(role.perm_set)}
     form = RoleForm(request.POST or None, initial=initial)
     if role.builtin:
         for field in form.fields.values():
@@ -333,7 +331,7 @@ def role_edit(request: HttpRequest, tenant_slug: str, role_id: int) -> HttpRespo
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, _("Role %(name)s saved.") % {"name": role.name})
+            messages.success(request, _("Role %(name)s saved.") % {"name": role.display_name})
             return redirect(_tenant_url("role_list", request))
     status = 400 if request.method == "POST" else 200
     return render(request, "tenants/role_form.html", {"form": form, "role": role}, status=status)
@@ -348,7 +346,7 @@ def role_delete(request: HttpRequest, tenant_slug: str, role_id: int) -> HttpRes
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Role %(name)s deleted.") % {"name": role.name})
+        messages.success(request, _("Role %(name)s deleted.") % {"name": role.display_name})
     return redirect(_tenant_url("role_list", request))
 
 

@@ -6,6 +6,7 @@ import secrets
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from conversations.models import Inbox
 from helpdesk import crypto
@@ -26,27 +27,31 @@ class WhatsAppChannel(TenantOwnedModel):
     """One connected WhatsApp Business number; its inbox is where its conversations live."""
 
     class Health(models.TextChoices):
-        UNKNOWN = "unknown", _("Not checked")
-        OK = "ok", _("Connected")
-        ERROR = "error", _("Error")
+        UNKNOWN = "unknown", pgettext_lazy("channel connection", "Not checked")
+        OK = "ok", pgettext_lazy("channel connection", "Connected")
+        ERROR = "error", pgettext_lazy("channel connection", "Error")
 
-    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="whatsapp_channel")
-    display_phone_number = models.CharField(max_length=32)
-    phone_number_id = models.CharField(max_length=32, unique=True)
-    waba_id = models.CharField(max_length=32)
+    inbox = models.OneToOneField(
+        Inbox, on_delete=models.CASCADE, related_name="whatsapp_channel", verbose_name=_("inbox")
+    )
+    display_phone_number = models.CharField(_("phone number"), max_length=32)
+    phone_number_id = models.CharField(_("phone number ID"), max_length=32, unique=True)
+    waba_id = models.CharField(_("WhatsApp Business Account ID"), max_length=32)
     access_token_encrypted = models.TextField()
     app_secret_encrypted = models.TextField()
     verify_token = models.CharField(max_length=64, default=new_verify_token)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
-    api_version = models.CharField(max_length=10, default=DEFAULT_API_VERSION)
-    throughput_per_second = models.PositiveIntegerField(default=80)
-    health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
-    health_detail = models.CharField(max_length=500, blank=True)
-    health_checked_at = models.DateTimeField(null=True, blank=True)
-    verified_name = models.CharField(max_length=255, blank=True)
-    templates_synced_at = models.DateTimeField(null=True, blank=True)
+    api_version = models.CharField(_("Graph API version"), max_length=10, default=DEFAULT_API_VERSION)
+    throughput_per_second = models.PositiveIntegerField(_("messages per second"), default=80)
+    health = models.CharField(_("connection"), max_length=10, choices=Health.choices, default=Health.UNKNOWN)
+    health_detail = models.CharField(_("connection details"), max_length=500, blank=True)
+    health_checked_at = models.DateTimeField(_("connection checked"), null=True, blank=True)
+    verified_name = models.CharField(_("verified name"), max_length=255, blank=True)
+    templates_synced_at = models.DateTimeField(_("templates synced"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("WhatsApp channel")
+        verbose_name_plural = _("WhatsApp channels")
         indexes = [models.Index(fields=["tenant", "waba_id"], name="wa_channel_tenant_waba")]
 
     def __str__(self) -> str:
@@ -79,20 +84,25 @@ class WebhookEvent(TenantOwnedModel):
     """A signed webhook body exactly as received; processed by a job, kept when it cannot be."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        PROCESSED = "processed", _("Processed")
-        FAILED = "failed", _("Failed")
+        PENDING = "pending", pgettext_lazy("webhook event status", "Pending")
+        PROCESSED = "processed", pgettext_lazy("webhook event status", "Processed")
+        FAILED = "failed", pgettext_lazy("webhook event status", "Failed")
 
-    channel = models.ForeignKey(WhatsAppChannel, on_delete=models.CASCADE, related_name="webhook_events")
-    body = models.BinaryField()
+    channel = models.ForeignKey(
+        WhatsAppChannel, on_delete=models.CASCADE, related_name="webhook_events", verbose_name=_("channel")
+    )
+    body = models.BinaryField(_("body"))
     body_sha256 = models.CharField(max_length=64)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    summary = models.CharField(max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    # What the body held, as ``whatsapp.summary`` writes it (in English); shown through ``summary_display``.
+    summary = models.CharField(_("contents"), max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         constraints = [
             models.UniqueConstraint(fields=["channel", "body_sha256"], name="webhook_event_unique_body"),
         ]
@@ -108,29 +118,48 @@ class WebhookEvent(TenantOwnedModel):
     def __str__(self) -> str:
         return f"{self.status} {self.body_sha256[:12]}"
 
+    @property
+    def summary_display(self) -> str:
+        from whatsapp.summary import summary_display
+
+        return summary_display(self.summary)
+
+
+# What a template status webhook may say happened besides landing in one of the statuses.
+STATUS_EVENTS = {
+    "FLAGGED": pgettext_lazy("message template status event", "Flagged"),
+    "REINSTATED": pgettext_lazy("message template status event", "Reinstated"),
+}
+
 
 class MessageTemplate(TenantOwnedModel):
     """A WhatsApp message template of a WABA, synced from Meta (the source of truth)."""
 
     # Meta's template statuses; only APPROVED ones are offered and sent.
     class Status(models.TextChoices):
-        APPROVED = "APPROVED", _("Approved")
-        PENDING = "PENDING", _("In review")
-        REJECTED = "REJECTED", _("Rejected")
-        PAUSED = "PAUSED", _("Paused")
-        DISABLED = "DISABLED", _("Disabled")
-        IN_APPEAL = "IN_APPEAL", _("In appeal")
-        PENDING_DELETION = "PENDING_DELETION", _("Pending deletion")
-        DELETED = "DELETED", _("Deleted")
-        LIMIT_EXCEEDED = "LIMIT_EXCEEDED", _("Limit exceeded")
-        ARCHIVED = "ARCHIVED", _("Archived")
+        APPROVED = "APPROVED", pgettext_lazy("message template status", "Approved")
+        PENDING = "PENDING", pgettext_lazy("message template status", "In review")
+        REJECTED = "REJECTED", pgettext_lazy("message template status", "Rejected")
+        PAUSED = "PAUSED", pgettext_lazy("message template status", "Paused")
+        DISABLED = "DISABLED", pgettext_lazy("message template status", "Disabled")
+        IN_APPEAL = "IN_APPEAL", pgettext_lazy("message template status", "In appeal")
+        PENDING_DELETION = "PENDING_DELETION", pgettext_lazy("message template status", "Pending deletion")
+        DELETED = "DELETED", pgettext_lazy("message template status", "Deleted")
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED", pgettext_lazy("message template status", "Limit exceeded")
+        ARCHIVED = "ARCHIVED", pgettext_lazy("message template status", "Archived")
 
-    waba_id = models.CharField(max_length=32)
+    # Meta's template categories (a template may carry another that Meta adds later: shown as written).
+    class Category(models.TextChoices):
+        MARKETING = "MARKETING", pgettext_lazy("message template category", "Marketing")
+        UTILITY = "UTILITY", pgettext_lazy("message template category", "Utility")
+        AUTHENTICATION = "AUTHENTICATION", pgettext_lazy("message template category", "Authentication")
+
+    waba_id = models.CharField(_("WhatsApp Business Account ID"), max_length=32)
     meta_id = models.CharField(max_length=32, blank=True)
-    name = models.CharField(max_length=512)
-    language = models.CharField(max_length=16)
-    category = models.CharField(max_length=32, blank=True)
-    status = models.CharField(max_length=20, default=Status.PENDING)
+    name = models.CharField(_("name"), max_length=512)
+    language = models.CharField(_("language"), max_length=16)
+    category = models.CharField(_("category"), max_length=32, blank=True)
+    status = models.CharField(_("status"), max_length=20, default=Status.PENDING)
     components = models.JSONField(default=list, blank=True)
     parameter_format = models.CharField(max_length=16, default="POSITIONAL")
     status_reason = models.CharField(max_length=255, blank=True)
@@ -144,9 +173,26 @@ class MessageTemplate(TenantOwnedModel):
             )
         ]
         ordering = ["name", "language"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"
+
+    # Status and category have no choices on the field: Meta may send a value added after this code.
+    @property
+    def status_display(self) -> str:
+        return str(self.Status(self.status).label) if self.status in self.Status.values else self.status
+
+    @property
+    def status_event_display(self) -> str:
+        if self.status_event in self.Status.values:
+            return str(self.Status(self.status_event).label)
+        return str(STATUS_EVENTS.get(self.status_event, self.status_event))
+
+    @property
+    def category_display(self) -> str:
+        return str(self.Category(self.category).label) if self.category in self.Category.values else self.category
 
 
 class UserPreferenceEvent(TenantOwnedModel):
@@ -160,6 +206,8 @@ class UserPreferenceEvent(TenantOwnedModel):
     occurred_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("customer's marketing preference")
+        verbose_name_plural = _("customers' marketing preferences")
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "wa_id", "category", "occurred_at", "value"], name="user_pref_unique"

@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
+
 from conversations.media import MEDIA_KINDS
 from whatsapp.limits import CAPTIONED_KINDS, HEADER_MEDIA_KINDS
 
@@ -39,7 +42,20 @@ MAX_CONTACTS = 5
 
 
 class PayloadError(ValueError):
-    """The message cannot be sent as built; the text says which field and which limit."""
+    """The message cannot be sent as built; the text says which field and which limit (in the active
+    language: each check names its field with a translated phrase, "the caption", "button 2 title")."""
+
+
+def _media_noun(kind: str) -> str:
+    """The kind of a media file as a noun of the active language ("image"); an unknown kind as given."""
+    nouns = {
+        "image": pgettext("media kind", "image"),
+        "video": pgettext("media kind", "video"),
+        "audio": pgettext("media kind", "audio"),
+        "document": pgettext("media kind", "document"),
+        "sticker": pgettext("media kind", "sticker"),
+    }
+    return nouns.get(kind, kind)
 
 
 # -- checks -------------------------------------------------------------------------------------------
@@ -47,26 +63,34 @@ class PayloadError(ValueError):
 
 def _check_text(value: Any, what: str, limit: int, *, required: bool = True) -> str:
     if not isinstance(value, str):
-        raise PayloadError(f"{what} must be text, not {type(value).__name__}.")
+        raise PayloadError(_("%(what)s must be text, not %(type)s.") % {"what": what, "type": type(value).__name__})
     if required and not value.strip():
-        raise PayloadError(f"{what} is empty.")
+        raise PayloadError(_("%(what)s is empty.") % {"what": what})
     if len(value) > limit:
-        raise PayloadError(f"{what} is {len(value)} characters; WhatsApp allows {limit}.")
+        raise PayloadError(_too_long(what, len(value), limit))
     return value
+
+
+def _too_long(what: str, length: int, limit: int) -> str:
+    return ngettext(
+        "%(what)s is %(n)s character; WhatsApp allows %(limit)s.",
+        "%(what)s is %(n)s characters; WhatsApp allows %(limit)s.",
+        length,
+    ) % {"what": what, "n": length, "limit": limit}
 
 
 def _check_url(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise PayloadError(f"{what} is empty.")
+        raise PayloadError(_("%(what)s is empty.") % {"what": what})
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PayloadError(f"{what} must be an http(s) URL, got {value!r}.")
+        raise PayloadError(_("%(what)s must be an http(s) URL, got %(value)r.") % {"what": what, "value": value})
     return value
 
 
 def _check_recipient(to: Any) -> str:
     if not isinstance(to, str) or not to.strip():
-        raise PayloadError("The recipient ('to') is empty.")
+        raise PayloadError(_("The recipient ('to') is empty."))
     return to
 
 
@@ -80,20 +104,20 @@ def _envelope(
         "type": message_type,
     }
     if reply_to is not None:
-        payload["context"] = {"message_id": _check_text(reply_to, "The quoted message id (reply_to)", 512)}
+        payload["context"] = {"message_id": _check_text(reply_to, _("The quoted message id (reply_to)"), 512)}
     if callback_data is not None:
         payload["biz_opaque_callback_data"] = _check_text(
-            callback_data, "callback_data (biz_opaque_callback_data)", MAX_CALLBACK_DATA
+            callback_data, _("callback_data (biz_opaque_callback_data)"), MAX_CALLBACK_DATA
         )
     return payload
 
 
 def _media_object(kind: str, media_id: str | None, link: str | None) -> dict[str, Any]:
     if (media_id is None) == (link is None):
-        raise PayloadError(f"Give exactly one of media_id or link for the {kind}.")
+        raise PayloadError(_("Give exactly one of media_id or link for the %(kind)s.") % {"kind": _media_noun(kind)})
     if media_id is not None:
-        return {"id": _check_text(media_id, f"The {kind} media id", 256)}
-    return {"link": _check_url(link, f"The {kind} link")}
+        return {"id": _check_text(media_id, _("The %(kind)s media id") % {"kind": _media_noun(kind)}, 256)}
+    return {"link": _check_url(link, _("The %(kind)s link") % {"kind": _media_noun(kind)})}
 
 
 def _interactive_header(header: str | Mapping[str, Any] | None, *, text_only: bool = False) -> dict[str, Any] | None:
@@ -101,19 +125,23 @@ def _interactive_header(header: str | Mapping[str, Any] | None, *, text_only: bo
     if header is None:
         return None
     if isinstance(header, str):
-        return {"type": "text", "text": _check_text(header, "The header", MAX_HEADER_TEXT)}
+        return {"type": "text", "text": _check_text(header, _("The header"), MAX_HEADER_TEXT)}
     if not isinstance(header, Mapping):
-        raise PayloadError("The header must be a string or a header object.")
+        raise PayloadError(_("The header must be a string or a header object."))
     header_type = header.get("type")
     if header_type == "text":
-        return {"type": "text", "text": _check_text(header.get("text"), "The header", MAX_HEADER_TEXT)}
+        return {"type": "text", "text": _check_text(header.get("text"), _("The header"), MAX_HEADER_TEXT)}
     if text_only:
-        raise PayloadError(f"This message allows only a text header, not {header_type!r}.")
+        raise PayloadError(_("This message allows only a text header, not %(type)r.") % {"type": header_type})
     if header_type not in HEADER_MEDIA_KINDS:
-        raise PayloadError(f"Header type must be text, image, video or document, not {header_type!r}.")
+        raise PayloadError(
+            _("Header type must be text, image, video or document, not %(type)r.") % {"type": header_type}
+        )
     node = header.get(header_type)
     if not isinstance(node, Mapping) or ("id" in node) == ("link" in node):
-        raise PayloadError(f"The {header_type} header needs exactly one of 'id' or 'link'.")
+        raise PayloadError(
+            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": _media_noun(header_type)}
+        )
     return {"type": header_type, header_type: _media_object(header_type, node.get("id"), node.get("link"))}
 
 
@@ -133,9 +161,9 @@ def _interactive(
     interactive: dict[str, Any] = {"type": kind}
     if header is not None:
         interactive["header"] = header
-    interactive["body"] = {"text": _check_text(body, "The message body", body_limit)}
+    interactive["body"] = {"text": _check_text(body, _("The message body"), body_limit)}
     if footer is not None:
-        interactive["footer"] = {"text": _check_text(footer, "The footer", MAX_FOOTER)}
+        interactive["footer"] = {"text": _check_text(footer, _("The footer"), MAX_FOOTER)}
     interactive["action"] = action
     payload["interactive"] = interactive
     return payload
@@ -145,7 +173,9 @@ def _unique(values: Iterable[str], what: str) -> None:
     seen: set[str] = set()
     for value in values:
         if value in seen:
-            raise PayloadError(f"{what} {value!r} is used twice; each must be unique.")
+            raise PayloadError(
+                _("%(what)s %(value)r is used twice; each must be unique.") % {"what": what, "value": value}
+            )
         seen.add(value)
 
 
@@ -155,7 +185,7 @@ def _unique(values: Iterable[str], what: str) -> None:
 def media_header(kind: str, *, media_id: str | None = None, link: str | None = None) -> dict[str, Any]:
     """An image, video or document header for ``interactive_buttons`` / ``interactive_cta_url``."""
     if kind not in HEADER_MEDIA_KINDS:
-        raise PayloadError(f"A media header is an image, video or document, not {kind!r}.")
+        raise PayloadError(_("A media header is an image, video or document, not %(kind)r.") % {"kind": kind})
     return {"type": kind, kind: _media_object(kind, media_id, link)}
 
 
@@ -168,7 +198,10 @@ def text(
     callback_data: str | None = None,
 ) -> dict[str, Any]:
     payload = _envelope(to, "text", reply_to=reply_to, callback_data=callback_data)
-    payload["text"] = {"body": _check_text(body, "The message text", MAX_TEXT_BODY), "preview_url": bool(preview_url)}
+    payload["text"] = {
+        "body": _check_text(body, _("The message text"), MAX_TEXT_BODY),
+        "preview_url": bool(preview_url),
+    }
     return payload
 
 
@@ -186,21 +219,28 @@ def media(
 ) -> dict[str, Any]:
     """Image, audio, video, document or sticker, by uploaded ``media_id`` or public ``link``."""
     if kind not in MEDIA_KINDS:
-        raise PayloadError(f"Media kind must be one of {', '.join(MEDIA_KINDS)}, not {kind!r}.")
+        raise PayloadError(
+            _("Media kind must be one of %(kinds)s, not %(kind)r.") % {"kinds": ", ".join(MEDIA_KINDS), "kind": kind}
+        )
     node = _media_object(kind, media_id, link)
     if caption is not None:
         if kind not in CAPTIONED_KINDS:
+            refused = {
+                "audio": _("Audio messages cannot have a caption; only images, videos and documents can."),
+                "sticker": _("Sticker messages cannot have a caption; only images, videos and documents can."),
+            }
             raise PayloadError(
-                f"{kind.capitalize()} messages cannot have a caption; only images, videos and documents can."
+                refused.get(kind)
+                or _("This kind of message cannot have a caption; only images, videos and documents can.")
             )
-        node["caption"] = _check_text(caption, "The caption", MAX_CAPTION)
+        node["caption"] = _check_text(caption, _("The caption"), MAX_CAPTION)
     if filename is not None:
         if kind != "document":
-            raise PayloadError("Only documents have a filename.")
-        node["filename"] = _check_text(filename, "The filename", 240)
+            raise PayloadError(_("Only documents have a filename."))
+        node["filename"] = _check_text(filename, _("The filename"), 240)
     if voice:
         if kind != "audio":
-            raise PayloadError("Only audio can be sent as a voice message.")
+            raise PayloadError(_("Only audio can be sent as a voice message."))
         node["voice"] = True
     payload = _envelope(to, kind, reply_to=reply_to, callback_data=callback_data)
     payload[kind] = node
@@ -210,9 +250,9 @@ def media(
 def reaction(to: str, message_id: str, emoji: str, callback_data: str | None = None) -> dict[str, Any]:
     """React to ``message_id`` with ``emoji``; an empty emoji removes an earlier reaction."""
     if not isinstance(emoji, str) or len(emoji) > 16:
-        raise PayloadError("The reaction must be a single emoji (or empty to remove it).")
+        raise PayloadError(_("The reaction must be a single emoji (or empty to remove it)."))
     payload = _envelope(to, "reaction", callback_data=callback_data)
-    payload["reaction"] = {"message_id": _check_text(message_id, "The reacted message id", 512), "emoji": emoji}
+    payload["reaction"] = {"message_id": _check_text(message_id, _("The reacted message id"), 512), "emoji": emoji}
     return payload
 
 
@@ -228,25 +268,32 @@ def interactive_buttons(
 ) -> dict[str, Any]:
     """Up to three reply buttons, given as ``(id, title)`` pairs."""
     if not buttons:
-        raise PayloadError("A button message needs at least one button.")
+        raise PayloadError(_("A button message needs at least one button."))
     if len(buttons) > MAX_BUTTONS:
-        raise PayloadError(f"A button message has {len(buttons)} buttons; WhatsApp allows {MAX_BUTTONS}.")
+        raise PayloadError(
+            ngettext(
+                "A button message has %(n)s button; WhatsApp allows %(limit)s.",
+                "A button message has %(n)s buttons; WhatsApp allows %(limit)s.",
+                len(buttons),
+            )
+            % {"n": len(buttons), "limit": MAX_BUTTONS}
+        )
     rendered: list[dict[str, Any]] = []
     for position, button in enumerate(buttons, start=1):
         if not isinstance(button, tuple | list) or len(button) != 2:
-            raise PayloadError(f"Button {position} must be an (id, title) pair.")
+            raise PayloadError(_("Button %(n)s must be an (id, title) pair.") % {"n": position})
         button_id, title = button
         rendered.append(
             {
                 "type": "reply",
                 "reply": {
-                    "id": _check_text(button_id, f"Button {position} id", MAX_BUTTON_ID),
-                    "title": _check_text(title, f"Button {position} title", MAX_BUTTON_TITLE),
+                    "id": _check_text(button_id, _("Button %(n)s id") % {"n": position}, MAX_BUTTON_ID),
+                    "title": _check_text(title, _("Button %(n)s title") % {"n": position}, MAX_BUTTON_TITLE),
                 },
             }
         )
-    _unique((b["reply"]["id"] for b in rendered), "Button id")
-    _unique((b["reply"]["title"] for b in rendered), "Button title")
+    _unique((b["reply"]["id"] for b in rendered), _("Button id"))
+    _unique((b["reply"]["title"] for b in rendered), _("Button title"))
     return _interactive(
         to,
         "button",
@@ -260,22 +307,32 @@ def interactive_buttons(
     )
 
 
-def _list_row(row: Any, where: str) -> dict[str, Any]:
+def _list_row(row: Any, where: dict[str, int]) -> dict[str, Any]:
+    """One row of a list; ``where`` is its place, ``{"section": 1, "row": 2}``."""
     if isinstance(row, tuple | list):
         if len(row) not in (2, 3):
-            raise PayloadError(f"{where} must be (id, title) or (id, title, description).")
+            raise PayloadError(
+                _("Section %(section)s row %(row)s must be (id, title) or (id, title, description).") % where
+            )
         row = dict(zip(("id", "title", "description"), row, strict=False))
     if not isinstance(row, Mapping):
-        raise PayloadError(f"{where} must be a dict with id, title and an optional description.")
+        raise PayloadError(
+            _("Section %(section)s row %(row)s must be a dict with id, title and an optional description.") % where
+        )
     unknown = set(row) - {"id", "title", "description"}
     if unknown:
-        raise PayloadError(f"{where} has unknown keys: {', '.join(sorted(unknown))}.")
+        raise PayloadError(
+            _("Section %(section)s row %(row)s has unknown keys: %(keys)s.")
+            % {**where, "keys": ", ".join(sorted(unknown))}
+        )
     rendered = {
-        "id": _check_text(row.get("id"), f"{where} id", MAX_ROW_ID),
-        "title": _check_text(row.get("title"), f"{where} title", MAX_ROW_TITLE),
+        "id": _check_text(row.get("id"), _("Section %(section)s row %(row)s id") % where, MAX_ROW_ID),
+        "title": _check_text(row.get("title"), _("Section %(section)s row %(row)s title") % where, MAX_ROW_TITLE),
     }
     if row.get("description") is not None:
-        rendered["description"] = _check_text(row["description"], f"{where} description", MAX_ROW_DESCRIPTION)
+        rendered["description"] = _check_text(
+            row["description"], _("Section %(section)s row %(row)s description") % where, MAX_ROW_DESCRIPTION
+        )
     return rendered
 
 
@@ -292,30 +349,49 @@ def interactive_list(
 ) -> dict[str, Any]:
     """A list message. ``sections`` = ``[{"title": ..., "rows": [{"id", "title", "description"?} | tuple]}]``."""
     if not sections:
-        raise PayloadError("A list message needs at least one section.")
+        raise PayloadError(_("A list message needs at least one section."))
     if len(sections) > MAX_LIST_SECTIONS:
-        raise PayloadError(f"A list message has {len(sections)} sections; WhatsApp allows {MAX_LIST_SECTIONS}.")
+        raise PayloadError(
+            ngettext(
+                "A list message has %(n)s section; WhatsApp allows %(limit)s.",
+                "A list message has %(n)s sections; WhatsApp allows %(limit)s.",
+                len(sections),
+            )
+            % {"n": len(sections), "limit": MAX_LIST_SECTIONS}
+        )
     rendered_sections = []
     total_rows = 0
     for s_pos, section in enumerate(sections, start=1):
         if not isinstance(section, Mapping):
-            raise PayloadError(f"Section {s_pos} must be a dict with a title and rows.")
+            raise PayloadError(_("Section %(n)s must be a dict with a title and rows.") % {"n": s_pos})
         rendered: dict[str, Any] = {}
         title = section.get("title")
         if title is not None:
-            rendered["title"] = _check_text(title, f"Section {s_pos} title", MAX_SECTION_TITLE)
+            rendered["title"] = _check_text(title, _("Section %(n)s title") % {"n": s_pos}, MAX_SECTION_TITLE)
         elif len(sections) > 1:
-            raise PayloadError(f"Section {s_pos} needs a title: every section must have one when there are several.")
+            raise PayloadError(
+                _("Section %(n)s needs a title: every section must have one when there are several.") % {"n": s_pos}
+            )
         rows = section.get("rows") or []
         if not rows:
-            raise PayloadError(f"Section {s_pos} has no rows.")
-        rendered["rows"] = [_list_row(row, f"Section {s_pos} row {r_pos}") for r_pos, row in enumerate(rows, start=1)]
+            raise PayloadError(_("Section %(n)s has no rows.") % {"n": s_pos})
+        rendered["rows"] = [_list_row(row, {"section": s_pos, "row": r_pos}) for r_pos, row in enumerate(rows, start=1)]
         total_rows += len(rendered["rows"])
         rendered_sections.append(rendered)
     if total_rows > MAX_LIST_ROWS:
-        raise PayloadError(f"A list message has {total_rows} rows in all; WhatsApp allows {MAX_LIST_ROWS}.")
-    _unique((row["id"] for s in rendered_sections for row in s["rows"]), "Row id")
-    action = {"button": _check_text(button, "The list button label", MAX_LIST_BUTTON), "sections": rendered_sections}
+        raise PayloadError(
+            ngettext(
+                "A list message has %(n)s row in all; WhatsApp allows %(limit)s.",
+                "A list message has %(n)s rows in all; WhatsApp allows %(limit)s.",
+                total_rows,
+            )
+            % {"n": total_rows, "limit": MAX_LIST_ROWS}
+        )
+    _unique((row["id"] for s in rendered_sections for row in s["rows"]), _("Row id"))
+    action = {
+        "button": _check_text(button, _("The list button label"), MAX_LIST_BUTTON),
+        "sections": rendered_sections,
+    }
     return _interactive(
         to,
         "list",
@@ -344,8 +420,8 @@ def interactive_cta_url(
     action = {
         "name": "cta_url",
         "parameters": {
-            "display_text": _check_text(display_text, "The button label", MAX_CTA_DISPLAY_TEXT),
-            "url": _check_url(url, "The button URL"),
+            "display_text": _check_text(display_text, _("The button label"), MAX_CTA_DISPLAY_TEXT),
+            "url": _check_url(url, _("The button URL")),
         },
     }
     return _interactive(
@@ -371,14 +447,17 @@ def location(
     reply_to: str | None = None,
     callback_data: str | None = None,
 ) -> dict[str, Any]:
-    for value, label, bound in ((latitude, "Latitude", 90), (longitude, "Longitude", 180)):
+    for value, label, bound in ((latitude, _("Latitude"), 90), (longitude, _("Longitude"), 180)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
-            raise PayloadError(f"{label} must be a number between -{bound} and {bound}, got {value!r}.")
+            raise PayloadError(
+                _("%(what)s must be a number between -%(bound)s and %(bound)s, got %(value)r.")
+                % {"what": label, "bound": bound, "value": value}
+            )
     node: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
     if name is not None:
-        node["name"] = _check_text(name, "The location name", 1000)
+        node["name"] = _check_text(name, _("The location name"), 1000)
     if address is not None:
-        node["address"] = _check_text(address, "The location address", 1000)
+        node["address"] = _check_text(address, _("The location address"), 1000)
     payload = _envelope(to, "location", reply_to=reply_to, callback_data=callback_data)
     payload["location"] = node
     return payload
@@ -393,14 +472,21 @@ def contacts(
 ) -> dict[str, Any]:
     """Share contact cards, each in Meta's shape (``name.formatted_name`` required, phones, emails...)."""
     if not cards:
-        raise PayloadError("Share at least one contact card.")
+        raise PayloadError(_("Share at least one contact card."))
     if len(cards) > MAX_CONTACTS:
-        raise PayloadError(f"{len(cards)} contact cards; WhatsApp allows {MAX_CONTACTS} per message.")
+        raise PayloadError(
+            ngettext(
+                "%(n)s contact card; WhatsApp allows %(limit)s per message.",
+                "%(n)s contact cards; WhatsApp allows %(limit)s per message.",
+                len(cards),
+            )
+            % {"n": len(cards), "limit": MAX_CONTACTS}
+        )
     rendered = []
     for position, card in enumerate(cards, start=1):
         name = card.get("name") if isinstance(card, Mapping) else None
         if not isinstance(name, Mapping) or not str(name.get("formatted_name") or "").strip():
-            raise PayloadError(f"Contact card {position} needs name.formatted_name.")
+            raise PayloadError(_("Contact card %(n)s needs name.formatted_name.") % {"n": position})
         rendered.append(dict(card))
     payload = _envelope(to, "contacts", reply_to=reply_to, callback_data=callback_data)
     payload["contacts"] = rendered
@@ -420,15 +506,17 @@ def template(
 
     Empty components are left out, as Meta's own ``hello_world`` example does.
     """
-    _check_text(name, "The template name", MAX_TEMPLATE_NAME)
-    _check_text(language, "The template language code", 16)
+    _check_text(name, _("The template name"), MAX_TEMPLATE_NAME)
+    _check_text(language, _("The template language code"), 16)
     node: dict[str, Any] = {"name": name, "language": {"code": language}}
     rendered = []
     for position, component in enumerate(components or [], start=1):
         if not isinstance(component, Mapping) or component.get("type") not in ("header", "body", "button"):
-            raise PayloadError(f"Template component {position} must be a header, body or button component.")
+            raise PayloadError(
+                _("Template component %(n)s must be a header, body or button component.") % {"n": position}
+            )
         if component["type"] == "button" and ("sub_type" not in component or "index" not in component):
-            raise PayloadError(f"Template button component {position} needs sub_type and index.")
+            raise PayloadError(_("Template button component %(n)s needs sub_type and index.") % {"n": position})
         rendered.append(dict(component))
     if rendered:
         node["components"] = rendered
@@ -442,7 +530,7 @@ def mark_read(wamid: str, typing: bool = False) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "messaging_product": MESSAGING_PRODUCT,
         "status": "read",
-        "message_id": _check_text(wamid, "The message id to mark as read", 512),
+        "message_id": _check_text(wamid, _("The message id to mark as read"), 512),
     }
     if typing:
         payload["typing_indicator"] = {"type": "text"}

@@ -29,6 +29,7 @@ from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
 from whatsapp.payloads import WebhookParseError, parse_webhook
 from whatsapp.phone import normalize_wa_id, to_e164
+from whatsapp.summary import summary_text
 from whatsapp.types import InboundMessage, ParsedWebhook, StatusUpdate, TemplateStatusUpdate, UserPreferenceUpdate
 
 logger = logging.getLogger(__name__)
@@ -231,19 +232,14 @@ def _apply_preference(channel: WhatsAppChannel, pref: UserPreferenceUpdate) -> N
 
 
 def _summary(parsed: ParsedWebhook) -> str:
-    parts = []
-    for label, items in (
-        ("message", parsed.messages),
-        ("status", parsed.statuses),
-        ("template update", parsed.template_updates),
-        ("preference", parsed.user_preferences),
-        ("error", parsed.errors),
-    ):
-        if items:
-            parts.append(f"{len(items)} {label}{'s' if len(items) != 1 else ''}")
-    if parsed.ignored_fields:
-        parts.append("ignored: " + ", ".join(sorted(set(parsed.ignored_fields))))
-    return "; ".join(parts)[:255] or "empty"
+    counts = (
+        ("message", len(parsed.messages)),
+        ("status", len(parsed.statuses)),
+        ("template update", len(parsed.template_updates)),
+        ("preference", len(parsed.user_preferences)),
+        ("error", len(parsed.errors)),
+    )
+    return summary_text(counts, parsed.ignored_fields)
 
 
 def _channel_for(channel: WhatsAppChannel, phone_number_id: str, cache: dict[str, WhatsAppChannel | None]) -> Any:

@@ -88,9 +88,11 @@ def channel_create(
     """
     require_perm(actor, Perm.MANAGE_CHANNELS)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
-    for label, value in (("phone number id", phone_number_id), ("WhatsApp Business Account id", waba_id)):
-        if not value.isdigit():
-            raise ValidationFailed(_("The %(label)s must contain digits only.") % {"label": label})
+    # One whole sentence per field: a translation agrees its words with the field's name.
+    if not phone_number_id.isdigit():
+        raise ValidationFailed(_("The phone number ID must contain digits only."))
+    if not waba_id.isdigit():
+        raise ValidationFailed(_("The WhatsApp Business Account ID must contain digits only."))
     if len(digits) < 8:
         raise ValidationFailed(_("Enter the number with country and area code, e.g. +55 11 91234-5678."))
     if not access_token.strip() or not app_secret.strip():

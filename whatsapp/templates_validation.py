@@ -19,6 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
+
 POSITIONAL = "POSITIONAL"
 NAMED = "NAMED"
 
@@ -36,7 +39,31 @@ _AUTH_BODY_TEXT = "*{{1}}* is your verification code."
 
 
 class TemplateParamError(ValueError):
-    """The values do not fit the template; the message says which part and why."""
+    """The values do not fit the template; the message says which part and why (in the active language)."""
+
+
+def _part(part: str) -> str:
+    """A part of a template ("header", "body") as a noun of the active language."""
+    return {"header": pgettext("template part", "header"), "body": pgettext("template part", "body")}.get(part, part)
+
+
+def _format_noun(kind: str) -> str:
+    """A header's format ("image", "location") as a noun of the active language; another as given."""
+    nouns = {
+        "image": pgettext("media kind", "image"),
+        "video": pgettext("media kind", "video"),
+        "document": pgettext("media kind", "document"),
+        "location": pgettext("media kind", "location"),
+    }
+    return nouns.get(kind, kind)
+
+
+def _too_long(what: str, length: int, limit: int) -> str:
+    return ngettext(
+        "%(what)s is %(n)s character; WhatsApp allows %(limit)s.",
+        "%(what)s is %(n)s characters; WhatsApp allows %(limit)s.",
+        length,
+    ) % {"what": what, "n": length, "limit": limit}
 
 
 @dataclass(frozen=True)
@@ -59,11 +86,13 @@ class ParameterSpec:
 def _normalize_format(parameter_format: str | None) -> str:
     value = (parameter_format or POSITIONAL).upper()
     if value not in (POSITIONAL, NAMED):
-        raise TemplateParamError(f"parameter_format must be POSITIONAL or NAMED, not {parameter_format!r}.")
+        raise TemplateParamError(
+            _("parameter_format must be POSITIONAL or NAMED, not %(value)r.") % {"value": parameter_format}
+        )
     return value
 
 
-def _placeholders(text: str, parameter_format: str, where: str) -> tuple[str, ...]:
+def _placeholders(text: str, parameter_format: str, part: str) -> tuple[str, ...]:
     """Distinct placeholder names in order of first appearance, checked against the template's format."""
     found: list[str] = []
     for name in _PLACEHOLDER.findall(text):
@@ -71,18 +100,22 @@ def _placeholders(text: str, parameter_format: str, where: str) -> tuple[str, ..
             found.append(name)
     if parameter_format == POSITIONAL:
         if any(not name.isdigit() for name in found):
-            raise TemplateParamError(f"The {where} uses named placeholders but the template is POSITIONAL.")
+            raise TemplateParamError(
+                _("The %(part)s uses named placeholders but the template is POSITIONAL.") % {"part": _part(part)}
+            )
         numbers = sorted(int(name) for name in found)
         if numbers != list(range(1, len(numbers) + 1)):
             shown = ", ".join(f"{{{{{n}}}}}" for n in numbers)
             raise TemplateParamError(
-                f"The {where} placeholders must be {{{{1}}}}..{{{{n}}}} in sequence; found {shown}."
+                _("The %(part)s placeholders must be {{1}}..{{n}} in sequence; found %(found)s.")
+                % {"part": _part(part), "found": shown}
             )
         return tuple(str(n) for n in numbers)
     for name in found:
         if not _NAMED_PLACEHOLDER.fullmatch(name):
             raise TemplateParamError(
-                f"The {where} placeholder {{{{{name}}}}} is not a valid name (lowercase letters, digits, underscores)."
+                _("The %(part)s placeholder %(name)s is not a valid name (lowercase letters, digits, underscores).")
+                % {"part": _part(part), "name": _label(name)}
             )
     return tuple(found)
 
@@ -121,7 +154,7 @@ def parameter_spec(components: Sequence[Mapping[str, Any]], parameter_format: st
     """Read what a synced template needs from its ``components``."""
     fmt = _normalize_format(parameter_format)
     if not isinstance(components, Sequence) or isinstance(components, str):
-        raise TemplateParamError("The template definition has no components list.")
+        raise TemplateParamError(_("The template definition has no components list."))
     header = _component(components, "HEADER")
     header_format = str(header.get("format") or "TEXT").upper() if header is not None else None
     header_text = str(header.get("text") or "") if header is not None and header_format == "TEXT" else ""
@@ -179,15 +212,19 @@ def parameter_examples(
 
 def _text_value(value: Any, where: str) -> str:
     if isinstance(value, bool) or value is None:
-        raise TemplateParamError(f"{where} must be text, not {value!r}.")
+        raise TemplateParamError(_("%(what)s must be text, not %(value)r.") % {"what": where, "value": value})
     if isinstance(value, int | float):
         value = str(value)
     if not isinstance(value, str):
-        raise TemplateParamError(f"{where} must be text, not {type(value).__name__}.")
+        raise TemplateParamError(
+            _("%(what)s must be text, not %(type)s.") % {"what": where, "type": type(value).__name__}
+        )
     if not value.strip():
-        raise TemplateParamError(f"{where} is empty.")
+        raise TemplateParamError(_("%(what)s is empty.") % {"what": where})
     if "\n" in value or "\t" in value or _FIVE_SPACES.search(value):
-        raise TemplateParamError(f"{where} cannot contain line breaks, tabs or more than four spaces in a row.")
+        raise TemplateParamError(
+            _("%(what)s cannot contain line breaks, tabs or more than four spaces in a row.") % {"what": where}
+        )
     return value
 
 
@@ -203,16 +240,20 @@ def _body_parameter(value: Any, where: str) -> dict[str, Any]:
                 or isinstance(currency.get("amount_1000"), bool)
                 or not isinstance(currency.get("amount_1000"), int)
             ):
-                raise TemplateParamError(f"{where} (currency) needs fallback_value, code and an integer amount_1000.")
+                raise TemplateParamError(
+                    _("%(what)s (currency) needs fallback_value, code and an integer amount_1000.") % {"what": where}
+                )
             return {"type": "currency", "currency": dict(currency)}
         if kind == "date_time":
             date_time = value.get("date_time")
             if not isinstance(date_time, Mapping) or not date_time.get("fallback_value"):
-                raise TemplateParamError(f"{where} (date_time) needs a fallback_value.")
+                raise TemplateParamError(_("%(what)s (date_time) needs a fallback_value.") % {"what": where})
             return {"type": "date_time", "date_time": dict(date_time)}
         if kind == "text":
             return {"type": "text", "text": _text_value(value.get("text"), where)}
-        raise TemplateParamError(f"{where} must be text, a currency or a date_time, not {kind!r}.")
+        raise TemplateParamError(
+            _("%(what)s must be text, a currency or a date_time, not %(kind)r.") % {"what": where, "kind": kind}
+        )
     return {"type": "text", "text": _text_value(value, where)}
 
 
@@ -223,36 +264,63 @@ def _display_value(parameter: Mapping[str, Any]) -> str:
     return str(parameter.get("text") or "")
 
 
-def _ordered_values(values: Any, placeholders: tuple[str, ...], fmt: str, where: str) -> list[tuple[str, Any]]:
+def _ordered_values(values: Any, placeholders: tuple[str, ...], fmt: str, part: str) -> list[tuple[str, Any]]:
     """Pair each placeholder with its value; missing and extra values are errors."""
+    where = {"part": _part(part)}
     if not placeholders:
         if values not in (None, [], {}, ()):
-            raise TemplateParamError(f"The template {where} takes no parameters, but values were given.")
+            raise TemplateParamError(_("The template %(part)s takes no parameters, but values were given.") % where)
         return []
+    needed = len(placeholders)
     if values is None:
-        raise TemplateParamError(f"The template {where} needs {len(placeholders)} value(s); none were given.")
+        raise TemplateParamError(
+            ngettext(
+                "The template %(part)s needs %(n)s value; none were given.",
+                "The template %(part)s needs %(n)s values; none were given.",
+                needed,
+            )
+            % {**where, "n": needed}
+        )
     if isinstance(values, Mapping):
         given = {str(key): value for key, value in values.items()}
         missing = [name for name in placeholders if name not in given]
         extra = [name for name in given if name not in placeholders]
         if missing:
-            raise TemplateParamError(f"The template {where} is missing: {', '.join(_label(n) for n in missing)}.")
+            names = ", ".join(_label(n) for n in missing)
+            raise TemplateParamError(_("The template %(part)s is missing: %(names)s.") % {**where, "names": names})
         if extra:
-            raise TemplateParamError(f"The template {where} has no {', '.join(_label(n) for n in extra)}.")
+            names = ", ".join(_label(n) for n in extra)
+            raise TemplateParamError(_("The template %(part)s has no %(names)s.") % {**where, "names": names})
         return [(name, given[name]) for name in placeholders]
     if fmt == NAMED:
         raise TemplateParamError(
-            f"The template {where} uses named parameters: give a mapping of {', '.join(placeholders)}."
+            _("The template %(part)s uses named parameters: give a mapping of %(names)s.")
+            % {**where, "names": ", ".join(placeholders)}
         )
     if isinstance(values, str) or not isinstance(values, Sequence):
-        raise TemplateParamError(f"The template {where} values must be a list.")
-    if len(values) != len(placeholders):
-        raise TemplateParamError(f"The template {where} needs {len(placeholders)} value(s), {len(values)} were given.")
+        raise TemplateParamError(_("The template %(part)s values must be a list.") % where)
+    if len(values) != needed:
+        # Two sentences, each with its own count, so that each can agree with its number.
+        needs = ngettext(
+            "The template %(part)s needs %(n)s value.", "The template %(part)s needs %(n)s values.", needed
+        ) % {**where, "n": needed}
+        given_count = ngettext("%(n)s was given.", "%(n)s were given.", len(values)) % {"n": len(values)}
+        raise TemplateParamError(f"{needs} {given_count}")
     return list(zip(placeholders, values, strict=True))
 
 
-def _a(noun: str) -> str:
-    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+def _with_article(kind: str) -> str:
+    """ "an image", "a document": a kind of media with its article, in the active language."""
+    phrases = {
+        "image": pgettext("media kind", "an image"),
+        "video": pgettext("media kind", "a video"),
+        "document": pgettext("media kind", "a document"),
+        "audio": pgettext("media kind", "an audio file"),
+        "sticker": pgettext("media kind", "a sticker"),
+        "location": pgettext("media kind", "a location"),
+    }
+    # Something else is named as given (with an English article: it is a code, not a word of ours).
+    return phrases.get(kind) or f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _label(name: str) -> str:
@@ -267,7 +335,7 @@ def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
     fmt = spec.header_format
     if fmt is None or (fmt == "TEXT" and not spec.header_placeholders):
         if value not in (None, [], {}):
-            raise TemplateParamError("The template header takes no parameters, but a header value was given.")
+            raise TemplateParamError(_("The template header takes no parameters, but a header value was given."))
         return None
     if fmt == "TEXT":
         if spec.parameter_format == NAMED and isinstance(value, list) and len(value) == len(spec.header_placeholders):
@@ -275,38 +343,51 @@ def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
         pairs = _ordered_values(value, spec.header_placeholders, spec.parameter_format, "header")
         parameters = []
         for name, raw in pairs:
-            parameter = {"type": "text", "text": _text_value(raw, f"Header value {_label(name)}")}
+            parameter = {"type": "text", "text": _text_value(raw, _("Header value %(name)s") % {"name": _label(name)})}
             if spec.parameter_format == NAMED:
                 parameter["parameter_name"] = name
             parameters.append(parameter)
         filled = _fill(spec.header_text, {name: p["text"] for (name, _r), p in zip(pairs, parameters, strict=True)})
         if len(filled) > MAX_HEADER_LENGTH:
-            raise TemplateParamError(
-                f"The filled header is {len(filled)} characters; WhatsApp allows {MAX_HEADER_LENGTH}."
-            )
+            raise TemplateParamError(_too_long(_("The filled header"), len(filled), MAX_HEADER_LENGTH))
         return {"type": "header", "parameters": parameters}
 
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         if len(value) != 1:
-            raise TemplateParamError(f"The {fmt.lower()} header takes exactly one value.")
+            raise TemplateParamError(
+                _("The %(kind)s header takes exactly one value.") % {"kind": _format_noun(fmt.lower())}
+            )
         value = value[0]
     if not isinstance(value, Mapping):
-        raise TemplateParamError(f"The template has {_a(fmt.lower())} header: give it as a dict.")
+        as_dict = {
+            "IMAGE": _("The template has an image header: give it as a dict."),
+            "VIDEO": _("The template has a video header: give it as a dict."),
+            "DOCUMENT": _("The template has a document header: give it as a dict."),
+            "LOCATION": _("The template has a location header: give it as a dict."),
+        }
+        raise TemplateParamError(
+            as_dict.get(fmt) or _("The template has a %(kind)s header: give it as a dict.") % {"kind": fmt.lower()}
+        )
     if fmt == "LOCATION":
         location = value.get("location", value)
         if not isinstance(location, Mapping) or location.get("latitude") is None or location.get("longitude") is None:
-            raise TemplateParamError("The location header needs latitude and longitude.")
+            raise TemplateParamError(_("The location header needs latitude and longitude."))
         node = {key: location[key] for key in ("latitude", "longitude", "name", "address") if key in location}
         return {"type": "header", "parameters": [{"type": "location", "location": node}]}
     if fmt not in MEDIA_HEADER_FORMATS:
-        raise TemplateParamError(f"Header format {fmt!r} is not supported.")
+        raise TemplateParamError(_("Header format %(format)r is not supported.") % {"format": fmt})
     kind = fmt.lower()
     given_kind = value.get("type")
     if given_kind is not None and given_kind != kind:
-        raise TemplateParamError(f"The template header is {_a(kind)}, but {_a(str(given_kind))} was given.")
+        raise TemplateParamError(
+            _("The template header is %(kind)s, but %(given)s was given.")
+            % {"kind": _with_article(kind), "given": _with_article(str(given_kind))}
+        )
     media = value.get(kind, value)
     if not isinstance(media, Mapping) or (("id" in media) == ("link" in media)):
-        raise TemplateParamError(f"The {kind} header needs exactly one of 'id' or 'link'.")
+        raise TemplateParamError(
+            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": _format_noun(kind)}
+        )
     node = {"id": str(media["id"])} if "id" in media else {"link": str(media["link"])}
     if kind == "document" and media.get("filename"):
         node["filename"] = str(media["filename"])
@@ -314,37 +395,40 @@ def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
 
 
 def _button_component(index: int, need: str, value: Any) -> dict[str, Any] | None:
-    where = f"Button {index}"
+    where = {"n": index}
     if need == "quick_reply":
         if value is None:
             return None
-        payload = _text_value(value, f"{where} payload")
+        payload = _text_value(value, _("Button %(n)s payload") % where)
         return _button(index, "quick_reply", {"type": "payload", "payload": payload})
     if value is None:
         if need == "flow":
             return None
-        raise TemplateParamError(f"{where} ({need.replace('_', ' ')}) needs a value.")
+        needs_value = {
+            "url": _("Button %(n)s (url) needs a value."),
+            "copy_code": _("Button %(n)s (copy code) needs a value."),
+            "otp": _("Button %(n)s (otp) needs a value."),
+        }
+        raise TemplateParamError(needs_value.get(need, _("Button %(n)s needs a value.")) % where)
     if need == "url":
-        return _button(index, "url", {"type": "text", "text": _text_value(value, f"{where} URL value")})
+        return _button(index, "url", {"type": "text", "text": _text_value(value, _("Button %(n)s URL value") % where)})
     if need == "copy_code":
-        code = _text_value(value, f"{where} coupon code")
+        what = _("Button %(n)s coupon code") % where
+        code = _text_value(value, what)
         if len(code) > MAX_COUPON_CODE:
-            raise TemplateParamError(
-                f"{where} coupon code is {len(code)} characters; WhatsApp allows {MAX_COUPON_CODE}."
-            )
+            raise TemplateParamError(_too_long(what, len(code), MAX_COUPON_CODE))
         return _button(index, "copy_code", {"type": "coupon_code", "coupon_code": code})
     if need == "otp":
-        code = _text_value(value, f"{where} one-time code")
+        what = _("Button %(n)s one-time code") % where
+        code = _text_value(value, what)
         if len(code) > MAX_OTP_CODE:
-            raise TemplateParamError(
-                f"{where} one-time code is {len(code)} characters; WhatsApp allows {MAX_OTP_CODE}."
-            )
+            raise TemplateParamError(_too_long(what, len(code), MAX_OTP_CODE))
         return _button(index, "url", {"type": "text", "text": code})
     if need == "flow":
         if not isinstance(value, Mapping):
-            raise TemplateParamError(f"{where} (flow) takes a dict such as {{'flow_token': ...}}.")
+            raise TemplateParamError(_("Button %(n)s (flow) takes a dict such as {'flow_token': ...}.") % where)
         return _button(index, "flow", {"type": "action", "action": dict(value)})
-    raise TemplateParamError(f"{where} takes no value.")
+    raise TemplateParamError(_("Button %(n)s takes no value.") % where)
 
 
 def _button(index: int, sub_type: str, parameter: dict[str, Any]) -> dict[str, Any]:
@@ -360,10 +444,15 @@ def build_components(
     spec = parameter_spec(components, parameter_format)
     params = params or {}
     if not isinstance(params, Mapping):
-        raise TemplateParamError("Template values must be a dict with header, body and buttons.")
+        raise TemplateParamError(_("Template values must be a dict with header, body and buttons."))
     unknown = set(params) - {"header", "body", "buttons"}
     if unknown:
-        raise TemplateParamError(f"Unknown template value group(s): {', '.join(sorted(map(str, unknown)))}.")
+        raise TemplateParamError(
+            ngettext(
+                "Unknown template value group: %(groups)s.", "Unknown template value groups: %(groups)s.", len(unknown)
+            )
+            % {"groups": ", ".join(sorted(map(str, unknown)))}
+        )
 
     result: list[dict[str, Any]] = []
     header = _header_component(spec, params.get("header"))
@@ -374,7 +463,7 @@ def build_components(
     if pairs:
         parameters = []
         for name, raw in pairs:
-            parameter = _body_parameter(raw, f"Body value {_label(name)}")
+            parameter = _body_parameter(raw, _("Body value %(name)s") % {"name": _label(name)})
             if spec.parameter_format == NAMED:
                 parameter["parameter_name"] = name
             parameters.append(parameter)
@@ -382,19 +471,19 @@ def build_components(
             spec.body_text, {name: _display_value(p) for (name, _r), p in zip(pairs, parameters, strict=True)}
         )
         if len(filled) > MAX_BODY_LENGTH:
-            raise TemplateParamError(f"The filled body is {len(filled)} characters; WhatsApp allows {MAX_BODY_LENGTH}.")
+            raise TemplateParamError(_too_long(_("The filled body"), len(filled), MAX_BODY_LENGTH))
         result.append({"type": "body", "parameters": parameters})
 
     buttons = params.get("buttons") or {}
     if not isinstance(buttons, Mapping):
-        raise TemplateParamError("Button values must be a dict of button index to value.")
+        raise TemplateParamError(_("Button values must be a dict of button index to value."))
     given: dict[int, Any] = {}
     for key, value in buttons.items():
         if isinstance(key, bool) or not str(key).isdigit():
-            raise TemplateParamError(f"Button index {key!r} is not a number.")
+            raise TemplateParamError(_("Button index %(key)r is not a number.") % {"key": key})
         index = int(key)
         if index not in spec.buttons:
-            raise TemplateParamError(f"Button {index} of this template takes no value.")
+            raise TemplateParamError(_("Button %(n)s of this template takes no value.") % {"n": index})
         given[index] = value
     for index, need in sorted(spec.buttons.items()):
         component = _button_component(index, need, given.get(index))

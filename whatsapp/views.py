@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.exceptions import ApplicationError
@@ -90,7 +91,9 @@ def channel_sync_templates(request: HttpRequest, tenant_slug: str, channel_id: i
     except Exception as exc:
         messages.error(request, _("Could not fetch templates: %(error)s") % {"error": exc})
     else:
-        messages.success(request, _("%(count)s templates synced.") % {"count": count})
+        messages.success(
+            request, ngettext("%(count)s template synced.", "%(count)s templates synced.", count) % {"count": count}
+        )
     return redirect("channel_detail", tenant_slug=tenant_slug, channel_id=channel.pk)
 
 

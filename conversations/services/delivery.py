@@ -34,7 +34,7 @@ from conversations.services.delivery_status import (
     status_changed_event,
 )
 from conversations.services.events import publish_message_event
-from conversations.services.outbound import ReplyWindowClosed, reply_window_check
+from conversations.services.outbound import REPLY_WINDOW_CLOSED_TITLE, ReplyWindowClosed, reply_window_check
 from helpdesk.jobs import BROKER_ERRORS, DRAIN_KEY_TTL, drain, redis_client, run_later
 
 logger = logging.getLogger(__name__)
@@ -290,7 +290,7 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
     try:
         reply_window_check(conversation=message.conversation, message_type=message.type)
     except ReplyWindowClosed as exc:
-        _fail(message, code=None, title="Reply window closed", details=exc.message)
+        _fail(message, code=None, title=REPLY_WINDOW_CLOSED_TITLE, details=exc.message)
         return "failed-window"
     if sender is None:
         session = channels.backend_for(message.inbox).send_session()

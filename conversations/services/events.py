@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from django.db.models import Max
@@ -70,9 +69,9 @@ def row_window(conversation: Conversation, now: Any) -> dict[str, Any]:
     window = channels.backend_for(conversation.inbox).reply_window(conversation.inbox)
     if window is None:
         return {"closes_at": None, "open": True, "soon": False}
-    closes = conversation.last_inbound_at + window if conversation.last_inbound_at else now - timedelta(seconds=1)
-    if closes is None:
-        return {"closes_at": None, "open": True, "soon": False}
+    if conversation.last_inbound_at is None:  # the customer never wrote: closed, with no moment to show
+        return {"closes_at": None, "open": False, "soon": False}
+    closes = conversation.last_inbound_at + window
     remaining = (closes - now).total_seconds()
     return {"closes_at": closes, "open": remaining > 0, "soon": 0 < remaining <= WINDOW_SOON_SECONDS}
 

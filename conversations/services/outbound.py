@@ -93,6 +93,21 @@ def reply_window_closes_at(conversation: Conversation) -> Any:
     return conversation.last_inbound_at + window
 
 
+# The title a message that could not be sent for the closed window is stored with (its error has no
+# channel code); stored in English and shown through ``reply_window_closed_title``.
+REPLY_WINDOW_CLOSED_TITLE = "Reply window closed"
+
+
+def reply_window_closed_title() -> str:
+    return _("Reply window closed")
+
+
+def reply_window_closed_text() -> str:
+    return _(
+        "The customer's reply window is closed. Only an approved message template can be sent until they write again."
+    )
+
+
 def reply_window_check(*, conversation: Conversation, message_type: str) -> None:
     """Raise ``ReplyWindowClosed`` when free-form content would arrive after the window closed."""
     if message_type not in FREE_FORM_TYPES:
@@ -100,11 +115,7 @@ def reply_window_check(*, conversation: Conversation, message_type: str) -> None
     closes_at = reply_window_closes_at(conversation)
     if closes_at is not None and timezone.now() >= closes_at:
         raise ReplyWindowClosed(
-            _(
-                "The customer's reply window is closed. Only an approved message template can be "
-                "sent until they write again."
-            ),
-            details={"closed_at": closes_at.isoformat(), "use": "template"},
+            reply_window_closed_text(), details={"closed_at": closes_at.isoformat(), "use": "template"}
         )
 
 

@@ -33,6 +33,11 @@ from conversations.content import (
     major_units,
 )
 from conversations.models import Attachment, Conversation, Message
+from conversations.services.outbound import (
+    REPLY_WINDOW_CLOSED_TITLE,
+    reply_window_closed_text,
+    reply_window_closed_title,
+)
 from helpdesk.coerce import as_dict, as_list, as_str
 from tenants.models import User
 
@@ -102,17 +107,26 @@ def error_summary(message: Any) -> str:
         details = as_str(message.get("details"))
     else:
         code, title, details = message.error_code, message.error_title, message.error_details
+        if code is None and title == REPLY_WINDOW_CLOSED_TITLE:
+            # Our own failure, stored in English by the sender: said again in the viewer's language.
+            title, details = reply_window_closed_title(), reply_window_closed_text()
     head = ": ".join(part for part in (as_str(code), title) if part)
     return " \u2014 ".join(part for part in (head, details) if part)
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """A message status's label ("Delivered") in the active language; an unknown status as given."""
+    try:  # the label get_status_display() gives, without rebuilding the field's choices per message
+        return str(Message.Status(status).label)
+    except ValueError:
+        return status
 
 
 def message_ticks(message: Message) -> dict[str, Any]:
     """The delivery ticks of an outbound message: ``status``, ``icon``, ``label`` and ``title``."""
     icon = TICKS.get(message.status, "")
-    try:  # the label get_status_display() gives, without rebuilding the field's choices per message
-        label = str(Message.Status(message.status).label)
-    except ValueError:
-        label = message.get_status_display()
+    label = status_label(message.status)
     title = label
     if message.status == Message.Status.FAILED:
         title = error_summary(message) or label

@@ -286,7 +286,7 @@ def test_a_template_missing_a_body_value_is_400_and_stores_nothing(api, channel,
     assert response.json() == {
         "error": {
             "code": "template_params_invalid",
-            "message": "The template body needs 2 value(s), 1 were given.",
+            "message": "The template body needs 2 values. 1 was given.",
             "details": {},
         }
     }

@@ -586,3 +586,13 @@ def test_the_contact_panel_shows_a_whatsapp_address_as_a_phone_number(tenant, ch
     conversation = receive(channel, wa_id="5511912345678").conversation
     html = client_for(agent).get(f"/t/acme/inbox/c/{conversation.display_id}/sidebar/").json()["html"]
     assert "Address on WhatsApp: (11) 91234-5678</p>" in html
+
+
+def test_the_page_opened_on_a_conversation_renders_the_same_header_as_its_refresh(tenant, channel, agent, client_for):
+    conversation = receive(channel, wa_id="5511912345678", when=timezone.now() - timedelta(hours=1)).conversation
+    client = client_for(agent)
+    page = client.get(f"/t/acme/inbox/c/{conversation.display_id}/").content.decode()
+    assert '<option value="none" selected>No priority</option><option value="low">Low</option>' in page
+    header = _header(client, conversation)
+    start = page.index('<header class="pane-head"')
+    assert page[start : page.index("</header>", start) + len("</header>")] == header.strip()

@@ -439,6 +439,45 @@ def test_failed_outbound_message_shows_the_reason_as_tooltip_and_text(conversati
     assert f'<p class="msg-failed" title="{reason}">Not delivered: {reason}</p>' in html
 
 
+def test_a_message_refused_for_the_closed_window_is_explained_in_the_viewers_words(conversation, owner):
+    # Stored by the sender in whatever language it ran in; the page says it again in the viewer's.
+    message = add_message(
+        conversation,
+        direction="out",
+        sender_user=owner.user,
+        text="Hi",
+        status="failed",
+        error_code=None,
+        error_title="Reply window closed",
+        error_details="A janela de resposta do cliente está fechada.",
+    )
+    reason = (
+        "Reply window closed — The customer&#39;s reply window is closed. Only an approved message template "
+        "can be sent until they write again."
+    )
+    assert f'<p class="msg-failed" title="{reason}">Not delivered: {reason}' in render(message)
+
+
+def _list_rows(conversation: Conversation) -> str:
+    from django.template.loader import render_to_string
+
+    context = {"rows": [(conversation, {"open": True, "soon": False})], "current_tenant": conversation.tenant}
+    return render_to_string("conversations/list_rows.html", {**context, "now": timezone.now()}, using="jinja2")
+
+
+def test_a_list_rows_ticks_are_named_by_the_status_label(conversation, owner):
+    message = add_message(conversation, direction="out", sender_user=owner.user, text="Hi", status="delivered")
+    conversation.last_message = message
+    conversation.save(update_fields=["last_message"])
+    assert 'data-ticks="delivered" role="img" aria-label="Delivered"' in _list_rows(conversation)
+
+
+@pytest.mark.parametrize(("unread", "label"), [(1, "1 unread message"), (3, "3 unread messages")])
+def test_a_list_rows_unread_count_is_said_with_its_plural(conversation, unread, label):
+    conversation.unread_count = unread
+    assert f'<span class="unread" aria-label="{label}">{unread}</span>' in _list_rows(conversation)
+
+
 def test_inbound_message_has_no_ticks(conversation):
     assert "ticks" not in render(add_message(conversation, text="hi"))
 

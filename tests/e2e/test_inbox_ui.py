@@ -201,7 +201,18 @@ def test_contact_panel_is_a_column_on_wide_screens_and_the_header_button_moves_f
     tenant, inbox, ana, _bruno = workspace()
     conversation = contact_with_history(tenant, inbox, ana)
     page.set_viewport_size({"width": 1440, "height": 900})
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => {"
+        " window.__head = document.querySelector('[data-pane-head]'); })"
+    )
     open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    # The page re-reads the header once it runs; an unchanged header is left in place (no click lost).
+    pump_until(
+        page,
+        lambda: page.evaluate("performance.getEntriesByType('resource').some((e) => e.name.includes('/header/'))"),
+        "the header's first re-read",
+    )
+    assert page.evaluate("window.__head === document.querySelector('[data-pane-head]')") is True
     panel = page.locator("#contact-panel")
     expect(panel).to_be_visible()
     expect(panel.get_by_role("button", name="Close the contact panel")).to_be_hidden()

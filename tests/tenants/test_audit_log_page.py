@@ -14,6 +14,8 @@ from django.utils import timezone, translation
 
 from conversations.actors import AutomationActor
 from conversations.services.actions import conversation_assign, conversation_labels_change, conversation_status_set
+from conversations.services.contacts import contact_update
+from conversations.services.customer_texts import customer_text_set
 from conversations.services.library import label_create, quick_reply_create
 from conversations.services.outbound import OutboundSpec, message_send
 from tenants.models import AuditLogEntry
@@ -88,6 +90,42 @@ def test_labels_show_as_names_not_lists(client, tenant, owner):
     vip = label_create(membership=owner, name="vip", color="#ff0000")
     conversation_labels_change(actor=owner, conversation=conversation, add=[vip])
     assert details(client, Action.CONVERSATION_LABELS_CHANGED) == ["added vip removed none"]
+
+
+def test_a_contact_change_names_the_fields_and_says_none_for_no_labels(client, tenant, owner):
+    inbox = make_inbox(tenant, members=[owner])
+    conversation = make_conversation(inbox)
+    contact_update(actor=owner, contact=conversation.contact, name="Ana Lima", phone="+55 11 91234-5678")
+    assert details(client, Action.CONTACT_UPDATED) == ["fields changed name, phone number"]
+
+
+def test_a_customer_text_change_names_its_languages(client, tenant, owner):
+    customer_text_set(actor=owner, key="away", variants={"en": "Away", "pt": "Ausente"})
+    customer_text_set(actor=owner, key="away", variants={"pt-br": "Fora", "pt": "Fora do ar"})
+    assert details(client, Action.CUSTOMER_TEXT_CHANGED) == [
+        "text away added Brazilian Portuguese removed English changed Portuguese"
+    ]
+    assert details(client, Action.CUSTOMER_TEXT_CREATED) == ["text away languages English, Portuguese"]
+
+
+def test_an_automation_token_and_the_system_are_named_in_the_viewers_words(client, tenant):
+    for label in ("system", "automation 'Round robin' (#7)", "API token ERP"):
+        AuditLogEntry.objects.create(tenant=tenant, action=Action.CONTACT_UPDATED, actor_label=label)
+    page = client.get("/t/acme/settings/audit-log/").content.decode()
+    assert re.findall(r"<td>(the system|automation .*?|API token .*?)</td>", page) == [
+        "API token ERP",
+        "automation &#x27;Round robin&#x27; (#7)",
+        "the system",
+    ]
+
+
+def test_second_factor_events_name_the_method_and_the_step(client, tenant):
+    AuditLogEntry.objects.create(tenant=tenant, action=Action.MFA_ENABLED, extra={"type": "totp"})
+    AuditLogEntry.objects.create(
+        tenant=tenant, action=Action.LOGIN_FAILED, extra={"email": "x@example.com", "stage": "mfa", "type": "webauthn"}
+    )
+    assert details(client, Action.MFA_ENABLED) == ["type TOTP Authenticator"]
+    assert details(client, Action.LOGIN_FAILED) == ["e-mail x@example.com step second factor type WebAuthn"]
 
 
 def test_a_status_change_shows_status_names_and_the_local_snooze_time(client, tenant, owner):

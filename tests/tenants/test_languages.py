@@ -333,3 +333,22 @@ def test_the_country_list_is_in_the_pages_language(pt_workspace):
     page = _client(owner.user).get("/t/acme/settings/workspace/").content.decode()
     assert '<option value="BR" selected>Brasil</option>' in page
     assert '<option value="DE">Alemanha</option>' in page
+
+
+def test_the_invitation_e_mail_speaks_the_workspaces_language_whatever_the_inviters(
+    pt_workspace, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tenants.models import Role
+    from tenants.services import invitation_create
+
+    owner = owner_of(pt_workspace)
+    owner.user.language = "en"
+    owner.user.save(update_fields=["language"])
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        invitation_create(
+            actor=owner, email="nova@example.com", role=Role.objects.get(tenant=pt_workspace, key="agent")
+        )
+    [mail] = mailoutbox
+    assert mail.subject == "Você recebeu um convite para Acme"
+    assert "(America/Sao_Paulo)" in mail.body
+    assert "invited you" not in mail.body

@@ -89,10 +89,11 @@ def test_invitation_is_mailed_and_accepting_creates_the_member(
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["new@example.com"]
     assert f"/invitations/{raw}/" in mailoutbox[0].body
-    # Mailed in the inviter's zone (none here: UTC) and language, and named, for someone who may be elsewhere.
-    with translation.override("en"), timezone.override("UTC"):
+    # Mailed in the workspace's zone and language (the invitee has none of their own yet), the zone named
+    # for someone who may be elsewhere.
+    with translation.override("en"), timezone.override("America/Sao_Paulo"):
         expires = formats.date_format(timezone.localtime(invitation.expires_at), "DATETIME_FORMAT")
-    assert f"The link works once and expires on {expires} (UTC)." in mailoutbox[0].body
+    assert f"The link works once and expires on {expires} (America/Sao_Paulo)." in mailoutbox[0].body
 
     membership, user = invitation_accept(raw_token=raw, password="a long pass 123", name="Nina")
     assert (user.email, user.name, membership.role.key, membership.tenant) == (

@@ -195,8 +195,8 @@ def test_without_access_to_the_number_nothing_tells_it_is_connected_elsewhere(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("phone_number_id", "12-34", "The phone number id must contain digits only."),
-        ("waba_id", "abc", "The WhatsApp Business Account id must contain digits only."),
+        ("phone_number_id", "12-34", "The phone number ID must contain digits only."),
+        ("waba_id", "abc", "The WhatsApp Business Account ID must contain digits only."),
         ("display_phone_number", "123", "Enter the number with country and area code"),
         ("throughput_per_second", "0", "Ensure this value is greater than or equal to 1."),
     ],
@@ -282,10 +282,10 @@ def test_template_table_shows_each_status_and_the_event_beside_it_when_it_differ
 
     rows = re.findall(r'<tr><td class="cell-title">(.*?)</tr>', page, re.S)
     assert [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows] == [
-        "a_flagged en_US APPROVED FLAGGED",
-        "b_approved en_US APPROVED",
-        "c_reinstated en_US APPROVED REINSTATED",
-        "d_gone en_US DELETED",
+        "a_flagged en_US Approved Flagged",
+        "b_approved en_US Approved",
+        "c_reinstated en_US Approved Reinstated",
+        "d_gone en_US Deleted",
     ]
 
 

@@ -686,9 +686,9 @@ MARKETING = load("template_create_marketing_request.json")["components"]
 NAMED_BODY = [{"type": "BODY", "text": "Olá {{first_name}}, seu pedido {{order_id}} foi enviado."}]
 
 TEMPLATE_ERRORS = [
-    (PROMO, "POSITIONAL", {"body": ["Mark"]}, "The template body needs 2 value(s), 1 were given."),
-    (PROMO, "POSITIONAL", {"body": ["a", "b", "c"]}, "The template body needs 2 value(s), 3 were given."),
-    (PROMO, "POSITIONAL", {}, "The template body needs 2 value(s); none were given."),
+    (PROMO, "POSITIONAL", {"body": ["Mark"]}, "The template body needs 2 values. 1 was given."),
+    (PROMO, "POSITIONAL", {"body": ["a", "b", "c"]}, "The template body needs 2 values. 3 were given."),
+    (PROMO, "POSITIONAL", {}, "The template body needs 2 values; none were given."),
     (PROMO, "POSITIONAL", {"body": ["Mark", ""]}, "Body value {{2}} is empty."),
     (PROMO, "POSITIONAL", {"body": ["Mark", "linha\nquebrada"]}, "cannot contain line breaks, tabs"),
     (PROMO, "POSITIONAL", {"body": ["Mark", "a     b"]}, "more than four spaces in a row"),
@@ -696,11 +696,11 @@ TEMPLATE_ERRORS = [
     (PROMO, "POSITIONAL", {"body": ["Mark", "x" * 1000]}, "The filled body is"),
     (PROMO, "POSITIONAL", {"body": ["a", "b"], "buttons": {1: "x"}}, "Button 1 of this template takes no value."),
     (PROMO, "POSITIONAL", {"body": ["a", "b"], "buttons": {"first": "x"}}, "Button index 'first' is not a number."),
-    (PROMO, "POSITIONAL", {"body": ["a", "b"], "footer": "x"}, "Unknown template value group(s): footer."),
+    (PROMO, "POSITIONAL", {"body": ["a", "b"], "footer": "x"}, "Unknown template value group: footer."),
     (PROMO, "POSITIONAL", {"body": ["a", "b"], "header": ["x"]}, "The template header takes no parameters"),
     (PROMO, "POSITIONAL", {"body": ["a", {"type": "currency", "currency": {"code": "BRL"}}]}, "(currency) needs"),
     (PROMO, "WHATEVER", {}, "parameter_format must be POSITIONAL or NAMED"),
-    (MARKETING, "POSITIONAL", {"body": ["a", "b", "c"]}, "The template header needs 1 value(s); none were given."),
+    (MARKETING, "POSITIONAL", {"body": ["a", "b", "c"]}, "The template header needs 1 value; none were given."),
     (MARKETING, "POSITIONAL", {"header": ["h" * 60], "body": ["a", "b", "c"]}, "The filled header is"),
     (UTILITY, "POSITIONAL", {"body": ["a", "b"]}, "The template has a document header: give it as a dict."),
     (

@@ -6,7 +6,7 @@ import {
 import {currentFilters, markActiveRow, removeRow, rowIsUnread, setCounts} from "./list.js";
 import {newestShown, observeHistory, scrollToBottom, trackIds, upsertMessages} from "./history.js";
 import {applyWindow, resetComposer, restoreDraft, setMode} from "./composer.js";
-import {closeContact, syncContactToggle} from "./contact.js";
+import {closeContact, contactIsOpen, syncContactToggle} from "./contact.js";
 
 let readTimer = null;
 let headerTimer = null;
@@ -123,15 +123,22 @@ function applyHeader(data, displayId) {
     return;
   }
   const head = paneEl.querySelector("[data-pane-head]");
-  if (head && data.header) {
+  const next = head && data.header ? fragment(data.header).firstElementChild : null;
+  if (next) {
+    const nextToggle = next.querySelector("[data-contact-toggle]");
+    if (nextToggle) nextToggle.setAttribute("aria-expanded", String(contactIsOpen()));
+    // Unchanged: left alone, so that a click in progress, an open menu or the focus are not lost.
+    if (next.isEqualNode(head)) {
+      if (data.conversation) setConversation(data.conversation);
+      return;
+    }
     // A live re-render keeps the keyboard focus on the same control of the header.
     const controls = (el) => Array.from(el.querySelectorAll("a[href], button, input, select, textarea, [tabindex]"));
     const focused = head.contains(document.activeElement) ? controls(head).indexOf(document.activeElement) : -1;
-    head.replaceWith(fragment(data.header));
+    head.replaceWith(next);
     syncContactToggle();
-    const fresh = paneEl.querySelector("[data-pane-head]");
-    if (focused >= 0 && fresh) {
-      const again = controls(fresh)[focused];
+    if (focused >= 0) {
+      const again = controls(next)[focused];
       if (again) again.focus();
     }
   }
