@@ -540,6 +540,21 @@ def test_cta_with_a_javascript_url_is_not_a_link(conversation, owner):
     assert "Click" in text_of(html)
 
 
+def test_a_contact_cards_phone_kinds_are_named_and_an_unknown_kind_is_shown_as_sent(conversation):
+    cards = [
+        {
+            "name": {"formatted_name": "Rafael Lima"},
+            "phones": [
+                {"phone": "+55 11 98888-7777", "type": "CELL"},
+                {"phone": "+55 11 3000-1000", "type": "WORK"},
+                {"phone": "+55 11 3000-2000", "type": "PAGER"},
+            ],
+        }
+    ]
+    message = add_message(conversation, type="contacts", content={"contacts": cards})
+    assert "+55 11 98888-7777 (mobile) +55 11 3000-1000 (work) +55 11 3000-2000 (pager)" in text_of(render(message))
+
+
 def test_outbound_location_and_reaction(conversation, owner):
     location = add_message(
         conversation, direction="out", sender_user=owner.user, type="location", text="Shop",
