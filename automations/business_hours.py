@@ -50,7 +50,7 @@ class Interval:
         return self.end <= self.start
 
 
-def _no_holidays(year: int) -> frozenset[date]:
+def no_holidays(year: int) -> frozenset[date]:
     return frozenset()
 
 
@@ -65,7 +65,7 @@ class Calendar:
     # The workspace's own dates: no intervals is closed all day, some is a half-day.
     dates: Mapping[date, tuple[Interval, ...]] = field(default_factory=dict)
     # The national (and state) holidays of a year; none when holidays are off.
-    holidays: Callable[[int], frozenset[date]] = _no_holidays
+    holidays: Callable[[int], frozenset[date]] = no_holidays
 
     def __post_init__(self) -> None:
         if len(self.weekly) != 7:
