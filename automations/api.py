@@ -5,6 +5,7 @@ workspace's calendar is 404, like one that never was."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -159,7 +160,7 @@ def _spec(base: CalendarSpec, data: dict[str, Any]) -> CalendarSpec:
         )
     if "inbox_ids" in data:
         changes["inbox_ids"] = tuple(data["inbox_ids"])
-    return CalendarSpec(**{**base.__dict__, **changes})
+    return replace(base, **changes)
 
 
 class CalendarListCreateApi(TenantAPIView):

@@ -29,19 +29,6 @@ def canonical_subdivision(country: str, subdivision: str) -> str | None:
     return next((code for code in supported_regions().get(country, ()) if code.casefold() == wanted), None)
 
 
-@cache
-def subdivision_names(country: str) -> dict[str, str]:
-    """Subdivision code -> its name where the package has one (``"SP" -> "São Paulo"``), else the code."""
-    if country not in supported_regions():
-        return {}
-    aliases = getattr(holidays.country_holidays(country), "subdivisions_aliases", {}) or {}
-    names = {code: code for code in supported_regions()[country]}
-    for name, code in aliases.items():
-        if code in names and names[code] == code:
-            names[code] = name
-    return names
-
-
 @lru_cache(maxsize=1024)
 def holiday_dates(country: str, subdivision: str, year: int) -> frozenset[date]:
     """The public holidays of ``country`` (and ``subdivision``) in ``year``."""

@@ -299,7 +299,7 @@ def _audit_values(spec: CalendarSpec) -> dict[str, Any]:
             else f"{d.date.isoformat()} closed"
             for d in spec.dates
         ],
-        "inbox_ids": list(spec.inbox_ids or ()),
+        "inbox_ids": sorted(spec.inbox_ids or ()),
     }
 
 

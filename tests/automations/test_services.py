@@ -235,6 +235,17 @@ def test_saving_a_calendar_unchanged_writes_nothing(tenant, admin):
     assert not AuditLogEntry.objects.filter(action=Action.BUSINESS_CALENDAR_CHANGED).exists()
 
 
+def test_the_order_inboxes_are_given_in_is_no_change(tenant, admin):
+    first, second = make_inbox(tenant, name="B"), make_inbox(tenant, name="A")
+    calendar = make_calendar(admin, inbox_ids=(first.pk, second.pk))
+
+    reordered = replace(calendar_spec(calendar), inbox_ids=(second.pk, first.pk))
+
+    calendar_update(actor=admin, calendar=calendar, spec=reordered)
+
+    assert not AuditLogEntry.objects.filter(action=Action.BUSINESS_CALENDAR_CHANGED).exists()
+
+
 def test_a_refused_change_leaves_the_calendar_as_it_was(tenant, admin):
     calendar = make_calendar(admin, dates=(christmas_eve(),))
     before = calendar_spec(calendar)
