@@ -274,7 +274,7 @@ def test_the_audit_log_page_shows_a_change_in_the_viewers_words(tenant, admin):
 
     text = _text(_client(admin).get("/t/acme/settings/audit-log/").content.decode())
 
-    assert "Business hours calendar changed" in text
+    assert "Business hours changed" in text
     assert "mode from By schedule to Closed" in text
     assert "weekly hours from Monday 09:00 to 12:00, Monday 13:00 to 18:00" in text
     assert "to Monday 10:00 to 11:00" in text
