@@ -43,6 +43,7 @@ run: migrate
 	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
+	$(BIN)/python manage.py seed_demo_automations && \
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
 		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 

@@ -340,6 +340,9 @@ class AuditLogEntry(models.Model):
         CUSTOMER_TEXT_CREATED = "customer_text.created", _("Customer text created")
         CUSTOMER_TEXT_CHANGED = "customer_text.changed", _("Customer text changed")
         CUSTOMER_TEXT_DELETED = "customer_text.deleted", _("Customer text deleted")
+        BUSINESS_CALENDAR_CREATED = "business_calendar.created", _("Business hours created")
+        BUSINESS_CALENDAR_CHANGED = "business_calendar.changed", _("Business hours changed")
+        BUSINESS_CALENDAR_DELETED = "business_calendar.deleted", _("Business hours deleted")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

@@ -183,6 +183,19 @@ def _sample_event_delivery(tenant: Tenant) -> int:
     ).pk
 
 
+def _sample_calendar(tenant: Tenant) -> int:
+    from datetime import time
+
+    from automations.models import BusinessCalendar
+    from automations.services import CalendarSpec, WeeklySpec, calendar_create
+    from tests.factories import owner_of
+
+    n = BusinessCalendar.objects.filter(tenant=tenant).count()
+    weekly = (WeeklySpec(0, time(9), time(18)),)
+    spec = CalendarSpec(name=f"Sample {n}", time_zone="America/Sao_Paulo", weekly=weekly, holiday_country="BR")
+    return calendar_create(actor=owner_of(tenant), spec=spec).pk
+
+
 # URL keyword -> builds an object of the given tenant and returns the value for the URL.
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
@@ -199,6 +212,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "message_id": _sample_message,
     "action": lambda tenant: "assign",
     "delivery_id": _sample_event_delivery,
+    "calendar_id": _sample_calendar,
 }
 
 

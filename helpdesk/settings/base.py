@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "tenants",
     "conversations",
     "whatsapp",
+    "automations",
 ]
 
 MIDDLEWARE = [

@@ -98,6 +98,25 @@ def failed_event_delivery(tenant) -> None:
     )
 
 
+def business_hours(tenant):
+    """A calendar with a lunch break, a Friday night shift, São Paulo's holidays and a half-day."""
+    from datetime import date, time
+
+    from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create
+    from tests.factories import owner_of
+
+    weekly = (WeeklySpec(0, time(9), time(12)), WeeklySpec(0, time(13), time(18)), WeeklySpec(4, time(22), time(6)))
+    spec = CalendarSpec(
+        name="Atendimento",
+        time_zone="America/Sao_Paulo",
+        weekly=weekly,
+        holiday_country="BR",
+        holiday_subdivision="SP",
+        dates=(DateSpec(date(2026, 12, 24), "Véspera de Natal", ((time(9), time(13)),)),),
+    )
+    return calendar_create(actor=owner_of(tenant), spec=spec)
+
+
 def test_main_pages_have_no_critical_or_serious_accessibility_violations(
     page: Page, browser_errors: BrowserErrors
 ) -> None:
@@ -115,6 +134,7 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
     event = WebhookEvent.objects.get()
     agent_role = Role.objects.get(tenant=label.tenant, key=BuiltinRole.AGENT)
     failed_event_delivery(label.tenant)
+    calendar = business_hours(label.tenant)
     for name, path in [
         ("dashboard", f"{base}/"),
         ("members", f"{base}/settings/members/"),
@@ -135,6 +155,9 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
         ("API tokens", f"{base}/settings/api-tokens/"),
         ("audit log", f"{base}/settings/audit-log/"),
         ("event deliveries", f"{base}/settings/event-deliveries/"),
+        ("business hours", f"{base}/settings/business-hours/"),
+        ("new business hours", f"{base}/settings/business-hours/new/"),
+        ("business hours calendar", f"{base}/settings/business-hours/{calendar.pk}/"),
         ("workspaces", "/workspaces/"),
         ("account security", "/accounts/2fa/"),
     ]:

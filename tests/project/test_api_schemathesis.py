@@ -9,6 +9,7 @@ Runs on PostgreSQL (the database production uses); skipped on SQLite.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
+from automations.services import CalendarSpec, WeeklySpec, calendar_create
 from conversations.models import Label, Message, QuickReply
 from conversations.services.inbound import InboundSpec, message_receive
 from tenants.permissions import ALL_PERMS
@@ -50,7 +52,8 @@ pytestmark = [
 
 
 class Workspace:
-    """A workspace with one conversation (display id 1) holding a message, a label, a quick reply."""
+    """A workspace with one conversation (display id 1) holding a message, a label, a quick reply, and a
+    business hours calendar."""
 
     def __init__(self) -> None:
         tenant = make_tenant("Fuzz", slug=SLUG)
@@ -71,6 +74,16 @@ class Workspace:
         quick_reply = QuickReply.objects.create(
             tenant=tenant, shortcut="oi", text="Olá!", scope=QuickReply.Scope.PERSONAL, owner=owner.user
         )
+        calendar = calendar_create(
+            actor=owner,
+            spec=CalendarSpec(
+                name="Horário",
+                time_zone="America/Sao_Paulo",
+                weekly=(WeeklySpec(0, time(9), time(18)), WeeklySpec(4, time(22), time(6))),
+                holiday_country="BR",
+                holiday_subdivision="SP",
+            ),
+        )
         # Tokens cannot hold the owner role; this one holds every permission the owner has.
         _token, raw = api_token_create(actor=owner, name="Fuzz", role=make_role(tenant, ALL_PERMS))
         self.headers = {"Authorization": f"Bearer {raw}"}
@@ -79,6 +92,7 @@ class Workspace:
             "contact_id": message.conversation.contact_id,
             "label_id": label.pk,
             "quick_reply_id": quick_reply.pk,
+            "calendar_id": calendar.pk,
         }
         self.message: Message = message
 

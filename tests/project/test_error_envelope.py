@@ -8,7 +8,7 @@ from pathlib import Path
 from helpdesk.exceptions import error_body
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp")
+PRODUCT_PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations")
 
 
 def _builds_envelope(source: str) -> bool:

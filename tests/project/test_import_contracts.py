@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp")
+PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations")
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -40,7 +40,7 @@ def test_every_import_contract_is_kept():
 
 @pytest.fixture
 def tree_copy(tmp_path: Path) -> Path:
-    """The four packages and pyproject.toml, copied: the probes below never touch the repository."""
+    """The packages and pyproject.toml, copied: the probes below never touch the repository."""
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -56,6 +56,24 @@ def tree_copy(tmp_path: Path) -> Path:
             "def probe():\n    from whatsapp import services\n\n    return services\n",
             "The core (conversations) imports only tenants and helpdesk, never a channel BROKEN",
             "conversations.channel_probe -> whatsapp.services",
+        ),
+        (
+            "conversations/feature_probe.py",
+            "from automations import business_hours\n",
+            "The core (conversations) imports only tenants and helpdesk, never a channel BROKEN",
+            "conversations.feature_probe -> automations.business_hours",
+        ),
+        (
+            "automations/channel_probe.py",
+            "def probe():\n    from whatsapp import models\n\n    return models\n",
+            "automations (a feature) imports no channel BROKEN",
+            "automations.channel_probe -> whatsapp.models",
+        ),
+        (
+            "tenants/feature_probe.py",
+            "from automations import models\n",
+            "tenants imports no other app (helpdesk's utilities only) BROKEN",
+            "tenants.feature_probe -> automations.models",
         ),
         (
             "tenants/core_probe.py",
@@ -77,7 +95,15 @@ def tree_copy(tmp_path: Path) -> Path:
             "No cycles are allowed in whatsapp.",
         ),
     ],
-    ids=["core-imports-a-channel", "tenants-imports-the-core", "helpdesk-utility-imports-an-app", "cycle-in-whatsapp"],
+    ids=[
+        "core-imports-a-channel",
+        "core-imports-a-feature",
+        "feature-imports-a-channel",
+        "tenants-imports-a-feature",
+        "tenants-imports-the-core",
+        "helpdesk-utility-imports-an-app",
+        "cycle-in-whatsapp",
+    ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy, module, source, broken, named):
     path = tree_copy / module

@@ -26,7 +26,7 @@ LOCALE = Path(settings.BASE_DIR) / "locale"
 DOMAINS = ("django", "djangojs")
 LANGUAGES = ("pt_BR",)
 # Where the product's strings are (tests/ and bench/ speak to developers only).
-SOURCES = ("conversations", "helpdesk", "jinja2", "static", "templates", "tenants", "whatsapp")
+SOURCES = ("automations", "conversations", "helpdesk", "jinja2", "static", "templates", "tenants", "whatsapp")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w+\}")
 
 

@@ -69,6 +69,14 @@ EXPECTED: dict[str, set[str]] = {
     # Subscribers are features (automations, flows…): their failed deliveries are for who manages them.
     "event_delivery_list": ADMINS,
     "event_delivery_retry": ADMINS,
+    # Business hours are settings of automations, pages and API alike.
+    "business_hours_list": ADMINS,
+    "business_hours_create": ADMINS,
+    "business_hours_edit": ADMINS,
+    "business_hours_delete": ADMINS,
+    "api_business_hours_list": ADMINS,
+    "api_business_hours_detail": ADMINS,
+    "api_business_hours_status": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,

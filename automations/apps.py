@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AutomationsConfig(AppConfig):
+    name = "automations"
+    verbose_name = _("Automations")
+
+    def ready(self) -> None:
+        # Imported here, not at the top: models are not loaded before ready().
+        from automations.audit import register_audit_display
+
+        register_audit_display()

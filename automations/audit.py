@@ -1,0 +1,91 @@
+"""How the audit log shows a calendar's entries: the stored codes ("mon 09:00-12:00", "2026-12-24
+closed") in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, time
+from typing import Any
+
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
+from automations.models import BusinessCalendar, Weekday
+from automations.services import WEEKDAY_CODES
+from tenants import audit_display
+from tenants.models import AuditLogEntry
+
+Action = AuditLogEntry.Action
+ACTIONS = (Action.BUSINESS_CALENDAR_CREATED, Action.BUSINESS_CALENDAR_CHANGED, Action.BUSINESS_CALENDAR_DELETED)
+LABELS = {
+    "time_zone": gettext_lazy("time zone"),
+    "mode": gettext_lazy("mode"),
+    "hours": gettext_lazy("weekly hours"),
+    "dates": gettext_lazy("own dates"),
+    "holidays": gettext_lazy("public holidays"),
+    "country": gettext_lazy("country"),
+    "subdivision": gettext_lazy("state or region"),
+    "inbox_ids": gettext_lazy("inboxes"),
+}
+HOLIDAYS_SWITCH = (
+    ("on", pgettext_lazy("public holidays", "closed on them")),
+    ("off", pgettext_lazy("public holidays", "ignored")),
+)
+
+
+def _span(text: str) -> str | None:
+    start, _sep, end = text.partition("-")
+    try:
+        opens, closes = time.fromisoformat(start), time.fromisoformat(end)
+    except ValueError:
+        return None
+    return _("%(start)s to %(end)s") % {
+        "start": formats.time_format(opens, "TIME_FORMAT"),
+        "end": formats.time_format(closes, "TIME_FORMAT"),
+    }
+
+
+def _hours(_tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
+    shown = {}
+    for value in values:
+        code, _sep, span = str(value).partition(" ")
+        text = _span(span)
+        if code in WEEKDAY_CODES and text is not None:
+            shown[value] = f"{Weekday(WEEKDAY_CODES.index(code)).label} {text}"
+    return shown
+
+
+def _dates(_tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
+    shown = {}
+    for value in values:
+        day, *spans = str(value).split(" ")
+        try:
+            when = formats.date_format(date.fromisoformat(day), "DATE_FORMAT")
+        except ValueError:
+            continue
+        if spans == ["closed"]:
+            shown[value] = _("%(date)s: closed all day") % {"date": when}
+        elif all(_span(span) is not None for span in spans):
+            shown[value] = _("%(date)s: %(hours)s") % {
+                "date": when,
+                "hours": ", ".join(str(_span(span)) for span in spans),
+            }
+    return shown
+
+
+def register_audit_display() -> None:
+    audit_display.register_kind("calendar_mode", audit_display.choices_kind(BusinessCalendar.Mode.choices))
+    audit_display.register_kind("calendar_holidays", audit_display.choices_kind(HOLIDAYS_SWITCH))
+    audit_display.register_kind("calendar_hours", _hours, empty=pgettext_lazy("hours", "none"))
+    audit_display.register_kind("calendar_dates", _dates, empty=pgettext_lazy("dates", "none"))
+    keys = {
+        "mode": "calendar_mode",
+        "holidays": "calendar_holidays",
+        "hours": "calendar_hours",
+        "dates": "calendar_dates",
+        "inbox_ids": "inbox",
+    }
+    for action in ACTIONS:
+        audit_display.register_keys(keys, action=action)
+        audit_display.register_labels(LABELS, action=action)

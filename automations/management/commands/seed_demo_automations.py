@@ -1,0 +1,71 @@
+"""Seeds the demo workspace's business hours (after ``seed_demo`` and ``seed_demo_whatsapp``): weekdays with a
+lunch break, Saturday mornings, Brazil's and São Paulo's holidays, half-days on Christmas and New Year's Eve,
+followed by every inbox of the workspace. Safe to run again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from automations.models import BusinessCalendar, InboxSettings
+from automations.selectors import calendar_get
+from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create, calendar_spec, calendar_update
+from conversations.models import Inbox
+from tenants.models import Membership, Tenant
+from tenants.permissions import BuiltinRole
+
+DEMO_SLUG = "demo"
+DEMO_CALENDAR = "Horário comercial"
+
+
+def demo_spec(year: int) -> CalendarSpec:
+    lunch_break = ((time(9), time(12)), (time(13), time(18)))
+    weekdays = [WeeklySpec(day, start, end) for day in range(5) for start, end in lunch_break]
+    half_day = ((time(9), time(13)),)
+    return CalendarSpec(
+        name=DEMO_CALENDAR,
+        time_zone="America/Sao_Paulo",
+        weekly=(*weekdays, WeeklySpec(5, time(9), time(13))),
+        holiday_country="BR",
+        holiday_subdivision="SP",
+        dates=(
+            DateSpec(date(year, 12, 24), "Véspera de Natal", half_day),
+            DateSpec(date(year, 12, 31), "Réveillon", half_day),
+        ),
+    )
+
+
+class Command(BaseCommand):
+    help = "Give the demo workspace business hours with Brazilian holidays, followed by all its inboxes."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+        if tenant is None:
+            raise CommandError("No demo workspace: run seed_demo first.")
+        owner = (
+            Membership.objects.select_related("user", "role", "tenant")
+            .filter(tenant=tenant, role__key=BuiltinRole.OWNER)
+            .order_by("id")
+            .first()
+        )
+        if owner is None:
+            raise CommandError("The demo workspace has no owner.")
+        calendar = BusinessCalendar.objects.filter(tenant=tenant, name=DEMO_CALENDAR).first()
+        if calendar is None:
+            calendar = calendar_create(actor=owner, spec=demo_spec(timezone.localdate().year))
+        calendar = calendar_get(tenant=tenant, calendar_id=calendar.pk)
+        # Inboxes that follow no calendar yet follow this one; a choice made on the settings page stays.
+        taken = InboxSettings.objects.filter(tenant=tenant).exclude(calendar=None).values_list("inbox_id", flat=True)
+        free = Inbox.objects.filter(tenant=tenant).exclude(pk__in=list(taken)).values_list("pk", flat=True)
+        spec = calendar_spec(calendar)
+        if free:
+            inbox_ids = (*(spec.inbox_ids or ()), *free)
+            calendar_update(actor=owner, calendar=calendar, spec=replace(spec, inbox_ids=inbox_ids))
+        where = f"/t/{tenant.slug}/settings/business-hours/{calendar.pk}/"
+        self.stdout.write(self.style.SUCCESS(f"Business hours '{calendar.name}' at {where}"))

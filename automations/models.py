@@ -1,0 +1,137 @@
+"""Automations' tables: business hours calendars, and which calendar each inbox keeps."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Inbox
+from tenants.models import TenantOwnedModel
+from tenants.timezones import validate_time_zone
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class BusinessCalendar(TenantOwnedModel):
+    """When a workspace (or one of its inboxes) is open: weekly hours, holidays and its own dates."""
+
+    class Mode(models.TextChoices):
+        SCHEDULE = "schedule", _("By schedule")
+        OPEN = "open", _("Open all day")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=80)
+    time_zone = models.CharField(_("time zone"), max_length=64, validators=[validate_time_zone])
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.SCHEDULE)
+    holidays_enabled = models.BooleanField(_("closed on public holidays"), default=True)
+    # ISO 3166-1 alpha-2, and a subdivision code of the ``holidays`` package ("SP").
+    holiday_country = models.CharField(_("holidays of country"), max_length=2, blank=True)
+    holiday_subdivision = models.CharField(_("holidays of state or region"), max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="business_calendar_unique_name_per_tenant")
+        ]
+        verbose_name = _("business hours calendar")
+        verbose_name_plural = _("business hours calendars")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WeeklyInterval(TenantOwnedModel):
+    """Opening hours on one weekday; an end not after the start ends on the next day (22:00-06:00)."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="weekly_intervals", verbose_name=_("calendar")
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("opens"))
+    end = models.TimeField(_("closes"))
+
+    class Meta:
+        ordering = ["weekday", "start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="weekly_interval_weekday_in_week"),
+            models.CheckConstraint(condition=~models.Q(start=models.F("end")), name="weekly_interval_not_empty"),
+        ]
+        verbose_name = _("weekly interval")
+        verbose_name_plural = _("weekly intervals")
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}\u2013{self.end:%H:%M}"
+
+
+class CalendarDate(TenantOwnedModel):
+    """A date of the workspace's own: closed all day (no intervals) or a half-day (its own intervals)."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="dates", verbose_name=_("calendar")
+    )
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "calendar", "date"], name="calendar_date_unique_per_calendar")
+        ]
+        verbose_name = _("calendar date")
+        verbose_name_plural = _("calendar dates")
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}".strip()
+
+
+class CalendarDateInterval(TenantOwnedModel):
+    """Opening hours of a half-day; an end not after the start ends on the next day."""
+
+    calendar_date = models.ForeignKey(
+        CalendarDate, on_delete=models.CASCADE, related_name="intervals", verbose_name=_("date")
+    )
+    start = models.TimeField(_("opens"))
+    end = models.TimeField(_("closes"))
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(start=models.F("end")), name="calendar_date_interval_not_empty")
+        ]
+        verbose_name = _("date interval")
+        verbose_name_plural = _("date intervals")
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}\u2013{self.end:%H:%M}"
+
+
+class InboxSettings(TenantOwnedModel):
+    """What automations keep about an inbox (the core's ``Inbox`` knows nothing of them)."""
+
+    inbox = models.OneToOneField(
+        Inbox, on_delete=models.CASCADE, related_name="automation_settings", verbose_name=_("inbox")
+    )
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbox_settings",
+        verbose_name=_("business hours"),
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "calendar"], name="inbox_settings_tenant_calendar")]
+        verbose_name = _("inbox automation settings")
+        verbose_name_plural = _("inbox automation settings")
+
+    def __str__(self) -> str:
+        return str(self.inbox)

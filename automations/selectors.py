@@ -1,0 +1,74 @@
+"""Reads of automations: business hours calendars, loaded for the maths, and each inbox's calendar."""
+
+from __future__ import annotations
+
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from automations.business_hours import Calendar, Interval, Mode, no_holidays
+from automations.holiday_data import holiday_dates
+from automations.models import BusinessCalendar, CalendarDate, InboxSettings
+from conversations.models import Inbox
+from tenants.models import Tenant
+from tenants.timezones import UTC, zone_or_none
+
+
+def calendar_list(*, tenant: Tenant | int) -> QuerySet[BusinessCalendar]:
+    """The workspace's calendars by name, with their hours, dates and inboxes (four queries in all)."""
+    return BusinessCalendar.objects.filter(tenant=tenant).prefetch_related(
+        "weekly_intervals",
+        Prefetch("dates", queryset=CalendarDate.objects.prefetch_related("intervals")),
+        Prefetch("inbox_settings", queryset=InboxSettings.objects.select_related("inbox").order_by("inbox_id")),
+    )
+
+
+def calendar_get(*, tenant: Tenant | int, calendar_id: int) -> BusinessCalendar:
+    """One of the workspace's calendars; another workspace's is as missing as one that never was."""
+    try:
+        return calendar_list(tenant=tenant).get(pk=calendar_id)
+    except BusinessCalendar.DoesNotExist:
+        raise Http404("No such calendar.") from None
+
+
+def calendar_inboxes(calendar: BusinessCalendar) -> list[Inbox]:
+    """The inboxes that keep this calendar (from the prefetched rows of ``calendar_list``)."""
+    return [settings.inbox for settings in calendar.inbox_settings.all()]
+
+
+def calendar_load(calendar: BusinessCalendar) -> Calendar:
+    """The calendar as the maths reads it. Uses the rows ``calendar_list`` prefetched: no query of its own."""
+    weekly: list[list[Interval]] = [[] for _ in range(7)]
+    for row in calendar.weekly_intervals.all():
+        weekly[row.weekday].append(Interval(row.start, row.end))
+    dates = {
+        row.date: tuple(Interval(interval.start, interval.end) for interval in row.intervals.all())
+        for row in calendar.dates.all()
+    }
+    holidays = (
+        partial(holiday_dates, calendar.holiday_country, calendar.holiday_subdivision)
+        if calendar.holidays_enabled and calendar.holiday_country
+        else no_holidays
+    )
+    mode: Mode = calendar.mode  # type: ignore[assignment]  # a BusinessCalendar.Mode value
+    return Calendar(
+        zone=zone_or_none(calendar.time_zone) or UTC,
+        mode=mode,
+        weekly=tuple(tuple(day) for day in weekly),
+        dates=dates,
+        holidays=holidays,
+    )
+
+
+def inbox_calendar(*, inbox: Inbox) -> BusinessCalendar | None:
+    """The calendar an inbox keeps, if any."""
+    settings = InboxSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).only("calendar_id").first()
+    if settings is None or settings.calendar_id is None:
+        return None
+    return calendar_list(tenant=inbox.tenant_id).filter(pk=settings.calendar_id).first()
+
+
+def zone_of(calendar: BusinessCalendar) -> ZoneInfo:
+    return zone_or_none(calendar.time_zone) or UTC

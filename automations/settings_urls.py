@@ -1,0 +1,14 @@
+from django.urls import path
+
+from automations import settings_views as views
+
+urlpatterns = [
+    path("settings/business-hours/", views.business_hours_list, name="business_hours_list"),
+    path("settings/business-hours/new/", views.business_hours_create, name="business_hours_create"),
+    path("settings/business-hours/<int:calendar_id>/", views.business_hours_edit, name="business_hours_edit"),
+    path(
+        "settings/business-hours/<int:calendar_id>/delete/",
+        views.business_hours_delete,
+        name="business_hours_delete",
+    ),
+]
