@@ -1,11 +1,12 @@
-"""Automations' tables: business hours calendars, and which calendar each inbox keeps."""
+"""Automations' tables: business hours calendars and which calendar each inbox keeps; greeting and away
+messages per inbox, and the record of what they sent."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Inbox
+from conversations.models import ContactInbox, Conversation, Inbox, Message
 from tenants.models import TenantOwnedModel
 from tenants.timezones import validate_time_zone
 
@@ -135,3 +136,65 @@ class InboxSettings(TenantOwnedModel):
 
     def __str__(self) -> str:
         return str(self.inbox)
+
+
+class GreetingSettings(TenantOwnedModel):
+    """An inbox's greeting and away messages: when each is sent. Their wording is the workspace's customer
+    texts ``greeting-inbox-<id>`` and ``away-inbox-<id>`` (``conversations.customer_texts``), per language."""
+
+    class When(models.TextChoices):
+        FIRST_EVER = "first_ever", _("The customer's first message ever")
+        AFTER_DAYS = "after_days", _("The first message after some days without contact")
+
+    inbox = models.OneToOneField(
+        Inbox, on_delete=models.CASCADE, related_name="greeting_settings", verbose_name=_("inbox")
+    )
+    greeting_enabled = models.BooleanField(_("greeting on"), default=False)
+    greeting_when = models.CharField(_("greet on"), max_length=12, choices=When.choices, default=When.FIRST_EVER)
+    greeting_after_days = models.PositiveSmallIntegerField(_("days without contact"), default=30)
+    away_enabled = models.BooleanField(_("away message on"), default=False)
+    away_every_hours = models.PositiveSmallIntegerField(_("at most once every (hours)"), default=4)
+    away_agent_quiet_minutes = models.PositiveSmallIntegerField(
+        _("not after an agent's reply within (minutes)"), default=15
+    )
+
+    class Meta:
+        verbose_name = _("greeting and away settings")
+        verbose_name_plural = _("greeting and away settings")
+
+    def __str__(self) -> str:
+        return str(self.inbox)
+
+
+class AutomatedMessage(TenantOwnedModel):
+    """A greeting or away message sent for a customer's message. Written in the transaction that queues
+    the message, and unique per customer message and kind: a retried job or a repeated event sends once."""
+
+    class Kind(models.TextChoices):
+        GREETING = "greeting", _("Greeting")
+        AWAY = "away", _("Away message")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    contact_inbox = models.ForeignKey(ContactInbox, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    # The customer's message it answers, and what was sent.
+    trigger_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    language = models.CharField(_("language"), max_length=15)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "trigger_message", "kind"], name="automated_message_unique_per_trigger"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "contact_inbox", "kind", "created_at"], name="automated_msg_contact_kind"),
+            models.Index(fields=["tenant", "conversation", "kind", "created_at"], name="automated_msg_conv_kind"),
+        ]
+        verbose_name = _("automated message")
+        verbose_name_plural = _("automated messages")
+
+    def __str__(self) -> str:
+        return f"{self.kind} for message {self.trigger_message_id}"
