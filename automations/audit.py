@@ -1,5 +1,6 @@
-"""How the audit log shows a calendar's entries: the stored codes ("mon 09:00-12:00", "2026-12-24
-closed") in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day")."""
+"""How the audit log shows a calendar's entries: the stored codes ("mon 09:00-12:00", "2026-12-24 closed")
+in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day"); and an inbox's greeting
+and away settings ("on", "off", the languages by name)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from automations.models import BusinessCalendar, Weekday
+from automations.models import BusinessCalendar, GreetingSettings, Weekday
 from automations.services import WEEKDAY_CODES
 from tenants import audit_display
 from tenants.models import AuditLogEntry
@@ -89,3 +90,29 @@ def register_audit_display() -> None:
     for action in ACTIONS:
         audit_display.register_keys(keys, action=action)
         audit_display.register_labels(LABELS, action=action)
+    _register_greeting_display()
+
+
+SWITCH = (("on", pgettext_lazy("switch", "on")), ("off", pgettext_lazy("switch", "off")))
+GREETING_LABELS = {
+    "greeting": gettext_lazy("greeting"),
+    "greeting_when": gettext_lazy("greet on"),
+    "greeting_after_days": gettext_lazy("days without contact"),
+    "greeting_languages": gettext_lazy("greeting languages"),
+    "greeting_wording": gettext_lazy("greeting wording changed"),
+    "away": gettext_lazy("away message"),
+    "away_every_hours": gettext_lazy("hours between away messages"),
+    "away_agent_quiet_minutes": gettext_lazy("minutes after an agent's reply"),
+    "away_languages": gettext_lazy("away message languages"),
+    "away_wording": gettext_lazy("away message wording changed"),
+}
+
+
+def _register_greeting_display() -> None:
+    action = Action.GREETING_SETTINGS_CHANGED
+    audit_display.register_kind("switch", audit_display.choices_kind(SWITCH))
+    audit_display.register_kind("greeting_when", audit_display.choices_kind(GreetingSettings.When.choices))
+    keys = {"greeting": "switch", "away": "switch", "greeting_when": "greeting_when"}
+    keys |= {key: "language" for key in ("greeting_languages", "away_languages", "greeting_wording", "away_wording")}
+    audit_display.register_keys(keys, action=action)
+    audit_display.register_labels(GREETING_LABELS, action=action)

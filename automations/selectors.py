@@ -1,4 +1,5 @@
-"""Reads of automations: business hours calendars, loaded for the maths, and each inbox's calendar."""
+"""Reads of automations: business hours calendars, loaded for the maths, each inbox's calendar, and inboxes'
+greeting and away settings."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.http import Http404
 
 from automations.business_hours import Calendar, Interval, Mode, no_holidays
 from automations.holiday_data import holiday_dates
-from automations.models import BusinessCalendar, CalendarDate, InboxSettings
+from automations.models import BusinessCalendar, CalendarDate, GreetingSettings, InboxSettings
 from conversations.models import Inbox
 from tenants.models import Tenant
 from tenants.timezones import UTC, zone_or_none
@@ -72,3 +73,32 @@ def inbox_calendar(*, inbox: Inbox) -> BusinessCalendar | None:
 
 def zone_of(calendar: BusinessCalendar) -> ZoneInfo:
     return zone_or_none(calendar.time_zone) or UTC
+
+
+def inbox_get(*, tenant: Tenant | int, inbox_id: int) -> Inbox:
+    """One of the workspace's inboxes; another workspace's is as missing as one that never was."""
+    inbox = Inbox.objects.filter(tenant=tenant, pk=inbox_id).first()
+    if inbox is None:
+        raise Http404("No such inbox.")
+    return inbox
+
+
+def inbox_list(*, tenant: Tenant | int) -> QuerySet[Inbox]:
+    return Inbox.objects.filter(tenant=tenant).order_by("name", "id")
+
+
+def greeting_settings_of(*, inbox: Inbox) -> GreetingSettings | None:
+    """The inbox's greeting and away settings, if they were ever saved."""
+    return GreetingSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).first()
+
+
+def greeting_settings_by_inbox(*, tenant: Tenant | int) -> dict[int, GreetingSettings]:
+    return {row.inbox_id: row for row in GreetingSettings.objects.filter(tenant=tenant)}
+
+
+def inbox_calendar_names(*, tenant: Tenant | int) -> dict[int, tuple[int, str]]:
+    """Each inbox's calendar (id, name), for inboxes that keep one: one query."""
+    rows = InboxSettings.objects.filter(tenant=tenant, calendar__isnull=False).values_list(
+        "inbox_id", "calendar_id", "calendar__name"
+    )
+    return {inbox_id: (calendar_id, name) for inbox_id, calendar_id, name in rows}
