@@ -1,5 +1,6 @@
 from django.urls import path
 
+from automations import greeting_views
 from automations import settings_views as views
 
 urlpatterns = [
@@ -11,4 +12,6 @@ urlpatterns = [
         views.business_hours_delete,
         name="business_hours_delete",
     ),
+    path("settings/greeting-away/", greeting_views.greeting_list, name="greeting_list"),
+    path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
 ]

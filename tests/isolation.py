@@ -213,6 +213,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "action": lambda tenant: "assign",
     "delivery_id": _sample_event_delivery,
     "calendar_id": _sample_calendar,
+    "inbox_id": lambda tenant: _sample_channel_obj(tenant).inbox_id,
 }
 
 

@@ -93,6 +93,7 @@ class Workspace:
             "label_id": label.pk,
             "quick_reply_id": quick_reply.pk,
             "calendar_id": calendar.pk,
+            "inbox_id": channel.inbox_id,
         }
         self.message: Message = message
 

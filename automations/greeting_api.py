@@ -1,0 +1,178 @@
+"""REST API of greeting and away messages: read and change one inbox's settings and wording. Needs "Manage
+automations"; another workspace's inbox is 404, like one that never was."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from automations import selectors
+from automations.greeting_services import (
+    AFTER_DAYS_MAX,
+    EVERY_HOURS_MAX,
+    QUIET_MINUTES_MAX,
+    GreetingSpec,
+    greeting_settings_update,
+    greeting_spec,
+    text_languages,
+)
+from automations.greeting_texts import VARIABLES
+from automations.models import GreetingSettings
+from conversations.models import Inbox
+from conversations.services.customer_texts import BODY_MAX
+from helpdesk.api import ErrorOutput
+from tenants.api_base import TenantAPIView
+from tenants.permissions import Perm
+
+NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such inbox in this workspace")
+FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks Manage automations")
+INVALID = OpenApiResponse(
+    ErrorOutput, description="validation_failed: details name the field (and the language of a wording)"
+)
+UNSUPPORTED = OpenApiResponse(ErrorOutput, description="unsupported_media_type: the body is not JSON")
+
+TEXTS_HELP = (
+    "Wording per language of the product ({languages}); a language left out, or blank, has none. Variables: "
+    "{variables}. Sent in the contact's language (their `language` attribute, else the workspace's), else "
+    "the closest one written."
+).format(languages=", ".join(text_languages()), variables=", ".join(f"`{{{{{v}}}}}`" for v in VARIABLES))
+
+
+def _texts_field(**kwargs: Any) -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=BODY_MAX, trim_whitespace=False),
+        help_text=TEXTS_HELP,
+        **kwargs,
+    )
+
+
+class GreetingOutput(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    when = serializers.ChoiceField(
+        choices=GreetingSettings.When.values,
+        help_text="first_ever: the customer's first message in the inbox; after_days: also their first message "
+        "after `after_days` days in which no message went either way",
+    )
+    after_days = serializers.IntegerField(min_value=1, max_value=AFTER_DAYS_MAX)
+    texts = _texts_field()
+
+
+class AwayOutput(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="Sent when the inbox's business hours are closed")
+    every_hours = serializers.IntegerField(
+        min_value=1, max_value=EVERY_HOURS_MAX, help_text="At most once per conversation in this many hours"
+    )
+    agent_quiet_minutes = serializers.IntegerField(
+        min_value=0,
+        max_value=QUIET_MINUTES_MAX,
+        help_text="Not sent when an agent replied in the conversation within this many minutes (0: off)",
+    )
+    texts = _texts_field()
+
+
+class GreetingSettingsOutput(serializers.Serializer):
+    inbox_id = serializers.IntegerField()
+    calendar_id = serializers.IntegerField(
+        allow_null=True, help_text="The business hours the inbox follows; null: none, no away message is sent"
+    )
+    greeting = GreetingOutput()
+    away = AwayOutput()
+
+
+class GreetingInput(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    when = serializers.ChoiceField(choices=GreetingSettings.When.values, required=False)
+    after_days = serializers.IntegerField(min_value=1, max_value=AFTER_DAYS_MAX, required=False)
+    texts = _texts_field(required=False)
+
+
+class AwayInput(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    every_hours = serializers.IntegerField(min_value=1, max_value=EVERY_HOURS_MAX, required=False)
+    agent_quiet_minutes = serializers.IntegerField(min_value=0, max_value=QUIET_MINUTES_MAX, required=False)
+    texts = _texts_field(required=False)
+
+
+class GreetingSettingsInput(serializers.Serializer):
+    """Fields left out keep their value; ``texts`` sent replace the whole wording of that message."""
+
+    greeting = GreetingInput(required=False)
+    away = AwayInput(required=False)
+
+
+def _output(inbox: Inbox) -> dict[str, Any]:
+    spec = greeting_spec(inbox=inbox)
+    calendar = selectors.inbox_calendar_names(tenant=inbox.tenant_id).get(inbox.pk)
+    return GreetingSettingsOutput(
+        {
+            "inbox_id": inbox.pk,
+            "calendar_id": calendar[0] if calendar else None,
+            "greeting": {
+                "enabled": spec.greeting_enabled,
+                "when": spec.greeting_when,
+                "after_days": spec.greeting_after_days,
+                "texts": spec.greeting_texts,
+            },
+            "away": {
+                "enabled": spec.away_enabled,
+                "every_hours": spec.away_every_hours,
+                "agent_quiet_minutes": spec.away_agent_quiet_minutes,
+                "texts": spec.away_texts,
+            },
+        }
+    ).data
+
+
+def _spec(base: GreetingSpec, data: dict[str, Any]) -> GreetingSpec:
+    """``base`` with the fields the request sent."""
+    names = {
+        "greeting": {"enabled": "greeting_enabled", "when": "greeting_when", "after_days": "greeting_after_days"},
+        "away": {
+            "enabled": "away_enabled",
+            "every_hours": "away_every_hours",
+            "agent_quiet_minutes": "away_agent_quiet_minutes",
+        },
+    }
+    changes: dict[str, Any] = {}
+    for part, fields in names.items():
+        given = data.get(part) or {}
+        changes |= {fields[key]: value for key, value in given.items() if key in fields}
+        if "texts" in given:
+            changes[f"{part}_texts"] = dict(given["texts"])
+    return replace(base, **changes)
+
+
+class GreetingSettingsApi(TenantAPIView):
+    """One inbox's greeting and away messages."""
+
+    required_perm = Perm.MANAGE_AUTOMATIONS
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="greeting_away_retrieve",
+        responses={200: GreetingSettingsOutput, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="An inbox's greeting and away messages: when each is sent and its wording per language",
+    )
+    def get(self, request: Request, tenant_slug: str, inbox_id: int) -> Response:
+        return Response(_output(selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)))
+
+    @extend_schema(
+        operation_id="greeting_away_update",
+        request=GreetingSettingsInput,
+        responses={200: GreetingSettingsOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND, 415: UNSUPPORTED},
+        summary="Change an inbox's greeting and away messages; fields left out keep their value, texts sent "
+        "replace that message's wording in every language",
+    )
+    def patch(self, request: Request, tenant_slug: str, inbox_id: int) -> Response:
+        inbox = selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)
+        data = GreetingSettingsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        spec = _spec(greeting_spec(inbox=inbox), dict(data.validated_data))
+        greeting_settings_update(actor=self.principal, inbox=inbox, spec=spec, request=request)
+        return Response(_output(inbox))
