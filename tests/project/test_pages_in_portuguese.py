@@ -455,6 +455,29 @@ def _build_workspace(capture: Any) -> Workspace:
     # The parser's diagnosis of Meta's payload is stored as written, in English like Meta's own errors.
     data += ["Cannot parse: The body.entry must be a list, got a string."]
 
+    # Business hours with a lunch break, a Friday night shift, São Paulo's holidays and a half-day.
+    from datetime import date as day_of
+    from datetime import time as clock
+
+    from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create
+
+    week = tuple(WeeklySpec(weekday=d, start=clock(s), end=clock(e)) for d in range(5) for s, e in ((8, 12), (13, 18)))
+    calendar = calendar_create(
+        actor=owner,
+        spec=CalendarSpec(
+            name="Atendimento",
+            time_zone="America/Sao_Paulo",
+            weekly=(*week, WeeklySpec(weekday=4, start=clock(22), end=clock(6))),
+            holiday_country="BR",
+            holiday_subdivision="SP",
+            dates=(
+                DateSpec(date=day_of(now.year, 12, 24), name="Véspera de Natal", intervals=((clock(8), clock(12)),)),
+            ),
+            inbox_ids=(channel.inbox_id,),
+        ),
+    )
+    data += ["Atendimento", "Véspera de Natal"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -492,6 +515,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "action": ["assign"],
         "token": [invitation_token],
         "tenant_slug": [SLUG],
+        "calendar_id": [calendar.pk],
     }
     return workspace
 
