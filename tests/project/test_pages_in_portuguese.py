@@ -478,6 +478,19 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += ["Atendimento", "Véspera de Natal"]
 
+    # Its greeting and away messages, in both languages (what customers read is the workspace's wording).
+    from automations.greeting_services import GreetingSpec, greeting_settings_update
+
+    greeting = {"pt-br": "Olá {{contact.first_name}}, boas-vindas!", "en": "Hi {{contact.first_name}}, welcome!"}
+    away = {"pt-br": "Estamos fora do horário. Voltamos {{next_open}}.", "en": "We are away. Back {{next_open}}."}
+    greeting_settings_update(
+        actor=owner,
+        inbox=channel.inbox,
+        spec=GreetingSpec(greeting_enabled=True, greeting_texts=greeting, away_enabled=True, away_texts=away),
+    )
+    data += [*greeting.values(), *away.values(), "Olá Maria, boas-vindas!", "Hi Maria, welcome!"]
+    data += ["Estamos fora do horário. Voltamos", "We are away. Back"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -516,6 +529,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "token": [invitation_token],
         "tenant_slug": [SLUG],
         "calendar_id": [calendar.pk],
+        "inbox_id": [channel.inbox_id],
     }
     return workspace
 
