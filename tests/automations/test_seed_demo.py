@@ -1,7 +1,8 @@
-"""The demo's business hours, as ``make run`` seeds them."""
+"""The demo's business hours, greeting and away messages, as ``make run`` seeds them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from io import StringIO
 
@@ -9,11 +10,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from automations.greeting_services import GreetingSpec, greeting_settings_update, greeting_spec
+from automations.management.commands.seed_demo_automations import DEMO_AWAY, DEMO_GREETING
 from automations.models import BusinessCalendar
 from automations.selectors import calendar_get, inbox_calendar
 from automations.services import calendar_spec
 from tenants.models import Tenant
 from tests.conversations.factories import make_inbox
+from tests.factories import owner_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +49,25 @@ def test_the_demo_gets_brazilian_business_hours_followed_by_its_inboxes_once():
     ]
     assert spec.dates[0].date.year == timezone.localdate().year
     assert inbox_calendar(inbox=inbox) == calendar
+
+
+def test_the_demos_inboxes_greet_and_answer_out_of_hours_in_both_languages_and_a_change_stays():
+    call_command("seed_demo", stdout=StringIO())
+    tenant = Tenant.objects.get(slug="demo")
+    inbox = make_inbox(tenant, name="WhatsApp")
+    call_command("seed_demo_automations", stdout=StringIO())
+    changed = replace(greeting_spec(inbox=inbox), away_enabled=False)
+    greeting_settings_update(actor=owner_of(tenant), inbox=inbox, spec=changed)
+
+    call_command("seed_demo_automations", stdout=StringIO())
+
+    assert greeting_spec(inbox=inbox) == GreetingSpec(
+        greeting_enabled=True,
+        greeting_texts=DEMO_GREETING,
+        away_enabled=False,
+        away_texts=DEMO_AWAY,
+    )
+    assert sorted(DEMO_GREETING) == sorted(DEMO_AWAY) == ["en", "pt-br"]
 
 
 def test_seeding_business_hours_needs_the_demo_workspace():

@@ -1,6 +1,7 @@
 """Seeds the demo workspace's business hours (after ``seed_demo`` and ``seed_demo_whatsapp``): weekdays with a
 lunch break, Saturday mornings, Brazil's and São Paulo's holidays, half-days on Christmas and New Year's Eve,
-followed by every inbox of the workspace. Safe to run again."""
+followed by every inbox of the workspace; and each inbox's greeting and away message in Portuguese and
+English. Safe to run again: what was changed on the settings pages stays."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from automations.models import BusinessCalendar, InboxSettings
+from automations.greeting_services import GreetingSpec, greeting_settings_update
+from automations.models import BusinessCalendar, GreetingSettings, InboxSettings
 from automations.selectors import calendar_get
 from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create, calendar_spec, calendar_update
 from conversations.models import Inbox
@@ -21,6 +23,14 @@ from tenants.permissions import BuiltinRole
 
 DEMO_SLUG = "demo"
 DEMO_CALENDAR = "Horário comercial"
+DEMO_GREETING = {
+    "pt-br": "Olá, {{contact.first_name}}! Aqui é o {{inbox.name}}. Conte como podemos ajudar.",
+    "en": "Hi {{contact.first_name}}! This is {{inbox.name}}. Tell us how we can help.",
+}
+DEMO_AWAY = {
+    "pt-br": "Estamos fora do horário de atendimento agora. Voltamos {{next_open}} e respondemos assim que abrirmos.",
+    "en": "We are outside business hours right now. We are back {{next_open}} and will answer as soon as we open.",
+}
 
 
 def demo_spec(year: int) -> CalendarSpec:
@@ -41,7 +51,10 @@ def demo_spec(year: int) -> CalendarSpec:
 
 
 class Command(BaseCommand):
-    help = "Give the demo workspace business hours with Brazilian holidays, followed by all its inboxes."
+    help = (
+        "Give the demo workspace business hours with Brazilian holidays, followed by all its inboxes, and a "
+        "greeting and an away message for each inbox."
+    )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -69,3 +82,13 @@ class Command(BaseCommand):
             calendar_update(actor=owner, calendar=calendar, spec=replace(spec, inbox_ids=inbox_ids))
         where = f"/t/{tenant.slug}/settings/business-hours/{calendar.pk}/"
         self.stdout.write(self.style.SUCCESS(f"Business hours '{calendar.name}' at {where}"))
+        # Inboxes whose greeting and away message were never set greet new customers and answer out of hours.
+        configured = GreetingSettings.objects.filter(tenant=tenant).values_list("inbox_id", flat=True)
+        messages = GreetingSpec(
+            greeting_enabled=True, greeting_texts=DEMO_GREETING, away_enabled=True, away_texts=DEMO_AWAY
+        )
+        for inbox in Inbox.objects.filter(tenant=tenant).exclude(pk__in=list(configured)).order_by("pk"):
+            has_calendar = InboxSettings.objects.filter(tenant=tenant, inbox=inbox, calendar__isnull=False).exists()
+            greeting_settings_update(actor=owner, inbox=inbox, spec=replace(messages, away_enabled=has_calendar))
+            where = f"/t/{tenant.slug}/settings/greeting-away/{inbox.pk}/"
+            self.stdout.write(self.style.SUCCESS(f"Greeting and away message of '{inbox.name}' at {where}"))
