@@ -158,6 +158,8 @@ def test_main_pages_have_no_critical_or_serious_accessibility_violations(
         ("business hours", f"{base}/settings/business-hours/"),
         ("new business hours", f"{base}/settings/business-hours/new/"),
         ("business hours calendar", f"{base}/settings/business-hours/{calendar.pk}/"),
+        ("greeting and away", f"{base}/settings/greeting-away/"),
+        ("greeting and away of an inbox", f"{base}/settings/greeting-away/{conversation.inbox_id}/"),
         ("workspaces", "/workspaces/"),
         ("account security", "/accounts/2fa/"),
     ]:
