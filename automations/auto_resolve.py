@@ -243,7 +243,7 @@ def auto_resolve_update(*, actor: Actor, inbox: Inbox, spec: AutoResolveSpec, re
         closing_message=closing,
     )
     settings = (
-        AutoResolveSettings.objects.select_for_update()
+        AutoResolveSettings.objects.select_for_update(no_key=True, of=("self",))
         .filter(tenant_id=inbox.tenant_id, inbox=inbox)
         .select_related("label")
         .first()
