@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api
+from automations import api, auto_resolve_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -8,4 +8,17 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/business-hours/", api.CalendarListCreateApi.as_view(), name="api_business_hours_list"),
     path(_calendar, api.CalendarDetailApi.as_view(), name="api_business_hours_detail"),
     path(f"{_calendar}status/", api.CalendarStatusApi.as_view(), name="api_business_hours_status"),
+]
+
+urlpatterns += [
+    path(
+        "t/<slug:tenant_slug>/auto-resolve/",
+        auto_resolve_api.AutoResolveListApi.as_view(),
+        name="api_auto_resolve_list",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-resolve/<int:inbox_id>/",
+        auto_resolve_api.AutoResolveDetailApi.as_view(),
+        name="api_auto_resolve_detail",
+    ),
 ]

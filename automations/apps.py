@@ -8,6 +8,7 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready().
-        from automations.audit import register_audit_display
+        from automations.audit import register_audit_display, register_auto_resolve_audit_display
 
         register_audit_display()
+        register_auto_resolve_audit_display()

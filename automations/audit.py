@@ -1,5 +1,6 @@
-"""How the audit log shows a calendar's entries: the stored codes ("mon 09:00-12:00", "2026-12-24
-closed") in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day")."""
+"""How the audit log shows automations' entries: a calendar's stored codes ("mon 09:00-12:00", "2026-12-24
+closed") in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day"), and an inbox's
+auto-resolve ("on", 24 hours, the closing message's languages)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ LABELS = {
     "subdivision": gettext_lazy("state or region"),
     "inbox_ids": gettext_lazy("inboxes"),
 }
+AUTO_RESOLVE_LABELS = {
+    "enabled": gettext_lazy("auto-resolve"),
+    "after_hours": gettext_lazy("hours without customer activity"),
+    "label": gettext_lazy("label to add"),
+    "include_waiting": gettext_lazy("conversations waiting for an agent"),
+    "closing_message": gettext_lazy("closing message in"),
+    "closing_message_reworded": gettext_lazy("closing message reworded in"),
+}
+AUTO_RESOLVE_SWITCH = (
+    ("on", pgettext_lazy("auto-resolve", "on")),
+    ("off", pgettext_lazy("auto-resolve", "off")),
+)
 HOLIDAYS_SWITCH = (
     ("on", pgettext_lazy("public holidays", "closed on them")),
     ("off", pgettext_lazy("public holidays", "ignored")),
@@ -89,3 +102,16 @@ def register_audit_display() -> None:
     for action in ACTIONS:
         audit_display.register_keys(keys, action=action)
         audit_display.register_labels(LABELS, action=action)
+
+
+def register_auto_resolve_audit_display() -> None:
+    audit_display.register_kind("auto_resolve_switch", audit_display.choices_kind(AUTO_RESOLVE_SWITCH))
+    keys = {
+        "enabled": "auto_resolve_switch",
+        "include_waiting": "auto_resolve_switch",
+        "label": "label",
+        "closing_message": "language",
+        "closing_message_reworded": "language",
+    }
+    audit_display.register_keys(keys, action=Action.AUTO_RESOLVE_CHANGED)
+    audit_display.register_labels(AUTO_RESOLVE_LABELS, action=Action.AUTO_RESOLVE_CHANGED)

@@ -100,7 +100,7 @@ def _defaults(inbox: Inbox) -> AutoResolveSettings:
 def auto_resolve_rows(*, tenant: Tenant) -> list[AutoResolveRow]:
     """Every inbox of the workspace with its auto-resolve, closing message and the conversations it resolved
     in the last seven days, by inbox name (four queries)."""
-    inboxes = list(inbox_list(tenant=tenant))
+    inboxes = list(inbox_list(tenant=tenant).order_by("name", "id"))
     ids = [inbox.pk for inbox in inboxes]
     saved = {
         row.inbox_id: row
