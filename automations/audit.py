@@ -34,7 +34,7 @@ AUTO_RESOLVE_LABELS = {
     "after_hours": gettext_lazy("hours without customer activity"),
     "label": gettext_lazy("label to add"),
     "include_waiting": gettext_lazy("conversations waiting for an agent"),
-    "closing_message": gettext_lazy("closing message in"),
+    "closing_message": gettext_lazy("closing message languages"),
     "closing_message_reworded": gettext_lazy("closing message reworded in"),
 }
 AUTO_RESOLVE_SWITCH = (

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from automations import auto_resolve_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -11,4 +12,6 @@ urlpatterns = [
         views.business_hours_delete,
         name="business_hours_delete",
     ),
+    path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
+    path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
 ]
