@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
 
 from automations.auto_resolve_run import conversations_auto_resolve
 from automations.models import AutoResolution
 from conversations.models import Conversation, Message
 from conversations.services.actions import conversation_status_set
+from helpdesk import embedded_beat
 from tenants.models import AuditLogEntry
 from tests.automations.auto_resolve_helpers import (
     HOUR,
@@ -282,3 +285,32 @@ def test_a_workspace_gets_a_share_per_run_and_the_rest_next_run(tenant, admin, i
 
     assert (first["resolved"], second["resolved"]) == (3, 2)
     assert Conversation.objects.filter(tenant=tenant, status="open").count() == 0
+
+
+def test_the_beat_schedule_and_the_embedded_beat_of_make_run_run_it(tenant, admin, inbox, monkeypatch):
+    entry = django_settings.CELERY_BEAT_SCHEDULE["automations-auto-resolve"]
+    assert (entry["task"], entry["schedule"]) == ("automations.tasks.conversations_auto_resolve", 300.0)
+    auto_resolve_on(admin, inbox, after_hours=1)
+    real_clock = Clock(timezone.now())
+    monkeypatch.setattr(timezone, "now", real_clock)
+    conversation = _answered(
+        inbox, real_clock, customer="5511911110099", wrote=real_clock.now - 3 * HOUR, answered=real_clock.now - 2 * HOUR
+    )
+    real_clock.set(real_clock.now + 2 * HOUR)
+
+    class OneTick:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            self.now += 1_000_000.0
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            raise StopIteration
+
+    monkeypatch.setattr(embedded_beat, "time", OneTick())
+    monkeypatch.setattr(embedded_beat, "close_old_connections", lambda: None)
+    with pytest.raises(StopIteration):
+        embedded_beat._run_forever()
+
+    assert _status(conversation) == "resolved"
