@@ -149,7 +149,7 @@ class AutoResolveSettings(TenantOwnedModel):
     the workspace's customer text ``auto_resolve.closing_key(inbox)``."""
 
     inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
-    enabled = models.BooleanField(_("on"), default=False)
+    enabled = models.BooleanField(_("active"), default=False)
     after_hours = models.PositiveSmallIntegerField(
         _("hours without customer activity"),
         default=24,
@@ -192,7 +192,7 @@ class AutoResolution(TenantOwnedModel):
     # The conversation's ``last_activity_at`` the quiet spell was counted from.
     activity_at = models.DateTimeField(_("last activity"))
     # When it was resolved: a conversation reopened without a message since is not resolved again.
-    resolved_at = models.DateTimeField(_("resolved"))
+    resolved_at = models.DateTimeField(_("resolved at"))
     closing = models.CharField(_("closing message"), max_length=20, choices=Closing.choices)
     # Only a pointer: a message deleted later (retention) leaves the record as it was.
     closing_message = models.ForeignKey(

@@ -102,7 +102,7 @@ def test_the_form_reads_back_what_was_saved_and_warns_when_the_message_can_never
 
     assert 'name="after_hours" value="48"' in page
     assert re.search(r'<textarea name="closing_en"[^>]*>\s*Bye!</textarea>', page)
-    assert "The closing message is never sent after 24 hours or more" in _text(page)
+    assert "With 24 hours or more, the closing message is never sent" in _text(page)
 
 
 def test_hours_out_of_range_are_refused_with_the_reason_and_nothing_saved(tenant, admin):

@@ -478,6 +478,17 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += ["Atendimento", "Véspera de Natal"]
 
+    # Auto-resolve on the number's inbox: after 12 hours, with a label and a closing message.
+    from automations.auto_resolve import AutoResolveSpec, auto_resolve_update
+
+    closing = "Vamos encerrar esta conversa. Se precisar, é só escrever!"
+    auto_resolve_update(
+        actor=owner,
+        inbox=channel.inbox,
+        spec=AutoResolveSpec(enabled=True, after_hours=12, label_id=vip.pk, closing_message={"pt-br": closing}),
+    )
+    data += [closing]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -516,6 +527,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "token": [invitation_token],
         "tenant_slug": [SLUG],
         "calendar_id": [calendar.pk],
+        "inbox_id": [channel.inbox_id],
     }
     return workspace
 
