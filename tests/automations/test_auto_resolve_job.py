@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from automations.auto_resolve_run import conversations_auto_resolve
@@ -314,3 +316,36 @@ def test_the_beat_schedule_and_the_embedded_beat_of_make_run_run_it(tenant, admi
         embedded_beat._run_forever()
 
     assert _status(conversation) == "resolved"
+
+
+def test_finding_due_conversations_costs_the_same_queries_however_many_inboxes_and_conversations(
+    tenant, admin, other_tenant, clock, django_assert_num_queries
+):
+    for name in ("Suporte", "Vendas", "Cobrança"):
+        inbox = whatsapp_inbox(tenant, name=name)
+        auto_resolve_on(admin, inbox, after_hours=24, closing_message=CLOSING)
+        for n in range(3):
+            customer = f"55119555{inbox.pk:02d}{n:03d}"
+            _answered(inbox, clock, customer=customer, wrote=NOW - 2 * HOUR, answered=NOW - HOUR)
+    auto_resolve_on(add_member(other_tenant, "admin"), whatsapp_inbox(other_tenant, name="Theirs"), after_hours=24)
+    clock.set(NOW)
+
+    # The enabled inboxes of every workspace; then per workspace its closing messages and its due conversations.
+    with django_assert_num_queries(1 + 2 * 2):
+        assert conversations_auto_resolve(now=NOW)["resolved"] == 0
+
+
+def test_each_resolution_costs_the_same_queries(tenant, admin, inbox, clock):
+    auto_resolve_on(admin, inbox, after_hours=1, closing_message=CLOSING, label_id=make_label(tenant, "fim").pk)
+    for n in range(6):
+        _answered(inbox, clock, customer=f"551196660{n:03d}", wrote=NOW - 3 * HOUR, answered=NOW - 2 * HOUR)
+    clock.set(NOW)
+
+    costs = []
+    for share in (1, 2, 3):
+        with CaptureQueriesContext(connection) as queries:
+            assert conversations_auto_resolve(now=NOW, per_workspace=share)["resolved"] == share
+        costs.append(len(queries))
+
+    # One more conversation costs the same fixed number of queries each time: nothing is read per row found.
+    assert costs[1] - costs[0] == costs[2] - costs[1]
