@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from django.db import IntegrityError, transaction
@@ -96,8 +96,10 @@ def _workspace_run(
     resolved_since = AutoResolution.objects.filter(
         conversation_id=OuterRef("pk"), resolved_at__gte=OuterRef("last_activity_at")
     )
+    # The shortest wait bounds them all: the index range that holds every inbox's due conversations.
+    latest = now - timedelta(hours=min(row.after_hours for row in settings))
     candidates = (
-        Conversation.objects.filter(tenant_id=tenant.pk, status=Conversation.Status.OPEN)
+        Conversation.objects.filter(tenant_id=tenant.pk, status=Conversation.Status.OPEN, last_activity_at__lte=latest)
         .filter(due)
         .exclude(Exists(resolved_since))
         .order_by("last_activity_at", "id")
