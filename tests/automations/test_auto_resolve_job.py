@@ -349,3 +349,15 @@ def test_each_resolution_costs_the_same_queries(tenant, admin, inbox, clock):
 
     # One more conversation costs the same fixed number of queries each time: nothing is read per row found.
     assert costs[1] - costs[0] == costs[2] - costs[1]
+
+
+def test_running_twice_resolves_once_and_sends_one_closing_message(tenant, admin, inbox, clock):
+    auto_resolve_on(admin, inbox, after_hours=1, closing_message=CLOSING)
+    conversation = _answered(inbox, clock, customer="5511911110077", wrote=NOW - 3 * HOUR, answered=NOW - 2 * HOUR)
+
+    runs = [_run(clock, NOW), _run(clock, NOW), _run(clock, NOW + 30 * HOUR)]
+
+    assert [run["resolved"] for run in runs] == [1, 0, 0]
+    assert len(_bot_messages(conversation)) == 1
+    assert _lines(conversation).count("Resolved by automation 'Auto-resolve'") == 1
+    assert AutoResolution.objects.filter(conversation=conversation).count() == 1
