@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, greeting_api
+from automations import api, auto_resolve_api, greeting_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -12,5 +12,18 @@ urlpatterns = [
         "t/<slug:tenant_slug>/inboxes/<int:inbox_id>/greeting-away/",
         greeting_api.GreetingSettingsApi.as_view(),
         name="api_greeting_away",
+    ),
+]
+
+urlpatterns += [
+    path(
+        "t/<slug:tenant_slug>/auto-resolve/",
+        auto_resolve_api.AutoResolveListApi.as_view(),
+        name="api_auto_resolve_list",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-resolve/<int:inbox_id>/",
+        auto_resolve_api.AutoResolveDetailApi.as_view(),
+        name="api_auto_resolve_detail",
     ),
 ]

@@ -1,6 +1,7 @@
-"""How the audit log shows a calendar's entries: the stored codes ("mon 09:00-12:00", "2026-12-24 closed")
-in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day"); and an inbox's greeting
-and away settings ("on", "off", the languages by name)."""
+"""How the audit log shows automations' entries: a calendar's stored codes ("mon 09:00-12:00", "2026-12-24
+closed") in the viewer's words ("Monday 09:00 to 12:00", "Dec. 24, 2026: closed all day"), an inbox's
+auto-resolve ("on", 24 hours, the closing message's languages), and its greeting and away settings ("on",
+"off", the languages by name)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ LABELS = {
     "subdivision": gettext_lazy("state or region"),
     "inbox_ids": gettext_lazy("inboxes"),
 }
+AUTO_RESOLVE_LABELS = {
+    "enabled": gettext_lazy("auto-resolve"),
+    "after_hours": gettext_lazy("hours without customer activity"),
+    "label": gettext_lazy("label to add"),
+    "include_waiting": gettext_lazy("conversations waiting for an agent"),
+    "closing_message": gettext_lazy("closing message languages"),
+    "closing_message_reworded": gettext_lazy("closing message reworded in"),
+}
+AUTO_RESOLVE_SWITCH = (
+    ("on", pgettext_lazy("auto-resolve", "on")),
+    ("off", pgettext_lazy("auto-resolve", "off")),
+)
 HOLIDAYS_SWITCH = (
     ("on", pgettext_lazy("public holidays", "closed on them")),
     ("off", pgettext_lazy("public holidays", "ignored")),
@@ -116,3 +129,16 @@ def _register_greeting_display() -> None:
     keys |= {key: "language" for key in ("greeting_languages", "away_languages", "greeting_wording", "away_wording")}
     audit_display.register_keys(keys, action=action)
     audit_display.register_labels(GREETING_LABELS, action=action)
+
+
+def register_auto_resolve_audit_display() -> None:
+    audit_display.register_kind("auto_resolve_switch", audit_display.choices_kind(AUTO_RESOLVE_SWITCH))
+    keys = {
+        "enabled": "auto_resolve_switch",
+        "include_waiting": "auto_resolve_switch",
+        "label": "label",
+        "closing_message": "language",
+        "closing_message_reworded": "language",
+    }
+    audit_display.register_keys(keys, action=Action.AUTO_RESOLVE_CHANGED)
+    audit_display.register_labels(AUTO_RESOLVE_LABELS, action=Action.AUTO_RESOLVE_CHANGED)

@@ -1,12 +1,14 @@
-"""Automations' tables: business hours calendars and which calendar each inbox keeps; greeting and away
-messages per inbox, and the record of what they sent."""
+"""Automations' tables: business hours calendars and which calendar each inbox keeps; each inbox's greeting
+and away messages with the record of what they sent, and its auto-resolve with the record of what it
+resolved."""
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import ContactInbox, Conversation, Inbox, Message
+from conversations.models import ContactInbox, Conversation, Inbox, Label, Message
 from tenants.models import TenantOwnedModel
 from tenants.timezones import validate_time_zone
 
@@ -162,6 +164,40 @@ class GreetingSettings(TenantOwnedModel):
         verbose_name = _("greeting and away settings")
         verbose_name_plural = _("greeting and away settings")
 
+
+AUTO_RESOLVE_HOURS_MIN = 1
+AUTO_RESOLVE_HOURS_MAX = 720  # 30 days
+
+
+class AutoResolveSettings(TenantOwnedModel):
+    """Auto-resolve of one inbox: its open conversations are resolved once the customer has been quiet for
+    ``after_hours`` since the conversation's last message. The closing message's wording, per language, is
+    the workspace's customer text ``auto_resolve.closing_key(inbox)``."""
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    enabled = models.BooleanField(_("active"), default=False)
+    after_hours = models.PositiveSmallIntegerField(
+        _("hours without customer activity"),
+        default=24,
+        validators=[MinValueValidator(AUTO_RESOLVE_HOURS_MIN), MaxValueValidator(AUTO_RESOLVE_HOURS_MAX)],
+    )
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("label to add")
+    )
+    include_waiting = models.BooleanField(_("also resolve conversations waiting for an agent"), default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(after_hours__gte=AUTO_RESOLVE_HOURS_MIN, after_hours__lte=AUTO_RESOLVE_HOURS_MAX),
+                name="auto_resolve_after_hours_in_range",
+            )
+        ]
+        # The beat job reads the inboxes that have it on, across workspaces.
+        indexes = [models.Index(fields=["tenant"], condition=models.Q(enabled=True), name="auto_resolve_enabled")]
+        verbose_name = _("auto-resolve settings")
+        verbose_name_plural = _("auto-resolve settings")
+
     def __str__(self) -> str:
         return str(self.inbox)
 
@@ -198,3 +234,39 @@ class AutomatedMessage(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} for message {self.trigger_message_id}"
+
+
+class AutoResolution(TenantOwnedModel):
+    """A conversation auto-resolved after one quiet spell: one row per conversation and last activity, so
+    two jobs at once never resolve (nor send a closing message) twice for the same silence."""
+
+    class Closing(models.TextChoices):
+        SENT = "sent", _("Closing message sent")
+        WINDOW_CLOSED = "window_closed", _("Not sent: the reply window is closed")
+        NONE = "none", _("No closing message")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    # The conversation's ``last_activity_at`` the quiet spell was counted from.
+    activity_at = models.DateTimeField(_("last activity"))
+    # When it was resolved: a conversation reopened without a message since is not resolved again.
+    resolved_at = models.DateTimeField(_("resolved at"))
+    closing = models.CharField(_("closing message"), max_length=20, choices=Closing.choices)
+    # Only a pointer: a message deleted later (retention) leaves the record as it was.
+    closing_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    label_added = models.BooleanField(_("label added"), default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "activity_at"], name="auto_resolution_once_per_activity")
+        ]
+        indexes = [models.Index(fields=["tenant", "inbox", "-created_at"], name="auto_resolution_tenant_inbox")]
+        verbose_name = _("auto-resolution")
+        verbose_name_plural = _("auto-resolutions")
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} @ {self.activity_at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import greeting_views
+from automations import auto_resolve_pages, greeting_views
 from automations import settings_views as views
 
 urlpatterns = [
@@ -14,4 +14,6 @@ urlpatterns = [
     ),
     path("settings/greeting-away/", greeting_views.greeting_list, name="greeting_list"),
     path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
+    path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
+    path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
 ]

@@ -197,6 +197,17 @@ def _sample_calendar(tenant: Tenant) -> int:
 
 
 # URL keyword -> builds an object of the given tenant and returns the value for the URL.
+def _sample_inbox(tenant: Tenant) -> int:
+    # An inbox with auto-resolve on and a closing message: a call that changes them shows in the snapshot.
+    from automations.auto_resolve import AutoResolveSpec, auto_resolve_update
+    from tests.factories import owner_of
+
+    inbox = _sample_channel_obj(tenant).inbox
+    spec = AutoResolveSpec(enabled=True, after_hours=12, closing_message={"en": "Bye!"})
+    auto_resolve_update(actor=owner_of(tenant), inbox=inbox, spec=spec)
+    return inbox.pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -213,7 +224,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "action": lambda tenant: "assign",
     "delivery_id": _sample_event_delivery,
     "calendar_id": _sample_calendar,
-    "inbox_id": lambda tenant: _sample_channel_obj(tenant).inbox_id,
+    "inbox_id": _sample_inbox,
 }
 
 

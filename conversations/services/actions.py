@@ -344,6 +344,20 @@ def conversation_labels_change(
     return labels
 
 
+@transaction.atomic
+def conversation_activity_record(*, actor: Actor, conversation: Conversation, text: str) -> Message:
+    """A system line an automation (or the system) leaves in the history about what it did or did not
+    do ("No closing message sent by automation 'Auto-resolve': …"); private, never sent to the customer.
+    The text names the actor itself, in the language the line is written in."""
+    _require_reply(actor, conversation)
+    text = text.strip()
+    if not text:
+        raise ValidationFailed(_("A history line cannot be empty."))
+    message = _activity(conversation, text[:4096])
+    publish_message_event("message.created", message)
+    return message
+
+
 def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:
     """The team has seen the customer's messages: the unread count drops to zero for everyone, and
     the channel tells the customer (e.g. read ticks up to their latest message)."""

@@ -291,6 +291,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "events-deliveries-sweep": {"task": "conversations.tasks.event_deliveries_sweep", "schedule": 60.0},
     "events-reply-windows": {"task": "conversations.tasks.reply_window_events_record", "schedule": 60.0},
     "events-purge": {"task": "conversations.tasks.events_purge", "schedule": 3600.0},
+    # Auto-resolve (docs/auto-resolve.md): conversations quiet for their inbox's hours, every 5 minutes.
+    "automations-auto-resolve": {
+        "task": "automations.tasks.conversations_auto_resolve",
+        "schedule": env.float("AUTO_RESOLVE_INTERVAL_SECONDS", default=300.0),
+    },
 }
 # Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
 # time doubled after each failure (at most an hour); a pending delivery whose job has not run this

@@ -491,6 +491,17 @@ def _build_workspace(capture: Any) -> Workspace:
     data += [*greeting.values(), *away.values(), "Olá Maria, boas-vindas!", "Hi Maria, welcome!"]
     data += ["Estamos fora do horário. Voltamos", "We are away. Back"]
 
+    # Auto-resolve on the number's inbox: after 12 hours, with a label and a closing message.
+    from automations.auto_resolve import AutoResolveSpec, auto_resolve_update
+
+    closing = "Vamos encerrar esta conversa. Se precisar, é só escrever!"
+    auto_resolve_update(
+        actor=owner,
+        inbox=channel.inbox,
+        spec=AutoResolveSpec(enabled=True, after_hours=12, label_id=vip.pk, closing_message={"pt-br": closing}),
+    )
+    data += [closing]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
