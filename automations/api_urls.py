@@ -9,9 +9,12 @@ urlpatterns = [
     path(_calendar, api.CalendarDetailApi.as_view(), name="api_business_hours_detail"),
     path(f"{_calendar}status/", api.CalendarStatusApi.as_view(), name="api_business_hours_status"),
     path(
-        "t/<slug:tenant_slug>/inboxes/<int:inbox_id>/greeting-away/",
+        "t/<slug:tenant_slug>/greeting-away/", greeting_api.GreetingSettingsListApi.as_view(), name="api_greeting_list"
+    ),
+    path(
+        "t/<slug:tenant_slug>/greeting-away/<int:inbox_id>/",
         greeting_api.GreetingSettingsApi.as_view(),
-        name="api_greeting_away",
+        name="api_greeting_detail",
     ),
 ]
 

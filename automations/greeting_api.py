@@ -20,6 +20,7 @@ from automations.greeting_services import (
     GreetingSpec,
     greeting_settings_update,
     greeting_spec,
+    greeting_specs,
     text_languages,
 )
 from automations.greeting_texts import VARIABLES
@@ -78,6 +79,7 @@ class AwayOutput(serializers.Serializer):
 
 class GreetingSettingsOutput(serializers.Serializer):
     inbox_id = serializers.IntegerField()
+    inbox_name = serializers.CharField()
     calendar_id = serializers.IntegerField(
         allow_null=True, help_text="The business hours the inbox follows; null: none, no away message is sent"
     )
@@ -106,12 +108,12 @@ class GreetingSettingsInput(serializers.Serializer):
     away = AwayInput(required=False)
 
 
-def _output(inbox: Inbox) -> dict[str, Any]:
-    spec = greeting_spec(inbox=inbox)
-    calendar = selectors.inbox_calendar_names(tenant=inbox.tenant_id).get(inbox.pk)
+def _output(inbox: Inbox, spec: GreetingSpec, calendars: dict[int, tuple[int, str]]) -> dict[str, Any]:
+    calendar = calendars.get(inbox.pk)
     return GreetingSettingsOutput(
         {
             "inbox_id": inbox.pk,
+            "inbox_name": inbox.name,
             "calendar_id": calendar[0] if calendar else None,
             "greeting": {
                 "enabled": spec.greeting_enabled,
@@ -127,6 +129,10 @@ def _output(inbox: Inbox) -> dict[str, Any]:
             },
         }
     ).data
+
+
+def _one(inbox: Inbox) -> dict[str, Any]:
+    return _output(inbox, greeting_spec(inbox=inbox), selectors.inbox_calendar_names(tenant=inbox.tenant_id))
 
 
 def _spec(base: GreetingSpec, data: dict[str, Any]) -> GreetingSpec:
@@ -148,6 +154,23 @@ def _spec(base: GreetingSpec, data: dict[str, Any]) -> GreetingSpec:
     return replace(base, **changes)
 
 
+class GreetingSettingsListApi(TenantAPIView):
+    """The greeting and away messages of every inbox of the workspace."""
+
+    required_perm = Perm.MANAGE_AUTOMATIONS
+
+    @extend_schema(
+        operation_id="greeting_away_list",
+        responses={200: GreetingSettingsOutput(many=True), 403: FORBIDDEN},
+        summary="Each inbox's greeting and away messages, by inbox name",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        inboxes = list(selectors.inbox_list(tenant=self.tenant))
+        specs = greeting_specs(tenant_id=self.tenant.pk, inboxes=inboxes)
+        calendars = selectors.inbox_calendar_names(tenant=self.tenant)
+        return Response([_output(inbox, specs[inbox.pk], calendars) for inbox in inboxes])
+
+
 class GreetingSettingsApi(TenantAPIView):
     """One inbox's greeting and away messages."""
 
@@ -160,7 +183,7 @@ class GreetingSettingsApi(TenantAPIView):
         summary="An inbox's greeting and away messages: when each is sent and its wording per language",
     )
     def get(self, request: Request, tenant_slug: str, inbox_id: int) -> Response:
-        return Response(_output(selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)))
+        return Response(_one(selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)))
 
     @extend_schema(
         operation_id="greeting_away_update",
@@ -175,4 +198,4 @@ class GreetingSettingsApi(TenantAPIView):
         data.is_valid(raise_exception=True)
         spec = _spec(greeting_spec(inbox=inbox), dict(data.validated_data))
         greeting_settings_update(actor=self.principal, inbox=inbox, spec=spec, request=request)
-        return Response(_output(inbox))
+        return Response(_one(inbox))

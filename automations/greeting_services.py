@@ -86,6 +86,38 @@ def greeting_spec(*, inbox: Inbox, row: GreetingSettings | None = None) -> Greet
     )
 
 
+def greeting_specs(*, tenant_id: int, inboxes: list[Inbox]) -> dict[int, GreetingSpec]:
+    """What each of these inboxes holds (the defaults where never saved), in two queries for any number."""
+    rows = {row.inbox_id: row for row in GreetingSettings.objects.filter(tenant_id=tenant_id, inbox__in=inboxes)}
+    keys = {text_key(kind, inbox.pk): (kind, inbox.pk) for inbox in inboxes for kind in (Kind.GREETING, Kind.AWAY)}
+    texts: dict[tuple[str, int], dict[str, str]] = {}
+    variants = CustomerTextVariant.objects.filter(
+        tenant_id=tenant_id, text__tenant_id=tenant_id, text__key__in=list(keys)
+    ).values_list("text__key", "language", "body")
+    for key, language, body in sorted(variants):
+        texts.setdefault(keys[key], {})[language] = body
+    specs = {}
+    for inbox in inboxes:
+        row = rows.get(inbox.pk)
+        greeting_texts = texts.get((Kind.GREETING, inbox.pk), {})
+        away_texts = texts.get((Kind.AWAY, inbox.pk), {})
+        specs[inbox.pk] = (
+            GreetingSpec(greeting_texts=greeting_texts, away_texts=away_texts)
+            if row is None
+            else GreetingSpec(
+                greeting_enabled=row.greeting_enabled,
+                greeting_when=row.greeting_when,
+                greeting_after_days=row.greeting_after_days,
+                greeting_texts=greeting_texts,
+                away_enabled=row.away_enabled,
+                away_every_hours=row.away_every_hours,
+                away_agent_quiet_minutes=row.away_agent_quiet_minutes,
+                away_texts=away_texts,
+            )
+        )
+    return specs
+
+
 # --- checks ----------------------------------------------------------------------------------------
 
 

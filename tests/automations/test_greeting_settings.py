@@ -41,7 +41,7 @@ def _text(page: str) -> str:
 
 
 def _api(inbox) -> str:
-    return f"/api/v1/t/acme/inboxes/{inbox.pk}/greeting-away/"
+    return f"/api/v1/t/acme/greeting-away/{inbox.pk}/"
 
 
 def _page(inbox) -> str:
@@ -193,6 +193,7 @@ def test_the_api_reads_an_inbox_never_saved_with_the_defaults(tenant, admin, cha
 
     assert body == {
         "inbox_id": channel.inbox_id,
+        "inbox_name": "Support",
         "calendar_id": None,
         "greeting": {"enabled": False, "when": "first_ever", "after_days": 30, "texts": {}},
         "away": {"enabled": False, "every_hours": 4, "agent_quiet_minutes": 15, "texts": {}},
@@ -213,6 +214,7 @@ def test_the_api_changes_only_what_is_sent(tenant, admin, channel, office_hours)
     assert response.status_code == 200, response.content
     assert response.json() == {
         "inbox_id": channel.inbox_id,
+        "inbox_name": "Support",
         "calendar_id": office_hours.pk,
         "greeting": {"enabled": True, "when": "first_ever", "after_days": 30, "texts": GREETING},
         "away": {
@@ -407,3 +409,29 @@ def test_the_audit_log_reads_the_change_in_words(tenant, admin, channel):
         "Greeting and away changed Support — inbox Support hours between away messages from 4 to 2 greeting from "
         "off to on greeting languages from none to Brazilian Portuguese greeting wording changed Brazilian Portuguese"
     ) in page
+
+
+def test_the_api_lists_every_inbox_by_name_in_a_fixed_number_of_queries(
+    tenant, admin, channel, django_assert_max_num_queries
+):
+    from tests.conversations.factories import make_inbox
+
+    other = make_inbox(tenant, name="Atacado")
+    greeting_settings_update(
+        actor=admin, inbox=other, spec=GreetingSpec(greeting_enabled=True, greeting_texts={"pt-br": "Olá!"})
+    )
+    for n in range(3):
+        make_inbox(tenant, name=f"Zeta {n}")
+    client = _client(admin)
+    client.get("/api/v1/t/acme/greeting-away/")  # the session and the membership warmed up
+
+    with django_assert_max_num_queries(12):
+        body = client.get("/api/v1/t/acme/greeting-away/").json()
+
+    assert [(row["inbox_name"], row["greeting"]["enabled"], row["greeting"]["texts"]) for row in body] == [
+        ("Atacado", True, {"pt-br": "Olá!"}),
+        ("Support", False, {}),
+        ("Zeta 0", False, {}),
+        ("Zeta 1", False, {}),
+        ("Zeta 2", False, {}),
+    ]

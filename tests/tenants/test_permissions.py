@@ -80,7 +80,8 @@ EXPECTED: dict[str, set[str]] = {
     # Greeting and away messages too (an empty PATCH changes nothing).
     "greeting_list": ADMINS,
     "greeting_edit": ADMINS,
-    "api_greeting_away": ADMINS,
+    "api_greeting_list": ADMINS,
+    "api_greeting_detail": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
