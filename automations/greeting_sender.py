@@ -42,7 +42,7 @@ from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import customer_text_pick
 from conversations.models import ContactInbox, Conversation, Message
-from conversations.services.actions import conversation_activity_add
+from conversations.services.actions import conversation_activity_record
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send
 from helpdesk.exceptions import ApplicationError
 
@@ -241,7 +241,7 @@ def _send(
                 message=message,
                 language=choice.language,
             )
-            conversation_activity_add(actor=actor, conversation=conversation, text=line)
+            conversation_activity_record(actor=actor, conversation=conversation, text=line)
     except IntegrityError:
         logger.info("The %s for message %s was sent by another job", kind, trigger.pk)
         return None

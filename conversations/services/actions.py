@@ -87,23 +87,6 @@ def _activity(conversation: Conversation, text: str) -> Message:
     )
 
 
-ACTIVITY_MAX = 4096
-
-
-@transaction.atomic
-def conversation_activity_add(*, actor: Actor, conversation: Conversation, text: str) -> Message:
-    """A line of the history written by a feature about what it did as ``actor`` ("Away message sent by
-    automation 'Away message'"): private, never sent to the customer, shown live like the core's own lines.
-    The feature writes the text, in the language it chooses; the actor must be allowed to reply."""
-    _require_reply(actor, conversation)
-    text = text.strip()
-    if not text:
-        raise ValidationFailed(_("A history line cannot be empty."))
-    message = _activity(conversation, text[:ACTIVITY_MAX])
-    publish_message_event("message.created", message)
-    return message
-
-
 def _tenant_time(conversation: Conversation, moment: datetime) -> str:
     """The moment in the workspace's zone and the language of the line it goes into (written once)."""
     try:

@@ -14,7 +14,6 @@ from conversations.actors import AutomationActor, SystemActor
 from conversations.models import Conversation, Message, Notification, OutboxEvent
 from conversations.services import delivery_jobs
 from conversations.services.actions import (
-    conversation_activity_add,
     conversation_assign,
     conversation_labels_change,
     conversation_priority_set,
@@ -22,7 +21,7 @@ from conversations.services.actions import (
 )
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
-from helpdesk.exceptions import PermissionDenied, ValidationFailed
+from helpdesk.exceptions import PermissionDenied
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import BuiltinRole, Perm, require_perm
 from tests.conversations.channel_double import QuietChannel
@@ -34,7 +33,7 @@ from tests.conversations.factories import (
     make_role,
     make_token,
 )
-from tests.factories import add_member, make_tenant, make_user, owner_of
+from tests.factories import add_member, make_user, owner_of
 
 pytestmark = pytest.mark.django_db
 
@@ -366,29 +365,6 @@ def test_the_systems_history_lines_never_reach_the_channel(
         "Resolved by the system",
     ]
     assert channel.delivered == []
-
-
-def test_a_feature_writes_its_own_line_in_the_history_never_sent_and_only_with_reply(
-    tenant, conversation, channel, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        line = conversation_activity_add(
-            actor=greeter(tenant), conversation=conversation, text="  Greeting sent by automation 'Boas-vindas'.  "
-        )
-    assert (line.type, line.sender_type, line.private, line.status, line.text) == (
-        "system",
-        "system",
-        True,
-        "sent",
-        "Greeting sent by automation 'Boas-vindas'.",
-    )
-    assert channel.delivered == []
-    outsider = AutomationActor(tenant_id=make_tenant("Globex", slug="globex").pk, automation_id=1, name="Intruso")
-    with pytest.raises(PermissionDenied):
-        conversation_activity_add(actor=outsider, conversation=conversation, text="Olá")
-    with pytest.raises(ValidationFailed):
-        conversation_activity_add(actor=greeter(tenant), conversation=conversation, text="   ")
-    assert _history(conversation) == ["Greeting sent by automation 'Boas-vindas'."]
 
 
 def test_a_members_lines_and_events_keep_their_wording(tenant, conversation, agent):
