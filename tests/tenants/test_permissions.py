@@ -77,11 +77,15 @@ EXPECTED: dict[str, set[str]] = {
     "api_business_hours_list": ADMINS,
     "api_business_hours_detail": ADMINS,
     "api_business_hours_status": ADMINS,
-    # Greeting and away messages too (an empty PATCH changes nothing).
+    # Greeting and away messages and auto-resolve too (an empty PATCH changes nothing).
     "greeting_list": ADMINS,
     "greeting_edit": ADMINS,
     "api_greeting_list": ADMINS,
     "api_greeting_detail": ADMINS,
+    "auto_resolve_list": ADMINS,
+    "auto_resolve_edit": ADMINS,
+    "api_auto_resolve_list": ADMINS,
+    "api_auto_resolve_detail": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
