@@ -104,9 +104,20 @@ def broker(redis_server: RedisServer, monkeypatch) -> Iterator[Celery]:
 
 @pytest.fixture
 def labeller() -> Iterator[None]:
+    """The test's subscriber is the only one of MessageReceived (the product's own, such as the greeting,
+    would add their deliveries to the queue this test counts)."""
+    from conversations.events.registry import handler_for, subscriber_names
+
+    name = events.MessageReceived.name
+    others = {other: handler_for(name, other) for other in subscriber_names(name) if other != SUBSCRIBER}
+    for other in others:
+        events.unsubscribe(events.MessageReceived, name=other)
     events.subscribe(events.MessageReceived, label_the_message, name=SUBSCRIBER)
     yield
     events.unsubscribe(events.MessageReceived, name=SUBSCRIBER)
+    for other, handler in others.items():
+        if handler is not None:
+            events.subscribe(events.MessageReceived, handler, name=other)
 
 
 def outcomes(worker: ServerProcess) -> list[str]:
