@@ -61,18 +61,20 @@ class GreetingSpec:
     away_texts: dict[str, str] = field(default_factory=dict)
 
 
-def _texts_of(inbox: Inbox, kind: str) -> dict[str, str]:
-    rows = CustomerTextVariant.objects.filter(
-        tenant_id=inbox.tenant_id, text__tenant_id=inbox.tenant_id, text__key=text_key(kind, inbox.pk)
-    ).values_list("language", "body")
-    return dict(sorted(rows))
+def _texts_of_inboxes(tenant_id: int, inbox_ids: list[int]) -> dict[tuple[str, int], dict[str, str]]:
+    """(kind, inbox id) → {language: body} of these inboxes' greeting and away texts, in one query."""
+    keys = {text_key(kind, pk): (kind, pk) for pk in inbox_ids for kind in (Kind.GREETING, Kind.AWAY)}
+    variants = CustomerTextVariant.objects.filter(
+        tenant_id=tenant_id, text__tenant_id=tenant_id, text__key__in=list(keys)
+    ).values_list("text__key", "language", "body")
+    texts: dict[tuple[str, int], dict[str, str]] = {}
+    for key, language, body in sorted(variants):
+        texts.setdefault(keys[key], {})[language] = body
+    return texts
 
 
-def greeting_spec(*, inbox: Inbox, row: GreetingSettings | None = None) -> GreetingSpec:
-    """What the inbox holds now (the defaults if it was never saved); ``row``: its settings, if read already."""
-    row = row if row is not None else GreetingSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).first()
-    greeting_texts, away_texts = _texts_of(inbox, Kind.GREETING), _texts_of(inbox, Kind.AWAY)
-    if row is None:
+def _spec_of(row: GreetingSettings | None, greeting_texts: dict[str, str], away_texts: dict[str, str]) -> GreetingSpec:
+    if row is None:  # never saved: the defaults
         return GreetingSpec(greeting_texts=greeting_texts, away_texts=away_texts)
     return GreetingSpec(
         greeting_enabled=row.greeting_enabled,
@@ -86,36 +88,23 @@ def greeting_spec(*, inbox: Inbox, row: GreetingSettings | None = None) -> Greet
     )
 
 
+def greeting_spec(*, inbox: Inbox, row: GreetingSettings | None = None) -> GreetingSpec:
+    """What the inbox holds now (the defaults if it was never saved); ``row``: its settings, if read already."""
+    row = row if row is not None else GreetingSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).first()
+    texts = _texts_of_inboxes(inbox.tenant_id, [inbox.pk])
+    return _spec_of(row, texts.get((Kind.GREETING, inbox.pk), {}), texts.get((Kind.AWAY, inbox.pk), {}))
+
+
 def greeting_specs(*, tenant_id: int, inboxes: list[Inbox]) -> dict[int, GreetingSpec]:
     """What each of these inboxes holds (the defaults where never saved), in two queries for any number."""
     rows = {row.inbox_id: row for row in GreetingSettings.objects.filter(tenant_id=tenant_id, inbox__in=inboxes)}
-    keys = {text_key(kind, inbox.pk): (kind, inbox.pk) for inbox in inboxes for kind in (Kind.GREETING, Kind.AWAY)}
-    texts: dict[tuple[str, int], dict[str, str]] = {}
-    variants = CustomerTextVariant.objects.filter(
-        tenant_id=tenant_id, text__tenant_id=tenant_id, text__key__in=list(keys)
-    ).values_list("text__key", "language", "body")
-    for key, language, body in sorted(variants):
-        texts.setdefault(keys[key], {})[language] = body
-    specs = {}
-    for inbox in inboxes:
-        row = rows.get(inbox.pk)
-        greeting_texts = texts.get((Kind.GREETING, inbox.pk), {})
-        away_texts = texts.get((Kind.AWAY, inbox.pk), {})
-        specs[inbox.pk] = (
-            GreetingSpec(greeting_texts=greeting_texts, away_texts=away_texts)
-            if row is None
-            else GreetingSpec(
-                greeting_enabled=row.greeting_enabled,
-                greeting_when=row.greeting_when,
-                greeting_after_days=row.greeting_after_days,
-                greeting_texts=greeting_texts,
-                away_enabled=row.away_enabled,
-                away_every_hours=row.away_every_hours,
-                away_agent_quiet_minutes=row.away_agent_quiet_minutes,
-                away_texts=away_texts,
-            )
+    texts = _texts_of_inboxes(tenant_id, [inbox.pk for inbox in inboxes])
+    return {
+        inbox.pk: _spec_of(
+            rows.get(inbox.pk), texts.get((Kind.GREETING, inbox.pk), {}), texts.get((Kind.AWAY, inbox.pk), {})
         )
-    return specs
+        for inbox in inboxes
+    }
 
 
 # --- checks ----------------------------------------------------------------------------------------
@@ -264,10 +253,11 @@ def _wording_changed(before: dict[str, str], after: dict[str, str]) -> list[str]
 
 
 def _write_texts(actor: Actor, kind: str, inbox: Inbox, texts: dict[str, str], request: Any) -> None:
+    """Called when the wording changed: no texts now means the inbox had some, which go."""
     key = text_key(kind, inbox.pk)
     if texts:
         customer_text_set(actor=actor, key=key, variants=texts, request=request)
-    elif _texts_of(inbox, kind):
+    else:
         customer_text_delete(actor=actor, key=key, request=request)
 
 
