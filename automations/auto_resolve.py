@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from automations.models import AUTO_RESOLVE_HOURS_MAX, AUTO_RESOLVE_HOURS_MIN, AutoResolution, AutoResolveSettings
-from conversations.actors import Actor, actor_audit_label, actor_user
+from conversations.actors import Actor, actor_audit_record
 from conversations.customer_texts import customer_text_languages, language_normalise
 from conversations.models import CustomerText, CustomerTextVariant, Inbox, Label
 from conversations.selectors import inbox_list, labels_from_ids
@@ -25,7 +25,6 @@ from conversations.services.customer_texts import customer_text_delete, customer
 from helpdesk.exceptions import NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Tenant
 from tenants.permissions import Perm, require_perm
-from tenants.services import audit_log_record
 
 # How far back the pages count the conversations each inbox resolved.
 RECENT = timedelta(days=7)
@@ -267,11 +266,10 @@ def auto_resolve_update(*, actor: Actor, inbox: Inbox, spec: AutoResolveSpec, re
     extra: dict[str, Any] = {"inbox_id": inbox.pk, "changes": changes}
     if reworded:
         extra["closing_message_reworded"] = reworded
-    audit_log_record(
+    actor_audit_record(
+        actor,
         action=AuditLogEntry.Action.AUTO_RESOLVE_CHANGED,
         tenant=inbox.tenant,
-        actor=actor_user(actor),
-        actor_label=actor_audit_label(actor),
         target=inbox,
         target_label=inbox.name,
         request=request,

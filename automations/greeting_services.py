@@ -18,14 +18,13 @@ from django.utils.translation import gettext as _
 
 from automations.greeting_texts import VARIABLES, variables_list, variables_unknown
 from automations.models import AutomatedMessage, GreetingSettings, InboxSettings
-from conversations.actors import actor_audit_label, actor_user
+from conversations.actors import actor_audit_record
 from conversations.customer_texts import language_normalise
 from conversations.models import CustomerTextVariant, Inbox
 from conversations.services.customer_texts import BODY_MAX, customer_text_delete, customer_text_set
 from helpdesk.exceptions import NotFound, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
-from tenants.services import audit_log_record
 
 Actor = Membership | ApiToken
 Kind = AutomatedMessage.Kind
@@ -297,11 +296,10 @@ def greeting_settings_update(
         _write_texts(actor, Kind.GREETING, inbox, spec.greeting_texts, request)
     if wording["away_wording"]:
         _write_texts(actor, Kind.AWAY, inbox, spec.away_texts, request)
-    audit_log_record(
+    actor_audit_record(
+        actor,
         action=AuditLogEntry.Action.GREETING_SETTINGS_CHANGED,
         tenant=inbox.tenant,
-        actor=actor_user(actor),
-        actor_label=actor_audit_label(actor),
         target=row,
         target_label=inbox.name,
         request=request,

@@ -17,12 +17,11 @@ from django.utils.translation import gettext as _
 from automations.holiday_data import canonical_subdivision, is_supported_country, supported_regions
 from automations.models import BusinessCalendar, CalendarDate, CalendarDateInterval, InboxSettings, WeeklyInterval
 from automations.models import Weekday as WeekdayChoice
-from conversations.actors import actor_audit_label, actor_user
+from conversations.actors import actor_audit_record
 from conversations.models import Inbox
 from helpdesk.exceptions import NotFound, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Membership, Tenant
 from tenants.permissions import Perm, require_perm
-from tenants.services import audit_log_record
 from tenants.timezones import time_zone_names
 
 Actor = Membership | ApiToken
@@ -304,11 +303,10 @@ def _audit_values(spec: CalendarSpec) -> dict[str, Any]:
 
 
 def _audit(actor: Actor, action: str, calendar: BusinessCalendar, request: Any, extra: dict[str, Any]) -> None:
-    audit_log_record(
+    actor_audit_record(
+        actor,
         action=action,
         tenant=calendar.tenant,
-        actor=actor_user(actor),
-        actor_label=actor_audit_label(actor),
         target=calendar,
         target_label=calendar.name,
         request=request,

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from django.db.models import Model
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from conversations.models import Message
-from tenants.models import ApiToken, Membership, User
+from tenants.models import ApiToken, AuditLogEntry, Membership, Tenant, User
 from tenants.permissions import NON_HUMAN_PERMS
+from tenants.services import audit_log_record
 
 ActorType = Literal["member", "api_token", "automation", "system"]
 
@@ -88,6 +91,29 @@ def actor_audit_label(actor: Actor) -> str:
     if isinstance(actor, AutomationActor):
         return f"automation '{actor.name}' (#{actor.automation_id})"
     return _AUDIT_SYSTEM
+
+
+def actor_audit_record(
+    actor: Actor,
+    *,
+    action: str,
+    tenant: Tenant,
+    target: Model,
+    target_label: str,
+    request: HttpRequest | None = None,
+    extra: dict[str, Any] | None = None,
+) -> AuditLogEntry:
+    """One audit entry for what ``actor`` did: the person if a person acted, and the actor's label."""
+    return audit_log_record(
+        action=action,
+        tenant=tenant,
+        actor=actor_user(actor),
+        actor_label=actor_audit_label(actor),
+        target=target,
+        target_label=target_label,
+        request=request,
+        extra=extra,
+    )
 
 
 def actor_audit_label_display(label: str) -> str | None:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from conversations import channels
 from conversations.actors import (
     Actor,
-    actor_audit_label,
+    actor_audit_record,
     actor_display_name,
     actor_id,
     actor_type,
@@ -39,7 +39,6 @@ from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership, User
 from tenants.permissions import Perm, require_perm
-from tenants.services import audit_log_record
 from tenants.templatetags.dates import local_datetime
 
 
@@ -60,11 +59,10 @@ def _require_reply(actor: Actor, conversation: Conversation) -> None:
 
 
 def _audit(actor: Actor, action: str, conversation: Conversation, extra: dict[str, Any]) -> None:
-    audit_log_record(
+    actor_audit_record(
+        actor,
         action=action,
         tenant=conversation.tenant,
-        actor=actor_user(actor),
-        actor_label=actor_audit_label(actor),
         target=conversation,
         target_label=f"#{conversation.display_id}",
         extra=extra,

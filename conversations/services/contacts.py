@@ -8,14 +8,13 @@ import phonenumbers
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from conversations.actors import Actor, actor_audit_label, actor_id, actor_type, actor_user
+from conversations.actors import Actor, actor_audit_record, actor_id, actor_type, actor_user
 from conversations.events import ContactUpdated
 from conversations.events.outbox import events_record
 from conversations.models import Contact, ContactLabel, Label
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
-from tenants.services import audit_log_record
 
 ATTRIBUTE_LIMIT = 50
 ATTRIBUTE_KEY_MAX = 50
@@ -129,11 +128,10 @@ def contact_update(
                 )
             ]
         )
-        audit_log_record(
+        actor_audit_record(
+            actor,
             action=AuditLogEntry.Action.CONTACT_UPDATED,
             tenant=contact.tenant,
-            actor=person,
-            actor_label=actor_audit_label(actor),
             target=contact,
             target_label=contact.display_name,
             extra={"fields": sorted(changed), **label_change},

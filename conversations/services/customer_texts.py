@@ -8,13 +8,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from conversations.actors import Actor, actor_audit_label, actor_user
+from conversations.actors import Actor, actor_audit_record
 from conversations.customer_texts import KEY_MAX, KEY_RE, customer_text_languages, language_normalise
 from conversations.models import CustomerText, CustomerTextVariant
 from helpdesk.exceptions import NotFound, ValidationFailed
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm, require_perm
-from tenants.services import audit_log_record
 
 BODY_MAX = CustomerTextVariant.BODY_MAX
 
@@ -87,15 +86,8 @@ def _text_locked(*, tenant_id: int, key: str) -> tuple[CustomerText, bool]:
 
 
 def _audit(*, actor: Actor, action: str, text: CustomerText, request: Any, extra: dict[str, Any]) -> None:
-    audit_log_record(
-        action=action,
-        tenant=text.tenant,
-        actor=actor_user(actor),
-        actor_label=actor_audit_label(actor),
-        target=text,
-        target_label=text.key,
-        request=request,
-        extra=extra,
+    actor_audit_record(
+        actor, action=action, tenant=text.tenant, target=text, target_label=text.key, request=request, extra=extra
     )
 
 
