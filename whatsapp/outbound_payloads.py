@@ -46,14 +46,16 @@ class PayloadError(ValueError):
     language: each check names its field with a translated phrase, "the caption", "button 2 title")."""
 
 
-def _media_noun(kind: str) -> str:
-    """The kind of a media file as a noun of the active language ("image"); an unknown kind as given."""
+def media_kind_noun(kind: str) -> str:
+    """A kind of media or template header ("image", "location") as a noun of the active language; an
+    unknown kind as given."""
     nouns = {
         "image": pgettext("media kind", "image"),
         "video": pgettext("media kind", "video"),
         "audio": pgettext("media kind", "audio"),
         "document": pgettext("media kind", "document"),
         "sticker": pgettext("media kind", "sticker"),
+        "location": pgettext("media kind", "location"),
     }
     return nouns.get(kind, kind)
 
@@ -114,10 +116,12 @@ def _envelope(
 
 def _media_object(kind: str, media_id: str | None, link: str | None) -> dict[str, Any]:
     if (media_id is None) == (link is None):
-        raise PayloadError(_("Give exactly one of media_id or link for the %(kind)s.") % {"kind": _media_noun(kind)})
+        raise PayloadError(
+            _("Give exactly one of media_id or link for the %(kind)s.") % {"kind": media_kind_noun(kind)}
+        )
     if media_id is not None:
-        return {"id": _check_text(media_id, _("The %(kind)s media id") % {"kind": _media_noun(kind)}, 256)}
-    return {"link": _check_url(link, _("The %(kind)s link") % {"kind": _media_noun(kind)})}
+        return {"id": _check_text(media_id, _("The %(kind)s media id") % {"kind": media_kind_noun(kind)}, 256)}
+    return {"link": _check_url(link, _("The %(kind)s link") % {"kind": media_kind_noun(kind)})}
 
 
 def _interactive_header(header: str | Mapping[str, Any] | None, *, text_only: bool = False) -> dict[str, Any] | None:
@@ -140,7 +144,7 @@ def _interactive_header(header: str | Mapping[str, Any] | None, *, text_only: bo
     node = header.get(header_type)
     if not isinstance(node, Mapping) or ("id" in node) == ("link" in node):
         raise PayloadError(
-            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": _media_noun(header_type)}
+            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": media_kind_noun(header_type)}
         )
     return {"type": header_type, header_type: _media_object(header_type, node.get("id"), node.get("link"))}
 

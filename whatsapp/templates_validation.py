@@ -22,6 +22,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
+from whatsapp.outbound_payloads import media_kind_noun
+
 POSITIONAL = "POSITIONAL"
 NAMED = "NAMED"
 
@@ -45,17 +47,6 @@ class TemplateParamError(ValueError):
 def _part(part: str) -> str:
     """A part of a template ("header", "body") as a noun of the active language."""
     return {"header": pgettext("template part", "header"), "body": pgettext("template part", "body")}.get(part, part)
-
-
-def _format_noun(kind: str) -> str:
-    """A header's format ("image", "location") as a noun of the active language; another as given."""
-    nouns = {
-        "image": pgettext("media kind", "image"),
-        "video": pgettext("media kind", "video"),
-        "document": pgettext("media kind", "document"),
-        "location": pgettext("media kind", "location"),
-    }
-    return nouns.get(kind, kind)
 
 
 def _too_long(what: str, length: int, limit: int) -> str:
@@ -355,7 +346,7 @@ def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         if len(value) != 1:
             raise TemplateParamError(
-                _("The %(kind)s header takes exactly one value.") % {"kind": _format_noun(fmt.lower())}
+                _("The %(kind)s header takes exactly one value.") % {"kind": media_kind_noun(fmt.lower())}
             )
         value = value[0]
     if not isinstance(value, Mapping):
@@ -386,7 +377,7 @@ def _header_component(spec: ParameterSpec, value: Any) -> dict[str, Any] | None:
     media = value.get(kind, value)
     if not isinstance(media, Mapping) or (("id" in media) == ("link" in media)):
         raise TemplateParamError(
-            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": _format_noun(kind)}
+            _("The %(kind)s header needs exactly one of 'id' or 'link'.") % {"kind": media_kind_noun(kind)}
         )
     node = {"id": str(media["id"])} if "id" in media else {"link": str(media["link"])}
     if kind == "document" and media.get("filename"):
