@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from automations import business_hours, selectors, services
+from automations.api_responses import FORBIDDEN, UNSUPPORTED
 from automations.models import BusinessCalendar
 from automations.services import WEEKDAY_CODES, CalendarSpec, DateSpec, WeeklySpec
 from conversations.api import AwareDateTimeField
@@ -33,9 +34,7 @@ LATEST = datetime(2199, 12, 31, tzinfo=UTC)
 BUSINESS_TIME_MAX = timedelta(days=366)
 
 NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such calendar in this workspace")
-FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks Manage automations")
 INVALID = OpenApiResponse(ErrorOutput, description="validation_failed (or duplicate): details name the field")
-UNSUPPORTED = OpenApiResponse(ErrorOutput, description="unsupported_media_type: the body is not JSON")
 
 
 CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")

@@ -6,23 +6,21 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from automations.api_responses import FORBIDDEN, INVALID, UNSUPPORTED
+from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
 from automations.auto_resolve import AutoResolveRow, auto_resolve_row, auto_resolve_rows, auto_resolve_update
 from automations.models import AUTO_RESOLVE_HOURS_MAX, AUTO_RESOLVE_HOURS_MIN
 from conversations.models import CustomerTextVariant
-from helpdesk.api import ErrorOutput, IdField
+from helpdesk.api import IdField
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
-NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such inbox in this workspace")
-FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks Manage automations")
-INVALID = OpenApiResponse(ErrorOutput, description="validation_failed: details name the field")
-UNSUPPORTED = OpenApiResponse(ErrorOutput, description="unsupported_media_type: the body is not JSON")
 HOURS = f"{AUTO_RESOLVE_HOURS_MIN} to {AUTO_RESOLVE_HOURS_MAX}"
 
 

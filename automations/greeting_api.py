@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from automations import selectors
+from automations.api_responses import FORBIDDEN, UNSUPPORTED
+from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
 from automations.greeting_services import (
     AFTER_DAYS_MAX,
     EVERY_HOURS_MAX,
@@ -31,12 +33,9 @@ from helpdesk.api import ErrorOutput
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
-NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such inbox in this workspace")
-FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks Manage automations")
 INVALID = OpenApiResponse(
     ErrorOutput, description="validation_failed: details name the field (and the language of a wording)"
 )
-UNSUPPORTED = OpenApiResponse(ErrorOutput, description="unsupported_media_type: the body is not JSON")
 
 TEXTS_HELP = (
     "Wording per language of the product ({languages}); a language left out, or blank, has none. Variables: "
