@@ -176,6 +176,45 @@ def start_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
         pytest.fail("\n".join(f"{p.name} exited during the test.\n{p.log_excerpt()}" for p in died))
 
 
+def start_fake_web_worker(
+    start_process: Callable[..., ServerProcess], env: dict[str, str], log_dir: Path, *, worker_name: str
+) -> tuple[str, str]:
+    """The fake Cloud API, the ASGI server (reaching the fake as it reaches Meta) and a Celery worker, each
+    ready before this returns: (fake URL, server URL)."""
+    fake_port, web_port = free_port(), free_port()
+    fake_url, web_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{web_port}"
+    env = {**env, "WHATSAPP_API_BASE_URL": fake_url}
+    start_process(
+        name="fake",
+        command=[VENV_BIN / "python", "-m", "whatsapp.fake", "--host", "127.0.0.1", "--port", str(fake_port)],
+        env=env,
+        ready=f"{fake_url}/_fake/health",
+    )
+    start_process(
+        name="web",
+        command=[
+            VENV_BIN / "uvicorn",
+            "helpdesk.asgi:application",
+            *("--host", "127.0.0.1", "--port", str(web_port), "--lifespan", "off"),
+        ],
+        env=env,
+        ready=f"{web_url}/healthz/",
+    )
+    log = log_dir / "logs" / "worker.log"
+    start_process(
+        name="worker",
+        command=[
+            VENV_BIN / "celery",
+            *("-A", "helpdesk", "worker", "--loglevel=INFO", "--concurrency=2", "-n", f"{worker_name}@%h"),
+            *("--without-gossip", "--without-mingle"),
+        ],
+        env=env,
+        ready=lambda: log.exists() and " ready." in log.read_text(errors="replace"),
+        startup_timeout=60,
+    )
+    return fake_url, web_url
+
+
 @pytest.fixture
 def live_server_url(server_env: dict[str, str], start_process: Callable[..., ServerProcess]) -> str:
     """Base URL (no trailing slash) of the ASGI app served by uvicorn in its own process."""

@@ -24,8 +24,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from conversations.models import Conversation, Message, QuickReply
 from tenants.models import Tenant, User
 from tenants.permissions import BuiltinRole
-from tests.e2e.conftest import BrowserErrors, skip_or_fail
-from tests.e2e.harness import VENV_BIN, ServerProcess, free_port
+from tests.e2e.conftest import BrowserErrors, skip_or_fail, start_fake_web_worker
+from tests.e2e.harness import ServerProcess
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
 from whatsapp.fake import FakeAdminClient, wait_for
@@ -84,9 +84,6 @@ def stack(live_env: dict[str, str], start_process: Callable[..., ServerProcess],
     from whatsapp.services import channel_create
 
     audience_cache_clear()
-    fake_port, web_port = free_port(), free_port()
-    fake_url, web_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{web_port}"
-    live_env = {**live_env, "WHATSAPP_API_BASE_URL": fake_url}
     tenant = make_tenant(
         "Acme", slug=SLUG, owner=make_user("owner@acme.example", name="Olivia Owner", password=PASSWORD)
     )
@@ -107,34 +104,7 @@ def stack(live_env: dict[str, str], start_process: Callable[..., ServerProcess],
                 verify=False,
             )
         )
-    start_process(
-        name="fake",
-        command=[VENV_BIN / "python", "-m", "whatsapp.fake", "--host", "127.0.0.1", "--port", str(fake_port)],
-        env=live_env,
-        ready=f"{fake_url}/_fake/health",
-    )
-    start_process(
-        name="web",
-        command=[
-            VENV_BIN / "uvicorn",
-            "helpdesk.asgi:application",
-            *("--host", "127.0.0.1", "--port", str(web_port), "--lifespan", "off"),
-        ],
-        env=live_env,
-        ready=f"{web_url}/healthz/",
-    )
-    log = tmp_path / "logs" / "worker.log"
-    start_process(
-        name="worker",
-        command=[
-            VENV_BIN / "celery",
-            *("-A", "helpdesk", "worker", "--loglevel=INFO", "--concurrency=2", "-n", "live-worker@%h"),
-            *("--without-gossip", "--without-mingle"),
-        ],
-        env=live_env,
-        ready=lambda: log.exists() and " ready." in log.read_text(errors="replace"),
-        startup_timeout=60,
-    )
+    fake_url, web_url = start_fake_web_worker(start_process, live_env, tmp_path, worker_name="live-worker")
     fake = FakeAdminClient(fake_url)
     fake.settings(sent_delay_s=0.05, delivered_delay_s=0.1)
     for channel, (pnid, waba, token, secret, verified) in zip(
