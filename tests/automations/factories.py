@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import date, time
 
+from django.test import Client
+
 from automations.models import BusinessCalendar
 from automations.selectors import calendar_get
 from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create
-from tenants.models import Membership
+from tenants.models import Membership, Tenant
+from tenants.services import api_token_create
+from tests.conversations.factories import make_role
+from tests.factories import owner_of
 
 OFFICE_WEEK = tuple(
     WeeklySpec(day, start, end) for day in range(5) for start, end in ((time(9), time(12)), (time(13), time(18)))
@@ -46,3 +51,16 @@ def make_calendar(
 
 def christmas_eve(year: int = 2026) -> DateSpec:
     return DateSpec(date(year, 12, 24), "Christmas Eve", ((time(9), time(13)),))
+
+
+def signed_in(membership: Membership) -> Client:
+    """A browser signed in as the member."""
+    client = Client()
+    client.force_login(membership.user)
+    return client
+
+
+def token_client(tenant: Tenant, perms: list[str]) -> Client:
+    """An API client with a token whose role holds exactly ``perms``."""
+    _token, raw = api_token_create(actor=owner_of(tenant), name="Robot", role=make_role(tenant, perms))
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")

@@ -4,32 +4,19 @@ with the abuse cases (another workspace's calendar, no permission, bad input) ch
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from automations.models import BusinessCalendar, WeeklyInterval
 from automations.selectors import inbox_calendar
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
-from tenants.services import api_token_create
-from tests.automations.factories import christmas_eve, make_calendar
-from tests.conversations.factories import make_inbox, make_role
-from tests.factories import add_member, owner_of
+from tests.automations.factories import christmas_eve, make_calendar, signed_in, token_client
+from tests.conversations.factories import make_inbox
+from tests.factories import add_member
 
 pytestmark = pytest.mark.django_db
 Action = AuditLogEntry.Action
 
 BASE = "/api/v1/t/acme/business-hours/"
-
-
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    return client
-
-
-def _token_client(tenant, perms) -> Client:
-    _token, raw = api_token_create(actor=owner_of(tenant), name="Robot", role=make_role(tenant, perms))
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def _detail(calendar) -> str:
@@ -51,7 +38,7 @@ def test_a_calendar_reads_back_with_its_hours_dates_and_inboxes(tenant, admin):
     inbox = make_inbox(tenant)
     calendar = make_calendar(admin, subdivision="SP", dates=(christmas_eve(),), inbox_ids=(inbox.pk,))
 
-    body = _client(admin).get(_detail(calendar)).json()
+    body = signed_in(admin).get(_detail(calendar)).json()
 
     assert {k: body[k] for k in body if k not in ("created_at", "updated_at")} == {
         "id": calendar.pk,
@@ -76,7 +63,7 @@ def test_the_list_holds_the_workspaces_calendars_only(tenant, admin, other_tenan
     make_calendar(admin, name="A")
     make_calendar(add_member(other_tenant, "admin"), name="Theirs")
 
-    body = _client(admin).get(BASE).json()
+    body = signed_in(admin).get(BASE).json()
 
     assert [c["name"] for c in body] == ["A", "B"]
 
@@ -86,7 +73,7 @@ def test_the_list_holds_the_workspaces_calendars_only(tenant, admin, other_tenan
 
 def test_creating_a_calendar_with_a_token(tenant):
     inbox = make_inbox(tenant)
-    client = _token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
+    client = token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
 
     response = client.post(
         BASE,
@@ -113,7 +100,7 @@ def test_creating_a_calendar_with_a_token(tenant):
 
 
 def test_fields_left_out_of_a_new_calendar_take_the_defaults(tenant, admin):
-    body = _client(admin).post(BASE, {"name": "Default"}, content_type="application/json").json()
+    body = signed_in(admin).post(BASE, {"name": "Default"}, content_type="application/json").json()
 
     assert (body["time_zone"], body["mode"], body["holiday_country"]) == ("America/Sao_Paulo", "schedule", "BR")
     assert body["weekly"] == [{"day": d, "start": "09:00", "end": "18:00"} for d in ("mon", "tue", "wed", "thu", "fri")]
@@ -122,7 +109,7 @@ def test_fields_left_out_of_a_new_calendar_take_the_defaults(tenant, admin):
 def test_a_change_keeps_the_fields_left_out(tenant, admin):
     calendar = make_calendar(admin, dates=(christmas_eve(),))
 
-    response = _client(admin).patch(
+    response = signed_in(admin).patch(
         _detail(calendar), {"mode": "closed", "name": "Holidays"}, content_type="application/json"
     )
 
@@ -136,7 +123,7 @@ def test_a_change_keeps_the_fields_left_out(tenant, admin):
 def test_deleting_a_calendar(tenant, admin):
     calendar = make_calendar(admin)
 
-    response = _client(admin).delete(_detail(calendar))
+    response = signed_in(admin).delete(_detail(calendar))
 
     assert response.status_code == 204
     assert _rows() == (0, 0, 2)
@@ -149,9 +136,11 @@ def test_open_at_a_moment_and_the_next_opening_and_closing(tenant, admin):
     calendar = make_calendar(admin, subdivision="SP")
     status_url = _detail(calendar) + "status/"
 
-    holiday = _client(admin).get(status_url, {"at": "2026-07-09T10:00:00-03:00"}).json()
+    holiday = signed_in(admin).get(status_url, {"at": "2026-07-09T10:00:00-03:00"}).json()
     working = (
-        _client(admin).get(status_url, {"at": "2026-07-10T10:00:00-03:00", "until": "2026-07-13T10:00:00-03:00"}).json()
+        signed_in(admin)
+        .get(status_url, {"at": "2026-07-10T10:00:00-03:00", "until": "2026-07-13T10:00:00-03:00"})
+        .json()
     )
 
     assert holiday == {
@@ -170,7 +159,7 @@ def test_open_at_a_moment_and_the_next_opening_and_closing(tenant, admin):
 def test_a_closed_calendar_never_opens(tenant, admin):
     calendar = make_calendar(admin, mode=BusinessCalendar.Mode.CLOSED)
 
-    body = _client(admin).get(_detail(calendar) + "status/", {"at": "2026-07-10T10:00:00Z"}).json()
+    body = signed_in(admin).get(_detail(calendar) + "status/", {"at": "2026-07-10T10:00:00Z"}).json()
 
     assert (body["open"], body["next_open"]) == (False, None)
 
@@ -179,9 +168,9 @@ def test_a_moment_without_its_zone_or_out_of_range_is_refused(tenant, admin):
     calendar = make_calendar(admin)
     status_url = _detail(calendar) + "status/"
 
-    naive = _client(admin).get(status_url, {"at": "2026-07-10T10:00:00"})
-    far = _client(admin).get(status_url, {"at": "9999-01-01T00:00:00Z"})
-    backwards = _client(admin).get(status_url, {"at": "2026-07-10T10:00:00Z", "until": "2026-07-09T10:00:00Z"})
+    naive = signed_in(admin).get(status_url, {"at": "2026-07-10T10:00:00"})
+    far = signed_in(admin).get(status_url, {"at": "9999-01-01T00:00:00Z"})
+    backwards = signed_in(admin).get(status_url, {"at": "2026-07-10T10:00:00Z", "until": "2026-07-09T10:00:00Z"})
 
     assert naive.status_code == 400
     assert naive.json()["error"]["details"] == {"at": ["Include a time zone, e.g. 2030-01-31T09:00:00-03:00."]}
@@ -200,7 +189,7 @@ def test_a_moment_without_its_zone_or_out_of_range_is_refused(tenant, admin):
 
 def test_another_workspaces_calendar_is_404_to_every_method(tenant, admin, other_tenant):
     theirs = make_calendar(add_member(other_tenant, "admin"))
-    client = _client(admin)
+    client = signed_in(admin)
     before = _rows()
 
     answers = [
@@ -220,7 +209,7 @@ def test_an_agent_or_a_token_without_manage_automations_gets_403_and_changes_not
     calendar = make_calendar(admin)
     before = _rows()
 
-    for client in (_client(agent), _token_client(tenant, [Perm.REPLY, Perm.MANAGE_LABELS])):
+    for client in (signed_in(agent), token_client(tenant, [Perm.REPLY, Perm.MANAGE_LABELS])):
         answers = [
             client.get(BASE).status_code,
             client.post(BASE, {"name": "Mine"}, content_type="application/json").status_code,
@@ -277,7 +266,7 @@ def test_invalid_input_is_400_with_a_message_and_nothing_saved(tenant, admin, bo
     make_calendar(admin)
     before = _rows()
 
-    response = _client(admin).post(BASE, body, content_type="application/json")
+    response = signed_in(admin).post(BASE, body, content_type="application/json")
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -293,7 +282,7 @@ def test_a_malformed_body_is_400_naming_the_field(tenant, admin):
 
     body = {"weekly": [{"day": "someday", "start": "9am", "end": "24:00"}]}
 
-    response = _client(admin).patch(_detail(calendar), body, content_type="application/json")
+    response = signed_in(admin).patch(_detail(calendar), body, content_type="application/json")
 
     assert response.status_code == 400
     assert set(response.json()["error"]["details"]["weekly"]["0"]) == {"day", "start", "end"}

@@ -4,31 +4,19 @@ workspace's inbox, no permission, bad input) changing nothing."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from automations.auto_resolve import closing_key
 from automations.models import AutoResolveSettings
 from conversations.models import CustomerText, CustomerTextVariant
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
-from tenants.services import api_token_create
-from tests.conversations.factories import make_inbox, make_label, make_role
-from tests.factories import add_member, owner_of
+from tests.automations.factories import signed_in, token_client
+from tests.conversations.factories import make_inbox, make_label
+from tests.factories import add_member
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/t/acme/auto-resolve/"
-
-
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    return client
-
-
-def _token_client(tenant, perms) -> Client:
-    _token, raw = api_token_create(actor=owner_of(tenant), name="Robot", role=make_role(tenant, perms))
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def _rows(tenant) -> tuple:
@@ -49,7 +37,7 @@ def _patch(client, inbox, body):
 def test_an_inbox_never_set_up_reads_as_the_defaults(tenant, admin):
     inbox = make_inbox(tenant, name="Suporte")
 
-    body = _client(admin).get(f"{BASE}{inbox.pk}/").json()
+    body = signed_in(admin).get(f"{BASE}{inbox.pk}/").json()
 
     assert body == {
         "inbox_id": inbox.pk,
@@ -70,7 +58,7 @@ def test_a_change_is_saved_read_back_and_audited(tenant, admin):
     label = make_label(tenant, "auto-closed")
 
     response = _patch(
-        _client(admin),
+        signed_in(admin),
         inbox,
         {
             "enabled": True,
@@ -114,7 +102,7 @@ def test_a_change_is_saved_read_back_and_audited(tenant, admin):
 
 def test_fields_left_out_keep_their_value_and_an_empty_closing_message_removes_it(tenant, admin):
     inbox = make_inbox(tenant)
-    client = _client(admin)
+    client = signed_in(admin)
     _patch(client, inbox, {"enabled": True, "after_hours": 6, "closing_message": {"en": "Bye!"}})
 
     kept = _patch(client, inbox, {"include_waiting": True}).json()
@@ -144,7 +132,7 @@ def test_fields_left_out_keep_their_value_and_an_empty_closing_message_removes_i
 
 def test_sending_the_same_settings_again_records_nothing(tenant, admin):
     inbox = make_inbox(tenant)
-    client = _client(admin)
+    client = signed_in(admin)
     _patch(client, inbox, {"enabled": True, "after_hours": 6})
     before = _rows(tenant)
 
@@ -158,9 +146,9 @@ def test_the_list_holds_every_inbox_of_the_workspace_only(tenant, admin, other_t
     make_inbox(tenant, name="B")
     first = make_inbox(tenant, name="A")
     make_inbox(other_tenant, name="Theirs")
-    _patch(_client(admin), first, {"enabled": True})
+    _patch(signed_in(admin), first, {"enabled": True})
 
-    body = _client(admin).get(BASE).json()
+    body = signed_in(admin).get(BASE).json()
 
     assert [(row["inbox_name"], row["enabled"]) for row in body] == [("A", True), ("B", False)]
 
@@ -168,11 +156,11 @@ def test_the_list_holds_every_inbox_of_the_workspace_only(tenant, admin, other_t
 def test_another_workspaces_inbox_is_404_and_unchanged(tenant, admin, other_tenant):
     theirs = make_inbox(other_tenant, name="Theirs")
     owner = add_member(other_tenant, "admin")
-    _patch(_client(owner), theirs, {"enabled": True, "after_hours": 5})
+    _patch(signed_in(owner), theirs, {"enabled": True, "after_hours": 5})
     before = _rows(other_tenant)
 
-    read = _client(admin).get(f"{BASE}{theirs.pk}/")
-    write = _patch(_client(admin), theirs, {"enabled": False, "after_hours": 1})
+    read = signed_in(admin).get(f"{BASE}{theirs.pk}/")
+    write = _patch(signed_in(admin), theirs, {"enabled": False, "after_hours": 1})
 
     assert (read.status_code, write.status_code) == (404, 404)
     assert _rows(other_tenant) == before
@@ -181,12 +169,12 @@ def test_another_workspaces_inbox_is_404_and_unchanged(tenant, admin, other_tena
 def test_an_agent_or_a_token_without_manage_automations_gets_403_and_changes_nothing(tenant, admin, agent):
     inbox = make_inbox(tenant)
     before = _rows(tenant)
-    token = _token_client(tenant, [Perm.REPLY, Perm.VIEW_ALL_CONVERSATIONS])
+    token = token_client(tenant, [Perm.REPLY, Perm.VIEW_ALL_CONVERSATIONS])
     before = _rows(tenant)
 
     answers = [
         client.generic(method, url, '{"enabled": true}', content_type="application/json").status_code
-        for client in (_client(agent), token)
+        for client in (signed_in(agent), token)
         for method, url in (("GET", BASE), ("GET", f"{BASE}{inbox.pk}/"), ("PATCH", f"{BASE}{inbox.pk}/"))
     ]
 
@@ -196,7 +184,7 @@ def test_an_agent_or_a_token_without_manage_automations_gets_403_and_changes_not
 
 def test_a_token_with_manage_automations_may_change_it(tenant):
     inbox = make_inbox(tenant)
-    token = _token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
+    token = token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
 
     response = _patch(token, inbox, {"enabled": True})
 
@@ -229,10 +217,10 @@ def test_a_token_with_manage_automations_may_change_it(tenant):
 )
 def test_invalid_input_is_400_with_a_message_and_nothing_saved(tenant, admin, body, message, details):
     inbox = make_inbox(tenant)
-    _patch(_client(admin), inbox, {"after_hours": 8, "closing_message": {"en": "Bye!"}})
+    _patch(signed_in(admin), inbox, {"after_hours": 8, "closing_message": {"en": "Bye!"}})
     before = _rows(tenant)
 
-    response = _patch(_client(admin), inbox, body)
+    response = _patch(signed_in(admin), inbox, body)
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -247,7 +235,7 @@ def test_another_workspaces_label_is_refused(tenant, admin, other_tenant):
     theirs = make_label(other_tenant, "theirs")
     before = _rows(tenant)
 
-    response = _patch(_client(admin), inbox, {"enabled": True, "label_id": theirs.pk})
+    response = _patch(signed_in(admin), inbox, {"enabled": True, "label_id": theirs.pk})
 
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"field": "label_id", "ids": [theirs.pk]}
@@ -256,10 +244,10 @@ def test_another_workspaces_label_is_refused(tenant, admin, other_tenant):
 
 def test_a_closing_message_the_customer_texts_refuse_leaves_everything_as_it_was(tenant, admin):
     inbox = make_inbox(tenant)
-    _patch(_client(admin), inbox, {"after_hours": 8, "closing_message": {"en": "Bye!"}})
+    _patch(signed_in(admin), inbox, {"after_hours": 8, "closing_message": {"en": "Bye!"}})
     before = _rows(tenant)
 
-    response = _patch(_client(admin), inbox, {"enabled": True, "closing_message": {"en": "Bye!", "pt": "x" * 4097}})
+    response = _patch(signed_in(admin), inbox, {"enabled": True, "closing_message": {"en": "Bye!", "pt": "x" * 4097}})
 
     assert response.status_code == 400
     assert _rows(tenant) == before

@@ -6,25 +6,19 @@ import html
 import re
 
 import pytest
-from django.test import Client
 
 from automations.auto_resolve import AutoResolveSpec, auto_resolve_update, closing_messages
 from automations.models import AutoResolveSettings
 from conversations.models import CustomerTextVariant
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
+from tests.automations.factories import signed_in
 from tests.conversations.factories import make_inbox, make_label, make_role
 from tests.factories import add_member
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/t/acme/settings/auto-resolve/"
-
-
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    return client
 
 
 def _edit(inbox) -> str:
@@ -61,7 +55,7 @@ def test_the_list_shows_each_inbox_and_its_auto_resolve(tenant, admin):
         spec=AutoResolveSpec(enabled=True, after_hours=6, label_id=label.pk, closing_message={"pt-br": "Tchau!"}),
     )
 
-    response = _client(admin).get(LIST)
+    response = signed_in(admin).get(LIST)
 
     assert response.status_code == 200
     text = _text(response.content.decode())
@@ -74,7 +68,7 @@ def test_saving_the_form_saves_the_settings_and_the_closing_message(tenant, admi
     inbox = make_inbox(tenant, name="Suporte")
     label = make_label(tenant, "auto-closed")
 
-    response = _client(admin).post(
+    response = signed_in(admin).post(
         _edit(inbox),
         _form(after_hours="8", include_waiting="on", label=str(label.pk), closing_en="Bye!", closing_pt_br="Tchau!"),
     )
@@ -98,7 +92,7 @@ def test_the_form_reads_back_what_was_saved_and_warns_when_the_message_can_never
         actor=admin, inbox=inbox, spec=AutoResolveSpec(enabled=True, after_hours=48, closing_message={"en": "Bye!"})
     )
 
-    page = _client(admin).get(_edit(inbox)).content.decode()
+    page = signed_in(admin).get(_edit(inbox)).content.decode()
 
     assert 'name="after_hours" value="48"' in page
     assert re.search(r'<textarea name="closing_en"[^>]*>\s*Bye!</textarea>', page)
@@ -111,7 +105,7 @@ def test_hours_out_of_range_are_refused_with_the_reason_and_nothing_saved(tenant
     before = _saved(tenant)
 
     responses = [
-        _client(admin).post(_edit(inbox), _form(after_hours=hours, closing_en="Changed")) for hours in ("0", "721")
+        signed_in(admin).post(_edit(inbox), _form(after_hours=hours, closing_en="Changed")) for hours in ("0", "721")
     ]
 
     assert [r.status_code for r in responses] == [400, 400]
@@ -124,7 +118,7 @@ def test_a_closing_message_too_long_is_refused_at_its_field(tenant, admin):
     inbox = make_inbox(tenant)
     before = _saved(tenant)
 
-    response = _client(admin).post(_edit(inbox), _form(closing_pt_br="x" * 4097))
+    response = signed_in(admin).post(_edit(inbox), _form(closing_pt_br="x" * 4097))
 
     assert response.status_code == 400
     assert "has at most 4096 characters" in _text(response.content.decode())
@@ -137,9 +131,9 @@ def test_another_workspaces_inbox_or_label_is_refused_and_nothing_saved(tenant, 
     their_label = make_label(other_tenant, "theirs")
     before = (_saved(tenant), _saved(other_tenant))
 
-    page = _client(admin).get(_edit(theirs))
-    post = _client(admin).post(_edit(theirs), _form())
-    label = _client(admin).post(_edit(mine), _form(label=str(their_label.pk)))
+    page = signed_in(admin).get(_edit(theirs))
+    post = signed_in(admin).post(_edit(theirs), _form())
+    label = signed_in(admin).post(_edit(mine), _form(label=str(their_label.pk)))
 
     assert (page.status_code, post.status_code, label.status_code) == (404, 404, 400)
     assert (_saved(tenant), _saved(other_tenant)) == before
@@ -150,23 +144,23 @@ def test_an_agent_gets_403_and_changes_nothing(tenant, agent):
     before = _saved(tenant)
 
     answers = [
-        _client(agent).get(LIST).status_code,
-        _client(agent).get(_edit(inbox)).status_code,
-        _client(agent).post(_edit(inbox), _form()).status_code,
+        signed_in(agent).get(LIST).status_code,
+        signed_in(agent).get(_edit(inbox)).status_code,
+        signed_in(agent).post(_edit(inbox), _form()).status_code,
     ]
 
     assert answers == [403, 403, 403]
     assert _saved(tenant) == before
-    assert 'href="/t/acme/settings/auto-resolve/"' not in _client(agent).get("/t/acme/").content.decode()
+    assert 'href="/t/acme/settings/auto-resolve/"' not in signed_in(agent).get("/t/acme/").content.decode()
 
 
 def test_the_audit_log_page_shows_the_change_in_the_viewers_words(tenant, admin):
     inbox = make_inbox(tenant, name="Suporte")
     label = make_label(tenant, "auto-closed")
     form = _form(after_hours="8", label=str(label.pk), closing_pt_br="Tchau!")
-    assert _client(admin).post(_edit(inbox), form).status_code == 302
+    assert signed_in(admin).post(_edit(inbox), form).status_code == 302
 
-    text = _text(_client(admin).get("/t/acme/settings/audit-log/").content.decode())
+    text = _text(signed_in(admin).get("/t/acme/settings/audit-log/").content.decode())
 
     assert "Auto-resolve changed" in text
     assert "auto-resolve from off to on" in text
@@ -179,4 +173,4 @@ def test_members_of_another_role_with_manage_automations_may_use_it(tenant):
     role = make_role(tenant, [Perm.MANAGE_AUTOMATIONS])
     member = add_member(tenant, role)
 
-    assert _client(member).get(LIST).status_code == 200
+    assert signed_in(member).get(LIST).status_code == 200

@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from django.test import Client
 
 from automations.greeting_services import GreetingSpec, greeting_settings_update, greeting_spec
 from automations.models import GreetingSettings
@@ -16,24 +15,12 @@ from conversations.models import CustomerText, CustomerTextVariant
 from helpdesk.exceptions import ValidationFailed
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
-from tenants.services import api_token_create
 from tests.automations.conftest import AWAY, GREETING
-from tests.conversations.factories import make_role
+from tests.automations.factories import signed_in, token_client
 from tests.factories import add_member, owner_of
 from tests.whatsapp.conftest import make_channel
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    return client
-
-
-def _token_client(tenant, perms) -> Client:
-    _token, raw = api_token_create(actor=owner_of(tenant), name="Robot", role=make_role(tenant, perms))
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def _text(page: str) -> str:
@@ -189,7 +176,7 @@ def test_an_agent_or_another_workspace_cannot_change_them(tenant, agent, other_t
 
 
 def test_the_api_reads_an_inbox_never_saved_with_the_defaults(tenant, admin, channel):
-    body = _client(admin).get(_api(channel.inbox)).json()
+    body = signed_in(admin).get(_api(channel.inbox)).json()
 
     assert body == {
         "inbox_id": channel.inbox_id,
@@ -201,7 +188,7 @@ def test_the_api_reads_an_inbox_never_saved_with_the_defaults(tenant, admin, cha
 
 
 def test_the_api_changes_only_what_is_sent(tenant, admin, channel, office_hours):
-    client = _client(admin)
+    client = signed_in(admin)
     greeting = {"greeting": {"enabled": True, "texts": GREETING}}
     client.patch(_api(channel.inbox), greeting, content_type="application/json")
 
@@ -228,7 +215,7 @@ def test_the_api_changes_only_what_is_sent(tenant, admin, channel, office_hours)
 
 
 def test_the_api_refuses_invalid_settings_with_a_message_and_saves_nothing(tenant, admin, channel):
-    client = _client(admin)
+    client = signed_in(admin)
     client.patch(_api(channel.inbox), {"greeting": {"texts": GREETING}}, content_type="application/json")
     before = _rows()
 
@@ -264,7 +251,7 @@ def test_the_api_refuses_invalid_settings_with_a_message_and_saves_nothing(tenan
     ],
 )
 def test_the_api_refuses_malformed_input_with_400(tenant, admin, channel, body):
-    response = _client(admin).patch(_api(channel.inbox), body, content_type="application/json")
+    response = signed_in(admin).patch(_api(channel.inbox), body, content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_failed"
@@ -274,7 +261,7 @@ def test_the_api_refuses_malformed_input_with_400(tenant, admin, channel, body):
 def test_another_workspaces_inbox_is_404_in_the_api_and_on_the_page(tenant, other_tenant, channel):
     theirs = make_channel(other_tenant, phone_number_id="999000111", waba_id="999000112").inbox
     admin = add_member(tenant, "admin")
-    client = _client(admin)
+    client = signed_in(admin)
 
     assert client.get(_api(theirs)).status_code == 404
     assert (
@@ -289,13 +276,13 @@ def test_another_workspaces_inbox_is_404_in_the_api_and_on_the_page(tenant, othe
 def test_an_agent_or_a_token_without_manage_automations_gets_403(tenant, agent, channel):
     patch = {"greeting": {"enabled": True, "texts": GREETING}}
 
-    assert _client(agent).get(_api(channel.inbox)).status_code == 403
-    assert _client(agent).patch(_api(channel.inbox), patch, content_type="application/json").status_code == 403
-    assert _client(agent).get(_page(channel.inbox)).status_code == 403
-    assert _client(agent).post(_page(channel.inbox), {"greeting_enabled": "on"}).status_code == 403
-    token = _token_client(tenant, [Perm.REPLY])
+    assert signed_in(agent).get(_api(channel.inbox)).status_code == 403
+    assert signed_in(agent).patch(_api(channel.inbox), patch, content_type="application/json").status_code == 403
+    assert signed_in(agent).get(_page(channel.inbox)).status_code == 403
+    assert signed_in(agent).post(_page(channel.inbox), {"greeting_enabled": "on"}).status_code == 403
+    token = token_client(tenant, [Perm.REPLY])
     assert token.patch(_api(channel.inbox), patch, content_type="application/json").status_code == 403
-    allowed = _token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
+    allowed = token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
     assert allowed.patch(_api(channel.inbox), patch, content_type="application/json").status_code == 200
     entry = AuditLogEntry.objects.get(action="greeting_settings.changed")
     assert (entry.actor_id, entry.actor_label) == (None, "API token Robot")
@@ -324,7 +311,7 @@ def test_the_list_shows_each_inbox_with_its_messages_and_business_hours(tenant, 
         actor=admin, inbox=channel.inbox, spec=GreetingSpec(greeting_enabled=True, greeting_texts=GREETING)
     )
 
-    page = _client(admin).get("/t/acme/settings/greeting-away/")
+    page = signed_in(admin).get("/t/acme/settings/greeting-away/")
 
     assert page.status_code == 200
     assert "Support On Off Office hours Edit Support" in _text(page.content.decode())
@@ -334,7 +321,7 @@ def test_an_admin_saves_the_page_and_sees_a_preview_in_both_languages(
     tenant, admin, channel, office_hours, monkeypatch
 ):
     monkeypatch.setattr("django.utils.timezone.now", lambda: datetime(2026, 9, 4, 23, 0, tzinfo=UTC))
-    client = _client(admin)
+    client = signed_in(admin)
     form = _form(
         greeting_enabled="on",
         away_enabled="on",
@@ -360,7 +347,7 @@ def test_an_admin_saves_the_page_and_sees_a_preview_in_both_languages(
 
 
 def test_preview_shows_unsaved_wording_and_saves_nothing(tenant, admin, channel):
-    response = _client(admin).post(
+    response = signed_in(admin).post(
         _page(channel.inbox), _form(preview="1", **{"greeting_text_pt-br": "Oi {{contact.name}} do {{inbox.name}}"})
     )
 
@@ -372,7 +359,7 @@ def test_preview_shows_unsaved_wording_and_saves_nothing(tenant, admin, channel)
 
 
 def test_the_page_refuses_an_unknown_variable_at_its_language_and_saves_nothing(tenant, admin, channel):
-    response = _client(admin).post(
+    response = signed_in(admin).post(
         _page(channel.inbox), _form(greeting_enabled="on", **{"greeting_text_pt-br": "Olá {{contato.nome}}"})
     )
 
@@ -388,7 +375,7 @@ def test_the_page_refuses_an_unknown_variable_at_its_language_and_saves_nothing(
 
 
 def test_the_page_warns_when_the_inbox_has_no_business_hours(tenant, admin, channel):
-    page = _client(admin).get(_page(channel.inbox)).content.decode()
+    page = signed_in(admin).get(_page(channel.inbox)).content.decode()
 
     assert (
         'This inbox follows no <a href="/t/acme/settings/business-hours/">business hours</a>: the away message '
@@ -403,7 +390,7 @@ def test_the_audit_log_reads_the_change_in_words(tenant, admin, channel):
         spec=GreetingSpec(greeting_enabled=True, greeting_texts={"pt-br": "Olá!"}, away_every_hours=2),
     )
 
-    page = _text(_client(admin).get("/t/acme/settings/audit-log/").content.decode())
+    page = _text(signed_in(admin).get("/t/acme/settings/audit-log/").content.decode())
 
     assert (
         "Greeting and away changed Support — inbox Support hours between away messages from 4 to 2 greeting from "
@@ -422,7 +409,7 @@ def test_the_api_lists_every_inbox_by_name_in_a_fixed_number_of_queries(
     )
     for n in range(3):
         make_inbox(tenant, name=f"Zeta {n}")
-    client = _client(admin)
+    client = signed_in(admin)
     client.get("/api/v1/t/acme/greeting-away/")  # the session and the membership warmed up
 
     with django_assert_max_num_queries(12):

@@ -7,13 +7,12 @@ import re
 from datetime import UTC, date, datetime, time
 
 import pytest
-from django.test import Client
 
 from automations.models import BusinessCalendar, CalendarDate, WeeklyInterval
 from automations.selectors import calendar_get, inbox_calendar
 from automations.services import DateSpec, WeeklySpec
 from tenants.models import AuditLogEntry
-from tests.automations.factories import christmas_eve, make_calendar
+from tests.automations.factories import christmas_eve, make_calendar, signed_in
 from tests.conversations.factories import make_inbox
 from tests.factories import add_member, make_user
 
@@ -30,12 +29,6 @@ FRIDAY_EVENING = datetime(2026, 12, 4, 23, 0, tzinfo=UTC)
 def frozen_now(monkeypatch):
     monkeypatch.setattr("django.utils.timezone.now", lambda: FRIDAY_EVENING)
     return FRIDAY_EVENING
-
-
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    return client
 
 
 def _edit(calendar) -> str:
@@ -64,18 +57,18 @@ def _form(**fields) -> dict[str, str]:
 
 
 def test_the_sidebar_links_business_hours_for_members_who_manage_automations(tenant, admin, supervisor):
-    admin_page = _client(admin).get("/t/acme/settings/labels/").content.decode()
-    supervisor_page = _client(supervisor).get("/t/acme/settings/labels/").content.decode()
+    admin_page = signed_in(admin).get("/t/acme/settings/labels/").content.decode()
+    supervisor_page = signed_in(supervisor).get("/t/acme/settings/labels/").content.decode()
 
     assert f'<li><a href="{LIST}">Business hours</a></li>' in admin_page
     assert LIST not in supervisor_page
-    current = _client(admin).get(LIST).content.decode()
+    current = signed_in(admin).get(LIST).content.decode()
     assert f'<li><a href="{LIST}" aria-current="page">Business hours</a></li>' in current
 
 
 def test_a_member_without_manage_automations_gets_403_everywhere_and_changes_nothing(tenant, admin, agent):
     calendar = make_calendar(admin)
-    client = _client(agent)
+    client = signed_in(agent)
 
     answers = [
         client.get(LIST).status_code,
@@ -97,7 +90,7 @@ def test_a_member_without_manage_automations_gets_403_everywhere_and_changes_not
 
 def test_another_workspaces_calendar_is_404_on_every_page(tenant, admin, other_tenant):
     theirs = make_calendar(add_member(other_tenant, "admin"))
-    client = _client(admin)
+    client = signed_in(admin)
 
     answers = [
         client.get(_edit(theirs)).status_code,
@@ -117,7 +110,7 @@ def test_the_list_shows_each_calendar_its_inboxes_and_whether_it_is_open_now(ten
     make_calendar(admin, inbox_ids=(inbox.pk,))
     make_calendar(admin, name="Night desk", weekly=(WeeklySpec(4, time(18), time(6)),))
 
-    text = _text(_client(admin).get(LIST).content.decode())
+    text = _text(signed_in(admin).get(LIST).content.decode())
 
     night = "Night desk America/Sao_Paulo — Open Open now. Closes Saturday, Dec. 5, 2026 at 06:00 (in 10 hr.)."
     office = "Office hours America/Sao_Paulo Suporte Closed Closed now. Opens Monday, Dec. 7, 2026 at 09:00 (in 3 days)"
@@ -126,14 +119,14 @@ def test_the_list_shows_each_calendar_its_inboxes_and_whether_it_is_open_now(ten
 
 
 def test_the_list_says_when_there_is_no_calendar(tenant, admin):
-    assert "No business hours yet." in _client(admin).get(LIST).content.decode()
+    assert "No business hours yet." in signed_in(admin).get(LIST).content.decode()
 
 
 # --- create ---------------------------------------------------------------------------------------------
 
 
 def test_the_new_page_starts_from_the_workspaces_zone_country_and_office_hours(tenant, admin):
-    page = _client(admin).get(NEW).content.decode()
+    page = signed_in(admin).get(NEW).content.decode()
 
     assert '<option value="America/Sao_Paulo" selected>America/Sao_Paulo</option>' in page
     assert '<option value="BR" selected>Brazil</option>' in page
@@ -162,7 +155,7 @@ def test_creating_business_hours_from_the_page(tenant, admin):
         }
     )
 
-    response = _client(admin).post(NEW, form)
+    response = signed_in(admin).post(NEW, form)
 
     calendar = BusinessCalendar.objects.get(tenant=tenant)
     assert response.status_code == 302
@@ -185,7 +178,7 @@ def test_creating_business_hours_from_the_page(tenant, admin):
 def test_overlapping_intervals_are_refused_with_a_message_and_nothing_is_saved(tenant, admin):
     form = _form(**{"w0-0-start": "09:00", "w0-0-end": "12:00", "w0-1-start": "11:00", "w0-1-end": "14:00"})
 
-    response = _client(admin).post(NEW, form)
+    response = signed_in(admin).post(NEW, form)
 
     assert response.status_code == 400
     assert "Monday, 09:00 to 12:00 overlaps Monday, 11:00 to 14:00." in response.content.decode()
@@ -195,8 +188,8 @@ def test_overlapping_intervals_are_refused_with_a_message_and_nothing_is_saved(t
 
 
 def test_an_interval_that_ends_when_it_starts_and_a_missing_time_are_refused(tenant, admin):
-    same = _client(admin).post(NEW, _form(**{"w2-0-start": "09:00", "w2-0-end": "09:00"}))
-    missing = _client(admin).post(NEW, _form(**{"w2-0-start": "09:00"}))
+    same = signed_in(admin).post(NEW, _form(**{"w2-0-start": "09:00", "w2-0-end": "09:00"}))
+    missing = signed_in(admin).post(NEW, _form(**{"w2-0-start": "09:00"}))
 
     assert same.status_code == 400
     assert "Wednesday, 09:00 to 09:00: an interval must end at another time than it starts (09:00)." in (
@@ -208,7 +201,7 @@ def test_an_interval_that_ends_when_it_starts_and_a_missing_time_are_refused(ten
 
 
 def test_an_unknown_state_is_refused_at_its_field(tenant, admin):
-    response = _client(admin).post(NEW, _form(holiday_subdivision="XX"))
+    response = signed_in(admin).post(NEW, _form(holiday_subdivision="XX"))
 
     assert response.status_code == 400
     pattern = r'<div class="field has-error">\s*<label for="id_holiday_subdivision">.*?</div>'
@@ -223,7 +216,7 @@ def test_an_unknown_state_is_refused_at_its_field(tenant, admin):
 def test_the_edit_page_shows_the_hours_the_status_and_the_holidays_ahead(tenant, admin, frozen_now):
     calendar = make_calendar(admin, subdivision="SP", dates=(christmas_eve(), DateSpec(date(2027, 4, 21), "Open")))
 
-    page = _client(admin).get(_edit(calendar)).content.decode()
+    page = signed_in(admin).get(_edit(calendar)).content.decode()
     text = _text(page)
 
     assert "Closed now. Opens Monday, Dec. 7, 2026 at 09:00 (in 3 days)." in text
@@ -242,7 +235,7 @@ def test_the_status_line_speaks_the_viewers_language(tenant, admin, frozen_now):
     calendar = make_calendar(admin)
     portuguese = add_member(tenant, "admin", user=make_user(language="pt-br"))
 
-    text = _text(_client(portuguese).get(_edit(calendar)).content.decode())
+    text = _text(signed_in(portuguese).get(_edit(calendar)).content.decode())
 
     # Weekday, date and relative time in pt-BR (the sentence around them comes from the catalog).
     assert "segunda-feira, 07/12/2026" in text
@@ -256,7 +249,7 @@ def test_saving_a_change_from_the_edit_page(tenant, admin):
         **{"w5-0-start": "08:00", "w5-0-end": "12:00", "d0-date": "2026-12-24", "d0-remove": "on"},
     )
 
-    response = _client(admin).post(_edit(calendar), form)
+    response = signed_in(admin).post(_edit(calendar), form)
 
     assert response.status_code == 302
     calendar = calendar_get(tenant=tenant, calendar_id=calendar.pk)
@@ -270,9 +263,9 @@ def test_saving_a_change_from_the_edit_page(tenant, admin):
 def test_the_audit_log_page_shows_a_change_in_the_viewers_words(tenant, admin):
     calendar = make_calendar(admin)
     form = _form(name="Office hours", mode="closed", **{"w0-0-start": "10:00", "w0-0-end": "11:00"})
-    assert _client(admin).post(_edit(calendar), form).status_code == 302
+    assert signed_in(admin).post(_edit(calendar), form).status_code == 302
 
-    text = _text(_client(admin).get("/t/acme/settings/audit-log/").content.decode())
+    text = _text(signed_in(admin).get("/t/acme/settings/audit-log/").content.decode())
 
     assert "Business hours changed" in text
     assert "mode from By schedule to Closed" in text
@@ -287,7 +280,7 @@ def test_deleting_business_hours_from_the_list(tenant, admin):
     inbox = make_inbox(tenant)
     calendar = make_calendar(admin, inbox_ids=(inbox.pk,))
 
-    response = _client(admin).post(_edit(calendar) + "delete/")
+    response = signed_in(admin).post(_edit(calendar) + "delete/")
 
     assert response.status_code == 302
     assert response["Location"] == LIST
@@ -299,5 +292,5 @@ def test_deleting_business_hours_from_the_list(tenant, admin):
 def test_delete_answers_only_to_post(tenant, admin):
     calendar = make_calendar(admin)
 
-    assert _client(admin).get(_edit(calendar) + "delete/").status_code == 405
+    assert signed_in(admin).get(_edit(calendar) + "delete/").status_code == 405
     assert BusinessCalendar.objects.count() == 1
