@@ -47,6 +47,12 @@ def _keys(catalog: Catalog) -> set[tuple[str | None, object]]:
     return {(message.context, message.id) for message in catalog if message.id}
 
 
+def _gaps(committed_path: Path, fresh_path: Path) -> tuple[list[str], list[str]]:
+    """(strings of the code the committed catalog lacks, strings it holds that the code no longer has)."""
+    committed, fresh = _keys(_read(committed_path)), _keys(_read(fresh_path))
+    return sorted(str(key) for key in fresh - committed), sorted(str(key) for key in committed - fresh)
+
+
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The catalogs as ``makemessages`` would write them today, from the committed ones."""
@@ -76,10 +82,9 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_every_string_of_the_code_is_in_the_committed_catalog(extracted: Path, domain: str, language: str) -> None:
-    committed = _keys(_read(LOCALE / language / "LC_MESSAGES" / f"{domain}.po"))
-    fresh = _keys(_read(extracted / language / "LC_MESSAGES" / f"{domain}.po"))
-    new = sorted(str(key) for key in fresh - committed)
-    stale = sorted(str(key) for key in committed - fresh)
+    new, stale = _gaps(
+        LOCALE / language / "LC_MESSAGES" / f"{domain}.po", extracted / language / "LC_MESSAGES" / f"{domain}.po"
+    )
     where = f"locale/{language}/LC_MESSAGES/{domain}.po"
     assert new == [], f"Strings not in {where}: run `make messages-update` and translate them"
     assert stale == [], f"Strings no longer in the code, still in {domain}.po: run `make messages-update`"
@@ -118,9 +123,16 @@ def test_the_jinja2_templates_strings_reach_the_extraction() -> None:
     assert "# jinja2/conversations/message.html:" in stub
 
 
-def test_a_new_untranslated_string_is_caught(tmp_path: Path) -> None:
-    """The check itself: a catalog missing one string of the code differs from the extraction."""
+def test_a_new_untranslated_string_is_caught(extracted: Path, tmp_path: Path) -> None:
+    """The check itself: a committed catalog that lacks one string of the code is reported, naming it."""
+    from babel.messages.pofile import write_po
+
     catalog = _read(LOCALE / "pt_BR" / "LC_MESSAGES" / "django.po")
-    keys = _keys(catalog)
     catalog.delete("Forwarded many times")
-    assert keys - _keys(catalog) == {(None, "Forwarded many times")}
+    lacking = tmp_path / "django.po"
+    with lacking.open("wb") as handle:
+        write_po(handle, catalog)
+    assert _gaps(lacking, extracted / "pt_BR" / "LC_MESSAGES" / "django.po") == (
+        [str((None, "Forwarded many times"))],
+        [],
+    )
