@@ -16,6 +16,11 @@ urlpatterns = [
         greeting_api.GreetingSettingsApi.as_view(),
         name="api_greeting_detail",
     ),
+    path(
+        "t/<slug:tenant_slug>/greeting-away/<int:inbox_id>/<str:kind>/file/",
+        greeting_api.GreetingFileApi.as_view(),
+        name="api_greeting_file",
+    ),
 ]
 
 urlpatterns += [

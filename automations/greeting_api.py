@@ -8,13 +8,14 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from automations import selectors
 from automations.api_responses import FORBIDDEN, UNSUPPORTED
 from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
+from automations.greeting_media import MEDIA_TYPES, greeting_media_set, media_describe
 from automations.greeting_services import (
     AFTER_DAYS_MAX,
     EVERY_HOURS_MAX,
@@ -26,12 +27,14 @@ from automations.greeting_services import (
     text_languages,
 )
 from automations.greeting_texts import VARIABLES
-from automations.models import GreetingSettings
+from automations.models import AutomatedMessage, GreetingSettings
 from conversations.models import Inbox
 from conversations.services.customer_texts import BODY_MAX
 from helpdesk.api import ErrorOutput
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
+
+Kind = AutomatedMessage.Kind
 
 INVALID = OpenApiResponse(
     ErrorOutput, description="validation_failed: details name the field (and the language of a wording)"
@@ -52,6 +55,15 @@ def _texts_field(**kwargs: Any) -> serializers.DictField:
     )
 
 
+class FileOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    kind = serializers.ChoiceField(choices=sorted(set(MEDIA_TYPES.values())), help_text="What it is sent as")
+    size = serializers.IntegerField(allow_null=True, help_text="Bytes; null when the stored file cannot be read")
+
+
+FILE_HELP = "The file sent with the message, its wording as the caption; null: the wording alone"
+
+
 class GreetingOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
     when = serializers.ChoiceField(
@@ -61,6 +73,7 @@ class GreetingOutput(serializers.Serializer):
     )
     after_days = serializers.IntegerField(min_value=1, max_value=AFTER_DAYS_MAX)
     texts = _texts_field()
+    file = FileOutput(allow_null=True, help_text=FILE_HELP)
 
 
 class AwayOutput(serializers.Serializer):
@@ -74,6 +87,7 @@ class AwayOutput(serializers.Serializer):
         help_text="Not sent when an agent replied in the conversation within this many minutes (0: off)",
     )
     texts = _texts_field()
+    file = FileOutput(allow_null=True, help_text=FILE_HELP)
 
 
 class GreetingSettingsOutput(serializers.Serializer):
@@ -107,7 +121,9 @@ class GreetingSettingsInput(serializers.Serializer):
     away = AwayInput(required=False)
 
 
-def _output(inbox: Inbox, spec: GreetingSpec, calendars: dict[int, tuple[int, str]]) -> dict[str, Any]:
+def _output(
+    inbox: Inbox, spec: GreetingSpec, calendars: dict[int, tuple[int, str]], row: GreetingSettings | None
+) -> dict[str, Any]:
     calendar = calendars.get(inbox.pk)
     return GreetingSettingsOutput(
         {
@@ -119,19 +135,24 @@ def _output(inbox: Inbox, spec: GreetingSpec, calendars: dict[int, tuple[int, st
                 "when": spec.greeting_when,
                 "after_days": spec.greeting_after_days,
                 "texts": spec.greeting_texts,
+                "file": media_describe(row, Kind.GREETING),
             },
             "away": {
                 "enabled": spec.away_enabled,
                 "every_hours": spec.away_every_hours,
                 "agent_quiet_minutes": spec.away_agent_quiet_minutes,
                 "texts": spec.away_texts,
+                "file": media_describe(row, Kind.AWAY),
             },
         }
     ).data
 
 
 def _one(inbox: Inbox) -> dict[str, Any]:
-    return _output(inbox, greeting_spec(inbox=inbox), selectors.inbox_calendar_names(tenant=inbox.tenant_id))
+    row = GreetingSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).first()
+    return _output(
+        inbox, greeting_spec(inbox=inbox, row=row), selectors.inbox_calendar_names(tenant=inbox.tenant_id), row
+    )
 
 
 def _spec(base: GreetingSpec, data: dict[str, Any]) -> GreetingSpec:
@@ -167,7 +188,8 @@ class GreetingSettingsListApi(TenantAPIView):
         inboxes = list(selectors.inbox_list(tenant=self.tenant))
         specs = greeting_specs(tenant_id=self.tenant.pk, inboxes=inboxes)
         calendars = selectors.inbox_calendar_names(tenant=self.tenant)
-        return Response([_output(inbox, specs[inbox.pk], calendars) for inbox in inboxes])
+        rows = {row.inbox_id: row for row in GreetingSettings.objects.filter(tenant_id=self.tenant.pk)}
+        return Response([_output(inbox, specs[inbox.pk], calendars, rows.get(inbox.pk)) for inbox in inboxes])
 
 
 class GreetingSettingsApi(TenantAPIView):
@@ -197,4 +219,44 @@ class GreetingSettingsApi(TenantAPIView):
         data.is_valid(raise_exception=True)
         spec = _spec(greeting_spec(inbox=inbox), dict(data.validated_data))
         greeting_settings_update(actor=self.principal, inbox=inbox, spec=spec, request=request)
+        return Response(_one(inbox))
+
+
+class FileInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A JPEG or PNG image (up to 5 MB), an MP4 video or a PDF (up to 16 MB); the message's wording, "
+        "at most 1,024 characters in each language, is its caption"
+    )
+
+
+class GreetingFileApi(TenantAPIView):
+    """The file an inbox's greeting or away message is sent with."""
+
+    required_perm = Perm.MANAGE_AUTOMATIONS
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="greeting_away_file_set",
+        request={"multipart/form-data": FileInput},
+        responses={200: GreetingSettingsOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND, 415: UNSUPPORTED},
+        summary="Send the greeting (`kind` greeting) or the away message (`kind` away) with this file",
+    )
+    def post(self, request: Request, tenant_slug: str, inbox_id: int, kind: str) -> Response:
+        inbox = selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)
+        data = FileInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        greeting_media_set(
+            actor=self.principal, inbox=inbox, kind=kind, upload=data.validated_data["file"], request=request
+        )
+        return Response(_one(inbox))
+
+    @extend_schema(
+        operation_id="greeting_away_file_remove",
+        request=None,
+        responses={200: GreetingSettingsOutput, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Send the greeting or the away message without a file",
+    )
+    def delete(self, request: Request, tenant_slug: str, inbox_id: int, kind: str) -> Response:
+        inbox = selectors.inbox_get(tenant=self.tenant, inbox_id=inbox_id)
+        greeting_media_set(actor=self.principal, inbox=inbox, kind=kind, upload=None, request=request)
         return Response(_one(inbox))

@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from automations.greeting_media import MEDIA_TYPES
 from automations.greeting_services import (
     AFTER_DAYS_MAX,
     EVERY_HOURS_MAX,
@@ -46,6 +47,21 @@ class GreetingForm(forms.Form):
         max_value=QUIET_MINUTES_MAX,
         help_text=_("0: send it even right after an agent replied."),
     )
+
+    greeting_media = forms.FileField(
+        label=_("File sent with the greeting"),
+        required=False,
+        help_text=_("Optional: a JPEG or PNG image (up to 5 MB), an MP4 video or a PDF (up to 16 MB)."),
+        widget=forms.FileInput(attrs={"accept": ",".join(MEDIA_TYPES)}),
+    )
+    greeting_media_clear = forms.BooleanField(label=_("Send the greeting without its file"), required=False)
+    away_media = forms.FileField(
+        label=_("File sent with the away message"),
+        required=False,
+        help_text=_("Optional: a JPEG or PNG image (up to 5 MB), an MP4 video or a PDF (up to 16 MB)."),
+        widget=forms.FileInput(attrs={"accept": ",".join(MEDIA_TYPES)}),
+    )
+    away_media_clear = forms.BooleanField(label=_("Send the away message without its file"), required=False)
 
     def __init__(self, *args: Any, spec: GreetingSpec, **kwargs: Any) -> None:
         kwargs.setdefault("initial", _initial(spec))
@@ -91,6 +107,17 @@ class GreetingForm(forms.Form):
             away_agent_quiet_minutes=data["away_agent_quiet_minutes"],
             away_texts=texts(Kind.AWAY),
         )
+
+    def media_changes(self) -> dict[str, Any]:
+        """Message kind -> the new file, or None to send it without one; kinds left as they are are absent."""
+        changes: dict[str, Any] = {}
+        for kind in (Kind.GREETING, Kind.AWAY):
+            upload = self.cleaned_data.get(f"{kind}_media")
+            if upload:
+                changes[kind] = upload
+            elif self.cleaned_data.get(f"{kind}_media_clear"):
+                changes[kind] = None
+        return changes
 
     def add_service_error(self, field: str | None, language: str | None, message: str) -> None:
         """Show a service's refusal at its field: a wording's at the language it names."""

@@ -11,7 +11,8 @@ For each customer message of an inbox whose greeting or away message is on:
 - Both due for the same message (a first message outside hours): the greeting, then the away message,
   as the customer of a helpdesk expects (hello, then when someone will answer).
 
-Each is written in the contact's language (``customer_text_pick``), sent through the core as the
+Each is written in the contact's language (``customer_text_pick``), with the inbox's file for it if it has
+one (the wording as its caption, ``automations.greeting_media``), sent through the core as the
 automation (``kind`` "greeting" or "away"), only inside the reply window (a closed window sends nothing),
 and followed by a line in the history naming the automation. An ``AutomatedMessage`` row, unique per
 customer message and kind, is written in the same transaction as the message it queues: a job run again
@@ -34,6 +35,7 @@ from django.utils.translation import ngettext
 
 from automations import business_hours
 from automations.business_hours import Calendar
+from automations.greeting_media import media_kind, media_upload
 from automations.greeting_services import text_key
 from automations.greeting_texts import body_render, contact_values, next_open_phrase
 from automations.models import AutomatedMessage, BusinessCalendar, GreetingSettings
@@ -195,6 +197,14 @@ def _history_line(settings: GreetingSettings, actor: AutomationActor, kind: str,
     }
 
 
+def _spec(settings: GreetingSettings, kind: str, body: str) -> OutboundSpec:
+    """The wording alone, or the message's file with the wording as its caption."""
+    upload = media_upload(settings, kind)
+    if upload is None:
+        return OutboundSpec(type=Message.Type.TEXT, text=body)
+    return OutboundSpec(type=media_kind(upload.name or ""), text=body, upload=upload)
+
+
 def _send(
     settings: GreetingSettings, trigger: Message, kind: str, closed: _Closed | None, now: datetime
 ) -> Message | None:
@@ -226,7 +236,7 @@ def _send(
             message, created = message_send(
                 actor=actor,
                 conversation=conversation,
-                spec=OutboundSpec(type=Message.Type.TEXT, text=body),
+                spec=_spec(settings, kind, body),
                 idempotency_key=f"automation-{kind}-{trigger.pk}",
             )
             if not created:

@@ -33,6 +33,8 @@ When = GreetingSettings.When
 AFTER_DAYS_MAX = 365
 EVERY_HOURS_MAX = 168
 QUIET_MINUTES_MAX = 1440
+# WhatsApp's limit for the caption of an image, a video or a document: a wording sent with a file.
+CAPTION_MAX = 1024
 
 
 def text_key(kind: str, inbox_id: int) -> str:
@@ -173,8 +175,19 @@ def _clean_texts(texts: Any, field: str, kind_label: str) -> dict[str, str]:
     return dict(sorted(cleaned.items()))
 
 
-def greeting_clean(spec: GreetingSpec, *, has_calendar: bool) -> GreetingSpec:
-    """The spec, tidied (texts stripped, blank languages dropped), or ``ValidationFailed`` naming the field."""
+def caption_check(texts: dict[str, str], *, field: str) -> None:
+    """A wording sent as a file's caption fits WhatsApp's caption limit."""
+    for language, body in sorted(texts.items()):
+        if len(body) > CAPTION_MAX:
+            raise ValidationFailed(
+                _("With a file, the wording is its caption: at most %(max)s characters.") % {"max": CAPTION_MAX},
+                details={"field": field, "language": language, "length": len(body)},
+            )
+
+
+def greeting_clean(spec: GreetingSpec, *, has_calendar: bool, with_file: frozenset[str] = frozenset()) -> GreetingSpec:
+    """The spec, tidied (texts stripped, blank languages dropped), or ``ValidationFailed`` naming the field.
+    ``with_file``: the message kinds that carry a file, whose wording is its caption."""
     if spec.greeting_when not in When.values:
         raise _invalid(
             _("Unknown choice “%(value)s”.") % {"value": spec.greeting_when}, "greeting_when", value=spec.greeting_when
@@ -202,6 +215,10 @@ def greeting_clean(spec: GreetingSpec, *, has_calendar: bool) -> GreetingSpec:
     )
     greeting_texts = _clean_texts(spec.greeting_texts, "greeting_texts", _("The greeting"))
     away_texts = _clean_texts(spec.away_texts, "away_texts", _("The away message"))
+    if Kind.GREETING in with_file:
+        caption_check(greeting_texts, field="greeting_texts")
+    if Kind.AWAY in with_file:
+        caption_check(away_texts, field="away_texts")
     if spec.greeting_enabled and not greeting_texts:
         raise _invalid(_("Write the greeting in at least one language to turn it on."), "greeting_texts")
     if spec.away_enabled and not away_texts:
@@ -272,7 +289,8 @@ def greeting_settings_update(
     row, _created = GreetingSettings.objects.select_for_update().get_or_create(tenant_id=actor.tenant_id, inbox=inbox)
     has_calendar = InboxSettings.objects.filter(tenant_id=actor.tenant_id, inbox=inbox, calendar__isnull=False).exists()
     before = greeting_spec(inbox=inbox, row=row)
-    spec = greeting_clean(spec, has_calendar=has_calendar)
+    with_file = frozenset(kind for kind in (Kind.GREETING, Kind.AWAY) if getattr(row, f"{kind}_media"))
+    spec = greeting_clean(spec, has_calendar=has_calendar, with_file=with_file)
     old, new = _audit_values(before), _audit_values(spec)
     changes = {key: [old[key], new[key]] for key in new if old[key] != new[key]}
     wording = {

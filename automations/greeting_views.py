@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,9 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from automations import business_hours, selectors
 from automations.greeting_forms import GreetingForm
+from automations.greeting_media import greeting_media_set, media_describe
 from automations.greeting_services import GreetingSpec, greeting_settings_update, greeting_spec
 from automations.greeting_texts import SAMPLE_CONTACT, body_render, next_open_phrase, sample_values
-from automations.models import AutomatedMessage, BusinessCalendar
+from automations.models import AutomatedMessage, BusinessCalendar, GreetingSettings
 from conversations.models import Inbox
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
@@ -74,13 +77,27 @@ def _preview(inbox: Inbox, spec: GreetingSpec, calendar: BusinessCalendar | None
     return rows
 
 
+@transaction.atomic
+def _save(request: HttpRequest, inbox: Inbox, spec: GreetingSpec, files: dict[str, Any]) -> None:
+    """The settings and the files, all or nothing: a file taken away first (its wording may then grow
+    longer than a caption), one added last (checked against the wording just saved)."""
+    actor = request.membership  # type: ignore[attr-defined]
+    for kind, upload in files.items():
+        if upload is None:
+            greeting_media_set(actor=actor, inbox=inbox, kind=kind, upload=None, request=request)
+    greeting_settings_update(actor=actor, inbox=inbox, spec=spec, request=request)
+    for kind, upload in files.items():
+        if upload is not None:
+            greeting_media_set(actor=actor, inbox=inbox, kind=kind, upload=upload, request=request)
+
+
 @require_http_methods(["GET", "POST"])
 @require_perm(Perm.MANAGE_AUTOMATIONS)
 def greeting_edit(request: HttpRequest, tenant_slug: str, inbox_id: int) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     inbox = selectors.inbox_get(tenant=tenant, inbox_id=inbox_id)
     spec = greeting_spec(inbox=inbox)
-    form = GreetingForm(request.POST or None, spec=spec)
+    form = GreetingForm(request.POST or None, request.FILES or None, spec=spec)
     status = 200
     if request.method == "POST":
         status = 400
@@ -90,12 +107,7 @@ def greeting_edit(request: HttpRequest, tenant_slug: str, inbox_id: int) -> Http
                 status = 200
             else:
                 try:
-                    greeting_settings_update(
-                        actor=request.membership,  # type: ignore[attr-defined]
-                        inbox=inbox,
-                        spec=spec,
-                        request=request,
-                    )
+                    _save(request, inbox, spec, form.media_changes())
                 except ApplicationError as exc:
                     form.add_service_error(exc.details.get("field"), exc.details.get("language"), exc.message)
                 else:
@@ -109,5 +121,12 @@ def greeting_edit(request: HttpRequest, tenant_slug: str, inbox_id: int) -> Http
         "calendar": calendar,
         "preview": _preview(inbox, spec, calendar),
         "sample_contact": SAMPLE_CONTACT,
+        "files": _files(inbox),
     }
     return render(request, "automations/greeting_form.html", context, status=status)
+
+
+def _files(inbox: Inbox) -> dict[str, dict[str, Any] | None]:
+    """What each message's file is now (name, kind, size), or None."""
+    row = GreetingSettings.objects.filter(tenant_id=inbox.tenant_id, inbox=inbox).first()
+    return {kind: media_describe(row, kind) for kind in (Kind.GREETING, Kind.AWAY)}

@@ -4,6 +4,8 @@ resolved."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -140,6 +142,11 @@ class InboxSettings(TenantOwnedModel):
         return str(self.inbox)
 
 
+def greeting_media_path(instance: GreetingSettings, filename: str) -> str:
+    """A folder of its own for each file, so that it keeps the name the customer sees ("menu.pdf")."""
+    return f"automations/greeting/{instance.tenant_id}/{uuid.uuid4().hex}/{filename}"
+
+
 class GreetingSettings(TenantOwnedModel):
     """An inbox's greeting and away messages: when each is sent. Their wording is the workspace's customer
     texts ``greeting-inbox-<id>`` and ``away-inbox-<id>`` (``conversations.customer_texts``), per language."""
@@ -159,6 +166,9 @@ class GreetingSettings(TenantOwnedModel):
     away_agent_quiet_minutes = models.PositiveSmallIntegerField(
         _("not after an agent's reply within (minutes)"), default=15
     )
+    # An optional file sent with each message, its wording as the caption (``automations.greeting_media``).
+    greeting_media = models.FileField(_("greeting file"), upload_to=greeting_media_path, blank=True)
+    away_media = models.FileField(_("away message file"), upload_to=greeting_media_path, blank=True)
 
     class Meta:
         verbose_name = _("greeting and away settings")

@@ -225,6 +225,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "delivery_id": _sample_event_delivery,
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
+    "kind": lambda tenant: "greeting",
 }
 
 

@@ -103,3 +103,31 @@ def test_nothing_reaches_the_cloud_api_when_the_customer_wrote_more_than_a_day_a
     assert Message.objects.filter(direction="in").count() == 1
     assert _sent_texts(fake) == []
     assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_greeting_with_an_image_reaches_the_cloud_api_as_an_uploaded_image_with_its_caption(
+    tenant, admin, channel, clock, configure, fake, webhook
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from automations.greeting_media import greeting_media_set
+
+    configure(greeting_enabled=True)
+    image = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+    greeting_media_set(
+        actor=admin, inbox=channel.inbox, kind="greeting", upload=SimpleUploadedFile("hi.png", image, "image/png")
+    )
+
+    written = fake.inbound(phone_number_id=PHONE_NUMBER_ID, **{"from": CUSTOMER}, name="Maria Souza", text="Oi")
+    assert webhook.post(channel, written["webhook"]).status_code == 200
+
+    uploads = fake.requests(method="POST", path_contains="/media")
+    assert [r["status_code"] for r in uploads] == [200]
+    sends = [r["json"] for r in fake.requests(method="POST", path_contains="/messages") if "status" not in r["json"]]
+    assert len(sends) == 1
+    assert_valid_send_request(sends[0])
+    assert sends[0]["type"] == "image"
+    assert sends[0]["image"]["caption"] == "Hi Maria, welcome to Support!"
+    assert set(sends[0]["image"]) == {"id", "caption"}
+    bot = Message.objects.get(sender_type="bot")
+    assert (bot.type, bot.status, bot.sender_label) == ("image", "sent", "Greeting")

@@ -182,8 +182,8 @@ def test_the_api_reads_an_inbox_never_saved_with_the_defaults(tenant, admin, cha
         "inbox_id": channel.inbox_id,
         "inbox_name": "Support",
         "calendar_id": None,
-        "greeting": {"enabled": False, "when": "first_ever", "after_days": 30, "texts": {}},
-        "away": {"enabled": False, "every_hours": 4, "agent_quiet_minutes": 15, "texts": {}},
+        "greeting": {"enabled": False, "when": "first_ever", "after_days": 30, "texts": {}, "file": None},
+        "away": {"enabled": False, "every_hours": 4, "agent_quiet_minutes": 15, "texts": {}, "file": None},
     }
 
 
@@ -203,12 +203,13 @@ def test_the_api_changes_only_what_is_sent(tenant, admin, channel, office_hours)
         "inbox_id": channel.inbox_id,
         "inbox_name": "Support",
         "calendar_id": office_hours.pk,
-        "greeting": {"enabled": True, "when": "first_ever", "after_days": 30, "texts": GREETING},
+        "greeting": {"enabled": True, "when": "first_ever", "after_days": 30, "texts": GREETING, "file": None},
         "away": {
             "enabled": True,
             "every_hours": 2,
             "agent_quiet_minutes": 15,
             "texts": {"pt-br": "Fechados. Abrimos {{next_open}}."},
+            "file": None,
         },
     }
     assert AuditLogEntry.objects.filter(action="greeting_settings.changed").count() == 2

@@ -82,6 +82,7 @@ EXPECTED: dict[str, set[str]] = {
     "greeting_edit": ADMINS,
     "api_greeting_list": ADMINS,
     "api_greeting_detail": ADMINS,
+    "api_greeting_file": ADMINS,
     "auto_resolve_list": ADMINS,
     "auto_resolve_edit": ADMINS,
     "api_auto_resolve_list": ADMINS,
@@ -123,6 +124,7 @@ EXPECTED: dict[str, set[str]] = {
 # API routes that refuse an empty body with 400 validation_failed, which they reach only after the
 # permission check passed; for them a 400 counts as "allowed".
 EMPTY_BODY_INVALID = {
+    "api_greeting_file",
     "api_conversation_assignee",
     "api_conversation_status",
     "api_conversation_priority",
