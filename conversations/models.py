@@ -202,16 +202,16 @@ class Conversation(TenantOwnedModel):
         Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
     )
 
-    # (status, assignee id, inbox id) as loaded, for live events (not a column).
-    live_before: tuple[str, int | None, int] | None
+    # (status, assignee id, inbox id, team id) as loaded, for live events (not a column).
+    live_before: tuple[str, int | None, int, int | None] | None
 
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Conversation:
         instance = super().from_db(db, field_names, values, **kwargs)
         # What live events compare against: who saw it and how it counted before this change.
         data = instance.__dict__
-        if "status" in data and "assignee_id" in data and "inbox_id" in data:
-            instance.live_before = (data["status"], data["assignee_id"], data["inbox_id"])
+        if "status" in data and "assignee_id" in data and "inbox_id" in data and "team_id" in data:
+            instance.live_before = (data["status"], data["assignee_id"], data["inbox_id"], data["team_id"])
         return instance
 
     class Meta:

@@ -196,6 +196,19 @@ class ContactUpdated(Event):
     actor_id: int | None = None
 
 
+# --- members -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberAvailabilityChanged(Event):
+    """A member set their availability (``online``, ``busy``, ``offline``)."""
+
+    name: ClassVar[str] = "member.availability_changed"
+    user_id: int
+    previous_availability: str
+    availability: str
+
+
 # --- the reply window --------------------------------------------------------------------------
 
 
