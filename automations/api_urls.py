@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, greeting_api
+from automations import api, auto_resolve_api, greeting_api, teams_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -33,5 +33,25 @@ urlpatterns += [
         "t/<slug:tenant_slug>/auto-resolve/<int:inbox_id>/",
         auto_resolve_api.AutoResolveDetailApi.as_view(),
         name="api_auto_resolve_detail",
+    ),
+]
+
+urlpatterns += [
+    path("t/<slug:tenant_slug>/teams/", teams_api.TeamListCreateApi.as_view(), name="api_team_list"),
+    path("t/<slug:tenant_slug>/teams/<int:team_id>/", teams_api.TeamDetailApi.as_view(), name="api_team_detail"),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/",
+        teams_api.PolicyListApi.as_view(),
+        name="api_auto_assignment_list",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/capacities/",
+        teams_api.OverallCapacityApi.as_view(),
+        name="api_auto_assignment_capacities",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/<int:inbox_id>/",
+        teams_api.PolicyDetailApi.as_view(),
+        name="api_auto_assignment_detail",
     ),
 ]

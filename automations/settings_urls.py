@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views
+from automations import auto_resolve_pages, greeting_views, team_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -16,4 +16,10 @@ urlpatterns = [
     path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
     path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
     path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
+    path("settings/teams/", team_pages.team_list_page, name="team_list"),
+    path("settings/teams/new/", team_pages.team_create_page, name="team_create"),
+    path("settings/teams/<int:team_id>/", team_pages.team_edit_page, name="team_edit"),
+    path("settings/teams/<int:team_id>/delete/", team_pages.team_delete_page, name="team_delete"),
+    path("settings/auto-assignment/", team_pages.auto_assignment_list, name="auto_assignment_list"),
+    path("settings/auto-assignment/<int:inbox_id>/", team_pages.auto_assignment_edit, name="auto_assignment_edit"),
 ]

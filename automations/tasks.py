@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from automations import auto_resolve_run
+from automations import assignment, auto_resolve_run
 
 
 @shared_task
 def conversations_auto_resolve() -> dict[str, int]:
     return auto_resolve_run.conversations_auto_resolve()
+
+
+@shared_task
+def auto_assign_queues() -> int:
+    return assignment.queues_assign_all()
+
+
+@shared_task
+def inbox_queue_assign(tenant_id: int, inbox_id: int) -> int:
+    return assignment.inbox_queue_assign(tenant_id=tenant_id, inbox_id=inbox_id)

@@ -208,6 +208,18 @@ def _sample_inbox(tenant: Tenant) -> int:
     return inbox.pk
 
 
+def _sample_team(tenant: Tenant) -> int:
+    # A team with a member: a call that changes or deletes it shows in the snapshot.
+    from conversations.models import Team
+    from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
+    from tests.factories import owner_of
+
+    owner = owner_of(tenant)
+    n = Team.objects.filter(tenant=tenant).count()
+    spec = TeamSpec(name=f"Sample team {n}", members=(TeamMemberSpec(owner.user_id, True),))
+    return team_create(actor=owner, spec=spec).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -226,6 +238,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
     "kind": lambda tenant: "greeting",
+    "team_id": _sample_team,
 }
 
 

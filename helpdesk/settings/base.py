@@ -296,6 +296,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "automations.tasks.conversations_auto_resolve",
         "schedule": env.float("AUTO_RESOLVE_INTERVAL_SECONDS", default=300.0),
     },
+    # Auto-assignment (docs/teams-and-assignment.md): every waiting queue once a minute (a team's hours
+    # starting; an event that could not be handled), beside the events that run it at once.
+    "automations-auto-assign": {"task": "automations.tasks.auto_assign_queues", "schedule": 60.0},
 }
 # Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
 # time doubled after each failure (at most an hour); a pending delivery whose job has not run this
