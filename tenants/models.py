@@ -345,6 +345,10 @@ class AuditLogEntry(models.Model):
         BUSINESS_CALENDAR_DELETED = "business_calendar.deleted", _("Business hours deleted")
         GREETING_SETTINGS_CHANGED = "greeting_settings.changed", _("Greeting and away changed")
         AUTO_RESOLVE_CHANGED = "auto_resolve.changed", _("Auto-resolve changed")
+        SLA_POLICY_CREATED = "sla_policy.created", _("SLA policy created")
+        SLA_POLICY_CHANGED = "sla_policy.changed", _("SLA policy changed")
+        SLA_POLICY_DELETED = "sla_policy.deleted", _("SLA policy deleted")
+        SLA_BREACHED = "sla.breached", _("SLA breached")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

@@ -61,6 +61,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
         "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
         "unread_count": conversation.unread_count,
+        "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
+        "sla_breached_at": conversation.sla_breached_at.isoformat() if conversation.sla_breached_at else None,
     }
 
 
@@ -159,6 +161,7 @@ def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversa
                     "assignee_id": conversation.assignee_id,
                     "labels": sorted(label.pk for label in conversation.labels.all()),
                     "waiting": conversation.waiting_since is not None,
+                    "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
                     "version": now.timestamp(),
                     "html": html,
                 },

@@ -48,6 +48,7 @@ const TEXTS = {
   someone: gettext("Someone"),
   mentioned: gettext("{actor} mentioned you in #{id}"),
   assigned: gettext("{actor} assigned you #{id}"),
+  slaBreached: gettext("SLA breached on #{id}"),
   live: gettext("Live"),
   reconnecting: gettext("Reconnecting…"),
   windowClosed: gettext("Reply window closed: templates only"),
