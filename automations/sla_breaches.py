@@ -120,7 +120,7 @@ def _breach_one(pk: int, *, now: datetime) -> SlaBreach | None:
         with translation.override(tenant.locale):
             actor = automation_actor(tenant.pk, policy)
             metric = str(SlaMetric(clock.metric).label)
-            line = _("%(metric)s target missed (%(actor)s): it was due %(due)s.") % {
+            line = _("%(metric)s target missed: it was due %(due)s (%(actor)s)") % {
                 "metric": metric,
                 "actor": actor_display_name(actor),
                 "due": _local(clock.due_at, tenant.timezone),
