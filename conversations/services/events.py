@@ -162,6 +162,7 @@ def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversa
                     "labels": sorted(label.pk for label in conversation.labels.all()),
                     "waiting": conversation.waiting_since is not None,
                     "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
+                    "sla_breached": conversation.sla_breached_at is not None,
                     "version": now.timestamp(),
                     "html": html,
                 },

@@ -36,13 +36,14 @@ function rowKey(li) {
   // Sort key as the server orders: latest activity first (ties: higher id first), or longest waiting.
   const sort = filtersForm.elements.sort.value;
   if (sort === "waiting") return [li.dataset.waiting || "9999", Number(li.dataset.id)];
+  if (sort === "sla") return [li.dataset.slaDue || "9999", Number(li.dataset.id)];
   return [li.dataset.activity || "", Number(li.dataset.id)];
 }
 
 function before(a, b) {
   const ka = rowKey(a), kb = rowKey(b);
   const sort = filtersForm.elements.sort.value;
-  if (sort === "waiting") return ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
+  if (sort === "waiting" || sort === "sla") return ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
   return ka[0] > kb[0] || (ka[0] === kb[0] && ka[1] > kb[1]);
 }
 
@@ -178,6 +179,13 @@ function rowMatches(row) {
   if (f.assignee && row.assignee_id !== Number(f.assignee)) return false;
   if (f.label && row.labels.indexOf(Number(f.label)) === -1) return false;
   if (f.sort === "waiting" && !row.waiting) return false;
+  if (f.sort === "sla" && !row.sla_due_at) return false;
+  if (f.sla === "soon") {
+    // A deadline within the window (or passed), as the server filters; and any breached one still unmet.
+    const soon = Number(root.dataset.slaSoonMinutes || 30) * 60000;
+    const due = row.sla_due_at ? Date.parse(row.sla_due_at) : Infinity;
+    if (!row.sla_breached && due > Date.now() + soon) return false;
+  }
   return true;
 }
 
