@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, greeting_api
+from automations import api, auto_resolve_api, greeting_api, sla_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -28,5 +28,19 @@ urlpatterns += [
         "t/<slug:tenant_slug>/auto-resolve/<int:inbox_id>/",
         auto_resolve_api.AutoResolveDetailApi.as_view(),
         name="api_auto_resolve_detail",
+    ),
+]
+
+urlpatterns += [
+    path("t/<slug:tenant_slug>/sla-policies/", sla_api.SlaPolicyListApi.as_view(), name="api_sla_policy_list"),
+    path(
+        "t/<slug:tenant_slug>/sla-policies/<int:policy_id>/",
+        sla_api.SlaPolicyDetailApi.as_view(),
+        name="api_sla_policy_detail",
+    ),
+    path(
+        "t/<slug:tenant_slug>/conversations/<int:display_id>/sla/",
+        sla_api.ConversationSlaApi.as_view(),
+        name="api_conversation_sla",
     ),
 ]
