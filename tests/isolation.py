@@ -208,6 +208,16 @@ def _sample_inbox(tenant: Tenant) -> int:
     return inbox.pk
 
 
+def _sample_sla_policy(tenant: Tenant) -> int:
+    from automations.models import SlaPolicy
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
+    from tests.factories import owner_of
+
+    n = SlaPolicy.objects.filter(tenant=tenant).count()
+    spec = SlaPolicySpec(name=f"Sample {n}", first_response_minutes=30, resolution_minutes=480)
+    return sla_policy_create(actor=owner_of(tenant), spec=spec).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -225,6 +235,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "delivery_id": _sample_event_delivery,
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
+    "policy_id": _sample_sla_policy,
 }
 
 

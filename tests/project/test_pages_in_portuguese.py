@@ -502,6 +502,14 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += [closing]
 
+    # An SLA policy for every conversation: 30 minutes to the first response, 8 hours to resolve.
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
+
+    sla_policy = sla_policy_create(
+        actor=owner, spec=SlaPolicySpec(name="Padrão", first_response_minutes=30, resolution_minutes=480)
+    )
+    data += ["Padrão"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -541,6 +549,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "tenant_slug": [SLUG],
         "calendar_id": [calendar.pk],
         "inbox_id": [channel.inbox_id],
+        "policy_id": [sla_policy.pk],
     }
     return workspace
 

@@ -86,6 +86,14 @@ EXPECTED: dict[str, set[str]] = {
     "auto_resolve_edit": ADMINS,
     "api_auto_resolve_list": ADMINS,
     "api_auto_resolve_detail": ADMINS,
+    # SLA policies likewise; a conversation's SLA clocks are read by whoever sees the conversation.
+    "sla_policy_list": ADMINS,
+    "sla_policy_create": ADMINS,
+    "sla_policy_edit": ADMINS,
+    "sla_policy_delete": ADMINS,
+    "api_sla_policy_list": ADMINS,
+    "api_sla_policy_detail": ADMINS,
+    "api_conversation_sla": EVERYONE,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
