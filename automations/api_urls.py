@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, greeting_api, sla_api
+from automations import api, auto_resolve_api, greeting_api, sla_api, teams_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -42,5 +42,22 @@ urlpatterns += [
         "t/<slug:tenant_slug>/conversations/<int:display_id>/sla/",
         sla_api.ConversationSlaApi.as_view(),
         name="api_conversation_sla",
+    ),
+    path("t/<slug:tenant_slug>/teams/", teams_api.TeamListCreateApi.as_view(), name="api_team_list"),
+    path("t/<slug:tenant_slug>/teams/<int:team_id>/", teams_api.TeamDetailApi.as_view(), name="api_team_detail"),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/",
+        teams_api.PolicyListApi.as_view(),
+        name="api_auto_assignment_list",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/capacities/",
+        teams_api.OverallCapacityApi.as_view(),
+        name="api_auto_assignment_capacities",
+    ),
+    path(
+        "t/<slug:tenant_slug>/auto-assignment/<int:inbox_id>/",
+        teams_api.PolicyDetailApi.as_view(),
+        name="api_auto_assignment_detail",
     ),
 ]

@@ -142,3 +142,46 @@ def register_auto_resolve_audit_display() -> None:
     }
     audit_display.register_keys(keys, action=Action.AUTO_RESOLVE_CHANGED)
     audit_display.register_labels(AUTO_RESOLVE_LABELS, action=Action.AUTO_RESOLVE_CHANGED)
+
+
+ASSIGNMENT_LABELS = {
+    "enabled": gettext_lazy("auto-assignment"),
+    "method": gettext_lazy("method"),
+    "capacity": gettext_lazy("open conversations per agent"),
+    "team_id": gettext_lazy("team queue"),
+    "reassign_on_offline": gettext_lazy("reassign when the agent goes offline"),
+    "agent_capacities": gettext_lazy("agents' own capacity changed"),
+    "overall_capacities": gettext_lazy("agents' overall capacity changed"),
+}
+ASSIGNMENT_SWITCH = (
+    ("on", pgettext_lazy("auto-assignment", "on")),
+    ("off", pgettext_lazy("auto-assignment", "off")),
+)
+TEAM_LABELS = {
+    "members": gettext_lazy("members"),
+    "members_added": gettext_lazy("members added"),
+    "members_removed": gettext_lazy("members removed"),
+    "supervisors": gettext_lazy("supervisors"),
+    "calendar": gettext_lazy("business hours"),
+}
+
+
+def register_assignment_audit_display() -> None:
+    from automations.models import AssignmentPolicy
+
+    audit_display.register_kind("assignment_switch", audit_display.choices_kind(ASSIGNMENT_SWITCH))
+    audit_display.register_kind("assignment_method", audit_display.choices_kind(AssignmentPolicy.Method.choices))
+    keys = {
+        "enabled": "assignment_switch",
+        "reassign_on_offline": "assignment_switch",
+        "method": "assignment_method",
+        "team_id": "team",
+        "agent_capacities": "user",
+        "overall_capacities": "user",
+    }
+    audit_display.register_keys(keys, action=Action.ASSIGNMENT_POLICY_CHANGED)
+    audit_display.register_labels(ASSIGNMENT_LABELS, action=Action.ASSIGNMENT_POLICY_CHANGED)
+    for action in (Action.TEAM_CREATED, Action.TEAM_CHANGED, Action.TEAM_DELETED):
+        users = {"members": "user", "members_added": "user", "members_removed": "user", "supervisors": "user"}
+        audit_display.register_keys(users, action=action)
+        audit_display.register_labels(TEAM_LABELS, action=action)

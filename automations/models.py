@@ -4,11 +4,12 @@ resolved."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import ContactInbox, Conversation, Inbox, Label, Message
+from conversations.models import ContactInbox, Conversation, Inbox, Label, Message, Team
 from tenants.models import TenantOwnedModel
 from tenants.timezones import validate_time_zone
 
@@ -319,8 +320,8 @@ class SlaPolicy(TenantOwnedModel):
 
 
 class ConversationSla(TenantOwnedModel):
-    """A conversation's SLA: the policy that applies to it now, and since when its clocks are paused
-    (pending or snoozed; None: running). Its clocks are ``SlaClock`` rows."""
+    """A conversation's SLA: the policy that applies to it now, the calendar its clocks count in, and since
+    when its clocks are paused (pending or snoozed; None: running). Its clocks are ``SlaClock`` rows."""
 
     conversation = models.OneToOneField(
         Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
@@ -329,6 +330,15 @@ class ConversationSla(TenantOwnedModel):
         SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("SLA policy")
     )
     paused_at = models.DateTimeField(_("paused since"), null=True, blank=True)
+    # The calendar its clocks count in now (None: every hour counts).
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("business hours"),
+    )
 
     class Meta:
         verbose_name = _("conversation SLA")
@@ -414,3 +424,107 @@ class SlaBreach(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.metric} #{self.cycle} of {self.conversation_id}"
+
+
+class TeamSettings(TenantOwnedModel):
+    """What automations keep about a team (the core's ``Team`` knows nothing of them): its business hours,
+    outside which its members get no conversation from auto-assignment."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="team_settings",
+        verbose_name=_("business hours"),
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "calendar"], name="team_settings_tenant_calendar")]
+        verbose_name = _("team automation settings")
+        verbose_name_plural = _("team automation settings")
+
+    def __str__(self) -> str:
+        return str(self.team_id)
+
+
+CAPACITY_MIN = 1
+CAPACITY_MAX = 1000
+
+
+class AssignmentPolicy(TenantOwnedModel):
+    """Auto-assignment of one inbox. Its row is also the inbox's lock: every assignment decision of the
+    inbox is taken holding it (``select_for_update``), so two at once never exceed a capacity nor assign
+    one conversation twice."""
+
+    class Method(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round-robin")
+        LEAST_OPEN = "least_open", _("Fewest open conversations")
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    enabled = models.BooleanField(_("active"), default=False)
+    method = models.CharField(_("method"), max_length=12, choices=Method.choices, default=Method.ROUND_ROBIN)
+    capacity = models.PositiveSmallIntegerField(
+        _("open conversations per agent"),
+        default=10,
+        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team queue for new conversations"),
+    )
+    reassign_on_offline = models.BooleanField(_("reassign when the agent goes offline"), default=False)
+    # Round-robin: who got the inbox's last conversation (the next goes to the one after them).
+    last_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=CAPACITY_MIN, capacity__lte=CAPACITY_MAX),
+                name="assignment_policy_capacity_in_range",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant"], condition=models.Q(enabled=True), name="assignment_policy_on")]
+        verbose_name = _("auto-assignment policy")
+        verbose_name_plural = _("auto-assignment policies")
+
+    def __str__(self) -> str:
+        return str(self.inbox)
+
+
+class AgentCapacity(TenantOwnedModel):
+    """An agent's own capacity: in one inbox (instead of the inbox's default), or overall (``inbox`` empty:
+    their open assigned conversations across every inbox with auto-assignment)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("agent")
+    )
+    inbox = models.ForeignKey(
+        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox")
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("open conversations"), validators=[MinValueValidator(0), MaxValueValidator(CAPACITY_MAX)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "inbox"], condition=models.Q(inbox__isnull=False), name="agent_capacity_inbox"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "user"], condition=models.Q(inbox__isnull=True), name="agent_capacity_overall"
+            ),
+            models.CheckConstraint(condition=models.Q(capacity__lte=CAPACITY_MAX), name="agent_capacity_in_range"),
+        ]
+        verbose_name = _("agent capacity")
+        verbose_name_plural = _("agent capacities")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.inbox_id or '*'}: {self.capacity}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views, sla_pages
+from automations import auto_resolve_pages, greeting_views, sla_pages, team_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -20,4 +20,10 @@ urlpatterns = [
     path("settings/sla/new/", sla_pages.sla_policy_create_page, name="sla_policy_create"),
     path("settings/sla/<int:policy_id>/", sla_pages.sla_policy_edit_page, name="sla_policy_edit"),
     path("settings/sla/<int:policy_id>/delete/", sla_pages.sla_policy_delete_page, name="sla_policy_delete"),
+    path("settings/teams/", team_pages.team_list_page, name="team_list"),
+    path("settings/teams/new/", team_pages.team_create_page, name="team_create"),
+    path("settings/teams/<int:team_id>/", team_pages.team_edit_page, name="team_edit"),
+    path("settings/teams/<int:team_id>/delete/", team_pages.team_delete_page, name="team_delete"),
+    path("settings/auto-assignment/", team_pages.auto_assignment_list, name="auto_assignment_list"),
+    path("settings/auto-assignment/<int:inbox_id>/", team_pages.auto_assignment_edit, name="auto_assignment_edit"),
 ]

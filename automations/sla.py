@@ -12,8 +12,9 @@ counted from the event's moment (``sla_sync``):
 - **Resolution**: from the conversation's opening (a reopened one: the reopening) to resolved.
 - **Pause**: pending and snoozed pause every clock (the time in them does not count); a clock started while
   paused starts paused. Resolving stops the response clocks that still run.
-- **Business time**: with "business hours only" (the default), in the calendar of the conversation's inbox
-  (none: every hour counts); otherwise every hour counts.
+- **Business time**: with "business hours only" (the default), in the calendar of the conversation's team
+  if it is in a team's queue and the team keeps one, else of its inbox (none: every hour counts); otherwise
+  every hour counts.
 
 Then the core's ``conversation_sla_set`` gets the nearest unmet deadline and when the earliest unmet one passed,
 which the inbox shows, sorts and filters by. The breach job is ``sla_breaches``.
@@ -32,8 +33,8 @@ from django.utils import timezone
 
 from automations import business_hours
 from automations.business_hours import Calendar
-from automations.models import ConversationSla, SlaClock, SlaMetric, SlaPolicy
-from automations.selectors import calendar_load, inbox_calendar
+from automations.models import BusinessCalendar, ConversationSla, SlaClock, SlaMetric, SlaPolicy, TeamSettings
+from automations.selectors import calendar_list, calendar_load, inbox_calendar
 from conversations import events
 from conversations.models import Conversation, ConversationLabel, Message
 from conversations.services.sla import conversation_sla_set
@@ -78,11 +79,27 @@ def policy_for(conversation: Conversation) -> SlaPolicy | None:
 
 
 def calendar_for(conversation: Conversation, policy: SlaPolicy | None) -> Calendar:
-    """The calendar business time is counted in: the inbox's, when the policy counts business hours only."""
-    if policy is None or not policy.business_hours_only:
-        return ALWAYS_OPEN
-    record = inbox_calendar(inbox=conversation.inbox)
+    record = calendar_record_for(conversation, policy)
     return calendar_load(record) if record is not None else ALWAYS_OPEN
+
+
+def calendar_record_for(conversation: Conversation, policy: SlaPolicy | None) -> BusinessCalendar | None:
+    """The calendar business time is counted in, when the policy counts business hours only: the team's if the
+    conversation is in a team's queue and the team keeps one, else the inbox's (None: every hour counts)."""
+    if policy is None or not policy.business_hours_only:
+        return None
+    record = None
+    if conversation.team_id is not None:
+        calendar_id = (
+            TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
+            .values_list("calendar_id", flat=True)
+            .first()
+        )
+        if calendar_id is not None:
+            record = calendar_list(tenant=conversation.tenant_id).filter(pk=calendar_id).first()
+    if record is None:
+        record = inbox_calendar(inbox=conversation.inbox)
+    return record
 
 
 # --- one clock ---------------------------------------------------------------------------------------
@@ -111,6 +128,17 @@ def clock_resume(clock: SlaClock, calendar: Calendar, at: datetime) -> None:
     clock.paused_at = None
     clock.resumed_at = at
     clock.due_at = _due(calendar, at, clock.remaining_seconds, clock.due_at)
+
+
+def clock_rebase(clock: SlaClock, old: Calendar, new: Calendar, at: datetime) -> None:
+    """The calendar changed (a team's instead of the inbox's): the business time used so far was counted in the
+    old one, the rest is counted in the new one from ``at``."""
+    if not clock.running or clock.resumed_at is None:
+        return
+    at = max(at, clock.resumed_at)
+    clock.remaining_seconds -= round(business_hours.business_seconds(old, clock.resumed_at, at))
+    clock.resumed_at = at
+    clock.due_at = _due(new, at, clock.remaining_seconds, clock.due_at)
 
 
 def clock_retarget(clock: SlaClock, calendar: Calendar, target_seconds: int, at: datetime) -> None:
@@ -221,7 +249,8 @@ def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None
             .get(tenant_id=tenant_id, conversation_id=conversation_id)
         )
         policy = policy_for(conversation)
-        calendar = calendar_for(conversation, policy)
+        record = calendar_record_for(conversation, policy)
+        calendar = calendar_load(record) if record is not None else ALWAYS_OPEN
         clocks = _latest_clocks(state)
         changed: dict[int, SlaClock] = {}
         new: list[SlaClock] = []
@@ -229,6 +258,18 @@ def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None
         def touch(clock: SlaClock) -> None:
             if clock.pk is not None:
                 changed[clock.pk] = clock
+
+        # The calendar: the time used so far stays counted in the one it was counted in.
+        if (record.pk if record is not None else None) != state.calendar_id:
+            old_record = (
+                calendar_list(tenant=tenant_id).filter(pk=state.calendar_id).first() if state.calendar_id else None
+            )
+            old = calendar_load(old_record) if old_record is not None else ALWAYS_OPEN
+            for metric in METRICS:
+                if (clock := clocks.running(metric)) is not None:
+                    clock_rebase(clock, old, calendar, at)
+                    touch(clock)
+            state.calendar = record
 
         # The policy: a metric it has no target for stops, a changed target keeps the time used.
         if (policy.pk if policy else None) != state.policy_id:
@@ -363,6 +404,7 @@ SUBSCRIBERS = {
     events.MessageSent: "automations.sla.message_sent",
     events.ConversationStatusChanged: "automations.sla.status_changed",
     events.ConversationAssigned: "automations.sla.assigned",
+    events.ConversationTeamChanged: "automations.sla.team_changed",
     events.ConversationPriorityChanged: "automations.sla.priority_changed",
     events.ConversationLabelsChanged: "automations.sla.labels_changed",
 }

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from automations import sla
 from automations.models import SlaBreach, SlaClock, SlaMetric, SlaPolicy
 from conversations.actors import AutomationActor, actor_audit_record, actor_display_name
-from conversations.models import Conversation, Notification
+from conversations.models import Conversation, Notification, TeamMember
 from conversations.services.actions import conversation_activity_record
 from conversations.services.sla import conversation_sla_set, notifications_send
 from tenants.models import AuditLogEntry
@@ -48,7 +48,13 @@ def automation_actor(tenant_id: int, policy: SlaPolicy | None) -> AutomationActo
 
 def supervisor_ids(conversation: Conversation) -> list[int]:
     """The user ids of the supervisors of the conversation's team (none without a team)."""
-    return []
+    if conversation.team_id is None:
+        return []
+    return list(
+        TeamMember.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id, is_supervisor=True)
+        .order_by("id")
+        .values_list("user_id", flat=True)
+    )
 
 
 def _due_clocks(now: datetime) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from automations import auto_resolve_run, sla_breaches
+from automations import assignment, auto_resolve_run, sla_breaches
 
 
 @shared_task
@@ -15,3 +15,13 @@ def conversations_auto_resolve() -> dict[str, int]:
 @shared_task
 def sla_breaches_record() -> dict[str, int]:
     return sla_breaches.sla_breaches_record()
+
+
+@shared_task
+def auto_assign_queues() -> int:
+    return assignment.queues_assign_all()
+
+
+@shared_task
+def inbox_queue_assign(tenant_id: int, inbox_id: int) -> int:
+    return assignment.inbox_queue_assign(tenant_id=tenant_id, inbox_id=inbox_id)

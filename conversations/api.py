@@ -85,6 +85,7 @@ class ConversationOutput(serializers.Serializer):
     priority = serializers.CharField()
     assignee_id = serializers.IntegerField(allow_null=True)
     assignee = PersonOutput(allow_null=True)
+    team_id = serializers.IntegerField(allow_null=True, help_text="The team whose queue it is in; null: none")
     contact = serializers.SerializerMethodField()
     last_inbound_at = serializers.DateTimeField(allow_null=True)
     last_activity_at = serializers.DateTimeField()
@@ -296,6 +297,7 @@ class ConversationListApi(TenantAPIView):
             OpenApiParameter("inbox", ID_PARAM),
             OpenApiParameter("label", ID_PARAM),
             OpenApiParameter("assignee", ID_PARAM, description="A user id"),
+            OpenApiParameter("team", ID_PARAM, description="A team id: conversations in that team's queue"),
             OpenApiParameter("q", str, description="Contact name or number, or message text"),
             OpenApiParameter(
                 "sort",
@@ -325,7 +327,7 @@ class ConversationListApi(TenantAPIView):
         if empty := sorted(name for name in ("tab", "status", "sort", "sla") if params.get(name) == ""):
             # An empty choice is refused, not read as the default: the schema has no empty value for it.
             raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
-        for name in ("inbox", "label", "assignee"):
+        for name in ("inbox", "label", "assignee", "team"):
             _id_param(request, name)  # out of range: refused here, not handed to the query
         params.setdefault("status", "")  # the API has always listed every status by default
         filters = selectors.ConversationFilters.from_query(params)
@@ -364,6 +366,28 @@ class ConversationAssigneeApi(TenantAPIView):
         assignee_id = data.validated_data["assignee_id"]
         assignee = None if assignee_id is None else selectors.assignee_get(tenant=self.tenant, user_id=assignee_id)
         conversation = actions.conversation_assign(actor=self.principal, conversation=conversation, assignee=assignee)
+        return Response(_conversation_data(conversation, principal=self.principal))
+
+
+class ConversationTeamApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class TeamInput(serializers.Serializer):
+        team_id = IdField(allow_null=True, help_text="A team of the workspace; null takes it out of any team's queue")
+
+    @extend_schema(
+        operation_id="conversations_team_set",
+        request=TeamInput,
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Move the conversation to a team's queue, or out of any team",
+    )
+    def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.TeamInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team_id = data.validated_data["team_id"]
+        team = None if team_id is None else selectors.team_for_field(tenant=self.tenant, team_id=team_id)
+        conversation = actions.conversation_team_set(actor=self.principal, conversation=conversation, team=team)
         return Response(_conversation_data(conversation, principal=self.principal))
 
 

@@ -1,13 +1,14 @@
-"""Live sockets follow inbox membership: a member added to or removed from an inbox re-reads their access."""
+"""Live sockets follow inbox and team membership: a member added to or removed from an inbox or a team
+re-reads their access (a team's members see its queue's unassigned conversations)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from conversations.models import Inbox
+from conversations.models import Inbox, TeamMember
 from helpdesk.realtime import control_on_commit
 
 
@@ -24,3 +25,11 @@ def _inbox_members_changed(sender: Any, instance: Any, action: str, reverse: boo
     user_ids = list(instance.members.values_list("pk", flat=True)) if action == "pre_clear" else list(pk_set or ())
     if user_ids:
         control_on_commit(tenant_id=instance.tenant_id, user_ids=user_ids)
+
+
+@receiver(post_save, sender=TeamMember)
+@receiver(post_delete, sender=TeamMember)
+def _team_members_changed(sender: Any, instance: TeamMember, **kwargs: Any) -> None:
+    if kwargs.get("created") is False:  # a supervisor flag changed: what they see did not
+        return
+    control_on_commit(tenant_id=instance.tenant_id, user_ids=[instance.user_id])

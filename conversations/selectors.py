@@ -31,6 +31,8 @@ from conversations.models import (
     Message,
     Notification,
     QuickReply,
+    Team,
+    TeamMember,
 )
 from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.ids import parse_id
@@ -43,7 +45,9 @@ def conversation_visibility_q(*, membership: Membership | ApiToken) -> Q:
 
     With "view all conversations": every conversation of the tenant. Otherwise: conversations of
     inboxes the member belongs to that are assigned to them, or unassigned when the role may view
-    unassigned ones. A token without "view all" sees unassigned ones only, if its role allows.
+    unassigned ones, or unassigned in the queue of a team they belong to (whatever their role says of
+    unassigned ones). A token without "view all" sees unassigned ones only, if its role allows (a token
+    belongs to no team).
     """
     if not membership.active:
         return Q(pk__in=[])
@@ -56,6 +60,9 @@ def conversation_visibility_q(*, membership: Membership | ApiToken) -> Q:
     mine = Q(assignee_id=membership.user_id)
     if membership.has_perm(Perm.VIEW_UNASSIGNED):
         mine |= Q(assignee__isnull=True)
+    else:
+        my_teams = TeamMember.objects.filter(tenant_id=membership.tenant_id, user_id=membership.user_id)
+        mine |= Q(assignee__isnull=True, team_id__in=Subquery(my_teams.values("team_id")))
     # A subquery, not a join: no duplicate rows, so lists need no DISTINCT and keep their index order.
     my_inboxes = Inbox.members.through.objects.filter(user_id=membership.user_id).values("inbox_id")
     return Q(tenant_id=membership.tenant_id, inbox_id__in=Subquery(my_inboxes)) & mine
@@ -87,6 +94,7 @@ class ConversationFilters:
     inbox_id: int | None = None
     label_id: int | None = None
     assignee_id: int | None = None
+    team_id: int | None = None
     q: str = ""
     sort: str = "activity"
     sla: str = ""
@@ -134,6 +142,7 @@ class ConversationFilters:
             inbox_id=as_id("inbox"),
             label_id=as_id("label"),
             assignee_id=as_id("assignee"),
+            team_id=as_id("team"),
             q=q,
             sort=sort,
             sla=sla,
@@ -210,6 +219,8 @@ def conversation_inbox_queryset(*, membership: Membership | ApiToken, filters: C
         qs = qs.filter(inbox_id=filters.inbox_id)
     if filters.assignee_id is not None:
         qs = qs.filter(assignee_id=filters.assignee_id)
+    if filters.team_id is not None:
+        qs = qs.filter(team_id=filters.team_id)
     if filters.label_id is not None:
         labelled = ConversationLabel.objects.filter(tenant_id=membership.tenant_id, label_id=filters.label_id)
         qs = qs.filter(id__in=Subquery(labelled.values("conversation_id")))
@@ -323,11 +334,12 @@ def conversation_get(*, membership: Membership | ApiToken, display_id: int) -> C
 # Who may see an inbox's conversations changes rarely; notes ask it for every mention (live events go to
 # audience groups instead). A short per-process cache keeps that to one query per inbox every few seconds.
 _AUDIENCE_TTL = 2.0
-_audience_cache: dict[tuple[int, int], tuple[float, list[tuple[int, bool, bool, bool]]]] = {}
+AudienceRow = tuple[int, bool, bool, bool, frozenset[int]]
+_audience_cache: dict[tuple[int, int], tuple[float, list[AudienceRow]]] = {}
 
 
-def _inbox_audience_rows(*, tenant_id: int, inbox_id: int) -> list[tuple[int, bool, bool, bool]]:
-    """(user id, sees all, sees unassigned, belongs to the inbox) for each active member."""
+def _inbox_audience_rows(*, tenant_id: int, inbox_id: int) -> list[AudienceRow]:
+    """(user id, sees all, sees unassigned, belongs to the inbox, their team ids) for each active member."""
     now = time.monotonic()
     cached = _audience_cache.get((tenant_id, inbox_id))
     if cached is not None and cached[0] > now:
@@ -338,12 +350,16 @@ def _inbox_audience_rows(*, tenant_id: int, inbox_id: int) -> list[tuple[int, bo
         .select_related("role")
         .annotate(in_inbox=Exists(in_inbox))
     )
+    teams: dict[int, set[int]] = {}
+    for user_id, team_id in TeamMember.objects.filter(tenant_id=tenant_id).values_list("user_id", "team_id"):
+        teams.setdefault(user_id, set()).add(team_id)
     rows = [
         (
             m.user_id,
             m.has_perm(Perm.VIEW_ALL_CONVERSATIONS),
             m.has_perm(Perm.VIEW_UNASSIGNED),
             bool(m.in_inbox),  # type: ignore[attr-defined]
+            frozenset(teams.get(m.user_id, ())),
         )
         for m in memberships
     ]
@@ -356,12 +372,11 @@ def _inbox_audience_rows(*, tenant_id: int, inbox_id: int) -> list[tuple[int, bo
 def conversation_audience(*, conversation: Conversation) -> list[int]:
     """User ids of the active members allowed to see this conversation (who a note may mention)."""
     audience = []
-    for user_id, sees_all, sees_unassigned, in_inbox in _inbox_audience_rows(
+    for user_id, sees_all, sees_unassigned, in_inbox, team_ids in _inbox_audience_rows(
         tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id
     ):
-        if sees_all or (
-            in_inbox and (conversation.assignee_id == user_id or (conversation.assignee_id is None and sees_unassigned))
-        ):
+        unassigned = conversation.assignee_id is None and (sees_unassigned or conversation.team_id in team_ids)
+        if sees_all or (in_inbox and (conversation.assignee_id == user_id or unassigned)):
             audience.append(user_id)
     return audience
 
@@ -369,11 +384,14 @@ def conversation_audience(*, conversation: Conversation) -> list[int]:
 # --- Live audiences: the visibility rule above, as channel-layer groups -----------------------------
 #
 # A member sees a conversation when they may view all of the workspace's, or when they belong to its
-# inbox and it is assigned to them, or unassigned and they may view unassigned ones. The groups
-# follow that rule term by term, so one event costs one publish per term, whatever the number of
-# agents: a member joins exactly the groups whose conversations they may see, and a conversation is
-# published to exactly the groups of the members who may see it (at most one of each member's groups
-# matches a conversation: no socket receives an event twice).
+# inbox and it is assigned to them, or unassigned and they may view unassigned ones, or unassigned in
+# the queue of a team of theirs. The groups follow that rule term by term, so one event costs one
+# publish per term, whatever the number of agents: a member joins exactly the groups whose
+# conversations they may see, and a conversation is published to exactly the groups of the members who
+# may see it (at most one of each member's groups matches a conversation: no socket receives an event
+# twice). The team term's group (inbox, team) is joined only by the team's members who do not already
+# get the inbox's unassigned group, so a member who may view unassigned ones never gets an unassigned
+# team conversation twice.
 
 
 def live_group_all(tenant_id: int) -> str:
@@ -388,14 +406,20 @@ def live_group_assignee(tenant_id: int, inbox_id: int, user_id: int) -> str:
     return f"t{tenant_id}.i{inbox_id}.u{user_id}"
 
 
-def conversation_live_groups(*, tenant_id: int, inbox_id: int, assignee_id: int | None) -> list[str]:
-    """The groups whose members may see a conversation in this inbox with this assignee."""
-    own = (
-        live_group_unassigned(tenant_id, inbox_id)
-        if assignee_id is None
-        else live_group_assignee(tenant_id, inbox_id, assignee_id)
-    )
-    return [live_group_all(tenant_id), own]
+def live_group_team(tenant_id: int, inbox_id: int, team_id: int) -> str:
+    return f"t{tenant_id}.i{inbox_id}.team{team_id}"
+
+
+def conversation_live_groups(
+    *, tenant_id: int, inbox_id: int, assignee_id: int | None, team_id: int | None = None
+) -> list[str]:
+    """The groups whose members may see a conversation in this inbox with this assignee and team."""
+    if assignee_id is not None:
+        return [live_group_all(tenant_id), live_group_assignee(tenant_id, inbox_id, assignee_id)]
+    groups = [live_group_all(tenant_id), live_group_unassigned(tenant_id, inbox_id)]
+    if team_id is not None:
+        groups.append(live_group_team(tenant_id, inbox_id, team_id))
+    return groups
 
 
 def member_live_groups(*, membership: Membership) -> list[str]:
@@ -413,6 +437,11 @@ def member_live_groups(*, membership: Membership) -> list[str]:
     groups = [live_group_assignee(tenant_id, inbox_id, membership.user_id) for inbox_id in inbox_ids]
     if membership.has_perm(Perm.VIEW_UNASSIGNED):
         groups += [live_group_unassigned(tenant_id, inbox_id) for inbox_id in inbox_ids]
+    elif inbox_ids:
+        team_ids = sorted(
+            TeamMember.objects.filter(tenant_id=tenant_id, user_id=membership.user_id).values_list("team_id", flat=True)
+        )
+        groups += [live_group_team(tenant_id, inbox_id, team_id) for inbox_id in inbox_ids for team_id in team_ids]
     return groups
 
 
@@ -553,6 +582,42 @@ def label_get(*, tenant: Tenant | int, label_id: int) -> Label:
         return label_list(tenant=tenant).get(pk=label_id)
     except Label.DoesNotExist:
         raise Http404("No such label.") from None
+
+
+def team_list(*, tenant: Tenant | int) -> QuerySet[Team]:
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return Team.objects.filter(tenant_id=tenant_id).order_by("name", "id")
+
+
+def team_get(*, tenant: Tenant | int, team_id: int) -> Team:
+    """The workspace's team with this id; any other id (another workspace's team) is a 404."""
+    try:
+        return team_list(tenant=tenant).get(pk=team_id)
+    except Team.DoesNotExist:
+        raise Http404("No such team.") from None
+
+
+def team_for_field(*, tenant: Tenant | int, team_id: int, field: str = "team_id") -> Team:
+    """The workspace's team named by a field of a request; any other id is refused naming ``field``."""
+    team = team_list(tenant=tenant).filter(pk=team_id).first()
+    if team is None:
+        raise ValidationFailed(_("Unknown team."), details={field: team_id})
+    return team
+
+
+def teams_of(user: User | int, tenant: Tenant | int) -> QuerySet[Team]:
+    """The teams of the workspace the user belongs to."""
+    user_id = user if isinstance(user, int) else user.pk
+    mine = TeamMember.objects.filter(user_id=user_id).values("team_id")
+    return team_list(tenant=tenant).filter(pk__in=Subquery(mine))
+
+
+def team_members(*, team: Team) -> QuerySet[TeamMember]:
+    return (
+        TeamMember.objects.filter(tenant_id=team.tenant_id, team=team)
+        .select_related("user")
+        .order_by("user__name", "user__email")
+    )
 
 
 def assignee_get(*, tenant: Tenant | int, user_id: int, field: str = "assignee_id") -> User:

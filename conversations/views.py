@@ -158,6 +158,7 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
         "conversation_label_ids": {lb.pk for lb in conversation_labels},
         "conversation_labels": conversation_labels,
         "assignable": selectors.assignable_members(conversation=conversation),
+        "teams": list(selectors.team_list(tenant=conversation.tenant_id)),
         "statuses": Conversation.Status.choices,
         "priorities": Conversation.Priority.choices,
         "can_reply": membership.has_perm(Perm.REPLY),
@@ -213,6 +214,7 @@ def _conversation_state(conversation: Conversation, window: dict[str, Any]) -> d
         "display_id": conversation.display_id,
         "status": conversation.status,
         "assignee_id": conversation.assignee_id,
+        "team_id": conversation.team_id,
         "priority": conversation.priority,
         "window_open": window["open"],
         "window_closes_at": window["closes_at"].isoformat() if window["closes_at"] else None,
@@ -242,6 +244,7 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         "notifications_unread": selectors.notification_unread_count(membership=membership),
         "inboxes": selectors.inboxes_for(membership=membership),
         "labels": list(selectors.label_list(tenant=membership.tenant_id)),
+        "teams": list(selectors.team_list(tenant=membership.tenant_id)),
         "members": list(
             Membership.objects.filter(tenant_id=membership.tenant_id, active=True)
             .select_related("user")
@@ -548,6 +551,18 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
                 tenant=membership.tenant_id, user_id=parse_id(raw, name="assignee"), field="assignee"
             )
         actions.conversation_assign(actor=membership, conversation=conversation, assignee=assignee)
+        if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
+            return _hidden_response(membership, conversation.pk, conversation.display_id)
+    elif action == "team":
+        raw = request.POST.get("team", "")
+        team = None
+        if raw:
+            if not (raw.isascii() and raw.isdigit()):
+                raise ValidationFailed(_("Unknown team."))
+            team = selectors.team_for_field(
+                tenant=membership.tenant_id, team_id=parse_id(raw, name="team"), field="team"
+            )
+        actions.conversation_team_set(actor=membership, conversation=conversation, team=team)
         if not selectors.conversation_is_visible(membership=membership, conversation=conversation):
             return _hidden_response(membership, conversation.pk, conversation.display_id)
     elif action == "status":

@@ -349,6 +349,11 @@ class AuditLogEntry(models.Model):
         SLA_POLICY_CHANGED = "sla_policy.changed", _("SLA policy changed")
         SLA_POLICY_DELETED = "sla_policy.deleted", _("SLA policy deleted")
         SLA_BREACHED = "sla.breached", _("SLA breached")
+        CONVERSATION_TEAM_CHANGED = "conversation.team_changed", _("Conversation moved to a team")
+        TEAM_CREATED = "team.created", _("Team created")
+        TEAM_CHANGED = "team.changed", _("Team changed")
+        TEAM_DELETED = "team.deleted", _("Team deleted")
+        ASSIGNMENT_POLICY_CHANGED = "assignment_policy.changed", _("Auto-assignment changed")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

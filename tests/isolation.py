@@ -218,6 +218,18 @@ def _sample_sla_policy(tenant: Tenant) -> int:
     return sla_policy_create(actor=owner_of(tenant), spec=spec).pk
 
 
+def _sample_team(tenant: Tenant) -> int:
+    # A team with a member: a call that changes or deletes it shows in the snapshot.
+    from conversations.models import Team
+    from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
+    from tests.factories import owner_of
+
+    owner = owner_of(tenant)
+    n = Team.objects.filter(tenant=tenant).count()
+    spec = TeamSpec(name=f"Sample team {n}", members=(TeamMemberSpec(owner.user_id, True),))
+    return team_create(actor=owner, spec=spec).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -236,6 +248,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
     "policy_id": _sample_sla_policy,
+    "team_id": _sample_team,
 }
 
 

@@ -184,6 +184,20 @@ class ConversationLabelsChanged(Event):
     actor_id: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConversationTeamChanged(Event):
+    """Moved to a team's queue, to another team, or out of any team (``team_id`` None)."""
+
+    name: ClassVar[str] = "conversation.team_changed"
+    conversation_id: int
+    inbox_id: int
+    previous_team_id: int | None
+    team_id: int | None
+    actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
+
+
 # --- contacts ----------------------------------------------------------------------------------
 
 
@@ -205,6 +219,19 @@ class ContactUpdated(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+
+
+# --- members -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberAvailabilityChanged(Event):
+    """A member set their availability (``online``, ``busy``, ``offline``)."""
+
+    name: ClassVar[str] = "member.availability_changed"
+    user_id: int
+    previous_availability: str
+    availability: str
 
 
 # --- the reply window --------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "priority": conversation.priority,
         "assignee_id": conversation.assignee_id,
+        "team_id": conversation.team_id,
         "last_inbound_at": conversation.last_inbound_at.isoformat() if conversation.last_inbound_at else None,
         "last_activity_at": conversation.last_activity_at.isoformat() if conversation.last_activity_at else None,
         "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
@@ -159,6 +160,7 @@ def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversa
                     "status": conversation.status,
                     "inbox_id": conversation.inbox_id,
                     "assignee_id": conversation.assignee_id,
+                    "team_id": conversation.team_id,
                     "labels": sorted(label.pk for label in conversation.labels.all()),
                     "waiting": conversation.waiting_since is not None,
                     "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
@@ -218,8 +220,17 @@ def _message_view(
     return {**message_payload(message), "previous_id": previous or 0, "html": html}
 
 
-def _state(status: str, assignee_id: int | None, inbox_id: int, tenant_id: int) -> dict[str, Any]:
-    groups = selectors.conversation_live_groups(tenant_id=tenant_id, inbox_id=inbox_id, assignee_id=assignee_id)
+LiveState = tuple[str, int | None, int, int | None]  # status, assignee id, inbox id, team id
+
+
+def _live_state(conversation: Conversation) -> LiveState:
+    return (conversation.status, conversation.assignee_id, conversation.inbox_id, conversation.team_id)
+
+
+def _state(status: str, assignee_id: int | None, inbox_id: int, team_id: int | None, tenant_id: int) -> dict[str, Any]:
+    groups = selectors.conversation_live_groups(
+        tenant_id=tenant_id, inbox_id=inbox_id, assignee_id=assignee_id, team_id=team_id
+    )
     return {"open": status == Conversation.Status.OPEN, "assignee_id": assignee_id, "groups": groups}
 
 
@@ -232,7 +243,7 @@ class _ConversationEvent:
         conversation: Conversation,
         *,
         message_id: int | None = None,
-        before: tuple[str, int | None, int] | None = None,
+        before: LiveState | None = None,
         counts: bool = False,
     ) -> None:
         self.event_type = event_type
@@ -242,7 +253,7 @@ class _ConversationEvent:
         self.message_id = message_id
         self.before = before
         self.counts = counts
-        self.state = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+        self.state = _live_state(conversation)
 
     def __call__(self, batch: LiveBatch) -> tuple[Any, ...] | None:
         snapshot = _row_snapshots(batch, self.tenant_id).get(self.conversation_id)
@@ -250,7 +261,10 @@ class _ConversationEvent:
             return None  # deleted meanwhile (e.g. erased)
         conversation, row = snapshot
         groups = selectors.conversation_live_groups(
-            tenant_id=self.tenant_id, inbox_id=conversation.inbox_id, assignee_id=conversation.assignee_id
+            tenant_id=self.tenant_id,
+            inbox_id=conversation.inbox_id,
+            assignee_id=conversation.assignee_id,
+            team_id=conversation.team_id,
         )
         event: dict[str, Any] = {
             "type": self.event_type,
@@ -284,12 +298,12 @@ class _ConversationEvent:
 class _HiddenEvent:
     """To the groups that saw the conversation before a change and no longer do."""
 
-    def __init__(self, conversation: Conversation, before: tuple[str, int | None, int]) -> None:
+    def __init__(self, conversation: Conversation, before: LiveState) -> None:
         self.tenant_id = conversation.tenant_id
         self.conversation_id = conversation.pk
         self.display_id = conversation.display_id
         self.before = before
-        self.after = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+        self.after = _live_state(conversation)
 
     def __call__(self, batch: LiveBatch) -> tuple[list[str], dict[str, Any], list[str]] | None:
         before = _state(*self.before, self.tenant_id)
@@ -308,13 +322,13 @@ class _HiddenEvent:
         return lost, event, after["groups"]
 
 
-def _before(conversation: Conversation) -> tuple[str, int | None, int] | None:
+def _before(conversation: Conversation) -> LiveState | None:
     return getattr(conversation, "live_before", None)
 
 
 def _settle(conversation: Conversation) -> None:
     # The next event of this transaction compares against the state just published.
-    conversation.live_before = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+    conversation.live_before = _live_state(conversation)
 
 
 def publish_message_event(event_type: str, message: Message) -> None:
@@ -329,13 +343,13 @@ def publish_conversation_updated(conversation: Conversation, *, new: bool = Fals
     """The conversation changed: its row, its header, and (status, assignee, inbox) the tab counts and
     who sees it. ``new``: it did not exist before this transaction."""
     before = None if new else _before(conversation)
-    after = (conversation.status, conversation.assignee_id, conversation.inbox_id)
+    after = _live_state(conversation)
     counts = new or (before is not None and before != after)
     publish_on_commit(
         tenant_id=conversation.tenant_id,
         event=_ConversationEvent("conversation.updated", conversation, before=before, counts=counts),
     )
-    if before is not None and (before[1], before[2]) != (after[1], after[2]):
+    if before is not None and before[1:] != after[1:]:
         publish_on_commit(tenant_id=conversation.tenant_id, event=_HiddenEvent(conversation, before))
     _settle(conversation)
 

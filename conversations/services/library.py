@@ -15,6 +15,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from conversations.events import MemberAvailabilityChanged
+from conversations.events.outbox import events_record
 from conversations.media import QUICK_REPLY_ATTACHMENT_MAX_BYTES, QUICK_REPLY_ATTACHMENT_TYPES
 from conversations.models import Inbox, Label, QuickReply
 from helpdesk.exceptions import NotFound, ValidationFailed
@@ -312,11 +314,25 @@ def membership_availability_set(*, membership: Membership, availability: str, re
         raise ValidationFailed(
             _("Availability is online, busy or offline."), details={"allowed": Membership.Availability.values}
         )
-    previous = membership.availability
+    # Locked: two changes at once read and record their "from" in the order they were made.
+    previous = (
+        Membership.objects.select_for_update(no_key=True).values_list("availability", flat=True).get(pk=membership.pk)
+    )
     if previous == availability:
+        membership.availability = availability
         return membership
     membership.availability = availability
     membership.save(update_fields=["availability", "updated_at"])
+    events_record(
+        [
+            MemberAvailabilityChanged(
+                tenant_id=membership.tenant_id,
+                user_id=membership.user_id,
+                previous_availability=previous,
+                availability=availability,
+            )
+        ]
+    )
     audit_log_record(
         action=AuditLogEntry.Action.AVAILABILITY_CHANGED,
         tenant=membership.tenant,

@@ -301,6 +301,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "automations.tasks.sla_breaches_record",
         "schedule": env.float("SLA_BREACH_INTERVAL_SECONDS", default=60.0),
     },
+    # Auto-assignment (docs/teams-and-assignment.md): every waiting queue once a minute (a team's hours
+    # starting; an event that could not be handled), beside the events that run it at once.
+    "automations-auto-assign": {"task": "automations.tasks.auto_assign_queues", "schedule": 60.0},
 }
 # The inbox's "breaching soon" filter: SLA deadlines within this many minutes (or passed).
 SLA_BREACHING_SOON_MINUTES = env.int("SLA_BREACHING_SOON_MINUTES", default=30)

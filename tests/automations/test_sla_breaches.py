@@ -202,3 +202,28 @@ def test_two_jobs_at_once_record_each_breach_once(tenant, admin, monkeypatch):
     assert SlaBreach.objects.filter(tenant=tenant).count() == 8
     assert AuditLogEntry.objects.filter(tenant=tenant, action="sla.breached").count() == 8
     assert Message.objects.filter(tenant=tenant, type="system", text__contains="target missed").count() == 8
+
+
+@pytest.mark.django_db
+def test_the_teams_supervisors_are_told_too(
+    admin, agent, supervisor, channel, clock, customer_writes, acts, django_capture_on_commit_callbacks
+):
+    from conversations.services.actions import conversation_team_set
+    from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
+
+    policy_create(admin, "Gold", first_response_minutes=30, business_hours_only=False)
+    team = team_create(
+        actor=admin,
+        spec=TeamSpec(
+            name="Suporte N2",
+            members=(TeamMemberSpec(agent.user_id), TeamMemberSpec(supervisor.user_id, is_supervisor=True)),
+        ),
+    )
+    clock.set(START)
+    conversation = customer_writes().conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_team_set(actor=admin, conversation=conversation, team=team)
+        conversation_assign(actor=admin, conversation=fresh(conversation), assignee=agent.user)
+    assert _run(clock, START + timedelta(minutes=31), django_capture_on_commit_callbacks) == {"breaches": 1}
+    told = list(Notification.objects.filter(kind="sla_breached").order_by("id").values_list("user_id", flat=True))
+    assert told == [agent.user_id, supervisor.user_id]

@@ -258,3 +258,31 @@ def test_a_workspace_without_policies_keeps_no_clock(channel, clock, customer_wr
     conversation = customer_writes().conversation
     assert not ConversationSla.objects.filter(conversation=conversation).exists()
     assert fresh(conversation).sla_due_at is None
+
+
+def test_a_teams_calendar_counts_instead_of_the_inboxs(
+    admin, office_hours, clock, customer_writes, acts, django_capture_on_commit_callbacks
+):
+    from datetime import time
+
+    from automations.assignment_settings import team_calendar_set
+    from automations.services import WeeklySpec
+    from conversations.services.actions import conversation_team_set
+    from conversations.services.teams import TeamSpec, team_create
+    from tests.automations.factories import make_calendar
+
+    # The night team works 18:00-02:00 on weekdays (São Paulo).
+    night = make_calendar(admin, name="Night", weekly=tuple(WeeklySpec(day, time(18), time(2)) for day in range(5)))
+    team = team_create(actor=admin, spec=TeamSpec(name="Night shift"))
+    team_calendar_set(actor=admin, team=team, calendar_id=night.pk)
+    policy_create(admin, first_response_minutes=60)
+    clock.set(utc(2026, 9, 8, 13, 0))  # Tuesday 10:00: the inbox is open, the night team is not
+    conversation = customer_writes().conversation
+    assert fresh(conversation).sla_due_at == utc(2026, 9, 8, 14, 0)
+
+    clock.set(utc(2026, 9, 8, 13, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_team_set(actor=admin, conversation=conversation, team=team)
+    # 10 minutes used in the inbox's hours; the 50 left in the night team's, from 18:00: 18:50 (21:50 UTC).
+    assert fresh(conversation).sla_due_at == utc(2026, 9, 8, 21, 50)
+    assert sla_state(conversation).calendar_id == night.pk

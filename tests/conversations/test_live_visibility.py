@@ -17,9 +17,9 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.db import transaction
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Team, TeamMember
 from conversations.selectors import conversation_live_groups, member_live_groups
-from conversations.services.actions import conversation_assign
+from conversations.services.actions import conversation_assign, conversation_team_set
 from conversations.services.events import publish_conversation_updated
 from helpdesk.realtime import members_group, publish_on_commit
 from tenants.models import Membership
@@ -116,7 +116,10 @@ def test_groups_are_the_visibility_rule(world):
         mine = set(member_live_groups(membership=world.principals[who]))
         for key, conversation in world.conversations.items():
             theirs = conversation_live_groups(
-                tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id, assignee_id=conversation.assignee_id
+                tenant_id=conversation.tenant_id,
+                inbox_id=conversation.inbox_id,
+                assignee_id=conversation.assignee_id,
+                team_id=conversation.team_id,
             )
             assert bool(mine.intersection(theirs)) == (key in EXPECTED[who]), (who, key)
             # At most one of a member's groups matches a conversation: no socket gets an event twice.
@@ -157,6 +160,67 @@ def test_after_an_assignment_the_old_audience_is_told_and_the_new_one_receives(w
     hidden = next(e for e in got["agent_a"] if e["type"] == "conversation.hidden")
     assert hidden["conversation"] == {"id": conversation.pk, "display_id": conversation.display_id}
     assert hidden["counts"]["before"]["assignee_id"] is None and hidden["counts"]["after"] is None
+
+
+def test_moving_a_conversation_out_of_the_team_hides_it_from_who_saw_it_only_there(world):
+    tenant_id = world.principals["owner"].tenant_id
+    owner = world.principals["owner"]
+    conversation = world.conversations["a_team"]
+
+    readers = [Reader(who, world.principals[who]) for who in MEMBERS]
+
+    async def scenario() -> dict[str, list[dict[str, Any]]]:
+        for reader in readers:
+            await reader.open()
+        await database_sync_to_async(conversation_team_set)(actor=owner, conversation=conversation, team=None)
+        got = await round_of(readers, tenant_id, 1)
+        for reader in readers:
+            await reader.socket.disconnect()
+        return got
+
+    got = async_to_sync(scenario)()
+
+    def kinds(who: str) -> list[str]:
+        return [e["type"] for e in got[who] if e["type"] != "sentinel"]
+
+    # Restricted saw it through the team only: told it is gone. Those who see unassigned ones keep it,
+    # each socket once.
+    assert kinds("restricted") == ["conversation.hidden"]
+    for who in ("agent_a", "agent_a2", "supervisor", "owner"):
+        assert kinds(who) == ["message.created", "conversation.updated"], who
+    assert kinds("agent_b") == []
+
+
+def test_a_member_added_to_a_team_receives_its_queue_at_once(world):
+    tenant_id = world.principals["owner"].tenant_id
+    agent_a2 = world.principals["agent_a2"]
+    restricted = world.principals["restricted"]
+    reader = Reader("restricted", restricted)
+    other_team = Team.objects.create(tenant_id=tenant_id, name="U")
+    Conversation.objects.filter(pk=world.conversations["a_unassigned"].pk).update(team=other_team)
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        await reader.open()
+
+        @database_sync_to_async
+        def join() -> None:
+            with transaction.atomic():
+                TeamMember.objects.create(tenant_id=tenant_id, team=other_team, user=restricted.user)
+
+        await join()
+        access = await reader.read_until(lambda e: e["type"] == "resync")
+        await touch([world.conversations["a_unassigned"]])
+        after = await round_of([reader], tenant_id, 1)
+        await reader.socket.disconnect()
+        return access, after["restricted"]
+
+    access, after = async_to_sync(scenario)()
+
+    inbox_a = world.conversations["a_mine"].inbox_id
+    assert access[0]["type"] == "hello"
+    assert f"t{tenant_id}.i{inbox_a}.team{other_team.pk}" in access[0]["groups"]
+    assert [e["type"] for e in after] == ["conversation.updated", "sentinel"]
+    assert agent_a2.user_id != restricted.user_id
 
 
 def test_a_member_removed_from_an_inbox_stops_receiving_its_events_at_once(world):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.http import Http404
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Team, TeamMember
 from conversations.selectors import (
     ConversationFilters,
     conversation_audience,
@@ -23,30 +23,43 @@ from tests.factories import add_member, owner_of
 
 pytestmark = pytest.mark.django_db
 
-KEYS = ("a_unassigned", "a_mine", "a_other", "a_restricted", "b_unassigned", "b_assigned_to_a", "b_other")
+KEYS = (
+    "a_unassigned",
+    "a_mine",
+    "a_other",
+    "a_restricted",
+    "b_unassigned",
+    "b_assigned_to_a",
+    "b_other",
+    "a_team",  # unassigned, in the queue of team T (restricted and agent_a are its members) in inbox A
+    "b_team",  # unassigned, in team T's queue in inbox B (where neither of them works)
+    "a_team_assigned",  # in team T's queue but assigned to agent_a2: the team plays no part
+)
 
 # principal → the conversations it may see (conversation keys above; "foreign" is never visible).
 EXPECTED = {
-    "agent_a": {"a_unassigned", "a_mine"},
-    "agent_a2": {"a_unassigned", "a_other"},
-    "agent_b": {"b_unassigned", "b_other"},
-    "restricted": {"a_restricted"},  # no "view unassigned": only what is assigned to them
+    "agent_a": {"a_unassigned", "a_mine", "a_team"},
+    "agent_a2": {"a_unassigned", "a_other", "a_team", "a_team_assigned"},
+    "agent_b": {"b_unassigned", "b_other", "b_team"},
+    # No "view unassigned": what is assigned to them, and their team's queue in their inboxes.
+    "restricted": {"a_restricted", "a_team"},
     "supervisor": set(KEYS),
     "owner": set(KEYS),
-    "token_agent": {"a_unassigned", "b_unassigned"},  # a token belongs to no inbox and is nobody
+    # A token belongs to no inbox and no team, and is nobody.
+    "token_agent": {"a_unassigned", "b_unassigned", "a_team", "b_team"},
     "token_supervisor": set(KEYS),
     "token_restricted": set(),
 }
 # principal → the conversations assigned to it (the "mine" tab); tokens have none.
 ASSIGNED = {
     "agent_a": {"a_mine"},  # b_assigned_to_a is in an inbox agent_a does not work in
-    "agent_a2": {"a_other"},
+    "agent_a2": {"a_other", "a_team_assigned"},
     "agent_b": {"b_other"},
     "restricted": {"a_restricted"},
     "supervisor": set(),
     "owner": set(),
 }
-UNASSIGNED = {"a_unassigned", "b_unassigned"}
+UNASSIGNED = {"a_unassigned", "b_unassigned", "a_team", "b_team"}
 
 
 @dataclass
@@ -72,6 +85,9 @@ def world(tenant, other_tenant) -> World:
     supervisor = add_member(tenant, BuiltinRole.SUPERVISOR)
     inbox_a = make_inbox(tenant, name="A", members=[agent_a, agent_a2, restricted])
     inbox_b = make_inbox(tenant, name="B", members=[agent_b])
+    team = Team.objects.create(tenant=tenant, name="T")
+    for member in (restricted, agent_a):
+        TeamMember.objects.create(tenant=tenant, team=team, user=member.user)
     spec = {
         "a_unassigned": (inbox_a, None),
         "a_mine": (inbox_a, agent_a),
@@ -80,10 +96,16 @@ def world(tenant, other_tenant) -> World:
         "b_unassigned": (inbox_b, None),
         "b_assigned_to_a": (inbox_b, agent_a),
         "b_other": (inbox_b, agent_b),
+        "a_team": (inbox_a, None),
+        "b_team": (inbox_b, None),
+        "a_team_assigned": (inbox_a, agent_a2),
     }
     conversations = {}
     for n, (key, (inbox, assignee)) in enumerate(spec.items()):
-        conversation = make_conversation(inbox, name=f"Cliente {key}", phone=f"+55219555000{n:02d}", assignee=assignee)
+        in_team = team if key.endswith(("_team", "_team_assigned")) else None
+        conversation = make_conversation(
+            inbox, name=f"Cliente {key}", phone=f"+55219555000{n:02d}", assignee=assignee, team=in_team
+        )
         make_message(conversation, f"Quero o reembolso do pedido {key}")
         conversations[key] = conversation
     foreign_inbox = make_inbox(other_tenant, members=[owner_of(other_tenant)])
@@ -167,8 +189,25 @@ def test_api_token_tab_counts_have_no_mine(world, who):
 def test_member_tab_counts_count_open_conversations_only(world):
     agent_a = world.principals["agent_a"]
     Conversation.objects.filter(pk=world.conversations["a_unassigned"].pk).update(status="resolved")
-    assert conversation_tab_counts(membership=agent_a) == {"all": 1, "mine": 1, "unassigned": 0}
-    assert _listed(world, agent_a, tab="all") == {"a_unassigned", "a_mine"}  # status "" lists any status
+    assert conversation_tab_counts(membership=agent_a) == {"all": 2, "mine": 1, "unassigned": 1}
+    assert _listed(world, agent_a, tab="all") == {"a_unassigned", "a_mine", "a_team"}  # status "" lists any status
+
+
+def test_leaving_the_team_hides_its_queue_from_a_member_who_may_not_view_unassigned(world):
+    from conversations.selectors import audience_cache_clear
+
+    restricted = world.principals["restricted"]
+    TeamMember.objects.filter(user_id=restricted.user_id).delete()
+    audience_cache_clear()
+    assert _listed(world, restricted, tab="all") == {"a_restricted"}
+    assert restricted.user_id not in conversation_audience(conversation=world.conversations["a_team"])
+
+
+def test_the_team_filter_lists_the_teams_queue_the_member_sees(world):
+    team = Team.objects.get(name="T")
+    assert _listed(world, world.principals["restricted"], team_id=team.pk) == {"a_team"}
+    assert _listed(world, world.principals["owner"], team_id=team.pk) == {"a_team", "b_team", "a_team_assigned"}
+    assert _listed(world, world.principals["agent_b"], team_id=team.pk) == {"b_team"}
 
 
 def test_a_member_removed_from_the_inbox_loses_sight_of_their_own_conversations(world):

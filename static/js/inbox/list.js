@@ -177,6 +177,7 @@ function rowMatches(row) {
   if (f.status && row.status !== f.status) return false;
   if (f.inbox && row.inbox_id !== Number(f.inbox)) return false;
   if (f.assignee && row.assignee_id !== Number(f.assignee)) return false;
+  if (f.team && row.team_id !== Number(f.team)) return false;
   if (f.label && row.labels.indexOf(Number(f.label)) === -1) return false;
   if (f.sort === "waiting" && !row.waiting) return false;
   if (f.sort === "sla" && !row.sla_due_at) return false;

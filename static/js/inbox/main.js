@@ -67,6 +67,7 @@ function onChange(event) {
   if (t.closest("[data-filters]")) { reloadList(); return; }
   if (t.matches("[data-assign]")) { act("assign", {assignee: t.value}); return; }
   if (t.matches("[data-priority]")) { act("priority", {priority: t.value}); return; }
+  if (t.matches("[data-team]")) { act("team", {team: t.value}); return; }
   if (t.matches("[data-label-add]") && t.value) { act("labels", {add: [t.value]}); return; }
   if (t.matches("[data-template-select]")) { templateFields(); return; }
   if (t.matches("[data-file]")) showFileName(t);
