@@ -389,6 +389,8 @@ def conversation_deadlines(state: ConversationSla) -> tuple[datetime | None, dat
         due_at__isnull=False,
     ).values_list("due_at", "paused_at", "breached_at")
     for due_at, paused_at, breached_at in running:
+        if due_at is None:
+            continue
         if paused_at is None:
             due = due_at if due is None else min(due, due_at)
         if breached_at is not None or (paused_at is None and due_at <= now):

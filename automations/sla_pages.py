@@ -3,7 +3,7 @@ and delete. Guarded by "Manage automations"."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -29,10 +29,13 @@ from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
 from tenants.permissions import Perm
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 TARGET_HELP = gettext_lazy("Minutes; leave empty for no target.")
 
 
-def _target(label: str) -> forms.IntegerField:
+def _target(label: StrOrPromise) -> forms.IntegerField:
     return forms.IntegerField(
         label=label,
         required=False,
