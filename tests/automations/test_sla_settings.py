@@ -214,3 +214,20 @@ def test_a_conversations_sla_is_read_by_whoever_sees_it(
     assert (
         stranger.get(f"/api/v1/t/{other_tenant.slug}/conversations/{conversation.display_id}/sla/").status_code == 404
     )
+
+
+def test_the_audit_log_shows_a_policy_change_and_its_menu_link(tenant, admin, agent):
+    import re
+
+    policy = policy_create(admin, "Gold", first_response_minutes=30, priorities=["high"])
+    client = signed_in(admin)
+    changed = {**FORM, "first_response_minutes": "15", "priorities": ["urgent"], "business_hours_only": ""}
+    assert client.post(_page(tenant, f"{policy.pk}/"), changed).status_code == 302
+    html = client.get(f"/t/{tenant.slug}/settings/audit-log/").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "SLA policy changed" in text
+    assert "first response (minutes) from 30 to 15" in text
+    assert "count business hours only from on to off" in text
+    assert "priorities from High to Urgent" in text
+    assert f'href="/t/{tenant.slug}/settings/sla/"' in client.get(f"/t/{tenant.slug}/").content.decode()
+    assert f'href="/t/{tenant.slug}/settings/sla/"' not in signed_in(agent).get(f"/t/{tenant.slug}/").content.decode()
