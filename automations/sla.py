@@ -327,7 +327,9 @@ def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None
         if new:
             SlaClock.objects.bulk_create(new, ignore_conflicts=True)
         due_at, breached_at = conversation_deadlines(state)
-        conversation_sla_set(conversation=conversation, due_at=due_at, breached_at=breached_at)
+        if (conversation.sla_due_at, conversation.sla_breached_at) != (due_at, breached_at):
+            # Unchanged (most events): the conversation's row is not locked, nor pushed to the inbox again.
+            conversation_sla_set(conversation=conversation, due_at=due_at, breached_at=breached_at)
     return state
 
 

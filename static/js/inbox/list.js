@@ -1,7 +1,8 @@
 // The conversation list: tabs, filters and search, the tab counts, infinite scroll (keyset cursor),
 // and rows re-read by id when an event hints that they changed.
 import {
-  base, filtersForm, formatNumber, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast, url,
+  base, filtersForm, formatNumber, formatTimeLeft, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast,
+  url,
 } from "./shared.js";
 
 let tab = ((root && root.querySelector(".tab[aria-pressed=true]")) || {dataset: {tab: "all"}}).dataset.tab;
@@ -58,6 +59,26 @@ function placeRow(li) {
   }
   // Past the loaded part of the list: it will come with a later page, unless the list is complete.
   if (!listSentinel.dataset.next) rowsEl.appendChild(li);
+}
+
+// SLA clocks of the rows and the header count down between re-reads; one that runs out turns "breached"
+// (the next re-read says how long ago).
+export function tickSla() {
+  const now = Date.now();
+  const soon = Number(root.dataset.slaSoonMinutes || 30) * 60000;
+  root.querySelectorAll(".badge-sla-running[data-sla-due], .badge-sla-soon[data-sla-due]").forEach((el) => {
+    const due = Date.parse(el.dataset.slaDue);
+    if (!due) return;
+    const left = due - now;
+    el.classList.remove("badge-sla-running", "badge-sla-soon", "badge-sla-breached");
+    if (left <= 0) {
+      el.classList.add("badge-sla-breached");
+      el.textContent = "⏱ " + text("slaBreachedNow");
+    } else {
+      el.classList.add(left <= soon ? "badge-sla-soon" : "badge-sla-running");
+      el.textContent = "⏱ " + text("slaLeft", {left: formatTimeLeft(left)});
+    }
+  });
 }
 
 export function markActiveRow() {

@@ -49,6 +49,8 @@ const TEXTS = {
   mentioned: gettext("{actor} mentioned you in #{id}"),
   assigned: gettext("{actor} assigned you #{id}"),
   slaBreached: gettext("SLA breached on #{id}"),
+  slaLeft: gettext("{left} left"),
+  slaBreachedNow: gettext("Breached just now"),
   live: gettext("Live"),
   reconnecting: gettext("Reconnecting…"),
   windowClosed: gettext("Reply window closed: templates only"),
