@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, greeting_api, teams_api
+from automations import api, auto_resolve_api, greeting_api, sla_api, teams_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -37,6 +37,17 @@ urlpatterns += [
 ]
 
 urlpatterns += [
+    path("t/<slug:tenant_slug>/sla-policies/", sla_api.SlaPolicyListApi.as_view(), name="api_sla_policy_list"),
+    path(
+        "t/<slug:tenant_slug>/sla-policies/<int:policy_id>/",
+        sla_api.SlaPolicyDetailApi.as_view(),
+        name="api_sla_policy_detail",
+    ),
+    path(
+        "t/<slug:tenant_slug>/conversations/<int:display_id>/sla/",
+        sla_api.ConversationSlaApi.as_view(),
+        name="api_conversation_sla",
+    ),
     path("t/<slug:tenant_slug>/teams/", teams_api.TeamListCreateApi.as_view(), name="api_team_list"),
     path("t/<slug:tenant_slug>/teams/<int:team_id>/", teams_api.TeamDetailApi.as_view(), name="api_team_detail"),
     path(

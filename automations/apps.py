@@ -13,13 +13,17 @@ class AutomationsConfig(AppConfig):
             register_assignment_audit_display,
             register_audit_display,
             register_auto_resolve_audit_display,
+            register_sla_audit_display,
         )
         from automations.greeting_sender import SUBSCRIBER, message_received
+        from automations.sla import sla_subscribe
         from conversations import events
 
         register_audit_display()
         register_auto_resolve_audit_display()
         register_assignment_audit_display()
+        register_sla_audit_display()
         events.subscribe(events.MessageReceived, message_received, name=SUBSCRIBER)
+        sla_subscribe()
         for event_type, handler, name in SUBSCRIPTIONS:
             events.subscribe(event_type, handler, name=name)  # type: ignore[arg-type]

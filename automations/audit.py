@@ -13,7 +13,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from automations.models import BusinessCalendar, GreetingSettings, Weekday
+from automations.models import BusinessCalendar, GreetingSettings, SlaMetric, Weekday
 from automations.services import WEEKDAY_CODES
 from tenants import audit_display
 from tenants.models import AuditLogEntry
@@ -185,3 +185,41 @@ def register_assignment_audit_display() -> None:
         users = {"members": "user", "members_added": "user", "members_removed": "user", "supervisors": "user"}
         audit_display.register_keys(users, action=action)
         audit_display.register_labels(TEAM_LABELS, action=action)
+
+
+SLA_LABELS = {
+    "name": gettext_lazy("name"),
+    "enabled": gettext_lazy("active"),
+    "position": gettext_lazy("order"),
+    "first_response_minutes": gettext_lazy("first response (minutes)"),
+    "next_response_minutes": gettext_lazy("next response (minutes)"),
+    "resolution_minutes": gettext_lazy("resolution (minutes)"),
+    "business_hours_only": gettext_lazy("count business hours only"),
+    "inbox_ids": gettext_lazy("inboxes"),
+    "label_ids": gettext_lazy("labels"),
+    "priorities": gettext_lazy("priorities"),
+    "metric": gettext_lazy("metric"),
+    "policy": gettext_lazy("SLA policy"),
+    "due_at": gettext_lazy("due at"),
+}
+SLA_ACTIONS = (
+    Action.SLA_POLICY_CREATED,
+    Action.SLA_POLICY_CHANGED,
+    Action.SLA_POLICY_DELETED,
+    Action.SLA_BREACHED,
+)
+
+
+def register_sla_audit_display() -> None:
+    audit_display.register_kind("sla_metric", audit_display.choices_kind(SlaMetric.choices))
+    keys = {
+        "enabled": "switch",
+        "business_hours_only": "switch",
+        "inbox_ids": "inbox",
+        "priorities": "conversation_priority",
+        "metric": "sla_metric",
+        "due_at": "moment",
+    }
+    for action in SLA_ACTIONS:
+        audit_display.register_keys(keys, action=action)
+        audit_display.register_labels(SLA_LABELS, action=action)

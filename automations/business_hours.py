@@ -253,3 +253,21 @@ def business_seconds(calendar: Calendar, start: datetime, end: datetime) -> floa
             if overlap > timedelta(0):
                 total += overlap
     return total.total_seconds()
+
+
+def business_add(calendar: Calendar, start: datetime, seconds: float) -> datetime | None:
+    """The moment when ``seconds`` of business time have passed since ``start`` (``start`` itself, or the
+    next opening, for 0), in UTC; None if the calendar never opens long enough. The inverse of
+    ``business_seconds``: ``business_seconds(calendar, start, business_add(calendar, start, s)) == s``."""
+    start = _aware(start)
+    remaining = timedelta(seconds=max(0.0, seconds))
+    if calendar.mode == OPEN:
+        return start + remaining
+    moment = next_open(calendar, start)
+    while moment is not None:
+        closes = next_close(calendar, moment)
+        if closes is None or closes - moment >= remaining:
+            return moment + remaining
+        remaining -= closes - moment
+        moment = next_open(calendar, closes)
+    return None

@@ -283,6 +283,159 @@ class AutoResolution(TenantOwnedModel):
         return f"{self.conversation_id} @ {self.activity_at:%Y-%m-%d %H:%M}"
 
 
+class SlaMetric(models.TextChoices):
+    FIRST_RESPONSE = "first_response", _("First response")
+    NEXT_RESPONSE = "next_response", _("Next response")
+    RESOLUTION = "resolution", _("Resolution")
+
+
+SLA_TARGET_MINUTES_MAX = 525_600  # a year
+
+
+class SlaPolicy(TenantOwnedModel):
+    """Service-level targets (minutes, each optional) for the conversations it applies to: those of its
+    inboxes, with one of its labels and one of its priorities (an empty list: any). The first matching
+    policy by ``position`` (then id) is a conversation's."""
+
+    name = models.CharField(_("name"), max_length=80)
+    enabled = models.BooleanField(_("active"), default=True)
+    position = models.PositiveIntegerField(_("order"), default=0)
+    first_response_minutes = models.PositiveIntegerField(
+        _("first response (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    next_response_minutes = models.PositiveIntegerField(
+        _("next response (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        _("resolution (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    business_hours_only = models.BooleanField(_("count business hours only"), default=True)
+    # Ids of the workspace's inboxes and labels, and Conversation.Priority values; empty: any.
+    inbox_ids = models.JSONField(_("inboxes"), default=list, blank=True)
+    label_ids = models.JSONField(_("labels"), default=list, blank=True)
+    priorities = models.JSONField(_("priorities"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="sla_policy_unique_name_per_tenant")]
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def target_minutes(self, metric: str) -> int | None:
+        value: int | None = getattr(self, f"{metric}_minutes")
+        return value
+
+
+class ConversationSla(TenantOwnedModel):
+    """A conversation's SLA: the policy that applies to it now, the calendar its clocks count in, and since
+    when its clocks are paused (pending or snoozed; None: running). Its clocks are ``SlaClock`` rows."""
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("SLA policy")
+    )
+    paused_at = models.DateTimeField(_("paused since"), null=True, blank=True)
+    # The calendar its clocks count in now (None: every hour counts).
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("business hours"),
+    )
+
+    class Meta:
+        verbose_name = _("conversation SLA")
+        verbose_name_plural = _("conversation SLAs")
+
+    def __str__(self) -> str:
+        return f"SLA of {self.conversation_id}"
+
+
+class SlaClock(TenantOwnedModel):
+    """One run of one metric of a conversation (the first response once; a next response per customer wait;
+    the resolution per opening), numbered by ``cycle``. Business time is counted in the policy's calendar:
+    ``remaining_seconds`` is what was left when the clock last started running (``resumed_at``) or paused
+    (``paused_at``); ``due_at`` is the deadline while it runs (kept as it was while paused)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaMetric.choices)
+    cycle = models.PositiveIntegerField(_("cycle"), default=0)
+    target_seconds = models.PositiveIntegerField(_("target (seconds)"))
+    started_at = models.DateTimeField(_("started at"))
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    remaining_seconds = models.BigIntegerField()
+    paused_at = models.DateTimeField(_("paused since"), null=True, blank=True)
+    paused_seconds = models.BigIntegerField(_("time paused (seconds)"), default=0)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    met_at = models.DateTimeField(_("met at"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("breached at"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "metric", "cycle"], name="sla_clock_unique_cycle")
+        ]
+        indexes = [
+            # The breach job (every workspace at once): running clocks by deadline, none breached yet.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(
+                    due_at__isnull=False,
+                    paused_at__isnull=True,
+                    met_at__isnull=True,
+                    stopped_at__isnull=True,
+                    breached_at__isnull=True,
+                ),
+                name="sla_clock_due",
+            ),
+            models.Index(fields=["tenant", "conversation", "metric", "-cycle"], name="sla_clock_conv_metric"),
+        ]
+        verbose_name = _("SLA clock")
+        verbose_name_plural = _("SLA clocks")
+
+    def __str__(self) -> str:
+        return f"{self.metric} #{self.cycle} of {self.conversation_id}"
+
+    @property
+    def running(self) -> bool:
+        return self.met_at is None and self.stopped_at is None
+
+
+class SlaBreach(TenantOwnedModel):
+    """A deadline that passed unmet, recorded once per conversation, metric and cycle (two jobs at once
+    record it once), for reports and the automations that react to it."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("SLA policy")
+    )
+    metric = models.CharField(_("metric"), max_length=20, choices=SlaMetric.choices)
+    cycle = models.PositiveIntegerField(_("cycle"))
+    due_at = models.DateTimeField(_("due at"))
+    breached_at = models.DateTimeField(_("breached at"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "metric", "cycle"], name="sla_breach_once_per_cycle")
+        ]
+        indexes = [models.Index(fields=["tenant", "-breached_at"], name="sla_breach_tenant_time")]
+        verbose_name = _("SLA breach")
+        verbose_name_plural = _("SLA breaches")
+
+    def __str__(self) -> str:
+        return f"{self.metric} #{self.cycle} of {self.conversation_id}"
+
+
 class TeamSettings(TenantOwnedModel):
     """What automations keep about a team (the core's ``Team`` knows nothing of them): its business hours,
     outside which its members get no conversation from auto-assignment."""

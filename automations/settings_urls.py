@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views, team_pages
+from automations import auto_resolve_pages, greeting_views, sla_pages, team_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
     path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
     path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
+    path("settings/sla/", sla_pages.sla_policy_list_page, name="sla_policy_list"),
+    path("settings/sla/new/", sla_pages.sla_policy_create_page, name="sla_policy_create"),
+    path("settings/sla/<int:policy_id>/", sla_pages.sla_policy_edit_page, name="sla_policy_edit"),
+    path("settings/sla/<int:policy_id>/delete/", sla_pages.sla_policy_delete_page, name="sla_policy_delete"),
     path("settings/teams/", team_pages.team_list_page, name="team_list"),
     path("settings/teams/new/", team_pages.team_create_page, name="team_create"),
     path("settings/teams/<int:team_id>/", team_pages.team_edit_page, name="team_edit"),

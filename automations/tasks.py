@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from automations import assignment, auto_resolve_run
+from automations import assignment, auto_resolve_run, sla_breaches
 
 
 @shared_task
 def conversations_auto_resolve() -> dict[str, int]:
     return auto_resolve_run.conversations_auto_resolve()
+
+
+@shared_task
+def sla_breaches_record() -> dict[str, int]:
+    return sla_breaches.sla_breaches_record()
 
 
 @shared_task

@@ -93,6 +93,12 @@ class ConversationOutput(serializers.Serializer):
     snoozed_until = serializers.DateTimeField(allow_null=True)
     unread_count = serializers.IntegerField()
     waiting_since = serializers.DateTimeField(allow_null=True)
+    sla_due_at = serializers.DateTimeField(
+        allow_null=True, help_text="The nearest SLA deadline not met yet; null: none running (or paused)"
+    )
+    sla_breached_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the earliest SLA deadline still unmet passed; null: none breached"
+    )
     labels = LabelOutput(many=True)
     last_message = LastMessageOutput(allow_null=True)
 
@@ -297,7 +303,14 @@ class ConversationListApi(TenantAPIView):
                 "sort",
                 str,
                 enum=list(selectors.SORTS),
-                description="activity: most recent first; waiting: longest-waiting customer first",
+                description="activity: most recent first; waiting: longest-waiting customer first; "
+                "sla: nearest SLA deadline first (only conversations with one running)",
+            ),
+            OpenApiParameter(
+                "sla",
+                str,
+                enum=list(selectors.SLA_FILTERS),
+                description="soon: an SLA deadline within SLA_BREACHING_SOON_MINUTES, passed, or breached",
             ),
             OpenApiParameter("cursor", str, description="The next value of the previous page"),
             OpenApiParameter(
@@ -311,7 +324,7 @@ class ConversationListApi(TenantAPIView):
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
         params = {key: request.query_params.get(key, "") for key in request.query_params}
-        if empty := sorted(name for name in ("tab", "status", "sort") if params.get(name) == ""):
+        if empty := sorted(name for name in ("tab", "status", "sort", "sla") if params.get(name) == ""):
             # An empty choice is refused, not read as the default: the schema has no empty value for it.
             raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
         for name in ("inbox", "label", "assignee", "team"):

@@ -198,6 +198,11 @@ class Conversation(TenantOwnedModel):
     reply_window_closes_at = models.DateTimeField(null=True, blank=True)
     reply_window_closing_event_for = models.DateTimeField(null=True, blank=True)
     reply_window_closed_event_for = models.DateTimeField(null=True, blank=True)
+    # The service-level clock, kept by whatever feature measures it (``conversation_sla_set``): the nearest
+    # deadline not met yet (None: none running, or the clock is paused) and when the earliest deadline
+    # still unmet passed (None: nothing breached). The core only shows, sorts and filters by them.
+    sla_due_at = models.DateTimeField(_("SLA due"), null=True, blank=True)
+    sla_breached_at = models.DateTimeField(_("SLA breached"), null=True, blank=True)
     labels = models.ManyToManyField(
         Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
     )
@@ -238,6 +243,12 @@ class Conversation(TenantOwnedModel):
             # The tab counts read only these columns: an index-only scan.
             models.Index(
                 fields=["tenant", "status", "assignee", "inbox"], include=["id"], name="conv_tenant_status_counts"
+            ),
+            # The list sorted by "SLA due first": only conversations with a deadline running.
+            models.Index(
+                fields=["tenant", "status", "sla_due_at", "id"],
+                condition=Q(sla_due_at__isnull=False),
+                name="conv_tenant_status_sla_due",
             ),
             # The reply-window sweep (every tenant at once): only windows whose end has no event yet.
             models.Index(
@@ -642,14 +653,16 @@ class CustomerTextVariant(TenantOwnedModel):
 
 
 class Notification(TenantOwnedModel):
-    """Something an agent should look at: a mention in a note, a conversation assigned to them."""
+    """Something an agent should look at: a mention in a note, a conversation assigned to them, a service
+    level deadline of a conversation they answer for that passed."""
 
     class Kind(models.TextChoices):
         MENTION = "mention", _("Mentioned in a note")
         ASSIGNED = "assigned", _("Conversation assigned")
+        SLA_BREACHED = "sla_breached", _("SLA breached")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(

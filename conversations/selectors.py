@@ -8,13 +8,15 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -79,7 +81,9 @@ def conversation_is_visible(*, membership: Membership, conversation: Conversatio
 # --- The inbox list: tabs, filters, search, keyset pagination -------------------------------------
 
 TABS = ("mine", "unassigned", "all")
-SORTS = ("activity", "waiting")
+SORTS = ("activity", "waiting", "sla")
+# The "SLA" filter: "soon", a deadline within ``SLA_BREACHING_SOON_MINUTES`` or passed; "" any.
+SLA_FILTERS = ("soon",)
 PAGE_SIZE = 25
 
 
@@ -93,6 +97,7 @@ class ConversationFilters:
     team_id: int | None = None
     q: str = ""
     sort: str = "activity"
+    sla: str = ""
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> ConversationFilters:
@@ -113,6 +118,9 @@ class ConversationFilters:
         sort = params.get("sort") or "activity"
         if sort not in SORTS:
             raise ValidationFailed(_("Unknown sort."), details={"param": "sort", "allowed": list(SORTS)})
+        sla = params.get("sla") or ""
+        if sla not in ("", *SLA_FILTERS):
+            raise ValidationFailed(_("Unknown SLA filter."), details={"param": "sla", "allowed": list(SLA_FILTERS)})
         q = (params.get("q") or "").strip()
         if "\x00" in q:
             # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
@@ -137,6 +145,7 @@ class ConversationFilters:
             team_id=as_id("team"),
             q=q,
             sort=sort,
+            sla=sla,
         )
 
 
@@ -190,6 +199,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, int]:
     return value, pk
 
 
+def sla_breaching_soon_q(now: datetime | None = None) -> Q:
+    """Conversations whose SLA deadline is within ``SLA_BREACHING_SOON_MINUTES`` (or passed), and those with
+    a breached deadline still unmet (paused ones too)."""
+    window = timedelta(minutes=settings.SLA_BREACHING_SOON_MINUTES)
+    return Q(sla_due_at__lte=(now or timezone.now()) + window) | Q(sla_breached_at__isnull=False)
+
+
 def conversation_inbox_queryset(*, membership: Membership | ApiToken, filters: ConversationFilters) -> QuerySet:
     """The filtered, visible, ordered conversations of the inbox list (unpaginated)."""
     qs = Conversation.objects.filter(conversation_visibility_q(membership=membership))
@@ -210,8 +226,12 @@ def conversation_inbox_queryset(*, membership: Membership | ApiToken, filters: C
         qs = qs.filter(id__in=Subquery(labelled.values("conversation_id")))
     if filters.q:
         qs = qs.filter(_search_q(tenant_id=membership.tenant_id, q=filters.q))
+    if filters.sla == "soon":
+        qs = qs.filter(sla_breaching_soon_q())
     if filters.sort == "waiting":
         return qs.filter(waiting_since__isnull=False).order_by("waiting_since", "id")
+    if filters.sort == "sla":
+        return qs.filter(sla_due_at__isnull=False).order_by("sla_due_at", "id")
     return qs.order_by("-last_activity_at", "-id")
 
 
@@ -265,6 +285,8 @@ def conversation_inbox_page(
         # The inclusive bound alone is what the index range scan uses; the OR then drops the ties already shown.
         if filters.sort == "waiting":
             qs = qs.filter(Q(waiting_since__gte=value) & (Q(waiting_since__gt=value) | Q(id__gt=pk)))
+        elif filters.sort == "sla":
+            qs = qs.filter(Q(sla_due_at__gte=value) & (Q(sla_due_at__gt=value) | Q(id__gt=pk)))
         else:
             qs = qs.filter(Q(last_activity_at__lte=value) & (Q(last_activity_at__lt=value) | Q(id__lt=pk)))
     rows = list(_with_row_data(qs)[: limit + 1])
@@ -272,7 +294,7 @@ def conversation_inbox_page(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        key = last.waiting_since if filters.sort == "waiting" else last.last_activity_at
+        key = {"waiting": last.waiting_since, "sla": last.sla_due_at}.get(filters.sort, last.last_activity_at)
         next_cursor = _encode_cursor([key.isoformat() if key else None, last.pk])
     return rows, next_cursor
 

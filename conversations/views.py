@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -257,6 +258,7 @@ def inbox(request: HttpRequest, tenant_slug: str, display_id: int | None = None)
         # Live events carry rows and messages rendered per time zone: the page picks its own.
         "live_variant": live_variant(timezone.get_current_timezone_name(), translation.get_language()),
         "open_conversation": conversation,
+        "sla_soon_minutes": settings.SLA_BREACHING_SOON_MINUTES,
     }
     if conversation is not None:
         context["pane"] = _pane_context(request, conversation)

@@ -161,6 +161,8 @@ def environment(**options: Any) -> Environment:
             # conversations.templatetags.inbox_list (its message_preview differs from the one above)
             "list_preview": inbox_list_tags.message_preview,
             "short_age": inbox_list_tags.short_age,
+            "sla_clock": inbox_list_tags.sla_clock,
+            "sla_state": inbox_list_tags.sla_state,
             # tenants.templatetags.dates: the product's one date format
             "local_time": date_tags.local_time,
             "local_date": date_tags.local_date,

@@ -208,6 +208,16 @@ def _sample_inbox(tenant: Tenant) -> int:
     return inbox.pk
 
 
+def _sample_sla_policy(tenant: Tenant) -> int:
+    from automations.models import SlaPolicy
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
+    from tests.factories import owner_of
+
+    n = SlaPolicy.objects.filter(tenant=tenant).count()
+    spec = SlaPolicySpec(name=f"Sample {n}", first_response_minutes=30, resolution_minutes=480)
+    return sla_policy_create(actor=owner_of(tenant), spec=spec).pk
+
+
 def _sample_team(tenant: Tenant) -> int:
     # A team with a member: a call that changes or deletes it shows in the snapshot.
     from conversations.models import Team
@@ -238,6 +248,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
     "kind": lambda tenant: "greeting",
+    "policy_id": _sample_sla_policy,
     "team_id": _sample_team,
 }
 

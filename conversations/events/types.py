@@ -160,6 +160,31 @@ class ConversationAssigned(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConversationPriorityChanged(Event):
+    name: ClassVar[str] = "conversation.priority_changed"
+    conversation_id: int
+    previous_priority: str
+    priority: str
+    actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationLabelsChanged(Event):
+    """Labels added and removed (ids), and the conversation's labels afterwards."""
+
+    name: ClassVar[str] = "conversation.labels_changed"
+    conversation_id: int
+    added_label_ids: tuple[int, ...]
+    removed_label_ids: tuple[int, ...]
+    label_ids: tuple[int, ...]
+    actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConversationTeamChanged(Event):
     """Moved to a team's queue, to another team, or out of any team (``team_id`` None)."""
 

@@ -26,7 +26,13 @@ from conversations.actors import (
     actor_user,
 )
 from conversations.content import SystemContent
-from conversations.events import ConversationAssigned, ConversationStatusChanged, ConversationTeamChanged
+from conversations.events import (
+    ConversationAssigned,
+    ConversationLabelsChanged,
+    ConversationPriorityChanged,
+    ConversationStatusChanged,
+    ConversationTeamChanged,
+)
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification, Team
 from conversations.selectors import assignable_members
@@ -332,6 +338,20 @@ def conversation_priority_set(*, actor: Actor, conversation: Conversation, prior
     )
     _save_and_publish(conversation, ["priority"], activity=activity)
     _audit(actor, AuditLogEntry.Action.CONVERSATION_PRIORITY_CHANGED, conversation, {"from": previous, "to": priority})
+    person = actor_user(actor)
+    events_record(
+        [
+            ConversationPriorityChanged(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.pk,
+                previous_priority=previous,
+                priority=priority,
+                actor_user_id=person.pk if person else None,
+                actor_type=actor_type(actor),
+                actor_id=actor_id(actor),
+            )
+        ]
+    )
     return conversation
 
 
@@ -377,6 +397,21 @@ def conversation_labels_change(
         AuditLogEntry.Action.CONVERSATION_LABELS_CHANGED,
         conversation,
         {"added": [lb.name for lb in added], "removed": [lb.name for lb in removed]},
+    )
+    person = actor_user(actor)
+    events_record(
+        [
+            ConversationLabelsChanged(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.pk,
+                added_label_ids=tuple(lb.pk for lb in added),
+                removed_label_ids=tuple(lb.pk for lb in removed),
+                label_ids=tuple(sorted(lb.pk for lb in labels)),
+                actor_user_id=person.pk if person else None,
+                actor_type=actor_type(actor),
+                actor_id=actor_id(actor),
+            )
+        ]
     )
     return labels
 

@@ -62,6 +62,8 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
         "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
         "unread_count": conversation.unread_count,
+        "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
+        "sla_breached_at": conversation.sla_breached_at.isoformat() if conversation.sla_breached_at else None,
     }
 
 
@@ -161,6 +163,8 @@ def _row_snapshots(batch: LiveBatch, tenant_id: int) -> dict[int, tuple[Conversa
                     "team_id": conversation.team_id,
                     "labels": sorted(label.pk for label in conversation.labels.all()),
                     "waiting": conversation.waiting_since is not None,
+                    "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
+                    "sla_breached": conversation.sla_breached_at is not None,
                     "version": now.timestamp(),
                     "html": html,
                 },

@@ -296,10 +296,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "automations.tasks.conversations_auto_resolve",
         "schedule": env.float("AUTO_RESOLVE_INTERVAL_SECONDS", default=300.0),
     },
+    # SLA breaches (docs/sla.md): deadlines that passed unmet, every minute.
+    "automations-sla-breaches": {
+        "task": "automations.tasks.sla_breaches_record",
+        "schedule": env.float("SLA_BREACH_INTERVAL_SECONDS", default=60.0),
+    },
     # Auto-assignment (docs/teams-and-assignment.md): every waiting queue once a minute (a team's hours
     # starting; an event that could not be handled), beside the events that run it at once.
     "automations-auto-assign": {"task": "automations.tasks.auto_assign_queues", "schedule": 60.0},
 }
+# The inbox's "breaching soon" filter: SLA deadlines within this many minutes (or passed).
+SLA_BREACHING_SOON_MINUTES = env.int("SLA_BREACHING_SOON_MINUTES", default=30)
 # Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
 # time doubled after each failure (at most an hour); a pending delivery whose job has not run this
 # long after it was due is enqueued again; ReplyWindowClosing is recorded this long before the end.

@@ -110,17 +110,19 @@ def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk
 # the conversation, the service's reads, locks and writes, its audit entry and history line, and
 # the row read again for the answer. Who sees the change is not read: events go to audience groups
 # and are built after the commit, only for a workspace with a socket open. Assigning, changing the
-# status and changing a contact also write their domain event to the outbox (one insert each), and
-# assigning and changing the status its deliveries to their subscribers (auto-assignment: one insert).
+# status, the priority, the labels and a contact also write their domain event to the outbox (one insert
+# each), and the deliveries to its subscribers when it has any (one more: auto-assignment, SLA clocks).
 ACTIONS = [
     # Assigning also reads the assignee and who may be assigned, and notifies the assignee.
+    # Assigning, the status, the priority and the labels also hand their event to its subscribers (one
+    # insert of deliveries); the priority and the labels record their event too (one more).
     ("put", "c/assignee/", {"assignee_id": "ana"}, 16),
     ("put", "c/assignee/", {"assignee_id": None}, 13),
     ("put", "c/status/", {"status": "resolved"}, 13),
-    ("put", "c/priority/", {"priority": "high"}, 11),
+    ("put", "c/priority/", {"priority": "high"}, 13),
     ("get", "c/labels/", None, 4),
-    ("post", "c/labels/", {"label_id": "vip"}, 13),
-    ("delete", "c/labels/billing/", None, 13),
+    ("post", "c/labels/", {"label_id": "vip"}, 15),
+    ("delete", "c/labels/billing/", None, 15),
     # A note reads who may be mentioned: the inbox's members, and their teams (whose queues they see).
     ("post", "c/notes/", {"text": "hi", "mention_user_ids": ["ana"]}, 11),
     # Marking read also finds the latest message to acknowledge to the customer.

@@ -527,6 +527,13 @@ def _build_workspace(capture: Any) -> Workspace:
     overall_capacities_set(actor=owner, capacities={agent.user_id: 6})
     conversation_team_set(actor=owner, conversation=next(iter(conversations.values())), team=team)
     data += ["Vendas", "Pré-venda e orçamentos"]
+    # An SLA policy for every conversation: 30 minutes to the first response, 8 hours to resolve.
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
+
+    sla_policy = sla_policy_create(
+        actor=owner, spec=SlaPolicySpec(name="Padrão", first_response_minutes=30, resolution_minutes=480)
+    )
+    data += ["Padrão"]
 
     # The owner protects the account with an authenticator app.
     client = Client()
@@ -568,6 +575,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "calendar_id": [calendar.pk],
         "inbox_id": [channel.inbox_id],
         "team_id": [team.pk],
+        "policy_id": [sla_policy.pk],
     }
     return workspace
 

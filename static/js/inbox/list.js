@@ -1,7 +1,8 @@
 // The conversation list: tabs, filters and search, the tab counts, infinite scroll (keyset cursor),
 // and rows re-read by id when an event hints that they changed.
 import {
-  base, filtersForm, formatNumber, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast, url,
+  base, filtersForm, formatNumber, formatTimeLeft, fragment, getJSON, listSentinel, root, rowsEl, state, text, toast,
+  url,
 } from "./shared.js";
 
 let tab = ((root && root.querySelector(".tab[aria-pressed=true]")) || {dataset: {tab: "all"}}).dataset.tab;
@@ -36,13 +37,14 @@ function rowKey(li) {
   // Sort key as the server orders: latest activity first (ties: higher id first), or longest waiting.
   const sort = filtersForm.elements.sort.value;
   if (sort === "waiting") return [li.dataset.waiting || "9999", Number(li.dataset.id)];
+  if (sort === "sla") return [li.dataset.slaDue || "9999", Number(li.dataset.id)];
   return [li.dataset.activity || "", Number(li.dataset.id)];
 }
 
 function before(a, b) {
   const ka = rowKey(a), kb = rowKey(b);
   const sort = filtersForm.elements.sort.value;
-  if (sort === "waiting") return ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
+  if (sort === "waiting" || sort === "sla") return ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
   return ka[0] > kb[0] || (ka[0] === kb[0] && ka[1] > kb[1]);
 }
 
@@ -57,6 +59,26 @@ function placeRow(li) {
   }
   // Past the loaded part of the list: it will come with a later page, unless the list is complete.
   if (!listSentinel.dataset.next) rowsEl.appendChild(li);
+}
+
+// SLA clocks of the rows and the header count down between re-reads; one that runs out turns "breached"
+// (the next re-read says how long ago).
+export function tickSla() {
+  const now = Date.now();
+  const soon = Number(root.dataset.slaSoonMinutes || 30) * 60000;
+  root.querySelectorAll(".badge-sla-running[data-sla-due], .badge-sla-soon[data-sla-due]").forEach((el) => {
+    const due = Date.parse(el.dataset.slaDue);
+    if (!due) return;
+    const left = due - now;
+    el.classList.remove("badge-sla-running", "badge-sla-soon", "badge-sla-breached");
+    if (left <= 0) {
+      el.classList.add("badge-sla-breached");
+      el.textContent = "⏱ " + text("slaBreachedNow");
+    } else {
+      el.classList.add(left <= soon ? "badge-sla-soon" : "badge-sla-running");
+      el.textContent = "⏱ " + text("slaLeft", {left: formatTimeLeft(left)});
+    }
+  });
 }
 
 export function markActiveRow() {
@@ -179,6 +201,13 @@ function rowMatches(row) {
   if (f.team && row.team_id !== Number(f.team)) return false;
   if (f.label && row.labels.indexOf(Number(f.label)) === -1) return false;
   if (f.sort === "waiting" && !row.waiting) return false;
+  if (f.sort === "sla" && !row.sla_due_at) return false;
+  if (f.sla === "soon") {
+    // A deadline within the window (or passed), as the server filters; and any breached one still unmet.
+    const soon = Number(root.dataset.slaSoonMinutes || 30) * 60000;
+    const due = row.sla_due_at ? Date.parse(row.sla_due_at) : Infinity;
+    if (!row.sla_breached && due > Date.now() + soon) return false;
+  }
   return true;
 }
 

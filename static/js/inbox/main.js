@@ -2,7 +2,7 @@
 // the list and the open conversation in step with live events (docs/decisions/0002). This module
 // wires the page's events to them and starts the page.
 import {base, paneEl, root, rowsEl, sidebarEl, state} from "./shared.js";
-import {chooseTab, markActiveRow, observeList, reloadList, shownDisplayIds} from "./list.js";
+import {chooseTab, markActiveRow, observeList, reloadList, shownDisplayIds, tickSla} from "./list.js";
 import {react} from "./history.js";
 import {
   act, closePane, openConversation, snooze, startWithOpenConversation, tickWindows,
@@ -144,6 +144,7 @@ function start() {
   observeList();
   initNotifications();
   setInterval(tickWindows, 30000); // reply window countdowns
+  setInterval(tickSla, 30000); // SLA clocks
 
   markActiveRow();
   if (state.open) startWithOpenConversation();

@@ -1,4 +1,4 @@
-// The notifications menu (mentions, assignments): its count, its list and "mark all read".
+// The notifications menu (mentions, assignments, SLA breaches): its count, its list and "mark all read".
 import {fragment, getJSON, postForm, root, text, toast, url} from "./shared.js";
 
 function notificationCount() {
@@ -17,7 +17,8 @@ function setNotificationCount(n) {
 export function notify(n) {
   setNotificationCount(notificationCount() + 1);
   const values = {actor: n.actor || text("someone"), id: n.conversation.display_id};
-  toast(text(n.kind === "mention" ? "mentioned" : "assigned", values));
+  const kinds = {mention: "mentioned", sla_breached: "slaBreached"};
+  toast(text(kinds[n.kind] || "assigned", values));
 }
 
 export function initNotifications() {
