@@ -8,10 +8,24 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready().
-        from automations.audit import register_audit_display, register_auto_resolve_audit_display
+        from automations import csat_sender
+        from automations.audit import (
+            register_audit_display,
+            register_auto_resolve_audit_display,
+            register_csat_audit_display,
+        )
         from automations.greeting_sender import SUBSCRIBER, message_received
-        from conversations import events
+        from conversations import answers, events
 
         register_audit_display()
         register_auto_resolve_audit_display()
+        register_csat_audit_display()
         events.subscribe(events.MessageReceived, message_received, name=SUBSCRIBER)
+        events.subscribe(
+            events.ConversationStatusChanged, csat_sender.conversation_resolved, name=csat_sender.SUBSCRIBER_RESOLVED
+        )
+        events.subscribe(
+            events.ReplyWindowClosing, csat_sender.reply_window_closing, name=csat_sender.SUBSCRIBER_WINDOW
+        )
+        events.subscribe(events.MessageReceived, csat_sender.message_received, name=csat_sender.SUBSCRIBER_ANSWER)
+        answers.answer_keeper_register(csat_sender.KEEPER, csat_sender.answer_keep)

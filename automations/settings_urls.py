@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views
+from automations import auto_resolve_pages, csat_pages, greeting_views
 from automations import settings_views as views
 
 urlpatterns = [
@@ -16,4 +16,7 @@ urlpatterns = [
     path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
     path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
     path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
+    path("csat/", csat_pages.csat_report, name="csat_report"),
+    path("settings/csat/", csat_pages.csat_settings_list, name="csat_settings_list"),
+    path("settings/csat/<int:inbox_id>/", csat_pages.csat_settings_edit, name="csat_settings_edit"),
 ]

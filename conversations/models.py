@@ -195,6 +195,9 @@ class Conversation(TenantOwnedModel):
     reply_window_closes_at = models.DateTimeField(null=True, blank=True)
     reply_window_closing_event_for = models.DateTimeField(null=True, blank=True)
     reply_window_closed_event_for = models.DateTimeField(null=True, blank=True)
+    # Until when a resolved conversation takes the customer's answers to what a feature asked them (a
+    # survey) instead of a new conversation opening for them (``conversations.answers``). None: not waiting.
+    answers_until = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(
         Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
     )

@@ -345,6 +345,7 @@ class AuditLogEntry(models.Model):
         BUSINESS_CALENDAR_DELETED = "business_calendar.deleted", _("Business hours deleted")
         GREETING_SETTINGS_CHANGED = "greeting_settings.changed", _("Greeting and away changed")
         AUTO_RESOLVE_CHANGED = "auto_resolve.changed", _("Auto-resolve changed")
+        CSAT_SETTINGS_CHANGED = "csat_settings.changed", _("Satisfaction survey changed")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")
