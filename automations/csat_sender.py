@@ -339,9 +339,10 @@ def _rating_record(message: Message, *, survey_id: int, rating: int) -> CsatResp
                 texts = survey_texts(tenant=conversation.tenant, inbox_id=survey.inbox_id, contact=conversation.contact)
                 reply = f"{texts['thanks']}\n\n{texts['comment_prompt']}" if ask else texts["thanks"]
                 _say(actor, conversation, reply, key=f"csat-{survey.pk}-thanks")
-            if same:
-                until = response.comment_until
-                conversation_answers_await(conversation=conversation, until=until)
+            # A comment may come after the survey's own wait for answers: the conversation waits for it too.
+            waits = conversation.answers_until
+            if same and response.comment_until and (waits is None or waits < response.comment_until):
+                conversation_answers_await(conversation=conversation, until=response.comment_until)
     except IntegrityError:
         logger.info("Survey %s was answered already: the answer %s changes nothing", survey.pk, message.pk)
         return None
@@ -377,7 +378,6 @@ def _comment_record(message: Message) -> CsatResponse | None:
             )
             texts = survey_texts(tenant=conversation.tenant, inbox_id=response.inbox_id, contact=conversation.contact)
             _say(actor, conversation, texts["comment_thanks"], key=f"csat-{response.survey_id}-comment")
-        conversation_answers_await(conversation=conversation, until=None)
     return response
 
 

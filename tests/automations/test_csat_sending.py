@@ -310,7 +310,7 @@ def test_the_comment_is_the_next_text_within_the_minutes_and_is_thanked(
     assert comment.conversation_id == conversation.pk
     assert _bot_messages(conversation)[-1].text == "Thank you for your comment!"
     conversation.refresh_from_db()
-    assert (conversation.status, conversation.unread_count, conversation.answers_until) == (RESOLVED, 0, None)
+    assert (conversation.status, conversation.unread_count) == (RESOLVED, 0)
     # Anything after it is a new matter: a new conversation for the agents.
     later = answer(text("Outra dúvida"))
     assert later.conversation_id != conversation.pk
