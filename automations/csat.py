@@ -59,14 +59,23 @@ class Part:
     default: Promise
 
 
+# A row's built-in title: the rating, an en dash, its word.
+ROW_DEFAULTS = {
+    5: pgettext_lazy("csat rating", "5 – Excellent"),  # noqa: RUF001
+    4: pgettext_lazy("csat rating", "4 – Good"),  # noqa: RUF001
+    3: pgettext_lazy("csat rating", "3 – Fair"),  # noqa: RUF001
+    2: pgettext_lazy("csat rating", "2 – Poor"),  # noqa: RUF001
+    1: pgettext_lazy("csat rating", "1 – Terrible"),  # noqa: RUF001
+}
+
 PARTS: tuple[Part, ...] = (
     Part("question", gettext_lazy("Question"), BODY_LIMIT, gettext_lazy("How would you rate our service?")),
     Part("list_button", gettext_lazy("Button that opens the list"), LIST_BUTTON_LIMIT, gettext_lazy("Rate")),
-    Part("rating_5", gettext_lazy("Rating 5"), ROW_TITLE_LIMIT, pgettext_lazy("csat rating", "5 \u2013 Excellent")),
-    Part("rating_4", gettext_lazy("Rating 4"), ROW_TITLE_LIMIT, pgettext_lazy("csat rating", "4 \u2013 Good")),
-    Part("rating_3", gettext_lazy("Rating 3"), ROW_TITLE_LIMIT, pgettext_lazy("csat rating", "3 \u2013 Fair")),
-    Part("rating_2", gettext_lazy("Rating 2"), ROW_TITLE_LIMIT, pgettext_lazy("csat rating", "2 \u2013 Poor")),
-    Part("rating_1", gettext_lazy("Rating 1"), ROW_TITLE_LIMIT, pgettext_lazy("csat rating", "1 \u2013 Terrible")),
+    Part("rating_5", gettext_lazy("Rating 5"), ROW_TITLE_LIMIT, ROW_DEFAULTS[5]),
+    Part("rating_4", gettext_lazy("Rating 4"), ROW_TITLE_LIMIT, ROW_DEFAULTS[4]),
+    Part("rating_3", gettext_lazy("Rating 3"), ROW_TITLE_LIMIT, ROW_DEFAULTS[3]),
+    Part("rating_2", gettext_lazy("Rating 2"), ROW_TITLE_LIMIT, ROW_DEFAULTS[2]),
+    Part("rating_1", gettext_lazy("Rating 1"), ROW_TITLE_LIMIT, ROW_DEFAULTS[1]),
     Part("button_good", gettext_lazy("Button “good” (5)"), BUTTON_TITLE_LIMIT, pgettext_lazy("csat", "Great")),
     Part("button_regular", gettext_lazy("Button “regular” (3)"), BUTTON_TITLE_LIMIT, pgettext_lazy("csat", "Okay")),
     Part("button_bad", gettext_lazy("Button “bad” (1)"), BUTTON_TITLE_LIMIT, pgettext_lazy("csat", "Bad")),

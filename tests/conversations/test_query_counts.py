@@ -110,12 +110,13 @@ def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk
 # the conversation, the service's reads, locks and writes, its audit entry and history line, and
 # the row read again for the answer. Who sees the change is not read: events go to audience groups
 # and are built after the commit, only for a workspace with a socket open. Assigning, changing the
-# status and changing a contact also write their domain event to the outbox (one insert each).
+# status and changing a contact also write their domain event to the outbox (one insert each), and
+# its deliveries when a feature subscribes (one insert: the satisfaction survey listens to resolves).
 ACTIONS = [
     # Assigning also reads the assignee and who may be assigned, and notifies the assignee.
     ("put", "c/assignee/", {"assignee_id": "ana"}, 15),
     ("put", "c/assignee/", {"assignee_id": None}, 12),
-    ("put", "c/status/", {"status": "resolved"}, 12),
+    ("put", "c/status/", {"status": "resolved"}, 13),
     ("put", "c/priority/", {"priority": "high"}, 11),
     ("get", "c/labels/", None, 4),
     ("post", "c/labels/", {"label_id": "vip"}, 13),
