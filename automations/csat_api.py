@@ -35,7 +35,7 @@ class CsatSettingsOutput(serializers.Serializer):
     inbox_id = serializers.IntegerField()
     inbox_name = serializers.CharField()
     enabled = serializers.BooleanField()
-    style = serializers.ChoiceField(choices=CsatSettings.Style.choices)
+    style = serializers.ChoiceField(choices=CsatSettings.Style.choices)  # type: ignore[assignment]  # a field named "style"
     send_on_resolve = serializers.BooleanField()
     send_before_window_closes = serializers.BooleanField(
         help_text="Also send it shortly before the reply window closes on a resolved conversation not surveyed yet"
@@ -52,7 +52,7 @@ class CsatSettingsInput(serializers.Serializer):
     """Fields left out keep their value; ``texts``, when sent, replaces every part and language."""
 
     enabled = serializers.BooleanField(required=False)
-    style = serializers.ChoiceField(choices=CsatSettings.Style.choices, required=False)
+    style = serializers.ChoiceField(choices=CsatSettings.Style.choices, required=False)  # type: ignore[assignment]
     send_on_resolve = serializers.BooleanField(required=False)
     send_before_window_closes = serializers.BooleanField(required=False)
     ask_comment = serializers.BooleanField(required=False)

@@ -14,15 +14,13 @@ answers are about; features never touch ingest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from conversations.models import Conversation
 
-if TYPE_CHECKING:
-    from conversations.services.inbound import InboundSpec
-
-# (the resolved conversation waiting for answers, the customer's message) -> whether it is an answer.
-AnswerKeeper = Callable[[Conversation, "InboundSpec"], bool]
+# (the resolved conversation waiting for answers, the customer's message as ingest has it: an
+# ``InboundSpec`` of ``conversations.services.inbound``, which imports this module) -> whether it is an answer.
+AnswerKeeper = Callable[[Conversation, Any], bool]
 
 _keepers: dict[str, AnswerKeeper] = {}
 
@@ -42,6 +40,6 @@ def answer_keepers_registered() -> bool:
     return bool(_keepers)
 
 
-def answer_kept(conversation: Conversation, spec: InboundSpec) -> bool:
+def answer_kept(conversation: Conversation, spec: Any) -> bool:
     """Whether a keeper claims ``spec`` as an answer in ``conversation`` (resolved, waiting for answers)."""
     return any(keeper(conversation, spec) for keeper in _keepers.values())
