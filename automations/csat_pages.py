@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -32,6 +34,7 @@ from conversations.selectors import inbox_list
 from helpdesk.exceptions import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.access import require_perm
+from tenants.languages import language_or_none
 from tenants.models import Tenant
 from tenants.permissions import Perm
 
@@ -166,16 +169,23 @@ class CsatSettingsForm(forms.Form):
                     required=False,
                     max_length=part.limit,
                     strip=True,
-                    widget=forms.TextInput(attrs={"placeholder": part_default(part.name, language)})
-                    if part.limit <= 24
-                    else forms.Textarea(attrs={"rows": 2, "placeholder": part_default(part.name, language)}),
+                    widget=forms.TextInput() if part.limit <= 24 else forms.Textarea(attrs={"rows": 2}),
                 )
                 names.append(name)
-            self.text_groups.append((part.label, names))
+            self.text_groups.append((part, names))
 
     @property
-    def grouped_text_fields(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(str(label), [self[name] for name in names]) for label, names in self.text_groups]
+    def grouped_text_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """(the part's label, its built-in wording in the page's language, its field per language)."""
+        language = translation.get_language() or django_settings.LANGUAGE_CODE
+        return [
+            (
+                str(part.label),
+                part_default(part.name, language_or_none(language) or django_settings.LANGUAGE_CODE),
+                [self[name] for name in names],
+            )
+            for part, names in self.text_groups
+        ]
 
     def spec(self) -> CsatSpec:
         data = self.cleaned_data
