@@ -19,7 +19,7 @@ from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
 from automations.csat import PART_NAMES, CsatRow, csat_row, csat_rows, csat_update
 from automations.csat_reports import CsatFilters, CsatSummary, csat_response_list, csat_summary
 from automations.models import CSAT_COMMENT_MINUTES_MAX, CsatSettings
-from conversations.selectors import inbox_list
+from conversations.selectors import inbox_list, team_list
 from helpdesk.api import CursorPagination, ErrorOutput, IdField
 from helpdesk.exceptions import ValidationFailed
 from tenants.api_base import TenantAPIView
@@ -137,6 +137,7 @@ class CsatFilterInput(serializers.Serializer):
     date_to = serializers.DateField(required=False, help_text="Last day, included")
     inbox_id = IdField(required=False)
     agent_id = IdField(required=False, help_text="The user the conversation was assigned to when surveyed")
+    team_id = IdField(required=False, help_text="The conversation's team when surveyed")
     rating = serializers.IntegerField(required=False, min_value=1, max_value=5)
 
 
@@ -149,6 +150,7 @@ class CsatResponseOutput(serializers.Serializer):
     display_id = serializers.IntegerField(source="conversation.display_id")
     inbox_id = serializers.IntegerField()
     agent_id = serializers.IntegerField(source="assignee_id", allow_null=True)
+    team_id = serializers.IntegerField(allow_null=True)
     labels = serializers.ListField(child=serializers.CharField())
 
 
@@ -182,11 +184,15 @@ def _filters(view: TenantAPIView, request: Request) -> CsatFilters:
     inbox_id = data.get("inbox_id")
     if inbox_id is not None and not inbox_list(tenant=view.tenant).filter(pk=inbox_id).exists():
         raise ValidationFailed(_("No such inbox."), details={"field": "inbox_id"})
+    team_id = data.get("team_id")
+    if team_id is not None and not team_list(tenant=view.tenant).filter(pk=team_id).exists():
+        raise ValidationFailed(_("No such team."), details={"field": "team_id"})
     return CsatFilters(
         date_from=data.get("date_from"),
         date_to=data.get("date_to"),
         inbox_id=inbox_id,
         agent_id=data.get("agent_id"),
+        team_id=team_id,
         rating=data.get("rating"),
     )
 

@@ -30,7 +30,7 @@ from automations.csat import (
 )
 from automations.csat_reports import CsatFilters, csat_not_sent_list, csat_response_list, csat_summary
 from automations.models import CSAT_COMMENT_MINUTES_MAX, CsatSettings
-from conversations.selectors import inbox_list
+from conversations.selectors import inbox_list, team_list
 from helpdesk.exceptions import ApplicationError
 from tenants import selectors as tenant_selectors
 from tenants.access import require_perm
@@ -48,6 +48,7 @@ class CsatFilterForm(forms.Form):
     date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     inbox = forms.TypedChoiceField(label=gettext_lazy("Inbox"), required=False, coerce=int, empty_value=None)
     agent = forms.TypedChoiceField(label=gettext_lazy("Agent"), required=False, coerce=int, empty_value=None)
+    team = forms.TypedChoiceField(label=gettext_lazy("Team"), required=False, coerce=int, empty_value=None)
     rating = forms.TypedChoiceField(
         label=gettext_lazy("Rating"),
         required=False,
@@ -63,6 +64,8 @@ class CsatFilterForm(forms.Form):
         self.fields["inbox"].choices = [any_choice, *inboxes]  # type: ignore[attr-defined]
         members = [(str(m.user_id), m.user.email) for m in tenant_selectors.member_list(tenant=tenant)]
         self.fields["agent"].choices = [any_choice, *members]  # type: ignore[attr-defined]
+        teams = [(str(team.pk), team.name) for team in team_list(tenant=tenant).order_by("name", "id")]
+        self.fields["team"].choices = [any_choice, *teams]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -77,6 +80,7 @@ class CsatFilterForm(forms.Form):
             date_to=data.get("date_to"),
             inbox_id=data.get("inbox"),
             agent_id=data.get("agent"),
+            team_id=data.get("team"),
             rating=data.get("rating"),
         )
 

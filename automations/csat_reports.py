@@ -1,7 +1,7 @@
 """What the CSAT page and API show: the ratings, filtered, and their figures.
 
-Filters: a date range (days in the workspace's time zone, both included), an inbox, an agent (the one the
-conversation was assigned to when its survey went out), a rating. The figures:
+Filters: a date range (days in the workspace's time zone, both included), an inbox, an agent and a team (the
+conversation's when its survey went out), a rating. The figures:
 
 - **responses**: the ratings listed (answered in the range, every filter applied);
 - **score**: the share of them rated 4 or 5, in percent (one decimal, rounded half to even);
@@ -36,6 +36,7 @@ class CsatFilters:
     date_to: date | None = None
     inbox_id: int | None = None
     agent_id: int | None = None
+    team_id: int | None = None
     rating: int | None = None
 
 
@@ -69,6 +70,8 @@ def _who(filters: CsatFilters, prefix: str = "") -> Q:
         q &= Q(**{f"{prefix}inbox_id": filters.inbox_id})
     if filters.agent_id is not None:
         q &= Q(**{f"{prefix}assignee_id": filters.agent_id})
+    if filters.team_id is not None:
+        q &= Q(**{f"{prefix}team_id": filters.team_id})
     return q
 
 
@@ -77,7 +80,7 @@ def csat_response_list(*, tenant: Tenant, filters: CsatFilters) -> QuerySet[Csat
     qs = CsatResponse.objects.filter(tenant_id=tenant.pk).filter(_range("responded_at", filters, tenant), _who(filters))
     if filters.rating is not None:
         qs = qs.filter(rating=filters.rating)
-    return qs.select_related("inbox", "assignee", "conversation").order_by("-responded_at", "-id")
+    return qs.select_related("inbox", "assignee", "team", "conversation").order_by("-responded_at", "-id")
 
 
 def _ratio(part: int, whole: int, places: str) -> Decimal | None:

@@ -127,6 +127,7 @@ def _survey_send(tenant: Tenant, settings: CsatSettings, conversation: Conversat
         style=settings.style,
         language=texts.language,
         assignee_id=conversation.assignee_id,
+        team_id=conversation.team_id,
         labels=_labels(conversation),
     )
     who = actor_display_name(actor)
@@ -322,6 +323,7 @@ def _rating_record(message: Message, *, survey_id: int, rating: int) -> CsatResp
                 conversation_id=survey.conversation_id,
                 inbox_id=survey.inbox_id,
                 assignee_id=survey.assignee_id,
+                team_id=survey.team_id,
                 labels=survey.labels,
                 rating=rating,
                 responded_at=message.occurred_at,

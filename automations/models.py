@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import ContactInbox, Conversation, Inbox, Label, Message
+from conversations.models import ContactInbox, Conversation, Inbox, Label, Message, Team
 from tenants.models import TenantOwnedModel
 from tenants.timezones import validate_time_zone
 
@@ -348,6 +348,9 @@ class CsatSurvey(TenantOwnedModel):
     assignee = models.ForeignKey(
         "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("agent")
     )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
     labels = models.JSONField(_("labels"), default=list, blank=True)
 
     class Meta:
@@ -361,7 +364,7 @@ class CsatSurvey(TenantOwnedModel):
 
 class CsatResponse(TenantOwnedModel):
     """The customer's rating (1 to 5) of a survey, with their optional comment: one per survey (a second
-    answer changes nothing). Attributed to the agent, inbox and labels the survey was sent for."""
+    answer changes nothing). Attributed to the agent, team, inbox and labels the survey was sent for."""
 
     survey = models.OneToOneField(CsatSurvey, on_delete=models.CASCADE, related_name="response")
     conversation = models.ForeignKey(
@@ -370,6 +373,9 @@ class CsatResponse(TenantOwnedModel):
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
     assignee = models.ForeignKey(
         "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("agent")
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
     )
     labels = models.JSONField(_("labels"), default=list, blank=True)
     rating = models.PositiveSmallIntegerField(_("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)])
@@ -389,6 +395,7 @@ class CsatResponse(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "responded_at"], name="csat_response_tenant_time"),
             models.Index(fields=["tenant", "inbox", "responded_at"], name="csat_response_tenant_inbox"),
+            models.Index(fields=["tenant", "team", "responded_at"], name="csat_response_tenant_team"),
         ]
         verbose_name = _("satisfaction rating")
         verbose_name_plural = _("satisfaction ratings")

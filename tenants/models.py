@@ -345,6 +345,11 @@ class AuditLogEntry(models.Model):
         BUSINESS_CALENDAR_DELETED = "business_calendar.deleted", _("Business hours deleted")
         GREETING_SETTINGS_CHANGED = "greeting_settings.changed", _("Greeting and away changed")
         AUTO_RESOLVE_CHANGED = "auto_resolve.changed", _("Auto-resolve changed")
+        CONVERSATION_TEAM_CHANGED = "conversation.team_changed", _("Conversation moved to a team")
+        TEAM_CREATED = "team.created", _("Team created")
+        TEAM_CHANGED = "team.changed", _("Team changed")
+        TEAM_DELETED = "team.deleted", _("Team deleted")
+        ASSIGNMENT_POLICY_CHANGED = "assignment_policy.changed", _("Auto-assignment changed")
         CSAT_SETTINGS_CHANGED = "csat_settings.changed", _("Satisfaction survey changed")
 
     tenant = models.ForeignKey(

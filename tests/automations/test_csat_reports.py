@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from automations.models import CsatResponse, CsatSettings, CsatSurvey
+from conversations.models import Team
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
 from tests.automations.factories import signed_in, token_client
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1/t/acme/csat/"
 
 
-def _survey(inbox, *, at, status="sent", agent=None, rating=None, comment="", answered_at=None, labels=()):
-    conversation = make_conversation(inbox, status="resolved", assignee=agent)
+def _survey(inbox, *, at, status="sent", agent=None, rating=None, comment="", answered_at=None, labels=(), team=None):
+    conversation = make_conversation(inbox, status="resolved", assignee=agent, team=team)
     survey = CsatSurvey.objects.create(
         tenant_id=inbox.tenant_id,
         conversation=conversation,
@@ -30,6 +31,7 @@ def _survey(inbox, *, at, status="sent", agent=None, rating=None, comment="", an
         trigger="resolved",
         style="list",
         assignee_id=agent.user_id if agent else None,
+        team=team,
         labels=list(labels),
     )
     CsatSurvey.objects.filter(pk=survey.pk).update(created_at=at)
@@ -40,6 +42,7 @@ def _survey(inbox, *, at, status="sent", agent=None, rating=None, comment="", an
             conversation=conversation,
             inbox=inbox,
             assignee_id=survey.assignee_id,
+            team=team,
             labels=list(labels),
             rating=rating,
             comment=comment,
@@ -52,18 +55,19 @@ def _survey(inbox, *, at, status="sent", agent=None, rating=None, comment="", an
 def data(tenant, admin, agent):
     """Two inboxes in São Paulo's time zone: 6 surveys sent on 1-2 December (5 answered), 2 not sent."""
     sales, support = make_inbox(tenant, name="Vendas"), make_inbox(tenant, name="Suporte")
+    night = Team.objects.create(tenant=tenant, name="Night shift")
     day1, day2 = datetime(2026, 12, 1, 15, tzinfo=UTC), datetime(2026, 12, 2, 15, tzinfo=UTC)
     # 2 December 01:00 UTC is still 1 December in São Paulo.
     late_day1 = datetime(2026, 12, 2, 1, tzinfo=UTC)
     _survey(sales, at=day1, agent=agent, rating=5, comment="Ótimo", labels=["vip"])
     _survey(sales, at=day1, agent=agent, rating=4)
     _survey(sales, at=late_day1, agent=admin, rating=2)
-    _survey(support, at=day2, agent=agent, rating=1)
+    _survey(support, at=day2, agent=agent, rating=1, team=night)
     _survey(support, at=day2, agent=admin, rating=5)
-    _survey(support, at=day2, agent=admin)  # not answered
+    _survey(support, at=day2, agent=admin, team=night)  # not answered
     _survey(support, at=day2, status="window_closed")
     _survey(sales, at=day1, status="failed")
-    return {"sales": sales, "support": support}
+    return {"sales": sales, "support": support, "night": night}
 
 
 def test_the_figures_of_all_ratings_are_exact(tenant, admin, data):
@@ -108,6 +112,11 @@ def test_the_filters_narrow_the_ratings_and_the_figures(tenant, admin, agent, da
     )
     assert support["response_rate"] == "66.7"
 
+    night = client.get(f"{API}summary/", {"team_id": data["night"].pk}).json()
+    assert (night["responses"], night["score"], night["surveys_sent"], night["response_rate"]) == (1, "0.0", 2, "50.0")
+    [by_team] = client.get(f"{API}responses/", {"team_id": data["night"].pk}).json()["results"]
+    assert (by_team["rating"], by_team["team_id"]) == (1, data["night"].pk)
+
     fives = client.get(f"{API}responses/", {"rating": 5}).json()["results"]
     assert [(r["rating"], r["comment"], r["labels"]) for r in fives] == [(5, "", []), (5, "Ótimo", ["vip"])]
 
@@ -132,7 +141,9 @@ def test_another_workspaces_inbox_as_a_filter_is_refused_and_its_ratings_never_s
     theirs = make_inbox(other, name="Deles")
     _survey(theirs, at=datetime(2026, 12, 1, 15, tzinfo=UTC), rating=1)
 
+    their_team = Team.objects.create(tenant=other, name="Deles")
     assert signed_in(admin).get(f"{API}responses/", {"inbox_id": theirs.pk}).status_code == 400
+    assert signed_in(admin).get(f"{API}summary/", {"team_id": their_team.pk}).status_code == 400
     assert signed_in(admin).get(f"{API}summary/").json()["responses"] == 5
 
 

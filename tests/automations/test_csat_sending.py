@@ -10,7 +10,7 @@ from automations.csat_sender import reply_window_closing, survey_send
 from automations.models import CsatResponse, CsatSurvey
 from conversations import events
 from conversations.content import content_from_dict
-from conversations.models import Contact, Conversation, Message
+from conversations.models import Contact, Conversation, Message, Team
 from tests.automations.csat_helpers import (
     approved_template,
     button_reply,
@@ -210,13 +210,15 @@ def test_the_window_closing_sends_the_survey_a_resolve_did_not(admin, channel, c
 def test_the_rating_is_stored_in_the_resolved_conversation_with_who_it_is_attributed_to(
     admin, agent, channel, conversation, resolve, sends, answer
 ):
-    from conversations.services.actions import conversation_assign, conversation_labels_change
+    from conversations.services.actions import conversation_assign, conversation_labels_change, conversation_team_set
     from conversations.services.library import label_create
 
     vip = label_create(membership=admin, name="vip", color="#0088cc")
     conversation_labels_change(actor=admin, conversation=conversation, add=[vip])
     channel.inbox.members.add(agent.user)
     conversation_assign(actor=admin, conversation=conversation, assignee=agent.user)
+    billing = Team.objects.create(tenant_id=conversation.tenant_id, name="Billing")
+    conversation_team_set(actor=admin, conversation=conversation, team=billing)
     csat_configure(admin, channel.inbox)
     resolve(conversation)
     survey = CsatSurvey.objects.get()
@@ -230,6 +232,7 @@ def test_the_rating_is_stored_in_the_resolved_conversation_with_who_it_is_attrib
         conversation.pk,
         channel.inbox_id,
     )
+    assert (survey.team_id, response.team_id) == (billing.pk, billing.pk)
     assert (response.assignee_id, response.labels, response.message_id, response.comment) == (
         agent.user_id,
         ["vip"],
