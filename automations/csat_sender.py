@@ -266,8 +266,13 @@ def answer_keep(conversation: Conversation, spec: InboundSpec) -> bool:
     return False
 
 
+# The kinds of customer message that can answer a survey: a choice (list, buttons, a template's button), a comment.
+ANSWER_TYPES = frozenset({Message.Type.INTERACTIVE, Message.Type.BUTTON, Message.Type.TEXT})
+
+
 def message_received(event: events.MessageReceived) -> None:
-    answer_record(tenant_id=event.tenant_id, message_id=event.message_id)
+    if event.message_type in ANSWER_TYPES:
+        answer_record(tenant_id=event.tenant_id, message_id=event.message_id)
 
 
 def answer_record(*, tenant_id: int, message_id: int) -> CsatResponse | None:
