@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, greeting_api, sla_api, teams_api
+from automations import api, auto_resolve_api, csat_api, greeting_api, sla_api, teams_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -65,4 +65,12 @@ urlpatterns += [
         teams_api.PolicyDetailApi.as_view(),
         name="api_auto_assignment_detail",
     ),
+    path("t/<slug:tenant_slug>/csat/settings/", csat_api.CsatSettingsListApi.as_view(), name="api_csat_settings_list"),
+    path(
+        "t/<slug:tenant_slug>/csat/settings/<int:inbox_id>/",
+        csat_api.CsatSettingsDetailApi.as_view(),
+        name="api_csat_settings_detail",
+    ),
+    path("t/<slug:tenant_slug>/csat/responses/", csat_api.CsatResponseListApi.as_view(), name="api_csat_response_list"),
+    path("t/<slug:tenant_slug>/csat/summary/", csat_api.CsatSummaryApi.as_view(), name="api_csat_summary"),
 ]

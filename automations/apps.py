@@ -8,22 +8,33 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready().
+        from automations import csat_sender
         from automations.assignment import SUBSCRIPTIONS
         from automations.audit import (
             register_assignment_audit_display,
             register_audit_display,
             register_auto_resolve_audit_display,
+            register_csat_audit_display,
             register_sla_audit_display,
         )
         from automations.greeting_sender import SUBSCRIBER, message_received
         from automations.sla import sla_subscribe
-        from conversations import events
+        from conversations import answers, events
 
         register_audit_display()
         register_auto_resolve_audit_display()
         register_assignment_audit_display()
         register_sla_audit_display()
+        register_csat_audit_display()
         events.subscribe(events.MessageReceived, message_received, name=SUBSCRIBER)
         sla_subscribe()
         for event_type, handler, name in SUBSCRIPTIONS:
             events.subscribe(event_type, handler, name=name)  # type: ignore[arg-type]
+        events.subscribe(
+            events.ConversationStatusChanged, csat_sender.conversation_resolved, name=csat_sender.SUBSCRIBER_RESOLVED
+        )
+        events.subscribe(
+            events.ReplyWindowClosing, csat_sender.reply_window_closing, name=csat_sender.SUBSCRIBER_WINDOW
+        )
+        events.subscribe(events.MessageReceived, csat_sender.message_received, name=csat_sender.SUBSCRIBER_ANSWER)
+        answers.answer_keeper_register(csat_sender.KEEPER, csat_sender.answer_keep)

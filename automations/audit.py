@@ -13,7 +13,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from automations.models import BusinessCalendar, GreetingSettings, SlaMetric, Weekday
+from automations.models import BusinessCalendar, CsatSettings, GreetingSettings, SlaMetric, Weekday
 from automations.services import WEEKDAY_CODES
 from tenants import audit_display
 from tenants.models import AuditLogEntry
@@ -223,3 +223,26 @@ def register_sla_audit_display() -> None:
     for action in SLA_ACTIONS:
         audit_display.register_keys(keys, action=action)
         audit_display.register_labels(SLA_LABELS, action=action)
+CSAT_LABELS = {
+    "enabled": gettext_lazy("satisfaction survey"),
+    "style": gettext_lazy("format"),
+    "send_on_resolve": gettext_lazy("send when resolved"),
+    "send_before_window_closes": gettext_lazy("send before the reply window closes"),
+    "ask_comment": gettext_lazy("ask for a comment"),
+    "comment_minutes": gettext_lazy("minutes to write the comment"),
+    "template": gettext_lazy("template when the window is closed"),
+    "reworded": gettext_lazy("texts reworded"),
+}
+
+
+def register_csat_audit_display() -> None:
+    audit_display.register_kind("csat_style", audit_display.choices_kind(CsatSettings.Style.choices))
+    keys = {
+        "enabled": "switch",
+        "send_on_resolve": "switch",
+        "send_before_window_closes": "switch",
+        "ask_comment": "switch",
+        "style": "csat_style",
+    }
+    audit_display.register_keys(keys, action=Action.CSAT_SETTINGS_CHANGED)
+    audit_display.register_labels(CSAT_LABELS, action=Action.CSAT_SETTINGS_CHANGED)

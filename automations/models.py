@@ -493,6 +493,35 @@ class AssignmentPolicy(TenantOwnedModel):
     last_assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+CSAT_COMMENT_MINUTES_MAX = 1440
+
+
+class CsatSettings(TenantOwnedModel):
+    """The satisfaction survey (CSAT) of one inbox: whether and when it is sent, as a list of five ratings or
+    three reply buttons, whether a comment is asked for after the rating, and the approved template sent
+    instead when the customer's reply window has closed. What the customer reads, per language, is the
+    workspace's customer texts ``csat.text_key(inbox, part)``, with built-in wording where none is written."""
+
+    class Style(models.TextChoices):
+        LIST = "list", _("A list of five ratings (1 to 5)")
+        BUTTONS = "buttons", _("Three reply buttons (good, regular, bad)")
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    enabled = models.BooleanField(_("active"), default=False)
+    style = models.CharField(_("format"), max_length=10, choices=Style.choices, default=Style.LIST)
+    send_on_resolve = models.BooleanField(_("send when the conversation is resolved"), default=True)
+    send_before_window_closes = models.BooleanField(
+        _("send shortly before the reply window closes on a resolved conversation not surveyed yet"), default=False
+    )
+    ask_comment = models.BooleanField(_("ask for a comment after the rating"), default=False)
+    comment_minutes = models.PositiveSmallIntegerField(
+        _("minutes to write the comment"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(CSAT_COMMENT_MINUTES_MAX)],
+    )
+    # The approved template (UTILITY) sent when the window is closed; blank: nothing is sent then.
+    template_name = models.CharField(_("template"), max_length=512, blank=True)
+    template_language = models.CharField(_("template language"), max_length=15, blank=True)
 
     class Meta:
         constraints = [
@@ -504,6 +533,12 @@ class AssignmentPolicy(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant"], condition=models.Q(enabled=True), name="assignment_policy_on")]
         verbose_name = _("auto-assignment policy")
         verbose_name_plural = _("auto-assignment policies")
+                condition=models.Q(comment_minutes__gte=1, comment_minutes__lte=CSAT_COMMENT_MINUTES_MAX),
+                name="csat_comment_minutes_in_range",
+            )
+        ]
+        verbose_name = _("satisfaction survey settings")
+        verbose_name_plural = _("satisfaction survey settings")
 
     def __str__(self) -> str:
         return str(self.inbox)
@@ -538,3 +573,89 @@ class AgentCapacity(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.inbox_id or '*'}: {self.capacity}"
+class CsatSurvey(TenantOwnedModel):
+    """The one satisfaction survey of a conversation: written in the transaction that queues its message (or
+    records why none was sent), unique per conversation, so a repeated event or a second resolve sends
+    nothing more. Who is rated is fixed here, as the conversation stood when the survey went out."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        TEMPLATE = "template", _("Sent as a template")
+        WINDOW_CLOSED = "window_closed", _("Not sent: the reply window is closed")
+        FAILED = "failed", _("Not sent: refused")
+
+    class Trigger(models.TextChoices):
+        RESOLVED = "resolved", _("Resolved")
+        WINDOW_CLOSING = "window_closing", _("Reply window closing")
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    contact_inbox = models.ForeignKey(ContactInbox, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    trigger = models.CharField(_("sent on"), max_length=20, choices=Trigger.choices)
+    style = models.CharField(_("format"), max_length=10, choices=CsatSettings.Style.choices)
+    language = models.CharField(_("language"), max_length=15, blank=True)
+    # Only a pointer: a message deleted later (retention) leaves the record as it was.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    # The conversation as it stood when the survey went out: whom a rating is attributed to.
+    assignee = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("agent")
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
+    labels = models.JSONField(_("labels"), default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "created_at"], name="csat_survey_tenant_created")]
+        verbose_name = _("satisfaction survey")
+        verbose_name_plural = _("satisfaction surveys")
+
+    def __str__(self) -> str:
+        return f"survey {self.pk} of conversation {self.conversation_id}"
+
+
+class CsatResponse(TenantOwnedModel):
+    """The customer's rating (1 to 5) of a survey, with their optional comment: one per survey (a second
+    answer changes nothing). Attributed to the agent, team, inbox and labels the survey was sent for."""
+
+    survey = models.OneToOneField(CsatSurvey, on_delete=models.CASCADE, related_name="response")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    assignee = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("agent")
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
+    labels = models.JSONField(_("labels"), default=list, blank=True)
+    rating = models.PositiveSmallIntegerField(_("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)])
+    responded_at = models.DateTimeField(_("answered at"))
+    # The customer's answer, only a pointer (see ``CsatSurvey.message``).
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    comment = models.TextField(_("comment"), blank=True)
+    # Until when the customer's next text is taken as the comment; null: no comment asked for (or given).
+    comment_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="csat_rating_1_to_5")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "responded_at"], name="csat_response_tenant_time"),
+            models.Index(fields=["tenant", "inbox", "responded_at"], name="csat_response_tenant_inbox"),
+            models.Index(fields=["tenant", "team", "responded_at"], name="csat_response_tenant_team"),
+        ]
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+
+    def __str__(self) -> str:
+        return f"{self.rating} for conversation {self.conversation_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views, sla_pages, team_pages
+from automations import auto_resolve_pages, csat_pages, greeting_views, sla_pages, team_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -26,4 +26,7 @@ urlpatterns = [
     path("settings/teams/<int:team_id>/delete/", team_pages.team_delete_page, name="team_delete"),
     path("settings/auto-assignment/", team_pages.auto_assignment_list, name="auto_assignment_list"),
     path("settings/auto-assignment/<int:inbox_id>/", team_pages.auto_assignment_edit, name="auto_assignment_edit"),
+    path("csat/", csat_pages.csat_report, name="csat_report"),
+    path("settings/csat/", csat_pages.csat_settings_list, name="csat_settings_list"),
+    path("settings/csat/<int:inbox_id>/", csat_pages.csat_settings_edit, name="csat_settings_edit"),
 ]

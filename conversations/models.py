@@ -203,6 +203,9 @@ class Conversation(TenantOwnedModel):
     # still unmet passed (None: nothing breached). The core only shows, sorts and filters by them.
     sla_due_at = models.DateTimeField(_("SLA due"), null=True, blank=True)
     sla_breached_at = models.DateTimeField(_("SLA breached"), null=True, blank=True)
+    # Until when a resolved conversation takes the customer's answers to what a feature asked them (a
+    # survey) instead of a new conversation opening for them (``conversations.answers``). None: not waiting.
+    answers_until = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(
         Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
     )

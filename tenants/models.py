@@ -354,6 +354,7 @@ class AuditLogEntry(models.Model):
         TEAM_CHANGED = "team.changed", _("Team changed")
         TEAM_DELETED = "team.deleted", _("Team deleted")
         ASSIGNMENT_POLICY_CHANGED = "assignment_policy.changed", _("Auto-assignment changed")
+        CSAT_SETTINGS_CHANGED = "csat_settings.changed", _("Satisfaction survey changed")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

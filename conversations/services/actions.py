@@ -502,3 +502,10 @@ def notifications_mark_read(*, membership: Membership) -> int:
     return Notification.objects.filter(
         tenant_id=membership.tenant_id, user_id=membership.user_id, read_at__isnull=True
     ).update(read_at=timezone.now())
+
+
+def conversation_answers_await(*, conversation: Conversation, until: datetime | None) -> None:
+    """Keep the customer's answers in ``conversation`` until ``until`` once it is resolved (None: no longer);
+    which messages are answers, the features' keepers say (``conversations.answers``)."""
+    Conversation.objects.filter(pk=conversation.pk, tenant_id=conversation.tenant_id).update(answers_until=until)
+    conversation.answers_until = until

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from conversations import channels
+from conversations.answers import answer_keepers_registered, answer_kept
 from conversations.content import content_with_problems
 from conversations.events import (
     ContactCreated,
@@ -215,10 +216,30 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     events: list[Event] = []
     contact_inboxes = _contact_inboxes_get_or_create(inbox, people, events)
     conversations = _conversations_get_or_open(
-        inbox.tenant_id, inbox.pk, [contact_inboxes[source_id] for source_id in people]
+        inbox.tenant_id,
+        inbox.pk,
+        [contact_inboxes[source_id] for source_id in people],
+        awaiting=answer_keepers_registered(),
     )
-    events.extend(_created_event(c) for c, opened in conversations if opened)
     by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
+    # A customer whose latest conversation is resolved and waiting for answers: each answer a feature claims
+    # is filed there; anything else they wrote opens their new conversation, as always (``conversations.answers``).
+    filed: dict[int, Conversation] = {}
+    not_answers: dict[int, ContactInbox] = {}
+    for index, spec in enumerate(new_specs):
+        contact_inbox = contact_inboxes[spec.source_id]
+        current = by_contact_inbox[contact_inbox.pk]
+        if current.status != Conversation.Status.RESOLVED or answer_kept(current, spec):
+            filed[index] = current
+        else:
+            not_answers[contact_inbox.pk] = contact_inbox
+    if not_answers:
+        conversations += _conversations_get_or_open(inbox.tenant_id, inbox.pk, list(not_answers.values()))
+        new_ones = {c.contact_inbox_id: c for c, _opened in conversations if c.status != Conversation.Status.RESOLVED}
+        for index, spec in enumerate(new_specs):
+            if index not in filed:
+                filed[index] = new_ones[contact_inboxes[spec.source_id].pk]
+    events.extend(_created_event(c) for c, opened in conversations if opened)
 
     reply_ids = {spec.reply_to_external_id for spec in new_specs if spec.reply_to_external_id}
     replied = (
@@ -227,12 +248,12 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
         else {}
     )
     messages = []
-    for spec in new_specs:
+    for index, spec in enumerate(new_specs):
         content = without_nul(content_with_problems(dict(spec.content), spec.errors))
         messages.append(
             Message(
                 tenant_id=inbox.tenant_id,
-                conversation=by_contact_inbox[contact_inboxes[spec.source_id].pk],
+                conversation=filed[index],
                 inbox=inbox,
                 direction=Message.Direction.INBOUND,
                 sender_type=Message.SenderType.CONTACT,
@@ -410,17 +431,25 @@ def contact_identify(
 
 
 def _conversations_get_or_open(
-    tenant_id: int, inbox_id: int, contact_inboxes: list[ContactInbox]
+    tenant_id: int, inbox_id: int, contact_inboxes: list[ContactInbox], *, awaiting: bool = False
 ) -> list[tuple[Conversation, bool]]:
-    """Each customer's unresolved conversation in this inbox, opened where there is none (flag True)."""
-    current = {
-        c.contact_inbox_id: c
-        for c in Conversation.objects.filter(
-            tenant_id=tenant_id, contact_inbox__in=[ci.pk for ci in contact_inboxes]
-        ).exclude(status=Conversation.Status.RESOLVED)
-    }
-    missing = sorted((ci for ci in contact_inboxes if ci.pk not in current), key=lambda ci: ci.pk)
+    """Each customer's unresolved conversation in this inbox, opened where there is none (flag True). With
+    ``awaiting``, a customer without one gets their resolved conversation waiting for answers, if any."""
     now = timezone.now()
+    current_q = ~Q(status=Conversation.Status.RESOLVED)
+    if awaiting:
+        current_q |= Q(status=Conversation.Status.RESOLVED, answers_until__gt=now)
+    current: dict[int, Conversation] = {}
+    for c in Conversation.objects.filter(
+        current_q, tenant_id=tenant_id, contact_inbox__in=[ci.pk for ci in contact_inboxes]
+    ):
+        known = current.get(c.contact_inbox_id)
+        # The unresolved one first, else the latest resolved one.
+        if known is None or (
+            known.status == Conversation.Status.RESOLVED and (c.status != known.status or c.pk > known.pk)
+        ):
+            current[c.contact_inbox_id] = c
+    missing = sorted((ci for ci in contact_inboxes if ci.pk not in current), key=lambda ci: ci.pk)
     opened = [
         Conversation(
             tenant_id=tenant_id,
@@ -471,6 +500,8 @@ def _conversations_touch(
     # A message stamped before the last reply (delivered late) waits from the reply, and none from the future.
     waits_from = Least(Greatest(first, Coalesce("last_reply_at", first)), Value(now))
     snoozed = Q(status=Conversation.Status.SNOOZED)
+    # A resolved conversation gets only answers (``conversations.answers``): nobody waits, nothing is unread.
+    resolved = Q(status=Conversation.Status.RESOLVED)
     inbound_at = Greatest(Coalesce("last_inbound_at", last), last)
     window = _reply_window(inbox)
     closes_at = inbound_at + Value(window, output_field=DurationField()) if window is not None else None
@@ -491,9 +522,11 @@ def _conversations_touch(
         last_activity_at=now,
         # The preview: the latest message in history order, not the last to arrive.
         **Conversation.preview_update(at=latest_at, pk=latest_pk),
-        unread_count=F("unread_count") + count,
+        unread_count=Case(When(resolved, then=F("unread_count")), default=F("unread_count") + count),
         # The oldest unanswered message, also when webhooks arrive out of order or at the same time.
-        waiting_since=Least(Coalesce("waiting_since", waits_from), waits_from),
+        waiting_since=Case(
+            When(resolved, then=F("waiting_since")), default=Least(Coalesce("waiting_since", waits_from), waits_from)
+        ),
         # The reply window counts from the customer's message as the channel stamped it.
         last_inbound_at=inbound_at,
         status=Case(When(snoozed, then=Value(Conversation.Status.OPEN)), default=F("status")),
@@ -511,9 +544,10 @@ def _conversations_touch(
             conversation.last_message_id or 0,
         ):
             conversation.last_message_id, conversation.last_message_at = newest.pk, newest.occurred_at
-        conversation.unread_count += len(items)
-        waits = min(max(min(times), conversation.last_reply_at or min(times)), now)
-        conversation.waiting_since = min(t for t in (conversation.waiting_since, waits) if t is not None)
+        if conversation.status != Conversation.Status.RESOLVED:
+            conversation.unread_count += len(items)
+            waits = min(max(min(times), conversation.last_reply_at or min(times)), now)
+            conversation.waiting_since = min(t for t in (conversation.waiting_since, waits) if t is not None)
         conversation.last_inbound_at = max(t for t in (conversation.last_inbound_at, *times) if t is not None)
         if window is not None:
             conversation.reply_window_closes_at = conversation.last_inbound_at + window

@@ -73,3 +73,26 @@ def test_the_demos_inboxes_greet_and_answer_out_of_hours_in_both_languages_and_a
 def test_seeding_business_hours_needs_the_demo_workspace():
     with pytest.raises(CommandError, match="run seed_demo first"):
         call_command("seed_demo_automations", stdout=StringIO())
+
+
+def test_the_demos_inboxes_send_the_satisfaction_survey_and_a_change_stays():
+    from automations.csat import csat_row
+    from automations.models import CsatSettings
+
+    call_command("seed_demo", stdout=StringIO())
+    tenant = Tenant.objects.get(slug="demo")
+    inbox = make_inbox(tenant, name="WhatsApp")
+    call_command("seed_demo_automations", stdout=StringIO())
+    settings = CsatSettings.objects.get(inbox=inbox)
+    assert (settings.enabled, settings.style, settings.send_on_resolve, settings.ask_comment) == (
+        True,
+        "list",
+        True,
+        True,
+    )
+    CsatSettings.objects.filter(pk=settings.pk).update(enabled=False)
+
+    call_command("seed_demo_automations", stdout=StringIO())
+
+    assert csat_row(tenant=tenant, inbox_id=inbox.pk).settings.enabled is False
+    assert CsatSettings.objects.count() == 1

@@ -20,6 +20,7 @@ ROLES = ["owner", "admin", "supervisor", "agent"]
 EVERYONE = set(ROLES)
 ADMINS = {"owner", "admin"}
 MANAGE_LABELS = {"owner", "admin", "supervisor"}
+VIEW_REPORTS = {"owner", "admin", "supervisor"}
 
 # The expected matrix, written out by hand so that a change to a role's permissions shows up here.
 EXPECTED: dict[str, set[str]] = {
@@ -106,6 +107,14 @@ EXPECTED: dict[str, set[str]] = {
     "api_auto_assignment_list": ADMINS,
     "api_auto_assignment_detail": ADMINS,
     "api_auto_assignment_capacities": ADMINS,
+    # The satisfaction survey: its settings are automations', its ratings are reports ("View reports").
+    "csat_settings_list": ADMINS,
+    "csat_settings_edit": ADMINS,
+    "api_csat_settings_list": ADMINS,
+    "api_csat_settings_detail": ADMINS,
+    "csat_report": VIEW_REPORTS,
+    "api_csat_response_list": VIEW_REPORTS,
+    "api_csat_summary": VIEW_REPORTS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,

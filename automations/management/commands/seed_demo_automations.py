@@ -1,7 +1,8 @@
 """Seeds the demo workspace's business hours (after ``seed_demo`` and ``seed_demo_whatsapp``): weekdays with a
 lunch break, Saturday mornings, Brazil's and São Paulo's holidays, half-days on Christmas and New Year's Eve,
-followed by every inbox of the workspace; and each inbox's greeting and away message in Portuguese and
-English. Safe to run again: what was changed on the settings pages stays."""
+followed by every inbox of the workspace; each inbox's greeting and away message in Portuguese and
+English; and each inbox's satisfaction survey (a list of five ratings, then a comment). Safe to run again: what
+was changed on the settings pages stays."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from automations.csat import CsatSpec, csat_update
 from automations.greeting_services import GreetingSpec, greeting_settings_update
-from automations.models import BusinessCalendar, GreetingSettings, InboxSettings
+from automations.models import BusinessCalendar, CsatSettings, GreetingSettings, InboxSettings
 from automations.selectors import calendar_get
 from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create, calendar_spec, calendar_update
 from conversations.models import Inbox
@@ -31,6 +33,8 @@ DEMO_AWAY = {
     "pt-br": "Estamos fora do horário de atendimento agora. Voltamos {{next_open}} e respondemos assim que abrirmos.",
     "en": "We are outside business hours right now. We are back {{next_open}} and will answer as soon as we open.",
 }
+
+DEMO_CSAT = CsatSpec(enabled=True, style=CsatSettings.Style.LIST, ask_comment=True, comment_minutes=10)
 
 
 def demo_spec(year: int) -> CalendarSpec:
@@ -53,7 +57,7 @@ def demo_spec(year: int) -> CalendarSpec:
 class Command(BaseCommand):
     help = (
         "Give the demo workspace business hours with Brazilian holidays, followed by all its inboxes, and a "
-        "greeting and an away message for each inbox."
+        "greeting, an away message and a satisfaction survey for each inbox."
     )
 
     @transaction.atomic
@@ -92,3 +96,9 @@ class Command(BaseCommand):
             greeting_settings_update(actor=owner, inbox=inbox, spec=replace(messages, away_enabled=has_calendar))
             where = f"/t/{tenant.slug}/settings/greeting-away/{inbox.pk}/"
             self.stdout.write(self.style.SUCCESS(f"Greeting and away message of '{inbox.name}' at {where}"))
+        # Inboxes whose survey was never set ask for a rating when a conversation is resolved, then a comment.
+        surveyed = CsatSettings.objects.filter(tenant=tenant).values_list("inbox_id", flat=True)
+        for inbox in Inbox.objects.filter(tenant=tenant).exclude(pk__in=list(surveyed)).order_by("pk"):
+            csat_update(actor=owner, inbox=inbox, spec=DEMO_CSAT)
+            where = f"/t/{tenant.slug}/settings/csat/{inbox.pk}/"
+            self.stdout.write(self.style.SUCCESS(f"Satisfaction survey of '{inbox.name}' at {where}"))
