@@ -10,8 +10,10 @@ class AutomationsConfig(AppConfig):
         # Imported here, not at the top: models are not loaded before ready().
         from automations.audit import register_audit_display, register_auto_resolve_audit_display
         from automations.greeting_sender import SUBSCRIBER, message_received
+        from automations.rules_engine import subscribe_all as rules_subscribe
         from conversations import events
 
         register_audit_display()
         register_auto_resolve_audit_display()
         events.subscribe(events.MessageReceived, message_received, name=SUBSCRIBER)
+        rules_subscribe()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, greeting_views
+from automations import auto_resolve_pages, greeting_views, rules_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -16,4 +16,11 @@ urlpatterns = [
     path("settings/greeting-away/<int:inbox_id>/", greeting_views.greeting_edit, name="greeting_edit"),
     path("settings/auto-resolve/", auto_resolve_pages.auto_resolve_list, name="auto_resolve_list"),
     path("settings/auto-resolve/<int:inbox_id>/", auto_resolve_pages.auto_resolve_edit, name="auto_resolve_edit"),
+    path("settings/rules/", rules_pages.rules_list, name="rule_list"),
+    path("settings/rules/new/", rules_pages.rules_create, name="rule_create"),
+    path("settings/rules/<int:rule_id>/", rules_pages.rules_edit, name="rule_edit"),
+    path("settings/rules/<int:rule_id>/delete/", rules_pages.rules_delete, name="rule_delete"),
+    path("settings/rules/<int:rule_id>/move/", rules_pages.rules_move, name="rule_move"),
+    path("settings/rules/<int:rule_id>/runs/", rules_pages.rules_runs, name="rule_runs"),
+    path("settings/rules/<int:rule_id>/dry-run/", rules_pages.rules_dry_run, name="rule_dry_run"),
 ]

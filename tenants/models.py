@@ -345,6 +345,9 @@ class AuditLogEntry(models.Model):
         BUSINESS_CALENDAR_DELETED = "business_calendar.deleted", _("Business hours deleted")
         GREETING_SETTINGS_CHANGED = "greeting_settings.changed", _("Greeting and away changed")
         AUTO_RESOLVE_CHANGED = "auto_resolve.changed", _("Auto-resolve changed")
+        AUTOMATION_RULE_CREATED = "automation_rule.created", _("Automation rule created")
+        AUTOMATION_RULE_CHANGED = "automation_rule.changed", _("Automation rule changed")
+        AUTOMATION_RULE_DELETED = "automation_rule.deleted", _("Automation rule deleted")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

@@ -208,6 +208,19 @@ def _sample_inbox(tenant: Tenant) -> int:
     return inbox.pk
 
 
+def _sample_rule(tenant: Tenant) -> int:
+    # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
+    from automations.rules_services import RuleSpec, rule_create
+    from tests.factories import owner_of
+
+    label = _sample_label(tenant)
+    owner = owner_of(tenant)
+    actions = [{"type": "add_label", "label_ids": [label]}]
+    rule_create(actor=owner, spec=RuleSpec(name="Sample first", event="conversation_created", actions=actions))
+    spec = RuleSpec(name="Sample", event="message_received", actions=actions)
+    return rule_create(actor=owner, spec=spec).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -225,6 +238,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "delivery_id": _sample_event_delivery,
     "calendar_id": _sample_calendar,
     "inbox_id": _sample_inbox,
+    "rule_id": _sample_rule,
 }
 
 

@@ -22,6 +22,7 @@ from conversations.actors import (
     actor_audit_record,
     actor_display_name,
     actor_id,
+    actor_kind,
     actor_type,
     actor_user,
 )
@@ -148,6 +149,7 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
@@ -252,6 +254,7 @@ def conversation_status_set(
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
