@@ -469,7 +469,10 @@ def _send_template(
     actor: AutomationActor, conversation: Conversation, tenant: Tenant, template: dict[str, Any], key: str
 ) -> tuple[str, str]:
     values = text_variables(conversation=conversation, workspace=tenant)
-    params = {k: text_fill(v, values) for k, v in (template.get("params") or {}).items()}
+    params = {
+        k: [text_fill(item, values) for item in v] if isinstance(v, list) else text_fill(v, values)
+        for k, v in (template.get("params") or {}).items()
+    }
     message, _created = message_send(
         actor=actor,
         conversation=conversation,

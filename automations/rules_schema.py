@@ -283,6 +283,15 @@ def _texts(value: Any, path: str) -> list[str]:
     return [_text(v, f"{path}[{i}]", max_length=100) for i, v in enumerate(value)]
 
 
+def _param(value: Any, path: str) -> str | list[str]:
+    """A template's value: a text, or a list of texts (the channel's shape, e.g. {"body": ["Maria"]})."""
+    if isinstance(value, list):
+        if len(value) > LIST_MAX:
+            raise _Invalid(path, _("At most %(max)s.") % {"max": LIST_MAX})
+        return [_text(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return _text(value, path)
+
+
 def _condition(value: dict[str, Any], path: str, event: str, known: Known) -> dict[str, Any]:
     kind = _choice(value.get("type"), f"{path}.type", CONDITION_TYPES)
     if kind in TEXT_CONDITIONS and event not in MESSAGE_EVENTS:
@@ -419,7 +428,7 @@ def _action(value: Any, path: str, known: Known) -> dict[str, Any]:
             if not isinstance(params, dict) or len(params) > LIST_MAX:
                 raise _Invalid(f"{path}.template.params", _("Expected an object of values."))
             cleaned_params = {
-                _text(k, f"{path}.template.params", max_length=64): _text(v, f"{path}.template.params.{k}")
+                _text(k, f"{path}.template.params", max_length=64): _param(v, f"{path}.template.params.{k}")
                 for k, v in params.items()
             }
             cleaned_template = {"name": name, "language": language, "params": cleaned_params}
