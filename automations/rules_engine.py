@@ -607,7 +607,7 @@ OUTBOX_TYPES = {
 def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[Trigger]:
     tenant_id = rule.tenant_id
     if rule.event == Event.MESSAGE_RECEIVED:
-        rows = (
+        messages = (
             Message.objects.filter(
                 tenant_id=tenant_id, direction=Message.Direction.INBOUND, occurred_at__gte=since, private=False
             )
@@ -617,7 +617,7 @@ def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[Trigger]:
         )
         return [
             Trigger(tenant_id, rule.event, f"dry-{pk}", conversation_id, at, message_id=pk)
-            for pk, conversation_id, at in rows
+            for pk, conversation_id, at in messages
         ]
     outbox_type = OUTBOX_TYPES.get(AutomationRule.Event(rule.event))
     if outbox_type is None:

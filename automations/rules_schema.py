@@ -339,14 +339,14 @@ def _condition(value: dict[str, Any], path: str, event: str, known: Known) -> di
     if kind == "priority":
         _keys(value, path, {"type", "operator", "values"})
         operator = _choice(value.get("operator"), f"{path}.operator", ("is", "is_not"))
-        values = value.get("values")
-        if not isinstance(values, list) or not values:
+        chosen = value.get("values")
+        if not isinstance(chosen, list) or not chosen:
             raise _Invalid(f"{path}.values", _("Choose at least one."))
         priorities = Conversation.Priority.values
         return {
             "type": kind,
             "operator": operator,
-            "values": sorted({_choice(v, f"{path}.values[{i}]", priorities) for i, v in enumerate(values)}),
+            "values": sorted({_choice(v, f"{path}.values[{i}]", priorities) for i, v in enumerate(chosen)}),
         }
     if kind == "business_hours":
         _keys(value, path, {"type", "value"})

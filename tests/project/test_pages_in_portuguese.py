@@ -502,6 +502,20 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += [closing]
 
+    # An automation rule that tags billing questions, with a run in its log.
+    from automations.rules_services import RuleSpec, rule_create
+
+    rule = rule_create(
+        actor=owner,
+        spec=RuleSpec(
+            name="Financeiro",
+            event="message_received",
+            conditions={"op": "or", "items": [{"type": "keywords", "values": ["boleto", "fatura"]}]},
+            actions=[{"type": "add_label", "label_ids": [vip.pk]}, {"type": "snooze", "mode": "next_opening"}],
+        ),
+    )
+    data += ["Financeiro", "boleto", "fatura"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -541,6 +555,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "tenant_slug": [SLUG],
         "calendar_id": [calendar.pk],
         "inbox_id": [channel.inbox_id],
+        "rule_id": [rule.pk],
     }
     return workspace
 
@@ -680,6 +695,11 @@ def _client(user: Any) -> Client:
 
 # The pages every run must have looked at: the discovery above must not lose them.
 EXPECTED_PAGES = {
+    "rule_list",
+    "rule_create",
+    "rule_edit",
+    "rule_runs",
+    "rule_dry_run",
     "tenant_dashboard",
     "member_list",
     "role_list",
