@@ -335,6 +335,8 @@ class RuleRun(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "rule", "-created_at"], name="rule_run_tenant_rule_created"),
             models.Index(fields=["rule", "conversation", "-created_at"], name="rule_run_rule_conversation"),
+            # The purge's, across workspaces.
+            models.Index(fields=["created_at"], name="rule_run_created"),
         ]
         verbose_name = _("rule run")
         verbose_name_plural = _("rule runs")

@@ -661,3 +661,25 @@ def rule_dry_run(*, rule: AutomationRule, now: datetime | None = None) -> list[D
         if verdict.outcome == Outcome.MATCHED:
             matches.append(DryRunMatch(conversation=conversation, at=trigger.occurred_at, message=message))
     return matches
+
+
+# --- the run log's retention ---------------------------------------------------------------------------
+
+RUN_RETENTION_DAYS = 30
+
+
+def rule_runs_purge(*, now: datetime | None = None, batch: int = 1000, max_batches: int = 50) -> int:
+    """Delete runs older than ``RUN_RETENTION_DAYS``, oldest first, ``batch`` rows per statement (a beat
+    job); returns how many. A run's event is long delivered by then: its dedupe is no longer needed."""
+    cutoff = (now or timezone.now()) - timedelta(days=RUN_RETENTION_DAYS)
+    deleted = 0
+    for _batch in range(max_batches):
+        ids = list(
+            RuleRun.objects.filter(created_at__lt=cutoff).order_by("created_at").values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        deleted += RuleRun.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch:
+            break
+    return deleted

@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "automations.tasks.conversations_auto_resolve",
         "schedule": env.float("AUTO_RESOLVE_INTERVAL_SECONDS", default=300.0),
     },
+    # Automation rules' run log (docs/automation-rules.md): runs older than 30 days, every hour.
+    "automations-rule-runs-purge": {"task": "automations.tasks.rule_runs_purge", "schedule": 3600.0},
 }
 # Domain events (docs/events.md): a failing subscriber is tried this many times, waiting the retry
 # time doubled after each failure (at most an hour); a pending delivery whose job has not run this

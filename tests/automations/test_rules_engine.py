@@ -552,3 +552,13 @@ def test_the_dry_run_of_a_status_event_reads_the_recorded_events(tenant, admin, 
     conversation_status_set(actor=admin, conversation=kept, status="resolved")
     conversation_status_set(actor=admin, conversation=other, status="pending")
     assert [m.conversation.pk for m in rule_dry_run(rule=rule)] == [kept.pk]
+
+
+def test_runs_older_than_the_retention_are_purged(admin, customer_writes, clock, billing):
+    rule = make_rule(admin, name="Billing", actions=tag(billing))
+    customer_writes("Oi")
+    clock.advance(days=rules_engine.RUN_RETENTION_DAYS - 1)
+    customer_writes("Oi de novo")
+    assert rules_engine.rule_runs_purge(now=timezone.now() + timedelta(days=2)) == 1
+    assert len(runs(rule)) == 1
+    assert rules_engine.rule_runs_purge() == 0
