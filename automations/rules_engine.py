@@ -47,6 +47,7 @@ from conversations.models import (
     Message,
     OutboxEvent,
     QuickReply,
+    Team,
 )
 from conversations.services.actions import (
     conversation_activity_record,
@@ -54,6 +55,7 @@ from conversations.services.actions import (
     conversation_labels_change,
     conversation_priority_set,
     conversation_status_set,
+    conversation_team_set,
 )
 from conversations.services.outbound import (
     OutboundSpec,
@@ -286,6 +288,8 @@ def _condition_holds(condition: dict[str, Any], facts: Facts) -> bool:
         return (condition["label_id"] in labels) == (condition["operator"] == "has")
     if kind == "inbox":
         return (facts.conversation.inbox_id in condition["inbox_ids"]) == (condition["operator"] == "is")
+    if kind == "team":
+        return (facts.conversation.team_id in condition["team_ids"]) == (condition["operator"] == "is")
     if kind == "priority":
         return (facts.conversation.priority in condition["values"]) == (condition["operator"] == "is")
     if kind == "business_hours":
@@ -535,6 +539,12 @@ def _act(
             return "skipped", _("that person is no longer a member of the workspace")
         conversation_assign(actor=actor, conversation=conversation, assignee=member.user)
         return "done", member.user.display_name
+    if kind == "assign_team":
+        team = Team.objects.filter(tenant_id=tenant.pk, pk=action["team_id"]).first()
+        if team is None:
+            return "skipped", _("the team was deleted")
+        conversation_team_set(actor=actor, conversation=conversation, team=team)
+        return "done", team.name
     if kind == "unassign":
         conversation_assign(actor=actor, conversation=conversation, assignee=None)
         return "done", ""

@@ -31,7 +31,7 @@ from automations.rules_services import (
     rule_update,
 )
 from conversations import channels
-from conversations.models import Conversation, Inbox, Label, QuickReply
+from conversations.models import Conversation, Inbox, Label, QuickReply, Team
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
 from tenants.models import Membership, Tenant
@@ -45,6 +45,7 @@ CONDITION_LABELS = {
     "contact_label": gettext_lazy("Contact label"),
     "conversation_label": gettext_lazy("Conversation label"),
     "inbox": gettext_lazy("Inbox"),
+    "team": gettext_lazy("Team"),
     "priority": gettext_lazy("Priority"),
     "business_hours": gettext_lazy("Business hours"),
     "contact_language": gettext_lazy("Contact language"),
@@ -52,6 +53,7 @@ CONDITION_LABELS = {
 }
 ACTION_LABELS = {
     "assign_agent": gettext_lazy("Assign to an agent"),
+    "assign_team": gettext_lazy("Move to a team"),
     "unassign": gettext_lazy("Unassign"),
     "add_label": gettext_lazy("Add labels"),
     "remove_label": gettext_lazy("Remove labels"),
@@ -138,6 +140,9 @@ def _options(tenant: Tenant) -> dict[str, Any]:
             {"value": label.pk, "label": label.name} for label in Label.objects.filter(tenant=tenant).order_by("name")
         ],
         "inboxes": [{"value": inbox.pk, "label": inbox.name} for inbox in inboxes],
+        "teams": [
+            {"value": team.pk, "label": team.name} for team in Team.objects.filter(tenant=tenant).order_by("name")
+        ],
         "members": [{"value": m.user_id, "label": m.user.display_name} for m in members],
         "quick_replies": [{"value": r.pk, "label": f"/{r.shortcut}"} for r in replies],
         "templates": templates,

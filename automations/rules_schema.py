@@ -10,15 +10,17 @@ A condition is ``{"type": …, …}``:
 - ``contact_attribute`` ``{"key", "operator": "equals" | "contains" | "exists" | "not_exists", "value"}``;
 - ``contact_label`` / ``conversation_label`` ``{"operator": "has" | "has_not", "label_id"}``;
 - ``inbox`` ``{"operator": "is" | "is_not", "inbox_ids": […]}``;
+- ``team`` ``{"operator": "is" | "is_not", "team_ids": […]}`` (the conversation's team);
 - ``priority`` ``{"operator": "is" | "is_not", "values": […]}``;
 - ``business_hours`` ``{"value": "in" | "out"}`` (the inbox's calendar at the event's time);
 - ``contact_language`` ``{"operator": "is" | "is_not", "values": ["pt-br", "en", …]}``;
 - ``first_message`` ``{"value": true | false}`` (only for "message received").
 
 **Actions** are an ordered list (at most ``ACTIONS_MAX``) of ``{"type": …, …}``: ``assign_agent``
-``{"user_id"}``, ``unassign``, ``add_label`` / ``remove_label`` ``{"label_ids": […]}``, ``set_priority``
-``{"priority"}``, ``send_message`` ``{"text", "template": null | {"name", "language", "params"}}``,
-``send_quick_reply`` ``{"quick_reply_id"}``, ``add_note`` ``{"text"}``, ``resolve``, ``snooze``
+``{"user_id"}``, ``assign_team`` ``{"team_id"}``, ``unassign``, ``add_label`` / ``remove_label``
+``{"label_ids": […]}``, ``set_priority`` ``{"priority"}``, ``send_message``
+``{"text", "template": null | {"name", "language", "params"}}``, ``send_quick_reply``
+``{"quick_reply_id"}``, ``add_note`` ``{"text"}``, ``resolve``, ``snooze``
 ``{"mode": "hours", "hours"} | {"mode": "next_opening"}``.
 
 Every id must name one of the workspace's own rows (an active member, a label, an inbox, a shared quick
@@ -40,7 +42,7 @@ from django.utils.translation import gettext as _
 from automations.models import AutomationRule
 from conversations import channels
 from conversations.customer_texts import language_normalise
-from conversations.models import Conversation, Inbox, Label, QuickReply
+from conversations.models import Conversation, Inbox, Label, QuickReply, Team
 from helpdesk.exceptions import ValidationFailed
 from tenants.models import Membership
 
@@ -69,6 +71,7 @@ CONDITION_TYPES = (
     "contact_label",
     "conversation_label",
     "inbox",
+    "team",
     "priority",
     "business_hours",
     "contact_language",
@@ -77,6 +80,7 @@ CONDITION_TYPES = (
 TEXT_CONDITIONS = frozenset({"text_contains", "text_regex", "keywords", "first_message"})
 ACTION_TYPES = (
     "assign_agent",
+    "assign_team",
     "unassign",
     "add_label",
     "remove_label",
@@ -189,6 +193,11 @@ class Known:
     def inboxes(self) -> set[int]:
         return self._get(
             "inboxes", lambda: set(Inbox.objects.filter(tenant_id=self.tenant_id).values_list("pk", flat=True))
+        )
+
+    def teams(self) -> set[int]:
+        return self._get(
+            "teams", lambda: set(Team.objects.filter(tenant_id=self.tenant_id).values_list("pk", flat=True))
         )
 
     def members(self) -> set[int]:
@@ -336,6 +345,14 @@ def _condition(value: dict[str, Any], path: str, event: str, known: Known) -> di
             "operator": operator,
             "inbox_ids": _ids(value.get("inbox_ids"), f"{path}.inbox_ids", known.inboxes()),
         }
+    if kind == "team":
+        _keys(value, path, {"type", "operator", "team_ids"})
+        operator = _choice(value.get("operator"), f"{path}.operator", ("is", "is_not"))
+        return {
+            "type": kind,
+            "operator": operator,
+            "team_ids": _ids(value.get("team_ids"), f"{path}.team_ids", known.teams()),
+        }
     if kind == "priority":
         _keys(value, path, {"type", "operator", "values"})
         operator = _choice(value.get("operator"), f"{path}.operator", ("is", "is_not"))
@@ -401,6 +418,9 @@ def _action(value: Any, path: str, known: Known) -> dict[str, Any]:
     if kind == "assign_agent":
         _keys(action, path, {"type", "user_id"})
         return {"type": kind, "user_id": _id(action.get("user_id"), f"{path}.user_id", known.members())}
+    if kind == "assign_team":
+        _keys(action, path, {"type", "team_id"})
+        return {"type": kind, "team_id": _id(action.get("team_id"), f"{path}.team_id", known.teams())}
     if kind in ("add_label", "remove_label"):
         _keys(action, path, {"type", "label_ids"})
         return {"type": kind, "label_ids": _ids(action.get("label_ids"), f"{path}.label_ids", known.labels())}

@@ -14,13 +14,17 @@ class ConversationsConfig(AppConfig):
         import conversations.receivers
         import conversations.tasks  # noqa: F401
         from conversations.actors import actor_audit_label_display
-        from conversations.models import Contact, Conversation, Inbox, Message, QuickReply
+        from conversations.models import Contact, Conversation, Inbox, Message, QuickReply, Team
         from tenants import audit_display
         from tenants.models import AuditLogEntry
 
         def inbox_names(tenant_id: int, values: set[object]) -> dict[object, str]:
             ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
             return dict(Inbox.objects.filter(tenant_id=tenant_id, pk__in=ids).values_list("pk", "name"))
+
+        def team_names(tenant_id: int, values: set[object]) -> dict[object, str]:
+            ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
+            return dict(Team.objects.filter(tenant_id=tenant_id, pk__in=ids).values_list("pk", "name"))
 
         def language_names(tenant_id: int, values: set[object]) -> dict[object, str]:
             names = {}
@@ -44,6 +48,7 @@ class ConversationsConfig(AppConfig):
         Action = AuditLogEntry.Action
         audit_display.register_actor_reader(actor_audit_label_display)
         audit_display.register_kind("inbox", inbox_names, empty=pgettext_lazy("inbox", "none"))
+        audit_display.register_kind("team", team_names, empty=pgettext_lazy("team", "none"))
         audit_display.register_kind("label", audit_display.as_written, empty=pgettext_lazy("labels", "none"))
         audit_display.register_kind("file", audit_display.as_written, empty=pgettext_lazy("attachment", "none"))
         audit_display.register_kind("language", language_names, empty=pgettext_lazy("languages", "none"))
@@ -54,6 +59,7 @@ class ConversationsConfig(AppConfig):
         audit_display.register_kind("message_type", audit_display.choices_kind(Message.Type.choices))
         audit_display.register_keys({"inbox_id": "inbox", "snoozed_until": "moment"})
         audit_display.register_keys({"from": "user", "to": "user"}, action=Action.CONVERSATION_ASSIGNED)
+        audit_display.register_keys({"from": "team", "to": "team"}, action=Action.CONVERSATION_TEAM_CHANGED)
         status = {"from": "conversation_status", "to": "conversation_status"}
         audit_display.register_keys(status, action=Action.CONVERSATION_STATUS_CHANGED)
         priority = {"from": "conversation_priority", "to": "conversation_priority"}

@@ -174,6 +174,9 @@ class Conversation(TenantOwnedModel):
         related_name="+",
         verbose_name=_("assignee"),
     )
+    team = models.ForeignKey(
+        "Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
     snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
@@ -279,6 +282,47 @@ class ConversationLabel(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.label_id}"
+
+
+class Team(TenantOwnedModel):
+    """A group of agents with a queue of its own ("Sales", "Support level 2"): a conversation moved to a
+    team waits in that team's queue, which its members see even when they may not view unassigned
+    conversations in general (``conversations.selectors.conversation_visibility_q``)."""
+
+    name = models.CharField(_("name"), max_length=80)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMember", blank=True, related_name="+", verbose_name=_("members")
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="team_unique_name_per_tenant")]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(TenantOwnedModel):
+    """A member of a team; a supervisor is told about the team's breaches and problems."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("team"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships", verbose_name=_("user")
+    )
+    is_supervisor = models.BooleanField(_("supervisor"), default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_member_unique_user")]
+        indexes = [models.Index(fields=["tenant", "user"], name="team_member_tenant_user")]
+        verbose_name = _("team member")
+        verbose_name_plural = _("team members")
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.user_id}"
 
 
 class ContactLabel(TenantOwnedModel):

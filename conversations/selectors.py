@@ -29,6 +29,8 @@ from conversations.models import (
     Message,
     Notification,
     QuickReply,
+    Team,
+    TeamMember,
 )
 from helpdesk.exceptions import NotFound, ValidationFailed
 from helpdesk.ids import parse_id
@@ -531,6 +533,34 @@ def label_get(*, tenant: Tenant | int, label_id: int) -> Label:
         return label_list(tenant=tenant).get(pk=label_id)
     except Label.DoesNotExist:
         raise Http404("No such label.") from None
+
+
+def team_list(*, tenant: Tenant | int) -> QuerySet[Team]:
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return Team.objects.filter(tenant_id=tenant_id).order_by("name", "id")
+
+
+def team_get(*, tenant: Tenant | int, team_id: int) -> Team:
+    """The workspace's team with this id; any other id (another workspace's team) is a 404."""
+    try:
+        return team_list(tenant=tenant).get(pk=team_id)
+    except Team.DoesNotExist:
+        raise Http404("No such team.") from None
+
+
+def teams_of(user: User | int, tenant: Tenant | int) -> QuerySet[Team]:
+    """The teams of the workspace the user belongs to."""
+    user_id = user if isinstance(user, int) else user.pk
+    mine = TeamMember.objects.filter(user_id=user_id).values("team_id")
+    return team_list(tenant=tenant).filter(pk__in=Subquery(mine))
+
+
+def team_members(*, team: Team) -> QuerySet[TeamMember]:
+    return (
+        TeamMember.objects.filter(tenant_id=team.tenant_id, team=team)
+        .select_related("user")
+        .order_by("user__name", "user__email")
+    )
 
 
 def assignee_get(*, tenant: Tenant | int, user_id: int, field: str = "assignee_id") -> User:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('automations', '0003_greeting_settings_automated_message'),
         ('conversations', '0021_verbose_names'),
-        ('tenants', '0014_auditlogentry_automation_rule_actions'),
+        ('tenants', '0014_auditlogentry_team_actions'),
     ]
 
     operations = [

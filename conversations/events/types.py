@@ -162,6 +162,21 @@ class ConversationAssigned(Event):
     actor_kind: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConversationTeamChanged(Event):
+    """Moved to a team's queue, to another team, or out of any team (``team_id`` None)."""
+
+    name: ClassVar[str] = "conversation.team_changed"
+    conversation_id: int
+    inbox_id: int
+    previous_team_id: int | None
+    team_id: int | None
+    actor_user_id: int | None = None
+    actor_type: str | None = None
+    actor_id: int | None = None
+    actor_kind: str | None = None
+
+
 # --- contacts ----------------------------------------------------------------------------------
 
 

@@ -27,9 +27,9 @@ from conversations.actors import (
     actor_user,
 )
 from conversations.content import SystemContent
-from conversations.events import ConversationAssigned, ConversationStatusChanged
+from conversations.events import ConversationAssigned, ConversationStatusChanged, ConversationTeamChanged
 from conversations.events.outbox import events_record
-from conversations.models import Conversation, ConversationLabel, Label, Message, Notification
+from conversations.models import Conversation, ConversationLabel, Label, Message, Notification, Team
 from conversations.selectors import assignable_members
 from conversations.services.events import (
     publish_conversation_updated,
@@ -163,6 +163,63 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
             actor_label="" if person else capfirst(actor_display_name(actor))[:150],
         )
         publish_notification(notification)
+    return conversation
+
+
+@transaction.atomic
+def conversation_team_set(*, actor: Actor, conversation: Conversation, team: Team | None) -> Conversation:
+    """Move the conversation to a team's queue (its members see it while it is unassigned), to another
+    team, or out of any team (``None``). The assignee, if any, stays."""
+    _require_reply(actor, conversation)
+    if team is not None and team.tenant_id != conversation.tenant_id:
+        raise ValidationFailed(_("Unknown team."), details={"team_id": team.pk})
+    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    if conversation.team_id == (team.pk if team else None):
+        return conversation
+    previous = conversation.team_id
+    conversation.team = team
+    if team is None:
+        old_name = (
+            Team.objects.filter(tenant_id=conversation.tenant_id, pk=previous or 0)
+            .values_list("name", flat=True)
+            .first()
+        )
+        activity = _line(
+            actor,
+            _("%(actor)s removed the conversation from team %(team)s"),
+            _("Removed from team %(team)s by %(actor)s"),
+            team=old_name or "",
+        )
+    else:
+        activity = _line(
+            actor,
+            _("%(actor)s moved the conversation to team %(team)s"),
+            _("Moved to team %(team)s by %(actor)s"),
+            team=team.name,
+        )
+    _save_and_publish(conversation, ["team"], activity=activity)
+    _audit(
+        actor,
+        AuditLogEntry.Action.CONVERSATION_TEAM_CHANGED,
+        conversation,
+        {"from": previous, "to": team.pk if team else None},
+    )
+    person = actor_user(actor)
+    events_record(
+        [
+            ConversationTeamChanged(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.pk,
+                inbox_id=conversation.inbox_id,
+                previous_team_id=previous,
+                team_id=team.pk if team else None,
+                actor_user_id=person.pk if person else None,
+                actor_type=actor_type(actor),
+                actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
+            )
+        ]
+    )
     return conversation
 
 

@@ -87,6 +87,7 @@
       case "contact_label":
       case "conversation_label": return { type: type, operator: "has", label_id: first(O.labels) };
       case "inbox": return { type: type, operator: "is", inbox_ids: O.inboxes.length ? [O.inboxes[0].value] : [] };
+      case "team": return { type: type, operator: "is", team_ids: O.teams.length ? [O.teams[0].value] : [] };
       case "priority": return { type: type, operator: "is", values: ["urgent"] };
       case "business_hours": return { type: type, value: "out" };
       case "contact_language": return { type: type, operator: "is", values: ["pt-br"] };
@@ -121,6 +122,11 @@
         return [
           select(T.value, ops(["is", "is_not"]), c.operator, set("operator")),
           select(T.value, O.inboxes, c.inbox_ids, function (v) { c.inbox_ids = ints(v); sync(); }, true)
+        ];
+      case "team":
+        return [
+          select(T.value, ops(["is", "is_not"]), c.operator, set("operator")),
+          select(T.value, O.teams, c.team_ids, function (v) { c.team_ids = ints(v); sync(); }, true)
         ];
       case "priority":
         return [
@@ -172,6 +178,7 @@
   function actionDefaults(type) {
     switch (type) {
       case "assign_agent": return { type: type, user_id: first(O.members) };
+      case "assign_team": return { type: type, team_id: first(O.teams) };
       case "add_label":
       case "remove_label": return { type: type, label_ids: O.labels.length ? [O.labels[0].value] : [] };
       case "set_priority": return { type: type, priority: "high" };
@@ -187,6 +194,7 @@
     var set = function (k) { return function (v) { a[k] = v; sync(); }; };
     switch (a.type) {
       case "assign_agent": return [select(T.value, O.members, a.user_id, function (v) { a.user_id = parseInt(v, 10); sync(); })];
+      case "assign_team": return [select(T.value, O.teams, a.team_id, function (v) { a.team_id = parseInt(v, 10); sync(); })];
       case "add_label":
       case "remove_label": return [select(T.value, O.labels, a.label_ids, function (v) { a.label_ids = ints(v); sync(); }, true)];
       case "set_priority": return [select(T.value, O.priorities, a.priority, set("priority"))];

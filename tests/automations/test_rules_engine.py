@@ -562,3 +562,33 @@ def test_runs_older_than_the_retention_are_purged(admin, customer_writes, clock,
     assert rules_engine.rule_runs_purge(now=timezone.now() + timedelta(days=2)) == 1
     assert len(runs(rule)) == 1
     assert rules_engine.rule_runs_purge() == 0
+
+
+# --- teams -----------------------------------------------------------------------------------------------
+
+
+def test_the_team_condition_and_the_move_to_a_team_action(tenant, admin, customer_writes, clock, billing):
+    from conversations.models import Team
+
+    sales = Team.objects.create(tenant=tenant, name="Vendas")
+    support = Team.objects.create(tenant=tenant, name="Suporte")
+    to_sales = make_rule(
+        admin,
+        name="Route",
+        items=[{"type": "keywords", "values": ["comprar"]}],
+        actions=[{"type": "assign_team", "team_id": sales.pk}],
+    )
+    conversation = customer_writes("Quero comprar").conversation
+    conversation.refresh_from_db()
+    assert conversation.team_id == sales.pk
+    assert history(conversation) == ["Moved to team Vendas by automation 'Route'"]
+    assert RuleRun.objects.get(rule=to_sales).actions_done == [
+        {"type": "assign_team", "result": "done", "detail": "Vendas"}
+    ]
+    team_event = OutboxEvent.objects.get(event_type="conversation.team_changed")
+    assert (team_event.payload["actor_kind"], team_event.payload["actor_id"]) == ("rule", to_sales.pk)
+
+    message = Message.objects.filter(conversation=conversation, direction="in").get()
+    assert holds({"type": "team", "operator": "is", "team_ids": [sales.pk]}, message) is True
+    assert holds({"type": "team", "operator": "is", "team_ids": [support.pk]}, message) is False
+    assert holds({"type": "team", "operator": "is_not", "team_ids": [support.pk]}, message) is True

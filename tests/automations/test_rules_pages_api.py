@@ -377,3 +377,20 @@ def test_members_of_other_workspaces_and_removed_members_cannot_be_assigned(tena
             actions=[{"type": "assign_agent", "user_id": gone.user_id}],
         )
     assert caught.value.details["path"] == "actions[0].user_id"
+
+
+def test_another_workspaces_team_is_refused_in_conditions_and_actions(tenant, other_tenant):
+    from conversations.models import Team
+
+    theirs = Team.objects.create(tenant=other_tenant, name="Vendas")
+    for conditions, actions, path in (
+        (
+            {"op": "and", "items": [{"type": "team", "operator": "is", "team_ids": [theirs.pk]}]},
+            [{"type": "resolve"}],
+            "conditions.items[0].team_ids[0]",
+        ),
+        ({}, [{"type": "assign_team", "team_id": theirs.pk}], "actions[0].team_id"),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            rule_definition_clean(tenant_id=tenant.pk, event="message_received", conditions=conditions, actions=actions)
+        assert caught.value.details["path"] == path
