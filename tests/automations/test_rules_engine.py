@@ -592,3 +592,27 @@ def test_the_team_condition_and_the_move_to_a_team_action(tenant, admin, custome
     assert holds({"type": "team", "operator": "is", "team_ids": [sales.pk]}, message) is True
     assert holds({"type": "team", "operator": "is", "team_ids": [support.pk]}, message) is False
     assert holds({"type": "team", "operator": "is_not", "team_ids": [support.pk]}, message) is True
+
+
+def test_twenty_rules_cost_four_statements_per_message_when_none_matches(admin, customer_writes, clock, billing):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(20):
+        make_rule(
+            admin, name=f"Rule {n}", items=[{"type": "keywords", "values": [f"palavra{n}"]}], actions=tag(billing)
+        )
+    message = customer_writes("Oi, tudo bem?")
+    trigger = rules_engine.Trigger(
+        tenant_id=message.tenant_id,
+        event="message_received",
+        event_key="another-delivery",
+        conversation_id=message.conversation_id,
+        occurred_at=message.occurred_at,
+        message_id=message.pk,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        logged = rules_engine.rules_run(trigger)
+    # The rules, the conversation (with its contact, inbox and workspace), the message, the run log.
+    assert len(queries) == 4, [q["sql"] for q in queries]
+    assert [r.outcome for r in logged] == ["not_matched"] * 20
