@@ -614,25 +614,26 @@ OUTBOX_TYPES = {
 }
 
 
-def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[Trigger]:
+def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[tuple[Trigger, Message | None]]:
     tenant_id = rule.tenant_id
     if rule.event == Event.MESSAGE_RECEIVED:
+        # The messages themselves, in the one query (what ``_message`` reads of each).
         messages = (
             Message.objects.filter(
                 tenant_id=tenant_id, direction=Message.Direction.INBOUND, occurred_at__gte=since, private=False
             )
             .exclude(type=Message.Type.SYSTEM)
             .order_by("-occurred_at", "-id")
-            .values_list("pk", "conversation_id", "occurred_at")[:DRY_RUN_LIMIT]
+            .only("pk", "tenant_id", "conversation_id", "text", "occurred_at", "direction")[:DRY_RUN_LIMIT]
         )
         return [
-            Trigger(tenant_id, rule.event, f"dry-{pk}", conversation_id, at, message_id=pk)
-            for pk, conversation_id, at in messages
+            (Trigger(tenant_id, rule.event, f"dry-{m.pk}", m.conversation_id, m.occurred_at, message_id=m.pk), m)
+            for m in messages
         ]
     outbox_type = OUTBOX_TYPES.get(AutomationRule.Event(rule.event))
     if outbox_type is None:
         return []  # SLA breaches are the SLA code's records
-    triggers = []
+    triggers: list[tuple[Trigger, Message | None]] = []
     rows = OutboxEvent.objects.filter(tenant_id=tenant_id, event_type=outbox_type, created_at__gte=since).order_by(
         "-created_at"
     )[:DRY_RUN_LIMIT]
@@ -644,11 +645,10 @@ def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[Trigger]:
         if rule.event == Event.CONVERSATION_ASSIGNED and payload.get("assignee_id") is None:
             continue
         caused = payload.get("actor_id") if payload.get("actor_kind") == KIND else None
-        triggers.append(
-            Trigger(
-                tenant_id, rule.event, str(row.pk), payload["conversation_id"], row.occurred_at, caused_by_rule=caused
-            )
+        trigger = Trigger(
+            tenant_id, rule.event, str(row.pk), payload["conversation_id"], row.occurred_at, caused_by_rule=caused
         )
+        triggers.append((trigger, None))
     return triggers
 
 
@@ -659,13 +659,12 @@ def rule_dry_run(*, rule: AutomationRule, now: datetime | None = None) -> list[D
     now = now or timezone.now()
     matches = []
     conversations: dict[int, Conversation | None] = {}
-    for trigger in _dry_run_triggers(rule, now - timedelta(days=DRY_RUN_DAYS)):
+    for trigger, message in _dry_run_triggers(rule, now - timedelta(days=DRY_RUN_DAYS)):
         if trigger.conversation_id not in conversations:
             conversations[trigger.conversation_id] = _conversation(rule.tenant_id, trigger.conversation_id)
         conversation = conversations[trigger.conversation_id]
         if conversation is None:
             continue
-        message = _message(rule.tenant_id, trigger.message_id)
         facts = Facts(conversation=conversation, at=trigger.occurred_at, message=message)
         (verdict,) = rules_evaluate([rule], trigger, facts, 0)
         if verdict.outcome == Outcome.MATCHED:
