@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import api, auto_resolve_api, csat_api, greeting_api, sla_api, teams_api
+from automations import api, auto_resolve_api, csat_api, greeting_api, rules_api, sla_api, teams_api
 
 _calendar = "t/<slug:tenant_slug>/business-hours/<int:calendar_id>/"
 
@@ -73,4 +73,10 @@ urlpatterns += [
     ),
     path("t/<slug:tenant_slug>/csat/responses/", csat_api.CsatResponseListApi.as_view(), name="api_csat_response_list"),
     path("t/<slug:tenant_slug>/csat/summary/", csat_api.CsatSummaryApi.as_view(), name="api_csat_summary"),
+_rule = "t/<slug:tenant_slug>/rules/<int:rule_id>/"
+urlpatterns += [
+    path("t/<slug:tenant_slug>/rules/", rules_api.RuleListCreateApi.as_view(), name="api_rule_list"),
+    path(_rule, rules_api.RuleDetailApi.as_view(), name="api_rule_detail"),
+    path(f"{_rule}runs/", rules_api.RuleRunsApi.as_view(), name="api_rule_runs"),
+    path(f"{_rule}dry-run/", rules_api.RuleDryRunApi.as_view(), name="api_rule_dry_run"),
 ]

@@ -8,7 +8,7 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready().
-        from automations import csat_sender
+        from automations import csat_sender, rules_engine, sla
         from automations.assignment import SUBSCRIPTIONS
         from automations.audit import (
             register_assignment_audit_display,
@@ -18,6 +18,7 @@ class AutomationsConfig(AppConfig):
             register_sla_audit_display,
         )
         from automations.greeting_sender import SUBSCRIBER, message_received
+        from automations.rules_engine import subscribe_all as rules_subscribe
         from automations.sla import sla_subscribe
         from conversations import answers, events
 
@@ -38,3 +39,7 @@ class AutomationsConfig(AppConfig):
         )
         events.subscribe(events.MessageReceived, csat_sender.message_received, name=csat_sender.SUBSCRIBER_ANSWER)
         answers.answer_keeper_register(csat_sender.KEEPER, csat_sender.answer_keep)
+        rules_subscribe()
+        # Automation rules on "SLA breached": called after each breach is recorded.
+        if rules_engine.sla_breached not in sla.breach_listeners:
+            sla.breach_listeners.append(rules_engine.sla_breached)

@@ -320,6 +320,34 @@ class SlaPolicy(TenantOwnedModel):
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="sla_policy_unique_name_per_tenant")]
         verbose_name = _("SLA policy")
         verbose_name_plural = _("SLA policies")
+class AutomationRule(TenantOwnedModel):
+    """A workspace's automation rule: on one kind of event, when its conditions hold, do its actions in
+    order (``automations.rules_engine``). ``conditions`` is a tree of AND/OR groups and ``actions`` an
+    ordered list, both validated by ``automations.rules_schema`` on every save."""
+
+    class Event(models.TextChoices):
+        MESSAGE_RECEIVED = "message_received", _("A customer's message is received")
+        CONVERSATION_CREATED = "conversation_created", _("A conversation is created")
+        CONVERSATION_RESOLVED = "conversation_resolved", _("A conversation is resolved")
+        CONVERSATION_REOPENED = "conversation_reopened", _("A conversation is reopened")
+        CONVERSATION_ASSIGNED = "conversation_assigned", _("A conversation is assigned")
+        SLA_BREACHED = "sla_breached", _("An SLA target is breached")
+        REPLY_WINDOW_CLOSING = "reply_window_closing", _("The customer's reply window is closing")
+
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    event = models.CharField(_("event"), max_length=32, choices=Event.choices)
+    conditions = models.JSONField(_("conditions"), default=dict, blank=True)
+    actions = models.JSONField(_("actions"), default=list, blank=True)
+    # The order the workspace's rules of one event run in: lowest first.
+    position = models.PositiveIntegerField(_("position"), default=0)
+    stop_processing = models.BooleanField(_("stop processing further rules after this one"), default=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["tenant", "event", "position"], name="rule_tenant_event_position")]
+        verbose_name = _("automation rule")
+        verbose_name_plural = _("automation rules")
 
     def __str__(self) -> str:
         return self.name
@@ -659,3 +687,42 @@ class CsatResponse(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.rating} for conversation {self.conversation_id}"
+
+class RuleRun(TenantOwnedModel):
+    """One rule handed one event: the dedupe (unique per rule and event: a repeated delivery does nothing
+    more) and the rule's run log (what matched, what was done, what failed)."""
+
+    class Outcome(models.TextChoices):
+        MATCHED = "matched", _("Matched")
+        NOT_MATCHED = "not_matched", _("Not matched")
+        LOOP_GUARD = "loop_guard", _("Skipped by the loop guard")
+        ERROR = "error", _("Error")
+
+    rule = models.ForeignKey(AutomationRule, on_delete=models.CASCADE, related_name="runs", verbose_name=_("rule"))
+    # The domain event's id, or "sla:<breach id>" for an SLA breach.
+    event_key = models.CharField(_("event"), max_length=80)
+    event_type = models.CharField(_("event type"), max_length=32)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("conversation")
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    # How many rules acted before this one in a chain of events (0: the event was not caused by a rule).
+    depth = models.PositiveSmallIntegerField(_("chain depth"), default=0)
+    # What each action did: [{"type": "add_label", "result": "done" | "not_sent" | "skipped" | "error", "detail": "…"}].
+    actions_done = models.JSONField(_("actions done"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "event_key"], name="rule_run_once_per_event")]
+        indexes = [
+            models.Index(fields=["tenant", "rule", "-created_at"], name="rule_run_tenant_rule_created"),
+            models.Index(fields=["rule", "conversation", "-created_at"], name="rule_run_rule_conversation"),
+            # The purge's, across workspaces.
+            models.Index(fields=["created_at"], name="rule_run_created"),
+        ]
+        verbose_name = _("rule run")
+        verbose_name_plural = _("rule runs")
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.event_key} {self.outcome}"

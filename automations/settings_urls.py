@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import auto_resolve_pages, csat_pages, greeting_views, sla_pages, team_pages
+from automations import auto_resolve_pages, csat_pages, greeting_views, rules_pages, sla_pages, team_pages
 from automations import settings_views as views
 
 urlpatterns = [
@@ -29,4 +29,11 @@ urlpatterns = [
     path("csat/", csat_pages.csat_report, name="csat_report"),
     path("settings/csat/", csat_pages.csat_settings_list, name="csat_settings_list"),
     path("settings/csat/<int:inbox_id>/", csat_pages.csat_settings_edit, name="csat_settings_edit"),
+    path("settings/rules/", rules_pages.rules_list, name="rule_list"),
+    path("settings/rules/new/", rules_pages.rules_create, name="rule_create"),
+    path("settings/rules/<int:rule_id>/", rules_pages.rules_edit, name="rule_edit"),
+    path("settings/rules/<int:rule_id>/delete/", rules_pages.rules_delete, name="rule_delete"),
+    path("settings/rules/<int:rule_id>/move/", rules_pages.rules_move, name="rule_move"),
+    path("settings/rules/<int:rule_id>/runs/", rules_pages.rules_runs, name="rule_runs"),
+    path("settings/rules/<int:rule_id>/dry-run/", rules_pages.rules_dry_run, name="rule_dry_run"),
 ]

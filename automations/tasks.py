@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from automations import assignment, auto_resolve_run, sla_breaches
+from automations import assignment, auto_resolve_run, rules_engine, sla_breaches
 
 
 @shared_task
@@ -25,3 +25,5 @@ def auto_assign_queues() -> int:
 @shared_task
 def inbox_queue_assign(tenant_id: int, inbox_id: int) -> int:
     return assignment.inbox_queue_assign(tenant_id=tenant_id, inbox_id=inbox_id)
+def rule_runs_purge() -> int:
+    return rules_engine.rule_runs_purge()

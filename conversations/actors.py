@@ -72,6 +72,11 @@ def actor_id(actor: Actor) -> int | None:
     return None
 
 
+def actor_kind(actor: Actor) -> str | None:
+    """Which feature an automation is (``AutomationActor.kind``: "greeting", "rule"…); None for anyone else."""
+    return (actor.kind or None) if isinstance(actor, AutomationActor) else None
+
+
 def actor_user(actor: Actor) -> User | None:
     """The person behind the action, if a person acted."""
     return actor.user if isinstance(actor, Membership) else None

@@ -355,6 +355,9 @@ class AuditLogEntry(models.Model):
         TEAM_DELETED = "team.deleted", _("Team deleted")
         ASSIGNMENT_POLICY_CHANGED = "assignment_policy.changed", _("Auto-assignment changed")
         CSAT_SETTINGS_CHANGED = "csat_settings.changed", _("Satisfaction survey changed")
+        AUTOMATION_RULE_CREATED = "automation_rule.created", _("Automation rule created")
+        AUTOMATION_RULE_CHANGED = "automation_rule.changed", _("Automation rule changed")
+        AUTOMATION_RULE_DELETED = "automation_rule.deleted", _("Automation rule deleted")
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("workspace")

@@ -228,6 +228,17 @@ def _sample_team(tenant: Tenant) -> int:
     n = Team.objects.filter(tenant=tenant).count()
     spec = TeamSpec(name=f"Sample team {n}", members=(TeamMemberSpec(owner.user_id, True),))
     return team_create(actor=owner, spec=spec).pk
+def _sample_rule(tenant: Tenant) -> int:
+    # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
+    from automations.rules_services import RuleSpec, rule_create
+    from tests.factories import owner_of
+
+    label = _sample_label(tenant)
+    owner = owner_of(tenant)
+    actions = [{"type": "add_label", "label_ids": [label]}]
+    rule_create(actor=owner, spec=RuleSpec(name="Sample first", event="conversation_created", actions=actions))
+    spec = RuleSpec(name="Sample", event="message_received", actions=actions)
+    return rule_create(actor=owner, spec=spec).pk
 
 
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
@@ -250,6 +261,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "kind": lambda tenant: "greeting",
     "policy_id": _sample_sla_policy,
     "team_id": _sample_team,
+    "rule_id": _sample_rule,
 }
 
 

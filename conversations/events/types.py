@@ -104,6 +104,7 @@ class MessageSent(Event):
     sender_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +145,7 @@ class ConversationStatusChanged(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +159,7 @@ class ConversationAssigned(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +171,7 @@ class ConversationPriorityChanged(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +186,7 @@ class ConversationLabelsChanged(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +201,7 @@ class ConversationTeamChanged(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 # --- contacts ----------------------------------------------------------------------------------
@@ -219,6 +225,7 @@ class ContactUpdated(Event):
     actor_user_id: int | None = None
     actor_type: str | None = None
     actor_id: int | None = None
+    actor_kind: str | None = None
 
 
 # --- members -----------------------------------------------------------------------------------

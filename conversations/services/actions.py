@@ -22,6 +22,7 @@ from conversations.actors import (
     actor_audit_record,
     actor_display_name,
     actor_id,
+    actor_kind,
     actor_type,
     actor_user,
 )
@@ -154,6 +155,7 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
@@ -220,6 +222,7 @@ def conversation_team_set(*, actor: Actor, conversation: Conversation, team: Tea
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
@@ -314,6 +317,7 @@ def conversation_status_set(
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
@@ -349,6 +353,7 @@ def conversation_priority_set(*, actor: Actor, conversation: Conversation, prior
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )
@@ -410,6 +415,7 @@ def conversation_labels_change(
                 actor_user_id=person.pk if person else None,
                 actor_type=actor_type(actor),
                 actor_id=actor_id(actor),
+                actor_kind=actor_kind(actor),
             )
         ]
     )

@@ -8,7 +8,7 @@ import phonenumbers
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from conversations.actors import Actor, actor_audit_record, actor_id, actor_type, actor_user
+from conversations.actors import Actor, actor_audit_record, actor_id, actor_kind, actor_type, actor_user
 from conversations.events import ContactUpdated
 from conversations.events.outbox import events_record
 from conversations.models import Contact, ContactLabel, Label
@@ -125,6 +125,7 @@ def contact_update(
                     actor_user_id=person.pk if person else None,
                     actor_type=actor_type(actor),
                     actor_id=actor_id(actor),
+                    actor_kind=actor_kind(actor),
                 )
             ]
         )

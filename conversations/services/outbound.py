@@ -20,6 +20,7 @@ from conversations.actors import (
     actor_audit_label,
     actor_display_name,
     actor_id,
+    actor_kind,
     actor_sender_automation_id,
     actor_sender_label,
     actor_sender_type,
@@ -253,6 +254,7 @@ def message_send(
                         sender_user_id=user.pk if user else None,
                         actor_type=actor_type(actor),
                         actor_id=actor_id(actor),
+                        actor_kind=actor_kind(actor),
                     )
                 ]
             )

@@ -304,6 +304,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Auto-assignment (docs/teams-and-assignment.md): every waiting queue once a minute (a team's hours
     # starting; an event that could not be handled), beside the events that run it at once.
     "automations-auto-assign": {"task": "automations.tasks.auto_assign_queues", "schedule": 60.0},
+    # Automation rules' run log (docs/automation-rules.md): runs older than 30 days, every hour.
+    "automations-rule-runs-purge": {"task": "automations.tasks.rule_runs_purge", "schedule": 3600.0},
 }
 # The inbox's "breaching soon" filter: SLA deadlines within this many minutes (or passed).
 SLA_BREACHING_SOON_MINUTES = env.int("SLA_BREACHING_SOON_MINUTES", default=30)

@@ -534,6 +534,19 @@ def _build_workspace(capture: Any) -> Workspace:
         actor=owner, spec=SlaPolicySpec(name="Padrão", first_response_minutes=30, resolution_minutes=480)
     )
     data += ["Padrão"]
+    # An automation rule that tags billing questions, with a run in its log.
+    from automations.rules_services import RuleSpec, rule_create
+
+    rule = rule_create(
+        actor=owner,
+        spec=RuleSpec(
+            name="Financeiro",
+            event="message_received",
+            conditions={"op": "or", "items": [{"type": "keywords", "values": ["boleto", "fatura"]}]},
+            actions=[{"type": "add_label", "label_ids": [vip.pk]}, {"type": "snooze", "mode": "next_opening"}],
+        ),
+    )
+    data += ["Financeiro", "boleto", "fatura"]
 
     # The owner protects the account with an authenticator app.
     client = Client()
@@ -576,6 +589,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "inbox_id": [channel.inbox_id],
         "team_id": [team.pk],
         "policy_id": [sla_policy.pk],
+        "rule_id": [rule.pk],
     }
     return workspace
 
@@ -715,6 +729,11 @@ def _client(user: Any) -> Client:
 
 # The pages every run must have looked at: the discovery above must not lose them.
 EXPECTED_PAGES = {
+    "rule_list",
+    "rule_create",
+    "rule_edit",
+    "rule_runs",
+    "rule_dry_run",
     "tenant_dashboard",
     "member_list",
     "role_list",

@@ -115,6 +115,18 @@ EXPECTED: dict[str, set[str]] = {
     "csat_report": VIEW_REPORTS,
     "api_csat_response_list": VIEW_REPORTS,
     "api_csat_summary": VIEW_REPORTS,
+    # Automation rules: pages (delete and move redirect), run logs, dry-runs and their API.
+    "rule_list": ADMINS,
+    "rule_create": ADMINS,
+    "rule_edit": ADMINS,
+    "rule_delete": ADMINS,
+    "rule_move": ADMINS,
+    "rule_runs": ADMINS,
+    "rule_dry_run": ADMINS,
+    "api_rule_list": ADMINS,
+    "api_rule_detail": ADMINS,
+    "api_rule_runs": ADMINS,
+    "api_rule_dry_run": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
