@@ -73,6 +73,8 @@ urlpatterns += [
     ),
     path("t/<slug:tenant_slug>/csat/responses/", csat_api.CsatResponseListApi.as_view(), name="api_csat_response_list"),
     path("t/<slug:tenant_slug>/csat/summary/", csat_api.CsatSummaryApi.as_view(), name="api_csat_summary"),
+]
+
 _rule = "t/<slug:tenant_slug>/rules/<int:rule_id>/"
 urlpatterns += [
     path("t/<slug:tenant_slug>/rules/", rules_api.RuleListCreateApi.as_view(), name="api_rule_list"),

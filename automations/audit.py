@@ -223,6 +223,8 @@ def register_sla_audit_display() -> None:
     for action in SLA_ACTIONS:
         audit_display.register_keys(keys, action=action)
         audit_display.register_labels(SLA_LABELS, action=action)
+
+
 CSAT_LABELS = {
     "enabled": gettext_lazy("satisfaction survey"),
     "style": gettext_lazy("format"),

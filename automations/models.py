@@ -283,6 +283,110 @@ class AutoResolution(TenantOwnedModel):
         return f"{self.conversation_id} @ {self.activity_at:%Y-%m-%d %H:%M}"
 
 
+class TeamSettings(TenantOwnedModel):
+    """What automations keep about a team (the core's ``Team`` knows nothing of them): its business hours,
+    outside which its members get no conversation from auto-assignment."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="team_settings",
+        verbose_name=_("business hours"),
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "calendar"], name="team_settings_tenant_calendar")]
+        verbose_name = _("team automation settings")
+        verbose_name_plural = _("team automation settings")
+
+    def __str__(self) -> str:
+        return str(self.team_id)
+
+
+CAPACITY_MIN = 1
+CAPACITY_MAX = 1000
+
+
+class AssignmentPolicy(TenantOwnedModel):
+    """Auto-assignment of one inbox. Its row is also the inbox's lock: every assignment decision of the
+    inbox is taken holding it (``select_for_update``), so two at once never exceed a capacity nor assign
+    one conversation twice."""
+
+    class Method(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round-robin")
+        LEAST_OPEN = "least_open", _("Fewest open conversations")
+
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
+    enabled = models.BooleanField(_("active"), default=False)
+    method = models.CharField(_("method"), max_length=12, choices=Method.choices, default=Method.ROUND_ROBIN)
+    capacity = models.PositiveSmallIntegerField(
+        _("open conversations per agent"),
+        default=10,
+        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team queue for new conversations"),
+    )
+    reassign_on_offline = models.BooleanField(_("reassign when the agent goes offline"), default=False)
+    # Round-robin: who got the inbox's last conversation (the next goes to the one after them).
+    last_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=CAPACITY_MIN, capacity__lte=CAPACITY_MAX),
+                name="assignment_policy_capacity_in_range",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant"], condition=models.Q(enabled=True), name="assignment_policy_on")]
+        verbose_name = _("auto-assignment policy")
+        verbose_name_plural = _("auto-assignment policies")
+
+    def __str__(self) -> str:
+        return str(self.inbox)
+
+
+class AgentCapacity(TenantOwnedModel):
+    """An agent's own capacity: in one inbox (instead of the inbox's default), or overall (``inbox`` empty:
+    their open assigned conversations across every inbox with auto-assignment)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("agent")
+    )
+    inbox = models.ForeignKey(
+        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox")
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("open conversations"), validators=[MinValueValidator(0), MaxValueValidator(CAPACITY_MAX)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "inbox"], condition=models.Q(inbox__isnull=False), name="agent_capacity_inbox"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "user"], condition=models.Q(inbox__isnull=True), name="agent_capacity_overall"
+            ),
+            models.CheckConstraint(condition=models.Q(capacity__lte=CAPACITY_MAX), name="agent_capacity_in_range"),
+        ]
+        verbose_name = _("agent capacity")
+        verbose_name_plural = _("agent capacities")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.inbox_id or '*'}: {self.capacity}"
+
+
 class SlaMetric(models.TextChoices):
     FIRST_RESPONSE = "first_response", _("First response")
     NEXT_RESPONSE = "next_response", _("Next response")
@@ -320,34 +424,6 @@ class SlaPolicy(TenantOwnedModel):
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="sla_policy_unique_name_per_tenant")]
         verbose_name = _("SLA policy")
         verbose_name_plural = _("SLA policies")
-class AutomationRule(TenantOwnedModel):
-    """A workspace's automation rule: on one kind of event, when its conditions hold, do its actions in
-    order (``automations.rules_engine``). ``conditions`` is a tree of AND/OR groups and ``actions`` an
-    ordered list, both validated by ``automations.rules_schema`` on every save."""
-
-    class Event(models.TextChoices):
-        MESSAGE_RECEIVED = "message_received", _("A customer's message is received")
-        CONVERSATION_CREATED = "conversation_created", _("A conversation is created")
-        CONVERSATION_RESOLVED = "conversation_resolved", _("A conversation is resolved")
-        CONVERSATION_REOPENED = "conversation_reopened", _("A conversation is reopened")
-        CONVERSATION_ASSIGNED = "conversation_assigned", _("A conversation is assigned")
-        SLA_BREACHED = "sla_breached", _("An SLA target is breached")
-        REPLY_WINDOW_CLOSING = "reply_window_closing", _("The customer's reply window is closing")
-
-    name = models.CharField(_("name"), max_length=120)
-    active = models.BooleanField(_("active"), default=True)
-    event = models.CharField(_("event"), max_length=32, choices=Event.choices)
-    conditions = models.JSONField(_("conditions"), default=dict, blank=True)
-    actions = models.JSONField(_("actions"), default=list, blank=True)
-    # The order the workspace's rules of one event run in: lowest first.
-    position = models.PositiveIntegerField(_("position"), default=0)
-    stop_processing = models.BooleanField(_("stop processing further rules after this one"), default=False)
-
-    class Meta:
-        ordering = ["position", "id"]
-        indexes = [models.Index(fields=["tenant", "event", "position"], name="rule_tenant_event_position")]
-        verbose_name = _("automation rule")
-        verbose_name_plural = _("automation rules")
 
     def __str__(self) -> str:
         return self.name
@@ -464,63 +540,6 @@ class SlaBreach(TenantOwnedModel):
         return f"{self.metric} #{self.cycle} of {self.conversation_id}"
 
 
-class TeamSettings(TenantOwnedModel):
-    """What automations keep about a team (the core's ``Team`` knows nothing of them): its business hours,
-    outside which its members get no conversation from auto-assignment."""
-
-    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
-    calendar = models.ForeignKey(
-        BusinessCalendar,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="team_settings",
-        verbose_name=_("business hours"),
-    )
-
-    class Meta:
-        indexes = [models.Index(fields=["tenant", "calendar"], name="team_settings_tenant_calendar")]
-        verbose_name = _("team automation settings")
-        verbose_name_plural = _("team automation settings")
-
-    def __str__(self) -> str:
-        return str(self.team_id)
-
-
-CAPACITY_MIN = 1
-CAPACITY_MAX = 1000
-
-
-class AssignmentPolicy(TenantOwnedModel):
-    """Auto-assignment of one inbox. Its row is also the inbox's lock: every assignment decision of the
-    inbox is taken holding it (``select_for_update``), so two at once never exceed a capacity nor assign
-    one conversation twice."""
-
-    class Method(models.TextChoices):
-        ROUND_ROBIN = "round_robin", _("Round-robin")
-        LEAST_OPEN = "least_open", _("Fewest open conversations")
-
-    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox"))
-    enabled = models.BooleanField(_("active"), default=False)
-    method = models.CharField(_("method"), max_length=12, choices=Method.choices, default=Method.ROUND_ROBIN)
-    capacity = models.PositiveSmallIntegerField(
-        _("open conversations per agent"),
-        default=10,
-        validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
-    )
-    team = models.ForeignKey(
-        Team,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("team queue for new conversations"),
-    )
-    reassign_on_offline = models.BooleanField(_("reassign when the agent goes offline"), default=False)
-    # Round-robin: who got the inbox's last conversation (the next goes to the one after them).
-    last_assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 CSAT_COMMENT_MINUTES_MAX = 1440
 
 
@@ -554,13 +573,6 @@ class CsatSettings(TenantOwnedModel):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(capacity__gte=CAPACITY_MIN, capacity__lte=CAPACITY_MAX),
-                name="assignment_policy_capacity_in_range",
-            )
-        ]
-        indexes = [models.Index(fields=["tenant"], condition=models.Q(enabled=True), name="assignment_policy_on")]
-        verbose_name = _("auto-assignment policy")
-        verbose_name_plural = _("auto-assignment policies")
                 condition=models.Q(comment_minutes__gte=1, comment_minutes__lte=CSAT_COMMENT_MINUTES_MAX),
                 name="csat_comment_minutes_in_range",
             )
@@ -572,35 +584,6 @@ class CsatSettings(TenantOwnedModel):
         return str(self.inbox)
 
 
-class AgentCapacity(TenantOwnedModel):
-    """An agent's own capacity: in one inbox (instead of the inbox's default), or overall (``inbox`` empty:
-    their open assigned conversations across every inbox with auto-assignment)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("agent")
-    )
-    inbox = models.ForeignKey(
-        Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("inbox")
-    )
-    capacity = models.PositiveSmallIntegerField(
-        _("open conversations"), validators=[MinValueValidator(0), MaxValueValidator(CAPACITY_MAX)]
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "user", "inbox"], condition=models.Q(inbox__isnull=False), name="agent_capacity_inbox"
-            ),
-            models.UniqueConstraint(
-                fields=["tenant", "user"], condition=models.Q(inbox__isnull=True), name="agent_capacity_overall"
-            ),
-            models.CheckConstraint(condition=models.Q(capacity__lte=CAPACITY_MAX), name="agent_capacity_in_range"),
-        ]
-        verbose_name = _("agent capacity")
-        verbose_name_plural = _("agent capacities")
-
-    def __str__(self) -> str:
-        return f"{self.user_id} @ {self.inbox_id or '*'}: {self.capacity}"
 class CsatSurvey(TenantOwnedModel):
     """The one satisfaction survey of a conversation: written in the transaction that queues its message (or
     records why none was sent), unique per conversation, so a repeated event or a second resolve sends
@@ -687,6 +670,40 @@ class CsatResponse(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.rating} for conversation {self.conversation_id}"
+
+
+class AutomationRule(TenantOwnedModel):
+    """A workspace's automation rule: on one kind of event, when its conditions hold, do its actions in
+    order (``automations.rules_engine``). ``conditions`` is a tree of AND/OR groups and ``actions`` an
+    ordered list, both validated by ``automations.rules_schema`` on every save."""
+
+    class Event(models.TextChoices):
+        MESSAGE_RECEIVED = "message_received", _("A customer's message is received")
+        CONVERSATION_CREATED = "conversation_created", _("A conversation is created")
+        CONVERSATION_RESOLVED = "conversation_resolved", _("A conversation is resolved")
+        CONVERSATION_REOPENED = "conversation_reopened", _("A conversation is reopened")
+        CONVERSATION_ASSIGNED = "conversation_assigned", _("A conversation is assigned")
+        SLA_BREACHED = "sla_breached", _("An SLA target is breached")
+        REPLY_WINDOW_CLOSING = "reply_window_closing", _("The customer's reply window is closing")
+
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    event = models.CharField(_("event"), max_length=32, choices=Event.choices)
+    conditions = models.JSONField(_("conditions"), default=dict, blank=True)
+    actions = models.JSONField(_("actions"), default=list, blank=True)
+    # The order the workspace's rules of one event run in: lowest first.
+    position = models.PositiveIntegerField(_("position"), default=0)
+    stop_processing = models.BooleanField(_("stop processing further rules after this one"), default=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["tenant", "event", "position"], name="rule_tenant_event_position")]
+        verbose_name = _("automation rule")
+        verbose_name_plural = _("automation rules")
+
+    def __str__(self) -> str:
+        return self.name
+
 
 class RuleRun(TenantOwnedModel):
     """One rule handed one event: the dedupe (unique per rule and event: a repeated delivery does nothing

@@ -25,5 +25,8 @@ def auto_assign_queues() -> int:
 @shared_task
 def inbox_queue_assign(tenant_id: int, inbox_id: int) -> int:
     return assignment.inbox_queue_assign(tenant_id=tenant_id, inbox_id=inbox_id)
+
+
+@shared_task
 def rule_runs_purge() -> int:
     return rules_engine.rule_runs_purge()

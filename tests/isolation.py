@@ -228,6 +228,8 @@ def _sample_team(tenant: Tenant) -> int:
     n = Team.objects.filter(tenant=tenant).count()
     spec = TeamSpec(name=f"Sample team {n}", members=(TeamMemberSpec(owner.user_id, True),))
     return team_create(actor=owner, spec=spec).pk
+
+
 def _sample_rule(tenant: Tenant) -> int:
     # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
     from automations.rules_services import RuleSpec, rule_create

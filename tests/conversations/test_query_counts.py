@@ -111,7 +111,8 @@ def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk
 # the row read again for the answer. Who sees the change is not read: events go to audience groups
 # and are built after the commit, only for a workspace with a socket open. Assigning, changing the
 # status, the priority, the labels and a contact also write their domain event to the outbox (one insert
-# each), and the deliveries to its subscribers when it has any (one more: auto-assignment, SLA clocks, the satisfaction survey).
+# each), and the deliveries to its subscribers when it has any (one more: auto-assignment, SLA clocks,
+# the satisfaction survey, automation rules).
 ACTIONS = [
     # Assigning also reads the assignee and who may be assigned, and notifies the assignee.
     # Assigning, the status, the priority and the labels also hand their event to its subscribers (one
