@@ -96,3 +96,66 @@ def test_the_demos_inboxes_send_the_satisfaction_survey_and_a_change_stays():
 
     assert csat_row(tenant=tenant, inbox_id=inbox.pk).settings.enabled is False
     assert CsatSettings.objects.count() == 1
+
+
+def test_the_demo_gets_a_team_auto_assignment_an_sla_and_two_rules_once(clock, django_capture_on_commit_callbacks):
+    from automations.models import AssignmentPolicy, AutomationRule, SlaPolicy, TeamSettings
+    from conversations.models import Message, Team, TeamMember
+    from conversations.services.inbound import InboundSpec, message_receive
+    from tenants.models import Membership
+
+    call_command("seed_demo", stdout=StringIO())
+    tenant = Tenant.objects.get(slug="demo")
+    inbox = make_inbox(tenant, name="WhatsApp")
+
+    call_command("seed_demo_automations", stdout=StringIO())
+    call_command("seed_demo_automations", stdout=StringIO())
+
+    team = Team.objects.get(tenant=tenant)
+    assert team.name == "Atendimento"
+    members = TeamMember.objects.filter(team=team).order_by("user__email")
+    assert [(m.user.email, m.is_supervisor) for m in members] == [
+        ("ana@demo.example", False),
+        ("bruno@demo.example", False),
+        ("owner@demo.example", True),
+    ]
+    assert TeamSettings.objects.get(team=team).calendar == BusinessCalendar.objects.get(tenant=tenant)
+    agents = Membership.objects.filter(tenant=tenant, role__key="agent")
+    assert sorted(agents.values_list("availability", flat=True)) == ["online", "online"]
+    policy = AssignmentPolicy.objects.get(inbox=inbox)
+    assert (policy.enabled, policy.method, policy.capacity, policy.team_id, policy.reassign_on_offline) == (
+        True,
+        "round_robin",
+        5,
+        team.pk,
+        True,
+    )
+    sla = SlaPolicy.objects.get(tenant=tenant)
+    assert (sla.name, sla.first_response_minutes, sla.next_response_minutes, sla.resolution_minutes) == (
+        "Padrão",
+        30,
+        60,
+        480,
+    )
+    assert list(AutomationRule.objects.filter(tenant=tenant).values_list("name", flat=True)) == [
+        "Mensagens urgentes",
+        "Pagamentos",
+    ]
+
+    # A customer's urgent payment question: both rules act on it.
+    spec = InboundSpec(
+        source_id="5511987650009",
+        external_id="wamid.demo-rules-1",
+        occurred_at=timezone.now(),
+        type="text",
+        text="É URGENTE: meu boleto venceu",
+        profile_name="Carla",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _created = message_receive(inbox=inbox, spec=spec)
+    conversation = message.conversation
+    conversation.refresh_from_db()
+    assert conversation.priority == "urgent"
+    assert sorted(conversation.labels.values_list("name", flat=True)) == ["Financeiro", "Urgente"]
+    notes = Message.objects.filter(conversation=conversation, private=True, sender_type="bot")
+    assert [n.text for n in notes] == ["Assunto de pagamento: confira o pedido antes de responder."]

@@ -1,8 +1,10 @@
 """Seeds the demo workspace's business hours (after ``seed_demo`` and ``seed_demo_whatsapp``): weekdays with a
 lunch break, Saturday mornings, Brazil's and São Paulo's holidays, half-days on Christmas and New Year's Eve,
 followed by every inbox of the workspace; each inbox's greeting and away message in Portuguese and
-English; and each inbox's satisfaction survey (a list of five ratings, then a comment). Safe to run again: what
-was changed on the settings pages stays."""
+English; each inbox's satisfaction survey (a list of five ratings, then a comment); the team "Atendimento"
+(the agents, the owner as supervisor, the same hours) whose queue each inbox's new conversations join, assigned
+round-robin to its online agents; an SLA policy; and two automation rules (urgent messages, payments). Safe to
+run again: what was changed on the settings pages stays."""
 
 from __future__ import annotations
 
@@ -14,12 +16,25 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from automations.assignment_settings import PolicySpec, policy_update, team_calendar_set
 from automations.csat import CsatSpec, csat_update
 from automations.greeting_services import GreetingSpec, greeting_settings_update
-from automations.models import BusinessCalendar, CsatSettings, GreetingSettings, InboxSettings
+from automations.models import (
+    AssignmentPolicy,
+    AutomationRule,
+    BusinessCalendar,
+    CsatSettings,
+    GreetingSettings,
+    InboxSettings,
+    SlaPolicy,
+)
+from automations.rules_services import RuleSpec, rule_create
 from automations.selectors import calendar_get
 from automations.services import CalendarSpec, DateSpec, WeeklySpec, calendar_create, calendar_spec, calendar_update
-from conversations.models import Inbox
+from automations.sla_policies import SlaPolicySpec, sla_policy_create
+from conversations.models import Inbox, Label, Team
+from conversations.services.library import label_create, membership_availability_set
+from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
 from tenants.models import Membership, Tenant
 from tenants.permissions import BuiltinRole
 
@@ -34,6 +49,10 @@ DEMO_AWAY = {
     "en": "We are outside business hours right now. We are back {{next_open}} and will answer as soon as we open.",
 }
 
+DEMO_TEAM = "Atendimento"
+DEMO_SLA = SlaPolicySpec(name="Padrão", first_response_minutes=30, next_response_minutes=60, resolution_minutes=8 * 60)
+DEMO_URGENT_LABEL = ("Urgente", "#d1242f")
+DEMO_PAYMENT_LABEL = ("Financeiro", "#9a6700")
 DEMO_CSAT = CsatSpec(enabled=True, style=CsatSettings.Style.LIST, ask_comment=True, comment_minutes=10)
 
 
@@ -102,3 +121,91 @@ class Command(BaseCommand):
             csat_update(actor=owner, inbox=inbox, spec=DEMO_CSAT)
             where = f"/t/{tenant.slug}/settings/csat/{inbox.pk}/"
             self.stdout.write(self.style.SUCCESS(f"Satisfaction survey of '{inbox.name}' at {where}"))
+        team = self._team(tenant, owner, calendar)
+        self._auto_assignment(tenant, owner, team)
+        self._sla(tenant, owner)
+        self._rules(tenant, owner)
+
+    def _team(self, tenant: Tenant, owner: Membership, calendar: BusinessCalendar) -> Team:
+        """The support team: every agent (online, so that the demo's conversations are assigned at once), the
+        owner as its supervisor, the workspace's business hours."""
+        team = Team.objects.filter(tenant=tenant, name=DEMO_TEAM).first()
+        if team is not None:
+            return team
+        agents = list(
+            Membership.objects.select_related("role", "tenant", "user")
+            .filter(tenant=tenant, role__key=BuiltinRole.AGENT, active=True)
+            .order_by("id")
+        )
+        members = (
+            TeamMemberSpec(owner.user_id, is_supervisor=True),
+            *(TeamMemberSpec(agent.user_id) for agent in agents),
+        )
+        team = team_create(
+            actor=owner,
+            spec=TeamSpec(name=DEMO_TEAM, description="Dúvidas, pedidos e pagamentos", members=members),
+        )
+        team_calendar_set(actor=owner, team=team, calendar_id=calendar.pk)
+        for agent in agents:
+            membership_availability_set(membership=agent, availability=Membership.Availability.ONLINE)
+        self.stdout.write(self.style.SUCCESS(f"Team '{team.name}' at /t/{tenant.slug}/settings/teams/{team.pk}/"))
+        return team
+
+    def _auto_assignment(self, tenant: Tenant, owner: Membership, team: Team) -> None:
+        """Inboxes never set up send new conversations to the team's queue, assigned round-robin."""
+        configured = AssignmentPolicy.objects.filter(tenant=tenant).values_list("inbox_id", flat=True)
+        spec = PolicySpec(enabled=True, capacity=5, team_id=team.pk, reassign_on_offline=True)
+        for inbox in Inbox.objects.filter(tenant=tenant).exclude(pk__in=list(configured)).order_by("pk"):
+            policy_update(actor=owner, inbox=inbox, spec=spec)
+            where = f"/t/{tenant.slug}/settings/auto-assignment/{inbox.pk}/"
+            self.stdout.write(self.style.SUCCESS(f"Auto-assignment of '{inbox.name}' at {where}"))
+
+    def _sla(self, tenant: Tenant, owner: Membership) -> None:
+        if SlaPolicy.objects.filter(tenant=tenant).exists():
+            return
+        policy = sla_policy_create(actor=owner, spec=DEMO_SLA)
+        self.stdout.write(
+            self.style.SUCCESS(f"SLA policy '{policy.name}' at /t/{tenant.slug}/settings/sla/{policy.pk}/")
+        )
+
+    def _label(self, tenant: Tenant, owner: Membership, name: str, color: str) -> Label:
+        label = Label.objects.filter(tenant=tenant, name=name).first()
+        return label or label_create(membership=owner, name=name, color=color)
+
+    def _rules(self, tenant: Tenant, owner: Membership) -> None:
+        """An urgent message is marked urgent; a payment question is labelled for the finance people."""
+        if AutomationRule.objects.filter(tenant=tenant).exists():
+            return
+        urgent = self._label(tenant, owner, *DEMO_URGENT_LABEL)
+        payment = self._label(tenant, owner, *DEMO_PAYMENT_LABEL)
+        rules = (
+            RuleSpec(
+                name="Mensagens urgentes",
+                event="message_received",
+                conditions={"op": "and", "items": [{"type": "keywords", "values": ["urgente", "urgência", "urgent"]}]},
+                actions=[
+                    {"type": "set_priority", "priority": "urgent"},
+                    {"type": "add_label", "label_ids": [urgent.pk]},
+                ],
+            ),
+            RuleSpec(
+                name="Pagamentos",
+                event="message_received",
+                conditions={
+                    "op": "or",
+                    "items": [
+                        {"type": "keywords", "values": ["boleto", "pix", "fatura", "pagamento"]},
+                        {"type": "text_contains", "value": "cartão"},
+                    ],
+                },
+                actions=[
+                    {"type": "add_label", "label_ids": [payment.pk]},
+                    {"type": "add_note", "text": "Assunto de pagamento: confira o pedido antes de responder."},
+                ],
+            ),
+        )
+        for spec in rules:
+            rule = rule_create(actor=owner, spec=spec)
+            self.stdout.write(
+                self.style.SUCCESS(f"Automation rule '{rule.name}' at /t/{tenant.slug}/settings/rules/{rule.pk}/")
+            )
