@@ -414,3 +414,42 @@ def test_the_conversation_api_shows_and_sets_the_team(tenant, admin, other_tenan
     readonly = token_client(tenant, [Perm.VIEW_ALL_CONVERSATIONS])
     assert readonly.put(url, {"team_id": team.pk}, content_type="application/json").status_code == 403
     assert Conversation.objects.get(pk=conversation.pk).team_id is None
+
+
+# --- the audit log -----------------------------------------------------------------------------------------
+
+
+def _audit_details(client, action: str) -> list[str]:
+    page = client.get("/t/acme/settings/audit-log/", {"action": action})
+    assert page.status_code == 200
+    cells = re.findall(r'<td class="extra">(.*?)</td>', page.content.decode(), re.S)
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in cells]
+
+
+def test_the_audit_log_names_teams_people_and_settings(tenant, admin, people):
+    from conversations.services.actions import conversation_team_set
+
+    ana, bia = people
+    inbox = make_inbox(tenant, name="Suporte", members=[ana])
+    team = team_create(actor=admin, spec=TeamSpec(name="Vendas", members=(TeamMemberSpec(ana.user_id, True),)))
+    conversation_team_set(actor=admin, conversation=make_conversation(inbox), team=team)
+    signed_in(admin).post(
+        f"{POLICIES}{inbox.pk}/",
+        {
+            "enabled": "on",
+            "method": "least_open",
+            "capacity": "4",
+            "team": str(team.pk),
+            f"capacity_{ana.user_id}": "2",
+        },
+    )
+    client = signed_in(admin)
+    assert _audit_details(client, "team.created") == ["name Vendas members Ana supervisors Ana"]
+    assert _audit_details(client, "conversation.team_changed") == ["from none to Vendas"]
+    [policy] = _audit_details(client, "assignment_policy.changed")
+    assert "open conversations per agent from 10 to 4" in policy
+    assert "auto-assignment from off to on" in policy
+    assert "method from Round-robin to Fewest open conversations" in policy
+    assert "team queue from none to Vendas" in policy
+    assert "agents' own capacity changed Ana" in policy
+    assert bia.user_id != ana.user_id
