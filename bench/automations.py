@@ -282,9 +282,42 @@ def active_rules(workspace: Workspace) -> int:
 
 
 def setup_sla(tenant: Any) -> None:
-    """An SLA policy (first response, next response, resolution) over the inbox, in business hours.
+    """Two SLA policies over the inbox, in business hours: urgent conversations (first response 5 minutes,
+    next 15, resolution 2 hours) first, then every other one (15 minutes, 30, 8 hours). Each conversation of
+    the run gets its clocks, counted in the calendar's business hours: none runs out during the run."""
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
+    from conversations.models import Inbox
+    from tests.factories import owner_of
 
-    Not set up yet: the product has no SLA policies on this branch."""
+    owner = owner_of(tenant)
+    inbox_ids = tuple(Inbox.objects.filter(tenant=tenant).values_list("pk", flat=True))
+    for position, (name, targets, priorities) in enumerate(
+        (("Urgente", (5, 15, 120), ("urgent",)), ("Padrão", (15, 30, 480), ()))
+    ):
+        first, following, resolution = targets
+        spec = SlaPolicySpec(
+            name=name,
+            position=position,
+            first_response_minutes=first,
+            next_response_minutes=following,
+            resolution_minutes=resolution,
+            business_hours_only=True,
+            inbox_ids=inbox_ids,
+            priorities=priorities,
+        )
+        sla_policy_create(actor=owner, spec=spec)
+
+
+def sla_figures(workspace: Workspace) -> dict[str, Any]:
+    """The SLA state the run left: conversations with an SLA and clocks, and breaches (none expected)."""
+    from automations.models import ConversationSla, SlaBreach, SlaClock
+
+    tenant = workspace.tenant
+    return {
+        "sla_conversations": ConversationSla.objects.filter(tenant=tenant, policy__isnull=False).count(),
+        "sla_clocks": SlaClock.objects.filter(tenant=tenant).count(),
+        "sla_breaches": SlaBreach.objects.filter(tenant=tenant).count(),
+    }
 
 
 def setup_agents(workspace: Workspace, count: int) -> list[Any]:
@@ -832,7 +865,7 @@ def main() -> None:
         figures.update(integrity)
         admin.close()
     figures["rules_active"] = active_rules(automated)
-    figures["sla"] = "not set up: no SLA policies in the product yet"
+    figures.update(sla_figures(automated))
     figures["seconds"] = round(time.perf_counter() - t_begin, 1)
     print(
         f"processed per second: plain {figures['processed_per_s_plain']}, automated "
