@@ -713,7 +713,9 @@ def main() -> None:
     automated = workspace_create(name="automated", index=2, owner=owner, automated=True, agents=args.agents)
     workspaces = [plain, automated]
     print(f"workspaces ready in {time.perf_counter() - t_begin:.1f} s", flush=True)
-    figures: dict[str, Any] = {"mode": "quick" if args.quick else "full", "rate": args.rate, "agents": args.agents}
+    custom = any(v is not None for v in (args.latency_seconds, args.burst_posts, args.rounds, args.settle_cap))
+    mode = "custom" if custom else "quick" if args.quick else "full"
+    figures: dict[str, Any] = {"mode": mode, "rate": args.rate, "agents": args.agents}
 
     with ExitStack() as stack:
         start(

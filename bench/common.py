@@ -96,7 +96,8 @@ def process_env(database_url: str, redis_url: str, **extra: str) -> dict[str, st
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
     # Tuning settings given to the benchmark reach its servers (e.g. DELIVERY_SEND_PARTS=4).
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("WHATSAPP_", "DELIVERY_", "UVICORN_", "LIVE_"))})
+    prefixes = ("WHATSAPP_", "DELIVERY_", "UVICORN_", "LIVE_", "EVENTS_")
+    env.update({k: v for k, v in os.environ.items() if k.startswith(prefixes)})
     env.update(extra)
     return env
 
