@@ -8,9 +8,11 @@ Two workspaces of one run, each with its own WhatsApp number:
 - ``automated``: a business hours calendar closed at the time of the run (the hours of every day
   are six to eight hours from now, in São Paulo, with Brazil's and São Paulo's holidays), a
   greeting on the customer's first message and an away message with ``{{next_open}}``, in
-  Portuguese and English, and auto-resolve after 24 hours (it never fires during the run).
-  Automation rules, SLAs and auto-assignment are set up by ``setup_rules``, ``setup_sla`` and
-  ``setup_assignment`` once the product has them (see below).
+  Portuguese and English, auto-resolve after 24 hours (it never fires during the run), 20 active
+  automation rules on "message received" (``setup_rules``: keywords, regular expressions, AND/OR
+  groups, labels and priorities; none sends a message) and two SLA policies (``setup_sla``).
+  Auto-assignment is ``setup_assignment`` and ``assignment_figures``, to fill in once the product
+  assigns conversations by itself.
 
 Each customer writes about four messages, 20% of the posts are exact replays of an earlier one (as
 Meta retries), and each customer's window is opened in the fake (their first message is written
