@@ -259,7 +259,11 @@ def conversation_created(event: events.ConversationCreated) -> None:
 
 def message_received(event: events.MessageReceived) -> None:
     # A customer's message may reopen a resolved or snoozed conversation: it joins the queue if unassigned.
-    if _policy(event.tenant_id, event.inbox_id) is not None:
+    # Most messages are in conversations someone already has: those cost one indexed read, no lock.
+    waiting = Conversation.objects.filter(
+        tenant_id=event.tenant_id, pk=event.conversation_id, status=Status.OPEN, assignee__isnull=True
+    )
+    if waiting.exists() and _policy(event.tenant_id, event.inbox_id) is not None:
         inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=event.inbox_id)
 
 

@@ -372,18 +372,18 @@ class ConversationAssigneeApi(TenantAPIView):
 class ConversationTeamApi(TenantAPIView):
     required_perm = Perm.REPLY
 
-    class TeamInput(serializers.Serializer):
+    class ConversationTeamInput(serializers.Serializer):
         team_id = IdField(allow_null=True, help_text="A team of the workspace; null takes it out of any team's queue")
 
     @extend_schema(
         operation_id="conversations_team_set",
-        request=TeamInput,
+        request=ConversationTeamInput,
         responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="Move the conversation to a team's queue, or out of any team",
     )
     def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
         conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
-        data = self.TeamInput(data=request.data)
+        data = self.ConversationTeamInput(data=request.data)
         data.is_valid(raise_exception=True)
         team_id = data.validated_data["team_id"]
         team = None if team_id is None else selectors.team_for_field(tenant=self.tenant, team_id=team_id)

@@ -471,8 +471,8 @@ def test_messages_fragment_query_count_is_pinned(tenant, channel, agent, client_
 # tab counts (and their assignees, when any row has one).
 LIST_QUERIES = 6
 # Pane: the conversation, 50 messages with their attachments and reactions, the labels flagged for
-# this conversation, the members it can be assigned to.
-PANE_QUERIES = 8
+# this conversation, the members it can be assigned to, the teams it can be moved to.
+PANE_QUERIES = 9
 # Messages: the conversation, the messages with their attachments and reactions.
 MESSAGES_QUERIES = 6
 

@@ -111,11 +111,10 @@ def test_message_list_of_50_messages_with_attachments_and_reactions(tenant, desk
 # the row read again for the answer. Who sees the change is not read: events go to audience groups
 # and are built after the commit, only for a workspace with a socket open. Assigning, changing the
 # status, the priority, the labels and a contact also write their domain event to the outbox (one insert
-# each), and the deliveries to its subscribers when it has any (one more).
+# each), and the deliveries to their subscribers when they have any (one insert for all of them:
+# auto-assignment, SLA clocks).
 ACTIONS = [
     # Assigning also reads the assignee and who may be assigned, and notifies the assignee.
-    # Assigning, the status, the priority and the labels also hand their event to its subscribers (SLA
-    # clocks: one insert of deliveries); the priority and the labels record their event too (one more).
     ("put", "c/assignee/", {"assignee_id": "ana"}, 16),
     ("put", "c/assignee/", {"assignee_id": None}, 13),
     ("put", "c/status/", {"status": "resolved"}, 13),
@@ -123,7 +122,8 @@ ACTIONS = [
     ("get", "c/labels/", None, 4),
     ("post", "c/labels/", {"label_id": "vip"}, 15),
     ("delete", "c/labels/billing/", None, 15),
-    ("post", "c/notes/", {"text": "hi", "mention_user_ids": ["ana"]}, 10),
+    # A note reads who may be mentioned: the inbox's members, and their teams (whose queues they see).
+    ("post", "c/notes/", {"text": "hi", "mention_user_ids": ["ana"]}, 11),
     # Marking read also finds the latest message to acknowledge to the customer.
     ("post", "c/read/", None, 7),
     ("get", "labels/", None, 3),

@@ -510,6 +510,32 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += ["Padrão"]
 
+    # A team with its hours, a member and a supervisor; the inbox's auto-assignment sends new conversations
+    # to its queue, with an agent's own capacity; a conversation waits in the team's queue.
+    from automations.assignment_settings import PolicySpec, overall_capacities_set, policy_update, team_calendar_set
+    from conversations.services.actions import conversation_team_set
+    from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
+
+    team = team_create(
+        actor=owner,
+        spec=TeamSpec(
+            name="Vendas",
+            description="Pré-venda e orçamentos",
+            members=(TeamMemberSpec(agent.user_id), TeamMemberSpec(supervisor.user_id, True)),
+        ),
+    )
+    team_calendar_set(actor=owner, team=team, calendar_id=calendar.pk)
+    policy_update(
+        actor=owner,
+        inbox=channel.inbox,
+        spec=PolicySpec(
+            enabled=False, method="least_open", capacity=4, team_id=team.pk, agent_capacities={agent.user_id: 2}
+        ),
+    )
+    overall_capacities_set(actor=owner, capacities={agent.user_id: 6})
+    conversation_team_set(actor=owner, conversation=next(iter(conversations.values())), team=team)
+    data += ["Vendas", "Pré-venda e orçamentos"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -550,6 +576,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "calendar_id": [calendar.pk],
         "inbox_id": [channel.inbox_id],
         "policy_id": [sla_policy.pk],
+        "team_id": [team.pk],
     }
     return workspace
 
@@ -724,6 +751,11 @@ EXPECTED_PAGES = {
     "mfa_index",
     "account_change_password",
     "account_email",
+    "team_list",
+    "team_create",
+    "team_edit",
+    "auto_assignment_list",
+    "auto_assignment_edit",
 }
 
 
