@@ -137,7 +137,11 @@ def _breach_one(pk: int, *, now: datetime) -> SlaBreach | None:
             conversation_sla_set(conversation=conversation, due_at=due_at, breached_at=breached_at)
         people = [conversation.assignee_id] if conversation.assignee_id else []
         people += supervisor_ids(conversation)
-        notifications_send(actor=actor, conversation=conversation, kind=Notification.Kind.SLA_BREACHED, user_ids=people)
+        # The notification names the automation in the workspace's language, as the history line does.
+        with translation.override(tenant.locale):
+            notifications_send(
+                actor=actor, conversation=conversation, kind=Notification.Kind.SLA_BREACHED, user_ids=people
+            )
         conversation_activity_record(actor=actor, conversation=conversation, text=line)
         actor_audit_record(
             actor,
