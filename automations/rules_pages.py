@@ -195,12 +195,8 @@ class RuleForm(forms.Form):
 
 def _initial(rule: AutomationRule | None) -> dict[str, Any]:
     if rule is None:
-        return {
-            "active": True,
-            "event": AutomationRule.Event.MESSAGE_RECEIVED,
-            "conditions": json.dumps({"op": "and", "items": []}),
-            "actions": "[]",
-        }
+        # Empty fields: no conditions (the rows start with an empty group) and no actions yet.
+        return {"active": True, "event": AutomationRule.Event.MESSAGE_RECEIVED, "conditions": "", "actions": ""}
     spec = rule_spec_of(rule)
     return {
         "name": spec.name,

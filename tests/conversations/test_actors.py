@@ -144,6 +144,7 @@ def test_an_automation_sends_in_the_window_as_itself(tenant, conversation, chann
         "sender_user_id": None,
         "actor_type": "automation",
         "actor_id": GREETING,
+        "actor_kind": "greeting",
     }
 
 
@@ -310,6 +311,7 @@ def test_an_automation_assigns_and_the_history_names_it(tenant, conversation, ag
         "actor_user_id": None,
         "actor_type": "automation",
         "actor_id": 7,
+        "actor_kind": "auto_assign",
     }
     # The history line is never handed to the channel.
     assert channel.delivered == []

@@ -583,6 +583,7 @@ def test_agents_and_the_clock_record_their_facts_with_their_actor(
             "sender_user_id": owner.user_id,
             "actor_type": "member",
             "actor_id": owner.pk,
+            "actor_kind": None,
         },
     )
     changes = [
