@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
-from tests.prerequisites import skip_or_fail  # noqa: F401  (the browser tests' own name for it)
+from tests.prerequisites import skip_or_fail
 
 from .harness import PROJECT_ROOT, VENV_BIN, ServerProcess, ServerProcessError, database_url, free_port
 from .mailbox import Mailbox
@@ -213,6 +213,28 @@ def start_fake_web_worker(
         startup_timeout=60,
     )
     return fake_url, web_url
+
+
+def redis_processes_env(server_env: dict[str, str], *, redis_db: str, needs: str) -> dict[str, str]:
+    """The environment of a test's own server, worker and fake on PostgreSQL and a Redis database of their
+    own (``redis_db``, emptied first: their broker and channel layer). Skips (or fails, under
+    ``E2E_REQUIRED``) saying ``needs`` when PostgreSQL or Redis is not configured."""
+    from django.db import connection
+
+    base = os.environ.get("REDIS_URL")
+    if connection.vendor != "postgresql" or not base:
+        skip_or_fail(f"{needs} need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
+        raise AssertionError("unreachable")
+    url = base.rsplit("/", 1)[0] + f"/{redis_db}"
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return server_env | {
+        "REDIS_URL": url,
+        "CELERY_BROKER_URL": url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "LOG_LEVEL": "INFO",
+    }
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ API; nothing here reloads the agent's page or sleeps on the wall clock: every wa
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from conversations.models import Conversation, Message, QuickReply
 from tenants.models import Tenant, User
 from tenants.permissions import BuiltinRole
-from tests.e2e.conftest import BrowserErrors, skip_or_fail, start_fake_web_worker
+from tests.e2e.conftest import BrowserErrors, redis_processes_env, start_fake_web_worker
 from tests.e2e.harness import ServerProcess
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
@@ -41,11 +40,6 @@ PNID_B, WABA_B, TOKEN_B, SECRET_B = "106540352243002", "102290129343002", "live-
 REDIS_DB = "13"  # its own Redis database: broker and channel layer of these processes only
 
 
-def _redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL")
-    return url.rsplit("/", 1)[0] + f"/{REDIS_DB}" if url else None
-
-
 @dataclass
 class Stack:
     web_url: str
@@ -58,23 +52,7 @@ class Stack:
 
 @pytest.fixture
 def live_env(server_env: dict[str, str]) -> dict[str, str]:
-    from django.db import connection
-
-    if connection.vendor != "postgresql" or not _redis_url():
-        skip_or_fail("The live inbox tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
-    import redis
-
-    redis.Redis.from_url(_redis_url()).flushdb()
-    env = dict(server_env)
-    env.update(
-        {
-            "REDIS_URL": _redis_url(),
-            "CELERY_BROKER_URL": _redis_url(),
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    return env
+    return redis_processes_env(server_env, redis_db=REDIS_DB, needs="The live inbox tests")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ the fake WhatsApp Cloud API (customers write through it; our sends reach it). Ne
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from conversations.models import Conversation, Label, Message, QuickReply
 from tenants.models import Tenant, User
 from tenants.permissions import BuiltinRole
 from tenants.templatetags.dates import local_date, local_datetime
-from tests.e2e.conftest import BrowserErrors, skip_or_fail, start_fake_web_worker
+from tests.e2e.conftest import BrowserErrors, redis_processes_env, start_fake_web_worker
 from tests.e2e.harness import ServerProcess
 from tests.e2e.ui import log_in
 from tests.factories import add_member, make_tenant, make_user, owner_of
@@ -65,11 +64,6 @@ DATA = [
 ]
 
 
-def _redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL")
-    return url.rsplit("/", 1)[0] + f"/{REDIS_DB}" if url else None
-
-
 @dataclass
 class Stack:
     web_url: str
@@ -80,21 +74,7 @@ class Stack:
 
 @pytest.fixture
 def live_env(server_env: dict[str, str]) -> dict[str, str]:
-    from django.db import connection
-
-    url = _redis_url()
-    if connection.vendor != "postgresql" or not url:
-        skip_or_fail("The language browser tests need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
-        raise AssertionError("unreachable")
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-    return server_env | {
-        "REDIS_URL": url,
-        "CELERY_BROKER_URL": url,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "LOG_LEVEL": "INFO",
-    }
+    return redis_processes_env(server_env, redis_db=REDIS_DB, needs="The language browser tests")
 
 
 @pytest.fixture
