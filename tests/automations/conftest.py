@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,10 @@ from conversations.models import Conversation, Message
 from conversations.services import delivery_jobs
 from conversations.services.inbound import InboundSpec, message_receive
 from tests.automations.factories import make_calendar
-from tests.whatsapp.conftest import make_channel
+from tests.whatsapp.conftest import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, WebhookPoster, make_channel
+from whatsapp import client as wa_client
+from whatsapp import limiter
+from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer
 
 _wamids = itertools.count(1)
 CUSTOMER = "5511987654321"
@@ -111,3 +115,42 @@ def configure(admin, channel):
         greeting_settings_update(actor=admin, inbox=channel.inbox, spec=GreetingSpec(**values))
 
     return save
+
+
+# --- the fake Cloud API, in this process, for the tests that send to it over HTTP ----------------------
+
+FAKE_TOKEN = "test-access-token"
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeCloudApiServer]:
+    with FakeCloudApiServer(clock=AdjustableClock()) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server, settings, clock, channel) -> Iterator[FakeAdminClient]:
+    """The fake with our test number; no webhook address, so each webhook is posted by the test itself."""
+    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
+    settings.WHATSAPP_HTTP_TIMEOUT = 2.0
+    wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
+    limiter.reset_local_state()
+    admin = FakeAdminClient(fake_server.base_url)
+    admin.reset()
+    admin.set_clock(clock.now.timestamp())  # the customer writes at the product's moment
+    admin.register_number(
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="5511900000001",
+        waba_id=WABA_ID,
+        access_token=FAKE_TOKEN,
+        app_secret=APP_SECRET,
+        verified_name="Acme",
+    )
+    yield admin
+    admin.reset()
+    admin.close()
+
+
+@pytest.fixture
+def webhook(django_capture_on_commit_callbacks) -> WebhookPoster:
+    return WebhookPoster(django_capture_on_commit_callbacks)

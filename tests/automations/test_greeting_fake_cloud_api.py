@@ -5,56 +5,18 @@ under another envelope), and our sends go to the fake over HTTP."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import pytest
 
 from automations.models import AutomatedMessage
 from conversations.models import Message
-from tests.whatsapp.conftest import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, WebhookPoster
+from tests.whatsapp.conftest import PHONE_NUMBER_ID
 from tests.whatsapp.openapi import assert_valid_send_request
-from whatsapp import client as wa_client
-from whatsapp import limiter
-from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer
+from whatsapp.fake import FakeAdminClient
 
 pytestmark = pytest.mark.django_db
 
 CUSTOMER = "5511987650001"
-TOKEN = "test-access-token"
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeCloudApiServer]:
-    with FakeCloudApiServer(clock=AdjustableClock()) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server, settings, clock, channel) -> Iterator[FakeAdminClient]:
-    """The fake with our test number; no webhook address, so each webhook is posted by the test itself."""
-    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
-    settings.WHATSAPP_HTTP_TIMEOUT = 2.0
-    wa_client._transport_override.pop("transport", None)  # this module talks to the local fake over HTTP
-    limiter.reset_local_state()
-    admin = FakeAdminClient(fake_server.base_url)
-    admin.reset()
-    admin.set_clock(clock.now.timestamp())  # the customer writes at the product's moment
-    admin.register_number(
-        phone_number_id=PHONE_NUMBER_ID,
-        display_phone_number="5511900000001",
-        waba_id=WABA_ID,
-        access_token=TOKEN,
-        app_secret=APP_SECRET,
-        verified_name="Acme",
-    )
-    yield admin
-    admin.reset()
-    admin.close()
-
-
-@pytest.fixture
-def webhook(django_capture_on_commit_callbacks) -> WebhookPoster:
-    return WebhookPoster(django_capture_on_commit_callbacks)
 
 
 def _sent_texts(admin: FakeAdminClient) -> list[tuple[str, str]]:
