@@ -135,13 +135,8 @@ def _greeting_due(settings: GreetingSettings, trigger: Message) -> bool:
 
 
 def _away_due(settings: GreetingSettings, trigger: Message, now: datetime) -> _Closed | None:
-    record = inbox_calendar(inbox=trigger.conversation.inbox)
-    if record is None:
-        return None
-    calendar = calendar_load(record)
-    # Closed when the customer wrote, and still closed now (a job that ran late tells no stale hours).
-    if business_hours.is_open(calendar, trigger.occurred_at) or business_hours.is_open(calendar, now):
-        return None
+    # The cheap checks first: most of a conversation's messages had their away message a while ago, and
+    # those need no calendar read.
     conversation_id = trigger.conversation_id
     if AutomatedMessage.objects.filter(
         tenant_id=trigger.tenant_id,
@@ -162,6 +157,13 @@ def _away_due(settings: GreetingSettings, trigger: Message, now: datetime) -> _C
         .exclude(type=Message.Type.SYSTEM)
         .exists()
     ):
+        return None
+    record = inbox_calendar(inbox=trigger.conversation.inbox)
+    if record is None:
+        return None
+    calendar = calendar_load(record)
+    # Closed when the customer wrote, and still closed now (a job that ran late tells no stale hours).
+    if business_hours.is_open(calendar, trigger.occurred_at) or business_hours.is_open(calendar, now):
         return None
     return _Closed(record=record, calendar=calendar, opens=business_hours.next_open(calendar, now))
 
