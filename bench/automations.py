@@ -222,9 +222,8 @@ def setup_rules(tenant: Any) -> None:
     hours, and five on the contact (first message, language, attributes, labels). None sends a message:
     the fake's count of automated messages stays the greeting's and the away message's."""
     try:
-        from automations.rules_services import RuleSpec, rule_create
-
         from automations.models import AutomationRule
+        from automations.rules_services import RuleSpec, rule_create
     except ImportError:
         return  # the product has no automation rules yet: ``rules_active`` says 0
     from conversations.models import Inbox
