@@ -104,20 +104,25 @@ def broker(redis_server: RedisServer, monkeypatch) -> Iterator[Celery]:
 
 @pytest.fixture
 def labeller() -> Iterator[None]:
-    """The test's subscriber is the only one of MessageReceived (the product's own, such as the greeting,
-    would add their deliveries to the queue this test counts)."""
+    """The test's subscriber is the only one of any event (the product's own, such as the greeting on a
+    message or auto-assignment on a new conversation, would add their deliveries to the queue this test
+    counts)."""
     from conversations.events.registry import handler_for, subscriber_names
+    from conversations.events.types import EVENT_TYPES
 
-    name = events.MessageReceived.name
-    others = {other: handler_for(name, other) for other in subscriber_names(name) if other != SUBSCRIBER}
-    for other in others:
-        events.unsubscribe(events.MessageReceived, name=other)
+    others = {
+        (event_type, other): handler_for(name, other)
+        for name, event_type in EVENT_TYPES.items()
+        for other in subscriber_names(name)
+    }
+    for event_type, other in others:
+        events.unsubscribe(event_type, name=other)
     events.subscribe(events.MessageReceived, label_the_message, name=SUBSCRIBER)
     yield
     events.unsubscribe(events.MessageReceived, name=SUBSCRIBER)
-    for other, handler in others.items():
+    for (event_type, other), handler in others.items():
         if handler is not None:
-            events.subscribe(events.MessageReceived, handler, name=other)
+            events.subscribe(event_type, handler, name=other)
 
 
 def outcomes(worker: ServerProcess) -> list[str]:
