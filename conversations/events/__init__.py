@@ -4,7 +4,7 @@ Core services record events in the outbox in the same transaction as the fact
 (``events_record``); each (event, subscriber) pair is then delivered by its own job.
 """
 
-from conversations.events.registry import subscribe, unsubscribe
+from conversations.events.registry import subscribe, subscribe_many, unsubscribe
 from conversations.events.types import (
     EVENT_TYPES,
     ContactCreated,
@@ -42,5 +42,6 @@ __all__ = [
     "ReplyWindowClosed",
     "ReplyWindowClosing",
     "subscribe",
+    "subscribe_many",
     "unsubscribe",
 ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.events.outbox import deliver_task, deliveries_enqueue, drain_key, drain_task, events_record
-from conversations.events.registry import handler_for
+from conversations.events.registry import Many, handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
 from helpdesk.jobs import DRAIN_KEY_TTL, redis_client
@@ -153,16 +153,25 @@ def _deliver(claim: Q, *, limit: int | None = None) -> dict[int, str]:
             .filter(claim, state=EventDelivery.State.PENDING)
             .order_by("pk")[:limit]
         )
-        for delivery in deliveries:
+        for run in _runs(deliveries):
             try:
-                handler = handler_for(delivery.event.event_type, delivery.subscriber)
+                handler = handler_for(run[0].event.event_type, run[0].subscriber)
                 if handler is None:
                     raise LookupError(
-                        f"No subscriber named {delivery.subscriber!r} listens to {delivery.event.event_type}."
+                        f"No subscriber named {run[0].subscriber!r} listens to {run[0].event.event_type}."
                     )
-                handler(event_load(delivery.event))
+                if isinstance(handler, Many):
+                    handler.many([event_load(delivery.event) for delivery in run])
+                else:
+                    for delivery in run:
+                        try:
+                            handler(event_load(delivery.event))
+                        except Exception as exc:
+                            raise _SubscriberFailed(delivery.pk, exc) from exc
+            except _SubscriberFailed:
+                raise
             except Exception as exc:
-                raise _SubscriberFailed(delivery.pk, exc) from exc
+                raise _SubscriberFailed(run[0].pk, exc) from exc
         if not deliveries:
             return {}
         now = timezone.now()
@@ -176,6 +185,20 @@ def _deliver(claim: Q, *, limit: int | None = None) -> dict[int, str]:
         # The events' ``dispatched_at`` is left to the sweeper (``events_dispatched_mark``): two more
         # statements in every job were a quarter of its time.
         return dict.fromkeys((d.pk for d in deliveries), "done")
+
+
+def _runs(deliveries: Sequence[EventDelivery]) -> list[list[EventDelivery]]:
+    """The deliveries in order, cut where the subscriber or the event type changes (one handler per run)."""
+    runs: list[list[EventDelivery]] = []
+    for delivery in deliveries:
+        if runs and (runs[-1][0].subscriber, runs[-1][0].event.event_type) == (
+            delivery.subscriber,
+            delivery.event.event_type,
+        ):
+            runs[-1].append(delivery)
+        else:
+            runs.append([delivery])
+    return runs
 
 
 def _failed(delivery_id: int, exc: Exception) -> str:

@@ -6,8 +6,8 @@ across deployments; one name per event type.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from conversations.events.types import Event
 
@@ -26,6 +26,29 @@ def subscribe(event_type: type[E], handler: Callable[[E], object], *, name: str)
     if name in handlers and handlers[name] is not handler:
         raise ValueError(f"A subscriber named {name!r} already listens to {event_type.name}.")
     handlers[name] = handler
+
+
+class Many(Generic[E]):
+    """A subscriber that takes its events a batch at a time (``subscribe_many``); called with one event, it
+    handles a batch of one."""
+
+    def __init__(self, handler: Callable[[Sequence[E]], object]) -> None:
+        self.many = handler
+
+    def __call__(self, event: E) -> object:
+        return self.many([event])
+
+
+def subscribe_many(event_type: type[E], handler: Callable[[Sequence[E]], object], *, name: str) -> None:
+    """Call ``handler(events)`` with the ``event_type`` events of one delivery job at once (up to
+    ``EVENTS_DELIVERY_BATCH``, oldest first), in that job's transaction: a subscriber that reads what it
+    needs for the whole batch in a few statements instead of a few per event. It must act as if it were
+    called once per event in that order (an event sees what the earlier ones of the batch did). When it
+    raises, the batch is rolled back and handed over again one event at a time."""
+    existing = _subscribers.get(event_type.name, {}).get(name)
+    if isinstance(existing, Many) and existing.many is handler:
+        return
+    subscribe(event_type, Many(handler), name=name)
 
 
 def unsubscribe(event_type: type[Event], *, name: str) -> None:

@@ -688,3 +688,45 @@ def test_a_broker_down_at_commit_leaves_the_deliveries_pending_and_the_key_free(
     assert list(EventDelivery.objects.values_list("state", flat=True)) == ["pending"]
     assert redis_client().get(outbox.drain_key("tests.first")) is None  # the next commit may ask again
     assert subscribed == []
+
+
+def test_a_batch_subscriber_gets_a_jobs_events_at_once_and_a_failure_is_retried_alone(
+    tenant, subscribed, django_capture_on_commit_callbacks, monkeypatch
+):
+    calls: list[list[int]] = []
+
+    def batch(received):
+        calls.append([event.message_id for event in received])
+        for event in received:
+            Label.objects.create(tenant_id=event.tenant_id, name=f"batch {event.message_id}")
+            if event.message_id == 2:
+                raise ValueError("not this one")
+
+    events.subscribe_many(MessageReceived, batch, name="tests.batch")
+    events.subscribe_many(MessageReceived, batch, name="tests.batch")  # the same handler again: no error
+    subscribed.names.append((MessageReceived, "tests.batch"))
+    with pytest.raises(ValueError, match="already listens"):
+        events.subscribe_many(MessageReceived, lambda received: None, name="tests.batch")
+    jobs: list[list[int]] = []
+    monkeypatch.setattr(event_deliveries_deliver, "delay", jobs.append)
+    received = received_events(tenant, (1, 2, 3))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record(received)
+    assert len(jobs) == 1
+    outcome = event_deliveries_deliver.apply(args=(jobs[0],)).get()
+    assert outcome == {jobs[0][0]: "done", jobs[0][1]: "retry", jobs[0][2]: "done"}
+    # Once with the whole batch (rolled back at the failure), then one event at a time.
+    assert calls == [[1, 2, 3], [1], [2], [3]]
+    assert sorted(Label.objects.values_list("name", flat=True)) == ["batch 1", "batch 3"]
+
+
+def test_a_batch_subscriber_called_with_one_event_handles_a_batch_of_one(tenant, subscribed):
+    from conversations.events.registry import handler_for
+
+    calls: list[list[int]] = []
+    events.subscribe_many(MessageReceived, lambda received: calls.append([e.message_id for e in received]), name="t.b")
+    subscribed.names.append((MessageReceived, "t.b"))
+    handler = handler_for("message.received", "t.b")
+    assert handler is not None
+    handler(received_events(tenant, (7,))[0])
+    assert calls == [[7]]
