@@ -17,7 +17,7 @@ class AutomationsConfig(AppConfig):
             register_csat_audit_display,
             register_sla_audit_display,
         )
-        from automations.greeting_sender import SUBSCRIBER, message_received
+        from automations.greeting_sender import SUBSCRIBER, messages_received
         from automations.rules_engine import subscribe_all as rules_subscribe
         from automations.sla import sla_subscribe
         from conversations import answers, events
@@ -27,7 +27,7 @@ class AutomationsConfig(AppConfig):
         register_assignment_audit_display()
         register_sla_audit_display()
         register_csat_audit_display()
-        events.subscribe(events.MessageReceived, message_received, name=SUBSCRIBER)
+        events.subscribe_many(events.MessageReceived, messages_received, name=SUBSCRIBER)
         sla_subscribe()
         for event_type, handler, name in SUBSCRIPTIONS:
             events.subscribe(event_type, handler, name=name)  # type: ignore[arg-type]

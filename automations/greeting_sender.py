@@ -24,11 +24,12 @@ delivery retries, and never reaches the webhook's ingest, which committed before
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -39,7 +40,7 @@ from automations.greeting_media import media_kind, media_upload
 from automations.greeting_services import text_key
 from automations.greeting_texts import body_render, contact_values, next_open_phrase
 from automations.models import AutomatedMessage, BusinessCalendar, GreetingSettings
-from automations.selectors import calendar_load, inbox_calendar
+from automations.selectors import Calendars
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import customer_text_pick
@@ -63,19 +64,149 @@ class _Closed:
     opens: datetime | None
 
 
-def message_received(event: events.MessageReceived) -> None:
-    greetings_send(tenant_id=event.tenant_id, inbox_id=event.inbox_id, message_id=event.message_id)
+def messages_received(received: Sequence[events.MessageReceived]) -> None:
+    """A delivery job's customer messages (``events.subscribe_many``): which of them may call for a greeting
+    or an away message is read for all of them at once (a few statements per batch); only those go through
+    ``greetings_send``, one by one, in order. Most messages are a conversation's later ones, settled here."""
+    calendars = Calendars()
+    settings_of, maybe = _candidates(received, calendars, timezone.now())
+    for event in received:
+        if event.message_id in maybe:
+            greetings_send(
+                tenant_id=event.tenant_id,
+                inbox_id=event.inbox_id,
+                message_id=event.message_id,
+                settings=settings_of[event.inbox_id],
+                calendars=calendars,
+            )
 
 
-def greetings_send(*, tenant_id: int, inbox_id: int, message_id: int) -> list[Message]:
-    """Send what the customer's message calls for; returns the messages queued (none, one or both)."""
-    settings = (
-        GreetingSettings.objects.filter(tenant_id=tenant_id, inbox_id=inbox_id)
-        .filter(Q(greeting_enabled=True) | Q(away_enabled=True))
-        .first()
+def _candidates(
+    received: Sequence[events.MessageReceived], calendars: Calendars, now: datetime
+) -> tuple[dict[int, GreetingSettings], set[int]]:
+    """The inboxes' settings, and the messages that may call for something. Only ever too many: what the
+    batch sends makes the later messages' greeting and away message less due, never more, and each
+    candidate is checked again exactly by ``greetings_send``."""
+    tenant_of = {event.inbox_id: event.tenant_id for event in received}
+    settings_of = {
+        s.inbox_id: s
+        for s in GreetingSettings.objects.filter(inbox_id__in=tenant_of).filter(
+            Q(greeting_enabled=True) | Q(away_enabled=True)
+        )
+        if tenant_of.get(s.inbox_id) == s.tenant_id
+    }
+    wanted = {e.message_id: e for e in received if e.inbox_id in settings_of}
+    if not wanted:
+        return settings_of, set()
+    rows = list(
+        Message.objects.filter(pk__in=wanted, direction=Message.Direction.INBOUND)
+        .exclude(conversation__status=Conversation.Status.RESOLVED)
+        .values_list("pk", "tenant_id", "occurred_at", "conversation_id", "conversation__contact_inbox_id")
     )
+    rows = [r for r in rows if r[1] == wanted[r[0]].tenant_id]
+    done = set(
+        AutomatedMessage.objects.filter(trigger_message_id__in=[r[0] for r in rows]).values_list(
+            "trigger_message_id", flat=True
+        )
+    )
+    rows = [r for r in rows if r[0] not in done]
+    if not rows:
+        return settings_of, set()
+    contact_inboxes = {r[4] for r in rows}
+    conversations = {r[3] for r in rows}
+    first_ever = [
+        s for s in settings_of.values() if s.greeting_enabled and s.greeting_when == GreetingSettings.When.FIRST_EVER
+    ]
+    greeted: set[int] = set()
+    first_inbound: dict[int, datetime] = {}
+    if first_ever:
+        greeted = set(
+            AutomatedMessage.objects.filter(contact_inbox_id__in=contact_inboxes, kind=Kind.GREETING).values_list(
+                "contact_inbox_id", flat=True
+            )
+        )
+        first_inbound = dict(
+            Message.objects.filter(
+                conversation__contact_inbox_id__in=contact_inboxes - greeted, direction=Message.Direction.INBOUND
+            )
+            .values("conversation__contact_inbox_id")
+            .annotate(first=Min("occurred_at"))
+            .values_list("conversation__contact_inbox_id", "first")
+        )
+    away_on = [s for s in settings_of.values() if s.away_enabled]
+    last_away: dict[int, datetime] = {}
+    last_agent: dict[int, datetime] = {}
+    if away_on:
+        last_away = dict(
+            AutomatedMessage.objects.filter(conversation_id__in=conversations, kind=Kind.AWAY)
+            .values("conversation_id")
+            .annotate(last=Max("created_at"))
+            .values_list("conversation_id", "last")
+        )
+        if any(s.away_agent_quiet_minutes for s in away_on):
+            last_agent = dict(
+                Message.objects.filter(
+                    conversation_id__in=conversations,
+                    direction=Message.Direction.OUTBOUND,
+                    sender_type=Message.SenderType.AGENT,
+                    private=False,
+                )
+                .exclude(type=Message.Type.SYSTEM)
+                .values("conversation_id")
+                .annotate(last=Max("created_at"))
+                .values_list("conversation_id", "last")
+            )
+    maybe = set()
+    for pk, tenant_id, occurred_at, conversation_id, contact_inbox_id in rows:
+        settings = settings_of[wanted[pk].inbox_id]
+        greeting = settings.greeting_enabled and (
+            settings.greeting_when != GreetingSettings.When.FIRST_EVER
+            or (contact_inbox_id not in greeted and occurred_at <= first_inbound.get(contact_inbox_id, occurred_at))
+        )
+        away = (
+            settings.away_enabled
+            and not (
+                conversation_id in last_away
+                and last_away[conversation_id] > now - timedelta(hours=settings.away_every_hours)
+            )
+            and not (
+                settings.away_agent_quiet_minutes
+                and conversation_id in last_agent
+                and last_agent[conversation_id] >= now - timedelta(minutes=settings.away_agent_quiet_minutes)
+            )
+            and _closed(calendars, tenant_id, settings.inbox_id, occurred_at, now)
+        )
+        if greeting or away:
+            maybe.add(pk)
+    return settings_of, maybe
+
+
+def _closed(calendars: Calendars, tenant_id: int, inbox_id: int, occurred_at: datetime, now: datetime) -> bool:
+    loaded = calendars.of_inbox(tenant_id=tenant_id, inbox_id=inbox_id)
+    if loaded is None:
+        return False
+    calendar = loaded[1]
+    return not business_hours.is_open(calendar, occurred_at) and not business_hours.is_open(calendar, now)
+
+
+def greetings_send(
+    *,
+    tenant_id: int,
+    inbox_id: int,
+    message_id: int,
+    settings: GreetingSettings | None = None,
+    calendars: Calendars | None = None,
+) -> list[Message]:
+    """Send what the customer's message calls for; returns the messages queued (none, one or both)."""
+    if settings is None:
+        settings = (
+            GreetingSettings.objects.filter(tenant_id=tenant_id, inbox_id=inbox_id)
+            .filter(Q(greeting_enabled=True) | Q(away_enabled=True))
+            .first()
+        )
     if settings is None:
         return []
+    calendars = calendars or Calendars()
     trigger = (
         Message.objects.select_related(
             "conversation__contact", "conversation__inbox", "conversation__tenant", "conversation__contact_inbox"
@@ -95,7 +226,7 @@ def greetings_send(*, tenant_id: int, inbox_id: int, message_id: int) -> list[Me
     due: list[tuple[str, _Closed | None]] = []
     if settings.greeting_enabled and _greeting_due(settings, trigger):
         due.append((Kind.GREETING, None))
-    if settings.away_enabled and (closed := _away_due(settings, trigger, now)) is not None:
+    if settings.away_enabled and (closed := _away_due(settings, trigger, now, calendars)) is not None:
         due.append((Kind.AWAY, closed))
     sent = []
     for kind, closed in due:
@@ -134,7 +265,7 @@ def _greeting_due(settings: GreetingSettings, trigger: Message) -> bool:
     return not contact.exists() and not greeted.filter(created_at__gte=since).exists()
 
 
-def _away_due(settings: GreetingSettings, trigger: Message, now: datetime) -> _Closed | None:
+def _away_due(settings: GreetingSettings, trigger: Message, now: datetime, calendars: Calendars) -> _Closed | None:
     # The cheap checks first: most of a conversation's messages had their away message a while ago, and
     # those need no calendar read.
     conversation_id = trigger.conversation_id
@@ -158,10 +289,10 @@ def _away_due(settings: GreetingSettings, trigger: Message, now: datetime) -> _C
         .exists()
     ):
         return None
-    record = inbox_calendar(inbox=trigger.conversation.inbox)
-    if record is None:
+    loaded = calendars.of_inbox(tenant_id=trigger.tenant_id, inbox_id=trigger.conversation.inbox_id)
+    if loaded is None:
         return None
-    calendar = calendar_load(record)
+    record, calendar = loaded
     # Closed when the customer wrote, and still closed now (a job that ran late tells no stale hours).
     if business_hours.is_open(calendar, trigger.occurred_at) or business_hours.is_open(calendar, now):
         return None

@@ -71,6 +71,33 @@ def inbox_calendar(*, inbox: Inbox) -> BusinessCalendar | None:
     return calendar_list(tenant=inbox.tenant_id).filter(pk=settings.calendar_id).first()
 
 
+class Calendars:
+    """Calendars read once for a batch of events (a subscriber's delivery job): each inbox's, and each by id,
+    loaded for the maths on first use. Lives as long as the batch: an edit made meanwhile shows in the next."""
+
+    def __init__(self) -> None:
+        self._inbox: dict[int, int | None] = {}
+        self._loaded: dict[int, tuple[BusinessCalendar, Calendar] | None] = {}
+
+    def by_id(self, *, tenant_id: int, calendar_id: int) -> tuple[BusinessCalendar, Calendar] | None:
+        if calendar_id not in self._loaded:
+            record = calendar_list(tenant=tenant_id).filter(pk=calendar_id).first()
+            self._loaded[calendar_id] = (record, calendar_load(record)) if record is not None else None
+        loaded = self._loaded[calendar_id]
+        return loaded if loaded is not None and loaded[0].tenant_id == tenant_id else None
+
+    def of_inbox(self, *, tenant_id: int, inbox_id: int) -> tuple[BusinessCalendar, Calendar] | None:
+        """The calendar the inbox keeps (the record and the maths' view of it), or None."""
+        if inbox_id not in self._inbox:
+            self._inbox[inbox_id] = (
+                InboxSettings.objects.filter(tenant_id=tenant_id, inbox_id=inbox_id)
+                .values_list("calendar_id", flat=True)
+                .first()
+            )
+        calendar_id = self._inbox[inbox_id]
+        return None if calendar_id is None else self.by_id(tenant_id=tenant_id, calendar_id=calendar_id)
+
+
 def zone_of(calendar: BusinessCalendar) -> ZoneInfo:
     return zone_or_none(calendar.time_zone) or UTC
 

@@ -99,6 +99,51 @@ def customer_writes(channel, django_capture_on_commit_callbacks):
     return write
 
 
+@dataclass
+class Batches:
+    """Customer messages whose subscribers' deliveries are held back, then handed to each subscriber in one
+    job (as a worker's drain does with a burst); the statements of the last job of each subscriber."""
+
+    statements: dict[str, int]
+
+
+@pytest.fixture
+def in_one_job(django_capture_on_commit_callbacks, monkeypatch):
+    """``in_one_job(write)``: what ``write()`` stores is delivered afterwards, each subscriber's deliveries
+    in one job (in the order the subscribers were first due); what those jobs cause is delivered at once."""
+    from django.db import connection
+
+    from conversations.events.delivery import event_deliveries_deliver
+    from conversations.models import EventDelivery
+
+    from conversations.events import outbox
+
+    def run(write, *, subscribers: tuple[str, ...] | None = None) -> Batches:
+        with monkeypatch.context() as held:
+            held.setattr(outbox, "subscribers_wake", lambda groups, names: None)
+            write()
+        pending = EventDelivery.objects.filter(state=EventDelivery.State.PENDING).order_by("pk")
+        groups: dict[str, list[int]] = {}
+        for pk, subscriber in pending.values_list("pk", "subscriber"):
+            if subscribers is None or subscriber in subscribers:
+                groups.setdefault(subscriber, []).append(pk)
+        counted = Batches({})
+        for subscriber, ids in groups.items():
+            calls = [0]
+
+            def count(execute, sql, params, many, context, calls=calls):
+                calls[0] += 1
+                return execute(sql, params, many, context)
+
+            with django_capture_on_commit_callbacks(execute=True), connection.execute_wrapper(count):
+                outcome = event_deliveries_deliver(delivery_ids=ids)
+            assert set(outcome.values()) == {"done"}, outcome
+            counted.statements[subscriber] = calls[0]
+        return counted
+
+    return run
+
+
 GREETING = {
     "en": "Hi {{contact.first_name}}, welcome to {{inbox.name}}!",
     "pt-br": "Olá {{contact.first_name}}, boas-vindas ao {{inbox.name}}!",

@@ -18,6 +18,7 @@ from conversations.services.actions import conversation_status_set
 from conversations.services.inbound import contact_inbox_get_or_create
 from conversations.services.outbound import OutboundSpec, message_send
 from tenants.models import AuditLogEntry
+from tests.automations.conftest import CUSTOMER
 from tests.factories import add_member
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +151,7 @@ def test_a_redelivered_event_or_a_job_run_again_sends_nothing_more(
         event_delivery.event_deliver(delivery_id=delivery.pk)  # done: the subscriber is not called
     event = event_delivery.event_load(OutboxEvent.objects.get(pk=delivery.event_id))
     with django_capture_on_commit_callbacks(execute=True):
-        greeting_sender.message_received(event)  # its "done" was lost: called again
+        greeting_sender.messages_received([event])  # its "done" was lost: called again
 
     assert outbound(first.conversation) == [greeting(), line(GREETING_LINE)]
     assert len(sends.message_ids) == 1
@@ -402,3 +403,64 @@ def test_a_refusal_of_the_core_is_logged_and_the_delivery_is_done(
         in caplog.messages
     )
     assert EventDelivery.objects.get(subscriber="automations.greeting").state == "done"
+
+
+# --- a burst: one delivery job for many messages ------------------------------------------------------------
+
+
+def test_a_burst_delivered_in_one_job_greets_and_sends_away_once_per_customer_in_order(
+    tenant, channel, office_hours, clock, sends, configure, customer_writes, in_one_job
+):
+    configure(greeting_enabled=True, away_enabled=True)
+    joao = "5511911112222"
+    written: list[Message] = []
+
+    def burst() -> None:
+        for text, source, name in (
+            ("Oi", CUSTOMER, "Maria"),
+            ("Oi", joao, "João"),
+            ("Alguém aí?", CUSTOMER, "Maria"),
+            ("Olá?", joao, "João"),
+            ("Preciso de ajuda", CUSTOMER, "Maria"),
+        ):
+            written.append(customer_writes(text, source_id=source, name=name))
+
+    in_one_job(burst, subscribers=("automations.greeting",))
+
+    maria, joao_conversation = written[0].conversation, written[1].conversation
+    assert outbound(maria) == [greeting(), line(GREETING_LINE), away(), line(AWAY_LINE)]
+    assert outbound(joao_conversation) == [
+        greeting("Hi João, welcome to Support!"),
+        line(GREETING_LINE),
+        away(),
+        line(AWAY_LINE),
+    ]
+    assert sorted(AutomatedMessage.objects.values_list("trigger_message", "kind")) == sorted(
+        [(written[0].pk, "greeting"), (written[0].pk, "away"), (written[1].pk, "greeting"), (written[1].pk, "away")]
+    )
+    assert len(sends.message_ids) == 4
+
+
+@pytest.mark.parametrize("later", [3, 30])
+def test_a_burst_of_later_messages_costs_the_same_statements_for_3_and_30(
+    tenant, channel, office_hours, clock, sends, configure, customer_writes, in_one_job, later
+):
+    configure(greeting_enabled=True, away_enabled=True)
+    customers = [f"55119111{n:05d}" for n in range(3)]
+    for source in customers:
+        customer_writes("Oi", source_id=source)  # greeted, and told when we open
+    before = AutomatedMessage.objects.count()
+
+    def burst() -> None:
+        for n in range(later):
+            customer_writes(f"Mais uma coisa {n}", source_id=customers[n % 3])
+
+    # The settings, the messages, those already answered, their customers' greetings (all greeted: no first
+    # message is looked for), the last away message and the last agent reply of their conversations.
+    counted = in_one_job(burst, subscribers=("automations.greeting",))
+    assert counted.statements["automations.greeting"] == GREETING_BATCH_STATEMENTS
+    assert AutomatedMessage.objects.count() == before == 6
+
+
+# The job's transaction (a savepoint here: 2), its deliveries claimed and marked done (2), the reads above (6).
+GREETING_BATCH_STATEMENTS = 10
