@@ -89,7 +89,9 @@ def deliver(tenant_id: int, *, batch: int) -> dict[str, dict[str, float]]:
                 chunk = ids[n : n + batch]
                 statements = [0]
 
-                def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+                def count(
+                    execute: Any, sql: str, params: Any, many: bool, context: Any, statements: list[int] = statements
+                ) -> Any:
                     statements[0] += 1
                     return execute(sql, params, many, context)
 
@@ -113,7 +115,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20, help="online agents of the inbox")
     args = parser.parse_args()
     redis_url = f"{REDIS_BASE}/{os.environ.get('BENCH_AUTOMATIONS_REDIS_DB', '10')}"
-    database = migrated_database(os.environ.get("BENCH_QUERIES_DATABASE", "helpdesk_bench_automation_queries"), redis_url)
+    name = os.environ.get("BENCH_QUERIES_DATABASE", "helpdesk_bench_automation_queries")
+    database = migrated_database(name, redis_url)
     env = process_env(database, redis_url, CELERY_TASK_ALWAYS_EAGER="true")
     django_setup(env)
 

@@ -113,10 +113,9 @@ def in_one_job(django_capture_on_commit_callbacks, monkeypatch):
     in one job (in the order the subscribers were first due); what those jobs cause is delivered at once."""
     from django.db import connection
 
+    from conversations.events import outbox
     from conversations.events.delivery import event_deliveries_deliver
     from conversations.models import EventDelivery
-
-    from conversations.events import outbox
 
     def run(write, *, subscribers: tuple[str, ...] | None = None) -> Batches:
         with monkeypatch.context() as held:
