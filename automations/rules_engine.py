@@ -29,13 +29,14 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from automations import business_hours
 from automations.models import AutomationRule, RuleRun
 from automations.rules_schema import REGEX_INPUT_MAX, fold, keyword_pattern, regex_check
-from automations.selectors import calendar_load, inbox_calendar
+from automations.selectors import Calendars, calendar_load, inbox_calendar
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import contact_language, language_base
@@ -105,16 +106,19 @@ def _caused_by(event: Any) -> int | None:
 # --- the subscribers -----------------------------------------------------------------------------------
 
 
-def on_message_received(event: events.MessageReceived) -> None:
-    rules_run(
-        Trigger(
-            tenant_id=event.tenant_id,
-            event=Event.MESSAGE_RECEIVED,
-            event_key=str(event.event_id),
-            conversation_id=event.conversation_id,
-            occurred_at=event.occurred_at,
-            message_id=event.message_id,
-        )
+def on_messages_received(received: Sequence[events.MessageReceived]) -> None:
+    rules_run_many(
+        [
+            Trigger(
+                tenant_id=event.tenant_id,
+                event=Event.MESSAGE_RECEIVED,
+                event_key=str(event.event_id),
+                conversation_id=event.conversation_id,
+                occurred_at=event.occurred_at,
+                message_id=event.message_id,
+            )
+            for event in received
+        ]
     )
 
 
@@ -152,7 +156,7 @@ def _trigger(event: Any, kind: str) -> Trigger:
 
 
 SUBSCRIBERS: tuple[tuple[Any, Any, str], ...] = (
-    (events.MessageReceived, on_message_received, "automations.rules.message_received"),
+    (events.MessageReceived, on_messages_received, "automations.rules.message_received"),
     (events.ConversationCreated, on_conversation_created, "automations.rules.conversation_created"),
     (events.ConversationStatusChanged, on_status_changed, "automations.rules.conversation_status_changed"),
     (events.ConversationAssigned, on_assigned, "automations.rules.conversation_assigned"),
@@ -160,9 +164,16 @@ SUBSCRIBERS: tuple[tuple[Any, Any, str], ...] = (
 )
 
 
+# Subscribed with ``events.subscribe_many``: a delivery job's events at once (``rules_run_many``).
+BATCHED = frozenset({"automations.rules.message_received"})
+
+
 def subscribe_all() -> None:
     for event_type, handler, name in SUBSCRIBERS:
-        events.subscribe(event_type, handler, name=name)
+        if name in BATCHED:
+            events.subscribe_many(event_type, handler, name=name)
+        else:
+            events.subscribe(event_type, handler, name=name)
 
 
 def sla_breached(*, tenant_id: int, conversation_id: int, breach_id: int | str) -> list[RuleRun]:
@@ -201,6 +212,8 @@ class Facts:
     at: datetime
     message: Message | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
+    # The reads shared by the events of one delivery job (``rules_run_many``), if it is one.
+    batch: Batch | None = None
 
     def _get(self, key: str, read: Any) -> Any:
         if key not in self._cache:
@@ -216,6 +229,8 @@ class Facts:
         return self._get("folded", lambda: fold(self.text))
 
     def conversation_labels(self) -> set[int]:
+        if self.batch is not None:
+            return self._get("conversation_labels", lambda: self.batch.conversation_labels(self.conversation))  # type: ignore[union-attr]
         return self._get(
             "conversation_labels",
             lambda: set(
@@ -226,6 +241,8 @@ class Facts:
         )
 
     def contact_labels(self) -> set[int]:
+        if self.batch is not None:
+            return self._get("contact_labels", lambda: self.batch.contact_labels(self.conversation))  # type: ignore[union-attr]
         return self._get(
             "contact_labels",
             lambda: set(
@@ -237,12 +254,16 @@ class Facts:
 
     def language(self) -> str:
         c = self.conversation
+        if self.batch is not None:
+            return self._get("language", lambda: self.batch.language(c))  # type: ignore[union-attr]
         return self._get("language", lambda: contact_language(contact=c.contact, tenant=c.tenant))
 
     def first_message(self) -> bool:
         def read() -> bool:
             m = self.message
             if m is None:
+                return False
+            if self.batch is not None and self.batch.later_than_first(m):
                 return False
             earlier = Message.objects.filter(
                 tenant_id=m.tenant_id, conversation_id=m.conversation_id, direction=Message.Direction.INBOUND
@@ -258,6 +279,10 @@ class Facts:
         """The inbox's business hours at the event's time; an inbox without a calendar is always open."""
 
         def read() -> bool:
+            if self.batch is not None:
+                c = self.conversation
+                loaded = self.batch.calendars.of_inbox(tenant_id=c.tenant_id, inbox_id=c.inbox_id)
+                return True if loaded is None else business_hours.is_open(loaded[1], self.at)
             record = inbox_calendar(inbox=self.conversation.inbox)
             return True if record is None else business_hours.is_open(calendar_load(record), self.at)
 
@@ -379,17 +404,189 @@ def rules_evaluate(rules: Sequence[AutomationRule], trigger: Trigger, facts: Fac
     return verdicts
 
 
-def rules_run(trigger: Trigger) -> list[RuleRun]:
-    """Run the workspace's active rules for one event; returns the runs this call recorded."""
-    rules = active_rules(tenant_id=trigger.tenant_id, event=trigger.event)
+class Batch:
+    """What the events of one delivery job share, read once for all of them on first use: the rules, the
+    conversations and messages, the labels of their conversations and contacts, their contacts' languages,
+    which messages came after their conversation's first, the calendars, the labels the actions name. A
+    conversation an action changed is read again, with its labels, for the events after it (``touch``);
+    contacts' labels and languages, first messages and calendars are not changed by any action."""
+
+    def __init__(self, triggers: Sequence[Trigger]) -> None:
+        self.triggers = list(triggers)
+        self.calendars = Calendars()
+        self._rules: dict[tuple[int, str], list[AutomationRule]] = {}
+        self._conversations: dict[int, Conversation] | None = None
+        self._messages: dict[int, Message] | None = None
+        self._conversation_labels: dict[int, set[int]] | None = None
+        self._contact_labels: dict[int, set[int]] | None = None
+        self._first_inbound: dict[int, datetime] | None = None
+        self._languages: dict[int, str] = {}
+        self._labels: dict[int, Label] | None = None
+        self._stale_conversations: set[int] = set()
+        self._stale_labels: set[int] = set()
+        # Runs that did nothing (not matched, loop guard, or matched with every action already so), logged at
+        # the end in one insert that ignores rows already there.
+        self.logged: list[RuleRun] = []
+
+    def rules(self, trigger: Trigger) -> list[AutomationRule]:
+        key = (trigger.tenant_id, trigger.event)
+        if key not in self._rules:
+            self._rules[key] = active_rules(tenant_id=trigger.tenant_id, event=trigger.event)
+        return self._rules[key]
+
+    def _with_rules(self) -> list[Trigger]:
+        return [t for t in self.triggers if self.rules(t)]
+
+    def touch(self, conversation_id: int) -> None:
+        """An action changed the conversation: the events after this one read it (and its labels) again."""
+        self._stale_conversations.add(conversation_id)
+        self._stale_labels.add(conversation_id)
+
+    def conversation(self, trigger: Trigger) -> Conversation | None:
+        if self._conversations is not None and trigger.conversation_id in self._stale_conversations:
+            self._stale_conversations.discard(trigger.conversation_id)
+            fresh = _conversation(trigger.tenant_id, trigger.conversation_id)
+            if fresh is None:
+                self._conversations.pop(trigger.conversation_id, None)
+            else:
+                self._conversations[fresh.pk] = fresh
+        if self._conversations is None:
+            ids = {t.conversation_id for t in self._with_rules()}
+            self._conversations = {
+                c.pk: c for c in Conversation.objects.select_related("contact", "inbox", "tenant").filter(pk__in=ids)
+            }
+        conversation = self._conversations.get(trigger.conversation_id)
+        return conversation if conversation is not None and conversation.tenant_id == trigger.tenant_id else None
+
+    def message(self, trigger: Trigger) -> Message | None:
+        if trigger.message_id is None:
+            return None
+        if self._messages is None:
+            ids = {t.message_id for t in self._with_rules() if t.message_id is not None}
+            self._messages = {
+                m.pk: m
+                for m in Message.objects.filter(pk__in=ids).only(
+                    "pk", "tenant_id", "conversation_id", "text", "occurred_at", "direction"
+                )
+            }
+        message = self._messages.get(trigger.message_id)
+        return message if message is not None and message.tenant_id == trigger.tenant_id else None
+
+    def _conversation_ids(self) -> set[int]:
+        return {t.conversation_id for t in self._with_rules()}
+
+    def conversation_labels(self, conversation: Conversation) -> set[int]:
+        if self._conversation_labels is not None and conversation.pk in self._stale_labels:
+            self._stale_labels.discard(conversation.pk)
+            self._conversation_labels[conversation.pk] = set(
+                ConversationLabel.objects.filter(
+                    tenant_id=conversation.tenant_id, conversation_id=conversation.pk
+                ).values_list("label_id", flat=True)
+            )
+        if self._conversation_labels is None:
+            self._conversation_labels = {}
+            rows = ConversationLabel.objects.filter(conversation_id__in=self._conversation_ids())
+            for conversation_id, label_id in rows.values_list("conversation_id", "label_id"):
+                self._conversation_labels.setdefault(conversation_id, set()).add(label_id)
+        return set(self._conversation_labels.get(conversation.pk, ()))
+
+    def contact_labels(self, conversation: Conversation) -> set[int]:
+        if self._contact_labels is None:
+            self._contact_labels = {}
+            contacts = [c.contact_id for c in (self._conversations or {}).values()] or [conversation.contact_id]
+            rows = ContactLabel.objects.filter(contact_id__in=contacts)
+            for contact_id, label_id in rows.values_list("contact_id", "label_id"):
+                self._contact_labels.setdefault(contact_id, set()).add(label_id)
+        return set(self._contact_labels.get(conversation.contact_id, ()))
+
+    def language(self, conversation: Conversation) -> str:
+        if conversation.contact_id not in self._languages:
+            self._languages[conversation.contact_id] = contact_language(
+                contact=conversation.contact, tenant=conversation.tenant
+            )
+        return self._languages[conversation.contact_id]
+
+    def later_than_first(self, message: Message) -> bool:
+        """Whether an earlier customer message of its conversation surely exists (False: look it up)."""
+        if self._first_inbound is None:
+            self._first_inbound = dict(
+                Message.objects.filter(
+                    conversation_id__in=self._conversation_ids(), direction=Message.Direction.INBOUND
+                )
+                .values("conversation_id")
+                .annotate(first=Min("occurred_at"))
+                .values_list("conversation_id", "first")
+            )
+        first = self._first_inbound.get(message.conversation_id)
+        return first is not None and first < message.occurred_at
+
+    def labels(self, tenant_id: int, ids: Sequence[int]) -> list[Label]:
+        if self._labels is None:
+            wanted = {
+                label_id
+                for t in self._with_rules()
+                for rule in self.rules(t)
+                for action in rule.actions or []
+                for label_id in action.get("label_ids", [])
+            }
+            self._labels = {label.pk: label for label in Label.objects.filter(pk__in=wanted)}
+        found = [self._labels[i] for i in ids if i in self._labels and self._labels[i].tenant_id == tenant_id]
+        if len(found) < len(set(ids)):
+            return list(Label.objects.filter(tenant_id=tenant_id, pk__in=ids))
+        return found
+
+
+def _already_done(
+    rule: AutomationRule, conversation: Conversation, facts: Facts, batch: Batch
+) -> list[dict[str, Any]] | None:
+    """What each action would record, when every one of the rule's actions is already so (labels there or
+    not there, the priority set): the run changes nothing and needs no claim nor savepoint. None otherwise."""
+    done = []
+    labels = None
+    for action in rule.actions or []:
+        kind = action.get("type")
+        if kind in ("add_label", "remove_label"):
+            found = batch.labels(rule.tenant_id, action.get("label_ids", []))
+            if not found:
+                return None  # "its labels were deleted": the slow path says so
+            labels = facts.conversation_labels() if labels is None else labels
+            present = {label.pk for label in found} <= labels
+            absent = not ({label.pk for label in found} & labels)
+            if (kind == "add_label" and not present) or (kind == "remove_label" and not absent):
+                return None
+            detail = ", ".join(label.name for label in found)
+        elif kind == "set_priority" and action.get("priority") == conversation.priority:
+            detail = action["priority"]
+        else:
+            return None
+        done.append({"type": kind, "result": "done", "detail": str(detail)[:500]})
+    return done
+
+
+def rules_run_many(triggers: Sequence[Trigger]) -> list[RuleRun]:
+    """Run the workspace's active rules for each event of a delivery job, in order, as ``rules_run`` would one
+    by one, with the reads they share made once (``Batch``); returns the runs recorded."""
+    batch = Batch(triggers)
+    recorded: list[RuleRun] = []
+    for trigger in triggers:
+        recorded += rules_run(trigger, batch=batch)
+    if batch.logged:
+        RuleRun.objects.bulk_create(batch.logged, ignore_conflicts=True)
+    return recorded + batch.logged
+
+
+def rules_run(trigger: Trigger, *, batch: Batch | None = None) -> list[RuleRun]:
+    """Run the workspace's active rules for one event; returns the runs this call recorded (within a batch,
+    the runs that did nothing are left in ``batch.logged`` for the batch to write)."""
+    own = batch is None
+    batch = batch or Batch([trigger])
+    rules = batch.rules(trigger)
     if not rules:
         return []
-    conversation = _conversation(trigger.tenant_id, trigger.conversation_id)
+    conversation = batch.conversation(trigger)
     if conversation is None:
         return []
-    facts = Facts(
-        conversation=conversation, at=trigger.occurred_at, message=_message(trigger.tenant_id, trigger.message_id)
-    )
+    facts = Facts(conversation=conversation, at=trigger.occurred_at, message=batch.message(trigger), batch=batch)
     depth = _depth(trigger)
     tenant = conversation.tenant
     # The history lines and the rule's words in them are the team's: in the workspace's language.
@@ -397,6 +594,7 @@ def rules_run(trigger: Trigger) -> list[RuleRun]:
         verdicts = rules_evaluate(rules, trigger, facts, depth)
         logged = []
         recorded = []
+        acted = False
         for verdict in verdicts:
             row = RuleRun(
                 tenant_id=trigger.tenant_id,
@@ -411,16 +609,27 @@ def rules_run(trigger: Trigger) -> list[RuleRun]:
             if verdict.outcome != Outcome.MATCHED:
                 logged.append(row)
                 continue
+            # In a delivery job's batch, until an action of this event changed the conversation, the snapshot
+            # tells what is already so: such a run is logged with the others, unclaimed (it changes nothing).
+            if not own and not acted and (done := _already_done(verdict.rule, conversation, facts, batch)):
+                row.actions_done = done
+                logged.append(row)
+                continue
             try:
                 with transaction.atomic():
                     row.save()
             except IntegrityError:
                 continue  # this rule already ran for this event
             _actions_run(row, verdict.rule, conversation, tenant, facts)
+            acted = True
+            batch.touch(conversation.pk)
             recorded.append(row)
-        if logged:
-            RuleRun.objects.bulk_create(logged, ignore_conflicts=True)
-    return recorded + logged
+        if own:
+            if logged:
+                RuleRun.objects.bulk_create(logged, ignore_conflicts=True)
+            return recorded + logged
+        batch.logged += logged
+    return recorded
 
 
 def rule_actor(rule: AutomationRule) -> AutomationActor:

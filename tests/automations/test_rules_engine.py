@@ -427,7 +427,7 @@ def test_a_repeated_event_runs_each_rule_once(admin, customer_writes, clock, sen
         )
         == []
     )
-    rules_engine.on_message_received(event)
+    rules_engine.on_messages_received([event])
 
     assert runs(rule) == [("matched", message.conversation_id)]
     assert len(outbound(message.conversation)) == 1
@@ -536,8 +536,8 @@ def test_the_dry_run_lists_what_the_live_rule_then_does(tenant, admin, customer_
     recent = {m.pk for m in written[1:]}
     for row in OutboxEvent.objects.filter(event_type="message.received").order_by("created_at"):
         if row.payload["message_id"] in recent:
-            rules_engine.on_message_received(
-                events.MessageReceived.from_payload(event_id=row.pk, tenant_id=row.tenant_id, payload=row.payload)
+            rules_engine.on_messages_received(
+                [events.MessageReceived.from_payload(event_id=row.pk, tenant_id=row.tenant_id, payload=row.payload)]
             )
     matched = set(RuleRun.objects.filter(rule=rule, outcome="matched").values_list("conversation_id", flat=True))
     assert matched == {m.conversation.pk for m in dry}
@@ -616,3 +616,103 @@ def test_twenty_rules_cost_four_statements_per_message_when_none_matches(admin, 
     # The rules, the conversation (with its contact, inbox and workspace), the message, the run log.
     assert len(queries) == 4, [q["sql"] for q in queries]
     assert [r.outcome for r in logged] == ["not_matched"] * 20
+
+
+# --- a burst: one delivery job for many messages --------------------------------------------------------------
+
+
+def test_a_burst_in_one_job_acts_as_one_event_at_a_time_in_order(
+    admin, customer_writes, clock, vip, billing, in_one_job
+):
+    # "Pedido" adds billing; "Remove" takes vip away on "cancelar"; "Volta" adds vip on "voltei": in one
+    # conversation the label comes and goes in the order of the messages; another conversation is apart.
+    make_rule(admin, name="Pedido", items=[{"type": "keywords", "values": ["pedido"]}], actions=tag(billing))
+    make_rule(
+        admin,
+        name="Remove",
+        items=[{"type": "keywords", "values": ["cancelar"]}],
+        actions=[{"type": "remove_label", "label_ids": [vip.pk]}],
+    )
+    make_rule(admin, name="Volta", items=[{"type": "keywords", "values": ["voltei"]}], actions=tag(vip))
+    make_rule(
+        admin,
+        name="Urgente",
+        items=[{"type": "keywords", "values": ["pedido"]}],
+        actions=[{"type": "set_priority", "priority": "urgent"}],
+    )
+    written = []
+
+    def burst() -> None:
+        for text, source in (
+            ("voltei, meu pedido", "5511911110001"),
+            ("pedido de novo", "5511911110001"),
+            ("quero cancelar", "5511911110001"),
+            ("oi", "5511911110002"),
+            ("voltei", "5511911110001"),
+            ("pedido 2", "5511911110002"),
+        ):
+            written.append(customer_writes(text, source_id=source))
+
+    in_one_job(burst, subscribers=("automations.rules.message_received",))
+
+    first, second = written[0].conversation, written[3].conversation
+    assert history(first) == [
+        "billing added by automation 'Pedido'",
+        "vip added by automation 'Volta'",
+        "Priority set to Urgent by automation 'Urgente'",
+        "vip removed by automation 'Remove'",
+        "vip added by automation 'Volta'",
+    ]
+    assert label_names(first) == ["billing", "vip"]
+    assert history(second) == [
+        "billing added by automation 'Pedido'",
+        "Priority set to Urgent by automation 'Urgente'",
+    ]
+    # Every rule is logged once per message: the second "pedido" matched with nothing left to do.
+    logged = RuleRun.objects.filter(rule__name="Pedido", conversation=first).order_by("id")
+    assert sorted(r.outcome for r in logged) == ["matched", "matched", "not_matched", "not_matched"]
+    assert RuleRun.objects.count() == 4 * 6
+    assert [r.actions_done for r in logged if r.outcome == "matched"] == [
+        [{"type": "add_label", "result": "done", "detail": "billing"}]
+    ] * 2
+
+
+@pytest.mark.parametrize("later", [3, 30])
+def test_a_burst_with_nothing_left_to_do_costs_the_same_statements_for_3_and_30(
+    admin, customer_writes, clock, vip, billing, in_one_job, later
+):
+    make_rule(admin, name="Pedido", items=[{"type": "keywords", "values": ["pedido"]}], actions=tag(billing))
+    make_rule(
+        admin,
+        name="VIP em inglês",
+        items=[
+            {"type": "contact_label", "operator": "has", "label_id": vip.pk},
+            {"type": "contact_language", "operator": "is", "values": ["en"]},
+            {"type": "first_message", "value": False},
+        ],
+        actions=[{"type": "set_priority", "priority": "high"}],
+    )
+    customers = [f"55119111{n:05d}" for n in range(3)]
+    for source in customers:
+        conversation = customer_writes("pedido", source_id=source).conversation  # labelled billing
+        ContactLabel.objects.create(tenant=conversation.tenant, contact_id=conversation.contact_id, label=vip)
+    Conversation.objects.update(priority="high")
+    before = RuleRun.objects.count()
+
+    def burst() -> None:
+        for n in range(later):
+            clock.advance(seconds=1)
+            customer_writes(f"meu pedido {n}", source_id=customers[n % 3])
+
+    counted = in_one_job(burst, subscribers=("automations.rules.message_received",))
+    # The job's transaction (a savepoint here: 2), its deliveries claimed and marked done (2); the rules, the
+    # conversations, the messages, their labels, their contacts' labels, their contacts' last template (for
+    # the language, one each: 3), their first messages, the actions' labels; the runs in one insert.
+    assert counted.statements["automations.rules.message_received"] == 4 + 7 + 3 + 1
+    assert RuleRun.objects.count() == before + 2 * later
+    assert set(RuleRun.objects.filter(rule__name="Pedido").values_list("outcome", flat=True)) == {"matched"}
+    assert list(
+        RuleRun.objects.filter(rule__name="VIP em inglês").order_by("id").values_list("outcome", flat=True)
+    ) == (["not_matched"] * 3 + ["matched"] * later)
+    assert not Message.objects.filter(type="system", text__contains="Priority").exists()
+    assert ConversationLabel.objects.filter(label=billing).count() == 3
