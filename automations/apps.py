@@ -9,7 +9,7 @@ class AutomationsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: models are not loaded before ready().
         from automations import csat_sender, rules_engine, sla
-        from automations.assignment import SUBSCRIPTIONS
+        from automations.assignment import SUBSCRIPTIONS, SUBSCRIPTIONS_MANY
         from automations.audit import (
             register_assignment_audit_display,
             register_audit_display,
@@ -30,14 +30,16 @@ class AutomationsConfig(AppConfig):
         events.subscribe_many(events.MessageReceived, messages_received, name=SUBSCRIBER)
         sla_subscribe()
         for event_type, handler, name in SUBSCRIPTIONS:
-            events.subscribe(event_type, handler, name=name)  # type: ignore[arg-type]
+            events.subscribe(event_type, handler, name=name)
+        for event_type, handler, name in SUBSCRIPTIONS_MANY:
+            events.subscribe_many(event_type, handler, name=name)
         events.subscribe(
             events.ConversationStatusChanged, csat_sender.conversation_resolved, name=csat_sender.SUBSCRIBER_RESOLVED
         )
         events.subscribe(
             events.ReplyWindowClosing, csat_sender.reply_window_closing, name=csat_sender.SUBSCRIBER_WINDOW
         )
-        events.subscribe(events.MessageReceived, csat_sender.message_received, name=csat_sender.SUBSCRIBER_ANSWER)
+        events.subscribe_many(events.MessageReceived, csat_sender.messages_received, name=csat_sender.SUBSCRIBER_ANSWER)
         answers.answer_keeper_register(csat_sender.KEEPER, csat_sender.answer_keep)
         rules_subscribe()
         # Automation rules on "SLA breached": called after each breach is recorded.

@@ -22,9 +22,10 @@ agents under their capacity, the longest-waiting first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -236,62 +237,64 @@ def _team_queue(policy: AssignmentPolicy, conversation_id: int) -> None:
         conversation_team_set(actor=automation_actor(policy), conversation=conversation, team=policy.team)
 
 
-def _policy(tenant_id: int, inbox_id: int) -> AssignmentPolicy | None:
-    return (
-        AssignmentPolicy.objects.filter(tenant_id=tenant_id, inbox_id=inbox_id, enabled=True)
-        .select_related("tenant", "team")
-        .first()
-    )
-
-
 # --- the subscribers ---------------------------------------------------------------------------------
 
 
-def conversation_created(event: events.ConversationCreated) -> None:
-    policy = _policy(event.tenant_id, event.inbox_id)
-    if policy is None:
-        return
-    if policy.team_id is not None:
-        with translation.override(policy.tenant.locale), timezone.override(policy.tenant.timezone):
-            _team_queue(policy, event.conversation_id)
-    inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=event.inbox_id)
+def _policies(pairs: Iterable[tuple[int, int]]) -> dict[int, AssignmentPolicy]:
+    """The enabled policies of these (workspace, inbox) pairs, by inbox: one query."""
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    rows = AssignmentPolicy.objects.filter(inbox_id__in={inbox for _tenant, inbox in pairs}, enabled=True)
+    return {p.inbox_id: p for p in rows.select_related("tenant", "team") if (p.tenant_id, p.inbox_id) in pairs}
 
 
-def message_received(event: events.MessageReceived) -> None:
+def _queues_assign(policies: Iterable[AssignmentPolicy]) -> None:
+    """Each inbox's queue once, whatever the number of its events in the batch (the queue is read whole)."""
+    for policy in sorted(policies, key=lambda p: p.inbox_id):
+        inbox_queue_assign(tenant_id=policy.tenant_id, inbox_id=policy.inbox_id)
+
+
+def _inboxes_of(received: Sequence[Any], **still: Any) -> set[tuple[int, int]]:
+    """The (workspace, inbox) pairs of the events' conversations (those still matching ``still``)."""
+    tenant_of = {e.conversation_id: e.tenant_id for e in received}
+    rows = Conversation.objects.filter(pk__in=tenant_of, **still).values_list("pk", "tenant_id", "inbox_id")
+    return {(tenant_id, inbox_id) for pk, tenant_id, inbox_id in rows if tenant_of[pk] == tenant_id}
+
+
+# --- the subscribers (``events.subscribe_many``: a delivery job's events at once) ---------------------------
+
+
+def conversations_created(received: Sequence[events.ConversationCreated]) -> None:
+    policies = _policies((e.tenant_id, e.inbox_id) for e in received)
+    for event in received:
+        policy = policies.get(event.inbox_id)
+        if policy is not None and policy.tenant_id == event.tenant_id and policy.team_id is not None:
+            with translation.override(policy.tenant.locale), timezone.override(policy.tenant.timezone):
+                _team_queue(policy, event.conversation_id)
+    _queues_assign(policies.values())
+
+
+def messages_received(received: Sequence[events.MessageReceived]) -> None:
     # A customer's message may reopen a resolved or snoozed conversation: it joins the queue if unassigned.
-    # Most messages are in conversations someone already has: those cost one indexed read, no lock.
-    waiting = Conversation.objects.filter(
-        tenant_id=event.tenant_id, pk=event.conversation_id, status=Status.OPEN, assignee__isnull=True
-    )
-    if waiting.exists() and _policy(event.tenant_id, event.inbox_id) is not None:
-        inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=event.inbox_id)
+    # Most messages are in conversations someone already has: one indexed read for the batch, no lock.
+    _queues_assign(_policies(_inboxes_of(received, status=Status.OPEN, assignee__isnull=True)).values())
 
 
-def _inbox_of(tenant_id: int, conversation_id: int) -> int | None:
-    return (
-        Conversation.objects.filter(tenant_id=tenant_id, pk=conversation_id).values_list("inbox_id", flat=True).first()
-    )
-
-
-def conversation_status_changed(event: events.ConversationStatusChanged) -> None:
+def conversations_status_changed(received: Sequence[events.ConversationStatusChanged]) -> None:
     # Resolved, pending or snoozed: its agent has room again. Reopened: back in the queue if unassigned.
-    inbox_id = _inbox_of(event.tenant_id, event.conversation_id)
-    if inbox_id is not None and _policy(event.tenant_id, inbox_id) is not None:
-        inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=inbox_id)
+    _queues_assign(_policies(_inboxes_of(received)).values())
 
 
-def conversation_assigned(event: events.ConversationAssigned) -> None:
+def conversations_assigned(received: Sequence[events.ConversationAssigned]) -> None:
     # Only a change that frees an agent's room or puts a conversation back in the queue matters.
-    if event.previous_assignee_id is None and event.assignee_id is not None:
-        return
-    inbox_id = _inbox_of(event.tenant_id, event.conversation_id)
-    if inbox_id is not None and _policy(event.tenant_id, inbox_id) is not None:
-        inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=inbox_id)
+    freeing = [e for e in received if not (e.previous_assignee_id is None and e.assignee_id is not None)]
+    if freeing:
+        _queues_assign(_policies(_inboxes_of(freeing)).values())
 
 
-def conversation_team_changed(event: events.ConversationTeamChanged) -> None:
-    if _policy(event.tenant_id, event.inbox_id) is not None:
-        inbox_queue_assign(tenant_id=event.tenant_id, inbox_id=event.inbox_id)
+def conversations_team_changed(received: Sequence[events.ConversationTeamChanged]) -> None:
+    _queues_assign(_policies((e.tenant_id, e.inbox_id) for e in received).values())
 
 
 def member_availability_changed(event: events.MemberAvailabilityChanged) -> None:
@@ -355,11 +358,14 @@ def queues_assign_all(*, now: datetime | None = None) -> int:
     return total
 
 
-SUBSCRIPTIONS = (
-    (events.ConversationCreated, conversation_created, f"{SUBSCRIBER_PREFIX}.conversation_created"),
-    (events.MessageReceived, message_received, f"{SUBSCRIBER_PREFIX}.message_received"),
-    (events.ConversationStatusChanged, conversation_status_changed, f"{SUBSCRIBER_PREFIX}.status_changed"),
-    (events.ConversationAssigned, conversation_assigned, f"{SUBSCRIBER_PREFIX}.assigned"),
-    (events.ConversationTeamChanged, conversation_team_changed, f"{SUBSCRIBER_PREFIX}.team_changed"),
+# Taking a delivery job's events at once (``events.subscribe_many``).
+SUBSCRIPTIONS_MANY: tuple[tuple[Any, Any, str], ...] = (
+    (events.ConversationCreated, conversations_created, f"{SUBSCRIBER_PREFIX}.conversation_created"),
+    (events.MessageReceived, messages_received, f"{SUBSCRIBER_PREFIX}.message_received"),
+    (events.ConversationStatusChanged, conversations_status_changed, f"{SUBSCRIBER_PREFIX}.status_changed"),
+    (events.ConversationAssigned, conversations_assigned, f"{SUBSCRIBER_PREFIX}.assigned"),
+    (events.ConversationTeamChanged, conversations_team_changed, f"{SUBSCRIBER_PREFIX}.team_changed"),
+)
+SUBSCRIPTIONS: tuple[tuple[Any, Any, str], ...] = (
     (events.MemberAvailabilityChanged, member_availability_changed, f"{SUBSCRIBER_PREFIX}.availability_changed"),
 )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -270,9 +271,18 @@ def answer_keep(conversation: Conversation, spec: InboundSpec) -> bool:
 ANSWER_TYPES = frozenset({Message.Type.INTERACTIVE, Message.Type.BUTTON, Message.Type.TEXT})
 
 
-def message_received(event: events.MessageReceived) -> None:
-    if event.message_type in ANSWER_TYPES:
-        answer_record(tenant_id=event.tenant_id, message_id=event.message_id)
+def messages_received(received: Sequence[events.MessageReceived]) -> None:
+    """A delivery job's customer messages (``events.subscribe_many``). A button or list reply may answer a
+    survey; a text only in a resolved conversation (the comment after a rating, kept there by
+    ``answer_keep``): the texts of open conversations, most messages, are settled in one read."""
+    answers = [e for e in received if e.message_type in ANSWER_TYPES]
+    texts = {e.conversation_id for e in answers if e.message_type == Message.Type.TEXT}
+    resolved = set(
+        Conversation.objects.filter(pk__in=texts, status=Conversation.Status.RESOLVED).values_list("pk", flat=True)
+    )
+    for event in answers:
+        if event.message_type != Message.Type.TEXT or event.conversation_id in resolved:
+            answer_record(tenant_id=event.tenant_id, message_id=event.message_id)
 
 
 def answer_record(*, tenant_id: int, message_id: int) -> CsatResponse | None:

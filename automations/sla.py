@@ -23,7 +23,7 @@ which the inbox shows, sorts and filters by. The breach job is ``sla_breaches``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from django.utils import timezone
 from automations import business_hours
 from automations.business_hours import Calendar
 from automations.models import BusinessCalendar, ConversationSla, SlaClock, SlaMetric, SlaPolicy, TeamSettings
-from automations.selectors import calendar_list, calendar_load, inbox_calendar
+from automations.selectors import Calendars, calendar_list, calendar_load, inbox_calendar
 from conversations import events
 from conversations.models import Conversation, ConversationLabel, Message
 from conversations.services.sla import conversation_sla_set
@@ -433,9 +433,131 @@ def sla_event(event: Any) -> None:
     sla_sync(tenant_id=event.tenant_id, conversation_id=event.conversation_id, at=event_moment(event))
 
 
+SETTLED_BY_STATE = (
+    events.MessageReceived,
+    events.ConversationLabelsChanged,
+    events.ConversationPriorityChanged,
+    events.ConversationAssigned,
+)
+
+
+def sla_events(received: Sequence[Any]) -> None:
+    """A delivery job's events of one kind (``events.subscribe_many``): what the conversations' clocks need is
+    read for all of them at once (``_settled``); only the events that may change a clock go through
+    ``sla_event``, one by one, in order. Most events (a customer's later messages, a label the policy does
+    not look at) change nothing and cost the batch's few statements."""
+    wanted = [
+        e for e in received if not (isinstance(e, events.MessageSent) and e.sender_type != Message.SenderType.AGENT)
+    ]
+    if not wanted:
+        return
+    # A person's reply meets clocks, a status pauses, stops or restarts them, a team may change the calendar:
+    # those are always synced. The others change a clock only through what ``_settled`` compares.
+    settled = _settled(wanted) if isinstance(wanted[0], SETTLED_BY_STATE) else set()
+    for event in wanted:
+        if event.conversation_id not in settled:
+            sla_event(event)
+
+
+def _settled(received: Sequence[Any]) -> set[int]:
+    """The conversations whose clocks, as the batch finds them, already are what a sync would make them: the
+    policy and calendar they would get are the ones they have, the pause follows the status, and each metric
+    the policy times has its clock, running with the policy's target (next response: while the first one
+    runs, or its own runs). Only ever too few: the others are synced, which is always right. Their events
+    change nothing a sync reads but the moment, which matters only to a change."""
+    conversation_ids = {e.conversation_id for e in received}
+    tenant_of = {e.conversation_id: e.tenant_id for e in received}
+    policies: dict[int, list[SlaPolicy]] = {}
+    for row in SlaPolicy.objects.filter(tenant_id__in=set(tenant_of.values()), enabled=True).order_by("position", "id"):
+        policies.setdefault(row.tenant_id, []).append(row)
+    states = {
+        state.conversation_id: state
+        for state in ConversationSla.objects.filter(conversation_id__in=conversation_ids)
+        if tenant_of.get(state.conversation_id) == state.tenant_id
+    }
+    # Without policies nor clocks: nothing to count (``sla_event`` returns at once).
+    candidates = {pk for pk in conversation_ids if pk in states or policies.get(tenant_of[pk])}
+    nothing = conversation_ids - candidates
+    if not candidates:
+        return nothing
+    conversations = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=candidates).only(
+            "pk", "tenant_id", "inbox_id", "team_id", "status", "priority"
+        )
+        if c.tenant_id == tenant_of[c.pk]
+    }
+    labels: dict[int, set[int]] = {}
+    for conversation_id, label_id in ConversationLabel.objects.filter(conversation_id__in=candidates).values_list(
+        "conversation_id", "label_id"
+    ):
+        labels.setdefault(conversation_id, set()).add(label_id)
+    latest: dict[int, dict[str, SlaClock]] = {}
+    for clock in SlaClock.objects.filter(conversation_id__in=[pk for pk in candidates if pk in states]).order_by(
+        "conversation_id", "metric", "-cycle"
+    ):
+        latest.setdefault(clock.conversation_id, {}).setdefault(clock.metric, clock)
+    calendars = Calendars()
+    team_calendars: dict[int, int | None] = {}
+    settled = set(nothing)
+    for pk, conversation in conversations.items():
+        state = states.get(pk)
+        if state is None or conversation.status == Conversation.Status.RESOLVED:
+            continue
+        policy = next(
+            (
+                p
+                for p in policies.get(conversation.tenant_id, [])
+                if policy_matches(
+                    p, inbox_id=conversation.inbox_id, label_ids=labels.get(pk, set()), priority=conversation.priority
+                )
+            ),
+            None,
+        )
+        if (policy.pk if policy else None) != state.policy_id:
+            continue
+        if (conversation.status in PAUSED) != (state.paused_at is not None):
+            continue
+        calendar_id = None
+        if policy is not None and policy.business_hours_only:
+            if conversation.team_id is not None:
+                if conversation.team_id not in team_calendars:
+                    team_calendars[conversation.team_id] = (
+                        TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
+                        .values_list("calendar_id", flat=True)
+                        .first()
+                    )
+                calendar_id = team_calendars[conversation.team_id]
+            if calendar_id is None:
+                loaded = calendars.of_inbox(tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id)
+                calendar_id = loaded[0].pk if loaded is not None else None
+        if calendar_id != state.calendar_id:
+            continue
+        if _clocks_complete(policy, latest.get(pk, {})):
+            settled.add(pk)
+    return settled
+
+
+def _clocks_complete(policy: SlaPolicy | None, latest: dict[str, SlaClock]) -> bool:
+    running = {metric: clock for metric, clock in latest.items() if clock.running}
+    if policy is None:
+        return not running
+    for metric, clock in running.items():
+        minutes = policy.target_minutes(metric)
+        if minutes is None or clock.target_seconds != minutes * 60 or clock.policy_id != policy.pk:
+            return False
+    first = latest.get(SlaMetric.FIRST_RESPONSE)
+    if policy.first_response_minutes is not None and first is None:
+        return False
+    waiting = policy.next_response_minutes is not None and first is not None and not first.running
+    if waiting and SlaMetric.NEXT_RESPONSE not in running:
+        return False  # a customer's message after the last reply may start the next cycle
+    return policy.resolution_minutes is None or SlaMetric.RESOLUTION in running
+
+
 def sla_subscribe() -> None:
     for event_type, name in SUBSCRIBERS.items():
-        events.subscribe(event_type, sla_event, name=name)
+        events.subscribe_many(event_type, sla_events, name=name)
 
 
 # --- reads -------------------------------------------------------------------------------------------

@@ -10,10 +10,8 @@ Two workspaces of one run, each with its own WhatsApp number:
   greeting on the customer's first message and an away message with ``{{next_open}}``, in
   Portuguese and English, auto-resolve after 24 hours (it never fires during the run), 20 active
   automation rules on "message received" (``setup_rules``: keywords, regular expressions, AND/OR
-  groups, labels and priorities; none sends a message) and two SLA policies (``setup_sla``), each
-  when the product has them (without, ``rules_active`` is 0 and the SLA figures are null).
-  Auto-assignment is ``setup_assignment`` and ``assignment_figures``, to fill in once the product
-  assigns conversations by itself.
+  groups, labels and priorities; none sends a message), two SLA policies (``setup_sla``) and
+  auto-assignment among its online agents (``setup_assignment``: least open conversations, two each).
 
 Each customer writes about four messages, 20% of the posts are exact replays of an earlier one (as
 Meta retries), and each customer's window is opened in the fake (their first message is written
@@ -39,9 +37,7 @@ hours), but the automations still decide so for each.
    customer waits for, Meta aside). Replies still missing when the stage stops waiting count as
    having waited since the posting ended, and ``latency_lower_bound`` is true.
 3. **Assignment**: 200 agents of the automated workspace online (``--agents``) and members of its
-   inbox; ``assign_p95_ms``, ``double_assigned`` and ``over_capacity`` come from
-   ``assignment_figures`` once the product assigns conversations automatically; until then they
-   are ``null`` and ``assignment`` says why.
+   inbox; ``assign_p95_ms``, ``double_assigned`` and ``over_capacity`` from ``assignment_figures``.
 4. **Integrity**, counted from the database and from what the fake received after the run:
    ``duplicate_automated_messages`` (automated sends beyond one per customer message and kind,
    beyond one per customer and kind for greeting and away, or one message handed to the fake
@@ -146,10 +142,7 @@ def workspace_create(*, name: str, index: int, owner: Any, automated: bool, agen
         setup_rules(workspace.tenant)
         setup_sla(workspace.tenant)
         workspace.agents = setup_agents(workspace, agents)
-        try:
-            workspace.assignment_on, workspace.assignment = setup_assignment(workspace)
-        except Exception as exc:  # written before the assigner could be run here: report, do not lose the run
-            workspace.assignment = f"set-up failed: {exc!r}"
+        workspace.assignment_on, workspace.assignment = setup_assignment(workspace)
     return workspace
 
 
@@ -221,11 +214,8 @@ def setup_rules(tenant: Any) -> None:
     (contains, regular expressions) setting a priority under AND/OR groups with the inbox and the business
     hours, and five on the contact (first message, language, attributes, labels). None sends a message:
     the fake's count of automated messages stays the greeting's and the away message's."""
-    try:
-        from automations.models import AutomationRule
-        from automations.rules_services import RuleSpec, rule_create
-    except ImportError:
-        return  # the product has no automation rules yet: ``rules_active`` says 0
+    from automations.models import AutomationRule
+    from automations.rules_services import RuleSpec, rule_create
     from conversations.models import Inbox
     from conversations.services.library import label_create
     from tests.factories import owner_of
@@ -289,10 +279,7 @@ def setup_rules(tenant: Any) -> None:
 
 
 def active_rules(workspace: Workspace) -> int:
-    try:
-        from automations.models import AutomationRule
-    except ImportError:
-        return 0
+    from automations.models import AutomationRule
 
     return AutomationRule.objects.filter(tenant=workspace.tenant, active=True).count()
 
@@ -301,10 +288,7 @@ def setup_sla(tenant: Any) -> None:
     """Two SLA policies over the inbox, in business hours: urgent conversations (first response 5 minutes,
     next 15, resolution 2 hours) first, then every other one (15 minutes, 30, 8 hours). Each conversation of
     the run gets its clocks, counted in the calendar's business hours: none runs out during the run."""
-    try:
-        from automations.sla_policies import SlaPolicySpec, sla_policy_create
-    except ImportError:
-        return  # the product has no SLA policies yet: the SLA figures are null
+    from automations.sla_policies import SlaPolicySpec, sla_policy_create
     from conversations.models import Inbox
     from tests.factories import owner_of
 
@@ -329,10 +313,7 @@ def setup_sla(tenant: Any) -> None:
 
 def sla_figures(workspace: Workspace) -> dict[str, Any]:
     """The SLA state the run left: conversations with an SLA and clocks, and breaches (none expected)."""
-    try:
-        from automations.models import ConversationSla, SlaBreach, SlaClock
-    except ImportError:
-        return {"sla_conversations": None, "sla_clocks": None, "sla_breaches": None}
+    from automations.models import ConversationSla, SlaBreach, SlaClock
 
     tenant = workspace.tenant
     return {
@@ -368,19 +349,12 @@ def setup_agents(workspace: Workspace, count: int) -> list[Any]:
 # Open conversations each agent may hold in the inbox: 200 agents hold 400, fewer than a full run's
 # conversations, so the queue and the capacities are exercised too.
 ASSIGN_CAPACITY = 2
-NO_ASSIGNER = "not measured: the product has no auto-assignment yet"
 
 
 def setup_assignment(workspace: Workspace) -> tuple[bool, str]:
     """Auto-assignment on the inbox (least open conversations, ``ASSIGN_CAPACITY`` per agent) among its
-    online agents; returns whether it is on, and what was set up or why nothing was.
-
-    Written against the auto-assignment's settings service (``automations.assignment_settings``) as it
-    was being built; without it, nothing is set up and the figures are ``null``."""
-    try:
-        from automations.assignment_settings import PolicySpec, policy_update
-    except ImportError:
-        return False, NO_ASSIGNER
+    online agents; returns whether it is on, and what was set up."""
+    from automations.assignment_settings import PolicySpec, policy_update
     from tests.factories import owner_of
 
     spec = PolicySpec(enabled=True, method="least_open", capacity=ASSIGN_CAPACITY)
@@ -396,8 +370,7 @@ def assignment_figures(workspace: Workspace) -> dict[str, Any]:
       assigned (``assigned`` of ``conversations``; the others wait in the queue, all agents full);
     - ``double_assigned``: conversations given an agent more than once (no agent went offline nor
       resolved anything during the run, so any second assignment is one too many);
-    - ``over_capacity``: agents holding more open conversations of the inbox than ``ASSIGN_CAPACITY``.
-    ``None`` each while the product has no auto-assignment."""
+    - ``over_capacity``: agents holding more open conversations of the inbox than ``ASSIGN_CAPACITY``."""
     empty = {"assign_p50_ms": None, "assign_p95_ms": None, "double_assigned": None, "over_capacity": None}
     if not workspace.assignment_on:
         return empty
@@ -934,10 +907,7 @@ def main() -> None:
 
         # 3. Assignment.
         figures["assignment"] = automated.assignment
-        try:
-            figures.update(assignment_figures(automated))
-        except Exception as exc:  # written before the assigner could be run here: report, do not lose the run
-            figures["assignment"] = f"figures failed: {exc!r}"
+        figures.update(assignment_figures(automated))
 
         # 4. Integrity, once everything posted is done (or the wait is over: then missing may be late).
         figures["settled_at_end"] = wait_until(quiet, timeout=drain_cap, interval=0.5)

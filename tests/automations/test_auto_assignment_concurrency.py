@@ -55,14 +55,16 @@ def test_twenty_conversations_at_once_never_overfill_nor_double_assign(tenant):
             connections.close_all()
             barrier.wait(timeout=60)
             # What the subscriber does with the conversation's ConversationCreated event.
-            assignment.conversation_created(
-                events.ConversationCreated(
-                    tenant_id=tenant.pk,
-                    conversation_id=conversation.pk,
-                    display_id=conversation.display_id,
-                    inbox_id=inbox.pk,
-                    contact_id=conversation.contact_id,
-                )
+            assignment.conversations_created(
+                [
+                    events.ConversationCreated(
+                        tenant_id=tenant.pk,
+                        conversation_id=conversation.pk,
+                        display_id=conversation.display_id,
+                        inbox_id=inbox.pk,
+                        contact_id=conversation.contact_id,
+                    )
+                ]
             )
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
@@ -102,14 +104,16 @@ def test_twenty_conversations_at_once_never_overfill_nor_double_assign(tenant):
     theirs = Conversation.objects.filter(tenant=tenant, assignee_id=resolver.user_id).order_by("id").first()
     assert theirs is not None
     resolved = conversation_status_set(actor=resolver, conversation=theirs, status="resolved")
-    assignment.conversation_status_changed(
-        events.ConversationStatusChanged(
-            tenant_id=tenant.pk,
-            conversation_id=resolved.pk,
-            previous_status="open",
-            status="resolved",
-            change="resolved",
-        )
+    assignment.conversations_status_changed(
+        [
+            events.ConversationStatusChanged(
+                tenant_id=tenant.pk,
+                conversation_id=resolved.pk,
+                previous_status="open",
+                status="resolved",
+                change="resolved",
+            )
+        ]
     )
     oldest_queued = queued[0][1]
     assert Conversation.objects.get(pk=oldest_queued).assignee_id == resolver.user_id

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from automations import business_hours
-from automations.models import SlaMetric
+from automations.models import SlaClock, SlaMetric
 from automations.selectors import calendar_load
 from tests.automations.sla_helpers import (
     Acts,
@@ -286,3 +286,55 @@ def test_a_teams_calendar_counts_instead_of_the_inboxs(
     # 10 minutes used in the inbox's hours; the 50 left in the night team's, from 18:00: 18:50 (21:50 UTC).
     assert fresh(conversation).sla_due_at == utc(2026, 9, 8, 21, 50)
     assert sla_state(conversation).calendar_id == night.pk
+
+
+# --- a burst: one delivery job for many events ---------------------------------------------------------------
+
+
+def test_a_burst_in_one_job_starts_the_next_response_once_from_the_first_message_after_the_reply(
+    admin, channel, clock, customer_writes, acts, in_one_job
+):
+    policy_create(admin, first_response_minutes=30, next_response_minutes=15, business_hours_only=False)
+    start = utc(2026, 9, 8, 13, 0)
+    clock.set(start)
+    conversation = customer_writes("Oi").conversation
+    waiting = customer_writes("Oi", source_id="5511911110009").conversation
+    clock.set(start + timedelta(minutes=10))
+    acts.reply(conversation)
+
+    def burst() -> None:
+        for minute, source in ((20, "5511987654321"), (21, "5511911110009"), (22, "5511987654321")):
+            clock.set(start + timedelta(minutes=minute))
+            customer_writes("Mais uma dúvida", source_id=source)
+
+    in_one_job(burst, subscribers=("automations.sla.message_received",))
+
+    assert clocks_of(conversation) == [("first_response", 0), ("next_response", 0)]
+    next_ = clock_of(conversation, NEXT)
+    assert (next_.started_at, next_.due_at) == (start + timedelta(minutes=20), start + timedelta(minutes=35))
+    assert fresh(conversation).sla_due_at == start + timedelta(minutes=35)
+    # The other customer still waits for the first response: their message changed nothing.
+    assert clocks_of(waiting) == [("first_response", 0)]
+    assert fresh(waiting).sla_due_at == start + timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("later", [3, 30])
+def test_a_burst_of_messages_waiting_for_the_first_response_costs_the_same_statements_for_3_and_30(
+    admin, channel, clock, customer_writes, in_one_job, later
+):
+    policy_create(admin, first_response_minutes=30, next_response_minutes=15, resolution_minutes=600)
+    customers = [f"55119111{n:05d}" for n in range(3)]
+    for source in customers:
+        customer_writes("Oi", source_id=source)
+    clocks = list(SlaClock.objects.order_by("pk").values_list("pk", "due_at"))
+
+    def burst() -> None:
+        for n in range(later):
+            clock.advance(seconds=1)
+            customer_writes(f"Alguém? {n}", source_id=customers[n % 3])
+
+    counted = in_one_job(burst, subscribers=("automations.sla.message_received",))
+    # The job's transaction (a savepoint here: 2), its deliveries claimed and marked done (2); the policies,
+    # the conversations' SLA states, the conversations, their labels, their clocks, the inbox's calendar (none).
+    assert counted.statements["automations.sla.message_received"] == 4 + 5 + 1
+    assert list(SlaClock.objects.order_by("pk").values_list("pk", "due_at")) == clocks
