@@ -114,7 +114,11 @@ def _save_and_publish(conversation: Conversation, fields: list[str], *, activity
 def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: User | None) -> Conversation:
     """Assign to a member who may see the conversation's inbox, or unassign (``None``)."""
     _require_reply(actor, conversation)
-    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
     if assignee is not None:
         allowed = {m.user_id for m in assignable_members(conversation=conversation)}
         if assignee.pk not in allowed:
@@ -179,7 +183,11 @@ def conversation_team_set(*, actor: Actor, conversation: Conversation, team: Tea
     _require_reply(actor, conversation)
     if team is not None and team.tenant_id != conversation.tenant_id:
         raise ValidationFailed(_("Unknown team."), details={"team_id": team.pk})
-    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
     if conversation.team_id == (team.pk if team else None):
         return conversation
     previous = conversation.team_id
@@ -252,7 +260,11 @@ def conversation_status_set(
             raise ValidationFailed(_("A conversation can be snoozed for a year at most."))
     elif snoozed_until is not None:
         raise ValidationFailed(_("Only a snoozed conversation has a snooze time."))
-    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
     if status == conversation.status and snoozed_until == conversation.snoozed_until:
         return conversation
     if conversation.status == Conversation.Status.RESOLVED and status != Conversation.Status.RESOLVED:
@@ -329,7 +341,11 @@ def conversation_priority_set(*, actor: Actor, conversation: Conversation, prior
     _require_reply(actor, conversation)
     if priority not in Conversation.Priority.values:
         raise ValidationFailed(_("Unknown priority."), details={"allowed": Conversation.Priority.values})
-    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
     if conversation.priority == priority:
         return conversation
     previous = conversation.priority
@@ -373,7 +389,11 @@ def conversation_labels_change(
     for label in [*add, *remove]:
         if label.tenant_id != conversation.tenant_id:
             raise ValidationFailed(_("Unknown label."))
-    conversation = Conversation.objects.select_for_update(no_key=True).select_related("tenant").get(pk=conversation.pk)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
     current = set(ConversationLabel.objects.filter(conversation=conversation).values_list("label_id", flat=True))
     added = [label for label in add if label.pk not in current]
     removed = [label for label in remove if label.pk in current and label not in added]

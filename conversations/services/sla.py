@@ -27,7 +27,7 @@ def conversation_sla_set(
         if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
             raise ValidationFailed("An SLA moment needs a time zone.")
     fresh = (
-        Conversation.objects.select_for_update(no_key=True)
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
         .select_related("tenant")
         .filter(pk=conversation.pk, tenant_id=conversation.tenant_id)
         .first()
