@@ -78,6 +78,26 @@ def policy_for(conversation: Conversation) -> SlaPolicy | None:
     return None
 
 
+def calendar_of(
+    conversation: Conversation, policy: SlaPolicy | None, calendars: Calendars
+) -> tuple[BusinessCalendar | None, Calendar]:
+    """As ``calendar_record_for``, with the maths' view of it, from a batch's calendars (read once each)."""
+    if policy is None or not policy.business_hours_only:
+        return None, ALWAYS_OPEN
+    loaded = None
+    if conversation.team_id is not None:
+        calendar_id = (
+            TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
+            .values_list("calendar_id", flat=True)
+            .first()
+        )
+        if calendar_id is not None:
+            loaded = calendars.by_id(tenant_id=conversation.tenant_id, calendar_id=calendar_id)
+    if loaded is None:
+        loaded = calendars.of_inbox(tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id)
+    return loaded if loaded is not None else (None, ALWAYS_OPEN)
+
+
 def calendar_for(conversation: Conversation, policy: SlaPolicy | None) -> Calendar:
     record = calendar_record_for(conversation, policy)
     return calendar_load(record) if record is not None else ALWAYS_OPEN
@@ -228,10 +248,14 @@ def _first_reply_at(conversation: Conversation, since: datetime) -> datetime | N
     )
 
 
-def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None) -> ConversationSla | None:
+def sla_sync(
+    *, tenant_id: int, conversation_id: int, at: datetime | None = None, calendars: Calendars | None = None
+) -> ConversationSla | None:
     """Bring the conversation's clocks in line with its state as of ``at`` (the event's moment), and the
-    core's SLA columns with the clocks. One at a time per conversation (its SLA row is locked)."""
+    core's SLA columns with the clocks. One at a time per conversation (its SLA row is locked). ``calendars``:
+    a batch's calendars, read once for all its conversations."""
     at = at or timezone.now()
+    calendars = calendars or Calendars()
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_related("inbox", "tenant")
@@ -249,8 +273,7 @@ def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None
             .get(tenant_id=tenant_id, conversation_id=conversation_id)
         )
         policy = policy_for(conversation)
-        record = calendar_record_for(conversation, policy)
-        calendar = calendar_load(record) if record is not None else ALWAYS_OPEN
+        record, calendar = calendar_of(conversation, policy, calendars)
         clocks = _latest_clocks(state)
         changed: dict[int, SlaClock] = {}
         new: list[SlaClock] = []
@@ -261,10 +284,10 @@ def sla_sync(*, tenant_id: int, conversation_id: int, at: datetime | None = None
 
         # The calendar: the time used so far stays counted in the one it was counted in.
         if (record.pk if record is not None else None) != state.calendar_id:
-            old_record = (
-                calendar_list(tenant=tenant_id).filter(pk=state.calendar_id).first() if state.calendar_id else None
+            old_loaded = (
+                calendars.by_id(tenant_id=tenant_id, calendar_id=state.calendar_id) if state.calendar_id else None
             )
-            old = calendar_load(old_record) if old_record is not None else ALWAYS_OPEN
+            old = old_loaded[1] if old_loaded is not None else ALWAYS_OPEN
             for metric in METRICS:
                 if (clock := clocks.running(metric)) is not None:
                     clock_rebase(clock, old, calendar, at)
@@ -419,7 +442,7 @@ def event_moment(event: events.Event) -> datetime:
     return event.occurred_at
 
 
-def sla_event(event: Any) -> None:
+def sla_event(event: Any, *, calendars: Calendars | None = None) -> None:
     """Any of the events above: the conversation's clocks, as of when it happened."""
     if isinstance(event, events.MessageSent) and event.sender_type != Message.SenderType.AGENT:
         return  # only a person's reply meets a response clock
@@ -430,7 +453,9 @@ def sla_event(event: Any) -> None:
         ).exists()
     ):
         return  # a workspace without policies: nothing to count
-    sla_sync(tenant_id=event.tenant_id, conversation_id=event.conversation_id, at=event_moment(event))
+    sla_sync(
+        tenant_id=event.tenant_id, conversation_id=event.conversation_id, at=event_moment(event), calendars=calendars
+    )
 
 
 SETTLED_BY_STATE = (
@@ -453,13 +478,14 @@ def sla_events(received: Sequence[Any]) -> None:
         return
     # A person's reply meets clocks, a status pauses, stops or restarts them, a team may change the calendar:
     # those are always synced. The others change a clock only through what ``_settled`` compares.
-    settled = _settled(wanted) if isinstance(wanted[0], SETTLED_BY_STATE) else set()
+    calendars = Calendars()
+    settled = _settled(wanted, calendars) if isinstance(wanted[0], SETTLED_BY_STATE) else set()
     for event in wanted:
         if event.conversation_id not in settled:
-            sla_event(event)
+            sla_event(event, calendars=calendars)
 
 
-def _settled(received: Sequence[Any]) -> set[int]:
+def _settled(received: Sequence[Any], calendars: Calendars) -> set[int]:
     """The conversations whose clocks, as the batch finds them, already are what a sync would make them: the
     policy and calendar they would get are the ones they have, the pause follows the status, and each metric
     the policy times has its clock, running with the policy's target (next response: while the first one
@@ -497,7 +523,6 @@ def _settled(received: Sequence[Any]) -> set[int]:
         "conversation_id", "metric", "-cycle"
     ):
         latest.setdefault(clock.conversation_id, {}).setdefault(clock.metric, clock)
-    calendars = Calendars()
     team_calendars: dict[int, int | None] = {}
     settled = set(nothing)
     for pk, conversation in conversations.items():
