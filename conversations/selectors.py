@@ -642,6 +642,19 @@ def assignable_members(*, conversation: Conversation) -> list[Membership]:
     return [m for m in rows if m.in_inbox or m.has_perm(Perm.VIEW_ALL_CONVERSATIONS)]  # type: ignore[attr-defined]
 
 
+def assignable(*, conversation: Conversation, user_id: int) -> bool:
+    """Whether this person is among ``assignable_members``: their membership alone is read (one query, however
+    many members the workspace has)."""
+    in_inbox = Inbox.members.through.objects.filter(inbox_id=conversation.inbox_id, user_id=OuterRef("user_id"))
+    member = (
+        Membership.objects.filter(tenant_id=conversation.tenant_id, active=True, user_id=user_id)
+        .select_related("role")
+        .annotate(in_inbox=Exists(in_inbox))
+        .first()
+    )
+    return member is not None and (member.in_inbox or member.has_perm(Perm.VIEW_ALL_CONVERSATIONS))  # type: ignore[attr-defined]
+
+
 def quick_reply_list(*, membership: Membership, inbox: Inbox | None = None) -> QuerySet[QuickReply]:
     """The quick replies a member may use: the tenant's, their inbox's (or all their inboxes'), their own."""
     scoped = Q(scope=QuickReply.Scope.TENANT) | Q(scope=QuickReply.Scope.PERSONAL, owner_id=membership.user_id)

@@ -36,7 +36,7 @@ from conversations.events import (
 )
 from conversations.events.outbox import events_record
 from conversations.models import Conversation, ConversationLabel, Label, Message, Notification, Team
-from conversations.selectors import assignable_members
+from conversations.selectors import assignable
 from conversations.services.events import (
     publish_conversation_updated,
     publish_message_event,
@@ -119,13 +119,11 @@ def conversation_assign(*, actor: Actor, conversation: Conversation, assignee: U
         .select_related("tenant")
         .get(pk=conversation.pk)
     )
-    if assignee is not None:
-        allowed = {m.user_id for m in assignable_members(conversation=conversation)}
-        if assignee.pk not in allowed:
-            raise ValidationFailed(
-                _("That person cannot be assigned: they are not a member of this conversation's inbox."),
-                details={"assignee_id": assignee.pk},
-            )
+    if assignee is not None and not assignable(conversation=conversation, user_id=assignee.pk):
+        raise ValidationFailed(
+            _("That person cannot be assigned: they are not a member of this conversation's inbox."),
+            details={"assignee_id": assignee.pk},
+        )
     if conversation.assignee_id == (assignee.pk if assignee else None):
         return conversation
     previous = conversation.assignee_id
