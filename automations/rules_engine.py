@@ -530,10 +530,10 @@ class Batch:
                 for label_id in action.get("label_ids", [])
             }
             self._labels = {label.pk: label for label in Label.objects.filter(pk__in=wanted)}
-        found = [self._labels[i] for i in ids if i in self._labels and self._labels[i].tenant_id == tenant_id]
+        found = {i: self._labels[i] for i in ids if i in self._labels and self._labels[i].tenant_id == tenant_id}
         if len(found) < len(set(ids)):
             return list(Label.objects.filter(tenant_id=tenant_id, pk__in=ids))
-        return found
+        return sorted(found.values(), key=lambda label: (label.name, label.pk))  # as the labels' own order
 
 
 def _already_done(
@@ -643,7 +643,7 @@ def _actions_run(run: RuleRun, rule: AutomationRule, conversation: Conversation,
     for index, action in enumerate(rule.actions or []):
         try:
             with transaction.atomic():
-                result, detail = _act(action, index, run, actor, conversation, tenant)
+                result, detail = _act(action, index, run, actor, conversation, tenant, facts.batch)
         except ApplicationError as exc:
             result, detail = "error", exc.message
         except Exception as exc:
@@ -726,6 +726,9 @@ def _send_text(
     return _not_sent(actor, conversation, _("the customer's reply window is closed and the rule has no template."))
 
 
+LOCKING_ACTIONS = frozenset({"add_label", "remove_label", "set_priority"})
+
+
 def _act(
     action: dict[str, Any],
     index: int,
@@ -733,10 +736,14 @@ def _act(
     actor: AutomationActor,
     conversation: Conversation,
     tenant: Tenant,
+    batch: Batch | None = None,
 ) -> tuple[str, str]:
     """Do one action; returns (result, detail): "done", "not_sent" or "skipped" with why."""
     kind = action["type"]
-    conversation = _fresh(conversation)
+    # Labels and priority are changed by services that lock and read the conversation again: they need no
+    # fresh copy of their own (nor, in a batch, a read of the labels the batch's rules name).
+    if kind not in LOCKING_ACTIONS:
+        conversation = _fresh(conversation)
     key = f"rule-{run.pk}-{index}"
     if kind == "assign_agent":
         member = (
@@ -758,7 +765,11 @@ def _act(
         conversation_assign(actor=actor, conversation=conversation, assignee=None)
         return "done", ""
     if kind in ("add_label", "remove_label"):
-        labels = list(Label.objects.filter(tenant_id=tenant.pk, pk__in=action["label_ids"]))
+        labels = (
+            batch.labels(tenant.pk, action["label_ids"])
+            if batch is not None
+            else list(Label.objects.filter(tenant_id=tenant.pk, pk__in=action["label_ids"]))
+        )
         if not labels:
             return "skipped", _("its labels were deleted")
         change = {"add": labels} if kind == "add_label" else {"remove": labels}
