@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from automations.greeting_services import caption_check, text_key
 from automations.models import AutomatedMessage, GreetingSettings
 from conversations.actors import actor_audit_record
+from conversations.media import stored_copy
 from conversations.models import CustomerTextVariant, Inbox
 from helpdesk.exceptions import NotFound, ValidationFailed
 from tenants.models import ApiToken, AuditLogEntry, Membership
@@ -148,14 +149,5 @@ def greeting_media_set(
 
 def media_upload(row: GreetingSettings, kind: str) -> SimpleUploadedFile | None:
     """A copy of the message's file to send (the message keeps its own), or None when it has none or it is gone."""
-    stored = getattr(row, media_field(kind))
-    if not stored:
-        return None
-    name = os.path.basename(stored.name)
-    try:
-        with stored.open("rb") as handle:
-            content = handle.read()
-    except OSError:
-        return None
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return SimpleUploadedFile(name, content, content_type=content_type)
+    copy: SimpleUploadedFile | None = stored_copy(getattr(row, media_field(kind)))
+    return copy

@@ -40,6 +40,7 @@ from automations.selectors import Calendars, calendar_load, inbox_calendar
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import contact_language, language_base
+from conversations.media import stored_copy, upload_kind
 from conversations.models import (
     ContactLabel,
     Conversation,
@@ -705,22 +706,31 @@ def _send_text(
     text: str,
     key: str,
     template: dict[str, Any] | None,
+    *,
+    upload: Any = None,
 ) -> tuple[str, str]:
-    """Free text inside the reply window; outside it the rule's template if it has one, else nothing
-    (and a line in the history says why). Never free text outside the window."""
-    if text and _window_open(conversation):
-        body = text_fill(text, text_variables(conversation=conversation, workspace=tenant))
+    """Free text (and a file) inside the reply window; outside it the rule's template if it has one, else
+    nothing (and a line in the history says why). Never free text outside the window."""
+    if (text or upload is not None) and _window_open(conversation):
+        body = text_fill(text, text_variables(conversation=conversation, workspace=tenant)) if text else ""
+        specs = [OutboundSpec(type=Message.Type.TEXT, text=body)]
+        if upload is not None:
+            kind = upload_kind(upload.content_type)
+            with_caption = kind != Message.Type.AUDIO
+            specs = [OutboundSpec(type=kind, text=body if with_caption else "", upload=upload)]
+            if body and not with_caption:
+                specs.append(OutboundSpec(type=Message.Type.TEXT, text=body))
         try:
-            message, _created = message_send(
-                actor=actor,
-                conversation=conversation,
-                spec=OutboundSpec(type=Message.Type.TEXT, text=body),
-                idempotency_key=key,
-            )
+            sent = [
+                message_send(
+                    actor=actor, conversation=conversation, spec=spec, idempotency_key=key if n == 0 else f"{key}-{n}"
+                )[0]
+                for n, spec in enumerate(specs)
+            ]
         except ReplyWindowClosed:
             pass  # it closed between the look and the send
         else:
-            return "done", _("message %(id)s sent") % {"id": message.pk}
+            return "done", ", ".join(_("message %(id)s sent") % {"id": message.pk} for message in sent)
     if template is not None:
         return _send_template(actor, conversation, tenant, template, key + "-t")
     return _not_sent(actor, conversation, _("the customer's reply window is closed and the rule has no template."))
@@ -786,9 +796,11 @@ def _act(
             return "skipped", _("the quick reply was deleted")
         if reply.scope == QuickReply.Scope.INBOX and reply.inbox_id != conversation.inbox_id:
             return "skipped", _("the quick reply belongs to another inbox")
-        if not reply.text.strip():
+        # Its file too, with its text as the caption (an audio file takes none: the text follows it).
+        upload = stored_copy(reply.attachment)
+        if not reply.text.strip() and upload is None:
             return "skipped", _("the quick reply has no text")
-        return _send_text(actor, conversation, tenant, reply.text, key, None)
+        return _send_text(actor, conversation, tenant, reply.text, key, None, upload=upload)
     if kind == "add_note":
         text = text_fill(action["text"], text_variables(conversation=conversation, workspace=tenant))
         note = note_create(actor=actor, conversation=conversation, text=text)

@@ -5,6 +5,10 @@ A channel adds its own limits beside these (e.g. sizes per kind in ``whatsapp/li
 
 from __future__ import annotations
 
+import mimetypes
+import os
+from typing import Any
+
 _MB = 1024 * 1024
 
 # The ``Message.Type`` values that carry a file. Plain strings, so that a channel's payload parser can
@@ -52,3 +56,19 @@ def upload_kind(content_type: str) -> str:
         if any(content_type.startswith(prefix) for prefix in prefixes):
             return kind
     return "document"
+
+
+def stored_copy(stored: Any) -> Any:
+    """A copy of a stored file (a ``FieldFile``) as an upload to send (the row keeps its own), or None when
+    there is none or it is gone from the storage."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    if not stored:
+        return None
+    name = os.path.basename(stored.name)
+    try:
+        with stored.open("rb") as handle:
+            content = handle.read()
+    except OSError:
+        return None
+    return SimpleUploadedFile(name, content, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")

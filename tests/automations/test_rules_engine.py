@@ -353,6 +353,48 @@ def test_send_quick_reply_inside_the_window(tenant, admin, owner, customer_write
     assert outbound(conversation) == [("text", "bot", "Hours", False, "Atendemos das 9h às 18h, Maria.")]
 
 
+def test_send_quick_reply_sends_its_file_with_its_text_as_the_caption(
+    tenant, admin, owner, customer_writes, clock, sends
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    reply = quick_reply_create(
+        membership=owner,
+        shortcut="tabela",
+        text="Nossa tabela de preços, {{contact.first_name}}.",
+        attachment=SimpleUploadedFile("tabela.png", b"\x89PNG\r\n\x1a\n tabela", content_type="image/png"),
+    )
+    make_rule(admin, name="Preços", actions=[{"type": "send_quick_reply", "quick_reply_id": reply.pk}])
+    conversation = customer_writes("Oi", name="Maria").conversation
+    assert outbound(conversation) == [("image", "bot", "Preços", False, "Nossa tabela de preços, Maria.")]
+    sent = Message.objects.get(conversation=conversation, type="image")
+    attachment = sent.attachments.get()
+    assert (attachment.filename, attachment.mime_type) == ("tabela.png", "image/png")
+    with attachment.file.open("rb") as handle:
+        assert handle.read() == b"\x89PNG\r\n\x1a\n tabela"
+    assert sends.message_ids == [sent.pk]
+
+
+def test_send_quick_reply_with_an_audio_file_sends_the_text_after_it(
+    tenant, admin, owner, customer_writes, clock, sends
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    reply = quick_reply_create(
+        membership=owner,
+        shortcut="audio",
+        text="Ouça nossas instruções.",
+        attachment=SimpleUploadedFile("instrucoes.ogg", b"OggS audio", content_type="audio/ogg"),
+    )
+    make_rule(admin, name="Áudio", actions=[{"type": "send_quick_reply", "quick_reply_id": reply.pk}])
+    conversation = customer_writes("Oi").conversation
+    assert outbound(conversation) == [
+        ("audio", "bot", "Áudio", False, ""),
+        ("text", "bot", "Áudio", False, "Ouça nossas instruções."),
+    ]
+    assert len(sends.message_ids) == 2
+
+
 def test_snooze_for_hours_and_until_the_next_opening(tenant, admin, customer_writes, clock, office_hours):
     make_rule(admin, name="Nap", event="sla_breached", actions=[{"type": "snooze", "mode": "hours", "hours": 3}])
     make_rule(admin, name="Night", actions=[{"type": "snooze", "mode": "next_opening"}])
