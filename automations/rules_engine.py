@@ -34,7 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from automations import business_hours
-from automations.models import AutomationRule, RuleRun
+from automations.models import AutomationRule, RuleRun, SlaBreach
 from automations.rules_schema import REGEX_INPUT_MAX, fold, keyword_pattern, regex_check
 from automations.selectors import Calendars, calendar_load, inbox_calendar
 from conversations import events
@@ -862,9 +862,18 @@ def _dry_run_triggers(rule: AutomationRule, since: datetime) -> list[tuple[Trigg
             (Trigger(tenant_id, rule.event, f"dry-{m.pk}", m.conversation_id, m.occurred_at, message_id=m.pk), m)
             for m in messages
         ]
+    if rule.event == Event.SLA_BREACHED:
+        # The SLA code's records of its breaches, each as the live run gets it (``sla_breached``).
+        breaches = SlaBreach.objects.filter(tenant_id=tenant_id, breached_at__gte=since).order_by(
+            "-breached_at", "-id"
+        )[:DRY_RUN_LIMIT]
+        return [
+            (Trigger(tenant_id, rule.event, f"dry-sla:{b.pk}", b.conversation_id, b.breached_at), None)
+            for b in breaches.only("pk", "conversation_id", "breached_at")
+        ]
     outbox_type = OUTBOX_TYPES.get(AutomationRule.Event(rule.event))
     if outbox_type is None:
-        return []  # SLA breaches are the SLA code's records
+        return []
     triggers: list[tuple[Trigger, Message | None]] = []
     rows = OutboxEvent.objects.filter(tenant_id=tenant_id, event_type=outbox_type, created_at__gte=since).order_by(
         "-created_at"

@@ -305,6 +305,5 @@ def rules_dry_run(request: HttpRequest, tenant_slug: str, rule_id: int) -> HttpR
         "matches": matches,
         "days": rules_engine.DRY_RUN_DAYS,
         "limit": rules_engine.DRY_RUN_LIMIT,
-        "supported": rule.event != AutomationRule.Event.SLA_BREACHED,
     }
     return render(request, "automations/rule_dry_run.html", context)

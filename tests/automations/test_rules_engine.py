@@ -596,6 +596,52 @@ def test_the_dry_run_of_a_status_event_reads_the_recorded_events(tenant, admin, 
     assert [m.conversation.pk for m in rule_dry_run(rule=rule)] == [kept.pk]
 
 
+def test_the_dry_run_of_sla_breached_reads_the_recorded_breaches_and_matches_what_the_live_rule_does(
+    tenant, admin, other_tenant, customer_writes, clock, vip
+):
+    from automations.models import SlaBreach
+
+    rule = make_rule(
+        admin,
+        name="Urgent breach",
+        event="sla_breached",
+        items=[{"type": "priority", "operator": "is", "values": ["urgent"]}],
+        actions=tag(vip),
+        active=False,
+    )
+    urgent = customer_writes("Oi", source_id="5511900000001").conversation
+    calm = customer_writes("Oi", source_id="5511900000002").conversation
+    old = customer_writes("Oi", source_id="5511900000003").conversation
+    Conversation.objects.filter(pk__in=[urgent.pk, old.pk]).update(priority="urgent")
+    now = timezone.now()
+
+    def breach(conversation, *, hours_ago: float) -> SlaBreach:
+        at = now - timedelta(hours=hours_ago)
+        return SlaBreach.objects.create(
+            tenant=tenant, conversation=conversation, metric="first_response", cycle=0, due_at=at, breached_at=at
+        )
+
+    recent = [breach(urgent, hours_ago=1), breach(calm, hours_ago=2)]
+    breach(old, hours_ago=24 * 8)  # older than the dry-run's 7 days
+
+    matches = rule_dry_run(rule=rule)
+    assert [(m.conversation.pk, m.at, m.message) for m in matches] == [(urgent.pk, now - timedelta(hours=1), None)]
+    # Another workspace's rule sees none of these breaches.
+    theirs = make_label(other_tenant, "vip")
+    foreign = make_rule(
+        add_member(other_tenant, "admin"), name="Theirs", event="sla_breached", actions=tag(theirs), active=False
+    )
+    assert rule_dry_run(rule=foreign) == []
+
+    # The live rule, on the same breaches, acts on exactly what the dry-run listed.
+    rule.active = True
+    rule.save()
+    for row in recent:
+        sla_breached(tenant_id=tenant.pk, conversation_id=row.conversation_id, breach_id=row.pk)
+    assert runs(rule) == [("matched", urgent.pk), ("not_matched", calm.pk)]
+    assert label_names(urgent) == ["vip"] and label_names(calm) == []
+
+
 def test_runs_older_than_the_retention_are_purged(admin, customer_writes, clock, billing):
     rule = make_rule(admin, name="Billing", actions=tag(billing))
     customer_writes("Oi")
