@@ -81,4 +81,5 @@ urlpatterns += [
     path(_rule, rules_api.RuleDetailApi.as_view(), name="api_rule_detail"),
     path(f"{_rule}runs/", rules_api.RuleRunsApi.as_view(), name="api_rule_runs"),
     path(f"{_rule}dry-run/", rules_api.RuleDryRunApi.as_view(), name="api_rule_dry_run"),
+    path(f"{_rule}move/", rules_api.RuleMoveApi.as_view(), name="api_rule_move"),
 ]

@@ -1,5 +1,5 @@
-"""REST API of automation rules: list, create, read, change and delete rules, read a rule's run log and
-its dry-run. Every operation needs "Manage automations"; another workspace's rule is 404, like one that
+"""REST API of automation rules: list, create, read, change, move and delete rules, read a rule's run log
+and its dry-run. Every operation needs "Manage automations"; another workspace's rule is 404, like one that
 never was. Conditions and actions are validated as on the settings page (docs/automation-rules.md)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from automations.rules_services import (
     rule_delete,
     rule_get,
     rule_list,
+    rule_move,
     rule_runs,
     rule_spec_of,
     rule_update,
@@ -231,3 +232,28 @@ class RuleDryRunApi(TenantAPIView):
             for match in rules_engine.rule_dry_run(rule=rule)
         ]
         return Response(DryRunMatchOutput(rows, many=True).data)
+
+
+class RuleMoveInput(serializers.Serializer):
+    direction = serializers.ChoiceField(
+        choices=[("up", "up"), ("down", "down")], help_text="Swap with the rule before (up) or after (down) it"
+    )
+
+
+class RuleMoveApi(TenantAPIView):
+    """A rule moved one place up or down in the workspace's order (the order the rules of an event run in)."""
+
+    required_perm = Perm.MANAGE_AUTOMATIONS
+
+    @extend_schema(
+        operation_id="automation_rules_move",
+        request=RuleMoveInput,
+        responses={200: RuleOutput(many=True), 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND, 415: UNSUPPORTED},
+        summary="Move a rule up or down; answers every rule in the new order (the first or last stays put)",
+    )
+    def post(self, request: Request, tenant_slug: str, rule_id: int) -> Response:
+        rule = rule_get(tenant=self.tenant, rule_id=rule_id)
+        data = RuleMoveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule_move(actor=self.principal, rule=rule, direction=data.validated_data["direction"], request=request)
+        return Response([_output(r) for r in rule_list(tenant=self.tenant)])

@@ -170,6 +170,8 @@ def test_another_workspaces_rule_is_not_found(tenant, admin, other_tenant):
         assert client.get(url).status_code == 404
     assert client.patch(f"{API}{foreign.pk}/", {"name": "Mine"}, content_type="application/json").status_code == 404
     assert client.delete(f"{API}{foreign.pk}/").status_code == 404
+    moved = client.post(f"{API}{foreign.pk}/move/", {"direction": "up"}, content_type="application/json")
+    assert moved.status_code == 404
     assert _rows() == before
 
 
@@ -211,6 +213,30 @@ def test_the_api_creates_reads_changes_and_deletes_a_rule(tenant, admin):
     assert not AutomationRule.objects.exists()
     entry = AuditLogEntry.objects.filter(action="automation_rule.created").get()
     assert entry.actor_label == "API token Robot"
+
+
+def test_the_api_moves_a_rule_up_and_down_and_audits_it(tenant, admin):
+    first, second, third = (make_rule(admin, name=n, actions=[{"type": "resolve"}]) for n in ("A", "B", "C"))
+    client = token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
+
+    def move(rule, direction):
+        return client.post(f"{API}{rule.pk}/move/", {"direction": direction}, content_type="application/json")
+
+    answer = move(third, "up")
+    assert answer.status_code == 200, answer.content
+    assert [(r["name"], r["position"]) for r in answer.json()] == [("A", 0), ("C", 1), ("B", 2)]
+    entry = AuditLogEntry.objects.filter(action="automation_rule.changed").get()
+    assert (entry.actor_label, entry.extra["changes"]) == ("API token Robot", {"position": {"from": 3, "to": 2}})
+    # The first one up stays first: the same order, nothing audited.
+    assert [r["name"] for r in move(first, "up").json()] == ["A", "C", "B"]
+    assert AuditLogEntry.objects.filter(action="automation_rule.changed").count() == 1
+    assert [r["name"] for r in move(first, "down").json()] == ["C", "A", "B"]
+    # A direction that is neither: 400 naming the field, nothing moved.
+    before = _rows()
+    bad = move(second, "sideways")
+    assert bad.status_code == 400
+    assert "direction" in json.dumps(bad.json())
+    assert _rows() == before
 
 
 def test_the_api_runs_and_dry_run_report_what_happened(tenant, admin, customer_writes, clock):
@@ -290,6 +316,8 @@ def test_the_api_without_the_permission_is_refused(tenant, admin):
     assert client.patch(f"{API}{rule.pk}/", {"name": "x"}, content_type="application/json").status_code == 403
     assert client.delete(f"{API}{rule.pk}/").status_code == 403
     assert client.get(f"{API}{rule.pk}/runs/").status_code == 403
+    moved = client.post(f"{API}{rule.pk}/move/", {"direction": "up"}, content_type="application/json")
+    assert moved.status_code == 403
     assert _rows() == before
 
 

@@ -127,6 +127,7 @@ EXPECTED: dict[str, set[str]] = {
     "api_rule_detail": ADMINS,
     "api_rule_runs": ADMINS,
     "api_rule_dry_run": ADMINS,
+    "api_rule_move": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
@@ -166,6 +167,7 @@ EXPECTED: dict[str, set[str]] = {
 # permission check passed; for them a 400 counts as "allowed".
 EMPTY_BODY_INVALID = {
     "api_greeting_file",
+    "api_rule_move",
     "api_conversation_assignee",
     "api_conversation_status",
     "api_conversation_priority",
