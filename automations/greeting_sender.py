@@ -44,6 +44,7 @@ from automations.selectors import Calendars
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import customer_text_pick
+from conversations.events import by_conversation
 from conversations.models import ContactInbox, Conversation, Message
 from conversations.services.actions import conversation_activity_record
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send
@@ -70,7 +71,7 @@ def messages_received(received: Sequence[events.MessageReceived]) -> None:
     ``greetings_send``, one by one, in order. Most messages are a conversation's later ones, settled here."""
     calendars = Calendars()
     settings_of, maybe = _candidates(received, calendars, timezone.now())
-    for event in received:
+    for event in by_conversation(received):
         if event.message_id in maybe:
             greetings_send(
                 tenant_id=event.tenant_id,

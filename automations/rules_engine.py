@@ -40,6 +40,7 @@ from automations.selectors import Calendars, calendar_load, inbox_calendar
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
 from conversations.customer_texts import contact_language, language_base
+from conversations.events import by_conversation
 from conversations.media import stored_copy, upload_kind
 from conversations.models import (
     ContactLabel,
@@ -569,7 +570,7 @@ def rules_run_many(triggers: Sequence[Trigger]) -> list[RuleRun]:
     by one, with the reads they share made once (``Batch``); returns the runs recorded."""
     batch = Batch(triggers)
     recorded: list[RuleRun] = []
-    for trigger in triggers:
+    for trigger in by_conversation(triggers):
         recorded += rules_run(trigger, batch=batch)
     if batch.logged:
         RuleRun.objects.bulk_create(batch.logged, ignore_conflicts=True)

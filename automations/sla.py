@@ -36,6 +36,7 @@ from automations.business_hours import Calendar
 from automations.models import BusinessCalendar, ConversationSla, SlaClock, SlaMetric, SlaPolicy, TeamSettings
 from automations.selectors import Calendars, calendar_list, calendar_load, inbox_calendar
 from conversations import events
+from conversations.events import by_conversation
 from conversations.models import Conversation, ConversationLabel, Message
 from conversations.services.sla import conversation_sla_set
 from tenants.timezones import UTC
@@ -480,7 +481,7 @@ def sla_events(received: Sequence[Any]) -> None:
     # those are always synced. The others change a clock only through what ``_settled`` compares.
     calendars = Calendars()
     settled = _settled(wanted, calendars) if isinstance(wanted[0], SETTLED_BY_STATE) else set()
-    for event in wanted:
+    for event in by_conversation(wanted):
         if event.conversation_id not in settled:
             sla_event(event, calendars=calendars)
 

@@ -4,7 +4,7 @@ Core services record events in the outbox in the same transaction as the fact
 (``events_record``); each (event, subscriber) pair is then delivered by its own job.
 """
 
-from conversations.events.registry import subscribe, subscribe_many, unsubscribe
+from conversations.events.registry import by_conversation, subscribe, subscribe_many, unsubscribe
 from conversations.events.types import (
     EVENT_TYPES,
     ContactCreated,
@@ -41,6 +41,7 @@ __all__ = [
     "MessageStatusChanged",
     "ReplyWindowClosed",
     "ReplyWindowClosing",
+    "by_conversation",
     "subscribe",
     "subscribe_many",
     "unsubscribe",

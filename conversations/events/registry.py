@@ -51,6 +51,17 @@ def subscribe_many(event_type: type[E], handler: Callable[[Sequence[E]], object]
     subscribe(event_type, Many(handler), name=name)
 
 
+T = TypeVar("T")
+
+
+def by_conversation(items: Sequence[T]) -> list[T]:
+    """A batch's events (or what stands for them) in the order of their conversations' ids, each
+    conversation's in their own order (a stable sort). Batch subscribers that lock conversations handle
+    them so: two jobs at once then lock the rows they share in the same order, and never wait for each
+    other in a circle."""
+    return sorted(items, key=lambda item: getattr(item, "conversation_id", 0) or 0)
+
+
 def unsubscribe(event_type: type[Event], *, name: str) -> None:
     _subscribers.get(event_type.name, {}).pop(name, None)
 

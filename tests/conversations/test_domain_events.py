@@ -730,3 +730,19 @@ def test_a_batch_subscriber_called_with_one_event_handles_a_batch_of_one(tenant,
     assert handler is not None
     handler(received_events(tenant, (7,))[0])
     assert calls == [[7]]
+
+
+def test_a_batch_in_conversation_order_keeps_each_conversations_own_order(tenant):
+    received = [
+        MessageReceived(
+            tenant_id=tenant.pk, message_id=n, conversation_id=c, inbox_id=1, contact_id=1, message_type="text"
+        )
+        for n, c in ((1, 9), (2, 3), (3, 9), (4, 5), (5, 3))
+    ]
+    assert [(e.conversation_id, e.message_id) for e in events.by_conversation(received)] == [
+        (3, 2),
+        (3, 5),
+        (5, 4),
+        (9, 1),
+        (9, 3),
+    ]
