@@ -517,6 +517,15 @@ def _conversations_touch(
         if closes_at is not None
         else {}
     )
+    # Locked in id order first: a bulk UPDATE locks rows in the order it scans them, and the automations'
+    # batches lock the conversations they act on in id order (``events.by_conversation``): two orders of
+    # the same rows would deadlock.
+    list(
+        Conversation.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(groups))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     Conversation.objects.filter(pk__in=sorted(groups)).update(
         **window_fields,
         last_activity_at=now,

@@ -1086,14 +1086,15 @@ def test_one_text_message_takes_a_fixed_number_of_queries(webhook, channel, djan
     post_ok(webhook, channel, text_payload(channel, wamid="wamid.warm-up"))
     # Storing the event (an insert in its savepoint); processing it in its savepoints: the event read
     # back, the duplicate check, the customer and the open conversation, the message inserted, the
-    # conversation moved on, the event marked processed: 8 statements and 8 savepoint commands; and
+    # conversation locked (in id order) and moved on, the event marked processed: 9 statements and 8
+    # savepoint commands; and
     # the MessageReceived domain event written to the outbox with its deliveries to its subscribers (two
     # inserts, whatever their number). Then, without a worker, each subscriber's job runs here after the
     # commit, in a savepoint, its delivery claimed first and marked done last, with nothing set up to act:
     # the greeting reads the inbox's settings (5); the SLA clocks look for a policy and the conversation's
     # clock (6); auto-assignment checks the conversation is unassigned and reads the inbox's policy (6);
     # the satisfaction survey reads the message (5); automation rules read the workspace's rules (5).
-    with django_assert_num_queries(18 + 5 + 6 + 6 + 5 + 5):
+    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5):
         webhook.post(channel, text_payload(channel, wamid="wamid.measured", timestamp=1749416400))
     assert Message.objects.count() == 2
 
