@@ -11,7 +11,7 @@ from django.http import Http404
 
 from automations.business_hours import Calendar, Interval, Mode, no_holidays
 from automations.holiday_data import holiday_dates
-from automations.models import BusinessCalendar, CalendarDate, GreetingSettings, InboxSettings
+from automations.models import BusinessCalendar, CalendarDate, GreetingSettings, InboxSettings, TeamSettings
 from conversations.models import Inbox
 from tenants.models import Tenant
 from tenants.timezones import UTC, zone_or_none
@@ -72,11 +72,13 @@ def inbox_calendar(*, inbox: Inbox) -> BusinessCalendar | None:
 
 
 class Calendars:
-    """Calendars read once for a batch of events (a subscriber's delivery job): each inbox's, and each by id,
-    loaded for the maths on first use. Lives as long as the batch: an edit made meanwhile shows in the next."""
+    """Calendars read once for a batch of events (a subscriber's delivery job): each inbox's, each team's and
+    each by id, loaded for the maths on first use. Lives as long as the batch: an edit made meanwhile shows in
+    the next."""
 
     def __init__(self) -> None:
         self._inbox: dict[int, int | None] = {}
+        self._team: dict[int, int | None] = {}
         self._loaded: dict[int, tuple[BusinessCalendar, Calendar] | None] = {}
 
     def by_id(self, *, tenant_id: int, calendar_id: int) -> tuple[BusinessCalendar, Calendar] | None:
@@ -85,6 +87,17 @@ class Calendars:
             self._loaded[calendar_id] = (record, calendar_load(record)) if record is not None else None
         loaded = self._loaded[calendar_id]
         return loaded if loaded is not None and loaded[0].tenant_id == tenant_id else None
+
+    def of_team(self, *, tenant_id: int, team_id: int) -> tuple[BusinessCalendar, Calendar] | None:
+        """The calendar the team keeps, or None."""
+        if team_id not in self._team:
+            self._team[team_id] = (
+                TeamSettings.objects.filter(tenant_id=tenant_id, team_id=team_id)
+                .values_list("calendar_id", flat=True)
+                .first()
+            )
+        calendar_id = self._team[team_id]
+        return None if calendar_id is None else self.by_id(tenant_id=tenant_id, calendar_id=calendar_id)
 
     def of_inbox(self, *, tenant_id: int, inbox_id: int) -> tuple[BusinessCalendar, Calendar] | None:
         """The calendar the inbox keeps (the record and the maths' view of it), or None."""

@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from automations import business_hours
 from automations.business_hours import Calendar
-from automations.models import BusinessCalendar, ConversationSla, SlaClock, SlaMetric, SlaPolicy, TeamSettings
-from automations.selectors import Calendars, calendar_list, calendar_load, inbox_calendar
+from automations.models import BusinessCalendar, ConversationSla, SlaClock, SlaMetric, SlaPolicy
+from automations.selectors import Calendars
 from conversations import events
 from conversations.events import by_conversation
 from conversations.models import Conversation, ConversationLabel, Message
@@ -82,45 +82,17 @@ def policy_for(conversation: Conversation) -> SlaPolicy | None:
 def calendar_of(
     conversation: Conversation, policy: SlaPolicy | None, calendars: Calendars
 ) -> tuple[BusinessCalendar | None, Calendar]:
-    """As ``calendar_record_for``, with the maths' view of it, from a batch's calendars (read once each)."""
+    """The calendar business time is counted in, when the policy counts business hours only: the team's if the
+    conversation is in a team's queue and the team keeps one, else the inbox's (None and every hour counting:
+    neither keeps one, or the policy counts every hour). From ``calendars``, each read once per batch."""
     if policy is None or not policy.business_hours_only:
         return None, ALWAYS_OPEN
     loaded = None
     if conversation.team_id is not None:
-        calendar_id = (
-            TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
-            .values_list("calendar_id", flat=True)
-            .first()
-        )
-        if calendar_id is not None:
-            loaded = calendars.by_id(tenant_id=conversation.tenant_id, calendar_id=calendar_id)
+        loaded = calendars.of_team(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
     if loaded is None:
         loaded = calendars.of_inbox(tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id)
     return loaded if loaded is not None else (None, ALWAYS_OPEN)
-
-
-def calendar_for(conversation: Conversation, policy: SlaPolicy | None) -> Calendar:
-    record = calendar_record_for(conversation, policy)
-    return calendar_load(record) if record is not None else ALWAYS_OPEN
-
-
-def calendar_record_for(conversation: Conversation, policy: SlaPolicy | None) -> BusinessCalendar | None:
-    """The calendar business time is counted in, when the policy counts business hours only: the team's if the
-    conversation is in a team's queue and the team keeps one, else the inbox's (None: every hour counts)."""
-    if policy is None or not policy.business_hours_only:
-        return None
-    record = None
-    if conversation.team_id is not None:
-        calendar_id = (
-            TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
-            .values_list("calendar_id", flat=True)
-            .first()
-        )
-        if calendar_id is not None:
-            record = calendar_list(tenant=conversation.tenant_id).filter(pk=calendar_id).first()
-    if record is None:
-        record = inbox_calendar(inbox=conversation.inbox)
-    return record
 
 
 # --- one clock ---------------------------------------------------------------------------------------
@@ -524,7 +496,6 @@ def _settled(received: Sequence[Any], calendars: Calendars) -> set[int]:
         "conversation_id", "metric", "-cycle"
     ):
         latest.setdefault(clock.conversation_id, {}).setdefault(clock.metric, clock)
-    team_calendars: dict[int, int | None] = {}
     settled = set(nothing)
     for pk, conversation in conversations.items():
         state = states.get(pk)
@@ -544,19 +515,8 @@ def _settled(received: Sequence[Any], calendars: Calendars) -> set[int]:
             continue
         if (conversation.status in PAUSED) != (state.paused_at is not None):
             continue
-        calendar_id = None
-        if policy is not None and policy.business_hours_only:
-            if conversation.team_id is not None:
-                if conversation.team_id not in team_calendars:
-                    team_calendars[conversation.team_id] = (
-                        TeamSettings.objects.filter(tenant_id=conversation.tenant_id, team_id=conversation.team_id)
-                        .values_list("calendar_id", flat=True)
-                        .first()
-                    )
-                calendar_id = team_calendars[conversation.team_id]
-            if calendar_id is None:
-                loaded = calendars.of_inbox(tenant_id=conversation.tenant_id, inbox_id=conversation.inbox_id)
-                calendar_id = loaded[0].pk if loaded is not None else None
+        record, _calendar = calendar_of(conversation, policy, calendars)
+        calendar_id = record.pk if record is not None else None
         if calendar_id != state.calendar_id:
             continue
         if _clocks_complete(policy, latest.get(pk, {})):
