@@ -630,29 +630,30 @@ def assignee_get(*, tenant: Tenant | int, user_id: int, field: str = "assignee_i
     return member.user
 
 
-def assignable_members(*, conversation: Conversation) -> list[Membership]:
-    """Active members who could see the conversation once assigned to it, with their availability."""
+def _could_see(conversation: Conversation) -> QuerySet[Membership]:
+    """The workspace's active members, each marked ``in_inbox`` when a member of the conversation's inbox."""
     in_inbox = Inbox.members.through.objects.filter(inbox_id=conversation.inbox_id, user_id=OuterRef("user_id"))
-    rows = (
+    return (
         Membership.objects.filter(tenant_id=conversation.tenant_id, active=True)
         .select_related("user", "role")
         .annotate(in_inbox=Exists(in_inbox))
-        .order_by("user__name", "user__email")
     )
-    return [m for m in rows if m.in_inbox or m.has_perm(Perm.VIEW_ALL_CONVERSATIONS)]  # type: ignore[attr-defined]
+
+
+def _sees(member: Membership) -> bool:
+    return bool(member.in_inbox or member.has_perm(Perm.VIEW_ALL_CONVERSATIONS))  # type: ignore[attr-defined]
+
+
+def assignable_members(*, conversation: Conversation) -> list[Membership]:
+    """Active members who could see the conversation once assigned to it, with their availability."""
+    return [m for m in _could_see(conversation).order_by("user__name", "user__email") if _sees(m)]
 
 
 def assignable(*, conversation: Conversation, user_id: int) -> bool:
     """Whether this person is among ``assignable_members``: their membership alone is read (one query, however
     many members the workspace has)."""
-    in_inbox = Inbox.members.through.objects.filter(inbox_id=conversation.inbox_id, user_id=OuterRef("user_id"))
-    member = (
-        Membership.objects.filter(tenant_id=conversation.tenant_id, active=True, user_id=user_id)
-        .select_related("role")
-        .annotate(in_inbox=Exists(in_inbox))
-        .first()
-    )
-    return member is not None and (member.in_inbox or member.has_perm(Perm.VIEW_ALL_CONVERSATIONS))  # type: ignore[attr-defined]
+    member = _could_see(conversation).filter(user_id=user_id).first()
+    return member is not None and _sees(member)
 
 
 def quick_reply_list(*, membership: Membership, inbox: Inbox | None = None) -> QuerySet[QuickReply]:
