@@ -405,3 +405,23 @@ def test_quick_replies_are_the_tenants_my_inboxes_and_my_own(tenant, other_tenan
     assert shortcuts() == ["hello", "inbox-mine", "personal-mine"]
     assert shortcuts(inbox=mine) == ["hello", "inbox-mine", "personal-mine"]
     assert shortcuts(inbox=not_mine) == ["hello", "inbox-other", "personal-mine"]
+
+
+def test_who_may_be_assigned_agrees_with_the_list_of_assignable_members(tenant, other_tenant):
+    from conversations.selectors import assignable, assignable_members
+
+    member = add_member(tenant, BuiltinRole.AGENT)
+    outsider = add_member(tenant, BuiltinRole.AGENT)  # not a member of the inbox
+    sees_all = add_member(tenant, BuiltinRole.ADMIN)  # sees every conversation without being in the inbox
+    gone = add_member(tenant, BuiltinRole.AGENT)
+    gone.active = False
+    gone.save(update_fields=["active"])
+    foreign = add_member(other_tenant, BuiltinRole.AGENT)
+    inbox = make_inbox(tenant, members=[member, gone])
+    conversation = make_conversation(inbox)
+
+    listed = {m.user_id for m in assignable_members(conversation=conversation)}
+    assert {member.user_id, sees_all.user_id} <= listed
+    assert not listed & {outsider.user_id, gone.user_id, foreign.user_id}
+    for person in (member, outsider, sees_all, gone, foreign):
+        assert assignable(conversation=conversation, user_id=person.user_id) is (person.user_id in listed)
