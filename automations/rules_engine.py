@@ -214,8 +214,8 @@ class Facts:
     at: datetime
     message: Message | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
-    # The reads shared by the events of one delivery job (``rules_run_many``), if it is one.
-    batch: Batch | None = None
+    # The reads shared with the other events of a delivery job (``rules_run_many``); alone, its own.
+    batch: Batch = field(default_factory=lambda: Batch([]))
 
     def _get(self, key: str, read: Any) -> Any:
         if key not in self._cache:
@@ -231,41 +231,20 @@ class Facts:
         return self._get("folded", lambda: fold(self.text))
 
     def conversation_labels(self) -> set[int]:
-        if self.batch is not None:
-            return self._get("conversation_labels", lambda: self.batch.conversation_labels(self.conversation))  # type: ignore[union-attr]
-        return self._get(
-            "conversation_labels",
-            lambda: set(
-                ConversationLabel.objects.filter(
-                    tenant_id=self.conversation.tenant_id, conversation_id=self.conversation.pk
-                ).values_list("label_id", flat=True)
-            ),
-        )
+        return self._get("conversation_labels", lambda: self.batch.conversation_labels(self.conversation))  # type: ignore[no-any-return]
 
     def contact_labels(self) -> set[int]:
-        if self.batch is not None:
-            return self._get("contact_labels", lambda: self.batch.contact_labels(self.conversation))  # type: ignore[union-attr]
-        return self._get(
-            "contact_labels",
-            lambda: set(
-                ContactLabel.objects.filter(
-                    tenant_id=self.conversation.tenant_id, contact_id=self.conversation.contact_id
-                ).values_list("label_id", flat=True)
-            ),
-        )
+        return self._get("contact_labels", lambda: self.batch.contact_labels(self.conversation))  # type: ignore[no-any-return]
 
     def language(self) -> str:
-        c = self.conversation
-        if self.batch is not None:
-            return self._get("language", lambda: self.batch.language(c))  # type: ignore[union-attr]
-        return self._get("language", lambda: contact_language(contact=c.contact, tenant=c.tenant))
+        return self._get("language", lambda: self.batch.language(self.conversation))  # type: ignore[no-any-return]
 
     def first_message(self) -> bool:
         def read() -> bool:
             m = self.message
             if m is None:
                 return False
-            if self.batch is not None and self.batch.later_than_first(m):
+            if self.batch.later_than_first(m):
                 return False
             earlier = Message.objects.filter(
                 tenant_id=m.tenant_id, conversation_id=m.conversation_id, direction=Message.Direction.INBOUND
@@ -275,20 +254,17 @@ class Facts:
                 and not earlier.filter(occurred_at=m.occurred_at, pk__lt=m.pk).exists()
             )
 
-        return self._get("first_message", read)
+        return self._get("first_message", read)  # type: ignore[no-any-return]
 
     def open(self) -> bool:
         """The inbox's business hours at the event's time; an inbox without a calendar is always open."""
 
         def read() -> bool:
-            if self.batch is not None:
-                c = self.conversation
-                loaded = self.batch.calendars.of_inbox(tenant_id=c.tenant_id, inbox_id=c.inbox_id)
-                return True if loaded is None else business_hours.is_open(loaded[1], self.at)
-            record = inbox_calendar(inbox=self.conversation.inbox)
-            return True if record is None else business_hours.is_open(calendar_load(record), self.at)
+            c = self.conversation
+            loaded = self.batch.calendars.of_inbox(tenant_id=c.tenant_id, inbox_id=c.inbox_id)
+            return True if loaded is None else business_hours.is_open(loaded[1], self.at)
 
-        return self._get("open", read)
+        return self._get("open", read)  # type: ignore[no-any-return]
 
 
 def _condition_holds(condition: dict[str, Any], facts: Facts) -> bool:
@@ -420,7 +396,9 @@ class Batch:
         self._conversations: dict[int, Conversation] | None = None
         self._messages: dict[int, Message] | None = None
         self._conversation_labels: dict[int, set[int]] | None = None
-        self._contact_labels: dict[int, set[int]] | None = None
+        self._labels_read: set[int] = set()
+        self._contact_labels: dict[int, set[int]] = {}
+        self._contacts_read: set[int] = set()
         self._first_inbound: dict[int, datetime] | None = None
         self._languages: dict[int, str] = {}
         self._labels: dict[int, Label] | None = None
@@ -478,27 +456,34 @@ class Batch:
         return {t.conversation_id for t in self._with_rules()}
 
     def conversation_labels(self, conversation: Conversation) -> set[int]:
-        if self._conversation_labels is not None and conversation.pk in self._stale_labels:
+        if self._conversation_labels is None:
+            self._conversation_labels = {}
+            ids = self._conversation_ids() | {conversation.pk}
+            rows = ConversationLabel.objects.filter(conversation_id__in=ids)
+            for conversation_id, label_id in rows.values_list("conversation_id", "label_id"):
+                self._conversation_labels.setdefault(conversation_id, set()).add(label_id)
+            self._labels_read = ids
+        elif conversation.pk in self._stale_labels or conversation.pk not in self._labels_read:
             self._stale_labels.discard(conversation.pk)
+            self._labels_read.add(conversation.pk)
             self._conversation_labels[conversation.pk] = set(
                 ConversationLabel.objects.filter(
                     tenant_id=conversation.tenant_id, conversation_id=conversation.pk
                 ).values_list("label_id", flat=True)
             )
-        if self._conversation_labels is None:
-            self._conversation_labels = {}
-            rows = ConversationLabel.objects.filter(conversation_id__in=self._conversation_ids())
-            for conversation_id, label_id in rows.values_list("conversation_id", "label_id"):
-                self._conversation_labels.setdefault(conversation_id, set()).add(label_id)
         return set(self._conversation_labels.get(conversation.pk, ()))
 
     def contact_labels(self, conversation: Conversation) -> set[int]:
-        if self._contact_labels is None:
-            self._contact_labels = {}
-            contacts = [c.contact_id for c in (self._conversations or {}).values()] or [conversation.contact_id]
+        if conversation.contact_id not in self._contacts_read:
+            # The batch's contacts at once, the first time; one more alone, should another be asked for.
+            first = not self._contacts_read
+            contacts = {conversation.contact_id}
+            if first:
+                contacts |= {c.contact_id for c in (self._conversations or {}).values()}
             rows = ContactLabel.objects.filter(contact_id__in=contacts)
             for contact_id, label_id in rows.values_list("contact_id", "label_id"):
                 self._contact_labels.setdefault(contact_id, set()).add(label_id)
+            self._contacts_read |= contacts
         return set(self._contact_labels.get(conversation.contact_id, ()))
 
     def language(self, conversation: Conversation) -> str:
@@ -513,7 +498,8 @@ class Batch:
         if self._first_inbound is None:
             self._first_inbound = dict(
                 Message.objects.filter(
-                    conversation_id__in=self._conversation_ids(), direction=Message.Direction.INBOUND
+                    conversation_id__in=self._conversation_ids() | {message.conversation_id},
+                    direction=Message.Direction.INBOUND,
                 )
                 .values("conversation_id")
                 .annotate(first=Min("occurred_at"))
