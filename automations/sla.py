@@ -1,6 +1,6 @@
 """SLA clocks: which policy applies to a conversation, and each metric's deadline in business time.
 
-A subscriber to the core's events (``sla_event``) brings a conversation's clocks in line with its state,
+A subscriber to the core's events (``sla_events``) brings a conversation's clocks in line with its state,
 counted from the event's moment (``sla_sync``):
 
 - **Policy**: the first enabled ``SlaPolicy`` (by order) whose inboxes, labels and priorities match (an empty
@@ -415,22 +415,6 @@ def event_moment(event: events.Event) -> datetime:
     return event.occurred_at
 
 
-def sla_event(event: Any, *, calendars: Calendars | None = None) -> None:
-    """Any of the events above: the conversation's clocks, as of when it happened."""
-    if isinstance(event, events.MessageSent) and event.sender_type != Message.SenderType.AGENT:
-        return  # only a person's reply meets a response clock
-    if (
-        not SlaPolicy.objects.filter(tenant_id=event.tenant_id).exists()
-        and not ConversationSla.objects.filter(
-            tenant_id=event.tenant_id, conversation_id=event.conversation_id
-        ).exists()
-    ):
-        return  # a workspace without policies: nothing to count
-    sla_sync(
-        tenant_id=event.tenant_id, conversation_id=event.conversation_id, at=event_moment(event), calendars=calendars
-    )
-
-
 SETTLED_BY_STATE = (
     events.MessageReceived,
     events.ConversationLabelsChanged,
@@ -440,26 +424,33 @@ SETTLED_BY_STATE = (
 
 
 def sla_events(received: Sequence[Any]) -> None:
-    """A delivery job's events of one kind (``events.subscribe_many``): what the conversations' clocks need is
-    read for all of them at once (``_settled``); only the events that may change a clock go through
-    ``sla_event``, one by one, in order. Most events (a customer's later messages, a label the policy does
-    not look at) change nothing and cost the batch's few statements."""
+    """A delivery job's events of one kind (``events.subscribe_many``), each bringing its conversation's clocks
+    in line as of when it happened (``sla_sync``). What the clocks need is read for the whole batch at once
+    (``_settled``): a workspace without policies, and most events (a customer's later messages, a label the
+    policy does not look at), change nothing and cost the batch's few statements; the others are synced one
+    by one, in order. Only a person's message meets a response clock: the others' ``MessageSent`` are not."""
     wanted = [
         e for e in received if not (isinstance(e, events.MessageSent) and e.sender_type != Message.SenderType.AGENT)
     ]
     if not wanted:
         return
     # A person's reply meets clocks, a status pauses, stops or restarts them, a team may change the calendar:
-    # those are always synced. The others change a clock only through what ``_settled`` compares.
+    # those are synced whenever the workspace counts. The others change a clock only through what is compared.
     calendars = Calendars()
-    settled = _settled(wanted, calendars) if isinstance(wanted[0], SETTLED_BY_STATE) else set()
+    settled = _settled(wanted, calendars, compare=isinstance(wanted[0], SETTLED_BY_STATE))
     for event in by_conversation(wanted):
         if event.conversation_id not in settled:
-            sla_event(event, calendars=calendars)
+            sla_sync(
+                tenant_id=event.tenant_id,
+                conversation_id=event.conversation_id,
+                at=event_moment(event),
+                calendars=calendars,
+            )
 
 
-def _settled(received: Sequence[Any], calendars: Calendars) -> set[int]:
-    """The conversations whose clocks, as the batch finds them, already are what a sync would make them: the
+def _settled(received: Sequence[Any], calendars: Calendars, *, compare: bool) -> set[int]:
+    """The conversations with nothing to count (their workspace keeps no policy and they have no SLA row) and,
+    with ``compare``, those whose clocks, as the batch finds them, already are what a sync would make them: the
     policy and calendar they would get are the ones they have, the pause follows the status, and each metric
     the policy times has its clock, running with the policy's target (next response: while the first one
     runs, or its own runs). Only ever too few: the others are synced, which is always right. Their events
@@ -474,10 +465,10 @@ def _settled(received: Sequence[Any], calendars: Calendars) -> set[int]:
         for state in ConversationSla.objects.filter(conversation_id__in=conversation_ids)
         if tenant_of.get(state.conversation_id) == state.tenant_id
     }
-    # Without policies nor clocks: nothing to count (``sla_event`` returns at once).
+    # Without policies nor clocks: nothing to count.
     candidates = {pk for pk in conversation_ids if pk in states or policies.get(tenant_of[pk])}
     nothing = conversation_ids - candidates
-    if not candidates:
+    if not candidates or not compare:
         return nothing
     conversations = {
         c.pk: c
