@@ -402,3 +402,49 @@ def test_owner_is_untouched(tenant):
     conversation = make_conversation(inbox)
     assert inbox_queue_assign(tenant_id=tenant.pk, inbox_id=inbox.pk) == 0
     assert assignees(conversation) == [None]
+
+
+def test_a_burst_of_new_conversations_in_one_job_runs_the_queue_once_and_assigns_each_once(
+    tenant, in_one_job, monkeypatch
+):
+    from automations import assignment
+    from conversations.services.inbound import InboundSpec, message_receive
+    from tests.whatsapp.conftest import make_channel
+
+    channel = make_channel(tenant)
+    ana, bia = agent(tenant, "Ana"), agent(tenant, "Bia")
+    channel.inbox.members.add(ana.user, bia.user)
+    policy(channel.inbox, capacity=2)
+    runs: list[int] = []
+    real = assignment.inbox_queue_assign
+
+    def counted(**kwargs):
+        runs.append(kwargs["inbox_id"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(assignment, "inbox_queue_assign", counted)
+    written = []
+
+    def burst() -> None:
+        for n in range(6):
+            spec = InboundSpec(
+                source_id=f"55119876500{n:02d}",
+                external_id=f"wamid.burst-{n}",
+                occurred_at=timezone.now() + timedelta(seconds=n),
+                type="text",
+                text="Oi",
+                profile_name=f"Cliente {n}",
+            )
+            written.append(message_receive(inbox=channel.inbox, spec=spec)[0].conversation)
+
+    in_one_job(burst, subscribers=("automations.auto_assign.conversation_created",))
+
+    assert runs == [channel.inbox_id]  # six events, one run of the inbox's queue
+    given = assignees(*written)
+    # Capacity 2 each: the four who waited longest are assigned, two each; the last two wait.
+    assert given[:4].count(ana.user_id) == 2 and given[:4].count(bia.user_id) == 2
+    assert given[4:] == [None, None]
+    events_per_conversation = [
+        e.payload["conversation_id"] for e in OutboxEvent.objects.filter(event_type="conversation.assigned")
+    ]
+    assert sorted(events_per_conversation) == sorted(c.pk for c in written[:4])
