@@ -18,6 +18,24 @@
     });
   });
 
+  // A menu opening to the left of its button (dropdown-right) that a column of the page would cut off (the
+  // button wrapped to the column's left edge) opens to the right instead, and back once there is room.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("details.dropdown[open]")) return;
+    var menu = details.querySelector(".dropdown-menu.dropdown-right, .dropdown-menu.dropdown-flipped");
+    if (!menu) return;
+    menu.classList.remove("dropdown-flipped");
+    menu.classList.add("dropdown-right");
+    var clip = details.parentElement;
+    while (clip && clip !== document.body && getComputedStyle(clip).overflowX === "visible") clip = clip.parentElement;
+    var left = clip && clip !== document.body ? clip.getBoundingClientRect().left : 0;
+    if (menu.getBoundingClientRect().left < left) {
+      menu.classList.remove("dropdown-right");
+      menu.classList.add("dropdown-flipped");
+    }
+  }, true);
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
     document.querySelectorAll("details.dropdown[open]").forEach(function (d) {

@@ -135,7 +135,11 @@ function applyHeader(data, displayId) {
     // A live re-render keeps the keyboard focus on the same control of the header.
     const controls = (el) => Array.from(el.querySelectorAll("a[href], button, input, select, textarea, [tabindex]"));
     const focused = head.contains(document.activeElement) ? controls(head).indexOf(document.activeElement) : -1;
+    // ... and an open menu open.
+    const menus = (el) => Array.from(el.querySelectorAll("details"));
+    const open = menus(head).map((d) => d.open);
     head.replaceWith(next);
+    menus(next).forEach((d, i) => { if (open[i]) d.open = true; });
     syncContactToggle();
     if (focused >= 0) {
       const again = controls(next)[focused];
