@@ -56,6 +56,7 @@ from conversations.services.actions import (
     conversation_activity_record,
     conversation_assign,
     conversation_labels_change,
+    conversation_mute_set,
     conversation_priority_set,
     conversation_status_set,
     conversation_team_set,
@@ -574,6 +575,8 @@ def rules_run(trigger: Trigger, *, batch: Batch | None = None) -> list[RuleRun]:
     conversation = batch.conversation(trigger)
     if conversation is None:
         return []
+    if trigger.event == Event.MESSAGE_RECEIVED and conversation.muted_at is not None:
+        return []  # a muted conversation's messages are seen by no automation
     facts = Facts(conversation=conversation, at=trigger.occurred_at, message=batch.message(trigger), batch=batch)
     depth = _depth(trigger)
     tenant = conversation.tenant
@@ -794,6 +797,9 @@ def _act(
         return "done", _("note %(id)s") % {"id": note.pk}
     if kind == "resolve":
         conversation_status_set(actor=actor, conversation=conversation, status=Conversation.Status.RESOLVED)
+        return "done", ""
+    if kind == "mute":
+        conversation_mute_set(actor=actor, conversation=conversation, muted=True)
         return "done", ""
     if kind == "snooze":
         now = timezone.now()

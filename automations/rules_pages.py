@@ -63,6 +63,7 @@ ACTION_LABELS = {
     "add_note": gettext_lazy("Add a private note"),
     "resolve": gettext_lazy("Resolve"),
     "snooze": gettext_lazy("Snooze"),
+    "mute": gettext_lazy("Mute the conversation"),
 }
 OPERATOR_LABELS = {
     "equals": gettext_lazy("equals"),

@@ -21,7 +21,8 @@ A condition is ``{"type": …, …}``:
 ``{"label_ids": […]}``, ``set_priority`` ``{"priority"}``, ``send_message``
 ``{"text", "template": null | {"name", "language", "params"}}``, ``send_quick_reply``
 ``{"quick_reply_id"}``, ``add_note`` ``{"text"}``, ``resolve``, ``snooze``
-``{"mode": "hours", "hours"} | {"mode": "next_opening"}``.
+``{"mode": "hours", "hours"} | {"mode": "next_opening"}``, ``mute`` (resolve, and file the customer's
+later messages there, out of the queue and of every automation).
 
 Every id must name one of the workspace's own rows (an active member, a label, an inbox, a shared quick
 reply, an approved template of one of its inboxes): another workspace's is refused like one that never
@@ -90,6 +91,7 @@ ACTION_TYPES = (
     "add_note",
     "resolve",
     "snooze",
+    "mute",
 )
 ATTRIBUTE_OPERATORS = ("equals", "contains", "exists", "not_exists")
 
@@ -412,7 +414,7 @@ def _group(value: Any, path: str, event: str, known: Known, depth: int, count: l
 def _action(value: Any, path: str, known: Known) -> dict[str, Any]:
     action = _obj(value, path)
     kind = _choice(action.get("type"), f"{path}.type", ACTION_TYPES)
-    if kind in ("unassign", "resolve"):
+    if kind in ("unassign", "resolve", "mute"):
         _keys(action, path, {"type"})
         return {"type": kind}
     if kind == "assign_agent":

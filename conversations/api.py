@@ -91,6 +91,11 @@ class ConversationOutput(serializers.Serializer):
     last_activity_at = serializers.DateTimeField()
     reply_window_open = serializers.SerializerMethodField()
     snoozed_until = serializers.DateTimeField(allow_null=True)
+    muted_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When it was muted (it is resolved, and the customer's new messages are filed in it); "
+        "null: not muted",
+    )
     unread_count = serializers.IntegerField()
     waiting_since = serializers.DateTimeField(allow_null=True)
     sla_due_at = serializers.DateTimeField(
@@ -415,6 +420,31 @@ class ConversationStatusApi(TenantAPIView):
             conversation=conversation,
             status=data.validated_data["status"],
             snoozed_until=data.validated_data.get("snoozed_until"),
+        )
+        return Response(_conversation_data(conversation, principal=self.principal))
+
+
+class ConversationMutedApi(TenantAPIView):
+    required_perm = Perm.REPLY
+
+    class MutedInput(serializers.Serializer):
+        muted = serializers.BooleanField(
+            help_text="true: resolve it and file the customer's new messages in it, out of the queue and of every "
+            "automation; false: unmute (it stays resolved)"
+        )
+
+    @extend_schema(
+        operation_id="conversations_muted_set",
+        request=MutedInput,
+        responses={200: ConversationOutput, 400: INVALID, 415: UNSUPPORTED, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Mute or unmute",
+    )
+    def put(self, request: Request, tenant_slug: str, display_id: int) -> Response:
+        conversation = selectors.conversation_get(membership=self.principal, display_id=display_id)
+        data = self.MutedInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = actions.conversation_mute_set(
+            actor=self.principal, conversation=conversation, muted=data.validated_data["muted"]
         )
         return Response(_conversation_data(conversation, principal=self.principal))
 

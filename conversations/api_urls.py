@@ -10,6 +10,7 @@ urlpatterns = [
     path(f"{_conversation}assignee/", api.ConversationAssigneeApi.as_view(), name="api_conversation_assignee"),
     path(f"{_conversation}team/", api.ConversationTeamApi.as_view(), name="api_conversation_team"),
     path(f"{_conversation}status/", api.ConversationStatusApi.as_view(), name="api_conversation_status"),
+    path(f"{_conversation}muted/", api.ConversationMutedApi.as_view(), name="api_conversation_muted"),
     path(f"{_conversation}priority/", api.ConversationPriorityApi.as_view(), name="api_conversation_priority"),
     path(f"{_conversation}labels/", api.ConversationLabelListAddApi.as_view(), name="api_conversation_labels"),
     path(

@@ -206,6 +206,9 @@ class Conversation(TenantOwnedModel):
     # Until when a resolved conversation takes the customer's answers to what a feature asked them (a
     # survey) instead of a new conversation opening for them (``conversations.answers``). None: not waiting.
     answers_until = models.DateTimeField(null=True, blank=True)
+    # Muted (always resolved): the customer's new messages are filed here, unread by nobody and seen by no
+    # automation, instead of opening a new conversation in the queue; None: not muted. Reopening unmutes.
+    muted_at = models.DateTimeField(_("muted"), null=True, blank=True)
     labels = models.ManyToManyField(
         Label, through="ConversationLabel", blank=True, related_name="conversations", verbose_name=_("labels")
     )
@@ -232,6 +235,9 @@ class Conversation(TenantOwnedModel):
                 fields=["tenant", "contact_inbox"],
                 condition=~Q(status="resolved"),
                 name="conversation_one_unresolved_per_contact_inbox",
+            ),
+            models.CheckConstraint(
+                condition=Q(muted_at__isnull=True) | Q(status="resolved"), name="conversation_muted_is_resolved"
             ),
         ]
         # Keyset pagination of the inbox list: every order ends with the id, so a cursor is exact.

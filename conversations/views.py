@@ -576,6 +576,11 @@ def conversation_action(request: HttpRequest, tenant_slug: str, display_id: int,
         actions.conversation_status_set(
             actor=membership, conversation=conversation, status=request.POST.get("status", ""), snoozed_until=until
         )
+    elif action == "mute":
+        muted = request.POST.get("muted", "")
+        if muted not in ("0", "1"):
+            raise ValidationFailed(_("Say whether to mute the conversation."))
+        actions.conversation_mute_set(actor=membership, conversation=conversation, muted=muted == "1")
     elif action == "priority":
         actions.conversation_priority_set(
             actor=membership, conversation=conversation, priority=request.POST.get("priority", "")

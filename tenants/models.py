@@ -327,6 +327,8 @@ class AuditLogEntry(models.Model):
         CONVERSATION_STATUS_CHANGED = "conversation.status_changed", _("Conversation status changed")
         CONVERSATION_PRIORITY_CHANGED = "conversation.priority_changed", _("Conversation priority changed")
         CONVERSATION_LABELS_CHANGED = "conversation.labels_changed", _("Conversation labels changed")
+        CONVERSATION_MUTED = "conversation.muted", _("Conversation muted")
+        CONVERSATION_UNMUTED = "conversation.unmuted", _("Conversation unmuted")
         CONTACT_UPDATED = "contact.updated", _("Contact changed")
         MESSAGE_SENT = "message.sent", _("Message sent by an automation or the system")
         LABEL_CREATED = "label.created", _("Label created")

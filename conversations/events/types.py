@@ -134,7 +134,8 @@ class ConversationCreated(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ConversationStatusChanged(Event):
-    """``change`` is one of ``resolved``, ``reopened``, ``pending``, ``snoozed``, ``snooze_ended``."""
+    """``change`` is one of ``resolved``, ``reopened``, ``pending``, ``snoozed``, ``snooze_ended``, ``muted``
+    (resolved by muting it: ``conversations.services.actions.conversation_mute_set``)."""
 
     name: ClassVar[str] = "conversation.status_changed"
     conversation_id: int

@@ -1,4 +1,4 @@
-"""What agents do to a conversation: assign, change status, snooze, prioritise, label, mark read.
+"""What agents do to a conversation: assign, change status, snooze, mute, prioritise, label, mark read.
 
 Each action is audited, leaves a system line in the conversation's history and reaches every
 member who can see the conversation (and those who just lost sight of it) live, after commit.
@@ -283,9 +283,12 @@ def conversation_status_set(
                 details={"display_id": newer},
             )
     previous = conversation.status
+    was_muted = conversation.muted_at is not None
     conversation.status = status
     conversation.snoozed_until = snoozed_until
     conversation.resolved_at = now if status == Conversation.Status.RESOLVED else None
+    # Only a resolved conversation is muted: reopening it unmutes it.
+    conversation.muted_at = conversation.muted_at if status == Conversation.Status.RESOLVED else None
     person_line, other_line = {
         Conversation.Status.RESOLVED: (_("%(actor)s resolved the conversation"), _("Resolved by %(actor)s")),
         Conversation.Status.OPEN: (_("%(actor)s reopened the conversation"), _("Reopened by %(actor)s")),
@@ -301,12 +304,19 @@ def conversation_status_set(
     activity = _line(
         actor, person_line, other_line, until=_tenant_time(conversation, snoozed_until) if snoozed_until else ""
     )
-    _save_and_publish(conversation, ["status", "snoozed_until", "resolved_at"], activity=activity)
+    if was_muted and conversation.muted_at is None:
+        activity += "; " + _("the conversation is no longer muted")
+    _save_and_publish(conversation, ["status", "snoozed_until", "resolved_at", "muted_at"], activity=activity)
     _audit(
         actor,
         AuditLogEntry.Action.CONVERSATION_STATUS_CHANGED,
         conversation,
-        {"from": previous, "to": status, "snoozed_until": snoozed_until.isoformat() if snoozed_until else None},
+        {
+            "from": previous,
+            "to": status,
+            "snoozed_until": snoozed_until.isoformat() if snoozed_until else None,
+            **({"unmuted": True} if was_muted and conversation.muted_at is None else {}),
+        },
     )
     person = actor_user(actor)
     change = {
@@ -331,6 +341,61 @@ def conversation_status_set(
             )
         ]
     )
+    return conversation
+
+
+@transaction.atomic
+def conversation_mute_set(*, actor: Actor, conversation: Conversation, muted: bool) -> Conversation:
+    """Mute (resolve it, and file the customer's new messages here, resolved and unread by nobody, out of the
+    queue and of every automation) or unmute (it stays resolved: the customer's next message opens a new
+    conversation, as always). Meant for spam and for customers who keep writing after the matter is closed."""
+    _require_reply(actor, conversation)
+    conversation = (
+        Conversation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("tenant")
+        .get(pk=conversation.pk)
+    )
+    if (conversation.muted_at is not None) == muted:
+        return conversation
+    person = actor_user(actor)
+    if not muted:
+        conversation.muted_at = None
+        activity = _line(actor, _("%(actor)s unmuted the conversation"), _("Unmuted by %(actor)s"))
+        _save_and_publish(conversation, ["muted_at"], activity=activity)
+        _audit(actor, AuditLogEntry.Action.CONVERSATION_UNMUTED, conversation, {})
+        return conversation
+    now = timezone.now()
+    previous = conversation.status
+    conversation.muted_at = now
+    fields = ["muted_at"]
+    if previous != Conversation.Status.RESOLVED:
+        conversation.status, conversation.snoozed_until, conversation.resolved_at = (
+            Conversation.Status.RESOLVED,
+            None,
+            now,
+        )
+        fields += ["status", "snoozed_until", "resolved_at"]
+    activity = _line(actor, _("%(actor)s muted the conversation"), _("Muted by %(actor)s"))
+    _save_and_publish(conversation, fields, activity=activity)
+    _audit(actor, AuditLogEntry.Action.CONVERSATION_MUTED, conversation, {"from": previous})
+    if previous != Conversation.Status.RESOLVED:
+        # Resolved as muted: what follows a resolution (clocks stop, capacity frees) happens; what greets a
+        # resolution (a survey, "conversation resolved" rules) does not, since ``change`` is "muted".
+        events_record(
+            [
+                ConversationStatusChanged(
+                    tenant_id=conversation.tenant_id,
+                    conversation_id=conversation.pk,
+                    previous_status=previous,
+                    status=Conversation.Status.RESOLVED,
+                    change="muted",
+                    actor_user_id=person.pk if person else None,
+                    actor_type=actor_type(actor),
+                    actor_id=actor_id(actor),
+                    actor_kind=actor_kind(actor),
+                )
+            ]
+        )
     return conversation
 
 

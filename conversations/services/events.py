@@ -61,6 +61,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "last_activity_at": conversation.last_activity_at.isoformat() if conversation.last_activity_at else None,
         "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
         "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+        "muted_at": conversation.muted_at.isoformat() if conversation.muted_at else None,
         "unread_count": conversation.unread_count,
         "sla_due_at": conversation.sla_due_at.isoformat() if conversation.sla_due_at else None,
         "sla_breached_at": conversation.sla_breached_at.isoformat() if conversation.sla_breached_at else None,

@@ -220,16 +220,18 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
         inbox.pk,
         [contact_inboxes[source_id] for source_id in people],
         awaiting=answer_keepers_registered(),
+        muted=True,
     )
     by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
     # A customer whose latest conversation is resolved and waiting for answers: each answer a feature claims
     # is filed there; anything else they wrote opens their new conversation, as always (``conversations.answers``).
+    # A muted one takes everything they write.
     filed: dict[int, Conversation] = {}
     not_answers: dict[int, ContactInbox] = {}
     for index, spec in enumerate(new_specs):
         contact_inbox = contact_inboxes[spec.source_id]
         current = by_contact_inbox[contact_inbox.pk]
-        if current.status != Conversation.Status.RESOLVED or answer_kept(current, spec):
+        if current.status != Conversation.Status.RESOLVED or current.muted_at is not None or answer_kept(current, spec):
             filed[index] = current
         else:
             not_answers[contact_inbox.pk] = contact_inbox
@@ -431,14 +433,22 @@ def contact_identify(
 
 
 def _conversations_get_or_open(
-    tenant_id: int, inbox_id: int, contact_inboxes: list[ContactInbox], *, awaiting: bool = False
+    tenant_id: int,
+    inbox_id: int,
+    contact_inboxes: list[ContactInbox],
+    *,
+    awaiting: bool = False,
+    muted: bool = False,
 ) -> list[tuple[Conversation, bool]]:
     """Each customer's unresolved conversation in this inbox, opened where there is none (flag True). With
-    ``awaiting``, a customer without one gets their resolved conversation waiting for answers, if any."""
+    ``awaiting``, a customer without one gets their latest resolved conversation waiting for answers, if any;
+    with ``muted``, their latest resolved one that is muted."""
     now = timezone.now()
     current_q = ~Q(status=Conversation.Status.RESOLVED)
     if awaiting:
         current_q |= Q(status=Conversation.Status.RESOLVED, answers_until__gt=now)
+    if muted:
+        current_q |= Q(status=Conversation.Status.RESOLVED, muted_at__isnull=False)
     current: dict[int, Conversation] = {}
     for c in Conversation.objects.filter(
         current_q, tenant_id=tenant_id, contact_inbox__in=[ci.pk for ci in contact_inboxes]

@@ -282,3 +282,35 @@ def test_reply_button_on_a_message_quotes_it_in_the_composer_and_posts_nothing(
     assert Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.OPEN
     expect(page.locator(".toasts .toast")).to_have_count(0)
     browser_errors.assert_none()
+
+
+# --- muting -------------------------------------------------------------------------------------------
+
+
+def test_muting_from_the_more_menu_shows_muted_and_unmute_brings_the_resolved_state_back(
+    page: Page, browser_errors: BrowserErrors
+) -> None:
+    _tenant, inbox, ana, _bruno = workspace()
+    conversation = make_conversation(inbox, name="Spammer", assignee=ana, last_inbound_at=timezone.now())
+    make_message(conversation, "compre seguidores")
+    open_inbox(page, ana.user, f"c/{conversation.display_id}/")
+    head = page.locator("[data-pane-head]")
+
+    head.locator("details.more-status summary").click()
+    head.locator("button[data-mute='1']").click()
+
+    expect(head.locator("[data-muted]")).to_have_text("🔇 Muted", timeout=TIMEOUT_MS)
+    expect(head.locator("[data-status-badge]")).to_have_text("Resolved")
+    expect(head.locator("button[data-mute='0']")).to_have_text("Unmute")
+    expect(page.locator("[data-messages]")).to_contain_text("Ana Agent muted the conversation")
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.muted_at is not None) == ("resolved", True)
+
+    head.locator("button[data-mute='0']").click()
+
+    expect(head.locator("[data-muted]")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(head.locator("button[data-status='open']").first).to_have_text("Reopen")
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.muted_at) == ("resolved", None)
+    expect(page.locator(".toasts .toast.error")).to_have_count(0)
+    browser_errors.assert_none()

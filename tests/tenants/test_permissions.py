@@ -131,6 +131,7 @@ EXPECTED: dict[str, set[str]] = {
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
+    "api_conversation_muted": EVERYONE,
     "api_conversation_priority": EVERYONE,
     "api_conversation_team": EVERYONE,
     "api_conversation_labels": EVERYONE,
@@ -170,6 +171,7 @@ EMPTY_BODY_INVALID = {
     "api_rule_move",
     "api_conversation_assignee",
     "api_conversation_status",
+    "api_conversation_muted",
     "api_conversation_priority",
     "api_conversation_team",
     "api_conversation_notes",

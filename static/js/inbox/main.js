@@ -46,6 +46,12 @@ function onClick(event) {
     if (t.closest("details")) t.closest("details").removeAttribute("open");
     return;
   }
+  const mute = t.closest("button[data-mute]");
+  if (mute) {
+    act("mute", {muted: mute.dataset.mute});
+    if (t.closest("details")) t.closest("details").removeAttribute("open");
+    return;
+  }
   const snoozeButton = t.closest("[data-snooze]");
   if (snoozeButton) { snooze(snoozeButton.dataset.snooze); return; }
   const remove = t.closest("[data-label-remove]");
