@@ -230,6 +230,16 @@ def _sample_team(tenant: Tenant) -> int:
     return team_create(actor=owner, spec=spec).pk
 
 
+def _sample_product(tenant: Tenant) -> int:
+    from payments.catalog import ProductSpec, product_create
+    from payments.models import Product
+    from tests.factories import owner_of
+
+    n = Product.objects.filter(tenant=tenant).count()
+    spec = ProductSpec(retailer_id=f"SAMPLE-{n}", name="Recarga", price=2500)
+    return product_create(actor=owner_of(tenant), tenant=tenant, spec=spec).pk
+
+
 def _sample_rule(tenant: Tenant) -> int:
     # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
     from automations.rules_services import RuleSpec, rule_create
@@ -264,6 +274,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "policy_id": _sample_sla_policy,
     "team_id": _sample_team,
     "rule_id": _sample_rule,
+    "product_id": _sample_product,
 }
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "conversations",
     "whatsapp",
     "automations",
+    "payments",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations")
+PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments")
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -70,6 +70,12 @@ def tree_copy(tmp_path: Path) -> Path:
             "automations.channel_probe -> whatsapp.models",
         ),
         (
+            "payments/feature_probe.py",
+            "def probe():\n    from automations import models\n\n    return models\n",
+            "payments (a feature) imports no channel and no other feature BROKEN",
+            "payments.feature_probe -> automations.models",
+        ),
+        (
             "tenants/feature_probe.py",
             "from automations import models\n",
             "tenants imports no other app (helpdesk's utilities only) BROKEN",
@@ -99,6 +105,7 @@ def tree_copy(tmp_path: Path) -> Path:
         "core-imports-a-channel",
         "core-imports-a-feature",
         "feature-imports-a-channel",
+        "feature-imports-a-feature",
         "tenants-imports-a-feature",
         "tenants-imports-the-core",
         "helpdesk-utility-imports-an-app",

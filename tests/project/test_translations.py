@@ -26,7 +26,17 @@ LOCALE = Path(settings.BASE_DIR) / "locale"
 DOMAINS = ("django", "djangojs")
 LANGUAGES = ("pt_BR",)
 # Where the product's strings are (tests/ and bench/ speak to developers only).
-SOURCES = ("automations", "conversations", "helpdesk", "jinja2", "static", "templates", "tenants", "whatsapp")
+SOURCES = (
+    "automations",
+    "conversations",
+    "helpdesk",
+    "jinja2",
+    "payments",
+    "static",
+    "templates",
+    "tenants",
+    "whatsapp",
+)
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\w+\}")
 
 

@@ -128,6 +128,9 @@ EXPECTED: dict[str, set[str]] = {
     "api_rule_runs": ADMINS,
     "api_rule_dry_run": ADMINS,
     "api_rule_move": ADMINS,
+    # The catalog: "Manage payments and catalog".
+    "api_product_list": ADMINS,
+    "api_product_detail": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,

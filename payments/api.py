@@ -1,0 +1,155 @@
+"""REST API of the catalog: the workspace's products, newest first a page at a time, one product, create,
+change (fields left out keep their value) and delete. Every operation needs "Manage payments and catalog";
+another workspace's product is 404, like one that never was. Prices are integers of centavos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from helpdesk.api import CursorPagination, ErrorOutput
+from helpdesk.exceptions import NotFound, ValidationFailed
+from payments import catalog
+from payments.models import CATEGORY_MAX, CURRENCIES, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, RETAILER_ID_MAX, Product
+from tenants.api_base import TenantAPIView
+from tenants.permissions import Perm
+
+FORBIDDEN = OpenApiResponse(ErrorOutput, description="The caller lacks Manage payments and catalog")
+INVALID = OpenApiResponse(ErrorOutput, description="validation_failed: details name the field")
+UNSUPPORTED = OpenApiResponse(ErrorOutput, description="unsupported_media_type: the body is not JSON")
+PRODUCT_NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such product in this workspace")
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    retailer_id = serializers.CharField(help_text="The SKU: WhatsApp's retailer_id of the catalog item")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    price = serializers.IntegerField(help_text="In the currency's minor units (centavos): 2500 is R$ 25,00")
+    currency = serializers.CharField()
+    image_url = serializers.CharField()
+    availability = serializers.ChoiceField(choices=Product.Availability.values)
+    visible = serializers.BooleanField(help_text="false: hidden from the WhatsApp catalog and from agents")
+    category = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductInput(serializers.Serializer):
+    retailer_id = serializers.CharField(max_length=RETAILER_ID_MAX)
+    name = serializers.CharField(max_length=NAME_MAX)
+    description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+    price = serializers.IntegerField(
+        min_value=1, max_value=PRICE_MAX, help_text="In the currency's minor units (centavos); never a decimal"
+    )
+    currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
+    image_url = serializers.CharField(required=False, allow_blank=True, help_text="An https:// address")
+    availability = serializers.ChoiceField(choices=Product.Availability.values, required=False)
+    visible = serializers.BooleanField(required=False)
+    category = serializers.CharField(max_length=CATEGORY_MAX, required=False, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # 25.5 would pass as 25 through IntegerField; money never takes a decimal.
+        if isinstance(data, dict) and isinstance(data.get("price"), (float, str)):
+            raise serializers.ValidationError({"price": [_("A whole number of centavos: 2500 for R$ 25,00.")]})
+        return super().to_internal_value(data)
+
+
+class ProductPagination(CursorPagination):
+    ordering = "-id"
+
+
+def _product_get(tenant_id: int, product_id: int) -> Product:
+    product = Product.objects.filter(tenant_id=tenant_id, pk=product_id).select_related("tenant").first()
+    if product is None:
+        raise NotFound(_("No such product."))
+    return product
+
+
+class ProductListCreateApi(TenantAPIView):
+    """The workspace's products."""
+
+    required_perm = Perm.MANAGE_PAYMENTS
+    parser_classes = [JSONParser]
+    pagination_class = ProductPagination
+
+    @extend_schema(
+        operation_id="products_list",
+        parameters=[
+            OpenApiParameter("q", str, description="Part of the name or the SKU"),
+            OpenApiParameter("visible", bool, description="Only visible (true) or hidden (false) products"),
+        ],
+        responses={200: ProductOutput(many=True), 400: INVALID, 403: FORBIDDEN},
+        summary="The workspace's products, newest first, a page at a time",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        qs = Product.objects.filter(tenant=self.tenant)
+        query = request.query_params.get("q", "").strip()
+        if query:
+            qs = qs.filter(name__icontains=query) | qs.filter(retailer_id__icontains=query)
+        visible = request.query_params.get("visible")
+        if visible is not None:
+            if visible not in ("true", "false"):
+                raise ValidationFailed(_("visible is true or false."), details={"param": "visible"})
+            qs = qs.filter(visible=visible == "true")
+        paginator = ProductPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ProductOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="products_create",
+        request=ProductInput,
+        responses={201: ProductOutput, 400: INVALID, 403: FORBIDDEN, 415: UNSUPPORTED},
+        summary="Add a product to the catalog",
+    )
+    def post(self, request: Request, tenant_slug: str) -> Response:
+        data = ProductInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = catalog.product_create(
+            actor=self.principal, tenant=self.tenant, spec=catalog.ProductSpec(**data.validated_data), request=request
+        )
+        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(TenantAPIView):
+    """One product."""
+
+    required_perm = Perm.MANAGE_PAYMENTS
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="products_retrieve",
+        responses={200: ProductOutput, 403: FORBIDDEN, 404: PRODUCT_NOT_FOUND},
+        summary="One product",
+    )
+    def get(self, request: Request, tenant_slug: str, product_id: int) -> Response:
+        return Response(ProductOutput(_product_get(self.tenant.pk, product_id)).data)
+
+    @extend_schema(
+        operation_id="products_update",
+        request=ProductInput(partial=True),
+        responses={200: ProductOutput, 400: INVALID, 403: FORBIDDEN, 404: PRODUCT_NOT_FOUND, 415: UNSUPPORTED},
+        summary="Change a product; fields left out keep their value",
+    )
+    def patch(self, request: Request, tenant_slug: str, product_id: int) -> Response:
+        product = _product_get(self.tenant.pk, product_id)
+        data = ProductInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        spec = catalog.product_spec_of(product, **data.validated_data)
+        product = catalog.product_update(actor=self.principal, product=product, spec=spec, request=request)
+        return Response(ProductOutput(product).data)
+
+    @extend_schema(
+        operation_id="products_delete",
+        responses={204: None, 403: FORBIDDEN, 404: PRODUCT_NOT_FOUND},
+        summary="Delete a product",
+    )
+    def delete(self, request: Request, tenant_slug: str, product_id: int) -> Response:
+        catalog.product_delete(actor=self.principal, product=_product_get(self.tenant.pk, product_id), request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

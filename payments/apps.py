@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentsConfig(AppConfig):
+    name = "payments"
+    verbose_name = _("Catalog and payments")
+
+    def ready(self) -> None:
+        from payments.audit import register_audit_display
+
+        register_audit_display()

@@ -1,0 +1,38 @@
+"""How the audit log shows the catalog's entries: prices as money in the viewer's language, the
+availability in words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.translation import gettext_lazy
+
+from payments.models import Product
+from payments.money import amount_format
+from tenants import audit_display
+from tenants.models import AuditLogEntry
+
+Action = AuditLogEntry.Action
+ACTIONS = (Action.PRODUCT_CREATED, Action.PRODUCT_CHANGED, Action.PRODUCT_DELETED)
+LABELS = {
+    "retailer_id": gettext_lazy("SKU"),
+    "price": gettext_lazy("price"),
+    "currency": gettext_lazy("currency"),
+    "image_url": gettext_lazy("image address"),
+    "availability": gettext_lazy("availability"),
+    "visible": gettext_lazy("visible"),
+    "category": gettext_lazy("category"),
+}
+
+
+def _prices(_tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
+    return {value: amount_format(value) for value in values if isinstance(value, int) and not isinstance(value, bool)}
+
+
+def register_audit_display() -> None:
+    audit_display.register_kind("product_price", _prices)
+    audit_display.register_kind("product_availability", audit_display.choices_kind(Product.Availability.choices))
+    for action in ACTIONS:
+        audit_display.register_keys({"price": "product_price", "availability": "product_availability"}, action=action)
+        audit_display.register_labels(LABELS, action=action)
