@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -13,8 +14,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from helpdesk.api import CursorPagination, ErrorOutput
-from helpdesk.exceptions import NotFound, ValidationFailed
+from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField
+from helpdesk.exceptions import ValidationFailed
 from payments import catalog
 from payments.models import CATEGORY_MAX, CURRENCIES, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, RETAILER_ID_MAX, Product
 from tenants.api_base import TenantAPIView
@@ -42,17 +43,17 @@ class ProductOutput(serializers.Serializer):
 
 
 class ProductInput(serializers.Serializer):
-    retailer_id = serializers.CharField(max_length=RETAILER_ID_MAX)
-    name = serializers.CharField(max_length=NAME_MAX)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+    retailer_id = StrictCharField(max_length=RETAILER_ID_MAX)
+    name = StrictCharField(max_length=NAME_MAX)
+    description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
     price = serializers.IntegerField(
         min_value=1, max_value=PRICE_MAX, help_text="In the currency's minor units (centavos); never a decimal"
     )
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
-    image_url = serializers.CharField(required=False, allow_blank=True, help_text="An https:// address")
+    image_url = StrictCharField(required=False, allow_blank=True, help_text="An https:// address")
     availability = serializers.ChoiceField(choices=Product.Availability.values, required=False)
-    visible = serializers.BooleanField(required=False)
-    category = serializers.CharField(max_length=CATEGORY_MAX, required=False, allow_blank=True)
+    visible = StrictBooleanField(required=False)
+    category = StrictCharField(max_length=CATEGORY_MAX, required=False, allow_blank=True)
 
     def to_internal_value(self, data: Any) -> Any:
         # 25.5 would pass as 25 through IntegerField; money never takes a decimal.
@@ -68,7 +69,7 @@ class ProductPagination(CursorPagination):
 def _product_get(tenant_id: int, product_id: int) -> Product:
     product = Product.objects.filter(tenant_id=tenant_id, pk=product_id).select_related("tenant").first()
     if product is None:
-        raise NotFound(_("No such product."))
+        raise Http404("No such product.")
     return product
 
 
@@ -91,6 +92,11 @@ class ProductListCreateApi(TenantAPIView):
     def get(self, request: Request, tenant_slug: str) -> Response:
         qs = Product.objects.filter(tenant=self.tenant)
         query = request.query_params.get("q", "").strip()
+        if "\x00" in query:
+            # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
+            raise ValidationFailed(_("The search cannot contain a NUL character."), details={"param": "q"})
+        if len(query) > 100:
+            raise ValidationFailed(_("The search is too long (100 characters at most)."), details={"param": "q"})
         if query:
             qs = qs.filter(name__icontains=query) | qs.filter(retailer_id__icontains=query)
         visible = request.query_params.get("visible")

@@ -252,3 +252,29 @@ def test_an_api_token_needs_manage_payments(tenant):
     assert _rows(tenant) == []
     assert allowed.post(API, RECARGA, content_type="application/json").status_code == 201
     assert [action for action, _extra in _audit(tenant)] == ["product.created"]
+
+
+def test_the_api_search_refuses_a_nul_character_and_a_long_search(admin_client):
+    nul = admin_client.get(API, {"q": "a\x00b"})
+    long = admin_client.get(API, {"q": "x" * 101})
+
+    assert (nul.status_code, nul.json()["error"]["details"]) == (400, {"param": "q"})
+    assert (long.status_code, long.json()["error"]["details"]) == (400, {"param": "q"})
+
+
+@pytest.mark.parametrize("field", ["retailer_id", "name", "description", "image_url", "category"])
+def test_the_api_takes_text_only_as_json_strings(tenant, admin_client, field):
+    response = admin_client.post(API, {**RECARGA, field: 0}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert field in response.json()["error"]["details"]
+    assert _rows(tenant) == []
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_the_api_takes_visible_only_as_json_true_or_false(tenant, admin_client, value):
+    response = admin_client.post(API, {**RECARGA, "visible": value}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "visible" in response.json()["error"]["details"]
+    assert _rows(tenant) == []
