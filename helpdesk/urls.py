@@ -24,6 +24,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("conversations.urls")),
     path("t/<slug:tenant_slug>/", include("conversations.attachment_urls")),
     path("t/<slug:tenant_slug>/", include("automations.settings_urls")),
+    path("t/<slug:tenant_slug>/", include("payments.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("conversations.api_urls")),
     path("api/v1/", include("whatsapp.api_urls")),

@@ -502,6 +502,16 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += [closing]
 
+    # A product of the catalog: its name and category are data, its price shows as money in Portuguese.
+    from payments.catalog import ProductSpec, product_create
+
+    product = product_create(
+        actor=owner,
+        tenant=tenant,
+        spec=ProductSpec(retailer_id="RECARGA-25", name="Recarga do cartão", price=2500, category="Recargas"),
+    )
+    data += ["Recarga do cartão", "Recargas", "RECARGA-25"]
+
     # A team with its hours, a member and a supervisor; the inbox's auto-assignment sends new conversations
     # to its queue, with an agent's own capacity; a conversation waits in the team's queue.
     from automations.assignment_settings import PolicySpec, overall_capacities_set, policy_update, team_calendar_set
@@ -590,6 +600,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "team_id": [team.pk],
         "policy_id": [sla_policy.pk],
         "rule_id": [rule.pk],
+        "product_id": [product.pk],
     }
     return workspace
 
@@ -774,6 +785,9 @@ EXPECTED_PAGES = {
     "team_edit",
     "auto_assignment_list",
     "auto_assignment_edit",
+    "product_list",
+    "product_create",
+    "product_edit",
 }
 
 

@@ -1,0 +1,158 @@
+"""The catalog's pages: the products (search, visible or hidden, a page at a time), a product's form with
+the price written as people write money in their language ("25,00"), and deleting. Guarded by "Manage
+payments and catalog"; every change goes through ``payments.catalog``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from helpdesk.exceptions import ApplicationError
+from payments import catalog
+from payments.models import CATEGORY_MAX, DESCRIPTION_MAX, IMAGE_URL_MAX, NAME_MAX, RETAILER_ID_MAX, Product
+from payments.money import amount_input, amount_parse
+from tenants.access import require_perm
+from tenants.permissions import Perm
+
+PAGE_SIZE = 50
+
+
+class ProductForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=NAME_MAX)
+    retailer_id = forms.CharField(
+        label=gettext_lazy("SKU"),
+        max_length=RETAILER_ID_MAX,
+        help_text=gettext_lazy("The product's code in the WhatsApp catalog: letters, digits, dots, dashes."),
+    )
+    price = forms.CharField(label=gettext_lazy("Price (R$)"), max_length=20)
+    description = forms.CharField(
+        label=gettext_lazy("Description"),
+        max_length=DESCRIPTION_MAX,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    category = forms.CharField(label=gettext_lazy("Category"), max_length=CATEGORY_MAX, required=False)
+    image_url = forms.CharField(
+        label=gettext_lazy("Image address"),
+        max_length=IMAGE_URL_MAX,
+        required=False,
+        help_text=gettext_lazy("An https:// address of the picture; WhatsApp shows it in the catalog."),
+    )
+    availability = forms.ChoiceField(label=gettext_lazy("Availability"), choices=Product.Availability.choices)
+    visible = forms.BooleanField(label=gettext_lazy("Visible to customers and agents"), required=False, initial=True)
+
+    def __init__(self, *args: Any, product: Product | None, **kwargs: Any) -> None:
+        if product is not None:
+            kwargs["initial"] = {
+                "name": product.name,
+                "retailer_id": product.retailer_id,
+                "price": amount_input(product.price),
+                "description": product.description,
+                "category": product.category,
+                "image_url": product.image_url,
+                "availability": product.availability,
+                "visible": product.visible,
+            }
+        super().__init__(*args, **kwargs)
+        self.fields["price"].help_text = _("Such as %(example)s.") % {"example": amount_input(2500)}
+
+    def clean_price(self) -> int:
+        try:
+            return amount_parse(self.cleaned_data["price"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def spec(self) -> catalog.ProductSpec:
+        data = self.cleaned_data
+        return catalog.ProductSpec(
+            retailer_id=data["retailer_id"],
+            name=data["name"],
+            price=data["price"],
+            description=data.get("description", ""),
+            image_url=data.get("image_url", ""),
+            availability=data["availability"],
+            visible=bool(data.get("visible")),
+            category=data.get("category", ""),
+        )
+
+    def add_service_error(self, exc: ApplicationError) -> None:
+        fields = [name for name in exc.details if name in self.fields] if isinstance(exc.details, dict) else []
+        self.add_error(fields[0] if fields else None, exc.message)
+
+
+def _product(request: HttpRequest, product_id: int) -> Product:
+    product = Product.objects.filter(tenant=request.tenant, pk=product_id).select_related("tenant").first()  # type: ignore[attr-defined]
+    if product is None:
+        raise Http404("No such product.")
+    return product
+
+
+@require_GET
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    products = Product.objects.filter(tenant=request.tenant).order_by("name", "id")  # type: ignore[attr-defined]
+    # A NUL character can be in no stored text (PostgreSQL refuses it): it is left out of the search.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
+    if query:
+        products = products.filter(name__icontains=query) | products.filter(retailer_id__icontains=query)
+    shown = request.GET.get("visible", "")
+    if shown in ("1", "0"):
+        products = products.filter(visible=shown == "1")
+    page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "payments/products.html", {"page": page, "query": query, "shown": shown})
+
+
+def _save(request: HttpRequest, form: ProductForm, product: Product | None) -> Product | None:
+    actor = request.membership  # type: ignore[attr-defined]
+    try:
+        if product is None:
+            return catalog.product_create(actor=actor, tenant=request.tenant, spec=form.spec(), request=request)  # type: ignore[attr-defined]
+        return catalog.product_update(actor=actor, product=product, spec=form.spec(), request=request)
+    except ApplicationError as exc:
+        form.add_service_error(exc)
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_create_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = ProductForm(request.POST or None, product=None)
+    if request.method == "POST" and form.is_valid():
+        product = _save(request, form, None)
+        if product is not None:
+            messages.success(request, _("Product %(name)s added.") % {"name": product.name})
+            return redirect("product_list", tenant_slug=tenant_slug)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "payments/product_form.html", {"form": form, "product": None}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_edit_page(request: HttpRequest, tenant_slug: str, product_id: int) -> HttpResponse:
+    product = _product(request, product_id)
+    form = ProductForm(request.POST or None, product=product)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(request, form, product)
+        if saved is not None:
+            messages.success(request, _("Product %(name)s saved.") % {"name": saved.name})
+            return redirect("product_list", tenant_slug=tenant_slug)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "payments/product_form.html", {"form": form, "product": product}, status=status)
+
+
+@require_POST
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_delete_page(request: HttpRequest, tenant_slug: str, product_id: int) -> HttpResponse:
+    product = _product(request, product_id)
+    name = product.name
+    catalog.product_delete(actor=request.membership, product=product, request=request)  # type: ignore[attr-defined]
+    messages.success(request, _("Product %(name)s deleted.") % {"name": name})
+    return redirect("product_list", tenant_slug=tenant_slug)
