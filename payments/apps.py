@@ -7,6 +7,7 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Catalog and payments")
 
     def ready(self) -> None:
+        from payments import tasks  # noqa: F401  (registers the jobs with Celery in every process)
         from payments.audit import register_audit_display
 
         register_audit_display()

@@ -14,7 +14,7 @@ from tenants import audit_display
 from tenants.models import AuditLogEntry
 
 Action = AuditLogEntry.Action
-ACTIONS = (Action.PRODUCT_CREATED, Action.PRODUCT_CHANGED, Action.PRODUCT_DELETED)
+ACTIONS = (Action.PRODUCT_CREATED, Action.PRODUCT_CHANGED, Action.PRODUCT_DELETED, Action.PRODUCTS_IMPORTED)
 LABELS = {
     "retailer_id": gettext_lazy("SKU"),
     "price": gettext_lazy("price"),
@@ -23,6 +23,7 @@ LABELS = {
     "availability": gettext_lazy("availability"),
     "visible": gettext_lazy("visible"),
     "category": gettext_lazy("category"),
+    "rows": gettext_lazy("rows"),
 }
 
 

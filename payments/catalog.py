@@ -92,6 +92,11 @@ def _clean(spec: ProductSpec) -> dict[str, Any]:
     }
 
 
+def product_clean(spec: ProductSpec) -> dict[str, Any]:
+    """The spec's values as they would be saved; ``ValidationFailed`` naming the field when one cannot be."""
+    return _clean(spec)
+
+
 def _require(actor: Actor, tenant: Tenant) -> None:
     require_perm(actor, Perm.MANAGE_PAYMENTS, tenant_id=tenant.pk)
 
@@ -170,6 +175,23 @@ def product_delete(*, actor: Actor, product: Product, request: HttpRequest | Non
         extra={"name": product.name},
     )
     product.delete()
+
+
+def product_upsert(*, actor: Actor, tenant: Tenant, spec: ProductSpec, existing: Product | None) -> str:
+    """Create the product, or change ``existing`` (the one with the spec's SKU) to the spec, without an audit
+    entry of its own (an import is audited as a whole): "created", "updated" or "unchanged"."""
+    _require(actor, tenant)
+    values = _clean(spec)
+    if existing is None:
+        Product.objects.create(tenant=tenant, **values)
+        return "created"
+    changed = [name for name, value in values.items() if getattr(existing, name) != value]
+    if not changed:
+        return "unchanged"
+    for name in changed:
+        setattr(existing, name, values[name])
+    existing.save(update_fields=[*changed, "updated_at"])
+    return "updated"
 
 
 def product_spec_of(product: Product, **changes: Any) -> ProductSpec:

@@ -51,3 +51,38 @@ class Product(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.retailer_id}: {self.name}"
+
+
+class ProductImport(TenantOwnedModel):
+    """A CSV file of products imported in the background: its rows create or change the products with their
+    SKUs (so importing the same file again duplicates nothing), with a progress count and each refused row's
+    reason for the report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", pgettext_lazy("import status", "Queued")
+        RUNNING = "running", pgettext_lazy("import status", "Importing")
+        DONE = "done", pgettext_lazy("import status", "Done")
+        FAILED = "failed", pgettext_lazy("import status", "Failed")
+
+    created_by = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
+    )
+    filename = models.CharField(_("file"), max_length=255, blank=True)
+    # The file's text (a few MB at most), read again by the job; cleared once the import is done.
+    content = models.TextField(blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    done_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    # The refused rows, in order: [{"row": 3, "cells": [...]}] (row 1 is the header), and "duplicate" when
+    # the database refused the SKU. Why each was refused is said again when shown, in the reader's language.
+    errors = models.JSONField(default=list, blank=True)
+    # Which column holds which field ({"retailer_id": 0, ...}), read from the header.
+    columns = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("product import")
+        verbose_name_plural = _("product imports")
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="product_import_tenant_recent")]

@@ -4,6 +4,7 @@ payments and catalog"; every change goes through ``payments.catalog``."""
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django import forms
@@ -16,8 +17,16 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.exceptions import ApplicationError
-from payments import catalog
-from payments.models import CATEGORY_MAX, DESCRIPTION_MAX, IMAGE_URL_MAX, NAME_MAX, RETAILER_ID_MAX, Product
+from payments import catalog, imports
+from payments.models import (
+    CATEGORY_MAX,
+    DESCRIPTION_MAX,
+    IMAGE_URL_MAX,
+    NAME_MAX,
+    RETAILER_ID_MAX,
+    Product,
+    ProductImport,
+)
 from payments.money import amount_input, amount_parse
 from tenants.access import require_perm
 from tenants.permissions import Perm
@@ -156,3 +165,86 @@ def product_delete_page(request: HttpRequest, tenant_slug: str, product_id: int)
     catalog.product_delete(actor=request.membership, product=product, request=request)  # type: ignore[attr-defined]
     messages.success(request, _("Product %(name)s deleted.") % {"name": name})
     return redirect("product_list", tenant_slug=tenant_slug)
+
+
+# --- importing a CSV file -----------------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "One product per line, the first line naming the columns: sku, name, price (with its cents, such as "
+            "25,00), and optionally description, category, image_url, availability, visible. Products are matched "
+            "by SKU: importing a file again changes them and adds no duplicates. At most 10,000 lines, 5 MB."
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_import_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > imports.FILE_MAX_BYTES:
+            form.add_error("file", _("The file is larger than 5 MB."))
+        else:
+            try:
+                job = imports.import_start(
+                    actor=request.membership,  # type: ignore[attr-defined]
+                    tenant=request.tenant,  # type: ignore[attr-defined]
+                    filename=upload.name or "",
+                    data=upload.read(),
+                    request=request,
+                )
+            except ApplicationError as exc:
+                form.add_error("file", exc.message)
+            else:
+                return redirect("product_import_detail", tenant_slug=tenant_slug, import_id=job.pk)
+    recent = ProductImport.objects.filter(tenant=request.tenant).select_related("created_by").order_by("-id")[:10]  # type: ignore[attr-defined]
+    status = 400 if request.method == "POST" else 200
+    return render(request, "payments/product_import.html", {"form": form, "recent": recent}, status=status)
+
+
+def _import(request: HttpRequest, import_id: int) -> ProductImport:
+    job = ProductImport.objects.filter(tenant=request.tenant, pk=import_id).defer("content").first()  # type: ignore[attr-defined]
+    if job is None:
+        raise Http404("No such import.")
+    return job
+
+
+@require_GET
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_import_detail_page(request: HttpRequest, tenant_slug: str, import_id: int) -> HttpResponse:
+    job = _import(request, import_id)
+    finished = job.status in (ProductImport.Status.DONE, ProductImport.Status.FAILED)
+    return render(
+        request,
+        "payments/product_import_detail.html",
+        {
+            "job": job,
+            "finished": finished,
+            "errors": imports.import_errors(job)[:100],
+            "more_errors": max(len(job.errors) - 100, 0),
+        },
+    )
+
+
+def _csv_cell(value: object) -> str:
+    # A spreadsheet runs a cell starting with these as a formula: the report is data, never code.
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@require_GET
+@require_perm(Perm.MANAGE_PAYMENTS)
+def product_import_errors_page(request: HttpRequest, tenant_slug: str, import_id: int) -> HttpResponse:
+    job = _import(request, import_id)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+    writer = csv.writer(response)
+    writer.writerow([_("line"), "sku", _("error")])
+    for line, sku, message in imports.import_errors(job):
+        writer.writerow([line, _csv_cell(sku), _csv_cell(message)])
+    return response

@@ -5,6 +5,13 @@ from payments import pages
 urlpatterns = [
     path("settings/catalog/", pages.product_list_page, name="product_list"),
     path("settings/catalog/new/", pages.product_create_page, name="product_create"),
+    path("settings/catalog/import/", pages.product_import_page, name="product_import"),
+    path("settings/catalog/import/<int:import_id>/", pages.product_import_detail_page, name="product_import_detail"),
+    path(
+        "settings/catalog/import/<int:import_id>/errors.csv",
+        pages.product_import_errors_page,
+        name="product_import_errors",
+    ),
     path("settings/catalog/<int:product_id>/", pages.product_edit_page, name="product_edit"),
     path("settings/catalog/<int:product_id>/delete/", pages.product_delete_page, name="product_delete"),
 ]

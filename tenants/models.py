@@ -330,6 +330,7 @@ class AuditLogEntry(models.Model):
         PRODUCT_CREATED = "product.created", _("Product created")
         PRODUCT_CHANGED = "product.changed", _("Product changed")
         PRODUCT_DELETED = "product.deleted", _("Product deleted")
+        PRODUCTS_IMPORTED = "product.imported", _("Products imported")
         CONVERSATION_MUTED = "conversation.muted", _("Conversation muted")
         CONVERSATION_UNMUTED = "conversation.unmuted", _("Conversation unmuted")
         CONTACT_UPDATED = "contact.updated", _("Contact changed")

@@ -240,6 +240,14 @@ def _sample_product(tenant: Tenant) -> int:
     return product_create(actor=owner_of(tenant), tenant=tenant, spec=spec).pk
 
 
+def _sample_product_import(tenant: Tenant) -> int:
+    from payments.imports import import_start
+    from tests.factories import owner_of
+
+    data = b"sku,name,price\nSAMPLE-IMPORT,Recarga,25.00\n"
+    return import_start(actor=owner_of(tenant), tenant=tenant, filename="sample.csv", data=data).pk
+
+
 def _sample_rule(tenant: Tenant) -> int:
     # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
     from automations.rules_services import RuleSpec, rule_create
@@ -275,6 +283,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "team_id": _sample_team,
     "rule_id": _sample_rule,
     "product_id": _sample_product,
+    "import_id": _sample_product_import,
 }
 
 

@@ -511,6 +511,17 @@ def _build_workspace(capture: Any) -> Workspace:
         spec=ProductSpec(retailer_id="RECARGA-25", name="Recarga do cartão", price=2500, category="Recargas"),
     )
     data += ["Recarga do cartão", "Recargas", "RECARGA-25"]
+    # An import of a spreadsheet, one line of it refused (its reason shows in the report, in Portuguese).
+    from payments.imports import import_run, import_start
+
+    product_import = import_start(
+        actor=owner,
+        tenant=tenant,
+        filename="produtos.csv",
+        data="sku;nome;preço\nPASSE;Passe mensal;150,00\nRUIM;Sem preço;talvez\n".encode(),
+    )
+    import_run(product_import.pk)
+    data += ["produtos.csv", "Passe mensal", "PASSE", "RUIM"]
 
     # A team with its hours, a member and a supervisor; the inbox's auto-assignment sends new conversations
     # to its queue, with an agent's own capacity; a conversation waits in the team's queue.
@@ -601,6 +612,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "policy_id": [sla_policy.pk],
         "rule_id": [rule.pk],
         "product_id": [product.pk],
+        "import_id": [product_import.pk],
     }
     return workspace
 
@@ -640,6 +652,7 @@ NOT_PAGES = {
     "account_reset_password_from_key_done",
     "attachment_download",  # a customer's file, not a page
     "mfa_download_recovery_codes",  # a text file
+    "product_import_errors",  # a CSV report (its words are checked in tests/payments)
     # A security key's pages: only a browser can register one (tests/e2e).
     "mfa_edit_webauthn",
     "mfa_remove_webauthn",
@@ -788,6 +801,8 @@ EXPECTED_PAGES = {
     "product_list",
     "product_create",
     "product_edit",
+    "product_import",
+    "product_import_detail",
 }
 
 
