@@ -29,7 +29,7 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Messa
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination
+from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination, StrictBooleanField
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
@@ -426,9 +426,11 @@ class ConversationStatusApi(TenantAPIView):
 
 class ConversationMutedApi(TenantAPIView):
     required_perm = Perm.REPLY
+    # JSON only: a form leaving ``muted`` out would read as false.
+    parser_classes = [JSONParser]
 
     class MutedInput(serializers.Serializer):
-        muted = serializers.BooleanField(
+        muted = StrictBooleanField(
             help_text="true: resolve it and file the customer's new messages in it, out of the queue and of every "
             "automation; false: unmute (it stays resolved)"
         )
@@ -828,6 +830,9 @@ class QuickReplyDetailApi(TenantAPIView):
 
 
 class ContactDetailApi(TenantAPIView):
+    # JSON only: an empty form would pass as "change nothing" (every field is optional).
+    parser_classes = [JSONParser]
+
     class ContactUpdateInput(serializers.Serializer):
         name = serializers.CharField(max_length=255, required=False, allow_blank=True)
         phone = serializers.CharField(

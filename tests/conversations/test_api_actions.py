@@ -745,3 +745,15 @@ def test_the_api_token_of_a_tenant_sees_only_its_tenants_conversations(scene, te
     client = _token_client(tenant, [Perm.VIEW_ALL_CONVERSATIONS])
     body = client.get(f"{API}/conversations/").json()
     assert {r["id"] for r in body["results"]} == {scene.conversation.pk, scene.theirs.pk}
+
+
+def test_a_contact_is_changed_with_json_only_and_an_empty_form_changes_nothing(scene, tenant):
+    contact = scene.conversation.contact
+    response = scene.ana_client.patch(
+        f"{API}/contacts/{contact.pk}/", "--x\r\nNone--x--\r\n", content_type="multipart/form-data; boundary=x"
+    )
+
+    assert response.status_code == 415
+    contact.refresh_from_db()
+    assert contact.name == "Cliente"
+    assert not AuditLogEntry.objects.filter(tenant=tenant, action__startswith="contact.").exists()

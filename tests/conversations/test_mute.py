@@ -237,7 +237,7 @@ def test_the_api_mutes_and_unmutes(tenant, agent, conversation):
     assert (response.json()["status"], response.json()["muted_at"]) == ("resolved", None)
 
 
-@pytest.mark.parametrize("body", [{}, {"muted": "maybe"}, {"muted": None}])
+@pytest.mark.parametrize("body", [{}, {"muted": "maybe"}, {"muted": None}, {"muted": 1}, {"muted": "true"}])
 def test_the_api_refuses_a_bad_body_with_400_and_changes_nothing(agent, conversation, body):
     client = Client()
     client.force_login(agent.user)
@@ -269,3 +269,17 @@ def test_the_api_needs_the_reply_permission_and_hides_another_workspaces_convers
     conversation.refresh_from_db()
     theirs.refresh_from_db()
     assert (conversation.muted_at, theirs.muted_at, theirs.status) == (None, None, "open")
+
+
+def test_the_api_takes_json_only_so_an_empty_form_is_not_read_as_false(agent, conversation):
+    conversation_mute_set(actor=agent, conversation=conversation, muted=True)
+    client = Client()
+    client.force_login(agent.user)
+
+    url = f"{API}/conversations/{conversation.display_id}/muted/"
+    empty = client.put(url, "", content_type="application/x-www-form-urlencoded")
+    form = client.put(url, "muted=false", content_type="application/x-www-form-urlencoded")
+
+    assert (empty.status_code, form.status_code) == (400, 415)
+    conversation.refresh_from_db()
+    assert conversation.muted_at is not None
