@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -18,6 +17,7 @@ from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, Stri
 from helpdesk.exceptions import ValidationFailed
 from payments import catalog
 from payments.models import CATEGORY_MAX, CURRENCIES, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, RETAILER_ID_MAX, Product
+from payments.selectors import SEARCH_MAX, product_get, products_found
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -66,13 +66,6 @@ class ProductPagination(CursorPagination):
     ordering = "-id"
 
 
-def _product_get(tenant_id: int, product_id: int) -> Product:
-    product = Product.objects.filter(tenant_id=tenant_id, pk=product_id).select_related("tenant").first()
-    if product is None:
-        raise Http404("No such product.")
-    return product
-
-
 class ProductListCreateApi(TenantAPIView):
     """The workspace's products."""
 
@@ -90,20 +83,18 @@ class ProductListCreateApi(TenantAPIView):
         summary="The workspace's products, newest first, a page at a time",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
-        qs = Product.objects.filter(tenant=self.tenant)
         query = request.query_params.get("q", "").strip()
         if "\x00" in query:
             # PostgreSQL text cannot hold a NUL character, so no row could ever match it.
             raise ValidationFailed(_("The search cannot contain a NUL character."), details={"param": "q"})
-        if len(query) > 100:
+        if len(query) > SEARCH_MAX:
             raise ValidationFailed(_("The search is too long (100 characters at most)."), details={"param": "q"})
-        if query:
-            qs = qs.filter(name__icontains=query) | qs.filter(retailer_id__icontains=query)
         visible = request.query_params.get("visible")
-        if visible is not None:
-            if visible not in ("true", "false"):
-                raise ValidationFailed(_("visible is true or false."), details={"param": "visible"})
-            qs = qs.filter(visible=visible == "true")
+        if visible not in (None, "true", "false"):
+            raise ValidationFailed(_("visible is true or false."), details={"param": "visible"})
+        qs = products_found(
+            tenant_id=self.tenant.pk, query=query, visible=None if visible is None else visible == "true"
+        )
         paginator = ProductPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ProductOutput(page, many=True).data)
@@ -135,7 +126,7 @@ class ProductDetailApi(TenantAPIView):
         summary="One product",
     )
     def get(self, request: Request, tenant_slug: str, product_id: int) -> Response:
-        return Response(ProductOutput(_product_get(self.tenant.pk, product_id)).data)
+        return Response(ProductOutput(product_get(tenant_id=self.tenant.pk, product_id=product_id)).data)
 
     @extend_schema(
         operation_id="products_update",
@@ -144,7 +135,7 @@ class ProductDetailApi(TenantAPIView):
         summary="Change a product; fields left out keep their value",
     )
     def patch(self, request: Request, tenant_slug: str, product_id: int) -> Response:
-        product = _product_get(self.tenant.pk, product_id)
+        product = product_get(tenant_id=self.tenant.pk, product_id=product_id)
         data = ProductInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         spec = catalog.product_spec_of(product, **data.validated_data)
@@ -157,5 +148,7 @@ class ProductDetailApi(TenantAPIView):
         summary="Delete a product",
     )
     def delete(self, request: Request, tenant_slug: str, product_id: int) -> Response:
-        catalog.product_delete(actor=self.principal, product=_product_get(self.tenant.pk, product_id), request=request)
+        catalog.product_delete(
+            actor=self.principal, product=product_get(tenant_id=self.tenant.pk, product_id=product_id), request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -28,6 +28,7 @@ from payments.models import (
     ProductImport,
 )
 from payments.money import amount_input, amount_parse
+from payments.selectors import SEARCH_MAX, product_get, products_found
 from tenants.access import require_perm
 from tenants.permissions import Perm
 
@@ -97,24 +98,17 @@ class ProductForm(forms.Form):
         self.add_error(fields[0] if fields else None, exc.message)
 
 
-def _product(request: HttpRequest, product_id: int) -> Product:
-    product = Product.objects.filter(tenant=request.tenant, pk=product_id).select_related("tenant").first()  # type: ignore[attr-defined]
-    if product is None:
-        raise Http404("No such product.")
-    return product
-
-
 @require_GET
 @require_perm(Perm.MANAGE_PAYMENTS)
 def product_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    products = Product.objects.filter(tenant=request.tenant).order_by("name", "id")  # type: ignore[attr-defined]
     # A NUL character can be in no stored text (PostgreSQL refuses it): it is left out of the search.
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
-    if query:
-        products = products.filter(name__icontains=query) | products.filter(retailer_id__icontains=query)
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:SEARCH_MAX]
     shown = request.GET.get("visible", "")
-    if shown in ("1", "0"):
-        products = products.filter(visible=shown == "1")
+    products = products_found(
+        tenant_id=request.tenant.pk,  # type: ignore[attr-defined]
+        query=query,
+        visible={"1": True, "0": False}.get(shown),
+    ).order_by("name", "id")
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "payments/products.html", {"page": page, "query": query, "shown": shown})
 
@@ -146,7 +140,7 @@ def product_create_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @require_perm(Perm.MANAGE_PAYMENTS)
 def product_edit_page(request: HttpRequest, tenant_slug: str, product_id: int) -> HttpResponse:
-    product = _product(request, product_id)
+    product = product_get(tenant_id=request.tenant.pk, product_id=product_id)  # type: ignore[attr-defined]
     form = ProductForm(request.POST or None, product=product)
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form, product)
@@ -160,7 +154,7 @@ def product_edit_page(request: HttpRequest, tenant_slug: str, product_id: int) -
 @require_POST
 @require_perm(Perm.MANAGE_PAYMENTS)
 def product_delete_page(request: HttpRequest, tenant_slug: str, product_id: int) -> HttpResponse:
-    product = _product(request, product_id)
+    product = product_get(tenant_id=request.tenant.pk, product_id=product_id)  # type: ignore[attr-defined]
     name = product.name
     catalog.product_delete(actor=request.membership, product=product, request=request)  # type: ignore[attr-defined]
     messages.success(request, _("Product %(name)s deleted.") % {"name": name})
