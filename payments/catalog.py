@@ -138,18 +138,13 @@ def product_update(*, actor: Actor, product: Product, spec: ProductSpec, request
         and Product.objects.filter(tenant_id=product.tenant_id, retailer_id=values["retailer_id"]).exists()
     ):
         raise _duplicate(values["retailer_id"])
-    changed = {
-        name: [getattr(product, name), value] for name, value in values.items() if getattr(product, name) != value
-    }
-    if not changed:
-        return product
-    for name, (_before, after) in changed.items():
-        setattr(product, name, after)
     try:
         with transaction.atomic():
-            product.save(update_fields=[*changed, "updated_at"])
+            changed = _apply(product, values)
     except IntegrityError:
         raise _duplicate(values["retailer_id"]) from None
+    if not changed:
+        return product
     actor_audit_record(
         actor,
         action=AuditLogEntry.Action.PRODUCT_CHANGED,
@@ -177,21 +172,27 @@ def product_delete(*, actor: Actor, product: Product, request: HttpRequest | Non
     product.delete()
 
 
-def product_upsert(*, actor: Actor, tenant: Tenant, spec: ProductSpec, existing: Product | None) -> str:
+def _apply(product: Product, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Save the cleaned ``values`` that differ from the product's; returns each one's (before, after)."""
+    changed = {
+        name: (getattr(product, name), value) for name, value in values.items() if getattr(product, name) != value
+    }
+    if changed:
+        for name, (_before, after) in changed.items():
+            setattr(product, name, after)
+        product.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def product_upsert(*, actor: Actor, tenant: Tenant, spec: ProductSpec, existing: Product | None) -> tuple[Product, str]:
     """Create the product, or change ``existing`` (the one with the spec's SKU) to the spec, without an audit
-    entry of its own (an import is audited as a whole): "created", "updated" or "unchanged"."""
+    entry of its own (an import is audited as a whole): the product, and "created", "updated" or
+    "unchanged"."""
     _require(actor, tenant)
     values = _clean(spec)
     if existing is None:
-        Product.objects.create(tenant=tenant, **values)
-        return "created"
-    changed = [name for name, value in values.items() if getattr(existing, name) != value]
-    if not changed:
-        return "unchanged"
-    for name in changed:
-        setattr(existing, name, values[name])
-    existing.save(update_fields=[*changed, "updated_at"])
-    return "updated"
+        return Product.objects.create(tenant=tenant, **values), "created"
+    return existing, "updated" if _apply(existing, values) else "unchanged"
 
 
 def product_spec_of(product: Product, **changes: Any) -> ProductSpec:

@@ -251,13 +251,9 @@ def import_run(import_id: int) -> ProductImport | None:
                 try:
                     spec = _spec(row, columns, existing.get(cell(row, "retailer_id")))
                     with transaction.atomic():
-                        outcome = catalog.product_upsert(
+                        # A later row of the file with the same SKU changes the product this one made.
+                        existing[spec.retailer_id], outcome = catalog.product_upsert(
                             actor=actor, tenant=job.tenant, spec=spec, existing=existing.get(spec.retailer_id)
-                        )
-                    if outcome == "created":
-                        # A later row of the file with the same SKU changes this one.
-                        existing[spec.retailer_id] = Product.objects.get(
-                            tenant_id=job.tenant_id, retailer_id=spec.retailer_id
                         )
                     counts[outcome] += 1
                 except ApplicationError:

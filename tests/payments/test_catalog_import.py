@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
@@ -291,3 +293,21 @@ def test_a_column_the_file_does_not_have_keeps_an_existing_products_value(tenant
 
     product = Product.objects.get(tenant=tenant, retailer_id="A1")
     assert (product.name, product.price, product.category, product.description) == ("Novo", 200, "Nova", "Texto")
+
+
+def _statements_to_import(tenant, rows: int) -> int:
+    lines = "".join(f"N{rows}-{i},Produto {i},{i + 1}.00\n" for i in range(rows))
+    job = imports.import_start(
+        actor=owner_of(tenant), tenant=tenant, filename="x.csv", data=f"sku,name,price\n{lines}".encode()
+    )
+    with CaptureQueriesContext(connection) as queries:
+        imports.import_run(job.pk)
+    return len(queries)
+
+
+def test_each_new_row_costs_the_same_few_statements_and_no_lookup_of_its_own(tenant):
+    ten, twenty = _statements_to_import(tenant, 10), _statements_to_import(tenant, 20)
+
+    # Per row: its savepoint, its insert, the savepoint's release; the rest is per chunk and per job.
+    assert twenty - ten == 10 * 3
+    assert Product.objects.filter(tenant=tenant).count() == 30
