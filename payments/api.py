@@ -4,8 +4,6 @@ another workspace's product is 404, like one that never was. Prices are integers
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +11,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField
+from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField, StrictIntegerField
 from helpdesk.exceptions import ValidationFailed
 from payments import catalog
 from payments.models import CATEGORY_MAX, CURRENCIES, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, RETAILER_ID_MAX, Product
@@ -32,7 +30,7 @@ class ProductOutput(serializers.Serializer):
     retailer_id = serializers.CharField(help_text="The SKU: WhatsApp's retailer_id of the catalog item")
     name = serializers.CharField()
     description = serializers.CharField()
-    price = serializers.IntegerField(help_text="In the currency's minor units (centavos): 2500 is R$ 25,00")
+    price = StrictIntegerField(help_text="In the currency's minor units (centavos): 2500 is R$ 25,00")
     currency = serializers.CharField()
     image_url = serializers.CharField()
     availability = serializers.ChoiceField(choices=Product.Availability.values)
@@ -46,7 +44,7 @@ class ProductInput(serializers.Serializer):
     retailer_id = StrictCharField(max_length=RETAILER_ID_MAX)
     name = StrictCharField(max_length=NAME_MAX)
     description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
-    price = serializers.IntegerField(
+    price = StrictIntegerField(
         min_value=1, max_value=PRICE_MAX, help_text="In the currency's minor units (centavos); never a decimal"
     )
     currency = serializers.ChoiceField(choices=CURRENCIES, required=False)
@@ -54,12 +52,6 @@ class ProductInput(serializers.Serializer):
     availability = serializers.ChoiceField(choices=Product.Availability.values, required=False)
     visible = StrictBooleanField(required=False)
     category = StrictCharField(max_length=CATEGORY_MAX, required=False, allow_blank=True)
-
-    def to_internal_value(self, data: Any) -> Any:
-        # 25.5 would pass as 25 through IntegerField; money never takes a decimal.
-        if isinstance(data, dict) and isinstance(data.get("price"), (float, str)):
-            raise serializers.ValidationError({"price": [_("A whole number of centavos: 2500 for R$ 25,00.")]})
-        return super().to_internal_value(data)
 
 
 class ProductPagination(CursorPagination):

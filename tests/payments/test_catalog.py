@@ -206,6 +206,8 @@ def test_the_api_creates_lists_changes_and_deletes(tenant, admin_client):
     [
         ({**RECARGA, "price": 25.5}, "price"),
         ({**RECARGA, "price": "2500"}, "price"),
+        ({**RECARGA, "price": 2500.0}, "price"),
+        ({**RECARGA, "price": True}, "price"),
         ({**RECARGA, "price": 0}, "price"),
         ({**RECARGA, "price": None}, "price"),
         ({"name": "x", "price": 100}, "retailer_id"),
