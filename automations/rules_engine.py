@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from automations import business_hours
 from automations.models import AutomationRule, RuleRun, SlaBreach
-from automations.rules_schema import REGEX_INPUT_MAX, fold, keyword_pattern, regex_check
+from automations.rules_schema import REGEX_INPUT_MAX, keyword_pattern, regex_check
 from automations.selectors import Calendars, calendar_load, inbox_calendar
 from conversations import events
 from conversations.actors import AutomationActor, actor_display_name
@@ -70,6 +70,7 @@ from conversations.services.outbound import (
 )
 from conversations.services.variables import text_fill, text_variables
 from helpdesk.exceptions import ApplicationError
+from helpdesk.text import fold
 from tenants.models import Membership, Tenant
 
 logger = logging.getLogger(__name__)

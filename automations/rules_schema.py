@@ -33,7 +33,6 @@ they could take long on a customer's message (see ``regex_check``).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,7 @@ from conversations import channels
 from conversations.customer_texts import language_normalise
 from conversations.models import Conversation, Inbox, Label, QuickReply, Team
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.text import fold
 from tenants.models import Membership
 
 DEPTH_MAX = 3
@@ -94,12 +94,6 @@ ACTION_TYPES = (
     "mute",
 )
 ATTRIBUTE_OPERATORS = ("equals", "contains", "exists", "not_exists")
-
-
-def fold(text: str) -> str:
-    """``text`` without case or accents ("Não É" → "nao e"), for contains and keywords."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def keyword_pattern(values: list[str]) -> re.Pattern[str]:

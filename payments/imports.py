@@ -13,7 +13,6 @@ import csv
 import io
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from django.utils.translation import gettext as _
 from conversations.actors import Actor, actor_audit_record, actor_user
 from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.text import fold
 from payments import catalog
 from payments.models import Product, ProductImport
 from tenants.models import AuditLogEntry, Membership, Tenant
@@ -67,8 +67,8 @@ PRICE_RE = re.compile(r"(\d{1,3}(?:([.,])\d{3})*|\d+)(?:([.,])(\d{2}))?")
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace(" ", "_").replace("-", "_")
+    """A column name or a word of a cell as compared: "Disponível" → "disponivel", "Image-URL" → "image_url"."""
+    return fold(text.strip()).replace(" ", "_").replace("-", "_")
 
 
 def _text(data: bytes) -> str:
