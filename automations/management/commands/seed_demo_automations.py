@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date, time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,10 +35,10 @@ from automations.sla_policies import SlaPolicySpec, sla_policy_create
 from conversations.models import Inbox, Label, Team
 from conversations.services.library import label_create, membership_availability_set
 from conversations.services.teams import TeamMemberSpec, TeamSpec, team_create
+from tenants.demo import demo_owner
 from tenants.models import Membership, Tenant
 from tenants.permissions import BuiltinRole
 
-DEMO_SLUG = "demo"
 DEMO_CALENDAR = "Horário comercial"
 DEMO_GREETING = {
     "pt-br": "Olá, {{contact.first_name}}! Aqui é o {{inbox.name}}. Conte como podemos ajudar.",
@@ -81,17 +81,8 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
-        if tenant is None:
-            raise CommandError("No demo workspace: run seed_demo first.")
-        owner = (
-            Membership.objects.select_related("user", "role", "tenant")
-            .filter(tenant=tenant, role__key=BuiltinRole.OWNER)
-            .order_by("id")
-            .first()
-        )
-        if owner is None:
-            raise CommandError("The demo workspace has no owner.")
+        owner = demo_owner()
+        tenant = owner.tenant
         calendar = BusinessCalendar.objects.filter(tenant=tenant, name=DEMO_CALENDAR).first()
         if calendar is None:
             calendar = calendar_create(actor=owner, spec=demo_spec(timezone.localdate().year))

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from payments.catalog import ProductSpec, product_create
 from payments.models import Product
-from tenants.models import Membership, Tenant
-from tenants.permissions import BuiltinRole
+from tenants.demo import demo_owner
 
-DEMO_SLUG = "demo"
 DEMO_PRODUCTS = (
     ProductSpec(
         retailer_id="RECARGA-10",
@@ -51,17 +49,8 @@ class Command(BaseCommand):
     help = "Seed the demo workspace's catalog (transit card recharges); safe to run again."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
-        if tenant is None:
-            raise CommandError("No demo workspace: run seed_demo first.")
-        owner = (
-            Membership.objects.select_related("user", "role", "tenant")
-            .filter(tenant=tenant, role__key=BuiltinRole.OWNER)
-            .order_by("id")
-            .first()
-        )
-        if owner is None:
-            raise CommandError("The demo workspace has no owner.")
+        owner = demo_owner()
+        tenant = owner.tenant
         known = set(Product.objects.filter(tenant=tenant).values_list("retailer_id", flat=True))
         added = 0
         with transaction.atomic():

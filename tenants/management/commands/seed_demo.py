@@ -7,11 +7,11 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from tenants.demo import DEMO_SLUG
 from tenants.models import Membership, Tenant, User
 from tenants.permissions import BuiltinRole
 from tenants.services import role_builtin, tenant_create
 
-DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = [
     ("owner@demo.example", "Olivia Owner", BuiltinRole.OWNER),

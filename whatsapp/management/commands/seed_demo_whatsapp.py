@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from conversations.models import Label, QuickReply
 from conversations.services.library import label_create, quick_reply_create
+from tenants.demo import demo_owner
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import BuiltinRole
 from tenants.services import api_token_create, role_builtin
@@ -83,17 +84,8 @@ class Command(BaseCommand):
                 quick_reply_create(membership=owner, shortcut=shortcut, text=text)
 
     def _seed(self, *, api_base_url: str, site_url: str, fake_config: str) -> list[dict[str, Any]]:
-        tenant = Tenant.objects.filter(slug="demo").first()
-        if tenant is None:
-            raise CommandError("Run `manage.py seed_demo` first.")
-        owner = (
-            Membership.objects.select_related("user", "role", "tenant")
-            .filter(tenant=tenant, role__key=BuiltinRole.OWNER)
-            .order_by("id")
-            .first()
-        )
-        if owner is None:
-            raise CommandError("The demo workspace has no owner: run `manage.py seed_demo` first.")
+        owner = demo_owner()
+        tenant = owner.tenant
         channel = WhatsAppChannel.objects.filter(phone_number_id=DEMO["phone_number_id"]).first()
         if channel is None:
             channel = channel_create(
