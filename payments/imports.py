@@ -280,9 +280,13 @@ def import_errors(job: ProductImport) -> list[tuple[int, str, str]]:
     columns = {field: int(index) for field, index in (job.columns or {}).items()}
     for error in job.errors:
         row = [str(cell) for cell in error.get("cells", [])]
-        sku = row[columns["retailer_id"]].strip() if columns.get("retailer_id", 999) < len(row) else ""
-        message = _("Another product has this SKU.")
-        if not error.get("duplicate") and columns:
+        sku = row[columns["retailer_id"]].strip() if columns.get("retailer_id", len(row)) < len(row) else ""
+        if error.get("duplicate"):
+            message = _("Another product has this SKU.")
+        else:
+            # The row is read as it was; what refused it then (say, a permission lost during the import)
+            # may no longer, and then its reason is not known any more.
+            message = _("This line could not be imported.")
             try:
                 catalog.product_clean(_spec(row, columns, None))
             except ApplicationError as exc:

@@ -311,3 +311,20 @@ def test_each_new_row_costs_the_same_few_statements_and_no_lookup_of_its_own(ten
     # Per row: its savepoint, its insert, the savepoint's release; the rest is per chunk and per job.
     assert twenty - ten == 10 * 3
     assert Product.objects.filter(tenant=tenant).count() == 30
+
+
+def test_a_refused_line_whose_reason_is_gone_or_a_duplicate_sku_is_said_so(tenant):
+    job = _run(tenant, "sku,name,price\nA1,Bom,1.00\n")
+    ProductImport.objects.filter(pk=job.pk).update(
+        errors=[
+            {"row": 2, "cells": ["A1", "Bom", "1.00"]},
+            {"row": 3, "cells": ["A2", "Outro", "2.00"], "duplicate": True},
+        ]
+    )
+    job.refresh_from_db()
+
+    with translation.override("en"):
+        assert imports.import_errors(job) == [
+            (2, "A1", "This line could not be imported."),
+            (3, "A2", "Another product has this SKU."),
+        ]
