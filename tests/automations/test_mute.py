@@ -7,7 +7,7 @@ import pytest
 
 from automations.models import AutomatedMessage, CsatSurvey, RuleRun
 from conversations.models import Conversation, Message
-from conversations.services.actions import conversation_mute_set
+from conversations.services.actions import conversation_mute_set, conversation_status_set
 from tenants.models import AuditLogEntry
 from tests.automations.csat_helpers import csat_configure
 from tests.automations.rules_helpers import history, make_rule, runs
@@ -67,11 +67,15 @@ def test_muting_resolves_without_a_satisfaction_survey(
 ):
     csat_configure(admin, channel.inbox)
     conversation = customer_writes("Oi").conversation
+    other = customer_writes("Oi", source_id="5511900001111").conversation
 
     with django_capture_on_commit_callbacks(execute=True):
         conversation_mute_set(actor=admin, conversation=conversation, muted=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_status_set(actor=admin, conversation=other, status="resolved")
 
     conversation.refresh_from_db()
     assert conversation.status == "resolved"
-    assert not CsatSurvey.objects.exists()
-    assert sends.message_ids == []
+    # The same survey goes out on a plain resolve: only muting sent none.
+    assert list(CsatSurvey.objects.values_list("conversation_id", flat=True)) == [other.pk]
+    assert len(sends.message_ids) == 1
