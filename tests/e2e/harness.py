@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -25,11 +26,32 @@ class ServerProcessError(RuntimeError):
     """A child process exited early or never became ready; the message carries its log tail."""
 
 
+# Servers started by tests listen on ports below the kernel's ephemeral range (32768 and up on Linux), so
+# no outgoing connection can take a port between the check and the server's bind; each pytest-xdist
+# process draws from a block of its own, so two processes never pick the same port either.
+_PORT_BASE = 20000
+_PORT_BLOCK = 1000
+_port_draws = itertools.count()
+
+
+def _port_block_start() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return _PORT_BASE + (index % 12) * _PORT_BLOCK
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, from this test process's own block."""
+    start = _port_block_start()
+    for _ in range(_PORT_BLOCK):
+        port = start + next(_port_draws) % _PORT_BLOCK
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise ServerProcessError(f"No free port between {start} and {start + _PORT_BLOCK - 1}.")
 
 
 def url_returns_ok(url: str, *, timeout: float = 2.0) -> Callable[[], bool]:
