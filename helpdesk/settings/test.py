@@ -2,11 +2,35 @@
 
 import os
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
-from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, STORAGES, env
+
+def redis_database_of_test_process(database: int) -> int:
+    """The Redis database a test process uses for ``database``: under pytest-xdist the second process
+    uses the one eight below, so two processes (CI runs two) share none of them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return (database - 8 * (index % 2)) % 16
+
+
+def _redis_database_per_test_process() -> None:
+    """Each test process has a Redis database of its own, as it has a SQL database of its own. Server
+    processes that tests start inherit the URL already moved (and the mark that says so) and keep it."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    if not (url and worker) or os.environ.get("HELPDESK_TEST_REDIS_FOR") == worker:
+        return
+    parts = urlsplit(url)
+    database = redis_database_of_test_process(int(parts.path.strip("/") or 0))
+    os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{database}"))
+    os.environ["HELPDESK_TEST_REDIS_FOR"] = worker
+
+
+_redis_database_per_test_process()
+
+from .base import *  # noqa: E402, F403
+from .base import BASE_DIR, DATABASES, STORAGES, env  # noqa: E402
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

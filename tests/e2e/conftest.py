@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from helpdesk.settings.test import redis_database_of_test_process
 from tests.prerequisites import skip_or_fail
 
 from .harness import PROJECT_ROOT, VENV_BIN, ServerProcess, ServerProcessError, database_url, free_port
@@ -225,7 +226,7 @@ def redis_processes_env(server_env: dict[str, str], *, redis_db: str, needs: str
     if connection.vendor != "postgresql" or not base:
         skip_or_fail(f"{needs} need PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
         raise AssertionError("unreachable")
-    url = base.rsplit("/", 1)[0] + f"/{redis_db}"
+    url = base.rsplit("/", 1)[0] + f"/{redis_database_of_test_process(int(redis_db))}"
     import redis
 
     redis.Redis.from_url(url).flushdb()

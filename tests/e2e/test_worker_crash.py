@@ -18,6 +18,7 @@ import pytest
 from django.db.models import QuerySet
 
 from conversations.models import Message
+from helpdesk.settings.test import redis_database_of_test_process
 from tests.e2e.conftest import skip_or_fail
 from tests.e2e.harness import VENV_BIN, ServerProcess, celery_worker, free_port
 from tests.factories import make_tenant, owner_of
@@ -40,7 +41,7 @@ SEND_HANG_MS = 1000
 
 def _redis_url() -> str | None:
     url = os.environ.get("REDIS_URL")
-    return url.rsplit("/", 1)[0] + "/14" if url else None
+    return url.rsplit("/", 1)[0] + f"/{redis_database_of_test_process(14)}" if url else None
 
 
 @pytest.fixture
