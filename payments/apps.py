@@ -7,7 +7,10 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Catalog and payments")
 
     def ready(self) -> None:
+        from conversations import events
         from payments import tasks  # noqa: F401  (registers the jobs with Celery in every process)
         from payments.audit import register_audit_display
+        from payments.orders import SUBSCRIBER, orders_from_carts
 
         register_audit_display()
+        events.subscribe_many(events.MessageReceived, orders_from_carts, name=SUBSCRIBER)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy
 
-from payments.models import Product
+from payments.models import Order, Product
 from payments.money import amount_format
 from tenants import audit_display
 from tenants.models import AuditLogEntry
@@ -25,6 +25,14 @@ LABELS = {
     "category": gettext_lazy("category"),
     "rows": gettext_lazy("rows"),
 }
+ORDER_ACTIONS = (Action.ORDER_CREATED, Action.ORDER_STATUS_CHANGED)
+ORDER_LABELS = {
+    "source": gettext_lazy("source"),
+    "total": gettext_lazy("total"),
+    "currency": gettext_lazy("currency"),
+    "status": gettext_lazy("status"),
+    "note": gettext_lazy("note"),
+}
 
 
 def _prices(_tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
@@ -37,3 +45,9 @@ def register_audit_display() -> None:
     for action in ACTIONS:
         audit_display.register_keys({"price": "product_price", "availability": "product_availability"}, action=action)
         audit_display.register_labels(LABELS, action=action)
+    audit_display.register_kind("order_status", audit_display.choices_kind(Order.Status.choices))
+    audit_display.register_kind("order_source", audit_display.choices_kind(Order.Source.choices))
+    keys = {"total": "product_price", "status": "order_status", "source": "order_source"}
+    for action in ORDER_ACTIONS:
+        audit_display.register_keys(keys, action=action)
+        audit_display.register_labels(ORDER_LABELS, action=action)

@@ -331,6 +331,8 @@ class AuditLogEntry(models.Model):
         PRODUCT_CHANGED = "product.changed", _("Product changed")
         PRODUCT_DELETED = "product.deleted", _("Product deleted")
         PRODUCTS_IMPORTED = "product.imported", _("Products imported")
+        ORDER_CREATED = "order.created", _("Order created")
+        ORDER_STATUS_CHANGED = "order.status_changed", _("Order status changed")
         CONVERSATION_MUTED = "conversation.muted", _("Conversation muted")
         CONVERSATION_UNMUTED = "conversation.unmuted", _("Conversation unmuted")
         CONTACT_UPDATED = "contact.updated", _("Contact changed")
