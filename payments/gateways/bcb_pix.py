@@ -105,7 +105,7 @@ class BcbPixConfig:
     token_request: TokenRequest = TokenRequest.FORM_BASIC
     scope: str | None = DEFAULT_SCOPE
     tls: TlsConfig | None = None
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     # The label of the order reference among the texts the payer's bank shows (``infoAdicionais``).
     reference_label: str = "Pedido"

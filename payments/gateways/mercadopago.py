@@ -80,7 +80,7 @@ class MercadoPagoConfig:
     access_token: str = field(repr=False)
     webhook_secret: str = field(default="", repr=False)
     api_url: str = DEFAULT_API_URL
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     statement_descriptor: str | None = None
     binary_mode: bool = True
     excluded_payment_types: tuple[str, ...] = ("ticket",)

@@ -62,7 +62,7 @@ class StripeConfig:
     webhook_secret: str = field(default="", repr=False)
     api_url: str = DEFAULT_API_URL
     api_version: str | None = None  # Stripe-Version, e.g. "2026-06-24.dahlia"; None: the account's default
-    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     payment_method_types: tuple[str, ...] = ("card",)
     webhook_tolerance_s: int = signatures.DEFAULT_TOLERANCE_SECONDS
 
