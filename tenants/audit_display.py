@@ -123,7 +123,8 @@ def _walk(action: str, key: str, value: Any, found: dict[str, set[Any]]) -> None
     """Collect the references in one value (lists, before/after pairs and nested changes too)."""
     if isinstance(value, Mapping):
         for sub_key, sub_value in value.items():
-            _walk(action, sub_key, sub_value, found)
+            # A change {"from": …, "to": …} names what its key names.
+            _walk(action, key if sub_key in ("from", "to") else sub_key, sub_value, found)
         return
     if isinstance(value, list):
         for item in value:
@@ -146,6 +147,10 @@ def _show(action: str, key: str, value: Any, names: dict[str, Mapping[Any, str]]
         return _empty(kind)
     if isinstance(value, bool):
         return _("changed") if value else _("unchanged")
+    if isinstance(value, Mapping):
+        if value and set(value) <= {"from", "to"}:  # one field's change: {"from": before, "to": after}
+            return _change(action, key, value.get("from"), value.get("to"), names)
+        return ", ".join(f"{_label(action, k)}: {_show(action, k, v, names)}" for k, v in value.items())
     if kind is not None:
         name = names.get(kind, {}).get(value)
         if name is not None:
