@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import channels, selectors
+from conversations import channels, extensions, selectors
 from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
 from conversations.services import actions
@@ -205,6 +205,7 @@ def _sidebar_context(request: HttpRequest, conversation: Conversation) -> dict[s
         "notes": notes,
         "can_manage_contacts": membership.has_perm(Perm.MANAGE_CONTACTS),
         "current_tenant": membership.tenant,
+        "sections": extensions.contact_sections(request, conversation),
     }
 
 

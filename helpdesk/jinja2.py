@@ -134,6 +134,7 @@ def environment(**options: Any) -> Environment:
             "attachment_url": inbox_tags.attachment_href,
             "message_ticks": inbox_tags.message_ticks,
             "sender_name": inbox_tags.message_sender,
+            "message_cards": inbox_tags.message_cards,
         }
     )
     env.filters.update(

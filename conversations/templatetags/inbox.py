@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django import template
@@ -19,7 +20,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
-from conversations import channels, formatting, media
+from conversations import channels, extensions, formatting, media
 from conversations.actors import message_sent_by
 from conversations.content import (
     ContactsContent,
@@ -243,6 +244,11 @@ def phone_kind(code: str) -> str:
 def channel_name(channel_type: str) -> str:
     """A channel as people name it (its product's name, "WhatsApp"); a channel without one, by its type."""
     return channels.display_name(channel_type)
+
+
+def message_cards(messages: Sequence[Message]) -> dict[int, list[SafeString]]:
+    """What feature apps show under the messages of a render (``conversations.extensions``)."""
+    return extensions.message_cards(messages)
 
 
 @register.filter
