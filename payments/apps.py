@@ -7,10 +7,13 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Catalog and payments")
 
     def ready(self) -> None:
-        from conversations import events
+        from conversations import events, extensions
         from payments import tasks  # noqa: F401  (registers the jobs with Celery in every process)
         from payments.audit import register_audit_display
+        from payments.cards import contact_orders_section, order_cards
         from payments.orders import SUBSCRIBER, orders_from_carts
 
         register_audit_display()
         events.subscribe_many(events.MessageReceived, orders_from_carts, name=SUBSCRIBER)
+        extensions.card_provider_register("payments.order", order_cards)
+        extensions.contact_section_register("payments.orders", contact_orders_section)

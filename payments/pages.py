@@ -5,31 +5,49 @@ payments and catalog"; every change goes through ``payments.catalog``."""
 from __future__ import annotations
 
 import csv
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from conversations.selectors import conversation_get, conversation_list
 from helpdesk.exceptions import ApplicationError
-from payments import catalog, imports
+from payments import catalog, imports, orders
 from payments.models import (
     CATEGORY_MAX,
     DESCRIPTION_MAX,
     IMAGE_URL_MAX,
     NAME_MAX,
+    ORDER_DESCRIPTION_MAX,
+    ORDER_LINES_MAX,
     RETAILER_ID_MAX,
+    Order,
     Product,
     ProductImport,
 )
 from payments.money import amount_input, amount_parse
-from payments.selectors import SEARCH_MAX, product_get, products_found
+from payments.orders import MANUAL_STATUSES, TRANSITIONS
+from payments.selectors import (
+    SEARCH_MAX,
+    OrderFilter,
+    order_get,
+    orders_found,
+    orders_totals,
+    product_get,
+    products_found,
+)
+from tenants import audit_display
 from tenants.access import require_perm
+from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
 
 PAGE_SIZE = 50
@@ -127,7 +145,7 @@ def _save(request: HttpRequest, form: ProductForm, product: Product | None) -> P
 @require_http_methods(["GET", "POST"])
 @require_perm(Perm.MANAGE_PAYMENTS)
 def product_create_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    form = ProductForm(request.POST or None, product=None)
+    form = ProductForm(request.POST if request.method == "POST" else None, product=None)
     if request.method == "POST" and form.is_valid():
         product = _save(request, form, None)
         if product is not None:
@@ -141,7 +159,7 @@ def product_create_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_perm(Perm.MANAGE_PAYMENTS)
 def product_edit_page(request: HttpRequest, tenant_slug: str, product_id: int) -> HttpResponse:
     product = product_get(tenant_id=request.tenant.pk, product_id=product_id)  # type: ignore[attr-defined]
-    form = ProductForm(request.POST or None, product=product)
+    form = ProductForm(request.POST if request.method == "POST" else None, product=product)
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form, product)
         if saved is not None:
@@ -242,3 +260,174 @@ def product_import_errors_page(request: HttpRequest, tenant_slug: str, import_id
     for line, sku, message in imports.import_errors(job):
         writer.writerow([line, _csv_cell(sku), _csv_cell(message)])
     return response
+
+
+# --- orders ------------------------------------------------------------------------------------------------
+
+
+def _day(text: str) -> date | None:
+    """A day written as YYYY-MM-DD (what a date field sends), or None."""
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
+def _order_filter(request: HttpRequest) -> tuple[OrderFilter, dict[str, str]]:
+    """The list's filter from the query string: what cannot be read is left out (and said in the form)."""
+    raw = {
+        name: request.GET.get(name, "").replace("\x00", "").strip()[:SEARCH_MAX]
+        for name in ("status", "q", "since", "until")
+    }
+    status = raw["status"] if raw["status"] in Order.Status.values else ""
+    since, until = _day(raw["since"]), _day(raw["until"])
+    shown = {
+        **raw,
+        "status": status,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    return OrderFilter(status=status, query=raw["q"], since=since, until=until), shown
+
+
+@require_GET
+@require_perm(Perm.REPLY)
+def order_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    found, shown = _order_filter(request)
+    orders = orders_found(membership=request.membership, found=found)  # type: ignore[attr-defined]
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode({name: value for name, value in shown.items() if value})
+    context = {
+        "page": page,
+        "shown": shown,
+        "query": query,
+        "totals": orders_totals(orders),
+        "statuses": Order.Status.choices,
+    }
+    return render(request, "payments/orders.html", context)
+
+
+def _order_context(request: HttpRequest, order: Order) -> dict[str, Any]:
+    membership = request.membership  # type: ignore[attr-defined]
+    history = AuditLogEntry.objects.filter(
+        tenant_id=order.tenant_id, target_type=order._meta.label_lower, target_id=str(order.pk)
+    ).order_by("id")
+    return {
+        "order": order,
+        "lines": list(order.lines.all()),
+        "history": audit_display.audit_rows(tenant_id=order.tenant_id, entries=history),
+        "next_statuses": [(s, Order.Status(s).label) for s in MANUAL_STATUSES if s in TRANSITIONS[order.status]],
+        "can_mark_paid": membership.has_perm(Perm.MANAGE_PAYMENTS) and Order.Status.PAID in TRANSITIONS[order.status],
+        "conversation_visible": order.conversation_id is not None
+        and conversation_list(membership=membership).filter(pk=order.conversation_id or 0).exists(),
+    }
+
+
+@require_GET
+@require_perm(Perm.REPLY)
+def order_detail_page(request: HttpRequest, tenant_slug: str, number: int) -> HttpResponse:
+    order = order_get(membership=request.membership, number=number)  # type: ignore[attr-defined]
+    return render(request, "payments/order_detail.html", _order_context(request, order))
+
+
+@require_POST
+@require_perm(Perm.REPLY)
+def order_status_page(request: HttpRequest, tenant_slug: str, number: int) -> HttpResponse:
+    order = order_get(membership=request.membership, number=number)  # type: ignore[attr-defined]
+    try:
+        if request.POST.get("status") == Order.Status.PAID:
+            orders.order_mark_paid(
+                actor=request.membership,  # type: ignore[attr-defined]
+                order=order,
+                note=request.POST.get("note", ""),
+                request=request,
+            )
+        else:
+            orders.order_status_set(
+                actor=request.membership,  # type: ignore[attr-defined]
+                order=order,
+                status=request.POST.get("status", ""),
+                request=request,
+            )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("order_detail", tenant_slug=tenant_slug, number=number)
+
+
+class OrderForm(forms.Form):
+    description = forms.CharField(
+        label=gettext_lazy("Description"),
+        max_length=ORDER_DESCRIPTION_MAX,
+        required=False,
+        help_text=gettext_lazy("What a free amount is for (instead of products)."),
+    )
+    amount = forms.CharField(label=gettext_lazy("Free amount (R$)"), max_length=20, required=False)
+    shipping = forms.CharField(label=gettext_lazy("Shipping (R$)"), max_length=20, required=False)
+    discount = forms.CharField(label=gettext_lazy("Discount (R$)"), max_length=20, required=False)
+
+    def _money(self, name: str) -> int | None:
+        text = self.cleaned_data.get(name, "").strip()
+        if not text:
+            return None
+        try:
+            return amount_parse(text)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_amount(self) -> int | None:
+        return self._money("amount")
+
+    def clean_shipping(self) -> int:
+        return self._money("shipping") or 0
+
+    def clean_discount(self) -> int:
+        return self._money("discount") or 0
+
+
+def _quantities(request: HttpRequest, products: list[Product]) -> tuple[list[orders.LineSpec], dict[int, str]]:
+    """The lines asked for (``qty-<product id>`` fields), and what was typed in each (to show it again)."""
+    lines, typed = [], {}
+    for product in products:
+        text = request.POST.get(f"qty-{product.pk}", "").strip()[:6]
+        typed[product.pk] = text
+        if text:
+            lines.append(orders.LineSpec(product.retailer_id, int(text) if text.isdigit() else -1))
+    return lines, typed
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.REPLY)
+def order_create_page(request: HttpRequest, tenant_slug: str, display_id: int) -> HttpResponse:
+    membership = request.membership  # type: ignore[attr-defined]
+    conversation = conversation_get(membership=membership, display_id=display_id)
+    products = list(
+        products_found(tenant_id=conversation.tenant_id, visible=True)
+        .filter(availability=Product.Availability.IN_STOCK)
+        .order_by("category", "name", "id")[:ORDER_LINES_MAX]
+    )
+    form = OrderForm(request.POST if request.method == "POST" else None)
+    typed: dict[int, str] = {}
+    if request.method == "POST":
+        lines, typed = _quantities(request, products)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                order = orders.order_create(
+                    actor=membership,
+                    conversation=conversation,
+                    lines=lines,
+                    amount=data["amount"],
+                    description=data["description"],
+                    shipping=data["shipping"],
+                    discount=data["discount"],
+                    request=request,
+                )
+            except ApplicationError as exc:
+                fields = [name for name in exc.details if name in form.fields] if isinstance(exc.details, dict) else []
+                form.add_error(fields[0] if fields else None, exc.message)
+            else:
+                messages.success(request, _("Order #%(number)s created.") % {"number": order.number})
+                return redirect("order_detail", tenant_slug=tenant_slug, number=order.number)
+    rows = [(product, typed.get(product.pk, "")) for product in products]
+    context = {"form": form, "conversation": conversation, "rows": rows}
+    return render(request, "payments/order_form.html", context, status=400 if request.method == "POST" else 200)

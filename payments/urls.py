@@ -15,3 +15,10 @@ urlpatterns = [
     path("settings/catalog/<int:product_id>/", pages.product_edit_page, name="product_edit"),
     path("settings/catalog/<int:product_id>/delete/", pages.product_delete_page, name="product_delete"),
 ]
+
+urlpatterns += [
+    path("orders/", pages.order_list_page, name="order_list"),
+    path("orders/<int:number>/", pages.order_detail_page, name="order_detail"),
+    path("orders/<int:number>/status/", pages.order_status_page, name="order_status"),
+    path("inbox/c/<int:display_id>/orders/new/", pages.order_create_page, name="order_create"),
+]

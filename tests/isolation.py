@@ -248,6 +248,17 @@ def _sample_product_import(tenant: Tenant) -> int:
     return import_start(actor=owner_of(tenant), tenant=tenant, filename="sample.csv", data=data).pk
 
 
+def _sample_order(tenant: Tenant) -> int:
+    # An order of the sample conversation (visible to every role), pending: a call that moves it shows.
+    from conversations.models import Conversation
+    from payments.orders import order_create
+    from tests.factories import owner_of
+
+    conversation = Conversation.objects.get(tenant=tenant, display_id=_sample_conversation(tenant))
+    order = order_create(actor=owner_of(tenant), conversation=conversation, amount=2500, description="Recarga")
+    return order.number
+
+
 def _sample_rule(tenant: Tenant) -> int:
     # Two rules, so that moving one up or down changes the order (and shows in the snapshot).
     from automations.rules_services import RuleSpec, rule_create
@@ -284,6 +295,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "rule_id": _sample_rule,
     "product_id": _sample_product,
     "import_id": _sample_product_import,
+    "number": _sample_order,
 }
 
 

@@ -138,6 +138,12 @@ EXPECTED: dict[str, set[str]] = {
     # The catalog: "Manage payments and catalog".
     "api_product_list": ADMINS,
     "api_product_detail": ADMINS,
+    # Orders: every role that replies sees the orders of the conversations it sees (the sample's is
+    # visible to all), moves them on and makes new ones; "mark as paid" is refused inside the page.
+    "order_list": EVERYONE,
+    "order_detail": EVERYONE,
+    "order_status": EVERYONE,
+    "order_create": EVERYONE,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
