@@ -163,8 +163,8 @@ class Order(TenantOwnedModel):
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("order")
-        verbose_name_plural = _("orders")
+        verbose_name = pgettext_lazy("sale", "order")
+        verbose_name_plural = pgettext_lazy("sale", "orders")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "number"], name="order_unique_number"),
             models.UniqueConstraint(

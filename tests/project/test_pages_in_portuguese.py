@@ -523,6 +523,19 @@ def _build_workspace(capture: Any) -> Workspace:
     import_run(product_import.pk)
     data += ["produtos.csv", "Passe mensal", "PASSE", "RUIM"]
 
+    # An order of João's with a line our catalog prices otherwise (its warning shows), paid and then in
+    # preparation (its history shows the status changes in words).
+    from payments.models import OrderLine
+    from payments.orders import LineSpec, order_create, order_mark_paid, order_status_set
+
+    order = order_create(actor=owner, conversation=joao, lines=[LineSpec("RECARGA-25", 2)], shipping=500)
+    OrderLine.objects.filter(order=order).update(catalog_price=2000)
+    order.price_warning = True
+    order.save(update_fields=["price_warning"])
+    order = order_mark_paid(actor=owner, order=order, note="Pix conferido")
+    order_status_set(actor=owner, order=order, status="processing")
+    data += ["Pix conferido"]
+
     # A team with its hours, a member and a supervisor; the inbox's auto-assignment sends new conversations
     # to its queue, with an agent's own capacity; a conversation waits in the team's queue.
     from automations.assignment_settings import PolicySpec, overall_capacities_set, policy_update, team_calendar_set
@@ -613,6 +626,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "rule_id": [rule.pk],
         "product_id": [product.pk],
         "import_id": [product_import.pk],
+        "number": [order.number],
     }
     return workspace
 
@@ -803,6 +817,9 @@ EXPECTED_PAGES = {
     "product_edit",
     "product_import",
     "product_import_detail",
+    "order_list",
+    "order_detail",
+    "order_create",
 }
 
 
