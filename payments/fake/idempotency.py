@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from payments.fake.state import FakePspState, StoredAnswer
@@ -26,8 +27,19 @@ class KeyReused(Exception):
 
 
 def fingerprint(method: str, path: str, params: Any) -> str:
-    """What makes two requests "the same": method, path and the parameters, whatever their order or spacing."""
-    return json.dumps([method, path, params], sort_keys=True, default=str)
+    """What makes two requests "the same": method, path and the parameters, whatever their order, spacing or the
+    trailing zeros of a number (``10.0`` and ``10.00`` are one amount)."""
+    return json.dumps([method, path, _canonical(params)], sort_keys=True)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return {"number": format(Decimal(value).normalize(), "f")}
+    return value
 
 
 def idempotent(

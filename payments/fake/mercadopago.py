@@ -155,7 +155,7 @@ class MercadoPagoEngine:
         start, end = (parse_time(preference.get(k) or "") for k in ("expiration_date_from", "expiration_date_to"))
         if start is not None and now < start:
             raise CheckoutRefused("This payment link is not valid yet.")
-        if end is not None and now > end:
+        if end is not None and now >= end:
             raise CheckoutRefused("This payment link has expired.")
 
     def _payment(self, preference: dict[str, Any], status: str, detail: str, *, payer_email: str) -> dict[str, Any]:

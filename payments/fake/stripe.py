@@ -121,7 +121,7 @@ class StripeEngine:
         if not now + MIN_EXPIRY_S <= expires_at <= now + MAX_EXPIRY_S:
             message = "The `expires_at` timestamp must be between 30 minutes and 24 hours from session creation."
             raise StripeError(400, message, param="expires_at")
-        session_id = new_id("cs_test_", 56)
+        session_id = new_id("cs_test_", 54)
         session = {
             "id": session_id,
             "object": "checkout.session",
