@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", help="server certificate (PEM): serve HTTPS with client certificates")
     parser.add_argument("--tls-key", help="server key (PEM)")
     parser.add_argument("--tls-client-ca", help="CA (PEM) that signs the clients' certificates")
+    parser.add_argument("--callback-cert", help="the PSP's client certificate (PEM) for mutual-TLS callbacks")
+    parser.add_argument("--callback-key", help="its key (PEM)")
+    parser.add_argument("--callback-ca", help="CA (PEM) of the receivers' server certificates (default: system CAs)")
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -80,7 +84,16 @@ def main(argv: list[str] | None = None) -> None:
         f"Mercado Pago: {base}/mercadopago  Stripe: {base}/stripe  payer: {base}/payer/",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level=args.log_level, **options)
+    app = create_app(state, delivery_tls=callback_tls(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, **options)
+
+
+def callback_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.callback_cert:
+        return None
+    context = ssl.create_default_context(cafile=args.callback_ca)
+    context.load_cert_chain(args.callback_cert, args.callback_key)
+    return context
 
 
 if __name__ == "__main__":

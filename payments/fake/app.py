@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -146,11 +147,13 @@ def create_app(
     clock: Clock | None = None,
     settings: Settings | None = None,
     delivery_transport: httpx.BaseTransport | None = None,
+    delivery_tls: ssl.SSLContext | None = None,
 ) -> Starlette:
     """A fresh fake PSP. ``clock`` returns epoch seconds (default: real time that ``/_fake/clock`` can move);
-    ``delivery_transport`` lets a test receive callbacks and webhooks without a socket."""
+    ``delivery_transport`` lets a test receive callbacks and webhooks without a socket; ``delivery_tls`` (a context
+    with the PSP's client certificate loaded) makes callbacks mutual TLS, as API Pix requires."""
     state = state or FakePspState(settings, clock=clock)
-    dispatcher = Dispatcher(state, transport=delivery_transport)
+    dispatcher = Dispatcher(state, transport=delivery_transport, tls=delivery_tls)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

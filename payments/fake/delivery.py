@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -28,9 +29,17 @@ _ACCEPTED = {"mercadopago": frozenset({200, 201})}
 
 
 class Dispatcher:
-    def __init__(self, state: FakePspState, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        state: FakePspState,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._state = state
         self._transport = transport
+        # The PSP's side of a mutual-TLS callback: its client certificate and the CAs it trusts (None: system CAs).
+        self._verify: ssl.SSLContext | bool = tls if tls is not None else True
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Delivery, int]] = []
         self._signers: dict[int, Signer | None] = {}
@@ -107,7 +116,8 @@ class Dispatcher:
 
     def _run(self) -> None:
         # A fake posts to development endpoints: no proxies from the environment.
-        with httpx.Client(transport=self._transport, trust_env=False, follow_redirects=False) as client:
+        client = httpx.Client(transport=self._transport, verify=self._verify, trust_env=False, follow_redirects=False)
+        with client:
             while (job := self._next()) is not None:
                 delivery, generation = job
                 try:

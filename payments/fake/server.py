@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -88,8 +89,15 @@ class FakePspServer:
         port: int = 0,
         tls: ServerTls | None = None,
         delivery_transport: httpx.BaseTransport | None = None,
+        delivery_tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.app: Starlette = create_app(state, clock=clock, settings=settings, delivery_transport=delivery_transport)
+        self.app: Starlette = create_app(
+            state,
+            clock=clock,
+            settings=settings,
+            delivery_transport=delivery_transport,
+            delivery_tls=delivery_tls,
+        )
         self.state: FakePspState = self.app.state.fake
         self._uvicorn = UvicornThread(self.app, port=port, tls=tls)
         self._admin: FakePspAdminClient | None = None

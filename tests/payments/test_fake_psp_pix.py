@@ -6,16 +6,25 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from payments.brcode import crc16, parse
-from payments.fake import FakeAdminError, wait_for
+from payments.fake import FakeAdminError, ServerTls, UvicornThread, pem_thumbprint, wait_for
 
 if TYPE_CHECKING:
-    from tests.payments.fake_psp_fixtures import PspSetup
+    from collections.abc import Callable
+
+    from payments.fake import FakePspServer
+    from tests.payments.fake_psp_fixtures import Certificates, PspSetup
 
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
 
@@ -766,3 +775,37 @@ def test_get_pix_answers_the_received_pix_as_the_fixture(psp: PspSetup):
         body = api.get(f"/pix/{e2eid}").json()
 
     assert body == {**psp.fixture("bcb_pix_pix_get_response_200.json"), "endToEndId": e2eid}
+
+
+def test_over_mutual_tls_the_callback_presents_the_psps_certificate(
+    psp: PspSetup, make_psp_server: Callable[..., FakePspServer], certificates: Certificates
+):
+    seen: list[str | None] = []
+
+    async def hook(request: Request) -> Response:
+        seen.append(request.scope.get("extensions", {}).get("tls", {}).get("client_cert_thumbprint"))
+        return Response(status_code=200)
+
+    receiver = UvicornThread(
+        Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])]),
+        tls=ServerTls(str(certificates.server_cert), str(certificates.server_key), str(certificates.ca)),
+    ).start()
+    psp_side = ssl.create_default_context(cafile=str(certificates.ca))
+    psp_side.load_cert_chain(str(certificates.other_cert), str(certificates.other_key))
+    server = make_psp_server(delivery_tls=psp_side)
+    try:
+        server.admin.add_pix_receiver(id="t", client_id="c", client_secret="s", keys=[psp.pix_key])
+        token = httpx.post(
+            f"{server.base_url}/pix/oauth/token", data={"grant_type": "client_credentials"}, auth=("c", "s")
+        ).json()["access_token"]
+        api = httpx.Client(base_url=server.pix_api_url, headers={"Authorization": f"Bearer {token}"})
+        with api:
+            api.put(f"/webhook/{psp.pix_key}", json={"webhookUrl": f"{receiver.base_url}/webhooks/pix/t"})
+            api.put(f"/cob/{psp.txid}", json=psp.fixture("bcb_pix_cob_put_request.json"))
+        server.admin.pix_pay(psp.txid)
+        wait_for(lambda: seen)
+    finally:
+        receiver.stop()
+
+    assert receiver.base_url.startswith("https://")
+    assert seen == [pem_thumbprint(certificates.other_cert)]
