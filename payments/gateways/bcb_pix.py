@@ -397,7 +397,10 @@ class BcbPixGateway:
     def _fetch_token(self) -> _Token:
         response = self._http.send("POST", self.config.token_url, expected=(200, 201), **self.token_request())
         data = mapping(self._http.json(response))
-        token, kind, lifetime = data.get("access_token"), data.get("token_type", "Bearer"), data.get("expires_in", 3600)
+        token, kind = data.get("access_token"), data.get("token_type", "Bearer")
+        # Some PSPs write expires_in as a string of digits; RFC 6749 makes it optional (an hour is the common value).
+        lifetime = data.get("expires_in", 3600)
+        lifetime = int(lifetime) if isinstance(lifetime, str) and lifetime.isdigit() else lifetime
         if not isinstance(token, str) or not token or str(kind).lower() != "bearer" or not isinstance(lifetime, int):
             raise self._http.unexpected("the token endpoint answered without a Bearer access_token and expires_in")
         margin = min(TOKEN_MARGIN_S, lifetime / 10)

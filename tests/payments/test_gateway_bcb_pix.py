@@ -705,3 +705,28 @@ def test_over_mutual_tls_a_token_presented_with_another_certificate_is_refused(p
     assert mine.status_code == spoofed.status_code == 404
     assert theirs.status_code == 401
     assert json.loads(theirs.content)["detail"] == "O token de acesso está vinculado a outro certificado."
+
+
+@pytest.mark.parametrize(
+    ("answer", "works"),
+    [
+        ({"access_token": "t", "token_type": "bearer", "expires_in": "3600"}, True),
+        ({"access_token": "t", "token_type": "Bearer"}, True),
+        ({"access_token": "t", "token_type": "MAC", "expires_in": 3600}, False),
+        ({"token_type": "Bearer", "expires_in": 3600}, False),
+    ],
+)
+def test_token_answers_are_read_leniently_where_psps_differ_and_strictly_where_it_matters(psp: PspSetup, answer, works):
+    cob = psp.fixture("bcb_pix_cob_get_concluida_response_200.json")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json=answer)
+        return httpx.Response(200, json=cob)
+
+    with canned_gateway(psp, httpx.MockTransport(handle)) as gateway:
+        if works:
+            assert gateway.get_charge(psp.txid).status is ChargeStatus.PAID
+        else:
+            with pytest.raises(PermanentGatewayError, match="without a Bearer access_token"):
+                gateway.get_charge(psp.txid)
