@@ -4,18 +4,35 @@ another workspace's product is 404, like one that never was. Prices are integers
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from conversations.selectors import conversation_get
 from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField, StrictIntegerField
 from helpdesk.exceptions import ValidationFailed
-from payments import catalog
-from payments.models import CATEGORY_MAX, CURRENCIES, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, RETAILER_ID_MAX, Product
-from payments.selectors import SEARCH_MAX, product_get, products_found
+from payments import catalog, orders
+from payments.models import (
+    CATEGORY_MAX,
+    CURRENCIES,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    ORDER_DESCRIPTION_MAX,
+    ORDER_LINES_MAX,
+    PRICE_MAX,
+    QUANTITY_MAX,
+    RETAILER_ID_MAX,
+    Order,
+    Product,
+)
+from payments.orders import MANUAL_STATUSES
+from payments.selectors import SEARCH_MAX, OrderFilter, order_get, orders_found, product_get, products_found
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -144,3 +161,185 @@ class ProductDetailApi(TenantAPIView):
             actor=self.principal, product=product_get(tenant_id=self.tenant.pk, product_id=product_id), request=request
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- orders ------------------------------------------------------------------------------------------------
+
+ORDER_NOT_FOUND = OpenApiResponse(ErrorOutput, description="No such order among those the caller sees")
+CANNOT_REPLY = OpenApiResponse(ErrorOutput, description="The caller may not reply to customers")
+
+
+class OrderLineOutput(serializers.Serializer):
+    retailer_id = serializers.CharField(help_text="The product's SKU; empty for a free amount")
+    name = serializers.CharField()
+    quantity = StrictIntegerField()
+    unit_price = StrictIntegerField(help_text="Centavos, as the customer was charged")
+    catalog_price = StrictIntegerField(allow_null=True, help_text="Our catalog's price; null when not in it")
+    subtotal = StrictIntegerField()
+
+
+class OrderOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Order.Status.values)
+    source = serializers.ChoiceField(choices=Order.Source.values)  # type: ignore[assignment]  # a field named "source"
+    contact_id = serializers.IntegerField(allow_null=True)
+    conversation_id = serializers.IntegerField(
+        source="conversation.display_id", allow_null=True, default=None, help_text="The conversation's number"
+    )
+    currency = serializers.CharField()
+    subtotal = StrictIntegerField()
+    shipping = StrictIntegerField()
+    discount = StrictIntegerField()
+    tax = StrictIntegerField()
+    total = StrictIntegerField(help_text="subtotal + tax + shipping - discount, in centavos")
+    price_warning = serializers.BooleanField(help_text="Some line's price is not the catalog's")
+    note = serializers.CharField(help_text="What the customer wrote with the cart")
+    description = serializers.CharField()
+    lines = OrderLineOutput(many=True)
+    created_at = serializers.DateTimeField()
+    status_changed_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class OrderLineInput(serializers.Serializer):
+    retailer_id = StrictCharField(max_length=RETAILER_ID_MAX)
+    quantity = StrictIntegerField(min_value=1, max_value=QUANTITY_MAX)
+
+
+class OrderInput(serializers.Serializer):
+    conversation_id = StrictIntegerField(min_value=1, help_text="The number of the customer's conversation")
+    lines = serializers.ListField(child=OrderLineInput(), required=False, max_length=ORDER_LINES_MAX)
+    amount = StrictIntegerField(
+        min_value=1, max_value=PRICE_MAX, required=False, help_text="A free amount in centavos, instead of lines"
+    )
+    description = StrictCharField(max_length=ORDER_DESCRIPTION_MAX, required=False, allow_blank=True)
+    shipping = StrictIntegerField(min_value=0, max_value=PRICE_MAX, required=False)
+    discount = StrictIntegerField(min_value=0, max_value=PRICE_MAX, required=False)
+
+
+class OrderStatusInput(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[*MANUAL_STATUSES, Order.Status.PAID],
+        help_text="paid (a payment made outside a PSP) needs Manage payments and catalog",
+    )
+    note = StrictCharField(max_length=ORDER_DESCRIPTION_MAX, required=False, allow_blank=True)
+
+
+class OrderPagination(CursorPagination):
+    ordering = "-id"
+
+
+def _order_output(order: Order) -> dict[str, object]:
+    return dict(OrderOutput(order).data)
+
+
+def _orders_with_lines(orders: QuerySet[Order]) -> QuerySet[Order]:
+    return orders.select_related("conversation").prefetch_related("lines")
+
+
+class OrderListCreateApi(TenantAPIView):
+    """The orders the caller sees."""
+
+    required_perm = Perm.REPLY
+    parser_classes = [JSONParser]
+    pagination_class = OrderPagination
+
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[
+            OpenApiParameter("status", str, enum=Order.Status.values, description="Only orders in this status"),
+            OpenApiParameter("q", str, description="An order number, or part of the customer's name or phone"),
+            OpenApiParameter("since", OpenApiTypes.DATE, description="Created on or after this day"),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="Created on or before this day"),
+        ],
+        responses={200: OrderOutput(many=True), 400: INVALID, 403: CANNOT_REPLY},
+        summary="Orders, newest first, a page at a time",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        params = request.query_params
+        if empty := sorted(name for name in ("status", "since", "until") if params.get(name) == ""):
+            # An empty choice or day is refused, not read as "any": the schema has no empty value for it.
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
+        query = params.get("q", "").strip()
+        if "\x00" in query or len(query) > SEARCH_MAX:
+            raise ValidationFailed(_("The search is too long or holds a NUL character."), details={"param": "q"})
+        status_ = params.get("status", "")
+        if status_ and status_ not in Order.Status.values:
+            raise ValidationFailed(_("Unknown status."), details={"param": "status"})
+        days = {}
+        for name in ("since", "until"):
+            text = params.get(name, "")
+            try:
+                days[name] = parse_date(text) if text else None
+            except ValueError:
+                days[name] = None
+            if text and days[name] is None:
+                raise ValidationFailed(_("Write the day as YYYY-MM-DD."), details={"param": name})
+        found = OrderFilter(status=status_, query=query, since=days["since"], until=days["until"])
+        qs = _orders_with_lines(orders_found(membership=self.principal, found=found)).order_by("-id")
+        paginator = OrderPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderInput,
+        responses={201: OrderOutput, 400: INVALID, 403: CANNOT_REPLY, 404: ORDER_NOT_FOUND, 415: UNSUPPORTED},
+        summary="Make an order for a conversation's customer: catalog products, or a free amount",
+    )
+    def post(self, request: Request, tenant_slug: str) -> Response:
+        data = OrderInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        conversation = conversation_get(membership=self.principal, display_id=values["conversation_id"])
+        order = orders.order_create(
+            actor=self.principal,
+            conversation=conversation,
+            lines=[orders.LineSpec(line["retailer_id"], line["quantity"]) for line in values.get("lines", [])],
+            amount=values.get("amount"),
+            description=values.get("description", ""),
+            shipping=values.get("shipping", 0),
+            discount=values.get("discount", 0),
+            request=request,
+        )
+        order = _orders_with_lines(Order.objects.filter(pk=order.pk)).get()
+        return Response(_order_output(order), status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(TenantAPIView):
+    """One order."""
+
+    required_perm = Perm.REPLY
+
+    @extend_schema(
+        operation_id="orders_retrieve",
+        responses={200: OrderOutput, 403: CANNOT_REPLY, 404: ORDER_NOT_FOUND},
+        summary="One order with its lines",
+    )
+    def get(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        return Response(_order_output(_orders_with_lines(Order.objects.filter(pk=order.pk)).get()))
+
+
+class OrderStatusApi(TenantAPIView):
+    """An order's status."""
+
+    required_perm = Perm.REPLY
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="orders_status_update",
+        request=OrderStatusInput,
+        responses={200: OrderOutput, 400: INVALID, 403: CANNOT_REPLY, 404: ORDER_NOT_FOUND, 415: UNSUPPORTED},
+        summary="Move an order on (processing, shipped, completed), cancel it, or record it as paid",
+    )
+    def put(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        data = OrderStatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["status"] == Order.Status.PAID:
+            orders.order_mark_paid(actor=self.principal, order=order, note=values.get("note", ""), request=request)
+        else:
+            orders.order_status_set(actor=self.principal, order=order, status=values["status"], request=request)
+        return Response(_order_output(_orders_with_lines(Order.objects.filter(pk=order.pk)).get()))
