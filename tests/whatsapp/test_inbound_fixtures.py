@@ -1093,8 +1093,9 @@ def test_one_text_message_takes_a_fixed_number_of_queries(webhook, channel, djan
     # commit, in a savepoint, its delivery claimed first and marked done last, with nothing set up to act:
     # the greeting reads the inbox's settings (5); the SLA clocks look for a policy and the conversation's
     # clock (6); auto-assignment checks the conversation is unassigned and reads the inbox's policy (6);
-    # the satisfaction survey reads the message (5); automation rules read the workspace's rules (5).
-    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5):
+    # the satisfaction survey reads the message (5); automation rules read the workspace's rules (5); orders
+    # from carts read nothing for a text (4).
+    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5 + 4):
         webhook.post(channel, text_payload(channel, wamid="wamid.measured", timestamp=1749416400))
     assert Message.objects.count() == 2
 
