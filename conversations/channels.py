@@ -102,6 +102,10 @@ class ChannelBackend(Protocol):
         """Approved message templates usable in this inbox, with what each asks for (for the picker)."""
 
 
+# Kinds of message only some channels can send: a backend lists those it sends in an ``optional_types``
+# attribute (a set of ``Message.Type`` values); a backend without it sends none of them.
+OPTIONAL_TYPES = frozenset({"payment_request", "order_status"})
+
 _registry: dict[str, ChannelBackend] = {}
 
 
@@ -125,6 +129,13 @@ def display_name(channel_type: str) -> str:
     """The channel's name as people read it: its backend's ``display_name`` ("WhatsApp"), else its type."""
     backend = _registry.get(channel_type)
     return getattr(backend, "display_name", "") or channel_type
+
+
+def sends(channel_type: str, message_type: str) -> bool:
+    """Whether the channel can send messages of ``message_type`` (the kinds of ``OPTIONAL_TYPES`` only
+    when its backend lists them; any other kind its ``prepare_outbound`` accepts or refuses itself)."""
+    backend = backend_named(channel_type)
+    return message_type not in OPTIONAL_TYPES or message_type in getattr(backend, "optional_types", frozenset())
 
 
 def backend_for(inbox: Inbox) -> ChannelBackend:

@@ -11,10 +11,12 @@ Money is an integer in the currency's minor units; coordinates are decimal strin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext as _
 
@@ -51,6 +53,15 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 INTERACTIVE_STYLES = ("button", "list", "cta_url")
 HEADER_KINDS = ("text", "image", "video", "document")
+# What a payment request or an order status names its order by (the order's reference on every channel).
+PAYMENT_REFERENCE = re.compile(r"[A-Za-z0-9_.-]{1,60}")
+PAYMENT_GOODS = ("digital", "physical")
+PAYMENT_CURRENCIES = ("BRL",)
+PIX_KEY_TYPES = ("CPF", "CNPJ", "EMAIL", "PHONE", "EVP")
+ORDER_STATUSES = ("pending", "processing", "partially_shipped", "shipped", "completed", "canceled")
+PAYMENT_STATUSES = ("pending", "captured", "failed")
+# The amounts of a payment request, in the currency's minor units.
+MONEY_KEYS = ("subtotal", "tax", "shipping", "discount", "total")
 
 
 class ContentInvalid(ValidationFailed):
@@ -612,6 +623,246 @@ class OrderContent(Content):
         return totals
 
 
+# -- payments: a request to pay an order, and the order's status -------------------------------------------
+
+
+def _reference(data: Mapping[str, Any]) -> str:
+    value = _text(data, "reference", "", required=True)
+    if not PAYMENT_REFERENCE.fullmatch(value):
+        raise ContentInvalid(
+            _("%(field)s may only hold letters, digits, _ . and -, at most %(limit)s of them.")
+            % {"field": "reference", "limit": 60}
+        )
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, path: str, choices: tuple[str, ...], *, default: str = "") -> str:
+    """One of ``choices``; ``default`` when absent or empty (so "" when it may be left out)."""
+    value = _text(data, key, path) or default
+    if value and value not in choices:
+        raise ContentInvalid(
+            _("%(field)s must be one of: %(kinds)s.") % {"field": _where(path, key), "kinds": ", ".join(choices)}
+        )
+    return value
+
+
+def _at_least(data: Mapping[str, Any], key: str, path: str, low: int, *, required: bool = True) -> int | None:
+    """A whole number of ``low`` (0 or 1) or more; None when it is absent and not required."""
+    value = _int(data, key, path, required=required)
+    if value is not None and value < low:
+        message = (
+            _("%(field)s must be a whole number of 0 or more.")
+            if low == 0
+            else _("%(field)s must be a whole number of 1 or more.")
+        )
+        raise ContentInvalid(message % {"field": _where(path, key)})
+    return value
+
+
+def _whole(data: Mapping[str, Any], key: str, path: str, low: int) -> int:
+    value = _at_least(data, key, path, low)
+    assert value is not None  # required: _int refused an absent one
+    return value
+
+
+def _https_url(data: Mapping[str, Any], key: str, path: str) -> str:
+    value = _text(data, key, path, max_length=2048).strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # e.g. a broken IPv6 address
+        scheme, host = "", None
+    if scheme != "https" or not host or any(ch.isspace() or ch in "\"'<>`\\" for ch in value):
+        raise ContentInvalid(_("%(field)s must be an https:// address.") % {"field": _where(path, key)})
+    return value
+
+
+def brcode_checksum_ok(code: str) -> bool:
+    """Whether a Pix BR Code ends in ``6304`` and the CRC16/CCITT-FALSE of everything before its 4 digits."""
+    if len(code) < 8 or code[-8:-4] != "6304" or not code.isascii():
+        return False
+    crc = 0xFFFF
+    for byte in code[:-4].encode("ascii"):
+        crc ^= byte << 8
+        for _bit in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return f"{crc:04X}" == code[-4:].upper()
+
+
+@dataclass(frozen=True)
+class PaymentItem(Part):
+    """A line of a payment request; an empty ``sku`` is a free amount (no catalogue product)."""
+
+    sku: str = ""
+    name: str = ""
+    quantity: int = 1
+    # In the currency's minor units (cents).
+    unit_price: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> PaymentItem:
+        return cls(
+            sku=_text(data, "sku", path, max_length=100),
+            name=_text(data, "name", path, required=True, max_length=60),
+            quantity=_whole(data, "quantity", path, 1),
+            unit_price=_whole(data, "unit_price", path, 0),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        # An empty sku (a free amount) and a price of 0 are values, not empty fields.
+        return {"sku": self.sku, "name": self.name, "quantity": self.quantity, "unit_price": self.unit_price}
+
+    @property
+    def subtotal(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class PixSettings(Part):
+    """A Pix charge: its BR Code (copy and paste) and the receiving key it was made for."""
+
+    code: str = ""
+    merchant_name: str = ""
+    key: str = ""
+    key_type: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> PixSettings:
+        code = _text(data, "code", path, required=True, max_length=512).strip()
+        if not brcode_checksum_ok(code):
+            raise ContentInvalid(
+                _("%(field)s is not a Pix BR Code: its checksum does not match.") % {"field": f"{path}.code"}
+            )
+        key_type = _text(data, "key_type", path, required=True)
+        if key_type not in PIX_KEY_TYPES:
+            raise ContentInvalid(
+                _("%(field)s must be one of: %(kinds)s.")
+                % {"field": f"{path}.key_type", "kinds": ", ".join(PIX_KEY_TYPES)}
+            )
+        return cls(
+            code=code,
+            merchant_name=_text(data, "merchant_name", path, required=True, max_length=100),
+            key=_text(data, "key", path, required=True, max_length=100),
+            key_type=key_type,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequestContent(Content):
+    """A request to pay an order: its lines and totals, and how to pay (a Pix code, a payment link or both).
+
+    Money is in the currency's minor units: ``subtotal`` is the sum of the lines, ``total`` is
+    ``subtotal + tax + shipping - discount``. ``expires_at`` is a Unix time in seconds.
+    """
+
+    kind: ClassVar[str] = "payment_request"
+    reference: str
+    body: str
+    footer: str = ""
+    goods: str = "digital"
+    currency: str = "BRL"
+    items: tuple[PaymentItem, ...] = ()
+    subtotal: int = 0
+    tax: int = 0
+    shipping: int = 0
+    discount: int = 0
+    total: int = 0
+    expires_at: int | None = None
+    expiry_description: str = ""
+    pix: PixSettings | None = None
+    link: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> PaymentRequestContent:
+        reference = _reference(data)
+        body = _text(data, "body", "", required=True, max_length=1024)
+        items = tuple(PaymentItem.from_dict(item, where) for where, item in _objects(data, "items", ""))
+        if not items:
+            raise ContentInvalid(_("%(field)s must have at least one item.") % {"field": "items"})
+        subtotal, total = _whole(data, "subtotal", "", 0), _whole(data, "total", "", 0)
+        tax, shipping, discount = (
+            _at_least(data, key, "", 0, required=False) or 0 for key in ("tax", "shipping", "discount")
+        )
+        lines = sum(item.subtotal for item in items)
+        if subtotal != lines:
+            raise ContentInvalid(
+                _("%(field)s is %(given)s; the items' quantities times their unit prices add up to %(expected)s.")
+                % {"field": "subtotal", "given": subtotal, "expected": lines}
+            )
+        expected = subtotal + tax + shipping - discount
+        if total != expected:
+            raise ContentInvalid(
+                _("%(field)s is %(given)s; subtotal + tax + shipping - discount is %(expected)s.")
+                % {"field": "total", "given": total, "expected": expected}
+            )
+        pix = _object(data, "pix", "")
+        result = cls(
+            reference=reference,
+            body=body,
+            footer=_text(data, "footer", "", max_length=60),
+            goods=_choice(data, "goods", "", PAYMENT_GOODS, default="digital"),
+            currency=_choice(data, "currency", "", PAYMENT_CURRENCIES, default="BRL"),
+            items=items,
+            subtotal=subtotal,
+            tax=tax,
+            shipping=shipping,
+            discount=discount,
+            total=total,
+            expires_at=_at_least(data, "expires_at", "", 1, required=False),
+            expiry_description=_text(data, "expiry_description", "", max_length=120),
+            pix=PixSettings.from_dict(pix, "pix") if pix is not None else None,
+            link=_https_url(data, "link", ""),
+            **cls._common(data),
+        )
+        if result.pix is None and not result.link:
+            raise ContentInvalid(_("pix or link is required: give the customer a way to pay."))
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        result = super().to_dict()
+        # Amounts of 0 are values, not empty fields.
+        result.update({key: getattr(self, key) for key in MONEY_KEYS})
+        result["items"] = [item.to_dict() for item in self.items]
+        return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderStatusContent(Content):
+    """Where an order (named by the ``reference`` of its payment request) stands: ``status`` and/or
+    ``payment_status`` ("captured": paid); ``payment_at`` is a Unix time in seconds."""
+
+    kind: ClassVar[str] = "order_status"
+    reference: str
+    body: str
+    footer: str = ""
+    status: str = ""
+    description: str = ""
+    payment_status: str = ""
+    payment_at: int | None = None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> OrderStatusContent:
+        result = cls(
+            reference=_reference(data),
+            body=_text(data, "body", "", required=True, max_length=1024),
+            footer=_text(data, "footer", "", max_length=60),
+            status=_choice(data, "status", "", ORDER_STATUSES),
+            description=_text(data, "description", "", max_length=120),
+            payment_status=_choice(data, "payment_status", "", PAYMENT_STATUSES),
+            payment_at=_at_least(data, "payment_at", "", 1, required=False),
+            **cls._common(data),
+        )
+        if not result.status and not result.payment_status:
+            raise ContentInvalid(_("status or payment_status is required."))
+        if result.description and not result.status:
+            raise ContentInvalid(_("%(field)s needs %(other)s.") % {"field": "description", "other": "status"})
+        if result.payment_at is not None and not result.payment_status:
+            raise ContentInvalid(_("%(field)s needs %(other)s.") % {"field": "payment_at", "other": "payment_status"})
+        return result
+
+
 @dataclass(frozen=True, kw_only=True)
 class SystemContent(Content):
     """Something that happened rather than something said.
@@ -660,6 +911,8 @@ CONTENT_KINDS: dict[str, type[Content]] = {
         OrderContent,
         SystemContent,
         UnsupportedContent,
+        PaymentRequestContent,
+        OrderStatusContent,
     )
 }
 

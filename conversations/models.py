@@ -386,6 +386,8 @@ class Message(TenantOwnedModel):
         TEMPLATE = "template", _("Template")
         SYSTEM = "system", _("System")
         UNSUPPORTED = "unsupported", _("Unsupported")
+        PAYMENT_REQUEST = "payment_request", _("Payment request")
+        ORDER_STATUS = "order_status", _("Order status")
 
     class Status(models.TextChoices):
         QUEUED = "queued", pgettext_lazy("message status", "Queued")

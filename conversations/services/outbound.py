@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,16 @@ from conversations.actors import (
     actor_type,
     actor_user,
 )
-from conversations.content import text_content
+from conversations.content import (
+    CONTENT_VERSION,
+    VERSION_KEY,
+    Content,
+    ContentInvalid,
+    OrderStatusContent,
+    PaymentRequestContent,
+    content_from_dict,
+    text_content,
+)
 from conversations.events import MessageSent
 from conversations.events.outbox import events_record
 from conversations.models import Attachment, Conversation, Message, Notification, Reaction
@@ -51,6 +60,13 @@ FREE_FORM_TYPES = {
     Message.Type.CONTACTS,
     Message.Type.INTERACTIVE,
     Message.Type.REACTION,
+    Message.Type.PAYMENT_REQUEST,
+    Message.Type.ORDER_STATUS,
+}
+# Kinds whose content the core defines: checked here into the neutral content, whatever the channel.
+NEUTRAL_CONTENT: dict[str, type[Content]] = {
+    Message.Type.PAYMENT_REQUEST: PaymentRequestContent,
+    Message.Type.ORDER_STATUS: OrderStatusContent,
 }
 
 
@@ -118,6 +134,37 @@ def reply_window_check(*, conversation: Conversation, message_type: str) -> None
         raise ReplyWindowClosed(
             reply_window_closed_text(), details={"closed_at": closes_at.isoformat(), "use": "template"}
         )
+
+
+def _channel_check(conversation: Conversation, message_type: str) -> None:
+    """Refuse a kind of message the conversation's channel cannot send (a payment request without payments)."""
+    channel_type = conversation.inbox.channel_type
+    if not channels.sends(channel_type, message_type):
+        try:
+            kind = str(Message.Type(message_type).label)
+        except ValueError:
+            kind = message_type
+        raise ValidationFailed(
+            _("%(type)s messages cannot be sent on %(channel)s.")
+            % {"type": kind, "channel": channels.display_name(channel_type)},
+            code="message_type_unsupported",
+            details={"type": message_type, "channel_type": channel_type},
+        )
+
+
+def _neutral_spec(spec: OutboundSpec) -> OutboundSpec:
+    """The request with its content checked into the neutral content of its kind (and the body as its
+    text, for previews and search), for the kinds the core defines; any other request as it is."""
+    content_class = NEUTRAL_CONTENT.get(spec.type)
+    if content_class is None:
+        return spec
+    data = {VERSION_KEY: CONTENT_VERSION, "kind": content_class.kind, **(spec.content or {})}
+    if data["kind"] != content_class.kind:
+        raise ContentInvalid(
+            _("%(field)s must be %(kind)s, as the message's type.") % {"field": "kind", "kind": content_class.kind}
+        )
+    content = content_from_dict(data)
+    return replace(spec, text=getattr(content, "body", ""), content=content.to_dict())
 
 
 def _sender_check(actor: Actor, message_type: str) -> None:
@@ -194,7 +241,9 @@ def message_send(
             )
             return replay, False
     _sender_check(actor, spec.type)
+    _channel_check(conversation, spec.type)
     reply_window_check(conversation=conversation, message_type=spec.type)
+    spec = _neutral_spec(spec)
     backend = channels.backend_for(conversation.inbox)
     prepared = backend.prepare_outbound(conversation=conversation, spec=spec)
     user = actor_user(actor)

@@ -85,6 +85,28 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "channel_type": "poll",
         "errors": [{"code": "131051", "title": "Message type unknown"}],
     },
+    "payment_request": {
+        "v": 1,
+        "kind": "payment_request",
+        "reference": "pedido-7",
+        "body": "Pague o pedido 7",
+        "goods": "digital",
+        "currency": "BRL",
+        "items": [{"sku": "", "name": "Recarga", "quantity": 1, "unit_price": 2000}],
+        "subtotal": 2000,
+        "tax": 0,
+        "shipping": 0,
+        "discount": 0,
+        "total": 2000,
+        "link": "https://pay.example.com/7",
+    },
+    "order_status": {
+        "v": 1,
+        "kind": "order_status",
+        "reference": "pedido-7",
+        "body": "Pago!",
+        "payment_status": "captured",
+    },
 }
 
 
