@@ -42,7 +42,7 @@ INTERACTIVE_TYPES = {
 }
 BODY_LIMITS = {"button": 1024, "list": 4096, "cta_url": 1024, "flow": 1024, "order_details": 1024, "order_status": 1024}
 BODY_OPTIONAL = {"product", "catalog_message", "location_request_message", "address_message", "voice_call"}
-REFERENCE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+REFERENCE_ID = re.compile(r"[A-Za-z0-9_.-]+")
 PIX_KEY_TYPES = {"CPF", "CNPJ", "EMAIL", "PHONE", "EVP"}
 ORDER_STATUSES = {"pending", "processing", "partially_shipped", "shipped", "completed", "canceled"}
 PAYMENT_STATUSES = {"pending", "captured", "failed"}
@@ -419,7 +419,7 @@ def _order_details(action: dict[str, Any]) -> None:
         raise errors.invalid_parameter(f"Param {path}['currency'] must be one of {{BRL, INR}}.")
     limit = 35 if currency == "INR" else 60
     reference_id = _require_text(params, "reference_id", path, limit=limit)
-    if not REFERENCE_ID.match(reference_id):
+    if not REFERENCE_ID.fullmatch(reference_id):
         raise errors.invalid_parameter(f"Param {path}['reference_id'] may only contain letters, digits, _ . and -.")
     if params.get("type") not in {"digital-goods", "physical-goods"}:
         raise errors.invalid_parameter(f"Param {path}['type'] must be one of {{digital-goods, physical-goods}}.")
