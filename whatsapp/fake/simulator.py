@@ -38,6 +38,7 @@ def chat_state(state: FakeState, *, phone_number_id: str, wa_id: str, now: float
             views.append(_view(message))
         for view in views:
             view["reactions"] = {k: v for k, v in reactions.get(view["wamid"], {}).items() if v}
+        _orders_follow_their_status(views)
         window_until = None
         if customer is not None and customer.last_inbound_at is not None:
             window_until = int(customer.last_inbound_at + state.settings.window_s)
@@ -109,12 +110,38 @@ def _interactive_view(node: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _money(amount: Any, currency: str) -> str:
+    amount = amount if isinstance(amount, dict) else {}
+    value, offset = amount.get("value", 0), amount.get("offset", 100) or 100
+    return f"{currency} {value / offset:.2f}"
+
+
 def _order_summary(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     summary: dict[str, Any] = {"reference_id": params.get("reference_id", "")}
     if kind == "order_details":
-        total = params.get("total_amount") or {}
-        value, offset = total.get("value", 0), total.get("offset", 100) or 100
-        summary["total"] = f"{params.get('currency', '')} {value / offset:.2f}"
+        currency = str(params.get("currency", ""))
+        summary["total"] = _money(params.get("total_amount"), currency)
+        order = params.get("order") or {}
+        summary["items"] = [
+            {
+                "name": item.get("name", ""),
+                "quantity": item.get("quantity", 0),
+                "amount": _money(item.get("amount"), currency),
+            }
+            for item in order.get("items") or []
+        ]
+        summary["charges"] = [
+            {"label": label, "amount": _money(order[key], currency)}
+            for key, label in (
+                ("subtotal", "Subtotal"),
+                ("tax", "Tax"),
+                ("shipping", "Shipping"),
+                ("discount", "Discount"),
+            )
+            if order.get(key) and (key == "subtotal" or (order[key] or {}).get("value"))
+        ]
+        summary["expiration"] = (order.get("expiration") or {}).get("description", "")
+        summary["status"] = order.get("status", "pending") if order else "pending"
         summary["payment_methods"] = [s.get("type", "") for s in params.get("payment_settings") or []]
         pix = next(
             (s.get("pix_dynamic_code") for s in params.get("payment_settings") or [] if s.get("pix_dynamic_code")), None
@@ -128,8 +155,27 @@ def _order_summary(kind: str, params: dict[str, Any]) -> dict[str, Any]:
             summary["payment_link"] = link.get("uri", "")
     else:
         summary["order_status"] = (params.get("order") or {}).get("status", "")
+        summary["description"] = (params.get("order") or {}).get("description", "")
         summary["payment_status"] = (params.get("payment") or {}).get("status", "")
     return summary
+
+
+def _orders_follow_their_status(views: list[dict[str, Any]]) -> None:
+    """As on a phone, an order's bubble shows the latest status the business sent for its reference."""
+    latest: dict[str, dict[str, str]] = {}
+    for view in views:
+        order = (view.get("interactive") or {}).get("order")
+        if order is not None and view["interactive"].get("type") == "order_status" and not view["errors"]:
+            now = latest.setdefault(order["reference_id"], {})
+            now.update(
+                {k: v for k, v in (("status", order["order_status"]), ("payment", order["payment_status"])) if v}
+            )
+    for view in views:
+        order = (view.get("interactive") or {}).get("order")
+        if order is not None and view["interactive"].get("type") == "order_details":
+            now = latest.get(order["reference_id"], {})
+            order["status"] = now.get("status", order.get("status", "pending"))
+            order["payment_status"] = now.get("payment", "")
 
 
 def _view(message: Message) -> dict[str, Any]:

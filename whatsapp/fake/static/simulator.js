@@ -14,6 +14,9 @@
   var numbersSignature = "";
   var EMOJIS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
   var TICKS = { accepted: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
+  var ORDER_WORDS = { pending: "Pending", processing: "Processing", partially_shipped: "Partially shipped",
+    shipped: "Shipped", completed: "Completed", canceled: "Canceled" };
+  var PAYMENT_WORDS = { pending: "Awaiting payment", captured: "Paid", failed: "Payment failed" };
 
   // ---------------------------------------------------------------- helpers
 
@@ -221,18 +224,69 @@
       if (href) { cta.href = href; }
       nodes.push(cta);
     }
-    if (view.order) {
-      var order = view.order;
-      var lines = ["🧾 Order " + order.reference_id];
-      if (order.total) { lines.push("Total: " + order.total); }
-      if (order.payment_methods && order.payment_methods.length) { lines.push("Pay with: " + order.payment_methods.join(", ")); }
-      if (order.pix_code) { lines.push("Pix copia e cola: " + order.pix_code); }
-      if (order.payment_link) { lines.push("Payment link: " + order.payment_link); }
-      if (order.order_status) { lines.push("Order status: " + order.order_status); }
-      if (order.payment_status) { lines.push("Payment: " + order.payment_status); }
-      nodes.push(el("div", { class: "sim-order" }, lines.join("\n")));
-    }
+    if (view.order) { nodes.push(view.type === "order_details" ? orderDetailsNode(view.order) : orderStatusNode(view.order)); }
     return nodes;
+  }
+
+  // An order's status (and its payment's) as WhatsApp words them on the customer's phone.
+  function statusWords(order) {
+    if (order.payment_status && PAYMENT_WORDS[order.payment_status]) {
+      var words = PAYMENT_WORDS[order.payment_status];
+      return order.status && order.status !== "pending" ? words + " · " + (ORDER_WORDS[order.status] || order.status) : words;
+    }
+    return ORDER_WORDS[order.order_status || order.status] || order.order_status || order.status || "";
+  }
+
+  function orderLine(cls, left, right, testid) {
+    var row = el("div", { class: cls });
+    if (testid) { row.setAttribute("data-testid", testid); }
+    row.appendChild(el("span", {}, left));
+    row.appendChild(el("span", {}, right));
+    return row;
+  }
+
+  function orderDetailsNode(order) {
+    var box = el("div", { class: "sim-order", "data-testid": "sim-order" });
+    box.appendChild(el("div", { class: "sim-order-head" }, "🧾 Order " + order.reference_id));
+    (order.items || []).forEach(function (item) {
+      box.appendChild(orderLine("sim-order-line", item.quantity + " × " + item.name, item.amount));
+    });
+    (order.charges || []).forEach(function (charge) {
+      box.appendChild(orderLine("sim-order-line sim-order-charge", charge.label, charge.amount));
+    });
+    box.appendChild(orderLine("sim-order-line sim-order-total", "Total", order.total, "sim-order-total"));
+    box.appendChild(el("div", { class: "sim-order-status", "data-testid": "sim-order-status" }, statusWords(order)));
+    if (order.expiration) { box.appendChild(el("div", { class: "sim-msg-footer" }, order.expiration)); }
+    var actions = el("div", { class: "sim-buttons" });
+    if (order.pix_code) {
+      var code = el("code", { class: "sim-pix-code", "data-testid": "sim-pix-code", hidden: "" }, order.pix_code);
+      var copy = el("button", { type: "button", class: "sim-pix-copy", "data-testid": "sim-pix-copy" },
+        "Copy Pix code");
+      copy.addEventListener("click", function (event) {
+        event.stopPropagation();
+        code.hidden = false;
+        if (navigator.clipboard) { navigator.clipboard.writeText(order.pix_code).catch(function () {}); }
+        copy.textContent = "Pix code copied";
+      });
+      actions.appendChild(copy);
+      actions.appendChild(code);
+    }
+    var href = safeUrl(order.payment_link);
+    if (href) {
+      var pay = el("a", { class: "sim-cta", target: "_blank", rel: "noopener noreferrer", "data-testid": "sim-pay" }, "Pay");
+      pay.href = href;
+      actions.appendChild(pay);
+    }
+    box.appendChild(actions);
+    return box;
+  }
+
+  function orderStatusNode(order) {
+    var box = el("div", { class: "sim-order", "data-testid": "sim-order" });
+    box.appendChild(el("div", { class: "sim-order-head" }, "🧾 Order " + order.reference_id));
+    box.appendChild(el("div", { class: "sim-order-status", "data-testid": "sim-order-status" }, statusWords(order)));
+    if (order.description) { box.appendChild(el("div", { class: "sim-msg-footer" }, order.description)); }
+    return box;
   }
 
   function templateNodes(view) {
