@@ -7,6 +7,7 @@ a vague 131009 from Meta. Lengths are counted in Unicode characters, as Meta's d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +40,20 @@ MAX_CTA_DISPLAY_TEXT = 20
 MAX_CALLBACK_DATA = 512
 MAX_TEMPLATE_NAME = 512
 MAX_CONTACTS = 5
+# Payments (CONTRACT §7, Brazil).
+MAX_REFERENCE_ID = 60
+MAX_ORDER_ITEM_NAME = 60
+MAX_ORDER_DESCRIPTION = 120
+MAX_PIX_CODE = 512
+MONEY_OFFSET = 100
+# An order's expiry must be at least this far after the send.
+MIN_ORDER_EXPIRY_SECONDS = 300
+REFERENCE_ID = re.compile(r"[A-Za-z0-9_.-]+")
+GOODS_TYPES = ("digital-goods", "physical-goods")
+PAYMENT_CURRENCIES = ("BRL",)
+PIX_KEY_TYPES = ("CPF", "CNPJ", "EMAIL", "PHONE", "EVP")
+ORDER_STATUSES = ("pending", "processing", "partially_shipped", "shipped", "completed", "canceled")
+PAYMENT_STATUSES = ("pending", "captured", "failed")
 
 
 class PayloadError(ValueError):
@@ -527,6 +542,190 @@ def template(
     payload = _envelope(to, "template", reply_to=reply_to, callback_data=callback_data)
     payload["template"] = node
     return payload
+
+
+def _check_choice(value: Any, what: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise PayloadError(
+            _("%(what)s must be one of %(choices)s, not %(value)r.")
+            % {"what": what, "choices": ", ".join(choices), "value": value}
+        )
+    return str(value)
+
+
+def _check_reference_id(reference_id: Any) -> str:
+    _check_text(reference_id, _("The order reference (reference_id)"), MAX_REFERENCE_ID)
+    if not REFERENCE_ID.fullmatch(reference_id):
+        raise PayloadError(
+            _("The order reference (reference_id) may only hold letters, digits, _ . and -, got %(value)r.")
+            % {"value": reference_id}
+        )
+    return str(reference_id)
+
+
+def _check_count(value: Any, what: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise PayloadError(
+            _("%(what)s must be a whole number of at least %(low)s, got %(value)r.")
+            % {"what": what, "low": low, "value": value}
+        )
+    return value
+
+
+def amount(value: int, what: str) -> dict[str, int]:
+    """An amount in cents as Meta writes money in payments: ``{"value": 1234, "offset": 100}`` is 12.34."""
+    return {"value": _check_count(value, what, 0), "offset": MONEY_OFFSET}
+
+
+def pix_dynamic_code(code: str, *, merchant_name: str, key: str, key_type: str) -> dict[str, Any]:
+    """A ``payment_settings`` entry: a Pix charge's BR Code (copy and paste) and the key it pays."""
+    return {
+        "type": "pix_dynamic_code",
+        "pix_dynamic_code": {
+            "code": _check_text(code, _("The Pix code"), MAX_PIX_CODE),
+            "merchant_name": _check_text(merchant_name, _("The Pix merchant name"), 100),
+            "key": _check_text(key, _("The Pix key"), 100),
+            "key_type": _check_choice(key_type, _("The Pix key type"), PIX_KEY_TYPES),
+        },
+    }
+
+
+def payment_link(uri: str) -> dict[str, Any]:
+    """A ``payment_settings`` entry: a link to a page where the customer pays."""
+    return {"type": "payment_link", "payment_link": {"uri": _check_url(uri, _("The payment link"))}}
+
+
+def order_item(retailer_id: str, name: str, unit_amount: int, quantity: int, *, position: int) -> dict[str, Any]:
+    """A line of an order; ``position`` (from 1) names it in errors."""
+    where = {"n": position}
+    return {
+        "retailer_id": _check_text(retailer_id, _("Item %(n)s id (retailer_id)") % where, 100),
+        "name": _check_text(name, _("Item %(n)s name") % where, MAX_ORDER_ITEM_NAME),
+        "amount": amount(unit_amount, _("Item %(n)s price") % where),
+        "quantity": _check_count(quantity, _("Item %(n)s quantity") % where, 1),
+    }
+
+
+def interactive_order_details(
+    to: str,
+    body: str,
+    *,
+    reference_id: str,
+    goods_type: str,
+    currency: str,
+    payment_settings: Sequence[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]],
+    subtotal: int,
+    tax: int,
+    total: int,
+    shipping: int = 0,
+    discount: int = 0,
+    expiration: tuple[int, str] | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+    callback_data: str | None = None,
+) -> dict[str, Any]:
+    """A request to pay an order in Brazil (``review_and_pay``), with ``items`` built by ``order_item`` and
+    ``payment_settings`` by ``pix_dynamic_code`` / ``payment_link``; amounts in cents. Shipping and
+    discount are sent only when not 0; ``expiration`` is ``(Unix time, description)``."""
+    if not payment_settings:
+        raise PayloadError(_("A payment request needs a way to pay: a Pix code or a payment link."))
+    if not items:
+        raise PayloadError(_("A payment request needs at least one item."))
+    lines = sum(item["amount"]["value"] * item["quantity"] for item in items)
+    order: dict[str, Any] = {
+        "status": "pending",
+        "items": [dict(item) for item in items],
+        "subtotal": amount(subtotal, _("The subtotal")),
+        "tax": amount(tax, _("The tax")),
+    }
+    if subtotal != lines:
+        raise PayloadError(
+            _("The subtotal (%(given)s) must equal the items' amounts times their quantities (%(expected)s).")
+            % {"given": subtotal, "expected": lines}
+        )
+    if shipping:
+        order["shipping"] = amount(shipping, _("The shipping"))
+    if discount:
+        order["discount"] = amount(discount, _("The discount"))
+    expected = subtotal + tax + shipping - discount
+    if total != expected:
+        raise PayloadError(
+            _("The total (%(given)s) must equal subtotal + tax + shipping - discount (%(expected)s).")
+            % {"given": total, "expected": expected}
+        )
+    if expiration is not None:
+        timestamp, description = expiration
+        # Meta documents the expiry as a string of seconds (a payment's timestamp is a number).
+        order["expiration"] = {
+            "timestamp": str(_check_count(timestamp, _("The expiry time"), 1)),
+            "description": _check_text(description, _("The expiry description"), MAX_ORDER_DESCRIPTION),
+        }
+    parameters = {
+        "reference_id": _check_reference_id(reference_id),
+        "type": _check_choice(goods_type, _("The kind of goods"), GOODS_TYPES),
+        "payment_type": "br",
+        "payment_settings": [dict(setting) for setting in payment_settings],
+        "currency": _check_choice(currency, _("The currency"), PAYMENT_CURRENCIES),
+        "total_amount": amount(total, _("The total")),
+        "order": order,
+    }
+    return _interactive(
+        to,
+        "order_details",
+        body,
+        {"name": "review_and_pay", "parameters": parameters},
+        header=None,
+        footer=footer,
+        body_limit=MAX_INTERACTIVE_BODY,
+        reply_to=reply_to,
+        callback_data=callback_data,
+    )
+
+
+def interactive_order_status(
+    to: str,
+    body: str,
+    *,
+    reference_id: str,
+    order_status: str | None = None,
+    description: str | None = None,
+    payment_status: str | None = None,
+    payment_timestamp: int | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+    callback_data: str | None = None,
+) -> dict[str, Any]:
+    """Where an order sent with ``interactive_order_details`` stands (``review_order``): its status, its
+    payment's ("captured" shows as paid), or both."""
+    if order_status is None and payment_status is None:
+        raise PayloadError(_("An order status needs the order's status, its payment's status, or both."))
+    parameters: dict[str, Any] = {"reference_id": _check_reference_id(reference_id)}
+    if order_status is not None:
+        order = {"status": _check_choice(order_status, _("The order status"), ORDER_STATUSES)}
+        if description is not None:
+            order["description"] = _check_text(description, _("The order status description"), MAX_ORDER_DESCRIPTION)
+        parameters["order"] = order
+    elif description is not None:
+        raise PayloadError(_("A description goes with the order's status."))
+    if payment_status is not None:
+        payment: dict[str, Any] = {"status": _check_choice(payment_status, _("The payment status"), PAYMENT_STATUSES)}
+        if payment_timestamp is not None:
+            payment["timestamp"] = _check_count(payment_timestamp, _("The payment time"), 1)
+        parameters["payment"] = payment
+    elif payment_timestamp is not None:
+        raise PayloadError(_("A payment time goes with the payment's status."))
+    return _interactive(
+        to,
+        "order_status",
+        body,
+        {"name": "review_order", "parameters": parameters},
+        header=None,
+        footer=footer,
+        body_limit=MAX_INTERACTIVE_BODY,
+        reply_to=reply_to,
+        callback_data=callback_data,
+    )
 
 
 def mark_read(wamid: str, typing: bool = False) -> dict[str, Any]:

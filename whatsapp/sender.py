@@ -27,6 +27,8 @@ from conversations.content import (
     InteractiveContent,
     LocationContent,
     MediaContent,
+    OrderStatusContent,
+    PaymentRequestContent,
     ReactionContent,
     TemplateContent,
     TextContent,
@@ -114,6 +116,10 @@ def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppCh
     if isinstance(content, ContactsContent):
         cards = [meta_contact_card(card) for card in content.cards]
         return outbound_payloads.contacts(to, cards, reply_to=reply_to, callback_data=callback)
+    if isinstance(content, PaymentRequestContent):
+        return payment_request_payload(to, content, reply_to=reply_to, callback=callback)
+    if isinstance(content, OrderStatusContent):
+        return order_status_payload(to, content, reply_to=reply_to, callback=callback)
     raise PermanentError(code=None, title=f"Messages of type {message.type} cannot be sent.")
 
 
@@ -148,6 +154,65 @@ def interactive_payload(
     if content.style == "cta_url":
         return outbound_payloads.interactive_cta_url(to, content.body, content.cta_text, content.cta_url, **common)
     raise PermanentError(code=None, title=f"Unknown interactive message type {content.style!r}.")
+
+
+def payment_request_payload(
+    to: str, content: PaymentRequestContent, *, reply_to: str | None = None, callback: str | None = None
+) -> dict[str, Any]:
+    """Meta's ``order_details`` request (review and pay, Brazil) for a payment request."""
+    ways: list[dict[str, Any]] = []
+    if content.pix is not None:
+        pix = content.pix
+        ways.append(
+            outbound_payloads.pix_dynamic_code(
+                pix.code, merchant_name=pix.merchant_name, key=pix.key, key_type=pix.key_type
+            )
+        )
+    if content.link:
+        ways.append(outbound_payloads.payment_link(content.link))
+    items = [
+        # A free amount has no catalogue product; Meta needs an id for every line all the same.
+        outbound_payloads.order_item(
+            item.sku or f"custom-{position}", item.name, item.unit_price, item.quantity, position=position
+        )
+        for position, item in enumerate(content.items, start=1)
+    ]
+    return outbound_payloads.interactive_order_details(
+        to,
+        content.body,
+        reference_id=content.reference,
+        goods_type=f"{content.goods}-goods",
+        currency=content.currency,
+        payment_settings=ways,
+        items=items,
+        subtotal=content.subtotal,
+        tax=content.tax,
+        shipping=content.shipping,
+        discount=content.discount,
+        total=content.total,
+        expiration=(content.expires_at, content.expiry_description) if content.expires_at is not None else None,
+        footer=content.footer or None,
+        reply_to=reply_to,
+        callback_data=callback,
+    )
+
+
+def order_status_payload(
+    to: str, content: OrderStatusContent, *, reply_to: str | None = None, callback: str | None = None
+) -> dict[str, Any]:
+    """Meta's ``order_status`` request (review order) for an order's status."""
+    return outbound_payloads.interactive_order_status(
+        to,
+        content.body,
+        reference_id=content.reference,
+        order_status=content.status or None,
+        description=content.description or None,
+        payment_status=content.payment_status or None,
+        payment_timestamp=content.payment_at,
+        footer=content.footer or None,
+        reply_to=reply_to,
+        callback_data=callback,
+    )
 
 
 class WhatsAppSendSession:

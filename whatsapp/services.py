@@ -14,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations.content import OrderStatusContent, PaymentRequestContent, content_from_dict
 from conversations.media import is_media
 from conversations.models import Attachment, Conversation, Inbox, Message
 from conversations.services.delivery import backoff_seconds
@@ -31,6 +32,7 @@ from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
+from whatsapp.sender import order_status_payload, payment_request_payload
 
 logger = logging.getLogger(__name__)
 
@@ -375,6 +377,8 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
                 raise ValidationFailed(_('content.buttons must be a list of {"id", "title"} objects.'))
             _interactive_check(to, kind, content)
             return _prepared(spec.type, content, content.get("body", ""))
+        if spec.type in (Message.Type.PAYMENT_REQUEST, Message.Type.ORDER_STATUS):
+            return _payment_message_prepare(to, spec)
         if spec.type == Message.Type.LOCATION:
             outbound_payloads.location(
                 to, content["latitude"], content["longitude"], name=content.get("name"), address=content.get("address")
@@ -388,6 +392,25 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
 def _prepared(message_type: str, asked: dict[str, Any], text: str, raw: Any = None) -> dict[str, Any]:
     """What to store of a checked request: its text, its neutral content, and Meta's parts it needs at delivery."""
     return {"text": text, "content": content_from_meta(message_type, asked, text=text).to_dict(), "raw": raw}
+
+
+def _payment_message_prepare(to: str, spec: Any) -> dict[str, Any]:
+    """A payment request or an order status, its neutral content already checked by the core: built into
+    Meta's request now, so that what WhatsApp would refuse is refused before it is queued."""
+    content = content_from_dict(spec.content)
+    if isinstance(content, PaymentRequestContent):
+        earliest = timezone.now().timestamp() + outbound_payloads.MIN_ORDER_EXPIRY_SECONDS
+        if content.expires_at is not None and content.expires_at < earliest:
+            raise ValidationFailed(
+                _("expires_at must be at least %(minutes)s minutes from now: WhatsApp refuses an earlier expiry.")
+                % {"minutes": outbound_payloads.MIN_ORDER_EXPIRY_SECONDS // 60}
+            )
+        payment_request_payload(to, content)
+    elif isinstance(content, OrderStatusContent):
+        order_status_payload(to, content)
+    else:
+        raise ValidationFailed(_("The content is not a payment request or an order status."))
+    return {"text": spec.text, "content": spec.content, "raw": None}
 
 
 def _interactive_check(to: str, kind: str, content: dict[str, Any]) -> None:

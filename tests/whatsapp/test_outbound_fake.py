@@ -420,6 +420,114 @@ def test_media_by_uploaded_id_and_by_link_arrive_exactly_in_metas_shape(setup):
         assert admin.http.get(f"/_fake/media/{media_id}").content == content
 
 
+# BCB's dynamic BR Code example (CONTRACT §8): the fake checks its CRC as Meta does.
+PIX_CODE = (
+    "00020101021226700014br.gov.bcb.pix2548pix.example.com/8b3da2f39a4140d1a91abd93113bd441"
+    "5204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***630464E4"
+)
+
+
+def test_a_payment_request_and_its_order_status_arrive_exactly_in_metas_shape_and_the_customer_sees_them(
+    setup, fake_url
+):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    expires_at = int(time.time()) + 3600
+    pix = {"code": PIX_CODE, "merchant_name": "Acme Recargas", "key": "39580525000189", "key_type": "CNPJ"}
+    request = _send(
+        tenant,
+        conversation,
+        OutboundSpec(
+            type="payment_request",
+            content={
+                "reference": "pedido-42.1",
+                "body": "Seu pedido 42: pague com Pix ou pelo link.",
+                "items": [
+                    {"sku": "CHIP-5G", "name": "Chip 5G", "quantity": 2, "unit_price": 1990},
+                    {"sku": "", "name": "Recarga", "quantity": 1, "unit_price": 3000},
+                ],
+                "subtotal": 6980,
+                "shipping": 1500,
+                "total": 8480,
+                "expires_at": expires_at,
+                "expiry_description": "O Pix vence em 1 hora.",
+                "pix": pix,
+                "link": "https://pay.example.com/p/42",
+            },
+        ),
+    )
+    paid = _send(
+        tenant,
+        conversation,
+        OutboundSpec(
+            type="order_status",
+            content={"reference": "pedido-42.1", "body": "Pagamento recebido!", "status": "processing",
+                     "payment_status": "captured", "payment_at": expires_at - 1800},
+        ),
+    )  # fmt: skip
+    amount = lambda value: {"value": value, "offset": 100}  # noqa: E731
+    order_details = {
+        "type": "order_details",
+        "body": {"text": "Seu pedido 42: pague com Pix ou pelo link."},
+        "action": {
+            "name": "review_and_pay",
+            "parameters": {
+                "reference_id": "pedido-42.1",
+                "type": "digital-goods",
+                "payment_type": "br",
+                "payment_settings": [
+                    {"type": "pix_dynamic_code", "pix_dynamic_code": pix},
+                    {"type": "payment_link", "payment_link": {"uri": "https://pay.example.com/p/42"}},
+                ],
+                "currency": "BRL",
+                "total_amount": amount(8480),
+                "order": {
+                    "status": "pending",
+                    "items": [
+                        {"retailer_id": "CHIP-5G", "name": "Chip 5G", "amount": amount(1990), "quantity": 2},
+                        {"retailer_id": "custom-2", "name": "Recarga", "amount": amount(3000), "quantity": 1},
+                    ],
+                    "subtotal": amount(6980),
+                    "tax": amount(0),
+                    "shipping": amount(1500),
+                    "expiration": {"timestamp": str(expires_at), "description": "O Pix vence em 1 hora."},
+                },
+            },
+        },
+    }
+    order_status = {
+        "type": "order_status",
+        "body": {"text": "Pagamento recebido!"},
+        "action": {
+            "name": "review_order",
+            "parameters": {
+                "reference_id": "pedido-42.1",
+                "order": {"status": "processing"},
+                "payment": {"status": "captured", "timestamp": expires_at - 1800},
+            },
+        },
+    }
+
+    delivered = [_status(message, "delivered") for message in (request, paid)]
+    # Each sent once, in order, exactly so, and accepted by the fake's checks of CONTRACT §7 (Meta's OpenAPI
+    # spec does not describe payments: see tests/whatsapp/openapi.py).
+    assert len(_sends(admin)) == 2
+    assert _accepted_bodies(admin) == [
+        _meta_body(request, "interactive", order_details),
+        _meta_body(paid, "interactive", order_status),
+    ]
+    assert [(m.type, m.error_code, m.send_attempts) for m in delivered] == [
+        ("payment_request", None, 1),
+        ("order_status", None, 1),
+    ]
+    # On the customer's phone: the order with its lines, total and ways to pay, now processing and paid.
+    state = admin.http.get("/_fake/simulator/state", params={"pnid": PNID, "customer": CUSTOMER}).json()
+    shown = next(m["interactive"]["order"] for m in state["messages"] if m["wamid"] == delivered[0].external_id)
+    assert (shown["total"], shown["status"], shown["payment_status"]) == ("BRL 84.80", "processing", "captured")
+    assert (shown["pix_code"], shown["payment_link"]) == (PIX_CODE, "https://pay.example.com/p/42")
+    assert [item["name"] for item in shown["items"]] == ["Chip 5G", "Recarga"]
+
+
 def messages_sweep() -> dict[str, int]:
     return delivery.messages_sweep(channel_type="whatsapp")
 
