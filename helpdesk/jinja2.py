@@ -152,6 +152,8 @@ def environment(**options: Any) -> Environment:
             "message_content": inbox_tags.message_content,
             "contact_cards": inbox_tags.contact_cards,
             "order_summary": inbox_tags.order_summary,
+            "payment_summary": inbox_tags.payment_summary,
+            "order_status_summary": inbox_tags.order_status_summary,
             "flow_fields": inbox_tags.flow_fields,
             "interactive_header": inbox_tags.interactive_header,
             "interactive_buttons": inbox_tags.interactive_buttons,

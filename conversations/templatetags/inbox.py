@@ -12,13 +12,14 @@ import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import pgettext, pgettext_lazy
 
 from conversations import channels, extensions, formatting, media
 from conversations.actors import message_sent_by
@@ -27,6 +28,8 @@ from conversations.content import (
     Content,
     InteractiveContent,
     OrderContent,
+    OrderStatusContent,
+    PaymentRequestContent,
     ReplyContent,
     TemplateContent,
     UnsupportedContent,
@@ -66,6 +69,22 @@ PHONE_KINDS = {
     "HOME": pgettext_lazy("phone kind", "home"),
     "WORK": pgettext_lazy("phone kind", "work"),
     "IPHONE": "iPhone",
+}
+
+
+# An order's status and its payment's, as sent in an order status message, in words.
+ORDER_STATUS_WORDS = {
+    "pending": pgettext_lazy("order status", "Pending"),
+    "processing": pgettext_lazy("order status", "Processing"),
+    "partially_shipped": pgettext_lazy("order status", "Partially shipped"),
+    "shipped": pgettext_lazy("order status", "Shipped"),
+    "completed": pgettext_lazy("order status", "Completed"),
+    "canceled": pgettext_lazy("order status", "Canceled"),
+}
+PAYMENT_STATUS_WORDS = {
+    "pending": pgettext_lazy("payment status", "Awaiting payment"),
+    "captured": pgettext_lazy("payment status", "Paid"),
+    "failed": pgettext_lazy("payment status", "Payment failed"),
 }
 
 
@@ -274,6 +293,65 @@ def order_summary(content: Any) -> dict[str, Any]:
         ],
         "catalog_id": content.catalog_id,
         "text": content.note,
+    }
+
+
+def _moment(seconds: int | None) -> datetime | None:
+    """A Unix time as an aware datetime (shown in the viewer's time zone by the date filters)."""
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@register.filter
+def payment_summary(content: Any) -> dict[str, Any]:
+    """A payment request's lines, the amounts besides them (tax, shipping, discount: only those not 0),
+    its total (minor units, for ``money``), how to pay and when it expires."""
+    if not isinstance(content, PaymentRequestContent):
+        return {}
+    extras = [
+        (pgettext("payment request", "Tax"), content.tax),
+        (pgettext("payment request", "Shipping"), content.shipping),
+        (pgettext("payment request", "Discount"), -content.discount),
+    ]
+    return {
+        "reference": content.reference,
+        "currency": content.currency,
+        "items": [
+            {
+                "name": item.name,
+                "sku": item.sku,
+                "quantity": item.quantity,
+                "price": item.unit_price,
+                "subtotal": item.subtotal,
+            }
+            for item in content.items
+        ],
+        "extras": [{"label": label, "amount": amount} for label, amount in extras if amount],
+        "total": content.total,
+        "pix_code": content.pix.code if content.pix is not None else "",
+        "link": http_url(content.link),
+        "expires_at": _moment(content.expires_at),
+        "expiry_description": content.expiry_description,
+        "footer": content.footer,
+    }
+
+
+@register.filter
+def order_status_summary(content: Any) -> dict[str, Any]:
+    """An order status message in words: the order's status, its payment's, and when it was paid."""
+    if not isinstance(content, OrderStatusContent):
+        return {}
+    return {
+        "reference": content.reference,
+        "status": str(ORDER_STATUS_WORDS.get(content.status, content.status)),
+        "description": content.description,
+        "payment": str(PAYMENT_STATUS_WORDS.get(content.payment_status, content.payment_status)),
+        "paid_at": _moment(content.payment_at),
+        "footer": content.footer,
     }
 
 

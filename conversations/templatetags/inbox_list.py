@@ -25,6 +25,8 @@ _TYPE_PREVIEW = {
     "order": "🛒 {}",
     "reaction": "{}",
     "template": "📋 {}",
+    "payment_request": "💳 {}",
+    "order_status": "📦 {}",
 }
 
 
@@ -46,6 +48,8 @@ def message_preview(message: Message | None) -> str:
             "order": _("Order"),
             "reaction": _("Reaction"),
             "template": (message.content or {}).get("name") or _("Template"),
+            "payment_request": _("Payment request"),
+            "order_status": _("Order status"),
         }[message.type]
         return _TYPE_PREVIEW[message.type].format(text or fallback)
     return text or message.get_type_display()

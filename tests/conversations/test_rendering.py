@@ -111,14 +111,15 @@ ALLOWED: dict[str, dict[str, re.Pattern[str] | None]] = {
     "img": {"class": _CLASS, "src": _HREF, "alt": _TEXT, "loading": re.compile(r"^lazy$")},
     "video": {"class": _CLASS, "src": _HREF, "controls": None, "preload": _WORD},
     "audio": {"class": _CLASS, "src": _HREF, "controls": None, "preload": _WORD},
-    "strong": {"class": _CLASS}, "em": {}, "del": {}, "code": {}, "br": {},
+    "strong": {"class": _CLASS}, "em": {}, "del": {}, "br": {},
+    "code": {"class": _CLASS, "id": re.compile(r"^pix-\d+$")},
     "ul": {"class": _CLASS, "aria-label": _TEXT}, "li": {"class": _CLASS},
-    "dl": {"class": _CLASS}, "dt": {}, "dd": {},
+    "dl": {"class": _CLASS}, "dt": {}, "dd": {"class": _CLASS},
     "table": {"class": _CLASS}, "thead": {}, "tbody": {}, "tfoot": {}, "tr": {},
     "th": {"colspan": re.compile(r"^\d$")}, "td": {"class": _CLASS},
     "time": {"datetime": _TEXT, "title": _TEXT},
     "button": {"type": re.compile(r"^button$"), "class": _CLASS, "data-reply": None, "data-react": _TEXT,
-               "title": _TEXT, "aria-label": _TEXT},
+               "title": _TEXT, "aria-label": _TEXT, "data-copy": re.compile(r"^#pix-\d+$"), "data-copied": _TEXT},
 }  # fmt: skip
 
 
