@@ -76,3 +76,17 @@ def supervisor(tenant):
 @pytest.fixture
 def agent(tenant):
     return add_member(tenant, "agent")
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A request in another language (the test client's LocaleMiddleware activates it for the thread and
+    leaves it there) does not change the language of the tests that follow."""
+    from django.utils import translation
+
+    language = translation.get_language()
+    yield
+    if language:
+        translation.activate(language)
+    else:
+        translation.deactivate()
