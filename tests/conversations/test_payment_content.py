@@ -260,6 +260,7 @@ def _pix(**changes: Any) -> dict[str, Any]:
         (_pix(key_type="RANDOM"), "pix.key_type must be one of: CPF, CNPJ, EMAIL, PHONE, EVP."),
         (_pix(key_type=""), "pix.key_type is required."),
         (payment_request(link="http://pay.example.com/p/42"), "link must be an https:// address."),
+        (payment_request(link="http://10.0.0.7/p/42"), "link must be an https:// address."),
         (payment_request(link="javascript:alert(1)"), "link must be an https:// address."),
         (payment_request(link="https://"), "link must be an https:// address."),
         (payment_request(link="https://pay.example.com/a b"), "link must be an https:// address."),
