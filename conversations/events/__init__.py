@@ -20,6 +20,7 @@ from conversations.events.types import (
     MessageReceived,
     MessageSent,
     MessageStatusChanged,
+    PaymentConfirmed,
     ReplyWindowClosed,
     ReplyWindowClosing,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "MessageReceived",
     "MessageSent",
     "MessageStatusChanged",
+    "PaymentConfirmed",
     "ReplyWindowClosed",
     "ReplyWindowClosing",
     "by_conversation",

@@ -263,3 +263,21 @@ class ReplyWindowClosed(Event):
     inbox_id: int
     contact_id: int
     closed_at: datetime
+
+
+# --- commerce ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentConfirmed(Event):
+    """A payment provider confirmed (or an admin recorded) that an order was paid in full: once per order
+    paid, whatever the provider repeats. Amounts are integers of the currency's minor units."""
+
+    name: ClassVar[str] = "payment.confirmed"
+    order_id: int
+    order_number: int
+    conversation_id: int | None
+    contact_id: int | None
+    amount: int
+    currency: str
+    reference: str
