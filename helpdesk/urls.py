@@ -17,6 +17,7 @@ urlpatterns = [
     path("account/mfa-required/", tenant_views.mfa_required, name="mfa_required"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),
+    path("webhooks/payments/", include("payments.webhook_urls")),
     path("webhooks/", include("whatsapp.urls")),
     path("t/<slug:tenant_slug>/", include("tenants.urls")),
     path("t/<slug:tenant_slug>/", include("whatsapp.tenant_urls")),

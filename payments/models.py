@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from helpdesk import crypto
 from tenants.models import TenantOwnedModel
 
 # WhatsApp's catalog takes a SKU of up to 100 characters; ours are also safe in URLs and CSV files.
@@ -221,3 +225,131 @@ class OrderLine(TenantOwnedModel):
     def differs(self) -> bool:
         """The customer's price is not our catalog's (or the product is not in it)."""
         return bool(self.retailer_id) and self.catalog_price != self.unit_price
+
+
+def new_webhook_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+PIX_KEY_TYPES = ("CPF", "CNPJ", "EMAIL", "PHONE", "EVP")
+
+
+class PaymentAccount(TenantOwnedModel):
+    """How a workspace gets paid: its own Pix key (static codes an admin confirms by hand), or an account
+    at a payment provider (API Pix of its bank, Mercado Pago, Stripe). Credentials are encrypted at rest and
+    never shown or logged; the providers' addresses are the deployment's (``PAYMENTS_PROVIDERS``), never
+    typed by a workspace."""
+
+    class Kind(models.TextChoices):
+        STATIC_PIX = "static_pix", pgettext_lazy("payment account", "Pix key (confirmed by hand)")
+        BCB_PIX = "bcb_pix", pgettext_lazy("payment account", "Pix through the bank's API")
+        MERCADOPAGO = "mercadopago", pgettext_lazy("payment account", "Mercado Pago card link")
+        STRIPE = "stripe", pgettext_lazy("payment account", "Stripe card link")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # Which of the deployment's providers (``PAYMENTS_PROVIDERS``) the account is at, for API Pix.
+    provider = models.CharField(_("provider"), max_length=40, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    pix_key = models.CharField(_("Pix key"), max_length=77, blank=True)
+    pix_key_type = models.CharField(_("Pix key type"), max_length=5, blank=True)
+    merchant_name = models.CharField(_("name shown to the payer"), max_length=25, blank=True)
+    merchant_city = models.CharField(_("city"), max_length=15, blank=True)
+    client_id = models.CharField(_("client ID"), max_length=200, blank=True)
+    # {"client_secret", "access_token", "webhook_secret", "secret_key", "cert_pem", "key_pem"}: JSON, encrypted.
+    secrets_encrypted = models.TextField(blank=True)
+    webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
+
+    class Meta:
+        verbose_name = _("payment account")
+        verbose_name_plural = _("payment accounts")
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="payment_account_one_per_kind")]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    # Secrets are only ever decrypted when used; they are never shown or logged.
+    @property
+    def secrets(self) -> dict[str, str]:
+        return json.loads(crypto.decrypt(self.secrets_encrypted)) if self.secrets_encrypted else {}
+
+    @secrets.setter
+    def secrets(self, values: dict[str, str]) -> None:
+        self.secrets_encrypted = crypto.encrypt(json.dumps(values)) if values else ""
+
+
+class PaymentRequest(TenantOwnedModel):
+    """One way offered to pay an order: a charge at the provider (a Pix code, a card link) or a static Pix
+    code, sent to the customer as a WhatsApp payment message. An order may have several over time (a new
+    one after the last expired); at most one is open at once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("payment request status", "Waiting for payment")
+        PAID = "paid", pgettext_lazy("payment request status", "Paid")
+        EXPIRED = "expired", pgettext_lazy("payment request status", "Expired")
+        CANCELED = "canceled", pgettext_lazy("payment request status", "Canceled")
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payment_requests")
+    account = models.ForeignKey(PaymentAccount, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    # Ours, per attempt: the Pix txid and the providers' idempotency key (26-35 letters and digits).
+    charge_id = models.CharField(max_length=35)
+    # WhatsApp's reference_id of the payment message: the order's number and the attempt ("12-2").
+    reference = models.CharField(_("reference"), max_length=60)
+    # The provider's id of the charge (Pix txid, Mercado Pago preference, Stripe session); "" for static Pix.
+    psp_reference = models.CharField(max_length=200, blank=True)
+    amount = models.PositiveBigIntegerField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, default="BRL")
+    pix_code = models.CharField(_("Pix copy and paste code"), max_length=512, blank=True)
+    payment_url = models.URLField(_("payment link"), max_length=2000, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    message = models.ForeignKey(
+        "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment request")
+        verbose_name_plural = _("payment requests")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "charge_id"], name="payment_request_unique_charge"),
+            models.UniqueConstraint(fields=["tenant", "reference"], name="payment_request_unique_reference"),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="open"), name="payment_request_one_open_per_order"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="payment_request_open_due"),
+            models.Index(fields=["account", "psp_reference"], name="payment_request_psp_ref"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Payment(TenantOwnedModel):
+    """Money the provider says it received for a request: unique on (account, the provider's payment id), so
+    a webhook delivered twice, late or out of order records it once."""
+
+    request = models.ForeignKey(PaymentRequest, on_delete=models.PROTECT, related_name="payments")
+    account = models.ForeignKey(PaymentAccount, on_delete=models.PROTECT, related_name="+")
+    # Pix endToEndId, Mercado Pago payment id, Stripe payment intent; "manual-<request id>" for "mark as paid".
+    psp_payment_id = models.CharField(max_length=200)
+    amount = models.PositiveBigIntegerField(_("amount"))
+    paid_at = models.DateTimeField(_("paid"))
+    refunded_amount = models.PositiveBigIntegerField(_("refunded"), default=0)
+    # Paid but not fulfilled: a wrong amount, or a payment after the request closed: to refund.
+    flagged = models.CharField(_("problem"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "psp_payment_id"], name="payment_unique_psp_payment"),
+            models.CheckConstraint(condition=Q(refunded_amount__lte=F("amount")), name="payment_refund_not_over"),
+        ]
+
+    def __str__(self) -> str:
+        return self.psp_payment_id

@@ -276,9 +276,9 @@ def _source(actor: Actor) -> str:
 # -- status ------------------------------------------------------------------------------------------------
 
 
-def _move(actor: Actor, order: Order, status: str, request: HttpRequest | None, note: str = "") -> Order:
-    """Move the (locked) order to ``status`` if its current status allows it; audited, and shown live on
-    the cart's bubble."""
+def move_order(actor: Actor, order: Order, status: str, request: HttpRequest | None, note: str = "") -> Order:
+    """Move the order (locked here) to ``status`` if its current status allows it; audited, and shown live
+    on the cart's bubble. The caller has checked the actor's permission (payments' own services)."""
     locked = Order.objects.select_for_update().get(pk=order.pk, tenant_id=order.tenant_id)
     if status == locked.status:
         return locked
@@ -321,7 +321,7 @@ def order_status_set(*, actor: Actor, order: Order, status: str, request: HttpRe
     require_perm(actor, Perm.REPLY, tenant_id=order.tenant_id)
     if status not in MANUAL_STATUSES:
         raise _invalid("status", _("Choose processing, shipped, completed or canceled."))
-    return _move(actor, order, status, request)
+    return move_order(actor, order, status, request)
 
 
 @transaction.atomic
@@ -332,4 +332,6 @@ def order_mark_paid(*, actor: Actor, order: Order, note: str = "", request: Http
     note = " ".join(note.split())
     if len(note) > ORDER_DESCRIPTION_MAX:
         raise _invalid("note", _("At most %(max)s characters.") % {"max": ORDER_DESCRIPTION_MAX})
-    return _move(actor, order, Status.PAID, request, note=note)
+    if Order.objects.filter(pk=order.pk, status=Status.PAID).exists():
+        raise _invalid("status", _("This order is already paid."))
+    return move_order(actor, order, Status.PAID, request, note=note)

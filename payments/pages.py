@@ -5,6 +5,7 @@ payments and catalog"; every change goes through ``payments.catalog``."""
 from __future__ import annotations
 
 import csv
+import logging
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from conversations.selectors import conversation_get, conversation_list
 from helpdesk.exceptions import ApplicationError
-from payments import catalog, imports, orders
+from payments import accounts, catalog, imports, orders
+from payments import requests as payment_requests
+from payments.gateways import GatewayError
 from payments.models import (
     CATEGORY_MAX,
     DESCRIPTION_MAX,
@@ -31,6 +34,7 @@ from payments.models import (
     ORDER_LINES_MAX,
     RETAILER_ID_MAX,
     Order,
+    PaymentAccount,
     Product,
     ProductImport,
 )
@@ -50,6 +54,7 @@ from tenants.access import require_perm
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
 
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 
 
@@ -318,6 +323,10 @@ def _order_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "history": audit_display.audit_rows(tenant_id=order.tenant_id, entries=history),
         "next_statuses": [(s, Order.Status(s).label) for s in MANUAL_STATUSES if s in TRANSITIONS[order.status]],
         "can_mark_paid": membership.has_perm(Perm.MANAGE_PAYMENTS) and Order.Status.PAID in TRANSITIONS[order.status],
+        "payment_requests": list(order.payment_requests.select_related("account").order_by("-id")),
+        "accounts": list(PaymentAccount.objects.filter(tenant_id=order.tenant_id, enabled=True).order_by("kind"))
+        if order.status in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT) and order.conversation_id
+        else [],
         "conversation_visible": order.conversation_id is not None
         and conversation_list(membership=membership).filter(pk=order.conversation_id or 0).exists(),
     }
@@ -336,7 +345,7 @@ def order_status_page(request: HttpRequest, tenant_slug: str, number: int) -> Ht
     order = order_get(membership=request.membership, number=number)  # type: ignore[attr-defined]
     try:
         if request.POST.get("status") == Order.Status.PAID:
-            orders.order_mark_paid(
+            payment_requests.payment_mark_received(
                 actor=request.membership,  # type: ignore[attr-defined]
                 order=order,
                 note=request.POST.get("note", ""),
@@ -351,6 +360,24 @@ def order_status_page(request: HttpRequest, tenant_slug: str, number: int) -> Ht
             )
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    return redirect("order_detail", tenant_slug=tenant_slug, number=number)
+
+
+@require_POST
+@require_perm(Perm.REPLY)
+def order_payment_request_page(request: HttpRequest, tenant_slug: str, number: int) -> HttpResponse:
+    order = order_get(membership=request.membership, number=number)  # type: ignore[attr-defined]
+    try:
+        payment_requests.payment_request_create(
+            actor=request.membership,  # type: ignore[attr-defined]
+            order=order,
+            kind=request.POST.get("kind", ""),
+            request=request,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Payment request sent to the customer."))
     return redirect("order_detail", tenant_slug=tenant_slug, number=number)
 
 
@@ -431,3 +458,133 @@ def order_create_page(request: HttpRequest, tenant_slug: str, display_id: int) -
     rows = [(product, typed.get(product.pk, "")) for product in products]
     context = {"form": form, "conversation": conversation, "rows": rows}
     return render(request, "payments/order_form.html", context, status=400 if request.method == "POST" else 200)
+
+
+# --- payment accounts ----------------------------------------------------------------------------------------
+
+ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    PaymentAccount.Kind.STATIC_PIX: ("enabled", "pix_key_type", "pix_key", "merchant_name", "merchant_city"),
+    PaymentAccount.Kind.BCB_PIX: (
+        "enabled", "provider", "pix_key_type", "pix_key", "merchant_name", "client_id", "client_secret", "cert_pem",
+        "key_pem",
+    ),
+    PaymentAccount.Kind.MERCADOPAGO: ("enabled", "access_token", "webhook_secret"),
+    PaymentAccount.Kind.STRIPE: ("enabled", "secret_key", "webhook_secret"),
+}  # fmt: skip
+SECRET_HELP = gettext_lazy("Stored encrypted and never shown again; leave empty to keep the one saved.")
+
+
+class PaymentAccountForm(forms.Form):
+    enabled = forms.BooleanField(label=gettext_lazy("Offer it to agents"), required=False, initial=True)
+    provider = forms.ChoiceField(label=gettext_lazy("Bank or payment provider"), required=False, choices=())
+    pix_key_type = forms.ChoiceField(
+        label=gettext_lazy("Kind of Pix key"),
+        required=False,
+        choices=[("", "—"), ("CPF", "CPF"), ("CNPJ", "CNPJ"), ("EMAIL", gettext_lazy("E-mail")),
+                 ("PHONE", gettext_lazy("Phone")), ("EVP", gettext_lazy("Random key"))],
+    )  # fmt: skip
+    pix_key = forms.CharField(label=gettext_lazy("Pix key"), max_length=77, required=False)
+    merchant_name = forms.CharField(
+        label=gettext_lazy("Name shown to the payer"), max_length=25, required=False,
+        help_text=gettext_lazy("As the bank app shows it, up to 25 letters."),
+    )  # fmt: skip
+    merchant_city = forms.CharField(label=gettext_lazy("City"), max_length=15, required=False)
+    client_id = forms.CharField(label=gettext_lazy("Client ID"), max_length=200, required=False)
+    client_secret = forms.CharField(
+        label=gettext_lazy("Client secret"), required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
+    )
+    cert_pem = forms.CharField(
+        label=gettext_lazy("Client certificate (PEM)"), required=False, help_text=SECRET_HELP,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+    )  # fmt: skip
+    key_pem = forms.CharField(
+        label=gettext_lazy("Certificate's private key (PEM)"), required=False, help_text=SECRET_HELP,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+    )  # fmt: skip
+    access_token = forms.CharField(
+        label=gettext_lazy("Access token"), required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
+    )
+    secret_key = forms.CharField(
+        label=gettext_lazy("Secret key"), required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
+    )
+    webhook_secret = forms.CharField(
+        label=gettext_lazy("Webhook signing secret"), required=False, widget=forms.PasswordInput, help_text=SECRET_HELP
+    )
+
+    def __init__(self, *args: Any, kind: str, account: PaymentAccount | None, **kwargs: Any) -> None:
+        if account is not None:
+            kwargs["initial"] = {
+                name: getattr(account, name)
+                for name in ("enabled", "provider", "pix_key_type", "pix_key", "merchant_name", "merchant_city",
+                             "client_id")
+            }  # fmt: skip
+        super().__init__(*args, **kwargs)
+        provider = self.fields["provider"]
+        assert isinstance(provider, forms.ChoiceField)
+        provider.choices = [("", "—")] + [
+            (key, provider.get("name", key)) for key, provider in accounts.pix_providers().items()
+        ]
+        for name in list(self.fields):
+            if name not in ACCOUNT_FIELDS[kind]:
+                del self.fields[name]
+
+
+@require_GET
+@require_perm(Perm.MANAGE_PAYMENTS)
+def payment_account_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    saved = {a.kind: a for a in PaymentAccount.objects.filter(tenant=request.tenant)}  # type: ignore[attr-defined]
+    rows = [
+        {
+            "kind": kind,
+            "label": label,
+            "account": saved.get(kind),
+            "webhook_url": accounts.webhook_url(saved[kind]) if kind in saved and kind != "static_pix" else "",
+        }
+        for kind, label in PaymentAccount.Kind.choices
+    ]
+    return render(request, "payments/payment_accounts.html", {"rows": rows})
+
+
+@require_http_methods(["GET", "POST"])
+@require_perm(Perm.MANAGE_PAYMENTS)
+def payment_account_edit_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    if not kind:  # the list is where a kind is chosen
+        return redirect("payment_account_list", tenant_slug=tenant_slug)
+    if kind not in PaymentAccount.Kind.values:
+        raise Http404("No such kind of payment account.")
+    account = PaymentAccount.objects.filter(tenant=request.tenant, kind=kind).first()  # type: ignore[attr-defined]
+    form = PaymentAccountForm(request.POST if request.method == "POST" else None, kind=kind, account=account)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        secret_names = accounts.SECRETS[kind]
+        values = {name: value for name, value in data.items() if name not in secret_names}
+        values["enabled"] = "1" if data.get("enabled") else ""
+        try:
+            account = accounts.payment_account_save(
+                actor=request.membership,  # type: ignore[attr-defined]
+                tenant=request.tenant,  # type: ignore[attr-defined]
+                kind=kind,
+                values={name: str(value) for name, value in values.items()},
+                secrets={name: data.get(name, "") for name in secret_names},
+                request=request,
+            )
+        except ApplicationError as exc:
+            fields = [n for n in exc.details if n in form.fields] if isinstance(exc.details, dict) else []
+            form.add_error(fields[0] if fields else None, exc.message)
+        else:
+            messages.success(request, _("Payment account saved."))
+            if account.kind == PaymentAccount.Kind.BCB_PIX and account.enabled:
+                try:
+                    accounts.pix_webhook_register(account)
+                except (GatewayError, ApplicationError) as exc:
+                    logger.warning("Pix webhook of account %s not registered: %s", account.pk, exc)
+                    messages.warning(
+                        request,
+                        _("The bank did not take the webhook address; payments are still found every minute."),
+                    )
+            return redirect("payment_account_list", tenant_slug=tenant_slug)
+    context = {"form": form, "kind": kind, "label": PaymentAccount.Kind(kind).label, "account": account}
+    return render(
+        request, "payments/payment_account_form.html", context, status=400 if request.method == "POST" else 200
+    )

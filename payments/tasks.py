@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import imports
+from payments import imports, requests
+from payments.gateways import TransientGatewayError
+from payments.models import PaymentAccount
 
 
 @shared_task
 def product_import_run(import_id: int) -> int:
     job = imports.import_run(import_id)
     return job.done_rows if job is not None else 0
+
+
+@shared_task(autoretry_for=(TransientGatewayError,), retry_backoff=True, max_retries=8)
+def payment_notification_process(account_id: int, references: list[str], payment_ids: list[str]) -> list[str]:
+    account = PaymentAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return []
+    return requests.notification_process(account, references=references, payment_ids=payment_ids)
+
+
+@shared_task
+def payment_requests_sweep() -> dict[str, int]:
+    return requests.payment_requests_sweep()

@@ -20,5 +20,9 @@ urlpatterns += [
     path("orders/", pages.order_list_page, name="order_list"),
     path("orders/<int:number>/", pages.order_detail_page, name="order_detail"),
     path("orders/<int:number>/status/", pages.order_status_page, name="order_status"),
+    path("orders/<int:number>/payment/", pages.order_payment_request_page, name="order_payment_request"),
     path("inbox/c/<int:display_id>/orders/new/", pages.order_create_page, name="order_create"),
+    path("settings/payments/", pages.payment_account_list_page, name="payment_account_list"),
+    # The kind is a query parameter (?kind=static_pix): a setting of the workspace, not an object of it.
+    path("settings/payments/edit/", pages.payment_account_edit_page, name="payment_account_edit"),
 ]

@@ -373,6 +373,19 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
+# Payment providers. Their addresses are the deployment's, never a workspace's: a workspace picks one
+# of the API Pix providers listed here (its bank), and gives only its own credentials.
+# PAYMENTS_PIX_PROVIDERS: {"<key>": {"name": "...", "api_url": "https://...", "token_url": "https://...",
+# "token_request": "form_basic" | "json_basic" | "form_client_id"}}
+PAYMENTS_PIX_PROVIDERS = env.json("PAYMENTS_PIX_PROVIDERS", default={})
+MERCADOPAGO_API_URL = env("MERCADOPAGO_API_URL", default="https://api.mercadopago.com").rstrip("/")
+STRIPE_API_URL = env("STRIPE_API_URL", default="https://api.stripe.com").rstrip("/")
+PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=15.0)
+# How long a payment request stays open (WhatsApp needs at least 5 minutes).
+PAYMENTS_REQUEST_MINUTES = env.int("PAYMENTS_REQUEST_MINUTES", default=60)
+# Plain-HTTP providers on this machine (the fake PSP): development and tests only.
+PAYMENTS_ALLOW_PLAIN_HTTP = env.bool("PAYMENTS_ALLOW_PLAIN_HTTP", default=False)
+
 # WhatsApp Cloud API
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
 # The Graph API every number is reached through: Meta's, or the fake Cloud API's in development and tests.
@@ -450,3 +463,8 @@ CELERY_BEAT_SCHEDULE.update(
         "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all", "schedule": 3600.0},
     }
 )
+# Open payment requests are read back from their provider (a webhook may never come) and closed when expired.
+CELERY_BEAT_SCHEDULE["payments-requests-sweep"] = {
+    "task": "payments.tasks.payment_requests_sweep",
+    "schedule": env.float("PAYMENTS_SWEEP_INTERVAL_SECONDS", default=60.0),
+}

@@ -525,9 +525,22 @@ def _build_workspace(capture: Any) -> Workspace:
 
     # An order of João's with a line our catalog prices otherwise (its warning shows), paid and then in
     # preparation (its history shows the status changes in words).
+    from payments.accounts import payment_account_save
     from payments.models import OrderLine
     from payments.orders import LineSpec, order_create, order_mark_paid, order_status_set
 
+    payment_account_save(
+        actor=owner,
+        tenant=tenant,
+        kind="static_pix",
+        values={
+            "pix_key": "+5511912345678",
+            "pix_key_type": "PHONE",
+            "merchant_name": "Transporte",
+            "merchant_city": "Sao Paulo",
+        },
+        secrets={},
+    )
     order = order_create(actor=owner, conversation=joao, lines=[LineSpec("RECARGA-25", 2)], shipping=500)
     OrderLine.objects.filter(order=order).update(catalog_price=2000)
     order.price_warning = True
@@ -685,6 +698,8 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "inbox_conversation": [{"status": ""}],
     "event_delivery_list": [{}, {"state": "done"}, {"state": "pending"}],
     "webhook_event_list": [{}, {"status": "failed"}],
+    "payment_account_edit": [{"kind": kind} for kind in ("static_pix", "bcb_pix", "mercadopago", "stripe")],
+    "order_list": [{}, {"status": "paid"}, {"q": "nobody"}],
 }
 
 
@@ -820,6 +835,8 @@ EXPECTED_PAGES = {
     "order_list",
     "order_detail",
     "order_create",
+    "payment_account_list",
+    "payment_account_edit",
 }
 
 

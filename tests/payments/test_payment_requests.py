@@ -1,0 +1,317 @@
+"""Payment requests and confirmations against the fake PSP: a static Pix code confirmed by an admin, a dynamic
+Pix charge and a Mercado Pago card link paid by the payer; a webhook body is never trusted (a forged Pix
+notification for a charge still ATIVA pays nothing), a bad signature is a 401 that keeps nothing, and
+duplicated webhooks plus the sweeper record one payment, one paid transition and one status message."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from conversations.models import Message, OutboxEvent
+from conversations.services import delivery_jobs
+from conversations.services.inbound import InboundSpec, message_receive
+from helpdesk.exceptions import PermissionDenied, ValidationFailed
+from payments import brcode
+from payments.accounts import payment_account_save
+from payments.models import Order, Payment, PaymentAccount, PaymentRequest
+from payments.orders import order_create
+from payments.requests import payment_mark_received, payment_request_create, payment_requests_sweep
+from payments.signatures import mercadopago_sign
+from tenants.models import AuditLogEntry
+from tenants.permissions import BuiltinRole
+from tests.factories import add_member, owner_of
+from tests.whatsapp.conftest import make_channel
+
+pytest_plugins = ["tests.payments.fake_psp_fixtures"]
+pytestmark = pytest.mark.django_db
+
+_wamids = itertools.count(1)
+
+
+@dataclass
+class Sent:
+    message_ids: list[int]
+
+    def of_type(self, kind: str) -> list[Message]:
+        return list(Message.objects.filter(pk__in=self.message_ids, type=kind).order_by("id"))
+
+
+@pytest.fixture
+def sent(monkeypatch) -> Sent:
+    """Messages handed to delivery (not sent anywhere: the fake Cloud API is not running here)."""
+    found = Sent([])
+    monkeypatch.setattr(delivery_jobs, "send_ahead_request", lambda *, message_id: found.message_ids.append(message_id))
+    monkeypatch.setattr(
+        delivery_jobs, "send_request", lambda *, message_id, inbox_id: found.message_ids.append(message_id)
+    )
+    return found
+
+
+@pytest.fixture
+def conversation(tenant, django_capture_on_commit_callbacks):
+    channel = make_channel(tenant)
+    spec = InboundSpec(
+        source_id="5511987650001",
+        external_id=f"wamid.pay-{next(_wamids)}",
+        occurred_at=timezone.now(),
+        type="text",
+        text="Quero recarregar",
+        profile_name="Maria",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _created = message_receive(inbox=channel.inbox, spec=spec)
+    return message.conversation
+
+
+@pytest.fixture
+def order(tenant, conversation) -> Order:
+    return order_create(actor=owner_of(tenant), conversation=conversation, amount=2500, description="Recarga")
+
+
+@pytest.fixture
+def pix_settings(settings, psp):
+    settings.PAYMENTS_PIX_PROVIDERS = {
+        "fake": {"name": "Fake PSP", "api_url": psp.server.pix_api_url, "token_url": psp.server.pix_token_url}
+    }
+    settings.MERCADOPAGO_API_URL = psp.server.mercadopago_url
+    settings.PAYMENTS_ALLOW_PLAIN_HTTP = True
+    return psp
+
+
+def _account(tenant, kind: str, **values) -> PaymentAccount:
+    secrets = values.pop("secrets", {})
+    return payment_account_save(actor=owner_of(tenant), tenant=tenant, kind=kind, values=values, secrets=secrets)
+
+
+def _audit(tenant) -> list[str]:
+    return list(
+        AuditLogEntry.objects.filter(tenant=tenant, action__startswith="payment")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+# --- static Pix, confirmed by hand -----------------------------------------------------------------------
+
+
+def test_a_static_pix_code_is_sent_and_an_admin_records_the_payment_once(tenant, order, sent, capture):
+    _account(tenant, "static_pix", pix_key="+5511912345678", pix_key_type="PHONE", merchant_name="Transporte Exemplo",
+             merchant_city="Sao Paulo")  # fmt: skip
+    agent = add_member(tenant, BuiltinRole.AGENT)
+
+    with capture(execute=True):
+        request = payment_request_create(actor=agent, order=order, kind="static_pix")
+
+    parsed = brcode.parse(request.pix_code)
+    assert (parsed.amount_cents, parsed.key) == (2500, "+5511912345678")
+    assert (request.status, request.reference, request.amount, request.psp_reference) == ("open", "1-1", 2500, "")
+    assert Order.objects.get(pk=order.pk).status == "awaiting_payment"
+    [message] = sent.of_type("payment_request")
+    assert (message.content["reference"], message.content["total"], message.content["pix"]["code"]) == (
+        "1-1",
+        2500,
+        request.pix_code,
+    )
+
+    with pytest.raises(PermissionDenied):
+        payment_mark_received(actor=agent, order=order)
+    assert Order.objects.get(pk=order.pk).status == "awaiting_payment"
+
+    with capture(execute=True):
+        payment_mark_received(actor=owner_of(tenant), order=order, note="Extrato")
+    with pytest.raises(ValidationFailed):
+        payment_mark_received(actor=owner_of(tenant), order=Order.objects.get(pk=order.pk))
+
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert PaymentRequest.objects.get(pk=request.pk).status == "paid"
+    assert list(Payment.objects.values_list("psp_payment_id", "amount", "flagged")) == [
+        (f"manual-{request.pk}", 2500, "")
+    ]
+    [status] = sent.of_type("order_status")
+    assert (status.content["payment_status"], status.content["reference"]) == ("captured", "1-1")
+    assert _audit(tenant) == ["payment_account.saved", "payment.requested", "payment.received"]
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return django_capture_on_commit_callbacks
+
+
+# --- API Pix through the fake PSP ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pix_account(tenant, pix_settings) -> PaymentAccount:
+    return _account(tenant, "bcb_pix", provider="fake", pix_key=pix_settings.pix_key, pix_key_type="EVP",
+                    client_id=pix_settings.client_id, merchant_name="Transporte Exemplo",
+                    secrets={"client_secret": pix_settings.client_secret})  # fmt: skip
+
+
+def _pix_webhook(account: PaymentAccount, body: dict, capture) -> int:
+    with capture(execute=True):
+        response = Client().post(
+            f"/webhooks/payments/{account.webhook_key}/pix", data=json.dumps(body), content_type="application/json"
+        )
+    return response.status_code
+
+
+def test_a_pix_charge_paid_by_the_payer_pays_the_order_once_whatever_the_webhooks_say(
+    tenant, order, pix_account, pix_settings, sent, capture
+):
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix")
+    assert request.psp_reference == request.charge_id
+    assert brcode.parse(request.pix_code).location is not None  # a dynamic code: the PSP's location
+    [message] = sent.of_type("payment_request")
+    assert message.content["pix"]["key"] == pix_settings.pix_key
+
+    # A forged notification for the charge, still unpaid at the PSP: nothing is paid.
+    forged = {
+        "pix": [
+            {
+                "endToEndId": "E" + "1" * 31,
+                "txid": request.charge_id,
+                "valor": "25.00",
+                "horario": "2026-11-05T14:40:00Z",
+            }
+        ]
+    }
+    assert _pix_webhook(pix_account, forged, capture) == 200
+    assert (Order.objects.get(pk=order.pk).status, Payment.objects.count()) == ("awaiting_payment", 0)
+
+    paid = pix_settings.admin.pix_pay(request.charge_id)
+    notification = {"pix": paid.get("pix", [paid])}
+    for _ in range(3):  # the PSP delivers it three times
+        assert _pix_webhook(pix_account, notification, capture) == 200
+    with capture(execute=True):
+        assert payment_requests_sweep()["checked"] == 0  # nothing open any more
+
+    order.refresh_from_db()
+    assert (order.status, PaymentRequest.objects.get(pk=request.pk).status) == ("paid", "paid")
+    confirmed = OutboxEvent.objects.filter(tenant=tenant, event_type="payment.confirmed")
+    assert [(e.payload["order_number"], e.payload["amount"], e.payload["reference"]) for e in confirmed] == [
+        (order.number, 2500, request.reference)
+    ]
+    assert Payment.objects.filter(request=request, flagged="").count() == 1
+    assert len(sent.of_type("order_status")) == 1
+    assert _audit(tenant).count("payment.received") == 1
+
+
+def test_the_sweeper_finds_a_payment_whose_webhook_never_came(tenant, order, pix_account, pix_settings, sent, capture):
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix")
+    pix_settings.admin.pix_pay(request.charge_id)
+    with capture(execute=True):
+        assert payment_requests_sweep() == {"checked": 1, "expired": 0}
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert len(sent.of_type("order_status")) == 1
+
+
+def test_an_expired_request_is_closed_and_the_order_waits_again(
+    tenant, order, pix_account, pix_settings, sent, capture
+):
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix", minutes=10)
+    with capture(execute=True):
+        counts = payment_requests_sweep(now=timezone.now() + timezone.timedelta(minutes=11))
+    assert counts == {"checked": 1, "expired": 1}
+    assert PaymentRequest.objects.get(pk=request.pk).status == "expired"
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert Payment.objects.count() == 0
+
+
+def test_a_webhook_at_an_unknown_address_or_of_the_wrong_kind_is_a_404(tenant, pix_account, capture):
+    unknown = {
+        "pix": [{"endToEndId": "E" + "2" * 31, "txid": "x" * 30, "valor": "1.00", "horario": "2026-11-05T14:40:00Z"}]
+    }
+    assert _pix_webhook(pix_account, unknown, capture) == 200
+    assert _pix_webhook(pix_account, {"pix": []}, capture) == 400  # no PSP sends an empty list
+    client = Client()
+    assert client.post("/webhooks/payments/nope/pix", data="{}", content_type="application/json").status_code == 404
+    assert client.post(f"/webhooks/payments/{pix_account.webhook_key}/", data="{}",
+                       content_type="application/json").status_code == 404  # fmt: skip
+    assert client.get(f"/webhooks/payments/{pix_account.webhook_key}/pix").status_code == 405
+
+
+# --- Mercado Pago card link ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mp_account(tenant, pix_settings) -> PaymentAccount:
+    return _account(tenant, "mercadopago", secrets={"access_token": pix_settings.mp_token,
+                                                    "webhook_secret": pix_settings.mp_secret})  # fmt: skip
+
+
+def _mp_webhook(account: PaymentAccount, payment_id: str, secret: str, capture) -> int:
+    request_id = "bb56a2f1-6aae-46ac-982e-9dcd3581d08e"
+    ts = str(int(time.time()))
+    signature = mercadopago_sign(secret=secret, data_id=payment_id, request_id=request_id, ts=ts)
+    body = {"type": "payment", "action": "payment.updated", "data": {"id": payment_id}}
+    with capture(execute=True):
+        response = Client().post(
+            f"/webhooks/payments/{account.webhook_key}/?data.id={payment_id}&type=payment",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_X_SIGNATURE=signature,
+            HTTP_X_REQUEST_ID=request_id,
+        )
+    return response.status_code
+
+
+def test_a_card_link_paid_on_mercado_pago_pays_the_order(tenant, order, mp_account, pix_settings, sent, capture):
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="mercadopago")
+    assert request.payment_url.startswith("http")
+    [message] = sent.of_type("payment_request")
+    assert message.content["link"] == request.payment_url
+
+    pix_settings.clock.set(time.time() + 60)  # the payer opens the link a minute later (the fake's clock)
+    payment = pix_settings.admin.mercadopago_checkout(request.psp_reference, "approved")
+    payment_id = str(payment["id"])
+    assert _mp_webhook(mp_account, payment_id, "wrong-secret", capture) == 401
+    assert Order.objects.get(pk=order.pk).status == "awaiting_payment"
+    assert _mp_webhook(mp_account, payment_id, pix_settings.mp_secret, capture) == 200
+    assert _mp_webhook(mp_account, payment_id, pix_settings.mp_secret, capture) == 200
+
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert list(Payment.objects.values_list("psp_payment_id", "amount")) == [(payment_id, 2500)]
+    assert len(sent.of_type("order_status")) == 1
+
+
+def test_an_order_cannot_be_charged_without_an_account_or_once_paid(tenant, order, sent):
+    with pytest.raises(ValidationFailed):
+        payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix")
+    assert not PaymentRequest.objects.exists() and sent.message_ids == []
+
+
+# --- from the order's page -------------------------------------------------------------------------------
+
+
+def test_an_agent_requests_a_payment_from_the_orders_page_and_sees_it(tenant, order, sent, capture):
+    _account(tenant, "static_pix", pix_key="+5511912345678", pix_key_type="PHONE", merchant_name="Transporte",
+             merchant_city="Sao Paulo")  # fmt: skip
+    agent = add_member(tenant, BuiltinRole.AGENT)
+    order.conversation.inbox.members.add(agent.user)
+    client = Client()
+    client.force_login(agent.user)
+    page = client.get(f"/t/acme/orders/{order.number}/").content.decode()
+    assert 'name="kind"' in page and 'value="static_pix"' in page
+
+    with capture(execute=True):
+        response = client.post(f"/t/acme/orders/{order.number}/payment/", {"kind": "static_pix"})
+    assert response.status_code == 302
+    request = PaymentRequest.objects.get(order=order)
+    page = client.get(f"/t/acme/orders/{order.number}/").content.decode()
+    assert f'data-payment-request="{request.reference}"' in page and request.pix_code in page
+    assert len(sent.of_type("payment_request")) == 1
+
+    refused = client.post(f"/t/acme/orders/{order.number}/payment/", {"kind": "mercadopago"}, follow=True)
+    assert "This way of payment is not set up in the workspace." in refused.content.decode()
+    assert PaymentRequest.objects.filter(order=order).count() == 1
