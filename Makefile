@@ -5,9 +5,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8001
+PSP_PORT ?= 8002
 # The product reaches the fake Cloud API as it reaches Meta, and may fetch media from it on this machine.
 FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
-	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true
+	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true \
+	PAYMENTS_PIX_PROVIDERS='{"fake": {"name": "Banco Fake (demo)", "api_url": "http://$(HOST):$(PSP_PORT)/pix/api/v2", "token_url": "http://$(HOST):$(PSP_PORT)/pix/oauth/token"}}' \
+	MERCADOPAGO_API_URL=http://$(HOST):$(PSP_PORT)/mercadopago STRIPE_API_URL=http://$(HOST):$(PSP_PORT)/stripe \
+	PAYMENTS_ALLOW_PLAIN_HTTP=true HELPDESK_SITE_URL=http://$(HOST):$(PORT)
 
 .PHONY: run test install messages messages-update lint typecheck migrate worker beat clean
 
@@ -38,13 +42,14 @@ migrate: messages
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	@mkdir -p var; [ -f var/fake-cloud-api.json ] || echo "[]" > var/fake-cloud-api.json
-	@echo "Serving on http://$(HOST):$(PORT)/ and the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/  (Ctrl+C to stop)"
+	@echo "Serving on http://$(HOST):$(PORT)/, the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/ and the fake PSP (payer simulator: /payer/) on http://$(HOST):$(PSP_PORT)/  (Ctrl+C to stop)"
 	@$(BIN)/python -m whatsapp.fake --host $(HOST) --port $(FAKE_PORT) --config var/fake-cloud-api.json & FAKE_PID=$$!; \
-	trap 'kill $$FAKE_PID 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m payments.fake --host $(HOST) --port $(PSP_PORT) --demo & PSP_PID=$$!; \
+	trap 'kill $$FAKE_PID $$PSP_PID 2>/dev/null' EXIT INT TERM; \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(BIN)/python manage.py seed_demo_automations && \
-	$(BIN)/python manage.py seed_demo_payments && \
+	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_payments && \
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
 		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 

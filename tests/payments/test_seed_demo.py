@@ -26,8 +26,10 @@ def test_the_demo_gets_its_catalog_once_and_keeps_what_was_changed():
     again = StringIO()
     call_command("seed_demo_payments", stdout=again)
 
-    assert out.getvalue() == "Demo catalog: 4 products added, 0 already there.\n"
-    assert again.getvalue() == "Demo catalog: 0 products added, 4 already there.\n"
+    assert (
+        out.getvalue() == "Demo catalog: 4 products added, 0 already there.\nDemo payment accounts added: static_pix.\n"
+    )
+    assert again.getvalue() == "Demo catalog: 0 products added, 4 already there.\nDemo payment accounts added: none.\n"
     assert list(Product.objects.filter(tenant=tenant).order_by("price").values_list("retailer_id", "price")) == [
         ("RECARGA-10", 1000),
         ("RECARGA-25", 2600),

@@ -1,6 +1,7 @@
 """Seeds the demo workspace's catalog (after ``seed_demo``): a transit operator's card recharges and monthly
-pass, priced in centavos. Safe to run again: a product already there (by SKU) is left as it is, with what
-was changed on the catalog page."""
+pass, priced in centavos, and its ways of payment: a static Pix key, and, when ``make run`` offers the fake
+PSP (provider "fake"), Pix through its API and a Mercado Pago card link with the fake's demo credentials.
+Safe to run again: what is already there (a product by SKU, an account by kind) is left as it is."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from payments.accounts import payment_account_save, pix_providers, pix_webhook_register
 from payments.catalog import ProductSpec, product_create
-from payments.models import Product
+from payments.gateways import GatewayError
+from payments.models import PaymentAccount, Product
 from tenants.demo import demo_owner
 
 DEMO_PRODUCTS = (
@@ -45,6 +48,14 @@ DEMO_PRODUCTS = (
 )
 
 
+# The fake PSP's demo receiver (``python -m payments.fake --demo``) holds this key.
+DEMO_PIX = {
+    "pix_key": "2a5c4f1e-9b3d-4c7a-8e6f-1d2b3c4d5e6f",
+    "pix_key_type": "EVP",
+    "merchant_name": "Transporte Exemplo",
+}
+
+
 class Command(BaseCommand):
     help = "Seed the demo workspace's catalog (transit card recharges); safe to run again."
 
@@ -59,3 +70,30 @@ class Command(BaseCommand):
                     product_create(actor=owner, tenant=tenant, spec=spec)
                     added += 1
         self.stdout.write(f"Demo catalog: {added} products added, {len(DEMO_PRODUCTS) - added} already there.")
+        self._accounts(owner)
+
+    def _accounts(self, owner: Any) -> None:
+        tenant = owner.tenant
+        have = set(PaymentAccount.objects.filter(tenant=tenant).values_list("kind", flat=True))
+        wanted: list[tuple[str, dict[str, str], dict[str, str]]] = [
+            ("static_pix", {**DEMO_PIX, "merchant_city": "Sao Paulo"}, {})
+        ]
+        if "fake" in pix_providers():
+            wanted += [
+                ("bcb_pix", {**DEMO_PIX, "provider": "fake", "client_id": "demo-pix-client"},
+                 {"client_secret": "demo-pix-secret"}),
+                ("mercadopago", {}, {"access_token": "TEST-demo-access-token",
+                                     "webhook_secret": "demo-mercadopago-webhook-secret"}),
+            ]  # fmt: skip
+        added = []
+        for kind, values, secrets in wanted:
+            if kind in have:
+                continue
+            account = payment_account_save(actor=owner, tenant=tenant, kind=kind, values=values, secrets=secrets)
+            added.append(kind)
+            if kind == "bcb_pix":
+                try:
+                    pix_webhook_register(account)
+                except GatewayError as exc:
+                    self.stderr.write(f"The fake PSP did not take the Pix webhook address: {exc}")
+        self.stdout.write(f"Demo payment accounts added: {', '.join(added) or 'none'}.")
