@@ -353,3 +353,40 @@ class Payment(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.psp_payment_id
+
+
+class Refund(TenantOwnedModel):
+    """Money given back from a payment, all or part of it: at the provider (Pix devolução, a card refund)
+    with our ``refund_id`` as its idempotency key, or by hand for a payment recorded by hand. While it is
+    processing its amount is already counted in the payment's ``refunded_amount``, so two refunds at once
+    can never give back more than was paid."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", pgettext_lazy("refund status", "Processing")
+        DONE = "done", pgettext_lazy("refund status", "Refunded")
+        FAILED = "failed", pgettext_lazy("refund status", "Failed")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    refund_id = models.CharField(max_length=35)
+    psp_refund_id = models.CharField(max_length=200, blank=True)
+    amount = models.PositiveBigIntegerField(_("amount"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PROCESSING)
+    reason = models.CharField(_("reason"), max_length=140, blank=True)
+    # What the provider said when it refused (kept for the admin); "" otherwise.
+    failure = models.CharField(_("problem"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "refund_id"], name="refund_unique_id"),
+            models.CheckConstraint(condition=Q(amount__gte=1), name="refund_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="refund_status_recent")]
+
+    def __str__(self) -> str:
+        return self.refund_id

@@ -21,8 +21,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.selectors import conversation_get, conversation_list
-from helpdesk.exceptions import ApplicationError
-from payments import accounts, catalog, imports, orders
+from helpdesk.exceptions import ApplicationError, ValidationFailed
+from payments import accounts, catalog, imports, orders, refunds
 from payments import requests as payment_requests
 from payments.gateways import GatewayError
 from payments.models import (
@@ -34,9 +34,11 @@ from payments.models import (
     ORDER_LINES_MAX,
     RETAILER_ID_MAX,
     Order,
+    Payment,
     PaymentAccount,
     Product,
     ProductImport,
+    Refund,
 )
 from payments.money import amount_input, amount_parse
 from payments.orders import MANUAL_STATUSES, TRANSITIONS
@@ -324,6 +326,12 @@ def _order_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "next_statuses": [(s, Order.Status(s).label) for s in MANUAL_STATUSES if s in TRANSITIONS[order.status]],
         "can_mark_paid": membership.has_perm(Perm.MANAGE_PAYMENTS) and Order.Status.PAID in TRANSITIONS[order.status],
         "payment_requests": list(order.payment_requests.select_related("account").order_by("-id")),
+        "payments": [
+            (payment, refunds.refundable(payment), amount_input(refunds.refundable(payment)))
+            for payment in Payment.objects.filter(request__order=order).select_related("account").order_by("id")
+        ],
+        "refunds": list(Refund.objects.filter(payment__request__order=order).order_by("id")),
+        "can_refund": membership.has_perm(Perm.MANAGE_PAYMENTS),
         "accounts": list(PaymentAccount.objects.filter(tenant_id=order.tenant_id, enabled=True).order_by("kind"))
         if order.status in (Order.Status.PENDING, Order.Status.AWAITING_PAYMENT) and order.conversation_id
         else [],
@@ -378,6 +386,33 @@ def order_payment_request_page(request: HttpRequest, tenant_slug: str, number: i
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Payment request sent to the customer."))
+    return redirect("order_detail", tenant_slug=tenant_slug, number=number)
+
+
+@require_POST
+@require_perm(Perm.MANAGE_PAYMENTS)
+def order_refund_page(request: HttpRequest, tenant_slug: str, number: int) -> HttpResponse:
+    order = order_get(membership=request.membership, number=number)  # type: ignore[attr-defined]
+    payment_id = request.POST.get("payment", "")
+    payment = (
+        Payment.objects.filter(request__order=order, pk=int(payment_id)).select_related("account").first()
+        if payment_id.isdigit() and len(payment_id) <= 18
+        else None
+    )
+    try:
+        if payment is None:
+            raise ValidationFailed(_("Choose a payment of this order."))
+        refunds.payment_refund(
+            actor=request.membership,  # type: ignore[attr-defined]
+            payment=payment,
+            amount=amount_parse(request.POST.get("amount", "")),
+            reason=request.POST.get("reason", ""),
+            request=request,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Refund requested."))
     return redirect("order_detail", tenant_slug=tenant_slug, number=number)
 
 

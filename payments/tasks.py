@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import imports, requests
+from payments import imports, refunds, requests
 from payments.gateways import TransientGatewayError
 from payments.models import PaymentAccount
 
@@ -25,4 +25,6 @@ def payment_notification_process(account_id: int, references: list[str], payment
 
 @shared_task
 def payment_requests_sweep() -> dict[str, int]:
-    return requests.payment_requests_sweep()
+    counts = requests.payment_requests_sweep()
+    counts["refunds"] = refunds.refunds_follow()
+    return counts

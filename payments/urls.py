@@ -21,6 +21,7 @@ urlpatterns += [
     path("orders/<int:number>/", pages.order_detail_page, name="order_detail"),
     path("orders/<int:number>/status/", pages.order_status_page, name="order_status"),
     path("orders/<int:number>/payment/", pages.order_payment_request_page, name="order_payment_request"),
+    path("orders/<int:number>/refund/", pages.order_refund_page, name="order_refund"),
     path("inbox/c/<int:display_id>/orders/new/", pages.order_create_page, name="order_create"),
     path("settings/payments/", pages.payment_account_list_page, name="payment_account_list"),
     # The kind is a query parameter (?kind=static_pix): a setting of the workspace, not an object of it.

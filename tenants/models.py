@@ -336,6 +336,7 @@ class AuditLogEntry(models.Model):
         PAYMENT_ACCOUNT_SAVED = "payment_account.saved", _("Payment account saved")
         PAYMENT_REQUESTED = "payment.requested", _("Payment requested")
         PAYMENT_RECEIVED = "payment.received", _("Payment received")
+        PAYMENT_REFUNDED = "payment.refunded", _("Refund requested")
         CONVERSATION_MUTED = "conversation.muted", _("Conversation muted")
         CONVERSATION_UNMUTED = "conversation.unmuted", _("Conversation unmuted")
         CONTACT_UPDATED = "contact.updated", _("Contact changed")

@@ -20,8 +20,9 @@ from conversations.services.inbound import InboundSpec, message_receive
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from payments import brcode
 from payments.accounts import payment_account_save
-from payments.models import Order, Payment, PaymentAccount, PaymentRequest
+from payments.models import Order, Payment, PaymentAccount, PaymentRequest, Refund
 from payments.orders import order_create
+from payments.refunds import payment_refund, refunds_follow
 from payments.requests import payment_mark_received, payment_request_create, payment_requests_sweep
 from payments.signatures import mercadopago_sign
 from tenants.models import AuditLogEntry
@@ -315,3 +316,103 @@ def test_an_agent_requests_a_payment_from_the_orders_page_and_sees_it(tenant, or
     refused = client.post(f"/t/acme/orders/{order.number}/payment/", {"kind": "mercadopago"}, follow=True)
     assert "This way of payment is not set up in the workspace." in refused.content.decode()
     assert PaymentRequest.objects.filter(order=order).count() == 1
+
+
+# --- refunds ---------------------------------------------------------------------------------------------
+
+
+def _paid_by_pix(tenant, order, pix_settings, capture) -> Payment:
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix")
+    pix_settings.admin.pix_pay(request.charge_id)
+    with capture(execute=True):
+        payment_requests_sweep()
+    return Payment.objects.get(request=request)
+
+
+def test_refunds_add_up_to_the_payment_and_never_pass_it(tenant, order, pix_account, pix_settings, sent, capture):
+    payment = _paid_by_pix(tenant, order, pix_settings, capture)
+    owner = owner_of(tenant)
+    with capture(execute=True):
+        first = payment_refund(actor=owner, payment=payment, amount=1000, reason="Recarga parcial")
+    assert (first.amount, first.status) == (1000, "processing")  # the PSP settles a devolução later
+    with pytest.raises(ValidationFailed) as refused:
+        payment_refund(actor=owner, payment=payment, amount=1501)  # only 15,00 is left
+    assert list(refused.value.details) == ["amount"]
+
+    pix_settings.admin.pix_settle_refund(payment.psp_payment_id, first.refund_id)
+    with capture(execute=True):
+        second = payment_refund(actor=owner, payment=payment, amount=1500)
+    pix_settings.admin.pix_settle_refund(payment.psp_payment_id, second.refund_id)
+    with capture(execute=True):
+        assert refunds_follow() == 2
+
+    payment.refresh_from_db()
+    assert (payment.refunded_amount, Order.objects.get(pk=order.pk).status) == (2500, "refunded")
+    assert list(Refund.objects.order_by("id").values_list("amount", "status")) == [(1000, "done"), (1500, "done")]
+    assert [m.text for m in sent.of_type("text")] == [
+        "A refund of R$10.00 for order #1 is on its way to you.",
+        "A refund of R$15.00 for order #1 is on its way to you.",
+    ]
+    with pytest.raises(ValidationFailed):
+        payment_refund(actor=owner, payment=payment, amount=1)
+    assert Refund.objects.count() == 2
+
+
+def test_only_who_manages_payments_refunds(tenant, order, pix_account, pix_settings, sent, capture):
+    payment = _paid_by_pix(tenant, order, pix_settings, capture)
+    with pytest.raises(PermissionDenied):
+        payment_refund(actor=add_member(tenant, BuiltinRole.AGENT), payment=payment, amount=100)
+    payment.refresh_from_db()
+    assert (payment.refunded_amount, Refund.objects.count()) == (0, 0)
+
+
+def test_a_card_refund_on_mercado_pago_is_done_at_once(tenant, order, mp_account, pix_settings, sent, capture):
+    with capture(execute=True):
+        request = payment_request_create(actor=owner_of(tenant), order=order, kind="mercadopago")
+    pix_settings.clock.set(time.time() + 60)
+    paid = pix_settings.admin.mercadopago_checkout(request.psp_reference, "approved")
+    assert _mp_webhook(mp_account, str(paid["id"]), pix_settings.mp_secret, capture) == 200
+    payment = Payment.objects.get(request=request)
+    with capture(execute=True):
+        refund = payment_refund(actor=owner_of(tenant), payment=payment, amount=2500)
+    assert (refund.status, Order.objects.get(pk=order.pk).status) == ("done", "refunded")
+    refunded = pix_settings.admin.requests("mercadopago", path_contains="/refunds")
+    assert [r["headers"].get("x-idempotency-key") for r in refunded if r["method"] == "POST"] == [refund.refund_id]
+
+
+def test_a_payment_recorded_by_hand_is_refunded_by_hand(tenant, order, sent, capture):
+    _account(tenant, "static_pix", pix_key="+5511912345678", pix_key_type="PHONE", merchant_name="Transporte",
+             merchant_city="Sao Paulo")  # fmt: skip
+    with capture(execute=True):
+        payment_request_create(actor=owner_of(tenant), order=order, kind="static_pix")
+        payment_mark_received(actor=owner_of(tenant), order=order)
+    payment = Payment.objects.get()
+    with capture(execute=True):
+        refund = payment_refund(actor=owner_of(tenant), payment=payment, amount=500, reason="Troco")
+    assert (refund.status, Payment.objects.get().refunded_amount) == ("done", 500)
+    assert Order.objects.get(pk=order.pk).status == "paid"  # part of it only
+
+
+def test_an_admin_refunds_from_the_orders_page_and_an_agent_cannot(
+    tenant, order, pix_account, pix_settings, sent, capture
+):
+    payment = _paid_by_pix(tenant, order, pix_settings, capture)
+    admin, agent = Client(), Client()
+    admin.force_login(owner_of(tenant).user)
+    member = add_member(tenant, BuiltinRole.AGENT)
+    order.conversation.inbox.members.add(member.user)
+    agent.force_login(member.user)
+    url = f"/t/acme/orders/{order.number}/refund/"
+    assert "/refund/" not in agent.get(f"/t/acme/orders/{order.number}/").content.decode()
+    assert agent.post(url, {"payment": payment.pk, "amount": "5.00"}).status_code == 403
+
+    page = admin.get(f"/t/acme/orders/{order.number}/").content.decode()
+    assert f'name="payment" value="{payment.pk}"' in page
+    too_much = admin.post(url, {"payment": payment.pk, "amount": "25.01"}, follow=True).content.decode()
+    assert "At most R$25.00 can still be given back." in too_much
+    with capture(execute=True):
+        assert admin.post(url, {"payment": payment.pk, "amount": "5.00", "reason": "Desistiu"}).status_code == 302
+    assert list(Refund.objects.values_list("amount", "reason")) == [(500, "Desistiu")]
+    assert admin.post(url, {"payment": "999999", "amount": "1.00"}).status_code == 302
+    assert Refund.objects.count() == 1

@@ -145,6 +145,7 @@ EXPECTED: dict[str, set[str]] = {
     "order_status": EVERYONE,
     "order_create": EVERYONE,
     "order_payment_request": EVERYONE,
+    "order_refund": ADMINS,
     "payment_account_list": ADMINS,
     "payment_account_edit": ADMINS,
     "api_order_list": EVERYONE,
