@@ -5,75 +5,27 @@ duplicated webhooks plus the sweeper record one payment, one paid transition and
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
-from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from conversations.models import Message, OutboxEvent
-from conversations.services import delivery_jobs
-from conversations.services.inbound import InboundSpec, message_receive
+from conversations.models import OutboxEvent
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from payments import brcode
 from payments.accounts import payment_account_save
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest, Refund
-from payments.orders import order_create
 from payments.refunds import payment_refund, refunds_follow
 from payments.requests import payment_mark_received, payment_request_create, payment_requests_sweep
 from payments.signatures import mercadopago_sign
 from tenants.models import AuditLogEntry
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, owner_of
-from tests.whatsapp.conftest import make_channel
 
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
 pytestmark = pytest.mark.django_db
-
-_wamids = itertools.count(1)
-
-
-@dataclass
-class Sent:
-    message_ids: list[int]
-
-    def of_type(self, kind: str) -> list[Message]:
-        return list(Message.objects.filter(pk__in=self.message_ids, type=kind).order_by("id"))
-
-
-@pytest.fixture
-def sent(monkeypatch) -> Sent:
-    """Messages handed to delivery (not sent anywhere: the fake Cloud API is not running here)."""
-    found = Sent([])
-    monkeypatch.setattr(delivery_jobs, "send_ahead_request", lambda *, message_id: found.message_ids.append(message_id))
-    monkeypatch.setattr(
-        delivery_jobs, "send_request", lambda *, message_id, inbox_id: found.message_ids.append(message_id)
-    )
-    return found
-
-
-@pytest.fixture
-def conversation(tenant, django_capture_on_commit_callbacks):
-    channel = make_channel(tenant)
-    spec = InboundSpec(
-        source_id="5511987650001",
-        external_id=f"wamid.pay-{next(_wamids)}",
-        occurred_at=timezone.now(),
-        type="text",
-        text="Quero recarregar",
-        profile_name="Maria",
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        message, _created = message_receive(inbox=channel.inbox, spec=spec)
-    return message.conversation
-
-
-@pytest.fixture
-def order(tenant, conversation) -> Order:
-    return order_create(actor=owner_of(tenant), conversation=conversation, amount=2500, description="Recarga")
 
 
 @pytest.fixture
@@ -138,11 +90,6 @@ def test_a_static_pix_code_is_sent_and_an_admin_records_the_payment_once(tenant,
     [status] = sent.of_type("order_status")
     assert (status.content["payment_status"], status.content["reference"]) == ("captured", "1-1")
     assert _audit(tenant) == ["payment_account.saved", "payment.requested", "payment.received"]
-
-
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
 
 
 # --- API Pix through the fake PSP ------------------------------------------------------------------------
