@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from conversations.selectors import conversation_get
 from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField, StrictIntegerField
 from helpdesk.exceptions import ValidationFailed
-from payments import catalog, orders
+from payments import catalog, orders, refunds
+from payments import requests as payment_requests
 from payments.models import (
     CATEGORY_MAX,
     CURRENCIES,
@@ -29,7 +30,11 @@ from payments.models import (
     QUANTITY_MAX,
     RETAILER_ID_MAX,
     Order,
+    Payment,
+    PaymentAccount,
+    PaymentRequest,
     Product,
+    Refund,
 )
 from payments.orders import MANUAL_STATUSES
 from payments.selectors import SEARCH_MAX, OrderFilter, order_get, orders_found, product_get, products_found
@@ -343,3 +348,133 @@ class OrderStatusApi(TenantAPIView):
         else:
             orders.order_status_set(actor=self.principal, order=order, status=values["status"], request=request)
         return Response(_order_output(_orders_with_lines(Order.objects.filter(pk=order.pk)).get()))
+
+
+# --- payment requests and refunds --------------------------------------------------------------------------
+
+
+class PaymentRequestOutput(serializers.Serializer):
+    reference = serializers.CharField(help_text="WhatsApp's reference_id of the payment message")
+    kind = serializers.CharField(source="account.kind")
+    status = serializers.ChoiceField(choices=PaymentRequest.Status.values)
+    amount = StrictIntegerField(help_text="Centavos")
+    currency = serializers.CharField()
+    pix_code = serializers.CharField(help_text="The Pix copy-and-paste code; empty for a card link")
+    payment_url = serializers.CharField(help_text="The card payment link; empty for Pix")
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class PaymentRequestInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.values, help_text="Which of the workspace's accounts")
+    minutes = StrictIntegerField(min_value=10, max_value=24 * 60, required=False, help_text="How long it stays open")
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField(source="request.reference")
+    amount = StrictIntegerField()
+    refunded_amount = StrictIntegerField()
+    paid_at = serializers.DateTimeField()
+    flagged = serializers.CharField(help_text="Why this payment paid nothing (to refund); empty otherwise")
+
+
+class RefundInput(serializers.Serializer):
+    payment_id = StrictIntegerField(min_value=1)
+    amount = StrictIntegerField(min_value=1, max_value=PRICE_MAX, help_text="Centavos")
+    reason = StrictCharField(max_length=140, required=False, allow_blank=True)
+
+
+class RefundOutput(serializers.Serializer):
+    refund_id = serializers.CharField(help_text="Ours: the provider's idempotency key")
+    payment_id = serializers.IntegerField()
+    amount = StrictIntegerField()
+    status = serializers.ChoiceField(choices=Refund.Status.values)
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class OrderPaymentRequestsApi(TenantAPIView):
+    """An order's payment requests."""
+
+    required_perm = Perm.REPLY
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="orders_payment_requests_list",
+        responses={200: PaymentRequestOutput(many=True), 403: CANNOT_REPLY, 404: ORDER_NOT_FOUND},
+        summary="The order's payment requests, newest first",
+    )
+    def get(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        found = order.payment_requests.select_related("account").order_by("-id")
+        return Response(PaymentRequestOutput(found, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_payment_requests_create",
+        request=PaymentRequestInput,
+        responses={
+            201: PaymentRequestOutput,
+            400: INVALID,
+            403: CANNOT_REPLY,
+            404: ORDER_NOT_FOUND,
+            409: OpenApiResponse(ErrorOutput, description="The customer's reply window is closed"),
+            415: UNSUPPORTED,
+            502: OpenApiResponse(ErrorOutput, description="The payment provider could not make the charge"),
+        },
+        summary="Charge the order and send the customer the WhatsApp payment message",
+    )
+    def post(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        data = PaymentRequestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment_request = payment_requests.payment_request_create(
+            actor=self.principal,
+            order=order,
+            kind=data.validated_data["kind"],
+            minutes=data.validated_data.get("minutes"),
+            request=request,
+        )
+        return Response(PaymentRequestOutput(payment_request).data, status=status.HTTP_201_CREATED)
+
+
+class OrderRefundsApi(TenantAPIView):
+    """An order's payments and refunds."""
+
+    required_perm = Perm.MANAGE_PAYMENTS
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="orders_payments_list",
+        responses={200: PaymentOutput(many=True), 403: FORBIDDEN, 404: ORDER_NOT_FOUND},
+        summary="The payments received for the order",
+    )
+    def get(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        found = Payment.objects.filter(request__order=order).select_related("request").order_by("id")
+        return Response(PaymentOutput(found, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_refunds_create",
+        request=RefundInput,
+        responses={201: RefundOutput, 400: INVALID, 403: FORBIDDEN, 404: ORDER_NOT_FOUND, 415: UNSUPPORTED},
+        summary="Give back all or part of one of the order's payments",
+    )
+    def post(self, request: Request, tenant_slug: str, number: int) -> Response:
+        order = order_get(membership=self.principal, number=number)
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        payment = (
+            Payment.objects.filter(request__order=order, pk=values["payment_id"]).select_related("account").first()
+        )
+        if payment is None:
+            raise ValidationFailed(_("Choose a payment of this order."), details={"payment_id": ["not found"]})
+        refund = refunds.payment_refund(
+            actor=self.principal,
+            payment=payment,
+            amount=values["amount"],
+            reason=values.get("reason", ""),
+            request=request,
+        )
+        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)

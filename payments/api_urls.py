@@ -8,4 +8,12 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/orders/", api.OrderListCreateApi.as_view(), name="api_order_list"),
     path("t/<slug:tenant_slug>/orders/<int:number>/", api.OrderDetailApi.as_view(), name="api_order_detail"),
     path("t/<slug:tenant_slug>/orders/<int:number>/status/", api.OrderStatusApi.as_view(), name="api_order_status"),
+    path(
+        "t/<slug:tenant_slug>/orders/<int:number>/payment-requests/",
+        api.OrderPaymentRequestsApi.as_view(),
+        name="api_order_payment_requests",
+    ),
+    path(
+        "t/<slug:tenant_slug>/orders/<int:number>/payments/", api.OrderRefundsApi.as_view(), name="api_order_payments"
+    ),
 ]

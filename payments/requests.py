@@ -27,7 +27,7 @@ from conversations.actors import Actor, SystemActor, actor_audit_record, actor_u
 from conversations.customer_texts import contact_language
 from conversations.events.outbox import events_record
 from conversations.models import Conversation
-from conversations.services.outbound import OutboundSpec, message_send
+from conversations.services.outbound import OutboundSpec, message_send, reply_window_check
 from helpdesk.exceptions import ApplicationError, ValidationFailed
 from payments import brcode
 from payments.accounts import gateway_of, webhook_url
@@ -44,6 +44,13 @@ Kind = PaymentAccount.Kind
 OPEN = PaymentRequest.Status.OPEN
 # WhatsApp shows an expiry only 5 minutes or more ahead (and the message may wait in the queue a little).
 MIN_MINUTES = 10
+
+
+class ProviderUnavailable(ApplicationError):
+    """The payment provider did not make the charge (down, or it refused): nothing was sent to the customer."""
+
+    code = "provider_unavailable"
+    status_code = 502
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -131,6 +138,8 @@ def payment_request_create(
         raise _invalid("order", _("Only an order waiting to be paid can be charged."))
     if order.total <= 0:
         raise _invalid("order", _("There is nothing to pay."))
+    # The payment message is free-form: without an open reply window no charge is made at all.
+    reply_window_check(conversation=order.conversation, message_type="payment_request")  # type: ignore[arg-type]
     for open_request in PaymentRequest.objects.filter(order=order, status=OPEN):
         _close(open_request, PaymentRequest.Status.CANCELED, cancel_at_provider=True)
     with transaction.atomic():
@@ -164,7 +173,19 @@ def payment_request_create(
     except (GatewayError, brcode.BrCodeError) as exc:
         logger.warning("Payment request %s could not be made: %s", payment_request.pk, exc)
         _close(payment_request, PaymentRequest.Status.CANCELED, cancel_at_provider=False)
-        raise ApplicationError(_("The payment provider could not make the charge. Try again in a moment.")) from exc
+        raise ProviderUnavailable(_("The payment provider could not make the charge. Try again in a moment.")) from exc
+    try:
+        _send(actor, payment_request, account, order, request)
+    except ApplicationError:  # nothing was sent: the charge is closed, and the order waits as before
+        _close(payment_request, PaymentRequest.Status.CANCELED, cancel_at_provider=True)
+        raise
+    return payment_request
+
+
+def _send(
+    actor: Actor, payment_request: PaymentRequest, account: PaymentAccount, order: Order, request: HttpRequest | None
+) -> None:
+    """Send the payment message and move the order to awaiting payment, in one transaction."""
     with transaction.atomic():
         order = Order.objects.select_related("conversation__contact", "conversation__tenant", "tenant").get(pk=order.pk)
         content = _message_content(payment_request, order, account)
@@ -187,7 +208,6 @@ def payment_request_create(
             request=request,
             extra={"kind": account.kind, "total": payment_request.amount, "reference": payment_request.reference},
         )
-    return payment_request
 
 
 def _close(payment_request: PaymentRequest, status: str, *, cancel_at_provider: bool) -> bool:

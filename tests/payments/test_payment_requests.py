@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import OutboxEvent
-from helpdesk.exceptions import PermissionDenied, ValidationFailed
+from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
 from payments import brcode
 from payments.accounts import payment_account_save
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest, Refund
@@ -363,3 +363,58 @@ def test_an_admin_refunds_from_the_orders_page_and_an_agent_cannot(
     assert list(Refund.objects.values_list("amount", "reason")) == [(500, "Desistiu")]
     assert admin.post(url, {"payment": "999999", "amount": "1.00"}).status_code == 302
     assert Refund.objects.count() == 1
+
+
+# --- reply window and API --------------------------------------------------------------------------------
+
+
+def test_without_an_open_reply_window_no_charge_is_made(tenant, order, pix_account, pix_settings, sent):
+    order.conversation.__class__.objects.filter(pk=order.conversation_id).update(
+        last_inbound_at=timezone.now() - timezone.timedelta(hours=25)
+    )
+    order.refresh_from_db()
+    with pytest.raises(ApplicationError) as refused:
+        payment_request_create(actor=owner_of(tenant), order=order, kind="bcb_pix")
+    assert refused.value.code == "reply_window_closed"
+    assert not PaymentRequest.objects.exists()
+    assert pix_settings.admin.pix_cobs() == []
+    assert sent.message_ids == []
+
+
+def _api(tenant, role: str) -> Client:
+    from tenants.services import api_token_create, role_builtin
+
+    _token, raw = api_token_create(actor=owner_of(tenant), name=f"t-{role}", role=role_builtin(tenant=tenant, key=role))
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def test_the_api_requests_a_payment_lists_payments_and_refunds(tenant, order, sent, capture):
+    _account(tenant, "static_pix", pix_key="+5511912345678", pix_key_type="PHONE", merchant_name="Transporte",
+             merchant_city="Sao Paulo")  # fmt: skip
+    api, agent = _api(tenant, "admin"), _api(tenant, "agent")
+    base = f"/api/v1/t/acme/orders/{order.number}"
+    assert api.post(f"{base}/payment-requests/", {"kind": "static_pix"}).status_code == 415
+    bad = api.post(f"{base}/payment-requests/", {"kind": "paypal"}, content_type="application/json")
+    assert bad.status_code == 400
+    with capture(execute=True):
+        created = agent.post(f"{base}/payment-requests/", {"kind": "static_pix"}, content_type="application/json")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert (body["reference"], body["kind"], body["status"], body["amount"]) == ("1-1", "static_pix", "open", 2500)
+    assert brcode.parse(body["pix_code"]).amount_cents == 2500
+    assert [r["reference"] for r in agent.get(f"{base}/payment-requests/").json()] == ["1-1"]
+
+    with capture(execute=True):
+        payment_mark_received(actor=owner_of(tenant), order=order)
+    assert agent.get(f"{base}/payments/").status_code == 403
+    [payment] = api.get(f"{base}/payments/").json()
+    assert (payment["amount"], payment["refunded_amount"], payment["flagged"]) == (2500, 0, "")
+    too_much = api.post(
+        f"{base}/payments/", {"payment_id": payment["id"], "amount": 2501}, content_type="application/json"
+    )
+    assert too_much.status_code == 400
+    with capture(execute=True):
+        refund = api.post(f"{base}/payments/", {"payment_id": payment["id"], "amount": 2500, "reason": "Cancelado"},
+                          content_type="application/json")  # fmt: skip
+    assert (refund.status_code, refund.json()["status"]) == (201, "done")
+    assert Order.objects.get(pk=order.pk).status == "refunded"

@@ -149,6 +149,8 @@ EXPECTED: dict[str, set[str]] = {
     "payment_account_list": ADMINS,
     "payment_account_edit": ADMINS,
     "api_order_list": EVERYONE,
+    "api_order_payment_requests": EVERYONE,
+    "api_order_payments": ADMINS,
     "api_order_detail": EVERYONE,
     "api_order_status": EVERYONE,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
