@@ -291,6 +291,9 @@ class CalendarStatusApi(TenantAPIView):
     )
     def get(self, request: Request, tenant_slug: str, calendar_id: int) -> Response:
         calendar = selectors.calendar_get(tenant=self.tenant, calendar_id=calendar_id)
+        if empty := sorted(name for name in ("at", "until") if request.query_params.get(name) == ""):
+            # An empty moment is refused, not read as "now" or "none": the schema has no empty date-time.
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
         query = BusinessHoursStatusQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         at = query.validated_data.get("at") or timezone.now()

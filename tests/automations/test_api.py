@@ -182,6 +182,8 @@ def test_a_moment_without_its_zone_or_out_of_range_is_refused(tenant, admin):
     }
     assert backwards.status_code == 400
     assert backwards.json()["error"]["details"] == {"param": "until"}
+    empty = signed_in(admin).get(status_url, {"at": "2026-07-10T10:00:00Z", "until": ""})
+    assert (empty.status_code, empty.json()["error"]["details"]) == (400, {"params": ["until"]})
 
 
 # --- abuse ----------------------------------------------------------------------------------------------
