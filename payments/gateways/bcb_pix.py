@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -42,6 +41,7 @@ from payments.gateways.base import (
 )
 from payments.gateways.http import (
     DEFAULT_TIMEOUT,
+    ClosingGateway,
     ErrorDetails,
     HttpClient,
     TlsConfig,
@@ -128,7 +128,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class BcbPixGateway:
+class BcbPixGateway(ClosingGateway):
     """The API Pix adapter. ``clock`` says what time it is, to derive "expired" (the PSP keeps an unpaid cob
     ``ATIVA`` past its expiry) and to turn ``expires_at`` into ``calendario.expiracao``."""
 
@@ -157,17 +157,6 @@ class BcbPixGateway:
 
     def __repr__(self) -> str:
         return f"<BcbPixGateway {self.config.api_url} client {self.config.client_id}>"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- Charges ------------------------------------------------------------------------------------------------------
 

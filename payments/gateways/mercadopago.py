@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from functools import partial
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -31,7 +30,15 @@ from payments.gateways.base import (
     RefundStatus,
     Violation,
 )
-from payments.gateways.http import DEFAULT_TIMEOUT, ErrorDetails, HttpClient, body_json, mapping, segment
+from payments.gateways.http import (
+    DEFAULT_TIMEOUT,
+    ClosingGateway,
+    ErrorDetails,
+    HttpClient,
+    body_json,
+    mapping,
+    segment,
+)
 from payments.gateways.wire import (
     BRASILIA,
     WireFormatError,
@@ -94,7 +101,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class MercadoPagoGateway:
+class MercadoPagoGateway(ClosingGateway):
     kind = KIND
 
     def __init__(
@@ -118,17 +125,6 @@ class MercadoPagoGateway:
 
     def __repr__(self) -> str:
         return f"<MercadoPagoGateway {self.config.api_url}>"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- Charges (preferences) ----------------------------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -30,7 +29,15 @@ from payments.gateways.base import (
     RefundStatus,
     Violation,
 )
-from payments.gateways.http import DEFAULT_TIMEOUT, ErrorDetails, HttpClient, body_json, mapping, segment
+from payments.gateways.http import (
+    DEFAULT_TIMEOUT,
+    ClosingGateway,
+    ErrorDetails,
+    HttpClient,
+    body_json,
+    mapping,
+    segment,
+)
 from payments.gateways.wire import WireFormatError, from_epoch
 
 KIND = "stripe"
@@ -71,7 +78,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class StripeGateway:
+class StripeGateway(ClosingGateway):
     kind = KIND
 
     def __init__(
@@ -98,17 +105,6 @@ class StripeGateway:
 
     def __repr__(self) -> str:
         return f"<StripeGateway {self.config.api_url}>"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # --- Charges (Checkout Sessions) ----------------------------------------------------------------------------------
 
