@@ -28,7 +28,7 @@ from conversations.customer_texts import contact_language
 from conversations.events.outbox import events_record
 from conversations.models import Conversation
 from conversations.services.outbound import OutboundSpec, message_send, reply_window_check
-from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.exceptions import ApplicationError, Conflict, ValidationFailed
 from payments import brcode
 from payments.accounts import gateway_of, webhook_url
 from payments.gateways import Charge, ChargeItem, ChargeRequest, GatewayError, PaymentStatus, PermanentGatewayError
@@ -142,19 +142,10 @@ def payment_request_create(
     reply_window_check(conversation=order.conversation, message_type="payment_request")  # type: ignore[arg-type]
     for open_request in PaymentRequest.objects.filter(order=order, status=OPEN):
         _close(open_request, PaymentRequest.Status.CANCELED, cancel_at_provider=True)
-    with transaction.atomic():
-        attempt = PaymentRequest.objects.filter(order=order).count() + 1
-        payment_request = PaymentRequest.objects.create(
-            tenant_id=order.tenant_id,
-            order=order,
-            account=account,
-            charge_id=new_txid(),
-            reference=f"{order.number}-{attempt}",
-            amount=order.total,
-            currency=order.currency,
-            expires_at=timezone.now() + timedelta(minutes=minutes),
-            created_by=actor_user(actor),
-        )
+    try:
+        payment_request = _request_open(actor, order, account, minutes)
+    except IntegrityError:  # another request for this order was opened at the same moment
+        raise Conflict(_("Another payment request was just made for this order.")) from None
     # The provider is called outside any transaction; its idempotency key (charge_id) makes a retry safe.
     try:
         if account.kind == Kind.STATIC_PIX:
@@ -180,6 +171,23 @@ def payment_request_create(
         _close(payment_request, PaymentRequest.Status.CANCELED, cancel_at_provider=True)
         raise
     return payment_request
+
+
+def _request_open(actor: Actor, order: Order, account: PaymentAccount, minutes: int) -> PaymentRequest:
+    """The order's next request, open (its reference and the one open request per order are unique)."""
+    with transaction.atomic():
+        attempt = PaymentRequest.objects.filter(order=order).count() + 1
+        return PaymentRequest.objects.create(
+            tenant_id=order.tenant_id,
+            order=order,
+            account=account,
+            charge_id=new_txid(),
+            reference=f"{order.number}-{attempt}",
+            amount=order.total,
+            currency=order.currency,
+            expires_at=timezone.now() + timedelta(minutes=minutes),
+            created_by=actor_user(actor),
+        )
 
 
 def _send(

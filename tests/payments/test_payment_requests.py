@@ -418,3 +418,17 @@ def test_the_api_requests_a_payment_lists_payments_and_refunds(tenant, order, se
                           content_type="application/json")  # fmt: skip
     assert (refund.status_code, refund.json()["status"]) == (201, "done")
     assert Order.objects.get(pk=order.pk).status == "refunded"
+
+
+def test_a_request_racing_another_for_the_same_order_is_a_conflict_and_charges_nothing(tenant, order, sent):
+    _account(tenant, "static_pix", pix_key="+5511912345678", pix_key_type="PHONE", merchant_name="Transporte",
+             merchant_city="Sao Paulo")  # fmt: skip
+    account = PaymentAccount.objects.get(tenant=tenant)
+    # What a concurrent request left: the next reference ("1-2") is already taken.
+    PaymentRequest.objects.create(tenant=tenant, order=order, account=account, charge_id="a" * 32, reference="1-2",
+                                  amount=2500, status="canceled", expires_at=timezone.now())  # fmt: skip
+    with pytest.raises(ApplicationError) as refused:
+        payment_request_create(actor=owner_of(tenant), order=order, kind="static_pix")
+    assert (refused.value.status_code, refused.value.code) == (409, "conflict")
+    assert list(PaymentRequest.objects.values_list("reference", flat=True)) == ["1-2"]
+    assert sent.message_ids == []
