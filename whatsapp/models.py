@@ -48,6 +48,9 @@ class WhatsAppChannel(TenantOwnedModel):
     health_checked_at = models.DateTimeField(_("connection checked"), null=True, blank=True)
     verified_name = models.CharField(_("verified name"), max_length=255, blank=True)
     templates_synced_at = models.DateTimeField(_("templates synced"), null=True, blank=True)
+    # The Meta catalog connected to this number's WhatsApp Business Account (COMMERCE.md §1): product
+    # messages name it, and the workspace's products are synced to it. Empty: no catalog.
+    catalog_id = models.CharField(_("catalog ID"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("WhatsApp channel")
