@@ -104,7 +104,7 @@ class ChannelBackend(Protocol):
 
 # Kinds of message only some channels can send: a backend lists those it sends in an ``optional_types``
 # attribute (a set of ``Message.Type`` values); a backend without it sends none of them.
-OPTIONAL_TYPES = frozenset({"payment_request", "order_status"})
+OPTIONAL_TYPES = frozenset({"payment_request", "order_status", "product", "product_list", "catalog"})
 
 _registry: dict[str, ChannelBackend] = {}
 

@@ -62,6 +62,14 @@ ORDER_STATUSES = ("pending", "processing", "partially_shipped", "shipped", "comp
 PAYMENT_STATUSES = ("pending", "captured", "failed")
 # The amounts of a payment request, in the currency's minor units.
 MONEY_KEYS = ("subtotal", "tax", "shipping", "discount", "total")
+# Product messages: one product, a list of products in sections, the whole catalogue.
+MAX_SKU = 100
+MAX_PRODUCT_HEADER = 60
+MAX_PRODUCT_BODY = 1024
+MAX_PRODUCT_FOOTER = 60
+MAX_PRODUCT_SECTIONS = 10
+MAX_SECTION_TITLE = 24
+MAX_LIST_PRODUCTS = 30
 
 
 class ContentInvalid(ValidationFailed):
@@ -868,6 +876,141 @@ class OrderStatusContent(Content):
         return result
 
 
+# -- products of the workspace's catalogue, sent to the customer ------------------------------------------
+
+
+def _sku(data: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
+    """A catalogue product's SKU (the channel's retailer id): text of at most ``MAX_SKU`` characters."""
+    value = _text(data, key, path, required=required, max_length=MAX_SKU)
+    if value and (value != value.strip() or any(ch.isspace() or ord(ch) < 32 for ch in value)):
+        raise ContentInvalid(_("%(field)s must be a SKU without spaces.") % {"field": _where(path, key)})
+    return value
+
+
+def _refuse_header(data: Mapping[str, Any], kind: str) -> None:
+    """A product or a catalog message has no header: the channel shows the product's image instead."""
+    if data.get("header") not in (None, "", {}):
+        raise ContentInvalid(_("%(field)s is not allowed in a %(kind)s message.") % {"field": "header", "kind": kind})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductContent(Content):
+    """One product of the catalogue (by SKU), with an optional text under it; the channel shows its image,
+    name and price from its own copy of the catalogue."""
+
+    kind: ClassVar[str] = "product"
+    sku: str
+    body: str = ""
+    footer: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ProductContent:
+        _refuse_header(data, "product")
+        return cls(
+            sku=_sku(data, "sku", ""),
+            body=_text(data, "body", "", max_length=MAX_PRODUCT_BODY),
+            footer=_text(data, "footer", "", max_length=MAX_PRODUCT_FOOTER),
+            **cls._common(data),
+        )
+
+
+@dataclass(frozen=True)
+class ProductSection(Part):
+    """A titled group of a product list (the titles are what the customer sees the products under)."""
+
+    title: str = ""
+    skus: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str, *, titled: bool) -> ProductSection:
+        value = data.get("skus")
+        if not isinstance(value, list) or not value:
+            raise ContentInvalid(_("%(field)s must be a list of at least one SKU.") % {"field": f"{path}.skus"})
+        skus = tuple(_sku({f"skus[{i}]": sku}, f"skus[{i}]", path) for i, sku in enumerate(value))
+        return cls(title=_text(data, "title", path, required=titled, max_length=MAX_SECTION_TITLE), skus=skus)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductListContent(Content):
+    """Several products of the catalogue in titled sections, under a text header and a body."""
+
+    kind: ClassVar[str] = "product_list"
+    header: str
+    body: str
+    footer: str = ""
+    sections: tuple[ProductSection, ...] = ()
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ProductListContent:
+        header = data.get("header")
+        if isinstance(header, Mapping):
+            # The channels' own shape, {"type": "text", "text": ...}: only a text header is allowed here.
+            if header.get("type", "text") != "text":
+                raise ContentInvalid(_("%(field)s must be text.") % {"field": "header"})
+            header = header.get("text")
+        found = _objects(data, "sections", "")
+        if not found:
+            raise ContentInvalid(_("%(field)s must have at least one section.") % {"field": "sections"})
+        if len(found) > MAX_PRODUCT_SECTIONS:
+            raise ContentInvalid(
+                _("%(field)s has %(count)s sections; at most %(limit)s are allowed.")
+                % {"field": "sections", "count": len(found), "limit": MAX_PRODUCT_SECTIONS}
+            )
+        sections = tuple(ProductSection.from_dict(item, where, titled=len(found) > 1) for where, item in found)
+        total = sum(len(section.skus) for section in sections)
+        if total > MAX_LIST_PRODUCTS:
+            raise ContentInvalid(
+                _("%(field)s hold %(count)s products in all; at most %(limit)s are allowed.")
+                % {"field": "sections", "count": total, "limit": MAX_LIST_PRODUCTS}
+            )
+        return cls(
+            header=_text({"header": header}, "header", "", required=True, max_length=MAX_PRODUCT_HEADER),
+            body=_text(data, "body", "", required=True, max_length=MAX_PRODUCT_BODY),
+            footer=_text(data, "footer", "", max_length=MAX_PRODUCT_FOOTER),
+            sections=sections,
+            **cls._common(data),
+        )
+
+    @property
+    def skus(self) -> list[str]:
+        return [sku for section in self.sections for sku in section.skus]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogContent(Content):
+    """An invitation to browse the whole catalogue; ``thumbnail_sku`` names the product whose image heads it
+    (the channel picks one when it is empty)."""
+
+    kind: ClassVar[str] = "catalog"
+    body: str
+    footer: str = ""
+    thumbnail_sku: str = ""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> CatalogContent:
+        _refuse_header(data, "catalog")
+        return cls(
+            body=_text(data, "body", "", required=True, max_length=MAX_PRODUCT_BODY),
+            footer=_text(data, "footer", "", max_length=MAX_PRODUCT_FOOTER),
+            thumbnail_sku=_sku(data, "thumbnail_sku", "", required=False),
+            **cls._common(data),
+        )
+
+
+def content_skus(content: Content) -> list[str]:
+    """The SKUs of the catalogue products a message shows or is about (its own and the one it refers to)."""
+    skus: list[str] = []
+    if isinstance(content, ProductContent):
+        skus.append(content.sku)
+    elif isinstance(content, ProductListContent):
+        skus.extend(content.skus)
+    elif isinstance(content, CatalogContent) and content.thumbnail_sku:
+        skus.append(content.thumbnail_sku)
+    if content.product is not None and content.product.sku:
+        skus.append(content.product.sku)
+    return skus
+
+
 @dataclass(frozen=True, kw_only=True)
 class SystemContent(Content):
     """Something that happened rather than something said.
@@ -918,6 +1061,9 @@ CONTENT_KINDS: dict[str, type[Content]] = {
         UnsupportedContent,
         PaymentRequestContent,
         OrderStatusContent,
+        ProductContent,
+        ProductListContent,
+        CatalogContent,
     )
 }
 

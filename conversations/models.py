@@ -388,6 +388,9 @@ class Message(TenantOwnedModel):
         UNSUPPORTED = "unsupported", _("Unsupported")
         PAYMENT_REQUEST = "payment_request", _("Payment request")
         ORDER_STATUS = "order_status", _("Order status")
+        PRODUCT = "product", _("Product")
+        PRODUCT_LIST = "product_list", _("Product list")
+        CATALOG = "catalog", _("Catalog")
 
     class Status(models.TextChoices):
         QUEUED = "queued", pgettext_lazy("message status", "Queued")

@@ -30,10 +30,13 @@ from conversations.actors import (
 from conversations.content import (
     CONTENT_VERSION,
     VERSION_KEY,
+    CatalogContent,
     Content,
     ContentInvalid,
     OrderStatusContent,
     PaymentRequestContent,
+    ProductContent,
+    ProductListContent,
     content_from_dict,
     text_content,
 )
@@ -62,11 +65,17 @@ FREE_FORM_TYPES = {
     Message.Type.REACTION,
     Message.Type.PAYMENT_REQUEST,
     Message.Type.ORDER_STATUS,
+    Message.Type.PRODUCT,
+    Message.Type.PRODUCT_LIST,
+    Message.Type.CATALOG,
 }
 # Kinds whose content the core defines: checked here into the neutral content, whatever the channel.
 NEUTRAL_CONTENT: dict[str, type[Content]] = {
     Message.Type.PAYMENT_REQUEST: PaymentRequestContent,
     Message.Type.ORDER_STATUS: OrderStatusContent,
+    Message.Type.PRODUCT: ProductContent,
+    Message.Type.PRODUCT_LIST: ProductListContent,
+    Message.Type.CATALOG: CatalogContent,
 }
 
 

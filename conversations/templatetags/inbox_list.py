@@ -27,6 +27,9 @@ _TYPE_PREVIEW = {
     "template": "📋 {}",
     "payment_request": "💳 {}",
     "order_status": "📦 {}",
+    "product": "🛍️ {}",
+    "product_list": "🛍️ {}",
+    "catalog": "🛍️ {}",
 }
 
 
@@ -50,6 +53,9 @@ def message_preview(message: Message | None) -> str:
             "template": (message.content or {}).get("name") or _("Template"),
             "payment_request": _("Payment request"),
             "order_status": _("Order status"),
+            "product": _("Product"),
+            "product_list": _("Product list"),
+            "catalog": _("Catalog"),
         }[message.type]
         return _TYPE_PREVIEW[message.type].format(text or fallback)
     return text or message.get_type_display()

@@ -107,6 +107,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "body": "Pago!",
         "payment_status": "captured",
     },
+    "product": {"v": 1, "kind": "product", "sku": "PIZZA-G", "body": "A mais pedida", "footer": "Pizzaria"},
+    "product_list": {
+        "v": 1,
+        "kind": "product_list",
+        "header": "Cardápio",
+        "body": "Escolha",
+        "sections": [{"title": "Pizzas", "skus": ["PIZZA-G"]}, {"title": "Bebidas", "skus": ["REFRI"]}],
+    },
+    "catalog": {"v": 1, "kind": "catalog", "body": "Nosso catálogo", "thumbnail_sku": "PIZZA-G"},
 }
 
 
