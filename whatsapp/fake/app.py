@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from whatsapp.fake import errors
+from whatsapp.fake import catalog_api, errors
 from whatsapp.fake.clock import AdjustableClock, Clock
 from whatsapp.fake.encoding import encode_like_meta
 from whatsapp.fake.engine import AdminError, FakeEngine
@@ -310,6 +310,8 @@ async def node(request: Request, engine: FakeEngine) -> Response:
     node_id, method, token = request.path_params["node"], request.method, bearer_token(request)
     engine.check_token(token)
     kind = engine.node_kind(node_id)
+    if kind in {"catalog", "product_item"}:
+        return await catalog_api.node(request, engine, kind)
     if kind == "phone_number" and method == "GET":
         number = engine.number_for(node_id, token, method)
         info = _phone_info(number)
@@ -738,6 +740,11 @@ def create_app(state: FakeState | None = None, *, clock: Clock | None = None) ->
         Route(f"{v}/whatsapp_business_profile", graph(business_profile), methods=["GET", "POST"]),
         Route(f"{v}/message_templates", graph(message_templates), methods=["GET", "POST", "DELETE"]),
         Route(f"{v}/phone_numbers", graph(waba_phone_numbers), methods=["GET"]),
+        Route(f"{v}/product_catalogs", graph(catalog_api.waba_product_catalogs), methods=["GET", "POST", "DELETE"]),
+        Route(f"{v}/whatsapp_commerce_settings", graph(catalog_api.commerce_settings), methods=["GET", "POST"]),
+        Route(f"{v}/products", graph(catalog_api.catalog_products), methods=["GET", "POST"]),
+        Route(f"{v}/items_batch", graph(catalog_api.items_batch), methods=["POST"]),
+        Route(f"{v}/check_batch_request_status", graph(catalog_api.check_batch_request_status), methods=["GET"]),
         Route(v, graph(node), methods=["GET", "POST", "DELETE"]),
         Route("/{version:graphversion}/{rest:path}", graph(unknown_graph_path), methods=["GET", "POST", "DELETE"]),
         Route("/_media/{token}", download_media, methods=["GET"]),
@@ -754,6 +761,9 @@ def create_app(state: FakeState | None = None, *, clock: Clock | None = None) ->
         Route("/_fake/templates/{template_id}/{action}", admin(template_review), methods=["POST"]),
         Route("/_fake/inbound", admin(inbound), methods=["POST"]),
         Route("/_fake/read", admin(customer_read), methods=["POST"]),
+        Route("/_fake/catalogs", admin(catalog_api.admin_catalogs), methods=["GET", "POST"]),
+        Route("/_fake/catalogs/{catalog_id}", admin(catalog_api.admin_catalog), methods=["GET", "DELETE"]),
+        Route("/_fake/catalogs/{catalog_id}/item_errors", admin(catalog_api.admin_item_errors), methods=["POST"]),
         Route("/_fake/clock", admin(clock_control), methods=["GET", "POST"]),
         Route("/_fake/settings", admin(settings), methods=["GET", "POST"]),
         Route("/_fake/verify_webhook", admin(verify_webhook), methods=["POST"]),

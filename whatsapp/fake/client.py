@@ -71,6 +71,27 @@ class FakeAdminClient:
     def reject_template(self, template_id: str, reason: str = "INVALID_FORMAT", **extra: Any) -> dict[str, Any]:
         return self._call("POST", f"/_fake/templates/{template_id}/reject", json={"reason": reason, **extra})
 
+    def catalog_create(self, name: str = "", *, waba_id: str | None = None, catalog_id: str | None = None) -> str:
+        """A catalog as Commerce Manager makes one (owned by ``waba_id``'s business when given); returns its id."""
+        body: dict[str, Any] = {"name": name}
+        if waba_id:
+            body["waba_id"] = waba_id
+        if catalog_id:
+            body["id"] = catalog_id
+        return self._call("POST", "/_fake/catalogs", json=body)["id"]
+
+    def catalogs(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/_fake/catalogs")["data"]
+
+    def catalog(self, catalog_id: str) -> dict[str, Any]:
+        """A catalog with its linked WABAs and products (``price`` in minor units, ``price_display``)."""
+        return self._call("GET", f"/_fake/catalogs/{catalog_id}")
+
+    def catalog_item_errors(self, catalog_id: str, errors: dict[str, Any]) -> dict[str, Any]:
+        """Make Meta refuse items: ``{"SKU": "message"}`` (at ingestion) or ``{"SKU": {"message", "stage":
+        "validation"}}`` (in the batch's answer); ``None`` clears one."""
+        return self._call("POST", f"/_fake/catalogs/{catalog_id}/item_errors", json=errors)["item_errors"]
+
     def advance_clock(self, seconds: float) -> float:
         return self._call("POST", "/_fake/clock", json={"advance_s": seconds})["now"]
 

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from whatsapp.fake import errors, ids, payloads, templates, validation
+from whatsapp.fake.catalogs import CatalogStore
 from whatsapp.fake.clock import Clock
 from whatsapp.fake.encoding import encode_like_meta, webhook_headers
 from whatsapp.fake.runtime import Scheduler, WebhookDispatcher
@@ -103,6 +104,7 @@ class FakeEngine:
         self.dispatcher = WebhookDispatcher(state)
         self.stopping = threading.Event()
         self._hang_epoch = 0
+        self.catalogs = CatalogStore(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -246,7 +248,21 @@ class FakeEngine:
                 return "template"
             if self.state.numbers_in_waba(node_id):
                 return "waba"
+            if node_id in self.state.catalogs:
+                return "catalog"
+            if node_id in self.state.product_items:
+                return "product_item"
             return None
+
+    # ------------------------------------------------------------------ catalogs (read accessors)
+
+    def catalog_product(self, catalog_id: str, retailer_id: str) -> dict[str, Any] | None:
+        """One product of a catalog as the phone would show it (see ``FakeState.catalog_product``), or None."""
+        return self.state.catalog_product(catalog_id, retailer_id)
+
+    def catalog_products(self, catalog_id: str) -> list[dict[str, Any]]:
+        """Every product of a catalog (see ``FakeState.catalog_products``)."""
+        return self.state.catalog_products(catalog_id)
 
     # ------------------------------------------------------------------ sending
 

@@ -155,12 +155,121 @@ class Settings:
     throughput_error_http_status: int = 400  # Meta's error-code table says 400; some observe 429
     window_s: float = 24 * 3600
     media_url_ttl_s: float = 300
+    catalog_batch_delay_s: float = 0.5  # items_batch: applied this long after it was accepted (0 = at once)
     max_recorded: int = 10_000
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
         data["webhook_retry_delays_s"] = list(self.webhook_retry_delays_s)
         return data
+
+
+# Catalog management (COMMERCE.md §4): catalogs made in Commerce Manager (here: the admin API), at most one linked
+# to a WABA, products keyed by retailer_id holding Graph ProductItem fields, batches applied after a delay.
+PRODUCT_AVAILABILITY = (
+    "in stock",
+    "out of stock",
+    "preorder",
+    "available for order",
+    "discontinued",
+    "pending",
+    "mark_as_sold",
+    "mark_as_expired",
+)
+PRODUCT_CONDITION = ("new", "refurbished", "used", "used_like_new", "used_good", "used_fair", "cpo", "open_box_new")
+PRODUCT_VISIBILITY = ("published", "staging")
+CURRENCY_SYMBOLS = {"BRL": "R$", "USD": "$", "EUR": "€"}
+
+
+def price_display(minor: int, currency: str) -> str:
+    """``price`` as Graph reads it back (a display string): ``5990`` BRL as ``R$59,90`` (format unverified)."""
+    whole, cents = divmod(minor, 100)
+    if currency == "BRL":
+        return f"R${whole:,}".replace(",", ".") + f",{cents:02d}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{whole:,}.{cents:02d}" if symbol else f"{whole:,}.{cents:02d} {currency}"
+
+
+@dataclass
+class CatalogProduct:
+    """A Graph ``ProductItem`` of a catalog; ``price`` in minor units as written, shown as a string when read."""
+
+    id: str
+    retailer_id: str
+    name: str
+    price: int
+    currency: str
+    description: str = ""
+    image_url: str = ""
+    url: str = ""
+    brand: str = ""
+    availability: str = "in stock"
+    condition: str = "new"
+    visibility: str = "published"
+    category: str = ""
+    inventory: int | None = None
+    review_status: str = "approved"
+
+    def graph(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["price"] = price_display(self.price, self.currency)
+        if data["inventory"] is None:
+            del data["inventory"]
+        return data
+
+    def public(self) -> dict[str, Any]:
+        return {**asdict(self), "price_display": price_display(self.price, self.currency)}
+
+
+@dataclass
+class Catalog:
+    id: str
+    name: str
+    owner_waba_id: str | None = None  # the business's account; None: any token of the fake may use it
+    products: dict[str, CatalogProduct] = field(default_factory=dict)  # by retailer_id
+    # Injected rejections (admin API): retailer_id -> {"message", "stage": "validation" | "ingestion"}.
+    item_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def public(self, linked_wabas: list[str]) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "waba_id": self.owner_waba_id,
+            "linked_waba_ids": linked_wabas,
+            "products": [p.public() for p in self.products.values()],
+            "item_errors": dict(self.item_errors),
+        }
+
+
+@dataclass
+class CatalogBatch:
+    handle: str
+    catalog_id: str
+    requests: list[dict[str, Any]]  # the valid requests, applied in order
+    allow_upsert: bool
+    created_at: float
+    status: str = "in_progress"  # in_progress | finished
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    ids_of_invalid_requests: list[str] = field(default_factory=list)
+
+    def graph(self) -> dict[str, Any]:
+        return {
+            "handle": self.handle,
+            "status": self.status,
+            "errors": list(self.errors),
+            "errors_total_count": len(self.errors),
+            "warnings": list(self.warnings),
+            "warnings_total_count": len(self.warnings),
+            "ids_of_invalid_requests": list(self.ids_of_invalid_requests),
+        }
+
+
+@dataclass
+class CommerceSettings:
+    id: str
+    is_cart_enabled: bool = True  # COMMERCE.md §1: cart on, catalog hidden by default
+    is_catalog_visible: bool = False
 
 
 @dataclass
@@ -210,6 +319,36 @@ class FakeState:
             self.request_seq = 0
             self.webhook_seq = 0
             self.hang_generation = 0
+            self.catalogs: dict[str, Catalog] = {}
+            self.waba_catalogs: dict[str, str] = {}  # waba_id -> the one linked catalog_id
+            self.product_items: dict[str, tuple[str, str]] = {}  # product item id -> (catalog_id, retailer_id)
+            self.catalog_batches: dict[str, CatalogBatch] = {}  # by handle
+            self.commerce_settings: dict[str, CommerceSettings] = {}  # by phone_number_id
+
+    def catalog_product(self, catalog_id: str, retailer_id: str) -> dict[str, Any] | None:
+        """A copy of one product of a catalog (Graph fields, ``price`` in minor units, ``price_display``), or None."""
+        with self.lock:
+            catalog = self.catalogs.get(catalog_id)
+            product = catalog.products.get(retailer_id) if catalog else None
+            return product.public() if product else None
+
+    def catalog_products(self, catalog_id: str) -> list[dict[str, Any]]:
+        """Copies of every product of a catalog, in the order they were added (empty for an unknown catalog)."""
+        with self.lock:
+            catalog = self.catalogs.get(catalog_id)
+            return [p.public() for p in catalog.products.values()] if catalog else []
+
+    def waba_catalog(self, waba_id: str) -> str | None:
+        """The id of the catalog linked to a WABA (at most one), or None."""
+        with self.lock:
+            return self.waba_catalogs.get(waba_id)
+
+    def commerce_settings_of(self, phone_number_id: str) -> dict[str, bool]:
+        """A number's commerce settings (defaults when never set): ``is_cart_enabled``, ``is_catalog_visible``."""
+        with self.lock:
+            found = self.commerce_settings.get(phone_number_id)
+            found = found or CommerceSettings(id="")
+            return {"is_cart_enabled": found.is_cart_enabled, "is_catalog_visible": found.is_catalog_visible}
 
     def numbers_in_waba(self, waba_id: str) -> list[PhoneNumber]:
         with self.lock:
