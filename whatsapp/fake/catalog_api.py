@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from whatsapp.fake import errors
-from whatsapp.fake.catalogs import CatalogStore
+from whatsapp.fake.catalogs import CatalogAdminError, CatalogStore
+from whatsapp.fake.encoding import encode_like_meta
 from whatsapp.fake.engine import AdminError, FakeEngine
 
 DEFAULT_PRODUCT_FIELDS = ("id", "retailer_id", "name")  # Meta's default is unverified (COMMERCE.md §7.3)
@@ -24,15 +25,26 @@ def store(engine: FakeEngine) -> CatalogStore:
 
 
 def _token(request: Request) -> str | None:
-    from whatsapp.fake.app import bearer_token
-
-    return bearer_token(request)
+    # As app.bearer_token: the Authorization header (Bearer or OAuth), else ?access_token=.
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in {"bearer", "oauth"} and value.strip():
+        return value.strip()
+    return request.query_params.get("access_token") or None
 
 
 def _meta(content: Any, status_code: int = 200) -> Response:
-    from whatsapp.fake.app import MetaJSONResponse
+    # Graph answers are escaped like webhooks (as app.MetaJSONResponse).
+    return Response(encode_like_meta(content), status_code=status_code, media_type="application/json; charset=UTF-8")
 
-    return MetaJSONResponse(content, status_code=status_code)
+
+async def _admin_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AdminError("body is not valid JSON") from None
 
 
 async def graph_params(request: Request) -> dict[str, Any]:
@@ -227,14 +239,15 @@ async def node(request: Request, engine: FakeEngine, kind: str) -> Response:
 
 
 async def admin_catalogs(request: Request, engine: FakeEngine) -> Response:
-    from whatsapp.fake.app import admin_json
-
     catalogs = store(engine)
     if request.method == "GET":
         with engine.state.lock:
             data = [c.public(catalogs.linked_wabas(c.id)) for c in engine.state.catalogs.values()]
         return JSONResponse({"data": data})
-    catalog = catalogs.create(await admin_json(request))
+    try:
+        catalog = catalogs.create(await _admin_json(request))
+    except CatalogAdminError as error:
+        raise AdminError(error.message, error.status_code) from None
     with engine.state.lock:
         return JSONResponse(catalog.public(catalogs.linked_wabas(catalog.id)), status_code=201)
 
@@ -254,7 +267,8 @@ async def admin_catalog(request: Request, engine: FakeEngine) -> Response:
 
 
 async def admin_item_errors(request: Request, engine: FakeEngine) -> Response:
-    from whatsapp.fake.app import admin_json
-
-    found = store(engine).set_item_errors(request.path_params["catalog_id"], await admin_json(request))
+    try:
+        found = store(engine).set_item_errors(request.path_params["catalog_id"], await _admin_json(request))
+    except CatalogAdminError as error:
+        raise AdminError(error.message, error.status_code) from None
     return JSONResponse({"item_errors": found})

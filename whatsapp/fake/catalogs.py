@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from whatsapp.fake import errors, ids
@@ -23,11 +24,9 @@ from whatsapp.fake.state import (
     CatalogBatch,
     CatalogProduct,
     CommerceSettings,
+    FakeState,
     PhoneNumber,
 )
-
-if TYPE_CHECKING:
-    from whatsapp.fake.engine import FakeEngine
 
 BATCH_MAX = 5000
 RETAILER_ID_MAX = 100
@@ -65,6 +64,15 @@ GRAPH_WRITABLE = {
     "category",
     "inventory",
 }
+
+
+class CatalogAdminError(Exception):
+    """A bad request to the admin API's catalogs (``catalog_api`` answers it as the admin API's errors)."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
 
 
 class ItemInvalid(Exception):
@@ -172,22 +180,31 @@ def feed_values(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class CatalogStore:
-    """The catalog part of the engine (one per ``FakeEngine``)."""
+    """The catalog part of the engine (one per ``FakeEngine``, which hands over its token checks, clock and timer)."""
 
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine = engine
-        self.state = engine.state
+    def __init__(
+        self,
+        state: FakeState,
+        *,
+        check_token: Callable[[str | None], None],
+        waba_numbers: Callable[[str, str | None, str], list[PhoneNumber]],
+        now: Callable[[], float],
+        call_later: Callable[..., None],
+    ) -> None:
+        self.state = state
+        self.check_token = check_token
+        self.waba_numbers_of = waba_numbers
+        self.now = now
+        self.call_later = call_later
 
     # ------------------------------------------------------------------ admin
 
     def create(self, data: Any) -> Catalog:
-        from whatsapp.fake.engine import AdminError
-
         if not isinstance(data, dict):
-            raise AdminError("a catalog must be a JSON object")
+            raise CatalogAdminError("a catalog must be a JSON object")
         catalog_id = str(data.get("id") or data.get("catalog_id") or ids.object_id())
         if not catalog_id.isdigit():
-            raise AdminError("a catalog id is a string of digits")
+            raise CatalogAdminError("a catalog id is a string of digits")
         name = str(data.get("name") or f"Catalog {catalog_id}")
         waba_id = data.get("waba_id")
         with self.state.lock:
@@ -197,7 +214,7 @@ class CatalogStore:
                 existing.owner_waba_id = str(waba_id) if waba_id else existing.owner_waba_id
                 return existing
             if catalog_id in self.state.product_items:
-                raise AdminError("that id is a product item's")
+                raise CatalogAdminError("that id is a product item's")
             catalog = Catalog(id=catalog_id, name=name, owner_waba_id=str(waba_id) if waba_id else None)
             self.state.catalogs[catalog_id] = catalog
             return catalog
@@ -218,14 +235,12 @@ class CatalogStore:
             return sorted(w for w, c in self.state.waba_catalogs.items() if c == catalog_id)
 
     def set_item_errors(self, catalog_id: str, data: Any) -> dict[str, dict[str, str]]:
-        from whatsapp.fake.engine import AdminError
-
         if not isinstance(data, dict):
-            raise AdminError('item errors map retailer ids to a message (null removes): {"SKU-1": "..."}')
+            raise CatalogAdminError('item errors map retailer ids to a message (null removes): {"SKU-1": "..."}')
         with self.state.lock:
             catalog = self.state.catalogs.get(catalog_id)
             if catalog is None:
-                raise AdminError("unknown catalog", 404)
+                raise CatalogAdminError("unknown catalog", 404)
             for retailer_id, spec in data.items():
                 if spec is None:
                     catalog.item_errors.pop(str(retailer_id), None)
@@ -233,10 +248,10 @@ class CatalogStore:
                 if isinstance(spec, str):
                     spec = {"message": spec}
                 if not isinstance(spec, dict) or not spec.get("message"):
-                    raise AdminError("each item error needs a message")
+                    raise CatalogAdminError("each item error needs a message")
                 stage = str(spec.get("stage") or "ingestion")
                 if stage not in {"validation", "ingestion"}:
-                    raise AdminError("stage is validation or ingestion")
+                    raise CatalogAdminError("stage is validation or ingestion")
                 catalog.item_errors[str(retailer_id)] = {"message": str(spec["message"]), "stage": stage}
             return dict(catalog.item_errors)
 
@@ -248,7 +263,7 @@ class CatalogStore:
     def catalog_for(self, catalog_id: str, token: str | None, method: str) -> Catalog:
         """The catalog, if the token's business may use it: it owns it, or one of its WABAs is linked to it."""
         with self.state.lock:
-            self.engine.check_token(token)
+            self.check_token(token)
             catalog = self.state.catalogs.get(catalog_id)
             if catalog is None:
                 raise errors.unknown_object(catalog_id, method)
@@ -261,7 +276,7 @@ class CatalogStore:
 
     def product_for(self, item_id: str, token: str | None, method: str) -> tuple[Catalog, CatalogProduct]:
         with self.state.lock:
-            self.engine.check_token(token)
+            self.check_token(token)
             where = self.state.product_items.get(item_id)
             if where is None:
                 raise errors.unknown_object(item_id, method)
@@ -275,13 +290,13 @@ class CatalogStore:
 
     def waba_catalogs(self, waba_id: str, token: str | None, method: str) -> list[Catalog]:
         with self.state.lock:
-            self.engine.waba_numbers(waba_id, token, method)
+            self.waba_numbers_of(waba_id, token, method)
             linked = self.state.waba_catalogs.get(waba_id)
             return [self.state.catalogs[linked]] if linked in self.state.catalogs else []
 
     def link(self, waba_id: str, catalog_id: str, token: str | None) -> None:
         with self.state.lock:
-            self.engine.waba_numbers(waba_id, token, "POST")
+            self.waba_numbers_of(waba_id, token, "POST")
             if not catalog_id:
                 raise errors.missing_parameter("catalog_id")
             if not catalog_id.isdigit():
@@ -303,7 +318,7 @@ class CatalogStore:
 
     def unlink(self, waba_id: str, catalog_id: str, token: str | None) -> None:
         with self.state.lock:
-            self.engine.waba_numbers(waba_id, token, "DELETE")
+            self.waba_numbers_of(waba_id, token, "DELETE")
             if not catalog_id:
                 raise errors.missing_parameter("catalog_id")
             if self.state.waba_catalogs.get(waba_id) != catalog_id:
@@ -436,13 +451,13 @@ class CatalogStore:
                     catalog_id=catalog.id,
                     requests=valid,
                     allow_upsert=allow_upsert,
-                    created_at=self.engine.now(),
+                    created_at=self.now(),
                 )
                 handles.append(handle)
             delay = self.state.settings.catalog_batch_delay_s
         if handles:
             if delay and delay > 0:
-                self.engine.scheduler.call_later(delay, self.apply_batch, handles[0])
+                self.call_later(delay, self.apply_batch, handles[0])
             else:
                 self.apply_batch(handles[0])
         return {"handles": handles, "validation_status": statuses}

@@ -104,7 +104,13 @@ class FakeEngine:
         self.dispatcher = WebhookDispatcher(state)
         self.stopping = threading.Event()
         self._hang_epoch = 0
-        self.catalogs = CatalogStore(self)
+        self.catalogs = CatalogStore(
+            state,
+            check_token=self.check_token,
+            waba_numbers=self.waba_numbers,
+            now=self.now,
+            call_later=self.scheduler.call_later,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
