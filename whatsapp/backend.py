@@ -24,8 +24,17 @@ class WhatsAppBackend:
     channel_type = "whatsapp"
     display_name = "WhatsApp"  # the product's name, in every language
     send_related: tuple[str, ...] = ("inbox__whatsapp_channel",)
-    # Of the kinds only some channels send: Meta's order_details and order_status (Brazil, CONTRACT §7).
-    optional_types = frozenset({Message.Type.PAYMENT_REQUEST.value, Message.Type.ORDER_STATUS.value})
+    # Of the kinds only some channels send: Meta's order_details and order_status (Brazil, CONTRACT §7), and
+    # product, product_list and catalog_message from the number's catalog (COMMERCE §2).
+    optional_types = frozenset(
+        {
+            Message.Type.PAYMENT_REQUEST.value,
+            Message.Type.ORDER_STATUS.value,
+            Message.Type.PRODUCT.value,
+            Message.Type.PRODUCT_LIST.value,
+            Message.Type.CATALOG.value,
+        }
+    )
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)

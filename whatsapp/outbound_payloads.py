@@ -54,6 +54,10 @@ PAYMENT_CURRENCIES = ("BRL",)
 PIX_KEY_TYPES = ("CPF", "CNPJ", "EMAIL", "PHONE", "EVP")
 ORDER_STATUSES = ("pending", "processing", "partially_shipped", "shipped", "completed", "canceled")
 PAYMENT_STATUSES = ("pending", "captured", "failed")
+# Product messages (COMMERCE §2).
+MAX_RETAILER_ID = 100
+MAX_PRODUCT_SECTIONS = 10
+MAX_LIST_PRODUCTS = 30
 
 
 class PayloadError(ValueError):
@@ -167,7 +171,7 @@ def _interactive_header(header: str | Mapping[str, Any] | None, *, text_only: bo
 def _interactive(
     to: str,
     kind: str,
-    body: str,
+    body: str | None,
     action: dict[str, Any],
     *,
     header: dict[str, Any] | None,
@@ -180,7 +184,8 @@ def _interactive(
     interactive: dict[str, Any] = {"type": kind}
     if header is not None:
         interactive["header"] = header
-    interactive["body"] = {"text": _check_text(body, _("The message body"), body_limit)}
+    if body is not None:
+        interactive["body"] = {"text": _check_text(body, _("The message body"), body_limit)}
     if footer is not None:
         interactive["footer"] = {"text": _check_text(footer, _("The footer"), MAX_FOOTER)}
     interactive["action"] = action
@@ -720,6 +725,141 @@ def interactive_order_status(
         "order_status",
         body,
         {"name": "review_order", "parameters": parameters},
+        header=None,
+        footer=footer,
+        body_limit=MAX_INTERACTIVE_BODY,
+        reply_to=reply_to,
+        callback_data=callback_data,
+    )
+
+
+def _check_retailer_id(value: Any, what: str) -> str:
+    retailer_id = _check_text(value, what, MAX_RETAILER_ID)
+    if retailer_id != retailer_id.strip():
+        raise PayloadError(_("%(what)s must not start or end with a space.") % {"what": what})
+    return retailer_id
+
+
+def interactive_product(
+    to: str,
+    catalog_id: str,
+    retailer_id: str,
+    *,
+    body: str | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+    callback_data: str | None = None,
+) -> dict[str, Any]:
+    """One product of the number's catalog (COMMERCE §2.1): WhatsApp shows its image, name and price; the
+    body is optional and a header is not allowed."""
+    action = {
+        "catalog_id": _check_text(catalog_id, _("The catalog id"), 100),
+        "product_retailer_id": _check_retailer_id(retailer_id, _("The product's SKU (product_retailer_id)")),
+    }
+    return _interactive(
+        to,
+        "product",
+        body or None,
+        action,
+        header=None,
+        footer=footer,
+        body_limit=MAX_INTERACTIVE_BODY,
+        reply_to=reply_to,
+        callback_data=callback_data,
+    )
+
+
+def interactive_product_list(
+    to: str,
+    catalog_id: str,
+    header: str,
+    body: str,
+    sections: Sequence[tuple[str, Sequence[str]]],
+    *,
+    footer: str | None = None,
+    reply_to: str | None = None,
+    callback_data: str | None = None,
+) -> dict[str, Any]:
+    """Several products of the catalog in sections (COMMERCE §2.2), given as ``(title, [SKU, ...])``: a text
+    header and a body are required; 1 to 10 sections, each titled when there are several, 30 products in all."""
+    if not sections:
+        raise PayloadError(_("A product list needs at least one section."))
+    if len(sections) > MAX_PRODUCT_SECTIONS:
+        raise PayloadError(
+            ngettext(
+                "A product list has %(n)s section; WhatsApp allows %(limit)s.",
+                "A product list has %(n)s sections; WhatsApp allows %(limit)s.",
+                len(sections),
+            )
+            % {"n": len(sections), "limit": MAX_PRODUCT_SECTIONS}
+        )
+    rendered = []
+    for s_pos, (title, retailer_ids) in enumerate(sections, start=1):
+        section: dict[str, Any] = {}
+        if title:
+            section["title"] = _check_text(title, _("Section %(n)s title") % {"n": s_pos}, MAX_SECTION_TITLE)
+        elif len(sections) > 1:
+            raise PayloadError(
+                _("Section %(n)s needs a title: every section must have one when there are several.") % {"n": s_pos}
+            )
+        if not retailer_ids:
+            raise PayloadError(_("Section %(n)s has no products.") % {"n": s_pos})
+        section["product_items"] = [
+            {
+                "product_retailer_id": _check_retailer_id(
+                    sku, _("Section %(section)s product %(row)s SKU") % {"section": s_pos, "row": r_pos}
+                )
+            }
+            for r_pos, sku in enumerate(retailer_ids, start=1)
+        ]
+        rendered.append(section)
+    total = sum(len(section["product_items"]) for section in rendered)
+    if total > MAX_LIST_PRODUCTS:
+        raise PayloadError(
+            ngettext(
+                "A product list has %(n)s product in all; WhatsApp allows %(limit)s.",
+                "A product list has %(n)s products in all; WhatsApp allows %(limit)s.",
+                total,
+            )
+            % {"n": total, "limit": MAX_LIST_PRODUCTS}
+        )
+    action = {"catalog_id": _check_text(catalog_id, _("The catalog id"), 100), "sections": rendered}
+    return _interactive(
+        to,
+        "product_list",
+        body,
+        action,
+        header={"type": "text", "text": _check_text(header, _("The header"), MAX_HEADER_TEXT)},
+        footer=footer,
+        body_limit=MAX_INTERACTIVE_BODY,
+        reply_to=reply_to,
+        callback_data=callback_data,
+    )
+
+
+def interactive_catalog(
+    to: str,
+    body: str,
+    *,
+    thumbnail_retailer_id: str | None = None,
+    footer: str | None = None,
+    reply_to: str | None = None,
+    callback_data: str | None = None,
+) -> dict[str, Any]:
+    """The whole catalog behind a "View catalog" button (COMMERCE §2.3); the thumbnail product's image heads
+    it (WhatsApp takes the first product's when none is named). A header is not allowed."""
+    action: dict[str, Any] = {"name": "catalog_message"}
+    if thumbnail_retailer_id:
+        action["parameters"] = {
+            "thumbnail_product_retailer_id": _check_retailer_id(
+                thumbnail_retailer_id, _("The thumbnail product's SKU (thumbnail_product_retailer_id)")
+            )
+        }
+    return _interactive(
+        to,
+        "catalog_message",
+        body,
+        action,
         header=None,
         footer=footer,
         body_limit=MAX_INTERACTIVE_BODY,

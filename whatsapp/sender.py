@@ -22,6 +22,7 @@ from conversations.channels import (
     TransientFailure,
 )
 from conversations.content import (
+    CatalogContent,
     ContactsContent,
     ContentInvalid,
     InteractiveContent,
@@ -29,6 +30,8 @@ from conversations.content import (
     MediaContent,
     OrderStatusContent,
     PaymentRequestContent,
+    ProductContent,
+    ProductListContent,
     ReactionContent,
     TemplateContent,
     TextContent,
@@ -120,6 +123,8 @@ def build_payload(message: Message, *, to: str, client: Any, channel: WhatsAppCh
         return payment_request_payload(to, content, reply_to=reply_to, callback=callback)
     if isinstance(content, OrderStatusContent):
         return order_status_payload(to, content, reply_to=reply_to, callback=callback)
+    if isinstance(content, ProductContent | ProductListContent | CatalogContent):
+        return product_payload(to, content, catalog_id=channel.catalog_id, reply_to=reply_to, callback=callback)
     raise PermanentError(code=None, title=f"Messages of type {message.type} cannot be sent.")
 
 
@@ -209,6 +214,49 @@ def order_status_payload(
         description=content.description or None,
         payment_status=content.payment_status or None,
         payment_timestamp=content.payment_at,
+        footer=content.footer or None,
+        reply_to=reply_to,
+        callback_data=callback,
+    )
+
+
+def product_payload(
+    to: str,
+    content: ProductContent | ProductListContent | CatalogContent,
+    *,
+    catalog_id: str,
+    reply_to: str | None = None,
+    callback: str | None = None,
+) -> dict[str, Any]:
+    """Meta's ``product``, ``product_list`` or ``catalog_message`` (COMMERCE §2) for a product message, with
+    the catalog connected to the number (a number without one cannot send them)."""
+    if not catalog_id:
+        raise PermanentError(code=None, title="The WhatsApp number has no catalog connected.")
+    if isinstance(content, CatalogContent):
+        return outbound_payloads.interactive_catalog(
+            to,
+            content.body,
+            thumbnail_retailer_id=content.thumbnail_sku or None,
+            footer=content.footer or None,
+            reply_to=reply_to,
+            callback_data=callback,
+        )
+    if isinstance(content, ProductContent):
+        return outbound_payloads.interactive_product(
+            to,
+            catalog_id,
+            content.sku,
+            body=content.body or None,
+            footer=content.footer or None,
+            reply_to=reply_to,
+            callback_data=callback,
+        )
+    return outbound_payloads.interactive_product_list(
+        to,
+        catalog_id,
+        content.header,
+        content.body,
+        [(section.title, section.skus) for section in content.sections],
         footer=content.footer or None,
         reply_to=reply_to,
         callback_data=callback,

@@ -14,7 +14,14 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.content import OrderStatusContent, PaymentRequestContent, content_from_dict
+from conversations.content import (
+    CatalogContent,
+    OrderStatusContent,
+    PaymentRequestContent,
+    ProductContent,
+    ProductListContent,
+    content_from_dict,
+)
 from conversations.media import is_media
 from conversations.models import Attachment, Conversation, Inbox, Message
 from conversations.services.delivery import backoff_seconds
@@ -32,7 +39,7 @@ from whatsapp.coordination import run_later, task
 from whatsapp.errors import CloudApiError, MediaRefused, PermanentError, TransientError
 from whatsapp.limits import media_max_bytes
 from whatsapp.models import MessageTemplate, WebhookEvent, WhatsAppChannel
-from whatsapp.sender import order_status_payload, payment_request_payload
+from whatsapp.sender import order_status_payload, payment_request_payload, product_payload
 
 logger = logging.getLogger(__name__)
 
@@ -379,6 +386,8 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             return _prepared(spec.type, content, content.get("body", ""))
         if spec.type in (Message.Type.PAYMENT_REQUEST, Message.Type.ORDER_STATUS):
             return _payment_message_prepare(to, spec)
+        if spec.type in PRODUCT_TYPES:
+            return _product_message_prepare(to, channel, spec)
         if spec.type == Message.Type.LOCATION:
             outbound_payloads.location(
                 to, content["latitude"], content["longitude"], name=content.get("name"), address=content.get("address")
@@ -410,6 +419,27 @@ def _payment_message_prepare(to: str, spec: Any) -> dict[str, Any]:
         order_status_payload(to, content)
     else:
         raise ValidationFailed(_("The content is not a payment request or an order status."))
+    return {"text": spec.text, "content": spec.content, "raw": None}
+
+
+PRODUCT_TYPES = (Message.Type.PRODUCT, Message.Type.PRODUCT_LIST, Message.Type.CATALOG)
+
+
+def _product_message_prepare(to: str, channel: WhatsAppChannel, spec: Any) -> dict[str, Any]:
+    """A product, a product list or the catalog, its neutral content already checked by the core: refused
+    when the number has no catalog connected, else built into Meta's request now (COMMERCE §2)."""
+    if not channel.catalog_id:
+        raise ValidationFailed(
+            _(
+                "This WhatsApp number has no catalog connected: connect the catalog's id to the number in its "
+                "settings before sending products."
+            ),
+            code="catalog_missing",
+        )
+    content = content_from_dict(spec.content)
+    if not isinstance(content, ProductContent | ProductListContent | CatalogContent):
+        raise ValidationFailed(_("The content is not a product, a product list or a catalog."))
+    product_payload(to, content, catalog_id=channel.catalog_id)
     return {"text": spec.text, "content": spec.content, "raw": None}
 
 

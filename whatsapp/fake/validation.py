@@ -47,6 +47,11 @@ PIX_KEY_TYPES = {"CPF", "CNPJ", "EMAIL", "PHONE", "EVP"}
 ORDER_STATUSES = {"pending", "processing", "partially_shipped", "shipped", "completed", "canceled"}
 PAYMENT_STATUSES = {"pending", "captured", "failed"}
 PHONE_PUNCTUATION = re.compile(r"[\s\-()+.]")
+# Product messages (COMMERCE §2): refused with 131008 (missing) or 131009 (not valid), naming the parameter.
+COMMERCE_TYPES = {"product", "product_list", "catalog_message"}
+MAX_PRODUCT_SECTIONS = 10
+MAX_PRODUCT_SECTION_TITLE = 24
+MAX_LIST_PRODUCTS = 30
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,9 @@ def _interactive(node: Any, _type: str, media_exists: Callable[[str], bool]) -> 
     if kind not in INTERACTIVE_TYPES:
         allowed = ", ".join(sorted(t.upper() for t in INTERACTIVE_TYPES))
         raise errors.invalid_parameter(f"Param interactive['type'] must be one of {{{allowed}}} - got \"{kind}\".")
+    if kind in COMMERCE_TYPES:
+        _commerce(node, kind)
+        return
     if kind not in BODY_OPTIONAL or node.get("body") is not None:
         body = _require_dict(node.get("body"), "interactive['body']")
         _require_text(body, "text", "interactive['body']", limit=BODY_LIMITS.get(kind, 1024))
@@ -376,6 +384,103 @@ def _flow(action: dict[str, Any]) -> None:
         raise errors.missing_parameter(f"{path}['flow_id']")
     if parameters.get("flow_action", "navigate") not in {"navigate", "data_exchange"}:
         raise errors.invalid_parameter(f"Param {path}['flow_action'] must be one of {{NAVIGATE, DATA_EXCHANGE}}.")
+
+
+def _commerce_missing(path: str) -> errors.GraphError:
+    return errors.sync_error(131008, details=f"The parameter {path} is required.")
+
+
+def _commerce_invalid(details: str) -> errors.GraphError:
+    return errors.sync_error(131009, details=details)
+
+
+def _commerce_text(container: Any, key: str, path: str, limit: int, *, required: bool) -> None:
+    """``container[key]`` a string of at most ``limit`` characters (131008 when required and absent)."""
+    value = container.get(key) if isinstance(container, dict) else None
+    if value is None or value == "":
+        if required:
+            raise _commerce_missing(f"{path}['{key}']")
+        return
+    if not isinstance(value, str):
+        raise _commerce_invalid(f"Param {path}['{key}'] must be a string.")
+    if len(value) > limit:
+        raise _commerce_invalid(f"Param {path}['{key}'] must be at most {limit} characters long.")
+
+
+def _commerce_part(node: dict[str, Any], key: str, limit: int, *, required: bool) -> None:
+    """``body`` or ``footer``: an object with a text."""
+    part = node.get(key)
+    if part is None:
+        if required:
+            raise _commerce_missing(f"interactive['{key}']")
+        return
+    if not isinstance(part, dict):
+        raise _commerce_invalid(f"Param interactive['{key}'] must be a JSON object.")
+    _commerce_text(part, "text", f"interactive['{key}']", limit, required=True)
+
+
+def _commerce(node: dict[str, Any], kind: str) -> None:
+    """product, product_list and catalog_message as COMMERCE §2 states them."""
+    if kind in {"product", "catalog_message"} and node.get("header") is not None:
+        noun = "catalog" if kind == "catalog_message" else kind
+        # Meta's own wording, typo included (COMMERCE §2.3, a real capture).
+        raise _commerce_invalid(f"The parameter interactive['header'] is not allows for {noun} messages.")
+    _commerce_part(node, "body", 1024, required=kind != "product")
+    _commerce_part(node, "footer", 60, required=False)
+    action = node.get("action")
+    if action is None:
+        raise _commerce_missing("interactive['action']")
+    if not isinstance(action, dict):
+        raise _commerce_invalid("Param interactive['action'] must be a JSON object.")
+    path = "interactive['action']"
+    if kind == "catalog_message":
+        if action.get("name") != "catalog_message":
+            raise _commerce_invalid(f"Param {path}['name'] must be catalog_message.")
+        parameters = action.get("parameters")
+        if parameters is not None:
+            if not isinstance(parameters, dict):
+                raise _commerce_invalid(f"Param {path}['parameters'] must be a JSON object.")
+            # Optional in Meta's guide (the first product's image is used), required in its schema: both accepted.
+            _commerce_text(parameters, "thumbnail_product_retailer_id", f"{path}['parameters']", 100, required=False)
+        return
+    _commerce_text(action, "catalog_id", path, 100, required=True)
+    if kind == "product":
+        _commerce_text(action, "product_retailer_id", path, 100, required=True)
+        return
+    header = node.get("header")
+    if header is None:
+        raise _commerce_missing("interactive['header']")
+    if not isinstance(header, dict) or header.get("type") != "text":
+        raise _commerce_invalid("Param interactive['header']['type'] must be one of {TEXT} for product_list messages.")
+    _commerce_text(header, "text", "interactive['header']", 60, required=True)
+    sections = action.get("sections")
+    if sections is None:
+        raise _commerce_missing(f"{path}['sections']")
+    if not isinstance(sections, list) or not sections:
+        raise _commerce_invalid(f"Param {path}['sections'] must be a non-empty array.")
+    if len(sections) > MAX_PRODUCT_SECTIONS:
+        raise _commerce_invalid(
+            f"Param {path}['sections'] must contain at most {MAX_PRODUCT_SECTIONS} elements (got {len(sections)})."
+        )
+    total = 0
+    for s_index, section in enumerate(sections):
+        section_path = f"{path}['sections'][{s_index}]"
+        if not isinstance(section, dict):
+            raise _commerce_invalid(f"Param {section_path} must be a JSON object.")
+        _commerce_text(section, "title", section_path, MAX_PRODUCT_SECTION_TITLE, required=len(sections) > 1)
+        items = section.get("product_items")
+        if items is None:
+            raise _commerce_missing(f"{section_path}['product_items']")
+        if not isinstance(items, list) or not items:
+            raise _commerce_invalid(f"Param {section_path}['product_items'] must be a non-empty array.")
+        for i_index, item in enumerate(items):
+            item_path = f"{section_path}['product_items'][{i_index}]"
+            if not isinstance(item, dict):
+                raise _commerce_invalid(f"Param {item_path} must be a JSON object.")
+            _commerce_text(item, "product_retailer_id", item_path, 100, required=True)
+        total += len(items)
+    if total > MAX_LIST_PRODUCTS:
+        raise _commerce_invalid(f"Total product count exceed max allowed count: {MAX_LIST_PRODUCTS} (got {total}).")
 
 
 def crc16_ccitt_false(data: bytes) -> int:

@@ -1,0 +1,350 @@
+"""Product messages on WhatsApp: the core's neutral product, product list and catalog become Meta's interactive
+``product``, ``product_list`` and ``catalog_message`` exactly (COMMERCE §2, the fixtures), with the catalog id of
+the number; a number without a catalog refuses them before anything is queued, the 24-hour window refuses them
+like any free-form message, and the fake Cloud API accepts exactly what §2 allows."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from conversations.content import content_from_dict
+from conversations.models import Message
+from conversations.services.inbound import InboundSpec, message_receive
+from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send
+from helpdesk.exceptions import ValidationFailed
+from tests.factories import owner_of
+from tests.whatsapp.conftest import load_fixture
+from whatsapp import outbound_payloads as out
+from whatsapp.errors import PermanentError
+from whatsapp.fake import validation
+from whatsapp.fake.errors import GraphError
+from whatsapp.models import WhatsAppChannel
+from whatsapp.sender import build_payload, product_payload
+
+TO = "5511912345678"
+CATALOG = "194836987003835"
+
+
+def neutral(kind: str, data: dict[str, Any]) -> Any:
+    return content_from_dict({"v": 1, "kind": kind, **data})
+
+
+def brl_list() -> dict[str, Any]:
+    """The product list of ``commerce_send_product_list_request_brl.json`` as a caller gives it."""
+    return {
+        "header": "Cardápio de hoje",
+        "body": "Escolha seus itens e envie o carrinho quando terminar.",
+        "footer": "Entrega em até 40 min",
+        "sections": [
+            {"title": "Pizzas", "skus": ["PIZZA-MARG-G", "PIZZA-CALA-G"]},
+            {"title": "Bebidas", "skus": ["REFRI-LATA"]},
+        ],
+    }
+
+
+def shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value[:1]]
+    return type(value).__name__
+
+
+def fake_accepts(payload: dict[str, Any]) -> validation.SendRequest:
+    return validation.parse_send(copy.deepcopy(payload), media_exists=lambda _id: False)
+
+
+def fake_refusal(payload: dict[str, Any]) -> GraphError:
+    with pytest.raises(GraphError) as excinfo:
+        fake_accepts(payload)
+    return excinfo.value
+
+
+# -- the request Meta receives ------------------------------------------------------------------------------
+
+
+def test_a_product_list_becomes_the_brl_fixture_exactly():
+    payload = product_payload(TO, neutral("product_list", brl_list()), catalog_id=CATALOG)
+    assert payload == load_fixture("commerce_send_product_list_request_brl.json")
+
+
+def test_a_product_list_has_the_shape_of_metas_example():
+    payload = product_payload(TO, neutral("product_list", brl_list()), catalog_id=CATALOG)
+    example = load_fixture("commerce_send_product_list_request.json")
+    assert shape(payload) == shape(example)
+
+
+def test_a_catalog_message_becomes_metas_example_exactly():
+    example = load_fixture("commerce_send_catalog_message_request.json")
+    content = neutral(
+        "catalog",
+        {
+            "body": example["interactive"]["body"]["text"],
+            "footer": example["interactive"]["footer"]["text"],
+            "thumbnail_sku": "2lc20305pt",
+        },
+    )
+    assert product_payload(example["to"], content, catalog_id=CATALOG) == example
+
+
+def test_a_catalog_message_without_a_thumbnail_leaves_the_choice_to_whatsapp():
+    payload = product_payload(TO, neutral("catalog", {"body": "Veja tudo"}), catalog_id=CATALOG)
+    assert payload["interactive"] == {
+        "type": "catalog_message",
+        "body": {"text": "Veja tudo"},
+        "action": {"name": "catalog_message"},
+    }
+    fake_accepts(payload)
+
+
+def test_a_product_becomes_metas_example_with_the_numbers_catalog():
+    example = load_fixture("commerce_send_product_request.json")
+    content = neutral("product", {"sku": "<ID_TEST_ITEM_1>", "body": "<OPTIONAL_BODY_TEXT>",
+                                  "footer": "<OPTIONAL_FOOTER_TEXT>"})  # fmt: skip
+    payload = product_payload("{{Recipient-Phone-Number}}", content, catalog_id="367025965434465")
+    assert payload == example
+
+
+def test_a_product_without_a_body_sends_no_body_and_never_a_header():
+    payload = product_payload(TO, neutral("product", {"sku": "REFRI-LATA"}), catalog_id=CATALOG, callback="hd:4")
+    assert payload == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": "interactive",
+        "biz_opaque_callback_data": "hd:4",
+        "interactive": {"type": "product", "action": {"catalog_id": CATALOG, "product_retailer_id": "REFRI-LATA"}},
+    }
+    fake_accepts(payload)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("product", {"sku": "PIZZA-MARG-G", "body": "A mais pedida", "footer": "Pizzaria"}),
+        ("product", {"sku": "PIZZA-MARG-G"}),
+        ("product_list", brl_list()),
+        ("product_list", {"header": "H" * 60, "body": "B" * 1024, "footer": "F" * 60,
+                          "sections": [{"title": "T" * 24, "skus": [f"S{s}-{i}" for i in range(3)]}
+                                       for s in range(10)]}),
+        ("product_list", {"header": "Um", "body": "Só uma seção", "sections": [{"skus": ["A"]}]}),
+        ("catalog", {"body": "Veja", "footer": "Loja", "thumbnail_sku": "A"}),
+    ],
+)  # fmt: skip
+def test_every_product_message_we_build_passes_the_fakes_validation(kind, data):
+    request = fake_accepts(product_payload(TO, neutral(kind, data), catalog_id=CATALOG))
+    assert (request.type, request.wa_id) == ("interactive", TO)
+
+
+def test_the_builder_refuses_what_meta_would_refuse():
+    with pytest.raises(out.PayloadError, match=r"^A product list has 31 products in all; WhatsApp allows 30\.$"):
+        out.interactive_product_list(TO, CATALOG, "H", "B", [("A", [f"A{i}" for i in range(16)]),
+                                                             ("B", [f"B{i}" for i in range(15)])])  # fmt: skip
+    with pytest.raises(out.PayloadError, match=r"^A product list has 11 sections; WhatsApp allows 10\.$"):
+        out.interactive_product_list(TO, CATALOG, "H", "B", [(f"S{i}", ["X"]) for i in range(11)])
+    with pytest.raises(out.PayloadError, match=r"^Section 2 needs a title"):
+        out.interactive_product_list(TO, CATALOG, "H", "B", [("A", ["X"]), ("", ["Y"])])
+    with pytest.raises(out.PayloadError, match=r"^Section 1 title is 25 characters; WhatsApp allows 24\.$"):
+        out.interactive_product_list(TO, CATALOG, "H", "B", [("T" * 25, ["X"])])
+    with pytest.raises(out.PayloadError, match=r"^The header is empty\.$"):
+        out.interactive_product_list(TO, CATALOG, "", "B", [("A", ["X"])])
+    with pytest.raises(out.PayloadError, match=r"^The catalog id is empty\.$"):
+        out.interactive_product(TO, "", "X")
+
+
+def test_a_number_without_a_catalog_cannot_build_them():
+    with pytest.raises(PermanentError, match="no catalog connected"):
+        product_payload(TO, neutral("product", {"sku": "X"}), catalog_id="")
+
+
+# -- the fake refuses what Meta refuses (COMMERCE §2.6) -------------------------------------------------------
+
+
+def _interactive(kind: str, **node: Any) -> dict[str, Any]:
+    return {"messaging_product": "whatsapp", "to": TO, "type": "interactive", "interactive": {"type": kind, **node}}
+
+
+ITEM_A = {"product_retailer_id": "A"}
+
+
+def _list(**changes: Any) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "header": {"type": "text", "text": "Cardápio"},
+        "body": {"text": "Escolha"},
+        "action": {"catalog_id": CATALOG, "sections": [{"title": "Pizzas", "product_items": [ITEM_A]}]},
+    }
+    node.update(changes)
+    return _interactive("product_list", **{k: v for k, v in node.items() if v is not None})
+
+
+def _sections(count: int, per_section: int = 1) -> list[dict[str, Any]]:
+    return [
+        {"title": f"S{s}", "product_items": [{"product_retailer_id": f"P{s}-{i}"} for i in range(per_section)]}
+        for s in range(count)
+    ]
+
+
+def test_a_header_on_a_catalog_message_is_refused_as_meta_refused_it():
+    payload = _interactive("catalog_message", header={"type": "text", "text": "Catálogo"}, body={"text": "Veja"},
+                           action={"name": "catalog_message"})  # fmt: skip
+    error = fake_refusal(payload)
+    expected = load_fixture("commerce_error_131009_catalog_header.json")["error"]
+    body = error.body()["error"]
+    assert (error.http_status, body["code"], body["message"], body["error_data"]) == (
+        400,
+        expected["code"],
+        expected["message"],
+        expected["error_data"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "details"),
+    [
+        (_interactive("product", header={"type": "text", "text": "x"},
+                      action={"catalog_id": CATALOG, "product_retailer_id": "A"}),
+         131009, "The parameter interactive['header'] is not allows for product messages."),
+        (_interactive("product", action={"catalog_id": CATALOG}),
+         131008, "The parameter interactive['action']['product_retailer_id'] is required."),
+        (_interactive("product", action={"product_retailer_id": "A"}),
+         131008, "The parameter interactive['action']['catalog_id'] is required."),
+        (_interactive("product", body={"text": "B" * 1025}, action={"catalog_id": CATALOG, "product_retailer_id": "A"}),
+         131009, "Param interactive['body']['text'] must be at most 1024 characters long."),
+        (_list(header=None), 131008, "The parameter interactive['header'] is required."),
+        (_list(body=None), 131008, "The parameter interactive['body'] is required."),
+        (_list(header={"type": "image", "image": {"link": "https://x.example/a.png"}}),
+         131009, "Param interactive['header']['type'] must be one of {TEXT} for product_list messages."),
+        (_list(header={"type": "text", "text": "H" * 61}),
+         131009, "Param interactive['header']['text'] must be at most 60 characters long."),
+        (_list(footer={"text": "F" * 61}),
+         131009, "Param interactive['footer']['text'] must be at most 60 characters long."),
+        (_list(action={"catalog_id": CATALOG}), 131008, "The parameter interactive['action']['sections'] is required."),
+        (_list(action={"catalog_id": CATALOG, "sections": []}),
+         131009, "Param interactive['action']['sections'] must be a non-empty array."),
+        (_list(action={"catalog_id": CATALOG, "sections": _sections(11)}),
+         131009, "Param interactive['action']['sections'] must contain at most 10 elements (got 11)."),
+        (_list(action={"catalog_id": CATALOG, "sections": _sections(2, 15) + _sections(1)}),
+         131009, "Total product count exceed max allowed count: 30 (got 31)."),
+        (_list(action={"catalog_id": CATALOG, "sections": [{"product_items": [ITEM_A]},
+                                                            {"title": "B", "product_items": [ITEM_A]}]}),
+         131008, "The parameter interactive['action']['sections'][0]['title'] is required."),
+        (_list(action={"catalog_id": CATALOG, "sections": [{"title": "T" * 25, "product_items": [ITEM_A]}]}),
+         131009, "Param interactive['action']['sections'][0]['title'] must be at most 24 characters long."),
+        (_list(action={"catalog_id": CATALOG, "sections": [{"title": "A", "product_items": []}]}),
+         131009, "Param interactive['action']['sections'][0]['product_items'] must be a non-empty array."),
+        (_interactive("catalog_message", action={"name": "catalog_message"}),
+         131008, "The parameter interactive['body'] is required."),
+        (_interactive("catalog_message", body={"text": "Veja"}, action={"name": "catalog"}),
+         131009, "Param interactive['action']['name'] must be catalog_message."),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_what_commerce_section_2_forbids(payload, code, details):
+    error = fake_refusal(payload)
+    assert (error.http_status, error.code, error.body()["error"]["error_data"]["details"]) == (400, code, details)
+
+
+def test_the_fake_accepts_a_catalog_message_with_or_without_its_thumbnail():
+    for action in ({"name": "catalog_message"}, {"name": "catalog_message", "parameters": {}},
+                   {"name": "catalog_message", "parameters": {"thumbnail_product_retailer_id": "A"}}):  # fmt: skip
+        fake_accepts(_interactive("catalog_message", body={"text": "Veja"}, action=action))
+
+
+# -- sending through the core ---------------------------------------------------------------------------------
+
+
+def _conversation(channel, *, minutes_ago: float):
+    message, _created = message_receive(
+        inbox=channel.inbox,
+        spec=InboundSpec(
+            source_id=TO,
+            external_id="wamid.product-window",
+            occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
+            type="text",
+            text="Quero ver o cardápio",
+            profile_name="Cliente",
+        ),
+    )
+    return message.conversation
+
+
+def _with_catalog(channel) -> None:
+    WhatsAppChannel.objects.filter(pk=channel.pk).update(catalog_id=CATALOG)
+    channel.refresh_from_db()
+
+
+SPECS = [
+    OutboundSpec(type="product", content={"sku": "PIZZA-MARG-G", "body": "A mais pedida"}),
+    OutboundSpec(type="product_list", content=brl_list()),
+    OutboundSpec(type="catalog", content={"body": "Veja o cardápio", "thumbnail_sku": "PIZZA-MARG-G"}),
+]
+
+
+@pytest.mark.django_db
+def test_a_product_list_is_queued_as_neutral_content_and_sent_as_the_fixture(channel, tenant):
+    _with_catalog(channel)
+    conversation = _conversation(channel, minutes_ago=5)
+    message, created = message_send(
+        actor=owner_of(tenant), conversation=conversation, spec=OutboundSpec(type="product_list", content=brl_list())
+    )
+    message.refresh_from_db()
+    assert (created, message.type, message.status, message.text) == (
+        True,
+        "product_list",
+        "queued",
+        "Escolha seus itens e envie o carrinho quando terminar.",
+    )
+    assert message.content == {"v": 1, "kind": "product_list", **brl_list()}
+    payload = build_payload(message, to=TO, client=None, channel=channel)
+    expected = load_fixture("commerce_send_product_list_request_brl.json")
+    assert {k: v for k, v in payload.items() if k != "biz_opaque_callback_data"} == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.type)
+def test_a_number_without_a_catalog_refuses_them_and_nothing_is_queued(channel, tenant, spec):
+    conversation = _conversation(channel, minutes_ago=5)
+    with pytest.raises(ValidationFailed) as excinfo:
+        message_send(actor=owner_of(tenant), conversation=conversation, spec=spec)
+    assert excinfo.value.code == "catalog_missing"
+    assert excinfo.value.message.startswith("This WhatsApp number has no catalog connected")
+    assert not Message.objects.filter(direction="out").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.type)
+def test_outside_the_24_hour_window_they_are_refused_and_nothing_is_queued(channel, tenant, spec):
+    _with_catalog(channel)
+    conversation = _conversation(channel, minutes_ago=24 * 60 + 1)
+    with pytest.raises(ReplyWindowClosed) as excinfo:
+        message_send(actor=owner_of(tenant), conversation=conversation, spec=spec)
+    assert (excinfo.value.code, excinfo.value.status_code) == ("reply_window_closed", 409)
+    assert not Message.objects.filter(direction="out").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.type)
+def test_inside_the_window_with_a_catalog_each_kind_is_queued(channel, tenant, spec):
+    _with_catalog(channel)
+    conversation = _conversation(channel, minutes_ago=23 * 60 + 59)
+    message, created = message_send(actor=owner_of(tenant), conversation=conversation, spec=spec)
+    assert (created, message.status, message.type) == (True, "queued", spec.type)
+    fake_accepts(build_payload(message, to=TO, client=None, channel=channel))
+
+
+@pytest.mark.django_db
+def test_a_header_on_a_product_is_refused_naming_it_and_nothing_is_queued(channel, tenant):
+    _with_catalog(channel)
+    conversation = _conversation(channel, minutes_ago=5)
+    with pytest.raises(ValidationFailed) as excinfo:
+        message_send(
+            actor=owner_of(tenant),
+            conversation=conversation,
+            spec=OutboundSpec(type="product", content={"sku": "A", "header": "Oferta"}),
+        )
+    assert excinfo.value.message == "header is not allowed in a product message."
+    assert not Message.objects.filter(direction="out").exists()
