@@ -4,6 +4,8 @@ another workspace's product is 404, like one that never was. Prices are integers
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -37,7 +39,19 @@ from payments.models import (
     Refund,
 )
 from payments.orders import MANUAL_STATUSES
-from payments.selectors import SEARCH_MAX, OrderFilter, order_get, orders_found, product_get, products_found
+from payments.reconciliation import KINDS, ROWS_MAX, reconciliation, reconciliation_range
+from payments.selectors import (
+    PAYMENT_STATUSES,
+    PROBLEMS,
+    SEARCH_MAX,
+    OrderFilter,
+    PaymentFilter,
+    order_get,
+    orders_found,
+    payments_found,
+    product_get,
+    products_found,
+)
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -478,3 +492,184 @@ class OrderRefundsApi(TenantAPIView):
             request=request,
         )
         return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
+
+
+# --- payments received and the reconciliation ------------------------------------------------------------
+
+
+class PaymentListOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_number = serializers.IntegerField(source="request.order.number")
+    reference = serializers.CharField(source="request.reference", help_text="The payment request's reference")
+    kind = serializers.ChoiceField(source="account.kind", choices=PaymentAccount.Kind.values)
+    provider = serializers.CharField(source="account.provider", help_text="The API Pix provider; empty otherwise")
+    psp_payment_id = serializers.CharField(
+        help_text="Pix endToEndId, Mercado Pago payment, Stripe payment intent; manual-<id> when recorded by hand"
+    )
+    amount = StrictIntegerField(help_text="Centavos")
+    refunded_amount = StrictIntegerField(help_text="Given back or being given back, in centavos")
+    currency = serializers.CharField(source="request.currency")
+    status = serializers.ChoiceField(source="refund_state", choices=list(PAYMENT_STATUSES))
+    problem = serializers.ChoiceField(
+        choices=["", *PROBLEMS], help_text="Why the payment paid no order (to refund); empty when it paid it"
+    )
+    flagged = serializers.CharField(help_text="The problem in the words of when it was recorded")
+    contact_id = serializers.IntegerField(source="request.order.contact_id", allow_null=True)
+    paid_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class PaymentListPagination(CursorPagination):
+    ordering = "-id"
+
+
+def _day_params(request: Request, names: tuple[str, ...]) -> dict[str, date | None]:
+    """Days of the query string (YYYY-MM-DD); an empty one is refused, not read as "any"."""
+    days: dict[str, date | None] = {}
+    for name in names:
+        text = request.query_params.get(name)
+        if text is None:
+            days[name] = None
+            continue
+        try:
+            days[name] = parse_date(text) if text else None
+        except ValueError:
+            days[name] = None
+        if days[name] is None:
+            raise ValidationFailed(_("Write the day as YYYY-MM-DD."), details={"param": name})
+    return days
+
+
+class PaymentListApi(TenantAPIView):
+    """Every payment received."""
+
+    required_perm = Perm.MANAGE_PAYMENTS
+    pagination_class = PaymentListPagination
+
+    @extend_schema(
+        operation_id="payments_list",
+        parameters=[
+            OpenApiParameter("kind", str, enum=PaymentAccount.Kind.values, description="Only this way of payment"),
+            OpenApiParameter("status", str, enum=list(PAYMENT_STATUSES), description="Only payments in this state"),
+            OpenApiParameter("flagged", bool, description="Only payments that paid no order (true) or that did"),
+            OpenApiParameter("q", str, description="An order number, the provider's payment id, or the customer"),
+            OpenApiParameter("since", OpenApiTypes.DATE, description="Paid on or after this day (the workspace's)"),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="Paid on or before this day (the workspace's)"),
+        ],
+        responses={200: PaymentListOutput(many=True), 400: INVALID, 403: FORBIDDEN},
+        summary="Payments received, newest first, a page at a time",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        params = request.query_params
+        if empty := sorted(name for name in ("kind", "status", "flagged", "since", "until") if params.get(name) == ""):
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
+        query = params.get("q", "").strip()
+        if "\x00" in query or len(query) > SEARCH_MAX:
+            raise ValidationFailed(_("The search is too long or holds a NUL character."), details={"param": "q"})
+        kind, status_, flagged = params.get("kind", ""), params.get("status", ""), params.get("flagged")
+        if kind and kind not in PaymentAccount.Kind.values:
+            raise ValidationFailed(_("Unknown way of payment."), details={"param": "kind"})
+        if status_ and status_ not in PAYMENT_STATUSES:
+            raise ValidationFailed(_("Unknown status."), details={"param": "status"})
+        if flagged not in (None, "true", "false"):
+            raise ValidationFailed(_("flagged is true or false."), details={"param": "flagged"})
+        days = _day_params(request, ("since", "until"))
+        found = PaymentFilter(
+            kind=kind,
+            status=status_,
+            flagged=None if flagged is None else flagged == "true",
+            query=query,
+            since=days["since"],
+            until=days["until"],
+        )
+        qs = payments_found(tenant=self.tenant, found=found).order_by("-id")
+        paginator = PaymentListPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(PaymentListOutput(page, many=True).data)
+
+
+class ReconciliationTotalsOutput(serializers.Serializer):
+    payments = StrictIntegerField(help_text="How many payments")
+    received = StrictIntegerField(help_text="Centavos received, whether they paid an order or not")
+    refunded = StrictIntegerField(help_text="Centavos given back or being given back of those payments")
+    net = StrictIntegerField(help_text="received - refunded")
+    unmatched = StrictIntegerField(help_text="Centavos received that paid no order")
+    by_hand = StrictIntegerField(help_text="Centavos recorded by hand, not by a provider")
+    orders_paid = StrictIntegerField(help_text="Orders that turned paid")
+    orders_amount = StrictIntegerField(help_text="Their totals, in centavos")
+
+
+class ReconciliationKindOutput(ReconciliationTotalsOutput):
+    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.values)
+
+
+class ReconciliationDayOutput(ReconciliationTotalsOutput):
+    day = serializers.DateField(help_text="A day of the workspace's time zone")
+
+
+class DifferenceOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=list(KINDS))
+    order_number = serializers.IntegerField()
+    at = serializers.DateTimeField(help_text="When it was paid, the refund asked or the request opened")
+    amount = StrictIntegerField(help_text="The money in question, in centavos")
+    expected = StrictIntegerField(allow_null=True, help_text="What was asked, or the order's total")
+    refunded = StrictIntegerField(help_text="Already given back (or being given back) of a payment")
+    currency = serializers.CharField()
+    account_kind = serializers.CharField(help_text="A way of payment; empty for an order marked paid by hand")
+    reference = serializers.CharField()
+    psp_payment_id = serializers.CharField()
+    problem = serializers.CharField(
+        help_text="wrong_amount, late, order_closed (a payment); processing, failed (a refund); unconfirmed"
+    )
+    explanation = serializers.CharField(help_text="What is wrong, in the caller's language")
+    who = serializers.CharField(help_text="Who marked the order paid")
+    note = serializers.CharField(help_text="Their note, or why the provider refused a refund")
+
+
+class ReconciliationOutput(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    currency = serializers.CharField()
+    totals = ReconciliationTotalsOutput()
+    by_kind = ReconciliationKindOutput(many=True)
+    by_day = ReconciliationDayOutput(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="How many of each kind, in all")
+    truncated = serializers.BooleanField(help_text=f"Some kind has more than the {ROWS_MAX} rows listed")
+    differences = DifferenceOutput(many=True)
+
+
+class ReconciliationApi(TenantAPIView):
+    """The reconciliation of a range of days."""
+
+    required_perm = Perm.MANAGE_PAYMENTS
+
+    @extend_schema(
+        operation_id="payments_reconciliation",
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATE, description="First day (the workspace's); until less 6 days"),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="Last day, included; today by default"),
+        ],
+        responses={200: ReconciliationOutput, 400: INVALID, 403: FORBIDDEN},
+        summary="What the providers say was paid beside the orders paid: the differences and the totals",
+    )
+    def get(self, request: Request, tenant_slug: str) -> Response:
+        if empty := sorted(name for name in ("since", "until") if request.query_params.get(name) == ""):
+            raise ValidationFailed(_("A filter cannot be empty; leave it out instead."), details={"params": empty})
+        days = _day_params(request, ("since", "until"))
+        try:
+            since, until = reconciliation_range(since=days["since"], until=days["until"], tenant=self.tenant)
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.message, details={"param": "since"}) from None
+        report = reconciliation(tenant=self.tenant, since=since, until=until)
+        body = {
+            "since": report.since,
+            "until": report.until,
+            "currency": report.currency,
+            "totals": report.totals.as_dict(),
+            "by_kind": [{"kind": kind, **totals.as_dict()} for kind, totals in report.by_kind.items()],
+            "by_day": [{"day": day, **totals.as_dict()} for day, totals in report.by_day.items()],
+            "counts": report.counts,
+            "truncated": report.truncated,
+            "differences": report.rows,
+        }
+        return Response(ReconciliationOutput(body).data)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import pages
+from payments import pages, payment_pages
 
 urlpatterns = [
     path("settings/catalog/", pages.product_list_page, name="product_list"),
@@ -18,6 +18,13 @@ urlpatterns = [
 
 urlpatterns += [
     path("orders/", pages.order_list_page, name="order_list"),
+    path("payments/", payment_pages.payment_list_page, name="payment_list"),
+    path("payments/reconciliation/", payment_pages.payment_reconciliation_page, name="payment_reconciliation"),
+    path(
+        "payments/reconciliation/export.csv",
+        payment_pages.payment_reconciliation_csv_page,
+        name="payment_reconciliation_csv",
+    ),
     path("orders/<int:number>/", pages.order_detail_page, name="order_detail"),
     path("orders/<int:number>/status/", pages.order_status_page, name="order_status"),
     path("orders/<int:number>/payment/", pages.order_payment_request_page, name="order_payment_request"),

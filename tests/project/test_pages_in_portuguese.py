@@ -680,6 +680,7 @@ NOT_PAGES = {
     "attachment_download",  # a customer's file, not a page
     "mfa_download_recovery_codes",  # a text file
     "product_import_errors",  # a CSV report (its words are checked in tests/payments)
+    "payment_reconciliation_csv",  # a CSV file (its words are checked in tests/payments)
     # A security key's pages: only a browser can register one (tests/e2e).
     "mfa_edit_webauthn",
     "mfa_remove_webauthn",
@@ -700,6 +701,8 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "webhook_event_list": [{}, {"status": "failed"}],
     "payment_account_edit": [{"kind": kind} for kind in ("static_pix", "bcb_pix", "mercadopago", "stripe")],
     "order_list": [{}, {"status": "paid"}, {"q": "nobody"}],
+    "payment_list": [{}, {"flagged": "1"}, {"q": "nobody"}, {"since": "2026-13-45", "kind": "paypal"}],
+    "payment_reconciliation": [{}, {"since": "2026-12-31", "until": "2026-01-01"}],
 }
 
 
@@ -837,6 +840,8 @@ EXPECTED_PAGES = {
     "order_create",
     "payment_account_list",
     "payment_account_edit",
+    "payment_list",
+    "payment_reconciliation",
 }
 
 

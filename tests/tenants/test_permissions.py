@@ -151,6 +151,13 @@ EXPECTED: dict[str, set[str]] = {
     "api_order_list": EVERYONE,
     "api_order_payment_requests": EVERYONE,
     "api_order_payments": ADMINS,
+    # Payments received and the reconciliation: "Manage payments and catalog"; the pages and the CSV
+    # answer a range of days by default.
+    "payment_list": ADMINS,
+    "payment_reconciliation": ADMINS,
+    "payment_reconciliation_csv": ADMINS,
+    "api_payment_list": ADMINS,
+    "api_payment_reconciliation": ADMINS,
     "api_order_detail": EVERYONE,
     "api_order_status": EVERYONE,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
