@@ -581,12 +581,29 @@ class MessageListCreateApi(TenantAPIView):
 
     class SendInput(serializers.Serializer):
         type = serializers.ChoiceField(
-            choices=["text", "template", *MEDIA_KINDS, "reaction", "interactive", "location"]
+            choices=[
+                "text",
+                "template",
+                *MEDIA_KINDS,
+                "reaction",
+                "interactive",
+                "location",
+                "product",
+                "product_list",
+                "catalog",
+            ],
+            help_text="product, product_list and catalog: products of the catalog connected to the channel (by SKU),"
+            " on channels that send them, inside the reply window",
         )
         text = serializers.CharField(required=False, allow_blank=True, default="")
         template = JsonObjectField(required=False, help_text='{"name", "language", "params": {...}}')
         content = JsonObjectField(
-            required=False, help_text="Type-specific content (reaction, interactive, location, media link)"
+            required=False,
+            help_text="Type-specific content (reaction, interactive, location, media link). product: "
+            '{"sku", "body"?, "footer"?} (no header); product_list: {"header" (text, at most 60), "body" (at most'
+            ' 1024), "footer"? (at most 60), "sections": [{"title" (at most 24; required with several sections),'
+            ' "skus": [...]}]} (1 to 10 sections, 30 products in all); catalog: {"body", "footer"?,'
+            ' "thumbnail_sku"?}',
         )
         reply_to = IdField(required=False, help_text="Id of a message of this conversation to quote")
         file = serializers.FileField(
