@@ -10,8 +10,8 @@ claims, retries, sweeps and records; a channel only makes one send at a time thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -100,6 +100,79 @@ class ChannelBackend(Protocol):
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
         """Approved message templates usable in this inbox, with what each asks for (for the picker)."""
+
+
+# --- catalogs --------------------------------------------------------------------------------------------
+#
+# Some channels show the workspace's products in the customer's app (WhatsApp's catalog). A backend that can
+# keep such a catalog in step with the workspace's products has the optional capability below, found with
+# ``syncs_catalog``; features (payments) call it with neutral items and never learn the channel's protocol.
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """One product as the channel's catalog should show it. ``price`` in the currency's minor units."""
+
+    retailer_id: str
+    name: str
+    price: int
+    currency: str
+    description: str = ""
+    image_url: str = ""
+    availability: Literal["in stock", "out of stock"] = "in stock"
+    visible: bool = True
+    category: str = ""
+
+
+CatalogSyncStatus = Literal["synced", "pending", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class CatalogSyncResult:
+    """What a catalog sync of one inbox came to.
+
+    ``synced``: the channel applied everything it took (``errors`` names the items it refused, by SKU, in
+    the channel's words); ``pending``: taken, still being applied: ask again with ``catalog_sync_check`` and
+    ``handles``; ``skipped``: the inbox has no catalog (``reason``); ``failed``: nothing could be done
+    (``reason``, ``detail`` in the channel's words, ``transient`` when trying later may work).
+    """
+
+    status: CatalogSyncStatus
+    catalog_id: str = ""
+    reason: str = ""
+    detail: str = ""
+    transient: bool = False
+    errors: Mapping[str, str] = field(default_factory=dict)
+    warnings: Mapping[str, str] = field(default_factory=dict)
+    handles: tuple[str, ...] = ()
+    sent: int = 0
+    deleted: int = 0
+
+
+class CatalogSyncBackend(Protocol):
+    """The optional catalog capability of a ``ChannelBackend``."""
+
+    def catalog_of(self, inbox: Inbox) -> str | None:
+        """The id of the channel's catalog this inbox shows (inboxes sharing one sync it once), or None."""
+
+    def catalog_sync(self, inbox: Inbox, items: Sequence[CatalogItem], deleted: Sequence[str]) -> CatalogSyncResult:
+        """Make the inbox's catalog hold ``items`` (created or updated by SKU) and drop the SKUs ``deleted``."""
+
+    def catalog_sync_check(self, inbox: Inbox, handles: Sequence[str]) -> CatalogSyncResult:
+        """How the work of a ``pending`` result (its ``handles``) ended, or ``pending`` again."""
+
+
+def syncs_catalog(channel_type: str) -> bool:
+    """Whether the channel's backend keeps a catalog of products in step (``CatalogSyncBackend``)."""
+    backend = _registry.get(channel_type)
+    return backend is not None and callable(getattr(backend, "catalog_sync", None))
+
+
+def catalog_backend(channel_type: str) -> CatalogSyncBackend:
+    backend = backend_named(channel_type)
+    if not syncs_catalog(channel_type):
+        raise LookupError(f"The {channel_type!r} channel keeps no catalog.")
+    return backend  # type: ignore[return-value]
 
 
 # Kinds of message only some channels can send: a backend lists those it sends in an ``optional_types``
