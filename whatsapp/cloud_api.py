@@ -16,12 +16,14 @@ import email.utils
 import json
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
+from conversations.channels import CatalogItem
 from helpdesk.outbound_http import BodyTooLarge, GuardedClient, OutboundPolicy, OutboundRefused
 from whatsapp import outbound_payloads
 from whatsapp.errors import (
@@ -53,6 +55,86 @@ _MAYBE_SENT = (
 )
 # Our own mistakes (bad URL scheme, malformed request): retrying cannot help.
 _OUR_FAULT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+
+
+# items_batch takes at most this many requests per call (COMMERCE.md §4.4).
+CATALOG_BATCH_MAX = 5000
+
+
+@dataclass(frozen=True)
+class CommerceSettings:
+    """A number's commerce settings: the cart, and the catalog (storefront) icon in chats and its profile."""
+
+    cart_enabled: bool
+    catalog_visible: bool
+
+
+@dataclass(frozen=True)
+class CatalogBatchResult:
+    """Meta's answer to one ``items_batch``: the handle of what it took (none: nothing), and what it refused
+    or warned about at once, by SKU (``retailer_id``)."""
+
+    handles: tuple[str, ...]
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CatalogBatchStatus:
+    """How a batch is getting on: ``finished`` or not, and the items it could not apply, by SKU."""
+
+    handle: str
+    status: str
+    finished: bool
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _feed_price(minor: int, currency: str) -> str:
+    # Feed style, two decimals (our currencies have two): 5990 BRL -> "59.90 BRL".
+    whole, cents = divmod(minor, 100)
+    return f"{whole}.{cents:02d} {currency}"
+
+
+def catalog_feed_data(item: CatalogItem) -> dict[str, Any]:
+    """One product as items_batch ``data`` (feed field names, COMMERCE.md §4.4). A hidden product stays in the
+    catalog as ``staging`` (hidden from customers, kept with its Meta id and review); Meta requires a
+    description, so the name stands in for a missing one."""
+    data: dict[str, Any] = {
+        "id": item.retailer_id,
+        "title": item.name,
+        "description": item.description or item.name,
+        "availability": item.availability,
+        "condition": "new",
+        "price": _feed_price(item.price, item.currency),
+        "visibility": "published" if item.visible else "staging",
+    }
+    if item.image_url:
+        data["image_link"] = item.image_url
+    if item.category:
+        data["product_type"] = item.category
+    return data
+
+
+def _validation_issues(entries: Any, kind: str) -> dict[str, list[str]]:
+    """``{retailer_id: [message, ...]}`` of the ``errors`` or ``warnings`` of ``validation_status`` items."""
+    found: dict[str, list[str]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get(kind), list):
+            continue
+        messages = [str(e.get("message") or "") for e in entry[kind] if isinstance(e, dict)]
+        if any(messages):
+            found.setdefault(str(entry.get("retailer_id") or ""), []).extend(m for m in messages if m)
+    return found
+
+
+def _status_issues(entries: Any) -> dict[str, list[str]]:
+    """``{retailer_id: [message, ...]}`` of a batch status' ``errors`` or ``warnings`` (``{line, id, message}``)."""
+    found: dict[str, list[str]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("message"):
+            found.setdefault(str(entry.get("id") or ""), []).append(str(entry["message"]))
+    return found
 
 
 def _segment(value: str, what: str) -> str:
@@ -304,12 +386,107 @@ class CloudApiClient:
         url = self._path(_segment(waba_id, "waba_id"), "message_templates")
         return self._json(self._send("POST", url, idempotent=True, json=body), "Template creation")
 
+    # -- catalog (COMMERCE.md §1, §4) -------------------------------------------------------------------
+
+    def list_catalogs(self, waba_id: str) -> list[dict[str, str]]:
+        """The catalogs connected to a WhatsApp Business Account (at most one): ``[{"id", "name"}]``."""
+        url = self._path(_segment(waba_id, "waba_id"), "product_catalogs")
+        body = self._json(self._send("GET", url, idempotent=True, params={"fields": "id,name"}), "Catalog list")
+        data = body.get("data") or []
+        if not isinstance(data, list):
+            raise PermanentError("Catalog list: 'data' is not a list.")
+        return [
+            {"id": str(item["id"]), "name": str(item.get("name") or "")}
+            for item in data
+            if isinstance(item, dict) and item.get("id")
+        ]
+
+    def link_catalog(self, waba_id: str, catalog_id: str) -> None:
+        """Connect a catalog to the account (its numbers then show it). Connecting it again changes nothing."""
+        url = self._path(_segment(waba_id, "waba_id"), "product_catalogs")
+        self._send("POST", url, idempotent=True, data={"catalog_id": catalog_id})
+
+    def unlink_catalog(self, waba_id: str, catalog_id: str) -> None:
+        url = self._path(_segment(waba_id, "waba_id"), "product_catalogs")
+        self._send("DELETE", url, idempotent=True, params={"catalog_id": catalog_id})
+
+    def commerce_settings(self, phone_number_id: str) -> CommerceSettings:
+        url = self._path(_segment(phone_number_id, "phone_number_id"), "whatsapp_commerce_settings")
+        body = self._json(self._send("GET", url, idempotent=True), "Commerce settings")
+        data = body.get("data")
+        item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        # Meta's defaults (COMMERCE.md §1) when the answer leaves a setting out: cart on, catalog hidden.
+        return CommerceSettings(
+            cart_enabled=item.get("is_cart_enabled", True) is not False,
+            catalog_visible=item.get("is_catalog_visible", False) is True,
+        )
+
+    def set_commerce_settings(
+        self, phone_number_id: str, *, cart_enabled: bool | None = None, catalog_visible: bool | None = None
+    ) -> None:
+        """Turn the cart and the catalog icon on or off (query parameters, as Meta documents them)."""
+        params = {}
+        if cart_enabled is not None:
+            params["is_cart_enabled"] = "true" if cart_enabled else "false"
+        if catalog_visible is not None:
+            params["is_catalog_visible"] = "true" if catalog_visible else "false"
+        if not params:
+            raise ValueError("Nothing to change.")
+        url = self._path(_segment(phone_number_id, "phone_number_id"), "whatsapp_commerce_settings")
+        self._send("POST", url, idempotent=True, params=params)
+
+    def catalog_items_batch(
+        self, catalog_id: str, *, upserts: Sequence[CatalogItem] = (), deletes: Sequence[str] = ()
+    ) -> CatalogBatchResult:
+        """Create or update ``upserts`` (``UPDATE`` with ``allow_upsert``) and delete the SKUs ``deletes``, in one
+        ``items_batch`` of at most ``CATALOG_BATCH_MAX`` requests. Safe to repeat: an upsert of the same values
+        and the delete of a missing item change nothing."""
+        requests = [{"method": "UPDATE", "data": catalog_feed_data(item)} for item in upserts]
+        requests += [{"method": "DELETE", "data": {"id": retailer_id}} for retailer_id in deletes]
+        if not requests:
+            raise ValueError("An items batch needs at least one request.")
+        if len(requests) > CATALOG_BATCH_MAX:
+            raise ValueError(f"An items batch takes at most {CATALOG_BATCH_MAX} requests.")
+        url = self._path(_segment(catalog_id, "catalog_id"), "items_batch")
+        body = {"item_type": "PRODUCT_ITEM", "allow_upsert": True, "requests": requests}
+        answer = self._json(self._send("POST", url, idempotent=True, json=body), "Catalog batch")
+        handles = answer.get("handles")
+        validation = answer.get("validation_status")
+        return CatalogBatchResult(
+            handles=tuple(str(h) for h in handles if h) if isinstance(handles, list) else (),
+            errors=_validation_issues(validation, "errors"),
+            warnings=_validation_issues(validation, "warnings"),
+        )
+
+    def catalog_batch_status(self, catalog_id: str, handle: str) -> CatalogBatchStatus:
+        """Where an items batch is: Meta applies it after answering (``check_batch_request_status``)."""
+        url = self._path(_segment(catalog_id, "catalog_id"), "check_batch_request_status")
+        answer = self._json(self._send("GET", url, idempotent=True, params={"handle": handle}), "Batch status")
+        # A Graph edge holding the one status; a bare object is read the same way.
+        data = answer.get("data")
+        item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else answer
+        status = str(item.get("status") or "")
+        errors = _status_issues(item.get("errors"))
+        for retailer_id in item.get("ids_of_invalid_requests") or []:
+            errors.setdefault(str(retailer_id), [])
+        return CatalogBatchStatus(
+            handle=handle,
+            status=status,
+            finished=status.lower() in {"finished", "complete", "completed"},
+            errors=errors,
+            warnings=_status_issues(item.get("warnings")),
+        )
+
 
 __all__ = [
+    "CATALOG_BATCH_MAX",
     "DEFAULT_TIMEOUT",
     "AmbiguousSendError",
+    "CatalogBatchResult",
+    "CatalogBatchStatus",
     "CloudApiClient",
     "CloudApiError",
+    "CommerceSettings",
     "PermanentError",
     "TransientError",
     "parse_retry_after",
