@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from conversations.channels import CatalogItem, CatalogSyncResult
 from conversations.models import Inbox, Message
 from helpdesk.jobs import BROKER_ERRORS
-from whatsapp import selectors
+from whatsapp import catalog, selectors
 from whatsapp.coordination import task
 from whatsapp.sender import WhatsAppSendSession
 from whatsapp.services import outbound_prepare
@@ -35,6 +37,16 @@ class WhatsAppBackend:
             Message.Type.CATALOG.value,
         }
     )
+
+    # The optional catalog capability (``conversations.channels.CatalogSyncBackend``), in ``whatsapp.catalog``.
+    def catalog_of(self, inbox: Inbox) -> str | None:
+        return catalog.catalog_of(inbox)
+
+    def catalog_sync(self, inbox: Inbox, items: Sequence[CatalogItem], deleted: Sequence[str]) -> CatalogSyncResult:
+        return catalog.catalog_sync(inbox, items, deleted)
+
+    def catalog_sync_check(self, inbox: Inbox, handles: Sequence[str]) -> CatalogSyncResult:
+        return catalog.catalog_sync_check(inbox, handles)
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)

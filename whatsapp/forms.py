@@ -25,3 +25,38 @@ class ChannelForm(forms.Form):
         help_text=_("Used to check the signature of every webhook. Stored encrypted."),
     )
     throughput_per_second = forms.IntegerField(label=_("Messages per second"), min_value=1, max_value=1000, initial=80)
+    catalog_id = forms.CharField(
+        label=_("Catalog ID"),
+        max_length=32,
+        required=False,
+        help_text=_(
+            "Optional: the ID of the Meta catalog (Commerce Manager) this number shows. The workspace's products "
+            "are synced to it."
+        ),
+    )
+
+    def clean_catalog_id(self) -> str:
+        return _catalog_id(self.cleaned_data.get("catalog_id", ""))
+
+
+class CatalogForm(forms.Form):
+    catalog_id = forms.CharField(
+        label=_("Catalog ID"),
+        max_length=32,
+        required=False,
+        help_text=_(
+            "The ID of the Meta catalog (Commerce Manager) this number shows; empty for none. The workspace's "
+            "products are synced to it."
+        ),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    def clean_catalog_id(self) -> str:
+        return _catalog_id(self.cleaned_data.get("catalog_id", ""))
+
+
+def _catalog_id(value: str) -> str:
+    value = value.strip()
+    if value and not value.isdigit():
+        raise forms.ValidationError(_("The catalog ID must contain digits only."))
+    return value

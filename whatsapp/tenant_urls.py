@@ -7,6 +7,7 @@ urlpatterns = [
     path("settings/whatsapp/new/", views.channel_create, name="channel_create"),
     path("settings/whatsapp/<int:channel_id>/", views.channel_detail, name="channel_detail"),
     path("settings/whatsapp/<int:channel_id>/test/", views.channel_test, name="channel_test"),
+    path("settings/whatsapp/<int:channel_id>/catalog/", views.channel_catalog, name="channel_catalog"),
     path(
         "settings/whatsapp/<int:channel_id>/sync-templates/",
         views.channel_sync_templates,

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
 from tenants.permissions import Perm
-from whatsapp import selectors, services
-from whatsapp.forms import ChannelForm
+from whatsapp import catalog, selectors, services
+from whatsapp.forms import CatalogForm, ChannelForm
 from whatsapp.models import WebhookEvent, WhatsAppChannel
 
 
@@ -47,8 +47,17 @@ def channel_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 def channel_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     form = ChannelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        catalog_id = values.pop("catalog_id", "")
         try:
-            channel = services.channel_create(actor=request.membership, request=request, **form.cleaned_data)  # type: ignore[attr-defined]
+            channel = services.channel_create(actor=request.membership, request=request, **values)  # type: ignore[attr-defined]
+            if catalog_id:
+                catalog.channel_catalog_set(
+                    actor=request.membership,  # type: ignore[attr-defined]
+                    channel=channel,
+                    catalog_id=catalog_id,
+                    request=request,
+                )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -64,11 +73,40 @@ def channel_detail(request: HttpRequest, tenant_slug: str, channel_id: int) -> H
     channel = _channel(request, channel_id)
     webhook_url = request.build_absolute_uri(reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key}))
     templates = selectors.template_list(channel=channel)
+    catalog_form = CatalogForm(initial={"catalog_id": channel.catalog_id})
     return render(
         request,
         "whatsapp/channel_detail.html",
-        {"channel": channel, "webhook_url": webhook_url, "templates": templates},
+        {"channel": channel, "webhook_url": webhook_url, "templates": templates, "catalog_form": catalog_form},
     )
+
+
+@require_POST
+@require_perm(Perm.MANAGE_CHANNELS)
+def channel_catalog(request: HttpRequest, tenant_slug: str, channel_id: int) -> HttpResponse:
+    channel = _channel(request, channel_id)
+    form = CatalogForm(request.POST)
+    if form.is_valid():
+        try:
+            channel = catalog.channel_catalog_set(
+                actor=request.membership,  # type: ignore[attr-defined]
+                channel=channel,
+                catalog_id=form.cleaned_data["catalog_id"],
+                request=request,
+            )
+        except ApplicationError as exc:
+            form.add_error("catalog_id", exc.message)
+        else:
+            messages.success(request, _("Catalog saved. The products are synced from Settings → Catalog."))
+            return redirect("channel_detail", tenant_slug=tenant_slug, channel_id=channel.pk)
+    webhook_url = request.build_absolute_uri(reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key}))
+    context = {
+        "channel": channel,
+        "webhook_url": webhook_url,
+        "templates": selectors.template_list(channel=channel),
+        "catalog_form": form,
+    }
+    return render(request, "whatsapp/channel_detail.html", context, status=400)
 
 
 @require_POST
