@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from conversations.actors import Actor, actor_audit_record
 from helpdesk.exceptions import ValidationFailed
+from payments.catalog_sync import catalog_changed
 from payments.models import (
     CATEGORY_MAX,
     CURRENCIES,
@@ -125,6 +126,7 @@ def product_create(*, actor: Actor, tenant: Tenant, spec: ProductSpec, request: 
         request=request,
         extra={"name": product.name, "price": product.price, "currency": product.currency},
     )
+    catalog_changed(tenant_id=tenant.pk)
     return product
 
 
@@ -154,6 +156,7 @@ def product_update(*, actor: Actor, product: Product, spec: ProductSpec, request
         request=request,
         extra={name: {"from": before, "to": after} for name, (before, after) in changed.items()},
     )
+    catalog_changed(tenant_id=product.tenant_id)
     return product
 
 
@@ -170,6 +173,7 @@ def product_delete(*, actor: Actor, product: Product, request: HttpRequest | Non
         extra={"name": product.name},
     )
     product.delete()
+    catalog_changed(tenant_id=product.tenant_id)
 
 
 def _apply(product: Product, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -27,6 +27,7 @@ from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import ApplicationError, ValidationFailed
 from helpdesk.text import fold
 from payments import catalog
+from payments.catalog_sync import catalog_changed
 from payments.models import Product, ProductImport
 from tenants.models import AuditLogEntry, Membership, Tenant
 from tenants.permissions import Perm, require_perm
@@ -271,6 +272,8 @@ def import_run(import_id: int) -> ProductImport | None:
         status=ProductImport.Status.DONE, finished_at=timezone.now(), content="", total_rows=len(numbered)
     )
     job.refresh_from_db()
+    if job.created_count or job.updated_count:
+        catalog_changed(tenant_id=job.tenant_id)
     return job
 
 

@@ -42,6 +42,10 @@ class Product(TenantOwnedModel):
     # Hidden: kept here (and in past orders) but not shown in the WhatsApp catalog nor offered to agents.
     visible = models.BooleanField(_("visible"), default=True)
     category = models.CharField(_("category"), max_length=CATEGORY_MAX, blank=True)
+    # The last sync to the channels' catalogs (payments.catalog_sync) that sent this product: when, and why the
+    # channel refused it (its own words), empty when it took it.
+    synced_at = models.DateTimeField(_("synced"), null=True, blank=True)
+    sync_error = models.TextField(_("sync error"), blank=True)
 
     class Meta:
         verbose_name = _("product")
@@ -55,6 +59,58 @@ class Product(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.retailer_id}: {self.name}"
+
+
+class CatalogSync(TenantOwnedModel):
+    """One sync of the workspace's products to the catalogs of its channels (WhatsApp's): asked for by a change
+    of the catalog (debounced) or from the catalog's page, with what each catalog came to."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", pgettext_lazy("catalog sync status", "Queued")
+        RUNNING = "running", pgettext_lazy("catalog sync status", "Syncing")
+        PROCESSING = "processing", pgettext_lazy("catalog sync status", "WhatsApp is applying it")
+        DONE = "done", pgettext_lazy("catalog sync status", "Synced")
+        FAILED = "failed", pgettext_lazy("catalog sync status", "Failed")
+        SKIPPED = "skipped", pgettext_lazy("catalog sync status", "Nothing to sync to")
+
+    class Trigger(models.TextChoices):
+        CHANGE = "change", pgettext_lazy("catalog sync trigger", "A product changed")
+        MANUAL = "manual", pgettext_lazy("catalog sync trigger", "Asked from the catalog page")
+
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(_("trigger"), max_length=12, choices=Trigger.choices, default=Trigger.CHANGE)
+    requested_by = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
+    )
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    item_count = models.PositiveIntegerField(default=0)
+    deleted_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    # One entry per catalog: {"inboxes": [names], "channel_type", "catalog_id", "status", "reason", "detail",
+    # "handles", "errors"}; the reasons are said again when shown, in the reader's language.
+    outcomes = models.JSONField(default=list, blank=True)
+    check_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("catalog sync")
+        verbose_name_plural = _("catalog syncs")
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="catalog_sync_tenant_recent")]
+
+
+class CatalogSyncedItem(TenantOwnedModel):
+    """A SKU a sync put in a channel's catalog (``catalog``: "<channel type>:<catalog id>"): what a later sync
+    deletes there when the workspace no longer has it (deleted, or its SKU changed), and nothing else."""
+
+    catalog = models.CharField(max_length=80)
+    retailer_id = models.CharField(max_length=RETAILER_ID_MAX)
+
+    class Meta:
+        verbose_name = _("synced catalog item")
+        verbose_name_plural = _("synced catalog items")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "catalog", "retailer_id"], name="catalog_synced_item_unique")
+        ]
 
 
 class ProductImport(TenantOwnedModel):

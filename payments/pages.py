@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from conversations.selectors import conversation_get, conversation_list
 from helpdesk.exceptions import ApplicationError, ValidationFailed
-from payments import accounts, catalog, imports, orders, refunds
+from payments import accounts, catalog, catalog_sync, imports, orders, refunds
 from payments import requests as payment_requests
 from payments.gateways import GatewayError
 from payments.models import (
@@ -135,7 +135,49 @@ def product_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         visible={"1": True, "0": False}.get(shown),
     ).order_by("name", "id")
     page = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "payments/products.html", {"page": page, "query": query, "shown": shown})
+    tenant_id = request.tenant.pk  # type: ignore[attr-defined]
+    context = {"page": page, "query": query, "shown": shown, **_sync_context(tenant_id)}
+    return render(request, "payments/products.html", context)
+
+
+SYNC_REASONS = {
+    "no_catalog": gettext_lazy("No catalog ID is set for this number (Settings → WhatsApp)."),
+    "catalog_linked_elsewhere": gettext_lazy(
+        "Another catalog is connected to this WhatsApp Business Account at Meta: disconnect it in Commerce "
+        "Manager, or set its ID for this number."
+    ),
+    "catalog_refused": gettext_lazy("Meta did not connect the catalog to the WhatsApp Business Account."),
+    "meta_error": gettext_lazy("Meta refused the sync."),
+    "unconfirmed": gettext_lazy("WhatsApp did not say in time whether it applied the catalog."),
+    "inbox_gone": gettext_lazy("The inbox no longer exists."),
+    "error": gettext_lazy("The sync failed unexpectedly."),
+}
+ERRORS_SHOWN = 50
+
+
+def _sync_context(tenant_id: int) -> dict[str, Any]:
+    """The catalog's last sync to the channels' catalogs and the products they refused, for the catalog's page."""
+    last = catalog_sync.catalog_sync_last(tenant_id=tenant_id)
+    outcomes = []
+    for outcome in last.outcomes if last is not None else []:
+        reason = outcome.get("reason") or ""
+        outcomes.append({**outcome, "reason_text": SYNC_REASONS.get(reason, "") if reason else ""})
+    refused = catalog_sync.products_not_synced(tenant_id=tenant_id)
+    return {
+        "sync": last,
+        "sync_outcomes": outcomes,
+        "sync_refused": refused[:ERRORS_SHOWN],
+        "sync_refused_more": max(refused.count() - ERRORS_SHOWN, 0),
+        "sync_inboxes": bool(catalog_sync.catalog_inboxes(tenant_id=tenant_id)),
+    }
+
+
+@require_POST
+@require_perm(Perm.MANAGE_PAYMENTS)
+def catalog_sync_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    catalog_sync.catalog_sync_start(actor=request.membership, tenant=request.tenant)  # type: ignore[attr-defined]
+    messages.success(request, _("The catalog is being synced with WhatsApp."))
+    return redirect("product_list", tenant_slug=tenant_slug)
 
 
 def _save(request: HttpRequest, form: ProductForm, product: Product | None) -> Product | None:

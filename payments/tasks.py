@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import imports, refunds, requests
+from payments import catalog_sync, imports, refunds, requests
 from payments.gateways import TransientGatewayError
 from payments.models import PaymentAccount
+
+
+@shared_task
+def catalog_sync_run(tenant_id: int, sync_id: int | None = None) -> str:
+    sync = catalog_sync.catalog_sync_run(tenant_id, sync_id=sync_id)
+    return sync.status if sync is not None else ""
+
+
+@shared_task
+def catalog_sync_check(sync_id: int) -> str:
+    sync = catalog_sync.catalog_sync_check(sync_id)
+    return sync.status if sync is not None else ""
 
 
 @shared_task

@@ -5,6 +5,7 @@ from payments import pages, payment_pages
 urlpatterns = [
     path("settings/catalog/", pages.product_list_page, name="product_list"),
     path("settings/catalog/new/", pages.product_create_page, name="product_create"),
+    path("settings/catalog/sync/", pages.catalog_sync_page, name="catalog_sync"),
     path("settings/catalog/import/", pages.product_import_page, name="product_import"),
     path("settings/catalog/import/<int:import_id>/", pages.product_import_detail_page, name="product_import_detail"),
     path(

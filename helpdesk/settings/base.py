@@ -385,6 +385,8 @@ PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=15.0)
 PAYMENTS_REQUEST_MINUTES = env.int("PAYMENTS_REQUEST_MINUTES", default=60)
 # Plain-HTTP providers on this machine (the fake PSP): development and tests only.
 PAYMENTS_ALLOW_PLAIN_HTTP = env.bool("PAYMENTS_ALLOW_PLAIN_HTTP", default=False)
+# A change of the catalog is synced to the channels' catalogs this many seconds later, with every change made meanwhile.
+PAYMENTS_CATALOG_SYNC_DELAY_SECONDS = env.float("PAYMENTS_CATALOG_SYNC_DELAY_SECONDS", default=10.0)
 
 # WhatsApp Cloud API
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
