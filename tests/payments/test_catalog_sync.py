@@ -324,9 +324,44 @@ def test_the_sync_page_refuses_get(tenant, channel):
 def test_an_import_asks_for_one_sync(tenant, channel, fake, catalog_id, capture):
     from payments.imports import import_start
 
-    data = "sku,name,price\nA-1,Um,\"10,00\"\nA-2,Dois,\"20,00\"\n".encode()
+    data = 'sku,name,price\nA-1,Um,"10,00"\nA-2,Dois,"20,00"\n'.encode()
     with capture(execute=True):
         import_start(actor=owner_of(tenant), tenant=tenant, filename="p.csv", data=data)
     assert len(sync_jobs()) == 1
     run_sync_jobs()
     assert {k: v["price"] for k, v in in_fake(fake, catalog_id).items()} == {"A-1": 1000, "A-2": 2000}
+
+
+def test_the_demo_number_gets_a_catalog_holding_the_demo_products(fake_server, settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from whatsapp.management.commands.seed_demo_whatsapp import DEMO
+    from whatsapp.models import WhatsAppChannel
+
+    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
+    wa_client._transport_override.pop("transport", None)
+    with FakeAdminClient(fake_server.base_url) as admin:
+        admin.reset()
+        admin.settings(catalog_batch_delay_s=0)
+        call_command("seed_demo", stdout=StringIO())
+        config = str(tmp_path / "fake.json")
+        call_command("seed_demo_whatsapp", fake_config=config, register=True, stdout=StringIO())
+        out = StringIO()
+        call_command("seed_demo_payments", stdout=out)
+
+        channel = WhatsAppChannel.objects.get(phone_number_id=DEMO["phone_number_id"])
+        assert channel.catalog_id == DEMO["catalog_id"] == "300000000000001"
+        found = admin.catalog(DEMO["catalog_id"])
+        assert found["linked_waba_ids"] == [DEMO["waba_id"]]
+        assert sorted((p["retailer_id"], p["price"], p["visibility"]) for p in found["products"]) == [
+            ("PASSE-MENSAL", 19800, "published"),
+            ("RECARGA-10", 1000, "published"),
+            ("RECARGA-25", 2500, "published"),
+            ("RECARGA-50", 5000, "published"),
+        ]
+        assert out.getvalue().endswith(
+            f"Demo catalog synced to WhatsApp: done (whatsapp:{DEMO['catalog_id']}: synced).\n"
+        )
+        admin.reset()

@@ -1,6 +1,7 @@
 """Seeds the demo workspace's catalog (after ``seed_demo``): a transit operator's card recharges and monthly
 pass, priced in centavos, and its ways of payment: a static Pix key, and, when ``make run`` offers the fake
 PSP (provider "fake"), Pix through its API and a Mercado Pago card link with the fake's demo credentials.
+The products are then synced to the demo number's Meta catalog (the fake Cloud API's, see seed_demo_whatsapp).
 Safe to run again: what is already there (a product by SKU, an account by kind) is left as it is."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.db import transaction
 
 from payments.accounts import payment_account_save, pix_providers, pix_webhook_register
 from payments.catalog import ProductSpec, product_create
+from payments.catalog_sync import catalog_inboxes, catalog_sync_run
 from payments.gateways import GatewayError
 from payments.models import PaymentAccount, Product
 from tenants.demo import demo_owner
@@ -71,6 +73,12 @@ class Command(BaseCommand):
                     added += 1
         self.stdout.write(f"Demo catalog: {added} products added, {len(DEMO_PRODUCTS) - added} already there.")
         self._accounts(owner)
+        if catalog_inboxes(tenant_id=tenant.pk):
+            # Now rather than a few seconds after the changes: this command's process ends before then.
+            sync = catalog_sync_run(tenant.pk)
+            if sync is not None:
+                outcomes = ", ".join(f"{o['catalog'] or o['inboxes']}: {o['status']}" for o in sync.outcomes)
+                self.stdout.write(f"Demo catalog synced to WhatsApp: {sync.status} ({outcomes}).")
 
     def _accounts(self, owner: Any) -> None:
         tenant = owner.tenant

@@ -1,4 +1,5 @@
-"""Connects the demo workspace to a WhatsApp number served by the fake Cloud API (``make run``).
+"""Connects the demo workspace to a WhatsApp number served by the fake Cloud API (``make run``), with a Meta
+catalog (made in the fake as Commerce Manager would) that the demo's products are synced to.
 
 The fake is reached at ``WHATSAPP_API_BASE_URL``, as every channel reaches the Cloud API.
 """
@@ -22,6 +23,7 @@ from tenants.demo import demo_owner
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import BuiltinRole
 from tenants.services import api_token_create, role_builtin
+from whatsapp.catalog import channel_catalog_set
 from whatsapp.models import WhatsAppChannel
 from whatsapp.services import channel_create
 
@@ -33,6 +35,8 @@ DEMO = {
     "access_token": "demo-access-token",
     "app_secret": "demo-app-secret",
     "verified_name": "Demo Store",
+    "catalog_id": "300000000000001",
+    "catalog_name": "Demo Store",
 }
 
 
@@ -55,6 +59,10 @@ class Command(BaseCommand):
             if register:
                 # Registered before this transaction commits, so the template sync it triggers succeeds.
                 httpx.post(f"{api_base_url.rstrip('/')}/_fake/phone_numbers", json=config, timeout=5).raise_for_status()
+                # The catalog exists at "Meta" (the fake forgets everything when it stops): the products are
+                # synced to it by seed_demo_payments.
+                catalog = {"id": DEMO["catalog_id"], "name": DEMO["catalog_name"], "waba_id": DEMO["waba_id"]}
+                httpx.post(f"{api_base_url.rstrip('/')}/_fake/catalogs", json=catalog, timeout=5).raise_for_status()
 
     def _wait_for_fake(self, api_base_url: str) -> None:
         deadline = time.monotonic() + 30
@@ -99,6 +107,8 @@ class Command(BaseCommand):
                 verify=False,
             )
         self._seed_inbox(tenant=tenant, owner=owner, channel=channel)
+        if not channel.catalog_id:
+            channel = channel_catalog_set(actor=owner, channel=channel, catalog_id=DEMO["catalog_id"])
         webhook_url = site_url.rstrip("/") + reverse("whatsapp_webhook", kwargs={"webhook_key": channel.webhook_key})
         config = [
             {
