@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from helpdesk.exceptions import ValidationFailed
@@ -35,11 +35,6 @@ from payments.selectors import (
 )
 from tenants.access import require_perm
 from tenants.permissions import Perm
-
-
-def _clean_text(value: str) -> str:
-    # A NUL character can be in no stored text (PostgreSQL refuses it): it is left out of the search.
-    return value.replace("\x00", "").strip()
 
 
 class DayRangeForm(forms.Form):
@@ -71,7 +66,8 @@ class PaymentFilterForm(DayRangeForm):
     )
 
     def clean_q(self) -> str:
-        return _clean_text(self.cleaned_data.get("q", ""))
+        # A NUL character (which no stored text can hold) is refused by the field's own validator.
+        return str(self.cleaned_data.get("q", "")).strip()
 
 
 def _provider(account: PaymentAccount, providers: dict[str, dict[str, str]]) -> str:
@@ -167,8 +163,8 @@ def payment_reconciliation_csv_page(request: HttpRequest, tenant_slug: str) -> H
     writer = csv.writer(response)
     zone = workspace_zone(request.tenant)  # type: ignore[attr-defined]
     writer.writerow(
-        [_("difference"), _("order"), _("when"), _("way of payment"), _("amount"), _("expected"), _("reference"),
-         _("provider's payment id"), _("customer"), _("what is wrong"), _("by"), _("note")]
+        [_("difference"), pgettext("sale", "order"), _("when"), _("way of payment"), _("amount"), _("expected"),
+         _("reference"), _("provider's payment id"), _("customer"), _("what is wrong"), _("by"), _("note")]
     )  # fmt: skip
     for row in report.rows:
         expected = format_money(row.expected, row.currency) if row.expected is not None else ""

@@ -183,17 +183,19 @@ def payments_found(*, tenant: Tenant, found: PaymentFilter) -> QuerySet[Payment]
     if found.flagged is not None:
         payments = payments.exclude(flagged="") if found.flagged else payments.filter(flagged="")
     query = found.query.strip()
-    if query:
-        matches = Q(psp_payment_id__icontains=query)
-        number = query.removeprefix("#")
-        if number.isdigit() and len(number) <= 9:
-            matches |= Q(request__order__number=int(number))
-        matches |= (
-            Q(request__order__contact__name__icontains=query)
+    number = query.removeprefix("#")
+    if number.isdigit() and len(number) <= 9:
+        # A number is an order's ("#12", "12"), or a whole provider's id (Mercado Pago's are digits): a Pix id
+        # holds the date's digits, so a part of one would match nearly every payment.
+        by_id = Q() if query.startswith("#") else Q(psp_payment_id=query)
+        payments = payments.filter(Q(request__order__number=int(number)) | by_id)
+    elif query:
+        payments = payments.filter(
+            Q(psp_payment_id__icontains=query)
+            | Q(request__order__contact__name__icontains=query)
             | Q(request__order__contact__profile_name__icontains=query)
             | Q(request__order__contact__phone_e164__icontains=query)
         )
-        payments = payments.filter(matches)
     payments = payments.filter(day_bounds(found.since, found.until, workspace_zone(tenant)))
     return payments_annotated(payments).select_related("request__order__contact", "account").order_by("-paid_at", "-id")
 
