@@ -37,7 +37,7 @@ CATALOG_ID_MAX = 32
 def catalog_id_clean(value: str) -> str:
     """A catalog id as typed (spaces around allowed): digits only, or empty for none."""
     catalog_id = value.strip()
-    if catalog_id and (not catalog_id.isdigit() or len(catalog_id) > CATALOG_ID_MAX):
+    if catalog_id and (not (catalog_id.isascii() and catalog_id.isdigit()) or len(catalog_id) > CATALOG_ID_MAX):
         raise ValidationFailed(
             _("The catalog ID must contain digits only (at most %(max)s).") % {"max": CATALOG_ID_MAX},
             details={"catalog_id": [_("Digits only.")]},

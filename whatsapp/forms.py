@@ -57,6 +57,6 @@ class CatalogForm(forms.Form):
 
 def _catalog_id(value: str) -> str:
     value = value.strip()
-    if value and not value.isdigit():
+    if value and not (value.isascii() and value.isdigit()):
         raise forms.ValidationError(_("The catalog ID must contain digits only."))
     return value
