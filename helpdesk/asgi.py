@@ -16,8 +16,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from helpdesk.fast_posts import FastPostReceiver  # noqa: E402
 from helpdesk.routing import websocket_urlpatterns  # noqa: E402
-from whatsapp.asgi import WebhookReceiver  # noqa: E402
+from payments.asgi import ROUTES as PAYMENT_WEBHOOKS  # noqa: E402
+from whatsapp.asgi import ROUTES as WHATSAPP_WEBHOOKS  # noqa: E402
 
 if os.environ.get("HELPDESK_EMBEDDED_BEAT") == "1":
     from helpdesk.embedded_beat import start as start_embedded_beat
@@ -26,7 +28,8 @@ if os.environ.get("HELPDESK_EMBEDDED_BEAT") == "1":
 
 application = ProtocolTypeRouter(
     {
-        "http": WebhookReceiver(django_asgi_app),
+        # Webhook POSTs skip Django's request handling; everything else goes through it.
+        "http": FastPostReceiver(django_asgi_app, {**WHATSAPP_WEBHOOKS, **PAYMENT_WEBHOOKS}),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from functools import cache
 
 import httpx
@@ -20,7 +22,7 @@ from django.utils.translation import gettext as _
 from conversations.actors import Actor, actor_audit_record
 from helpdesk.exceptions import ValidationFailed
 from payments import brcode
-from payments.gateways import BcbPixConfig, Gateway, MercadoPagoConfig, StripeConfig, gateway_for
+from payments.gateways import BcbPixConfig, Gateway, GatewayConfig, MercadoPagoConfig, StripeConfig, gateway_for
 from payments.gateways.bcb_pix import TokenRequest
 from payments.gateways.http import TlsConfig
 from payments.models import PIX_KEY_TYPES, PaymentAccount
@@ -63,8 +65,8 @@ def _thumbprint(cert_pem: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
-def gateway_of(account: PaymentAccount, *, transport: httpx.BaseTransport | None = None) -> Gateway:
-    """The gateway of a PSP account (not of a static Pix key, which has none)."""
+def _config(account: PaymentAccount) -> tuple[str, GatewayConfig]:
+    """The gateway kind and configuration of a PSP account (not of a static Pix key, which has none)."""
     secrets = account.secrets
     if account.kind == Kind.BCB_PIX:
         provider = pix_providers().get(account.provider)
@@ -74,7 +76,7 @@ def gateway_of(account: PaymentAccount, *, transport: httpx.BaseTransport | None
         cert, key = secrets.get("cert_pem", ""), secrets.get("key_pem", "")
         tls = None if plain or not cert else TlsConfig(cert_file=_pem_file(cert), key_file=_pem_file(key))
         headers = {"X-Client-Cert-Thumbprint": _thumbprint(cert)} if plain and cert else {}
-        pix_config = BcbPixConfig(
+        return "bcb_pix", BcbPixConfig(
             api_url=provider["api_url"],
             token_url=provider["token_url"],
             client_id=account.client_id,
@@ -85,24 +87,61 @@ def gateway_of(account: PaymentAccount, *, transport: httpx.BaseTransport | None
             timeout=_timeout(),
             extra_headers=headers,
         )
-        return gateway_for("bcb_pix", pix_config, transport=transport)
     if account.kind == Kind.MERCADOPAGO:
-        mp_config = MercadoPagoConfig(
+        return "mercadopago", MercadoPagoConfig(
             access_token=secrets.get("access_token", ""),
             webhook_secret=secrets.get("webhook_secret", ""),
             api_url=settings.MERCADOPAGO_API_URL,
             timeout=_timeout(),
         )
-        return gateway_for("mercadopago", mp_config, transport=transport)
     if account.kind == Kind.STRIPE:
-        stripe_config = StripeConfig(
+        return "stripe", StripeConfig(
             secret_key=secrets.get("secret_key", ""),
             webhook_secret=secrets.get("webhook_secret", ""),
             api_url=settings.STRIPE_API_URL,
             timeout=_timeout(),
         )
-        return gateway_for("stripe", stripe_config, transport=transport)
     raise ValueError(f"A {account.kind} account has no gateway.")
+
+
+def gateway_of(account: PaymentAccount, *, transport: httpx.BaseTransport | None = None) -> Gateway:
+    """A new gateway of a PSP account, for one piece of work: close it (``with gateway_of(account) as gateway``)."""
+    kind, config = _config(account)
+    return gateway_for(kind, config, transport=transport)
+
+
+# Gateways kept for the process, by what they were made from: their connections and OAuth token outlive one
+# webhook or job (a new gateway costs a TLS context, a connection and a token request before its first call).
+_KEPT: OrderedDict[str, Gateway] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+KEPT_MAX = 64
+
+
+def gateway_kept(account: PaymentAccount) -> Gateway:
+    """The process's gateway for ``account`` as it is configured now; never close it. A changed account or
+    deployment setting makes a new one."""
+    kind, config = _config(account)
+    # The secrets are in their ciphertext (the configuration's repr leaves them out), new at every save.
+    made_of = f"{account.pk}:{kind}:{config!r}:{account.secrets_encrypted}"
+    key = hashlib.sha256(made_of.encode()).hexdigest()
+    with _KEPT_LOCK:
+        gateway = _KEPT.get(key)
+        if gateway is not None:
+            _KEPT.move_to_end(key)
+            return gateway
+        gateway = _KEPT[key] = gateway_for(kind, config)
+        while len(_KEPT) > KEPT_MAX:
+            _KEPT.popitem(last=False)  # not closed: another thread may be using it; its sockets go with it
+    return gateway
+
+
+def gateways_forget() -> None:
+    """Close and drop the kept gateways (tests, and a worker process that is forked)."""
+    with _KEPT_LOCK:
+        kept = list(_KEPT.values())
+        _KEPT.clear()
+    for gateway in kept:
+        gateway.close()
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:

@@ -24,7 +24,7 @@ from conversations.actors import Actor, SystemActor, actor_audit_record, actor_u
 from conversations.customer_texts import contact_language
 from conversations.services.outbound import OutboundSpec, message_send
 from helpdesk.exceptions import ApplicationError, ValidationFailed
-from payments.accounts import gateway_of
+from payments.accounts import gateway_kept
 from payments.gateways import GatewayError, PermanentGatewayError, RefundStatus
 from payments.gateways.ids import new_refund_id
 from payments.models import Order, Payment, PaymentAccount, Refund
@@ -100,13 +100,12 @@ def refund_ask(refund: Refund) -> None:
     """Ask the provider (again: the same ``refund_id`` refunds once) and record what it answers."""
     payment = refund.payment
     try:
-        with gateway_of(payment.account) as gateway:
-            answer = gateway.refund(
-                psp_payment_id=payment.psp_payment_id,
-                amount=refund.amount,
-                refund_id=refund.refund_id,
-                reason=refund.reason,
-            )
+        answer = gateway_kept(payment.account).refund(
+            psp_payment_id=payment.psp_payment_id,
+            amount=refund.amount,
+            refund_id=refund.refund_id,
+            reason=refund.reason,
+        )
     except PermanentGatewayError as exc:
         _settle(refund, RefundStatus.FAILED, psp_refund_id="", failure=str(exc))
         return

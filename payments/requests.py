@@ -30,7 +30,7 @@ from conversations.models import Conversation
 from conversations.services.outbound import OutboundSpec, message_send, reply_window_check
 from helpdesk.exceptions import ApplicationError, Conflict, ValidationFailed
 from payments import brcode
-from payments.accounts import gateway_of, webhook_url
+from payments.accounts import gateway_kept, webhook_url
 from payments.gateways import Charge, ChargeItem, ChargeRequest, GatewayError, PaymentStatus, PermanentGatewayError
 from payments.gateways.base import ChargeStatus
 from payments.gateways.ids import new_txid
@@ -115,8 +115,7 @@ def _charge(account: PaymentAccount, request: PaymentRequest, order: Order) -> C
         items=items if fits else (),
         notification_url=webhook_url(account) if account.kind != Kind.BCB_PIX else None,
     )
-    with gateway_of(account) as gateway:
-        return gateway.create_charge(charge_request)
+    return gateway_kept(account).create_charge(charge_request)
 
 
 def payment_request_create(
@@ -222,8 +221,7 @@ def _close(payment_request: PaymentRequest, status: str, *, cancel_at_provider: 
     """Close an open request (expired or canceled); the order goes back to pending if nothing else is open."""
     if cancel_at_provider and payment_request.psp_reference:
         try:
-            with gateway_of(payment_request.account) as gateway:
-                charge = gateway.cancel_charge(payment_request.psp_reference)
+            charge = gateway_kept(payment_request.account).cancel_charge(payment_request.psp_reference)
         except GatewayError as exc:
             logger.warning("Charge of payment request %s not canceled: %s", payment_request.pk, exc)
         else:
@@ -373,34 +371,38 @@ def charges_check(account: PaymentAccount, psp_references: Iterable[str]) -> lis
     outcomes: list[str] = []
     if not known:
         return outcomes
-    with gateway_of(account) as gateway:
-        for reference in sorted(known):
-            outcomes += charge_record(account, gateway.get_charge(reference))
+    gateway = gateway_kept(account)
+    for reference in sorted(known):
+        try:
+            charge = gateway.get_charge(reference)
+        except PermanentGatewayError as exc:  # refused for good: the others are read all the same
+            logger.warning("Charge %s of account %s not read back: %s", reference, account.pk, exc)
+            continue
+        outcomes += charge_record(account, charge)
     return outcomes
 
 
 def notification_process(account: PaymentAccount, *, references: list[str], payment_ids: list[str]) -> list[str]:
-    """What a webhook named: the charges (by the provider's reference) or payments (by id) are read back
-    from the provider, each payment's charge found by our reference, and recorded."""
+    """What webhooks named: the charges (by the provider's reference) and payments (by id) are read back from
+    the provider, each payment's charge found by our reference, and recorded. A charge is read back whole, so
+    ``notifications_queue`` names payments only for a notification that names no charge."""
     references = list(references)
-    # A charge named by the notification is read back whole; payments are looked up only when no charge is
-    # named (Mercado Pago names the payment alone).
-    if payment_ids and not references:
-        with gateway_of(account) as gateway:
-            for payment_id in payment_ids[:20]:
-                try:
-                    received = gateway.get_payment(payment_id)
-                except PermanentGatewayError as exc:  # unknown to the provider: a forged or foreign notification
-                    logger.info("Payment %s named by a webhook of account %s: %s", payment_id, account.pk, exc)
-                    continue
-                found = PaymentRequest.objects.filter(account=account)
-                if received.psp_reference:
-                    found = found.filter(psp_reference=received.psp_reference)
-                elif received.reference:
-                    found = found.filter(reference=received.reference)
-                else:
-                    continue
-                references += [r for r in found.values_list("psp_reference", flat=True) if r]
+    if payment_ids:
+        gateway = gateway_kept(account)
+        for payment_id in payment_ids[:20]:
+            try:
+                received = gateway.get_payment(payment_id)
+            except PermanentGatewayError as exc:  # unknown to the provider: a forged or foreign notification
+                logger.info("Payment %s named by a webhook of account %s: %s", payment_id, account.pk, exc)
+                continue
+            found = PaymentRequest.objects.filter(account=account)
+            if received.psp_reference:
+                found = found.filter(psp_reference=received.psp_reference)
+            elif received.reference:
+                found = found.filter(reference=received.reference)
+            else:
+                continue
+            references += [r for r in found.values_list("psp_reference", flat=True) if r]
     return charges_check(account, references[:50])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import catalog_sync, imports, refunds, requests
+from payments import catalog_sync, imports, notifications, refunds, requests
 from payments.gateways import TransientGatewayError
 from payments.models import PaymentAccount
 
@@ -33,6 +33,11 @@ def payment_notification_process(account_id: int, references: list[str], payment
     if account is None:
         return []
     return requests.notification_process(account, references=references, payment_ids=payment_ids)
+
+
+@shared_task(autoretry_for=(TransientGatewayError,), retry_backoff=True, max_retries=8)
+def payment_notifications_drain(account_id: int, slot: int) -> int:
+    return notifications.notifications_drain(account_id, slot)
 
 
 @shared_task

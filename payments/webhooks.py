@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from helpdesk.jobs import BROKER_ERRORS
-from payments.accounts import gateway_of
+from payments.accounts import gateway_kept
 from payments.gateways import GatewayError, NotificationMalformed
 from payments.models import PaymentAccount
+from payments.notifications import notifications_queue
 from payments.signatures import SignatureInvalid
 
 logger = logging.getLogger(__name__)
@@ -31,34 +31,32 @@ def _answer(status: int, text: str) -> HttpResponse:
 def payments_webhook(request: HttpRequest, webhook_key: str, pix: bool = False) -> HttpResponse:
     if request.method != "POST":
         return _answer(405, "Only POST is accepted.")
+    return webhook_accept(
+        webhook_key, pix=pix, body=request.body, headers=dict(request.headers), query=request.GET.dict()
+    )
+
+
+def webhook_accept(
+    webhook_key: str, *, pix: bool, body: bytes, headers: Mapping[str, str], query: Mapping[str, str]
+) -> HttpResponse:
+    """Take one notification: checked (a signature) and read (what it names), then queued for a job that reads
+    those charges back from the provider. Shared by the Django view and the ASGI fast path (``payments.asgi``)."""
     account = PaymentAccount.objects.filter(webhook_key=webhook_key, enabled=True).first()
     if account is None or account.kind == PaymentAccount.Kind.STATIC_PIX:
         return _answer(404, "Unknown webhook address.")
     if pix != (account.kind == PaymentAccount.Kind.BCB_PIX):
         return _answer(404, "Unknown webhook address.")
-    if len(request.body) > BODY_MAX:
+    if len(body) > BODY_MAX:
         return _answer(413, "The body is too large.")
     try:
-        with gateway_of(account) as gateway:
-            notification = gateway.parse_notification(
-                headers=dict(request.headers), query=request.GET.dict(), raw_body=request.body, now=time.time()
-            )
+        notification = gateway_kept(account).parse_notification(
+            headers=headers, query=query, raw_body=body, now=time.time()
+        )
     except SignatureInvalid as exc:
         logger.info("Payment webhook for account %s refused: %s", account.pk, exc.reason)
         return _answer(401, "Invalid signature.")
     except (NotificationMalformed, GatewayError) as exc:
         logger.warning("Payment webhook for account %s not understood: %s", account.pk, exc)
         return _answer(400, "The notification could not be read.")
-    references, payment_ids = list(notification.psp_references), list(notification.psp_payment_ids)
-    if references or payment_ids:
-        transaction.on_commit(lambda: _enqueue(account.pk, references, payment_ids))
+    notifications_queue(account.pk, notification.psp_references, notification.psp_payment_ids)
     return _answer(200, "ok")
-
-
-def _enqueue(account_id: int, references: list[str], payment_ids: list[str]) -> None:
-    from payments.tasks import payment_notification_process
-
-    try:
-        payment_notification_process.delay(account_id, references, payment_ids)
-    except BROKER_ERRORS as exc:  # the sweeper reads open charges back anyway
-        logger.warning("Payment notification of account %s not enqueued: %s", account_id, type(exc).__name__)
