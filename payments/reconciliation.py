@@ -15,6 +15,7 @@ Every list and total is a fixed number of queries, however many rows there are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -232,7 +233,7 @@ def _marked_paid_by(tenant: Tenant, orders: list[Order]) -> dict[str, tuple[str,
 
 
 def _by_hand(tenant: Tenant, orders: QuerySet[Order]) -> tuple[list[Difference], int]:
-    found = orders.filter(from_provider=False)
+    found = orders.filter(Q(from_provider=False))  # annotated by _orders_paid
     listed = list(found.select_related("contact").order_by("paid_at", "id")[:ROWS_MAX])
     marked = _marked_paid_by(tenant, listed)
     rows = []
@@ -255,7 +256,7 @@ def _by_hand(tenant: Tenant, orders: QuerySet[Order]) -> tuple[list[Difference],
 
 
 def _mismatched(orders: QuerySet[Order]) -> tuple[list[Difference], int]:
-    found = orders.filter(has_payment=True).exclude(paid_amount=F("total"))
+    found = orders.filter(Q(has_payment=True)).exclude(Q(paid_amount=F("total")))  # annotated by _orders_paid
     rows = [
         Difference(
             kind="amount_mismatch",
@@ -335,7 +336,7 @@ def _payment_sums() -> dict[str, Any]:
     }
 
 
-def _totals(row: dict[str, Any]) -> Totals:
+def _totals(row: Mapping[str, Any]) -> Totals:
     return Totals(**{name: row.get(name) or 0 for name in Totals.__dataclass_fields__ if name in row})
 
 
