@@ -365,6 +365,8 @@ class PaymentRequest(TenantOwnedModel):
         "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper last read the charge back: it reads the open ones in turn, the longest unread first.
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment request")
@@ -378,6 +380,7 @@ class PaymentRequest(TenantOwnedModel):
         ]
         indexes = [
             models.Index(fields=["status", "expires_at"], name="payment_request_open_due"),
+            models.Index(fields=["status", "checked_at"], name="payment_request_open_checked"),
             models.Index(fields=["account", "psp_reference"], name="payment_request_psp_ref"),
         ]
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -407,10 +408,18 @@ def notification_process(account: PaymentAccount, *, references: list[str], paym
 
 
 def payment_requests_sweep(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
-    """The sweeper: read back open charges whose webhook may never have come, and close expired requests."""
+    """The sweeper: read back open charges whose webhook may never have come, and close expired requests.
+
+    A pass reads at most ``limit`` charges: the expired ones first (read once more, so a payment made just
+    before is recorded, then closed), then the others in turn, those read back longest ago (or never) first,
+    so with more requests open than ``limit`` every one is still read within a few passes.
+    """
     now = now or timezone.now()
     counts = {"checked": 0, "expired": 0}
-    due = PaymentRequest.objects.filter(status=OPEN).select_related("account").order_by("expires_at")[:limit]
+    still_open = PaymentRequest.objects.filter(status=OPEN).select_related("account")
+    expired = list(still_open.filter(expires_at__lte=now).order_by("expires_at")[:limit])
+    in_turn = still_open.filter(expires_at__gt=now).order_by(F("checked_at").asc(nulls_first=True), "expires_at", "pk")
+    due = expired + list(in_turn[: limit - len(expired)])
     for payment_request in due:
         if payment_request.psp_reference:
             try:
@@ -419,9 +428,11 @@ def payment_requests_sweep(*, now: datetime | None = None, limit: int = 200) -> 
             except GatewayError as exc:
                 logger.warning("Payment request %s not checked: %s", payment_request.pk, exc)
                 continue
+            finally:
+                PaymentRequest.objects.filter(pk=payment_request.pk).update(checked_at=timezone.now())
         payment_request.refresh_from_db(fields=["status"])
-        expired = payment_request.status == OPEN and payment_request.expires_at <= now
-        if expired and _close(payment_request, PaymentRequest.Status.EXPIRED, cancel_at_provider=True):
+        expired_now = payment_request.status == OPEN and payment_request.expires_at <= now
+        if expired_now and _close(payment_request, PaymentRequest.Status.EXPIRED, cancel_at_provider=True):
             counts["expired"] += 1
     return counts
 

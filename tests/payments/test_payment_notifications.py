@@ -205,3 +205,39 @@ def test_the_fast_path_takes_pix_webhooks_as_the_view_does(tenant, order, pix_ac
     too_big = b'{"pix": [' + b" " * (256 * 1024) + b"]}"
     assert _asgi_post(path, too_big) == (413, b"The body is too large.")
     assert len(queued) == 1  # none of the refused ones queued anything
+
+
+# --- the sweeper ----------------------------------------------------------------------------------------------------
+
+
+def test_the_sweeper_reads_every_open_charge_in_turn_however_many_are_open(
+    tenant, conversation, pix_account, psp, sent, capture
+):
+    from payments.orders import order_create
+    from payments.requests import payment_requests_sweep
+
+    orders = [
+        order_create(actor=owner_of(tenant), conversation=conversation, amount=1000 + n, description=f"Recarga {n}")
+        for n in range(3)
+    ]
+    with capture(execute=True):
+        requests = [payment_request_create(actor=owner_of(tenant), order=o, kind="bcb_pix") for o in orders]
+    psp.admin.pix_pay(requests[2].charge_id)  # its webhook never comes; the last in line
+
+    read: list[list[int]] = []
+    for _ in range(3):
+        before = dict(PaymentRequest.objects.values_list("pk", "checked_at"))
+        with capture(execute=True):
+            assert payment_requests_sweep(limit=1) == {"checked": 1, "expired": 0}
+        after = dict(PaymentRequest.objects.values_list("pk", "checked_at"))
+        read.append([pk for pk in after if after[pk] != before[pk]])
+
+    assert read == [[requests[0].pk], [requests[1].pk], [requests[2].pk]]
+    assert [Order.objects.get(pk=o.pk).status for o in orders] == ["awaiting_payment", "awaiting_payment", "paid"]
+    assert len(sent.of_type("order_status")) == 1
+
+    with capture(execute=True):  # the fourth pass starts the round again with the one read longest ago
+        payment_requests_sweep(limit=1)
+    assert PaymentRequest.objects.filter(pk=requests[0].pk).values_list("checked_at", flat=True).get() > (
+        PaymentRequest.objects.filter(pk=requests[1].pk).values_list("checked_at", flat=True).get()
+    )
