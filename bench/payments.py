@@ -16,8 +16,9 @@ window open in the product and at the fake).
    it>]}`` and, for each unpaid charge, a forged one (a made-up endToEndId, the charge's txid and
    amount), each delivered ``--deliveries`` (3) times; the whole list shuffled and posted to
    ``/webhooks/payments/<key>/pix`` open loop at ``--rate`` (200) per second.
-3. **Settle**: the run waits until every notification job the accepted webhooks enqueued has ended
-   (counted in the worker's log) and every confirmed order's status message has reached the fake, then
+3. **Settle**: the run waits until nothing the webhooks named waits in Redis any more and no job holds a
+   slot of the account (``payments.notifications``), and every confirmed order's status message has
+   reached the fake, then
    runs the payments sweeper once (``payments.requests.payment_requests_sweep()``, the beat's pass: the
    200 open requests that expire first) and waits for what it confirmed.
 
@@ -105,7 +106,7 @@ APP_SECRET = "bench-payments-secret"
 PIX_CLIENT_ID, PIX_CLIENT_SECRET = "demo-pix-client", "demo-pix-secret"
 PIX_KEY = "2a5c4f1e-9b3d-4c7a-8e6f-1d2b3c4d5e6f"
 AMOUNT = 2500
-TASK = "payments.tasks.payment_notification_process"
+TASKS = ("payments.tasks.payment_notifications_drain", "payments.tasks.payment_notification_process")
 
 
 def pix_time(moment: datetime) -> str:
@@ -250,7 +251,8 @@ def job_counts(log: Path) -> Counter[str]:
     """Notification jobs the worker ended (succeeded, raised) or retried, from its log."""
     text = log.read_text(errors="replace") if log.exists() else ""
     counts: Counter[str] = Counter()
-    for outcome in re.findall(re.escape(TASK) + r"\[[^\]]+\] (succeeded|raised|retry)", text):
+    names = "|".join(re.escape(task) for task in TASKS)
+    for outcome in re.findall(r"(?:" + names + r")\[[^\]]+\] (succeeded|raised|retry)", text):
         counts[outcome] += 1
     return counts
 
@@ -513,9 +515,9 @@ def main() -> None:
         posted_at = time.time()
 
         def jobs_ended() -> bool:
-            counts = job_counts(log_dir / "worker.log")
-            ended = counts["succeeded"] + counts["raised"] - jobs_before["succeeded"] - jobs_before["raised"]
-            return ended >= statuses[200]
+            # Names wait in helpdesk:pay:pending:<account>:<slot>; a job holds helpdesk:pay:drain:<account>:<slot>
+            # from its enqueueing until it found nothing more.
+            return not any(broker.scan_iter(f"helpdesk:pay:*:{account.pk}:*"))
 
         status_asked = Message.objects.filter(conversation__in=[c.pk for c in conversations], type="order_status")
         done = wait_until(
