@@ -183,19 +183,22 @@ def _finish(sync: CatalogSync) -> None:
 
 def catalog_sync_run(tenant_id: int, *, sync_id: int | None = None) -> CatalogSync | None:
     """Push the workspace's products to every catalog of its channels (the job)."""
+    now = timezone.now()
     if sync_id is None:
         cache.delete(_hold_key(tenant_id))  # changes from now on ask for the next job
         if not Tenant.objects.filter(pk=tenant_id, active=True).exists():
             return None
-        sync = CatalogSync.objects.create(tenant_id=tenant_id, trigger=CatalogSync.Trigger.CHANGE)
+        sync = CatalogSync.objects.create(
+            tenant_id=tenant_id, trigger=CatalogSync.Trigger.CHANGE, status=CatalogSync.Status.RUNNING, started_at=now
+        )
     else:
-        sync = CatalogSync.objects.filter(
+        # Claimed with a conditional update: a job delivered twice runs once.
+        claimed = CatalogSync.objects.filter(
             tenant_id=tenant_id, pk=sync_id, status=CatalogSync.Status.QUEUED, tenant__active=True
-        ).first()
-        if sync is None:
+        ).update(status=CatalogSync.Status.RUNNING, started_at=now, updated_at=now)
+        if not claimed:
             return None
-    sync.status, sync.started_at = CatalogSync.Status.RUNNING, timezone.now()
-    sync.save(update_fields=["status", "started_at", "updated_at"])
+        sync = CatalogSync.objects.get(pk=sync_id)
     products = list(Product.objects.filter(tenant_id=tenant_id).order_by("id"))
     items = [_item(p) for p in products]
     skus = [p.retailer_id for p in products]
