@@ -5,24 +5,50 @@
   fixed number of queries; it is asked again whenever a bubble is rendered again (live updates included),
   so a feature that changes what its card shows publishes ``message.updated`` for that message.
 - **Contact sections**: a section of the contact panel (the customer's orders), for the member looking.
+- **Product cards**: what the workspace's catalogue says of the products (by SKU) that messages show or are
+  about (a product message, a customer's question about a product): name, price, image. A provider answers
+  for the SKUs of one render in a fixed number of queries; an unknown SKU is left out (shown as its SKU).
+- **Composer products**: the products an agent may offer in a conversation (the composer's "Products"
+  picker), searched by name or SKU; only the conversation's workspace's, and only those on offer.
 
 Apps register in ``AppConfig.ready()``; what they return is HTML they rendered and escaped themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from conversations.models import Conversation, Message
 
+
+@dataclass(frozen=True)
+class ProductCard:
+    """A catalogue product as the inbox shows it: ``price`` in the currency's minor units; ``image_url`` an
+    https address or ""."""
+
+    sku: str
+    name: str
+    price: int
+    currency: str
+    image_url: str = ""
+    category: str = ""
+
+
 CardProvider = Callable[[Sequence[Message]], Mapping[int, SafeString]]
 ContactSection = Callable[[HttpRequest, Conversation], SafeString | None]
+# (tenant id, SKUs) -> the cards of the SKUs the workspace's catalogue has.
+ProductCards = Callable[[int, Collection[str]], Mapping[str, ProductCard]]
+# (request, conversation, query, SKUs or None) -> the products on offer matching the query (or among the SKUs).
+ProductSearch = Callable[[HttpRequest, Conversation, str, Collection[str] | None], Sequence[ProductCard]]
 
 _card_providers: dict[str, CardProvider] = {}
 _contact_sections: dict[str, ContactSection] = {}
+_product_cards: dict[str, ProductCards] = {}
+_product_searches: dict[str, ProductSearch] = {}
 
 
 def card_provider_register(name: str, provider: CardProvider) -> None:
@@ -55,3 +81,50 @@ def contact_section_unregister(name: str) -> None:
 def contact_sections(request: HttpRequest, conversation: Conversation) -> list[SafeString]:
     """The sections apps add to the contact panel of ``conversation`` for the member of ``request``."""
     return [html for section in _contact_sections.values() if (html := section(request, conversation))]
+
+
+def product_cards_register(name: str, provider: ProductCards) -> None:
+    _product_cards[name] = provider
+
+
+def product_cards_unregister(name: str) -> None:
+    _product_cards.pop(name, None)
+
+
+def product_cards(tenant_id: int, skus: Collection[str]) -> dict[str, ProductCard]:
+    """The cards of the SKUs the workspace's catalogue knows (none asked for: no provider is called)."""
+    found: dict[str, ProductCard] = {}
+    if not skus:
+        return found
+    for provider in _product_cards.values():
+        for sku, card in provider(tenant_id, skus).items():
+            found.setdefault(sku, card)
+    return found
+
+
+def composer_product_search_register(name: str, search: ProductSearch) -> None:
+    _product_searches[name] = search
+
+
+def composer_product_search_unregister(name: str) -> None:
+    _product_searches.pop(name, None)
+
+
+def composer_products_offered() -> bool:
+    """Whether an app offers products to the composer at all."""
+    return bool(_product_searches)
+
+
+def composer_product_search(
+    request: HttpRequest, conversation: Conversation, q: str = "", skus: Collection[str] | None = None
+) -> list[ProductCard]:
+    """The products the member of ``request`` may offer in ``conversation`` that match ``q`` (name or SKU), or,
+    with ``skus``, those of them on offer."""
+    found: list[ProductCard] = []
+    seen: set[str] = set()
+    for search in _product_searches.values():
+        for card in search(request, conversation, q, skus):
+            if card.sku not in seen:
+                seen.add(card.sku)
+                found.append(card)
+    return found

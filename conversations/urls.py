@@ -19,6 +19,7 @@ urlpatterns = [
     path("inbox/c/<int:display_id>/quick-replies/", views.conversation_quick_replies, name="inbox_quick_replies"),
     path("inbox/c/<int:display_id>/templates/", views.conversation_templates, name="inbox_templates"),
     path("inbox/c/<int:display_id>/mentions/", views.mention_candidates, name="inbox_mentions"),
+    path("inbox/c/<int:display_id>/products/", views.conversation_products, name="inbox_products"),
     path("inbox/c/<int:display_id>/contact/", views.contact_edit, name="inbox_contact_edit"),
     path("inbox/c/<int:display_id>/<str:action>/", views.conversation_action, name="inbox_action"),
 ]

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import channels, extensions, selectors
 from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
+from conversations.product_picker import picker_products, picker_spec, products_offered
 from conversations.services import actions
 from conversations.services.contacts import contact_update
 from conversations.services.events import live_variant, row_window
@@ -163,6 +164,7 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
         "priorities": Conversation.Priority.choices,
         "can_reply": membership.has_perm(Perm.REPLY),
         "can_send_templates": membership.has_perm(Perm.SEND_TEMPLATES),
+        "can_send_products": membership.has_perm(Perm.REPLY) and products_offered(conversation),
         "current_tenant": membership.tenant,
         "now": now,
     }
@@ -399,7 +401,9 @@ def conversation_send(request: HttpRequest, tenant_slug: str, display_id: int) -
         digits = raw_reply_to.isascii() and raw_reply_to.isdigit()
         reply_to_id = parse_id(raw_reply_to, name="reply_to") if digits else None
         reply_to = selectors.reply_to_get(conversation=conversation, message_id=reply_to_id)
-    if request.POST.get("template"):
+    if request.POST.get("products_kind"):
+        spec = picker_spec(request, conversation, request.POST)
+    elif request.POST.get("template"):
         try:
             params = json.loads(request.POST.get("params") or "{}")
         except json.JSONDecodeError:
@@ -478,6 +482,14 @@ def conversation_quick_replies(request: HttpRequest, tenant_slug: str, display_i
 def conversation_templates(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
     conversation = _conversation(request, display_id)
     return JsonResponse({"templates": channels.backend_for(conversation.inbox).templates_for(conversation.inbox)})
+
+
+@require_GET
+@json_fragment
+def conversation_products(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
+    """The products the member may send here (the composer's picker), searched by name or SKU with ``q``."""
+    conversation = _conversation(request, display_id)
+    return JsonResponse({"products": picker_products(request, conversation, request.GET.get("q", ""))})
 
 
 @require_GET

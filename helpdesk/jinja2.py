@@ -135,6 +135,7 @@ def environment(**options: Any) -> Environment:
             "message_ticks": inbox_tags.message_ticks,
             "sender_name": inbox_tags.message_sender,
             "message_cards": inbox_tags.message_cards,
+            "message_products": inbox_tags.message_products,
         }
     )
     env.filters.update(
@@ -154,6 +155,7 @@ def environment(**options: Any) -> Environment:
             "order_summary": inbox_tags.order_summary,
             "payment_summary": inbox_tags.payment_summary,
             "order_status_summary": inbox_tags.order_status_summary,
+            "product_sections": inbox_tags.product_sections,
             "flow_fields": inbox_tags.flow_fields,
             "interactive_header": inbox_tags.interactive_header,
             "interactive_buttons": inbox_tags.interactive_buttons,

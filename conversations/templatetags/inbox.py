@@ -30,12 +30,15 @@ from conversations.content import (
     OrderContent,
     OrderStatusContent,
     PaymentRequestContent,
+    ProductListContent,
     ReplyContent,
     TemplateContent,
     UnsupportedContent,
     content_read,
+    content_skus,
     major_units,
 )
+from conversations.extensions import ProductCard
 from conversations.models import Attachment, Conversation, Message
 from conversations.services.outbound import (
     REPLY_WINDOW_CLOSED_TITLE,
@@ -268,6 +271,37 @@ def channel_name(channel_type: str) -> str:
 def message_cards(messages: Sequence[Message]) -> dict[int, list[SafeString]]:
     """What feature apps show under the messages of a render (``conversations.extensions``)."""
     return extensions.message_cards(messages)
+
+
+PRODUCT_TYPES = frozenset({Message.Type.PRODUCT, Message.Type.PRODUCT_LIST, Message.Type.CATALOG})
+
+
+def message_products(messages: Sequence[Message]) -> dict[str, ProductCard]:
+    """The catalogue's cards of the products the messages of a render show or ask about, by SKU (one
+    provider call for the render; none when no message names a product)."""
+    skus: set[str] = set()
+    for message in messages:
+        stored = message.content
+        if message.type not in PRODUCT_TYPES and not (isinstance(stored, dict) and stored.get("product")):
+            continue
+        content = content_read(stored)
+        if content is not None:
+            skus.update(content_skus(content))
+    if not skus:
+        return {}
+    return extensions.product_cards(messages[0].tenant_id, skus)
+
+
+@register.filter
+def product_sections(content: Any, products: Any = None) -> list[dict[str, Any]]:
+    """A product list's sections, each product with its catalogue card (``None`` when the SKU is unknown)."""
+    if not isinstance(content, ProductListContent):
+        return []
+    known = products if isinstance(products, dict) else {}
+    return [
+        {"title": section.title, "products": [{"sku": sku, "card": known.get(sku)} for sku in section.skus]}
+        for section in content.sections
+    ]
 
 
 @register.filter

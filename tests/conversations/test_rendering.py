@@ -305,7 +305,7 @@ INBOUND_EXPECTED: dict[str, list[str] | None] = {
     "inbound_text.json": ["Does it come in another color?"],
     "inbound_text_forwarded.json": ["Forwarded", "forwarded text"],
     "inbound_text_frequently_forwarded.json": ["Forwarded many times", "text forwarded many times"],
-    "inbound_text_product_inquiry_context.json": ["About product di9ozbzfi4", "Is this still available?"],
+    "inbound_text_product_inquiry_context.json": ["About product: di9ozbzfi4", "Is this still available?"],
     "inbound_text_referral_ctwa_ad.json": ["From an ad: Chat with us"],
     "inbound_text_reply_context.json": ["Replying to a message", "replied text"],
     "inbound_unsupported.json": [

@@ -194,6 +194,7 @@ EXPECTED: dict[str, set[str]] = {
     "inbox_quick_replies": EVERYONE,
     "inbox_templates": EVERYONE,
     "inbox_mentions": EVERYONE,
+    "inbox_products": EVERYONE,
     "inbox_contact_edit": EVERYONE,
     "inbox_action": EVERYONE,
 }

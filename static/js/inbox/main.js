@@ -15,6 +15,7 @@ import {
   addAttribute, closeContact, contactIsOpen, removeAttribute, saveContact, toggleContact,
 } from "./contact.js";
 import {initNotifications} from "./notifications.js";
+import {onProductPicked, onProductsInput, sendProducts, toggleProducts} from "./products.js";
 import {startRealtime} from "./realtime.js";
 
 function onClick(event) {
@@ -39,6 +40,10 @@ function onClick(event) {
   const item = t.closest(".popup-item");
   if (item) { choosePopup(Number(item.dataset.index)); return; }
   if (t.closest("[data-template-send]")) { sendTemplate(); return; }
+  const productsToggle = t.closest("[data-products-toggle]");
+  if (productsToggle) { toggleProducts(productsToggle); return; }
+  if (t.closest("[data-products-send]")) { sendProducts("products"); return; }
+  if (t.closest("[data-products-catalog]")) { sendProducts("catalog"); return; }
   // The status buttons; a message's article also carries data-status (its delivery status).
   const status = t.closest("button[data-status]");
   if (status) {
@@ -76,6 +81,7 @@ function onChange(event) {
   if (t.matches("[data-team]")) { act("team", {team: t.value}); return; }
   if (t.matches("[data-label-add]") && t.value) { act("labels", {add: [t.value]}); return; }
   if (t.matches("[data-template-select]")) { templateFields(); return; }
+  if (t.matches("[data-products-list] input[type=checkbox]")) { onProductPicked(t); return; }
   if (t.matches("[data-file]")) showFileName(t);
 }
 
@@ -88,6 +94,7 @@ function onInputEvent(event) {
     return;
   }
   if (t.matches("[data-text]")) { onInput(); return; }
+  if (t.matches("[data-products-search]")) { onProductsInput(t); return; }
   if (t.closest("[data-template-params]")) templatePreview();
 }
 
