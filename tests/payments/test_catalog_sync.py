@@ -324,7 +324,7 @@ def test_the_sync_page_refuses_get(tenant, channel):
 def test_an_import_asks_for_one_sync(tenant, channel, fake, catalog_id, capture):
     from payments.imports import import_start
 
-    data = 'sku,name,price\nA-1,Um,"10,00"\nA-2,Dois,"20,00"\n'.encode()
+    data = b'sku,name,price\nA-1,Um,"10,00"\nA-2,Dois,"20,00"\n'
     with capture(execute=True):
         import_start(actor=owner_of(tenant), tenant=tenant, filename="p.csv", data=data)
     assert len(sync_jobs()) == 1
@@ -365,3 +365,31 @@ def test_the_demo_number_gets_a_catalog_holding_the_demo_products(fake_server, s
             f"Demo catalog synced to WhatsApp: done (whatsapp:{DEMO['catalog_id']}: synced).\n"
         )
         admin.reset()
+
+
+def test_the_sync_on_the_catalog_page_reads_in_portuguese(tenant, channel, fake, catalog_id, capture):
+    fake.catalog_item_errors(catalog_id, {"BAD": "Image could not be downloaded."})
+    with capture(execute=True):
+        product_create(actor=owner_of(tenant), tenant=tenant, spec=spec("GOOD"))
+        product_create(actor=owner_of(tenant), tenant=tenant, spec=spec("BAD"))
+    run_sync_jobs()
+    owner = owner_of(tenant)
+    owner.user.language = "pt-br"
+    owner.user.save(update_fields=["language"])
+    client = Client(HTTP_ACCEPT_LANGUAGE="pt-br")
+    client.force_login(owner.user)
+    html = client.get(PAGE).content.decode()
+    for text in (
+        "Catálogo do WhatsApp",
+        "Última sincronização:",
+        "— Sincronizado.",
+        "2 produtos enviados; excluídos: 0.",
+        "1 produto recusado",
+        "sincronizado",
+        "Produtos que o WhatsApp recusou",
+        "Motivo (nas palavras da Meta)",
+        "Recusado pelo WhatsApp",
+        "Sincronizar com o WhatsApp",
+    ):
+        assert text in html, text
+    assert "Last sync" not in html and "Sync with WhatsApp" not in html
