@@ -890,7 +890,12 @@ def _sku(data: Mapping[str, Any], key: str, path: str, *, required: bool = True)
 def _refuse_header(data: Mapping[str, Any], kind: str) -> None:
     """A product or a catalog message has no header: the channel shows the product's image instead."""
     if data.get("header") not in (None, "", {}):
-        raise ContentInvalid(_("%(field)s is not allowed in a %(kind)s message.") % {"field": "header", "kind": kind})
+        message = (
+            _("%(field)s is not allowed in a product message.")
+            if kind == "product"
+            else _("%(field)s is not allowed in a catalog message.")
+        )
+        raise ContentInvalid(message % {"field": "header"})
 
 
 @dataclass(frozen=True, kw_only=True)
