@@ -397,3 +397,16 @@ def test_admin_lists_a_catalog_with_its_link_and_products(fake: FakeSetup, catal
     ]
     assert fake.admin.catalog_create("Renamed", catalog_id=catalog_id) == catalog_id
     assert [c["name"] for c in fake.admin.catalogs()] == ["Renamed"]
+
+
+def test_injected_permission_and_account_rate_limit_errors(fake: FakeSetup, catalog_id: str) -> None:
+    fake.admin.set_faults(error_next={"80008": 1})
+    limited = fake.graph.post(f"/{fake.waba_id}/product_catalogs", data={"catalog_id": catalog_id})
+    assert limited.status_code == 400
+    assert (error_of(limited)["code"], error_of(limited)["is_transient"]) == (80008, True)
+    assert fake.server.state.waba_catalog(fake.waba_id) is None
+    fake.admin.set_faults(error_next={"200": 1})
+    denied = fake.graph.post(f"/{catalog_id}/products", json=product_request(fake))
+    assert (denied.status_code, error_of(denied)["code"]) == (403, 200)
+    assert fake.server.state.catalog_products(catalog_id) == []
+    assert fake.graph.post(f"/{catalog_id}/products", json=product_request(fake)).status_code == 200

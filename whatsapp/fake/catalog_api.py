@@ -98,6 +98,8 @@ def _uncursor(cursor: str) -> int:
 async def waba_product_catalogs(request: Request, engine: FakeEngine) -> Response:
     waba_id, method, token = request.path_params["node"], request.method, _token(request)
     catalogs = store(engine)
+    engine.check_token(token)
+    catalogs.injected_error(200, 80008)
     if method == "GET":
         found = catalogs.waba_catalogs(waba_id, token, method)
         data = [_fields({"id": c.id, "name": c.name}, request) for c in found]
@@ -133,6 +135,7 @@ async def commerce_settings(request: Request, engine: FakeEngine) -> Response:
 async def catalog_products(request: Request, engine: FakeEngine) -> Response:
     catalogs = store(engine)
     catalog = catalogs.catalog_for(request.path_params["node"], _token(request), request.method)
+    catalogs.injected_error(200)
     if request.method == "POST":
         product = catalogs.create_product(catalog, await graph_params(request))
         return _meta({"id": product.id})
@@ -196,6 +199,7 @@ def _filtered(products: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]:
 async def items_batch(request: Request, engine: FakeEngine) -> Response:
     catalogs = store(engine)
     catalog = catalogs.catalog_for(request.path_params["node"], _token(request), "POST")
+    catalogs.injected_error(200)
     params = await graph_params(request)
     if isinstance(params.get("requests"), str):  # a form body carries the array as a JSON string
         try:

@@ -66,6 +66,27 @@ GRAPH_WRITABLE = {
 }
 
 
+CATALOG_ERRORS = {
+    200: lambda: errors.GraphError(
+        http_status=403,
+        code=200,
+        message="(#200) Requires catalog_management permission to manage the object",
+    ),
+    80008: lambda: errors.GraphError(
+        http_status=400,
+        code=80008,
+        message="(#80008) There have been too many calls to this WhatsApp Business account. Wait a bit and try again.",
+        extra={"is_transient": True},
+    ),
+    80014: lambda: errors.GraphError(
+        http_status=400,
+        code=80014,
+        message="(#80014) There have been too many calls for this catalog. Wait a bit and try again.",
+        extra={"is_transient": True},
+    ),
+}
+
+
 class CatalogAdminError(Exception):
     """A bad request to the admin API's catalogs (``catalog_api`` answers it as the admin API's errors)."""
 
@@ -196,6 +217,21 @@ class CatalogStore:
         self.waba_numbers_of = waba_numbers
         self.now = now
         self.call_later = call_later
+
+    # ------------------------------------------------------------------ injected errors
+
+    def injected_error(self, *codes: int) -> None:
+        """Raise the first of ``codes`` that ``error_next`` (admin faults) holds, spending it: 200 (permission),
+        80008 (the WABA's rate limit), 80014 (the catalog batch API's rate limit). Other codes stay for sends."""
+        with self.state.lock:
+            pending = self.state.faults.error_next
+            code = next((c for c in codes if pending.get(c)), None)
+            if code is None:
+                return
+            pending[code] -= 1
+            if not pending[code]:
+                del pending[code]
+        raise CATALOG_ERRORS[code]()
 
     # ------------------------------------------------------------------ admin
 
@@ -425,17 +461,7 @@ class CatalogStore:
             raise errors.invalid_parameter(f"Param requests must have at most {BATCH_MAX} items.")
         allow_upsert = _bool_param("allow_upsert", body.get("allow_upsert", True))
         with self.state.lock:
-            pending = self.state.faults.error_next
-            if pending.get(80014):
-                pending[80014] -= 1
-                if not pending[80014]:
-                    del pending[80014]
-                raise errors.GraphError(
-                    http_status=400,
-                    code=80014,
-                    message="(#80014) There have been too many calls for this catalog. Wait a bit and try again.",
-                    extra={"is_transient": True},
-                )
+            self.injected_error(80014)
             statuses: list[dict[str, Any]] = []
             valid: list[dict[str, Any]] = []
             for line, request in enumerate(requests):
