@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.utils import timezone
@@ -21,10 +21,15 @@ from tests.factories import owner_of
 from tests.whatsapp.conftest import load_fixture
 from whatsapp import outbound_payloads as out
 from whatsapp.errors import PermanentError
-from whatsapp.fake import validation
+from whatsapp.fake import validation, wait_for
 from whatsapp.fake.errors import GraphError
 from whatsapp.models import WhatsAppChannel
 from whatsapp.sender import build_payload, product_payload
+
+if TYPE_CHECKING:
+    from tests.whatsapp.fake_fixtures import FakeSetup
+
+pytest_plugins = ["tests.whatsapp.fake_fixtures"]
 
 TO = "5511912345678"
 CATALOG = "194836987003835"
@@ -348,3 +353,173 @@ def test_a_header_on_a_product_is_refused_naming_it_and_nothing_is_queued(channe
         )
     assert excinfo.value.message == "header is not allowed in a product message."
     assert not Message.objects.filter(direction="out").exists()
+
+
+# -- the customer's phone simulator: products from the fake's catalog, a cart, questions about a product ------
+
+
+def _fake_catalog(fake: FakeSetup) -> str:
+    catalog_id = fake.admin.catalog_create("Pizzaria", waba_id=fake.waba_id, catalog_id=CATALOG)
+    linked = fake.graph.post(f"/{fake.waba_id}/product_catalogs", json={"catalog_id": catalog_id})
+    assert linked.status_code == 200, linked.text
+    for sku, name, price, image in (
+        ("PIZZA-MARG-G", "Pizza Margherita", 5990, "https://cdn.example.com/marg.jpg"),
+        ("PIZZA-CALA-G", "Pizza Calabresa", 6290, ""),
+        ("REFRI-LATA", "Refrigerante lata", 650, ""),
+    ):
+        body = {"retailer_id": sku, "name": name, "price": price, "currency": "BRL"}
+        if image:
+            body["image_url"] = image
+        created = fake.graph.post(f"/{catalog_id}/products", json=body)
+        assert created.status_code == 200, created.text
+    return catalog_id
+
+
+def _customer_message(fake: FakeSetup, kind: str) -> tuple[dict[str, Any], bytes]:
+    """The webhook message of the customer's last message of ``kind`` (statuses of our sends arrive too)."""
+
+    def found() -> tuple[dict[str, Any], bytes] | None:
+        for post in reversed(fake.sink.posts()):
+            for message in post.json()["entry"][0]["changes"][0]["value"].get("messages") or []:
+                if message["type"] == kind:
+                    return message, post.body
+        return None
+
+    return wait_for(found)
+
+
+def _simulated(fake: FakeSetup) -> list[dict[str, Any]]:
+    state = fake.http.get("/_fake/simulator/state", params={"pnid": fake.pnid, "customer": fake.customer}).json()
+    return state["messages"]
+
+
+MARGHERITA = {
+    "catalog_id": CATALOG,
+    "retailer_id": "PIZZA-MARG-G",
+    "known": True,
+    "name": "Pizza Margherita",
+    "description": "",
+    "price_display": "R$59,90",
+    "item_price": 59.9,
+    "currency": "BRL",
+    "image_url": "https://cdn.example.com/marg.jpg",
+    "available": True,
+}
+
+
+def test_the_simulator_shows_each_product_message_with_the_catalogs_names_prices_and_images(fake: FakeSetup):
+    _fake_catalog(fake)
+    fake.open_window()
+    sends = [
+        product_payload(fake.customer, neutral("product", {"sku": "PIZZA-MARG-G", "body": "A mais pedida"}),
+                        catalog_id=CATALOG),
+        product_payload(fake.customer, neutral("product_list", brl_list()), catalog_id=CATALOG),
+        product_payload(fake.customer, neutral("catalog", {"body": "Veja tudo"}), catalog_id=CATALOG),
+        product_payload(fake.customer, neutral("product", {"sku": "SUMIU"}), catalog_id=CATALOG),
+    ]  # fmt: skip
+    responses = [fake.send(payload) for payload in sends]
+    assert [r.status_code for r in responses] == [200, 200, 200, 200], [r.text for r in responses]
+
+    product, product_list, catalog, unknown = (
+        m["interactive"]["commerce"] for m in _simulated(fake) if m["direction"] == "out"
+    )
+    assert product == {"kind": "product", "cart_enabled": True, "catalog_id": CATALOG, "product": MARGHERITA}
+    assert [(s["title"], [p["retailer_id"] for p in s["products"]]) for s in product_list["sections"]] == [
+        ("Pizzas", ["PIZZA-MARG-G", "PIZZA-CALA-G"]),
+        ("Bebidas", ["REFRI-LATA"]),
+    ]
+    # A SKU the catalog does not have is shown by its SKU only.
+    assert product_list["sections"][1]["products"][0]["price_display"] == "R$6,50"
+    assert catalog["thumbnail"] == MARGHERITA  # none named: the first product's
+    assert [p["name"] for p in catalog["products"]] == ["Pizza Margherita", "Pizza Calabresa", "Refrigerante lata"]
+    assert unknown["product"] == {"catalog_id": CATALOG, "retailer_id": "SUMIU", "known": False}
+    script = fake.http.get("/simulator/simulator.js").text
+    for words in ('"Add to cart"', '"Message business"', '"View catalog"', '"Send cart"', "MAX_QUANTITY = 99"):
+        assert words in script or words.strip('"') in fake.http.get("/simulator/").text
+
+
+def test_the_simulators_cart_arrives_as_the_order_webhook_of_commerce_section_3(fake: FakeSetup):
+    _fake_catalog(fake)
+    fake.open_window()
+    assert (
+        fake.send(product_payload(fake.customer, neutral("product_list", brl_list()), catalog_id=CATALOG)).status_code
+        == 200
+    )
+    shown = next(m for m in _simulated(fake) if m["direction"] == "out")["interactive"]["commerce"]
+    pizza, refri = shown["sections"][0]["products"][0], shown["sections"][1]["products"][0]
+    # What the page's "Send cart" posts: the products' catalog, prices and currency as the simulator shows them.
+    order = {
+        "catalog_id": shown["catalog_id"],
+        "text": "",
+        "product_items": [
+            {"product_retailer_id": pizza["retailer_id"], "quantity": 1, "item_price": pizza["item_price"],
+             "currency": pizza["currency"]},
+            {"product_retailer_id": refri["retailer_id"], "quantity": 3, "item_price": refri["item_price"],
+             "currency": refri["currency"]},
+        ],
+    }  # fmt: skip
+    fake.admin.inbound(phone_number_id=fake.pnid, from_=fake.customer, name="Ana Souza", type="order", order=order)
+    delivered, body = _customer_message(fake, "order")
+    expected = load_fixture("commerce_inbound_order_brl.json")["entry"][0]["changes"][0]["value"]["messages"][0]
+    assert delivered["order"] == expected["order"]
+    assert b'"item_price":59.9' in body  # a JSON number in major units, never cents
+    assert shape(delivered) == shape(expected)
+
+
+def test_message_business_on_a_product_sends_a_text_with_the_referred_product(fake: FakeSetup):
+    _fake_catalog(fake)
+    fake.open_window()
+    sent = fake.send(product_payload(fake.customer, neutral("product", {"sku": "PIZZA-MARG-G"}), catalog_id=CATALOG))
+    wamid = sent.json()["messages"][0]["id"]
+    fake.admin.inbound(
+        phone_number_id=fake.pnid,
+        from_=fake.customer,
+        type="text",
+        text="Ainda tem?",
+        context_message_id=wamid,
+        referred_product={"catalog_id": CATALOG, "product_retailer_id": "PIZZA-MARG-G"},
+    )
+    delivered, _body = _customer_message(fake, "text")
+    assert delivered["context"] == {
+        "from": fake.display_number,
+        "id": wamid,
+        "referred_product": {"catalog_id": CATALOG, "product_retailer_id": "PIZZA-MARG-G"},
+    }
+    expected = load_fixture("inbound_text_product_inquiry_context.json")["entry"][0]["changes"][0]["value"]["messages"][
+        0
+    ]
+    assert shape(delivered) == shape(expected)
+    question = [m for m in _simulated(fake) if m["direction"] == "in"][-1]
+    assert question["referred_product"] == MARGHERITA
+
+
+@pytest.mark.django_db
+def test_a_cart_from_the_simulator_becomes_an_order_in_the_helpdesk(fake: FakeSetup, channel, tenant, webhook):
+    from payments.models import Order, Product
+
+    Product.objects.create(tenant=tenant, retailer_id="PIZZA-MARG-G", name="Pizza Margherita", price=5990)
+    Product.objects.create(tenant=tenant, retailer_id="REFRI-LATA", name="Refrigerante lata", price=650)
+    _fake_catalog(fake)
+    order = {
+        "catalog_id": CATALOG,
+        "text": "Sem cebola",
+        "product_items": [
+            {"product_retailer_id": "PIZZA-MARG-G", "quantity": 2, "item_price": 59.9, "currency": "BRL"},
+            {"product_retailer_id": "REFRI-LATA", "quantity": 3, "item_price": 6.5, "currency": "BRL"},
+        ],
+    }
+    fake.admin.inbound(phone_number_id=fake.pnid, from_=fake.customer, name="Ana", type="order", order=order)
+    _order, raw = _customer_message(fake, "order")
+    response = webhook.post(channel, raw)
+    assert response.status_code == 200
+    cart = Message.objects.get(type="order")
+    assert cart.content["items"] == [
+        {"sku": "PIZZA-MARG-G", "quantity": 2, "unit_price": 5990, "currency": "BRL"},
+        {"sku": "REFRI-LATA", "quantity": 3, "unit_price": 650, "currency": "BRL"},
+    ]
+    made = Order.objects.get(tenant=tenant, cart_message=cart)
+    assert (made.source, made.subtotal, made.total) == ("cart", 2 * 5990 + 3 * 650, 2 * 5990 + 3 * 650)
+    assert [(line.quantity, line.unit_price, line.catalog_price) for line in made.lines.order_by("id")] == [
+        (2, 5990, 5990),
+        (3, 650, 650),
+    ]

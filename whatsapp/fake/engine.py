@@ -561,6 +561,13 @@ class FakeEngine:
             context_id = data.get("context_message_id") or extra.pop("context_message_id", None)
             if context_id:
                 message["context"] = {"from": number.display_phone_number, "id": str(context_id)}
+                referred = data.get("referred_product")
+                if isinstance(referred, dict) and referred.get("product_retailer_id"):
+                    # "Message business" on a product (COMMERCE §3.2): a text about the product being viewed.
+                    message["context"]["referred_product"] = {
+                        "catalog_id": str(referred.get("catalog_id") or ""),
+                        "product_retailer_id": str(referred["product_retailer_id"]),
+                    }
             message.update({"from": wa_id, "id": wamid, "timestamp": str(int(now)), "type": message_type})
             message[message_type] = node
             customer.last_inbound_at = now

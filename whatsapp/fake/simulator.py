@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from whatsapp.fake.state import FakeState, Message
+from whatsapp.fake.state import FakeState, Message, PhoneNumber
 
 STATIC_DIR = Path(__file__).parent / "static"
+COMMERCE_TYPES = {"product", "product_list", "catalog_message"}
+# ISO 4217 currencies without cents (an order's item_price is the unit price in major units, COMMERCE §3.1).
+ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "XAF"}
 
 
 def chat_state(state: FakeState, *, phone_number_id: str, wa_id: str, now: float) -> dict[str, Any]:
@@ -35,7 +39,17 @@ def chat_state(state: FakeState, *, phone_number_id: str, wa_id: str, now: float
                 side = "business" if message.direction == "out" else "customer"
                 reactions.setdefault(str(node.get("message_id")), {})[side] = str(node.get("emoji") or "")
                 continue
-            views.append(_view(message))
+            view = _view(message)
+            number = state.numbers.get(phone_number_id)
+            node = message.payload.get("interactive") or {}
+            if "interactive" in view and node.get("type") in COMMERCE_TYPES and number is not None:
+                view["interactive"]["commerce"] = _commerce_view(state, number, node)
+            referred = (message.payload.get("context") or {}).get("referred_product")
+            if message.direction == "in" and isinstance(referred, dict):
+                view["referred_product"] = _product_view(
+                    state, str(referred.get("catalog_id", "")), str(referred.get("product_retailer_id", ""))
+                )
+            views.append(view)
         for view in views:
             view["reactions"] = {k: v for k, v in reactions.get(view["wamid"], {}).items() if v}
         _orders_follow_their_status(views)
@@ -107,6 +121,68 @@ def _interactive_view(node: dict[str, Any]) -> dict[str, Any]:
     elif kind in {"order_details", "order_status"}:
         params = action.get("parameters") or {}
         view["order"] = _order_summary(kind, params)
+    return view
+
+
+def _product_view(state: FakeState, catalog_id: str, retailer_id: str) -> dict[str, Any]:
+    """A product as the phone shows it, from the fake's catalog store; an unknown one by its SKU only."""
+    found = state.catalog_product(catalog_id, retailer_id) if catalog_id else None
+    if found is None:
+        return {"catalog_id": catalog_id, "retailer_id": retailer_id, "known": False}
+    currency = str(found.get("currency") or "")
+    exponent = 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+    return {
+        "catalog_id": catalog_id,
+        "retailer_id": retailer_id,
+        "known": True,
+        "name": str(found.get("name") or ""),
+        "description": str(found.get("description") or ""),
+        "price_display": str(found.get("price_display") or ""),
+        # What the cart sends back: the unit price in major units, as a JSON number.
+        "item_price": float(Decimal(int(found.get("price") or 0)).scaleb(-exponent)),
+        "currency": currency,
+        "image_url": str(found.get("image_url") or ""),
+        "available": found.get("availability") == "in stock" and found.get("visibility", "published") == "published",
+    }
+
+
+def _commerce_view(state: FakeState, number: PhoneNumber, node: dict[str, Any]) -> dict[str, Any]:
+    """A product, a product list or a catalog message with its products' names, prices and images."""
+    kind = node.get("type")
+    action = node.get("action") or {}
+    cart_enabled = bool(state.commerce_settings_of(number.phone_number_id).get("is_cart_enabled", True))
+    view: dict[str, Any] = {"kind": kind, "cart_enabled": cart_enabled}
+    if kind == "product":
+        catalog_id = str(action.get("catalog_id") or "")
+        view["catalog_id"] = catalog_id
+        view["product"] = _product_view(state, catalog_id, str(action.get("product_retailer_id") or ""))
+    elif kind == "product_list":
+        catalog_id = str(action.get("catalog_id") or "")
+        view["catalog_id"] = catalog_id
+        view["sections"] = [
+            {
+                "title": str(section.get("title") or ""),
+                "products": [
+                    _product_view(state, catalog_id, str(item.get("product_retailer_id") or ""))
+                    for item in section.get("product_items") or []
+                ],
+            }
+            for section in action.get("sections") or []
+        ]
+    else:
+        # A catalog message names no catalog: it is the one linked to the number's WhatsApp Business Account.
+        catalog_id = state.waba_catalog(number.waba_id) or ""
+        view["catalog_id"] = catalog_id
+        listed = [
+            _product_view(state, catalog_id, str(p.get("retailer_id") or ""))
+            for p in (state.catalog_products(catalog_id) if catalog_id else [])
+            if p.get("visibility", "published") == "published"
+        ]
+        thumbnail = str((action.get("parameters") or {}).get("thumbnail_product_retailer_id") or "")
+        view["thumbnail"] = (
+            _product_view(state, catalog_id, thumbnail) if thumbnail else (listed[0] if listed else None)
+        )
+        view["products"] = listed
     return view
 
 
@@ -224,4 +300,13 @@ def _view(message: Message) -> dict[str, Any]:
     elif message.type == "order":
         items = (node or {}).get("product_items") or []
         view["text"] = f"Order: {len(items)} item(s). {(node or {}).get('text', '')}".strip()
+        view["cart"] = [
+            {
+                "retailer_id": str(item.get("product_retailer_id", "")),
+                "quantity": item.get("quantity", 0),
+                "item_price": item.get("item_price"),
+                "currency": str(item.get("currency", "")),
+            }
+            for item in items
+        ]
     return view

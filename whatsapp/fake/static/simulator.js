@@ -17,6 +17,11 @@
   var ORDER_WORDS = { pending: "Pending", processing: "Processing", partially_shipped: "Partially shipped",
     shipped: "Shipped", completed: "Completed", canceled: "Canceled" };
   var PAYMENT_WORDS = { pending: "Awaiting payment", captured: "Paid", failed: "Payment failed" };
+  var MAX_QUANTITY = 99; // WhatsApp's cart: at most 99 units of an item (COMMERCE §3.1)
+  // The cart of this chat (per device, as on WhatsApp): one catalog's products, by SKU.
+  var cart = { catalog_id: "", items: new Map() };
+  // "Message business" on a product: the next text is about it (context.referred_product).
+  var referral = null;
 
   // ---------------------------------------------------------------- helpers
 
@@ -94,7 +99,13 @@
     var text = $("sim-text").value;
     if (!text.trim()) { return; }
     $("sim-text").value = "";
-    sendInbound({ type: "text", text: text });
+    var payload = { type: "text", text: text };
+    if (referral) {
+      payload.context_message_id = referral.wamid;
+      payload.referred_product = { catalog_id: referral.catalog_id, product_retailer_id: referral.retailer_id };
+      setReferral(null);
+    }
+    sendInbound(payload);
   });
 
   $("sim-image-form").addEventListener("submit", function (event) {
@@ -139,6 +150,16 @@
         context_message_id: wamid };
       if (target.getAttribute("data-description")) { reply.description = target.getAttribute("data-description"); }
       sendInbound({ type: "list_reply", list_reply: reply });
+    } else if (target.classList.contains("sim-add-to-cart")) {
+      addToCart(JSON.parse(target.getAttribute("data-product")));
+    } else if (target.classList.contains("sim-message-business")) {
+      var product = JSON.parse(target.getAttribute("data-product"));
+      setReferral({ wamid: wamid, catalog_id: product.catalog_id, retailer_id: product.retailer_id,
+        name: product.name || product.retailer_id });
+      $("sim-text").focus();
+    } else if (target.classList.contains("sim-view-catalog")) {
+      var listing = target.parentNode.querySelector(".sim-catalog-list");
+      if (listing) { listing.hidden = !listing.hidden; }
     } else if (target.classList.contains("sim-react-send")) {
       var select = message.querySelector(".sim-react-select");
       sendInbound({ type: "reaction", reaction: { message_id: wamid, emoji: select.value } });
@@ -154,7 +175,84 @@
 
   $("sim-mark-read").addEventListener("click", function () { markRead(false); });
   [businessSelect, phoneInput, nameInput].forEach(function (input) {
-    input.addEventListener("change", function () { remember(); readRequested.clear(); list.textContent = ""; refresh(); });
+    input.addEventListener("change", function () {
+      remember(); readRequested.clear(); list.textContent = "";
+      if (input !== nameInput) { clearCart(); setReferral(null); }
+      refresh();
+    });
+  });
+
+  // ---------------------------------------------------------------- cart and product questions
+
+  function setReferral(value) {
+    referral = value;
+    $("sim-referral").hidden = !value;
+    $("sim-referral-text").textContent = value ? "About: " + value.name : "";
+  }
+
+  $("sim-referral-cancel").addEventListener("click", function () { setReferral(null); });
+
+  function clearCart() {
+    cart = { catalog_id: "", items: new Map() };
+    renderCart();
+  }
+
+  function addToCart(product) {
+    if (cart.catalog_id && cart.catalog_id !== product.catalog_id) { clearCart(); }
+    cart.catalog_id = product.catalog_id;
+    var line = cart.items.get(product.retailer_id);
+    if (line) {
+      line.quantity = Math.min(MAX_QUANTITY, line.quantity + 1);
+    } else {
+      cart.items.set(product.retailer_id, { product: product, quantity: 1 });
+    }
+    renderCart();
+  }
+
+  function minor(amount) { return Math.round(amount * 100); }
+
+  function renderCart() {
+    var lines = $("sim-cart-lines");
+    lines.textContent = "";
+    var totals = {};
+    cart.items.forEach(function (line, sku) {
+      var li = el("li", { "data-testid": "sim-cart-line", "data-sku": sku });
+      li.appendChild(el("span", {}, line.product.name || sku));
+      var quantity = el("input", { type: "number", min: "1", max: String(MAX_QUANTITY), value: String(line.quantity),
+        "aria-label": "Quantity of " + (line.product.name || sku), "data-testid": "sim-cart-quantity" });
+      quantity.addEventListener("change", function () {
+        var value = parseInt(quantity.value, 10);
+        line.quantity = isNaN(value) ? 1 : Math.max(1, Math.min(MAX_QUANTITY, value));
+        renderCart();
+      });
+      li.appendChild(quantity);
+      li.appendChild(el("span", {}, line.product.price_display));
+      var remove = el("button", { type: "button", "aria-label": "Remove " + (line.product.name || sku) }, "✕");
+      remove.addEventListener("click", function () { cart.items.delete(sku); renderCart(); });
+      li.appendChild(remove);
+      lines.appendChild(li);
+      totals[line.product.currency] = (totals[line.product.currency] || 0) + minor(line.product.item_price) * line.quantity;
+    });
+    $("sim-cart-total").textContent = Object.keys(totals).map(function (currency) {
+      return "Total " + currency + " " + (totals[currency] / 100).toFixed(2);
+    }).join(" · ");
+    $("sim-cart").hidden = cart.items.size === 0;
+  }
+
+  // The cart as WhatsApp sends it: one order webhook, the unit prices in major units (COMMERCE §3.1).
+  $("sim-cart-send").addEventListener("click", function () {
+    if (!cart.items.size) { return; }
+    var items = [];
+    cart.items.forEach(function (line, sku) {
+      items.push({ product_retailer_id: sku, quantity: line.quantity, item_price: line.product.item_price,
+        currency: line.product.currency });
+    });
+    var order = { catalog_id: cart.catalog_id, text: $("sim-cart-note").value, product_items: items };
+    sendInbound({ type: "order", order: order }).then(function () {
+      if (!errorBox.hidden) { return; }
+      $("sim-cart-note").value = "";
+      clearCart();
+    });
   });
 
   // ---------------------------------------------------------------- rendering
@@ -225,7 +323,69 @@
       nodes.push(cta);
     }
     if (view.order) { nodes.push(view.type === "order_details" ? orderDetailsNode(view.order) : orderStatusNode(view.order)); }
+    if (view.commerce) { nodes.push(commerceNode(view.commerce)); }
     return nodes;
+  }
+
+  // A product as WhatsApp shows it: image, name, price; Add to cart (when the cart is on) and Message business.
+  function productNode(product, commerce) {
+    var box = el("div", { class: "sim-product", "data-testid": "sim-product", "data-sku": product.retailer_id });
+    var image = product.known ? safeUrl(product.image_url) : null;
+    if (image) {
+      var img = el("img", { alt: product.name, loading: "lazy", referrerpolicy: "no-referrer" });
+      img.src = image;
+      box.appendChild(img);
+    }
+    var info = el("div", { class: "sim-product-info" });
+    info.appendChild(el("span", { class: "sim-product-name", "data-testid": "sim-product-name" },
+      product.known ? product.name : product.retailer_id));
+    if (product.known) {
+      info.appendChild(el("span", { class: "sim-product-price", "data-testid": "sim-product-price" }, product.price_display));
+      if (!product.available) { info.appendChild(el("span", { class: "sim-product-sku" }, "Unavailable")); }
+    } else {
+      info.appendChild(el("span", { class: "sim-product-sku" }, "Product not found in the catalog"));
+    }
+    var actions = el("div", { class: "sim-product-actions" });
+    var data = JSON.stringify(product);
+    if (product.known && product.available && commerce.cart_enabled) {
+      actions.appendChild(el("button", { type: "button", class: "sim-add-to-cart", "data-product": data,
+        "data-testid": "sim-add-to-cart" }, "Add to cart"));
+    }
+    actions.appendChild(el("button", { type: "button", class: "sim-message-business", "data-product": data,
+      "data-testid": "sim-message-business" }, "Message business"));
+    info.appendChild(actions);
+    box.appendChild(info);
+    return box;
+  }
+
+  function commerceNode(commerce) {
+    var box = el("div", { class: "sim-commerce", "data-testid": "sim-commerce", "data-kind": commerce.kind });
+    if (commerce.kind === "product") {
+      box.appendChild(productNode(commerce.product, commerce));
+    } else if (commerce.kind === "product_list") {
+      var count = commerce.sections.reduce(function (n, s) { return n + s.products.length; }, 0);
+      box.appendChild(el("div", { class: "sim-list-title" }, "☰ View items (" + count + ")"));
+      commerce.sections.forEach(function (section) {
+        if (section.title) { box.appendChild(el("div", { class: "sim-list-section" }, section.title)); }
+        section.products.forEach(function (product) { box.appendChild(productNode(product, commerce)); });
+      });
+    } else {
+      if (commerce.thumbnail) {
+        var thumb = safeUrl(commerce.thumbnail.image_url);
+        if (thumb) {
+          var img = el("img", { alt: commerce.thumbnail.name || "Catalog", loading: "lazy", referrerpolicy: "no-referrer" });
+          img.src = thumb;
+          box.insertBefore(img, box.firstChild);
+        }
+      }
+      box.appendChild(el("button", { type: "button", class: "sim-view-catalog", "data-testid": "sim-view-catalog" },
+        "View catalog"));
+      var listing = el("div", { class: "sim-catalog-list", "data-testid": "sim-catalog-list", hidden: "" });
+      if (!commerce.products.length) { listing.appendChild(el("div", { class: "sim-product-sku" }, "The catalog is empty.")); }
+      commerce.products.forEach(function (product) { listing.appendChild(productNode(product, commerce)); });
+      box.appendChild(listing);
+    }
+    return box;
   }
 
   // An order's status (and its payment's) as WhatsApp words them on the customer's phone.
@@ -331,6 +491,11 @@
     var li = el("li", { class: "sim-msg", "data-direction": m.direction, "data-wamid": m.wamid, "data-type": m.type,
       "data-testid": "sim-msg" });
     if (m.context_id) { li.appendChild(el("div", { class: "sim-quote" }, "↪ reply to " + m.context_id.slice(0, 24) + "…")); }
+    if (m.referred_product) {
+      var about = m.referred_product.known ? m.referred_product.name + " · " + m.referred_product.price_display
+        : m.referred_product.retailer_id;
+      li.appendChild(el("div", { class: "sim-quote", "data-testid": "sim-referred-product" }, "🛍 About: " + about));
+    }
     appendAll(li, contentNodes(m));
     m.errors.forEach(function (e) {
       li.appendChild(el("div", { class: "sim-msg-error" }, "Not delivered: (#" + e.code + ") " + e.title));
