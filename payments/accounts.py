@@ -6,29 +6,42 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import tempfile
 import threading
 from collections import OrderedDict
+from datetime import timedelta
 from functools import cache
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.actors import Actor, actor_audit_record
 from helpdesk.exceptions import ValidationFailed
 from payments import brcode
-from payments.gateways import BcbPixConfig, Gateway, GatewayConfig, MercadoPagoConfig, StripeConfig, gateway_for
-from payments.gateways.bcb_pix import TokenRequest
+from payments.gateways import (
+    BcbPixConfig,
+    Gateway,
+    GatewayConfig,
+    GatewayError,
+    MercadoPagoConfig,
+    StripeConfig,
+    gateway_for,
+)
+from payments.gateways.bcb_pix import BcbPixGateway, TokenRequest
 from payments.gateways.http import TlsConfig
 from payments.models import PIX_KEY_TYPES, PaymentAccount
 from tenants.models import AuditLogEntry, Tenant
 from tenants.permissions import Perm, require_perm
 
+logger = logging.getLogger(__name__)
 Kind = PaymentAccount.Kind
 # Which secrets each kind keeps (encrypted); the rest of its settings are plain fields.
 SECRETS: dict[str, tuple[str, ...]] = {
@@ -227,3 +240,33 @@ def pix_webhook_register(account: PaymentAccount) -> None:
         register = getattr(gateway, "register_webhook", None)
         if register is not None:
             register(webhook_url(account))
+
+
+def pix_webhook_ensure(account: PaymentAccount) -> bool:
+    """Make sure the bank posts the key's payments to us: read the registered address (``GET /webhook/{chave}``)
+    and register ours when it is missing or another (a bank that lost it, a key registered elsewhere, a
+    deployment that moved). Records the check and what went wrong; True when the address is ours now."""
+    problem = ""
+    try:
+        gateway = gateway_kept(account)
+        if not isinstance(gateway, BcbPixGateway):
+            raise ValueError(f"A {account.kind} account has no Pix webhook.")
+        current = gateway.get_webhook()
+        wanted = webhook_url(account)
+        if current is None or current.url.rstrip("/") != wanted:
+            gateway.register_webhook(wanted)
+            logger.info("Pix webhook of account %s registered (it was %s)", account.pk, current and "another")
+    except (GatewayError, ValidationFailed) as exc:
+        problem = str(exc)[:300]
+        logger.warning("Pix webhook of account %s not checked: %s", account.pk, problem)
+    PaymentAccount.objects.filter(pk=account.pk).update(webhook_checked_at=timezone.now(), webhook_problem=problem)
+    account.webhook_problem = problem
+    return not problem
+
+
+def pix_webhooks_check(*, every: timedelta = timedelta(hours=1)) -> int:
+    """The sweeper's pass over API Pix accounts: each one's webhook checked at most once per ``every``."""
+    due = PaymentAccount.objects.filter(kind=Kind.BCB_PIX, enabled=True).filter(
+        Q(webhook_checked_at__isnull=True) | Q(webhook_checked_at__lte=timezone.now() - every)
+    )
+    return sum(1 for account in due.order_by("pk")[:100] if pix_webhook_ensure(account))

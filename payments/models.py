@@ -314,6 +314,9 @@ class PaymentAccount(TenantOwnedModel):
     # {"client_secret", "access_token", "webhook_secret", "secret_key", "cert_pem", "key_pem"}: JSON, encrypted.
     secrets_encrypted = models.TextField(blank=True)
     webhook_key = models.CharField(max_length=64, unique=True, default=new_webhook_key)
+    # API Pix: when the address registered at the bank was last checked, and what went wrong ("" when it is ours).
+    webhook_checked_at = models.DateTimeField(null=True, blank=True)
+    webhook_problem = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("payment account")

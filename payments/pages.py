@@ -24,7 +24,6 @@ from conversations.selectors import conversation_get, conversation_list
 from helpdesk.exceptions import ApplicationError, ValidationFailed
 from payments import accounts, catalog, catalog_sync, imports, orders, refunds
 from payments import requests as payment_requests
-from payments.gateways import GatewayError
 from payments.models import (
     CATEGORY_MAX,
     DESCRIPTION_MAX,
@@ -651,15 +650,11 @@ def payment_account_edit_page(request: HttpRequest, tenant_slug: str) -> HttpRes
             form.add_error(fields[0] if fields else None, exc.message)
         else:
             messages.success(request, _("Payment account saved."))
-            if account.kind == PaymentAccount.Kind.BCB_PIX and account.enabled:
-                try:
-                    accounts.pix_webhook_register(account)
-                except (GatewayError, ApplicationError) as exc:
-                    logger.warning("Pix webhook of account %s not registered: %s", account.pk, exc)
-                    messages.warning(
-                        request,
-                        _("The bank did not take the webhook address; payments are still found every minute."),
-                    )
+            pix = account.kind == PaymentAccount.Kind.BCB_PIX and account.enabled
+            if pix and not accounts.pix_webhook_ensure(account):
+                messages.warning(
+                    request, _("The bank did not take the webhook address; payments are still found every minute.")
+                )
             return redirect("payment_account_list", tenant_slug=tenant_slug)
     context = {"form": form, "kind": kind, "label": PaymentAccount.Kind(kind).label, "account": account}
     return render(

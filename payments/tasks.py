@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from payments import catalog_sync, imports, notifications, refunds, requests
+from payments import accounts, catalog_sync, imports, notifications, refunds, requests
 from payments.gateways import TransientGatewayError
 from payments.models import PaymentAccount
 
@@ -44,4 +44,5 @@ def payment_notifications_drain(account_id: int, slot: int) -> int:
 def payment_requests_sweep() -> dict[str, int]:
     counts = requests.payment_requests_sweep()
     counts["refunds"] = refunds.refunds_follow()
+    counts["pix_webhooks"] = accounts.pix_webhooks_check()
     return counts
