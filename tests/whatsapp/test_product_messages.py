@@ -6,6 +6,8 @@ like any free-form message, and the fake Cloud API accepts exactly what §2 allo
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -523,3 +525,68 @@ def test_a_cart_from_the_simulator_becomes_an_order_in_the_helpdesk(fake: FakeSe
         (2, 5990, 5990),
         (3, 650, 650),
     ]
+
+
+@pytest.mark.e2e
+def test_the_customer_fills_a_cart_and_asks_about_a_product_in_a_real_browser(fake: FakeSetup):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("E2E_REQUIRED") == "1":
+            pytest.fail("Chromium not installed; E2E_REQUIRED=1 forbids skipping browser tests.")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    _fake_catalog(fake)
+    fake.open_window()
+    sent = fake.send(product_payload(fake.customer, neutral("product_list", brl_list()), catalog_id=CATALOG))
+    wamid = sent.json()["messages"][0]["id"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{fake.base_url}/simulator/?customer={fake.customer}&name=Ana")
+            bubble = page.locator(f'.sim-msg[data-wamid="{wamid}"]')
+            expect(bubble.locator('[data-testid="sim-product"]')).to_have_count(3)
+            expect(bubble.locator('[data-testid="sim-product-name"]').first).to_have_text("Pizza Margherita")
+            expect(bubble.locator('[data-testid="sim-product-price"]').first).to_have_text("R$59,90")
+
+            margherita = bubble.locator('[data-sku="PIZZA-MARG-G"]')
+            margherita.locator('[data-testid="sim-add-to-cart"]').click()
+            margherita.locator('[data-testid="sim-add-to-cart"]').click()
+            bubble.locator('[data-sku="REFRI-LATA"] [data-testid="sim-add-to-cart"]').click()
+            refri = page.locator('[data-testid="sim-cart-line"][data-sku="REFRI-LATA"] input')
+            refri.fill("150")  # more than WhatsApp allows: kept at 99
+            refri.dispatch_event("change")
+            expect(page.locator('[data-testid="sim-cart-line"][data-sku="REFRI-LATA"] input')).to_have_value("99")
+            page.fill("#sim-cart-note", "Sem cebola")
+            page.click("#sim-cart-send")
+            expect(page.locator("#sim-cart")).to_be_hidden()
+
+            order, _body = _customer_message(fake, "order")
+            assert order["order"] == {
+                "catalog_id": CATALOG,
+                "text": "Sem cebola",
+                "product_items": [
+                    {"product_retailer_id": "PIZZA-MARG-G", "quantity": 2, "item_price": 59.9, "currency": "BRL"},
+                    {"product_retailer_id": "REFRI-LATA", "quantity": 99, "item_price": 6.5, "currency": "BRL"},
+                ],
+            }
+
+            bubble.locator('[data-sku="PIZZA-CALA-G"] [data-testid="sim-message-business"]').click()
+            expect(page.locator("#sim-referral")).to_contain_text("Pizza Calabresa")
+            page.fill("#sim-text", "Tem borda recheada?")
+            page.click("#sim-send")
+            expect(page.locator('[data-testid="sim-referred-product"]')).to_contain_text("Pizza Calabresa · R$62,90")
+            question, _body = _customer_message(fake, "text")
+            assert question["context"] == {
+                "from": fake.display_number,
+                "id": wamid,
+                "referred_product": {"catalog_id": CATALOG, "product_retailer_id": "PIZZA-CALA-G"},
+            }
+            assert errors == []
+        finally:
+            browser.close()
