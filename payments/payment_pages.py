@@ -22,13 +22,15 @@ from django.views.decorators.http import require_GET
 from helpdesk.exceptions import ValidationFailed
 from helpdesk.money import format_money
 from payments.accounts import pix_providers
-from payments.models import PaymentAccount
+from payments.models import PaymentAccount, PaymentRequest
 from payments.pages import PAGE_SIZE, _csv_cell
 from payments.reconciliation import KINDS, Reconciliation, reconciliation, reconciliation_range
 from payments.selectors import (
     PAYMENT_STATUSES,
     SEARCH_MAX,
     PaymentFilter,
+    PaymentRequestFilter,
+    payment_requests_found,
     payments_found,
     payments_totals,
     workspace_zone,
@@ -118,6 +120,33 @@ def payment_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         "totals": payments_totals(payments),
     }
     return render(request, "payments/payments.html", context, status=400 if form.errors else 200)
+
+
+class PaymentRequestFilterForm(DayRangeForm):
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[("", gettext_lazy("Any status")), *PaymentRequest.Status.choices],
+    )
+    q = forms.CharField(label=gettext_lazy("Order number or reference"), required=False, max_length=SEARCH_MAX)
+
+    def clean_q(self) -> str:
+        return str(self.cleaned_data.get("q", "")).strip()
+
+
+@require_GET
+@require_perm(Perm.MANAGE_PAYMENTS)
+def payment_request_list_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = PaymentRequestFilterForm(request.GET)
+    data = _valid(form)
+    found = PaymentRequestFilter(
+        status=data.get("status", ""), query=data.get("q", ""), since=data.get("since"), until=data.get("until")
+    )
+    requests = payment_requests_found(tenant=request.tenant, found=found)  # type: ignore[attr-defined]
+    page = Paginator(requests, PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = {name: (value.isoformat() if isinstance(value, date) else value) for name, value in data.items() if value}
+    context = {"form": form, "page": page, "query": urlencode(shown), "filtered": bool(shown)}
+    return render(request, "payments/payment_requests.html", context, status=400 if form.errors else 200)
 
 
 def _reconciliation(request: HttpRequest) -> tuple[DayRangeForm, Reconciliation | None]:

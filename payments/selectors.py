@@ -206,3 +206,26 @@ def payments_totals(payments: QuerySet[Payment]) -> dict[str, int]:
     totals = payments.order_by().aggregate(count=Count("id"), received=Sum("amount"), refunded=Sum("refunded_amount"))
     received, refunded = totals["received"] or 0, totals["refunded"] or 0
     return {"count": totals["count"] or 0, "received": received, "refunded": refunded, "net": received - refunded}
+
+
+@dataclass(frozen=True)
+class PaymentRequestFilter:
+    status: str = ""  # a PaymentRequest.Status
+    query: str = ""  # an order number ("12", "#12") or a reference ("12-1")
+    since: date | None = None  # days it was made, in the workspace's time zone, both included
+    until: date | None = None
+
+
+def payment_requests_found(*, tenant: Tenant, found: PaymentRequestFilter) -> QuerySet[PaymentRequest]:
+    """The workspace's payment requests that match, newest first, with their order, customer and account."""
+    requests = PaymentRequest.objects.filter(tenant_id=tenant.pk)
+    if found.status:
+        requests = requests.filter(status=found.status)
+    query = found.query.strip()
+    number = query.removeprefix("#")
+    if number.isdigit() and len(number) <= 9:
+        requests = requests.filter(order__number=int(number))
+    elif query:
+        requests = requests.filter(reference=query)
+    requests = requests.filter(day_bounds(found.since, found.until, workspace_zone(tenant), field="created_at"))
+    return requests.select_related("order__contact", "account").order_by("-created_at", "-id")

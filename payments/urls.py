@@ -20,6 +20,7 @@ urlpatterns = [
 urlpatterns += [
     path("orders/", pages.order_list_page, name="order_list"),
     path("payments/", payment_pages.payment_list_page, name="payment_list"),
+    path("payments/requests/", payment_pages.payment_request_list_page, name="payment_request_list"),
     path("payments/reconciliation/", payment_pages.payment_reconciliation_page, name="payment_reconciliation"),
     path(
         "payments/reconciliation/export.csv",

@@ -247,3 +247,42 @@ def test_the_page_in_portuguese(seeded):
     reconciliation = _client(seeded.owner).get(f"{PAGE}reconciliation/", {"since": "2026-11-04", "until": "2026-11-05"})
     text = reconciliation.content.decode()
     assert "Pagamentos que não pagaram nenhum pedido" in text and "Marcado como pago por" in text
+
+
+# --- the payment requests' tab --------------------------------------------------------------------------------
+
+REQUESTS = "/t/acme/payments/requests/"
+
+
+def _references(response) -> list[str]:
+    html = response.content.decode()
+    return [part.split('"', 1)[0] for part in html.split('data-payment-request="')[1:]]
+
+
+def test_the_payment_requests_tab_lists_every_request_with_its_filters(seeded):
+    client = _client(seeded.owner)
+    everything = client.get(REQUESTS)
+    assert everything.status_code == 200
+    # Newest first; #7's was moved to the 5th of November, before the others (made today).
+    assert _references(everything) == ["6-1", "5-1", "3-1", "2-1", "1-1", "7-1"]
+    html = everything.content.decode()
+    assert 'href="/t/acme/orders/7/"' in html and "R$12.00" in html
+    assert _references(client.get(REQUESTS, {"status": "expired"})) == ["3-1", "2-1"]
+    assert _references(client.get(REQUESTS, {"status": "open"})) == ["7-1"]
+    assert _references(client.get(REQUESTS, {"q": "#5"})) == ["5-1"]
+    assert _references(client.get(REQUESTS, {"q": "2-1"})) == ["2-1"]
+    assert _references(client.get(REQUESTS, {"since": "2026-11-05", "until": "2026-11-05"})) == ["7-1"]
+    refused = client.get(REQUESTS, {"status": "lost", "since": "2026-02-30"})
+    assert refused.status_code == 400 and "data-filter-errors" in refused.content.decode()
+    assert len(_references(refused)) == 6
+
+
+def test_the_payment_requests_tab_is_for_who_manages_payments_in_their_workspace(tenant, conversation):
+    _many(tenant, conversation, 1)
+    other = _other_workspace()
+    assert _client(add_member(tenant, BuiltinRole.AGENT)).get(REQUESTS).status_code == 403
+    assert _client(owner_of(other)).get(REQUESTS).status_code == 404
+    assert _references(_client(owner_of(other)).get("/t/globex/payments/requests/")) == ["1-1"]
+    assert _references(_client(owner_of(tenant)).get(REQUESTS)) == ["1-1"]
+    mine = _client(owner_of(tenant)).get(REQUESTS).content.decode()
+    assert "Maria" in mine and "Zé" not in mine

@@ -841,6 +841,7 @@ EXPECTED_PAGES = {
     "payment_account_list",
     "payment_account_edit",
     "payment_list",
+    "payment_request_list",
     "payment_reconciliation",
 }
 

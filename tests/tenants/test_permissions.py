@@ -156,6 +156,7 @@ EXPECTED: dict[str, set[str]] = {
     # Payments received and the reconciliation: "Manage payments and catalog"; the pages and the CSV
     # answer a range of days by default.
     "payment_list": ADMINS,
+    "payment_request_list": ADMINS,
     "payment_reconciliation": ADMINS,
     "payment_reconciliation_csv": ADMINS,
     "api_payment_list": ADMINS,
