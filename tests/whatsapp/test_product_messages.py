@@ -590,3 +590,29 @@ def test_the_customer_fills_a_cart_and_asks_about_a_product_in_a_real_browser(fa
             assert errors == []
         finally:
             browser.close()
+
+
+def test_with_catalog_checks_on_the_fake_refuses_products_its_catalog_lacks(fake: FakeSetup):
+    _fake_catalog(fake)
+    fake.open_window()
+    fake.admin.settings(check_catalog_products=True)
+    try:
+        known = product_payload(fake.customer, neutral("product", {"sku": "PIZZA-MARG-G"}), catalog_id=CATALOG)
+        unknown = product_payload(fake.customer, neutral("product", {"sku": "SUMIU"}), catalog_id=CATALOG)
+        listed = product_payload(
+            fake.customer,
+            neutral("product_list", {**brl_list(), "sections": [{"title": "A", "skus": ["REFRI-LATA", "SUMIU"]}]}),
+            catalog_id=CATALOG,
+        )
+        other_catalog = product_payload(fake.customer, neutral("product", {"sku": "REFRI-LATA"}), catalog_id="999")
+        assert fake.send(known).status_code == 200
+        refused = [fake.send(payload) for payload in (unknown, listed, other_catalog)]
+        assert [
+            (r.status_code, r.json()["error"]["code"], r.json()["error"]["error_data"]["details"]) for r in refused
+        ] == [
+            (400, 131009, f"Product SUMIU is not available in catalog {CATALOG}."),
+            (400, 131009, f"Product SUMIU is not available in catalog {CATALOG}."),
+            (400, 131009, "Catalog 999 is not connected to this WhatsApp Business Account."),
+        ]
+    finally:
+        fake.admin.settings(check_catalog_products=False)

@@ -657,7 +657,7 @@ async def settings(request: Request, engine: FakeEngine) -> Response:
                         value = str(value) if value else None
                     elif key == "review_delay_s":
                         value = None if value is None else float(value)
-                    elif key == "media_url_in_webhooks":
+                    elif key in {"media_url_in_webhooks", "check_catalog_products"}:
                         value = bool(value)
                     elif key == "throughput_error_http_status":
                         value = int(value)

@@ -294,6 +294,8 @@ class FakeEngine:
                 waba_templates = [t for t in self.state.templates.values() if t.waba_id == number.waba_id]
                 template = templates.find_for_send(waba_templates, node["name"], node["language"]["code"])
                 templates.check_parameters(template, node)
+            if request.type == "interactive" and self.state.settings.check_catalog_products:
+                self._check_catalog_products(number, request.node)
             if wa_id == number.display_phone_number:
                 raise errors.sync_error(131021)
             arrival = now if arrived_at is None else arrived_at
@@ -357,6 +359,33 @@ class FakeEngine:
         if template is not None:
             response["messages"][0]["message_status"] = "accepted"
         return response, hang
+
+    def _check_catalog_products(self, number: PhoneNumber, node: dict[str, Any]) -> None:
+        """A product or product list naming a catalog not linked to the number's WABA, or a product the catalog
+        does not hold (or holds as ``staging``): 131009, as COMMERCE §2.6 assumes."""
+        kind = node.get("type")
+        if kind not in {"product", "product_list"}:
+            return
+        action = node.get("action") or {}
+        catalog_id = str(action.get("catalog_id") or "")
+        if self.state.waba_catalog(number.waba_id) != catalog_id:
+            raise errors.sync_error(
+                131009, details=f"Catalog {catalog_id} is not connected to this WhatsApp Business Account."
+            )
+        if kind == "product":
+            wanted = [str(action.get("product_retailer_id") or "")]
+        else:
+            wanted = [
+                str(item.get("product_retailer_id") or "")
+                for section in action.get("sections") or []
+                for item in section.get("product_items") or []
+            ]
+        for retailer_id in wanted:
+            product = self.state.catalog_product(catalog_id, retailer_id)
+            if product is None or product.get("visibility") == "staging":
+                raise errors.sync_error(
+                    131009, details=f"Product {retailer_id} is not available in catalog {catalog_id}."
+                )
 
     def _pop_error_next(self) -> int | None:
         pending = self.state.faults.error_next

@@ -156,6 +156,9 @@ class Settings:
     window_s: float = 24 * 3600
     media_url_ttl_s: float = 300
     catalog_batch_delay_s: float = 0.5  # items_batch: applied this long after it was accepted (0 = at once)
+    # product / product_list sends naming a catalog or a product the fake's store lacks (or a staging product):
+    # refused with 131009 (COMMERCE §2.6; Meta's wording unverified), else accepted and shown by their SKU.
+    check_catalog_products: bool = False
     max_recorded: int = 10_000
 
     def public(self) -> dict[str, Any]:
