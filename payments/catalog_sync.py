@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 # Pauses before reading again how the channel is getting on with a batch it took (seconds).
 CHECK_DELAYS = (5, 10, 20, 40, 60, 120, 300, 600)
 ERRORS_KEPT = 1000
+SYNCS_KEPT = 50
 CHUNK = 500
 
 
@@ -239,6 +240,9 @@ def catalog_sync_run(tenant_id: int, *, sync_id: int | None = None) -> CatalogSy
     sync.outcomes, sync.item_count = outcomes, len(items)
     _finish(sync)
     sync.save()
+    # A workspace keeps its last SYNCS_KEPT syncs: one is recorded for every change's job.
+    old = CatalogSync.objects.filter(tenant_id=tenant_id).order_by("-id").values_list("id", flat=True)
+    CatalogSync.objects.filter(pk__in=list(old[SYNCS_KEPT : SYNCS_KEPT + 1000])).delete()
     logger.info("Catalog sync %s of workspace %s: %s", sync.pk, tenant_id, sync.status)
     if sync.status == CatalogSync.Status.PROCESSING:
         run_later(_task("catalog_sync_check"), sync.pk, CHECK_DELAYS[0])

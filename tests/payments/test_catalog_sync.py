@@ -393,3 +393,14 @@ def test_the_sync_on_the_catalog_page_reads_in_portuguese(tenant, channel, fake,
     ):
         assert text in html, text
     assert "Last sync" not in html and "Sync with WhatsApp" not in html
+
+
+def test_a_workspace_keeps_its_last_50_syncs(tenant, fake, monkeypatch):
+    monkeypatch.setattr(catalog_sync, "SYNCS_KEPT", 3)
+    for _ in range(5):
+        catalog_sync.catalog_sync_run(tenant.pk)
+    other = make_tenant("Globex", slug="globex")
+    CatalogSync.objects.create(tenant=other)
+    kept = list(CatalogSync.objects.filter(tenant=tenant).order_by("id").values_list("status", flat=True))
+    assert kept == ["skipped"] * 3
+    assert CatalogSync.objects.filter(tenant=other).count() == 1
