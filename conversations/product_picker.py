@@ -42,6 +42,16 @@ def _check(request: HttpRequest, conversation: Conversation) -> None:
         )
 
 
+def catalog_notice(conversation: Conversation) -> str:
+    """Why products cannot be sent yet in this conversation ("": they can), said before the agent picks."""
+    inbox = conversation.inbox
+    if channels.syncs_catalog(inbox.channel_type) and not channels.catalog_backend(inbox.channel_type).catalog_of(
+        inbox
+    ):
+        return _("This number has no catalog connected yet: products cannot be sent until it has one.")
+    return ""
+
+
 def picker_products(request: HttpRequest, conversation: Conversation, query: str) -> list[dict[str, Any]]:
     """The products on offer whose name or SKU holds ``query``, their prices in the reader's language."""
     _check(request, conversation)

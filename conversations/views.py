@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from conversations import channels, extensions, selectors
 from conversations.media import upload_kind
 from conversations.models import Contact, Conversation, Label, Message
-from conversations.product_picker import picker_products, picker_spec, products_offered
+from conversations.product_picker import catalog_notice, picker_products, picker_spec, products_offered
 from conversations.services import actions
 from conversations.services.contacts import contact_update
 from conversations.services.events import live_variant, row_window
@@ -489,7 +489,8 @@ def conversation_templates(request: HttpRequest, tenant_slug: str, display_id: i
 def conversation_products(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
     """The products the member may send here (the composer's picker), searched by name or SKU with ``q``."""
     conversation = _conversation(request, display_id)
-    return JsonResponse({"products": picker_products(request, conversation, request.GET.get("q", ""))})
+    products = picker_products(request, conversation, request.GET.get("q", ""))
+    return JsonResponse({"products": products, "notice": catalog_notice(conversation)})
 
 
 @require_GET

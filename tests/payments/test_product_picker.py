@@ -101,7 +101,8 @@ def test_the_picker_offers_visible_products_in_stock_by_category_and_name(agent,
             {"sku": "REFRI-LATA", "name": "Refrigerante lata", "price": "R$6.50", "category": "Bebidas"},
             {"sku": "PIZZA-CALA-G", "name": "Pizza Calabresa", "price": "R$62.90", "category": "Pizzas"},
             {"sku": "PIZZA-MARG-G", "name": "Pizza Margherita", "price": "R$59.90", "category": "Pizzas"},
-        ]
+        ],
+        "notice": "",
     }
 
 
@@ -111,7 +112,14 @@ def test_the_picker_searches_by_name_or_sku(agent, conversation, catalogue):
     assert [(p["sku"], p["price"]) for p in by_name["products"]] == [("PIZZA-MARG-G", "R$59.90")]
     by_sku = client.get(picker_url(conversation), {"q": "refri-"}).json()
     assert [p["sku"] for p in by_sku["products"]] == ["REFRI-LATA"]
-    assert client.get(picker_url(conversation), {"q": "secreta"}).json() == {"products": []}
+    assert client.get(picker_url(conversation), {"q": "secreta"}).json() == {"products": [], "notice": ""}
+
+
+def test_the_picker_says_at_once_when_the_number_has_no_catalog(agent, channel, conversation, catalogue):
+    WhatsAppChannel.objects.filter(pk=channel.pk).update(catalog_id="")
+    data = client_of(agent).get(picker_url(conversation)).json()
+    assert data["notice"] == "This number has no catalog connected yet: products cannot be sent until it has one."
+    assert len(data["products"]) == 3
 
 
 def test_an_agent_who_cannot_see_the_conversation_gets_a_404(tenant, conversation, catalogue):

@@ -35,7 +35,9 @@ export function toggleProducts(button) {
 function load(query) {
   const displayId = state.open;
   getJSON(url("c/" + displayId + "/products/", {q: query})).then((data) => {
-    if (state.open === displayId) render(data.products);
+    if (state.open !== displayId) return;
+    render(data.products);
+    setError(data.notice || "");
   }).catch((err) => { setError(err.message); });
 }
 
