@@ -4,6 +4,7 @@ settings, products, items_batch and its status, each answer checked against the 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -39,7 +40,7 @@ def catalog_id(fake: FakeSetup) -> str:
 
 
 @pytest.fixture
-def other_business(fake: FakeSetup) -> httpx.Client:
+def other_business(fake: FakeSetup) -> Iterator[httpx.Client]:
     fake.admin.register_number(
         phone_number_id="444444444444444",
         display_phone_number="5511900000044",
