@@ -365,6 +365,8 @@ def test_messages_sent_while_the_socket_is_down_show_after_reconnect(
     conversation = stored("Oi de novo").conversation
     open_inbox(page, agent, f"c/{conversation.display_id}/")
     page.evaluate("window.__sameDocument = true")
+    # The socket is up first: one still connecting when the network goes would not be the one dropped.
+    expect(page.locator("[data-live-state]")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
 
     # The network goes away and the socket with it; reconnecting fails until it comes back.
     page.context.set_offline(True)

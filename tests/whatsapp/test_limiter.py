@@ -47,8 +47,9 @@ def test_reserved_slots_are_evenly_spaced():
     times = _schedule(f"tp-{uuid.uuid4().hex}", rate=5, count=12)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     # window / rate apart, never in a burst. Each time is read on this machine's clock after a round
-    # trip to Redis, whose clock set the slot: a few ms of jitter either way.
-    assert all(WINDOW / 5 - 0.005 <= gap <= WINDOW / 5 + 0.05 for gap in gaps), gaps
+    # trip to Redis, whose clock set the slot: some jitter either way, tens of ms on a loaded machine
+    # (a burst would be gaps of about 0).
+    assert all(WINDOW / 5 - 0.04 <= gap <= WINDOW / 5 + 0.05 for gap in gaps), gaps
 
 
 def test_no_window_of_a_second_holds_more_than_rate_slots():
