@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # Pauses before reading again how the channel is getting on with a batch it took (seconds).
 CHECK_DELAYS = (5, 10, 20, 40, 60, 120, 300, 600)
+# Pauses before a sync the channel could not take for now (network, 5xx, rate limits) is tried again.
+RETRY_DELAYS = (30, 120, 600, 1800)
 ERRORS_KEPT = 1000
 SYNCS_KEPT = 50
 CHUNK = 500
@@ -58,14 +60,14 @@ def _delay() -> float:
 # --- asking for a sync ---------------------------------------------------------------------------------------
 
 
-def catalog_sync_request(*, tenant_id: int) -> bool:
+def catalog_sync_request(*, tenant_id: int, delay: float | None = None, attempt: int = 1) -> bool:
     """Have the workspace's catalog synced in a few seconds, unless a sync is already asked for and has not started
     (that one will read this change too). Called after commit; returns whether a job was asked for."""
-    delay = _delay()
+    delay = _delay() if delay is None else delay
     if not cache.add(_hold_key(tenant_id), "1", timeout=int(delay) + 120):
         return False
     try:
-        run_later(_task("catalog_sync_run"), tenant_id, delay)
+        run_later(_task("catalog_sync_run"), tenant_id, delay, **({"attempt": attempt} if attempt > 1 else {}))
     except BROKER_ERRORS as exc:
         cache.delete(_hold_key(tenant_id))  # the next change asks again
         logger.warning("Catalog sync of workspace %s not enqueued: %s", tenant_id, type(exc).__name__)
@@ -182,8 +184,9 @@ def _finish(sync: CatalogSync) -> None:
         sync.finished_at = timezone.now()
 
 
-def catalog_sync_run(tenant_id: int, *, sync_id: int | None = None) -> CatalogSync | None:
-    """Push the workspace's products to every catalog of its channels (the job)."""
+def catalog_sync_run(tenant_id: int, *, sync_id: int | None = None, attempt: int = 1) -> CatalogSync | None:
+    """Push the workspace's products to every catalog of its channels (the job). When a channel could not take it
+    for now (only transient failures), it is tried again later, ``RETRY_DELAYS`` apart."""
     now = timezone.now()
     if sync_id is None:
         cache.delete(_hold_key(tenant_id))  # changes from now on ask for the next job
@@ -246,6 +249,10 @@ def catalog_sync_run(tenant_id: int, *, sync_id: int | None = None) -> CatalogSy
     logger.info("Catalog sync %s of workspace %s: %s", sync.pk, tenant_id, sync.status)
     if sync.status == CatalogSync.Status.PROCESSING:
         run_later(_task("catalog_sync_check"), sync.pk, CHECK_DELAYS[0])
+    failed = [o for o in sync.outcomes if o["status"] == "failed"]
+    if failed and all(o["transient"] for o in failed) and attempt <= len(RETRY_DELAYS):
+        # Through the same hold as a change: a sync already asked for covers this one.
+        catalog_sync_request(tenant_id=tenant_id, delay=RETRY_DELAYS[attempt - 1], attempt=attempt + 1)
     return sync
 
 

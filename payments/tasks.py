@@ -10,8 +10,8 @@ from payments.models import PaymentAccount
 
 
 @shared_task
-def catalog_sync_run(tenant_id: int, sync_id: int | None = None) -> str:
-    sync = catalog_sync.catalog_sync_run(tenant_id, sync_id=sync_id)
+def catalog_sync_run(tenant_id: int, sync_id: int | None = None, attempt: int = 1) -> str:
+    sync = catalog_sync.catalog_sync_run(tenant_id, sync_id=sync_id, attempt=attempt)
     return sync.status if sync is not None else ""
 
 

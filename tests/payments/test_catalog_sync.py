@@ -241,14 +241,39 @@ def test_another_catalog_connected_to_the_account_is_reported_not_replaced(tenan
     assert Product.objects.get(tenant=tenant).synced_at is None
 
 
-def test_meta_unreachable_fails_the_sync_as_transient(tenant, channel, fake, catalog_id, capture):
+def test_meta_unreachable_fails_the_sync_as_transient_and_it_is_tried_again_later(
+    tenant, channel, fake, catalog_id, capture
+):
     fake.set_faults(fail_next_5xx=1)
     with capture(execute=True):
         product_create(actor=owner_of(tenant), tenant=tenant, spec=spec())
-    run_sync_jobs()
+    first = sync_jobs()[0]
+    jobs.DEFERRED.remove(first)
+    assert first[0].apply(args=(first[1],), kwargs=first[3]).get() == CatalogSync.Status.FAILED
     sync = CatalogSync.objects.get(tenant=tenant)
-    assert sync.status == CatalogSync.Status.FAILED
     assert [(o["reason"], o["transient"]) for o in sync.outcomes] == [("meta_error", True)]
+    assert [(e[0].name, e[1], e[2], e[3]) for e in sync_jobs()] == [
+        ("payments.tasks.catalog_sync_run", tenant.pk, 30, {"attempt": 2})
+    ]
+    assert run_sync_jobs() == [CatalogSync.Status.DONE]
+    assert "RECARGA-25" in in_fake(fake, catalog_id)
+
+
+def test_a_sync_that_keeps_failing_is_tried_four_more_times_then_left(tenant, channel, fake, catalog_id):
+    fake.set_faults(fail_next_5xx=100)
+    catalog_sync.catalog_sync_run(tenant.pk)
+    assert run_sync_jobs() == [CatalogSync.Status.FAILED] * 4
+    assert [s.status for s in CatalogSync.objects.filter(tenant=tenant)] == [CatalogSync.Status.FAILED] * 5
+    fake.clear_faults()
+
+
+def test_a_refusal_that_is_not_transient_is_not_tried_again(tenant, channel, fake, catalog_id):
+    other = fake.catalog_create("Commerce Manager's", waba_id=WABA)
+    fake.http.post(
+        f"/v23.0/{WABA}/product_catalogs", data={"catalog_id": other}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    catalog_sync.catalog_sync_run(tenant.pk)
+    assert sync_jobs() == []
 
 
 def test_the_token_is_never_logged_nor_stored_with_the_sync(tenant, channel, fake, catalog_id, capture, caplog):
