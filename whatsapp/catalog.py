@@ -32,6 +32,9 @@ from whatsapp.models import WhatsAppChannel
 logger = logging.getLogger(__name__)
 
 CATALOG_ID_MAX = 32
+# The WABA's and the catalog batch API's rate limits (COMMERCE.md §1, §4.4): worth trying again later even
+# when Meta's answer does not say it is transient.
+CATALOG_RATE_LIMITS = frozenset({80008, 80014})
 
 
 def catalog_id_clean(value: str) -> str:
@@ -84,7 +87,7 @@ def _failed(exc: CloudApiError, *, reason: str, catalog_id: str) -> CatalogSyncR
         catalog_id=catalog_id,
         reason=reason,
         detail=str(exc)[:1000],
-        transient=isinstance(exc, TransientError),
+        transient=isinstance(exc, TransientError) or exc.code in CATALOG_RATE_LIMITS,
     )
 
 

@@ -195,3 +195,13 @@ def test_backend_sync_with_a_catalog_meta_does_not_know_fails_without_sending(te
     assert (result.status, result.reason, result.transient) == ("failed", "catalog_refused", False)
     assert "(#100)" in result.detail or "Object with ID '999999'" in result.detail
     assert admin.requests(path_contains="/items_batch") == []
+
+
+@pytest.mark.django_db
+def test_backend_sync_refused_by_a_rate_limit_is_transient(tenant, channel, admin, catalog_id):
+    channel = channel_catalog_set(actor=owner_of(tenant), channel=channel, catalog_id=catalog_id)
+    admin.set_faults(error_next={"80014": 1})
+    result = channels.catalog_backend("whatsapp").catalog_sync(channel.inbox, [item()], [])
+    assert (result.status, result.reason, result.transient) == ("failed", "meta_error", True)
+    assert "80014" in result.detail
+    assert TOKEN not in result.detail
