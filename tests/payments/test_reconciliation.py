@@ -272,3 +272,14 @@ def test_the_page_makes_as_many_queries_for_thirty_differences_as_for_one(tenant
         response = client.get(PAGE)
     assert response.content.decode().count('data-difference="paid_by_hand"') == 30
     assert len(thirty) == len(one)
+
+
+def test_a_long_list_is_cut_and_says_so(tenant, conversation, monkeypatch):
+    monkeypatch.setattr("payments.reconciliation.ROWS_MAX", 2)
+    _paid_by_hand(tenant, conversation, 3)
+    html = _client(owner_of(tenant)).get(PAGE).content.decode()
+    assert html.count('data-difference="paid_by_hand"') == 2
+    assert "Only the first 2 are shown: choose fewer days." in html
+    body = _api(tenant, "admin").get(API).json()
+    assert (body["truncated"], body["counts"]["paid_by_hand"], len(body["differences"])) == (True, 3, 2)
+    assert body["totals"]["orders_paid"] == 3
