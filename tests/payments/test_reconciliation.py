@@ -283,3 +283,26 @@ def test_a_long_list_is_cut_and_says_so(tenant, conversation, monkeypatch):
     body = _api(tenant, "admin").get(API).json()
     assert (body["truncated"], body["counts"]["paid_by_hand"], len(body["differences"])) == (True, 3, 2)
     assert body["totals"]["orders_paid"] == 3
+
+
+def test_the_page_and_the_csv_file_in_portuguese(tenant, conversation):
+    from tenants.services import tenant_settings_update
+
+    owner = owner_of(tenant)
+    tenant_settings_update(actor=owner, locale="pt-br")
+    order_mark_paid(actor=owner, order=order_create(actor=owner, conversation=conversation, amount=2500,
+                                                    description="Recarga"), note="Pix conferido")  # fmt: skip
+    client = _client(owner)
+    page = client.get(PAGE).content.decode()
+    assert "Pedidos marcados como pagos sem pagamento de um provedor" in page
+    assert f"Marcado como pago por {owner.user.display_name}." in page
+    assert "1 pedido marcado como pago, R$\xa025,00." in page
+    rows = list(csv.reader(io.StringIO(client.get(CSV).content.decode())))
+    assert rows[0] == ["diferença", "pedido", "quando", "forma de pagamento", "valor", "esperado", "referência",
+                       "id do pagamento no provedor", "cliente", "o que está errado", "por", "observação"]  # fmt: skip
+    assert (rows[1][0], rows[1][4], rows[1][9], rows[1][11]) == (
+        "Pedidos marcados como pagos sem pagamento de um provedor",
+        "R$\xa025,00",
+        f"Marcado como pago por {owner.user.display_name}.",
+        "Pix conferido",
+    )
