@@ -429,3 +429,22 @@ def test_a_workspace_keeps_its_last_50_syncs(tenant, fake, monkeypatch):
     kept = list(CatalogSync.objects.filter(tenant=tenant).order_by("id").values_list("status", flat=True))
     assert kept == ["skipped"] * 3
     assert CatalogSync.objects.filter(tenant=other).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_worker_the_sync_runs_on_a_timer_of_the_web_process(fake, catalog_id, settings):
+    # The embedded default (make run): no worker, delayed jobs on a timer thread; a page's change reaches Meta.
+    settings.HELPDESK_EAGER_DELAYED_TASKS = "thread"
+    settings.PAYMENTS_CATALOG_SYNC_DELAY_SECONDS = 0.1
+    tenant = make_tenant("Acme", slug="acme")
+    channel = make_channel(tenant, phone_number_id=PNID, waba_id=WABA, access_token=TOKEN)
+    channel_catalog_set(actor=owner_of(tenant), channel=channel, catalog_id=catalog_id)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(owner_of(tenant).user)
+    form = {"name": "Passe", "retailer_id": "PASSE", "price": "198.00", "availability": "in stock", "visible": "on"}
+
+    assert client.post(f"{PAGE}new/", form).status_code == 302
+
+    item = wait_for(lambda: in_fake(fake, catalog_id).get("PASSE"), 10)
+    assert (item["price"], item["visibility"]) == (19800, "published")
+    wait_for(lambda: CatalogSync.objects.filter(tenant=tenant, status=CatalogSync.Status.DONE).exists(), 10)
