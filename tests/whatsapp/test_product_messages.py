@@ -616,3 +616,17 @@ def test_with_catalog_checks_on_the_fake_refuses_products_its_catalog_lacks(fake
         ]
     finally:
         fake.admin.settings(check_catalog_products=False)
+
+
+def test_with_the_cart_turned_off_the_simulator_offers_no_cart(fake: FakeSetup):
+    _fake_catalog(fake)
+    fake.open_window()
+    turned_off = fake.graph.post(f"/{fake.pnid}/whatsapp_commerce_settings", params={"is_cart_enabled": "false"})
+    assert turned_off.status_code == 200, turned_off.text
+    try:
+        payload = product_payload(fake.customer, neutral("product", {"sku": "REFRI-LATA"}), catalog_id=CATALOG)
+        assert fake.send(payload).status_code == 200
+        shown = next(m for m in _simulated(fake) if m["direction"] == "out")["interactive"]["commerce"]
+        assert (shown["cart_enabled"], shown["product"]["name"]) == (False, "Refrigerante lata")
+    finally:
+        fake.graph.post(f"/{fake.pnid}/whatsapp_commerce_settings", params={"is_cart_enabled": "true"})
