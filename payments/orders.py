@@ -276,10 +276,23 @@ def _source(actor: Actor) -> str:
 # -- status ------------------------------------------------------------------------------------------------
 
 
-def move_order(actor: Actor, order: Order, status: str, request: HttpRequest | None, note: str = "") -> Order:
-    """Move the order (locked here) to ``status`` if its current status allows it; audited, and shown live
-    on the cart's bubble. The caller has checked the actor's permission (payments' own services)."""
-    locked = Order.objects.select_for_update().get(pk=order.pk, tenant_id=order.tenant_id)
+def order_locked(order_id: int, tenant_id: int, *, related: tuple[str, ...] = ()) -> Order:
+    """The order, locked until the transaction ends (its workspace and ``related`` read with it, not locked)."""
+    orders = Order.objects.select_for_update(of=("self",)).select_related("tenant", *related)
+    return orders.get(pk=order_id, tenant_id=tenant_id)
+
+
+def move_order(
+    actor: Actor, order: Order, status: str, request: HttpRequest | None, note: str = "", *, locked: bool = False
+) -> Order:
+    """Move the order (locked here, unless the caller says it holds ``order`` from ``order_locked``) to
+    ``status`` if its current status allows it; audited, and shown live on the cart's bubble. The caller has
+    checked the actor's permission (payments' own services)."""
+    locked_order = order if locked else order_locked(order.pk, order.tenant_id)
+    return _move(actor, locked_order, status, request, note)
+
+
+def _move(actor: Actor, locked: Order, status: str, request: HttpRequest | None, note: str) -> Order:
     if status == locked.status:
         return locked
     if status not in TRANSITIONS[locked.status]:

@@ -36,7 +36,7 @@ from payments.gateways import Charge, ChargeItem, ChargeRequest, GatewayError, P
 from payments.gateways.base import ChargeStatus
 from payments.gateways.ids import new_txid
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest
-from payments.orders import TRANSITIONS, Status, move_order, order_mark_paid
+from payments.orders import TRANSITIONS, Status, move_order, order_locked, order_mark_paid
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm, require_perm
 
@@ -244,16 +244,15 @@ def _close(payment_request: PaymentRequest, status: str, *, cancel_at_provider: 
 # -- confirmations ---------------------------------------------------------------------------------------
 
 
-def _status_message(order: Order, payment_at: datetime) -> None:
+def _status_message(order: Order, payment_request: PaymentRequest, payment_at: datetime) -> None:
     """Tell the customer the order is paid (WhatsApp's order_status: payment captured), in their language."""
     conversation = order.conversation
     if conversation is None:
         return
-    with override(_customer_language(conversation)):
+    with override(contact_language(contact=conversation.contact, tenant=order.tenant)):
         body = _("Payment received for order #%(number)s. Thank you!") % {"number": order.number}
-    request = order.payment_requests.filter(status=PaymentRequest.Status.PAID).order_by("-id").first()
     content = {
-        "reference": request.reference if request else str(order.number),
+        "reference": payment_request.reference,
         "body": body,
         "status": "processing",
         "payment_status": "captured",
@@ -309,7 +308,7 @@ def payment_record(
             payment.flagged = problem[:200]
             payment.save(update_fields=["flagged", "updated_at"])
             return payment, "flagged"
-        order = Order.objects.select_related("tenant", "conversation").get(pk=payment_request.order_id)
+        order = order_locked(payment_request.order_id, payment_request.tenant_id, related=("conversation__contact",))
         system = actor or SystemActor(tenant_id=order.tenant_id)
         actor_audit_record(
             system,
@@ -321,7 +320,7 @@ def payment_record(
             extra={"total": amount, "reference": payment_request.reference},
         )
         if Status.PAID in TRANSITIONS[order.status]:
-            order = move_order(system, order, Status.PAID, request)
+            order = move_order(system, order, Status.PAID, request, locked=True)
             events_record([
                 events.PaymentConfirmed(
                     tenant_id=order.tenant_id,
@@ -334,7 +333,7 @@ def payment_record(
                     reference=payment_request.reference,
                 )
             ])  # fmt: skip
-            _status_message(order, paid_at)
+            _status_message(order, payment_request, paid_at)
         else:
             payment.flagged = _("The order was %(status)s when it was paid.") % {"status": order.get_status_display()}
             payment.save(update_fields=["flagged", "updated_at"])
