@@ -277,9 +277,11 @@ def payment_record(
     paid_at: datetime,
     actor: Actor | None = None,
     request: HttpRequest | None = None,
+    note: str = "",
 ) -> tuple[Payment | None, str]:
     """Record one payment the provider confirmed for ``payment_request``: ("paid", once per request),
-    "duplicate" (seen before), or "flagged" (a wrong amount, or paid after the request closed: to refund)."""
+    "duplicate" (seen before), or "flagged" (a wrong amount, or paid after the request closed: to refund).
+    ``note`` (how a payment recorded by hand was checked) is kept with the order's move to paid."""
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -320,7 +322,7 @@ def payment_record(
             extra={"total": amount, "reference": payment_request.reference},
         )
         if Status.PAID in TRANSITIONS[order.status]:
-            order = move_order(system, order, Status.PAID, request, locked=True)
+            order = move_order(system, order, Status.PAID, request, note=note, locked=True)
             events_record([
                 events.PaymentConfirmed(
                     tenant_id=order.tenant_id,
@@ -451,6 +453,7 @@ def payment_mark_received(*, actor: Actor, order: Order, note: str = "", request
         paid_at=timezone.now(),
         actor=actor,
         request=request,
+        note=note,
     )
     if outcome != "paid":
         raise _invalid("order", _("This order cannot be recorded as paid."))

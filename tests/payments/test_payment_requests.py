@@ -90,6 +90,8 @@ def test_a_static_pix_code_is_sent_and_an_admin_records_the_payment_once(tenant,
     [status] = sent.of_type("order_status")
     assert (status.content["payment_status"], status.content["reference"]) == ("captured", "1-1")
     assert _audit(tenant) == ["payment_account.saved", "payment.requested", "payment.received"]
+    [moved] = AuditLogEntry.objects.filter(tenant=tenant, action="order.status_changed", extra__status__to="paid")
+    assert (moved.extra["note"], moved.actor_id) == ("Extrato", owner_of(tenant).user_id)
 
 
 # --- API Pix through the fake PSP ------------------------------------------------------------------------
