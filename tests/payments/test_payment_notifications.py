@@ -92,7 +92,8 @@ def test_a_charge_posted_three_times_waits_once_and_one_job_reads_it_back(
     assert Order.objects.get(pk=order.pk).status == "paid"
     assert list(Payment.objects.values_list("amount", "flagged")) == [(2500, "")]
     assert len(sent.of_type("order_status")) == 1
-    assert redis.exists(notifications._pending_key(pix_account.pk, slot), notifications._drain_key(pix_account.pk, slot)) == 0
+    keys = (notifications._pending_key(pix_account.pk, slot), notifications._drain_key(pix_account.pk, slot))
+    assert redis.exists(*keys) == 0
 
     # Posted again later, it is read back again and recorded as a duplicate: nothing more happens.
     assert _post(pix_account, body) == 200
