@@ -7,74 +7,27 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
-import time
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
+from fakes import serving
+from fakes.serving import wait_for
 from payments.fake.app import create_app
 from payments.fake.client import FakePspAdminClient
 from payments.fake.clock import Clock
 from payments.fake.state import FakePspState, Settings
 from payments.fake.tls import ServerTls, uvicorn_options
 
-T = TypeVar("T")
 
-
-def wait_for(predicate: Callable[[], T], timeout: float = 5.0, *, interval: float = 0.01, message: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy (and return that); raise after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(message or f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-class UvicornThread:
-    """Serve ``app`` on ``host`` and a free port (or ``port``) from a daemon thread; ``stop()`` shuts it down."""
+class UvicornThread(serving.UvicornThread):
+    """The fakes' server thread (``fakes.serving``), speaking HTTPS with mutual TLS when given ``tls``."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, tls: ServerTls | None = None) -> None:
-        self.host = host
-        self.scheme = "https" if tls else "http"
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port = self._sock.getsockname()[1]
-        options = uvicorn_options(tls) if tls else {}
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1, **options
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name=f"fake-psp-{self.port}", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    def _run(self) -> None:
-        self._server.run(sockets=[self._sock])
-
-    def start(self, timeout: float = 10.0) -> UvicornThread:
-        self._thread.start()
-        wait_for(lambda: self._server.started or not self._thread.is_alive(), timeout, message="uvicorn did not start")
-        if not self._server.started:
-            raise RuntimeError("uvicorn failed to start")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        self._sock.close()
+        super().__init__(app, host=host, port=port, tls_options=uvicorn_options(tls) if tls else None, name="fake-psp")
 
 
 class FakePspServer:
@@ -149,3 +102,6 @@ class FakePspServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+__all__ = ["FakePspServer", "UvicornThread", "wait_for"]

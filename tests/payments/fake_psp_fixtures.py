@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
-from payments.fake import AdjustableClock, FakePspServer, Settings, UvicornThread, wait_for
+from payments.fake import AdjustableClock, FakePspServer, Settings, wait_for
 from payments.gateways import (
     BcbPixConfig,
     BcbPixGateway,
@@ -42,6 +36,7 @@ from payments.gateways import (
     StripeConfig,
     StripeGateway,
 )
+from tests.fake_servers import ReceivedRequest, RecordingServer, shape
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "payments"
 
@@ -68,82 +63,19 @@ def load_fixture(name: str) -> Any:
     return json.loads((FIXTURES_DIR / name).read_text(encoding="utf-8"))
 
 
-def shape(value: Any) -> Any:
-    """The structure of a JSON value: dict keys (recursively) and list item shapes, without the data."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(item) for item in value[:1]]
-    return type(value).__name__
-
-
 # --- A webhook receiver -----------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Received:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class WebhookReceiver:
-    """A tiny HTTP server standing in for the product's webhook endpoints; records every request verbatim and
-    answers the statuses queued with ``fail_next`` (200 otherwise)."""
-
-    received: list[Received] = field(default_factory=list)
-    _statuses: deque[int] = field(default_factory=deque)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: UvicornThread | None = None
-
-    def start(self) -> WebhookReceiver:
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
-        self._server = UvicornThread(app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return self._server.base_url
-
-    async def _endpoint(self, request: Request) -> Response:
-        record = Received(
-            method=request.method,
-            path=request.url.path,
-            query=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=await request.body(),
-        )
-        with self._lock:
-            self.received.append(record)
-            status = self._statuses.popleft() if self._statuses else 200
-        return PlainTextResponse("ok" if status < 300 else "error", status_code=status)
-
-    def fail_next(self, count: int, status: int = 500) -> None:
-        with self._lock:
-            self._statuses.extend([status] * count)
+class WebhookReceiver(RecordingServer):
+    """A tiny HTTP server standing in for the product's webhook endpoints (``tests.fake_servers``)."""
 
     def clear(self) -> None:
-        with self._lock:
-            self.received.clear()
-            self._statuses.clear()
+        super().clear()
+        self.reset_responses()
 
-    def posts(self, path: str | None = None) -> list[Received]:
-        with self._lock:
-            return [r for r in self.received if path is None or r.path == path]
 
-    def wait_for_posts(self, count: int, path: str | None = None, timeout: float = 5.0) -> list[Received]:
-        return wait_for(lambda: len(self.posts(path)) >= count and self.posts(path), timeout, message=f"{count} posts")
+Received = ReceivedRequest
 
 
 # --- Certificates -----------------------------------------------------------------------------------------------------

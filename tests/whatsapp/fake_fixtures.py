@@ -8,28 +8,24 @@ from rewriting its asserts.
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
+from tests.fake_servers import RecordingServer, shape
 from whatsapp.fake import (
     AdjustableClock,
     FakeAdminClient,
     FakeCloudApiServer,
     FakeState,
     Settings,
-    UvicornThread,
     wait_for,
 )
 
@@ -61,86 +57,26 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES_DIR / name).read_bytes()
 
 
-def shape(value: Any) -> Any:
-    """The structure of a JSON value: dict keys (recursively) and list item shapes, without the data."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(item) for item in value[:1]]
-    return type(value).__name__
-
-
 # ---------------------------------------------------------------------------------------------- webhook sink
 
 
 @dataclass
-class ReceivedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
+class WebhookSink(RecordingServer):
+    """The product's WhatsApp webhook endpoint: records every request, answers Meta's verification handshake."""
 
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class WebhookSink:
-    """A tiny HTTP server standing in for the product's webhook endpoint; records every request verbatim."""
-
+    methods: ClassVar[tuple[str, ...]] = ("GET", "POST")
     verify_token: str = VERIFY_TOKEN
-    received: list[ReceivedRequest] = field(default_factory=list)
-    _responses: deque[int] = field(default_factory=deque)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: UvicornThread | None = None
-
-    def start(self) -> WebhookSink:
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])])
-        self._server = UvicornThread(app).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"{self._server.base_url}/webhooks/whatsapp/channel-key/"
+        return f"{self.base_url}/webhooks/whatsapp/channel-key/"
 
-    async def _endpoint(self, request: Request) -> Response:
-        record = ReceivedRequest(
-            method=request.method,
-            path=request.url.path,
-            query=dict(request.query_params),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=await request.body(),
-        )
-        with self._lock:
-            self.received.append(record)
-            status = self._responses.popleft() if self._responses else 200
+    def answer(self, request: Request, status: int) -> Response:
         if request.method == "GET":
             if request.query_params.get("hub.verify_token") == self.verify_token:
                 return PlainTextResponse(request.query_params.get("hub.challenge", ""))
             return PlainTextResponse("forbidden", status_code=403)
-        return PlainTextResponse("ok" if status == 200 else "error", status_code=status)
-
-    def reset_responses(self) -> None:
-        with self._lock:
-            self._responses.clear()
-
-    def fail_next(self, count: int, status_code: int = 500) -> None:
-        with self._lock:
-            self._responses.extend([status_code] * count)
-
-    def posts(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return [r for r in self.received if r.method == "POST"]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.received.clear()
+        return super().answer(request, status)
 
     def statuses(self, wamid: str | None = None) -> list[dict[str, Any]]:
         """Every ``statuses[]`` item received, in arrival order (duplicates included)."""
@@ -152,9 +88,6 @@ class WebhookSink:
                         if wamid is None or status["id"] == wamid:
                             found.append(status)
         return found
-
-    def wait_for_posts(self, count: int, timeout: float = 5.0) -> list[ReceivedRequest]:
-        return wait_for(lambda: len(self.posts()) >= count and self.posts(), timeout, message=f"{count} webhooks")
 
     def wait_for_statuses(self, wamid: str, names: list[str], timeout: float = 5.0) -> list[dict[str, Any]]:
         def arrived() -> list[dict[str, Any]] | None:

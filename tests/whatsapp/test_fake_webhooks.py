@@ -141,7 +141,7 @@ def test_inbound_webhook_escapes_non_ascii_and_slashes_like_meta(fake: FakeSetup
 
 def test_failed_deliveries_are_retried_with_the_same_bytes_and_order_is_kept(fake: FakeSetup):
     fake.open_window()
-    fake.sink.fail_next(2, status_code=503)
+    fake.sink.fail_next(2, status=503)
 
     wamid = fake.send_text("Olá")
 
@@ -161,7 +161,7 @@ def test_failed_deliveries_are_retried_with_the_same_bytes_and_order_is_kept(fak
 
 def test_a_webhook_that_never_succeeds_is_dropped_after_the_last_retry(fake: FakeSetup):
     fake.open_window()
-    fake.sink.fail_next(10, status_code=500)
+    fake.sink.fail_next(10, status=500)
 
     wamid = fake.send_text("Olá")
 
