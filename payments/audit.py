@@ -1,5 +1,5 @@
-"""How the audit log shows the catalog's entries: prices as money in the viewer's language, the
-availability in words."""
+"""How the audit log shows the catalog's, orders' and payments' entries: prices and totals as money in the
+viewer's language, the availability, statuses and ways of payment in words."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy
 
-from payments.models import Order, Product
+from payments.models import Order, PaymentAccount, Product
 from payments.money import amount_format
 from tenants import audit_display
 from tenants.models import AuditLogEntry
@@ -33,6 +33,13 @@ ORDER_LABELS = {
     "status": gettext_lazy("status"),
     "note": gettext_lazy("note"),
 }
+PAYMENT_ACTIONS = (Action.PAYMENT_REQUESTED, Action.PAYMENT_RECEIVED, Action.PAYMENT_REFUNDED)
+PAYMENT_LABELS = {
+    "kind": gettext_lazy("way of payment"),
+    "total": gettext_lazy("total"),
+    "reference": gettext_lazy("reference"),
+    "reason": gettext_lazy("reason"),
+}
 
 
 def _prices(_tenant_id: int, values: set[Any]) -> Mapping[Any, str]:
@@ -51,3 +58,8 @@ def register_audit_display() -> None:
     for action in ORDER_ACTIONS:
         audit_display.register_keys(keys, action=action)
         audit_display.register_labels(ORDER_LABELS, action=action)
+    # Amounts are stored in centavos and kinds as keys: "total 7290", "kind bcb_pix" told people nothing.
+    audit_display.register_kind("payment_kind", audit_display.choices_kind(PaymentAccount.Kind.choices))
+    for action in (*PAYMENT_ACTIONS, Action.PAYMENT_ACCOUNT_SAVED):
+        audit_display.register_keys({"total": "product_price", "kind": "payment_kind"}, action=action)
+        audit_display.register_labels(PAYMENT_LABELS, action=action)
