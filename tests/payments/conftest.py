@@ -63,3 +63,34 @@ def order(tenant, conversation) -> Order:
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks):
     return django_capture_on_commit_callbacks
+
+
+# --- API Pix at the fake PSP (for modules with ``pytest_plugins = ["tests.payments.fake_psp_fixtures"]``) -----------
+
+
+@pytest.fixture
+def pix_provider(settings, psp):
+    """The deployment's API Pix provider, Mercado Pago and Stripe are the in-process fake PSP (plain HTTP)."""
+    settings.PAYMENTS_PIX_PROVIDERS = {
+        "fake": {"name": "Fake PSP", "api_url": psp.server.pix_api_url, "token_url": psp.server.pix_token_url}
+    }
+    settings.MERCADOPAGO_API_URL = psp.server.mercadopago_url
+    settings.PAYMENTS_ALLOW_PLAIN_HTTP = True
+    return psp
+
+
+def pix_account_values(psp, **changes: str) -> dict[str, str]:
+    """The form values of an API Pix account at the fake PSP's receiver."""
+    return {"provider": "fake", "pix_key": psp.pix_key, "pix_key_type": "EVP", "client_id": psp.client_id,
+            "merchant_name": "Transporte Exemplo", **changes}  # fmt: skip
+
+
+@pytest.fixture
+def pix_account(tenant, pix_provider):
+    """The workspace's API Pix account at the fake PSP."""
+    from payments.accounts import payment_account_save
+
+    return payment_account_save(
+        actor=owner_of(tenant), tenant=tenant, kind="bcb_pix", values=pix_account_values(pix_provider),
+        secrets={"client_secret": pix_provider.client_secret},
+    )  # fmt: skip

@@ -19,24 +19,11 @@ from payments.gateways import TransientGatewayError
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest
 from payments.requests import payment_request_create
 from tests.factories import owner_of
+from tests.payments.conftest import pix_account_values
 from tests.prerequisites import require_redis
 
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def pix_account(tenant, settings, psp) -> PaymentAccount:
-    settings.PAYMENTS_PIX_PROVIDERS = {
-        "fake": {"name": "Fake PSP", "api_url": psp.server.pix_api_url, "token_url": psp.server.pix_token_url}
-    }
-    settings.PAYMENTS_ALLOW_PLAIN_HTTP = True
-    return payment_account_save(
-        actor=owner_of(tenant), tenant=tenant, kind="bcb_pix",
-        values={"provider": "fake", "pix_key": psp.pix_key, "pix_key_type": "EVP", "client_id": psp.client_id,
-                "merchant_name": "Transporte Exemplo"},
-        secrets={"client_secret": psp.client_secret},
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -164,8 +151,7 @@ def test_a_changed_account_gets_a_new_gateway(tenant, pix_account, psp):
     before = gateway_kept(pix_account)
     again = payment_account_save(
         actor=owner_of(tenant), tenant=tenant, kind="bcb_pix",
-        values={"provider": "fake", "pix_key": psp.pix_key, "pix_key_type": "EVP", "client_id": psp.client_id,
-                "merchant_name": "Outro Nome"},
+        values=pix_account_values(psp, merchant_name="Outro Nome"),
         secrets={"client_secret": psp.client_secret},
     )  # fmt: skip
     assert gateway_kept(again) is not before

@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conversations.models import Message, OutboxEvent
-from payments.accounts import payment_account_save
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest
 from payments.orders import order_create
 from payments.requests import payment_request_create, payment_requests_sweep
@@ -26,20 +25,6 @@ from tests.prerequisites import require_postgresql
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
 
 EVENTS = st.lists(st.sampled_from(["callback", "forged", "sweep"]), min_size=1, max_size=7)
-
-
-@pytest.fixture
-def pix_account(tenant, settings, psp) -> PaymentAccount:
-    settings.PAYMENTS_PIX_PROVIDERS = {
-        "fake": {"name": "Fake PSP", "api_url": psp.server.pix_api_url, "token_url": psp.server.pix_token_url}
-    }
-    settings.PAYMENTS_ALLOW_PLAIN_HTTP = True
-    return payment_account_save(
-        actor=owner_of(tenant), tenant=tenant, kind="bcb_pix",
-        values={"provider": "fake", "pix_key": psp.pix_key, "pix_key_type": "EVP", "client_id": psp.client_id,
-                "merchant_name": "Transporte Exemplo"},
-        secrets={"client_secret": psp.client_secret},
-    )  # fmt: skip
 
 
 def _post(account: PaymentAccount, body: dict[str, Any]) -> None:

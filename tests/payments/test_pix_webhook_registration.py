@@ -15,23 +15,19 @@ from payments.gateways.bcb_pix import BcbPixGateway
 from payments.models import PaymentAccount
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, owner_of
+from tests.payments.conftest import pix_account_values
 
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pix_settings(settings, psp):
-    settings.PAYMENTS_PIX_PROVIDERS = {
-        "fake": {"name": "Fake PSP", "api_url": psp.server.pix_api_url, "token_url": psp.server.pix_token_url}
-    }
-    settings.PAYMENTS_ALLOW_PLAIN_HTTP = True
-    return psp
+def pix_settings(pix_provider):
+    return pix_provider
 
 
 def _form(psp) -> dict[str, str]:
-    return {"provider": "fake", "pix_key": psp.pix_key, "pix_key_type": "EVP", "client_id": psp.client_id,
-            "merchant_name": "Transporte Exemplo", "client_secret": psp.client_secret, "enabled": "on"}  # fmt: skip
+    return pix_account_values(psp, client_secret=psp.client_secret, enabled="on")
 
 
 def _registered(account: PaymentAccount) -> str | None:
