@@ -22,7 +22,7 @@ import pytest
 from celery import Celery
 from django.utils import timezone, translation
 from django.utils.translation import gettext
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from conversations.models import Message
 from payments.catalog import ProductSpec, product_create
@@ -200,6 +200,14 @@ def in_portuguese(text: str, **values: object) -> str:
         return gettext(text) % values
 
 
+def lines_of_text(cells: Locator) -> list[int]:
+    """How many lines each cell's text takes on screen."""
+    return cells.evaluate_all(
+        "cells => cells.map(c => { const r = document.createRange(); r.selectNodeContents(c);"
+        " return r.getClientRects().length; })"
+    )
+
+
 def sweeper_pass(stack: Stack) -> None:
     """The payments sweeper's job, as Celery beat enqueues it every minute, handed to the worker now."""
     broker = Celery(broker=stack.broker_url, set_as_current=False)
@@ -315,6 +323,9 @@ def test_a_customer_buys_from_the_catalog_pays_with_pix_and_gets_part_of_it_back
     expect(card.locator("a")).to_have_text("Order #1")
     expect(card.locator(".order-card-total")).to_have_text("R$72.90")
     assert page.evaluate("window.__sameDocument") is True, "the agent's page reloaded"
+    # The cart's lines in the bubble: quantities and money each on one line, however narrow the bubble.
+    expect(cart_bubble.locator(".msg-order-items tbody tr")).to_have_count(2)
+    assert lines_of_text(cart_bubble.locator(".msg-order-items td:not(:first-child)")) == [1] * 7
 
     # --- The agent opens the order and asks for Pix; the customer's phone shows what to pay.
     card.locator("a").click()
