@@ -352,7 +352,11 @@ def test_a_customer_buys_from_the_catalog_pays_with_pix_and_gets_part_of_it_back
     page.get_by_role("link", name=f"Conversation #{conversation.display_id}").click()
     expect(page.locator("[data-live-state][data-state=live]")).to_be_visible(timeout=TIMEOUT_MS)
     expect(card).to_have_attribute("data-order-status", "awaiting_payment")
-    expect(page.locator("article[data-type='payment_request']")).to_have_count(1)
+    payment_bubble = page.locator("article[data-type='payment_request']")
+    expect(payment_bubble).to_have_count(1)
+    expect(payment_bubble.locator(".msg-order-total")).to_have_text("R$72.90")
+    money_cells = lines_of_text(payment_bubble.locator(".msg-order-items td:not(:first-child)"))
+    assert money_cells and set(money_cells) == {1}, money_cells
     page.evaluate("window.__sameDocument = true")
 
     # --- The customer copies the Pix code and pays it in their bank app.
