@@ -380,7 +380,7 @@ class PaymentRequestOutput(serializers.Serializer):
 
 
 class PaymentRequestInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.values, help_text="Which of the workspace's accounts")
+    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.choices, help_text="Which of the workspace's accounts")
     minutes = StrictIntegerField(min_value=10, max_value=24 * 60, required=False, help_text="How long it stays open")
 
 
@@ -501,7 +501,7 @@ class PaymentListOutput(serializers.Serializer):
     id = serializers.IntegerField()
     order_number = serializers.IntegerField(source="request.order.number")
     reference = serializers.CharField(source="request.reference", help_text="The payment request's reference")
-    kind = serializers.ChoiceField(source="account.kind", choices=PaymentAccount.Kind.values)
+    kind = serializers.ChoiceField(source="account.kind", choices=PaymentAccount.Kind.choices)
     provider = serializers.CharField(source="account.provider", help_text="The API Pix provider; empty otherwise")
     psp_payment_id = serializers.CharField(
         help_text="Pix endToEndId, Mercado Pago payment, Stripe payment intent; manual-<id> when recorded by hand"
@@ -600,7 +600,7 @@ class ReconciliationTotalsOutput(serializers.Serializer):
 
 
 class ReconciliationKindOutput(ReconciliationTotalsOutput):
-    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.values)
+    kind = serializers.ChoiceField(choices=PaymentAccount.Kind.choices)
 
 
 class ReconciliationDayOutput(ReconciliationTotalsOutput):

@@ -260,6 +260,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets of fields that share a name across the apps' serializers ("kind"), named once each.
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentAccountKindEnum": "payments.models.PaymentAccount.Kind",
+        "ReconciliationDifferenceKindEnum": "payments.reconciliation.KINDS",
+    },
 }
 
 # Celery: JSON only, bounded tasks, beat schedule in one place.
