@@ -12,6 +12,7 @@ order is given back it is refunded; the customer is told in their language.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import F, Sum
@@ -26,6 +27,7 @@ from conversations.services.outbound import OutboundSpec, message_send
 from helpdesk.exceptions import ApplicationError, ValidationFailed
 from payments.accounts import gateway_kept
 from payments.gateways import GatewayError, PermanentGatewayError, RefundStatus
+from payments.gateways import Refund as ProviderRefund
 from payments.gateways.ids import new_refund_id
 from payments.models import Order, Payment, PaymentAccount, Refund
 from payments.money import amount_format
@@ -167,6 +169,22 @@ def _tell(order: Order, amount: int) -> None:
         )
     except ApplicationError as exc:  # the reply window closed: the refund stands all the same
         logger.info("Refund of order %s done; the customer was not told: %s", order.pk, exc)
+
+
+def refunds_settle(account: PaymentAccount, answers: Iterable[ProviderRefund]) -> int:
+    """Settle our refunds still processing that the provider's own account of them says are done or refused
+    (a Pix callback after a devolução settles: the charge read back carries its devoluções), without waiting
+    for the sweeper's next pass."""
+    final = {a.refund_id: a for a in answers if a.status in (RefundStatus.DONE, RefundStatus.FAILED)}
+    if not final:
+        return 0
+    waiting = Refund.objects.filter(payment__account=account, status=Refund.Status.PROCESSING, refund_id__in=final)
+    settled = 0
+    for refund in waiting.select_related("payment__account"):
+        answer = final[refund.refund_id]
+        _settle(refund, answer.status, psp_refund_id=answer.psp_refund_id, failure=answer.reason or "")
+        settled += 1
+    return settled
 
 
 def refunds_follow(*, limit: int = 100) -> int:

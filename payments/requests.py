@@ -37,6 +37,7 @@ from payments.gateways.base import ChargeStatus
 from payments.gateways.ids import new_txid
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest
 from payments.orders import TRANSITIONS, Status, move_order, order_locked, order_mark_paid
+from payments.refunds import refunds_settle
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm, require_perm
 
@@ -353,6 +354,7 @@ def charge_record(account: PaymentAccount, charge: Charge) -> list[str]:
     if payment_request is None:
         return []
     outcomes = []
+    refunds_settle(account, (refund for received in charge.payments for refund in received.refunds))
     for received in charge.payments:
         if received.status != PaymentStatus.PAID or received.paid_at is None:
             continue

@@ -16,7 +16,7 @@ from django.test import Client
 from payments import notifications, tasks
 from payments.accounts import gateway_kept, payment_account_save
 from payments.gateways import TransientGatewayError
-from payments.models import Order, Payment, PaymentAccount, PaymentRequest
+from payments.models import Order, Payment, PaymentAccount, PaymentRequest, Refund
 from payments.requests import payment_request_create
 from tests.factories import owner_of
 from tests.payments.conftest import pix_account_values
@@ -228,3 +228,39 @@ def test_the_sweeper_reads_every_open_charge_in_turn_however_many_are_open(
     assert PaymentRequest.objects.filter(pk=requests[0].pk).values_list("checked_at", flat=True).get() > (
         PaymentRequest.objects.filter(pk=requests[1].pk).values_list("checked_at", flat=True).get()
     )
+
+
+# --- refunds settled by the provider's callback --------------------------------------------------------------------
+
+
+def test_a_devolucao_settled_at_the_bank_is_done_when_its_callback_comes(
+    tenant, order, pix_account, psp, sent, capture
+):
+    from payments.refunds import payment_refund
+
+    request, body = _paid_charge(tenant, order, psp, capture)
+    with capture(execute=True):
+        assert _post(pix_account, body) == 200
+    payment = Payment.objects.get(request=request)
+    with capture(execute=True):
+        refund = payment_refund(actor=owner_of(tenant), payment=payment, amount=1000, reason="Recarga parcial")
+    assert refund.status == "processing"
+    told_before = len(sent.message_ids)
+
+    with capture(execute=True):  # a callback before the bank settles it changes nothing
+        assert _post(pix_account, body) == 200
+    refund.refresh_from_db()
+    assert (refund.status, len(sent.message_ids)) == ("processing", told_before)
+
+    psp.admin.pix_settle_refund(payment.psp_payment_id, refund.refund_id)
+    with capture(execute=True):  # the bank's callback names the charge again; read back, it carries the devolução
+        assert _post(pix_account, body) == 200
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert (refund.status, payment.refunded_amount) == ("done", 1000)
+    assert len(sent.message_ids) == told_before + 1  # the customer is told once
+    assert Order.objects.get(pk=order.pk).status == "paid"  # part of it given back: still paid
+
+    with capture(execute=True):  # and again: nothing more
+        assert _post(pix_account, body) == 200
+    assert (Refund.objects.get(pk=refund.pk).status, len(sent.message_ids)) == ("done", told_before + 1)
