@@ -1011,6 +1011,8 @@ def content_skus(content: Content) -> list[str]:
         skus.extend(content.skus)
     elif isinstance(content, CatalogContent) and content.thumbnail_sku:
         skus.append(content.thumbnail_sku)
+    elif isinstance(content, OrderContent):
+        skus.extend(item.sku for item in content.items if item.sku)
     if content.product is not None and content.product.sku:
         skus.append(content.product.sku)
     return skus

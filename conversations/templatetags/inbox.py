@@ -273,7 +273,7 @@ def message_cards(messages: Sequence[Message]) -> dict[int, list[SafeString]]:
     return extensions.message_cards(messages)
 
 
-PRODUCT_TYPES = frozenset({Message.Type.PRODUCT, Message.Type.PRODUCT_LIST, Message.Type.CATALOG})
+PRODUCT_TYPES = frozenset({Message.Type.PRODUCT, Message.Type.PRODUCT_LIST, Message.Type.CATALOG, Message.Type.ORDER})
 
 
 def message_products(messages: Sequence[Message]) -> dict[str, ProductCard]:

@@ -295,7 +295,7 @@ INBOUND_EXPECTED: dict[str, list[str] | None] = {
         "https://philzcoffee.com/",
     ],
     "inbound_location_current.json": ["Forwarded", "Open in map (12.25089, 43.90539)"],
-    "inbound_order.json": ["Order catalog 194836987003835", "di9ozbzfi4 2 $30.00 $60.00", "Total $85.00"],
+    "inbound_order.json": ["Order Product Qty Price Subtotal", "di9ozbzfi4 2 $30.00 $60.00", "Total $85.00"],
     "inbound_reaction.json": ["Reacted \U0001f44d to a message"],
     "inbound_reaction_removed.json": None,
     "inbound_sticker_animated.json": ["Downloading…"],

@@ -398,3 +398,23 @@ def test_a_render_without_product_messages_asks_the_catalogue_nothing(conversati
     messages = list(Message.objects.filter(conversation=conversation))
     with django_assert_num_queries(0):
         assert message_products(messages) == {}
+
+
+def test_a_customers_cart_names_the_catalogues_products_and_shows_an_unknown_sku_as_itself(conversation, catalogue):
+    cart = add_message(
+        conversation,
+        type="order",
+        text="",
+        content={
+            "catalog_id": CATALOG,
+            "text": "Sem cebola",
+            "product_items": [
+                {"product_retailer_id": "PIZZA-MARG-G", "quantity": 1, "item_price": 59.9, "currency": "BRL"},
+                {"product_retailer_id": "SUMIU-9", "quantity": 2, "item_price": 6.5, "currency": "BRL"},
+            ],
+        },
+    )
+    with translation.override("pt-br"):
+        shown = text_of(render(cart))
+    assert "Pizza Margherita PIZZA-MARG-G 1 R$ 59,90 R$ 59,90 SUMIU-9 2 R$ 6,50 R$ 13,00 Total R$ 72,90" in shown
+    assert CATALOG not in shown  # the catalog's id says nothing to an agent
