@@ -330,7 +330,9 @@ def test_a_customer_buys_from_the_catalog_pays_with_pix_and_gets_part_of_it_back
     pix_code = page.locator("[data-pix-code]").inner_text().strip()
     assert pix_code.startswith("000201") and "BR.GOV.BCB.PIX" in pix_code.upper()
 
-    order_bubble = sim.locator(".sim-msg[data-type='interactive']", has=sim.get_by_test_id("sim-pix-copy"))
+    order_bubble = sim.locator(
+        ".sim-msg[data-direction='out'][data-type='interactive']", has=sim.get_by_test_id("sim-order-total")
+    )
     expect(order_bubble).to_have_count(1, timeout=TIMEOUT_MS)
     expect(order_bubble.get_by_test_id("sim-order-total")).to_have_text("TotalBRL 72.90")
     expect(order_bubble.locator(".sim-order-line").first).to_have_text("1 \u00d7 Pizza MargheritaBRL 59.90")
@@ -388,6 +390,7 @@ def test_a_customer_buys_from_the_catalog_pays_with_pix_and_gets_part_of_it_back
     )
     expect(status_bubble.get_by_test_id("sim-order-status")).to_have_text("Paid")
     expect(order_bubble.get_by_test_id("sim-order-status")).to_have_text("Paid · Processing")
+    expect(order_bubble.get_by_test_id("sim-pix-copy")).to_have_count(0)  # paid: no code to copy any more
     expect(page.locator("article[data-type='order_status']")).to_have_count(1, timeout=TIMEOUT_MS)
 
     # --- The admin gives part of it back from the order's page; the customer is told.

@@ -418,7 +418,9 @@
     box.appendChild(el("div", { class: "sim-order-status", "data-testid": "sim-order-status" }, statusWords(order)));
     if (order.expiration) { box.appendChild(el("div", { class: "sim-msg-footer" }, order.expiration)); }
     var actions = el("div", { class: "sim-buttons" });
-    if (order.pix_code) {
+    // Paid (order_status: payment captured): WhatsApp offers the code and the link no more.
+    var open = order.payment_status !== "captured";
+    if (open && order.pix_code) {
       var code = el("code", { class: "sim-pix-code", "data-testid": "sim-pix-code", hidden: "" }, order.pix_code);
       var copy = el("button", { type: "button", class: "sim-pix-copy", "data-testid": "sim-pix-copy" },
         "Copy Pix code");
@@ -431,7 +433,7 @@
       actions.appendChild(copy);
       actions.appendChild(code);
     }
-    var href = safeUrl(order.payment_link);
+    var href = open ? safeUrl(order.payment_link) : "";
     if (href) {
       var pay = el("a", { class: "sim-cta", target: "_blank", rel: "noopener noreferrer", "data-testid": "sim-pay" }, "Pay");
       pay.href = href;
