@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from conversations import channels
@@ -88,6 +89,41 @@ def catalog_sync_start(*, actor: Actor, tenant: Tenant) -> CatalogSync:
         lambda: _task("catalog_sync_run").delay(tenant.pk, sync_id=sync.pk), what=f"catalog sync {sync.pk}"
     )
     return sync
+
+
+def catalogs_resync(*, now: datetime | None = None, stuck_after: timedelta = timedelta(minutes=15)) -> int:
+    """The sweeper's pass over catalogs: a workspace whose products changed after its last sync started (the
+    request lost with the broker), or that has products and was never synced, is synced again; a sync queued or
+    running for ``stuck_after`` (its job died) is marked failed and another one asked for. Returns how many
+    workspaces were asked for."""
+    now = now or timezone.now()
+    running = (CatalogSync.Status.QUEUED, CatalogSync.Status.RUNNING)
+    stuck = CatalogSync.objects.filter(status__in=running, created_at__lt=now - stuck_after, tenant__active=True)
+    stuck_tenants = set(stuck.values_list("tenant_id", flat=True))
+    stuck.update(status=CatalogSync.Status.FAILED, finished_at=now, updated_at=now)
+    last = CatalogSync.objects.filter(tenant_id=OuterRef("tenant_id")).order_by("-created_at", "-id")
+    rows = (
+        Product.objects.filter(tenant__active=True)
+        .values("tenant_id")
+        .annotate(
+            changed=Max("updated_at"),
+            last_status=Subquery(last.values("status")[:1]),
+            last_started=Subquery(last.values("started_at")[:1]),
+        )
+        .order_by("tenant_id")
+    )
+    asked = 0
+    for row in rows:
+        status, started = row["last_status"], row["last_started"]
+        behind = (
+            row["tenant_id"] in stuck_tenants
+            or status is None
+            or (status not in running and status != CatalogSync.Status.PROCESSING and started is not None
+                and row["changed"] > started)
+        )  # fmt: skip
+        if behind and catalog_sync_request(tenant_id=row["tenant_id"], delay=0):
+            asked += 1
+    return asked
 
 
 # --- reading -------------------------------------------------------------------------------------------------

@@ -45,4 +45,5 @@ def payment_requests_sweep() -> dict[str, int]:
     counts = requests.payment_requests_sweep()
     counts["refunds"] = refunds.refunds_follow()
     counts["pix_webhooks"] = accounts.pix_webhooks_check()
+    counts["catalogs"] = catalog_sync.catalogs_resync()
     return counts
