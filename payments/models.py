@@ -452,3 +452,23 @@ class Refund(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.refund_id
+
+
+class UnreadNotification(TenantOwnedModel):
+    """A provider's signed webhook (Mercado Pago, Stripe) whose signature was right but whose body we could not
+    read: kept as it came and shown to admins on the payments settings page, never dropped."""
+
+    BODY_MAX = 64 * 1024
+
+    account = models.ForeignKey(PaymentAccount, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(_("why"), max_length=300)
+    body = models.TextField(_("body"))
+    content_type = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("unread payment notification")
+        verbose_name_plural = _("unread payment notifications")
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="unread_notification_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.reason}"

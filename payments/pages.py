@@ -38,6 +38,7 @@ from payments.models import (
     Product,
     ProductImport,
     Refund,
+    UnreadNotification,
 )
 from payments.money import amount_input, amount_parse
 from payments.orders import MANUAL_STATUSES, TRANSITIONS
@@ -618,7 +619,12 @@ def payment_account_list_page(request: HttpRequest, tenant_slug: str) -> HttpRes
         }
         for kind, label in PaymentAccount.Kind.choices
     ]
-    return render(request, "payments/payment_accounts.html", {"rows": rows})
+    unread = (
+        UnreadNotification.objects.filter(tenant=request.tenant)  # type: ignore[attr-defined]
+        .select_related("account")
+        .order_by("-created_at", "-id")[:20]
+    )
+    return render(request, "payments/payment_accounts.html", {"rows": rows, "unread": list(unread)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -2,7 +2,8 @@
 ``/webhooks/payments/<key>/pix`` (API Pix: the PSP posts to the registered URL plus ``/pix``; no signature,
 mutual TLS at the edge). A notification only names charges or payments: they are read back from the
 provider by a job, and only what the provider says pays an order. A bad signature is a 401 and nothing is
-kept; an unknown address a 404."""
+kept; an unknown address a 404; a signed notification whose body cannot be read is kept for an admin
+(``UnreadNotification``) and answered 200, so the provider does not send it again and again."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from collections.abc import Mapping
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from helpdesk.exceptions import ApplicationError
 from payments.accounts import gateway_kept
 from payments.gateways import GatewayError, NotificationMalformed
-from payments.models import PaymentAccount
+from payments.models import PaymentAccount, UnreadNotification
 from payments.notifications import notifications_queue
 from payments.signatures import SignatureInvalid
 
@@ -49,14 +51,27 @@ def webhook_accept(
     if len(body) > BODY_MAX:
         return _answer(413, "The body is too large.")
     try:
-        notification = gateway_kept(account).parse_notification(
-            headers=headers, query=query, raw_body=body, now=time.time()
-        )
+        gateway = gateway_kept(account)
+    except ApplicationError as exc:  # its provider is no longer offered: the address is dead
+        logger.warning("Payment webhook for account %s refused: %s", account.pk, exc)
+        return _answer(404, "Unknown webhook address.")
+    try:
+        notification = gateway.parse_notification(headers=headers, query=query, raw_body=body, now=time.time())
     except SignatureInvalid as exc:
         logger.info("Payment webhook for account %s refused: %s", account.pk, exc.reason)
         return _answer(401, "Invalid signature.")
     except (NotificationMalformed, GatewayError) as exc:
         logger.warning("Payment webhook for account %s not understood: %s", account.pk, exc)
-        return _answer(400, "The notification could not be read.")
+        if account.kind == PaymentAccount.Kind.BCB_PIX:  # unsigned: anyone could post it, nothing is kept
+            return _answer(400, "The notification could not be read.")
+        # Signed by the provider (the signature is checked first), so it is kept for an admin to read.
+        UnreadNotification.objects.create(
+            tenant_id=account.tenant_id,
+            account=account,
+            reason=str(exc)[:300],
+            body=body[: UnreadNotification.BODY_MAX].decode("utf-8", errors="replace"),
+            content_type=str(headers.get("content-type") or headers.get("Content-Type") or "")[:200],
+        )
+        return _answer(200, "Kept for review: the notification could not be read.")
     notifications_queue(account.pk, notification.psp_references, notification.psp_payment_ids)
     return _answer(200, "ok")
