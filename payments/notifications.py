@@ -18,6 +18,7 @@ from celery import current_app
 from django.db import transaction
 
 from helpdesk import jobs
+from helpdesk.exceptions import ApplicationError
 from helpdesk.jobs import BROKER_ERRORS
 from payments.gateways import TransientGatewayError
 from payments.models import PaymentAccount
@@ -113,6 +114,8 @@ def notifications_drain(account_id: int, slot: int) -> int:
         except TransientGatewayError:
             client.sadd(pending_key, *names)
             raise
+        except ApplicationError as exc:  # the account can no longer be used (its provider is not offered)
+            logger.warning("Payment notifications of account %s dropped: %s", account_id, exc)
         return len(names)
 
     return jobs.drain(

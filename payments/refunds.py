@@ -193,6 +193,10 @@ def refunds_follow(*, limit: int = 100) -> int:
     for refund in Refund.objects.filter(status=Refund.Status.PROCESSING).select_related("payment__account")[:limit]:
         if _by_hand(refund.payment):
             continue
-        refund_ask(refund)
+        try:
+            refund_ask(refund)
+        except ApplicationError as exc:  # the account can no longer be used: the others are asked all the same
+            logger.warning("Refund %s not asked again: %s", refund.pk, exc)
+            continue
         done += 1
     return done

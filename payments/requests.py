@@ -428,7 +428,7 @@ def payment_requests_sweep(*, now: datetime | None = None, limit: int = 200) -> 
             try:
                 counts["checked"] += 1
                 charges_check(payment_request.account, [payment_request.psp_reference])
-            except GatewayError as exc:
+            except (GatewayError, ApplicationError) as exc:  # one account's trouble never stops the pass
                 logger.warning("Payment request %s not checked: %s", payment_request.pk, exc)
                 continue
             finally:

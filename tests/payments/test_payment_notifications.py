@@ -17,8 +17,8 @@ from payments import notifications, tasks
 from payments.accounts import gateway_kept, payment_account_save
 from payments.gateways import TransientGatewayError
 from payments.models import Order, Payment, PaymentAccount, PaymentRequest, Refund
-from payments.requests import payment_request_create
-from tests.factories import owner_of
+from payments.requests import payment_request_create, payment_requests_sweep
+from tests.factories import make_tenant, owner_of
 from tests.payments.conftest import pix_account_values
 from tests.prerequisites import require_redis
 
@@ -264,3 +264,29 @@ def test_a_devolucao_settled_at_the_bank_is_done_when_its_callback_comes(
     with capture(execute=True):  # and again: nothing more
         assert _post(pix_account, body) == 200
     assert (Refund.objects.get(pk=refund.pk).status, len(sent.message_ids)) == ("done", told_before + 1)
+
+
+def test_an_account_whose_provider_is_gone_never_stops_the_sweeper_for_the_others(
+    tenant, order, pix_account, psp, sent, capture, settings
+):
+    request, _body = _paid_charge(tenant, order, psp, capture)  # paid, its webhook lost
+    other = make_tenant("Other", slug="other")
+    gone = payment_account_save(
+        actor=owner_of(other), tenant=other, kind="bcb_pix", values=pix_account_values(psp),
+        secrets={"client_secret": psp.client_secret},
+    )  # fmt: skip
+    stranded = Order.objects.create(
+        tenant=other, number=1, source="agent", subtotal=100, total=100, status="awaiting_payment"
+    )
+    PaymentRequest.objects.create(
+        tenant=other, order=stranded, account=gone, charge_id="gone" + "0" * 26, reference="1-1",
+        psp_reference="gone" + "0" * 26, amount=100, expires_at=request.expires_at,
+    )  # fmt: skip
+    PaymentAccount.objects.filter(pk=gone.pk).update(provider="retired")  # no longer among the deployment's
+
+    with capture(execute=True):
+        counts = payment_requests_sweep()
+    assert counts["checked"] == 2
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert Client().post(f"/webhooks/payments/{gone.webhook_key}/pix", data="{}", content_type="application/json"
+                         ).status_code == 404  # fmt: skip
