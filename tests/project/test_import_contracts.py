@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments")
+PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments", "fakes")
 
 
 def _contracts() -> list[dict[str, object]]:
