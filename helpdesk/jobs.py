@@ -15,6 +15,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db import connections
 from kombu.exceptions import KombuError
 
 # What enqueueing raises while the broker (or the Redis that holds the coordination keys) is down:
@@ -36,11 +37,20 @@ def run_later(task: Any, arg: Any, delay: float, **kwargs: Any) -> None:
         elif settings.HELPDESK_EAGER_DELAYED_TASKS == "defer":
             DEFERRED.append((task, arg, delay, kwargs))
         else:
-            timer = threading.Timer(delay, task.apply, kwargs={"args": (arg,), "kwargs": kwargs})
+            timer = threading.Timer(delay, _apply_in_thread, args=(task, arg, kwargs))
             timer.daemon = True
             timer.start()
         return
     task.apply_async(args=(arg,), kwargs=kwargs, countdown=max(delay, 0))
+
+
+def _apply_in_thread(task: Any, arg: Any, kwargs: dict[str, Any]) -> None:
+    """Run a delayed job on its timer thread, then close the database connections the thread opened (a thread's
+    connection is its own: left open, it outlives the thread)."""
+    try:
+        task.apply(args=(arg,), kwargs=kwargs)
+    finally:
+        connections.close_all()
 
 
 @cache
