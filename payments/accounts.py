@@ -117,12 +117,6 @@ def _config(account: PaymentAccount) -> tuple[str, GatewayConfig]:
     raise ValueError(f"A {account.kind} account has no gateway.")
 
 
-def gateway_of(account: PaymentAccount, *, transport: httpx.BaseTransport | None = None) -> Gateway:
-    """A new gateway of a PSP account, for one piece of work: close it (``with gateway_of(account) as gateway``)."""
-    kind, config = _config(account)
-    return gateway_for(kind, config, transport=transport)
-
-
 # Gateways kept for the process, by what they were made from: their connections and OAuth token outlive one
 # webhook or job (a new gateway costs a TLS context, a connection and a token request before its first call).
 _KEPT: OrderedDict[str, Gateway] = OrderedDict()
@@ -146,15 +140,6 @@ def gateway_kept(account: PaymentAccount) -> Gateway:
         while len(_KEPT) > KEPT_MAX:
             _KEPT.popitem(last=False)  # not closed: another thread may be using it; its sockets go with it
     return gateway
-
-
-def gateways_forget() -> None:
-    """Close and drop the kept gateways (tests, and a worker process that is forked)."""
-    with _KEPT_LOCK:
-        kept = list(_KEPT.values())
-        _KEPT.clear()
-    for gateway in kept:
-        gateway.close()
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -232,14 +217,6 @@ def webhook_url(account: PaymentAccount) -> str:
     if account.kind == Kind.BCB_PIX:
         path = path.rstrip("/")
     return settings.SITE_URL.rstrip("/") + path
-
-
-def pix_webhook_register(account: PaymentAccount) -> None:
-    """Tell the account's API Pix provider where to post the payments to its key (``PUT /webhook/{chave}``)."""
-    with gateway_of(account) as gateway:
-        register = getattr(gateway, "register_webhook", None)
-        if register is not None:
-            register(webhook_url(account))
 
 
 def pix_webhook_ensure(account: PaymentAccount) -> bool:

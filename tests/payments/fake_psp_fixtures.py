@@ -36,7 +36,7 @@ from payments.gateways import (
     StripeConfig,
     StripeGateway,
 )
-from tests.fake_servers import ReceivedRequest, RecordingServer, shape
+from tests.fake_servers import RecordingServer, shape
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "payments"
 
@@ -73,9 +73,6 @@ class WebhookReceiver(RecordingServer):
     def clear(self) -> None:
         super().clear()
         self.reset_responses()
-
-
-Received = ReceivedRequest
 
 
 # --- Certificates -----------------------------------------------------------------------------------------------------

@@ -11,10 +11,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from payments.accounts import payment_account_save, pix_providers, pix_webhook_register
+from payments.accounts import payment_account_save, pix_providers, pix_webhook_ensure
 from payments.catalog import ProductSpec, product_create
 from payments.catalog_sync import catalog_inboxes, catalog_sync_run
-from payments.gateways import GatewayError
 from payments.models import PaymentAccount, Product
 from tenants.demo import demo_owner
 
@@ -99,9 +98,6 @@ class Command(BaseCommand):
                 continue
             account = payment_account_save(actor=owner, tenant=tenant, kind=kind, values=values, secrets=secrets)
             added.append(kind)
-            if kind == "bcb_pix":
-                try:
-                    pix_webhook_register(account)
-                except GatewayError as exc:
-                    self.stderr.write(f"The fake PSP did not take the Pix webhook address: {exc}")
+            if kind == "bcb_pix" and not pix_webhook_ensure(account):
+                self.stderr.write(f"The fake PSP did not take the Pix webhook address: {account.webhook_problem}")
         self.stdout.write(f"Demo payment accounts added: {', '.join(added) or 'none'}.")
