@@ -13,8 +13,7 @@ from django.utils import timezone
 from payments.accounts import gateway_kept, payment_account_save, pix_webhooks_check, webhook_url
 from payments.gateways.bcb_pix import BcbPixGateway
 from payments.models import PaymentAccount
-from tenants.permissions import BuiltinRole
-from tests.factories import add_member, owner_of
+from tests.factories import owner_of
 from tests.payments.conftest import pix_account_values
 
 pytest_plugins = ["tests.payments.fake_psp_fixtures"]
@@ -114,8 +113,3 @@ def test_disabled_accounts_and_other_kinds_are_not_checked(tenant, pix_settings)
     assert pix_webhooks_check() == 0
     assert PaymentAccount.objects.filter(webhook_checked_at__isnull=False).count() == 0
     assert _registered(account) is None
-
-
-def test_an_agent_cannot_see_the_settings_page(tenant, pix_settings):
-    agent = add_member(tenant, BuiltinRole.AGENT)
-    assert _logged_in(agent.user).get(f"/t/{tenant.slug}/settings/payments/").status_code in (403, 404)
