@@ -228,7 +228,7 @@ def _close(payment_request: PaymentRequest, status: str, *, cancel_at_provider: 
             logger.warning("Charge of payment request %s not canceled: %s", payment_request.pk, exc)
         else:
             if charge.status == ChargeStatus.PAID:  # paid just before: keep it open, and record the payment
-                charge_record(payment_request.account, charge)
+                charge_record(payment_request.account, charge, payment_request)
                 return False
     with transaction.atomic():
         closed = PaymentRequest.objects.filter(pk=payment_request.pk, status=OPEN).update(
@@ -344,13 +344,11 @@ def payment_record(
     return payment, "paid"
 
 
-def charge_record(account: PaymentAccount, charge: Charge) -> list[str]:
-    """Record what a charge read back from the provider says was paid (never what a webhook said)."""
-    payment_request = (
-        PaymentRequest.objects.filter(account=account, psp_reference=charge.psp_reference)
-        .select_related("account")
-        .first()
-    )
+def charge_record(account: PaymentAccount, charge: Charge, payment_request: PaymentRequest | None = None) -> list[str]:
+    """Record what a charge read back from the provider says was paid (never what a webhook said), for
+    ``payment_request`` (found by the charge's reference when not given)."""
+    if payment_request is None:
+        payment_request = PaymentRequest.objects.filter(account=account, psp_reference=charge.psp_reference).first()
     if payment_request is None:
         return []
     outcomes = []
@@ -367,11 +365,10 @@ def charge_record(account: PaymentAccount, charge: Charge) -> list[str]:
 
 def charges_check(account: PaymentAccount, psp_references: Iterable[str]) -> list[str]:
     """Read each named charge of ``account`` back from the provider and record its payments."""
-    known = set(
-        PaymentRequest.objects.filter(account=account, psp_reference__in=set(psp_references)).values_list(
-            "psp_reference", flat=True
-        )
-    )
+    known = {
+        request.psp_reference: request
+        for request in PaymentRequest.objects.filter(account=account, psp_reference__in=set(psp_references))
+    }
     outcomes: list[str] = []
     if not known:
         return outcomes
@@ -382,7 +379,7 @@ def charges_check(account: PaymentAccount, psp_references: Iterable[str]) -> lis
         except PermanentGatewayError as exc:  # refused for good: the others are read all the same
             logger.warning("Charge %s of account %s not read back: %s", reference, account.pk, exc)
             continue
-        outcomes += charge_record(account, charge)
+        outcomes += charge_record(account, charge, known[reference])
     return outcomes
 
 
