@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "whatsapp",
     "automations",
     "payments",
+    "flows",
 ]
 
 MIDDLEWARE = [
