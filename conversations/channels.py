@@ -175,6 +175,27 @@ def catalog_backend(channel_type: str) -> CatalogSyncBackend:
     return backend  # type: ignore[return-value]
 
 
+# --- the business's phone number ---------------------------------------------------------------------
+#
+# A channel whose customers write to a phone number (WhatsApp) can say which, so that features can write a
+# link that opens a chat with it (wa.me links and their QR codes: ``flows.links``) without knowing the channel.
+
+
+class PhoneNumberBackend(Protocol):
+    """The optional phone-number capability of a ``ChannelBackend``."""
+
+    def phone_number_of(self, inbox: Inbox) -> str | None:
+        """The inbox's business phone number in E.164 (``+5511900000001``), or None when it has none."""
+
+
+def phone_number_of(inbox: Inbox) -> str | None:
+    """The business phone number customers write to in ``inbox``, in E.164; None when its channel has none
+    (or says none)."""
+    backend = _registry.get(inbox.channel_type)
+    lookup = getattr(backend, "phone_number_of", None)
+    return lookup(inbox) if callable(lookup) else None
+
+
 # Kinds of message only some channels can send: a backend lists those it sends in an ``optional_types``
 # attribute (a set of ``Message.Type`` values); a backend without it sends none of them.
 OPTIONAL_TYPES = frozenset({"payment_request", "order_status", "product", "product_list", "catalog"})

@@ -15,6 +15,7 @@ from conversations.models import Inbox, Message
 from helpdesk.jobs import BROKER_ERRORS
 from whatsapp import catalog, selectors
 from whatsapp.coordination import task
+from whatsapp.models import WhatsAppChannel
 from whatsapp.sender import WhatsAppSendSession
 from whatsapp.services import outbound_prepare
 from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
@@ -47,6 +48,11 @@ class WhatsAppBackend:
 
     def catalog_sync_check(self, inbox: Inbox, handles: Sequence[str]) -> CatalogSyncResult:
         return catalog.catalog_sync_check(inbox, handles)
+
+    # The optional phone-number capability (``conversations.channels.PhoneNumberBackend``).
+    def phone_number_of(self, inbox: Inbox) -> str | None:
+        channel = WhatsAppChannel.objects.filter(inbox=inbox).only("display_phone_number").first()
+        return channel.phone_e164 if channel is not None else None
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)
