@@ -2,10 +2,10 @@
 
 A fetch goes only to listed hosts, and only to public addresses: the host name is resolved here, every
 address it resolves to is checked, and the connection is opened to a checked address (so a DNS answer
-that changes between the check and the connection cannot win). Redirects are followed here, each hop
-checked again, up to a bounded count; the body is streamed and refused once it passes a size cap;
-every phase has a timeout and the whole fetch a deadline. No proxy from the environment is used, since
-a proxy would connect on our behalf to addresses we never checked.
+that changes between the check and the connection cannot win). Redirects of a GET are followed here,
+each hop checked again, up to a bounded count (a POST's are refused); the body is streamed and refused
+once it passes a size cap; every phase has a timeout and the whole fetch a deadline. No proxy from the
+environment is used, since a proxy would connect on our behalf to addresses we never checked.
 """
 
 from __future__ import annotations
@@ -68,10 +68,12 @@ class OutboundPolicy:
     ``allow_loopback``: loopback addresses (127.0.0.0/8, ::1) may be reached, and plain http used; only
     for a local fake of a vendor in development and tests. Private, link-local, multicast, reserved and
     metadata addresses are never reached.
+    ``allow_plain_http``: plain http may be used (addresses are checked all the same); development only.
     """
 
     allowed_hosts: frozenset[str]
     allow_loopback: bool = False
+    allow_plain_http: bool = False
     max_redirects: int = 3
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     # The whole fetch (every hop and the body) must end within this many seconds.
@@ -233,7 +235,7 @@ class GuardedClient:
         self.close()
 
     def check_url(self, url: httpx.URL) -> None:
-        schemes = ("https", "http") if self.policy.allow_loopback else ("https",)
+        schemes = ("https", "http") if self.policy.allow_loopback or self.policy.allow_plain_http else ("https",)
         if url.scheme not in schemes:
             raise OutboundRefused("scheme_not_allowed", f"Only {' or '.join(schemes)} URLs are fetched.")
         if url.userinfo:
@@ -281,6 +283,31 @@ class GuardedClient:
             finally:
                 response.close()
         raise OutboundRefused("too_many_redirects", f"More than {self.policy.max_redirects} redirects.")
+
+    def post(self, url: str, *, content: bytes, max_bytes: int, headers: Mapping[str, str] | None = None) -> Fetched:
+        """POST ``content`` to ``url`` once; the body of a success must not exceed ``max_bytes``.
+
+        A redirect is refused, not followed: the body would be sent again to an address the caller did
+        not give (or turned into a GET by a 303). Raises as ``get`` does.
+        """
+        deadline = time.monotonic() + self.policy.deadline_seconds
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise OutboundRefused("bad_url", "The URL is not valid.") from exc
+        self.check_url(target)
+        sent_headers = dict(headers or {})
+        sent_headers["Accept-Encoding"] = "identity"
+        request = self._http.build_request("POST", target, headers=sent_headers, content=content)
+        response = self._http.send(request, stream=True)
+        try:
+            if response.is_redirect:
+                raise OutboundRefused("redirect_not_followed", f"{target.host} answered a redirect to a POST.")
+            limit = max_bytes if response.is_success else min(max_bytes, _ERROR_BODY_LIMIT)
+            answer = self._read(response, limit=limit, deadline=deadline, truncate=not response.is_success)
+            return Fetched(str(target), response.status_code, response.headers, answer)
+        finally:
+            response.close()
 
     def _read(self, response: httpx.Response, *, limit: int, deadline: float, truncate: bool) -> bytes:
         announced = response.headers.get("Content-Length")

@@ -17,6 +17,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -39,7 +40,15 @@ class LocalServer:
             protocol_version = "HTTP/1.0"
 
             def do_GET(self) -> None:
-                seen = Seen("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                seen = Seen(method, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 owner.requests.append(seen)
                 reply = answer(seen)
                 self.send_response(reply.status)

@@ -238,3 +238,47 @@ def test_every_fetch_has_timeouts() -> None:
     policy = OutboundPolicy.of(["lookaside.fbsbx.com"])
     assert (policy.timeout.connect, policy.timeout.read, policy.deadline_seconds) == (5.0, 15.0, 120.0)
     assert GuardedClient(policy)._http.timeout == httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
+
+
+def test_a_post_sends_its_body_and_headers_once_and_returns_the_answer(server: LocalServer) -> None:
+    routes(server)["/hook"] = Answer(200, b'{"ok":true}', {"Content-Type": "application/json"})
+    with client("127.0.0.1", allow_loopback=True) as guarded:
+        fetched = guarded.post(
+            f"{server.url}/hook", content=b'{"a":1}', max_bytes=100, headers={"Content-Type": "application/json"}
+        )
+    assert (fetched.status_code, fetched.content) == (200, b'{"ok":true}')
+    assert [
+        (r.method, r.path, r.body, r.headers["content-type"], r.headers["accept-encoding"]) for r in server.requests
+    ] == [("POST", "/hook", b'{"a":1}', "application/json", "identity")]
+
+
+def test_a_post_is_never_redirected_even_to_an_allowed_address(server: LocalServer) -> None:
+    routes(server)["/hook"] = Answer(307, headers={"Location": "/elsewhere"})
+    routes(server)["/elsewhere"] = Answer(200, b"{}")
+    with client("127.0.0.1", allow_loopback=True) as guarded, pytest.raises(OutboundRefused) as refused:
+        guarded.post(f"{server.url}/hook", content=b"{}", max_bytes=100)
+    assert refused.value.reason == "redirect_not_followed"
+    assert [r.path for r in server.requests] == ["/hook"]
+
+
+def test_a_post_to_a_host_resolving_inside_is_refused_before_connecting(dns: FakeDns, server: LocalServer) -> None:
+    dns.set("hooks.example", ["127.0.0.1"])
+    with client("*") as guarded, pytest.raises(OutboundRefused) as refused:
+        guarded.post(f"https://hooks.example:{server.port}/hook", content=b"{}", max_bytes=100)
+    assert refused.value.reason == "address_not_allowed"
+    assert server.requests == []
+
+
+def test_a_post_answer_over_the_cap_is_refused(server: LocalServer) -> None:
+    routes(server)["/hook"] = Answer(200, b"x" * 1000, length=False)
+    with client("127.0.0.1", allow_loopback=True) as guarded, pytest.raises(BodyTooLarge) as refused:
+        guarded.post(f"{server.url}/hook", content=b"{}", max_bytes=999)
+    assert (refused.value.limit, refused.value.size) == (999, None)
+
+
+def test_plain_http_allowed_still_reaches_public_addresses_only(dns: FakeDns, server: LocalServer) -> None:
+    dns.set("hooks.example", ["127.0.0.1"])
+    with client("*", allow_plain_http=True) as guarded, pytest.raises(OutboundRefused) as refused:
+        guarded.post(f"http://hooks.example:{server.port}/hook", content=b"{}", max_bytes=100)
+    assert refused.value.reason == "address_not_allowed"
+    assert server.requests == []
