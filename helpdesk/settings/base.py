@@ -394,6 +394,11 @@ PAYMENTS_ALLOW_PLAIN_HTTP = env.bool("PAYMENTS_ALLOW_PLAIN_HTTP", default=False)
 # A change of the catalog is synced to the channels' catalogs this many seconds later, with every change made meanwhile.
 PAYMENTS_CATALOG_SYNC_DELAY_SECONDS = env.float("PAYMENTS_CATALOG_SYNC_DELAY_SECONDS", default=10.0)
 
+# Bot flows' integration steps call a workspace's own endpoint: public https only. These open it to a
+# fake endpoint on this machine (loopback addresses; plain http): development and tests only.
+FLOWS_INTEGRATION_ALLOW_LOOPBACK = env.bool("FLOWS_INTEGRATION_ALLOW_LOOPBACK", default=False)
+FLOWS_INTEGRATION_ALLOW_PLAIN_HTTP = env.bool("FLOWS_INTEGRATION_ALLOW_PLAIN_HTTP", default=False)
+
 # WhatsApp Cloud API
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
 # The Graph API every number is reached through: Meta's, or the fake Cloud API's in development and tests.
