@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class FlowsConfig(AppConfig):
     name = "flows"
     verbose_name = _("Bot flows")
+
+    def ready(self) -> None:
+        from conversations import events
+        from flows import runtime, tasks  # noqa: F401  (registers the jobs with Celery in every process)
+
+        events.subscribe(events.MessageReceived, runtime.message_received, name=runtime.SUBSCRIBER_INPUTS)
+        events.subscribe(events.PaymentConfirmed, runtime.payment_confirmed, name=runtime.SUBSCRIBER_PAID)
+        events.subscribe(events.MessageSent, runtime.agent_replied, name=runtime.SUBSCRIBER_AGENT)

@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from conversations.actors import Actor, SystemActor, actor_audit_record, actor_user
+from conversations.actors import Actor, AutomationActor, SystemActor, actor_audit_record, actor_user
 from conversations.customer_texts import contact_language
 from conversations.services.outbound import OutboundSpec, message_send
-from helpdesk.exceptions import ApplicationError, ValidationFailed
+from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
 from payments.accounts import gateway_kept
 from payments.gateways import GatewayError, PermanentGatewayError, RefundStatus
 from payments.gateways import Refund as ProviderRefund
@@ -57,6 +57,28 @@ def payment_refund(
 ) -> Refund:
     """Give back ``amount`` centavos of ``payment``."""
     require_perm(actor, Perm.MANAGE_PAYMENTS, tenant_id=payment.tenant_id)
+    return _refund(actor=actor, payment=payment, amount=amount, reason=reason, request=request)
+
+
+def order_refund_undelivered(*, actor: AutomationActor, order: Order, reason: str) -> list[Refund]:
+    """An automation that sold ``order`` could not deliver it (a recharge the operator refused after the
+    payment): everything still refundable of its payments goes back. Only an automation of the order's
+    workspace may do this, and only for an order it made (people refund with ``payment_refund``)."""
+    if not isinstance(actor, AutomationActor) or actor.tenant_id != order.tenant_id:
+        raise PermissionDenied(_("Only the automation that sold an order gives it back this way."))
+    if order.source != Order.Source.AUTOMATION:
+        raise PermissionDenied(_("Only the automation that sold an order gives it back this way."))
+    refunds = []
+    for payment in Payment.objects.filter(tenant_id=order.tenant_id, request__order=order).order_by("pk"):
+        amount = refundable(payment)
+        if amount > 0:
+            refunds.append(_refund(actor=actor, payment=payment, amount=amount, reason=reason[:REASON_MAX]))
+    return refunds
+
+
+def _refund(
+    *, actor: Actor, payment: Payment, amount: int, reason: str = "", request: HttpRequest | None = None
+) -> Refund:
     reason = " ".join(reason.split())
     if len(reason) > REASON_MAX:
         raise _invalid("reason", _("At most %(max)s characters.") % {"max": REASON_MAX})

@@ -481,3 +481,9 @@ CELERY_BEAT_SCHEDULE["payments-requests-sweep"] = {
     "task": "payments.tasks.payment_requests_sweep",
     "schedule": env.float("PAYMENTS_SWEEP_INTERVAL_SECONDS", default=60.0),
 }
+# Bot flows: sessions silent past their flow's timeout end, payments waited for past their expiry are given up,
+# payment reminders go out.
+CELERY_BEAT_SCHEDULE["flows-sessions-sweep"] = {
+    "task": "flows.tasks.sessions_sweep",
+    "schedule": env.float("FLOWS_SWEEP_INTERVAL_SECONDS", default=30.0),
+}
