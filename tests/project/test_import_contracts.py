@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments", "fakes")
+PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments", "flows", "fakes")
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -94,6 +94,13 @@ def tree_copy(tmp_path: Path) -> Path:
             "helpdesk.app_probe -> tenants.models",
         ),
         (
+            # The fake transit operator reaching for the product's adapter (flows.* minus flows.fake itself).
+            "flows/fake/product_probe.py",
+            "def probe():\n    from flows import transit\n\n    return transit\n",
+            "flows.fake (the fake transit operator) imports nothing of the product BROKEN",
+            "flows.fake.product_probe -> flows.transit",
+        ),
+        (
             # The coordination of jobs calling back into the tasks: the cycle this contract forbids.
             "whatsapp/coordination.py",
             None,
@@ -109,6 +116,7 @@ def tree_copy(tmp_path: Path) -> Path:
         "tenants-imports-a-feature",
         "tenants-imports-the-core",
         "helpdesk-utility-imports-an-app",
+        "fake-transit-operator-imports-the-product",
         "cycle-in-whatsapp",
     ],
 )
