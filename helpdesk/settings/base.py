@@ -399,6 +399,10 @@ PAYMENTS_CATALOG_SYNC_DELAY_SECONDS = env.float("PAYMENTS_CATALOG_SYNC_DELAY_SEC
 FLOWS_INTEGRATION_ALLOW_LOOPBACK = env.bool("FLOWS_INTEGRATION_ALLOW_LOOPBACK", default=False)
 FLOWS_INTEGRATION_ALLOW_PLAIN_HTTP = env.bool("FLOWS_INTEGRATION_ALLOW_PLAIN_HTTP", default=False)
 
+# The transit operator (bus cards) whose API bot flows look cards up at and credit recharges through; empty: not
+# configured. A workspace gives only its API key (`make run` points this at the fake operator).
+TRANSIT_OPERATOR_BASE_URL = env("TRANSIT_OPERATOR_BASE_URL", default="").rstrip("/")
+
 # WhatsApp Cloud API
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # Meta's webhook bodies reach 3 MB
 # The Graph API every number is reached through: Meta's, or the fake Cloud API's in development and tests.
