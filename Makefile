@@ -6,12 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8001
 PSP_PORT ?= 8002
+TRANSIT_PORT ?= 8003
 # The product reaches the fake Cloud API as it reaches Meta, and may fetch media from it on this machine.
 FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
 	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true \
 	PAYMENTS_PIX_PROVIDERS='{"fake": {"name": "Banco Fake (demo)", "api_url": "http://$(HOST):$(PSP_PORT)/pix/api/v2", "token_url": "http://$(HOST):$(PSP_PORT)/pix/oauth/token"}}' \
 	MERCADOPAGO_API_URL=http://$(HOST):$(PSP_PORT)/mercadopago STRIPE_API_URL=http://$(HOST):$(PSP_PORT)/stripe \
-	PAYMENTS_ALLOW_PLAIN_HTTP=true HELPDESK_SITE_URL=http://$(HOST):$(PORT)
+	PAYMENTS_ALLOW_PLAIN_HTTP=true HELPDESK_SITE_URL=http://$(HOST):$(PORT) \
+	TRANSIT_OPERATOR_BASE_URL=http://$(HOST):$(TRANSIT_PORT)
 
 .PHONY: run test install messages messages-update lint typecheck migrate worker beat clean
 
@@ -42,10 +44,11 @@ migrate: messages
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	@mkdir -p var; [ -f var/fake-cloud-api.json ] || echo "[]" > var/fake-cloud-api.json
-	@echo "Serving on http://$(HOST):$(PORT)/, the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/ and the fake PSP (payer simulator: /payer/) on http://$(HOST):$(PSP_PORT)/  (Ctrl+C to stop)"
+	@echo "Serving on http://$(HOST):$(PORT)/, the fake WhatsApp Cloud API on http://$(HOST):$(FAKE_PORT)/, the fake PSP (payer simulator: /payer/) on http://$(HOST):$(PSP_PORT)/ and the fake transit operator on http://$(HOST):$(TRANSIT_PORT)/  (Ctrl+C to stop)"
 	@$(BIN)/python -m whatsapp.fake --host $(HOST) --port $(FAKE_PORT) --config var/fake-cloud-api.json & FAKE_PID=$$!; \
 	$(BIN)/python -m payments.fake --host $(HOST) --port $(PSP_PORT) --demo & PSP_PID=$$!; \
-	trap 'kill $$FAKE_PID $$PSP_PID 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m flows.fake --host $(HOST) --port $(TRANSIT_PORT) --demo & TRANSIT_PID=$$!; \
+	trap 'kill $$FAKE_PID $$PSP_PID $$TRANSIT_PID 2>/dev/null' EXIT INT TERM; \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_whatsapp \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(BIN)/python manage.py seed_demo_automations && \
