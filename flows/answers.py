@@ -17,6 +17,7 @@ from stdnum.br import cnpj, cpf
 from stdnum.exceptions import ValidationError as NumberInvalid
 
 from conversations.services.contacts import phone_normalise
+from flows.transit import card_number_normalise
 from helpdesk.exceptions import ValidationFailed
 from payments.money import amount_format, amount_parse
 
@@ -151,8 +152,8 @@ def answer_check(
             return Checked(False, error=_("We have no product by that name or code."))
         return Checked(True, sku, sku)
     if kind == "transit_card":
-        digits = re.sub(r"[\s.\-]", "", text)
-        if not re.fullmatch(r"\d{12}", digits):
+        number = card_number_normalise(text)
+        if number is None:
             return Checked(False, error=_("A card number has 12 digits."))
-        return Checked(True, digits, digits)
+        return Checked(True, number, number)
     return Checked(False, error=_("That answer cannot be checked."))

@@ -35,7 +35,7 @@ from conversations.services.actions import (
 )
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
-from flows import engine
+from flows import arming, engine
 from flows.answers import normalised
 from flows.models import Flow, FlowInput, FlowSession, FlowSettings, FlowStepLog, FlowVersion
 from helpdesk.exceptions import ApplicationError
@@ -194,7 +194,8 @@ class SessionPorts:
         if client is None:
             return None, "not_configured"
         try:
-            found = client.card_lookup(card)
+            with client:
+                found = client.card_lookup(card)
         except TransitCardNotFound:
             return None, "card_not_found"
         except TransitError as exc:
@@ -217,7 +218,8 @@ class SessionPorts:
             return None, "not_configured"
         key = f"flow-{self.tenant.pk}-{self.session.pk}-{self.session.order_id or reference}"
         try:
-            credit = client.card_credit(card, amount=amount, reference=reference, idempotency_key=key)
+            with client:
+                credit = client.card_credit(card, amount=amount, reference=reference, idempotency_key=key)
         except TransitCardNotFound:
             return None, "card_not_found"
         except TransitCardBlocked:
@@ -593,9 +595,12 @@ def _maybe_start(message: Message, conversation: Conversation, linked: tuple[Flo
             flow=flow, conversation=conversation, trigger=FlowSession.Trigger.LINK, message=message, source=link
         )
         return "started" if started is not None else "not_started"
-    from flows.services import armed_version
-
-    armed = armed_version(conversation.tenant_id, conversation.contact.phone_e164)
+    flows = list(
+        Flow.objects.filter(tenant_id=conversation.tenant_id, published__isnull=False).select_related("published")
+    )
+    if not flows and not Flow.objects.filter(tenant_id=conversation.tenant_id).exists():
+        return "no_flow"  # most workspaces: one statement, nothing else asked
+    armed = arming.armed_version(conversation.tenant_id, conversation.contact.phone_e164)
     if armed is not None:
         started = session_start(
             flow=armed.flow, conversation=conversation, trigger=FlowSession.Trigger.TEST, message=message, version=armed
@@ -603,11 +608,7 @@ def _maybe_start(message: Message, conversation: Conversation, linked: tuple[Flo
         return "started" if started is not None else "not_started"
     if conversation.assignee_id is not None:
         return "assigned"  # a person has the conversation: keywords do not start the bot
-    flows = list(
-        Flow.objects.filter(tenant_id=conversation.tenant_id, enabled=True, published__isnull=False).select_related(
-            "published"
-        )
-    )
+    flows = [flow for flow in flows if flow.enabled]
     if not flows:
         return "no_flow"
     found = _trigger(flows, message, conversation)

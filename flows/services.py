@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import HttpRequest
@@ -19,7 +18,7 @@ from conversations.actors import Actor, actor_audit_record
 from conversations.models import Contact, Conversation, Inbox, Team
 from conversations.services.contacts import phone_normalise
 from conversations.services.outbound import reply_window_closes_at
-from flows import library
+from flows import arming, library
 from flows.definitions import definition_check
 from flows.models import DEFAULT_HANDOVER_KEYWORDS, Flow, FlowSession, FlowSettings, FlowVersion
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
@@ -28,7 +27,6 @@ from tenants.permissions import Perm, require_perm
 
 Action = AuditLogEntry.Action
 KEYWORDS_MAX = 20
-TEST_ARM_SECONDS = 30 * 60
 
 
 @dataclass
@@ -333,10 +331,6 @@ def flow_start(*, actor: Actor, flow: Flow, contact: Contact, variables: dict[st
     return session
 
 
-def _arm_key(tenant_id: int, phone: str) -> str:
-    return f"flows:test:{tenant_id}:{phone}"
-
-
 def flow_test_arm(*, membership: Membership, flow: Flow, phone: str) -> str:
     """Test the draft from a phone number of the simulator: that number's next message starts the draft (for
     30 minutes), whatever the flow's triggers and whether it is on."""
@@ -346,17 +340,5 @@ def flow_test_arm(*, membership: Membership, flow: Flow, phone: str) -> str:
         raise _invalid("phone", _("Enter a phone number such as +55 11 91234-5678."))
     draft = draft_of(flow)
     definition_check(draft.definition)
-    cache.set(_arm_key(flow.tenant_id, number), draft.pk, TEST_ARM_SECONDS)
+    arming.arm(draft, number)
     return number
-
-
-def armed_version(tenant_id: int, phone: str) -> FlowVersion | None:
-    """The draft a test armed for this number (taken: the next message starts it once)."""
-    if not phone:
-        return None
-    key = _arm_key(tenant_id, phone)
-    version_id = cache.get(key)
-    if version_id is None:
-        return None
-    cache.delete(key)
-    return FlowVersion.objects.select_related("flow").filter(tenant_id=tenant_id, pk=version_id).first()

@@ -81,7 +81,9 @@ class FakePorts:
     def integration(self, step: Mapping[str, Any], variables: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         return (self.integration_answer, "") if self.integration_answer is not None else (None, "timeout")
 
-    def payment_request(self, step: Mapping[str, Any], *, amount: int, description: str, method: str, minutes: int) -> str:
+    def payment_request(
+        self, step: Mapping[str, Any], *, amount: int, description: str, method: str, minutes: int
+    ) -> str:
         if self.payment_error:
             return self.payment_error
         self.payments.append({"amount": amount, "description": description, "method": method, "minutes": minutes})
@@ -128,7 +130,8 @@ def test_a_recharge_by_pix_asks_the_card_amount_and_way_then_credits_once_after_
     }
     last = ports.sent[-1][1]
     assert last.text == (
-        "Card of Maria Souza, balance R$12.50. How much do you want to add? Choose or type an amount from R$ 5 to R$ 200."
+        "Card of Maria Souza, balance R$12.50. How much do you want to add? "
+        "Choose or type an amount from R$ 5 to R$ 200."
     )
     assert last.buttons == (("r10", "R$ 10"), ("r20", "R$ 20"), ("r50", "R$ 50"))
 
@@ -267,13 +270,24 @@ BRANCHY = {
             "rules": [
                 {"if": {"subject": "hours", "op": "closed"}, "next": "closed"},
                 {"if": {"subject": "label", "op": "exists", "name": "vip"}, "next": "vip"},
-                {"if": {"subject": "attribute", "name": "plan", "op": "in", "value": ["gold", "silver"]}, "next": "vip"},
+                {
+                    "if": {"subject": "attribute", "name": "plan", "op": "in", "value": ["gold", "silver"]},
+                    "next": "vip",
+                },
                 {"if": {"subject": "variable", "name": "score", "op": "gte", "value": 7}, "next": "vip"},
             ],
             "default": "ask_doc",
         },
         {"id": "closed", "name": "Closed", "type": "end", "text": "We are closed."},
-        {"id": "vip", "name": "VIP", "type": "set", "label": "priority", "attribute": "seen", "value": "yes {{contact.first_name}}", "next": "done"},
+        {
+            "id": "vip",
+            "name": "VIP",
+            "type": "set",
+            "label": "priority",
+            "attribute": "seen",
+            "value": "yes {{contact.first_name}}",
+            "next": "done",
+        },
         {
             "id": "ask_doc",
             "name": "CPF",
@@ -285,7 +299,15 @@ BRANCHY = {
             "next": "call",
             "on_fail": "done",
         },
-        {"id": "call", "name": "Call", "type": "integration", "url": "https://example.com/hook", "save_as": "crm", "next": "check", "on_error": "done"},
+        {
+            "id": "call",
+            "name": "Call",
+            "type": "integration",
+            "url": "https://example.com/hook",
+            "save_as": "crm",
+            "next": "check",
+            "on_error": "done",
+        },
         {
             "id": "check",
             "name": "Check",
@@ -369,7 +391,15 @@ def test_each_kind_of_answer_keeps_its_normal_form(kind, answer, value):
     definition = {
         "start": "q",
         "steps": [
-            {"id": "q", "name": "Q", "type": "ask", "text": "?", "validate": {"kind": kind, "pattern": r"[A-Z]{2}-\d{3}"}, "save_as": "v", "next": "e"},
+            {
+                "id": "q",
+                "name": "Q",
+                "type": "ask",
+                "text": "?",
+                "validate": {"kind": kind, "pattern": r"[A-Z]{2}-\d{3}"},
+                "save_as": "v",
+                "next": "e",
+            },
             {"id": "e", "name": "E", "type": "end"},
         ],
     }
@@ -396,7 +426,15 @@ def test_each_kind_of_answer_refuses_what_it_cannot_take(kind, answer):
     definition = {
         "start": "q",
         "steps": [
-            {"id": "q", "name": "Q", "type": "ask", "text": "?", "validate": {"kind": kind, "pattern": r"[A-Z]{2}-\d{3}"}, "save_as": "v", "next": "e"},
+            {
+                "id": "q",
+                "name": "Q",
+                "type": "ask",
+                "text": "?",
+                "validate": {"kind": kind, "pattern": r"[A-Z]{2}-\d{3}"},
+                "save_as": "v",
+                "next": "e",
+            },
             {"id": "e", "name": "E", "type": "end"},
         ],
     }
@@ -469,7 +507,12 @@ def test_publishing_checks_whatsapps_limits_and_the_shape_of_the_flow():
 # --- random sequences -------------------------------------------------------------------------------------
 
 EVENTS = st.one_of(
-    st.tuples(st.just("text"), st.sampled_from(["123456789012", "999999999999", "abc", "20", "2", "300", "Pix", "card", "", "cartão", "R$ 50"])),
+    st.tuples(
+        st.just("text"),
+        st.sampled_from(
+            ["123456789012", "999999999999", "abc", "20", "2", "300", "Pix", "card", "", "cartão", "R$ 50"]
+        ),
+    ),
     st.tuples(st.just("choice"), st.sampled_from(["r10", "r20", "r50", "pix", "card", "nope"])),
     st.tuples(st.just("paid"), st.integers(min_value=1, max_value=30000).map(str)),
     st.tuples(st.just("expired"), st.just("")),
