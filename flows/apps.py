@@ -7,8 +7,11 @@ class FlowsConfig(AppConfig):
     verbose_name = _("Bot flows")
 
     def ready(self) -> None:
-        from conversations import events
+        from conversations import events, extensions
         from flows import runtime, tasks  # noqa: F401  (registers the jobs with Celery in every process)
+        from flows.cards import answer_cards
+
+        extensions.card_provider_register("flows.answers", answer_cards)
 
         events.subscribe(events.MessageReceived, runtime.message_received, name=runtime.SUBSCRIBER_INPUTS)
         events.subscribe(events.PaymentConfirmed, runtime.payment_confirmed, name=runtime.SUBSCRIBER_PAID)

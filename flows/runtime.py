@@ -37,6 +37,7 @@ from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
 from flows import arming, engine
 from flows.answers import normalised
+from flows.cards import sessions_seen
 from flows.models import Flow, FlowInput, FlowSession, FlowSettings, FlowStepLog, FlowVersion
 from helpdesk.exceptions import ApplicationError
 
@@ -422,6 +423,7 @@ def session_start(
                 )
     except IntegrityError:
         return None
+    sessions_seen(flow.tenant_id)
     with translation.override(conversation.tenant.locale):
         _history(
             session,

@@ -302,3 +302,17 @@ def test_a_draft_armed_for_a_test_starts_on_that_numbers_next_message(tenant, re
     assert (session.trigger, session.version.status) == ("test", "draft")
     other = write("olá de novo", source_id="5511977770003").conversation
     assert not FlowSession.objects.filter(conversation=other).exists()
+
+
+def test_each_message_the_bot_took_says_what_it_was_to_the_bot(recharge, write, sent):
+    from flows.cards import answer_cards
+
+    start = write("recarregar")
+    answer = write("123456789012")
+    person = write("atendente")
+    other = write("obrigado")
+    cards = answer_cards([start, answer, person, other])
+    assert set(cards) == {start.pk, answer.pk, person.pk}
+    assert "↳ Started the bot flow “Transit card recharge”" in cards[start.pk]
+    assert "↳ Answer to “Card number” (bot flow “Transit card recharge”)" in cards[answer.pk]
+    assert "↳ Asked for a person (bot flow “Transit card recharge”, at “Amount”)" in cards[person.pk]
