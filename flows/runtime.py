@@ -246,6 +246,8 @@ class SessionPorts:
             "variables": {k: v for k, v in variables.items() if not k.startswith("_")},
         }
         secret = str(self._secrets().get("integration_secret", ""))
+        if not secret:
+            return None, "not_configured"  # nothing is sent unsigned
         result = integration_call(
             url=str(step.get("url", "")),
             secret=secret,

@@ -316,3 +316,71 @@ def test_each_message_the_bot_took_says_what_it_was_to_the_bot(recharge, write, 
     assert "↳ Started the bot flow “Transit card recharge”" in cards[start.pk]
     assert "↳ Answer to “Card number” (bot flow “Transit card recharge”)" in cards[answer.pk]
     assert "↳ Asked for a person (bot flow “Transit card recharge”, at “Amount”)" in cards[person.pk]
+
+
+INTEGRATED = {
+    "start": "ask_doc",
+    "steps": [
+        {"id": "ask_doc", "name": "CPF", "type": "ask", "text": "Seu CPF?", "validate": {"kind": "cpf"},
+         "save_as": "cpf", "next": "crm"},
+        {"id": "crm", "name": "CRM", "type": "integration", "url": "", "save_as": "crm", "next": "found",
+         "on_error": "down"},
+        {"id": "found", "name": "Found", "type": "end", "text": "Olá, cliente {{crm.tier}}!"},
+        {"id": "down", "name": "Down", "type": "handover", "text": "Vou chamar uma pessoa."},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def crm(tenant, channel, settings):
+    from flows.services import FlowSpec, flow_create, flow_settings_save, flow_update
+    from tests.flows.business_endpoint import BusinessEndpoint, Reply
+
+    settings.FLOWS_INTEGRATION_ALLOW_LOOPBACK = True
+    settings.FLOWS_INTEGRATION_ALLOW_PLAIN_HTTP = True
+    endpoint = BusinessEndpoint("s3cret-crm", default=Reply(200, {"tier": "ouro"})).start()
+    owner = owner_of(tenant)
+    definition = {**INTEGRATED, "steps": [dict(s) for s in INTEGRATED["steps"]]}
+    definition["steps"][1]["url"] = endpoint.url("/hook")
+    flow = flow_create(
+        membership=owner, spec=FlowSpec(name="CRM", trigger_keywords=["cadastro"]), definition=definition
+    )
+    flow_publish(membership=owner, flow=flow)
+    flow = flow_update(
+        membership=owner,
+        flow=Flow.objects.get(pk=flow.pk),
+        spec=FlowSpec(name="CRM", enabled=True, trigger_keywords=["cadastro"]),
+    )
+    flow_settings_save(membership=owner, integration_secret="s3cret-crm")
+    yield endpoint
+    endpoint.stop()
+
+
+def test_an_integration_step_posts_what_the_bot_collected_signed_and_uses_the_answer(crm, write, sent):
+    write("cadastro")
+    conversation = write("111.444.777-35").conversation
+    [request] = crm.requests()
+    body = request.json()
+    assert (body["step"], body["variables"]["cpf"], body["contact"]["phone"]) == (
+        {"id": "crm", "name": "CRM"},
+        "11144477735",
+        "+" + CUSTOMER,
+    )
+    assert request.verified is True
+    assert bot_texts(conversation)[-1] == "Olá, cliente ouro!"
+    assert session_of(conversation).status == "completed"
+
+
+def test_an_integration_target_on_this_machine_is_refused_outside_tests_and_the_error_branch_taken(
+    crm, write, sent, settings
+):
+    settings.FLOWS_INTEGRATION_ALLOW_LOOPBACK = False
+    write("cadastro")
+    conversation = write("111.444.777-35").conversation
+    assert crm.requests() == []
+    session = session_of(conversation)
+    assert (session.status, session.ended_step, session.variables["crm"]) == (
+        "handed_over",
+        "down",
+        {"error": "refused"},
+    )
