@@ -10,6 +10,10 @@
   for the SKUs of one render in a fixed number of queries; an unknown SKU is left out (shown as its SKU).
 - **Composer products**: the products an agent may offer in a conversation (the composer's "Products"
   picker), searched by name or SKU; only the conversation's workspace's, and only those on offer.
+- **Bot holds**: which customers' new conversations a bot takes from their first message (a bot flow's keyword):
+  those are opened *pending*, so that auto-assignment leaves them alone until the bot hands over. A hold is asked
+  once per batch of new conversations of an inbox, with each customer's first message (its text, and the id of
+  the button or row it answered); it answers with the contact inboxes it takes.
 
 Apps register in ``AppConfig.ready()``; what they return is HTML they rendered and escaped themselves.
 """
@@ -45,7 +49,11 @@ ProductCards = Callable[[int, Collection[str]], Mapping[str, ProductCard]]
 # (request, conversation, query, SKUs or None) -> the products on offer matching the query (or among the SKUs).
 ProductSearch = Callable[[HttpRequest, Conversation, str, Collection[str] | None], Sequence[ProductCard]]
 
+# (tenant id, inbox id, {contact inbox id: (first message's text, chosen reply id)}) -> contact inbox ids held.
+BotHold = Callable[[int, int, Mapping[int, tuple[str, str]]], Collection[int]]
+
 _card_providers: dict[str, CardProvider] = {}
+_bot_holds: dict[str, BotHold] = {}
 _contact_sections: dict[str, ContactSection] = {}
 _product_cards: dict[str, ProductCards] = {}
 _product_searches: dict[str, ProductSearch] = {}
@@ -128,3 +136,21 @@ def composer_product_search(
                 seen.add(card.sku)
                 found.append(card)
     return found
+
+
+def bot_hold_register(name: str, hold: BotHold) -> None:
+    _bot_holds[name] = hold
+
+
+def bot_hold_unregister(name: str) -> None:
+    _bot_holds.pop(name, None)
+
+
+def bot_held(tenant_id: int, inbox_id: int, firsts: Mapping[int, tuple[str, str]]) -> set[int]:
+    """The contact inboxes (among ``firsts``) whose new conversation a bot takes."""
+    held: set[int] = set()
+    if not firsts:
+        return held
+    for hold in _bot_holds.values():
+        held.update(hold(tenant_id, inbox_id, firsts))
+    return held & set(firsts)

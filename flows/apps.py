@@ -10,8 +10,10 @@ class FlowsConfig(AppConfig):
         from conversations import events, extensions
         from flows import runtime, tasks  # noqa: F401  (registers the jobs with Celery in every process)
         from flows.cards import answer_cards
+        from flows.triggers import bot_hold
 
         extensions.card_provider_register("flows.answers", answer_cards)
+        extensions.bot_hold_register("flows", bot_hold)
 
         events.subscribe(events.MessageReceived, runtime.message_received, name=runtime.SUBSCRIBER_INPUTS)
         events.subscribe(events.PaymentConfirmed, runtime.payment_confirmed, name=runtime.SUBSCRIBER_PAID)

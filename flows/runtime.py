@@ -11,7 +11,6 @@ channel's webhooks came out of order) is recorded as late and changes nothing.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from conversations import events
-from conversations.actors import AutomationActor
+from conversations.actors import AutomationActor, SystemActor
 from conversations.content import ReplyContent, content_read
 from conversations.customer_texts import contact_language
 from conversations.models import Conversation, Label, Message, Team
@@ -36,9 +35,9 @@ from conversations.services.actions import (
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
 from flows import arming, engine
-from flows.answers import normalised
 from flows.cards import sessions_seen
 from flows.models import Flow, FlowInput, FlowSession, FlowSettings, FlowStepLog, FlowVersion
+from flows.triggers import has_words, inbox_closed, trigger_of
 from helpdesk.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -468,13 +467,6 @@ def _text_of(message: Message) -> tuple[str, str]:
     return message.text or "", ""
 
 
-def _has_words(text: str, words: Sequence[str]) -> bool:
-    norm = normalised(text)
-    return any(
-        isinstance(w, str) and w.strip() and re.search(rf"(?<!\w){re.escape(normalised(w))}(?!\w)", norm) for w in words
-    )
-
-
 def _first_inbound(message: Message) -> bool:
     first = (
         Message.objects.filter(conversation_id=message.conversation_id, direction=Message.Direction.INBOUND)
@@ -487,36 +479,26 @@ def _first_inbound(message: Message) -> bool:
 
 def _trigger(flows: Sequence[Flow], message: Message, conversation: Conversation) -> tuple[Flow, str] | None:
     text, choice = _text_of(message)
-    first: bool | None = None
+    first: list[bool] = []
+    closed: list[bool] = []
+
+    def is_first() -> bool:
+        if not first:
+            first.append(_first_inbound(message))
+        return first[0]
+
+    def is_closed() -> bool:
+        if not closed:
+            closed.append(inbox_closed(conversation.inbox_id))
+        return closed[0]
+
     for flow in flows:
         if flow.inbox_id not in (None, conversation.inbox_id):
             continue
-        if choice and choice in (flow.trigger_payloads or []):
-            return flow, FlowSession.Trigger.PAYLOAD
-        if text and _has_words(text, flow.trigger_keywords or []):
-            return flow, FlowSession.Trigger.KEYWORD
-        if text and flow.trigger_regex:
-            try:
-                if re.search(flow.trigger_regex, text, re.IGNORECASE):
-                    return flow, FlowSession.Trigger.REGEX
-            except re.error:
-                pass
-        if flow.trigger_first_message or flow.trigger_outside_hours:
-            if first is None:
-                first = _first_inbound(message)
-            if first and flow.trigger_first_message:
-                return flow, FlowSession.Trigger.FIRST_MESSAGE
-            if first and flow.trigger_outside_hours and not _open_now(conversation):
-                return flow, FlowSession.Trigger.OUTSIDE_HOURS
+        trigger = trigger_of(flow, text, choice, first=is_first, closed=is_closed)
+        if trigger is not None:
+            return flow, trigger
     return None
-
-
-def _open_now(conversation: Conversation) -> bool:
-    from automations.business_hours import is_open
-    from automations.selectors import calendar_load, inbox_calendar
-
-    calendar = inbox_calendar(inbox=conversation.inbox)
-    return True if calendar is None else is_open(calendar_load(calendar), timezone.now())
 
 
 # --- the subscribers -------------------------------------------------------------------------------------
@@ -576,7 +558,7 @@ def input_take(message: Message) -> str:
         machine, _ports = _machine(session, conversation)
         text, choice = _text_of(message)
         now = timezone.now()
-        if text and _has_words(text, session.flow.handover_keywords or []):
+        if text and has_words(text, session.flow.handover_keywords or []):
             claim.outcome = "handover"
             state = machine.hand_over(text[:200])
         elif session.status == FlowSession.Status.WAITING:
@@ -614,13 +596,32 @@ def _maybe_start(message: Message, conversation: Conversation, linked: tuple[Flo
         return "assigned"  # a person has the conversation: keywords do not start the bot
     flows = [flow for flow in flows if flow.enabled]
     if not flows:
+        _release(message, conversation)
         return "no_flow"
     found = _trigger(flows, message, conversation)
     if found is None:
+        _release(message, conversation)
         return "no_trigger"
     flow, trigger = found
     started = session_start(flow=flow, conversation=conversation, trigger=trigger, message=message)
+    if started is None:
+        _release(message, conversation)
     return "started" if started is not None else "not_started"
+
+
+def _release(message: Message, conversation: Conversation) -> None:
+    """A conversation opened pending for a bot (its first message matched a flow as it came in) that no flow took
+    after all (turned off meanwhile): it goes to the agents, open."""
+    if (
+        conversation.status != Conversation.Status.PENDING
+        or conversation.assignee_id is not None
+        or FlowSession.objects.filter(conversation=conversation).exists()
+        or not _first_inbound(message)
+    ):
+        return
+    conversation_status_set(
+        actor=SystemActor(tenant_id=conversation.tenant_id), conversation=conversation, status=Conversation.Status.OPEN
+    )
 
 
 def payment_confirmed(event: events.PaymentConfirmed) -> None:

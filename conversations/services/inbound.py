@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from conversations.events import (
     MessageReceived,
 )
 from conversations.events.outbox import events_record
+from conversations.extensions import bot_held
 from conversations.models import (
     Attachment,
     Contact,
@@ -165,6 +166,13 @@ def conversation_get_or_open(*, contact_inbox: ContactInbox) -> tuple[Conversati
     return _with_retries(write)
 
 
+def _first_words(spec: InboundSpec) -> tuple[str, str]:
+    """(text, chosen reply id) of a customer message, as a bot hold reads it."""
+    content = spec.content if isinstance(spec.content, Mapping) else {}
+    chosen = content.get("id") if content.get("kind") == "reply" else ""
+    return spec.text or "", chosen if isinstance(chosen, str) else ""
+
+
 def _created_event(conversation: Conversation) -> ConversationCreated:
     return ConversationCreated(
         tenant_id=conversation.tenant_id,
@@ -215,12 +223,17 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
     # The domain events of the batch, recorded together at the end (one insert).
     events: list[Event] = []
     contact_inboxes = _contact_inboxes_get_or_create(inbox, people, events)
+    # Each customer's first message of the batch: a bot may take the conversation it opens (extensions.bot_held).
+    firsts: dict[int, tuple[str, str]] = {}
+    for spec in new_specs:
+        firsts.setdefault(contact_inboxes[spec.source_id].pk, _first_words(spec))
     conversations = _conversations_get_or_open(
         inbox.tenant_id,
         inbox.pk,
         [contact_inboxes[source_id] for source_id in people],
         awaiting=answer_keepers_registered(),
         muted=True,
+        firsts=firsts,
     )
     by_contact_inbox = {conversation.contact_inbox_id: conversation for conversation, _opened in conversations}
     # A customer whose latest conversation is resolved and waiting for answers: each answer a feature claims
@@ -236,7 +249,9 @@ def _messages_store(inbox: Inbox, specs: Sequence[InboundSpec]) -> list[tuple[Me
         else:
             not_answers[contact_inbox.pk] = contact_inbox
     if not_answers:
-        conversations += _conversations_get_or_open(inbox.tenant_id, inbox.pk, list(not_answers.values()))
+        conversations += _conversations_get_or_open(
+            inbox.tenant_id, inbox.pk, list(not_answers.values()), firsts=firsts
+        )
         new_ones = {c.contact_inbox_id: c for c, _opened in conversations if c.status != Conversation.Status.RESOLVED}
         for index, spec in enumerate(new_specs):
             if index not in filed:
@@ -439,6 +454,7 @@ def _conversations_get_or_open(
     *,
     awaiting: bool = False,
     muted: bool = False,
+    firsts: Mapping[int, tuple[str, str]] | None = None,
 ) -> list[tuple[Conversation, bool]]:
     """Each customer's unresolved conversation in this inbox, opened where there is none (flag True). With
     ``awaiting``, a customer without one gets their latest resolved conversation waiting for answers, if any;
@@ -460,9 +476,13 @@ def _conversations_get_or_open(
         ):
             current[c.contact_inbox_id] = c
     missing = sorted((ci for ci in contact_inboxes if ci.pk not in current), key=lambda ci: ci.pk)
+    held = (
+        bot_held(tenant_id, inbox_id, {ci.pk: firsts[ci.pk] for ci in missing if ci.pk in firsts}) if firsts else set()
+    )
     opened = [
         Conversation(
             tenant_id=tenant_id,
+            status=Conversation.Status.PENDING if ci.pk in held else Conversation.Status.OPEN,
             display_id=display_id,
             inbox_id=inbox_id,
             contact_id=ci.contact_id,

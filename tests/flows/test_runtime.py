@@ -384,3 +384,43 @@ def test_an_integration_target_on_this_machine_is_refused_outside_tests_and_the_
         "down",
         {"error": "refused"},
     )
+
+
+def test_a_first_message_that_starts_a_flow_opens_the_conversation_pending_so_auto_assignment_waits(
+    tenant, recharge, channel, write, sent
+):
+    from automations.models import AssignmentPolicy
+    from tenants.models import Membership
+    from tenants.permissions import BuiltinRole
+
+    member = add_member(tenant, BuiltinRole.AGENT)
+    Membership.objects.filter(pk=member.pk).update(availability="online")
+    channel.inbox.members.add(member.user)
+    AssignmentPolicy.objects.create(tenant_id=tenant.pk, inbox=channel.inbox, enabled=True, capacity=3)
+
+    held = write("quero RECARREGAR").conversation
+    held.refresh_from_db()
+    assert (held.status, held.assignee_id, session_of(held).status) == ("pending", None, "active")
+
+    # No flow for this one: the agents have it, and auto-assignment gives it to the online agent.
+    plain = write("bom dia", source_id="5511977770004").conversation
+    plain.refresh_from_db()
+    assert (plain.status, plain.assignee_id) == ("open", member.user_id)
+
+    # A person asked for: the bot hands over and the conversation joins the queue.
+    write("atendente")
+    held.refresh_from_db()
+    assert (held.status, held.assignee_id) == ("open", member.user_id)
+
+
+def test_a_conversation_held_for_a_flow_that_no_flow_takes_goes_to_the_agents(tenant, recharge, write, sent):
+    from conversations import extensions
+
+    extensions.bot_hold_register("test.everything", lambda tenant_id, inbox_id, firsts: set(firsts))
+    try:
+        conversation = write("bom dia").conversation
+    finally:
+        extensions.bot_hold_unregister("test.everything")
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
+    assert not FlowSession.objects.filter(conversation=conversation).exists()
