@@ -26,11 +26,13 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("conversations.attachment_urls")),
     path("t/<slug:tenant_slug>/", include("automations.settings_urls")),
     path("t/<slug:tenant_slug>/", include("payments.urls")),
+    path("t/<slug:tenant_slug>/", include("flows.link_urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("conversations.api_urls")),
     path("api/v1/", include("whatsapp.api_urls")),
     path("api/v1/", include("automations.api_urls")),
     path("api/v1/", include("payments.api_urls")),
+    path("api/v1/", include("flows.link_api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # Swagger UI's start-up script is served by the same view (?script), not inlined, for the CSP.
     path(

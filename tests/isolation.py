@@ -272,6 +272,17 @@ def _sample_rule(tenant: Tenant) -> int:
     return rule_create(actor=owner, spec=spec).pk
 
 
+def _sample_link(tenant: Tenant) -> int:
+    # A wa.me link to the sample channel's number, in use: a call that changes or archives it shows.
+    from flows.links import entry_link_create
+    from flows.models import EntryLink
+    from tests.factories import owner_of
+
+    n = EntryLink.objects.filter(tenant=tenant).count()
+    inbox = _sample_channel_obj(tenant).inbox
+    return entry_link_create(actor=owner_of(tenant), inbox=inbox, name=f"Sample {n}", kind="flyer", text="Hi").pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -296,6 +307,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "product_id": _sample_product,
     "import_id": _sample_product_import,
     "number": _sample_order,
+    "link_id": _sample_link,
 }
 
 

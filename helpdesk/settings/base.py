@@ -265,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PaymentAccountKindEnum": "payments.models.PaymentAccount.Kind",
         "ReconciliationDifferenceKindEnum": "payments.reconciliation.KINDS",
+        "EntryLinkKindEnum": "flows.models.EntryLink.Kind",
+        "SourceKindEnum": "flows.links.SOURCE_KINDS",
     },
 }
 

@@ -595,6 +595,25 @@ def _build_workspace(capture: Any) -> Workspace:
     )
     data += ["Financeiro", "boleto", "fatura"]
 
+    # A wa.me link on the shop window and a conversation it started; another from a click-to-WhatsApp ad.
+    from flows.links import conversation_sources_record, entry_link_create
+
+    link = entry_link_create(
+        actor=owner, inbox=inbox, name="Vitrine da loja", kind="shop_window", text="Olá! Vi a vitrine", ref="vitrine01"
+    )
+    _customer_writes(
+        channel, capture, wa_id="5511987650006", name="Rita Souza", when=now, type="text",
+        text={"body": "Olá! Vi a vitrine [#vitrine01]"},
+    )  # fmt: skip
+    ad = {"source_url": "https://fb.me/aurora", "source_id": "120000000001", "source_type": "ad"}
+    _customer_writes(
+        channel, capture, wa_id="5511987650007", name="Tiago Alves", when=now, type="text",
+        text={"body": "Quero saber mais"}, referral=ad | {"headline": "Promoção de inverno", "body": "Descontos"},
+    )  # fmt: skip
+    conversation_sources_record(list(Message.objects.filter(tenant=tenant, direction="in").order_by("id")))
+    data += ["Vitrine da loja", "Olá! Vi a vitrine", "Olá! Vi a vitrine [#vitrine01]", "vitrine01"]
+    data += ["Rita Souza", "Rita", "Tiago Alves", "Tiago", "Quero saber mais", "Promoção de inverno", "Descontos"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -640,6 +659,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "product_id": [product.pk],
         "import_id": [product_import.pk],
         "number": [order.number],
+        "link_id": [link.pk],
     }
     return workspace
 
@@ -681,6 +701,7 @@ NOT_PAGES = {
     "mfa_download_recovery_codes",  # a text file
     "product_import_errors",  # a CSV report (its words are checked in tests/payments)
     "payment_reconciliation_csv",  # a CSV file (its words are checked in tests/payments)
+    "entry_link_qr",  # an image (PNG or SVG)
     # A security key's pages: only a browser can register one (tests/e2e).
     "mfa_edit_webauthn",
     "mfa_remove_webauthn",
@@ -703,6 +724,8 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "order_list": [{}, {"status": "paid"}, {"q": "nobody"}],
     "payment_list": [{}, {"flagged": "1"}, {"q": "nobody"}, {"since": "2026-13-45", "kind": "paypal"}],
     "payment_reconciliation": [{}, {"since": "2026-12-31", "until": "2026-01-01"}],
+    "entry_link_list": [{}, {"archived": "1"}],
+    "sources_report": [{}, {"since": "2026-12-31", "until": "2026-01-01"}],
 }
 
 
@@ -843,6 +866,10 @@ EXPECTED_PAGES = {
     "payment_list",
     "payment_request_list",
     "payment_reconciliation",
+    "entry_link_list",
+    "entry_link_create",
+    "entry_link_edit",
+    "sources_report",
 }
 
 

@@ -163,6 +163,17 @@ EXPECTED: dict[str, set[str]] = {
     "api_payment_reconciliation": ADMINS,
     "api_order_detail": EVERYONE,
     "api_order_status": EVERYONE,
+    # wa.me links are settings of automations (their QR codes too); the Sources page is a report.
+    "entry_link_list": ADMINS,
+    "entry_link_create": ADMINS,
+    "entry_link_edit": ADMINS,
+    "entry_link_archive": ADMINS,
+    "entry_link_qr": ADMINS,
+    "api_entry_link_list": ADMINS,
+    "api_entry_link_detail": ADMINS,
+    "api_entry_link_qr": ADMINS,
+    "sources_report": VIEW_REPORTS,
+    "api_sources_report": VIEW_REPORTS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
