@@ -36,6 +36,7 @@ from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, ReplyWindowClosed, message_send, note_create
 from flows import arming, engine
 from flows.cards import sessions_seen
+from flows.links import conversation_sources_record, refs_in
 from flows.models import Flow, FlowInput, FlowSession, FlowSettings, FlowStepLog, FlowVersion
 from flows.triggers import has_words, inbox_closed, trigger_of
 from helpdesk.exceptions import ApplicationError
@@ -517,10 +518,8 @@ def message_received(event: events.MessageReceived) -> None:
 
 def _linked_flow(message: Message) -> tuple[Flow, Any] | None:
     """The flow bound to the wa.me link this message came through (its source just recorded), if any."""
-    try:
-        from flows.links import conversation_sources_record
-    except ImportError:  # pragma: no cover - the links module is optional while it is built
-        return None
+    if not refs_in(message.text) and not message.referral:
+        return None  # most messages: nothing to attribute, no query
     recorded = conversation_sources_record([message])
     source = recorded.get(message.conversation_id)
     link = getattr(source, "link", None)

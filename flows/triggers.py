@@ -14,7 +14,8 @@ from automations.business_hours import is_open
 from automations.selectors import calendar_load, inbox_calendar
 from conversations.models import Inbox
 from flows.answers import normalised
-from flows.models import Flow, FlowSession
+from flows.links import refs_in
+from flows.models import EntryLink, Flow, FlowSession
 
 
 def has_words(text: str, words: Sequence[str]) -> bool:
@@ -61,6 +62,14 @@ def bot_hold(tenant_id: int, inbox_id: int, firsts: Mapping[int, tuple[str, str]
     )
     if not flows:
         return set()
+    held: set[int] = set()
+    refs = {ref: ci for ci, (text, _choice) in firsts.items() for ref in refs_in(text)}
+    if refs:
+        # A wa.me link's token bound to a flow that is on (``flows.links``).
+        linked = EntryLink.objects.filter(
+            tenant_id=tenant_id, inbox_id=inbox_id, ref__in=list(refs), archived=False, flow__in=flows
+        ).values_list("ref", flat=True)
+        held.update(refs[ref] for ref in linked)
     closed: list[bool] = []
 
     def is_closed() -> bool:
@@ -68,7 +77,7 @@ def bot_hold(tenant_id: int, inbox_id: int, firsts: Mapping[int, tuple[str, str]
             closed.append(inbox_closed(inbox_id))
         return closed[0]
 
-    return {
+    return held | {
         contact_inbox_id
         for contact_inbox_id, (text, choice) in firsts.items()
         if any(trigger_of(flow, text, choice, first=lambda: True, closed=is_closed) for flow in flows)

@@ -424,3 +424,31 @@ def test_a_conversation_held_for_a_flow_that_no_flow_takes_goes_to_the_agents(te
     conversation.refresh_from_db()
     assert conversation.status == "open"
     assert not FlowSession.objects.filter(conversation=conversation).exists()
+
+
+def test_the_first_message_of_a_wame_link_bound_to_a_flow_starts_it_and_is_attributed(
+    tenant, recharge, channel, write, sent
+):
+    from flows.links import entry_link_create, link_text
+    from flows.models import ConversationSource
+
+    recharge.trigger_keywords = []
+    recharge.save()
+    link = entry_link_create(
+        actor=owner_of(tenant),
+        inbox=channel.inbox,
+        name="Panfleto",
+        kind="flyer",
+        text="Quero recarregar",
+        flow=recharge,
+    )
+    conversation = write(link_text(link)).conversation
+    session = session_of(conversation)
+    assert (session.trigger, session.source_id, session.step) == ("link", link.pk, "ask_card")
+    conversation.refresh_from_db()
+    assert conversation.status == "pending"
+    source = ConversationSource.objects.get(conversation=conversation)
+    assert (source.kind, source.link_id) == ("link", link.pk)
+    # Another customer's text without the token starts nothing (the keywords are off).
+    other = write("Quero recarregar", source_id="5511977770005").conversation
+    assert not FlowSession.objects.filter(conversation=other).exists()
