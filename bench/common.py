@@ -132,8 +132,11 @@ def start(
     return proc
 
 
-def start_web(stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> str:
-    port = free_port()
+def start_web(
+    stack: ExitStack, env: dict[str, str], log_dir: Path, *, workers: int = 1, port: int | None = None
+) -> str:
+    """uvicorn serving the product on ``port`` (a free one by default); returns its base URL."""
+    port = port or free_port()
     start(
         stack,
         "web",
