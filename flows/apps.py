@@ -9,9 +9,11 @@ class FlowsConfig(AppConfig):
     def ready(self) -> None:
         from conversations import events, extensions
         from flows import runtime, tasks  # noqa: F401  (registers the jobs with Celery in every process)
+        from flows.audit import register_link_audit_display
         from flows.cards import answer_cards
         from flows.triggers import bot_hold
 
+        register_link_audit_display()
         extensions.card_provider_register("flows.answers", answer_cards)
         extensions.bot_hold_register("flows", bot_hold)
 

@@ -1,9 +1,5 @@
 """The audit entries of wa.me links (created, changed, archived or restored) and how the audit log shows them:
-the inbox and the flow by name, the kind of source in words.
-
-The actions are stored as the codes below. ``tenants.models.AuditLogEntry.Action`` does not list them yet
-(listing them is a migration of ``tenants``), so until it does the audit log shows the code as its action.
-"""
+the inbox and the flow by name, the kind of source in words (the actions are ``AuditLogEntry.Action``'s)."""
 
 from __future__ import annotations
 

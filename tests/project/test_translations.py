@@ -29,6 +29,7 @@ LANGUAGES = ("pt_BR",)
 SOURCES = (
     "automations",
     "conversations",
+    "flows",
     "helpdesk",
     "jinja2",
     "payments",
