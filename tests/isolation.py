@@ -283,6 +283,24 @@ def _sample_link(tenant: Tenant) -> int:
     return entry_link_create(actor=owner_of(tenant), inbox=inbox, name=f"Sample {n}", kind="flyer", text="Hi").pk
 
 
+def _sample_flow(tenant: Tenant) -> int:
+    # A bot flow of the sample channel's inbox, published (version 1), with a valid draft (version 2): a call that
+    # changes, publishes or deletes it shows.
+    from flows.models import Flow
+    from flows.services import FlowSpec, draft_save, flow_create, flow_publish
+    from tests.factories import owner_of
+
+    owner = owner_of(tenant)
+    n = Flow.objects.filter(tenant=tenant).count()
+    definition = {"start": "hi", "steps": [{"id": "hi", "name": "Hi", "type": "end", "text": "Hi!"}]}
+    spec = FlowSpec(name=f"Sample {n}", inbox_id=_sample_channel_obj(tenant).inbox_id, trigger_keywords=["menu"])
+    flow = flow_create(membership=owner, spec=spec, definition=definition)
+    flow_publish(membership=owner, flow=flow)
+    changed = {**definition, "steps": [{**definition["steps"][0], "text": "Hello!"}]}
+    draft_save(membership=owner, flow=flow, definition=changed)
+    return flow.pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -308,6 +326,9 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "import_id": _sample_product_import,
     "number": _sample_order,
     "link_id": _sample_link,
+    "flow_id": _sample_flow,
+    # A version's number: every sample flow has its version 1.
+    "version": lambda tenant: 1,
 }
 
 

@@ -614,6 +614,34 @@ def _build_workspace(capture: Any) -> Workspace:
     data += ["Vitrine da loja", "Olá! Vi a vitrine", "Olá! Vi a vitrine [#vitrine01]", "vitrine01"]
     data += ["Rita Souza", "Rita", "Tiago Alves", "Tiago", "Quero saber mais", "Promoção de inverno", "Descontos"]
 
+    # The ready-made recharge bot flow (in Portuguese, as installed here), its draft, the keys, and two sessions:
+    # one that ended with a person, one a customer left at the amount. Its steps are the workspace's texts.
+    from flows.library import transit_recharge
+    from flows.models import FlowSession
+    from flows.services import draft_save, flow_settings_save, template_install
+
+    flow = template_install(membership=owner, key="transit_recharge", inbox_id=inbox.pk)
+    draft_save(membership=owner, flow=flow, definition=flow.published.definition)
+    flow_settings_save(membership=owner, integration_secret="segredo", transit_api_key="chave")
+    for status, conversation in (("handed_over", joao), ("abandoned", maria)):
+        FlowSession.objects.create(
+            tenant=tenant, flow=flow, version=flow.published, conversation=conversation, contact=conversation.contact,
+            status=status, trigger="keyword", step="ask_amount", started_at=now, last_activity_at=now, ended_at=now,
+            ended_step="ask_amount",
+        )  # fmt: skip
+    from flows.engine import render
+    from flows.pages import SAMPLE_VARIABLES, SampleVariables
+
+    with translation.override("pt-br"):
+        installed = transit_recharge()
+    texts = ("name", "text", "retry_text", "description", "reminder_text")
+    written = [str(v) for step in installed["steps"] for k, v in step.items() if k in texts]
+    # The editor's previews show them with sample values in their variables.
+    previews = [" ".join(render(text, SampleVariables(SAMPLE_VARIABLES), "pt-br").split()) for text in written]
+    data += [*written, *previews]
+    data += [flow.name, flow.description, *flow.trigger_keywords]
+    data += [str(c["title"]) for step in installed["steps"] for c in step.get("choices", [])]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -659,6 +687,8 @@ def _build_workspace(capture: Any) -> Workspace:
         "product_id": [product.pk],
         "import_id": [product_import.pk],
         "number": [order.number],
+        "flow_id": [flow.pk],
+        "version": [1, 2],
         "link_id": [link.pk],
     }
     return workspace
@@ -724,6 +754,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "order_list": [{}, {"status": "paid"}, {"q": "nobody"}],
     "payment_list": [{}, {"flagged": "1"}, {"q": "nobody"}, {"since": "2026-13-45", "kind": "paypal"}],
     "payment_reconciliation": [{}, {"since": "2026-12-31", "until": "2026-01-01"}],
+    "flow_sessions": [{}, {"version": "1", "since": "2026-12-31", "until": "2026-01-01"}],
     "entry_link_list": [{}, {"archived": "1"}],
     "sources_report": [{}, {"since": "2026-12-31", "until": "2026-01-01"}],
 }
@@ -866,6 +897,15 @@ EXPECTED_PAGES = {
     "payment_list",
     "payment_request_list",
     "payment_reconciliation",
+    "flow_list",
+    "flow_create",
+    "flow_install",
+    "flow_keys",
+    "flow_settings",
+    "flow_editor",
+    "flow_version",
+    "flow_test",
+    "flow_sessions",
     "entry_link_list",
     "entry_link_create",
     "entry_link_edit",

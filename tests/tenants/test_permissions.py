@@ -174,6 +174,18 @@ EXPECTED: dict[str, set[str]] = {
     "api_entry_link_qr": ADMINS,
     "sources_report": VIEW_REPORTS,
     "api_sources_report": VIEW_REPORTS,
+    # The bot flows' settings pages: "Manage automations".
+    "flow_list": ADMINS,
+    "flow_create": ADMINS,
+    "flow_install": ADMINS,
+    "flow_keys": ADMINS,
+    "flow_settings": ADMINS,
+    "flow_delete": ADMINS,
+    "flow_editor": ADMINS,
+    "flow_preview": ADMINS,
+    "flow_version": ADMINS,
+    "flow_test": ADMINS,
+    "flow_sessions": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
