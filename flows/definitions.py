@@ -6,7 +6,8 @@ A definition is ``{"start": "<step id>", "steps": [<step>, ...]}``; every step h
 - ``message``: ``text``; optional ``media`` (``{"type": "image"|"document"|"video", "link": "https://…"}``), ``cta``
   (``{"text", "url"}``: a link button) or ``products`` (``{"skus": [...], "header": …}``); then ``next``.
 - ``ask``: ``text``; ``input`` ``text`` | ``buttons`` (≤ 3 ``choices``) | ``list`` (≤ 10 ``choices``,
-  ``list_button``); each choice ``{"id", "title", "description"?, "next"?}``; ``validate`` (``{"kind": …, "min",
+  ``list_button``); each choice ``{"id", "title", "description"?, "value"?, "next"?}`` (``value``: what is kept
+  when it is chosen, its id by default: centavos for an amount); ``validate`` (``{"kind": …, "min",
   "max", "pattern"}``, kinds in ``VALIDATIONS``); ``save_as``; ``retry_text``; ``max_retries``; ``next``;
   ``on_fail`` (after the retries; a handover when absent).
 - ``branch``: ``rules`` (``[{"if": {"subject", "name", "op", "value"}, "next"}]``) and ``default``.
@@ -16,7 +17,8 @@ A definition is ``{"start": "<step id>", "steps": [<step>, ...]}``; every step h
   ``on_error``.
 - ``integration``: ``url``, ``save_as``; ``next``, ``on_error``.
 - ``transit``: ``action`` ``lookup`` | ``credit``, ``card`` (a variable), ``save_as``; ``next``, ``on_error``
-  (a credit that fails after the payment refunds it first).
+  (a credit that fails after the payment refunds it first). A credit is of the amount paid in the flow, else of
+  its ``amount`` (centavos or a variable).
 - ``handover``: ``text`` (optional, to the customer), ``team`` (a team id; the flow's team when absent).
 - ``end``: ``text`` (optional), ``csat`` (ask for a rating).
 
