@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -69,10 +71,12 @@ from tests.e2e.harness import free_port, url_returns_ok
 class Meter:
     """Statements and seconds per (step, stage)."""
 
-    def __init__(self, show: str = "") -> None:
+    def __init__(self, show: str = "", profile: str = "") -> None:
         self.figures: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0, 0.0, 0]))
         self.show = show  # a stage whose statements are kept, the last call's of each step
         self.statements: dict[str, list[str]] = {}
+        self.profile = profile  # a stage run under cProfile (every call but the warm-up's)
+        self.profiler = cProfile.Profile()
 
     @contextmanager
     def measure(self, step: str, stage: str) -> Any:
@@ -87,11 +91,16 @@ class Meter:
                 kept.append(sql[:160])
             return execute(sql, params, many, context)
 
+        profiled = stage == self.profile and not step.startswith("warmup_")
         with connection.execute_wrapper(counting):
             began = time.perf_counter()
+            if profiled:
+                self.profiler.enable()
             try:
                 yield
             finally:
+                if profiled:
+                    self.profiler.disable()
                 row = self.figures[step][stage]
                 row[0] += count[0]
                 row[1] += time.perf_counter() - began
@@ -143,6 +152,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=21, help="customers (the first one warms up)")
     parser.add_argument("--batch", type=int, default=1, help="customers' messages handled at once (1: one by one)")
     parser.add_argument("--show-sql", default="", help="print the statements of this stage (e.g. flows.inputs)")
+    parser.add_argument("--cprofile", default="", help="profile this stage and print where its time went")
     args = parser.parse_args()
     redis_url = f"{REDIS_BASE}/{os.environ.get('BENCH_FLOWS_REDIS_DB', '3')}"
     database = migrated_database(os.environ.get("BENCH_FLOWS_DATABASE", "helpdesk_bench_flows"), redis_url)
@@ -185,7 +195,7 @@ def main() -> None:
         for n in range(args.customers)
     ]
     transit_config(log_dir / "transit.json", customers)
-    meter = Meter(args.show_sql)
+    meter = Meter(args.show_sql, args.cprofile)
     with ExitStack() as stack:
         python = str(VENV_BIN / "python")
         start(
@@ -320,6 +330,11 @@ def main() -> None:
             print(f"{args.show_sql} at step {label}: {len(statements)} statements")
             for sql in statements:
                 print(f"    {sql}")
+    if args.cprofile:
+        print(f"{args.cprofile}, every step: the functions it spent most time in (cumulative)")
+        pstats.Stats(meter.profiler).sort_stats("cumulative").print_stats(35)
+        meter.profiler.dump_stats(log_dir / "profile.pstats")
+        print(f"profile in {log_dir / 'profile.pstats'}")
     report(
         {
             "customers": len(measured),
