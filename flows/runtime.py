@@ -506,6 +506,8 @@ def _trigger(flows: Sequence[Flow], message: Message, conversation: Conversation
 
 
 def message_received(event: events.MessageReceived) -> None:
+    if not Flow.objects.filter(tenant_id=event.tenant_id).exists():
+        return  # most workspaces: one statement (a session needs a flow)
     message = (
         Message.objects.select_related("conversation__tenant", "conversation__contact", "conversation__inbox")
         .filter(tenant_id=event.tenant_id, pk=event.message_id, direction=Message.Direction.INBOUND)
@@ -583,8 +585,6 @@ def _maybe_start(message: Message, conversation: Conversation, linked: tuple[Flo
     flows = list(
         Flow.objects.filter(tenant_id=conversation.tenant_id, published__isnull=False).select_related("published")
     )
-    if not flows and not Flow.objects.filter(tenant_id=conversation.tenant_id).exists():
-        return "no_flow"  # most workspaces: one statement, nothing else asked
     armed = arming.armed_version(conversation.tenant_id, conversation.contact.phone_e164)
     if armed is not None:
         started = session_start(
