@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, settings
 from automations.services import CalendarSpec, WeeklySpec, calendar_create
 from conversations.models import Label, Message, QuickReply
 from conversations.services.inbound import InboundSpec, message_receive
+from flows.services import template_install
 from tenants.permissions import ALL_PERMS
 from tenants.services import api_token_create
 from tests.conversations.factories import make_role
@@ -52,8 +53,8 @@ pytestmark = [
 
 
 class Workspace:
-    """A workspace with one conversation (display id 1) holding a message, a label, a quick reply, and a
-    business hours calendar."""
+    """A workspace with one conversation (display id 1) holding a message, a label, a quick reply, a
+    business hours calendar and a bot flow."""
 
     def __init__(self) -> None:
         tenant = make_tenant("Fuzz", slug=SLUG)
@@ -84,6 +85,8 @@ class Workspace:
                 holiday_subdivision="SP",
             ),
         )
+        # The ready-made bot flow, published, for the flows API's paths.
+        flow = template_install(membership=owner, key="transit_recharge", inbox_id=channel.inbox_id)
         # Tokens cannot hold the owner role; this one holds every permission the owner has.
         _token, raw = api_token_create(actor=owner, name="Fuzz", role=make_role(tenant, ALL_PERMS))
         self.headers = {"Authorization": f"Bearer {raw}"}
@@ -94,6 +97,7 @@ class Workspace:
             "quick_reply_id": quick_reply.pk,
             "calendar_id": calendar.pk,
             "inbox_id": channel.inbox_id,
+            "flow_id": flow.pk,
         }
         self.message: Message = message
 
