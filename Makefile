@@ -53,6 +53,8 @@ run: migrate
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(BIN)/python manage.py seed_demo_automations && \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_payments && \
+	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_flows \
+		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
 		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
