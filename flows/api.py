@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -74,6 +75,38 @@ DEFINITION_HELP = (
 )
 # What the variables a caller gives a session may weigh, as JSON.
 VARIABLES_MAX_BYTES = 16_000
+
+
+# How deep a body's JSON may nest: a definition needs a few levels; Python's parser gives up near a thousand.
+JSON_DEPTH_MAX = 32
+
+
+class JsonParser(JSONParser):
+    """JSON nested at most JSON_DEPTH_MAX deep: deeper is a 400, never a RecursionError (a 500) in the parser or
+    in what reads the body after it."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            data = None
+            deep = True
+        else:
+            deep = _depth_over(data, JSON_DEPTH_MAX)
+        if deep:
+            raise ParseError(_("The JSON is nested too deeply (%(max)s levels at most).") % {"max": JSON_DEPTH_MAX})
+        return data
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def _words_field(help_text: str) -> serializers.ListField:
@@ -373,7 +406,7 @@ class FlowListCreateApi(TenantAPIView):
     """The workspace's bot flows."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     pagination_class = FlowPagination
 
     @extend_schema(
@@ -410,7 +443,7 @@ class FlowDetailApi(TenantAPIView):
     """One bot flow."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="flows_retrieve",
@@ -460,7 +493,7 @@ class FlowDraftApi(TenantAPIView):
     """A flow's draft: the steps as edited, not yet published."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="flows_draft_retrieve",
@@ -592,7 +625,7 @@ class FlowStartApi(TenantAPIView):
 
     required_perm = Perm.REPLY
     # A form body is read too, so that one without a contact is a 400 that names the field.
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [JsonParser, FormParser, MultiPartParser]
 
     @extend_schema(
         operation_id="flows_start",
@@ -638,7 +671,7 @@ class FlowTemplateApi(TenantAPIView):
     """The ready-made flows a workspace can install."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="flows_templates_list",
@@ -685,7 +718,7 @@ class FlowKeysApi(TenantAPIView):
     """The workspace's keys for its flows (encrypted; never answered)."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="flows_keys_retrieve",

@@ -597,6 +597,32 @@ def test_junk_input_is_a_400_that_changes_nothing(tenant, admin, recharge, write
     assert flow_rows() == before
 
 
+# The body's object is a level: 32 objects inside it make 33.
+@pytest.mark.parametrize("levels", [32, 5000])
+def test_json_nested_too_deeply_is_a_400_that_changes_nothing(tenant, admin, recharge, write, sent, levels):
+    contact_id = write("bom dia").conversation.contact_id
+    client = signed_in(admin)
+    deep = '{"a":' * levels + "1" + "}" * levels
+    before = flow_rows()
+    for method, url, body in [
+        ("post", API, '{"name": "Deep", "definition": ' + deep + "}"),
+        ("put", f"{API}{recharge.pk}/draft/", '{"definition": ' + deep + "}"),
+        ("post", f"{API}{recharge.pk}/start/", f'{{"contact_id": {contact_id}, "variables": ' + deep + "}"),
+    ]:
+        answer = getattr(client, method)(url, body, content_type="application/json")
+        assert (url, answer.status_code) == (url, 400)
+        assert answer.json()["error"] == {
+            "code": "parse_error",
+            "message": "The JSON is nested too deeply (32 levels at most).",
+            "details": {},
+        }
+    assert flow_rows() == before
+    # 32 levels are read.
+    fine = '{"a":' * 31 + "1" + "}" * 31
+    answer = client.put(f"{API}{recharge.pk}/draft/", '{"definition": ' + fine + "}", content_type="application/json")
+    assert answer.status_code == 200
+
+
 def test_a_body_that_is_not_json_is_415(tenant, admin):
     make_flow(tenant)
     answer = signed_in(admin).post(API, "name=x", content_type="application/x-www-form-urlencoded")
