@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,7 +22,7 @@ from automations.api_responses import FORBIDDEN, UNSUPPORTED
 from automations.models import BusinessCalendar
 from automations.services import WEEKDAY_CODES, CalendarSpec, DateSpec, WeeklySpec
 from conversations.api import AwareDateTimeField
-from helpdesk.api import ErrorOutput, IdField
+from helpdesk.api import ErrorOutput, IdField, JsonParser
 from helpdesk.exceptions import ValidationFailed
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
@@ -166,7 +165,7 @@ class CalendarListCreateApi(TenantAPIView):
     """Business hours calendars of the workspace."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="business_hours_list",
@@ -195,7 +194,7 @@ class CalendarDetailApi(TenantAPIView):
     """One business hours calendar."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="business_hours_retrieve",

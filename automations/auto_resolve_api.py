@@ -8,7 +8,6 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,7 +16,7 @@ from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
 from automations.auto_resolve import AutoResolveRow, auto_resolve_row, auto_resolve_rows, auto_resolve_update
 from automations.models import AUTO_RESOLVE_HOURS_MAX, AUTO_RESOLVE_HOURS_MIN
 from conversations.models import CustomerTextVariant
-from helpdesk.api import IdField
+from helpdesk.api import IdField, JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -93,7 +92,7 @@ class AutoResolveDetailApi(TenantAPIView):
     """One inbox's auto-resolve."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="auto_resolve_retrieve",

@@ -10,7 +10,6 @@ from typing import Any
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,7 +19,7 @@ from automations.csat import PART_NAMES, CsatRow, csat_row, csat_rows, csat_upda
 from automations.csat_reports import CsatFilters, CsatSummary, csat_response_list, csat_summary
 from automations.models import CSAT_COMMENT_MINUTES_MAX, CsatSettings
 from conversations.selectors import inbox_list, team_list
-from helpdesk.api import CursorPagination, ErrorOutput, IdField
+from helpdesk.api import CursorPagination, ErrorOutput, IdField, JsonParser
 from helpdesk.exceptions import ValidationFailed
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
@@ -104,7 +103,7 @@ class CsatSettingsDetailApi(TenantAPIView):
     """One inbox's satisfaction survey."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="csat_settings_retrieve",

@@ -8,7 +8,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,7 +30,7 @@ from automations.greeting_texts import VARIABLES
 from automations.models import AutomatedMessage, GreetingSettings
 from conversations.models import Inbox
 from conversations.services.customer_texts import BODY_MAX
-from helpdesk.api import ErrorOutput
+from helpdesk.api import ErrorOutput, JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -196,7 +196,7 @@ class GreetingSettingsApi(TenantAPIView):
     """One inbox's greeting and away messages."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="greeting_away_retrieve",

@@ -9,7 +9,6 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -28,7 +27,7 @@ from automations.rules_services import (
     rule_spec_of,
     rule_update,
 )
-from helpdesk.api import ErrorOutput
+from helpdesk.api import ErrorOutput, JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -118,7 +117,7 @@ class RuleListCreateApi(TenantAPIView):
     """The workspace's automation rules, in order."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="automation_rules_list",
@@ -145,7 +144,7 @@ class RuleDetailApi(TenantAPIView):
     """One automation rule."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="automation_rules_retrieve",

@@ -9,7 +9,6 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,7 +26,7 @@ from automations.sla_policies import (
 )
 from conversations.models import Conversation
 from conversations.selectors import conversation_get
-from helpdesk.api import ErrorOutput, IdField
+from helpdesk.api import ErrorOutput, IdField, JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -108,7 +107,7 @@ class SlaPolicyListApi(TenantAPIView):
     """The workspace's SLA policies, in the order they are tried."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="sla_policies_list",
@@ -136,7 +135,7 @@ class SlaPolicyDetailApi(TenantAPIView):
     """One SLA policy."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="sla_policies_retrieve",

@@ -10,7 +10,6 @@ from typing import Any
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,7 +19,7 @@ from automations.models import CAPACITY_MAX, CAPACITY_MIN, AssignmentPolicy
 from conversations.models import Team, TeamMember
 from conversations.selectors import team_get, team_list
 from conversations.services import teams as team_services
-from helpdesk.api import ErrorOutput, IdField
+from helpdesk.api import ErrorOutput, IdField, JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 
@@ -78,7 +77,7 @@ class TeamListCreateApi(TenantAPIView):
     """The workspace's teams."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="teams_list",
@@ -112,7 +111,7 @@ class TeamDetailApi(TenantAPIView):
     """One team."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="teams_retrieve",
@@ -244,7 +243,7 @@ class PolicyDetailApi(TenantAPIView):
     """One inbox's auto-assignment."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="auto_assignment_retrieve",
@@ -285,7 +284,7 @@ class OverallCapacityApi(TenantAPIView):
     """The agents' overall capacities (across every inbox)."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="auto_assignment_capacities_retrieve",

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -29,7 +29,7 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Messa
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination, StrictBooleanField
+from helpdesk.api import ErrorOutput, IdField, JsonObjectField, JsonParser, KeysetPagination, StrictBooleanField
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
 from tenants.api_base import TenantAPIView
@@ -427,7 +427,7 @@ class ConversationStatusApi(TenantAPIView):
 class ConversationMutedApi(TenantAPIView):
     required_perm = Perm.REPLY
     # JSON only: a form leaving ``muted`` out would read as false.
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     class MutedInput(serializers.Serializer):
         muted = StrictBooleanField(
@@ -576,7 +576,7 @@ class MessagePagination(KeysetPagination):
 
 
 class MessageListCreateApi(TenantAPIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JsonParser, MultiPartParser, FormParser]
     pagination_class = MessagePagination  # the schema describes the list's pages and parameters from it
 
     class SendInput(serializers.Serializer):
@@ -737,7 +737,7 @@ def _members_only_quick_replies() -> str:
 
 class QuickReplyListCreateApi(TenantAPIView):
     required_perm = Perm.REPLY
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JsonParser, MultiPartParser, FormParser]
 
     class QuickReplyCreateInput(serializers.Serializer):
         shortcut = serializers.CharField(max_length=41, help_text="Typed after / in the composer")
@@ -789,7 +789,7 @@ class QuickReplyListCreateApi(TenantAPIView):
 
 class QuickReplyDetailApi(TenantAPIView):
     required_perm = Perm.REPLY
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JsonParser, MultiPartParser, FormParser]
 
     class QuickReplyUpdateInput(serializers.Serializer):
         shortcut = serializers.CharField(max_length=41, required=False)
@@ -848,7 +848,7 @@ class QuickReplyDetailApi(TenantAPIView):
 
 class ContactDetailApi(TenantAPIView):
     # JSON only: an empty form would pass as "change nothing" (every field is optional).
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     class ContactUpdateInput(serializers.Serializer):
         name = serializers.CharField(max_length=255, required=False, allow_blank=True)

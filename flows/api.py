@@ -18,8 +18,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -45,6 +44,7 @@ from helpdesk.api import (
     ErrorOutput,
     IdField,
     JsonObjectField,
+    JsonParser,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -75,38 +75,6 @@ DEFINITION_HELP = (
 )
 # What the variables a caller gives a session may weigh, as JSON.
 VARIABLES_MAX_BYTES = 16_000
-
-
-# How deep a body's JSON may nest: a definition needs a few levels; Python's parser gives up near a thousand.
-JSON_DEPTH_MAX = 32
-
-
-class JsonParser(JSONParser):
-    """JSON nested at most JSON_DEPTH_MAX deep: deeper is a 400, never a RecursionError (a 500) in the parser or
-    in what reads the body after it."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            data = None
-            deep = True
-        else:
-            deep = _depth_over(data, JSON_DEPTH_MAX)
-        if deep:
-            raise ParseError(_("The JSON is nested too deeply (%(max)s levels at most).") % {"max": JSON_DEPTH_MAX})
-        return data
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return False
 
 
 def _words_field(help_text: str) -> serializers.ListField:

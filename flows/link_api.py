@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,7 +36,7 @@ from flows.links import (
     wa_me_urls,
 )
 from flows.models import EntryLink, Flow
-from helpdesk.api import CursorPagination, ErrorOutput, IdField, StrictBooleanField, StrictCharField
+from helpdesk.api import CursorPagination, ErrorOutput, IdField, JsonParser, StrictBooleanField, StrictCharField
 from helpdesk.exceptions import ValidationFailed
 from tenants.api_base import TenantAPIView
 from tenants.models import Tenant
@@ -127,7 +126,7 @@ class EntryLinkListCreateApi(TenantAPIView):
     """The workspace's wa.me links."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     pagination_class = EntryLinkPagination
 
     @extend_schema(
@@ -177,7 +176,7 @@ class EntryLinkDetailApi(TenantAPIView):
     """One wa.me link."""
 
     required_perm = Perm.MANAGE_AUTOMATIONS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="links_retrieve",

@@ -12,12 +12,18 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from conversations.selectors import conversation_get
-from helpdesk.api import CursorPagination, ErrorOutput, StrictBooleanField, StrictCharField, StrictIntegerField
+from helpdesk.api import (
+    CursorPagination,
+    ErrorOutput,
+    JsonParser,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from helpdesk.exceptions import ValidationFailed
 from payments import catalog, orders, refunds
 from payments import requests as payment_requests
@@ -98,7 +104,7 @@ class ProductListCreateApi(TenantAPIView):
     """The workspace's products."""
 
     required_perm = Perm.MANAGE_PAYMENTS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     pagination_class = ProductPagination
 
     @extend_schema(
@@ -146,7 +152,7 @@ class ProductDetailApi(TenantAPIView):
     """One product."""
 
     required_perm = Perm.MANAGE_PAYMENTS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="products_retrieve",
@@ -260,7 +266,7 @@ class OrderListCreateApi(TenantAPIView):
     """The orders the caller sees."""
 
     required_perm = Perm.REPLY
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     pagination_class = OrderPagination
 
     @extend_schema(
@@ -344,7 +350,7 @@ class OrderStatusApi(TenantAPIView):
     """An order's status."""
 
     required_perm = Perm.REPLY
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="orders_status_update",
@@ -412,7 +418,7 @@ class OrderPaymentRequestsApi(TenantAPIView):
     """An order's payment requests."""
 
     required_perm = Perm.REPLY
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="orders_payment_requests_list",
@@ -456,7 +462,7 @@ class OrderRefundsApi(TenantAPIView):
     """An order's payments and refunds."""
 
     required_perm = Perm.MANAGE_PAYMENTS
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
 
     @extend_schema(
         operation_id="orders_payments_list",

@@ -386,3 +386,15 @@ def test_an_idempotency_key_that_is_not_1_to_80_printable_characters_is_400(owne
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "The idempotency key must be 1 to 80 printable characters long."
     assert list(Message.objects.filter(direction=Message.Direction.OUTBOUND)) == []
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_json_nested_too_deeply_is_a_400_on_any_endpoint_and_changes_nothing(owner_client, conversation, depth):
+    before = _snapshot(conversation.tenant)
+    body = '{"type": "text", "text": "Olá", "content": ' + "[" * depth + "]" * depth + "}"
+    url = f"{API}/conversations/{conversation.display_id}/messages/"
+    response = owner_client.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert response.json()["error"]["message"] == "The JSON is nested too deeply (32 levels at most)."
+    assert _snapshot(conversation.tenant) == before
