@@ -34,6 +34,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from automations.rules_schema import regex_check
 from helpdesk.exceptions import ValidationFailed
 
 STEP_TYPES = ("message", "ask", "branch", "set", "payment", "integration", "transit", "handover", "end")
@@ -205,11 +206,9 @@ def _check_validation(problems: list[Problem], sid: str, step: Mapping[str, Any]
             problems.append(Problem(sid, "validate.pattern", _("A regular expression of at most 200 characters.")))
         else:
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                problems.append(
-                    Problem(sid, "validate.pattern", _("Not a valid regular expression: %(error)s") % {"error": exc})
-                )
+                regex_check(pattern)
+            except ValueError as exc:
+                problems.append(Problem(sid, "validate.pattern", str(exc)))
 
 
 def _check_step(problems: list[Problem], step: Mapping[str, Any], sid: str) -> None:
@@ -278,6 +277,11 @@ def _check_step(problems: list[Problem], step: Mapping[str, Any], sid: str) -> N
                     problems.append(
                         Problem(sid, f"rules[{i}].if.subject", _("One of: %(kinds)s.") % {"kinds": ", ".join(SUBJECTS)})
                     )
+                if condition.get("op") == "matches":
+                    try:
+                        regex_check(str(condition.get("value") or ""))
+                    except ValueError as exc:
+                        problems.append(Problem(sid, f"rules[{i}].if.value", str(exc)))
                 if condition.get("op") not in OPERATORS:
                     problems.append(
                         Problem(sid, f"rules[{i}].if.op", _("One of: %(kinds)s.") % {"kinds": ", ".join(OPERATORS)})

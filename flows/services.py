@@ -4,7 +4,7 @@ one, keep the workspace's keys, start a flow for a contact (the API) or arm a dr
 from __future__ import annotations
 
 import copy
-import re
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +14,13 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from automations.rules_schema import regex_check
 from conversations.actors import Actor, actor_audit_record
 from conversations.models import Contact, Conversation, Inbox, Team
 from conversations.services.contacts import phone_normalise
 from conversations.services.outbound import reply_window_closes_at
 from flows import arming, library
-from flows.definitions import definition_check
+from flows.definitions import STEPS_MAX, definition_check
 from flows.models import DEFAULT_HANDOVER_KEYWORDS, Flow, FlowSession, FlowSettings, FlowVersion
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
@@ -82,9 +83,9 @@ def _clean(tenant_id: int, spec: FlowSpec) -> FlowSpec:
         raise _invalid("trigger_regex", _("At most %(max)s characters.") % {"max": 200})
     if spec.trigger_regex:
         try:
-            re.compile(spec.trigger_regex)
-        except re.error as exc:
-            raise _invalid("trigger_regex", _("Not a valid regular expression: %(error)s") % {"error": exc}) from None
+            regex_check(spec.trigger_regex)
+        except ValueError as exc:
+            raise _invalid("trigger_regex", str(exc)) from None
     if (
         isinstance(spec.timeout_minutes, bool)
         or not isinstance(spec.timeout_minutes, int)
@@ -141,6 +142,8 @@ def flow_create(
     spec = _clean(membership.tenant_id, spec)
     if spec.enabled:
         raise _invalid("enabled", _("Publish the flow before turning it on."))
+    if definition is not None:
+        _definition_clean(definition)
     with transaction.atomic():
         flow = Flow(tenant_id=membership.tenant_id)
         _apply(flow, spec)
@@ -179,6 +182,16 @@ def flow_delete(*, membership: Membership, flow: Flow, request: HttpRequest | No
         flow.delete()
 
 
+def _definition_clean(definition: Any) -> None:
+    """What any draft must be, finished or not: an object with a list of at most STEPS_MAX steps, not too large."""
+    if not isinstance(definition, dict) or not isinstance(definition.get("steps", []), list):
+        raise _invalid("definition", _("A flow is a list of steps."))
+    if len(definition.get("steps", [])) > STEPS_MAX:
+        raise _invalid("definition", _("At most %(max)s steps.") % {"max": STEPS_MAX})
+    if len(json.dumps(definition, default=str)) > 200_000:
+        raise _invalid("definition", _("The flow is too large."))
+
+
 def draft_of(flow: Flow) -> FlowVersion:
     """The flow's draft, made from the published version when there is none."""
     draft = FlowVersion.objects.filter(flow=flow, status=FlowVersion.Status.DRAFT).first()
@@ -201,10 +214,7 @@ def draft_of(flow: Flow) -> FlowVersion:
 def draft_save(*, membership: Membership, flow: Flow, definition: Any) -> FlowVersion:
     """Keep the edited steps in the draft (checked only on publish: a draft may be unfinished)."""
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)
-    if not isinstance(definition, dict) or not isinstance(definition.get("steps", []), list):
-        raise _invalid("definition", _("A flow is a list of steps."))
-    if len(str(definition)) > 200_000:
-        raise _invalid("definition", _("The flow is too large."))
+    _definition_clean(definition)
     draft = draft_of(flow)
     draft.definition = definition
     draft.save(update_fields=["definition", "updated_at"])

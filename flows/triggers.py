@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from automations.business_hours import is_open
+from automations.rules_schema import REGEX_INPUT_MAX
 from automations.selectors import calendar_load, inbox_calendar
 from conversations.models import Inbox
 from flows.answers import normalised
@@ -37,7 +38,7 @@ def trigger_of(
         return FlowSession.Trigger.KEYWORD
     if text and flow.trigger_regex:
         try:
-            if re.search(flow.trigger_regex, text, re.IGNORECASE):
+            if re.search(flow.trigger_regex, text[:REGEX_INPUT_MAX], re.IGNORECASE):
                 return FlowSession.Trigger.REGEX
         except re.error:
             pass

@@ -452,3 +452,35 @@ def test_the_first_message_of_a_wame_link_bound_to_a_flow_starts_it_and_is_attri
     # Another customer's text without the token starts nothing (the keywords are off).
     other = write("Quero recarregar", source_id="5511977770005").conversation
     assert not FlowSession.objects.filter(conversation=other).exists()
+
+
+def test_regular_expressions_that_could_run_for_ever_and_oversized_drafts_are_refused(tenant, recharge):
+    from flows.definitions import definition_problems
+    from flows.services import FlowSpec, flow_update
+    from helpdesk.exceptions import ValidationFailed
+
+    owner = owner_of(tenant)
+    with pytest.raises(ValidationFailed) as refused:
+        flow_update(membership=owner, flow=recharge, spec=FlowSpec(name="X", trigger_regex="(a+)+$"))
+    assert refused.value.details == {"field": "trigger_regex"}
+    assert Flow.objects.get(pk=recharge.pk).trigger_regex == ""
+
+    evil = {
+        "start": "q",
+        "steps": [
+            {"id": "q", "name": "Q", "type": "ask", "text": "?", "validate": {"kind": "regex", "pattern": "(a|aa)*b"},
+             "next": "b"},
+            {"id": "b", "name": "B", "type": "branch", "default": "e",
+             "rules": [{"if": {"subject": "variable", "name": "x", "op": "matches", "value": "(x+)+y"}, "next": "e"}]},
+            {"id": "e", "name": "E", "type": "end"},
+        ],
+    }  # fmt: skip
+    fields = {(p.step, p.field) for p in definition_problems(evil)}
+    assert fields == {("q", "validate.pattern"), ("b", "rules[0].if.value")}
+
+    draft_before = recharge.versions.count()
+    too_many = {"start": "s0", "steps": [{"id": f"s{i}", "name": "S", "type": "end"} for i in range(201)]}
+    with pytest.raises(ValidationFailed) as refused:
+        draft_save(membership=owner, flow=recharge, definition=too_many)
+    assert refused.value.message == "At most 200 steps."
+    assert recharge.versions.count() == draft_before
