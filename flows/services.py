@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from automations.rules_schema import regex_check
-from conversations.actors import Actor, actor_audit_record
+from conversations.actors import Actor, actor_audit_record, actor_user
 from conversations.models import Contact, Conversation, Inbox, Team
 from conversations.services.contacts import phone_normalise
 from conversations.services.outbound import reply_window_closes_at
@@ -23,7 +23,7 @@ from flows import arming, library
 from flows.definitions import STEPS_MAX, definition_check
 from flows.models import DEFAULT_HANDOVER_KEYWORDS, Flow, FlowSession, FlowSettings, FlowVersion
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
-from tenants.models import AuditLogEntry, Membership
+from tenants.models import ApiToken, AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 
 Action = AuditLogEntry.Action
@@ -99,7 +99,9 @@ def _clean(tenant_id: int, spec: FlowSpec) -> FlowSpec:
     return spec
 
 
-def _audit(membership: Membership, action: str, flow: Flow, request: HttpRequest | None, extra: dict[str, Any]) -> None:
+def _audit(
+    membership: Membership | ApiToken, action: str, flow: Flow, request: HttpRequest | None, extra: dict[str, Any]
+) -> None:
     actor_audit_record(
         membership,
         action=action,
@@ -133,7 +135,7 @@ def _apply(flow: Flow, spec: FlowSpec) -> None:
 
 def flow_create(
     *,
-    membership: Membership,
+    membership: Membership | ApiToken,
     spec: FlowSpec,
     definition: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
@@ -155,7 +157,9 @@ def flow_create(
     return flow
 
 
-def flow_update(*, membership: Membership, flow: Flow, spec: FlowSpec, request: HttpRequest | None = None) -> Flow:
+def flow_update(
+    *, membership: Membership | ApiToken, flow: Flow, spec: FlowSpec, request: HttpRequest | None = None
+) -> Flow:
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)
     spec = _clean(flow.tenant_id, spec)
     with transaction.atomic():
@@ -171,7 +175,7 @@ def flow_update(*, membership: Membership, flow: Flow, spec: FlowSpec, request: 
     return flow
 
 
-def flow_delete(*, membership: Membership, flow: Flow, request: HttpRequest | None = None) -> None:
+def flow_delete(*, membership: Membership | ApiToken, flow: Flow, request: HttpRequest | None = None) -> None:
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)
     if FlowSession.objects.filter(flow=flow, status__in=FlowSession.RUNNING).exists():
         raise Conflict(_("Customers are in this flow now: turn it off and try again when their sessions end."))
@@ -211,7 +215,7 @@ def draft_of(flow: Flow) -> FlowVersion:
         return FlowVersion.objects.get(flow=flow, status=FlowVersion.Status.DRAFT)
 
 
-def draft_save(*, membership: Membership, flow: Flow, definition: Any) -> FlowVersion:
+def draft_save(*, membership: Membership | ApiToken, flow: Flow, definition: Any) -> FlowVersion:
     """Keep the edited steps in the draft (checked only on publish: a draft may be unfinished)."""
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)
     _definition_clean(definition)
@@ -221,7 +225,7 @@ def draft_save(*, membership: Membership, flow: Flow, definition: Any) -> FlowVe
     return draft
 
 
-def flow_publish(*, membership: Membership, flow: Flow, request: HttpRequest | None = None) -> FlowVersion:
+def flow_publish(*, membership: Membership | ApiToken, flow: Flow, request: HttpRequest | None = None) -> FlowVersion:
     """Check the draft and make it the version new sessions start on; running sessions finish on theirs."""
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)
     with transaction.atomic():
@@ -235,7 +239,7 @@ def flow_publish(*, membership: Membership, flow: Flow, request: HttpRequest | N
         )
         draft.status = FlowVersion.Status.PUBLISHED
         draft.published_at = timezone.now()
-        draft.published_by = membership.user
+        draft.published_by = actor_user(membership)
         draft.save(update_fields=["status", "published_at", "published_by", "updated_at"])
         flow.published = draft
         flow.save(update_fields=["published", "updated_at"])
@@ -244,7 +248,7 @@ def flow_publish(*, membership: Membership, flow: Flow, request: HttpRequest | N
 
 
 def template_install(
-    *, membership: Membership, key: str, inbox_id: int | None = None, request: HttpRequest | None = None
+    *, membership: Membership | ApiToken, key: str, inbox_id: int | None = None, request: HttpRequest | None = None
 ) -> Flow:
     """A ready-made flow, in the workspace's language, published; off until an admin turns it on."""
     if key not in library.templates():
@@ -268,7 +272,7 @@ def template_install(
 
 def flow_settings_save(
     *,
-    membership: Membership,
+    membership: Membership | ApiToken,
     integration_secret: str | None = None,
     transit_api_key: str | None = None,
     request: HttpRequest | None = None,
@@ -341,7 +345,7 @@ def flow_start(*, actor: Actor, flow: Flow, contact: Contact, variables: dict[st
     return session
 
 
-def flow_test_arm(*, membership: Membership, flow: Flow, phone: str) -> str:
+def flow_test_arm(*, membership: Membership | ApiToken, flow: Flow, phone: str) -> str:
     """Test the draft from a phone number of the simulator: that number's next message starts the draft (for
     30 minutes), whatever the flow's triggers and whether it is on."""
     require_perm(membership, Perm.MANAGE_AUTOMATIONS, tenant_id=flow.tenant_id)

@@ -169,21 +169,24 @@ def test_a_flow_is_turned_on_only_once_published(tenant, admin):
     assert (turned_on.status_code, turned_on.json()["enabled"], turned_on.json()["published_version"]) == (200, True, 1)
 
 
-def test_a_token_with_manage_automations_builds_a_flow_but_only_a_member_publishes_it(tenant):
+def test_a_token_with_manage_automations_builds_and_publishes_a_flow_audited_as_the_token(tenant):
     client = token_client(tenant, [Perm.MANAGE_AUTOMATIONS])
     created = send(client, "post", API, {"name": "Robot's", "definition": CHOOSE})
     assert created.status_code == 201
     flow_id = created.json()["id"]
-    assert send(client, "put", f"{API}{flow_id}/draft/", {"definition": BROKEN}).status_code == 200
-    before = flow_rows()
 
-    refused = client.post(f"{API}{flow_id}/publish/")
-    assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "permission_denied"
-    assert send(client, "post", f"{API}templates/", {"template": "transit_recharge"}).status_code == 403
-    assert flow_rows() == before
-    entry = AuditLogEntry.objects.filter(tenant=tenant, action="flow.created").get()
-    assert (entry.actor_id, entry.actor_label) == (None, "API token Robot")
+    published = client.post(f"{API}{flow_id}/publish/")
+    assert published.status_code == 200, published.content
+    version = FlowVersion.objects.get(flow_id=flow_id, status="published")
+    assert (version.number, version.published_by_id) == (1, None)
+    installed = send(client, "post", f"{API}templates/", {"template": "transit_recharge"})
+    assert installed.status_code == 201
+    labels = set(
+        AuditLogEntry.objects.filter(tenant=tenant, action__in=["flow.created", "flow.published"]).values_list(
+            "actor_id", "actor_label"
+        )
+    )
+    assert labels == {(None, "API token Robot")}
 
 
 def test_deleting_a_flow_customers_are_in_is_refused(tenant, admin, recharge, write, sent):

@@ -332,7 +332,7 @@ def test_a_bad_regular_expression_is_refused_by_its_field(tenant, owner, recharg
     assert response.status_code == 400
     page = response.content.decode()
     assert re.search(r'field has-error">\s*<label for="id_trigger_regex">', page)
-    assert "Not a valid regular expression: missing ), unterminated subpattern at position 0" in text_of(page)
+    assert "This regular expression is not valid: missing ), unterminated subpattern at position 0" in text_of(page)
     assert Flow.objects.get(pk=recharge.pk).trigger_regex == ""
 
 
