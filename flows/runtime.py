@@ -636,7 +636,8 @@ def payment_confirmed(event: events.PaymentConfirmed) -> None:
             return
         conversation = session.conversation
         waited_at = str((session.variables or {}).get("_waiting_on", ""))
-        if session.status in (FlowSession.Status.ABANDONED, FlowSession.Status.COMPLETED) and waited_at:
+        gave_up = (FlowSession.Status.ABANDONED, FlowSession.Status.COMPLETED, FlowSession.Status.HANDED_OVER)
+        if session.status in gave_up and waited_at:
             # Paid after the bot gave up waiting: it goes on all the same (the customer paid).
             if FlowSession.objects.filter(conversation=conversation, status__in=FlowSession.RUNNING).exists():
                 logger.warning("Flow session %s: order %s paid late, another session runs", session.pk, event.order_id)
@@ -691,15 +692,18 @@ def sessions_sweep(*, now: datetime | None = None, limit: int = 200) -> dict[str
     payment reminders that are due."""
     now = now or timezone.now()
     counts = {"timed_out": 0, "expired": 0, "reminded": 0}
-    candidates = list(
-        FlowSession.objects.filter(
-            Q(status=FlowSession.Status.ACTIVE)
-            | Q(status=FlowSession.Status.WAITING, wait_until__lte=now)
-            | Q(status=FlowSession.Status.WAITING, remind_at__lte=now)
-        )
+    # Which running sessions are due, read without a lock (each flow has its own silence timeout).
+    silent = [
+        pk
+        for pk, at, minutes in FlowSession.objects.filter(status=FlowSession.Status.ACTIVE)
         .order_by("last_activity_at")
-        .values_list("pk", flat=True)[: limit * 5]
-    )
+        .values_list("pk", "last_activity_at", "flow__timeout_minutes")
+        if at <= now - timedelta(minutes=max(minutes, 1))
+    ]
+    waiting = FlowSession.objects.filter(
+        Q(wait_until__lte=now) | Q(remind_at__lte=now), status=FlowSession.Status.WAITING
+    ).values_list("pk", flat=True)
+    candidates = (silent + list(waiting[:limit]))[: limit * 2]
     for pk in candidates:
         with transaction.atomic():
             session = (

@@ -484,3 +484,17 @@ def test_regular_expressions_that_could_run_for_ever_and_oversized_drafts_are_re
         draft_save(membership=owner, flow=recharge, definition=too_many)
     assert refused.value.message == "At most 200 steps."
     assert recharge.versions.count() == draft_before
+
+
+def test_a_payment_made_after_asking_for_a_person_still_credits_the_card(
+    tenant, recharge, write, transit, sent, django_capture_on_commit_callbacks
+):
+    conversation = _to_payment(write)
+    write("atendente")
+    session = session_of(conversation)
+    assert session.status == "handed_over"
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_mark_received(actor=owner_of(tenant), order=Order.objects.get(pk=session.order_id))
+    session.refresh_from_db()
+    assert (session.status, session.step) == ("completed", "receipt")
+    assert len(transit.credits(MARIA)) == 1
