@@ -280,11 +280,10 @@ class SentWatcher(threading.Thread):
     hands each, once, to ``on_sent(customer phone, row)`` on the event loop. Payment requests carry their
     charge's txid.
 
-    Ids are handed out in insert order but committed in any order (a step's transaction may call the PSP
-    while another process commits a later message), so the poll looks back over every message that got
-    its id since the newest one it saw ``LOOKBACK_S`` ago (a transaction open longer is not expected)."""
-
-    LOOKBACK_S = 30.0
+    Ids are handed out in insert order but committed in any order (a delivery job's transaction takes up to
+    a hundred steps, calling the PSP, while other jobs commit later messages), so each poll looks back over
+    every id since the newest one it had seen before the oldest transaction still open on the database began
+    (a row not yet committed got its id after its transaction began)."""
 
     def __init__(self, inbox_id: int, loop: asyncio.AbstractEventLoop, on_sent: Any) -> None:
         super().__init__(daemon=True)
@@ -307,38 +306,47 @@ class SentWatcher(threading.Thread):
             connection.close()
 
     def poll(self) -> None:
+        from django.db import connection
+
         from conversations.models import Conversation, Message
         from payments.models import PaymentRequest
 
         self.polls += 1
-        now = time.monotonic()
-        while self.seen and self.seen[0][0] < now - self.LOOKBACK_S:
-            self.floor = max(self.floor, self.seen.popleft()[1])
-        self.handed = {pk for pk in self.handed if pk > self.floor}
         ids = list(
             Message.objects.filter(
                 inbox_id=self.inbox_id, direction="out", pk__gt=self.floor, external_id__isnull=False
             ).values_list("pk", flat=True)
         )
-        self.seen.append((now, max(ids, default=self.floor)))
         new = [pk for pk in ids if pk not in self.handed]
-        if not new:
-            return
-        rows = list(
-            Message.objects.filter(pk__in=new)
-            .order_by("pk")
-            .values("pk", "conversation_id", "type", "idempotency_key", "external_id")
-        )
-        unknown = {r["conversation_id"] for r in rows} - set(self.phones)
-        if unknown:
-            for pk, phone in Conversation.objects.filter(pk__in=unknown).values_list("pk", "contact__phone_e164"):
-                self.phones[pk] = (phone or "").lstrip("+")
-        asked = [r["pk"] for r in rows if r["type"] == "payment_request"]
-        txids = dict(PaymentRequest.objects.filter(message_id__in=asked).values_list("message_id", "charge_id"))
-        for found in rows:
-            row: dict[str, Any] = {**found, "txid": txids.get(found["pk"], "")}
-            self.handed.add(row["pk"])
-            self.loop.call_soon_threadsafe(self.on_sent, self.phones.get(row["conversation_id"], ""), row)
+        if new:
+            rows = list(
+                Message.objects.filter(pk__in=new)
+                .order_by("pk")
+                .values("pk", "conversation_id", "type", "idempotency_key", "external_id")
+            )
+            unknown = {r["conversation_id"] for r in rows} - set(self.phones)
+            if unknown:
+                for pk, phone in Conversation.objects.filter(pk__in=unknown).values_list("pk", "contact__phone_e164"):
+                    self.phones[pk] = (phone or "").lstrip("+")
+            asked = [r["pk"] for r in rows if r["type"] == "payment_request"]
+            txids = dict(PaymentRequest.objects.filter(message_id__in=asked).values_list("message_id", "charge_id"))
+            for found in rows:
+                row: dict[str, Any] = {**found, "txid": txids.get(found["pk"], "")}
+                self.handed.add(row["pk"])
+                self.loop.call_soon_threadsafe(self.on_sent, self.phones.get(row["conversation_id"], ""), row)
+        # Taken after the ids were read: every transaction that began later gives its rows greater ids.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extract(epoch FROM min(xact_start)), extract(epoch FROM clock_timestamp())"
+                " FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+            oldest, now = cursor.fetchone()
+        self.seen.append((float(now), max(ids, default=self.floor)))
+        oldest = float(oldest if oldest is not None else now)
+        while self.seen and self.seen[0][0] < oldest:
+            self.floor = max(self.floor, self.seen.popleft()[1])
+        self.handed = {pk for pk in self.handed if pk > self.floor}
 
 
 # --- the run ---------------------------------------------------------------------------------------------
