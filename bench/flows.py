@@ -60,6 +60,7 @@ Figures (the last line printed is one JSON object):
 - ``double_replies``: bot messages sharing a (conversation, idempotency key), messages handed to the fake
   (answered 200) more than once, and a session's flow messages beyond the four it calls for or payment
   requests beyond one (target 0).
+- ``watcher_missed``: sent messages the benchmark never saw (its own check; 0).
 - ``webhooks_posted``, ``webhooks_per_s`` (achieved over the posting), ``webhook_non_200``, ``webhook_reposts``
   (posts made again after uvicorn closed an idle connection), ``load_avg_start`` / ``load_avg_end`` (the
   host's 1-minute load average), ``started_at``.
@@ -281,9 +282,10 @@ class SentWatcher(threading.Thread):
     charge's txid.
 
     Ids are handed out in insert order but committed in any order (a delivery job's transaction takes up to
-    a hundred steps, calling the PSP, while other jobs commit later messages), so each poll looks back over
-    every id since the newest one it had seen before the oldest transaction still open on the database began
-    (a row not yet committed got its id after its transaction began)."""
+    a hundred steps, calling the PSP, while other jobs commit later messages), and a committed message is sent
+    later, so each poll looks back over every id above the floor: the newest id it had seen, below any message
+    then not sent yet, before the oldest transaction still open on the database began (a row not yet
+    committed got its id after its transaction began)."""
 
     def __init__(self, inbox_id: int, loop: asyncio.AbstractEventLoop, on_sent: Any) -> None:
         super().__init__(daemon=True)
@@ -292,6 +294,7 @@ class SentWatcher(threading.Thread):
         self.floor = 0
         self.seen: deque[tuple[float, int]] = deque()  # (when, the newest id seen then)
         self.handed: set[int] = set()
+        self.ever_handed: set[int] = set()  # for the check at the end: none may have been missed
         self.phones: dict[int, str] = {}
         self.polls = 0
 
@@ -312,12 +315,21 @@ class SentWatcher(threading.Thread):
         from payments.models import PaymentRequest
 
         self.polls += 1
-        ids = list(
-            Message.objects.filter(
-                inbox_id=self.inbox_id, direction="out", pk__gt=self.floor, external_id__isnull=False
-            ).values_list("pk", flat=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT extract(epoch FROM min(xact_start)), extract(epoch FROM clock_timestamp())"
+                " FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+            oldest, now = cursor.fetchone()
+        # Every transaction open at a moment before ``oldest`` has ended: its rows are in the read below.
+        oldest = float(oldest if oldest is not None else now)
+        found = list(
+            Message.objects.filter(inbox_id=self.inbox_id, direction="out", private=False, pk__gt=self.floor)
+            .exclude(type="system")
+            .values_list("pk", "external_id", "status")
         )
-        new = [pk for pk in ids if pk not in self.handed]
+        new = [pk for pk, external_id, _status in found if external_id and pk not in self.handed]
         if new:
             rows = list(
                 Message.objects.filter(pk__in=new)
@@ -330,22 +342,21 @@ class SentWatcher(threading.Thread):
                     self.phones[pk] = (phone or "").lstrip("+")
             asked = [r["pk"] for r in rows if r["type"] == "payment_request"]
             txids = dict(PaymentRequest.objects.filter(message_id__in=asked).values_list("message_id", "charge_id"))
-            for found in rows:
-                row: dict[str, Any] = {**found, "txid": txids.get(found["pk"], "")}
+            for values in rows:
+                row: dict[str, Any] = {**values, "txid": txids.get(values["pk"], "")}
                 self.handed.add(row["pk"])
+                self.ever_handed.add(row["pk"])
                 self.loop.call_soon_threadsafe(self.on_sent, self.phones.get(row["conversation_id"], ""), row)
-        # Taken after the ids were read: every transaction that began later gives its rows greater ids.
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT extract(epoch FROM min(xact_start)), extract(epoch FROM clock_timestamp())"
-                " FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
-            )
-            oldest, now = cursor.fetchone()
-        self.seen.append((float(now), max(ids, default=self.floor)))
-        oldest = float(oldest if oldest is not None else now)
+            cursor.execute("SELECT extract(epoch FROM clock_timestamp())")
+            (after,) = cursor.fetchone()  # later than the read: a transaction begun since gives greater ids
+        self.seen.append((float(after), max((pk for pk, _e, _s in found), default=self.floor)))
+        # Committed but not sent yet (queued, being sent): the floor stays below them.
+        unsent = [pk for pk, external_id, status in found if not external_id and status != "failed"]
+        cap = min(unsent) - 1 if unsent else None
         while self.seen and self.seen[0][0] < oldest:
-            self.floor = max(self.floor, self.seen.popleft()[1])
+            newest = self.seen.popleft()[1]
+            self.floor = max(self.floor, newest if cap is None else min(newest, cap))
         self.handed = {pk for pk in self.handed if pk > self.floor}
 
 
@@ -877,14 +888,20 @@ def main() -> None:
         )
         watcher = asyncio.run(drive(run, channel.inbox_id))
         ended = time.time()
+        from conversations.models import EventDelivery, Message
+
+        # The benchmark's own check: a message sent below the watcher's floor that it never handed out would
+        # have left its customer waiting for nothing.
+        below = Message.objects.filter(
+            inbox_id=channel.inbox_id, direction="out", private=False, pk__lte=watcher.floor, external_id__isnull=False
+        ).exclude(type="system")
+        figures["watcher_missed"] = len(set(below.values_list("pk", flat=True)) - watcher.ever_handed)
         print(
             f"{sum(1 for c in customers if c.done_at)} of {count} customers done "
             f"{ended - run.first_post:.1f} s after the first post ({watcher.polls} polls)",
             flush=True,
         )
         # The order status messages and status webhooks still on their way: let them land before counting.
-        from conversations.models import EventDelivery, Message
-
         settled = all(c.done_at for c in customers)
         wait_until(
             lambda: (
