@@ -9,7 +9,7 @@ A new route whose URL takes an object id needs a sample in ``SAMPLES`` or the ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -451,7 +451,9 @@ def snapshot_changes(before: dict[str, dict[Any, Any]], after: dict[str, dict[An
     return changes
 
 
-def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = None) -> list[str]:
+def find_isolation_leaks(
+    *, victim: Tenant, attacker: Tenant, urlconf: Any = None, only: Collection[str] | None = None
+) -> list[str]:
     """Call every tenant route with the victim's data as an all-powerful member of ``attacker``.
 
     Each route is called with every method of ``METHODS``; a leak is any answer but 404 (or, with
@@ -471,6 +473,8 @@ def find_isolation_leaks(*, victim: Tenant, attacker: Tenant, urlconf: Any = Non
     settings_kwargs = {"ROOT_URLCONF": urlconf} if urlconf is not None else {}
     with override_settings(**settings_kwargs):
         for route in tenant_routes(urlconf):
+            if only is not None and route.pattern not in only:
+                continue  # the matrix's own tests plant one route and look at it alone
             if "tenant_slug" not in route.kwargs:
                 leaks.append(f"{route.pattern}: API route without a tenant in its URL")
                 continue

@@ -9,6 +9,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.migrations
+
 BEFORE = [("conversations", "0014_outbox_purge_indexes")]
 AFTER = [("conversations", "0017_contact_drop_wa_id")]
 FILL = importlib.import_module("conversations.migrations.0016_contact_identity_fill")

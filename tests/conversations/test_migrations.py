@@ -9,6 +9,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+pytestmark = pytest.mark.migrations
+
 BEFORE = [("conversations", "0007_pending_status_created_index")]
 # Both fill from stored rows: the last reply (0008), each message's time and each preview (0009).
 AFTER = [("conversations", "0009_message_occurred_at_history_order")]

@@ -18,9 +18,8 @@ from flows.models import Flow
 from flows.services import FlowSpec, flow_settings_save, flow_update, template_install
 from payments.accounts import payment_account_save
 from tests.factories import owner_of
+from tests.flows.transit_fixtures import _transit_clock, _transit_server, transit  # noqa: F401  (the fake operator)
 from tests.whatsapp.conftest import make_channel
-
-pytest_plugins = ["tests.flows.transit_fixtures"]
 
 _wamids = itertools.count(1)
 CUSTOMER = "5511987650001"
@@ -104,7 +103,7 @@ def static_pix(tenant):
 
 
 @pytest.fixture
-def recharge(tenant, channel, transit, settings, static_pix) -> Flow:
+def recharge(tenant, channel, transit, settings, static_pix) -> Flow:  # noqa: F811
     """The transit recharge flow installed, on, and the workspace's key at the fake operator."""
     settings.TRANSIT_OPERATOR_BASE_URL = transit.base_url
     owner = owner_of(tenant)

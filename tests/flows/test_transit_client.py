@@ -29,8 +29,6 @@ from flows.transit import (
 if TYPE_CHECKING:
     from tests.flows.transit_fixtures import TransitSetup
 
-pytest_plugins = ["tests.flows.transit_fixtures"]
-
 
 # --- Card numbers -----------------------------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from flows.fake import FakeAdminError, wait_for
 if TYPE_CHECKING:
     from tests.flows.transit_fixtures import TransitSetup
 
-pytest_plugins = ["tests.flows.transit_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATED_AT = "2026-11-05T14:32:00Z"

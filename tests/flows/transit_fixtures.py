@@ -1,7 +1,7 @@
 """Pytest fixtures for the transit operator: the fake operator in-process (real HTTP over a socket) on a frozen clock,
 one workspace's API key and the scenario's cards, raw HTTP to it and the product's client wired to it.
 
-Use from a test module with ``pytest_plugins = ["tests.flows.transit_fixtures"]`` and take everything through the
+tests/flows/conftest.py gives them to every flows test; take everything through the
 ``transit`` fixture; the scenario's values are its attributes (importing this module from a test module would stop
 pytest from rewriting its asserts).
 """
