@@ -22,8 +22,9 @@ from automations.api_responses import FORBIDDEN, UNSUPPORTED
 from automations.models import BusinessCalendar
 from automations.services import WEEKDAY_CODES, CalendarSpec, DateSpec, WeeklySpec
 from conversations.api import AwareDateTimeField
-from helpdesk.api import ErrorOutput, IdField, JsonParser
+from helpdesk.api import ErrorOutput, IdField
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

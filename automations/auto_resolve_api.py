@@ -16,7 +16,8 @@ from automations.api_responses import INBOX_NOT_FOUND as NOT_FOUND
 from automations.auto_resolve import AutoResolveRow, auto_resolve_row, auto_resolve_rows, auto_resolve_update
 from automations.models import AUTO_RESOLVE_HOURS_MAX, AUTO_RESOLVE_HOURS_MIN
 from conversations.models import CustomerTextVariant
-from helpdesk.api import IdField, JsonParser
+from helpdesk.api import IdField
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

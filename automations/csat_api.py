@@ -19,8 +19,9 @@ from automations.csat import PART_NAMES, CsatRow, csat_row, csat_rows, csat_upda
 from automations.csat_reports import CsatFilters, CsatSummary, csat_response_list, csat_summary
 from automations.models import CSAT_COMMENT_MINUTES_MAX, CsatSettings
 from conversations.selectors import inbox_list, team_list
-from helpdesk.api import CursorPagination, ErrorOutput, IdField, JsonParser
+from helpdesk.api import CursorPagination, ErrorOutput, IdField
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

@@ -30,7 +30,8 @@ from automations.greeting_texts import VARIABLES
 from automations.models import AutomatedMessage, GreetingSettings
 from conversations.models import Inbox
 from conversations.services.customer_texts import BODY_MAX
-from helpdesk.api import ErrorOutput, JsonParser
+from helpdesk.api import ErrorOutput
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

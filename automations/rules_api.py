@@ -27,7 +27,8 @@ from automations.rules_services import (
     rule_spec_of,
     rule_update,
 )
-from helpdesk.api import ErrorOutput, JsonParser
+from helpdesk.api import ErrorOutput
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

@@ -26,7 +26,8 @@ from automations.sla_policies import (
 )
 from conversations.models import Conversation
 from conversations.selectors import conversation_get
-from helpdesk.api import ErrorOutput, IdField, JsonParser
+from helpdesk.api import ErrorOutput, IdField
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

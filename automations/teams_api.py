@@ -19,7 +19,8 @@ from automations.models import CAPACITY_MAX, CAPACITY_MIN, AssignmentPolicy
 from conversations.models import Team, TeamMember
 from conversations.selectors import team_get, team_list
 from conversations.services import teams as team_services
-from helpdesk.api import ErrorOutput, IdField, JsonParser
+from helpdesk.api import ErrorOutput, IdField
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
 

@@ -29,9 +29,10 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Messa
 from conversations.services import actions, library
 from conversations.services.contacts import contact_update
 from conversations.services.outbound import OutboundSpec, message_send, note_create, reply_window_closes_at
-from helpdesk.api import ErrorOutput, IdField, JsonObjectField, JsonParser, KeysetPagination, StrictBooleanField
+from helpdesk.api import ErrorOutput, IdField, JsonObjectField, KeysetPagination, StrictBooleanField
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from helpdesk.ids import ID_MAX, ID_MIN, parse_id
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership
 from tenants.permissions import Perm

@@ -44,12 +44,12 @@ from helpdesk.api import (
     ErrorOutput,
     IdField,
     JsonObjectField,
-    JsonParser,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
 )
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Perm

@@ -36,8 +36,9 @@ from flows.links import (
     wa_me_urls,
 )
 from flows.models import EntryLink, Flow
-from helpdesk.api import CursorPagination, ErrorOutput, IdField, JsonParser, StrictBooleanField, StrictCharField
+from helpdesk.api import CursorPagination, ErrorOutput, IdField, StrictBooleanField, StrictCharField
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.models import Tenant
 from tenants.permissions import Perm

@@ -14,8 +14,6 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, pagination, serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -229,35 +227,3 @@ class KeysetPagination(CursorPagination):
                 details={"param": self.cursor_query_param},
             ) from None
         return bool(newer), (at, pk)
-
-
-# JSON bodies nested deeper than this are refused (a 400): Python's parser would raise RecursionError (a 500).
-JSON_DEPTH_MAX = 32
-
-
-class JsonParser(JSONParser):
-    """JSON nested at most JSON_DEPTH_MAX deep: deeper is a 400, never a RecursionError (a 500) in the parser or
-    in what reads the body after it."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            data = None
-            deep = True
-        else:
-            deep = _depth_over(data, JSON_DEPTH_MAX)
-        if deep:
-            raise ParseError(_("The JSON is nested too deeply (%(max)s levels at most).") % {"max": JSON_DEPTH_MAX})
-        return data
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return False

@@ -19,12 +19,12 @@ from conversations.selectors import conversation_get
 from helpdesk.api import (
     CursorPagination,
     ErrorOutput,
-    JsonParser,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
 )
 from helpdesk.exceptions import ValidationFailed
+from helpdesk.parsers import JsonParser
 from payments import catalog, orders, refunds
 from payments import requests as payment_requests
 from payments.models import (

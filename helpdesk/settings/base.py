@@ -245,9 +245,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "helpdesk.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # JSON nested too deeply is a 400 (helpdesk.api.JsonParser), never a RecursionError.
+    # JSON nested too deeply is a 400 (helpdesk.parsers.JsonParser), never a RecursionError.
     "DEFAULT_PARSER_CLASSES": [
-        "helpdesk.api.JsonParser",
+        "helpdesk.parsers.JsonParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
