@@ -160,13 +160,7 @@ class SessionPorts:
         return attributes.get(name) if isinstance(attributes, dict) else None
 
     def business_open(self) -> bool:
-        from automations.business_hours import is_open
-        from automations.selectors import calendar_load, inbox_calendar
-
-        calendar = inbox_calendar(inbox=self.conversation.inbox)
-        if calendar is None:
-            return True
-        return is_open(calendar_load(calendar), timezone.now())
+        return not inbox_closed(self.conversation.inbox_id)
 
     def catalog_find(self, text: str) -> str | None:
         from payments.models import Product
