@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -51,6 +52,12 @@ class WhatsAppChannel(TenantOwnedModel):
     # The Meta catalog connected to this number's WhatsApp Business Account (COMMERCE.md §1): product
     # messages name it, and the workspace's products are synced to it. Empty: no catalog.
     catalog_id = models.CharField(_("catalog ID"), max_length=32, blank=True)
+    # Meta's messaging limit (unique customers written to first per rolling 24 hours: TIER_250, TIER_2K,
+    # TIER_10K, TIER_100K, TIER_UNLIMITED) and the number's quality (GREEN, YELLOW, RED, UNKNOWN), read from
+    # the phone-number API and kept up to date by webhooks. Empty: not read yet.
+    messaging_limit_tier = models.CharField(_("messaging limit"), max_length=20, blank=True)
+    quality_rating = models.CharField(_("quality rating"), max_length=10, blank=True)
+    limits_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("WhatsApp channel")
@@ -168,6 +175,15 @@ class MessageTemplate(TenantOwnedModel):
     status_reason = models.CharField(max_length=255, blank=True)
     # What the last status webhook said happened (REINSTATED, FLAGGED...), beside the status it led to.
     status_event = models.CharField(max_length=32, blank=True)
+    # Meta's advice when it rejected the template (rejection_info.recommendation).
+    status_detail = models.TextField(blank=True)
+    # The template's quality (GREEN, YELLOW, RED, UNKNOWN) from message_template_quality_update.
+    quality_score = models.CharField(_("quality"), max_length=10, blank=True)
+    # Authored here (not only synced): who submitted it and the sample of its media header.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    header_sample = models.FileField(upload_to="template-samples/", blank=True)
 
     class Meta:
         constraints = [

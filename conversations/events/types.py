@@ -281,3 +281,20 @@ class PaymentConfirmed(Event):
     amount: int
     currency: str
     reference: str
+
+
+# --- consent ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketingPreferenceReported(Event):
+    """A channel reported a customer's own marketing choice (WhatsApp's ``user_preferences``: ``stop`` or
+    ``resume``), once per report; the contact's ``marketing_consent`` already honours a stop."""
+
+    name: ClassVar[str] = "marketing_preference.reported"
+    contact_id: int
+    channel_type: str
+    value: str
+    reported_at: datetime
+    detail: str
+    dedupe_key: str

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "automations",
     "payments",
     "flows",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
