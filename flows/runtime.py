@@ -174,13 +174,13 @@ class SessionPorts:
         return found.secrets if found is not None else {}
 
     def _transit(self) -> Any:
-        from flows.transit import TransitOperatorClient
+        from flows.transit import client_kept
 
         base_url = getattr(settings, "TRANSIT_OPERATOR_BASE_URL", "")
         api_key = self._secrets().get("transit_api_key", "")
         if not base_url or not api_key:
             return None
-        return TransitOperatorClient(base_url, api_key)
+        return client_kept(base_url, api_key)
 
     def transit_lookup(self, card: str) -> tuple[dict[str, Any] | None, str]:
         from flows.transit import TransitCardNotFound, TransitError
@@ -189,8 +189,7 @@ class SessionPorts:
         if client is None:
             return None, "not_configured"
         try:
-            with client:
-                found = client.card_lookup(card)
+            found = client.card_lookup(card)
         except TransitCardNotFound:
             return None, "card_not_found"
         except TransitError as exc:
@@ -213,8 +212,7 @@ class SessionPorts:
             return None, "not_configured"
         key = f"flow-{self.tenant.pk}-{self.session.pk}-{self.session.order_id or reference}"
         try:
-            with client:
-                credit = client.card_credit(card, amount=amount, reference=reference, idempotency_key=key)
+            credit = client.card_credit(card, amount=amount, reference=reference, idempotency_key=key)
         except TransitCardNotFound:
             return None, "card_not_found"
         except TransitCardBlocked:

@@ -12,7 +12,10 @@ permanent, tell the customer or an agent.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -241,3 +244,26 @@ def _error_for(method: str, path: str, response: httpx.Response) -> TransitError
     if 400 <= status < 500 and status not in (408, 429):
         return TransitRefused(message, http_status=status, code=code)
     return TransitUnavailable(message, http_status=status, code=code)
+
+
+# Clients kept for the process, by base URL and key: a connection to the operator (and its TLS session) outlives one
+# step of a flow, instead of costing a handshake before every lookup and credit.
+_KEPT: OrderedDict[str, TransitOperatorClient] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+KEPT_MAX = 64
+
+
+def client_kept(base_url: str, api_key: str) -> TransitOperatorClient:
+    """The process's client for this operator and key; never close it. Another key (a workspace's new one) makes
+    another client; the least recently used beyond ``KEPT_MAX`` are forgotten (not closed: a thread may be using
+    one; its sockets go with it)."""
+    key = hashlib.sha256(f"{base_url}\x00{api_key}".encode()).hexdigest()
+    with _KEPT_LOCK:
+        client = _KEPT.get(key)
+        if client is not None:
+            _KEPT.move_to_end(key)
+            return client
+        client = _KEPT[key] = TransitOperatorClient(base_url, api_key)
+        while len(_KEPT) > KEPT_MAX:
+            _KEPT.popitem(last=False)
+    return client

@@ -23,6 +23,7 @@ from flows.transit import (
     TransitRefused,
     TransitUnavailable,
     card_number_normalise,
+    client_kept,
     masked,
 )
 
@@ -411,3 +412,15 @@ def test_a_client_without_a_usable_base_url_or_key_is_not_made(base_url, api_key
         TransitOperatorClient(base_url, api_key)
 
     assert "X-Injected" not in str(raised.value)
+
+
+def test_the_process_keeps_one_client_per_operator_and_key(transit: TransitSetup):
+    first = client_kept(transit.base_url, transit.api_key)
+    again = client_kept(transit.base_url, transit.api_key)
+    other_key = client_kept(transit.base_url, "another-workspace-key")
+
+    assert again is first
+    assert other_key is not first
+    # Kept clients stay open: two calls in a row go through the same client.
+    assert first.card_lookup("123456789012").number == "123456789012"
+    assert first.card_lookup("987654321098").number == "987654321098"
