@@ -406,6 +406,8 @@ class ScheduledMessage(TenantOwnedModel):
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", pgettext_lazy("scheduled message status", "Scheduled")
+        # Claimed by the job that sends it: no longer cancelable; re-tried if its job died.
+        SENDING = "sending", pgettext_lazy("scheduled message status", "Sending")
         SENT = "sent", pgettext_lazy("scheduled message status", "Sent")
         CANCELED = "canceled", pgettext_lazy("scheduled message status", "Canceled")
         FAILED = "failed", pgettext_lazy("scheduled message status", "Not sent")
@@ -424,6 +426,10 @@ class ScheduledMessage(TenantOwnedModel):
     send_at = models.DateTimeField(_("send at"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     failure = models.CharField(max_length=500, blank=True)
+    # The error's code when it was not sent ("reply_window_closed", "no_marketing_consent"...).
+    failure_code = models.CharField(max_length=40, blank=True)
+    # When the sending job claimed it (a claim older than a few minutes is taken again by the sweeper).
+    claimed_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -463,9 +469,14 @@ class OtpChallenge(TenantOwnedModel):
     message = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Whether the code was masked in the message's channel request (kept there only until it was sent).
+    message_masked = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "contact", "-created_at"], name="otp_contact_recent")]
+        indexes = [
+            models.Index(fields=["tenant", "contact", "-created_at"], name="otp_contact_recent"),
+            models.Index(fields=["expires_at"], condition=Q(message_masked=False), name="otp_message_unmasked"),
+        ]
 
     def __str__(self) -> str:
         return f"otp {self.pk} for {self.contact_id}"
