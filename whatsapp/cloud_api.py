@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ _MAYBE_SENT = (
 # Our own mistakes (bad URL scheme, malformed request): retrying cannot help.
 _OUR_FAULT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
 
+
+# A Resumable Upload API session id as Meta returns it: "upload:<base64 session>?sig=<signature>".
+UPLOAD_SESSION_ID = re.compile(r"^upload:[A-Za-z0-9+/=_-]+(\?sig=[A-Za-z0-9_=-]+)?$")
 
 # items_batch takes at most this many requests per call (COMMERCE.md §4.4).
 CATALOG_BATCH_MAX = 5000
@@ -385,6 +389,62 @@ class CloudApiClient:
         """
         url = self._path(_segment(waba_id, "waba_id"), "message_templates")
         return self._json(self._send("POST", url, idempotent=True, json=body), "Template creation")
+
+    def edit_template(self, template_id: str, body: dict[str, Any]) -> None:
+        """Edit a template (``{"components"[, "category"]}``); Meta reviews it again. Repeating it changes nothing."""
+        url = self._path(_segment(template_id, "template_id"))
+        answer = self._json(self._send("POST", url, idempotent=True, json=body), "Template edit")
+        if answer.get("success") is not True:
+            raise PermanentError("Template edit: the Cloud API did not confirm the edit.")
+
+    def delete_template(self, waba_id: str, name: str, template_id: str = "") -> None:
+        """Delete a template: one language when ``template_id`` (``hsm_id``) is given, else every language of
+        ``name``."""
+        url = self._path(_segment(waba_id, "waba_id"), "message_templates")
+        params = {"name": name}
+        if template_id:
+            params["hsm_id"] = template_id
+        answer = self._json(self._send("DELETE", url, idempotent=True, params=params), "Template deletion")
+        if answer.get("success") is not True:
+            raise PermanentError("Template deletion: the Cloud API did not confirm the deletion.")
+
+    # -- Resumable Upload API (a template's media header sample) ----------------------------------------
+
+    def upload_session_create(self, app_id: str, *, file_name: str, file_length: int, file_type: str) -> str:
+        """Step 1: ``POST /{app-id}/uploads`` announcing the file; returns the session id ``upload:<...>``."""
+        url = self._path(_segment(app_id, "app_id"), "uploads")
+        params = {"file_name": file_name, "file_length": str(file_length), "file_type": file_type}
+        answer = self._json(self._send("POST", url, idempotent=True, params=params), "Upload session")
+        session_id = str(answer.get("id") or "")
+        if not UPLOAD_SESSION_ID.match(session_id):
+            raise PermanentError("Upload session: the Cloud API answer has no upload session id.")
+        return session_id
+
+    def upload_session_send(self, session_id: str, content: bytes, *, file_offset: int = 0) -> str:
+        """Step 2: ``POST /upload:<...>`` with the bytes from ``file_offset``; returns the file handle (``h``).
+
+        Meta takes the token here as ``Authorization: OAuth <token>`` and the offset only as a header.
+        """
+        if not UPLOAD_SESSION_ID.match(session_id):
+            raise ValueError("Not an upload session id.")
+        # The session id is Meta's opaque "upload:<session>?sig=<signature>": sent as it came.
+        url = f"/{self.api_version}/{session_id}"
+        token = str(self._http.headers["Authorization"]).removeprefix("Bearer ")
+        headers = {"Authorization": f"OAuth {token}", "file_offset": str(file_offset)}
+        answer = self._json(
+            self._send("POST", url, idempotent=True, content=content, headers=headers), "Upload of the file"
+        )
+        handle = str(answer.get("h") or "")
+        if not handle:
+            raise PermanentError("Upload of the file: the Cloud API answer has no file handle.")
+        return handle
+
+    def upload_file(self, app_id: str, content: bytes, *, file_name: str, file_type: str) -> str:
+        """Both steps of the Resumable Upload API for one file; returns the handle a template header takes."""
+        session_id = self.upload_session_create(
+            app_id, file_name=file_name, file_length=len(content), file_type=file_type
+        )
+        return self.upload_session_send(session_id, content)
 
     # -- catalog (COMMERCE.md §1, §4) -------------------------------------------------------------------
 

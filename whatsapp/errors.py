@@ -39,6 +39,8 @@ class CloudApiError(Exception):
         http_status: int | None = None,
         fbtrace_id: str | None = None,
         subcode: int | None = None,
+        user_title: str = "",
+        user_message: str = "",
     ) -> None:
         message = message or title or (f"Cloud API error {code}" if code is not None else "Cloud API error")
         super().__init__(message)
@@ -49,6 +51,9 @@ class CloudApiError(Exception):
         self.http_status = http_status
         self.fbtrace_id = fbtrace_id
         self.subcode = subcode
+        # Meta's own wording for people (error_user_title / error_user_msg), sent with template errors.
+        self.user_title = user_title
+        self.user_message = user_message
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -135,6 +140,8 @@ def classify(http_status: int | None, body_json: Any, *, retry_after: float | No
         "http_status": http_status,
         "fbtrace_id": error.get("fbtrace_id") or None,
         "subcode": _as_int(error.get("error_subcode")),
+        "user_title": str(error.get("error_user_title") or ""),
+        "user_message": str(error.get("error_user_msg") or ""),
     }
     message = raw_message or (
         f"Cloud API error {code}" if code is not None else f"Cloud API error (HTTP {http_status})"

@@ -306,9 +306,30 @@ def _phone_info(number: Any) -> dict[str, Any]:
     }
 
 
+async def app_uploads(request: Request, engine: FakeEngine) -> Response:
+    """Resumable Upload API, step 1: ``POST /{app-id}/uploads?file_name=&file_length=&file_type=``."""
+    session = engine.upload_session_create(request.path_params["node"], bearer_token(request), request.query_params)
+    return MetaJSONResponse({"id": session.id})
+
+
+async def upload_session(request: Request, engine: FakeEngine, node_id: str) -> Response:
+    """Resumable Upload API, step 2: ``POST /upload:<session>`` (header ``file_offset``, the bytes as the body) →
+    ``{"h": handle}``; ``GET`` tells how far an interrupted upload got: ``{"id", "file_offset"}``."""
+    session = engine.upload_session_for(node_id, bearer_token(request), request.method)
+    if request.method == "GET":
+        with engine.state.lock:
+            return MetaJSONResponse({"id": session.id, "file_offset": len(session.data)})
+    if request.method != "POST":
+        raise errors.unknown_object(node_id, request.method)
+    handle = engine.upload_session_write(session, request.headers.get("file_offset"), await request.body())
+    return MetaJSONResponse({"h": handle})
+
+
 async def node(request: Request, engine: FakeEngine) -> Response:
     node_id, method, token = request.path_params["node"], request.method, bearer_token(request)
     engine.check_token(token)
+    if node_id.startswith("upload:"):
+        return await upload_session(request, engine, node_id)
     kind = engine.node_kind(node_id)
     if kind in {"catalog", "product_item"}:
         return await catalog_api.node(request, engine, kind)
@@ -602,10 +623,22 @@ async def admin_templates(request: Request, engine: FakeEngine) -> Response:
 
 
 async def template_review(request: Request, engine: FakeEngine) -> Response:
+    """Meta's side of a template's life: ``approve``, ``reject`` (``reason``, ``rejection_info``), ``pause``
+    (``title`` FIRST_PAUSE/SECOND_PAUSE/RATE_LIMITING_PAUSE/UNPAUSE, ``description``) and ``quality`` (``score``)."""
     data = await admin_json(request)
-    approve = request.path_params["action"] == "approve"
-    if request.path_params["action"] not in {"approve", "reject"}:
-        raise AdminError("action must be approve or reject", 404)
+    data = data if isinstance(data, dict) else {}
+    action, template_id = request.path_params["action"], request.path_params["template_id"]
+    if action == "pause":
+        paused = engine.pause_template(
+            template_id, title=str(data.get("title") or "FIRST_PAUSE"), description=data.get("description")
+        )
+        return JSONResponse(paused.graph())
+    if action == "quality":
+        rated = engine.set_template_quality(template_id, str(data.get("score") or ""))
+        return JSONResponse({**rated.graph(), "quality_score": rated.quality_score})
+    approve = action == "approve"
+    if action not in {"approve", "reject"}:
+        raise AdminError("action must be approve, reject, pause or quality", 404)
     template = engine.review_template(
         request.path_params["template_id"],
         approve=approve,
@@ -737,6 +770,7 @@ def create_app(state: FakeState | None = None, *, clock: Clock | None = None) ->
     routes = [
         Route(f"{v}/messages", graph(send_message), methods=["POST"]),
         Route(f"{v}/media", graph(upload_media), methods=["POST"]),
+        Route(f"{v}/uploads", graph(app_uploads), methods=["POST"]),
         Route(f"{v}/whatsapp_business_profile", graph(business_profile), methods=["GET", "POST"]),
         Route(f"{v}/message_templates", graph(message_templates), methods=["GET", "POST", "DELETE"]),
         Route(f"{v}/phone_numbers", graph(waba_phone_numbers), methods=["GET"]),

@@ -71,6 +71,12 @@ class FakeAdminClient:
     def reject_template(self, template_id: str, reason: str = "INVALID_FORMAT", **extra: Any) -> dict[str, Any]:
         return self._call("POST", f"/_fake/templates/{template_id}/reject", json={"reason": reason, **extra})
 
+    def pause_template(self, template_id: str, title: str = "FIRST_PAUSE", **extra: Any) -> dict[str, Any]:
+        return self._call("POST", f"/_fake/templates/{template_id}/pause", json={"title": title, **extra})
+
+    def set_template_quality(self, template_id: str, score: str) -> dict[str, Any]:
+        return self._call("POST", f"/_fake/templates/{template_id}/quality", json={"score": score})
+
     def catalog_create(self, name: str = "", *, waba_id: str | None = None, catalog_id: str | None = None) -> str:
         """A catalog as Commerce Manager makes one (owned by ``waba_id``'s business when given); returns its id."""
         body: dict[str, Any] = {"name": name}

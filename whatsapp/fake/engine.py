@@ -29,10 +29,20 @@ from whatsapp.fake.state import (
     Message,
     PhoneNumber,
     Template,
+    UploadSession,
     WebhookDelivery,
 )
 
 UPLOAD_TTL_S = 30 * 24 * 3600
+# What the Resumable Upload API takes (Graph API "Application Uploads": file_type values), with the limits of
+# a template header's sample of that kind.
+RESUMABLE_UPLOAD_LIMITS = {
+    "application/pdf": 100 * 1024 * 1024,
+    "image/jpeg": 5 * 1024 * 1024,
+    "image/jpg": 5 * 1024 * 1024,
+    "image/png": 5 * 1024 * 1024,
+    "video/mp4": 16 * 1024 * 1024,
+}
 INBOUND_MEDIA_TTL_S = 7 * 24 * 3600
 TYPING_S = 25
 MEDIA_LIMITS = {
@@ -776,7 +786,7 @@ class FakeEngine:
     # ------------------------------------------------------------------ templates
 
     def create_template(self, waba_id: str, body: Any) -> Template:
-        fields = templates.validate_create(body)
+        fields = templates.validate_create(body, self.upload_handle_type)
         with self.state.lock:
             for template in self.state.templates.values():
                 if (template.waba_id, template.name, template.language) == (
@@ -802,11 +812,25 @@ class FakeEngine:
     def edit_template(self, template: Template, body: Any) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("components"), list):
             raise errors.missing_parameter("components")
+        if not all(isinstance(c, dict) for c in body["components"]):
+            raise errors.invalid_parameter("Param components must be an array of objects.")
+        if body.get("category") and str(body["category"]).upper() not in templates.CATEGORIES:
+            raise errors.invalid_parameter(
+                f'Param category must be one of {{AUTHENTICATION, MARKETING, UTILITY}} - got "{body["category"]}".'
+            )
         with self.state.lock:
+            # Meta edits only approved, rejected and paused templates (CONTRACT §4), never their name or language.
+            if template.status not in {"APPROVED", "REJECTED", "PAUSED"}:
+                raise errors.invalid_parameter(
+                    f"Message templates can only be edited when they are approved, rejected or paused; "
+                    f"this one is {template.status}."
+                )
+            category = str(body.get("category") or template.category).upper()
+            templates.check_components(body["components"], category, self.upload_handle_type)
             template.components = body["components"]
-            if body.get("category"):
-                template.category = str(body["category"]).upper()
+            template.category = category
             template.status = "PENDING"
+            template.rejected_reason = None
             delay = self.state.settings.review_delay_s
         if delay is not None:
             self.scheduler.call_later(delay, self._auto_review, template.id)
@@ -842,7 +866,44 @@ class FakeEngine:
             self._emit_waba_webhook(template.waba_id, payload)
             return template
 
-    def _emit_waba_webhook(self, waba_id: str, payload: dict[str, Any]) -> None:
+    def pause_template(
+        self, template_id: str, *, title: str = "FIRST_PAUSE", description: str | None = None
+    ) -> Template:
+        """Meta pausing a template for its quality (or lifting the pause: ``title`` UNPAUSE)."""
+        with self.state.lock:
+            template = self.state.templates.get(template_id)
+            if template is None:
+                raise AdminError("unknown template id", 404)
+            if template.status not in {"APPROVED", "PAUSED"}:
+                raise AdminError(f"only approved or paused templates can be paused or unpaused, not {template.status}")
+            unpause = title == "UNPAUSE"
+            template.status = "APPROVED" if unpause else "PAUSED"
+            payload = payloads.template_status(
+                template,
+                event="REINSTATED" if unpause else "PAUSED",
+                time=int(self.now()),
+                reason="NONE",
+                other_info={"title": title, "description": description or payloads.PAUSE_DESCRIPTIONS.get(title, "")},
+            )
+            self._emit_waba_webhook(template.waba_id, payload)
+            return template
+
+    def set_template_quality(self, template_id: str, score: str) -> Template:
+        """A new quality rating for a template, announced with ``message_template_quality_update``."""
+        if score not in {"GREEN", "YELLOW", "RED", "UNKNOWN"}:
+            raise AdminError("score must be GREEN, YELLOW, RED or UNKNOWN")
+        with self.state.lock:
+            template = self.state.templates.get(template_id)
+            if template is None:
+                raise AdminError("unknown template id", 404)
+            previous, template.quality_score = template.quality_score, score
+            payload = payloads.template_quality(template, previous=previous, time=int(self.now()))
+            self._emit_waba_webhook(template.waba_id, payload, field="message_template_quality_update")
+            return template
+
+    def _emit_waba_webhook(
+        self, waba_id: str, payload: dict[str, Any], *, field: str = "message_template_status_update"
+    ) -> None:
         # WABA-level events go once to each distinct (callback URL, app) of the account's numbers.
         seen: set[tuple[str | None, str]] = set()
         for number in self.state.numbers_in_waba(waba_id):
@@ -850,7 +911,7 @@ class FakeEngine:
             if target in seen:
                 continue
             seen.add(target)
-            self.emit_webhook(number, payload, field="message_template_status_update")
+            self.emit_webhook(number, payload, field=field)
 
     def delete_templates(self, waba_id: str, name: str, hsm_id: str | None) -> int:
         with self.state.lock:
@@ -862,6 +923,76 @@ class FakeEngine:
             for template_id in doomed:
                 del self.state.templates[template_id]
             return len(doomed)
+
+    # ------------------------------------------------------------------ resumable uploads
+
+    def upload_session_create(self, app_id: str, token: str | None, query: Any) -> UploadSession:
+        """``POST /{app-id}/uploads?file_name=&file_length=&file_type=``: a session for one file."""
+        self.check_token(token)
+        if not app_id.isdigit():
+            raise errors.unknown_object(app_id, "POST")
+        file_type = str(query.get("file_type") or "")
+        if not file_type:
+            raise errors.missing_parameter("file_type")
+        if file_type not in RESUMABLE_UPLOAD_LIMITS:
+            raise errors.invalid_parameter(
+                f'Param file_type must be one of {{{", ".join(sorted(RESUMABLE_UPLOAD_LIMITS))}}} - got "{file_type}".'
+            )
+        raw_length = str(query.get("file_length") or "")
+        if not raw_length:
+            raise errors.missing_parameter("file_length")
+        if not raw_length.isdigit() or int(raw_length) <= 0:
+            raise errors.invalid_parameter("Param file_length must be a positive integer.")
+        length = int(raw_length)
+        if length > RESUMABLE_UPLOAD_LIMITS[file_type]:
+            raise errors.invalid_parameter(
+                f"The file is too large: {file_type} files may have at most {RESUMABLE_UPLOAD_LIMITS[file_type]} bytes."
+            )
+        session_key = ids.upload_session()
+        session = UploadSession(
+            id=f"upload:{session_key}?sig={ids.url_token()[:20]}",
+            app_id=app_id,
+            access_token=token or "",
+            file_name=str(query.get("file_name") or "file"),
+            file_length=length,
+            file_type=file_type,
+        )
+        with self.state.lock:
+            self.state.upload_sessions[session_key] = session
+        return session
+
+    def upload_session_for(self, node_id: str, token: str | None, method: str) -> UploadSession:
+        self.check_token(token)
+        with self.state.lock:
+            session = self.state.upload_sessions.get(node_id.removeprefix("upload:"))
+            if session is None or session.access_token != token:
+                raise errors.unknown_object(node_id, method)
+            return session
+
+    def upload_session_write(self, session: UploadSession, offset: str | None, content: bytes) -> str:
+        """``POST /upload:<session>`` with ``file_offset`` and the bytes; returns the file handle ``h``."""
+        if offset is None or not offset.strip().isdigit():
+            raise errors.invalid_parameter("The file_offset header is required (0 for a new upload).")
+        with self.state.lock:
+            if int(offset) != len(session.data):
+                raise errors.invalid_parameter(
+                    f"The file_offset {offset} does not match the upload session's offset {len(session.data)}."
+                )
+            if len(session.data) + len(content) > session.file_length:
+                raise errors.invalid_parameter(
+                    f"The upload is longer than the file_length ({session.file_length}) announced for the session."
+                )
+            session.data += content
+            if len(session.data) == session.file_length and session.handle is None:
+                session.handle = ids.upload_handle(session.file_type, session.app_id, int(self.now()))
+                self.state.upload_handles[session.handle] = session
+            return session.handle or ""
+
+    def upload_handle_type(self, handle: str) -> str | None:
+        """The MIME type of the file a header_handle names, or None when no finished upload has that handle."""
+        with self.state.lock:
+            session = self.state.upload_handles.get(handle)
+            return session.file_type if session is not None else None
 
     # ------------------------------------------------------------------ faults
 

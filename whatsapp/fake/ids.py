@@ -34,3 +34,15 @@ def url_token() -> str:
 
 def conversation_id() -> str:
     return secrets.token_hex(16)
+
+
+def upload_session() -> str:
+    # Meta's session part is base64 of "1:attachment:<uuid>", ids like "upload:MTphdHRhY2htZW50Ojlk...".
+    raw = f"1:attachment:{secrets.token_hex(16)}".encode("ascii")
+    return base64.b64encode(raw).decode("ascii").rstrip("=")
+
+
+def upload_handle(file_type: str, app_id: str, now: int) -> str:
+    # Handles look like "4::<base64 of the MIME type>:<opaque>:e:<expiry>:<app id>:<user id>:<signature>".
+    mime = base64.b64encode(file_type.encode("ascii")).decode("ascii")
+    return f"4::{mime}:{secrets.token_urlsafe(60)}:e:{now + 30 * 24 * 3600}:{app_id}:{object_id()}:{url_token()[:19]}"

@@ -66,6 +66,7 @@ def template_status(
     time: int,
     reason: str | None = "NONE",
     rejection_info: dict[str, Any] | None = None,
+    other_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     value: dict[str, Any] = {
         "event": event,
@@ -77,4 +78,27 @@ def template_status(
     }
     if rejection_info:
         value["rejection_info"] = rejection_info
+    if other_info:
+        value["other_info"] = other_info
     return envelope(template.waba_id, "message_template_status_update", value, time=time)
+
+
+# What Meta's pause notices say (webhooks reference, message_template_status_update other_info).
+PAUSE_DESCRIPTIONS = {
+    "FIRST_PAUSE": "Your message template has been paused for 3 hours due to low quality.",
+    "SECOND_PAUSE": "Your message template has been paused for 6 hours due to low quality.",
+    "RATE_LIMITING_PAUSE": "Your message template has been paused because it is being sent to too many people.",
+    "UNPAUSE": "Your message template has been unpaused.",
+}
+
+
+def template_quality(template: Template, *, previous: str, time: int) -> dict[str, Any]:
+    """``message_template_quality_update`` (fixture template_quality_update.json)."""
+    value = {
+        "previous_quality_score": previous,
+        "new_quality_score": template.quality_score,
+        "message_template_id": int(template.id),
+        "message_template_name": template.name,
+        "message_template_language": template.language,
+    }
+    return envelope(template.waba_id, "message_template_quality_update", value, time=time)

@@ -50,6 +50,7 @@ class Template:
     status: str = "PENDING"
     parameter_format: str | None = None
     rejected_reason: str | None = None
+    quality_score: str = "UNKNOWN"
 
     def graph(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -65,6 +66,20 @@ class Template:
             data["rejected_reason"] = self.rejected_reason or "NONE"
         data["id"] = self.id
         return data
+
+
+@dataclass
+class UploadSession:
+    """A Resumable Upload API session (``POST /{app-id}/uploads``): what was announced and what arrived."""
+
+    id: str  # "upload:<session>?sig=<signature>", as Meta returns it
+    app_id: str
+    access_token: str
+    file_name: str
+    file_length: int
+    file_type: str
+    data: bytes = b""
+    handle: str | None = None
 
 
 @dataclass
@@ -309,6 +324,8 @@ class FakeState:
         with self.lock:
             self.numbers: dict[str, PhoneNumber] = {}
             self.templates: dict[str, Template] = {}
+            self.upload_sessions: dict[str, UploadSession] = {}  # by the session part of "upload:<session>"
+            self.upload_handles: dict[str, UploadSession] = {}  # by the handle ("h") of a finished upload
             self.media: dict[str, Media] = {}
             self.media_urls: dict[str, MediaUrl] = {}
             self.messages: dict[str, Message] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from whatsapp.fake import errors
@@ -12,6 +13,12 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_HEADER_FORMATS = {"IMAGE", "VIDEO", "DOCUMENT", "LOCATION"}
 NAME_PATTERN = re.compile(r"^[a-z0-9_]{1,512}$")
 CATEGORIES = {"MARKETING", "UTILITY", "AUTHENTICATION"}
+# The MIME types a media header's sample (its header_handle) may have, by header format.
+HEADER_HANDLE_TYPES = {
+    "IMAGE": {"image/jpeg", "image/jpg", "image/png"},
+    "VIDEO": {"video/mp4"},
+    "DOCUMENT": {"application/pdf"},
+}
 
 
 def placeholders(text: str) -> list[str]:
@@ -218,7 +225,52 @@ def seed_definitions() -> list[dict[str, Any]]:
     ]
 
 
-def validate_create(body: Any) -> dict[str, Any]:
+def _template_error(subcode: int, title: str, message: str) -> errors.GraphError:
+    """A template creation/edit refusal the way Meta words them (code 100 + a 2388xxx subcode)."""
+    return errors.GraphError(
+        http_status=400,
+        code=100,
+        message="(#100) Invalid parameter",
+        subcode=subcode,
+        extra={"is_transient": False, "error_user_title": title, "error_user_msg": message},
+    )
+
+
+def check_components(
+    components: list[dict[str, Any]], category: str, handle_type: Callable[[str], str | None] | None = None
+) -> None:
+    """Meta's synchronous checks of a template's components (create and edit); review rules come later."""
+    for component in components:
+        if str(component.get("type", "")).upper() != "HEADER":
+            continue
+        fmt = str(component.get("format", "")).upper()
+        if category == "AUTHENTICATION" and fmt in MEDIA_HEADER_FORMATS:
+            raise errors.invalid_parameter("Authentication templates can't have a media header.")
+        if fmt in HEADER_HANDLE_TYPES:
+            handles = (component.get("example") or {}).get("header_handle")
+            if not isinstance(handles, list) or not handles or not isinstance(handles[0], str):
+                raise errors.invalid_parameter(
+                    f"Param components[HEADER]['example']['header_handle'] is required for a {fmt} header."
+                )
+            mime = handle_type(handles[0]) if handle_type else None
+            if handle_type is not None and mime is None:
+                raise errors.invalid_parameter("The header_handle is not a valid uploaded file handle.")
+            if mime is not None and mime not in HEADER_HANDLE_TYPES[fmt]:
+                raise errors.invalid_parameter(f"The file of header_handle ({mime}) does not match the {fmt} header.")
+    bodies = [c for c in components if str(c.get("type", "")).upper() == "BODY"]
+    text = str(bodies[0].get("text") or "") if bodies else ""
+    if len(text) > 1024:
+        raise errors.invalid_parameter("Param components[BODY]['text'] must be at most 1024 characters long.")
+    stripped = text.strip()
+    if stripped and (re.match(r"^\{\{[^{}]*\}\}", stripped) or re.search(r"\{\{[^{}]*\}\}$", stripped)):
+        raise _template_error(
+            2388299,
+            "Variables can't be at the start or end of the template",
+            "Variables can't be at the start or end of the template.",
+        )
+
+
+def validate_create(body: Any, handle_type: Callable[[str], str | None] | None = None) -> dict[str, Any]:
     """Check a ``POST /{waba}/message_templates`` body; returns the normalised template fields."""
     if not isinstance(body, dict):
         raise errors.invalid_parameter("Request body must be a JSON object.")
@@ -241,8 +293,7 @@ def validate_create(body: Any) -> dict[str, Any]:
     bodies = [c for c in components if str(c.get("type", "")).upper() == "BODY"]
     if category != "AUTHENTICATION" and (len(bodies) != 1 or not isinstance(bodies[0].get("text"), str)):
         raise errors.invalid_parameter("Param components must contain exactly one BODY component with text.")
-    if bodies and len(bodies[0].get("text") or "") > 1024:
-        raise errors.invalid_parameter("Param components[BODY]['text'] must be at most 1024 characters long.")
+    check_components(components, category, handle_type)
     parameter_format = body.get("parameter_format")
     if parameter_format is not None and str(parameter_format).upper() not in {"POSITIONAL", "NAMED"}:
         raise errors.invalid_parameter("Param parameter_format must be one of {NAMED, POSITIONAL}.")
