@@ -500,3 +500,16 @@ CELERY_BEAT_SCHEDULE["flows-sessions-sweep"] = {
     "task": "flows.tasks.sessions_sweep",
     "schedule": env.float("FLOWS_SWEEP_INTERVAL_SECONDS", default=30.0),
 }
+# Scheduled messages (docs/scheduled-messages.md): due ones are sent every 30 s; a claim whose job died is taken
+# again after SCHEDULED_MESSAGES_RECLAIM_SECONDS; at most SCHEDULED_MESSAGES_MAX_DAYS ahead. One-time codes: the
+# sends allowed per contact (10 minutes, a day) and per API token or member (an hour).
+CELERY_BEAT_SCHEDULE["campaigns-scheduled-messages"] = {
+    "task": "campaigns.tasks.scheduled_messages_send_due",
+    "schedule": env.float("SCHEDULED_MESSAGES_INTERVAL_SECONDS", default=30.0),
+}
+CELERY_BEAT_SCHEDULE["campaigns-otp-messages-mask"] = {"task": "campaigns.tasks.otp_messages_mask", "schedule": 30.0}
+SCHEDULED_MESSAGES_MAX_DAYS = env.int("SCHEDULED_MESSAGES_MAX_DAYS", default=90)
+SCHEDULED_MESSAGES_RECLAIM_SECONDS = env.float("SCHEDULED_MESSAGES_RECLAIM_SECONDS", default=120.0)
+OTP_SENDS_PER_CONTACT_10_MINUTES = env.int("OTP_SENDS_PER_CONTACT_10_MINUTES", default=3)
+OTP_SENDS_PER_CONTACT_DAY = env.int("OTP_SENDS_PER_CONTACT_DAY", default=10)
+OTP_SENDS_PER_CALLER_HOUR = env.int("OTP_SENDS_PER_CALLER_HOUR", default=500)
