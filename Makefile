@@ -9,7 +9,7 @@ PSP_PORT ?= 8002
 TRANSIT_PORT ?= 8003
 # The product reaches the fake Cloud API as it reaches Meta, and may fetch media from it on this machine.
 FAKE_ENV := WHATSAPP_API_BASE_URL=http://$(HOST):$(FAKE_PORT) WHATSAPP_MEDIA_ALLOWED_HOSTS=$(HOST) \
-	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true \
+	WHATSAPP_MEDIA_ALLOW_LOOPBACK=true WHATSAPP_APP_ID=1000000000000001 \
 	PAYMENTS_PIX_PROVIDERS='{"fake": {"name": "Banco Fake (demo)", "api_url": "http://$(HOST):$(PSP_PORT)/pix/api/v2", "token_url": "http://$(HOST):$(PSP_PORT)/pix/oauth/token"}}' \
 	MERCADOPAGO_API_URL=http://$(HOST):$(PSP_PORT)/mercadopago STRIPE_API_URL=http://$(HOST):$(PSP_PORT)/stripe \
 	PAYMENTS_ALLOW_PLAIN_HTTP=true HELPDESK_SITE_URL=http://$(HOST):$(PORT) \

@@ -421,6 +421,8 @@ WHATSAPP_MEDIA_ALLOWED_HOSTS = env.list("WHATSAPP_MEDIA_ALLOWED_HOSTS", default=
 # Media may be fetched from loopback addresses over plain http: only for the fake Cloud API on this machine.
 WHATSAPP_MEDIA_ALLOW_LOOPBACK = env.bool("WHATSAPP_MEDIA_ALLOW_LOOPBACK", default=False)
 WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
+# The deployment's Meta app: the Resumable Upload API uploads a template's media header sample as this app.
+WHATSAPP_APP_ID = env("WHATSAPP_APP_ID", default="")
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=15.0)
 WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float("WHATSAPP_HTTP_CONNECT_TIMEOUT", default=5.0)
 WHATSAPP_REPLY_WINDOW_HOURS = 24
