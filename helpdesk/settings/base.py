@@ -510,6 +510,20 @@ CELERY_BEAT_SCHEDULE["campaigns-scheduled-messages"] = {
     "schedule": env.float("SCHEDULED_MESSAGES_INTERVAL_SECONDS", default=30.0),
 }
 CELERY_BEAT_SCHEDULE["campaigns-otp-messages-mask"] = {"task": "campaigns.tasks.otp_messages_mask", "schedule": 30.0}
+# Broadcasts: the send queue is fed CAMPAIGNS_FEED_BATCH messages at a time while fewer than
+# CAMPAIGNS_FEED_BACKLOG wait in it; the sweeper starts due ones, ends waits and revives stalled jobs.
+CAMPAIGNS_FEED_BATCH = env.int("CAMPAIGNS_FEED_BATCH", default=50)
+CAMPAIGNS_FEED_BACKLOG = env.int("CAMPAIGNS_FEED_BACKLOG", default=200)
+CAMPAIGNS_FEED_SECONDS = env.float("CAMPAIGNS_FEED_SECONDS", default=30.0)
+CAMPAIGNS_STALL_SECONDS = env.float("CAMPAIGNS_STALL_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE["campaigns-broadcasts-sweep"] = {
+    "task": "campaigns.tasks.broadcasts_sweep",
+    "schedule": env.float("CAMPAIGNS_SWEEP_INTERVAL_SECONDS", default=10.0),
+}
+CELERY_BEAT_SCHEDULE["whatsapp-limits-refresh"] = {
+    "task": "whatsapp.tasks.channel_limits_refresh_all",
+    "schedule": env.float("WHATSAPP_LIMITS_REFRESH_SECONDS", default=3600.0),
+}
 SCHEDULED_MESSAGES_MAX_DAYS = env.int("SCHEDULED_MESSAGES_MAX_DAYS", default=90)
 SCHEDULED_MESSAGES_RECLAIM_SECONDS = env.float("SCHEDULED_MESSAGES_RECLAIM_SECONDS", default=120.0)
 OTP_SENDS_PER_CONTACT_10_MINUTES = env.int("OTP_SENDS_PER_CONTACT_10_MINUTES", default=3)
