@@ -26,6 +26,7 @@ from whatsapp.types import (
     MessageContext,
     ParsedWebhook,
     StatusUpdate,
+    TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreferenceUpdate,
     ValueLevelError,
@@ -178,6 +179,8 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
                 _parse_messages_value(value, v_where, result)
             elif field == "message_template_status_update":
                 result.template_updates.append(_template_status(value, v_where, waba_id))
+            elif field == "message_template_quality_update":
+                result.template_quality_updates.append(_template_quality(value, v_where, waba_id))
             elif field == "user_preferences":
                 _parse_user_preferences(value, v_where, result)
             elif field not in result.ignored_fields:
@@ -468,6 +471,20 @@ def _template_status(value: dict[str, Any], where: str, waba_id: str) -> Templat
         reason=_str(reason) if reason is not None else None,
         category=_str(category) if category is not None else None,
         details={key: value[key] for key in TEMPLATE_DETAIL_KEYS if value.get(key) is not None},
+    )
+
+
+def _template_quality(value: dict[str, Any], where: str, waba_id: str) -> TemplateQualityUpdate:
+    score = value.get("new_quality_score")
+    if not isinstance(score, str) or not score:
+        raise WebhookParseError(f"{where} has no 'new_quality_score' (GREEN, YELLOW, RED...).")
+    return TemplateQualityUpdate(
+        waba_id=waba_id,
+        template_id=_require_id(value, "message_template_id", where, "the template id"),
+        name=_str(value.get("message_template_name")),
+        language=_str(value.get("message_template_language")),
+        new_quality_score=score,
+        previous_quality_score=_str(value.get("previous_quality_score")),
     )
 
 

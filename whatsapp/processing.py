@@ -30,7 +30,14 @@ from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, 
 from whatsapp.payloads import WebhookParseError, parse_webhook
 from whatsapp.phone import normalize_wa_id, to_e164
 from whatsapp.summary import summary_text
-from whatsapp.types import InboundMessage, ParsedWebhook, StatusUpdate, TemplateStatusUpdate, UserPreferenceUpdate
+from whatsapp.types import (
+    InboundMessage,
+    ParsedWebhook,
+    StatusUpdate,
+    TemplateQualityUpdate,
+    TemplateStatusUpdate,
+    UserPreferenceUpdate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +188,41 @@ TEMPLATE_EVENT_STATUS: dict[str, str | None] = {
 }
 
 
+def _template_status_detail(update: TemplateStatusUpdate) -> str:
+    """What Meta explained beside the event: why it rejected the template and what it recommends
+    (``rejection_info``), or why it paused it (``other_info``), a paragraph each."""
+    rejection = update.details.get("rejection_info")
+    other = update.details.get("other_info")
+    parts: list[Any] = []
+    if isinstance(rejection, dict):
+        parts += [rejection.get("reason"), rejection.get("recommendation")]
+    if isinstance(other, dict):
+        parts.append(other.get("description"))
+    return "\n\n".join(str(part).strip() for part in parts if isinstance(part, str) and part.strip())
+
+
+def _template_filter(channel: WhatsAppChannel, *, waba_id: str, template_id: str, name: str, language: str) -> Any:
+    """The stored template a webhook names: by Meta's id, else by name and language (a template not synced yet)."""
+    by_id = MessageTemplate.objects.filter(tenant_id=channel.tenant_id, waba_id=waba_id, meta_id=template_id)
+    if by_id.exists():
+        return by_id
+    return MessageTemplate.objects.filter(
+        tenant_id=channel.tenant_id, waba_id=waba_id, name=name, language=language.replace("-", "_")
+    )
+
+
+def _apply_template_quality(channel: WhatsAppChannel, update: TemplateQualityUpdate) -> bool:
+    """Record a template's new quality rating; False when the template is not known here yet."""
+    templates = _template_filter(
+        channel, waba_id=update.waba_id, template_id=update.template_id, name=update.name, language=update.language
+    )
+    return bool(
+        templates.update(
+            meta_id=update.template_id, quality_score=update.new_quality_score[:10], updated_at=timezone.now()
+        )
+    )
+
+
 def _apply_template_update(channel: WhatsAppChannel, update: TemplateStatusUpdate) -> bool:
     """Record a template's review outcome and the event that led to it.
 
@@ -188,7 +230,12 @@ def _apply_template_update(channel: WhatsAppChannel, update: TemplateStatusUpdat
     reads its status from Meta's list).
     """
     reason = update.reason if update.reason and update.reason != "NONE" else ""
-    fields: dict[str, Any] = {"status_event": update.event[:32], "status_reason": reason, "updated_at": timezone.now()}
+    fields: dict[str, Any] = {
+        "status_event": update.event[:32],
+        "status_reason": reason,
+        "status_detail": _template_status_detail(update),
+        "updated_at": timezone.now(),
+    }
     status = TEMPLATE_EVENT_STATUS.get(update.event)
     if status is not None:
         fields["status"] = status
@@ -235,7 +282,7 @@ def _summary(parsed: ParsedWebhook) -> str:
     counts = (
         ("message", len(parsed.messages)),
         ("status", len(parsed.statuses)),
-        ("template update", len(parsed.template_updates)),
+        ("template update", len(parsed.template_updates) + len(parsed.template_quality_updates)),
         ("preference", len(parsed.user_preferences)),
         ("error", len(parsed.errors)),
     )
@@ -329,6 +376,9 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
     for event, parsed in batch:
         for update in parsed.template_updates:
             if not _apply_template_update(event.channel, update):
+                outcome.sync_channels.add(event.channel_id)
+        for quality in parsed.template_quality_updates:
+            if not _apply_template_quality(event.channel, quality):
                 outcome.sync_channels.add(event.channel_id)
         for pref in parsed.user_preferences:
             target = _channel_for(event.channel, pref.phone_number_id, channels)

@@ -91,6 +91,16 @@ class TemplateStatusUpdate:
 
 
 @dataclass(frozen=True)
+class TemplateQualityUpdate:
+    waba_id: str
+    template_id: str
+    name: str
+    language: str
+    new_quality_score: str  # GREEN, YELLOW, RED or UNKNOWN
+    previous_quality_score: str = ""
+
+
+@dataclass(frozen=True)
 class UserPreferenceUpdate:
     phone_number_id: str
     wa_id: str
@@ -112,6 +122,7 @@ class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     template_updates: list[TemplateStatusUpdate] = field(default_factory=list)
+    template_quality_updates: list[TemplateQualityUpdate] = field(default_factory=list)
     user_preferences: list[UserPreferenceUpdate] = field(default_factory=list)
     errors: list[ValueLevelError] = field(default_factory=list)
     ignored_fields: list[str] = field(default_factory=list)

@@ -305,7 +305,6 @@ def test_preference_of_an_unknown_customer_is_kept_as_an_event_only(webhook, cha
         ("account_update_restriction.json", "account_update"),
         ("business_capability_update.json", "business_capability_update"),
         ("phone_number_quality_update.json", "phone_number_quality_update"),
-        ("template_quality_update.json", "message_template_quality_update"),
     ],
 )
 def test_ignored_fields_are_processed_and_write_nothing_else(webhook, channel, cloud_api, fixture, field):

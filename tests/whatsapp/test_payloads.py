@@ -855,7 +855,6 @@ def test_user_preferences_fixture():
         ("account_update_restriction.json", "account_update"),
         ("business_capability_update.json", "business_capability_update"),
         ("phone_number_quality_update.json", "phone_number_quality_update"),
-        ("template_quality_update.json", "message_template_quality_update"),
     ],
 )
 def test_fields_we_do_not_handle_are_listed_not_refused(name, field):
