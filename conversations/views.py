@@ -481,7 +481,14 @@ def conversation_quick_replies(request: HttpRequest, tenant_slug: str, display_i
 @json_fragment
 def conversation_templates(request: HttpRequest, tenant_slug: str, display_id: int) -> JsonResponse:
     conversation = _conversation(request, display_id)
-    return JsonResponse({"templates": channels.backend_for(conversation.inbox).templates_for(conversation.inbox)})
+    templates = channels.backend_for(conversation.inbox).templates_for(conversation.inbox)
+    if conversation.contact.marketing_consent != Contact.MarketingConsent.OPTED_IN:
+        # Shown, but not offered: the sender refuses a marketing template to a contact without an opt-in.
+        reason = _("%(contact)s has not agreed to receive marketing messages.") % {
+            "contact": conversation.contact.display_name
+        }
+        templates = [{**t, "unavailable": reason} if t.get("category") == "MARKETING" else t for t in templates]
+    return JsonResponse({"templates": templates})
 
 
 @require_GET

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from conversations.events import MarketingPreferenceReported
+from conversations.events.outbox import events_record
 from conversations.models import Attachment, Contact, Message
 from conversations.selectors import contacts_with_address
 from conversations.services.delivery_status import StatusSpec, message_statuses_update
@@ -162,8 +165,27 @@ def _status_spec(status: StatusUpdate) -> StatusSpec:
     )
 
 
+# Meta's "this user has stopped marketing messages": the customer's own stop, learnt from a failed send.
+USER_STOPPED_MARKETING = 131050
+
+
 def _apply_statuses(channel: WhatsAppChannel, statuses: list[StatusUpdate]) -> None:
     message_statuses_update(inbox=channel.inbox, specs=[_status_spec(status) for status in statuses])
+    for status in statuses:
+        if status.status == "failed" and any(e.code == USER_STOPPED_MARKETING for e in status.errors):
+            wa_id = normalize_wa_id(status.recipient_id)
+            contacts = contacts_with_address(
+                tenant_id=channel.tenant_id, channel_type=channel.inbox.channel_type, address=wa_id
+            )
+            error = next(e for e in status.errors if e.code == USER_STOPPED_MARKETING)
+            _preference_report(
+                channel,
+                list(contacts.values_list("pk", flat=True)),
+                value="stop",
+                at=status.timestamp,
+                detail=f"{USER_STOPPED_MARKETING} {error.title}"[:255],
+                key=f"whatsapp:{channel.pk}:{status.wamid}:{USER_STOPPED_MARKETING}",
+            )
 
 
 # The status a template has after a status webhook's event (Meta's meaning of each event). None: the
@@ -270,12 +292,44 @@ def _apply_preference(channel: WhatsAppChannel, pref: UserPreferenceUpdate) -> N
     if pref.category == "marketing_messages":
         # "stop" opts out; "resume" only lifts the stop: consent still has to be asked for.
         consent = Contact.MarketingConsent.OPTED_OUT if pref.value == "stop" else Contact.MarketingConsent.UNKNOWN
-        # Webhooks arrive in any order: an older preference must not undo a newer one.
-        contacts_with_address(
+        contacts = contacts_with_address(
             tenant_id=channel.tenant_id, channel_type=channel.inbox.channel_type, address=wa_id
-        ).filter(Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=pref.timestamp)).update(
+        )
+        # The consent ledger (a feature) keeps the history: told through the core's event, once per report.
+        _preference_report(
+            channel,
+            list(contacts.values_list("pk", flat=True)),
+            value=pref.value,
+            at=pref.timestamp,
+            detail=pref.detail,
+            key=f"whatsapp:{channel.pk}:{wa_id}:{int(pref.timestamp.timestamp())}:{pref.value}",
+        )
+        # Webhooks arrive in any order: an older preference must not undo a newer one.
+        contacts.filter(Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=pref.timestamp)).update(
             marketing_consent=consent, marketing_consent_at=pref.timestamp
         )
+
+
+def _preference_report(
+    channel: WhatsAppChannel, contact_ids: list[int], *, value: str, at: datetime, detail: str, key: str
+) -> None:
+    """Record the core's ``MarketingPreferenceReported`` for each contact of the address, in the batch's
+    transaction; ``key`` names the report, so that a feature records it once however often it is told."""
+    events_record(
+        [
+            MarketingPreferenceReported(
+                tenant_id=channel.tenant_id,
+                occurred_at=at,
+                contact_id=contact_id,
+                channel_type=channel.inbox.channel_type,
+                value=value,
+                reported_at=at,
+                detail=detail[:255],
+                dedupe_key=(key if len(contact_ids) == 1 else f"{key}:{contact_id}")[:160],
+            )
+            for contact_id in contact_ids
+        ]
+    )
 
 
 def _summary(parsed: ParsedWebhook) -> str:

@@ -23,7 +23,7 @@ from conversations.content import (
     content_from_dict,
 )
 from conversations.media import is_media
-from conversations.models import Attachment, Conversation, Inbox, Message
+from conversations.models import Attachment, Contact, Conversation, Inbox, Message
 from conversations.services.delivery import backoff_seconds
 from conversations.services.delivery_status import pending_statuses_purge
 from conversations.services.events import publish_message_event
@@ -347,7 +347,7 @@ def outbound_prepare(*, conversation: Conversation, spec: Any) -> dict[str, Any]
             outbound_payloads.text(to, spec.text)
             return _prepared(spec.type, content, spec.text)
         if spec.type == Message.Type.TEMPLATE:
-            return _template_prepare(channel=channel, content=content)
+            return _template_prepare(channel=channel, conversation=conversation, content=content)
         if is_media(spec.type):
             link = content.get("link")
             if spec.upload is None and not link:
@@ -455,7 +455,27 @@ def _interactive_check(to: str, kind: str, content: dict[str, Any]) -> None:
         outbound_payloads.interactive_cta_url(to, content["body"], content["display_text"], content["url"], **common)
 
 
-def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> dict[str, Any]:
+def marketing_consent_check(*, conversation: Conversation, category: str) -> None:
+    """A template of Meta's marketing category goes only to a contact whose current answer is an opt-in."""
+    if category != MessageTemplate.Category.MARKETING:
+        return
+    consent = Contact.objects.filter(tenant_id=conversation.tenant_id, pk=conversation.contact_id).values_list(
+        "marketing_consent", flat=True
+    )
+    if consent.first() != Contact.MarketingConsent.OPTED_IN:
+        raise ValidationFailed(
+            _(
+                "%(contact)s has not agreed to receive marketing messages: a marketing template needs their opt-in. "
+                "Send a utility template, or record their consent first."
+            )
+            % {"contact": conversation.contact.display_name},
+            code="no_marketing_consent",
+        )
+
+
+def _template_prepare(
+    *, channel: WhatsAppChannel, conversation: Conversation, content: dict[str, Any]
+) -> dict[str, Any]:
     name, language = content.get("name"), content.get("language")
     if not (isinstance(name, str) and name and isinstance(language, str) and language):
         raise ValidationFailed(_("Give the template's name and language, as text."))
@@ -470,6 +490,7 @@ def _template_prepare(*, channel: WhatsAppChannel, content: dict[str, Any]) -> d
                 "status": template.get_status_display() if hasattr(template, "get_status_display") else template.status,
             }
         )
+    marketing_consent_check(conversation=conversation, category=template.category)
     params = content.get("params") or {}
     try:
         components = templates_validation.build_components(template.components, template.parameter_format, params)

@@ -1,11 +1,14 @@
-"""Changes agents make to a contact from the inbox sidebar."""
+"""Changes agents make to a contact from the inbox sidebar, and the contact's current marketing consent."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.actors import Actor, actor_audit_record, actor_id, actor_kind, actor_type, actor_user
@@ -138,3 +141,23 @@ def contact_update(
             extra={"fields": sorted(changed), **label_change},
         )
     return contact
+
+
+def contact_marketing_consent_set(*, contact: Contact, consent: str, at: datetime) -> bool:
+    """Set the contact's current marketing consent (what the channel's sender reads), as of ``at``.
+
+    A feature that keeps the history of a customer's answers (the consent ledger) calls this with its
+    latest one. Answers arrive out of order: one older than the consent already recorded changes nothing.
+    Returns whether the contact changed.
+    """
+    if consent not in Contact.MarketingConsent.values:
+        raise ValidationFailed(_("Unknown marketing consent."), details={"field": "marketing_consent"})
+    changed = (
+        Contact.objects.filter(tenant_id=contact.tenant_id, pk=contact.pk)
+        .filter(Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=at))
+        .exclude(marketing_consent=consent, marketing_consent_at=at)
+        .update(marketing_consent=consent, marketing_consent_at=at, updated_at=timezone.now())
+    )
+    if changed:
+        contact.marketing_consent, contact.marketing_consent_at = consent, at
+    return bool(changed)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from conversations import channels
 from conversations.models import Conversation, Message
 from conversations.services import delivery_jobs
+from conversations.services.contacts import contact_marketing_consent_set
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
 from tenants.permissions import Perm
@@ -237,10 +238,16 @@ def synced_templates(channel, monkeypatch) -> None:
     assert templates_sync(channel=channel) == 2
 
 
+def _opted_in(conversation: Conversation) -> Conversation:
+    """The customer agreed to marketing (2023_april_promo is a MARKETING template)."""
+    contact_marketing_consent_set(contact=conversation.contact, consent="opted_in", at=timezone.now())
+    return conversation
+
+
 def test_a_template_is_sent_with_its_body_values(
     api, channel, synced_templates, deliveries, django_capture_on_commit_callbacks
 ):
-    conversation = _customer_writes(channel).conversation
+    conversation = _opted_in(_customer_writes(channel).conversation)
     template = {"name": "2023_april_promo", "language": "en_US", "params": {"body": ["Mark", "FALL25"]}}
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -277,7 +284,7 @@ def test_a_template_is_sent_with_its_body_values(
 
 
 def test_a_template_missing_a_body_value_is_400_and_stores_nothing(api, channel, synced_templates):
-    conversation = _customer_writes(channel).conversation
+    conversation = _opted_in(_customer_writes(channel).conversation)
     template = {"name": "2023_april_promo", "language": "en_US", "params": {"body": ["Mark"]}}
 
     response = _send(api, conversation, {"type": "template", "template": template})

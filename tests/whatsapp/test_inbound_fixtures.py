@@ -799,7 +799,8 @@ def test_inbound_fixture_stores_exact_rows(webhook, channel, cloud_api, case):
     } == {
         "tenant_id": channel.tenant_id,
         **case.contact,
-        "marketing_consent": "unknown",
+        # The customer's "Unsubscribe" button is an opt-out (the consent ledger's keywords, campaigns/keywords.py).
+        "marketing_consent": "opted_out" if case.fixture == "inbound_button_template_quick_reply.json" else "unknown",
     }
     contact_inbox = ContactInbox.objects.get()
     assert (contact_inbox.source_id, contact_inbox.contact_id, contact_inbox.inbox_id) == (
@@ -1094,8 +1095,9 @@ def test_one_text_message_takes_a_fixed_number_of_queries(webhook, channel, djan
     # the greeting reads the inbox's settings (5); the SLA clocks look for a policy and the conversation's
     # clock (6); auto-assignment checks the conversation is unassigned and reads the inbox's policy (6);
     # the satisfaction survey reads the message (5); automation rules read the workspace's rules (5); orders
-    # from carts read nothing for a text (4); bot flows find the workspace has none (5).
-    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5 + 4 + 5):
+    # from carts read nothing for a text (4); bot flows find the workspace has none (5); consent keywords read
+    # the message and the workspace's keywords (6).
+    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5 + 4 + 5 + 6):
         webhook.post(channel, text_payload(channel, wamid="wamid.measured", timestamp=1749416400))
     assert Message.objects.count() == 2
 

@@ -354,6 +354,10 @@ function loadTemplates() {
       const opt = document.createElement("option");
       opt.value = String(i);
       opt.textContent = t.name + " (" + t.language + ")";
+      if (t.unavailable) { // a marketing template to a contact without an opt-in: listed, not offered
+        opt.disabled = true;
+        opt.textContent += " — " + t.unavailable;
+      }
       select.appendChild(opt);
     });
   }).catch((err) => { toast(err.message, "error"); });
