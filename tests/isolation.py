@@ -301,6 +301,24 @@ def _sample_flow(tenant: Tenant) -> int:
     return flow.pk
 
 
+def _sample_broadcast(tenant: Tenant) -> int:
+    # A draft broadcast of the sample channel's inbox to a segment of every contact: a call that changes,
+    # starts or deletes it shows.
+    from campaigns.models import Broadcast, Segment
+
+    n = Broadcast.objects.filter(tenant=tenant).count()
+    segment = Segment.objects.create(tenant=tenant, name=f"Sample broadcast {n}", filters={})
+    return Broadcast.objects.create(
+        tenant=tenant,
+        name=f"Sample {n}",
+        inbox=_sample_channel_obj(tenant).inbox,
+        template_name="sample",
+        template_language="en_US",
+        template_category="UTILITY",
+        segment=segment,
+    ).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -327,6 +345,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "number": _sample_order,
     "link_id": _sample_link,
     "flow_id": _sample_flow,
+    "broadcast_id": _sample_broadcast,
     # A version's number: every sample flow has its version 1.
     "version": lambda tenant: 1,
 }

@@ -642,6 +642,38 @@ def _build_workspace(capture: Any) -> Workspace:
     data += [flow.name, flow.description, *flow.trigger_keywords]
     data += [str(c["title"]) for step in installed["steps"] for c in step.get("choices", [])]
 
+    # Broadcasts of the order template to a segment: a draft, one waiting for the messaging limit, one sending and
+    # one completed with failures (Meta's titles, as it wrote them) and skipped contacts.
+    from campaigns.broadcasts import BroadcastSpec, broadcast_create
+    from campaigns.models import Broadcast, BroadcastRecipient, Segment
+
+    segment = Segment.objects.create(tenant=tenant, name="Clientes VIP", filters={})
+    spec = BroadcastSpec(
+        name="Aviso de envio", inbox_id=inbox.pk, template_name="pedido_enviado", template_language="pt_BR",
+        segment_id=segment.pk, variables={"body.1": {"attribute": "name", "fallback": "cliente"},
+                                          "body.2": {"value": "A-100"}},
+        quiet_start=datetime(2026, 1, 1, 21).time(), quiet_end=datetime(2026, 1, 1, 8).time(),
+    )  # fmt: skip
+    broadcasts = [broadcast_create(actor=owner, tenant=tenant, spec=spec) for _n in range(4)]
+    for broadcast, status in zip(broadcasts[1:], ("waiting", "sending", "completed"), strict=True):
+        Broadcast.objects.filter(pk=broadcast.pk).update(
+            status=status, wait_reason="messaging_limit" if status == "waiting" else "",
+            wait_until=now + timedelta(hours=3) if status == "waiting" else None, started_at=now,
+        )  # fmt: skip
+        for n, (outcome, reason, code, title) in enumerate(
+            [("read", "", None, ""), ("pending", "", None, ""), ("failed", "", 131026, "Message undeliverable"),
+             ("skipped", "no_consent", None, "")]
+        ):  # fmt: skip
+            BroadcastRecipient.objects.create(
+                tenant=tenant, broadcast=broadcast, phone=f"+551198765{n:04d}", status=outcome, skip_reason=reason,
+                error_code=code, error_title=title, country="BR",
+            )  # fmt: skip
+    data += ["Clientes VIP", "Aviso de envio", "A-100", "Message undeliverable", "131026"]
+    # Its preview: the template with the first contact's values.
+    from campaigns.broadcasts import broadcast_preview, template_find
+
+    data.append(broadcast_preview(broadcasts[0], template_find(inbox, "pedido_enviado", "pt_BR")).body)
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -690,6 +722,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "flow_id": [flow.pk],
         "version": [1, 2],
         "link_id": [link.pk],
+        "broadcast_id": [b.pk for b in broadcasts],
     }
     return workspace
 
@@ -732,6 +765,7 @@ NOT_PAGES = {
     "product_import_errors",  # a CSV report (its words are checked in tests/payments)
     "payment_reconciliation_csv",  # a CSV file (its words are checked in tests/payments)
     "entry_link_qr",  # an image (PNG or SVG)
+    "broadcast_recipients_csv",  # a CSV file (its columns are checked in tests/campaigns)
     # A security key's pages: only a browser can register one (tests/e2e).
     "mfa_edit_webauthn",
     "mfa_remove_webauthn",
@@ -910,6 +944,12 @@ EXPECTED_PAGES = {
     "entry_link_create",
     "entry_link_edit",
     "sources_report",
+    "broadcast_list",
+    "broadcast_create",
+    "broadcast_detail",
+    "broadcast_edit",
+    "broadcast_live",
+    "message_prices",
 }
 
 

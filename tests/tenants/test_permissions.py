@@ -21,6 +21,7 @@ EVERYONE = set(ROLES)
 ADMINS = {"owner", "admin"}
 MANAGE_LABELS = {"owner", "admin", "supervisor"}
 VIEW_REPORTS = {"owner", "admin", "supervisor"}
+MANAGE_BROADCASTS = {"owner", "admin", "supervisor"}
 
 # The expected matrix, written out by hand so that a change to a role's permissions shows up here.
 EXPECTED: dict[str, set[str]] = {
@@ -196,6 +197,20 @@ EXPECTED: dict[str, set[str]] = {
     "flow_version": ADMINS,
     "flow_test": ADMINS,
     "flow_sessions": ADMINS,
+    # Broadcasts and message prices: "Manage broadcasts". The sample is a draft: a delete or a start answers with
+    # a redirect; pausing, resuming or canceling a draft is refused with a message (a redirect too).
+    "broadcast_list": MANAGE_BROADCASTS,
+    "broadcast_create": MANAGE_BROADCASTS,
+    "broadcast_detail": MANAGE_BROADCASTS,
+    "broadcast_edit": MANAGE_BROADCASTS,
+    "broadcast_delete": MANAGE_BROADCASTS,
+    "broadcast_live": MANAGE_BROADCASTS,
+    "broadcast_start": MANAGE_BROADCASTS,
+    "broadcast_pause": MANAGE_BROADCASTS,
+    "broadcast_resume": MANAGE_BROADCASTS,
+    "broadcast_cancel": MANAGE_BROADCASTS,
+    "broadcast_recipients_csv": MANAGE_BROADCASTS,
+    "message_prices": MANAGE_BROADCASTS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
