@@ -8,7 +8,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import keywords
-        from conversations import events
+        from campaigns.consent_pages import contact_consent_section
+        from conversations import events, extensions
+
+        extensions.contact_section_register("campaigns.consent", contact_consent_section)
 
         events.subscribe(events.MessageReceived, keywords.message_received, name=keywords.SUBSCRIBER_KEYWORDS)
         events.subscribe(

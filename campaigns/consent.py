@@ -461,8 +461,14 @@ class PurposeState:
 
 
 def consent_states(*, contact: Contact) -> list[PurposeState]:
-    """Every purpose of the workspace with the contact's current answer."""
-    purposes = consent_purpose_list(tenant_id=contact.tenant_id)
+    """Every purpose of the workspace with the contact's current answer (reads only: the marketing purpose of a
+    workspace that never recorded an answer is shown unsaved)."""
+    purposes = list(ConsentPurpose.objects.filter(tenant_id=contact.tenant_id).order_by("-is_marketing", "name", "pk"))
+    if not any(p.is_marketing for p in purposes):
+        unsaved = ConsentPurpose(
+            tenant_id=contact.tenant_id, key=MARKETING, name=str(MARKETING_NAME), is_marketing=True
+        )
+        purposes.insert(0, unsaved)
     states = {s.purpose_id: s for s in ConsentState.objects.filter(tenant_id=contact.tenant_id, contact_id=contact.pk)}
     return [PurposeState(purpose=p, state=states.get(p.pk)) for p in purposes]
 

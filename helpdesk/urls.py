@@ -28,6 +28,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("payments.urls")),
     path("t/<slug:tenant_slug>/", include("flows.urls")),
     path("t/<slug:tenant_slug>/", include("flows.link_urls")),
+    path("t/<slug:tenant_slug>/", include("campaigns.consent_urls")),
     path("t/<slug:tenant_slug>/", include("campaigns.broadcast_urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("conversations.api_urls")),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("payments.api_urls")),
     path("api/v1/", include("flows.link_api_urls")),
     path("api/v1/", include("flows.api_urls")),
+    path("api/v1/", include("campaigns.consent_api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # Swagger UI's start-up script is served by the same view (?script), not inlined, for the CSP.
     path(

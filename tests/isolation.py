@@ -283,6 +283,13 @@ def _sample_link(tenant: Tenant) -> int:
     return entry_link_create(actor=owner_of(tenant), inbox=inbox, name=f"Sample {n}", kind="flyer", text="Hi").pk
 
 
+def _sample_consent_purpose(tenant: Tenant) -> int:
+    from campaigns.models import ConsentPurpose
+
+    n = ConsentPurpose.objects.filter(tenant=tenant).count()
+    return ConsentPurpose.objects.create(tenant=tenant, key=f"sample-{n}", name=f"Sample {n}").pk
+
+
 def _sample_flow(tenant: Tenant) -> int:
     # A bot flow of the sample channel's inbox, published (version 1), with a valid draft (version 2): a call that
     # changes, publishes or deletes it shows.
@@ -344,6 +351,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "import_id": _sample_product_import,
     "number": _sample_order,
     "link_id": _sample_link,
+    "purpose_id": _sample_consent_purpose,
     "flow_id": _sample_flow,
     "broadcast_id": _sample_broadcast,
     # A version's number: every sample flow has its version 1.

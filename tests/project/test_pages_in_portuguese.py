@@ -614,6 +614,21 @@ def _build_workspace(capture: Any) -> Workspace:
     data += ["Vitrine da loja", "Olá! Vi a vitrine", "Olá! Vi a vitrine [#vitrine01]", "vitrine01"]
     data += ["Rita Souza", "Rita", "Tiago Alves", "Tiago", "Quero saber mais", "Promoção de inverno", "Descontos"]
 
+    # Consent: a purpose of the workspace's own, João's stop in WhatsApp and an agent's opt-in with a note.
+    from campaigns.consent import consent_purpose_create, consent_record, marketing_purpose
+    from conversations.actors import SystemActor
+
+    newsletter = consent_purpose_create(actor=owner, name="Novidades da loja", description="Uma vez por mês")
+    consent_record(
+        actor=SystemActor(tenant_id=tenant.pk), contact=joao.contact, purpose=marketing_purpose(tenant_id=tenant.pk),
+        kind="opt_out", source="whatsapp", occurred_at=now, evidence={"channel": "whatsapp", "value": "stop"},
+    )  # fmt: skip
+    consent_record(
+        actor=owner, contact=joao.contact, purpose=newsletter, kind="opt_in", source="agent",
+        note="Pediu por telefone", occurred_at=now,
+    )  # fmt: skip
+    data += ["Novidades da loja", "Uma vez por mês", "Pediu por telefone", "novidades-da-loja", "whatsapp", "stop"]
+
     # The ready-made recharge bot flow (in Portuguese, as installed here), its draft, the keys, and two sessions:
     # one that ended with a person, one a customer left at the amount. Its steps are the workspace's texts.
     from flows.library import transit_recharge
@@ -720,6 +735,8 @@ def _build_workspace(capture: Any) -> Workspace:
         "import_id": [product_import.pk],
         "number": [order.number],
         "flow_id": [flow.pk],
+        "contact_id": [joao.contact_id],
+        "purpose_id": [newsletter.pk],
         "version": [1, 2],
         "link_id": [link.pk],
         "broadcast_id": [b.pk for b in broadcasts],
@@ -943,6 +960,8 @@ EXPECTED_PAGES = {
     "entry_link_list",
     "entry_link_create",
     "entry_link_edit",
+    "contact_consent",
+    "consent_settings",
     "sources_report",
     "broadcast_list",
     "broadcast_create",

@@ -174,6 +174,15 @@ EXPECTED: dict[str, set[str]] = {
     "api_entry_link_detail": ADMINS,
     "api_entry_link_qr": ADMINS,
     "sources_report": VIEW_REPORTS,
+    # A contact's consent: read by whoever sees the contact, recorded with "Manage contacts" (every built-in role; an
+    # empty form is refused with a message, a redirect); purposes and keywords need "Manage broadcasts".
+    "contact_consent": EVERYONE,
+    "contact_consent_record": EVERYONE,
+    "api_contact_consent": EVERYONE,
+    "consent_settings": MANAGE_BROADCASTS,
+    "consent_purpose_create": MANAGE_BROADCASTS,
+    "consent_purpose_edit": MANAGE_BROADCASTS,
+    "consent_purpose_delete": MANAGE_BROADCASTS,
     "api_sources_report": VIEW_REPORTS,
     # The bot flows API: "Manage automations"; starting a flow for a contact needs "Reply" (every role).
     "api_flow_list": ADMINS,
