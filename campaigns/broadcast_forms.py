@@ -196,12 +196,13 @@ class BroadcastForm(forms.Form):
         return upload
 
     def variables(self) -> dict[str, Any]:
+        """What fills each parameter, as typed (the service checks it)."""
         found: dict[str, Any] = {}
         for param in self.parameters:
             name = variable_field(param.key)
-            source = self.cleaned_data.get(f"{name}_source") or ""
-            detail = (self.cleaned_data.get(f"{name}_detail") or "").strip()
-            fallback = (self.cleaned_data.get(f"{name}_fallback") or "").strip()
+            source = str(self._value(f"{name}_source") or "")
+            detail = str(self._value(f"{name}_detail") or "").strip()
+            fallback = str(self._value(f"{name}_fallback") or "").strip()
             if source == "value":
                 found[param.key] = {"value": detail}
                 continue

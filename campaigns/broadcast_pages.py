@@ -77,19 +77,19 @@ def _sending(name: str) -> Callable[..., Any] | None:
     return found if callable(found) else None
 
 
-def _moment(value: datetime) -> str:
+def _moment(value: datetime, now: datetime | None = None) -> str:
     """A time in the member's zone: "14:05" today, with the date otherwise."""
     local = timezone.localtime(value)
-    if local.date() == timezone.localdate():
+    if local.date() == timezone.localtime(now or timezone.now()).date():
         return formats.time_format(local, "TIME_FORMAT")
     return formats.date_format(local, "SHORT_DATETIME_FORMAT")
 
 
-def wait_text(broadcast: Broadcast) -> str:
+def wait_text(broadcast: Broadcast, *, now: datetime | None = None) -> str:
     """Why a waiting broadcast waits, in words, and when it goes on."""
     if broadcast.status != Broadcast.Status.WAITING:
         return ""
-    until = _moment(broadcast.wait_until) if broadcast.wait_until is not None else ""
+    until = _moment(broadcast.wait_until, now) if broadcast.wait_until is not None else ""
     if broadcast.wait_reason == "messaging_limit":
         lookup = getattr(_backend(broadcast.inbox), "messaging_limit_of", None)
         limit = lookup(broadcast.inbox) if callable(lookup) else None
@@ -182,12 +182,7 @@ def _draft_summary(form: BroadcastForm) -> dict[str, Any]:
         probe.segment = Segment.objects.filter(tenant=form.tenant, pk=int(str(segment_id))).first()
     if probe.segment is None and not probe.audience_file:
         return summary
-    variables: dict[str, Any] = {}
-    if form.is_bound and form.is_valid():
-        variables = form.variables()
-    elif form.broadcast is not None:
-        variables = form.broadcast.variables or {}
-    probe.variables = variables
+    probe.variables = form.variables()
     summary["count"] = audience_count(probe)
     summary["preview"] = broadcast_preview(probe, template)
     summary["cost"] = cost_display(broadcast_cost_estimate(probe))
