@@ -249,6 +249,11 @@ def _keywords_clean(words: Any, field: str) -> list[str]:
     return cleaned
 
 
+def _audited(value: Any) -> Any:
+    # Whether answers are confirmed reads "on" or "off" in the audit log (a bare boolean reads "changed").
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
 @transaction.atomic
 def consent_settings_update(
     *,
@@ -289,7 +294,7 @@ def consent_settings_update(
         target=settings,
         target_label=str(_("Consent keywords")),
         request=request,
-        extra={"fields": changed, **{field: after[field] for field in changed}},
+        extra={"fields": changed, **{field: _audited(after[field]) for field in changed}},
     )
     return settings
 

@@ -337,7 +337,7 @@ def test_keyword_settings_default_and_change_audited(tenant, owner):
         "fields": ["opt_out_keywords", "opt_in_keywords", "confirm"],
         "opt_out_keywords": ["PARAR", "CHEGA"],
         "opt_in_keywords": ["VOLTO"],
-        "confirm": False,
+        "confirm": "off",
     }
 
 

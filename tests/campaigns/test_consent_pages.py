@@ -151,3 +151,17 @@ def test_settings_refuse_an_agent(tenant):
     assert logged_in(agent).get("/t/acme/settings/consent/").status_code == 403
     assert logged_in(agent).post("/t/acme/settings/consent/purposes/", {"name": "X"}).status_code == 403
     assert not ConsentPurpose.objects.filter(key="x").exists()
+
+
+def test_the_audit_log_names_the_purpose_the_answer_and_the_source(tenant, owner, conversation):
+    consent_record(
+        actor=owner, contact=conversation.contact, purpose=marketing_purpose(tenant_id=tenant.pk), kind="opt_out",
+        source="agent", note="Ao telefone",
+    )  # fmt: skip
+    client = logged_in(owner)
+    client.post("/t/acme/settings/consent/", {"opt_out_keywords": "PARAR", "opt_in_keywords": "", "confirm": ""})
+
+    html = client.get("/t/acme/settings/audit-log/").content.decode()
+
+    for shown in ("Marketing messages", "Opted out", "Agent", "words that stop marketing", "PARAR", "off"):
+        assert shown in html, shown
