@@ -274,6 +274,7 @@ SPECTACULAR_SETTINGS = {
         "ReconciliationDifferenceKindEnum": "payments.reconciliation.KINDS",
         "EntryLinkKindEnum": "flows.models.EntryLink.Kind",
         "SourceKindEnum": "flows.links.SOURCE_KINDS",
+        "BroadcastStatusEnum": "campaigns.models.Broadcast.Status",
     },
 }
 
