@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns import scheduling, sending
+from campaigns import otp, scheduling, sending
 
 
 @shared_task
@@ -25,3 +25,8 @@ def broadcast_feed(broadcast_id: int) -> str:
 @shared_task
 def broadcasts_sweep() -> dict[str, int]:
     return sending.broadcasts_sweep()
+
+
+@shared_task
+def otp_messages_mask() -> int:
+    return otp.otp_messages_mask()

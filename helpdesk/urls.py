@@ -37,6 +37,8 @@ urlpatterns = [
     path("api/v1/", include("payments.api_urls")),
     path("api/v1/", include("flows.link_api_urls")),
     path("api/v1/", include("flows.api_urls")),
+    path("api/v1/", include("campaigns.schedule_api_urls")),
+    path("api/v1/", include("campaigns.otp_api_urls")),
     path("api/v1/", include("campaigns.consent_api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # Swagger UI's start-up script is served by the same view (?script), not inlined, for the CSP.
