@@ -28,6 +28,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("payments.urls")),
     path("t/<slug:tenant_slug>/", include("flows.urls")),
     path("t/<slug:tenant_slug>/", include("flows.link_urls")),
+    path("t/<slug:tenant_slug>/", include("campaigns.schedule_urls")),
     path("t/<slug:tenant_slug>/", include("campaigns.consent_urls")),
     path("t/<slug:tenant_slug>/", include("campaigns.broadcast_urls")),
     path("api/v1/", include("tenants.api_urls")),

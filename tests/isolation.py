@@ -326,6 +326,27 @@ def _sample_broadcast(tenant: Tenant) -> int:
     ).pk
 
 
+def _sample_scheduled_message(tenant: Tenant) -> int:
+    # A text for the sample conversation's customer tomorrow: a call that cancels it shows.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import ScheduledMessage
+    from conversations.models import Conversation
+
+    conversation = Conversation.objects.get(tenant=tenant, display_id=_sample_conversation(tenant))
+    return ScheduledMessage.objects.create(
+        tenant=tenant,
+        contact_id=conversation.contact_id,
+        inbox_id=conversation.inbox_id,
+        conversation=conversation,
+        kind="text",
+        text="sample",
+        send_at=timezone.now() + timedelta(days=1),
+    ).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -354,6 +375,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "purpose_id": _sample_consent_purpose,
     "flow_id": _sample_flow,
     "broadcast_id": _sample_broadcast,
+    "scheduled_id": _sample_scheduled_message,
     # A version's number: every sample flow has its version 1.
     "version": lambda tenant: 1,
 }

@@ -684,6 +684,15 @@ def _build_workspace(capture: Any) -> Workspace:
                 error_code=code, error_title=title, country="BR",
             )  # fmt: skip
     data += ["Clientes VIP", "Aviso de envio", "A-100", "Message undeliverable", "131026"]
+
+    # A reminder scheduled for João (shown in his contact panel, cancelable), by the owner.
+    from campaigns.scheduling import TemplateSpec, message_schedule
+
+    reminder, _created = message_schedule(
+        actor=owner, contact=joao.contact, inbox=joao.inbox, send_at=now + timedelta(days=1),
+        template=TemplateSpec(name="pedido_enviado", language="pt_BR", params={"body": ["João", "A-200"]}),
+    )  # fmt: skip
+    data += ["A-200", "pedido_enviado (pt_BR): João, A-200"]
     # Its preview: the template with the first contact's values.
     from campaigns.broadcasts import broadcast_preview, template_find
 
@@ -740,6 +749,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "version": [1, 2],
         "link_id": [link.pk],
         "broadcast_id": [b.pk for b in broadcasts],
+        "scheduled_id": [reminder.pk],
     }
     return workspace
 
@@ -969,6 +979,7 @@ EXPECTED_PAGES = {
     "broadcast_edit",
     "broadcast_live",
     "message_prices",
+    "scheduled_message_create",
 }
 
 

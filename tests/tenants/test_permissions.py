@@ -220,6 +220,15 @@ EXPECTED: dict[str, set[str]] = {
     "broadcast_cancel": MANAGE_BROADCASTS,
     "broadcast_recipients_csv": MANAGE_BROADCASTS,
     "message_prices": MANAGE_BROADCASTS,
+    # Scheduled messages: every role replies and sends templates; the sample is the sample conversation's
+    # customer's (a cancel of it answers with a redirect). One-time codes: API tokens, owners and admins only.
+    "scheduled_message_create": EVERYONE,
+    "scheduled_message_cancel": EVERYONE,
+    "api_scheduled_message_list": EVERYONE,
+    "api_scheduled_message_detail": EVERYONE,
+    "api_scheduled_message_cancel": EVERYONE,
+    "api_otp_send": ADMINS,
+    "api_otp_verify": ADMINS,
     # The inbox API: every built-in role may reply, and the sample conversation is visible to all.
     "api_conversation_assignee": EVERYONE,
     "api_conversation_status": EVERYONE,
@@ -272,6 +281,8 @@ EMPTY_BODY_INVALID = {
     "api_conversation_notes",
     "inbox_send",
     "inbox_note",
+    "api_otp_send",
+    "api_otp_verify",
 }
 
 EXPECTED_PERMS = {
