@@ -196,6 +196,44 @@ def phone_number_of(inbox: Inbox) -> str | None:
     return lookup(inbox) if callable(lookup) else None
 
 
+# --- the account's messaging limit and the number's quality ----------------------------------------------
+#
+# A channel that caps how many customers the business may write to first in a rolling day (WhatsApp's
+# messaging limit) and rates the number's quality says so through the optional capability below, so that
+# features which write first to many customers (broadcasts) pace by it without learning the channel.
+
+QUALITY_GREEN = "GREEN"
+QUALITY_YELLOW = "YELLOW"
+QUALITY_RED = "RED"
+QUALITY_UNKNOWN = "UNKNOWN"
+
+
+class MessagingLimitBackend(Protocol):
+    """The optional messaging-limit capability of a ``ChannelBackend``."""
+
+    def messaging_limit_of(self, inbox: Inbox) -> int | None:
+        """How many unique customers the business may message outside their reply window in any rolling
+        24 hours through this inbox's account; None when unlimited."""
+
+    def quality_of(self, inbox: Inbox) -> str:
+        """The number's quality: ``GREEN``, ``YELLOW``, ``RED`` or ``UNKNOWN``."""
+
+
+def messaging_limit_of(inbox: Inbox) -> int | None:
+    """The inbox's messaging limit (unique customers written to first per rolling 24 hours); None when the
+    channel has none (or it is unlimited)."""
+    backend = _registry.get(inbox.channel_type)
+    lookup = getattr(backend, "messaging_limit_of", None)
+    return lookup(inbox) if callable(lookup) else None
+
+
+def quality_of(inbox: Inbox) -> str:
+    """The inbox's number quality (``QUALITY_*``); ``UNKNOWN`` when the channel rates none."""
+    backend = _registry.get(inbox.channel_type)
+    lookup = getattr(backend, "quality_of", None)
+    return lookup(inbox) if callable(lookup) else QUALITY_UNKNOWN
+
+
 # Kinds of message only some channels can send: a backend lists those it sends in an ``optional_types``
 # attribute (a set of ``Message.Type`` values); a backend without it sends none of them.
 OPTIONAL_TYPES = frozenset({"payment_request", "order_status", "product", "product_list", "catalog"})

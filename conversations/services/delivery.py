@@ -88,6 +88,44 @@ def _fail(message: Message, *, code: int | None, title: str, details: str = "") 
         publish_message_event("message.updated", message)
 
 
+WITHDRAWN_TITLE = "Withdrawn before it was sent"
+
+
+def messages_withdraw(*, message_ids: list[int], details: str = "") -> list[int]:
+    """Take messages still waiting in the send queue out of it for good (their sender gave up on them: a
+    broadcast canceled): each queued one is failed without a code, with its ``MessageStatusChanged``
+    event. Returns the ids withdrawn. A message already claimed by a sender (sending, or with the
+    channel) is not stopped: it counts as sent. Call it inside the caller's transaction."""
+    if not message_ids:
+        return []
+    now = timezone.now()
+    failed = {
+        "status": Message.Status.FAILED,
+        "error_code": None,
+        "error_title": WITHDRAWN_TITLE,
+        "error_details": details,
+        "failed_at": now,
+        "next_attempt_at": None,
+    }
+    with transaction.atomic():
+        # Locked first, so a sender's claim (queued → sending) either came before and wins, or waits and
+        # then finds them failed.
+        ids = list(
+            Message.objects.select_for_update(no_key=True)
+            .filter(pk__in=message_ids, status=Message.Status.QUEUED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return []
+        Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED).update(**failed)
+        messages = list(Message.objects.filter(pk__in=ids).order_by("pk"))
+        events_record([status_changed_event(message, Message.Status.QUEUED) for message in messages])
+    for message in messages:
+        publish_message_event("message.updated", message)
+    return ids
+
+
 def _lease_until(now: datetime) -> datetime:
     # If this worker dies mid-send, the sweeper waits this long (for a status naming the message)
     # before it tries again.

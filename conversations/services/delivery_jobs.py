@@ -33,11 +33,12 @@ def send_key(inbox_id: int) -> str:
     return f"helpdesk:send:{inbox_id}"
 
 
-def delivery_enqueue(message: Message) -> bool:
+def delivery_enqueue(message: Message, *, ahead: bool = True) -> bool:
     """Have a queued outbound message sent (called after commit). Returns False when the broker is
-    down: the message stays queued and the sweeper hands it over later."""
+    down: the message stays queued and the sweeper hands it over later. A message of a sender that
+    goes ahead of the queue joins the queue all the same when ``ahead`` is False (a broadcast's)."""
     try:
-        if message.sender_type in AHEAD_OF_QUEUE:
+        if ahead and message.sender_type in AHEAD_OF_QUEUE:
             send_ahead_request(message_id=message.pk)
         else:
             send_request(message_id=message.pk, inbox_id=message.inbox_id)

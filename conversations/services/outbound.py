@@ -226,6 +226,7 @@ def message_send(
     conversation: Conversation,
     spec: OutboundSpec,
     idempotency_key: str | None = None,
+    bulk: bool = False,
 ) -> tuple[Message, bool]:
     """Queue a message for the customer. Returns the message and whether it was newly created.
 
@@ -236,6 +237,11 @@ def message_send(
     The same ``idempotency_key`` with the same request returns the first message instead of sending
     again, so a double click or a client retry sends once; a key already used in another
     conversation, or with another request, is refused and nothing is sent.
+
+    ``bulk``: one of many messages the business writes first (a broadcast). It is not an answer: the
+    conversation keeps its unread count, waiting time, activity time and reply-window state (no read
+    receipt either), it joins the end of the inbox's send queue instead of going ahead of it, and it
+    is not audited one by one (the feature that sends it audits the whole).
     """
     if actor.tenant_id != conversation.tenant_id:
         raise PermissionDenied(_("You do not have permission to send this message."))
@@ -288,11 +294,13 @@ def message_send(
                     file_size=spec.upload.size,
                     download_status=Attachment.DownloadStatus.STORED,
                 )
-            # The business answered: the customer no longer waits, and the team has seen their messages.
-            if conversation.unread_count:
-                read_receipt_on_commit(conversation)
-            now = timezone.now()
-            changes = {"last_activity_at": now, "waiting_since": None, "last_reply_at": now, "unread_count": 0}
+            changes: dict[str, Any] = {}
+            if not bulk:
+                # The business answered: the customer no longer waits, and the team has seen their messages.
+                if conversation.unread_count:
+                    read_receipt_on_commit(conversation)
+                now = timezone.now()
+                changes = {"last_activity_at": now, "waiting_since": None, "last_reply_at": now, "unread_count": 0}
             preview = Conversation.preview_update(at=message.occurred_at, pk=message.pk)
             Conversation.objects.filter(pk=conversation.pk).update(**changes, **preview)
             for key, value in changes.items():
@@ -316,7 +324,7 @@ def message_send(
                     )
                 ]
             )
-            if message.sender_type in (Message.SenderType.BOT, Message.SenderType.SYSTEM):
+            if not bulk and message.sender_type in (Message.SenderType.BOT, Message.SenderType.SYSTEM):
                 # A person's reply names its author on the message; what the business sends by
                 # itself is a configured action, kept in the audit log.
                 audit_log_record(
@@ -328,7 +336,10 @@ def message_send(
                     target_label=f"#{conversation.display_id}",
                     extra={"message_id": message.pk, "type": message.type},
                 )
-            transaction.on_commit(lambda: delivery_jobs.delivery_enqueue(message))
+            if bulk:
+                transaction.on_commit(lambda: delivery_jobs.delivery_enqueue(message, ahead=False))
+            else:
+                transaction.on_commit(lambda: delivery_jobs.delivery_enqueue(message))
             publish_message_event("message.created", message)
             publish_conversation_updated(conversation)
     except IntegrityError:
