@@ -5,8 +5,6 @@ Message prices. Guarded by "Manage broadcasts"; every change goes through the se
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +27,7 @@ from campaigns.broadcasts import (
     broadcast_recipients_csv,
     broadcast_stats,
     broadcast_update,
+    sending_operation,
     template_find,
 )
 from campaigns.models import Broadcast, MessagePrice, Segment
@@ -65,16 +64,6 @@ def _broadcast(request: HttpRequest, broadcast_id: int) -> Broadcast:
     if broadcast is None:
         raise Http404(_("No such broadcast."))
     return broadcast
-
-
-def _sending(name: str) -> Callable[..., Any] | None:
-    """An operation of the sending engine (``campaigns.sending``), None while it has none."""
-    try:
-        module = importlib.import_module("campaigns.sending")
-    except ImportError:
-        return None
-    found = getattr(module, name, None)
-    return found if callable(found) else None
 
 
 def _moment(value: datetime, now: datetime | None = None) -> str:
@@ -307,7 +296,7 @@ def broadcast_live_fragment(request: HttpRequest, tenant_slug: str, broadcast_id
 
 def _act(request: HttpRequest, tenant_slug: str, broadcast_id: int, operation: str, done: str) -> HttpResponse:
     broadcast = _broadcast(request, broadcast_id)
-    service = _sending(operation)
+    service = sending_operation(operation)
     if service is None:
         messages.error(request, _("Sending is not available yet."))
     else:

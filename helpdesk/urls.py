@@ -38,6 +38,7 @@ urlpatterns = [
     path("api/v1/", include("payments.api_urls")),
     path("api/v1/", include("flows.link_api_urls")),
     path("api/v1/", include("flows.api_urls")),
+    path("api/v1/", include("campaigns.broadcast_api_urls")),
     path("api/v1/", include("campaigns.schedule_api_urls")),
     path("api/v1/", include("campaigns.otp_api_urls")),
     path("api/v1/", include("campaigns.consent_api_urls")),
