@@ -23,6 +23,7 @@ from conversations import tasks
 from conversations.models import Message
 from conversations.services import delivery, delivery_jobs
 from conversations.services.actions import conversation_mark_read
+from conversations.services.contacts import contact_marketing_consent_set
 from conversations.services.delivery import message_deliver, messages_deliver_batch, messages_deliver_parts
 from conversations.services.inbound import InboundSpec, message_receive
 from conversations.services.outbound import OutboundSpec, message_send
@@ -639,6 +640,8 @@ TEMPLATES: list[dict[str, Any]] = [
 def test_templates_arrive_exactly_in_metas_shape_with_header_body_and_button_parameters(setup):
     admin, channel, tenant = setup
     conversation = _customer_writes(admin, channel)
+    # promocao_recarga is a MARKETING template: the customer agreed to marketing.
+    contact_marketing_consent_set(contact=conversation.contact, consent="opted_in", at=timezone.now())
     for template in TEMPLATES:
         admin.add_template(waba_id=WABA, status="APPROVED", **template)
     templates_sync(channel=channel)
