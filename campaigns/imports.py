@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from campaigns.models import MARKETING, ConsentEvent, ConsentPurpose, ConsentState, ContactImport, ContactImportError
 from conversations.actors import Actor, actor_audit_label, actor_audit_record, actor_user
@@ -417,6 +418,18 @@ def _enqueue(import_id: int) -> None:
 # --- the job ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a row (or a cell) was not imported: kept as its English message and its parameters, so that each
+    reader sees it in their own language."""
+
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return _(self.msgid) % self.params if self.params else _(self.msgid)
+
+
 @dataclass
 class Row:
     number: int
@@ -426,7 +439,7 @@ class Row:
     labels: list[str] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)
     consent: bool | None = None
-    errors: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, Problem]] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -453,20 +466,26 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
             value = cells[index] if index < len(cells) else ""
             if target == PHONE:
                 if not value:
-                    row.errors.append((column, _("The phone number is missing.")))
+                    row.errors.append((column, Problem(N_("The phone number is missing."))))
                     continue
                 phone = phone_read(value, region=region)
                 if phone is None:
-                    row.errors.append((column, _("%(value)s is not a valid phone number.") % {"value": value[:40]}))
+                    row.errors.append(
+                        (column, Problem(N_("%(value)s is not a valid phone number."), {"value": value[:40]}))
+                    )
                     continue
                 if phone in seen:
-                    row.errors.append((column, _("The phone number is also on row %(row)s.") % {"row": seen[phone]}))
+                    row.errors.append(
+                        (column, Problem(N_("The phone number is also on row %(row)s."), {"row": seen[phone]}))
+                    )
                     continue
                 seen[phone] = number
                 row.phone = phone
             elif target == NAME:
                 if len(value) > NAME_MAX:
-                    row.errors.append((column, _("The name is longer than %(n)s characters.") % {"n": NAME_MAX}))
+                    row.errors.append(
+                        (column, Problem(N_("The name is longer than %(n)s characters."), {"n": NAME_MAX}))
+                    )
                 elif value:
                     row.name = value
             elif target == LABEL:
@@ -474,7 +493,7 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
                     name = name.strip()
                     if len(name) > LABEL_NAME_MAX:
                         row.errors.append(
-                            (column, _("A label is longer than %(n)s characters.") % {"n": LABEL_NAME_MAX})
+                            (column, Problem(N_("A label is longer than %(n)s characters."), {"n": LABEL_NAME_MAX}))
                         )
                         break
                     if name and name not in row.labels:
@@ -486,13 +505,15 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
                 elif word in NO:
                     row.consent = False
                 elif value:
-                    row.errors.append((column, _("Consent is yes or no, not %(value)s.") % {"value": value[:40]}))
+                    row.errors.append(
+                        (column, Problem(N_("Consent is yes or no, not %(value)s."), {"value": value[:40]}))
+                    )
             elif target.startswith(ATTRIBUTE):
                 if len(value) > ATTRIBUTE_VALUE_MAX:
                     row.errors.append(
                         (
                             column,
-                            _("The value is longer than %(n)s characters.") % {"n": ATTRIBUTE_VALUE_MAX},
+                            Problem(N_("The value is longer than %(n)s characters."), {"n": ATTRIBUTE_VALUE_MAX}),
                         )
                     )
                 elif value:
@@ -513,15 +534,31 @@ def _actor(job: ContactImport) -> Membership | None:
     return membership if membership is not None and membership.has_perm(Perm.MANAGE_BROADCASTS) else None
 
 
-def _error(job: ContactImport, row: Row, column: str, message: str) -> ContactImportError:
+def _error(job: ContactImport, row: Row, column: str, problem: Problem) -> ContactImportError:
+    with translation.override("en"):
+        message = problem.text()
     return ContactImportError(
         tenant_id=job.tenant_id,
         contact_import=job,
         row=row.number,
         column=column[:255],
         message=message[:500],
-        values=row.cells,
+        values={"cells": row.cells, "msgid": problem.msgid, "params": problem.params},
     )
+
+
+def import_error_message(error: ContactImportError) -> str:
+    """Why the row was not imported, in the active language."""
+    values = error.values if isinstance(error.values, dict) else {}
+    if values.get("msgid"):
+        return Problem(str(values["msgid"]), dict(values.get("params") or {})).text()
+    return error.message
+
+
+def import_error_cells(error: ContactImportError) -> list[str]:
+    values = error.values
+    cells = values.get("cells", []) if isinstance(values, dict) else values
+    return [str(cell) for cell in cells or []]
 
 
 @dataclass
@@ -549,7 +586,7 @@ def _labels_resolve(
     for row in rows:
         unknown = [name for name in row.labels if name not in ids]
         if unknown:
-            message = _("Unknown label %(name)s (you may not create labels).") % {"name": unknown[0]}
+            message = Problem(N_("Unknown label %(name)s (you may not create labels)."), {"name": unknown[0]})
             result.errors.append(_error(job, row, label_column, message))
         else:
             kept.append(row)
@@ -648,12 +685,12 @@ def _batch_apply(*, job: ContactImport, actor: Membership, rows: list[Row]) -> B
             continue
         contact = existing.get(matched[row.number])
         if contact is None:  # deleted meanwhile
-            result.errors.append(_error(job, row, "", _("The contact was deleted during the import.")))
+            result.errors.append(_error(job, row, "", Problem(N_("The contact was deleted during the import."))))
             del matched[row.number]
             continue
         attributes = {**(contact.custom_attributes or {}), **row.attributes}
         if len(attributes) > ATTRIBUTE_LIMIT:
-            message = _("A contact can have %(n)s custom attributes at most.") % {"n": ATTRIBUTE_LIMIT}
+            message = Problem(N_("A contact can have %(n)s custom attributes at most."), {"n": ATTRIBUTE_LIMIT})
             result.errors.append(_error(job, row, attribute_column, message))
             del matched[row.number]
             continue
@@ -682,7 +719,7 @@ def _batch_apply(*, job: ContactImport, actor: Membership, rows: list[Row]) -> B
         consenting = [(row, contact_of[row.number]) for row in valid if row.consent and row.number in contact_of]
         refused = consent_import_apply(job=job, actor=actor, rows=consenting)
         for row in refused:
-            message = _("This customer opted out earlier: the import does not opt them back in.")
+            message = Problem(N_("This customer opted out earlier: the import does not opt them back in."))
             result.errors.append(_error(job, row, consent_column, message))
     result.created = len(created)
     result.updated = len(matched)
@@ -787,36 +824,35 @@ def contact_import_run(
     started = time.monotonic()
     ContactImport.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=timezone.now())
     ContactImport.objects.filter(pk=job.pk).update(status=ContactImport.Status.RUNNING)
-    with translation.override(job.tenant.locale or "pt-br"):
-        try:
-            with job.file.open("rb") as handle:
-                data = handle.read()
-            rows = _rows_read(job, data)
-        except (ValidationFailed, OSError) as exc:
-            _fail(job, str(exc)[:1000])
-            return job, False
-        while True:
-            with transaction.atomic():
-                locked = (
-                    ContactImport.objects.select_for_update(of=("self",))
-                    .select_related("tenant", "consent_purpose")
-                    .get(pk=job.pk)
-                )
-                offset = locked.processed_rows
-                if locked.status != ContactImport.Status.RUNNING or offset >= len(rows):
-                    break
-                result = _batch_apply(job=locked, actor=actor, rows=rows[offset : offset + BATCH])
-                ContactImportError.objects.bulk_create(result.errors, ignore_conflicts=True)
-                ContactImport.objects.filter(pk=job.pk).update(
-                    processed_rows=offset + len(rows[offset : offset + BATCH]),
-                    created_count=F("created_count") + result.created,
-                    updated_count=F("updated_count") + result.updated,
-                    error_count=F("error_count") + len(result.errors),
-                    updated_at=timezone.now(),
-                )
-            if time.monotonic() - started > budget_seconds:
-                job.refresh_from_db()
-                return job, job.processed_rows < len(rows)
+    try:
+        with job.file.open("rb") as handle:
+            data = handle.read()
+        rows = _rows_read(job, data)
+    except (ValidationFailed, OSError) as exc:
+        _fail(job, str(exc)[:1000])
+        return job, False
+    while True:
+        with transaction.atomic():
+            locked = (
+                ContactImport.objects.select_for_update(of=("self",))
+                .select_related("tenant", "consent_purpose")
+                .get(pk=job.pk)
+            )
+            offset = locked.processed_rows
+            if locked.status != ContactImport.Status.RUNNING or offset >= len(rows):
+                break
+            result = _batch_apply(job=locked, actor=actor, rows=rows[offset : offset + BATCH])
+            ContactImportError.objects.bulk_create(result.errors, ignore_conflicts=True)
+            ContactImport.objects.filter(pk=job.pk).update(
+                processed_rows=offset + len(rows[offset : offset + BATCH]),
+                created_count=F("created_count") + result.created,
+                updated_count=F("updated_count") + result.updated,
+                error_count=F("error_count") + len(result.errors),
+                updated_at=timezone.now(),
+            )
+        if time.monotonic() - started > budget_seconds:
+            job.refresh_from_db()
+            return job, job.processed_rows < len(rows)
     ContactImport.objects.filter(pk=job.pk, status=ContactImport.Status.RUNNING).update(
         status=ContactImport.Status.DONE, finished_at=timezone.now(), total_rows=len(rows), updated_at=timezone.now()
     )
@@ -846,5 +882,8 @@ def import_errors_csv(job: ContactImport) -> str:
     writer = csv.writer(out)
     writer.writerow([_("row"), _("column"), _("error"), *[csv_cell(c) for c in job.columns]])
     for error in ContactImportError.objects.filter(contact_import=job).order_by("row", "id").iterator(2000):
-        writer.writerow([error.row, csv_cell(error.column), csv_cell(error.message), *map(csv_cell, error.values)])
+        message = import_error_message(error)
+        writer.writerow(
+            [error.row, csv_cell(error.column), csv_cell(message), *map(csv_cell, import_error_cells(error))]
+        )
     return out.getvalue()
