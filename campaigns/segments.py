@@ -35,6 +35,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -42,11 +43,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from campaigns.models import MARKETING, ConsentEvent, ConsentPurpose, ConsentState
+from campaigns.models import MARKETING, ConsentEvent, ConsentPurpose, ConsentState, Segment
+from conversations.actors import Actor, actor_audit_record, actor_user
 from conversations.models import Contact, ContactInbox, ContactLabel, Conversation, Inbox, Label
-from helpdesk.exceptions import ValidationFailed
+from helpdesk.exceptions import NotFound, ValidationFailed
+from tenants.models import AuditLogEntry
+from tenants.permissions import Perm, require_perm
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from tenants.models import Tenant
 
 LABEL_FILTERS = ("labels_any", "labels_all", "labels_none")
@@ -309,3 +315,150 @@ def segment_contacts(*, tenant: Tenant, filters: dict[str, Any]) -> QuerySet[Con
         open_ones = Exists(conversations.exclude(status=Conversation.Status.RESOLVED))
         contacts = contacts.filter(open_ones) if clean["has_open_conversation"] else contacts.exclude(open_ones)
     return contacts
+
+
+# --- saved segments ---------------------------------------------------------------------------------------------
+
+NAME_MAX = 80
+DESCRIPTION_MAX = 255
+PREVIEW_MAX = 50
+
+
+def segment_get(*, tenant: Tenant, segment_id: int) -> Segment:
+    """The workspace's segment; another workspace's is as missing as one that never was."""
+    segment = Segment.objects.filter(tenant=tenant, pk=segment_id).first()
+    if segment is None:
+        raise NotFound(_("No such segment."))
+    return segment
+
+
+def segment_list(*, tenant: Tenant) -> QuerySet[Segment]:
+    return Segment.objects.filter(tenant=tenant).order_by("name", "pk")
+
+
+def segment_count(*, segment: Segment) -> int:
+    return segment_contacts(tenant=segment.tenant, filters=segment.filters).count()
+
+
+def segment_preview(*, tenant: Tenant, filters: dict[str, Any], limit: int = PREVIEW_MAX) -> list[Contact]:
+    """The first contacts a filter selects (newest first), for a look before sending."""
+    return list(segment_contacts(tenant=tenant, filters=filters).order_by("-pk")[: max(0, min(limit, PREVIEW_MAX))])
+
+
+def _fields_clean(name: Any, description: Any) -> tuple[str, str]:
+    name = str(name or "").strip()
+    description = str(description or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise ValidationFailed(
+            _("The name must be 1 to %(n)s characters long.") % {"n": NAME_MAX}, details={"field": "name"}
+        )
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationFailed(
+            _("The description can be %(n)s characters long at most.") % {"n": DESCRIPTION_MAX},
+            details={"field": "description"},
+        )
+    return name, description
+
+
+def _name_taken(*, tenant_id: int, name: str, exclude: int | None = None) -> None:
+    taken = Segment.objects.filter(tenant_id=tenant_id, name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise ValidationFailed(_("Another segment is named %(name)s.") % {"name": name}, details={"field": "name"})
+
+
+def segment_create(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    name: str,
+    description: str = "",
+    filters: Any = None,
+    request: HttpRequest | None = None,
+) -> Segment:
+    require_perm(actor, Perm.MANAGE_BROADCASTS, tenant_id=tenant.pk)
+    name, description = _fields_clean(name, description)
+    clean = segment_filters_clean(filters or {}, tenant=tenant)
+    with transaction.atomic():
+        _name_taken(tenant_id=tenant.pk, name=name)
+        try:
+            with transaction.atomic():
+                segment = Segment.objects.create(
+                    tenant=tenant, name=name, description=description, filters=clean, created_by=actor_user(actor)
+                )
+        except IntegrityError:
+            raise ValidationFailed(
+                _("Another segment is named %(name)s.") % {"name": name}, details={"field": "name"}
+            ) from None
+        actor_audit_record(
+            actor,
+            action=AuditLogEntry.Action.SEGMENT_CREATED,
+            tenant=tenant,
+            target=segment,
+            target_label=segment.name,
+            request=request,
+            extra={"filters": clean},
+        )
+    return segment
+
+
+def segment_update(
+    *,
+    actor: Actor,
+    segment: Segment,
+    name: Any = None,
+    description: Any = None,
+    filters: Any = None,
+    request: HttpRequest | None = None,
+) -> Segment:
+    """Change a segment; what is None keeps its value."""
+    require_perm(actor, Perm.MANAGE_BROADCASTS, tenant_id=segment.tenant_id)
+    new_name, new_description = _fields_clean(
+        segment.name if name is None else name, segment.description if description is None else description
+    )
+    clean = segment.filters if filters is None else segment_filters_clean(filters, tenant=segment.tenant)
+    changed = {
+        key: value
+        for key, value in (("name", new_name), ("description", new_description), ("filters", clean))
+        if getattr(segment, key) != value
+    }
+    if not changed:
+        return segment
+    with transaction.atomic():
+        if "name" in changed:
+            _name_taken(tenant_id=segment.tenant_id, name=new_name, exclude=segment.pk)
+        for key, value in changed.items():
+            setattr(segment, key, value)
+        try:
+            with transaction.atomic():
+                segment.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError:
+            raise ValidationFailed(
+                _("Another segment is named %(name)s.") % {"name": new_name}, details={"field": "name"}
+            ) from None
+        actor_audit_record(
+            actor,
+            action=AuditLogEntry.Action.SEGMENT_CHANGED,
+            tenant=segment.tenant,
+            target=segment,
+            target_label=segment.name,
+            request=request,
+            extra={"fields": sorted(changed), "filters": segment.filters},
+        )
+    return segment
+
+
+def segment_delete(*, actor: Actor, segment: Segment, request: HttpRequest | None = None) -> None:
+    require_perm(actor, Perm.MANAGE_BROADCASTS, tenant_id=segment.tenant_id)
+    with transaction.atomic():
+        actor_audit_record(
+            actor,
+            action=AuditLogEntry.Action.SEGMENT_DELETED,
+            tenant=segment.tenant,
+            target=segment,
+            target_label=segment.name,
+            request=request,
+            extra={"filters": segment.filters},
+        )
+        segment.delete()
