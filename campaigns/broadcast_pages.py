@@ -32,8 +32,7 @@ from campaigns.broadcasts import (
 )
 from campaigns.models import Broadcast, MessagePrice, Segment
 from campaigns.prices import broadcast_cost_estimate, cost_display, message_prices_save, price_rows
-from conversations.channels import backend_for
-from conversations.models import Inbox
+from conversations.channels import messaging_limit_of
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
 from tenants.models import Tenant
@@ -80,8 +79,7 @@ def wait_text(broadcast: Broadcast, *, now: datetime | None = None) -> str:
         return ""
     until = _moment(broadcast.wait_until, now) if broadcast.wait_until is not None else ""
     if broadcast.wait_reason == "messaging_limit":
-        lookup = getattr(_backend(broadcast.inbox), "messaging_limit_of", None)
-        limit = lookup(broadcast.inbox) if callable(lookup) else None
+        limit = messaging_limit_of(broadcast.inbox)
         if limit and until:
             return _("Waiting: today's messaging limit of %(limit)s customers is used up; continues at %(time)s.") % {
                 "limit": formats.number_format(limit, force_grouping=True),
@@ -101,13 +99,6 @@ def wait_text(broadcast: Broadcast, *, now: datetime | None = None) -> str:
     if until:
         return _("Waiting; continues at %(time)s.") % {"time": until}
     return _("Waiting.")
-
-
-def _backend(inbox: Inbox) -> Any:
-    try:
-        return backend_for(inbox)
-    except LookupError:
-        return None
 
 
 def _live_context(broadcast: Broadcast) -> dict[str, Any]:

@@ -378,8 +378,9 @@ class BroadcastRecipient(models.Model):
 
 
 class MessagePrice(TenantOwnedModel):
-    """What Meta charges per delivered template message, by category and the recipient's country (editable:
-    Meta changes its rate card). Minor units of ``currency``."""
+    """What Meta charges for delivered template messages, by category and the recipient's country (editable:
+    Meta changes its rate card). ``price_minor`` is the price of 1,000 messages in minor units of ``currency``
+    (a message costs a fraction of a cent); ``country`` "ZZ" prices every country the table does not name."""
 
     country = models.CharField(_("country"), max_length=2)
     category = models.CharField(_("category"), max_length=32)
