@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from campaigns import otp, scheduling, sending
+from campaigns.imports import contact_import_run as import_run
 
 
 @shared_task
@@ -30,3 +31,12 @@ def broadcasts_sweep() -> dict[str, int]:
 @shared_task
 def otp_messages_mask() -> int:
     return otp.otp_messages_mask()
+
+
+@shared_task(acks_late=True)
+def contact_import_run(import_id: int) -> int:
+    # A job out of time hands over to the next, which goes on from the rows already committed.
+    job, more = import_run(import_id)
+    if more:
+        contact_import_run.delay(import_id)
+    return job.processed_rows if job is not None else 0
