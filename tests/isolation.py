@@ -347,6 +347,27 @@ def _sample_scheduled_message(tenant: Tenant) -> int:
     ).pk
 
 
+def _sample_contact_import(tenant: Tenant) -> int:
+    # An import waiting for its columns' mapping: a call that starts it shows.
+    from campaigns.models import ContactImport
+
+    return ContactImport.objects.create(
+        tenant=tenant,
+        filename="sample.csv",
+        columns=["phone"],
+        sample=[["11987654321"]],
+        mapping={"phone": "phone"},
+        total_rows=1,
+    ).pk
+
+
+def _sample_segment(tenant: Tenant) -> int:
+    from campaigns.models import Segment
+
+    n = Segment.objects.filter(tenant=tenant).count()
+    return Segment.objects.create(tenant=tenant, name=f"Sample segment {n}", filters={}).pk
+
+
 SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "membership_id": _sample_membership,
     "invitation_id": _sample_invitation,
@@ -376,6 +397,8 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "flow_id": _sample_flow,
     "broadcast_id": _sample_broadcast,
     "scheduled_id": _sample_scheduled_message,
+    "contact_import_id": _sample_contact_import,
+    "segment_id": _sample_segment,
     # A version's number: every sample flow has its version 1.
     "version": lambda tenant: 1,
 }

@@ -698,6 +698,22 @@ def _build_workspace(capture: Any) -> Workspace:
 
     data.append(broadcast_preview(broadcasts[0], template_find(inbox, "pedido_enviado", "pt_BR")).body)
 
+    # Contacts imported from a spreadsheet (a row refused), another file waiting for its columns, and a segment.
+    from campaigns.imports import contact_import_run, contact_import_start, contact_import_upload
+    from campaigns.segments import segment_create
+
+    spreadsheet = "telefone;nome;cidade\n(21) 98888-7777;Carla Dias;Niterói\n12;Sem Número;Recife\n".encode()
+    imported = contact_import_upload(actor=owner, tenant=tenant, filename="clientes.csv", data=spreadsheet)
+    contact_import_start(actor=owner, contact_import=imported, mapping=imported.mapping, label_ids=[vip.pk])
+    contact_import_run(imported.pk)
+    waiting = contact_import_upload(actor=owner, tenant=tenant, filename="novos.csv", data=spreadsheet)
+    segment = segment_create(
+        actor=owner, tenant=tenant, name="VIP de Niterói", description="Quem tem a etiqueta VIP",
+        filters={"labels_any": [vip.pk], "attributes": [{"key": "cidade", "op": "eq", "value": "Niterói"}]},
+    )  # fmt: skip
+    data += ["clientes.csv", "novos.csv", "telefone", "nome", "cidade", "Carla Dias", "Niterói", "Sem Número"]
+    data += ["Recife", "VIP de Niterói", "Quem tem a etiqueta VIP", "(21) 98888-7777", "12"]
+
     # The owner protects the account with an authenticator app.
     client = Client()
     client.force_login(owner.user)
@@ -748,6 +764,8 @@ def _build_workspace(capture: Any) -> Workspace:
         "purpose_id": [newsletter.pk],
         "version": [1, 2],
         "link_id": [link.pk],
+        "contact_import_id": [waiting.pk, imported.pk],
+        "segment_id": [segment.pk],
         "broadcast_id": [b.pk for b in broadcasts],
         "scheduled_id": [reminder.pk],
     }
@@ -792,6 +810,7 @@ NOT_PAGES = {
     "product_import_errors",  # a CSV report (its words are checked in tests/payments)
     "payment_reconciliation_csv",  # a CSV file (its words are checked in tests/payments)
     "entry_link_qr",  # an image (PNG or SVG)
+    "contact_import_errors",  # a CSV report (its words are checked in tests/campaigns)
     "broadcast_recipients_csv",  # a CSV file (its columns are checked in tests/campaigns)
     # A security key's pages: only a browser can register one (tests/e2e).
     "mfa_edit_webauthn",
@@ -980,6 +999,13 @@ EXPECTED_PAGES = {
     "broadcast_live",
     "message_prices",
     "scheduled_message_create",
+    "contact_import",
+    "contact_import_detail",
+    "contact_import_progress",
+    "segment_list",
+    "segment_create",
+    "segment_edit",
+    "segment_count",
 }
 
 

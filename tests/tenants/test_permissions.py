@@ -230,6 +230,22 @@ EXPECTED: dict[str, set[str]] = {
     "api_broadcast_stats": MANAGE_BROADCASTS,
     "api_broadcast_recipients_csv": MANAGE_BROADCASTS,
     "api_message_prices": MANAGE_BROADCASTS,
+    # Contact imports and segments: "Manage broadcasts". The sample import waits for its columns' mapping; a
+    # delete of the sample segment answers with a redirect.
+    "contact_import": MANAGE_BROADCASTS,
+    "contact_import_detail": MANAGE_BROADCASTS,
+    "contact_import_progress": MANAGE_BROADCASTS,
+    "contact_import_errors": MANAGE_BROADCASTS,
+    "segment_list": MANAGE_BROADCASTS,
+    "segment_create": MANAGE_BROADCASTS,
+    "segment_count": MANAGE_BROADCASTS,
+    "segment_edit": MANAGE_BROADCASTS,
+    "segment_delete": MANAGE_BROADCASTS,
+    "api_segment_list": MANAGE_BROADCASTS,
+    "api_segment_preview": MANAGE_BROADCASTS,
+    "api_segment_detail": MANAGE_BROADCASTS,
+    "api_segment_count": MANAGE_BROADCASTS,
+    "api_segment_contacts": MANAGE_BROADCASTS,
     # Scheduled messages: every role replies and sends templates; the sample is the sample conversation's
     # customer's (a cancel of it answers with a redirect). One-time codes: API tokens, owners and admins only.
     "scheduled_message_create": EVERYONE,
