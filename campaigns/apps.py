@@ -21,3 +21,5 @@ class CampaignsConfig(AppConfig):
         events.subscribe(
             events.MarketingPreferenceReported, keywords.preference_reported, name=keywords.SUBSCRIBER_PREFERENCES
         )
+
+        from campaigns import tasks  # noqa: F401  (registers the jobs with Celery in every process)
