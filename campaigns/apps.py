@@ -10,11 +10,12 @@ class CampaignsConfig(AppConfig):
         from campaigns import keywords
         from campaigns.consent_audit import register_consent_audit_display
         from campaigns.consent_pages import contact_consent_section
-        from campaigns.schedule_pages import scheduled_section
+        from campaigns.schedule_pages import schedule_composer_action, scheduled_section
         from conversations import events, extensions
 
         extensions.contact_section_register("campaigns.consent", contact_consent_section)
         extensions.contact_section_register("campaigns.scheduled", scheduled_section)
+        extensions.composer_action_register("campaigns.schedule", schedule_composer_action)
         register_consent_audit_display()
 
         events.subscribe(events.MessageReceived, keywords.message_received, name=keywords.SUBSCRIBER_KEYWORDS)

@@ -60,6 +60,15 @@ def scheduled_section(request: HttpRequest, conversation: Conversation) -> SafeS
     return SafeString(render_to_string("campaigns/scheduled_section.html", context, request=request))
 
 
+def schedule_composer_action(request: HttpRequest, conversation: Conversation) -> SafeString | None:
+    """The composer's "Schedule" button, beside Send: opens the page that schedules a message for later."""
+    membership: Membership | None = getattr(request, "membership", None)
+    if membership is None or not membership.has_perm(Perm.REPLY):
+        return None
+    context = {"conversation": conversation, "current_tenant": membership.tenant}
+    return SafeString(render_to_string("campaigns/scheduled_composer_action.html", context, request=request))
+
+
 class ScheduleForm(forms.Form):
     KINDS = [
         ("template", pgettext_lazy("kind of scheduled message", "Template")),

@@ -10,6 +10,8 @@
   for the SKUs of one render in a fixed number of queries; an unknown SKU is left out (shown as its SKU).
 - **Composer products**: the products an agent may offer in a conversation (the composer's "Products"
   picker), searched by name or SKU; only the conversation's workspace's, and only those on offer.
+- **Composer actions**: a control beside the composer's Send button (scheduling a message for later), for the
+  member looking; it links to or opens the feature's own page.
 - **Bot holds**: which customers' new conversations a bot takes from their first message (a bot flow's keyword):
   those are opened *pending*, so that auto-assignment leaves them alone until the bot hands over. A hold is asked
   once per batch of new conversations of an inbox, with each customer's first message (its text, and the id of
@@ -49,12 +51,14 @@ ProductCards = Callable[[int, Collection[str]], Mapping[str, ProductCard]]
 # (request, conversation, query, SKUs or None) -> the products on offer matching the query (or among the SKUs).
 ProductSearch = Callable[[HttpRequest, Conversation, str, Collection[str] | None], Sequence[ProductCard]]
 
+ComposerAction = Callable[[HttpRequest, Conversation], SafeString | None]
 # (tenant id, inbox id, {contact inbox id: (first message's text, chosen reply id)}) -> contact inbox ids held.
 BotHold = Callable[[int, int, Mapping[int, tuple[str, str]]], Collection[int]]
 
 _card_providers: dict[str, CardProvider] = {}
 _bot_holds: dict[str, BotHold] = {}
 _contact_sections: dict[str, ContactSection] = {}
+_composer_actions: dict[str, ComposerAction] = {}
 _product_cards: dict[str, ProductCards] = {}
 _product_searches: dict[str, ProductSearch] = {}
 
@@ -89,6 +93,19 @@ def contact_section_unregister(name: str) -> None:
 def contact_sections(request: HttpRequest, conversation: Conversation) -> list[SafeString]:
     """The sections apps add to the contact panel of ``conversation`` for the member of ``request``."""
     return [html for section in _contact_sections.values() if (html := section(request, conversation))]
+
+
+def composer_action_register(name: str, action: ComposerAction) -> None:
+    _composer_actions[name] = action
+
+
+def composer_action_unregister(name: str) -> None:
+    _composer_actions.pop(name, None)
+
+
+def composer_actions(request: HttpRequest, conversation: Conversation) -> list[SafeString]:
+    """The controls apps add beside the composer's Send button of ``conversation``, for the member of ``request``."""
+    return [html for action in _composer_actions.values() if (html := action(request, conversation))]
 
 
 def product_cards_register(name: str, provider: ProductCards) -> None:

@@ -177,6 +177,7 @@ def _pane_context(request: HttpRequest, conversation: Conversation) -> dict[str,
         "messages": messages,
         "messages_html": _messages_html(request, messages, conversation, previous_day),
         "more_before": more,
+        "composer_actions": extensions.composer_actions(request, conversation),
     }
 
 

@@ -156,3 +156,14 @@ def test_another_workspaces_scheduled_message_cannot_be_canceled(tenant, other_t
 
     assert answer.status_code == 404
     assert ScheduledMessage.objects.get().status == "scheduled"
+
+
+def test_the_composer_offers_schedule_beside_send(tenant, conversation):
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+
+    pane = client.get(f"/t/acme/inbox/c/{conversation.display_id}/pane/")
+    html = pane.json()["html"] if pane["Content-Type"].startswith("application/json") else pane.content.decode()
+
+    composer = html.split("data-composer")[1].split("</form>")[0]
+    assert f'href="/t/acme/inbox/c/{conversation.display_id}/scheduled/new/" data-schedule-action' in composer
+    assert composer.index("data-schedule-action") < composer.index("data-send>")

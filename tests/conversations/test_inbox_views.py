@@ -493,8 +493,9 @@ def test_sidebar_query_count_is_pinned(tenant, channel, agent, supervisor, clien
     assert current.pk not in {c.pk for c in earlier}
     url = f"/t/acme/inbox/c/{current.display_id}/sidebar/"
     # The conversation, the labels flagged for it and its contact, the contact's channel identities,
-    # earlier conversations, notes, and the contact's orders (a section of the payments app).
-    assert _queries(client_for(agent), url) == 8
+    # earlier conversations, notes, the contact's orders (a section of the payments app), their consent
+    # (3, the campaigns app's section) and their scheduled messages (1, another section of campaigns).
+    assert _queries(client_for(agent), url) == 12
 
     body = client_for(agent).get(url).json()["html"]
     assert [f"#{c.display_id}" in body for c in earlier] == [True, True, True]
