@@ -93,6 +93,26 @@ def _sample_event(tenant: Tenant) -> int:
     ).pk
 
 
+def _sample_template(tenant: Tenant) -> int:
+    # An approved template of the sample channel's account: a call that edits or deletes it shows.
+    from whatsapp.models import MessageTemplate
+
+    channel = _sample_channel_obj(tenant)
+    template, _created = MessageTemplate.objects.get_or_create(
+        tenant=tenant,
+        waba_id=channel.waba_id,
+        name="sample_template",
+        language="pt_BR",
+        defaults={
+            "meta_id": str(900000000000 + tenant.pk),
+            "category": "UTILITY",
+            "status": MessageTemplate.Status.APPROVED,
+            "components": [{"type": "BODY", "text": "Olá {{1}}!", "example": {"body_text": [["Maria"]]}}],
+        },
+    )
+    return template.pk
+
+
 def _sample_conversation(tenant: Tenant) -> int:
     from django.utils import timezone
 
@@ -375,6 +395,7 @@ SAMPLES: dict[str, Callable[[Tenant], Any]] = {
     "token_id": _sample_token,
     "channel_id": _sample_channel,
     "event_id": _sample_event,
+    "template_id": _sample_template,
     "display_id": _sample_conversation,
     "attachment_id": _sample_attachment,
     "label_id": _sample_label,

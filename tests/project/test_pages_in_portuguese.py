@@ -224,7 +224,7 @@ def _build_workspace(capture: Any) -> Workspace:
     channel = make_channel(tenant, name="Suporte", display_phone_number="+55 11 3000-1000")
     inbox = channel.inbox
     inbox.members.set([owner.user_id, agent.user_id, supervisor.user_id])
-    MessageTemplate.objects.create(
+    shipped = MessageTemplate.objects.create(
         tenant=tenant,
         waba_id=WABA_ID,
         meta_id="1001",
@@ -234,7 +234,7 @@ def _build_workspace(capture: Any) -> Workspace:
         status=MessageTemplate.Status.APPROVED,
         components=[{"type": "BODY", "text": "Olá {{1}}, seu pedido {{2}} foi enviado."}],
     )
-    MessageTemplate.objects.create(
+    weekly = MessageTemplate.objects.create(
         tenant=tenant,
         waba_id=WABA_ID,
         meta_id="1002",
@@ -764,6 +764,7 @@ def _build_workspace(capture: Any) -> Workspace:
         "purpose_id": [newsletter.pk],
         "version": [1, 2],
         "link_id": [link.pk],
+        "template_id": [shipped.pk, weekly.pk],
         "contact_import_id": [waiting.pk, imported.pk],
         "segment_id": [segment.pk],
         "broadcast_id": [b.pk for b in broadcasts],
@@ -936,6 +937,10 @@ EXPECTED_PAGES = {
     "channel_list",
     "channel_create",
     "channel_detail",
+    "channel_template_list",
+    "channel_template_create",
+    "channel_template_edit",
+    "channel_template_delete",
     "webhook_event_list",
     "webhook_event_detail",
     "label_list",
