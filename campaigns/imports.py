@@ -41,7 +41,7 @@ from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from campaigns.models import MARKETING, ConsentEvent, ConsentPurpose, ConsentState, ContactImport, ContactImportError
 from conversations.actors import Actor, actor_audit_label, actor_audit_record, actor_user
@@ -466,17 +466,20 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
             value = cells[index] if index < len(cells) else ""
             if target == PHONE:
                 if not value:
-                    row.errors.append((column, Problem(N_("The phone number is missing."))))
+                    row.errors.append((column, Problem(gettext_noop("The phone number is missing."))))
                     continue
                 phone = phone_read(value, region=region)
                 if phone is None:
                     row.errors.append(
-                        (column, Problem(N_("%(value)s is not a valid phone number."), {"value": value[:40]}))
+                        (column, Problem(gettext_noop("%(value)s is not a valid phone number."), {"value": value[:40]}))
                     )
                     continue
                 if phone in seen:
                     row.errors.append(
-                        (column, Problem(N_("The phone number is also on row %(row)s."), {"row": seen[phone]}))
+                        (
+                            column,
+                            Problem(gettext_noop("The phone number is also on row %(row)s."), {"row": seen[phone]}),
+                        )
                     )
                     continue
                 seen[phone] = number
@@ -484,7 +487,7 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
             elif target == NAME:
                 if len(value) > NAME_MAX:
                     row.errors.append(
-                        (column, Problem(N_("The name is longer than %(n)s characters."), {"n": NAME_MAX}))
+                        (column, Problem(gettext_noop("The name is longer than %(n)s characters."), {"n": NAME_MAX}))
                     )
                 elif value:
                     row.name = value
@@ -493,7 +496,12 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
                     name = name.strip()
                     if len(name) > LABEL_NAME_MAX:
                         row.errors.append(
-                            (column, Problem(N_("A label is longer than %(n)s characters."), {"n": LABEL_NAME_MAX}))
+                            (
+                                column,
+                                Problem(
+                                    gettext_noop("A label is longer than %(n)s characters."), {"n": LABEL_NAME_MAX}
+                                ),
+                            )
                         )
                         break
                     if name and name not in row.labels:
@@ -506,14 +514,16 @@ def _rows_read(job: ContactImport, data: bytes) -> list[Row]:
                     row.consent = False
                 elif value:
                     row.errors.append(
-                        (column, Problem(N_("Consent is yes or no, not %(value)s."), {"value": value[:40]}))
+                        (column, Problem(gettext_noop("Consent is yes or no, not %(value)s."), {"value": value[:40]}))
                     )
             elif target.startswith(ATTRIBUTE):
                 if len(value) > ATTRIBUTE_VALUE_MAX:
                     row.errors.append(
                         (
                             column,
-                            Problem(N_("The value is longer than %(n)s characters."), {"n": ATTRIBUTE_VALUE_MAX}),
+                            Problem(
+                                gettext_noop("The value is longer than %(n)s characters."), {"n": ATTRIBUTE_VALUE_MAX}
+                            ),
                         )
                     )
                 elif value:
@@ -586,7 +596,7 @@ def _labels_resolve(
     for row in rows:
         unknown = [name for name in row.labels if name not in ids]
         if unknown:
-            message = Problem(N_("Unknown label %(name)s (you may not create labels)."), {"name": unknown[0]})
+            message = Problem(gettext_noop("Unknown label %(name)s (you may not create labels)."), {"name": unknown[0]})
             result.errors.append(_error(job, row, label_column, message))
         else:
             kept.append(row)
@@ -685,12 +695,16 @@ def _batch_apply(*, job: ContactImport, actor: Membership, rows: list[Row]) -> B
             continue
         contact = existing.get(matched[row.number])
         if contact is None:  # deleted meanwhile
-            result.errors.append(_error(job, row, "", Problem(N_("The contact was deleted during the import."))))
+            result.errors.append(
+                _error(job, row, "", Problem(gettext_noop("The contact was deleted during the import.")))
+            )
             del matched[row.number]
             continue
         attributes = {**(contact.custom_attributes or {}), **row.attributes}
         if len(attributes) > ATTRIBUTE_LIMIT:
-            message = Problem(N_("A contact can have %(n)s custom attributes at most."), {"n": ATTRIBUTE_LIMIT})
+            message = Problem(
+                gettext_noop("A contact can have %(n)s custom attributes at most."), {"n": ATTRIBUTE_LIMIT}
+            )
             result.errors.append(_error(job, row, attribute_column, message))
             del matched[row.number]
             continue
@@ -719,7 +733,7 @@ def _batch_apply(*, job: ContactImport, actor: Membership, rows: list[Row]) -> B
         consenting = [(row, contact_of[row.number]) for row in valid if row.consent and row.number in contact_of]
         refused = consent_import_apply(job=job, actor=actor, rows=consenting)
         for row in refused:
-            message = Problem(N_("This customer opted out earlier: the import does not opt them back in."))
+            message = Problem(gettext_noop("This customer opted out earlier: the import does not opt them back in."))
             result.errors.append(_error(job, row, consent_column, message))
     result.created = len(created)
     result.updated = len(matched)
