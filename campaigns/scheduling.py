@@ -365,13 +365,17 @@ def scheduled_messages_send_due(*, now: datetime | None = None, limit: int = 500
             status=ScheduledMessage.Status.SENDING, claimed_at__lte=now - reclaim_after()
         ).values_list("pk", flat=True)[:limit]
     )
-    counts = {"sent": 0, "failed": 0, "skipped": 0, "retaken": 0}
-    for pk in due:
-        counts[scheduled_message_send(scheduled_id=pk, now=now)] += 1
-    for pk in stale:
-        outcome = scheduled_message_send(scheduled_id=pk, now=now, retake=True)
+    counts = {"sent": 0, "failed": 0, "skipped": 0, "retaken": 0, "errors": 0}
+    for pk, retake in [(pk, False) for pk in due] + [(pk, True) for pk in stale]:
+        try:
+            outcome = scheduled_message_send(scheduled_id=pk, now=now, retake=retake)
+        except Exception:
+            # A bug or an outage with one message must not hold up the others; its claim is taken again later.
+            logger.exception("Scheduled message %s could not be sent", pk)
+            counts["errors"] += 1
+            continue
         counts[outcome] += 1
-        counts["retaken"] += outcome != "skipped"
+        counts["retaken"] += retake and outcome != "skipped"
     return counts
 
 

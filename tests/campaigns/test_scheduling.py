@@ -74,7 +74,7 @@ def test_a_due_template_is_sent_once_however_often_the_job_runs(tenant, conversa
     first = scheduled_messages_send_due(now=now + timedelta(hours=1, seconds=1))
     second = scheduled_messages_send_due(now=now + timedelta(hours=1, seconds=31))
 
-    assert early == {"sent": 0, "failed": 0, "skipped": 0, "retaken": 0}
+    assert early == {"sent": 0, "failed": 0, "skipped": 0, "retaken": 0, "errors": 0}
     assert first["sent"] == 1 and second["sent"] == 0
     scheduled.refresh_from_db()
     [message] = _sent(conversation)
@@ -350,3 +350,24 @@ def test_concurrent_jobs_send_each_due_message_once(tenant, conversation):
     assert errors == []
     assert len(_sent(conversation)) == 3
     assert set(ScheduledMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_an_unexpected_error_with_one_message_does_not_hold_up_the_others(tenant, conversation, monkeypatch, caplog):
+    import campaigns.scheduling as scheduling
+
+    now = timezone.now()
+    broken = _schedule(owner_of(tenant), conversation, now=now, hours=1)
+    fine = _schedule(owner_of(tenant), conversation, now=now, hours=1.5)
+    real_deliver = scheduling._deliver
+
+    def deliver(scheduled):
+        if scheduled.pk == broken.pk:
+            raise RuntimeError("the channel's backend is missing")
+        return real_deliver(scheduled)
+
+    monkeypatch.setattr(scheduling, "_deliver", deliver)
+    outcome = scheduled_messages_send_due(now=now + timedelta(hours=2))
+
+    assert (outcome["sent"], outcome["errors"]) == (1, 1)
+    assert dict(ScheduledMessage.objects.values_list("pk", "status")) == {broken.pk: "sending", fine.pk: "sent"}
+    assert f"Scheduled message {broken.pk} could not be sent" in caplog.text
