@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from conversations.channels import CatalogItem, CatalogSyncResult
 from conversations.models import Inbox, Message
 from helpdesk.jobs import BROKER_ERRORS
-from whatsapp import catalog, selectors
+from whatsapp import catalog, messaging_limits, selectors
 from whatsapp.coordination import task
 from whatsapp.models import WhatsAppChannel
 from whatsapp.sender import WhatsAppSendSession
@@ -53,6 +53,15 @@ class WhatsAppBackend:
     def phone_number_of(self, inbox: Inbox) -> str | None:
         channel = WhatsAppChannel.objects.filter(inbox=inbox).only("display_phone_number").first()
         return channel.phone_e164 if channel is not None else None
+
+    # The optional messaging-limit capability (``conversations.channels.MessagingLimitBackend``).
+    def messaging_limit_of(self, inbox: Inbox) -> int | None:
+        tier = WhatsAppChannel.objects.filter(inbox=inbox).values_list("messaging_limit_tier", flat=True).first()
+        return messaging_limits.limit_for_tier(tier or "")
+
+    def quality_of(self, inbox: Inbox) -> str:
+        quality = WhatsAppChannel.objects.filter(inbox=inbox).values_list("quality_rating", flat=True).first()
+        return quality if quality in messaging_limits.QUALITIES else "UNKNOWN"
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)

@@ -19,6 +19,7 @@ from typing import Any
 from conversations.media import MEDIA_KINDS
 from whatsapp.phone import normalize_wa_id
 from whatsapp.types import (
+    AccountUpdate,
     ErrorInfo,
     InboundContact,
     InboundMessage,
@@ -183,6 +184,8 @@ def parse_webhook(body: bytes) -> ParsedWebhook:
                 result.template_quality_updates.append(_template_quality(value, v_where, waba_id))
             elif field == "user_preferences":
                 _parse_user_preferences(value, v_where, result)
+            elif field in ACCOUNT_FIELDS:
+                result.account_updates.append(_account_update(field, value, waba_id))
             elif field not in result.ignored_fields:
                 result.ignored_fields.append(field)
     return result
@@ -512,3 +515,33 @@ def _parse_user_preferences(value: dict[str, Any], where: str, result: ParsedWeb
                 timestamp=_timestamp(item.get("timestamp"), p_where),
             )
         )
+
+
+# -- fields "phone_number_quality_update" and "business_capability_update" -----------------------------------
+
+ACCOUNT_FIELDS = ("phone_number_quality_update", "business_capability_update")
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _account_update(field: str, value: dict[str, Any], waba_id: str) -> AccountUpdate:
+    # Older versions name the per-number count ``max_daily_conversation_per_phone``; v24+ the business's.
+    daily = value.get("max_daily_conversations_per_business", value.get("max_daily_conversation_per_phone"))
+    if field == "business_capability_update":
+        return AccountUpdate(kind="capability", waba_id=waba_id, max_daily=_count(daily))
+    return AccountUpdate(
+        kind="quality",
+        waba_id=waba_id,
+        display_phone_number="".join(ch for ch in _str(value.get("display_phone_number")) if ch.isdigit()),
+        event=_str(value.get("event")),
+        current_limit=_str(value.get("current_limit")),
+        max_daily=_count(daily),
+    )

@@ -27,6 +27,7 @@ from conversations.services.inbound import (
     reaction_receive,
 )
 from helpdesk.after_commit import on_commit_guarded
+from whatsapp import messaging_limits
 from whatsapp.content import neutral_from_meta
 from whatsapp.coordination import drain, drain_key, task
 from whatsapp.models import MessageTemplate, UserPreferenceEvent, WebhookEvent, WhatsAppChannel
@@ -338,6 +339,7 @@ def _summary(parsed: ParsedWebhook) -> str:
         ("status", len(parsed.statuses)),
         ("template update", len(parsed.template_updates) + len(parsed.template_quality_updates)),
         ("preference", len(parsed.user_preferences)),
+        ("account update", len(parsed.account_updates)),
         ("error", len(parsed.errors)),
     )
     return summary_text(counts, parsed.ignored_fields)
@@ -371,6 +373,7 @@ class _Outcome:
     reported: dict[int, list[str]] = field(default_factory=dict)
     downloads: list[int] = field(default_factory=list)
     sync_channels: set[int] = field(default_factory=set)
+    limits_channels: set[int] = field(default_factory=set)
 
 
 def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
@@ -438,6 +441,8 @@ def _apply(batch: list[tuple[WebhookEvent, ParsedWebhook]]) -> _Outcome:
             target = _channel_for(event.channel, pref.phone_number_id, channels)
             if target is not None:
                 _apply_preference(target, pref)
+        for account in parsed.account_updates:
+            outcome.limits_channels.update(messaging_limits.account_update_apply(channel=event.channel, update=account))
         for err in parsed.errors:
             logger.warning(
                 "WhatsApp reported error %s (%s) for number %s", err.error.code, err.error.title, err.phone_number_id
@@ -514,6 +519,12 @@ def _after_commit(outcome: _Outcome) -> None:
         on_commit_guarded(
             lambda: [task("templates_sync").delay(channel_id) for channel_id in sync_channels],
             what=f"Template syncs of channels {sync_channels}",
+        )
+    if limits := sorted(outcome.limits_channels):
+        # The webhook moves the tier; the quality rating itself is read back from the API.
+        on_commit_guarded(
+            lambda: [task("channel_limits_refresh").delay(channel_id) for channel_id in limits],
+            what=f"Messaging limit reads of channels {limits}",
         )
 
 

@@ -31,7 +31,7 @@ from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
-from whatsapp import outbound_payloads, processing, selectors, templates_validation
+from whatsapp import messaging_limits, outbound_payloads, processing, selectors, templates_validation
 from whatsapp.client import client_for, cloud_api_client
 from whatsapp.content import INTERACTIVE_STYLES as INTERACTIVE_TYPES
 from whatsapp.content import content_from_meta
@@ -173,13 +173,18 @@ def _channel_insert(
         extra={"phone_number_id": phone_number_id, "display_phone_number": digits},
     )
     transaction.on_commit(lambda: task("templates_sync").delay(channel.pk))
+    transaction.on_commit(lambda: task("channel_limits_refresh").delay(channel.pk))
     return channel
+
+
+# What a check reads: the connection, and the messaging limit and quality campaigns pace by.
+CHECK_FIELDS = ("verified_name", "display_phone_number", "id", *messaging_limits.PHONE_FIELDS)
 
 
 def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
     """GET the phone number from the Cloud API and record whether the connection works."""
     try:
-        info = client_for(channel).get_phone_number(channel.phone_number_id)
+        info = client_for(channel).get_phone_number(channel.phone_number_id, fields=CHECK_FIELDS)
     except CloudApiError as exc:
         detail = f"{exc.code or ''} {exc.title or exc}".strip()
         WhatsAppChannel.objects.filter(pk=channel.pk).update(
@@ -194,6 +199,7 @@ def channel_check(*, channel: WhatsAppChannel) -> tuple[bool, str]:
         health_checked_at=timezone.now(),
         verified_name=verified[:255],
     )
+    messaging_limits.channel_limits_store(channel=channel, info=info)
     return True, detail
 
 

@@ -23,6 +23,11 @@ KINDS: tuple[tuple[str, str, Callable[[int], str]], ...] = (
         lambda n: ngettext("%(n)s template update", "%(n)s template updates", n) % {"n": n},
     ),
     ("preference", "preferences", lambda n: ngettext("%(n)s preference", "%(n)s preferences", n) % {"n": n}),
+    (
+        "account update",
+        "account updates",
+        lambda n: ngettext("%(n)s account update", "%(n)s account updates", n) % {"n": n},
+    ),
     ("error", "errors", lambda n: ngettext("%(n)s error", "%(n)s errors", n) % {"n": n}),
 )
 IGNORED = "ignored: "

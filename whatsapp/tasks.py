@@ -10,7 +10,7 @@ import logging
 
 from celery import shared_task
 
-from whatsapp import processing, services
+from whatsapp import messaging_limits, processing, services
 from whatsapp.errors import CloudApiError
 from whatsapp.models import WhatsAppChannel
 
@@ -63,3 +63,17 @@ def webhook_events_sweep() -> dict[str, int]:
 @shared_task
 def attachments_download_sweep() -> int:
     return services.attachments_download_sweep()
+
+
+@shared_task
+def channel_limits_refresh(channel_id: int) -> bool:
+    channel = WhatsAppChannel.objects.filter(pk=channel_id).first()
+    return channel is not None and messaging_limits.channel_limits_refresh(channel=channel)
+
+
+@shared_task
+def channel_limits_refresh_all() -> int:
+    ids = list(WhatsAppChannel.objects.filter(tenant__active=True).values_list("pk", flat=True))
+    for pk in ids:
+        channel_limits_refresh.delay(pk)
+    return len(ids)

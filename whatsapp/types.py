@@ -111,6 +111,19 @@ class UserPreferenceUpdate:
 
 
 @dataclass(frozen=True)
+class AccountUpdate:
+    """``phone_number_quality_update`` (one number, by its display number: ``kind`` "quality") or
+    ``business_capability_update`` (every number of the WhatsApp Business Account: "capability")."""
+
+    kind: str
+    waba_id: str
+    display_phone_number: str = ""
+    event: str = ""
+    current_limit: str = ""  # a tier name (TIER_250 …)
+    max_daily: int | None = None  # or the limit as a number (-1: unlimited)
+
+
+@dataclass(frozen=True)
 class ValueLevelError:
     phone_number_id: str
     error: ErrorInfo
@@ -124,6 +137,7 @@ class ParsedWebhook:
     template_updates: list[TemplateStatusUpdate] = field(default_factory=list)
     template_quality_updates: list[TemplateQualityUpdate] = field(default_factory=list)
     user_preferences: list[UserPreferenceUpdate] = field(default_factory=list)
+    account_updates: list[AccountUpdate] = field(default_factory=list)
     errors: list[ValueLevelError] = field(default_factory=list)
     ignored_fields: list[str] = field(default_factory=list)
 

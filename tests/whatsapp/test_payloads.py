@@ -853,8 +853,6 @@ def test_user_preferences_fixture():
     ("name", "field"),
     [
         ("account_update_restriction.json", "account_update"),
-        ("business_capability_update.json", "business_capability_update"),
-        ("phone_number_quality_update.json", "phone_number_quality_update"),
     ],
 )
 def test_fields_we_do_not_handle_are_listed_not_refused(name, field):
@@ -906,7 +904,10 @@ def test_batch_of_entries_and_changes_yields_every_item_in_order():
     assert [(t.waba_id, t.event) for t in parsed.template_updates] == [("102290129340398", "APPROVED")]
     assert [(u.wa_id, u.value) for u in parsed.user_preferences] == [("16505551234", "resume")]
     assert [e.error.code for e in parsed.errors] == [131000]
-    assert parsed.ignored_fields == ["account_update", "phone_number_quality_update"]
+    assert parsed.ignored_fields == ["account_update"]
+    assert [(u.kind, u.event, u.current_limit) for u in parsed.account_updates] == [
+        ("quality", "THROUGHPUT_UPGRADE", "TIER_UNLIMITED")
+    ]
 
 
 def test_empty_entry_list_is_an_empty_result():

@@ -675,12 +675,35 @@ async def clock_control(request: Request, engine: FakeEngine) -> Response:
     return JSONResponse({"now": engine.now()})
 
 
+NUMBER_SETTINGS = {
+    "messaging_limit_tier": ("TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"),
+    "quality_rating": ("GREEN", "YELLOW", "RED", "UNKNOWN"),
+}
+
+
+def _number_settings_set(engine: FakeEngine, phone_number_id: str, values: Any) -> None:
+    """``{"phone_numbers": {"<id>": {"messaging_limit_tier": "TIER_250", "quality_rating": "RED"}}}``: what
+    the phone-number API answers for a registered number (the caller holds the state's lock)."""
+    number = engine.state.numbers.get(phone_number_id)
+    if number is None:
+        raise AdminError(f"unknown phone number {phone_number_id}")
+    if not isinstance(values, dict):
+        raise AdminError("phone number settings must be a JSON object")
+    for key, value in values.items():
+        if key not in NUMBER_SETTINGS or value not in NUMBER_SETTINGS[key]:
+            raise AdminError(f"invalid phone number setting {key}={value!r}")
+        setattr(number, key, value)
+
+
 async def settings(request: Request, engine: FakeEngine) -> Response:
     if request.method == "POST":
         data = await admin_json(request)
         with engine.state.lock:
             current = engine.state.settings
             try:
+                numbers = data.pop("phone_numbers", None) or {}
+                for phone_number_id, values in numbers.items():
+                    _number_settings_set(engine, str(phone_number_id), values)
                 for key, value in data.items():
                     if not hasattr(current, key) or key == "max_recorded":
                         raise AdminError(f"unknown setting {key}")
