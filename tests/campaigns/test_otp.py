@@ -343,3 +343,41 @@ def test_only_an_authentication_template_with_a_code_button(tenant, channel, con
         refusals.append(refused.value.code)
     assert refusals == ["template_not_authentication", "template_without_code_button", "template_not_approved"]
     assert OtpChallenge.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sends_to_one_contact_let_exactly_three_through(tenant, conversation, fixed_code):
+    import threading
+
+    from django.db import connections
+
+    from tests.prerequisites import require_postgresql
+
+    require_postgresql("SQLite serialises writers: there is no race to lose")
+    callers = 6
+    barrier = threading.Barrier(callers)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            barrier.wait(timeout=10)
+            _send(tenant, conversation)
+            outcomes.append("sent")
+        except otp.RateLimited:
+            outcomes.append("limited")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(outcomes) == ["limited"] * 3 + ["sent"] * 3
+    assert OtpChallenge.objects.count() == 3
+    assert Message.objects.filter(type="template", conversation__contact=conversation.contact).count() == 3
