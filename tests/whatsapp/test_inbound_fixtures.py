@@ -1096,8 +1096,9 @@ def test_one_text_message_takes_a_fixed_number_of_queries(webhook, channel, djan
     # clock (6); auto-assignment checks the conversation is unassigned and reads the inbox's policy (6);
     # the satisfaction survey reads the message (5); automation rules read the workspace's rules (5); orders
     # from carts read nothing for a text (4); bot flows find the workspace has none (5); consent keywords read
-    # the message and the workspace's keywords (6).
-    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5 + 4 + 5 + 6):
+    # the message and the workspace's keywords (6); broadcast replies read the message's time and mark the
+    # recipient of a broadcast it answers (6).
+    with django_assert_num_queries(19 + 5 + 6 + 6 + 5 + 5 + 4 + 5 + 6 + 6):
         webhook.post(channel, text_payload(channel, wamid="wamid.measured", timestamp=1749416400))
     assert Message.objects.count() == 2
 
