@@ -28,12 +28,12 @@ from campaigns.broadcasts import (
     broadcast_recipients_csv,
     broadcast_stats,
     broadcast_update,
-    sending_operation,
 )
 from campaigns.models import Broadcast, BroadcastRecipient
 from campaigns.prices import CATEGORIES, PriceRow, broadcast_cost_estimate, message_prices_save, price_rows
+from campaigns.sending import broadcast_cancel, broadcast_pause, broadcast_resume, broadcast_start
 from helpdesk.api import CursorPagination, ErrorOutput, IdField, StrictCharField, StrictIntegerField
-from helpdesk.exceptions import Conflict, ValidationFailed
+from helpdesk.exceptions import ValidationFailed
 from helpdesk.parsers import JsonParser
 from tenants.api_base import TenantAPIView
 from tenants.permissions import Perm
@@ -373,19 +373,18 @@ class BroadcastDetailApi(_BroadcastApi):
 
 class _ActionApi(_BroadcastApi):
     parser_classes = [JsonParser]
-    operation = ""
+
+    def operation(self, *, actor: Any, broadcast: Broadcast, request: Request) -> Broadcast:
+        raise NotImplementedError
 
     def post(self, request: Request, tenant_slug: str, broadcast_id: int) -> Response:
-        broadcast = self._broadcast(broadcast_id)
-        service = sending_operation(self.operation)
-        if service is None:
-            raise Conflict(_("Sending is not available yet."), code="unavailable")
-        service(actor=self.principal, broadcast=broadcast, request=request)
+        self.operation(actor=self.principal, broadcast=self._broadcast(broadcast_id), request=request)
         return Response(_output(self._broadcast(broadcast_id)))
 
 
 class BroadcastStartApi(_ActionApi):
-    operation = "broadcast_start"
+    def operation(self, *, actor: Any, broadcast: Broadcast, request: Request) -> Broadcast:
+        return broadcast_start(actor=actor, broadcast=broadcast, request=request)
 
     @extend_schema(
         operation_id="broadcasts_start",
@@ -398,7 +397,8 @@ class BroadcastStartApi(_ActionApi):
 
 
 class BroadcastPauseApi(_ActionApi):
-    operation = "broadcast_pause"
+    def operation(self, *, actor: Any, broadcast: Broadcast, request: Request) -> Broadcast:
+        return broadcast_pause(actor=actor, broadcast=broadcast, request=request)
 
     @extend_schema(
         operation_id="broadcasts_pause",
@@ -411,7 +411,8 @@ class BroadcastPauseApi(_ActionApi):
 
 
 class BroadcastResumeApi(_ActionApi):
-    operation = "broadcast_resume"
+    def operation(self, *, actor: Any, broadcast: Broadcast, request: Request) -> Broadcast:
+        return broadcast_resume(actor=actor, broadcast=broadcast, request=request)
 
     @extend_schema(
         operation_id="broadcasts_resume",
@@ -424,7 +425,8 @@ class BroadcastResumeApi(_ActionApi):
 
 
 class BroadcastCancelApi(_ActionApi):
-    operation = "broadcast_cancel"
+    def operation(self, *, actor: Any, broadcast: Broadcast, request: Request) -> Broadcast:
+        return broadcast_cancel(actor=actor, broadcast=broadcast, request=request)
 
     @extend_schema(
         operation_id="broadcasts_cancel",

@@ -5,6 +5,7 @@ Message prices. Guarded by "Manage broadcasts"; every change goes through the se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -27,11 +28,11 @@ from campaigns.broadcasts import (
     broadcast_recipients_csv,
     broadcast_stats,
     broadcast_update,
-    sending_operation,
     template_find,
 )
 from campaigns.models import Broadcast, MessagePrice, Segment
 from campaigns.prices import broadcast_cost_estimate, cost_display, message_prices_save, price_rows
+from campaigns.sending import broadcast_cancel, broadcast_pause, broadcast_resume, broadcast_start
 from conversations.channels import messaging_limit_of
 from helpdesk.exceptions import ApplicationError
 from tenants.access import require_perm
@@ -285,43 +286,41 @@ def broadcast_live_fragment(request: HttpRequest, tenant_slug: str, broadcast_id
     return response
 
 
-def _act(request: HttpRequest, tenant_slug: str, broadcast_id: int, operation: str, done: str) -> HttpResponse:
+def _act(
+    request: HttpRequest, tenant_slug: str, broadcast_id: int, operation: Callable[..., Broadcast], done: str
+) -> HttpResponse:
     broadcast = _broadcast(request, broadcast_id)
-    service = sending_operation(operation)
-    if service is None:
-        messages.error(request, _("Sending is not available yet."))
+    try:
+        operation(actor=request.membership, broadcast=broadcast, request=request)  # type: ignore[attr-defined]
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
     else:
-        try:
-            service(actor=request.membership, broadcast=broadcast, request=request)  # type: ignore[attr-defined]
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, done % {"name": broadcast.name})
+        messages.success(request, done % {"name": broadcast.name})
     return redirect("broadcast_detail", tenant_slug=tenant_slug, broadcast_id=broadcast.pk)
 
 
 @require_POST
 @require_perm(Perm.MANAGE_BROADCASTS)
 def broadcast_start_page(request: HttpRequest, tenant_slug: str, broadcast_id: int) -> HttpResponse:
-    return _act(request, tenant_slug, broadcast_id, "broadcast_start", _("Broadcast “%(name)s” started."))
+    return _act(request, tenant_slug, broadcast_id, broadcast_start, _("Broadcast “%(name)s” started."))
 
 
 @require_POST
 @require_perm(Perm.MANAGE_BROADCASTS)
 def broadcast_pause_page(request: HttpRequest, tenant_slug: str, broadcast_id: int) -> HttpResponse:
-    return _act(request, tenant_slug, broadcast_id, "broadcast_pause", _("Broadcast “%(name)s” paused."))
+    return _act(request, tenant_slug, broadcast_id, broadcast_pause, _("Broadcast “%(name)s” paused."))
 
 
 @require_POST
 @require_perm(Perm.MANAGE_BROADCASTS)
 def broadcast_resume_page(request: HttpRequest, tenant_slug: str, broadcast_id: int) -> HttpResponse:
-    return _act(request, tenant_slug, broadcast_id, "broadcast_resume", _("Broadcast “%(name)s” resumed."))
+    return _act(request, tenant_slug, broadcast_id, broadcast_resume, _("Broadcast “%(name)s” resumed."))
 
 
 @require_POST
 @require_perm(Perm.MANAGE_BROADCASTS)
 def broadcast_cancel_page(request: HttpRequest, tenant_slug: str, broadcast_id: int) -> HttpResponse:
-    return _act(request, tenant_slug, broadcast_id, "broadcast_cancel", _("Broadcast “%(name)s” canceled."))
+    return _act(request, tenant_slug, broadcast_id, broadcast_cancel, _("Broadcast “%(name)s” canceled."))
 
 
 @require_GET

@@ -20,10 +20,9 @@ that comes out empty takes the ``fallback``; still empty, the recipient is skipp
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -545,17 +544,6 @@ def broadcast_delete(*, actor: Actor, broadcast: Broadcast, request: HttpRequest
         broadcast.delete()
         if old_file:
             transaction.on_commit(lambda: storage.delete(old_file))
-
-
-def sending_operation(name: str) -> Callable[..., Any] | None:
-    """An operation of the sending engine (``campaigns.sending``: ``broadcast_start``, ``broadcast_pause``,
-    ``broadcast_resume``, ``broadcast_cancel``), None while the engine has none."""
-    try:
-        module = importlib.import_module("campaigns.sending")
-    except ImportError:
-        return None
-    found = getattr(module, name, None)
-    return found if callable(found) else None
 
 
 # --- reading ---------------------------------------------------------------------------------------------------

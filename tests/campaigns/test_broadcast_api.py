@@ -197,11 +197,29 @@ def test_the_counters_and_cost_and_the_csv(tenant, inbox, segment):
     assert lines[2] == "'+5511900000002,,failed,,131026,Message undeliverable,,,,"
 
 
-def test_a_draft_that_cannot_start_or_pause_says_why(tenant, inbox, segment):
+def test_a_draft_is_started_paused_resumed_and_canceled_through_the_engine(tenant, inbox, segment):
     draft = make_draft(tenant, inbox, segment)
     client = token_client(tenant, "admin")
-    response = client.post(f"{BASE}{draft.pk}/pause/")
-    assert response.status_code in (400, 409)
+    one = f"{BASE}{draft.pk}/"
+
+    refused = client.post(f"{one}pause/")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "broadcast_not_running")
+    assert client.post(f"{one}start/").json()["status"] == "planning"
+    Broadcast.objects.filter(pk=draft.pk).update(status="sending")
+    assert client.post(f"{one}pause/").json()["status"] == "paused"
+    assert client.post(f"{one}resume/").json()["status"] == "sending"
+    assert client.post(f"{one}cancel/").json()["status"] == "canceled"
+    assert client.post(f"{one}resume/").status_code == 409
+    assert list(
+        AuditLogEntry.objects.filter(action__startswith="broadcast.").order_by("id").values_list("action", flat=True)
+    ) == ["broadcast.created", "broadcast.started", "broadcast.paused", "broadcast.resumed", "broadcast.canceled"]
+
+
+def test_a_draft_without_its_template_does_not_start(tenant, inbox, segment):
+    draft = make_draft(tenant, inbox, segment)
+    Broadcast.objects.filter(pk=draft.pk).update(template_name="gone")
+    response = token_client(tenant, "admin").post(f"{BASE}{draft.pk}/start/")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_failed")
     draft.refresh_from_db()
     assert draft.status == "draft"
 

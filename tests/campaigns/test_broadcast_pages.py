@@ -267,6 +267,36 @@ def test_a_draft_is_deleted_from_its_page_and_a_sending_one_is_not(owner, draft)
     assert not Broadcast.objects.filter(pk=draft.pk).exists()
 
 
+def test_the_buttons_start_schedule_pause_resume_and_cancel(owner, draft, segment):
+    client = client_of(owner)
+    later = make_draft(
+        owner.tenant, draft.inbox, segment, name="Depois", scheduled_at=timezone.now() + timedelta(days=1)
+    )
+    page = client.get(url(later)).content.decode()
+    assert ">Schedule</button>" in page and "Schedule this broadcast for" in page
+
+    assert client.post(url(later, "start/")).status_code == 302
+    assert client.post(url(draft, "start/")).status_code == 302
+    assert Broadcast.objects.get(pk=later.pk).status == "scheduled"
+    assert Broadcast.objects.get(pk=draft.pk).status == "planning"
+
+    Broadcast.objects.filter(pk=draft.pk).update(status="sending")
+    page = client.get(url(draft)).content.decode()
+    assert ">Pause</button>" in page and ">Cancel the broadcast</button>" in page and ">Resume</button>" not in page
+    client.post(url(draft, "pause/"))
+    assert Broadcast.objects.get(pk=draft.pk).status == "paused"
+    assert ">Resume</button>" in client.get(url(draft)).content.decode()
+    client.post(url(draft, "resume/"))
+    assert Broadcast.objects.get(pk=draft.pk).status == "sending"
+    response = client.post(url(draft, "cancel/"), follow=True)
+    assert Broadcast.objects.get(pk=draft.pk).status == "canceled"
+    assert "Broadcast “Black Friday” canceled." in response.content.decode()
+
+    again = client.post(url(draft, "resume/"), follow=True)
+    assert "Only a paused broadcast can be resumed." in again.content.decode()
+    assert Broadcast.objects.get(pk=draft.pk).status == "canceled"
+
+
 def test_the_recipients_csv_is_downloaded(owner, draft):
     add_recipient(draft, "+5511900000001", "sent", sent_at=datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
     response = client_of(owner).get(url(draft, "recipients.csv"))
