@@ -429,9 +429,13 @@ def consent_state_recompute(*, contact: Contact, purpose: ConsentPurpose) -> Con
 
 
 def contact_visible(*, principal: Membership | ApiToken, contact_id: int) -> Contact:
-    """A contact of a conversation the caller may see; 404 otherwise (another workspace's too)."""
-    visible = conversation_list(membership=principal).filter(contact_id=OuterRef("pk"))
-    contact = Contact.objects.filter(tenant_id=principal.tenant_id, pk=contact_id).filter(Exists(visible)).first()
+    """A contact of a conversation the caller may see, or any contact of the workspace for one who sees every
+    conversation (an imported contact has none yet); 404 otherwise (another workspace's too)."""
+    contacts = Contact.objects.filter(tenant_id=principal.tenant_id, pk=contact_id)
+    if not principal.has_perm(Perm.VIEW_ALL_CONVERSATIONS):
+        visible = conversation_list(membership=principal).filter(contact_id=OuterRef("pk"))
+        contacts = contacts.filter(Exists(visible))
+    contact = contacts.first()
     if contact is None:
         raise NotFound(_("No such contact."))
     return contact

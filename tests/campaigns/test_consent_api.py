@@ -137,3 +137,13 @@ def test_the_schema_describes_the_consent_endpoint(client):
     assert operations["get"]["operationId"] == "contacts_consent_retrieve"
     assert operations["post"]["operationId"] == "contacts_consent_record"
     assert set(operations["post"]["responses"]) == {"201", "400", "403", "404", "415"}
+
+
+def test_a_contact_without_a_conversation_is_read_by_who_sees_every_conversation(tenant):
+    imported = Contact.objects.create(tenant=tenant, name="Carla", phone_e164="+5521988887777")
+
+    everything = token_client(tenant, [Perm.VIEW_ALL_CONVERSATIONS, Perm.MANAGE_CONTACTS])
+    unassigned_only = token_client(tenant, [Perm.VIEW_UNASSIGNED, Perm.MANAGE_CONTACTS])
+
+    assert everything.get(url(imported)).json()["states"][0]["state"] == "unknown"
+    assert unassigned_only.get(url(imported)).status_code == 404
