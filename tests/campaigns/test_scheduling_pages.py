@@ -167,3 +167,21 @@ def test_the_composer_offers_schedule_beside_send(tenant, conversation):
     composer = html.split("data-composer")[1].split("</form>")[0]
     assert f'href="/t/acme/inbox/c/{conversation.display_id}/scheduled/new/" data-schedule-action' in composer
     assert composer.index("data-schedule-action") < composer.index("data-send>")
+
+
+def test_the_inbox_page_opened_on_a_conversation_offers_schedule_and_lists_whats_scheduled(tenant, conversation):
+    member, client = _client_in(tenant, "America/Sao_Paulo")
+    message_schedule(
+        actor=member,
+        contact=conversation.contact,
+        inbox=conversation.inbox,
+        send_at=timezone.now() + timedelta(hours=2),
+        text="Até já",
+    )
+
+    html = client.get(f"/t/acme/inbox/c/{conversation.display_id}/").content.decode()
+
+    assert "Até já" in html.split("data-scheduled-messages")[1].split("</section>")[0]
+
+    composer = html.split("data-composer")[1].split("</form>")[0]
+    assert f'href="/t/acme/inbox/c/{conversation.display_id}/scheduled/new/" data-schedule-action' in composer
