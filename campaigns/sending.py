@@ -532,7 +532,7 @@ def broadcast_plan(*, broadcast_id: int, now: datetime | None = None) -> int:
     with transaction.atomic():
         # Locked: a cancel waits for the plan, and a plan after a cancel does nothing.
         broadcast = (
-            Broadcast.objects.select_for_update(no_key=True)
+            Broadcast.objects.select_for_update(no_key=True, of=("self",))
             .select_related("tenant", "segment", "consent_purpose")
             .filter(pk=broadcast_id)
             .first()
@@ -884,6 +884,7 @@ def broadcast_feed(
     deadline = time.monotonic() + seconds
     usage: Usage | None = None
     poll = _setting("CAMPAIGNS_FEED_POLL_SECONDS", 0.05)
+    touched = time.monotonic()
     try:
         while True:
             if client is not None:
@@ -902,6 +903,10 @@ def broadcast_feed(
             if fed.state == "full":
                 if inline():
                     return "full"
+                if time.monotonic() - touched > FEED_KEY_TTL / 4:
+                    # Still at work while the queue drains: the sweeper must not take it for stalled.
+                    Broadcast.objects.filter(pk=broadcast_id, status=Status.SENDING).update(updated_at=timezone.now())
+                    touched = time.monotonic()
                 time.sleep(poll)
     finally:
         if client is not None:
