@@ -181,3 +181,19 @@ def test_the_csv_lists_every_recipient_and_its_outcome_with_formulas_quoted(tena
         "'+5511900000002,'@Bia,failed,,131026,'-1 undeliverable,,,,\r\n"
         "5511900000003,,skipped,no_consent,,,,,,\r\n"
     )
+
+
+def test_the_estimate_of_many_numbers_reads_groups_of_them_in_a_few_queries(
+    tenant, broadcast, django_assert_num_queries
+):
+    for n in range(150):
+        add_recipient(broadcast, f"+5511{n:09d}", "pending")
+        add_recipient(broadcast, f"+1202555{n:04d}", "sent")
+        add_recipient(broadcast, f"+1416555{n:04d}", "skipped", skip_reason="no_consent")
+
+    # The price table, whether anything is planned, the countries stored, the numbers by their first digits.
+    with django_assert_num_queries(4):
+        estimate = broadcast_cost_estimate(broadcast)
+
+    assert [(r["country"], r["recipients"], r["cost_minor"]) for r in estimate["rows"]] == [("BR", 150, 938),
+                                                                                          ("US", 150, 375)]  # fmt: skip
