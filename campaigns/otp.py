@@ -39,8 +39,10 @@ from campaigns.models import OtpChallenge
 from campaigns.scheduling import contact_inbox_for
 from conversations import channels
 from conversations.models import Contact, Inbox, Message
+from conversations.services.delivery_jobs import send_ahead_request
 from conversations.services.inbound import conversation_get_or_open
 from conversations.services.outbound import OutboundSpec, message_send
+from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.models import ApiToken, Membership
 from tenants.permissions import BuiltinRole, Perm
@@ -285,6 +287,11 @@ def otp_send(
                     content={"name": template_name, "language": template_language, "params": params},
                 ),
             )
+            if message.sender_type == Message.SenderType.API:
+                # The customer is waiting for the code: it goes ahead of the inbox's send queue (an
+                # integration's other sends), as an agent's reply does. Claimed once, whoever asks first.
+                message_id = message.pk
+                on_commit_guarded(lambda: send_ahead_request(message_id=message_id), what="one-time code send")
             # Before the commit: the history, the live events and the API only ever read it masked.
             Message.objects.filter(pk=message.pk).update(
                 text=_masked(message.text, code), content=_masked(message.content, code)

@@ -381,3 +381,19 @@ def test_concurrent_sends_to_one_contact_let_exactly_three_through(tenant, conve
     assert sorted(outcomes) == ["limited"] * 3 + ["sent"] * 3
     assert OtpChallenge.objects.count() == 3
     assert Message.objects.filter(type="template", conversation__contact=conversation.contact).count() == 3
+
+
+def test_a_tokens_code_goes_ahead_of_the_send_queue(
+    tenant, conversation, fixed_code, monkeypatch, django_capture_on_commit_callbacks
+):
+    asked: list[int] = []
+    monkeypatch.setattr(otp, "send_ahead_request", lambda *, message_id: asked.append(message_id))
+    token, _client = token_client(tenant)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        by_token = _send(tenant, conversation, principal=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(tenant, conversation)  # a member's message goes ahead by itself (the core's rule)
+
+    assert asked == [by_token.message_id]
+    assert Message.objects.get(pk=by_token.message_id).sender_type == "api"
