@@ -4,9 +4,10 @@ and WhatsApp's marketing preferences (a customer's stop or resume in the app) â€
 Subscribers of the core's events (each (event, subscriber) its own idempotent job, docs/events.md):
 
 - ``message_received`` (``MessageReceived``): a message that is *only* a keyword of the workspace (accents, case,
-  spaces and punctuation around it do not matter; a keyword inside a sentence is not one), or a reply to a button
-  whose id is ``STOP_PROMOTIONS``. The ledger row's key is the message's, so a replayed message records once, and
-  the confirmation (when the workspace wants one) is sent once, in the contact's language. A word that resumes
+  spaces and punctuation around it do not matter; a keyword inside a sentence is not one), a reply to a button
+  whose id is ``STOP_PROMOTIONS``, or a template's quick reply titled with a keyword ("Unsubscribe"; a bot's menu
+  button "Parar" stops the bot, not marketing). The ledger row's key is the message's, so a replayed message records
+  once, and the confirmation (when the workspace wants one) is sent once, in the contact's language. A word that resumes
   marketing counts only from a contact who had stopped it ("voltar" is also "go back" in a bot's menu: it must not
   opt anyone in by accident). A bot flow the customer is in still gets the message as its answer: stopping
   marketing does not end a conversation with the bot.
@@ -53,6 +54,9 @@ KIND = "consent"
 # The id of the button that stops promotions (a template's quick reply payload, or an interactive button).
 STOP_BUTTON_ID = "STOP_PROMOTIONS"
 STOP_BUTTON_TITLES = frozenset({"parar promocoes", "stop promotions"})
+# A template's quick reply titled with a keyword ("Unsubscribe") is one; a bot's or an agent's menu button is not.
+TEMPLATE_BUTTON = "template_button"
+KEYWORD_TYPES = frozenset({Message.Type.TEXT, Message.Type.BUTTON, Message.Type.INTERACTIVE})
 
 # Customer texts (conversations.customer_texts): the workspace may write its own; else these, in the
 # contact's language.
@@ -98,22 +102,25 @@ def keyword_kind(settings: ConsentSettings, text: str) -> str | None:
     return None
 
 
-def _said(message: Mapping[str, Any]) -> tuple[str, str, bool] | None:
-    """(text, button id, is a button reply) of a customer message that may be a keyword; None if it cannot be."""
+def _said(message: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(text, button id, reply type: "" for a text) of a customer message that may be a keyword; None if it cannot
+    be one."""
     if message["type"] == Message.Type.TEXT:
         text = message["text"] or ""
         # Longer than any keyword with its punctuation: a sentence, never a keyword (no further read).
         if len(text) > KEYWORD_MAX * 3:
             return None
-        return text, "", False
+        return text, "", ""
     if message["type"] in (Message.Type.BUTTON, Message.Type.INTERACTIVE):
         content = content_read(message["content"])
         if isinstance(content, ReplyContent):
-            return content.title or message["text"] or "", content.id, True
+            return content.title or message["text"] or "", content.id, content.reply_type or "button"
     return None
 
 
 def message_received(event: events.MessageReceived) -> None:
+    if event.message_type not in KEYWORD_TYPES:
+        return  # a picture, a location, an orderâ€¦: never a keyword (nothing read)
     message = (
         Message.objects.filter(tenant_id=event.tenant_id, pk=event.message_id, direction=Message.Direction.INBOUND)
         .values("pk", "type", "text", "content", "occurred_at", "external_id", "conversation_id")
@@ -124,11 +131,13 @@ def message_received(event: events.MessageReceived) -> None:
     said = _said(message)
     if said is None:
         return
-    text, button_id, is_button = said
+    text, button_id, reply_type = said
+    is_button = reply_type != ""
+    kind: str | None = None
     if is_button and (button_id.upper() == STOP_BUTTON_ID or keyword_normalise(text) in STOP_BUTTON_TITLES):
-        kind: str | None = Kind.OPT_OUT
-    else:
-        kind = None
+        kind = Kind.OPT_OUT
+    elif is_button and reply_type != TEMPLATE_BUTTON:
+        return  # a bot's or an agent's menu: its "Parar" stops that conversation, not marketing
     settings = consent_settings_get(tenant_id=event.tenant_id)
     if kind is None:
         kind = keyword_kind(settings, text)

@@ -43,7 +43,9 @@ def channel(tenant):
 def write(channel, django_capture_on_commit_callbacks, sent):
     """The customer writes (a text, or a button's payload and text); the subscribers run after the commit."""
 
-    def run(text: str = "", *, button: str = "", wamid: str = "", at: datetime | None = None) -> Message:
+    def run(
+        text: str = "", *, button: str = "", menu: str = "", wamid: str = "", at: datetime | None = None
+    ) -> Message:
         values: dict = {
             "source_id": CUSTOMER,
             "external_id": wamid or f"wamid.consent-{next(_wamids)}",
@@ -56,6 +58,12 @@ def write(channel, django_capture_on_commit_callbacks, sent):
                 type="button",
                 text=text,
                 content={"v": 1, "kind": "reply", "reply_type": "template_button", "id": button, "title": text},
+            )
+        elif menu:  # a reply to an interactive message's button (a bot's or an agent's menu)
+            values.update(
+                type="interactive",
+                text=text,
+                content={"v": 1, "kind": "reply", "reply_type": "button", "id": menu, "title": text},
             )
         else:
             values.update(type="text", text=text)
@@ -166,6 +174,23 @@ def test_the_stop_promotions_button_opts_out(write, button, title):
              "button_id": button or "other-payload"},
         )
     ]  # fmt: skip
+    assert consent(message) == "opted_out"
+
+
+def test_a_template_quick_reply_titled_with_a_keyword_opts_out_but_a_menu_button_does_not(write):
+    menu = write("Parar", menu="flow-stop")
+    assert ledger() == []
+    assert consent(menu) == "unknown"
+
+    template = write("Unsubscribe", button="Unsubscribe")
+    assert [(kind, source) for kind, source, _e in ledger()] == [("opt_out", "button")]
+    assert consent(template) == "opted_out"
+
+
+def test_the_stop_promotions_id_on_a_menu_button_opts_out(write):
+    message = write("Sem promoções", menu="STOP_PROMOTIONS")
+
+    assert [(kind, source) for kind, source, _e in ledger()] == [("opt_out", "button")]
     assert consent(message) == "opted_out"
 
 
