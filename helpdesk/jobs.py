@@ -7,6 +7,7 @@ nothing here knows an app.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +26,9 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, redis.RedisError, 
 # Delayed calls held back when HELPDESK_EAGER_DELAYED_TASKS is "defer" (tests run them explicitly).
 DEFERRED: list[tuple[Any, Any, float, dict[str, Any]]] = []
 
-# A job's hold on its coalescing key lasts this long unless it renews it.
-DRAIN_KEY_TTL = 60
+# A job's hold on its coalescing key lasts this long unless it renews it (each batch does): after a worker is
+# killed, its queue waits this long for a new job. Read from the environment, as the processes start.
+DRAIN_KEY_TTL = int(os.environ.get("HELPDESK_DRAIN_KEY_TTL", "60"))
 
 
 def run_later(task: Any, arg: Any, delay: float, **kwargs: Any) -> None:
