@@ -43,11 +43,21 @@ BUTTON_TYPES = [
 ]
 
 
+class NeededCharField(forms.CharField):
+    """Shown as required, but an empty value reaches the draft: Meta's rules (``authoring``) say what is missing,
+    in their own words (and an authentication template's message text must stay empty)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=True, **kwargs)
+
+    def validate(self, value: Any) -> None:
+        return None
+
+
 class TemplateForm(forms.Form):
-    name = forms.CharField(
+    name = NeededCharField(
         label=_("Name"),
         max_length=authoring.NAME_MAX,
-        required=False,
         help_text=_("Lowercase letters, digits and underscores, e.g. summer_sale_2025. It cannot be changed later."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
@@ -76,9 +86,8 @@ class TemplateForm(forms.Form):
         help_text=_("Meta reviews the template with it: JPEG or PNG up to 5 MB, MP4 up to 16 MB, PDF up to 100 MB."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,video/mp4,application/pdf"}),
     )
-    body = forms.CharField(
+    body = NeededCharField(
         label=_("Message text"),
-        required=False,
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=_("Up to 1024 characters. Write variables as {{1}} (numbered) or {{first_name}} (named)."),

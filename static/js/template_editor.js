@@ -18,6 +18,7 @@
   var rows = Array.prototype.slice.call(form.querySelectorAll("[data-button-row]"));
   var addButton = form.querySelector("[data-add-button]");
   var imageUrl = null;
+  var imageFile = null;
 
   function field(name) {
     return form.querySelector("[name='" + name + "']");
@@ -89,8 +90,12 @@
     var input = field("header_sample");
     var file = input && input.files && input.files[0];
     if (format === "IMAGE" && file && /^image\//.test(file.type)) {
-      if (imageUrl) URL.revokeObjectURL(imageUrl);
-      imageUrl = URL.createObjectURL(file);
+      // One object URL per chosen file: the preview is redrawn at every keystroke.
+      if (file !== imageFile) {
+        if (imageUrl) URL.revokeObjectURL(imageUrl);
+        imageFile = file;
+        imageUrl = URL.createObjectURL(file);
+      }
       var img = document.createElement("img");
       img.src = imageUrl;
       img.alt = T.IMAGE;
