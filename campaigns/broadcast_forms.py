@@ -48,7 +48,7 @@ def variable_field(key: str) -> str:
 class BroadcastForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=120)
     inbox = forms.ChoiceField(label=gettext_lazy("Inbox"), help_text=gettext_lazy("The number it is sent from."))
-    template = forms.ChoiceField(label=gettext_lazy("Template"), required=False)
+    template = forms.ChoiceField(label=gettext_lazy("Template"))
     audience = forms.ChoiceField(
         label=gettext_lazy("Audience"),
         choices=[("segment", gettext_lazy("A segment of contacts")), ("csv", gettext_lazy("A CSV file"))],

@@ -59,3 +59,48 @@ def test_the_live_page_follows_a_sending_broadcast(page: Page, browser_errors: B
     expect(live.locator("[data-processed]")).to_have_text("4 of 4 (100%)")
     expect(live).not_to_have_attribute("hx-trigger", "every 2s")
     browser_errors.assert_none()
+
+
+def test_an_admin_drafts_a_broadcast_with_a_preview_and_its_cost(
+    page: Page, browser_errors: BrowserErrors, live_server_url: str
+):
+    from conversations.models import Contact
+    from whatsapp.models import MessageTemplate
+
+    owner = make_user("owner@acme.example", name="Olivia Owner", password=PASSWORD)
+    tenant = make_tenant("Acme", slug="acme", owner=owner)
+    channel = make_channel(tenant)
+    MessageTemplate.objects.create(
+        tenant=tenant, waba_id=channel.waba_id, meta_id="1", name="order_shipped", language="en_US",
+        category="UTILITY", status=MessageTemplate.Status.APPROVED,
+        components=[{"type": "BODY", "text": "Hi {{1}}, order {{2}} has shipped.",
+                     "example": {"body_text": [["Maria", "A-1"]]}}],
+    )  # fmt: skip
+    Segment.objects.create(tenant=tenant, name="Buyers", filters={})
+    Contact.objects.create(tenant=tenant, name="Ana <b>Lima</b>", phone_e164="+5511900000001")
+    Contact.objects.create(tenant=tenant, name="Bob", phone_e164="+12025550123")
+
+    log_in(page, email="owner@acme.example", password=PASSWORD)
+    page.goto("/t/acme/campaigns/broadcasts/")
+    page.get_by_role("link", name="New broadcast").click()
+    form = page.locator("#broadcast-form")
+    form.get_by_label("Name", exact=True).fill("Shipping notice")
+    form.get_by_label("Template").select_option("order_shipped|en_US")
+    # The form is drawn again for the template: its text and a row per value.
+    expect(form.locator("[data-template='order_shipped']")).to_contain_text("Hi {{1}}, order {{2}} has shipped.")
+    form.locator("[data-parameter='body.2'] select").select_option("value")
+    form.locator("[data-parameter='body.2'] input").first.fill("A-77")
+    form.locator("select[name=segment]").select_option(label="Buyers")
+    summary = page.locator("#broadcast-summary")
+    expect(summary.locator("[data-audience-count]")).to_contain_text("2 contacts in the audience")
+    expect(summary.locator("[data-preview]")).to_contain_text("Hi Ana <b>Lima</b>, order A-77 has shipped.")
+    expect(summary.locator("[data-cost-total]")).to_have_text("$0.01")
+    expect(form.get_by_label("Name", exact=True)).to_have_value("Shipping notice")
+
+    form.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("Draft “Shipping notice” saved.")).to_be_visible()
+    assert Broadcast.objects.get(tenant=tenant).variables == {
+        "body.1": {"attribute": "name"},
+        "body.2": {"value": "A-77"},
+    }
+    browser_errors.assert_none()
