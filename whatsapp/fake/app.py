@@ -613,7 +613,9 @@ async def admin_templates(request: Request, engine: FakeEngine) -> Response:
         created = engine.seed_templates(str(data["waba_id"]))
         return JSONResponse({"data": [t.graph() for t in created]}, status_code=201)
     try:
-        template = engine.create_template(str(data["waba_id"]), {k: v for k, v in data.items() if k != "status"})
+        template = engine.create_template(
+            str(data["waba_id"]), {k: v for k, v in data.items() if k != "status"}, seeding=True
+        )
     except errors.GraphError as error:
         raise AdminError(error.details or error.message) from None
     status = str(data.get("status", "APPROVED")).upper()

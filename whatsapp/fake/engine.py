@@ -785,8 +785,8 @@ class FakeEngine:
 
     # ------------------------------------------------------------------ templates
 
-    def create_template(self, waba_id: str, body: Any) -> Template:
-        fields = templates.validate_create(body, self.upload_handle_type)
+    def create_template(self, waba_id: str, body: Any, *, seeding: bool = False) -> Template:
+        fields = templates.validate_create(body, self.upload_handle_type, seeding=seeding)
         with self.state.lock:
             for template in self.state.templates.values():
                 if (template.waba_id, template.name, template.language) == (

@@ -270,8 +270,11 @@ def check_components(
         )
 
 
-def validate_create(body: Any, handle_type: Callable[[str], str | None] | None = None) -> dict[str, Any]:
-    """Check a ``POST /{waba}/message_templates`` body; returns the normalised template fields."""
+def validate_create(
+    body: Any, handle_type: Callable[[str], str | None] | None = None, *, seeding: bool = False
+) -> dict[str, Any]:
+    """Check a ``POST /{waba}/message_templates`` body; returns the normalised template fields. ``seeding``: a
+    template put in place through the admin API (as if long approved) skips the components' checks."""
     if not isinstance(body, dict):
         raise errors.invalid_parameter("Request body must be a JSON object.")
     for key in ("name", "language", "category", "components"):
@@ -293,7 +296,8 @@ def validate_create(body: Any, handle_type: Callable[[str], str | None] | None =
     bodies = [c for c in components if str(c.get("type", "")).upper() == "BODY"]
     if category != "AUTHENTICATION" and (len(bodies) != 1 or not isinstance(bodies[0].get("text"), str)):
         raise errors.invalid_parameter("Param components must contain exactly one BODY component with text.")
-    check_components(components, category, handle_type)
+    if not seeding:
+        check_components(components, category, handle_type)
     parameter_format = body.get("parameter_format")
     if parameter_format is not None and str(parameter_format).upper() not in {"POSITIONAL", "NAMED"}:
         raise errors.invalid_parameter("Param parameter_format must be one of {NAMED, POSITIONAL}.")
