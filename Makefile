@@ -55,6 +55,7 @@ run: migrate
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_payments && \
 	$(FAKE_ENV) $(BIN)/python manage.py seed_demo_flows \
 		--site-url http://$(HOST):$(PORT) --fake-config var/fake-cloud-api.json --register && \
+	$(BIN)/python manage.py seed_demo_campaigns && \
 	$(FAKE_ENV) HELPDESK_EMBEDDED_BEAT=1 $(BIN)/uvicorn helpdesk.asgi:application --host $(HOST) --port $(PORT) \
 		--forwarded-allow-ips "$$TRUSTED_PROXIES" --lifespan off
 
