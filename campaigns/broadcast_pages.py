@@ -75,7 +75,9 @@ def _moment(value: datetime, now: datetime | None = None) -> str:
 
 
 def wait_text(broadcast: Broadcast, *, now: datetime | None = None) -> str:
-    """Why a waiting broadcast waits, in words, and when it goes on."""
+    """Why a waiting broadcast waits, in words, and when it goes on (or why the sender paused it)."""
+    if broadcast.status == Broadcast.Status.PAUSED and broadcast.wait_reason == "quality":
+        return _("Paused: the number's quality rating is low. Resume it once the rating has recovered.")
     if broadcast.status != Broadcast.Status.WAITING:
         return ""
     until = _moment(broadcast.wait_until, now) if broadcast.wait_until is not None else ""

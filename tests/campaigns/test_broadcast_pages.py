@@ -253,6 +253,12 @@ def test_the_wait_is_said_in_words_in_the_readers_language(draft):
             assert wait_text(draft, now=now - timedelta(days=1)) == (
                 "Aguardando: a classificação de qualidade do número está baixa; tenta de novo às 07/12/2026 14:05."
             )
+            draft.status = "paused"
+            assert wait_text(draft, now=now) == (
+                "Pausada: a classificação de qualidade do número está baixa. Retome-a quando ela se recuperar."
+            )
+            draft.wait_reason = ""
+            assert wait_text(draft, now=now) == ""
 
 
 def test_a_draft_is_deleted_from_its_page_and_a_sending_one_is_not(owner, draft):
