@@ -56,6 +56,7 @@ from tenants.permissions import Perm, require_perm
 logger = logging.getLogger(__name__)
 
 FILE_MAX_BYTES = 20 * 1024 * 1024
+XLSX_UNZIPPED_MAX_BYTES = 200 * 1024 * 1024
 ROWS_MAX = 100_000
 # Rows per transaction: the progress moves at this step; a worker lost mid-way redoes at most one batch.
 BATCH = 1000
@@ -133,6 +134,14 @@ def _csv_rows(data: bytes) -> Iterator[list[str]]:
 def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
     import openpyxl
 
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        # A small file that unzips to gigabytes (a zip bomb) is refused before it is read.
+        if sum(info.file_size for info in archive.infolist()) > XLSX_UNZIPPED_MAX_BYTES:
+            raise ValidationFailed(
+                _("The spreadsheet holds more than %(mb)s MB once unzipped.")
+                % {"mb": XLSX_UNZIPPED_MAX_BYTES // (1024 * 1024)},
+                details={"field": "file"},
+            )
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]

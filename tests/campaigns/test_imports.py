@@ -285,6 +285,13 @@ def test_files_too_big_or_too_long_or_unreadable_are_refused_before_anything_is_
         upload(owner, b"phone\n1\n2\n3\n4\n")
     with pytest.raises(ValidationFailed, match="could not be read as an XLSX"):
         upload(owner, b"PK\x03\x04 not a zip", "x.xlsx")
+    monkeypatch.setattr(imports, "XLSX_UNZIPPED_MAX_BYTES", 1000)
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["phone", "x" * 5000])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with pytest.raises(ValidationFailed, match="more than 0 MB once unzipped"):
+        upload(owner, buffer.getvalue(), "bomb.xlsx")
     with pytest.raises(ValidationFailed, match="no rows of contacts"):
         upload(owner, b"phone\n\n")
     with pytest.raises(ValidationFailed, match="XLSX or CSV"):
