@@ -30,7 +30,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -69,6 +69,8 @@ CELL_KEPT = 200
 WHATSAPP = "whatsapp"
 # A job hands over to a new one before the worker's time limit stops it.
 RUN_BUDGET_SECONDS = 180.0
+# A job whose import has not moved for this long is taken as lost and queued again (each batch moves it).
+STALL_SECONDS = 600
 
 YES = frozenset({"yes", "y", "sim", "s", "1", "true", "verdadeiro", "x"})
 NO = frozenset({"no", "n", "nao", "0", "false", "falso"})
@@ -881,6 +883,24 @@ def contact_import_run(
     )
     job.refresh_from_db()
     return job, False
+
+
+def contact_imports_sweep(*, now: datetime | None = None) -> int:
+    """Queue again the imports whose job went quiet (its message lost with a broker or a worker): each goes on
+    from the rows already committed. Returns how many were queued."""
+    now = now or timezone.now()
+    stalled = list(
+        ContactImport.objects.filter(
+            status__in=[ContactImport.Status.QUEUED, ContactImport.Status.RUNNING],
+            updated_at__lt=now - timedelta(seconds=STALL_SECONDS),
+        ).values_list("pk", flat=True)[:100]
+    )
+    with transaction.atomic():
+        # Touched, so that the next sweep leaves them to the job queued now.
+        ContactImport.objects.filter(pk__in=stalled).update(updated_at=now)
+        for import_id in stalled:
+            _enqueue(import_id)
+    return len(stalled)
 
 
 def _fail(job: ContactImport, failure: str) -> None:

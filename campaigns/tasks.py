@@ -6,6 +6,7 @@ from celery import shared_task
 
 from campaigns import otp, scheduling, sending
 from campaigns.imports import contact_import_run as import_run
+from campaigns.imports import contact_imports_sweep as import_sweep
 
 
 @shared_task
@@ -40,3 +41,8 @@ def contact_import_run(import_id: int) -> int:
     if more:
         contact_import_run.delay(import_id)
     return job.processed_rows if job is not None else 0
+
+
+@shared_task
+def contact_imports_sweep() -> int:
+    return import_sweep()

@@ -323,3 +323,19 @@ def test_an_agent_may_not_import(agent):
     with pytest.raises(PermissionDenied):
         upload(agent, b"phone\n11987654321\n")
     assert ContactImport.objects.count() == 0
+
+
+def test_a_job_gone_quiet_is_queued_again_and_finishes(owner, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = upload(owner, b"phone\n11987654321\n11987654322\n")
+    contact_import_start(actor=owner, contact_import=job, mapping={"phone": "phone"})  # its message is lost
+    assert imports.contact_imports_sweep() == 0  # not quiet for long yet
+    later = timezone.now() + timedelta(seconds=imports.STALL_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert imports.contact_imports_sweep(now=later) == 1
+    job.refresh_from_db()
+    assert (job.status, job.created_count) == ("done", 2)
+    assert imports.contact_imports_sweep(now=later + timedelta(hours=1)) == 0
