@@ -511,6 +511,11 @@ CELERY_BEAT_SCHEDULE["campaigns-scheduled-messages"] = {
     "schedule": env.float("SCHEDULED_MESSAGES_INTERVAL_SECONDS", default=30.0),
 }
 CELERY_BEAT_SCHEDULE["campaigns-otp-messages-mask"] = {"task": "campaigns.tasks.otp_messages_mask", "schedule": 30.0}
+# Contact imports whose job went quiet for 10 minutes are queued again (they go on from the last batch).
+CELERY_BEAT_SCHEDULE["campaigns-contact-imports-sweep"] = {
+    "task": "campaigns.tasks.contact_imports_sweep",
+    "schedule": 300.0,
+}
 # Broadcasts: the send queue is fed CAMPAIGNS_FEED_BATCH messages at a time while fewer than
 # CAMPAIGNS_FEED_BACKLOG wait in it; the sweeper starts due ones, ends waits and revives stalled jobs.
 CAMPAIGNS_FEED_BATCH = env.int("CAMPAIGNS_FEED_BATCH", default=50)
