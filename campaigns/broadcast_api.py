@@ -279,6 +279,7 @@ class BroadcastListCreateApi(_BroadcastApi):
     """The workspace's broadcasts."""
 
     parser_classes = [JsonParser, MultiPartParser]
+    pagination_class = BroadcastPagination
 
     @extend_schema(
         operation_id="broadcasts_list",

@@ -87,6 +87,14 @@ class Workspace:
         )
         # The ready-made bot flow, published, for the flows API's paths.
         flow = template_install(membership=owner, key="transit_recharge", inbox_id=channel.inbox_id)
+        # A draft broadcast of the inbox to a segment of everyone, for the broadcasts API's paths.
+        from campaigns.models import Broadcast, Segment
+
+        segment = Segment.objects.create(tenant=tenant, name="Todos", filters={})
+        broadcast = Broadcast.objects.create(
+            tenant=tenant, name="Aviso", inbox=channel.inbox, template_name="aviso", template_language="pt_BR",
+            template_category="UTILITY", segment=segment,
+        )  # fmt: skip
         # Tokens cannot hold the owner role; this one holds every permission the owner has.
         _token, raw = api_token_create(actor=owner, name="Fuzz", role=make_role(tenant, ALL_PERMS))
         self.headers = {"Authorization": f"Bearer {raw}"}
@@ -98,6 +106,7 @@ class Workspace:
             "calendar_id": calendar.pk,
             "inbox_id": channel.inbox_id,
             "flow_id": flow.pk,
+            "broadcast_id": broadcast.pk,
         }
         self.message: Message = message
 
