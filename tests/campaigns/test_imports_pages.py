@@ -101,3 +101,20 @@ def test_an_agent_may_not_open_the_import_page(tenant, agent):
     client = Client()
     client.force_login(agent.user)
     assert client.get(f"/t/{tenant.slug}/campaigns/contacts/import/").status_code == 403
+
+
+def test_the_report_speaks_the_readers_language(client, tenant, owner):
+    from django.utils import translation
+
+    from tenants.services import user_preferences_update
+
+    job = imports.contact_import_upload(actor=owner, tenant=tenant, filename="a.csv", data=b"phone\n12\n")
+    imports.contact_import_start(actor=owner, contact_import=job, mapping={"phone": "phone"})
+    imports.contact_import_run(job.pk)
+    user_preferences_update(user=owner.user, language="pt-br")
+    report = client.get(f"/t/{tenant.slug}/campaigns/contacts/import/{job.pk}/errors.csv").content.decode()
+    assert list(csv.reader(io.StringIO(report))) == [
+        ["linha", "coluna", "erro", "phone"],
+        ["2", "phone", "12 não é um número de telefone válido.", "12"],
+    ]
+    translation.activate("en")
