@@ -102,7 +102,7 @@ def template_parameters(template: Mapping[str, Any]) -> list[Parameter]:
             )
     for button in template.get("buttons") or []:
         if button.get("needs") in ("url", "copy_code", "otp"):
-            label = _("Button “%(text)s”") % {"text": button.get("text") or button["index"] + 1}
+            label = _("Button %(number)s (%(text)s)") % {"number": button["index"] + 1, "text": button.get("text", "")}
             found.append(Parameter(f"button.{button['index']}", label))
     return found
 

@@ -93,7 +93,7 @@ def test_a_draft_stores_the_template_category_the_marketing_purpose_and_is_audit
         ({"variables": {k: v for k, v in PROMO_VARIABLES.items() if k != "body.2"}}, "variables.body.2",
          "Choose what fills “Value 2”."),
         ({"variables": {**PROMO_VARIABLES, "button.0": {"value": "  "}}}, "variables.button.0",
-         "“Button “Ver oferta””: write the fixed text."),
+         "“Button 1 (Ver oferta)”: write the fixed text."),
         ({"variables": {**PROMO_VARIABLES, "body.1": {"attribute": "email"}}}, "variables.body.1",
          "“Value 1”: choose the contact's name, phone number, an attribute, a column or a fixed text."),
         ({"variables": {**PROMO_VARIABLES, "body.1": {"attribute": "attr:"}}}, "variables.body.1",
