@@ -566,6 +566,16 @@ def draft_from_components(
     return draft
 
 
+def components_supported(components_: list[dict[str, Any]]) -> bool:
+    """Whether a stored template has only parts a draft can hold (not a location header, flow or catalog
+    buttons...), so that it can be edited here."""
+    header = _by_type(components_, "HEADER")
+    if header and str(header.get("format", "TEXT")).upper() not in HEADER_FORMATS:
+        return False
+    buttons = _by_type(components_, "BUTTONS").get("buttons") or []
+    return all(isinstance(b, dict) and str(b.get("type", "")).upper() in BUTTON_TYPES for b in buttons)
+
+
 def header_sample_check(*, header_format: str, content_type: str, size: int) -> None:
     """Refuse a media header sample Meta would not take (type or size)."""
     allowed = HEADER_SAMPLE_TYPES.get(header_format)

@@ -75,7 +75,9 @@ def template_list(request: HttpRequest, tenant_slug: str, channel_id: int) -> Ht
             "template": t,
             "reason": REASONS.get(t.status_reason, t.status_reason),
             "quality": QUALITY.get(t.quality_score, t.quality_score),
-            "editable": t.status in template_services.EDITABLE_STATUSES and bool(t.meta_id),
+            "editable": t.status in template_services.EDITABLE_STATUSES
+            and bool(t.meta_id)
+            and authoring.components_supported(t.components or []),
         }
         for t in selectors.template_list(channel=channel)
         .exclude(status=MessageTemplate.Status.DELETED)
@@ -141,6 +143,9 @@ def template_create(request: HttpRequest, tenant_slug: str, channel_id: int) -> 
 def template_edit(request: HttpRequest, tenant_slug: str, channel_id: int, template_id: int) -> HttpResponse:
     channel = _channel(request, channel_id)
     template = _template(channel, template_id)
+    if not authoring.components_supported(template.components or []):
+        messages.error(request, _("This template has parts that can only be edited in Meta's WhatsApp Manager."))
+        return redirect("channel_template_list", tenant_slug=tenant_slug, channel_id=channel.pk)
     stored = authoring.draft_from_components(
         name=template.name,
         language=template.language,

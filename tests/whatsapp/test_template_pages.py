@@ -305,3 +305,21 @@ def test_another_workspaces_number_or_template_is_404(tenant, channel, admin_cli
         assert admin_client.get(url(name, tenant, other_channel, template_id=mine.pk)).status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == "APPROVED"
+
+
+def test_a_template_with_parts_a_draft_cannot_hold_is_not_offered_for_editing(tenant, channel, admin_client):
+    located = stored_template(
+        channel,
+        name="order_delivery_update",
+        components=[{"type": "HEADER", "format": "LOCATION"}, {"type": "BODY", "text": "Your order is on its way."}],
+    )
+
+    listed = admin_client.get(url("channel_template_list", tenant, channel)).content.decode()
+    response = admin_client.get(url("channel_template_edit", tenant, channel, template_id=located.pk))
+
+    assert url("channel_template_edit", tenant, channel, template_id=located.pk) not in listed
+    assert response.status_code == 302
+    assert (
+        "only be edited in Meta&#x27;s WhatsApp Manager"
+        in admin_client.get(response.headers["Location"]).content.decode()
+    )
