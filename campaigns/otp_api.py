@@ -40,7 +40,7 @@ def _limited(exc: otp.RateLimited) -> Response:
 class OtpSendApi(TenantAPIView):
     required_perm = Perm.SEND_TEMPLATES
 
-    class SendInput(serializers.Serializer):
+    class OtpSendInput(serializers.Serializer):
         contact_id = IdField(required=False, help_text="A contact the caller may see; or give phone")
         phone = StrictCharField(required=False, max_length=32, help_text="The customer's number, e.g. +5511912345678")
         inbox_id = IdField()
@@ -51,7 +51,7 @@ class OtpSendApi(TenantAPIView):
 
     @extend_schema(
         operation_id="otp_send",
-        request=SendInput,
+        request=OtpSendInput,
         responses={
             201: OtpChallengeOutput,
             400: INVALID,
@@ -62,7 +62,7 @@ class OtpSendApi(TenantAPIView):
     )
     def post(self, request: Request, tenant_slug: str) -> Response:
         otp.otp_caller_check(self.principal)
-        data = self.SendInput(data=request.data)
+        data = self.OtpSendInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         inbox = api_inbox(self.principal, v["inbox_id"])
