@@ -28,12 +28,15 @@ from datetime import datetime, time
 from typing import Any
 
 import phonenumbers
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.base import ContentFile
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.consent import marketing_purpose
 from campaigns.models import Broadcast, BroadcastRecipient, ConsentPurpose, Segment
@@ -90,9 +93,20 @@ def template_find(inbox: Inbox, name: str, language: str) -> dict[str, Any] | No
     return next((t for t in inbox_templates(inbox) if t["name"] == name and t["language"] == language), None)
 
 
+MEDIA_HEADERS = {
+    "IMAGE": gettext_lazy("Header image (its https address)"),
+    "VIDEO": gettext_lazy("Header video (its https address)"),
+    "DOCUMENT": gettext_lazy("Header document (its https address)"),
+}
+
+
 def template_parameters(template: Mapping[str, Any]) -> list[Parameter]:
     """Every value ``template`` needs, header first, then body, then buttons."""
     found = []
+    media = MEDIA_HEADERS.get(str(template.get("header_format") or ""))
+    if media is not None:
+        # A media header is sent with the file's address (the channel's sender fetches nothing itself).
+        found.append(Parameter("header.link", str(media), "https://"))
     for part, key in (("header", "header_params"), ("body", "body_params")):
         for param in template.get(key) or []:
             found.append(
@@ -282,6 +296,14 @@ class BroadcastSpec:
     quiet_end: time | None = None
 
 
+def _https_address(value: str) -> bool:
+    try:
+        URLValidator(schemes=["https"])(value)
+    except DjangoValidationError:
+        return False
+    return True
+
+
 def _variables_clean(raw: Any, parameters: list[Parameter], *, columns: list[str] | None) -> dict[str, dict[str, str]]:
     if not isinstance(raw, dict):
         raise _invalid("variables", _("Variables map each template parameter to where its value comes from."))
@@ -314,6 +336,11 @@ def _variables_clean(raw: Any, parameters: list[Parameter], *, columns: list[str
                     field_name,
                     _("“%(parameter)s”: at most %(max)s characters.")
                     % {"parameter": param.label, "max": FIXED_VALUE_MAX},
+                )
+            if param.key == "header.link" and not _https_address(value):
+                raise _invalid(
+                    field_name,
+                    _("“%(parameter)s”: give the file's full https:// address.") % {"parameter": param.label},
                 )
             clean[param.key] = {"value": value}
             continue
