@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns import imports
+from campaigns.consent import consent_purpose_list, purpose_label
 from campaigns.models import MARKETING, ConsentPurpose, ContactImport, ContactImportError, Segment
 from campaigns.segments import (
     segment_contacts,
@@ -105,7 +106,8 @@ def _targets() -> list[tuple[str, str]]:
 def _mapping_context(request: HttpRequest, job: ContactImport, post: QueryDict | None = None) -> dict[str, Any]:
     tenant = _tenant(request)
     labels = list(Label.objects.filter(tenant=tenant).order_by("name"))
-    purposes = list(ConsentPurpose.objects.filter(tenant=tenant).order_by("-is_marketing", "name"))
+    # Marketing is always offered (made the first time it is needed), named in the reader's language.
+    purposes = [(purpose.pk, purpose_label(purpose)) for purpose in consent_purpose_list(tenant_id=tenant.pk)]
     rows = []
     for index, column in enumerate(job.columns):
         chosen = post.get(f"use_{index}", "") if post is not None else job.mapping.get(column, "")

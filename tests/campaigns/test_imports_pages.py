@@ -59,6 +59,17 @@ def test_upload_map_run_and_watch_an_import(client, tenant, django_capture_on_co
     ]
 
 
+def test_a_new_workspace_can_import_marketing_consent_at_once(client, tenant):
+    from campaigns.models import ConsentPurpose
+
+    base = f"/t/{tenant.slug}/campaigns/contacts/import/"
+    uploaded = client.post(base, {"file": SimpleUploadedFile("lista.csv", b"telefone;aceita\n11987654321;sim\n")})
+    page = client.get(uploaded["Location"]).content.decode()
+
+    marketing = ConsentPurpose.objects.get(tenant=tenant, key="marketing")
+    assert f'<option value="{marketing.pk}">Marketing messages</option>' in page
+
+
 def test_the_progress_fragment_polls_while_the_import_runs(client, tenant, owner):
     job = imports.contact_import_upload(actor=owner, tenant=tenant, filename="a.csv", data=b"phone\n11987654321\n")
     ContactImport.objects.filter(pk=job.pk).update(status="running", processed_rows=0)
