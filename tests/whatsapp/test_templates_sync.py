@@ -115,9 +115,11 @@ def test_connecting_a_number_syncs_its_templates_once_the_connection_is_committe
     with django_capture_on_commit_callbacks() as callbacks:
         channel = connect(tenant, fake_server)
 
-    # The template sync, and the members' live sockets re-reading their access (they gained an inbox).
+    # The members' live sockets re-reading their access (they gained an inbox), the template sync, and the
+    # read of the number's messaging limit and quality.
     assert [getattr(c, "__qualname__", "") for c in callbacks] == [
         "control_on_commit.<locals>.<lambda>",
+        "_channel_insert.<locals>.<lambda>",
         "_channel_insert.<locals>.<lambda>",
     ]
     assert template_requests(fake) == []  # nothing is fetched inside the connecting transaction
