@@ -1,4 +1,4 @@
-"""A broadcast of 5,000 recipients through real processes, its worker killed (SIGKILL) twice and Redis restarted
+"""A broadcast of 600 recipients (5,000 with BROADCAST_CRASH_RECIPIENTS) through real processes, its worker killed (SIGKILL) twice and Redis restarted
 once mid-run (with the second kill: a worker does not get its broker back after it): every consenting recipient
 gets exactly one message at the fake Cloud API, the others none.
 
@@ -34,8 +34,9 @@ PNID = "106540352243555"
 WABA = "102290129343555"
 TOKEN = "broadcast-crash-token"
 SECRET = "broadcast-crash-secret"
-# Fewer on a loaded machine (BROADCAST_CRASH_RECIPIENTS): the figures are the same, the run shorter.
-CONSENTING = int(os.environ.get("BROADCAST_CRASH_RECIPIENTS", "5000"))
+# CI runs 600 (a feeder queues about 20 a second on two shared cores, and the test must end within its two
+# minutes); BROADCAST_CRASH_RECIPIENTS=5000 runs the size of the benchmark's disruption run, which takes minutes.
+CONSENTING = int(os.environ.get("BROADCAST_CRASH_RECIPIENTS", "600"))
 REFUSING = 100
 RATE = 1000
 
@@ -206,7 +207,7 @@ def test_a_broadcast_survives_two_killed_workers_and_a_redis_restart(
             current = worker(f"worker-{step + 2}-after-redis")
     wait_for(
         lambda: Broadcast.objects.get(pk=broadcast.pk).status == Broadcast.Status.COMPLETED,
-        timeout=max(10.0, 85 - (time.monotonic() - began)),
+        timeout=max(10.0, 110 - (time.monotonic() - began)),
         interval=0.5,
         message="the broadcast did not complete",
     )
