@@ -1,6 +1,6 @@
-"""A broadcast of 600 recipients (5,000 with BROADCAST_CRASH_RECIPIENTS) through real processes, its worker killed (SIGKILL) twice and Redis restarted
-once mid-run (with the second kill: a worker does not get its broker back after it): every consenting recipient
-gets exactly one message at the fake Cloud API, the others none.
+"""A broadcast of 600 recipients (5,000 with BROADCAST_CRASH_RECIPIENTS) through real processes, its worker
+killed (SIGKILL) twice and Redis restarted once mid-run (with the second kill: a worker does not get its broker
+back after it): every consenting recipient gets exactly one message at the fake Cloud API, the others none.
 
 Real processes: the fake Cloud API, the ASGI server (status webhooks), Celery beat and workers on a redis-server
 of this test's own (restarted empty: every queued job is lost), PostgreSQL. The broadcast is started by the real
