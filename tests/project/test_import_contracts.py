@@ -12,7 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("helpdesk", "tenants", "conversations", "whatsapp", "automations", "payments", "flows", "fakes")
+PACKAGES = (
+    "helpdesk",
+    "tenants",
+    "conversations",
+    "whatsapp",
+    "automations",
+    "payments",
+    "flows",
+    "campaigns",
+    "fakes",
+)
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -101,6 +111,18 @@ def tree_copy(tmp_path: Path) -> Path:
             "flows.fake.product_probe -> flows.transit",
         ),
         (
+            "campaigns/channel_probe.py",
+            "def probe():\n    from whatsapp import models\n\n    return models\n",
+            "campaigns (a feature) imports no channel and no other feature BROKEN",
+            "campaigns.channel_probe -> whatsapp.models",
+        ),
+        (
+            "whatsapp/feature_probe.py",
+            "def probe():\n    from campaigns import models\n\n    return models\n",
+            "whatsapp (a channel) imports no feature BROKEN",
+            "whatsapp.feature_probe -> campaigns.models",
+        ),
+        (
             # The coordination of jobs calling back into the tasks: the cycle this contract forbids.
             "whatsapp/coordination.py",
             None,
@@ -117,6 +139,8 @@ def tree_copy(tmp_path: Path) -> Path:
         "tenants-imports-the-core",
         "helpdesk-utility-imports-an-app",
         "fake-transit-operator-imports-the-product",
+        "campaigns-imports-a-channel",
+        "whatsapp-imports-a-feature",
         "cycle-in-whatsapp",
     ],
 )
