@@ -28,6 +28,7 @@ LANGUAGES = ("pt_BR",)
 # Where the product's strings are (tests/ and bench/ speak to developers only).
 SOURCES = (
     "automations",
+    "campaigns",
     "conversations",
     "flows",
     "helpdesk",
