@@ -135,6 +135,7 @@ class SegmentListCreateApi(TenantAPIView):
 
     required_perm = Perm.MANAGE_BROADCASTS
     parser_classes = [JsonParser]
+    pagination_class = SegmentPagination
 
     @extend_schema(
         operation_id="segments_list",

@@ -147,7 +147,7 @@ class ScheduledMessageListCreateApi(TenantAPIView):
     @extend_schema(
         operation_id="scheduled_messages_list",
         parameters=[OpenApiParameter("status", str, enum=list(ScheduledMessage.Status.values))],
-        responses={200: ScheduledMessageOutput(many=True), 403: FORBIDDEN},
+        responses={200: ScheduledMessageOutput(many=True), 400: INVALID, 403: FORBIDDEN},
         summary="Scheduled messages the caller may see, latest send time first",
     )
     def get(self, request: Request, tenant_slug: str) -> Response:
