@@ -168,7 +168,7 @@ def test_contact_drawer_opens_from_the_header_and_edits_the_contact(
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
     # What the wide layout's column shows: earlier conversations, notes, labels.
     earlier = Conversation.objects.exclude(pk=conversation.pk).get(contact=conversation.contact)
-    expect(drawer.locator(".history-list")).to_contain_text(f"#{earlier.display_id}")
+    expect(drawer.locator("[data-earlier-conversations]")).to_contain_text(f"#{earlier.display_id}")
     expect(drawer.locator(".notes-list")).to_contain_text("Cliente prefere contato à tarde")
     expect(drawer.locator(".notes-list")).to_contain_text("Ana Agent")
 
