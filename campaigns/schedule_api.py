@@ -154,7 +154,7 @@ class ScheduledMessageListCreateApi(TenantAPIView):
         _require_any(self.principal)
         qs = scheduled_message_list(principal=self.principal)
         wanted = request.query_params.get("status")
-        if wanted:
+        if wanted is not None:
             if wanted not in ScheduledMessage.Status.values:
                 raise ValidationFailed(_("Unknown status."), details={"param": "status"})
             qs = qs.filter(status=wanted)

@@ -138,6 +138,9 @@ def test_list_read_and_cancel(tenant, conversation):
     assert (canceled.status_code, canceled.json()["status"]) == (200, "canceled")
     assert (canceled_again.status_code, canceled_again.json()["status"]) == (200, "canceled")
     assert client.get(f"{URL}?status=canceled").json()["results"][0]["id"] == created["id"]
+    for unknown in ("", "sent_maybe"):
+        refused = client.get(f"{URL}?status={unknown}")
+        assert (refused.status_code, refused.json()["error"]["details"]) == (400, {"param": "status"})
 
 
 def test_a_message_being_sent_cannot_be_canceled(tenant, conversation):
