@@ -1,5 +1,6 @@
 """The message template pages of a number: list, new (with the preview's script and words), edit, delete; against
 the fake Cloud API over HTTP. Permissions, other workspaces and untrusted strings too."""
+# ruff: noqa: F811  (the shared fixtures are imported by name and taken as arguments of the same name)
 
 from __future__ import annotations
 
@@ -13,49 +14,13 @@ from django.urls import reverse
 
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, make_tenant, owner_of
-from tests.whatsapp.conftest import APP_SECRET, make_channel
-from whatsapp import client as wa_client
-from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer
+from tests.whatsapp.conftest import make_channel
+from tests.whatsapp.template_fixtures import APP_ID, PNID, TOKEN, WABA, channel, fake, fake_server  # noqa: F401  (fixtures)
 from whatsapp.models import MessageTemplate
 
 pytestmark = pytest.mark.django_db
 
-PNID = "106540352242922"
-WABA = "102290129340398"
-TOKEN = "fake-token"
-APP_ID = "634974688087057"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(300)
-
-
-@pytest.fixture(scope="module")
-def fake_server():
-    with FakeCloudApiServer(clock=AdjustableClock()) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server, settings):
-    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
-    settings.WHATSAPP_APP_ID = APP_ID
-    wa_client._transport_override.pop("transport", None)
-    admin = FakeAdminClient(fake_server.base_url)
-    admin.reset()
-    admin.settings(review_delay_s=None)
-    admin.register_number(
-        phone_number_id=PNID,
-        display_phone_number="5511900000001",
-        waba_id=WABA,
-        access_token=TOKEN,
-        app_secret=APP_SECRET,
-    )
-    yield admin
-    admin.reset()
-    admin.close()
-
-
-@pytest.fixture
-def channel(tenant, fake):
-    return make_channel(tenant, phone_number_id=PNID, waba_id=WABA, access_token=TOKEN)
 
 
 @pytest.fixture

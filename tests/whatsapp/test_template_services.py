@@ -1,6 +1,7 @@
 """Submitting, editing and deleting templates through the fake Cloud API over HTTP: what Meta receives, field by
 field; the Resumable Upload API end to end; permissions, audit, Meta's refusals and an unreachable Meta leaving
 nothing stored; the review webhooks the fake sends coming back through our endpoint."""
+# ruff: noqa: F811  (the shared fixtures are imported by name and taken as arguments of the same name)
 
 from __future__ import annotations
 
@@ -15,52 +16,15 @@ from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, owner_of
-from tests.whatsapp.conftest import APP_SECRET, make_channel
-from whatsapp import client as wa_client
+from tests.whatsapp.template_fixtures import APP_ID, PNID, TOKEN, WABA, channel, fake, fake_server  # noqa: F401  (fixtures)
 from whatsapp.authoring import ButtonDraft, TemplateDraft
-from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer
+from whatsapp.fake import FakeAdminClient
 from whatsapp.models import MessageTemplate
 from whatsapp.template_services import template_delete, template_edit, template_submit
 
 pytestmark = pytest.mark.django_db
 
-PNID = "106540352242922"
-WABA = "102290129340398"
-TOKEN = "fake-token"
-APP_ID = "634974688087057"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
-
-
-@pytest.fixture(scope="module")
-def fake_server():
-    with FakeCloudApiServer(clock=AdjustableClock()) as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server, settings):
-    """The fake over HTTP with our number (its webhooks kept, not delivered: tests relay them), no auto review."""
-    settings.WHATSAPP_API_BASE_URL = fake_server.base_url
-    settings.WHATSAPP_APP_ID = APP_ID
-    wa_client._transport_override.pop("transport", None)
-    admin = FakeAdminClient(fake_server.base_url)
-    admin.reset()
-    admin.settings(review_delay_s=None)
-    admin.register_number(
-        phone_number_id=PNID,
-        display_phone_number="5511900000001",
-        waba_id=WABA,
-        access_token=TOKEN,
-        app_secret=APP_SECRET,
-    )
-    yield admin
-    admin.reset()
-    admin.close()
-
-
-@pytest.fixture
-def channel(tenant, fake):
-    return make_channel(tenant, phone_number_id=PNID, waba_id=WABA, access_token=TOKEN)
 
 
 def promo(**changes: Any) -> TemplateDraft:
