@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -57,51 +56,13 @@ from bench.common import (
     wait_until,
 )
 from bench.outbound import max_window
-from tests.e2e.harness import ServerProcess, free_port, url_returns_ok
+from tests.e2e.harness import RedisServer, free_port, url_returns_ok
 
 PNID = "910000000000101"
 WABA = "910000000000102"
 TOKEN = "bench-broadcast-token"
 SECRET = "bench-broadcast-secret"
 TEMPLATE = "oferta_bench"
-
-
-class RedisServer:
-    """A redis-server of the benchmark's own, restartable on the same port, keeping nothing on disk."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_dir = log_dir
-        self.starts = 0
-        self.process: ServerProcess | None = None
-
-    def _pings(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
-        except redis.RedisError:
-            return False
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = ServerProcess(
-            name=f"redis-{self.starts}",
-            command=[
-                shutil.which("redis-server") or "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            ],
-            env={"PATH": os.environ.get("PATH", "")},
-            log_path=self.log_dir / f"redis-{self.starts}.log",
-            ready=self._pings,
-        ).start()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-        wait_until(lambda: not self._pings(), timeout=10)
 
 
 def _rss_mb(process_group: int) -> float:

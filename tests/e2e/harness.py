@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -245,3 +246,51 @@ def celery_worker(
         ready=ready,
         log_path=log,
     )
+
+
+class RedisServer:
+    """A redis-server of a test's or a benchmark's own, restartable on the same port, keeping nothing on disk."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.starts = 0
+        self.process: ServerProcess | None = None
+
+    def _pings(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> None:
+        self.starts += 1
+        self.process = ServerProcess(
+            name=f"redis-{self.starts}",
+            command=[
+                shutil.which("redis-server") or "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            ],
+            env={"PATH": os.environ.get("PATH", "")},
+            log_path=self.log_dir / f"redis-{self.starts}.log",
+            ready=self._pings,
+        ).start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+        deadline = time.monotonic() + 10
+        while self._pings():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on port {self.port} is still answering")
+            time.sleep(0.05)
+
+    def queued(self) -> int:
+        """Jobs waiting in Celery's default queue."""
+        import redis
+
+        return int(redis.Redis.from_url(self.url).llen("celery"))

@@ -22,8 +22,7 @@ from campaigns import sending
 from campaigns.models import Broadcast, BroadcastRecipient, Segment
 from conversations.models import Contact, Message
 from tests.e2e.conftest import skip_or_fail
-from tests.e2e.harness import VENV_BIN, ServerProcess, celery_worker, free_port
-from tests.e2e.test_event_redis_restart import RedisServer
+from tests.e2e.harness import VENV_BIN, RedisServer, ServerProcess, celery_worker, free_port
 from tests.factories import make_tenant, owner_of
 from whatsapp.fake import FakeAdminClient, wait_for
 from whatsapp.models import MessageTemplate

@@ -10,7 +10,6 @@ handing them out again does nothing.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -28,54 +27,11 @@ from conversations.services.inbound import InboundSpec, message_receive
 from tests.conversations.factories import make_inbox
 from tests.e2e.conftest import skip_or_fail
 from tests.e2e.event_subscriber import SUBSCRIBER, label_the_message
-from tests.e2e.harness import ServerProcess, celery_worker, free_port
+from tests.e2e.harness import RedisServer, ServerProcess, celery_worker
 from tests.factories import make_tenant
 from whatsapp.fake import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-class RedisServer:
-    """A redis-server of this test only, restartable on the same port, keeping nothing on disk."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_dir = log_dir
-        self.starts = 0
-        self.process: ServerProcess | None = None
-
-    def _pings(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
-        except redis.RedisError:
-            return False
-
-    def start(self) -> None:
-        self.starts += 1
-        self.process = ServerProcess(
-            name=f"redis-{self.starts}",
-            command=[
-                shutil.which("redis-server") or "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            ],
-            env={"PATH": os.environ.get("PATH", "")},
-            log_path=self.log_dir / f"redis-{self.starts}.log",
-            ready=self._pings,
-        ).start()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-        wait_for(lambda: not self._pings(), timeout=10)
-
-    def queued(self) -> int:
-        import redis
-
-        return int(redis.Redis.from_url(self.url).llen("celery"))
 
 
 @pytest.fixture
