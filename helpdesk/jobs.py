@@ -7,10 +7,11 @@ nothing here knows an app.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -29,6 +30,35 @@ DEFERRED: list[tuple[Any, Any, float, dict[str, Any]]] = []
 # A job's hold on its coalescing key lasts this long unless it renews it (each batch does): after a worker is
 # killed, its queue waits this long for a new job. Read from the environment, as the processes start.
 DRAIN_KEY_TTL = int(os.environ.get("HELPDESK_DRAIN_KEY_TTL", "60"))
+
+# Once a job runs, its key is kept alive by a thread of its own process (``held``) and lasts only this long
+# beyond it: a killed worker's queue is free again this many seconds later, not ``DRAIN_KEY_TTL``.
+HOLD_TTL = int(os.environ.get("HELPDESK_HOLD_TTL", "10"))
+
+
+@contextlib.contextmanager
+def held(key: str, *, client: Any = None, ttl: int | None = None) -> Iterator[None]:
+    """Hold ``key`` while the block runs: its time to live becomes ``ttl`` (``HOLD_TTL``) and a daemon thread
+    renews it every third of that, however long one step of the job takes (a paced send, a slow query).
+    When the process dies, nothing renews it: the key expires ``ttl`` seconds later and the next request
+    or sweep starts a new job. A Redis error while renewing is left to the next renewal."""
+    client = client or redis_client()
+    ttl = ttl or HOLD_TTL
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl / 3):
+            with contextlib.suppress(*BROKER_ERRORS):
+                client.expire(key, ttl)
+
+    with contextlib.suppress(*BROKER_ERRORS):
+        client.expire(key, ttl)
+    thread = threading.Thread(target=renew, name=f"hold {key}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def run_later(task: Any, arg: Any, delay: float, **kwargs: Any) -> None:
@@ -83,15 +113,15 @@ def drain(
     deadline = time.monotonic() + seconds
     client = client or redis_client()
     done = 0
-    while True:
-        client.expire(key, DRAIN_KEY_TTL)
-        count = step()
-        done += count
-        if count:
-            if time.monotonic() > deadline:
-                hand_over()
+    with held(key, client=client):
+        while True:
+            count = step()
+            done += count
+            if count:
+                if time.monotonic() > deadline:
+                    hand_over()
+                    return done
+                continue
+            client.delete(key)
+            if not pending() or not client.set(key, "1", nx=True, ex=HOLD_TTL):
                 return done
-            continue
-        client.delete(key)
-        if not pending() or not client.set(key, "1", nx=True, ex=DRAIN_KEY_TTL):
-            return done

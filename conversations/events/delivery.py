@@ -21,7 +21,7 @@ from conversations.events.outbox import deliver_task, deliveries_enqueue, drain_
 from conversations.events.registry import Many, handler_for
 from conversations.events.types import EVENT_TYPES, Event, ReplyWindowClosed, ReplyWindowClosing
 from conversations.models import Conversation, EventDelivery, OutboxEvent
-from helpdesk.jobs import DRAIN_KEY_TTL, redis_client
+from helpdesk.jobs import HOLD_TTL, held, redis_client
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
@@ -128,19 +128,19 @@ def event_subscriber_drain(*, subscriber: str) -> int:
     client = redis_client()
     deadline = time.monotonic() + settings.EVENTS_DRAIN_SECONDS
     done = 0
-    while True:
-        client.expire(key, DRAIN_KEY_TTL)
-        count = step()
-        done += count
-        if count >= batch:
-            if time.monotonic() > deadline:
-                drain_task().delay(subscriber)
+    with held(key, client=client):
+        while True:
+            count = step()
+            done += count
+            if count >= batch:
+                if time.monotonic() > deadline:
+                    drain_task().delay(subscriber)
+                    return done
+                continue
+            client.delete(key)
+            # Deliveries committed after the last batch found the key taken and asked for no job.
+            if not pending() or not client.set(key, "1", nx=True, ex=HOLD_TTL):
                 return done
-            continue
-        client.delete(key)
-        # Deliveries committed after the last batch found the key taken and asked for no job.
-        if not pending() or not client.set(key, "1", nx=True, ex=DRAIN_KEY_TTL):
-            return done
 
 
 def _deliver(claim: Q, *, limit: int | None = None) -> dict[int, str]:

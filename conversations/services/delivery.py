@@ -35,7 +35,7 @@ from conversations.services.delivery_status import (
 )
 from conversations.services.events import publish_message_event
 from conversations.services.outbound import REPLY_WINDOW_CLOSED_TITLE, ReplyWindowClosed, reply_window_check
-from helpdesk.jobs import BROKER_ERRORS, DRAIN_KEY_TTL, drain, redis_client, run_later
+from helpdesk.jobs import BROKER_ERRORS, drain, redis_client, run_later
 
 logger = logging.getLogger(__name__)
 
@@ -443,13 +443,9 @@ def messages_send_drain(*, inbox_id: int) -> int:
     return drain(
         key,
         seconds=settings.DELIVERY_DRAIN_SECONDS,
-        # Each batch renews the job's key: paced waits must not let it expire while the job still
-        # works the queue (a second job would interleave a conversation's messages).
-        step=lambda: messages_deliver_parts(
-            inbox_id=inbox_id,
-            seconds=settings.DELIVERY_DRAIN_SECONDS,
-            on_batch=lambda: client.expire(key, DRAIN_KEY_TTL),
-        ),
+        # The job's key is renewed while it runs (``held``): paced waits must not let it expire while the job
+        # still works the queue (a second job would interleave a conversation's messages).
+        step=lambda: messages_deliver_parts(inbox_id=inbox_id, seconds=settings.DELIVERY_DRAIN_SECONDS),
         pending=lambda: queued(inbox_id=inbox_id).exists(),
         hand_over=lambda: task("messages_send_drain").delay(inbox_id),
         client=client,

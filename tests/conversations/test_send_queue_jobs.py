@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from conversations import tasks
 from conversations.models import Message
 from conversations.services import delivery as sender
 from conversations.services import delivery_jobs
+from helpdesk import jobs
 from helpdesk.jobs import redis_client
 from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
 from tests.factories import make_tenant
@@ -82,31 +85,58 @@ def test_parts_report_each_batch_they_send(two_inboxes, monkeypatch, settings):
     assert (done, len(batches)) == (5, 3)
 
 
-def test_a_send_job_renews_its_hold_on_the_queue_after_each_batch(two_inboxes, monkeypatch, with_worker, settings):
-    """Paced waits inside a job must not let its key expire: a second job would start on the same
-    queue and interleave a conversation's messages."""
+def test_a_send_job_holds_its_queue_while_it_runs_and_lets_go_when_it_is_empty(
+    two_inboxes, monkeypatch, with_worker, settings
+):
+    """Paced waits inside a job must not let its key expire (a second job would start on the same queue and
+    interleave a conversation's messages), yet a killed job's key must not outlive it by a minute."""
     settings.DELIVERY_SEND_PARTS = 1
+    monkeypatch.setattr(jobs, "HOLD_TTL", 3)  # renewed every second
     first, _second = two_inboxes
     key = delivery_jobs.send_key(first.inbox_id)
     client = redis_client()
-    client.set(key, "1", ex=60)
+    client.set(key, "1", ex=jobs.DRAIN_KEY_TTL)  # as the request set it, for the job's wait in the broker
     ttls: list[int] = []
 
     def batch(**kwargs):
         if not ttls:
             client.expire(key, 2)  # the first batch's waits used up most of the key's life
-            ttls.append(client.ttl(key))
+            _wait_until(lambda: client.pttl(key) > 2000)  # renewed by the job's own thread meanwhile
+            ttls.append(client.pttl(key))
             return ["sent"]
-        ttls.append(client.ttl(key))
+        ttls.append(client.pttl(key))
         return []
 
     monkeypatch.setattr(sender, "messages_deliver_batch", batch)
     monkeypatch.setattr(sender, "queued", lambda **kwargs: Message.objects.none())
 
     assert tasks.messages_send_drain(first.inbox_id) == 1
-    assert ttls[0] == 2
-    assert ttls[1] > 50  # renewed after the first batch, before the next claim
+    assert 2000 < ttls[0] <= 3000
+    assert 0 < ttls[1] <= 3000  # held for HOLD_TTL at a time, not DRAIN_KEY_TTL
     assert client.exists(key) == 0  # let go once the queue was empty
+
+
+def _wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
+
+
+def test_a_held_key_is_renewed_by_its_thread_and_expires_once_nothing_renews_it(with_worker):
+    client = redis_client()
+    key = "helpdesk:test:hold"
+    client.set(key, "1", ex=60)
+    with jobs.held(key, client=client, ttl=3):
+        assert 0 < client.pttl(key) <= 3000
+        client.expire(key, 2)
+        _wait_until(lambda: client.pttl(key) > 2000)  # renewed while the block runs
+        holders = [t for t in threading.enumerate() if t.name == f"hold {key}"]
+        assert len(holders) == 1
+    holders[0].join(timeout=5)
+    assert not holders[0].is_alive()
+    # Nothing renews it now (as after the worker's death): it is gone within its time to live.
+    _wait_until(lambda: not client.exists(key), timeout=5)
 
 
 @pytest.fixture
