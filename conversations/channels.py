@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from helpdesk.exceptions import ApplicationError
+
 if TYPE_CHECKING:
     from conversations.models import Inbox, Message
 
@@ -100,6 +102,24 @@ class ChannelBackend(Protocol):
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
         """Approved message templates usable in this inbox, with what each asks for (for the picker)."""
+
+
+def prepare_outbound_many(
+    backend: ChannelBackend, items: Sequence[tuple[Any, Any]]
+) -> list[dict[str, Any] | ApplicationError]:
+    """``prepare_outbound`` for many ``(conversation, spec)`` pairs of one channel (a broadcast's batch): each
+    result is what to store or the error that refuses that one. A backend may read what the pairs share
+    once, with its optional ``prepare_outbound_many(items=...)``; else each pair is prepared on its own."""
+    many = getattr(backend, "prepare_outbound_many", None)
+    if many is not None:
+        return list(many(items=items))
+    results: list[dict[str, Any] | ApplicationError] = []
+    for conversation, spec in items:
+        try:
+            results.append(backend.prepare_outbound(conversation=conversation, spec=spec))
+        except ApplicationError as exc:
+            results.append(exc)
+    return results
 
 
 # --- catalogs --------------------------------------------------------------------------------------------

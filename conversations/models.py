@@ -271,13 +271,18 @@ class Conversation(TenantOwnedModel):
         return f"#{self.display_id}"
 
     @staticmethod
+    def preview_later(*, at: Any, pk: Any) -> Q:
+        """Whether the history places the message (``at``, ``pk``) after the conversation's current preview."""
+        return (
+            Q(last_message_at__isnull=True) | Q(last_message_at__lt=at) | Q(last_message_at=at, last_message_id__lt=pk)
+        )
+
+    @staticmethod
     def preview_update(*, at: Any, pk: Any) -> dict[str, Case]:
         """``update()`` arguments making the message (``at``, ``pk``) the preview if the history places it
         after the current one; values or expressions. Read from the row as it is when updated, so
         concurrent writers end with the latest in history order, whichever commits last."""
-        later = (
-            Q(last_message_at__isnull=True) | Q(last_message_at__lt=at) | Q(last_message_at=at, last_message_id__lt=pk)
-        )
+        later = Conversation.preview_later(at=at, pk=pk)
         return {
             "last_message_id": Case(
                 When(later, then=pk), default=F("last_message_id"), output_field=models.BigIntegerField()

@@ -12,12 +12,13 @@ from django.utils.translation import gettext as _
 
 from conversations.channels import CatalogItem, CatalogSyncResult
 from conversations.models import Inbox, Message
+from helpdesk.exceptions import ApplicationError
 from helpdesk.jobs import BROKER_ERRORS
 from whatsapp import catalog, messaging_limits, selectors
 from whatsapp.coordination import task
 from whatsapp.models import WhatsAppChannel
 from whatsapp.sender import WhatsAppSendSession
-from whatsapp.services import outbound_prepare
+from whatsapp.services import outbound_prepare, outbound_prepare_many
 from whatsapp.templates_validation import TemplateParamError, parameter_examples, parameter_spec
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class WhatsAppBackend:
 
     def prepare_outbound(self, *, conversation: Any, spec: Any) -> dict[str, Any]:
         return outbound_prepare(conversation=conversation, spec=spec)
+
+    def prepare_outbound_many(self, *, items: Sequence[tuple[Any, Any]]) -> list[dict[str, Any] | ApplicationError]:
+        return outbound_prepare_many(items=items)
 
     def templates_for(self, inbox: Inbox) -> list[dict[str, Any]]:
         channel = selectors.channel_for_inbox(inbox=inbox)

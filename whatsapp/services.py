@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from conversations.models import Attachment, Contact, Conversation, Inbox, Messa
 from conversations.services.delivery import backoff_seconds
 from conversations.services.delivery_status import pending_statuses_purge
 from conversations.services.events import publish_message_event
-from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
+from helpdesk.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm, require_perm
 from tenants.services import audit_log_record
@@ -461,14 +462,18 @@ def _interactive_check(to: str, kind: str, content: dict[str, Any]) -> None:
         outbound_payloads.interactive_cta_url(to, content["body"], content["display_text"], content["url"], **common)
 
 
-def marketing_consent_check(*, conversation: Conversation, category: str) -> None:
-    """A template of Meta's marketing category goes only to a contact whose current answer is an opt-in."""
+def marketing_consent_check(*, conversation: Conversation, category: str, consent: str | None = None) -> None:
+    """A template of Meta's marketing category goes only to a contact whose current answer is an opt-in
+    (``consent``: that answer, when the caller read it with others')."""
     if category != MessageTemplate.Category.MARKETING:
         return
-    consent = Contact.objects.filter(tenant_id=conversation.tenant_id, pk=conversation.contact_id).values_list(
-        "marketing_consent", flat=True
-    )
-    if consent.first() != Contact.MarketingConsent.OPTED_IN:
+    if consent is None:
+        consent = (
+            Contact.objects.filter(tenant_id=conversation.tenant_id, pk=conversation.contact_id)
+            .values_list("marketing_consent", flat=True)
+            .first()
+        )
+    if consent != Contact.MarketingConsent.OPTED_IN:
         raise ValidationFailed(
             _(
                 "%(contact)s has not agreed to receive marketing messages: a marketing template needs their opt-in. "
@@ -479,13 +484,67 @@ def marketing_consent_check(*, conversation: Conversation, category: str) -> Non
         )
 
 
+class _ManyTemplates:
+    """What preparing many templates reads once: each template (by channel, name and language) and the
+    contacts' marketing answers."""
+
+    def __init__(self, consents: dict[int, str]) -> None:
+        self.templates: dict[tuple[int, str, str], MessageTemplate | None] = {}
+        self.consents = consents
+
+    def template(self, channel: WhatsAppChannel, name: str, language: str) -> MessageTemplate | None:
+        key = (channel.pk, name, language)
+        if key not in self.templates:
+            self.templates[key] = selectors.template_get(channel=channel, name=name, language=language)
+        return self.templates[key]
+
+
+def outbound_prepare_many(*, items: Sequence[tuple[Conversation, Any]]) -> list[dict[str, Any] | ApplicationError]:
+    """``outbound_prepare`` for many messages (a broadcast's): each template is read once and the contacts'
+    marketing answers in one query. Each result is what to store, or the error that refuses that message."""
+    contacts = {conversation.contact_id for conversation, spec in items if spec.type == Message.Type.TEMPLATE}
+    tenants = {conversation.tenant_id for conversation, _spec in items}
+    consents = (
+        dict(
+            Contact.objects.filter(tenant_id__in=tenants, pk__in=contacts).values_list("pk", "marketing_consent")
+        )
+        if contacts
+        else {}
+    )
+    reads = _ManyTemplates(consents)
+    results: list[dict[str, Any] | ApplicationError] = []
+    for conversation, spec in items:
+        try:
+            if spec.type == Message.Type.TEMPLATE:
+                results.append(
+                    _template_prepare(
+                        channel=conversation.inbox.whatsapp_channel,
+                        conversation=conversation,
+                        content=dict(spec.content or {}),
+                        reads=reads,
+                    )
+                )
+            else:
+                results.append(outbound_prepare(conversation=conversation, spec=spec))
+        except ApplicationError as exc:
+            results.append(exc)
+    return results
+
+
 def _template_prepare(
-    *, channel: WhatsAppChannel, conversation: Conversation, content: dict[str, Any]
+    *,
+    channel: WhatsAppChannel,
+    conversation: Conversation,
+    content: dict[str, Any],
+    reads: _ManyTemplates | None = None,
 ) -> dict[str, Any]:
     name, language = content.get("name"), content.get("language")
     if not (isinstance(name, str) and name and isinstance(language, str) and language):
         raise ValidationFailed(_("Give the template's name and language, as text."))
-    template = selectors.template_get(channel=channel, name=name, language=language)
+    if reads is None:
+        template = selectors.template_get(channel=channel, name=name, language=language)
+    else:
+        template = reads.template(channel, name, language)
     if template is None:
         raise NotFound(_("There is no template %(name)s in %(language)s.") % {"name": name, "language": language})
     if template.status != MessageTemplate.Status.APPROVED:
@@ -496,7 +555,11 @@ def _template_prepare(
                 "status": template.get_status_display() if hasattr(template, "get_status_display") else template.status,
             }
         )
-    marketing_consent_check(conversation=conversation, category=template.category)
+    marketing_consent_check(
+        conversation=conversation,
+        category=template.category,
+        consent=reads.consents.get(conversation.contact_id) if reads is not None else None,
+    )
     params = content.get("params") or {}
     try:
         components = templates_validation.build_components(template.components, template.parameter_format, params)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -220,6 +222,61 @@ def _replayed(existing: Message, *, conversation: Conversation, idempotency_key:
     return existing
 
 
+def _caller_check(actor: Actor, conversation: Conversation, idempotency_key: str | None) -> None:
+    if actor.tenant_id != conversation.tenant_id:
+        raise PermissionDenied(_("You do not have permission to send this message."))
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80 and idempotency_key.isprintable()):
+        raise ValidationFailed(_("The idempotency key must be 1 to 80 printable characters long."))
+
+
+def _outbound_row(
+    actor: Actor,
+    user: Any,
+    conversation: Conversation,
+    spec: OutboundSpec,
+    prepared: dict[str, Any],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Message:
+    """The queued message row (not saved) of a checked and prepared request."""
+    return Message(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        sender_type=actor_sender_type(actor),
+        sender_user=user,
+        sender_label=actor_sender_label(actor),
+        sender_automation_id=actor_sender_automation_id(actor),
+        type=spec.type,
+        text=prepared.get("text", spec.text),
+        content=prepared.get("content", spec.content),
+        raw=prepared.get("raw"),
+        reply_to=spec.reply_to,
+        reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
+        status=Message.Status.QUEUED,
+        idempotency_key=idempotency_key or None,
+        idempotency_fingerprint=fingerprint,
+    )
+
+
+def _sent_event(actor: Actor, user: Any, message: Message) -> MessageSent:
+    conversation = message.conversation
+    return MessageSent(
+        tenant_id=conversation.tenant_id,
+        message_id=message.pk,
+        conversation_id=conversation.pk,
+        inbox_id=conversation.inbox_id,
+        contact_id=conversation.contact_id,
+        message_type=message.type,
+        sender_type=message.sender_type,
+        sender_user_id=user.pk if user else None,
+        actor_type=actor_type(actor),
+        actor_id=actor_id(actor),
+        actor_kind=actor_kind(actor),
+    )
+
+
 def message_send(
     *,
     actor: Actor,
@@ -243,10 +300,7 @@ def message_send(
     receipt either), it joins the end of the inbox's send queue instead of going ahead of it, and it
     is not audited one by one (the feature that sends it audits the whole).
     """
-    if actor.tenant_id != conversation.tenant_id:
-        raise PermissionDenied(_("You do not have permission to send this message."))
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 80 and idempotency_key.isprintable()):
-        raise ValidationFailed(_("The idempotency key must be 1 to 80 printable characters long."))
+    _caller_check(actor, conversation, idempotency_key)
     fingerprint = request_fingerprint(spec) if idempotency_key else ""
     if idempotency_key:
         existing = Message.objects.filter(tenant_id=conversation.tenant_id, idempotency_key=idempotency_key).first()
@@ -264,25 +318,8 @@ def message_send(
     user = actor_user(actor)
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                tenant_id=conversation.tenant_id,
-                conversation=conversation,
-                inbox_id=conversation.inbox_id,
-                direction=Message.Direction.OUTBOUND,
-                sender_type=actor_sender_type(actor),
-                sender_user=user,
-                sender_label=actor_sender_label(actor),
-                sender_automation_id=actor_sender_automation_id(actor),
-                type=spec.type,
-                text=prepared.get("text", spec.text),
-                content=prepared.get("content", spec.content),
-                raw=prepared.get("raw"),
-                reply_to=spec.reply_to,
-                reply_to_external_id=(spec.reply_to.external_id or "") if spec.reply_to else "",
-                status=Message.Status.QUEUED,
-                idempotency_key=idempotency_key or None,
-                idempotency_fingerprint=fingerprint,
-            )
+            message = _outbound_row(actor, user, conversation, spec, prepared, idempotency_key, fingerprint)
+            message.save(force_insert=True)
             if spec.upload is not None:
                 Attachment.objects.create(
                     tenant_id=conversation.tenant_id,
@@ -307,23 +344,7 @@ def message_send(
                 setattr(conversation, key, value)
             if conversation.last_message_at is None or conversation.last_message_at <= message.occurred_at:
                 conversation.last_message_id, conversation.last_message_at = message.pk, message.occurred_at
-            events_record(
-                [
-                    MessageSent(
-                        tenant_id=conversation.tenant_id,
-                        message_id=message.pk,
-                        conversation_id=conversation.pk,
-                        inbox_id=conversation.inbox_id,
-                        contact_id=conversation.contact_id,
-                        message_type=message.type,
-                        sender_type=message.sender_type,
-                        sender_user_id=user.pk if user else None,
-                        actor_type=actor_type(actor),
-                        actor_id=actor_id(actor),
-                        actor_kind=actor_kind(actor),
-                    )
-                ]
-            )
+            events_record([_sent_event(actor, user, message)])
             if not bulk and message.sender_type in (Message.SenderType.BOT, Message.SenderType.SYSTEM):
                 # A person's reply names its author on the message; what the business sends by
                 # itself is a configured action, kept in the audit log.
@@ -351,6 +372,141 @@ def message_send(
             return replay, False
         raise
     return message, True
+
+
+@dataclass(frozen=True)
+class BulkSend:
+    """One of many messages the business writes first (see ``messages_send_bulk``)."""
+
+    conversation: Conversation
+    spec: OutboundSpec
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class BulkSent:
+    """What became of one ``BulkSend``: its message (``created`` False: the first one sent with its key), or
+    the error that refused it (nothing of it was written)."""
+
+    message: Message | None = None
+    created: bool = False
+    error: ApplicationError | None = None
+
+
+def messages_send_bulk(*, actor: Actor, sends: Sequence[BulkSend]) -> list[BulkSent]:
+    """``message_send(bulk=True)`` for many messages at once, in the caller's transaction (a broadcast's batch):
+    the same checks and the same rows, events and live updates, written set-based. The keys already used
+    are read in one query, what the channel checks is read once for the batch (a template, the contacts'
+    consents), the messages are one insert, their conversations' previews one update and their events one
+    record; the inboxes' send queues are asked for once each after commit. Results are in order; a refused
+    message does not stop the others. No file uploads (a bulk message's media is a link)."""
+    results: list[BulkSent | None] = [None] * len(sends)
+    existing: dict[str, Message] = {}
+    keys = [send.idempotency_key for send in sends]
+    if keys:
+        existing = {
+            m.idempotency_key or "": m
+            for m in Message.objects.filter(tenant_id=actor.tenant_id, idempotency_key__in=keys)
+        }
+    checked: list[tuple[int, OutboundSpec, str]] = []
+    for i, send in enumerate(sends):
+        if send.spec.upload is not None:
+            raise ValueError("Bulk messages take no file upload.")
+        try:
+            _caller_check(actor, send.conversation, send.idempotency_key)
+            fingerprint = request_fingerprint(send.spec)
+            if (first := existing.get(send.idempotency_key)) is not None:
+                replay = _replayed(
+                    first, conversation=send.conversation, idempotency_key=send.idempotency_key, fingerprint=fingerprint
+                )
+                results[i] = BulkSent(message=replay)
+                continue
+            _sender_check(actor, send.spec.type)
+            _channel_check(send.conversation, send.spec.type)
+            reply_window_check(conversation=send.conversation, message_type=send.spec.type)
+            checked.append((i, _neutral_spec(send.spec), fingerprint))
+        except ApplicationError as exc:
+            results[i] = BulkSent(error=exc)
+    by_channel: dict[str, list[tuple[int, OutboundSpec, str]]] = {}
+    for item in checked:
+        by_channel.setdefault(sends[item[0]].conversation.inbox.channel_type, []).append(item)
+    user = actor_user(actor)
+    rows: list[tuple[int, Message]] = []
+    for channel_type, items in by_channel.items():
+        prepared = channels.prepare_outbound_many(
+            channels.backend_named(channel_type), [(sends[i].conversation, spec) for i, spec, _f in items]
+        )
+        for (i, spec, fingerprint), ready in zip(items, prepared, strict=True):
+            if isinstance(ready, ApplicationError):
+                results[i] = BulkSent(error=ready)
+                continue
+            send = sends[i]
+            rows.append(
+                (i, _outbound_row(actor, user, send.conversation, spec, ready, send.idempotency_key, fingerprint))
+            )
+    rows.sort(key=lambda row: row[0])
+    try:
+        with transaction.atomic():
+            Message.objects.bulk_create([message for _i, message in rows])
+    except IntegrityError:
+        # A key was taken meanwhile (a concurrent sender of the same batch): one by one, as message_send does.
+        for i, _message in rows:
+            send = sends[i]
+            try:
+                message, created = message_send(
+                    actor=actor,
+                    conversation=send.conversation,
+                    spec=send.spec,
+                    idempotency_key=send.idempotency_key,
+                    bulk=True,
+                )
+                results[i] = BulkSent(message=message, created=created)
+            except ApplicationError as exc:
+                results[i] = BulkSent(error=exc)
+        return [result or BulkSent() for result in results]
+    created = [message for _i, message in rows]
+    for i, message in rows:
+        results[i] = BulkSent(message=message, created=True)
+    if created:
+        _previews_update(created)
+        events_record([_sent_event(actor, user, message) for message in created])
+        requests = [(message.pk, message.inbox_id) for message in created]
+        transaction.on_commit(lambda: delivery_jobs.send_requests(requests))
+        for message in created:
+            publish_message_event("message.created", message)
+        for conversation in {message.conversation_id: message.conversation for message in created}.values():
+            publish_conversation_updated(conversation)
+    return [result or BulkSent() for result in results]
+
+
+def _previews_update(messages: list[Message]) -> None:
+    """Make each conversation's latest of ``messages`` its preview where the history places it after the
+    current one (as ``Conversation.preview_update``), in one statement; the rows are locked in id order
+    first, as every writer of many conversations does."""
+    latest: dict[int, Message] = {}
+    for message in messages:
+        current = latest.get(message.conversation_id)
+        if current is None or (message.occurred_at, message.pk) > (current.occurred_at, current.pk):
+            latest[message.conversation_id] = message
+    ids = sorted(latest)
+    list(Conversation.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    later = {pk: Q(pk=pk) & Conversation.preview_later(at=m.occurred_at, pk=m.pk) for pk, m in latest.items()}
+    Conversation.objects.filter(pk__in=ids).update(
+        last_message_id=Case(
+            *[When(later[pk], then=Value(latest[pk].pk)) for pk in ids],
+            default=F("last_message_id"),
+            output_field=BigIntegerField(),
+        ),
+        last_message_at=Case(
+            *[When(later[pk], then=Value(latest[pk].occurred_at)) for pk in ids],
+            default=F("last_message_at"),
+            output_field=DateTimeField(),
+        ),
+    )
+    for message in latest.values():
+        conversation = message.conversation
+        if conversation.last_message_at is None or conversation.last_message_at <= message.occurred_at:
+            conversation.last_message_id, conversation.last_message_at = message.pk, message.occurred_at
 
 
 MENTION_LIMIT = 20
