@@ -4,14 +4,14 @@ paused, resumed and canceled at any moment, and each recipient's outcome followe
 
 **Exactly once.** A feeding batch is one transaction: it locks the broadcast's row (a cancel waits for it,
 and a batch after a cancel sees it), claims pending recipients with ``FOR UPDATE SKIP LOCKED``, queues one
-core message per recipient through ``message_send`` with the idempotency key
-``broadcast:<broadcast>:<recipient>`` and records each recipient's message, all committed together. A crash
-anywhere before the commit leaves the recipients pending and no message; after it, every recipient has its
-message, which the core's send queue sends once (its claim, lease and sweeper). A recipient found
+core message per recipient through ``messages_send_bulk`` (the batch's messages set-based) with the
+idempotency key ``broadcast:<broadcast>:<recipient>`` and records each recipient's message, all committed
+together. A crash anywhere before the commit leaves the recipients pending and no message; after it, every
+recipient has its message, which the core's send queue sends once (its claim, lease and sweeper). A recipient found
 ``sending`` without a message (a state no batch commits; a row edited by hand, say) is released by the
 sweeper, and the idempotency key makes that harmless.
 
-**Pace.** The broadcast's messages join the end of the inbox's send queue (``message_send(bulk=True)``), so
+**Pace.** The broadcast's messages join the end of the inbox's send queue (``messages_send_bulk``), so
 agents' and automations' replies still go ahead of it (``delivery_jobs.AHEAD_OF_QUEUE``). The feeder keeps
 that queue short (``CAMPAIGNS_FEED_BACKLOG`` messages waiting at most): the channel's throughput limiter sets
 the pace, a cancel has little to withdraw, and nothing holds thousands of rows at once.
@@ -72,8 +72,8 @@ from campaigns.segments import segment_contacts
 from conversations import channels
 from conversations.actors import Actor, AutomationActor, SystemActor, actor_audit_record
 from conversations.events import MessageReceived, MessageStatusChanged
-from conversations.models import Contact, Conversation, Inbox, Message
-from conversations.services.outbound import OutboundSpec, message_send
+from conversations.models import Contact, ContactInbox, Conversation, Inbox, Message
+from conversations.services.outbound import BulkSend, OutboundSpec, messages_send_bulk
 from conversations.services.proactive import contact_inboxes_for, conversations_for_proactive
 from helpdesk.exceptions import ApplicationError, Conflict, ValidationFailed
 from helpdesk.jobs import BROKER_ERRORS, inline, redis_client
@@ -808,7 +808,7 @@ def _queue(broadcast: Broadcast, recipients: list[BroadcastRecipient], now: date
     links = contact_inboxes_for(inbox=broadcast.inbox, people=people) if people else {}
     conversations = conversations_for_proactive(inbox=broadcast.inbox, contact_inboxes=list(links.values()))
     _crashpoint("conversations")
-    queued = 0
+    sends: list[tuple[BroadcastRecipient, ContactInbox]] = []
     for recipient in recipients:
         recipient.updated_at = now
         key = keys[recipient.pk]
@@ -818,21 +818,29 @@ def _queue(broadcast: Broadcast, recipients: list[BroadcastRecipient], now: date
         if recipient.contact_id in skips:
             recipient.status, recipient.skip_reason = RStatus.SKIPPED, skips[recipient.contact_id]
             continue
-        link = links[recipient.phone.lstrip("+")]
-        conversation = conversations[link.pk]
-        spec = OutboundSpec(
-            type=Message.Type.TEMPLATE,
-            content={
-                "name": broadcast.template_name,
-                "language": broadcast.template_language,
-                "params": _params(recipient.variables or {}),
-            },
-        )
-        try:
-            message, _created = message_send(
-                actor=actor, conversation=conversation, spec=spec, idempotency_key=key, bulk=True
+        sends.append((recipient, links[recipient.phone.lstrip("+")]))
+    outcomes = messages_send_bulk(
+        actor=actor,
+        sends=[
+            BulkSend(
+                conversation=conversations[link.pk],
+                spec=OutboundSpec(
+                    type=Message.Type.TEMPLATE,
+                    content={
+                        "name": broadcast.template_name,
+                        "language": broadcast.template_language,
+                        "params": _params(recipient.variables or {}),
+                    },
+                ),
+                idempotency_key=keys[recipient.pk],
             )
-        except ApplicationError as exc:
+            for recipient, link in sends
+        ],
+    )
+    _crashpoint("message")
+    queued = 0
+    for (recipient, link), outcome in zip(sends, outcomes, strict=True):
+        if (exc := outcome.error) is not None:
             if exc.code == "no_marketing_consent":  # the sender's own check, should consent change meanwhile
                 recipient.status, recipient.skip_reason = RStatus.SKIPPED, Skip.NO_CONSENT
                 continue
@@ -841,8 +849,12 @@ def _queue(broadcast: Broadcast, recipients: list[BroadcastRecipient], now: date
                 continue
             # The template itself can no longer be sent (paused, disabled, deleted): nobody else can get it.
             raise BroadcastStopped(exc.message) from exc
-        _crashpoint("message")
-        recipient.status, recipient.message_id, recipient.contact_id = RStatus.SENDING, message.pk, link.contact_id
+        assert outcome.message is not None
+        recipient.status, recipient.message_id, recipient.contact_id = (
+            RStatus.SENDING,
+            outcome.message.pk,
+            link.contact_id,
+        )
         queued += 1
     BroadcastRecipient.objects.bulk_update(
         recipients, ["status", "skip_reason", "error_title", "message", "contact", "updated_at"]

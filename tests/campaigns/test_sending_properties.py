@@ -41,7 +41,7 @@ def test_any_order_of_pause_resume_cancel_sends_once_and_never_after_a_cancel(
     monkeypatch.setattr(sending, "_enqueue", lambda name, pk: None)
     monkeypatch.setattr(sending.settings, "CAMPAIGNS_FEED_BATCH", 2, raising=False)
     # The broker hands nothing out by itself: delivery happens when a step says so.
-    monkeypatch.setattr(delivery_jobs, "delivery_enqueue", lambda message, ahead=True: True)
+    monkeypatch.setattr(delivery_jobs, "send_requests", lambda messages: 0)
     batch = next(_batches)
     mark = {"custom_attributes": {"batch": str(batch)}}
     consenting = make_contacts(tenant, 6, start=1000 * batch, **mark)
