@@ -107,3 +107,38 @@ def test_customers_in_their_reply_window_cost_nothing_of_the_limit(tenant, jobs,
     assert len(meta.sends) == 53
     assert {f"55119{i:08d}" for i in (57, 58, 59)} <= set(meta.per_recipient())
     assert sending.messaging_limit_usage(inbox=number.inbox, now=timezone.now())[0] == 50
+
+
+def test_far_from_the_limit_a_feeding_job_counts_the_usage_once(
+    tenant, jobs, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The count reads every template of the last 24 hours: with a TIER_100K account and a few thousand used,
+    it is read when the job starts, then kept by the job's own count; near the limit it is read again."""
+    install(MetaRecorder())
+    number = make_number(tenant, tier="TIER_100K")
+    monkeypatch.setattr(sending.settings, "CAMPAIGNS_FEED_BATCH", 2, raising=False)
+    monkeypatch.setattr(sending.settings, "CAMPAIGNS_LIMIT_READ_SECONDS", 0, raising=False)
+    counted: list[int] = []
+    real = sending.messaging_limit_usage
+
+    def usage(**kwargs):
+        counted.append(1)
+        return real(**kwargs)
+
+    monkeypatch.setattr(sending, "messaging_limit_usage", usage)
+    make_contacts(tenant, 6)
+    broadcast = _start(make_broadcast(tenant, number), django_capture_on_commit_callbacks, jobs)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sending.broadcast_feed(broadcast_id=broadcast.pk) == "draining"
+    assert Message.objects.filter(idempotency_key__startswith=f"broadcast:{broadcast.pk}:").count() == 6
+    assert len(counted) == 1  # three batches, one count
+
+    # Near the limit (what is left is under the headroom) every stale read counts again.
+    monkeypatch.setattr(sending.settings, "CAMPAIGNS_LIMIT_HEADROOM", 200_000, raising=False)
+    make_contacts(tenant, 4, start=100)
+    second = _start(make_broadcast(tenant, number), django_capture_on_commit_callbacks, jobs)
+    counted.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sending.broadcast_feed(broadcast_id=second.pk) == "draining"
+    # Ten recipients (the first six again): five batches of two, each counting again.
+    assert len(counted) == 5
