@@ -36,6 +36,7 @@ risks the number. A person resumes it once the rating recovers.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -78,7 +79,7 @@ from conversations.models import Contact, ContactInbox, Conversation, Inbox, Mes
 from conversations.services.outbound import BulkSend, OutboundSpec, messages_send_bulk
 from conversations.services.proactive import contact_inboxes_for, conversations_for_proactive
 from helpdesk.exceptions import ApplicationError, Conflict, ValidationFailed
-from helpdesk.jobs import BROKER_ERRORS, inline, redis_client
+from helpdesk.jobs import BROKER_ERRORS, HOLD_TTL, held, inline, redis_client
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm, require_perm
 
@@ -103,7 +104,8 @@ WINDOW = timedelta(hours=24)
 # A reply counts for the broadcast a customer got at most this long before it.
 REPLY_ATTRIBUTION = timedelta(days=7)
 PHONE_COLUMN = "phone"
-FEED_KEY_TTL = 20
+# A feeder waiting for the send queue to drain marks its broadcast as alive this often.
+STALL_TOUCH_SECONDS = 5
 RUNNING = (Status.SENDING, Status.WAITING)
 
 
@@ -891,45 +893,64 @@ def broadcast_feed(
     *, broadcast_id: int, seconds: float | None = None, now: Callable[[], datetime] | None = None
 ) -> str:
     """Feed a broadcast until it is done, waits, is paused or canceled, or ``seconds`` pass (then a fresh job
-    carries on). With a worker one job at a time feeds a broadcast (a Redis key, renewed as it goes; a dead
-    job's key expires and the sweeper asks again); the row lock keeps a second one harmless anyway."""
+    carries on). With a worker one job at a time feeds a broadcast: it holds a Redis key, kept alive by its
+    process (``helpdesk.jobs.held``); a killed job's key is gone ``HELPDESK_HOLD_TTL`` seconds later and the
+    sweeper asks again. The row lock keeps a second one harmless anyway."""
     clock = now or timezone.now
     seconds = _setting("CAMPAIGNS_FEED_SECONDS", 30) if seconds is None else seconds
-    client = None
-    if not inline():
-        client = redis_client()
-        if not client.set(_feed_key(broadcast_id), "1", nx=True, ex=FEED_KEY_TTL):
-            return "busy"
+    if inline():
+        return _feed(broadcast_id, seconds, clock, working=False)
+    client = redis_client()
+    key = _feed_key(broadcast_id)
+    if not client.set(key, "1", nx=True, ex=HOLD_TTL):
+        return "busy"
+    try:
+        with held(key, client=client):
+            state = _feed(broadcast_id, seconds, clock, working=True)
+    finally:
+        with contextlib.suppress(*BROKER_ERRORS):
+            client.delete(key)
+    if state == "handed-over":
+        # Asked for once the key is free: the next job takes it when it starts.
+        _task("broadcast_feed").delay(broadcast_id)
+    return state
+
+
+def _feed(broadcast_id: int, seconds: float, clock: Callable[[], datetime], *, working: bool) -> str:
+    """The feeding loop (``working``: a worker's job, which waits for the queue to drain instead of returning)."""
     deadline = time.monotonic() + seconds
     usage: Usage | None = None
     poll = _setting("CAMPAIGNS_FEED_POLL_SECONDS", 0.05)
     touched = time.monotonic()
-    try:
-        while True:
-            if client is not None:
-                client.expire(_feed_key(broadcast_id), FEED_KEY_TTL)
-            if usage is None:
-                usage = Usage(limit=_limit_of_broadcast(broadcast_id))
-            fed = broadcast_feed_batch(broadcast_id=broadcast_id, now=clock(), usage=usage)
-            if fed.state not in ("fed", "full"):
-                return fed.state
-            if time.monotonic() > deadline:
-                if client is not None:
-                    client.delete(_feed_key(broadcast_id))
-                    client = None
+    while True:
+        if usage is None:
+            usage = Usage(limit=_limit_of_broadcast(broadcast_id))
+        fed = broadcast_feed_batch(broadcast_id=broadcast_id, now=clock(), usage=usage)
+        if fed.state not in ("fed", "full"):
+            return fed.state
+        if time.monotonic() > deadline:
+            if not working:
                 _task("broadcast_feed").delay(broadcast_id)
-                return "handed-over"
-            if fed.state == "full":
-                if inline():
-                    return "full"
-                if time.monotonic() - touched > FEED_KEY_TTL / 4:
-                    # Still at work while the queue drains: the sweeper must not take it for stalled.
-                    Broadcast.objects.filter(pk=broadcast_id, status=Status.SENDING).update(updated_at=timezone.now())
-                    touched = time.monotonic()
-                time.sleep(poll)
-    finally:
-        if client is not None:
-            client.delete(_feed_key(broadcast_id))
+            return "handed-over"
+        if fed.state == "full":
+            if not working:
+                return "full"
+            if time.monotonic() - touched > STALL_TOUCH_SECONDS:
+                # Still at work while the queue drains: the sweeper must not take it for stalled.
+                Broadcast.objects.filter(pk=broadcast_id, status=Status.SENDING).update(updated_at=timezone.now())
+                touched = time.monotonic()
+            time.sleep(poll)
+
+
+def _feeder_alive(broadcast_id: int) -> bool:
+    """Whether a feeding job holds the broadcast's key (without a worker, or with Redis down: taken as alive,
+    and the ``stall`` time decides)."""
+    if inline():
+        return True
+    try:
+        return bool(redis_client().exists(_feed_key(broadcast_id)))
+    except BROKER_ERRORS:
+        return True
 
 
 def _limit_of_broadcast(broadcast_id: int) -> int | None:
@@ -962,9 +983,12 @@ def broadcasts_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts["released"] = BroadcastRecipient.objects.filter(
         status=RStatus.SENDING, message__isnull=True, updated_at__lte=now - stall, broadcast__status__in=RUNNING
     ).update(status=RStatus.PENDING, updated_at=now)
-    for pk in Broadcast.objects.filter(status=Status.SENDING, updated_at__lte=now - stall).values_list("pk", flat=True)[
-        :500
-    ]:
+    # Stalled: quiet for ``stall``, or quiet for a moment with no job holding its feeding key (its worker was
+    # killed, or Redis restarted and lost the queued jobs).
+    quiet = Broadcast.objects.filter(status=Status.SENDING, updated_at__lte=now - timedelta(seconds=HOLD_TTL))
+    for pk, updated_at in quiet.values_list("pk", "updated_at")[:500]:
+        if updated_at > now - stall and _feeder_alive(pk):
+            continue
         if not broadcast_complete(broadcast_id=pk, now=now):
             counts["refed"] += 1
             _enqueue("broadcast_feed", pk)

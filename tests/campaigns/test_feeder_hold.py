@@ -1,0 +1,106 @@
+"""A broadcast's feeding job and its key (with a worker and Redis): one job at a time holds it, the job hands
+over with the key let go, and the sweeper feeds again a broadcast that no job holds (its worker was killed, or
+Redis restarted and lost the queued jobs) without waiting for the stall time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import sending
+from campaigns.models import Broadcast
+from helpdesk import jobs as jobs_module
+from helpdesk.jobs import redis_client
+from tests.campaigns.sending_fixtures import MetaRecorder, install, make_broadcast, make_contacts, make_number
+from tests.campaigns.test_sending import _start
+from tests.prerequisites import require_redis
+
+pytestmark = pytest.mark.django_db
+
+Status = Broadcast.Status
+
+
+@pytest.fixture
+def jobs(monkeypatch) -> list[tuple[str, int]]:
+    asked: list[tuple[str, int]] = []
+    monkeypatch.setattr(sending, "_enqueue", lambda name, pk: asked.append((name, pk)))
+    return asked
+
+
+@pytest.fixture
+def with_worker(settings, monkeypatch):
+    require_redis("the feeder's key lives in Redis")
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(sending, "HOLD_TTL", 3)
+    monkeypatch.setattr(jobs_module, "HOLD_TTL", 3)
+    settings.CAMPAIGNS_STALL_SECONDS = 30
+    yield
+    for key in redis_client().keys("helpdesk:broadcast-feed:*"):
+        redis_client().delete(key)
+
+
+@pytest.fixture
+def sending_broadcast(tenant, jobs, django_capture_on_commit_callbacks) -> Broadcast:
+    install(MetaRecorder())
+    make_contacts(tenant, 2)
+    return _start(make_broadcast(tenant, make_number(tenant)), django_capture_on_commit_callbacks, jobs)
+
+
+def _quiet_for(broadcast: Broadcast, seconds: float) -> None:
+    Broadcast.objects.filter(pk=broadcast.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_a_broadcast_no_job_holds_is_fed_again_once_quiet_for_the_hold_time(with_worker, sending_broadcast, jobs):
+    _quiet_for(sending_broadcast, 2)
+    assert sending.broadcasts_sweep()["refed"] == 0  # quiet for less than the hold: its job may be starting
+    _quiet_for(sending_broadcast, 4)
+    assert sending.broadcasts_sweep()["refed"] == 1
+    assert jobs == [("broadcast_feed", sending_broadcast.pk)]
+
+
+def test_a_broadcast_whose_job_holds_its_key_is_left_alone_until_the_stall_time(with_worker, sending_broadcast, jobs):
+    redis_client().set(sending._feed_key(sending_broadcast.pk), "1", ex=60)
+    _quiet_for(sending_broadcast, 20)
+    assert sending.broadcasts_sweep()["refed"] == 0
+    assert jobs == []
+    _quiet_for(sending_broadcast, 31)  # a job that holds its key but makes no progress: fed again all the same
+    assert sending.broadcasts_sweep()["refed"] == 1
+
+
+def test_a_second_job_finds_the_key_taken_and_the_first_lets_go_when_it_ends(
+    with_worker, sending_broadcast, jobs, monkeypatch, django_capture_on_commit_callbacks
+):
+    key = sending._feed_key(sending_broadcast.pk)
+    redis_client().set(key, "1", ex=60)
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk) == "busy"
+    redis_client().delete(key)
+    seen: list[int] = []
+    real = sending.broadcast_feed_batch
+
+    def batch(**kwargs):
+        seen.append(redis_client().pttl(key))  # held, with the hold's time to live
+        return real(**kwargs)
+
+    monkeypatch.setattr(sending, "broadcast_feed_batch", batch)
+    with django_capture_on_commit_callbacks(execute=True):
+        # Its messages wait in the send queue (delivered after the commit): the job ends on "draining".
+        assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=30) == "draining"
+    assert seen and all(0 < ttl <= 3000 for ttl in seen)
+    assert redis_client().exists(key) == 0
+
+
+def test_a_job_whose_time_is_up_lets_go_of_its_key_before_it_asks_for_the_next(
+    with_worker, sending_broadcast, monkeypatch
+):
+    key = sending._feed_key(sending_broadcast.pk)
+    asked: list[tuple[int, bool]] = []
+
+    class Task:
+        def delay(self, broadcast_id: int) -> None:
+            asked.append((broadcast_id, bool(redis_client().exists(key))))
+
+    monkeypatch.setattr(sending, "_task", lambda name: Task())
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=-1) == "handed-over"
+    assert asked == [(sending_broadcast.pk, False)]
