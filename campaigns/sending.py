@@ -78,6 +78,7 @@ from conversations.events import MessageReceived, MessageStatusChanged
 from conversations.models import Contact, ContactInbox, Conversation, Inbox, Message
 from conversations.services.outbound import BulkSend, OutboundSpec, messages_send_bulk
 from conversations.services.proactive import contact_inboxes_for, conversations_for_proactive
+from helpdesk.bulk import rows_update
 from helpdesk.exceptions import ApplicationError, Conflict, ValidationFailed
 from helpdesk.jobs import BROKER_ERRORS, HOLD_TTL, held, inline, redis_client
 from tenants.models import AuditLogEntry
@@ -865,8 +866,8 @@ def _queue(broadcast: Broadcast, recipients: list[BroadcastRecipient], now: date
             link.contact_id,
         )
         queued += 1
-    BroadcastRecipient.objects.bulk_update(
-        recipients, ["status", "skip_reason", "error_title", "message", "contact", "updated_at"]
+    rows_update(
+        BroadcastRecipient, recipients, ["status", "skip_reason", "error_title", "message", "contact", "updated_at"]
     )
     _crashpoint("recorded")
     return queued
@@ -1044,8 +1045,10 @@ def message_statuses_apply(events: Sequence[MessageStatusChanged]) -> None:
     now = timezone.now()
     for recipient in changed.values():
         recipient.updated_at = now
-    BroadcastRecipient.objects.bulk_update(
-        list(changed.values()), ["status", "skip_reason", "error_code", "error_title", "sent_at", "updated_at"]
+    rows_update(
+        BroadcastRecipient,
+        list(changed.values()),
+        ["status", "skip_reason", "error_code", "error_title", "sent_at", "updated_at"],
     )
     for broadcast_id in sorted({r.broadcast_id for r in changed.values()}):
         broadcast_complete(broadcast_id=broadcast_id, now=now)

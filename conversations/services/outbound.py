@@ -11,7 +11,6 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -49,6 +48,7 @@ from conversations.selectors import conversation_audience
 from conversations.services import delivery_jobs
 from conversations.services.actions import read_receipt_on_commit
 from conversations.services.events import publish_conversation_updated, publish_message_event, publish_notification
+from helpdesk.bulk import rows_update
 from helpdesk.exceptions import ApplicationError, PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry, Membership
 from tenants.permissions import Perm
@@ -490,17 +490,14 @@ def _previews_update(messages: list[Message]) -> None:
             latest[message.conversation_id] = message
     ids = sorted(latest)
     list(Conversation.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
-    later = {pk: Q(pk=pk) & Conversation.preview_later(at=m.occurred_at, pk=m.pk) for pk, m in latest.items()}
-    Conversation.objects.filter(pk__in=ids).update(
-        last_message_id=Case(
-            *[When(later[pk], then=Value(latest[pk].pk)) for pk in ids],
-            default=F("last_message_id"),
-            output_field=BigIntegerField(),
-        ),
-        last_message_at=Case(
-            *[When(later[pk], then=Value(latest[pk].occurred_at)) for pk in ids],
-            default=F("last_message_at"),
-            output_field=DateTimeField(),
+    rows_update(
+        Conversation,
+        [Conversation(pk=pk, last_message_id=latest[pk].pk, last_message_at=latest[pk].occurred_at) for pk in ids],
+        ["last_message", "last_message_at"],
+        # As ``Conversation.preview_later``: the history places the message after the current preview.
+        when=(
+            "t.last_message_at IS NULL OR t.last_message_at < v.last_message_at"
+            " OR (t.last_message_at = v.last_message_at AND t.last_message_id < v.last_message_id)"
         ),
     )
     for message in latest.values():
