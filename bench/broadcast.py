@@ -2,7 +2,8 @@
 killed and a Redis restarted mid-run, while an agent answers customers.
 
 Processes: the fake Cloud API (enforcing the cap with 130429, as Meta does), uvicorn (the status webhooks),
-a Celery worker (4 processes, ``nice 10``) and beat, PostgreSQL, and a redis-server of the benchmark's own
+a Celery worker (4 processes, ``nice 10``), a worker of one process for the ``replies`` queue (as
+docs/operations.md deploys it) and beat, PostgreSQL, and a redis-server of the benchmark's own
 (broker and coordination keys; no persistence, so its restart loses every queued job).
 
     python bench/broadcast.py [--quick] [--cap 80] [--no-disrupt]
@@ -282,6 +283,8 @@ def main() -> None:
             lambda: (log_dir / "beat.log").exists() and "beat: Starting" in (log_dir / "beat.log").read_text(),
         )
         worker = start_worker(stack, env, log_dir, concurrency=args.concurrency)
+        # As deployed (docs/operations.md): a worker of its own for replies customers wait for.
+        replies_worker = start_worker(stack, env, log_dir, concurrency=1, name="replies", queues="replies")
 
         broadcast = Broadcast.objects.create(
             tenant=tenant,
@@ -320,9 +323,13 @@ def main() -> None:
                 # The worker's broker consumer does not come back from this (kombu raises in _connparams on
                 # reconnect and the consumer stops): it is restarted, as a supervisor would.
                 os.killpg(worker.pid or 0, signal.SIGKILL)
+                os.killpg(replies_worker.pid or 0, signal.SIGKILL)
                 workers_started += 1
                 worker = start_worker(
                     stack, env, log_dir, concurrency=args.concurrency, name=f"worker-{workers_started}"
+                )
+                replies_worker = start_worker(
+                    stack, env, log_dir, concurrency=1, name=f"replies-{workers_started}", queues="replies"
                 )
             if replies.__len__() < len(to_answer) and time.time() >= next_reply:
                 conversation = to_answer[len(replies)]

@@ -169,6 +169,7 @@ def start_worker(
     name: str = "worker",
     nice: int = 10,
     app: str = "helpdesk",
+    queues: str = "",
 ) -> ServerProcess:
     def ready() -> bool:
         log = (log_dir / f"{name}.log").read_text(errors="replace") if (log_dir / f"{name}.log").exists() else ""
@@ -193,6 +194,7 @@ def start_worker(
             "--without-heartbeat",
             "-n",
             f"{name}@%h",
+            *(["-Q", queues] if queues else []),
         ],
         env,
         log_dir,

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -290,6 +291,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A reply a customer waits for (an agent's answer, a greeting, a bot's step: ``message_deliver_ahead``) has a
+# queue of its own. Every worker takes both queues; a worker started with ``-Q replies`` keeps processes free
+# for replies while the others work long jobs (a broadcast's feeding and sending, webhook drains).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("replies"))
+CELERY_TASK_ROUTES = {"conversations.tasks.message_deliver_ahead": {"queue": "replies"}}
 # A job whose worker died is handed out again after this many seconds (Redis broker).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_TASK_TIME_LIMIT = 300

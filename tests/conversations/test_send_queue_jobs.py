@@ -199,3 +199,13 @@ def test_a_reply_ahead_waits_behind_its_own_conversations_earlier_messages(
     assert asked == [(reply.pk, first.inbox_id)]  # the queue sends it, after the earlier one
     reply.refresh_from_db()
     assert (reply.status, reply.send_attempts) == ("queued", 0)
+
+
+def test_replies_customers_wait_for_have_a_queue_every_worker_takes_along_with_the_default():
+    from helpdesk.celery import app
+
+    route = app.amqp.router.route({}, "conversations.tasks.message_deliver_ahead")
+    assert route["queue"].name == "replies"
+    assert app.amqp.router.route({}, "conversations.tasks.messages_send_drain")["queue"].name == "celery"
+    # A worker started without -Q consumes every declared queue: both.
+    assert sorted(queue.name for queue in app.conf.task_queues) == ["celery", "replies"]
