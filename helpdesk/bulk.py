@@ -9,10 +9,10 @@ PostgreSQL and SQLite 3.33+), each value prepared by its field as Django would s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
 
 # SQLite takes at most this many values in one statement.
 _SQLITE_MAX_PARAMS = 999
@@ -30,17 +30,18 @@ def rows_update(model: type[Model], objs: Sequence[Model], fields: Sequence[str]
     database = router.db_for_write(model)
     connection = connections[database]
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    pk = cast(Field, meta.pk)
+    columns = [cast(Field, meta.get_field(name)) for name in fields]
     quote = connection.ops.quote_name
-    names = ["pk", *(field.column for field in columns)]
+    names: list[str] = ["pk", *(str(field.column) for field in columns)]
     postgres = connection.vendor == "postgresql"
 
     def placeholder(field: Any) -> str:
         # PostgreSQL types a list of values by its first row: each value is cast to its column's type.
         return f"CAST(%s AS {field.db_type(connection)})" if postgres else "%s"
 
-    row_sql = "(" + ", ".join([placeholder(meta.pk), *(placeholder(field) for field in columns)]) + ")"
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns)
+    row_sql = "(" + ", ".join([placeholder(pk), *(placeholder(field) for field in columns)]) + ")"
+    assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names[1:])
     condition = f" AND ({when})" if when else ""
     per_statement = max(1, _SQLITE_MAX_PARAMS // len(names)) if not postgres else len(objs)
     written = 0
@@ -49,7 +50,7 @@ def rows_update(model: type[Model], objs: Sequence[Model], fields: Sequence[str]
             chunk = objs[start : start + per_statement]
             params: list[Any] = []
             for obj in chunk:
-                params.append(meta.pk.get_db_prep_save(obj.pk, connection))
+                params.append(pk.get_db_prep_save(obj.pk, connection))
                 params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns)
             # Identifiers from the model, quoted; values as parameters; ``when`` is the caller's constant SQL.
             values = f"VALUES {', '.join([row_sql] * len(chunk))}"
@@ -59,7 +60,7 @@ def rows_update(model: type[Model], objs: Sequence[Model], fields: Sequence[str]
                 named = ", ".join(f"column{i} AS {quote(name)}" for i, name in enumerate(names, start=1))
                 source = f"(SELECT {named} FROM ({values})) AS v"  # noqa: S608
             update = f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM {source} "  # noqa: S608
-            sql = update + f"WHERE t.{quote(meta.pk.column)} = v.{quote('pk')}{condition}"
+            sql = update + f"WHERE t.{quote(str(pk.column))} = v.{quote('pk')}{condition}"
             cursor.execute(sql, params)
             written += cursor.rowcount
     return written

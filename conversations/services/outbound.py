@@ -464,17 +464,17 @@ def messages_send_bulk(*, actor: Actor, sends: Sequence[BulkSend]) -> list[BulkS
             except ApplicationError as exc:
                 results[i] = BulkSent(error=exc)
         return [result or BulkSent() for result in results]
-    created = [message for _i, message in rows]
+    new_messages = [message for _i, message in rows]
     for i, message in rows:
         results[i] = BulkSent(message=message, created=True)
-    if created:
-        _previews_update(created)
-        events_record([_sent_event(actor, user, message) for message in created])
-        requests = [(message.pk, message.inbox_id) for message in created]
+    if new_messages:
+        _previews_update(new_messages)
+        events_record([_sent_event(actor, user, message) for message in new_messages])
+        requests = [(message.pk, message.inbox_id) for message in new_messages]
         transaction.on_commit(lambda: delivery_jobs.send_requests(requests))
-        for message in created:
+        for message in new_messages:
             publish_message_event("message.created", message)
-        for conversation in {message.conversation_id: message.conversation for message in created}.values():
+        for conversation in {message.conversation_id: message.conversation for message in new_messages}.values():
             publish_conversation_updated(conversation)
     return [result or BulkSent() for result in results]
 
