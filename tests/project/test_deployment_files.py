@@ -10,11 +10,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def test_compose_runs_web_worker_beat_postgres_and_redis_from_one_image():
+def test_compose_runs_web_workers_beat_postgres_and_redis_from_one_image():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"web", "worker", "beat", "postgres", "redis"}
-    for name in ("web", "worker", "beat"):
+    assert set(services) == {"web", "worker", "worker-replies", "beat", "postgres", "redis"}
+    for name in ("web", "worker", "worker-replies", "beat"):
         service = services[name]
         assert (service["build"], service["image"], service["env_file"]) == (".", "helpdesk:latest", ".env")
         assert service["depends_on"] == {
@@ -23,6 +23,10 @@ def test_compose_runs_web_worker_beat_postgres_and_redis_from_one_image():
         }
     assert "uvicorn helpdesk.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A helpdesk worker")
+    # The replies worker takes the replies queue alone; the other takes every queue (docs/operations.md).
+    assert services["worker-replies"]["command"].startswith("celery -A helpdesk worker")
+    assert services["worker-replies"]["command"].endswith("-Q replies")
+    assert "-Q" not in services["worker"]["command"]
     assert services["beat"]["command"].startswith("celery -A helpdesk beat")
     assert set(compose["volumes"]) == {"postgres-data", "redis-data"}
 
