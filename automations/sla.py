@@ -534,7 +534,9 @@ def _clocks_complete(policy: SlaPolicy | None, latest: dict[str, SlaClock]) -> b
 
 def sla_subscribe() -> None:
     for event_type, name in SUBSCRIBERS.items():
-        events.subscribe_many(event_type, sla_events, name=name)
+        # Only a person's message meets a response clock: the others are not even delivered.
+        when = events.MessageSent.by_agent if event_type is events.MessageSent else None
+        events.subscribe_many(event_type, sla_events, name=name, when=when)
 
 
 # --- reads -------------------------------------------------------------------------------------------

@@ -19,4 +19,6 @@ class FlowsConfig(AppConfig):
 
         events.subscribe(events.MessageReceived, runtime.message_received, name=runtime.SUBSCRIBER_INPUTS)
         events.subscribe(events.PaymentConfirmed, runtime.payment_confirmed, name=runtime.SUBSCRIBER_PAID)
-        events.subscribe(events.MessageSent, runtime.agent_replied, name=runtime.SUBSCRIBER_AGENT)
+        events.subscribe(
+            events.MessageSent, runtime.agent_replied, name=runtime.SUBSCRIBER_AGENT, when=events.MessageSent.by_agent
+        )

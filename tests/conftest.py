@@ -43,9 +43,12 @@ def _event_subscribers_restored():
     from conversations.events import registry
 
     saved = {name: dict(handlers) for name, handlers in registry._subscribers.items()}
+    filters = dict(registry._filters)
     yield
     registry._subscribers.clear()
     registry._subscribers.update(saved)
+    registry._filters.clear()
+    registry._filters.update(filters)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.events.registry import subscriber_names
+from conversations.events.registry import subscribers_of
 from conversations.events.types import Event
 from conversations.models import EventDelivery, OutboxEvent
 from helpdesk.jobs import BROKER_ERRORS, DRAIN_KEY_TTL, inline, redis_client
@@ -29,7 +29,7 @@ def events_record(events: Sequence[Event]) -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Events are recorded in the transaction of the fact they describe.")
     now = timezone.now()
-    names = {event.name: subscriber_names(event.name) for event in events}
+    names = [subscribers_of(event) for event in events]
     OutboxEvent.objects.bulk_create(
         OutboxEvent(
             id=event.event_id,
@@ -37,14 +37,14 @@ def events_record(events: Sequence[Event]) -> None:
             event_type=event.name,
             payload=event.to_payload(),
             occurred_at=event.occurred_at,
-            dispatched_at=None if names[event.name] else now,
+            dispatched_at=None if subscribers else now,
         )
-        for event in events
+        for event, subscribers in zip(events, names, strict=True)
     )
     deliveries = [
         EventDelivery(tenant_id=event.tenant_id, event_id=event.event_id, subscriber=subscriber, due_at=now)
-        for event in events
-        for subscriber in names[event.name]
+        for event, subscribers in zip(events, names, strict=True)
+        for subscriber in subscribers
     ]
     if deliveries:
         EventDelivery.objects.bulk_create(deliveries)

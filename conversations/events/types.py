@@ -106,6 +106,12 @@ class MessageSent(Event):
     actor_id: int | None = None
     actor_kind: str | None = None
 
+    @staticmethod
+    def by_agent(event: MessageSent) -> bool:
+        """Whether a person of the team wrote it (a subscription's ``when`` for those who care for replies
+        only: a broadcast's thousands of messages, greetings and bot steps then cost them nothing)."""
+        return event.sender_type == "agent"
+
 
 @dataclass(frozen=True, kw_only=True)
 class MessageStatusChanged(Event):

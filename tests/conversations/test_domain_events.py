@@ -39,13 +39,13 @@ class Subscribed(list):
         super().__init__()
         self.names: list[tuple[type[events.Event], str]] = []
 
-    def add(self, event_type: type[events.Event], name: str, handler=None) -> None:
+    def add(self, event_type: type[events.Event], name: str, handler=None, when=None) -> None:
         def record(event):
             self.append((name, event))
             if handler is not None:
                 handler(event)
 
-        events.subscribe(event_type, record, name=name)
+        events.subscribe(event_type, record, name=name, when=when)
         self.names.append((event_type, name))
 
 
@@ -54,6 +54,7 @@ def subscribed() -> Iterator[Subscribed]:
     """Subscribers registered for one test only, and only they: the feature apps' own (a greeting…) are set
     aside for the test (the suite's conftest puts them back), so the core is seen with these alone."""
     registry._subscribers.clear()
+    registry._filters.clear()
     seen = Subscribed()
     yield seen
     for event_type, name in seen.names:
@@ -371,6 +372,55 @@ def test_each_fact_records_its_event_once(tenant, owner, django_capture_on_commi
         first.pk,
         first.pk + 1,
     }
+
+
+def test_a_subscription_with_a_condition_gets_only_the_events_it_is_true_of(
+    tenant, subscribed, django_capture_on_commit_callbacks
+):
+    inbox = make_inbox(tenant)
+    subscribed.add(MessageReceived, "tests.all")
+    subscribed.add(MessageReceived, "tests.second", when=lambda event: event.message_id % 2 == 0)
+    subscribed.add(ConversationAssigned, "tests.never", when=lambda event: False)
+    with django_capture_on_commit_callbacks(execute=True):
+        first, _ = receive(inbox, "wamid.1")
+        second, _ = receive(inbox, "wamid.2", at=T0 + timedelta(minutes=1))
+    even = first if first.pk % 2 == 0 else second
+    assert sorted((name, event.message_id) for name, event in subscribed) == sorted(
+        [("tests.all", first.pk), ("tests.all", second.pk), ("tests.second", even.pk)]
+    )
+    # The event nobody is given gets no delivery row, and is dispatched at once.
+    odd_event = OutboxEvent.objects.get(
+        event_type="message.received", payload__message_id=(first.pk + second.pk - even.pk)
+    )
+    assert list(EventDelivery.objects.filter(event=odd_event).values_list("subscriber", flat=True)) == ["tests.all"]
+    assert EventDelivery.objects.filter(subscriber="tests.second").count() == 1
+
+
+def test_only_a_persons_reply_is_delivered_to_the_reply_clocks_and_the_bot(tenant, owner):
+    """The SLA's and the bot flows' ``MessageSent`` subscriptions care for agents' replies only: a greeting's,
+    a broadcast's or an API client's messages get no delivery at all."""
+    from conversations.actors import AutomationActor
+    from conversations.services.outbound import OutboundSpec, message_send
+    from tests.conversations.channel_double import registered
+
+    from conversations.models import Inbox
+
+    with registered() as channel:
+        inbox = Inbox.objects.create(tenant=tenant, name="Test", channel_type=channel.channel_type)
+        conversation = make_conversation(inbox)
+        bot = AutomationActor(tenant_id=tenant.pk, automation_id=1, name="Saudação", kind="greeting")
+        with transaction.atomic():
+            by_bot, _ = message_send(actor=bot, conversation=conversation, spec=OutboundSpec(type="text", text="Oi"))
+            by_agent, _ = message_send(
+                actor=owner, conversation=conversation, spec=OutboundSpec(type="text", text="Olá")
+            )
+
+    def delivered(message) -> set[str]:
+        event = OutboxEvent.objects.get(event_type="message.sent", payload__message_id=message.pk)
+        return set(EventDelivery.objects.filter(event=event).values_list("subscriber", flat=True))
+
+    assert delivered(by_bot) == set()
+    assert delivered(by_agent) == {"automations.sla.message_sent", "flows.agent_replied"}
 
 
 # --- the reply window ------------------------------------------------------------------------
