@@ -330,6 +330,8 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
     except ReplyWindowClosed as exc:
         _fail(message, code=None, title=REPLY_WINDOW_CLOSED_TITLE, details=exc.message)
         return "failed-window"
+    if not _still_ours(message):
+        return "lease-lost"
     if sender is None:
         session = channels.backend_for(message.inbox).send_session()
         try:
@@ -339,6 +341,25 @@ def _deliver_claimed(message: Message, *, sender: _Sender | None = None) -> str:
     else:
         result = sender.session.send(message, while_waiting=sender.record_sent)
     return _record(message, result, sender=sender)
+
+
+def _still_ours(message: Message) -> bool:
+    """Whether this sender still holds the message's claim. A claim is a lease: a batch whose sends were held up
+    (a starved or paused process) past its lease may have been handed to another sender by the sweeper. Past
+    half its lease the claim is renewed, on the condition that it is still the one this sender took (one
+    UPDATE, serialised with the sweeper's on the row): when it is not, the message is not sent here."""
+    lease = message.next_attempt_at
+    now = timezone.now()
+    if lease is None or lease - now > timedelta(seconds=settings.DELIVERY_SEND_LEASE_SECONDS / 2):
+        return True
+    renewed = _lease_until(now)
+    if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, next_attempt_at=lease).update(
+        next_attempt_at=renewed
+    ):
+        message.next_attempt_at = renewed
+        return True
+    logger.warning("Message %s was handed to another sender after its lease ran out: not sent here", message.pk)
+    return False
 
 
 def _record(message: Message, result: channels.SendResult, *, sender: _Sender | None) -> str:
@@ -426,10 +447,11 @@ def messages_sweep(*, channel_type: str) -> dict[str, int]:
             message_record_sent(message, message.external_id)
             confirmed += 1
             continue
-        # No word from the channel by the deadline: the send did not happen; try again.
-        if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, external_id__isnull=True).update(
-            status=Message.Status.QUEUED, next_attempt_at=now, error_title=""
-        ):
+        # No word from the channel by the deadline: the send did not happen; try again. Only if the lease is
+        # still the expired one: a sender that renewed it meanwhile (``_still_ours``) is about to send it.
+        if Message.objects.filter(
+            pk=message.pk, status=Message.Status.SENDING, external_id__isnull=True, next_attempt_at__lte=now
+        ).update(status=Message.Status.QUEUED, next_attempt_at=now, error_title=""):
             retried.append((message.pk, message.inbox_id))
     send_requests(retried)
     return {"requeued": len(stuck_queued), "confirmed": confirmed, "retried": len(retried)}

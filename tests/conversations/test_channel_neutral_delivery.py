@@ -16,7 +16,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from conversations import tasks
-from conversations.channels import Paced, PermanentFailure, TransientFailure
+from conversations.channels import Accepted, Paced, PermanentFailure, TransientFailure
 from conversations.models import Conversation, Inbox, Message, OutboxEvent
 from conversations.services import delivery, delivery_jobs
 from helpdesk.jobs import redis_client
@@ -296,3 +296,64 @@ def test_a_job_request_the_broker_refused_does_not_hold_the_inbox_for_a_minute(c
         assert requested == [conversation.inbox_id]
     finally:
         redis_client().delete(key)
+
+
+def _claimed_batch(conversation, texts: list[str]) -> list[Message]:
+    """Messages one sender claimed in a batch (as ``messages_deliver_batch`` does), not sent yet."""
+    for text in texts:
+        make_queued_message(conversation, text)
+    ids = delivery._claim_batch(inbox_id=conversation.inbox_id, part=0, parts=1, limit=len(texts))
+    return delivery._load(ids)
+
+
+def test_a_claim_the_sweeper_handed_to_another_sender_is_not_sent_by_the_first(conversation, test_channel, settings):
+    """A sender held up past its batch's lease (a starved or paused process): the sweeper gave the message to
+    another sender, so the first one must not send it too."""
+    settings.DELIVERY_SEND_LEASE_SECONDS = 60
+    (late,) = _claimed_batch(conversation, ["Promoção"])
+    # The lease ran out while this sender waited; the sweeper took the message back and another sender sent it.
+    Message.objects.filter(pk=late.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    late.next_attempt_at = Message.objects.get(pk=late.pk).next_attempt_at
+    # Without a worker the sweeper's request sends it at once: that is the other sender.
+    assert delivery.messages_sweep(channel_type=CHANNEL_TYPE)["retried"] == 1
+    assert [s.message_id for s in test_channel.sent] == [late.pk]
+
+    assert delivery._deliver_claimed(late) == "lease-lost"
+    assert len(test_channel.sent) == 1  # the first sender sent nothing
+    late.refresh_from_db()
+    assert (late.status, late.send_attempts) == ("sent", 2)
+
+
+def test_a_claim_past_half_its_lease_is_renewed_and_the_sweeper_leaves_it(conversation, test_channel, settings):
+    settings.DELIVERY_SEND_LEASE_SECONDS = 60
+    (slow,) = _claimed_batch(conversation, ["Oi"])
+    almost = timezone.now() + timedelta(seconds=10)  # under half of the 60 s left
+    Message.objects.filter(pk=slow.pk).update(next_attempt_at=almost)
+    slow.next_attempt_at = Message.objects.get(pk=slow.pk).next_attempt_at
+    sent: list[int] = []
+
+    def sweep_then_send(message, *, while_waiting):
+        # The sweeper looks while this sender is on its way: the renewed lease keeps the message with it.
+        assert delivery.messages_sweep(channel_type=CHANNEL_TYPE) == {"requeued": 0, "confirmed": 0, "retried": 0}
+        sent.append(message.pk)
+        return Accepted(external_id="test-renewed")
+
+    session = test_channel.send_session()
+    session.send = sweep_then_send
+    sender = delivery._Sender(session)
+    assert delivery._deliver_claimed(slow, sender=sender) == "sent"
+    sender.finish()
+    slow.refresh_from_db()
+    assert sent == [slow.pk]
+    assert (slow.status, slow.external_id, slow.send_attempts) == ("sent", "test-renewed", 1)
+
+
+def test_a_claim_well_inside_its_lease_costs_no_statement_before_its_send(conversation, test_channel, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DELIVERY_SEND_LEASE_SECONDS = 60
+    (fresh,) = _claimed_batch(conversation, ["Oi"])
+    with CaptureQueriesContext(connection) as queries:
+        assert delivery._still_ours(fresh) is True
+    assert len(queries) == 0
