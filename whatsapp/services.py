@@ -505,9 +505,7 @@ def outbound_prepare_many(*, items: Sequence[tuple[Conversation, Any]]) -> list[
     contacts = {conversation.contact_id for conversation, spec in items if spec.type == Message.Type.TEMPLATE}
     tenants = {conversation.tenant_id for conversation, _spec in items}
     consents = (
-        dict(
-            Contact.objects.filter(tenant_id__in=tenants, pk__in=contacts).values_list("pk", "marketing_consent")
-        )
+        dict(Contact.objects.filter(tenant_id__in=tenants, pk__in=contacts).values_list("pk", "marketing_consent"))
         if contacts
         else {}
     )

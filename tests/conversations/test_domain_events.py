@@ -400,10 +400,9 @@ def test_only_a_persons_reply_is_delivered_to_the_reply_clocks_and_the_bot(tenan
     """The SLA's and the bot flows' ``MessageSent`` subscriptions care for agents' replies only: a greeting's,
     a broadcast's or an API client's messages get no delivery at all."""
     from conversations.actors import AutomationActor
+    from conversations.models import Inbox
     from conversations.services.outbound import OutboundSpec, message_send
     from tests.conversations.channel_double import registered
-
-    from conversations.models import Inbox
 
     with registered() as channel:
         inbox = Inbox.objects.create(tenant=tenant, name="Test", channel_type=channel.channel_type)
