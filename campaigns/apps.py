@@ -22,8 +22,12 @@ class CampaignsConfig(AppConfig):
         events.subscribe(
             events.MarketingPreferenceReported, keywords.preference_reported, name=keywords.SUBSCRIBER_PREFERENCES
         )
+        # A broadcast's messages are an automation's: agents' replies get no delivery here.
         events.subscribe_many(
-            events.MessageStatusChanged, sending.message_statuses_apply, name=sending.SUBSCRIBER_STATUSES
+            events.MessageStatusChanged,
+            sending.message_statuses_apply,
+            name=sending.SUBSCRIBER_STATUSES,
+            when=events.MessageStatusChanged.of_automation,
         )
         events.subscribe_many(events.MessageReceived, sending.replies_record, name=sending.SUBSCRIBER_REPLIES)
 

@@ -124,6 +124,14 @@ class MessageStatusChanged(Event):
     previous_status: str
     status: str
     error_code: int | None = None
+    # Who sent it (agent, bot, system, api); None on events recorded before the event carried it.
+    sender_type: str | None = None
+
+    @staticmethod
+    def of_automation(event: MessageStatusChanged) -> bool:
+        """Whether an automation (a broadcast, a greeting, a bot) may have sent it: a subscription's ``when`` for
+        a feature that follows its own messages only, not every agent's reply."""
+        return event.sender_type in (None, "bot")
 
 
 # --- conversations -----------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def status_changed_event(message: Message, previous: str) -> MessageStatusChange
         previous_status=previous,
         status=message.status,
         error_code=message.error_code if message.status == Message.Status.FAILED else None,
+        sender_type=message.sender_type,
     )
 
 

@@ -448,6 +448,46 @@ def test_statuses_move_recipients_forward_and_the_per_user_marketing_limit_skips
     }
 
 
+def test_only_automations_message_statuses_are_delivered_to_the_broadcasts_outcomes(
+    tenant, number, meta, jobs, django_capture_on_commit_callbacks
+):
+    """An agent's reply is never a broadcast's: its statuses get no delivery for the outcomes' subscriber."""
+    from conversations.models import EventDelivery, OutboxEvent
+    from conversations.services.outbound import OutboundSpec, message_send
+
+    contact = make_contacts(tenant, 1)[0]
+    broadcast = _start(make_broadcast(tenant, number), django_capture_on_commit_callbacks, jobs)
+    assert _run(broadcast, django_capture_on_commit_callbacks) == "done"
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound, _ = message_receive(
+            inbox=number.inbox,
+            spec=InboundSpec(
+                source_id=contact.phone_e164.lstrip("+"),
+                external_id="wamid.IN1",
+                occurred_at=timezone.now(),
+                type="text",
+                text="Oi",
+            ),
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        reply, _ = message_send(
+            actor=owner_of(tenant), conversation=inbound.conversation, spec=OutboundSpec(type="text", text="Olá")
+        )
+    broadcast_message = BroadcastRecipient.objects.get(broadcast=broadcast).message
+
+    def subscribers(message) -> set[str]:
+        events = OutboxEvent.objects.filter(event_type="message.status_changed", payload__message_id=message.pk)
+        assert events.exists()
+        return set(EventDelivery.objects.filter(event__in=events).values_list("subscriber", flat=True))
+
+    assert subscribers(broadcast_message) == {sending.SUBSCRIBER_STATUSES}
+    assert subscribers(reply) == set()
+    assert {e.payload["sender_type"] for e in OutboxEvent.objects.filter(event_type="message.status_changed")} == {
+        "bot",
+        "agent",
+    }
+
+
 def test_a_reply_after_the_broadcast_is_recorded_on_its_recipient(
     tenant, number, meta, jobs, django_capture_on_commit_callbacks
 ):
