@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from conversations import tasks
 from conversations.models import Message
 from conversations.services import delivery as sender
 from conversations.services import delivery_jobs
+from fakes.serving import wait_for
 from helpdesk import jobs
 from helpdesk.jobs import redis_client
 from tests.conversations.factories import make_conversation, make_inbox, make_queued_message
@@ -101,7 +101,7 @@ def test_a_send_job_holds_its_queue_while_it_runs_and_lets_go_when_it_is_empty(
     def batch(**kwargs):
         if not ttls:
             client.expire(key, 2)  # the first batch's waits used up most of the key's life
-            _wait_until(lambda: client.pttl(key) > 2000)  # renewed by the job's own thread meanwhile
+            wait_for(lambda: client.pttl(key) > 2000, timeout=10)  # renewed by the job's own thread meanwhile
             ttls.append(client.pttl(key))
             return ["sent"]
         ttls.append(client.pttl(key))
@@ -116,13 +116,6 @@ def test_a_send_job_holds_its_queue_while_it_runs_and_lets_go_when_it_is_empty(
     assert client.exists(key) == 0  # let go once the queue was empty
 
 
-def _wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.02)
-
-
 def test_a_held_key_is_renewed_by_its_thread_and_expires_once_nothing_renews_it(with_worker):
     client = redis_client()
     key = "helpdesk:test:hold"
@@ -130,13 +123,13 @@ def test_a_held_key_is_renewed_by_its_thread_and_expires_once_nothing_renews_it(
     with jobs.held(key, client=client, ttl=3):
         assert 0 < client.pttl(key) <= 3000
         client.expire(key, 2)
-        _wait_until(lambda: client.pttl(key) > 2000)  # renewed while the block runs
+        wait_for(lambda: client.pttl(key) > 2000, timeout=10)  # renewed while the block runs
         holders = [t for t in threading.enumerate() if t.name == f"hold {key}"]
         assert len(holders) == 1
     holders[0].join(timeout=5)
     assert not holders[0].is_alive()
     # Nothing renews it now (as after the worker's death): it is gone within its time to live.
-    _wait_until(lambda: not client.exists(key), timeout=5)
+    wait_for(lambda: not client.exists(key), timeout=5)
 
 
 @pytest.fixture
