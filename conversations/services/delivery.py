@@ -239,8 +239,8 @@ def messages_deliver_parts(*, inbox_id: int, seconds: float, on_batch: Callable[
     The queue is split in ``DELIVERY_SEND_PARTS`` parts by conversation, each worked by its own
     thread in batches, oldest first: a customer's messages go in the order they were written, and
     while one thread waits on the channel, the database or its pace, the others go on. Each thread
-    stops when its part is empty (or the time is up). ``on_batch`` runs after each batch (the job
-    renews its hold on the queue).
+    stops when its part is empty (or the time is up). ``on_batch`` runs after each batch (a caller
+    following the batches; the job's hold on the queue is renewed by its own thread, ``helpdesk.jobs.held``).
     """
     parts = settings.DELIVERY_SEND_PARTS
     deadline = time.monotonic() + seconds
