@@ -10,7 +10,7 @@ claims, retries, sweeps and records; a channel only makes one send at a time thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -120,6 +120,24 @@ def prepare_outbound_many(
         except ApplicationError as exc:
             results.append(exc)
     return results
+
+
+# --- reports not yet applied ------------------------------------------------------------------------------
+#
+# A channel tells the outcome of a send in reports of its own (WhatsApp's status webhooks), which a backend may
+# store before it applies them. Before the send queue's sweeper decides that a send whose worker died never
+# happened, a backend with the optional ``reports_settle(inbox_ids=...)`` applies what it already received for
+# those inboxes; the inboxes it returns still have reports waiting (another job holds them, or there were too
+# many for one sweep), and their sends wait for the next sweep rather than go out twice.
+
+
+def reports_settle(channel_type: str, inbox_ids: Collection[int]) -> set[int]:
+    """Apply the reports the channel stored and has not applied yet for ``inbox_ids``; returns the inboxes
+    whose reports still wait. A backend without the capability stores none: nothing waits."""
+    settle = getattr(_registry.get(channel_type), "reports_settle", None)
+    if settle is None or not inbox_ids:
+        return set()
+    return set(settle(inbox_ids=inbox_ids))
 
 
 # --- catalogs --------------------------------------------------------------------------------------------

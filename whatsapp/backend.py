@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from conversations.channels import CatalogItem, CatalogSyncResult
 from conversations.models import Inbox, Message
 from helpdesk.exceptions import ApplicationError
 from helpdesk.jobs import BROKER_ERRORS
-from whatsapp import catalog, messaging_limits, selectors
+from whatsapp import catalog, messaging_limits, processing, selectors
 from whatsapp.coordination import task
 from whatsapp.models import WhatsAppChannel
 from whatsapp.sender import WhatsAppSendSession
@@ -63,6 +63,10 @@ class WhatsAppBackend:
     def quality_of(self, inbox: Inbox) -> str:
         quality = WhatsAppChannel.objects.filter(inbox=inbox).values_list("quality_rating", flat=True).first()
         return quality if quality in messaging_limits.QUALITIES else "UNKNOWN"
+
+    # The optional capability of applying stored reports (``conversations.channels.reports_settle``).
+    def reports_settle(self, *, inbox_ids: Collection[int]) -> set[int]:
+        return processing.webhook_events_settle(inbox_ids=inbox_ids)
 
     def reply_window(self, inbox: Inbox) -> timedelta | None:
         return timedelta(hours=settings.WHATSAPP_REPLY_WINDOW_HOURS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -558,6 +559,27 @@ def webhook_events_process_batch(*, channel_id: int, limit: int = 50) -> int:
     The events are claimed with SKIP LOCKED, so several jobs can drain one channel side by side.
     """
     return len(_claim_and_process(WebhookEvent.objects.filter(channel_id=channel_id), limit))
+
+
+# How long the send queue's sweeper spends applying a channel's waiting events before it moves on.
+SETTLE_SECONDS = 5.0
+
+
+def webhook_events_settle(*, inbox_ids: Collection[int], seconds: float = SETTLE_SECONDS) -> set[int]:
+    """Process the events the channels of ``inbox_ids`` have stored and not processed yet (a drain that died
+    with its worker leaves them so for a while), up to ``seconds``; returns the inboxes whose channel still has
+    events stored before this call pending (held by another job, or too many)."""
+    started = timezone.now()
+    deadline = time.monotonic() + seconds
+    channels = dict(WhatsAppChannel.objects.filter(inbox_id__in=inbox_ids).values_list("pk", "inbox_id"))
+    waiting = set()
+    for channel_id, inbox_id in channels.items():
+        stored = WebhookEvent.objects.filter(channel_id=channel_id, created_at__lte=started)
+        while time.monotonic() < deadline and _claim_and_process(stored, settings.WHATSAPP_DRAIN_BATCH):
+            pass
+        if stored.filter(status=WebhookEvent.Status.PENDING).exists():
+            waiting.add(inbox_id)
+    return waiting
 
 
 def webhook_events_drain(*, channel_id: int, slot: int) -> int:

@@ -441,11 +441,17 @@ def messages_sweep(*, channel_type: str) -> dict[str, int]:
     retried: list[tuple[int, int]] = []
     # A send whose confirmation deadline passed: its worker died, or the channel never answered.
     expired = outbound.filter(status=Message.Status.SENDING, next_attempt_at__lte=now)
+    # What the channel already reported of them is applied first: a status naming a send that a dead worker
+    # made may be stored and not yet applied (its drain died with the worker). Where reports still wait, the
+    # sends are not tried again before they are applied.
+    waiting = channels.reports_settle(channel_type, set(expired.order_by().values_list("inbox_id", flat=True).distinct()))
     for message in expired[:1000]:
         if message.external_id:
             # A status named it: it was sent even though the worker never recorded it.
             message_record_sent(message, message.external_id)
             confirmed += 1
+            continue
+        if message.inbox_id in waiting:
             continue
         # No word from the channel by the deadline: the send did not happen; try again. Only if the lease is
         # still the expired one: a sender that renewed it meanwhile (``_still_ours``) is about to send it.

@@ -217,6 +217,14 @@ def test_a_broadcast_survives_two_killed_workers_and_a_redis_restart(
     sends = Counter(
         m["wa_id"] for m in admin.messages(direction="out", phone_number_id=PNID) if m["type"] == "template"
     )
+    twice = sorted(phone for phone, count in sends.items() if count > 1)
+    missing = sorted(set(phones[:CONSENTING]) - set(sends))
+    # Named first, with their messages' rows, so that a failure says which way it went.
+    rows = Message.objects.filter(
+        idempotency_key__startswith=f"broadcast:{broadcast.pk}:",
+        conversation__contact__phone_e164__in=[f"+{phone}" for phone in twice + missing],
+    ).values_list("conversation__contact__phone_e164", "status", "send_attempts", "error_title")
+    assert (twice, missing) == ([], []), list(rows)
     assert sends == {phone: 1 for phone in phones[:CONSENTING]}
     assert (
         BroadcastRecipient.objects.filter(broadcast=broadcast, status="skipped", skip_reason="opted_out").count()

@@ -33,11 +33,11 @@ from tests.factories import make_tenant, owner_of
 from tests.prerequisites import require_postgresql, require_redis
 from tests.whatsapp.openapi import assert_valid_send_request
 from whatsapp import client as wa_client
-from whatsapp import coordination, limiter
+from whatsapp import coordination, limiter, processing, webhooks
 from whatsapp.cloud_api import CloudApiClient
 from whatsapp.errors import AmbiguousSendError, TransientError
 from whatsapp.fake import AdjustableClock, FakeAdminClient, FakeCloudApiServer, wait_for
-from whatsapp.models import MessageTemplate
+from whatsapp.models import MessageTemplate, WebhookEvent
 from whatsapp.services import channel_create, templates_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -822,6 +822,62 @@ def test_a_send_that_timed_out_after_acceptance_is_not_sent_twice(setup, setting
     assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
     assert len(_sends(admin)) == 1
     assert Message.objects.get(pk=message.pk).send_attempts == 1
+
+
+def _reported(admin: FakeAdminClient) -> list[dict[str, Any]]:
+    """The text messages the fake took, once it delivered them and posted every status webhook about them."""
+
+    def settled() -> list[dict[str, Any]]:
+        sent = [m for m in admin.messages(direction="out", phone_number_id=PNID) if m["type"] == "text"]
+        done = sent and all(m["status"] == "delivered" for m in sent)
+        return sent if done and not admin.webhooks(phone_number_id=PNID, state="pending") else []
+
+    return wait_for(settled, message="the fake did not report its sends")
+
+
+def test_a_send_whose_status_waits_unapplied_is_confirmed_by_the_sweeper_not_sent_again(setup, settings, monkeypatch):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
+    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
+    conversation = _customer_writes(admin, channel)
+    # The drain that would apply the status webhooks died with its worker: they are stored, and wait.
+    held: list[int] = []
+    monkeypatch.setattr(webhooks, "drain_request", lambda event_id, channel_id: held.append(event_id))
+    admin.set_faults(timeout_after_accept_next=1, timeout_hang_s=3)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Chegou?"))
+    (sent,) = _reported(admin)
+    assert WebhookEvent.objects.filter(pk__in=held, status="pending").count() == len(held) == 2
+    message.refresh_from_db()
+    assert (message.status, message.external_id) == ("sending", None)
+
+    # The sweeper applies them first: they record the send (and its delivery), and nothing is sent again.
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
+
+    message.refresh_from_db()
+    assert (message.status, message.external_id, message.send_attempts) == ("delivered", sent["wamid"], 1)
+    assert len(_sends(admin)) == 1
+    assert list(WebhookEvent.objects.filter(pk__in=held).values_list("status", flat=True)) == ["processed"] * 2
+
+
+def test_the_sweeper_does_not_send_again_while_a_status_it_could_not_apply_waits(setup, settings, monkeypatch):
+    admin, channel, tenant = setup
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
+    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
+    conversation = _customer_writes(admin, channel)
+    held: list[int] = []
+    monkeypatch.setattr(webhooks, "drain_request", lambda event_id, channel_id: held.append(event_id))
+    admin.set_faults(timeout_after_accept_next=1, timeout_hang_s=3)
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Chegou?"))
+    _reported(admin)
+    assert WebhookEvent.objects.filter(pk__in=held, status="pending").count() == len(held) == 2
+    # Another job holds the events (a drain in progress): the sweeper cannot apply them, and does not guess.
+    monkeypatch.setattr(processing, "_claim_and_process", lambda events, limit: [])
+
+    assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
+
+    message.refresh_from_db()
+    assert (message.status, message.external_id, message.send_attempts) == ("sending", None, 1)
+    assert len(_sends(admin)) == 1
 
 
 def test_the_fakes_latency_holds_answers_past_a_shorter_client_timeout(setup):
