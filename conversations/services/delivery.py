@@ -444,7 +444,8 @@ def messages_sweep(*, channel_type: str) -> dict[str, int]:
     # What the channel already reported of them is applied first: a status naming a send that a dead worker
     # made may be stored and not yet applied (its drain died with the worker). Where reports still wait, the
     # sends are not tried again before they are applied.
-    waiting = channels.reports_settle(channel_type, set(expired.order_by().values_list("inbox_id", flat=True).distinct()))
+    inbox_ids = set(expired.order_by().values_list("inbox_id", flat=True).distinct())
+    waiting = channels.reports_settle(channel_type, inbox_ids)
     for message in expired[:1000]:
         if message.external_id:
             # A status named it: it was sent even though the worker never recorded it.
