@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings as django_settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -20,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campaigns.consent import (
     KEYWORD_MAX,
     NOTE_MAX,
+    Kind,
     consent_actor_display,
     consent_history,
     consent_purpose_by_key,
@@ -35,8 +38,10 @@ from campaigns.consent import (
     contact_visible,
     purpose_label,
 )
-from campaigns.models import ConsentEvent
+from campaigns.keywords import CONFIRMATION_KEYS, confirmation_builtin, confirmation_texts_get, confirmation_texts_set
+from campaigns.models import ConsentEvent, ConsentSettings
 from conversations.models import Contact, Conversation
+from conversations.services.customer_texts import BODY_MAX
 from helpdesk.exceptions import ApplicationError, NotFound
 from tenants.access import require_perm
 from tenants.models import Membership
@@ -170,6 +175,40 @@ class ConsentSettingsForm(forms.Form):
     )
     confirm = forms.BooleanField(label=gettext_lazy("Confirm to the customer in their language"), required=False)
 
+    def __init__(self, *args: Any, settings: ConsentSettings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The workspace's own confirmation per kind and language; blank for the built-in one, shown as the hint.
+        self.text_rows: list[dict[str, Any]] = []
+        for code, name in django_settings.LANGUAGES:
+            fields: list[forms.BoundField] = []
+            row = {"language": name, "fields": fields}
+            for kind, label in (
+                (Kind.OPT_OUT, gettext_lazy("After a word that stops marketing")),
+                (Kind.OPT_IN, gettext_lazy("After a word that resumes marketing")),
+            ):
+                field_name = f"{kind}_{code}"
+                self.fields[field_name] = forms.CharField(
+                    label=label,
+                    required=False,
+                    max_length=BODY_MAX,
+                    widget=forms.Textarea(
+                        attrs={
+                            "rows": 2,
+                            "lang": code,
+                            "placeholder": confirmation_builtin(settings=settings, kind=kind, language=code),
+                        }
+                    ),
+                )
+                fields.append(self[field_name])
+            self.text_rows.append(row)
+
+    def texts(self) -> dict[str, dict[str, str]]:
+        """Kind → {language: wording} of the cleaned form (blank: the built-in confirmation)."""
+        return {
+            kind: {code: self.cleaned_data.get(f"{kind}_{code}", "") for code, _name in django_settings.LANGUAGES}
+            for kind in CONFIRMATION_KEYS
+        }
+
 
 class ConsentPurposeForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=80)
@@ -198,19 +237,25 @@ def consent_settings_page(request: HttpRequest, tenant_slug: str) -> HttpRespons
         "opt_in_keywords": ", ".join(settings.opt_in_keywords or []),
         "confirm": settings.confirm,
     }
-    form = ConsentSettingsForm(request.POST or None, initial=initial)
+    for kind, wordings in confirmation_texts_get(tenant_id=membership.tenant_id).items():
+        initial.update({f"{kind}_{language}": body for language, body in wordings.items()})
+    form = ConsentSettingsForm(request.POST or None, initial=initial, settings=settings)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            consent_settings_update(
-                actor=membership,
-                opt_out_keywords=data["opt_out_keywords"],
-                opt_in_keywords=data["opt_in_keywords"],
-                confirm=data["confirm"],
-                request=request,
-            )
+            with transaction.atomic():
+                consent_settings_update(
+                    actor=membership,
+                    opt_out_keywords=data["opt_out_keywords"],
+                    opt_in_keywords=data["opt_in_keywords"],
+                    confirm=data["confirm"],
+                    request=request,
+                )
+                confirmation_texts_set(actor=membership, texts=form.texts(), request=request)
         except ApplicationError as exc:
             field = exc.details.get("field")
+            if field in CONFIRMATION_KEYS and exc.details.get("language"):
+                field = f"{field}_{exc.details['language']}"
             form.add_error(field if field in form.fields else None, exc.message)
         else:
             messages.success(request, _("Consent settings saved."))

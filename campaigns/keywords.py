@@ -40,10 +40,13 @@ from conversations import events
 from conversations.actors import AutomationActor, SystemActor
 from conversations.content import ReplyContent, content_read
 from conversations.customer_texts import contact_language, customer_text_pick, language_base
-from conversations.models import Contact, Conversation, Message
+from conversations.models import Contact, Conversation, CustomerTextVariant, Message
+from conversations.services.customer_texts import customer_text_delete, customer_text_set
 from conversations.services.outbound import OutboundSpec, message_send
-from helpdesk.exceptions import ApplicationError
+from helpdesk.exceptions import ApplicationError, ValidationFailed
 from tenants.languages import language_or_none
+from tenants.models import ApiToken, Membership
+from tenants.permissions import Perm, require_perm
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +195,12 @@ def confirmation_text(*, settings: ConsentSettings, conversation: Conversation, 
     choice = customer_text_pick(tenant=tenant, key=key, contact=contact)
     if choice is not None and (language_or_none(choice.language) or "") == language:
         return choice.body
-    done, hint = _DEFAULTS[key]
+    return confirmation_builtin(settings=settings, kind=kind, language=language)
+
+
+def confirmation_builtin(*, settings: ConsentSettings, kind: str, language: str) -> str:
+    """The product's own confirmation in ``language``, naming the workspace's word that undoes the answer."""
+    done, hint = _DEFAULTS[TEXT_OPTED_OUT if kind == Kind.OPT_OUT else TEXT_OPTED_IN]
     other = settings.opt_in_keywords if kind == Kind.OPT_OUT else settings.opt_out_keywords
     keyword = _suggested_keyword(other, language)
     with translation.override(language):
@@ -200,6 +208,45 @@ def confirmation_text(*, settings: ConsentSettings, conversation: Conversation, 
         if keyword:
             text += " " + str(hint) % {"keyword": keyword}
     return text
+
+
+# The workspace's own confirmations: a text per kind, a wording per language (a language without one gets the
+# built-in confirmation). Written on Settings > Consent by those who manage broadcasts.
+CONFIRMATION_KEYS = {Kind.OPT_OUT: TEXT_OPTED_OUT, Kind.OPT_IN: TEXT_OPTED_IN}
+
+
+def confirmation_texts_get(*, tenant_id: int) -> dict[str, dict[str, str]]:
+    """Kind (``opt_out``, ``opt_in``) → {language: the workspace's wording}, in one query."""
+    kinds = {key: kind for kind, key in CONFIRMATION_KEYS.items()}
+    texts: dict[str, dict[str, str]] = {kind: {} for kind in CONFIRMATION_KEYS}
+    variants = CustomerTextVariant.objects.filter(tenant_id=tenant_id, text__key__in=kinds).values_list(
+        "text__key", "language", "body"
+    )
+    for key, language, body in variants:
+        texts[kinds[key]][language] = body
+    return texts
+
+
+@transaction.atomic
+def confirmation_texts_set(
+    *, actor: Membership | ApiToken, texts: Mapping[str, Mapping[str, str]], request: Any = None
+) -> None:
+    """Make the workspace's confirmations read ``texts`` (kind → {language: wording}); a blank wording, or a
+    language left out, goes back to the built-in confirmation. Needs "Manage broadcasts"."""
+    require_perm(actor, Perm.MANAGE_BROADCASTS)
+    current = confirmation_texts_get(tenant_id=actor.tenant_id)
+    for kind, key in CONFIRMATION_KEYS.items():
+        given = texts.get(kind) or {}
+        if not isinstance(given, Mapping):
+            raise ValidationFailed(_("Give the texts as a language and its wording."), details={"field": kind})
+        wanted = {language: body for language, body in given.items() if isinstance(body, str) and body.strip()}
+        if wanted:
+            try:
+                customer_text_set(actor=actor, key=key, variants=wanted, request=request, perm=Perm.MANAGE_BROADCASTS)
+            except ValidationFailed as exc:
+                raise ValidationFailed(exc.message, details={**exc.details, "field": kind}) from exc
+        elif current[kind]:
+            customer_text_delete(actor=actor, key=key, request=request, perm=Perm.MANAGE_BROADCASTS)
 
 
 def confirmation_send(

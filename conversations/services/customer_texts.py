@@ -18,8 +18,8 @@ from tenants.permissions import Perm, require_perm
 BODY_MAX = CustomerTextVariant.BODY_MAX
 
 
-def _require_manage(actor: Actor) -> None:
-    require_perm(actor, Perm.MANAGE_AUTOMATIONS, message=_("You do not have permission to change customer texts."))
+def _require_manage(actor: Actor, perm: str) -> None:
+    require_perm(actor, perm, message=_("You do not have permission to change customer texts."))
 
 
 def _key_clean(key: Any) -> str:
@@ -92,10 +92,13 @@ def _audit(*, actor: Actor, action: str, text: CustomerText, request: Any, extra
 
 
 @transaction.atomic
-def customer_text_set(*, actor: Actor, key: str, variants: dict[str, str], request: Any = None) -> CustomerText:
+def customer_text_set(
+    *, actor: Actor, key: str, variants: dict[str, str], request: Any = None, perm: str = Perm.MANAGE_AUTOMATIONS
+) -> CustomerText:
     """Make the workspace's text ``key`` read exactly ``variants`` (language → body): languages left out
-    lose their wording. Every body must have words; an unchanged text records nothing."""
-    _require_manage(actor)
+    lose their wording. Every body must have words; an unchanged text records nothing. ``perm`` is what the
+    actor needs: the feature's own permission for the texts it sends (consent confirmations: broadcasts)."""
+    _require_manage(actor, perm)
     key = _key_clean(key)
     wanted = _variants_clean(variants)
     text, created = _text_locked(tenant_id=actor.tenant_id, key=key)
@@ -139,9 +142,9 @@ def customer_text_set(*, actor: Actor, key: str, variants: dict[str, str], reque
 
 
 @transaction.atomic
-def customer_text_delete(*, actor: Actor, key: str, request: Any = None) -> None:
-    """Delete the workspace's text ``key`` in every language: features then send nothing for it."""
-    _require_manage(actor)
+def customer_text_delete(*, actor: Actor, key: str, request: Any = None, perm: str = Perm.MANAGE_AUTOMATIONS) -> None:
+    """Delete the workspace's text ``key`` in every language: features then send nothing for it (or their own)."""
+    _require_manage(actor, perm)
     text = (
         CustomerText.objects.select_for_update().filter(tenant_id=actor.tenant_id, key=key).first()
         if isinstance(key, str)

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.consent import consent_settings_update, marketing_purpose
+from campaigns.keywords import confirmation_texts_set
 from campaigns.models import ConsentEvent
 from conversations.models import Contact, Message
 from conversations.services import delivery_jobs
@@ -147,6 +148,17 @@ def test_the_workspace_wording_is_used_in_its_language(write, tenant):
     message = write("parar")
 
     assert [text for _s, _l, text in replies(message)] == ["Ok, sem promoções."]
+
+
+def test_the_settings_wording_goes_to_a_contact_of_its_language_and_the_built_in_one_to_the_others(write, tenant):
+    confirmation_texts_set(actor=owner_of(tenant), texts={"opt_out": {"en": "Unsubscribed.", "pt-br": "  "}})
+
+    in_portuguese = write("parar")
+    write("voltar")
+    Contact.objects.filter(pk=in_portuguese.conversation.contact_id).update(custom_attributes={"language": "en"})
+    in_english = write("stop")
+
+    assert [text for _s, _l, text in replies(in_english)] == [OPTED_OUT_PT, OPTED_IN_PT, "Unsubscribed."]
 
 
 def test_a_resume_keyword_opts_back_in_only_a_contact_who_stopped(write, sent):

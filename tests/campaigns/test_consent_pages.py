@@ -7,7 +7,8 @@ from django.test import Client
 
 from campaigns.consent import consent_record, consent_settings_get, marketing_purpose
 from campaigns.models import ConsentEvent, ConsentPurpose
-from conversations.models import Contact
+from conversations.models import Contact, CustomerTextVariant
+from conversations.services.customer_texts import BODY_MAX
 from tenants.models import AuditLogEntry
 from tenants.permissions import Perm
 from tests.conversations.factories import make_conversation, make_inbox, make_role
@@ -143,6 +144,87 @@ def test_settings_change_keywords_and_purposes(tenant, owner):
         "consent_purpose.changed",
         "consent_purpose.deleted",
     ]
+
+
+KEYWORDS = {"opt_out_keywords": "PARAR, STOP", "opt_in_keywords": "VOLTAR, START", "confirm": "on"}
+
+
+def wordings(tenant) -> list[tuple[str, str, str]]:
+    return sorted(
+        CustomerTextVariant.objects.filter(tenant=tenant, text__key__startswith="consent_").values_list(
+            "text__key", "language", "body"
+        )
+    )
+
+
+def test_settings_show_the_built_in_confirmations_in_each_language_as_hints(tenant, owner):
+    page = logged_in(owner).get("/t/acme/settings/consent/").content.decode()
+
+    texts = page.split("Confirmation messages", 1)[1]
+    assert texts.count("data-consent-texts") == 2
+    assert 'name="opt_out_pt-br"' in texts and 'name="opt_in_en"' in texts
+    assert (
+        'placeholder="Done: you will not receive our marketing messages any more. To receive them again, reply START."'
+        in texts
+    )
+    assert (
+        'placeholder="Pronto: você não receberá mais nossas mensagens de marketing. Para voltar a recebê-las, '
+        'responda VOLTAR."' in texts
+    )
+
+
+def test_settings_write_the_confirmations_per_language_and_a_blank_one_goes_back_to_the_built_in(tenant, owner):
+    client = logged_in(owner)
+    saved = client.post(
+        "/t/acme/settings/consent/",
+        {**KEYWORDS, "opt_out_pt-br": "Pronto, sem promoções. Para voltar, VOLTAR.", "opt_in_en": " Welcome back! "},
+    )
+    assert saved.status_code == 302
+    assert wordings(tenant) == [
+        ("consent_opted_in", "en", "Welcome back!"),
+        ("consent_opted_out", "pt-br", "Pronto, sem promoções. Para voltar, VOLTAR."),
+    ]
+    page = client.get("/t/acme/settings/consent/").content.decode()
+    assert "Pronto, sem promoções. Para voltar, VOLTAR.</textarea>" in page
+
+    cleared = client.post("/t/acme/settings/consent/", {**KEYWORDS, "opt_out_pt-br": "Pronto, sem promoções."})
+
+    assert cleared.status_code == 302
+    assert wordings(tenant) == [("consent_opted_out", "pt-br", "Pronto, sem promoções.")]
+    assert list(
+        AuditLogEntry.objects.filter(action__startswith="customer_text").order_by("pk").values_list("action", flat=True)
+    ) == ["customer_text.created", "customer_text.created", "customer_text.changed", "customer_text.deleted"]
+
+
+def test_a_supervisor_who_manages_broadcasts_writes_the_confirmations(tenant):
+    supervisor = add_member(tenant, "supervisor")
+
+    saved = logged_in(supervisor).post("/t/acme/settings/consent/", {**KEYWORDS, "opt_out_en": "Unsubscribed."})
+
+    assert saved.status_code == 302
+    assert wordings(tenant) == [("consent_opted_out", "en", "Unsubscribed.")]
+
+
+def test_a_confirmation_too_long_is_refused_on_its_field_and_nothing_is_saved(tenant, owner):
+    too_long = "x" * (BODY_MAX + 1)
+
+    response = logged_in(owner).post(
+        "/t/acme/settings/consent/", {**KEYWORDS, "opt_in_keywords": "VOLTAR", "opt_out_en": too_long}
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["opt_out_en"]
+    assert wordings(tenant) == []
+    assert consent_settings_get(tenant_id=tenant.pk).opt_in_keywords != ["VOLTAR"]
+
+
+def test_settings_refuse_an_agent_their_confirmations_too(tenant):
+    agent = add_member(tenant, "agent")
+
+    response = logged_in(agent).post("/t/acme/settings/consent/", {**KEYWORDS, "opt_out_en": "Bye"})
+
+    assert response.status_code == 403
+    assert wordings(tenant) == []
 
 
 def test_settings_refuse_an_agent(tenant):

@@ -93,6 +93,8 @@ class _Reader(HTMLParser):
         values = dict(attrs)
         if tag == "html":
             self.lang = values.get("lang")
+        if _other_language(values.get("lang"), self.lang):
+            return  # a field marked as being in another language (a customer text's wording in English, say)
         for name in READ_ATTRIBUTES:
             if values.get(name):
                 self.texts.append(values[name] or "")
@@ -111,6 +113,10 @@ class _Reader(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._hidden and data.strip():
             self.texts.append(data)
+
+
+def _other_language(own: str | None, page: str | None) -> bool:
+    return bool(own and page) and own.split("-")[0].lower() != (page or "").split("-")[0].lower()
 
 
 def shown_texts(html: str) -> list[str]:
