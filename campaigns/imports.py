@@ -37,7 +37,7 @@ import phonenumbers
 from celery import current_app
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -46,7 +46,12 @@ from django.utils.translation import gettext_noop
 from campaigns.models import MARKETING, ConsentEvent, ConsentPurpose, ConsentState, ContactImport, ContactImportError
 from conversations.actors import Actor, actor_audit_label, actor_audit_record, actor_user
 from conversations.models import Contact, ContactIdentity, ContactLabel, Label
-from conversations.services.contacts import ATTRIBUTE_KEY_MAX, ATTRIBUTE_LIMIT, ATTRIBUTE_VALUE_MAX
+from conversations.services.contacts import (
+    ATTRIBUTE_KEY_MAX,
+    ATTRIBUTE_LIMIT,
+    ATTRIBUTE_VALUE_MAX,
+    contacts_marketing_consent_set,
+)
 from helpdesk.after_commit import on_commit_guarded
 from helpdesk.exceptions import Conflict, NotFound, ValidationFailed
 from helpdesk.text import fold
@@ -825,9 +830,9 @@ def consent_import_apply(*, job: ContactImport, actor: Actor, rows: list[tuple[R
     if moved:
         ConsentState.objects.bulk_update(moved, ["kind", "occurred_at", "event", "updated_at"])
     if purpose.is_marketing or purpose.key == MARKETING:
-        Contact.objects.filter(tenant_id=tenant_id, pk__in=list(new)).filter(
-            Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=now)
-        ).update(marketing_consent=Contact.MarketingConsent.OPTED_IN, marketing_consent_at=now, updated_at=now)
+        contacts_marketing_consent_set(
+            tenant_id=tenant_id, contact_ids=list(new), consent=Contact.MarketingConsent.OPTED_IN, at=now
+        )
     return opted_out
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conversations.models import Contact, ContactIdentity, ContactLabel
-from conversations.services.contacts import contact_update, phone_normalise
+from conversations.services.contacts import contact_update, contacts_marketing_consent_set, phone_normalise
 from helpdesk.exceptions import PermissionDenied, ValidationFailed
 from tenants.models import AuditLogEntry
 from tenants.permissions import BuiltinRole, Perm
@@ -229,3 +232,26 @@ def test_an_api_token_is_named_in_the_audit(tenant, contact):
     contact_update(actor=token, contact=contact, name="Maria API")
     [entry] = _audit(tenant)
     assert (entry.actor_id, entry.actor_label) == (None, "API token ERP")
+
+
+def test_many_contacts_take_one_marketing_answer_unless_theirs_is_newer_or_in_another_workspace(tenant, other_tenant):
+    now = timezone.now()
+    older, newer, unknown = (
+        Contact.objects.create(tenant=tenant, name=name, marketing_consent="opted_out", marketing_consent_at=at)
+        for name, at in (("Ana", now - timedelta(days=1)), ("Bia", now + timedelta(minutes=1)), ("Caio", None))
+    )
+    elsewhere = Contact.objects.create(tenant=other_tenant, name="Dora", marketing_consent="opted_out")
+
+    changed = contacts_marketing_consent_set(
+        tenant_id=tenant.pk, contact_ids=[older.pk, newer.pk, unknown.pk, elsewhere.pk], consent="opted_in", at=now
+    )
+
+    assert changed == 2
+    assert dict(Contact.objects.values_list("name", "marketing_consent")) == {
+        "Ana": "opted_in",
+        "Bia": "opted_out",
+        "Caio": "opted_in",
+        "Dora": "opted_out",
+    }
+    with pytest.raises(ValidationFailed):
+        contacts_marketing_consent_set(tenant_id=tenant.pk, contact_ids=[older.pk], consent="maybe", at=now)
