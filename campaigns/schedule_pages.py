@@ -70,10 +70,15 @@ def schedule_composer_action(request: HttpRequest, conversation: Conversation) -
 
 
 class ScheduleForm(forms.Form):
+    """When to send what. A template's values have a field each (its header's, its body's, its buttons'), shown
+    once the template is chosen: the page is sent back with ``pick`` (script does it when the template changes)."""
+
     KINDS = [
         ("template", pgettext_lazy("kind of scheduled message", "Template")),
         ("text", pgettext_lazy("kind of scheduled message", "Text")),
     ]
+    # Buttons whose value the sender gives (a URL's variable part, a code to copy, a one-time password).
+    BUTTON_VALUES = ("url", "copy_code", "otp")
 
     send_at = forms.DateTimeField(
         label=gettext_lazy("Send at"),
@@ -82,13 +87,10 @@ class ScheduleForm(forms.Form):
         help_text=gettext_lazy("In your time zone."),
     )
     kind = forms.ChoiceField(label=gettext_lazy("Message"), choices=KINDS, widget=forms.RadioSelect)
-    template = forms.ChoiceField(label=gettext_lazy("Template"), required=False)
-    values = forms.CharField(
-        label=gettext_lazy("Template values"),
+    template = forms.ChoiceField(
+        label=gettext_lazy("Template"),
         required=False,
-        max_length=4096,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy("One per line, in the order of the template's variables."),
+        widget=forms.Select(attrs={"data-submit-on-change": "pick"}),
     )
     text = forms.CharField(
         label=gettext_lazy("Text"),
@@ -108,6 +110,40 @@ class ScheduleForm(forms.Form):
         kind_field: Any = self.fields["kind"]
         kind_field.choices = [choice for choice in self.KINDS if choice[0] in kinds]
         self.fields["kind"].initial = kinds[0] if kinds else ""
+        chosen = self.data.get("template") if self.is_bound else self.initial.get("template")
+        self.chosen = self.templates.get(chosen or "")
+        self.value_fields: list[str] = []
+        if self.chosen is not None:
+            self._value_fields_add(self.chosen)
+
+    def _value_fields_add(self, template: dict[str, Any]) -> None:
+        def add(name: str, label: Any, example: str = "", *, url: bool = False) -> None:
+            attrs = {"placeholder": example} if example else {}
+            field: forms.Field = (
+                forms.URLField(label=label, max_length=2048, assume_scheme="https", widget=forms.URLInput(attrs=attrs))
+                if url
+                else forms.CharField(label=label, max_length=1024, widget=forms.TextInput(attrs=attrs))
+            )
+            self.fields[name] = field
+            self.value_fields.append(name)
+
+        for param in template.get("header_params") or []:
+            add(f"header.{param['name']}", param["label"], param.get("example", ""))
+        if template.get("header_format") and template["header_format"] != "TEXT":
+            add(
+                "header.link",
+                _("Link to the header's file (%(format)s)") % {"format": str(template["header_format"]).lower()},
+                url=True,
+            )
+        for param in template.get("body_params") or []:
+            add(f"body.{param['name']}", param["label"], param.get("example", ""))
+        for button in template.get("buttons") or []:
+            if button.get("needs") in self.BUTTON_VALUES:
+                add(f"button.{button['index']}", _("Button “%(text)s”") % {"text": button.get("text", "")})
+
+    @property
+    def value_bound_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.value_fields]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -120,12 +156,19 @@ class ScheduleForm(forms.Form):
 
     def template_spec(self) -> TemplateSpec:
         template = self.templates[self.cleaned_data["template"]]
-        lines = [line.strip() for line in (self.cleaned_data.get("values") or "").splitlines() if line.strip()]
-        placeholders = list(template.get("body_placeholders") or [])
-        body: list[str] | dict[str, str] = (
-            dict(zip(placeholders, lines, strict=False)) if template.get("parameter_format") == "NAMED" else lines
-        )
-        params = {"body": body} if lines else {}
+        named = template.get("parameter_format") == "NAMED"
+        params: dict[str, Any] = {}
+        for name in self.value_fields:
+            part, key = name.split(".", 1)
+            value = (self.cleaned_data.get(name) or "").strip()
+            if part == "button":
+                params.setdefault("buttons", {})[key] = value
+            elif key == "link":
+                params["header"] = [{"link": value}]
+            elif named:
+                params.setdefault(part, {})[key] = value
+            else:
+                params.setdefault(part, []).append(value)
         return TemplateSpec(name=template["name"], language=template["language"], params=params)
 
 
@@ -141,7 +184,18 @@ def schedule_page(request: HttpRequest, tenant_slug: str, display_id: int) -> Ht
     templates = (
         channels.backend_for(conversation.inbox).templates_for(conversation.inbox) if "template" in kinds else []
     )
-    form = ScheduleForm(request.POST if request.method == "POST" else None, templates=templates, kinds=kinds)
+    initial = {"template": request.GET.get("template", ""), "kind": "template" if request.GET.get("template") else None}
+    form = ScheduleForm(
+        request.POST if request.method == "POST" else None,
+        templates=templates,
+        kinds=kinds,
+        initial={key: value for key, value in initial.items() if value},
+    )
+    if request.method == "POST" and "pick" in request.POST:
+        # The template was chosen: the page again, with its values' fields and nothing refused yet.
+        form = ScheduleForm(None, templates=templates, kinds=kinds, initial=request.POST.dict())
+        context = {"form": form, "conversation": conversation, "templates": templates}
+        return render(request, "campaigns/scheduled_form.html", context)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -85,4 +85,13 @@
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });
+
+  // A field with data-submit-on-change="name" sends its form with that button when it changes (a choice that
+  // shows more fields: the page works without it, the button being there to click).
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest && event.target.closest("[data-submit-on-change]");
+    if (!field || !field.form) return;
+    var button = field.form.querySelector('button[name="' + field.getAttribute("data-submit-on-change") + '"]');
+    if (button && field.form.requestSubmit) field.form.requestSubmit(button);
+  });
 })();

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import ScheduledMessage
 from campaigns.scheduling import TemplateSpec, message_schedule
-from tests.campaigns.scheduling_setup import customer_wrote, make_whatsapp
+from tests.campaigns.scheduling_setup import customer_wrote, make_template, make_whatsapp
 from tests.factories import add_member, make_user, owner_of
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,8 @@ def test_an_agent_schedules_a_template_at_their_local_time(tenant, conversation)
             "send_at": local.strftime("%Y-%m-%dT%H:%M"),
             "kind": "template",
             "template": "appointment_reminder|pt_BR",
-            "values": "Ana\n10:00\n",
+            "body.1": "Ana",
+            "body.2": " 10:00 ",
         },
     )
 
@@ -104,6 +105,93 @@ def test_an_agent_schedules_a_template_at_their_local_time(tenant, conversation)
         "appointment_reminder",
         {"body": ["Ana", "10:00"]},
     )
+
+
+def test_choosing_a_template_shows_a_field_for_each_of_its_values(tenant, conversation):
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+    url = f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/"
+
+    first = client.get(url).content.decode()
+    picked = client.post(url, {"kind": "template", "template": "appointment_reminder|pt_BR", "pick": "1"})
+    linked = client.get(url, {"template": "appointment_reminder|pt_BR"}).content.decode()
+
+    assert 'name="body.1"' not in first and 'data-submit-on-change="pick"' in first
+    assert picked.status_code == 200
+    html = picked.content.decode()
+    assert 'name="body.1"' in html and 'name="body.2"' in html and "Value 2" in html
+    assert "Olá {{1}}, sua consulta é amanhã às {{2}}." in html.split("data-template-values", 1)[1]
+    assert 'name="body.1"' in linked
+    assert ScheduledMessage.objects.count() == 0
+
+
+def test_a_template_scheduled_without_its_values_is_shown_again_with_their_fields(tenant, conversation):
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+
+    answer = client.post(
+        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
+        {
+            "send_at": _tomorrow_at(10, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
+            "kind": "template",
+            "template": "appointment_reminder|pt_BR",
+        },
+    )
+
+    assert answer.status_code == 400
+    assert set(answer.context["form"].errors) == {"body.1", "body.2"}
+    assert ScheduledMessage.objects.count() == 0
+
+
+def test_a_templates_header_and_button_values_are_scheduled_with_its_body(tenant, channel, conversation):
+    template = make_template(
+        channel,
+        "order_shipped",
+        category="UTILITY",
+        body="Pedido {{1}} enviado.",
+        buttons=[{"type": "URL", "text": "Rastrear", "url": "https://loja.example/r/{{1}}", "example": ["X1"]}],
+    )
+    template.components.insert(
+        0, {"type": "HEADER", "format": "TEXT", "text": "Oi {{1}}", "example": {"header_text": ["Ana"]}}
+    )
+    template.save(update_fields=["components"])
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+
+    answer = client.post(
+        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
+        {
+            "send_at": _tomorrow_at(9, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
+            "kind": "template",
+            "template": "order_shipped|pt_BR",
+            "header.1": "Rita",
+            "body.1": "4512",
+            "button.0": "4512-BR",
+        },
+    )
+
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert ScheduledMessage.objects.get().params == {
+        "header": ["Rita"],
+        "body": ["4512"],
+        "buttons": {"0": "4512-BR"},
+    }
+
+
+def test_a_value_for_a_template_not_chosen_is_not_scheduled(tenant, conversation):
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+
+    answer = client.post(
+        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
+        {
+            "send_at": _tomorrow_at(10, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
+            "kind": "template",
+            "template": "spring_sale|pt_BR",
+            "body.1": "Ana",
+            "body.2": "intruso",
+            "button.0": "https://evil.example/",
+        },
+    )
+
+    assert answer.status_code == 302
+    assert ScheduledMessage.objects.get().params == {"body": ["Ana"]}
 
 
 def test_a_text_past_the_window_is_refused_on_the_page(tenant, conversation):

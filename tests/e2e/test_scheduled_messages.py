@@ -33,9 +33,13 @@ def _schedule_from_the_composer(page: Page, display_id: int, local: datetime, or
     expect(page.locator("[data-schedule-form]")).to_be_visible(timeout=TIMEOUT_MS)
     page.locator("input[name=send_at]").fill(local.strftime("%Y-%m-%dT%H:%M"))
     page.locator("input[name=kind][value=template]").check()
+    # Choosing the template sends the page back with a field for each of its values (what was typed stays).
     page.locator("select[name=template]").select_option(label="pedido_pronto (pt_BR)")
-    page.locator("textarea[name=values]").fill(f"Rita Prado\n{order}")
-    page.locator("[data-schedule-form] button[type=submit]").click()
+    expect(page.locator("input[name='body.1']")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("input[name=send_at]")).to_have_value(local.strftime("%Y-%m-%dT%H:%M"))
+    page.locator("input[name='body.1']").fill("Rita Prado")
+    page.locator("input[name='body.2']").fill(order)
+    page.locator("[data-schedule-form] [data-schedule-submit]").click()
     expect(page).to_have_url(f"{page.url.split('/t/')[0]}/t/acme/inbox/c/{display_id}/", timeout=TIMEOUT_MS)
 
 
