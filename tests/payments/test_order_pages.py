@@ -14,6 +14,7 @@ from conversations.models import Message
 from conversations.services.actions import conversation_assign
 from payments.models import Order, Product
 from payments.orders import order_create, order_status_set
+from payments.selectors import workspace_zone
 from tenants.models import AuditLogEntry
 from tenants.permissions import BuiltinRole
 from tests.factories import add_member, make_tenant, owner_of
@@ -77,7 +78,8 @@ def test_the_list_filters_by_status_number_customer_and_day_with_totals(tenant, 
     name = conversation.contact.display_name
     assert _numbers(client.get(BASE, {"q": name[:4]})) == ["2", "1"]
     assert _numbers(client.get(BASE, {"q": "Nobody at all"})) == []
-    today = timezone.localdate().isoformat()
+    # A day is the workspace's (São Paulo's): from 21:00 there, UTC's date is already the next one.
+    today = timezone.localdate(timezone=workspace_zone(tenant)).isoformat()
     assert _numbers(client.get(BASE, {"since": today})) == ["2"]
     # What cannot be read is left out, never an error.
     assert _numbers(client.get(BASE, {"status": "bogus", "since": "2026-13-45", "q": "\x00"})) == ["2", "1"]
