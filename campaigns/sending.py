@@ -41,6 +41,7 @@ import csv
 import io
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -890,36 +891,83 @@ def _feed_key(broadcast_id: int) -> str:
     return f"helpdesk:broadcast-feed:{broadcast_id}"
 
 
+def _next_key(broadcast_id: int) -> str:
+    # Set by the job that is to carry on once it runs: the job feeding now lets go of the broadcast's key.
+    return f"helpdesk:broadcast-feed:{broadcast_id}:next"
+
+
+# How long before its time is up a feeding job asks for the next one: the next one runs (it may wait for a worker
+# process behind long jobs) while this one still feeds, so that the send queue does not run dry between them.
+HANDOVER_LEAD_SECONDS = 10.0
+
+
 def broadcast_feed(
-    *, broadcast_id: int, seconds: float | None = None, now: Callable[[], datetime] | None = None
+    *, broadcast_id: int, seconds: float | None = None, now: Callable[[], datetime] | None = None, after: str = ""
 ) -> str:
     """Feed a broadcast until it is done, waits, is paused or canceled, or ``seconds`` pass (then a fresh job
     carries on). With a worker one job at a time feeds a broadcast: it holds a Redis key, kept alive by its
     process (``helpdesk.jobs.held``); a killed job's key is gone ``HELPDESK_HOLD_TTL`` seconds later and the
-    sweeper asks again. The row lock keeps a second one harmless anyway."""
+    sweeper asks again. The row lock keeps a second one harmless anyway.
+
+    A job asks for the next one shortly before its time is up and goes on feeding; the next one (``after``: the
+    token it was asked for with) says it is running and waits for the key, which the first then lets go of: the
+    broadcast is fed throughout, however long the next job waited for a worker process. Only the job asked for
+    is let in: a copy of an earlier one (the broker hands out again a job it took for lost) waits in vain."""
     clock = now or timezone.now
     seconds = _setting("CAMPAIGNS_FEED_SECONDS", 30) if seconds is None else seconds
     if inline():
         return _feed(broadcast_id, seconds, clock, working=False)
     client = redis_client()
     key = _feed_key(broadcast_id)
-    if not client.set(key, "1", nx=True, ex=HOLD_TTL):
+    if not (
+        _key_wait(client, broadcast_id, after, timeout=seconds) if after else client.set(key, "1", nx=True, ex=HOLD_TTL)
+    ):
         return "busy"
     try:
         with held(key, client=client):
-            state = _feed(broadcast_id, seconds, clock, working=True)
+            return _feed(broadcast_id, seconds, clock, working=True, client=client)
     finally:
         with contextlib.suppress(*BROKER_ERRORS):
             client.delete(key)
-    if state == "handed-over":
-        # Asked for once the key is free: the next job takes it when it starts.
-        _task("broadcast_feed").delay(broadcast_id)
-    return state
 
 
-def _feed(broadcast_id: int, seconds: float, clock: Callable[[], datetime], *, working: bool) -> str:
-    """The feeding loop (``working``: a worker's job, which waits for the queue to drain instead of returning)."""
-    deadline = time.monotonic() + seconds
+def _key_wait(client: Any, broadcast_id: int, token: str, *, timeout: float) -> bool:
+    """Take the broadcast's key as the job that carries on (asked for with ``token``): say so (the one feeding
+    then lets go) and wait for it, up to ``timeout`` seconds (the one feeding died: its key expires after
+    ``HOLD_TTL``)."""
+    key, ask = _feed_key(broadcast_id), _next_key(broadcast_id)
+    poll = _setting("CAMPAIGNS_FEED_POLL_SECONDS", 0.05)
+    deadline = time.monotonic() + timeout
+    while True:
+        client.set(ask, token, ex=HOLD_TTL)
+        if client.set(key, "1", nx=True, ex=HOLD_TTL):
+            _delete_if(client, ask, token)
+            return True
+        if time.monotonic() > deadline:
+            _delete_if(client, ask, token)
+            return False
+        time.sleep(poll)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _delete_if(client: Any, key: str, value: str) -> None:
+    # Another job's word is left as it is (a watch would do it in one step; a stale word expires anyway).
+    if _text(client.get(key)) == value:
+        client.delete(key)
+
+
+def _feed(
+    broadcast_id: int, seconds: float, clock: Callable[[], datetime], *, working: bool, client: Any = None
+) -> str:
+    """The feeding loop (``working``: a worker's job, which waits for the queue to drain instead of returning, and
+    hands over to the next job as ``broadcast_feed`` says)."""
+    started = time.monotonic()
+    deadline = started + seconds
+    lead = min(HANDOVER_LEAD_SECONDS, max(seconds, 0) / 3)
+    asked = ""
     usage: Usage | None = None
     poll = _setting("CAMPAIGNS_FEED_POLL_SECONDS", 0.05)
     touched = time.monotonic()
@@ -929,7 +977,16 @@ def _feed(broadcast_id: int, seconds: float, clock: Callable[[], datetime], *, w
         fed = broadcast_feed_batch(broadcast_id=broadcast_id, now=clock(), usage=usage)
         if fed.state not in ("fed", "full"):
             return fed.state
-        if time.monotonic() > deadline:
+        elapsed = time.monotonic()
+        if working and not asked and elapsed > deadline - lead:
+            asked = uuid.uuid4().hex
+            _task("broadcast_feed").delay(broadcast_id, asked)
+        if asked and _text(client.get(_next_key(broadcast_id))) == asked:
+            return "succeeded"  # the next job runs and waits for the key
+        # A job that asked for the next one goes on until it comes, for as long again at most (a worker's
+        # processes all busy with long jobs): then it lets go, and the next one takes the key when it runs (the
+        # sweeper feeds again a broadcast no job holds, should it have been lost).
+        if elapsed > (deadline + max(seconds, 0) if working else deadline):
             if not working:
                 _task("broadcast_feed").delay(broadcast_id)
             return "handed-over"

@@ -20,8 +20,8 @@ def broadcast_plan(broadcast_id: int) -> int:
 
 
 @shared_task(acks_late=True)
-def broadcast_feed(broadcast_id: int) -> str:
-    return sending.broadcast_feed(broadcast_id=broadcast_id)
+def broadcast_feed(broadcast_id: int, after: str = "") -> str:
+    return sending.broadcast_feed(broadcast_id=broadcast_id, after=after)
 
 
 @shared_task

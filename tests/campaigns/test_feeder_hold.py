@@ -91,16 +91,63 @@ def test_a_second_job_finds_the_key_taken_and_the_first_lets_go_when_it_ends(
     assert redis_client().exists(key) == 0
 
 
-def test_a_job_whose_time_is_up_lets_go_of_its_key_before_it_asks_for_the_next(
+def test_a_job_whose_time_is_up_asks_for_the_next_once_and_lets_go_of_its_key(
     with_worker, sending_broadcast, monkeypatch
 ):
     key = sending._feed_key(sending_broadcast.pk)
-    asked: list[tuple[int, bool]] = []
+    asked: list[tuple[int, str, bool]] = []
 
     class Task:
-        def delay(self, broadcast_id: int) -> None:
-            asked.append((broadcast_id, bool(redis_client().exists(key))))
+        def delay(self, broadcast_id: int, after: str = "") -> None:
+            asked.append((broadcast_id, after, bool(redis_client().exists(key))))
 
     monkeypatch.setattr(sending, "_task", lambda name: Task())
     assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=-1) == "handed-over"
-    assert asked == [(sending_broadcast.pk, False)]
+    # Asked for, with a token of its own, while this one still fed; it takes the key when it runs.
+    assert [(pk, len(token), holding) for pk, token, holding in asked] == [(sending_broadcast.pk, 32, True)]
+    assert redis_client().exists(key) == 0
+
+
+def test_the_next_job_says_it_runs_and_the_one_feeding_lets_go_to_it_alone(with_worker, sending_broadcast, monkeypatch):
+    key, ask = sending._feed_key(sending_broadcast.pk), sending._next_key(sending_broadcast.pk)
+    asked: list[str] = []
+
+    class Task:
+        def delay(self, broadcast_id: int, after: str = "") -> None:
+            asked.append(after)
+            # A copy of an earlier job handed out again says it waits: it is not the one asked for.
+            assert sending._key_wait(redis_client(), broadcast_id, "an-earlier-token", timeout=0) is False
+            # The next job starts at once, while this one feeds: the key is held, and it says it waits for it.
+            assert sending._key_wait(redis_client(), broadcast_id, after, timeout=0) is False
+            redis_client().set(ask, after, ex=3)
+
+    monkeypatch.setattr(sending, "_task", lambda name: Task())
+    # The send queue stays full: the job would wait for it to drain, asking for the next one a third of its
+    # time before the end (0.1 s in).
+    monkeypatch.setattr(sending, "broadcast_feed_batch", lambda **kwargs: sending.Fed("full"))
+
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=0.3) == "succeeded"
+    assert len(asked) == 1
+    assert (redis_client().exists(key), redis_client().get(ask)) == (0, asked[0].encode())
+    # The next job now takes the key at once, and no longer says it waits.
+    assert sending._key_wait(redis_client(), sending_broadcast.pk, asked[0], timeout=0) is True
+    assert (redis_client().exists(key), redis_client().exists(ask)) == (1, 0)
+
+
+def test_a_job_lets_go_to_no_job_but_the_one_it_asked_for(with_worker, sending_broadcast, monkeypatch):
+    ask = sending._next_key(sending_broadcast.pk)
+    monkeypatch.setattr(sending, "_task", lambda name: type("Task", (), {"delay": lambda self, *args: None})())
+    monkeypatch.setattr(sending, "broadcast_feed_batch", lambda **kwargs: sending.Fed("full"))
+    redis_client().set(ask, "an-earlier-token", ex=60)
+
+    # It feeds its time and as long again waiting for the job it asked for, then lets go.
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=0.3) == "handed-over"
+    assert redis_client().get(ask) == b"an-earlier-token"
+
+
+def test_a_next_job_that_waits_in_vain_gives_up_without_the_key(with_worker, sending_broadcast):
+    key, ask = sending._feed_key(sending_broadcast.pk), sending._next_key(sending_broadcast.pk)
+    redis_client().set(key, "1", ex=60)  # a job holds it and does not let go
+
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=0.2, after="a-token") == "busy"
+    assert (redis_client().ttl(key) > 3, redis_client().exists(ask)) == (True, 0)
