@@ -835,12 +835,14 @@ def _reported(admin: FakeAdminClient) -> list[dict[str, Any]]:
     return wait_for(settled, message="the fake did not report its sends")
 
 
-def test_a_send_whose_status_waits_unapplied_is_confirmed_by_the_sweeper_not_sent_again(setup, settings, monkeypatch):
+@pytest.fixture
+def statuses_unapplied(setup, settings, monkeypatch):
+    """A send Meta took whose answer never came (the worker died), and its status webhooks stored and not applied
+    (the drain that would apply them died with it): the message, the fake's send and the stored events."""
     admin, channel, tenant = setup
     settings.WHATSAPP_HTTP_TIMEOUT = 0.3
     settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
     conversation = _customer_writes(admin, channel)
-    # The drain that would apply the status webhooks died with its worker: they are stored, and wait.
     held: list[int] = []
     monkeypatch.setattr(webhooks, "drain_request", lambda event_id, channel_id: held.append(event_id))
     admin.set_faults(timeout_after_accept_next=1, timeout_hang_s=3)
@@ -849,6 +851,12 @@ def test_a_send_whose_status_waits_unapplied_is_confirmed_by_the_sweeper_not_sen
     assert WebhookEvent.objects.filter(pk__in=held, status="pending").count() == len(held) == 2
     message.refresh_from_db()
     assert (message.status, message.external_id) == ("sending", None)
+    return message, sent, held
+
+
+def test_a_send_whose_status_waits_unapplied_is_confirmed_by_the_sweeper_not_sent_again(setup, statuses_unapplied):
+    admin, _channel, _tenant = setup
+    message, sent, held = statuses_unapplied
 
     # The sweeper applies them first: they record the send (and its delivery), and nothing is sent again.
     assert messages_sweep() == {"requeued": 0, "confirmed": 0, "retried": 0}
@@ -859,17 +867,11 @@ def test_a_send_whose_status_waits_unapplied_is_confirmed_by_the_sweeper_not_sen
     assert list(WebhookEvent.objects.filter(pk__in=held).values_list("status", flat=True)) == ["processed"] * 2
 
 
-def test_the_sweeper_does_not_send_again_while_a_status_it_could_not_apply_waits(setup, settings, monkeypatch):
-    admin, channel, tenant = setup
-    settings.WHATSAPP_HTTP_TIMEOUT = 0.3
-    settings.WHATSAPP_AMBIGUOUS_SEND_WAIT_SECONDS = 0.0
-    conversation = _customer_writes(admin, channel)
-    held: list[int] = []
-    monkeypatch.setattr(webhooks, "drain_request", lambda event_id, channel_id: held.append(event_id))
-    admin.set_faults(timeout_after_accept_next=1, timeout_hang_s=3)
-    message = _send(tenant, conversation, OutboundSpec(type="text", text="Chegou?"))
-    _reported(admin)
-    assert WebhookEvent.objects.filter(pk__in=held, status="pending").count() == len(held) == 2
+def test_the_sweeper_does_not_send_again_while_a_status_it_could_not_apply_waits(
+    setup, statuses_unapplied, monkeypatch
+):
+    admin, _channel, _tenant = setup
+    message, _sent, _held = statuses_unapplied
     # Another job holds the events (a drain in progress): the sweeper cannot apply them, and does not guess.
     monkeypatch.setattr(processing, "_claim_and_process", lambda events, limit: [])
 
