@@ -33,7 +33,8 @@ class Paced:
     """Not sent: the channel's limits ask to try again in ``after`` seconds (no attempt is spent on it)."""
 
     after: float
-    reason: Literal["pair", "throughput"]
+    # ``unavailable``: what paces the sends (the channel's counters) cannot be reached; nothing was sent.
+    reason: Literal["pair", "throughput", "unavailable"]
     note: str = ""
 
 

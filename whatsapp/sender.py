@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from conversations.channels import (
@@ -49,6 +50,8 @@ from whatsapp.processing import callback_data_for
 
 # Waiting this long for a throughput slot inside one send is fine; beyond it, the message is requeued.
 MAX_INLINE_THROUGHPUT_WAIT = 5.0
+# A send whose pacing could not be reached (Redis down) is tried again this soon.
+PACING_UNAVAILABLE_RETRY_SECONDS = 1.0
 
 
 def _upload_media(client: Any, channel: WhatsAppChannel, attachment: Attachment) -> str:
@@ -278,18 +281,16 @@ class WhatsAppSendSession:
         try:
             # A file is uploaded here, before the send slot is taken, so that the send follows its slot at once.
             payload = build_payload(message, to=to, client=client, channel=channel)
-            reserved = limiter.send_slot_acquire(
-                key=channel.phone_number_id,
-                rate=channel.throughput_per_second,
-                max_wait=MAX_INLINE_THROUGHPUT_WAIT,
-                pair=limiter.PairLimit(
-                    key=f"{channel.phone_number_id}:{to}",
-                    interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
-                    burst=settings.WHATSAPP_PAIR_BURST,
-                ),
-                answered=self.answered if self.number == channel.phone_number_id else None,
-                while_waiting=while_waiting,
-            )
+            try:
+                reserved = self._slot(channel, to, while_waiting)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                # Redis is down (a restart, a failover): nothing was sent; try again shortly rather than leave
+                # the claim to run out its lease.
+                return Paced(
+                    after=PACING_UNAVAILABLE_RETRY_SECONDS,
+                    reason="unavailable",
+                    note="Paused: the send pacing is unavailable",
+                )
             if reserved.paced_by == "pair":
                 return Paced(after=reserved.wait, reason="pair", note="Paced: many messages to this customer")
             if reserved.paced_by:
@@ -314,6 +315,20 @@ class WhatsAppSendSession:
                 details=getattr(exc, "details", ""),
             )
         return Accepted(external_id=result.wamid)
+
+    def _slot(self, channel: WhatsAppChannel, to: str, while_waiting: Callable[[], None]) -> limiter.Reservation:
+        return limiter.send_slot_acquire(
+            key=channel.phone_number_id,
+            rate=channel.throughput_per_second,
+            max_wait=MAX_INLINE_THROUGHPUT_WAIT,
+            pair=limiter.PairLimit(
+                key=f"{channel.phone_number_id}:{to}",
+                interval=settings.WHATSAPP_PAIR_INTERVAL_SECONDS,
+                burst=settings.WHATSAPP_PAIR_BURST,
+            ),
+            answered=self.answered if self.number == channel.phone_number_id else None,
+            while_waiting=while_waiting,
+        )
 
     def close(self) -> None:
         # Its request reached Meta before this answer: the slots after it count from then.

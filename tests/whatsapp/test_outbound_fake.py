@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -879,6 +880,31 @@ def test_the_sweeper_does_not_send_again_while_a_status_it_could_not_apply_waits
 
     message.refresh_from_db()
     assert (message.status, message.external_id, message.send_attempts) == ("sending", None, 1)
+    assert len(_sends(admin)) == 1
+
+
+def test_a_send_whose_pacing_cannot_be_reached_is_queued_again_a_second_later_and_then_sent_once(setup, monkeypatch):
+    admin, channel, tenant = setup
+    conversation = _customer_writes(admin, channel)
+    real = limiter.send_slot_acquire
+
+    def redis_down(**kwargs):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(limiter, "send_slot_acquire", redis_down)
+    coordination.DEFERRED.clear()
+    message = _send(tenant, conversation, OutboundSpec(type="text", text="Chegou?"))
+
+    message.refresh_from_db()
+    assert (message.status, message.error_title) == ("queued", "Paused: the send pacing is unavailable")
+    assert _sends(admin) == []
+    [(task, arg, delay, _kwargs)] = coordination.DEFERRED
+    assert (task.name, arg, delay) == ("conversations.tasks.message_deliver", message.pk, 1.0)
+
+    monkeypatch.setattr(limiter, "send_slot_acquire", real)  # Redis is back
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the second has passed
+    assert task.apply(args=(arg,)).result == "sent"
+    _status(message, "delivered")
     assert len(_sends(admin)) == 1
 
 
