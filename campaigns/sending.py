@@ -967,7 +967,10 @@ def _feed(
     started = time.monotonic()
     deadline = started + seconds
     lead = min(HANDOVER_LEAD_SECONDS, max(seconds, 0) / 3)
-    asked = ""
+    asked: list[str] = []  # the tokens of the next jobs asked for (asked again when one is long in coming)
+    # Past this, a job lets go whatever came: within Celery's soft time limit.
+    cap = min(_setting("CAMPAIGNS_FEED_MAX_SECONDS", 200), settings.CELERY_TASK_SOFT_TIME_LIMIT - 30)
+    longest = max(seconds, cap) if seconds > 0 else 0
     usage: Usage | None = None
     poll = _setting("CAMPAIGNS_FEED_POLL_SECONDS", 0.05)
     touched = time.monotonic()
@@ -978,15 +981,17 @@ def _feed(
         if fed.state not in ("fed", "full"):
             return fed.state
         elapsed = time.monotonic()
-        if working and not asked and elapsed > deadline - lead:
-            asked = uuid.uuid4().hex
-            _task("broadcast_feed").delay(broadcast_id, asked)
-        if asked and _text(client.get(_next_key(broadcast_id))) == asked:
+        # The next job is asked for ahead of the time, and again each ``seconds`` it has not come (the broker may
+        # have lost it with a Redis restart, or every worker process may be busy with long jobs).
+        due = deadline - lead + len(asked) * max(seconds, 0)
+        if working and elapsed > due and (not asked or elapsed < started + longest):
+            asked.append(uuid.uuid4().hex)
+            _task("broadcast_feed").delay(broadcast_id, asked[-1])
+        if asked and _text(client.get(_next_key(broadcast_id))) in asked:
             return "succeeded"  # the next job runs and waits for the key
-        # A job that asked for the next one goes on until it comes, for as long again at most (a worker's
-        # processes all busy with long jobs): then it lets go, and the next one takes the key when it runs (the
-        # sweeper feeds again a broadcast no job holds, should it have been lost).
-        if elapsed > (deadline + max(seconds, 0) if working else deadline):
+        if elapsed > (started + longest if working else deadline):
+            # Let go: the next job asked for takes the key when it runs (the sweeper feeds again a broadcast no
+            # job holds, should none come).
             if not working:
                 _task("broadcast_feed").delay(broadcast_id)
             return "handed-over"

@@ -134,15 +134,41 @@ def test_the_next_job_says_it_runs_and_the_one_feeding_lets_go_to_it_alone(with_
     assert (redis_client().exists(key), redis_client().exists(ask)) == (1, 0)
 
 
-def test_a_job_lets_go_to_no_job_but_the_one_it_asked_for(with_worker, sending_broadcast, monkeypatch):
+def test_a_job_lets_go_to_no_job_but_the_one_it_asked_for(with_worker, sending_broadcast, monkeypatch, settings):
     ask = sending._next_key(sending_broadcast.pk)
-    monkeypatch.setattr(sending, "_task", lambda name: type("Task", (), {"delay": lambda self, *args: None})())
+    asked: list[str] = []
+    monkeypatch.setattr(
+        sending, "_task", lambda name: type("Task", (), {"delay": lambda self, pk, after="": asked.append(after)})()
+    )
     monkeypatch.setattr(sending, "broadcast_feed_batch", lambda **kwargs: sending.Fed("full"))
+    settings.CAMPAIGNS_FEED_MAX_SECONDS = 0.45
     redis_client().set(ask, "an-earlier-token", ex=60)
 
-    # It feeds its time and as long again waiting for the job it asked for, then lets go.
+    # It asks for the next job 0.2 s in and feeds until it has fed for the longest a job may (0.45 s), then
+    # lets go: the job waiting is not the one it asked for.
     assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=0.3) == "handed-over"
+    assert len(asked) == 1
     assert redis_client().get(ask) == b"an-earlier-token"
+
+
+def test_a_next_job_long_in_coming_is_asked_for_again_and_either_is_let_in(
+    with_worker, sending_broadcast, monkeypatch, settings
+):
+    ask = sending._next_key(sending_broadcast.pk)
+    asked: list[str] = []
+
+    def delay(self, pk: int, after: str = "") -> None:
+        asked.append(after)
+        if len(asked) == 2:  # the first was lost (a Redis restart); the second runs and waits
+            redis_client().set(ask, after, ex=3)
+
+    monkeypatch.setattr(sending, "_task", lambda name: type("Task", (), {"delay": delay})())
+    monkeypatch.setattr(sending, "broadcast_feed_batch", lambda **kwargs: sending.Fed("full"))
+    settings.CAMPAIGNS_FEED_MAX_SECONDS = 10
+
+    # Asked for 0.2 s in, and again 0.3 s later.
+    assert sending.broadcast_feed(broadcast_id=sending_broadcast.pk, seconds=0.3) == "succeeded"
+    assert len(asked) == 2 and asked[0] != asked[1]
 
 
 def test_a_next_job_that_waits_in_vain_gives_up_without_the_key(with_worker, sending_broadcast):
