@@ -441,12 +441,15 @@ def messages_sweep(*, channel_type: str) -> dict[str, int]:
     retried: list[tuple[int, int]] = []
     # A send whose confirmation deadline passed: its worker died, or the channel never answered.
     expired = outbound.filter(status=Message.Status.SENDING, next_attempt_at__lte=now)
-    # What the channel already reported of them is applied first: a status naming a send that a dead worker
-    # made may be stored and not yet applied (its drain died with the worker). Where reports still wait, the
-    # sends are not tried again before they are applied.
-    inbox_ids = set(expired.order_by().values_list("inbox_id", flat=True).distinct())
-    waiting = channels.reports_settle(channel_type, inbox_ids)
-    for message in expired[:1000]:
+    found = list(expired[:1000])
+    # What the channel already reported of the unconfirmed ones is applied first: a status naming a send that a
+    # dead worker made may be stored and not yet applied (its drain died with the worker). Where reports still
+    # wait, the sends are not tried again before they are applied.
+    waiting: set[int] = set()
+    if unconfirmed := {message.inbox_id for message in found if not message.external_id}:
+        waiting = channels.reports_settle(channel_type, unconfirmed)
+        found = list(expired[:1000])  # as the reports left them
+    for message in found:
         if message.external_id:
             # A status named it: it was sent even though the worker never recorded it.
             message_record_sent(message, message.external_id)
