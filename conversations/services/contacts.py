@@ -166,13 +166,8 @@ def contact_marketing_consent_set(*, contact: Contact, consent: str, at: datetim
     latest one. Answers arrive out of order: one older than the consent already recorded changes nothing.
     Returns whether the contact changed.
     """
-    if consent not in Contact.MarketingConsent.values:
-        raise ValidationFailed(_("Unknown marketing consent."), details={"field": "marketing_consent"})
-    changed = (
-        Contact.objects.filter(tenant_id=contact.tenant_id, pk=contact.pk)
-        .filter(Q(marketing_consent_at__isnull=True) | Q(marketing_consent_at__lte=at))
-        .exclude(marketing_consent=consent, marketing_consent_at=at)
-        .update(marketing_consent=consent, marketing_consent_at=at, updated_at=timezone.now())
+    changed = contacts_marketing_consent_set(
+        tenant_id=contact.tenant_id, contact_ids=[contact.pk], consent=consent, at=at
     )
     if changed:
         contact.marketing_consent, contact.marketing_consent_at = consent, at
