@@ -949,13 +949,9 @@ def _key_wait(client: Any, broadcast_id: int, token: str, *, timeout: float) -> 
         time.sleep(poll)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")
-
-
 def _delete_if(client: Any, key: str, value: str) -> None:
     # Another job's word is left as it is (a watch would do it in one step; a stale word expires anyway).
-    if _text(client.get(key)) == value:
+    if client.get(key) == value.encode():
         client.delete(key)
 
 
@@ -987,7 +983,7 @@ def _feed(
         if working and elapsed > due and (not asked or elapsed < started + longest):
             asked.append(uuid.uuid4().hex)
             _task("broadcast_feed").delay(broadcast_id, asked[-1])
-        if asked and _text(client.get(_next_key(broadcast_id))) in asked:
+        if asked and (client.get(_next_key(broadcast_id)) or b"").decode() in asked:
             return "succeeded"  # the next job runs and waits for the key
         if elapsed > (started + longest if working else deadline):
             # Let go: the next job asked for takes the key when it runs (the sweeper feeds again a broadcast no
