@@ -42,6 +42,19 @@ def _tomorrow_at(hour: int, zone: ZoneInfo) -> datetime:
     return local.replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
+def _schedule_template(client, conversation, template: str, **values: str):
+    """Schedule ``template`` for tomorrow at 10:00 (São Paulo) with the values' fields as given."""
+    return client.post(
+        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
+        {
+            "send_at": _tomorrow_at(10, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
+            "kind": "template",
+            "template": template,
+            **values,
+        },
+    )
+
+
 def test_the_panel_lists_whats_scheduled_in_the_viewers_time_zone(tenant, conversation):
     member, client = _client_in(tenant, "America/Sao_Paulo")
     send_at = _tomorrow_at(10, SAO_PAULO)
@@ -127,14 +140,7 @@ def test_choosing_a_template_shows_a_field_for_each_of_its_values(tenant, conver
 def test_a_template_scheduled_without_its_values_is_shown_again_with_their_fields(tenant, conversation):
     _member, client = _client_in(tenant, "America/Sao_Paulo")
 
-    answer = client.post(
-        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
-        {
-            "send_at": _tomorrow_at(10, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
-            "kind": "template",
-            "template": "appointment_reminder|pt_BR",
-        },
-    )
+    answer = _schedule_template(client, conversation, "appointment_reminder|pt_BR")
 
     assert answer.status_code == 400
     assert set(answer.context["form"].errors) == {"body.1", "body.2"}
@@ -155,19 +161,11 @@ def test_a_templates_header_and_button_values_are_scheduled_with_its_body(tenant
     template.save(update_fields=["components"])
     _member, client = _client_in(tenant, "America/Sao_Paulo")
 
-    answer = client.post(
-        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
-        {
-            "send_at": _tomorrow_at(9, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
-            "kind": "template",
-            "template": "order_shipped|pt_BR",
-            "header.1": "Rita",
-            "body.1": "4512",
-            "button.0": "4512-BR",
-        },
+    answer = _schedule_template(
+        client, conversation, "order_shipped|pt_BR", **{"header.1": "Rita", "body.1": "4512", "button.0": "4512-BR"}
     )
 
-    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert answer.status_code == 302
     assert ScheduledMessage.objects.get().params == {
         "header": ["Rita"],
         "body": ["4512"],
@@ -178,20 +176,38 @@ def test_a_templates_header_and_button_values_are_scheduled_with_its_body(tenant
 def test_a_value_for_a_template_not_chosen_is_not_scheduled(tenant, conversation):
     _member, client = _client_in(tenant, "America/Sao_Paulo")
 
-    answer = client.post(
-        f"/t/acme/inbox/c/{conversation.display_id}/scheduled/new/",
-        {
-            "send_at": _tomorrow_at(10, SAO_PAULO).strftime("%Y-%m-%dT%H:%M"),
-            "kind": "template",
-            "template": "spring_sale|pt_BR",
-            "body.1": "Ana",
-            "body.2": "intruso",
-            "button.0": "https://evil.example/",
-        },
+    answer = _schedule_template(
+        client,
+        conversation,
+        "spring_sale|pt_BR",
+        **{"body.1": "Ana", "body.2": "intruso", "button.0": "https://evil.example/"},
     )
 
     assert answer.status_code == 302
     assert ScheduledMessage.objects.get().params == {"body": ["Ana"]}
+
+
+def test_a_templates_header_file_is_given_as_a_link_and_a_link_that_is_none_is_refused(tenant, channel, conversation):
+    template = make_template(channel, "catalogo", category="UTILITY", body="Nosso catálogo, {{1}}.")
+    template.components.insert(0, {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1n"]}})
+    template.save(update_fields=["components"])
+    _member, client = _client_in(tenant, "America/Sao_Paulo")
+
+    refused = _schedule_template(
+        client, conversation, "catalogo|pt_BR", **{"header.link": "não é um link", "body.1": "Ana"}
+    )
+    answer = _schedule_template(
+        client, conversation, "catalogo|pt_BR", **{"header.link": "https://loja.example/c.jpg", "body.1": "Ana"}
+    )
+
+    assert refused.status_code == 400
+    assert set(refused.context["form"].errors) == {"header.link"}
+    assert "Link to the header&#x27;s file (image)" in refused.content.decode()
+    assert answer.status_code == 302
+    assert ScheduledMessage.objects.get().params == {
+        "header": [{"link": "https://loja.example/c.jpg"}],
+        "body": ["Ana"],
+    }
 
 
 def test_a_text_past_the_window_is_refused_on_the_page(tenant, conversation):
