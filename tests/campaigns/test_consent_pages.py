@@ -215,7 +215,7 @@ def test_a_confirmation_too_long_is_refused_on_its_field_and_nothing_is_saved(te
     assert response.status_code == 400
     assert response.context["form"].errors["opt_out_en"]
     assert wordings(tenant) == []
-    assert consent_settings_get(tenant_id=tenant.pk).opt_in_keywords != ["VOLTAR"]
+    assert consent_settings_get(tenant_id=tenant.pk).opt_in_keywords == ["VOLTAR", "START"]  # the defaults
 
 
 def test_settings_refuse_an_agent_their_confirmations_too(tenant):
